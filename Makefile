@@ -1,0 +1,46 @@
+# Precis — build, test and run. Every target installs what it needs first (idempotently).
+SHELL := /bin/bash
+SWIFT ?= swift
+APT_PACKAGES := libzmq3-dev libopenblas-dev liblz4-dev pkg-config xz-utils
+SAMSUM := data/samsum
+SPLITS := train validation test
+
+.PHONY: setup build test data golden bench clean
+
+# Install the system libraries only when one is missing (apt-get needs root; CI runs as root).
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y $$missing; \
+	fi
+
+# Decompress the bundled corpus and verify it against the checksums in SOURCE.md.
+data: $(foreach s,$(SPLITS),$(SAMSUM)/$(s).jsonl)
+
+$(SAMSUM)/%.jsonl: $(SAMSUM)/%.jsonl.xz | setup
+	@xz -dc $< > $@.tmp
+	@want=$$(grep -F "| $*.jsonl |" $(SAMSUM)/SOURCE.md | sed -E 's/.*`([0-9a-f]{64})`.*/\1/'); \
+	 got=$$(sha256sum $@.tmp | cut -d' ' -f1); \
+	 if [ "$$want" != "$$got" ]; then echo "$@: sha256 $$got does not match SOURCE.md ($$want)"; rm -f $@.tmp; exit 1; fi
+	@mv $@.tmp $@
+
+build: setup
+	$(SWIFT) build -c release
+
+test: setup data
+	$(SWIFT) build -c release --build-tests
+	$(SWIFT) test -c release --skip-build
+
+# Regenerate the golden fixtures with PyTorch + transformers in a throwaway venv (needs PyPI).
+golden:
+	bash tools/golden/run.sh
+
+bench: build
+	.build/release/precis bench step --config bart-small --batch 8 --source-len 256 --target-len 64 --threads 2
+
+clean:
+	rm -rf .build

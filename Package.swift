@@ -1,0 +1,48 @@
+// swift-tools-version: 6.1
+// Precis: a parameter-server cluster that fine-tunes seq2seq summarization transformers on CPUs.
+import PackageDescription
+
+// Numerics-heavy targets are always optimised for speed; bounds checks stay on in debug builds.
+let numerics: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Precis",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "precis", targets: ["precis"]),
+        .library(name: "PrecisCore", targets: ["PrecisCore"]),
+        .library(name: "PrecisModels", targets: ["PrecisModels"]),
+        .library(name: "PrecisMetrics", targets: ["PrecisMetrics"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shims over system libraries (Debian: libopenblas-dev, liblz4-dev, libzmq3-dev).
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        // No pkgConfig for libzmq: its .pc adds -isystem flags SwiftPM rejects.
+        .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
+
+        // Numerics core: buffers, BLAS, kernels, optimizer, safetensors.
+        .target(name: "PrecisCore", dependencies: ["COpenBLAS"], swiftSettings: numerics),
+        // Models: configs, flat parameter layout, BART, registry, HF model folders.
+        .target(name: "PrecisModels", dependencies: ["PrecisCore"], swiftSettings: numerics),
+
+        // Metrics: ROUGE exactly as Google's rouge-score computes it.
+        .target(name: "PrecisMetrics", swiftSettings: numerics),
+
+        // The user CLI (thin).
+        .executableTarget(name: "precis", dependencies: [
+            "PrecisCore", "PrecisModels", "PrecisMetrics",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "PrecisCoreTests", dependencies: ["PrecisCore"]),
+        .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore"]),
+        .testTarget(name: "PrecisMetricsTests", dependencies: ["PrecisMetrics"]),
+    ]
+)

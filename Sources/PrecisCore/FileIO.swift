@@ -1,0 +1,66 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum FileIOError: Error, CustomStringConvertible, Equatable {
+    case io(path: String, operation: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case let .io(path, op, e):
+            return "\(path): \(op) failed: \(String(cString: strerror(e)))"
+        }
+    }
+}
+
+/// Crash-safe file writes: write a temporary file beside the target, fsync it, rename it over the
+/// target, then fsync the directory. A crash at any moment leaves either the old or the new file.
+public enum AtomicFile {
+    public static func write(_ data: Data, to path: String) throws {
+        try write(to: path) { fd in
+            try data.withUnsafeBytes { raw in try writeAll(fd, raw, path: path) }
+        }
+    }
+
+    /// Calls `body` with a file descriptor open for writing to a temporary file, then publishes it.
+    public static func write(to path: String, _ body: (Int32) throws -> Void) throws {
+        let tmp = path + ".tmp-\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        if fd < 0 { throw FileIOError.io(path: tmp, operation: "open", errno: errno) }
+        do {
+            try body(fd)
+            if fsync(fd) != 0 { throw FileIOError.io(path: tmp, operation: "fsync", errno: errno) }
+            if close(fd) != 0 { throw FileIOError.io(path: tmp, operation: "close", errno: errno) }
+        } catch {
+            close(fd)
+            unlink(tmp)
+            throw error
+        }
+        if rename(tmp, path) != 0 {
+            let e = errno
+            unlink(tmp)
+            throw FileIOError.io(path: path, operation: "rename", errno: e)
+        }
+        syncDirectory(of: path)
+    }
+
+    public static func writeAll(_ fd: Int32, _ raw: UnsafeRawBufferPointer, path: String) throws {
+        var done = 0
+        while done < raw.count {
+            let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileIOError.io(path: path, operation: "write", errno: errno)
+            }
+            done += n
+        }
+    }
+
+    /// fsync the directory holding `path`, so a rename in it is durable.
+    public static func syncDirectory(of path: String) {
+        let dir = (path as NSString).deletingLastPathComponent
+        let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY)
+        if fd >= 0 { fsync(fd); close(fd) }
+    }
+}

@@ -1,0 +1,85 @@
+/// LayerNorm over the last dimension: y = (x − mean) / sqrt(var + eps) · γ + β (biased variance, as
+/// PyTorch). Forward saves x̂ and 1/σ per row for the backward pass.
+public enum LayerNorm {
+    public static func forward(
+        y: UnsafeMutablePointer<Float>, xhat: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+        x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+        rows: Int, dim: Int, eps: Float
+    ) {
+        let invD = 1 / Float(dim)
+        for r in 0..<rows {
+            let xr = x + r * dim, hr = xhat + r * dim, yr = y + r * dim
+            let mean = Vec.total(xr, dim) * invD
+            // Two-pass variance for accuracy.
+            var acc = F8()
+            let mv = F8(repeating: mean)
+            var i = 0
+            while i + 8 <= dim { let d = load8(xr + i) - mv; acc += d * d; i += 8 }
+            var ss = acc.sum()
+            while i < dim { let d = xr[i] - mean; ss += d * d; i += 1 }
+            let rs = 1 / (ss * invD + eps).squareRoot()
+            rstd[r] = rs
+            let rv = F8(repeating: rs)
+            i = 0
+            while i + 8 <= dim {
+                let h = (load8(xr + i) - mv) * rv
+                store8(h, hr + i)
+                store8(h * load8(gamma + i) + load8(beta + i), yr + i)
+                i += 8
+            }
+            while i < dim {
+                let h = (xr[i] - mean) * rs
+                hr[i] = h
+                yr[i] = h * gamma[i] + beta[i]
+                i += 1
+            }
+        }
+    }
+
+    /// dx = (1/σ)·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·γ; dγ += Σ dy·x̂; dβ += Σ dy.
+    /// `dx` is overwritten; it may alias `dy`.
+    public static func backward(
+        dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>,
+        xhat: UnsafePointer<Float>, rstd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+        dgamma: UnsafeMutablePointer<Float>, dbeta: UnsafeMutablePointer<Float>,
+        rows: Int, dim: Int
+    ) {
+        let invD = 1 / Float(dim)
+        for r in 0..<rows {
+            let dyr = dy + r * dim, hr = xhat + r * dim, dxr = dx + r * dim
+            var s1 = F8(), s2 = F8()
+            var i = 0
+            while i + 8 <= dim {
+                let g = load8(dyr + i), h = load8(hr + i)
+                let dh = g * load8(gamma + i)
+                s1 += dh
+                s2 += dh * h
+                store8(load8(dgamma + i) + g * h, dgamma + i)
+                store8(load8(dbeta + i) + g, dbeta + i)
+                i += 8
+            }
+            var a = s1.sum(), b = s2.sum()
+            while i < dim {
+                let dh = dyr[i] * gamma[i]
+                a += dh
+                b += dh * hr[i]
+                dgamma[i] += dyr[i] * hr[i]
+                dbeta[i] += dyr[i]
+                i += 1
+            }
+            let meanDh = a * invD, meanDhH = b * invD, rs = rstd[r]
+            let mv = F8(repeating: meanDh), hv = F8(repeating: meanDhH), rv = F8(repeating: rs)
+            i = 0
+            while i + 8 <= dim {
+                let dh = load8(dyr + i) * load8(gamma + i)
+                store8(rv * (dh - mv - load8(hr + i) * hv), dxr + i)
+                i += 8
+            }
+            while i < dim {
+                let dh = dyr[i] * gamma[i]
+                dxr[i] = rs * (dh - meanDh - hr[i] * meanDhH)
+                i += 1
+            }
+        }
+    }
+}

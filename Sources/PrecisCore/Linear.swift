@@ -1,0 +1,33 @@
+/// A fully connected layer in PyTorch's convention: W is [out × in], y = x·Wᵀ + b.
+public enum Linear {
+    /// y[rows × outDim] = x[rows × inDim] · Wᵀ + b
+    public static func forward(
+        y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        rows: Int, inDim: Int, outDim: Int
+    ) {
+        if let b = bias {
+            for r in 0..<rows { Vec.copy(y + r * outDim, b, outDim) }
+        }
+        BLAS.gemm(transA: false, transB: true, m: rows, n: outDim, k: inDim,
+                  a: x, lda: inDim, b: weight, ldb: inDim,
+                  beta: bias == nil ? 0 : 1, c: y, ldc: outDim)
+    }
+
+    /// dx (= or +=) dy·W; dW += dyᵀ·x; db += Σ_rows dy. Pass `dx: nil` when the input needs no gradient.
+    public static func backward(
+        dx: UnsafeMutablePointer<Float>?, accumulateDx: Bool = false,
+        dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?,
+        rows: Int, inDim: Int, outDim: Int
+    ) {
+        if let dx {
+            BLAS.gemm(transA: false, transB: false, m: rows, n: inDim, k: outDim,
+                      a: dy, lda: outDim, b: weight, ldb: inDim,
+                      beta: accumulateDx ? 1 : 0, c: dx, ldc: inDim)
+        }
+        BLAS.gemm(transA: true, transB: false, m: outDim, n: inDim, k: rows,
+                  a: dy, lda: outDim, b: x, ldb: inDim, beta: 1, c: dWeight, ldc: inDim)
+        if let db = dBias { Vec.addColumnSums(db, dy, rows: rows, cols: outDim) }
+    }
+}

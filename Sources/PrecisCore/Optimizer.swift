@@ -1,0 +1,114 @@
+import Foundation
+
+/// AdamW with PyTorch's semantics (`torch.optim.AdamW`, single-tensor path): decoupled weight decay
+/// applied first, m ← lerp(m, g, 1 − β₁), v ← β₂v + (1 − β₂)g², bias correction, and eps added
+/// after dividing √v by √(1 − β₂ᵗ). Works on any contiguous range of the flat buffer, so a
+/// parameter server runs it on its own shard.
+public struct AdamW: Sendable, Equatable, Codable {
+    public var beta1: Double = 0.9
+    public var beta2: Double = 0.999
+    public var eps: Double = 1e-8
+    public var weightDecay: Double = 0
+
+    public init(beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8, weightDecay: Double = 0) {
+        self.beta1 = beta1; self.beta2 = beta2; self.eps = eps; self.weightDecay = weightDecay
+    }
+
+    /// One update of step `t` (1-based) with learning rate `lr` on the given segments. All pointers
+    /// address the same flat layout (segment ranges index into them).
+    public func step(
+        params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
+        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+        segments: [(range: Range<Int>, decay: Bool)], lr: Double, t: Int
+    ) {
+        let bc1 = 1 - pow(beta1, Double(t))
+        let bc2 = 1 - pow(beta2, Double(t))
+        let stepSize = Float(lr / bc1)
+        let bc2Sqrt = Float(bc2.squareRoot())
+        let w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2), e = Float(eps)
+        for seg in segments {
+            let decay: Float = seg.decay && weightDecay != 0 ? Float(1 - lr * weightDecay) : 1
+            let p = params + seg.range.lowerBound, g = grads + seg.range.lowerBound
+            let mm = m + seg.range.lowerBound, vv = v + seg.range.lowerBound
+            let n = seg.range.count
+            let w1v = F8(repeating: w1), b2v = F8(repeating: b2), w2v = F8(repeating: w2)
+            let ev = F8(repeating: e), sv = F8(repeating: stepSize), dv = F8(repeating: decay)
+            let bcv = F8(repeating: bc2Sqrt)
+            var i = 0
+            while i + 8 <= n {
+                let gi = load8(g + i)
+                let mi = load8(mm + i) + w1v * (gi - load8(mm + i))
+                let vi = load8(vv + i) * b2v + w2v * gi * gi
+                store8(mi, mm + i); store8(vi, vv + i)
+                let denom = vi.squareRoot() / bcv + ev
+                store8(load8(p + i) * dv - sv * mi / denom, p + i)
+                i += 8
+            }
+            while i < n {
+                let gi = g[i]
+                let mi = mm[i] + w1 * (gi - mm[i])
+                let vi = vv[i] * b2 + w2 * gi * gi
+                mm[i] = mi; vv[i] = vi
+                let denom = vi.squareRoot() / bc2Sqrt + e
+                p[i] = p[i] * decay - stepSize * mi / denom
+                i += 1
+            }
+        }
+    }
+}
+
+/// Global-norm gradient clipping as `torch.nn.utils.clip_grad_norm_`: every gradient is scaled by
+/// min(1, maxNorm / (‖g‖ + 1e-6)).
+public enum GradClip {
+    /// The L2 norm of grads[range] (double-precision accumulation).
+    public static func norm(_ grads: UnsafePointer<Float>, count: Int) -> Double {
+        Vec.sumOfSquares(grads, count).squareRoot()
+    }
+
+    /// The factor to scale gradients by, given their global norm.
+    public static func coefficient(totalNorm: Double, maxNorm: Double) -> Float {
+        Float(min(1.0, maxNorm / (totalNorm + 1e-6)))
+    }
+}
+
+/// Learning-rate schedules as transformers' `get_scheduler` defines them. `lr(at:)` takes the number
+/// of optimizer steps already taken (0 for the first step), as `LambdaLR` does.
+public struct LRSchedule: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        case linear, cosine, constant
+        case constantWithWarmup = "constant_with_warmup"
+    }
+
+    public var kind: Kind
+    public var baseLR: Double
+    public var warmupSteps: Int
+    public var totalSteps: Int
+
+    public init(kind: Kind, baseLR: Double, warmupSteps: Int = 0, totalSteps: Int) {
+        self.kind = kind; self.baseLR = baseLR; self.warmupSteps = warmupSteps; self.totalSteps = totalSteps
+    }
+
+    /// Warmup steps from Trainer's `warmup_ratio`: ceil(ratio · total).
+    public static func warmupSteps(ratio: Double, totalSteps: Int) -> Int {
+        Int((ratio * Double(totalSteps)).rounded(.up))
+    }
+
+    public func multiplier(at step: Int) -> Double {
+        let s = Double(step), w = Double(warmupSteps), t = Double(totalSteps)
+        switch kind {
+        case .constant:
+            return 1
+        case .constantWithWarmup:
+            return step < warmupSteps ? s / max(1, w) : 1
+        case .linear:
+            if step < warmupSteps { return s / max(1, w) }
+            return max(0, (t - s) / max(1, t - w))
+        case .cosine:
+            if step < warmupSteps { return s / max(1, w) }
+            let progress = (s - w) / max(1, t - w)
+            return max(0, 0.5 * (1 + cos(Double.pi * 0.5 * 2 * progress)))
+        }
+    }
+
+    public func lr(at step: Int) -> Double { baseLR * multiplier(at: step) }
+}

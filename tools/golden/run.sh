@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Regenerate the BART golden fixtures (Tests/Fixtures/bart/) with PyTorch + transformers.
+#
+#   bash tools/golden/run.sh                     # throwaway venv in .venv-golden (gitignored)
+#   VENV=/work/venv bash tools/golden/run.sh     # reuse an existing venv
+#   bash tools/golden/run.sh --check             # regenerate into a temp dir and compare with the committed files
+#
+# Extra arguments are passed to make_bart_golden.py.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+VENV="${VENV:-$ROOT/.venv-golden}"
+REQ="$HERE/requirements.txt"
+PY="$VENV/bin/python"
+
+have_stack() {
+  [ -x "$PY" ] && "$PY" - <<'PYEOF' >/dev/null 2>&1
+import torch, transformers, safetensors, tokenizers, rouge_score
+assert torch.__version__ == "2.13.0+cpu", torch.__version__
+assert transformers.__version__ == "5.24.0", transformers.__version__
+PYEOF
+}
+
+if [ ! -x "$PY" ]; then
+  echo "golden: creating venv $VENV"
+  python3 -m venv "$VENV"
+fi
+
+if have_stack; then
+  echo "golden: $VENV already has the pinned stack, skipping install"
+else
+  echo "golden: installing $REQ into $VENV"
+  "$PY" -m pip install --upgrade pip >/dev/null 2>&1 || true
+  if ! "$PY" -m pip install -r "$REQ"; then
+    echo "golden: plain install failed, retrying with the PyTorch CPU index"
+    "$PY" -m pip install --extra-index-url https://download.pytorch.org/whl/cpu -r "$REQ"
+  fi
+  have_stack || { echo "golden: pinned stack still missing after install" >&2; exit 1; }
+fi
+
+cd "$ROOT"
+exec "$PY" "$HERE/make_bart_golden.py" --out "$ROOT/Tests/Fixtures/bart" "$@"
