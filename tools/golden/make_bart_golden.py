@@ -28,6 +28,7 @@ import json
 import math
 import os
 import shutil
+import struct
 import sys
 import tempfile
 
@@ -60,6 +61,10 @@ EXPECTED_TRANSFORMERS = "5.24.0"
 # softmax(q k^T * scaling + mask) v formula; sdpa is cross-checked against it.
 ATTN_IMPL = "eager"
 
+# transformers' default init scheme (normal(0, init_std) for Linear/Embedding, zero padding row,
+# ones/zeros for LayerNorm, zero biases), but with init_std 0.1 instead of BART's 0.02 so that
+# logits and attention scores are far from uniform and scaling/mask bugs show up clearly.
+INIT_STD = 0.1
 NOISE_STD = 0.02
 LABEL_SMOOTHING = 0.1
 ADAMW = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
@@ -83,6 +88,7 @@ CASES = {
             encoder_ffn_dim=32,
             decoder_ffn_dim=32,
             max_position_embeddings=32,
+            init_std=INIT_STD,
             scale_embedding=False,
             **DROPOUTS,
         ),
@@ -102,6 +108,7 @@ CASES = {
             encoder_ffn_dim=40,
             decoder_ffn_dim=40,
             max_position_embeddings=40,
+            init_std=INIT_STD,
             scale_embedding=True,
             pad_token_id=1,
             bos_token_id=0,
@@ -219,6 +226,28 @@ def max_abs_diff(a: dict, b: dict) -> float:
 def save(path: str, tensors: dict, metadata: dict | None = None) -> None:
     tensors = {k: v.detach().contiguous() for k, v in tensors.items()}
     save_file(tensors, path, metadata=metadata)
+    canonicalize_safetensors(path)
+
+
+def canonicalize_safetensors(path: str) -> None:
+    """Rewrite the JSON header with a fixed key order (safetensors writes __metadata__ from a
+    hash map, so its key order changes run to run); tensor bytes are untouched. Makes
+    regenerated fixtures byte-identical."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    data = raw[8 + n :]
+    meta = header.pop("__metadata__", None)
+    ordered = {}
+    if meta is not None:
+        ordered["__metadata__"] = {k: meta[k] for k in sorted(meta)}
+    for k in sorted(header, key=lambda k: (header[k]["data_offsets"][0], k)):
+        ordered[k] = header[k]
+    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=True).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<Q", len(text)) + text + data)
 
 
 # --------------------------------------------------------------------------- per case
@@ -360,6 +389,9 @@ def build_case(name: str, spec: dict, out_root: str) -> dict:
             ),
         },
     )
+
+    for fn in os.listdir(case_dir):  # safetensors writes 0600; make fixtures world-readable
+        os.chmod(os.path.join(case_dir, fn), 0o644)
 
     return dict(
         name=name,
