@@ -1,0 +1,45 @@
+/// The optimizer side of one training step over a flat buffer (or one shard of it): global-norm
+/// clipping, the learning-rate schedule and AdamW, with its moments. A single process uses it over
+/// the whole buffer; a parameter server uses it over its own range, with the clip coefficient
+/// computed from the norm of the whole gradient.
+public final class OptimizerState {
+    public let range: Range<Int>
+    public let adamw: AdamW
+    public let schedule: LRSchedule
+    public let segments: [(range: Range<Int>, decay: Bool)]
+    /// First and second moments, indexed like the flat buffer minus `range.lowerBound`.
+    public let m: FloatBuffer
+    public let v: FloatBuffer
+    /// Optimizer steps taken so far.
+    public private(set) var steps = 0
+
+    public init(table: ParameterTable, range: Range<Int>? = nil, adamw: AdamW, schedule: LRSchedule) {
+        let r = range ?? 0..<table.count
+        self.range = r
+        self.adamw = adamw
+        self.schedule = schedule
+        segments = table.decaySegments(in: r)
+        m = FloatBuffer(count: r.count)
+        v = FloatBuffer(count: r.count)
+    }
+
+    /// The learning rate the next step will use.
+    public var currentLR: Double { schedule.lr(at: steps) }
+
+    /// Scales grads[range] by `clipCoefficient` and applies one AdamW update to params[range].
+    /// `params` and `grads` address the whole flat buffer (or a buffer starting at `range.lowerBound`
+    /// when `shardBase` is true).
+    public func apply(params: UnsafeMutablePointer<Float>, grads: UnsafeMutablePointer<Float>,
+                      clipCoefficient: Float = 1, shardBase: Bool = false) {
+        let base = shardBase ? range.lowerBound : 0
+        let p = params - base, g = grads - base
+        if clipCoefficient != 1 { Vec.scale(g + range.lowerBound, clipCoefficient, range.count) }
+        let lr = currentLR
+        steps += 1
+        adamw.step(params: p, grads: UnsafePointer(g), m: m.pointer - range.lowerBound, v: v.pointer - range.lowerBound,
+                   segments: segments, lr: lr, t: steps)
+    }
+
+    /// Restores the step counter (resuming from a checkpoint).
+    public func restore(steps: Int) { self.steps = steps }
+}

@@ -1,0 +1,467 @@
+import Foundation
+import PrecisCore
+
+/// BART as transformers' `BartForConditionalGeneration` defines it: learned positions (offset 2),
+/// `layernorm_embedding`, post-LN encoder and decoder layers, optional √d embedding scale, GELU FFN,
+/// and an LM head tied to the shared embedding plus `final_logits_bias`.
+///
+/// All parameters live in `params` (one contiguous fp32 buffer, Hugging Face names in `table`);
+/// `grads` mirrors it and accumulates (+=) across calls until `zeroGradients()`.
+public final class BartModel: Seq2SeqModel {
+    public let config: BartConfig
+    public let table: ParameterTable
+    public let params: FloatBuffer
+    public let grads: FloatBuffer
+    /// `final_logits_bias` is a buffer in transformers, not a parameter: it is loaded and saved but
+    /// never trained.
+    public let finalLogitsBias: FloatBuffer
+    let layout: BartLayout
+    private var workspace: BartWorkspace?
+
+    public static let modelType = "bart"
+
+    public init(config: BartConfig) {
+        self.config = config
+        (table, layout) = BartLayout.build(config)
+        params = FloatBuffer(count: table.count)
+        grads = FloatBuffer(count: table.count)
+        finalLogitsBias = FloatBuffer(count: config.vocabSize)
+    }
+
+    public var vocabSize: Int { config.vocabSize }
+    public var extraTensors: [(name: String, values: FloatBuffer, shape: [Int])] {
+        [("final_logits_bias", finalLogitsBias, [1, config.vocabSize])]
+    }
+
+    public func zeroGradients() { grads.zero() }
+
+    /// `config.json` as transformers writes it for `BartForConditionalGeneration`.
+    public func configJSON() throws -> Data {
+        let base = try JSONEncoder().encode(config)
+        var dict = try JSONSerialization.jsonObject(with: base) as! [String: Any]
+        dict["architectures"] = ["BartForConditionalGeneration"]
+        dict["dtype"] = "float32"
+        return try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
+    }
+
+    /// `generation_config.json` defaults derived from the model config, as transformers does.
+    public var generationDefaults: [String: Any] {
+        var g: [String: Any] = ["bos_token_id": config.bosTokenId, "decoder_start_token_id": config.decoderStartTokenId,
+                                "eos_token_id": config.eosTokenId, "pad_token_id": config.padTokenId]
+        if let f = config.forcedBosTokenId { g["forced_bos_token_id"] = f }
+        if let f = config.forcedEosTokenId { g["forced_eos_token_id"] = f }
+        return g
+    }
+
+    /// Other names a checkpoint may store a parameter under (tied embeddings; a bare `BartModel`).
+    public func aliases(for name: String) -> [String] {
+        var out: [String] = []
+        if name == "model.shared.weight" {
+            out = ["model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight", "lm_head.weight"]
+        }
+        if name.hasPrefix("model.") { out.append(String(name.dropFirst("model.".count))) }
+        if name == "model.shared.weight" { out += ["encoder.embed_tokens.weight", "decoder.embed_tokens.weight"] }
+        return out
+    }
+
+    /// transformers' `_init_weights`: N(0, init_std) for linear and embedding weights (the padding
+    /// row of the token embedding zeroed), zero biases, LayerNorm weight 1 and bias 0.
+    public func initializeWeights(seed: UInt64) {
+        var rng = SeededRNG(seed: seed)
+        let std = config.initStd
+        for e in table.entries {
+            let p = params.pointer + e.offset
+            if e.name.hasSuffix(".bias") {
+                Vec.zero(p, e.count)
+            } else if e.name.contains("layer_norm") || e.name.contains("layernorm") {
+                Vec.fill(p, 1, e.count)
+            } else {
+                for i in 0..<e.count { p[i] = Float(rng.normal() * std) }
+            }
+        }
+        let shared = params.pointer + layout.shared
+        Vec.zero(shared + config.padTokenId * config.dModel, config.dModel)
+        finalLogitsBias.zero()
+    }
+
+    // MARK: Training step
+
+    /// Forward pass and (optionally) backward pass on one batch. Returns the summed token loss and the
+    /// token count; gradients are added into `grads`, scaled so that they are the gradient of
+    /// `gradScale · lossSum / normalizer` (normalizer defaults to this batch's token count, i.e. the
+    /// mean loss transformers reports). `logitsOut`, if given, receives the logits [B, T, V].
+    public func step(_ batch: Seq2SeqBatch, options: StepOptions = StepOptions(),
+                     logitsOut: UnsafeMutablePointer<Float>? = nil) throws -> CrossEntropy.Result {
+        try batch.validate(vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings)
+        let ws = prepareWorkspace(batch)
+        let drop = DropoutPlan(config: config, training: options.training, seed: options.seed)
+        encode(ws, drop)
+        decode(ws, drop)
+        let c = config, nt = ws.b * ws.t
+        Linear.forward(y: ws.logits, x: ws.decoderOutput, weight: params.pointer + layout.shared,
+                       bias: finalLogitsBias.pointer, rows: nt, inDim: c.dModel, outDim: c.vocabSize)
+        if let out = logitsOut { out.update(from: ws.logits, count: nt * c.vocabSize) }
+        let result = CrossEntropy.forwardBackward(
+            logits: ws.logits, dlogits: options.computeGradients ? ws.logits : nil, labels: ws.labels,
+            rows: nt, vocab: c.vocabSize, smoothing: options.labelSmoothing,
+            normalizer: options.lossNormalizer, gradScale: options.gradScale)
+        if options.computeGradients && result.count > 0 {
+            backward(ws, drop)
+        }
+        return result
+    }
+
+    /// The encoder's last hidden state of the most recent `step` ([B, S, D]).
+    public func lastEncoderOutput() -> [Float] {
+        guard let ws = workspace else { return [] }
+        return Array(UnsafeBufferPointer(start: ws.encoderOutput, count: ws.b * ws.s * config.dModel))
+    }
+
+    private func prepareWorkspace(_ batch: Seq2SeqBatch) -> BartWorkspace {
+        let b = batch.batchSize, s = batch.sourceLength, t = batch.targetLength
+        let ws: BartWorkspace
+        if let w = workspace, w.capB >= b, w.capS >= s, w.capT >= t {
+            ws = w
+        } else {
+            ws = BartWorkspace(config: config, b: max(b, workspace?.capB ?? 0), s: max(s, workspace?.capS ?? 0),
+                               t: max(t, workspace?.capT ?? 0))
+            workspace = ws
+        }
+        ws.b = b; ws.s = s; ws.t = t
+        for i in 0..<(b * s) {
+            ws.sourceIds[i] = batch.inputIds[i]
+            ws.sourceMask[i] = Float(batch.attentionMask[i])
+        }
+        // shift_tokens_right: [decoder_start, labels[:-1]] with -100 replaced by pad.
+        for r in 0..<b {
+            for j in 0..<t {
+                let lab = batch.labels[r * t + j]
+                ws.labels[r * t + j] = lab
+                let prev: Int32 = j == 0 ? Int32(config.decoderStartTokenId) : batch.labels[r * t + j - 1]
+                ws.targetIds[r * t + j] = prev == Seq2SeqBatch.ignoreIndex ? Int32(config.padTokenId) : prev
+            }
+        }
+        return ws
+    }
+
+    // MARK: Forward
+
+    private func embed(_ ws: BartWorkspace, ids: UnsafePointer<Int32>, length: Int, positions: Int,
+                       norm: NormActs, normOffsets: NormOffsets, out: Ptr, dropout: DropoutSite) {
+        let d = config.dModel, rows = ws.b * length, p = params.pointer
+        let scale: Float = config.scaleEmbedding ? Float(d).squareRoot() : 1
+        Embedding.forward(out: ws.tmp, table: p + layout.shared, ids: ids, rows: rows, dim: d, scale: scale)
+        for r in 0..<ws.b {
+            for j in 0..<length {
+                Vec.add(ws.tmp + (r * length + j) * d, p + positions + (j + BartLayout.positionOffset) * d, d)
+            }
+        }
+        norm.forward(ws.tmp, normOffsets, params: p, rows: rows, dim: d, eps: config.layerNormEps)
+        dropout.copy(out, norm.y, count: rows * d)
+    }
+
+    private func encode(_ ws: BartWorkspace, _ drop: DropoutPlan) {
+        let c = config, d = c.dModel, n = ws.b * ws.s, p = params.pointer
+        embed(ws, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions, norm: ws.encoderEmbedNorm,
+              normOffsets: layout.encoderEmbedNorm, out: ws.encoderInput, dropout: drop.site(encoderLayer: -1, 0))
+        let shape = AttentionShape(batch: ws.b, tq: ws.s, tk: ws.s, dim: d, heads: c.encoderAttentionHeads)
+        var x = UnsafePointer(ws.encoderInput)
+        for (l, acts) in ws.encoderLayers.enumerated() {
+            let o = layout.encoder[l]
+            AttentionBlock.forward(acts.attn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: x, xkv: x,
+                                   shape: shape, keyMask: ws.sourceMask, causal: false,
+                                   dropout: drop.site(encoderLayer: l, 0), out: ws.tmp)
+            drop.site(encoderLayer: l, 1).apply(ws.tmp, count: n * d)
+            Vec.add(ws.tmp, x, n * d)
+            acts.ln1.forward(ws.tmp, o.ln1, params: p, rows: n, dim: d, eps: c.layerNormEps)
+            FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: acts.ln1.y, rows: n, dim: d, ffn: c.encoderFfnDim,
+                                     activation: c.activation, dropout: drop.site(encoderLayer: l, 2), out: ws.tmp)
+            drop.site(encoderLayer: l, 3).apply(ws.tmp, count: n * d)
+            Vec.add(ws.tmp, acts.ln1.y, n * d)
+            acts.ln2.forward(ws.tmp, o.ln2, params: p, rows: n, dim: d, eps: c.layerNormEps)
+            x = UnsafePointer(acts.ln2.y)
+        }
+        ws.encoderOutput = UnsafeMutablePointer(mutating: x)
+    }
+
+    private func decode(_ ws: BartWorkspace, _ drop: DropoutPlan) {
+        let c = config, d = c.dModel, n = ws.b * ws.t, p = params.pointer
+        embed(ws, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions, norm: ws.decoderEmbedNorm,
+              normOffsets: layout.decoderEmbedNorm, out: ws.decoderInput, dropout: drop.site(decoderLayer: -1, 0))
+        let selfShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.t, dim: d, heads: c.decoderAttentionHeads)
+        let crossShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.s, dim: d, heads: c.decoderAttentionHeads)
+        var x = UnsafePointer(ws.decoderInput)
+        let enc = UnsafePointer(ws.encoderOutput)
+        for (l, acts) in ws.decoderLayers.enumerated() {
+            let o = layout.decoder[l]
+            AttentionBlock.forward(acts.selfAttn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: x, xkv: x,
+                                   shape: selfShape, keyMask: nil, causal: true,
+                                   dropout: drop.site(decoderLayer: l, 0), out: ws.tmp)
+            drop.site(decoderLayer: l, 1).apply(ws.tmp, count: n * d)
+            Vec.add(ws.tmp, x, n * d)
+            acts.ln1.forward(ws.tmp, o.ln1, params: p, rows: n, dim: d, eps: c.layerNormEps)
+            AttentionBlock.forward(acts.crossAttn, o.crossAttn, params: p, scratch: ws.attnScratch, xq: acts.ln1.y,
+                                   xkv: enc, shape: crossShape, keyMask: ws.sourceMask, causal: false,
+                                   dropout: drop.site(decoderLayer: l, 2), out: ws.tmp)
+            drop.site(decoderLayer: l, 3).apply(ws.tmp, count: n * d)
+            Vec.add(ws.tmp, acts.ln1.y, n * d)
+            acts.ln2.forward(ws.tmp, o.ln2, params: p, rows: n, dim: d, eps: c.layerNormEps)
+            FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: acts.ln2.y, rows: n, dim: d, ffn: c.decoderFfnDim,
+                                     activation: c.activation, dropout: drop.site(decoderLayer: l, 4), out: ws.tmp)
+            drop.site(decoderLayer: l, 5).apply(ws.tmp, count: n * d)
+            Vec.add(ws.tmp, acts.ln2.y, n * d)
+            acts.ln3.forward(ws.tmp, o.ln3, params: p, rows: n, dim: d, eps: c.layerNormEps)
+            x = UnsafePointer(acts.ln3.y)
+        }
+        ws.decoderOutput = UnsafeMutablePointer(mutating: x)
+    }
+
+    // MARK: Backward
+
+    private func backward(_ ws: BartWorkspace, _ drop: DropoutPlan) {
+        let c = config, d = c.dModel, p = params.pointer, g = grads.pointer
+        let nt = ws.b * ws.t, ns = ws.b * ws.s
+        var gA = ws.gradA, gB = ws.gradB
+        // LM head: logits = y·Eᵀ + bias (the bias is a buffer: no gradient).
+        Linear.backward(dx: gA, dy: ws.logits, x: ws.decoderOutput, weight: p + layout.shared,
+                        dWeight: g + layout.shared, dBias: nil, rows: nt, inDim: d, outDim: c.vocabSize)
+        Vec.zero(ws.gradEncoder, ns * d)
+        let selfShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.t, dim: d, heads: c.decoderAttentionHeads)
+        let crossShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.s, dim: d, heads: c.decoderAttentionHeads)
+        for l in stride(from: ws.decoderLayers.count - 1, through: 0, by: -1) {
+            let acts = ws.decoderLayers[l], o = layout.decoder[l]
+            let x = l == 0 ? UnsafePointer(ws.decoderInput) : UnsafePointer(ws.decoderLayers[l - 1].ln3.y)
+            acts.ln3.backward(dx: gA, dy: gA, o.ln3, params: p, grads: g, rows: nt, dim: d)
+            drop.site(decoderLayer: l, 5).copy(ws.tmp, gA, count: nt * d)
+            FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln2.y, rows: nt, dim: d,
+                                      ffn: c.decoderFfnDim, activation: c.activation,
+                                      dropout: drop.site(decoderLayer: l, 4), dOut: ws.tmp, dx: gB,
+                                      accumulateDx: false, hidden: ws.hidden)
+            Vec.add(gB, gA, nt * d)
+            acts.ln2.backward(dx: gB, dy: gB, o.ln2, params: p, grads: g, rows: nt, dim: d)
+            drop.site(decoderLayer: l, 3).copy(ws.tmp, gB, count: nt * d)
+            AttentionBlock.backward(acts.crossAttn, o.crossAttn, params: p, grads: g, scratch: ws.attnScratch,
+                                    xq: acts.ln1.y, xkv: ws.encoderOutput, shape: crossShape,
+                                    dropout: drop.site(decoderLayer: l, 2), dOut: ws.tmp,
+                                    dxq: gA, accumulateDxq: false, dxkv: ws.gradEncoder, accumulateDxkv: true)
+            Vec.add(gA, gB, nt * d)
+            acts.ln1.backward(dx: gA, dy: gA, o.ln1, params: p, grads: g, rows: nt, dim: d)
+            drop.site(decoderLayer: l, 1).copy(ws.tmp, gA, count: nt * d)
+            AttentionBlock.backward(acts.selfAttn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
+                                    xq: x, xkv: x, shape: selfShape, dropout: drop.site(decoderLayer: l, 0),
+                                    dOut: ws.tmp, dxq: gB, accumulateDxq: false, dxkv: gB, accumulateDxkv: false)
+            Vec.add(gB, gA, nt * d)
+            swap(&gA, &gB)
+        }
+        embedBackward(ws, grad: gA, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions,
+                      norm: ws.decoderEmbedNorm, normOffsets: layout.decoderEmbedNorm,
+                      dropout: drop.site(decoderLayer: -1, 0))
+
+        // Encoder: the gradient of its output gathered from every cross-attention.
+        gA.update(from: ws.gradEncoder, count: ns * d)
+        let encShape = AttentionShape(batch: ws.b, tq: ws.s, tk: ws.s, dim: d, heads: c.encoderAttentionHeads)
+        for l in stride(from: ws.encoderLayers.count - 1, through: 0, by: -1) {
+            let acts = ws.encoderLayers[l], o = layout.encoder[l]
+            let x = l == 0 ? UnsafePointer(ws.encoderInput) : UnsafePointer(ws.encoderLayers[l - 1].ln2.y)
+            acts.ln2.backward(dx: gA, dy: gA, o.ln2, params: p, grads: g, rows: ns, dim: d)
+            drop.site(encoderLayer: l, 3).copy(ws.tmp, gA, count: ns * d)
+            FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln1.y, rows: ns, dim: d,
+                                      ffn: c.encoderFfnDim, activation: c.activation,
+                                      dropout: drop.site(encoderLayer: l, 2), dOut: ws.tmp, dx: gB,
+                                      accumulateDx: false, hidden: ws.hidden)
+            Vec.add(gB, gA, ns * d)
+            acts.ln1.backward(dx: gB, dy: gB, o.ln1, params: p, grads: g, rows: ns, dim: d)
+            drop.site(encoderLayer: l, 1).copy(ws.tmp, gB, count: ns * d)
+            AttentionBlock.backward(acts.attn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
+                                    xq: x, xkv: x, shape: encShape, dropout: drop.site(encoderLayer: l, 0),
+                                    dOut: ws.tmp, dxq: gA, accumulateDxq: false, dxkv: gA, accumulateDxkv: false)
+            Vec.add(gA, gB, ns * d)
+        }
+        embedBackward(ws, grad: gA, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions,
+                      norm: ws.encoderEmbedNorm, normOffsets: layout.encoderEmbedNorm,
+                      dropout: drop.site(encoderLayer: -1, 0))
+    }
+
+    private func embedBackward(_ ws: BartWorkspace, grad: Ptr, ids: UnsafePointer<Int32>, length: Int, positions: Int,
+                               norm: NormActs, normOffsets: NormOffsets, dropout: DropoutSite) {
+        let d = config.dModel, rows = ws.b * length, p = params.pointer, g = grads.pointer
+        dropout.apply(grad, count: rows * d)
+        norm.backward(dx: grad, dy: grad, normOffsets, params: p, grads: g, rows: rows, dim: d)
+        let scale: Float = config.scaleEmbedding ? Float(d).squareRoot() : 1
+        Embedding.backward(dtable: g + layout.shared, dout: grad, ids: ids, rows: rows, dim: d, scale: scale)
+        for r in 0..<ws.b {
+            for j in 0..<length {
+                Vec.add(g + positions + (j + BartLayout.positionOffset) * d, grad + (r * length + j) * d, d)
+            }
+        }
+    }
+}
+
+/// Options for one training or evaluation step.
+public struct StepOptions: Sendable {
+    /// Dropout on (training) or off (evaluation).
+    public var training = true
+    public var computeGradients = true
+    public var labelSmoothing: Float = 0
+    /// Seed for this step's dropout masks.
+    public var seed: UInt64 = 0
+    /// Token count the loss is averaged over for the gradient (nil: this batch's).
+    public var lossNormalizer: Int? = nil
+    public var gradScale: Float = 1
+
+    public init(training: Bool = true, computeGradients: Bool = true, labelSmoothing: Float = 0,
+                seed: UInt64 = 0, lossNormalizer: Int? = nil, gradScale: Float = 1) {
+        self.training = training; self.computeGradients = computeGradients; self.labelSmoothing = labelSmoothing
+        self.seed = seed; self.lossNormalizer = lossNormalizer; self.gradScale = gradScale
+    }
+}
+
+/// Dropout probabilities and stream ids for every site of one step.
+struct DropoutPlan {
+    var hidden: Float
+    var attention: Float
+    var activation: Float
+    var seed: UInt64
+
+    init(config: BartConfig, training: Bool, seed: UInt64) {
+        hidden = training ? Float(config.dropout) : 0
+        attention = training ? Float(config.attentionDropout) : 0
+        activation = training ? Float(config.activationDropout) : 0
+        self.seed = seed
+    }
+
+    /// Encoder sites: 0 attention probabilities, 1 attention output, 2 activation, 3 FFN output;
+    /// layer −1 is the embedding.
+    func site(encoderLayer l: Int, _ k: Int) -> DropoutSite {
+        let p: Float = l < 0 ? hidden : [attention, hidden, activation, hidden][k]
+        return DropoutSite(p: p, seed: seed, stream: UInt32(1000 + 16 * (l + 1) + k))
+    }
+
+    /// Decoder sites: 0 self-attention probabilities, 1 its output, 2 cross-attention probabilities,
+    /// 3 its output, 4 activation, 5 FFN output; layer −1 is the embedding.
+    func site(decoderLayer l: Int, _ k: Int) -> DropoutSite {
+        let p: Float = l < 0 ? hidden : [attention, hidden, attention, hidden, activation, hidden][k]
+        return DropoutSite(p: p, seed: seed, stream: UInt32(100_000 + 16 * (l + 1) + k))
+    }
+}
+
+extension DropoutSite {
+    /// dst = dropout(src) (a copy when p = 0).
+    func copy(_ dst: Ptr, _ src: UnsafePointer<Float>, count: Int) {
+        Dropout.apply(dst, src, count: count, p: p, seed: seed, stream: stream)
+    }
+}
+
+/// Flat-buffer offsets of every BART parameter, in `named_parameters()` order.
+struct BartLayout {
+    static let positionOffset = 2
+
+    struct EncoderLayer {
+        var selfAttn: AttentionOffsets, ln1: NormOffsets, ffn: FeedForwardOffsets, ln2: NormOffsets
+    }
+    struct DecoderLayer {
+        var selfAttn: AttentionOffsets, ln1: NormOffsets, crossAttn: AttentionOffsets, ln2: NormOffsets
+        var ffn: FeedForwardOffsets, ln3: NormOffsets
+    }
+
+    var shared = 0
+    var encoderPositions = 0, decoderPositions = 0
+    var encoderEmbedNorm = NormOffsets(weight: 0, bias: 0), decoderEmbedNorm = NormOffsets(weight: 0, bias: 0)
+    var encoder: [EncoderLayer] = []
+    var decoder: [DecoderLayer] = []
+
+    static func build(_ c: BartConfig) -> (ParameterTable, BartLayout) {
+        var t = ParameterTable()
+        var l = BartLayout()
+        let d = c.dModel
+        func linear(_ name: String, _ out: Int, _ inp: Int) -> (Int, Int) {
+            (t.add(name + ".weight", [out, inp], decay: true), t.add(name + ".bias", [out], decay: false))
+        }
+        func norm(_ name: String) -> NormOffsets {
+            NormOffsets(weight: t.add(name + ".weight", [d], decay: false), bias: t.add(name + ".bias", [d], decay: false))
+        }
+        func attention(_ name: String) -> AttentionOffsets {
+            let k = linear(name + ".k_proj", d, d), v = linear(name + ".v_proj", d, d)
+            let q = linear(name + ".q_proj", d, d), o = linear(name + ".out_proj", d, d)
+            return AttentionOffsets(qw: q.0, qb: q.1, kw: k.0, kb: k.1, vw: v.0, vb: v.1, ow: o.0, ob: o.1)
+        }
+        func ffn(_ prefix: String, _ f: Int) -> FeedForwardOffsets {
+            let a = linear(prefix + ".fc1", f, d), b = linear(prefix + ".fc2", d, f)
+            return FeedForwardOffsets(w1: a.0, b1: a.1, w2: b.0, b2: b.1)
+        }
+        let positions = c.maxPositionEmbeddings + positionOffset
+        l.shared = t.add("model.shared.weight", [c.vocabSize, d], decay: true)
+        l.encoderPositions = t.add("model.encoder.embed_positions.weight", [positions, d], decay: true)
+        for i in 0..<c.encoderLayers {
+            let p = "model.encoder.layers.\(i)"
+            let sa = attention(p + ".self_attn"), n1 = norm(p + ".self_attn_layer_norm")
+            let f = ffn(p, c.encoderFfnDim), n2 = norm(p + ".final_layer_norm")
+            l.encoder.append(EncoderLayer(selfAttn: sa, ln1: n1, ffn: f, ln2: n2))
+        }
+        l.encoderEmbedNorm = norm("model.encoder.layernorm_embedding")
+        l.decoderPositions = t.add("model.decoder.embed_positions.weight", [positions, d], decay: true)
+        for i in 0..<c.decoderLayers {
+            let p = "model.decoder.layers.\(i)"
+            let sa = attention(p + ".self_attn"), n1 = norm(p + ".self_attn_layer_norm")
+            let ca = attention(p + ".encoder_attn"), n2 = norm(p + ".encoder_attn_layer_norm")
+            let f = ffn(p, c.decoderFfnDim), n3 = norm(p + ".final_layer_norm")
+            l.decoder.append(DecoderLayer(selfAttn: sa, ln1: n1, crossAttn: ca, ln2: n2, ffn: f, ln3: n3))
+        }
+        l.decoderEmbedNorm = norm("model.decoder.layernorm_embedding")
+        return (t, l)
+    }
+}
+
+/// Every activation and scratch buffer of a training step, allocated once per shape capacity.
+final class BartWorkspace {
+    struct EncoderLayerActs {
+        var attn: AttentionActs, ln1: NormActs, ffn: FeedForwardActs, ln2: NormActs
+    }
+    struct DecoderLayerActs {
+        var selfAttn: AttentionActs, ln1: NormActs, crossAttn: AttentionActs, ln2: NormActs
+        var ffn: FeedForwardActs, ln3: NormActs
+    }
+
+    let capB: Int, capS: Int, capT: Int
+    var b = 0, s = 0, t = 0
+    let arena = Arena()
+    let sourceIds: UnsafeMutablePointer<Int32>, targetIds: UnsafeMutablePointer<Int32>
+    let labels: UnsafeMutablePointer<Int32>
+    let sourceMask: Ptr
+    let encoderEmbedNorm: NormActs, decoderEmbedNorm: NormActs
+    let encoderInput: Ptr, decoderInput: Ptr
+    let encoderLayers: [EncoderLayerActs]
+    let decoderLayers: [DecoderLayerActs]
+    var encoderOutput: Ptr, decoderOutput: Ptr
+    let logits: Ptr
+    let tmp: Ptr, gradA: Ptr, gradB: Ptr, gradEncoder: Ptr, hidden: Ptr
+    let attnScratch: AttentionScratch
+
+    init(config c: BartConfig, b: Int, s: Int, t: Int) {
+        capB = b; capS = s; capT = t
+        let d = c.dModel, ns = b * s, nt = b * t, a = arena
+        sourceIds = a.ints(ns); targetIds = a.ints(nt); labels = a.ints(nt); sourceMask = a.floats(ns)
+        encoderEmbedNorm = NormActs(a, rows: ns, dim: d)
+        decoderEmbedNorm = NormActs(a, rows: nt, dim: d)
+        encoderInput = a.floats(ns * d); decoderInput = a.floats(nt * d)
+        encoderLayers = (0..<c.encoderLayers).map { _ in
+            EncoderLayerActs(attn: AttentionActs(a, batch: b, tq: s, tk: s, dim: d, heads: c.encoderAttentionHeads),
+                             ln1: NormActs(a, rows: ns, dim: d), ffn: FeedForwardActs(a, rows: ns, ffn: c.encoderFfnDim),
+                             ln2: NormActs(a, rows: ns, dim: d))
+        }
+        decoderLayers = (0..<c.decoderLayers).map { _ in
+            DecoderLayerActs(selfAttn: AttentionActs(a, batch: b, tq: t, tk: t, dim: d, heads: c.decoderAttentionHeads),
+                             ln1: NormActs(a, rows: nt, dim: d),
+                             crossAttn: AttentionActs(a, batch: b, tq: t, tk: s, dim: d, heads: c.decoderAttentionHeads),
+                             ln2: NormActs(a, rows: nt, dim: d), ffn: FeedForwardActs(a, rows: nt, ffn: c.decoderFfnDim),
+                             ln3: NormActs(a, rows: nt, dim: d))
+        }
+        encoderOutput = encoderInput; decoderOutput = decoderInput
+        logits = a.floats(nt * c.vocabSize)
+        let maxN = max(ns, nt)
+        tmp = a.floats(maxN * d); gradA = a.floats(maxN * d); gradB = a.floats(maxN * d)
+        gradEncoder = a.floats(ns * d)
+        hidden = a.floats(maxN * max(c.encoderFfnDim, c.decoderFfnDim))
+        attnScratch = AttentionScratch(a, maxRows: maxN, dim: d, maxTile: max(s * s, t * t, t * s))
+    }
+}

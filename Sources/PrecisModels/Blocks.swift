@@ -1,0 +1,215 @@
+import PrecisCore
+
+/// Shared transformer building blocks over the flat parameter buffer. Each block is a pair of
+/// `forward`/`backward` functions over explicit buffers; offsets address the block's parameters in
+/// the flat buffer and in its gradient mirror.
+
+typealias Ptr = UnsafeMutablePointer<Float>
+
+/// Parameters (flat-buffer offsets) of a LayerNorm.
+struct NormOffsets {
+    var weight: Int
+    var bias: Int
+}
+
+/// Saved activations of a LayerNorm: normalised input, 1/σ per row, and the output.
+struct NormActs {
+    var xhat: Ptr
+    var rstd: Ptr
+    var y: Ptr
+
+    init(_ a: Arena, rows: Int, dim: Int) {
+        xhat = a.floats(rows * dim); rstd = a.floats(rows); y = a.floats(rows * dim)
+    }
+
+    func forward(_ x: UnsafePointer<Float>, _ p: NormOffsets, params: Ptr, rows: Int, dim: Int, eps: Float) {
+        LayerNorm.forward(y: y, xhat: xhat, rstd: rstd, x: x, gamma: params + p.weight, beta: params + p.bias,
+                          rows: rows, dim: dim, eps: eps)
+    }
+
+    /// dx = LN'(dy); dx may alias dy.
+    func backward(dx: Ptr, dy: UnsafePointer<Float>, _ p: NormOffsets, params: Ptr, grads: Ptr, rows: Int, dim: Int) {
+        LayerNorm.backward(dx: dx, dy: dy, xhat: xhat, rstd: rstd, gamma: params + p.weight,
+                           dgamma: grads + p.weight, dbeta: grads + p.bias, rows: rows, dim: dim)
+    }
+}
+
+/// Parameters of a multi-head attention module (q, k, v, out projections with biases).
+struct AttentionOffsets {
+    var qw: Int, qb: Int, kw: Int, kb: Int, vw: Int, vb: Int, ow: Int, ob: Int
+}
+
+/// Shapes of one attention call: `batch` sequences, `tq` query and `tk` key positions.
+struct AttentionShape {
+    var batch: Int
+    var tq: Int
+    var tk: Int
+    var dim: Int
+    var heads: Int
+    var headDim: Int { dim / heads }
+}
+
+/// Scratch shared by all attention calls of a model (sized for the largest).
+struct AttentionScratch {
+    var dctx: Ptr, dq: Ptr, dk: Ptr, dv: Ptr
+    /// One (tq × tk) tile for dropped-out probabilities and one for their gradient.
+    var probTile: Ptr, dprobTile: Ptr
+
+    init(_ a: Arena, maxRows: Int, dim: Int, maxTile: Int) {
+        dctx = a.floats(maxRows * dim); dq = a.floats(maxRows * dim)
+        dk = a.floats(maxRows * dim); dv = a.floats(maxRows * dim)
+        probTile = a.floats(maxTile); dprobTile = a.floats(maxTile)
+    }
+}
+
+/// Saved activations of one attention call.
+struct AttentionActs {
+    /// Scaled queries (rows × dim), keys and values (key rows × dim), probabilities
+    /// (batch × heads × tq × tk, before dropout) and the per-head context (rows × dim).
+    var q: Ptr, k: Ptr, v: Ptr, probs: Ptr, ctx: Ptr
+
+    init(_ a: Arena, batch: Int, tq: Int, tk: Int, dim: Int, heads: Int) {
+        q = a.floats(batch * tq * dim); k = a.floats(batch * tk * dim); v = a.floats(batch * tk * dim)
+        probs = a.floats(batch * heads * tq * tk); ctx = a.floats(batch * tq * dim)
+    }
+}
+
+/// Dropout settings of one call site: probability, the step's seed and a stream unique to the site.
+struct DropoutSite {
+    var p: Float
+    var seed: UInt64
+    var stream: UInt32
+
+    func apply(_ x: Ptr, count: Int, offset: Int = 0) {
+        if p > 0 { Dropout.apply(x, x, count: count, p: p, seed: seed, stream: stream, offset: offset) }
+    }
+}
+
+enum AttentionBlock {
+    /// out = Attention(xq, xkv) with BART's projections: q scaled by 1/√headDim, additive key mask
+    /// (`keyMask`: batch × tk of 0/1, nil for none), optional causal mask, dropout on probabilities.
+    static func forward(
+        _ acts: AttentionActs, _ p: AttentionOffsets, params: Ptr, scratch: AttentionScratch,
+        xq: UnsafePointer<Float>, xkv: UnsafePointer<Float>, shape s: AttentionShape,
+        keyMask: UnsafePointer<Float>?, causal: Bool, dropout: DropoutSite, out: Ptr
+    ) {
+        let nq = s.batch * s.tq, nk = s.batch * s.tk, d = s.dim, dh = s.headDim
+        Linear.forward(y: acts.q, x: xq, weight: params + p.qw, bias: params + p.qb, rows: nq, inDim: d, outDim: d)
+        Vec.scale(acts.q, 1 / Float(dh).squareRoot(), nq * d)
+        Linear.forward(y: acts.k, x: xkv, weight: params + p.kw, bias: params + p.kb, rows: nk, inDim: d, outDim: d)
+        Linear.forward(y: acts.v, x: xkv, weight: params + p.vw, bias: params + p.vb, rows: nk, inDim: d, outDim: d)
+        let tile = s.tq * s.tk
+        for b in 0..<s.batch {
+            for h in 0..<s.heads {
+                let qbh = acts.q + b * s.tq * d + h * dh
+                let kbh = acts.k + b * s.tk * d + h * dh
+                let vbh = acts.v + b * s.tk * d + h * dh
+                let pbh = acts.probs + (b * s.heads + h) * tile
+                BLAS.gemm(transA: false, transB: true, m: s.tq, n: s.tk, k: dh, a: qbh, lda: d, b: kbh, ldb: d,
+                          beta: 0, c: pbh, ldc: s.tk)
+                Softmax.forward(pbh, rows: s.tq, cols: s.tk, ld: s.tk,
+                                keyMask: keyMask.map { $0 + b * s.tk }, causal: causal)
+                var used = UnsafePointer(pbh)
+                if dropout.p > 0 {
+                    Dropout.apply(scratch.probTile, pbh, count: tile, p: dropout.p, seed: dropout.seed,
+                                  stream: dropout.stream, offset: (b * s.heads + h) * tile)
+                    used = UnsafePointer(scratch.probTile)
+                }
+                BLAS.gemm(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, a: used, lda: s.tk, b: vbh, ldb: d,
+                          beta: 0, c: acts.ctx + b * s.tq * d + h * dh, ldc: d)
+            }
+        }
+        Linear.forward(y: out, x: acts.ctx, weight: params + p.ow, bias: params + p.ob, rows: nq, inDim: d, outDim: d)
+    }
+
+    /// Given dOut, accumulates parameter gradients and writes (or adds) the input gradients.
+    /// Self-attention (xq == xkv): pass the same `dxq` and `dxkv`; it receives all three paths.
+    static func backward(
+        _ acts: AttentionActs, _ p: AttentionOffsets, params: Ptr, grads: Ptr, scratch: AttentionScratch,
+        xq: UnsafePointer<Float>, xkv: UnsafePointer<Float>, shape s: AttentionShape, dropout: DropoutSite,
+        dOut: UnsafePointer<Float>, dxq: Ptr, accumulateDxq: Bool, dxkv: Ptr, accumulateDxkv: Bool
+    ) {
+        let nq = s.batch * s.tq, nk = s.batch * s.tk, d = s.dim, dh = s.headDim
+        let tile = s.tq * s.tk
+        Linear.backward(dx: scratch.dctx, dy: dOut, x: acts.ctx, weight: params + p.ow,
+                        dWeight: grads + p.ow, dBias: grads + p.ob, rows: nq, inDim: d, outDim: d)
+        for b in 0..<s.batch {
+            for h in 0..<s.heads {
+                let off = b * s.tq * d + h * dh, koff = b * s.tk * d + h * dh
+                let pbh = acts.probs + (b * s.heads + h) * tile
+                let dctx = scratch.dctx + off
+                // dP' = dctx · Vᵀ
+                BLAS.gemm(transA: false, transB: true, m: s.tq, n: s.tk, k: dh, a: dctx, lda: d,
+                          b: acts.v + koff, ldb: d, beta: 0, c: scratch.dprobTile, ldc: s.tk)
+                var used = UnsafePointer(pbh)
+                if dropout.p > 0 {
+                    Dropout.apply(scratch.probTile, pbh, count: tile, p: dropout.p, seed: dropout.seed,
+                                  stream: dropout.stream, offset: (b * s.heads + h) * tile)
+                    used = UnsafePointer(scratch.probTile)
+                    Dropout.apply(scratch.dprobTile, scratch.dprobTile, count: tile, p: dropout.p, seed: dropout.seed,
+                                  stream: dropout.stream, offset: (b * s.heads + h) * tile)
+                }
+                // dV = P'ᵀ · dctx
+                BLAS.gemm(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, a: used, lda: s.tk, b: dctx, ldb: d,
+                          beta: 0, c: scratch.dv + koff, ldc: d)
+                Softmax.backward(scratch.dprobTile, p: pbh, rows: s.tq, cols: s.tk, ld: s.tk)
+                // dQ = dS · K ; dK = dSᵀ · Q
+                BLAS.gemm(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, a: scratch.dprobTile, lda: s.tk,
+                          b: acts.k + koff, ldb: d, beta: 0, c: scratch.dq + off, ldc: d)
+                BLAS.gemm(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, a: scratch.dprobTile, lda: s.tk,
+                          b: acts.q + off, ldb: d, beta: 0, c: scratch.dk + koff, ldc: d)
+            }
+        }
+        // q = s·(x Wqᵀ + bq), so the projection's output gradient is s·dQ.
+        Vec.scale(scratch.dq, 1 / Float(dh).squareRoot(), nq * d)
+        Linear.backward(dx: dxq, accumulateDx: accumulateDxq, dy: scratch.dq, x: xq, weight: params + p.qw,
+                        dWeight: grads + p.qw, dBias: grads + p.qb, rows: nq, inDim: d, outDim: d)
+        let selfAttention = dxq == dxkv
+        Linear.backward(dx: dxkv, accumulateDx: selfAttention || accumulateDxkv, dy: scratch.dk, x: xkv,
+                        weight: params + p.kw, dWeight: grads + p.kw, dBias: grads + p.kb, rows: nk, inDim: d, outDim: d)
+        Linear.backward(dx: dxkv, accumulateDx: true, dy: scratch.dv, x: xkv, weight: params + p.vw,
+                        dWeight: grads + p.vw, dBias: grads + p.vb, rows: nk, inDim: d, outDim: d)
+    }
+}
+
+/// Parameters of a position-wise feed-forward block (fc1 → activation → fc2).
+struct FeedForwardOffsets {
+    var w1: Int, b1: Int, w2: Int, b2: Int
+}
+
+/// Saved activations of a feed-forward block: fc1's output before the activation, and the activation
+/// output after dropout (fc2's input).
+struct FeedForwardActs {
+    var pre: Ptr
+    var post: Ptr
+
+    init(_ a: Arena, rows: Int, ffn: Int) {
+        pre = a.floats(rows * ffn); post = a.floats(rows * ffn)
+    }
+}
+
+enum FeedForwardBlock {
+    static func forward(
+        _ acts: FeedForwardActs, _ p: FeedForwardOffsets, params: Ptr, x: UnsafePointer<Float>,
+        rows: Int, dim: Int, ffn: Int, activation: Activation, dropout: DropoutSite, out: Ptr
+    ) {
+        Linear.forward(y: acts.pre, x: x, weight: params + p.w1, bias: params + p.b1, rows: rows, inDim: dim, outDim: ffn)
+        activation.forward(acts.post, acts.pre, rows * ffn)
+        dropout.apply(acts.post, count: rows * ffn)
+        Linear.forward(y: out, x: acts.post, weight: params + p.w2, bias: params + p.b2, rows: rows, inDim: ffn, outDim: dim)
+    }
+
+    /// dx (= or +=) gradient through the block; `hidden` is scratch of rows × ffn.
+    static func backward(
+        _ acts: FeedForwardActs, _ p: FeedForwardOffsets, params: Ptr, grads: Ptr, x: UnsafePointer<Float>,
+        rows: Int, dim: Int, ffn: Int, activation: Activation, dropout: DropoutSite,
+        dOut: UnsafePointer<Float>, dx: Ptr, accumulateDx: Bool, hidden: Ptr
+    ) {
+        Linear.backward(dx: hidden, dy: dOut, x: acts.post, weight: params + p.w2, dWeight: grads + p.w2,
+                        dBias: grads + p.b2, rows: rows, inDim: ffn, outDim: dim)
+        dropout.apply(hidden, count: rows * ffn)
+        activation.backward(hidden, hidden, acts.pre, rows * ffn)
+        Linear.backward(dx: dx, accumulateDx: accumulateDx, dy: hidden, x: x, weight: params + p.w1,
+                        dWeight: grads + p.w1, dBias: grads + p.b1, rows: rows, inDim: dim, outDim: ffn)
+    }
+}
