@@ -92,6 +92,15 @@ public final class BartModel: Seq2SeqModel {
     /// mean loss transformers reports). `logitsOut`, if given, receives the logits [B, T, V].
     public func step(_ batch: Seq2SeqBatch, options: StepOptions = StepOptions(),
                      logitsOut: UnsafeMutablePointer<Float>? = nil) throws -> CrossEntropy.Result {
+        let result = try forward(batch, options: options, logitsOut: logitsOut)
+        if options.computeGradients { backward() }
+        return result
+    }
+
+    /// The forward half of `step`: loss, and (with `computeGradients`) the logits' gradient, ready
+    /// for `backward()`.
+    public func forward(_ batch: Seq2SeqBatch, options: StepOptions = StepOptions(),
+                        logitsOut: UnsafeMutablePointer<Float>? = nil) throws -> CrossEntropy.Result {
         try batch.validate(vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings)
         let ws = prepareWorkspace(batch)
         let drop = DropoutPlan(config: config, training: options.training, seed: options.seed)
@@ -105,10 +114,16 @@ public final class BartModel: Seq2SeqModel {
             logits: ws.logits, dlogits: options.computeGradients ? ws.logits : nil, labels: ws.labels,
             rows: nt, vocab: c.vocabSize, smoothing: options.labelSmoothing,
             normalizer: options.lossNormalizer, gradScale: options.gradScale)
-        if options.computeGradients && result.count > 0 {
-            backward(ws, drop)
-        }
+        ws.pendingBackward = options.computeGradients && result.count > 0 ? drop : nil
         return result
+    }
+
+    /// The backward half of `step`: adds this batch's gradients into `grads`. Does nothing unless the
+    /// last `forward` computed the logits' gradient.
+    public func backward() {
+        guard let ws = workspace, let drop = ws.pendingBackward else { return }
+        ws.pendingBackward = nil
+        backward(ws, drop)
     }
 
     /// The encoder's last hidden state of the most recent `step` ([B, S, D]).
@@ -433,6 +448,8 @@ final class BartWorkspace {
     let encoderLayers: [EncoderLayerActs]
     let decoderLayers: [DecoderLayerActs]
     var encoderOutput: Ptr, decoderOutput: Ptr
+    /// Set by a forward pass that computed the logits' gradient; consumed by backward.
+    var pendingBackward: DropoutPlan?
     let logits: Ptr
     let tmp: Ptr, gradA: Ptr, gradB: Ptr, gradEncoder: Ptr, hidden: Ptr
     let attnScratch: AttentionScratch

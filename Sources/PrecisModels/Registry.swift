@@ -14,6 +14,8 @@ public protocol Seq2SeqModel: AnyObject {
     func zeroGradients()
     func initializeWeights(seed: UInt64)
     func step(_ batch: Seq2SeqBatch, options: StepOptions, logitsOut: UnsafeMutablePointer<Float>?) throws -> CrossEntropy.Result
+    func forward(_ batch: Seq2SeqBatch, options: StepOptions, logitsOut: UnsafeMutablePointer<Float>?) throws -> CrossEntropy.Result
+    func backward()
     func configJSON() throws -> Data
     var generationDefaults: [String: Any] { get }
     func aliases(for name: String) -> [String]

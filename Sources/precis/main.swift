@@ -1,1 +1,124 @@
-print("precis")
+import ArgumentParser
+import Foundation
+import PrecisCore
+import PrecisModels
+
+@main
+struct Precis: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "precis",
+        abstract: "Fine-tune and evaluate seq2seq summarization transformers on CPU clusters.",
+        subcommands: [InitCommand.self, InspectCommand.self, BenchCommand.self])
+}
+
+/// Prints an error the way every subcommand reports failures: one line naming what was wrong.
+func fail(_ error: Error) -> ExitCode {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    return ExitCode(1)
+}
+
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init", abstract: "Write a randomly initialised model folder (config.json + model.safetensors).")
+
+    @Option(help: "A config.json path or a preset name (bart-tiny, bart-small).")
+    var config: String
+    @Option(help: "Output model folder.")
+    var out: String
+    @Option(help: "Random seed.")
+    var seed: UInt64 = 0
+
+    func run() throws {
+        do {
+            let model = try ModelPresets.model(config)
+            model.initializeWeights(seed: seed)
+            try ModelFolder.save(model, to: out)
+            print("wrote \(out) (\(model.table.count) parameters, seed \(seed))")
+        } catch { throw fail(error) }
+    }
+}
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Inspect a model's numerics.", subcommands: [LossGrad.self])
+
+    struct LossGrad: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "loss-grad",
+            abstract: "Loss, logits and every parameter's gradient for one batch, as transformers computes them.")
+
+        @Option(help: "Hugging Face model folder (config.json + model.safetensors).")
+        var model: String
+        @Option(help: "safetensors file with input_ids, attention_mask (optional) and labels (int64; -100 = ignore).")
+        var batch: String
+        @Option(help: "Output safetensors file (loss, logits, grad.<name>).")
+        var out: String
+        @Flag(help: "Apply the config's dropout (training mode) instead of running deterministically.")
+        var dropout = false
+
+        func run() throws {
+            do {
+                let (m, report) = try ModelFolder.load(model)
+                for name in report.unexpected { FileHandle.standardError.write(Data("warning: unused tensor \(name)\n".utf8)) }
+                let loss = try LossGradInspector.run(model: m, batchFile: batch, out: out, training: dropout)
+                print(String(format: "loss %.6f → %@", loss, out))
+            } catch { throw fail(error) }
+        }
+    }
+}
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [Step.self])
+
+    struct Step: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "step", abstract: "Time training steps (forward, backward, optimizer) of a model config.")
+
+        @Option(help: "A config.json path or a preset name.")
+        var config = "bart-small"
+        @Option(help: "Batch size.")
+        var batch = 8
+        @Option(name: .customLong("source-len"), help: "Source length.")
+        var sourceLen = 256
+        @Option(name: .customLong("target-len"), help: "Target length.")
+        var targetLen = 64
+        @Option(help: "Compute threads (default: available cores).")
+        var threads = Compute.availableCores
+        @Option(help: "Timed steps.")
+        var steps = 10
+        @Option(help: "Untimed warm-up steps.")
+        var warmup = 2
+        @Flag(help: "Print one JSON object instead of the table.")
+        var json = false
+
+        func run() throws {
+            do {
+                guard let bart = try ModelPresets.model(config) as? BartModel else {
+                    throw ValidationError("bench step supports BART configs")
+                }
+                let r = try StepBenchmark.run(model: bart, batch: batch, source: sourceLen, target: targetLen,
+                                              threads: threads, steps: steps, warmup: warmup)
+                if json {
+                    let obj: [String: Any] = [
+                        "config": config, "batch": batch, "source_len": sourceLen, "target_len": targetLen, "threads": threads,
+                        "forward_ms": r.forwardMs, "backward_ms": r.backwardMs, "optimizer_ms": r.optimizerMs,
+                        "step_ms": r.stepMs, "tokens_per_s": r.tokensPerSecond, "gflop_per_step": r.gflopPerStep,
+                        "gflops": r.achievedGflops, "sgemm_peak_gflops": r.sgemmPeakGflops,
+                        "peak_rss_mib": r.peakRSSMiB, "parameters": r.parameters, "steps": r.steps]
+                    let d = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+                    print(String(decoding: d, as: UTF8.self))
+                } else {
+                    print("precis bench step: \(config), batch \(batch), source \(sourceLen), target \(targetLen), \(threads) thread(s), \(r.parameters) parameters, median of \(r.steps) steps")
+                    print(String(format: "  forward     %8.1f ms", r.forwardMs))
+                    print(String(format: "  backward    %8.1f ms", r.backwardMs))
+                    print(String(format: "  optimizer   %8.1f ms", r.optimizerMs))
+                    print(String(format: "  step        %8.1f ms   %.0f tokens/s", r.stepMs, r.tokensPerSecond))
+                    print(String(format: "  matmul work %8.2f GFLOP/step → %.1f GFLOP/s = %.0f%% of measured sgemm peak %.1f GFLOP/s",
+                                 r.gflopPerStep, r.achievedGflops, 100 * r.achievedGflops / r.sgemmPeakGflops, r.sgemmPeakGflops))
+                    print(String(format: "  peak RSS    %8.1f MiB", r.peakRSSMiB))
+                }
+            } catch let e as ValidationError { throw e } catch { throw fail(error) }
+        }
+    }
+}

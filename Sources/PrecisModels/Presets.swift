@@ -1,0 +1,40 @@
+import Foundation
+
+/// Model configs shipped with Precis (the same JSON as `configs/<name>.json` in the repository), so
+/// `--config bart-small` works from any directory.
+public enum ModelPresets {
+    public static let all: [String: String] = [
+        "bart-tiny": #"""
+        {"activation_dropout": 0.0, "activation_function": "gelu", "attention_dropout": 0.0, "bos_token_id": 0,
+         "d_model": 64, "decoder_attention_heads": 2, "decoder_ffn_dim": 128, "decoder_layers": 2,
+         "decoder_start_token_id": 2, "dropout": 0.1, "encoder_attention_heads": 2, "encoder_ffn_dim": 128,
+         "encoder_layers": 2, "eos_token_id": 2, "forced_bos_token_id": 0, "forced_eos_token_id": 2,
+         "init_std": 0.02, "is_encoder_decoder": true, "max_position_embeddings": 256, "model_type": "bart",
+         "pad_token_id": 1, "scale_embedding": false, "tie_word_embeddings": true, "vocab_size": 8192}
+        """#,
+        "bart-small": #"""
+        {"activation_dropout": 0.0, "activation_function": "gelu", "attention_dropout": 0.0, "bos_token_id": 0,
+         "d_model": 256, "decoder_attention_heads": 4, "decoder_ffn_dim": 1024, "decoder_layers": 3,
+         "decoder_start_token_id": 2, "dropout": 0.1, "encoder_attention_heads": 4, "encoder_ffn_dim": 1024,
+         "encoder_layers": 3, "eos_token_id": 2, "forced_bos_token_id": 0, "forced_eos_token_id": 2,
+         "init_std": 0.02, "is_encoder_decoder": true, "max_position_embeddings": 1024, "model_type": "bart",
+         "pad_token_id": 1, "scale_embedding": false, "tie_word_embeddings": true, "vocab_size": 8192}
+        """#,
+    ]
+
+    /// `nameOrPath` is a preset name or a path to a config.json; returns the bytes and a name for errors.
+    public static func resolve(_ nameOrPath: String) throws -> (data: Data, file: String) {
+        if FileManager.default.fileExists(atPath: nameOrPath) {
+            guard let d = FileManager.default.contents(atPath: nameOrPath) else { throw ModelError.missingFile(path: nameOrPath) }
+            return (d, nameOrPath)
+        }
+        if let json = all[nameOrPath] { return (Data(json.utf8), "preset \(nameOrPath)") }
+        throw ModelError.invalidConfig(file: nameOrPath, field: "(file)",
+                                       reason: "no such file, and not a preset (\(all.keys.sorted().joined(separator: ", ")))")
+    }
+
+    public static func model(_ nameOrPath: String) throws -> any Seq2SeqModel {
+        let (data, file) = try resolve(nameOrPath)
+        return try ModelRegistry.model(config: data, file: file)
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import PrecisCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `precis bench step`: times full training steps (forward, backward, optimizer) of a model config
+/// on random full-length batches, and relates them to this machine's measured sgemm peak.
+public enum StepBenchmark {
+    public struct Report: Sendable {
+        public var forwardMs: Double, backwardMs: Double, optimizerMs: Double, stepMs: Double
+        public var tokensPerSecond: Double
+        public var gflopPerStep: Double
+        public var achievedGflops: Double
+        public var sgemmPeakGflops: Double
+        public var peakRSSMiB: Double
+        public var parameters: Int
+        public var steps: Int
+    }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    static func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.isEmpty ? 0 : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
+    }
+
+    /// Peak resident set size of this process so far, in MiB.
+    public static func peakRSSMiB() -> Double {
+        var u = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+        return Double(u.ru_maxrss) / 1024
+    }
+
+    /// Best fp32 GEMM throughput (GFLOP/s) over a few square and layer-shaped products.
+    public static func sgemmPeak(threads: Int) -> Double {
+        Compute.setThreads(threads)
+        var best = 0.0
+        for (m, n, k) in [(1024, 1024, 1024), (2048, 1024, 256), (2048, 256, 1024)] {
+            let a = FloatBuffer(count: m * k), b = FloatBuffer(count: k * n), c = FloatBuffer(count: m * n)
+            for i in 0..<a.count { a[i] = Float(i % 7) * 0.01 }
+            for i in 0..<b.count { b[i] = Float(i % 5) * 0.01 }
+            for rep in 0..<6 {
+                let t0 = now()
+                BLAS.gemm(transA: false, transB: false, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n,
+                          beta: 0, c: c.pointer, ldc: n)
+                let dt = now() - t0
+                if rep > 0 { best = max(best, 2 * Double(m * n * k) / dt / 1e9) }
+            }
+        }
+        return best
+    }
+
+    /// Matrix-multiply FLOPs of one BART forward pass (backward is twice this).
+    public static func forwardFlops(_ c: BartConfig, batch b: Int, source s: Int, target t: Int) -> Double {
+        let d = Double(c.dModel), ns = Double(b * s), nt = Double(b * t)
+        let bs = Double(b), sd = Double(s), td = Double(t)
+        let enc = 8 * ns * d * d + 4 * bs * sd * sd * d + 4 * ns * d * Double(c.encoderFfnDim)
+        let dec = 8 * nt * d * d + 4 * bs * td * td * d          // self-attention
+            + 4 * nt * d * d + 4 * ns * d * d + 4 * bs * td * sd * d  // cross-attention
+            + 4 * nt * d * Double(c.decoderFfnDim)
+        return Double(c.encoderLayers) * enc + Double(c.decoderLayers) * dec + 2 * nt * d * Double(c.vocabSize)
+    }
+
+    public static func randomBatch(vocab: Int, batch: Int, source: Int, target: Int, seed: UInt64) throws -> Seq2SeqBatch {
+        var rng = SeededRNG(seed: seed)
+        func row(_ n: Int) -> [Int32] {
+            (0..<n).map { j in j == 0 ? 0 : (j == n - 1 ? 2 : Int32(4 + Int(rng.next() % UInt64(vocab - 4)))) }
+        }
+        return try Seq2SeqBatch(batchSize: batch, sourceLength: source, targetLength: target,
+                                inputIds: (0..<batch).flatMap { _ in row(source) },
+                                attentionMask: Array(repeating: 1, count: batch * source),
+                                labels: (0..<batch).flatMap { _ in row(target) })
+    }
+
+    public static func run(model: BartModel, batch: Int, source: Int, target: Int, threads: Int,
+                           steps: Int, warmup: Int, progress: (String) -> Void = { _ in }) throws -> Report {
+        let peak = sgemmPeak(threads: threads)
+        Compute.setThreads(threads)
+        model.initializeWeights(seed: 0)
+        let data = try randomBatch(vocab: model.config.vocabSize, batch: batch, source: source, target: target, seed: 1)
+        let opt = OptimizerState(table: model.table, adamw: AdamW(weightDecay: 0.01),
+                                 schedule: LRSchedule(kind: .linear, baseLR: 1e-4, warmupSteps: 0, totalSteps: 1_000_000))
+        var fwd: [Double] = [], bwd: [Double] = [], optim: [Double] = [], total: [Double] = []
+        for i in 0..<(warmup + steps) {
+            let t0 = now()
+            model.zeroGradients()
+            _ = try model.forward(data, options: StepOptions(training: true, seed: UInt64(i)), logitsOut: nil)
+            let t1 = now()
+            model.backward()
+            let t2 = now()
+            let norm = GradClip.norm(model.grads.pointer, count: model.grads.count)
+            opt.apply(params: model.params.pointer, grads: model.grads.pointer,
+                      clipCoefficient: GradClip.coefficient(totalNorm: norm, maxNorm: 1))
+            let t3 = now()
+            if i >= warmup {
+                fwd.append(t1 - t0); bwd.append(t2 - t1); optim.append(t3 - t2); total.append(t3 - t0)
+                progress(String(format: "step %d/%d: %.1f ms", i - warmup + 1, steps, (t3 - t0) * 1000))
+            }
+        }
+        let stepS = median(total)
+        let flops = 3 * forwardFlops(model.config, batch: batch, source: source, target: target)
+        return Report(forwardMs: median(fwd) * 1000, backwardMs: median(bwd) * 1000, optimizerMs: median(optim) * 1000,
+                      stepMs: stepS * 1000, tokensPerSecond: Double(batch * (source + target)) / stepS,
+                      gflopPerStep: flops / 1e9, achievedGflops: flops / stepS / 1e9, sgemmPeakGflops: peak,
+                      peakRSSMiB: peakRSSMiB(), parameters: model.table.count, steps: steps)
+    }
+}
