@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "PrecisCore", targets: ["PrecisCore"]),
         .library(name: "PrecisModels", targets: ["PrecisModels"]),
         .library(name: "PrecisMetrics", targets: ["PrecisMetrics"]),
+        .library(name: "PrecisText", targets: ["PrecisText"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,17 +33,21 @@ let package = Package(
         // Models: configs, flat parameter layout, BART, registry, HF model folders.
         .target(name: "PrecisModels", dependencies: ["PrecisCore"], swiftSettings: numerics),
 
+        // Text: tokenizers (Hugging Face tokenizer.json, byte-level BPE), training a tokenizer.
+        .target(name: "PrecisText", swiftSettings: numerics),
+
         // Metrics: ROUGE exactly as Google's rouge-score computes it.
         .target(name: "PrecisMetrics", swiftSettings: numerics),
 
         // The user CLI (thin).
         .executableTarget(name: "precis", dependencies: [
-            "PrecisCore", "PrecisModels", "PrecisMetrics",
+            "PrecisCore", "PrecisModels", "PrecisMetrics", "PrecisText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "PrecisCoreTests", dependencies: ["PrecisCore"]),
         .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore"]),
         .testTarget(name: "PrecisMetricsTests", dependencies: ["PrecisMetrics"]),
+        .testTarget(name: "PrecisTextTests", dependencies: ["PrecisText"]),
     ]
 )

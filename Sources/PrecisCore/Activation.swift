@@ -19,8 +19,21 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
         }
     }
 
-    /// y = f(x); y may alias x.
+    /// y = f(x); y may alias x. Large arrays are split over the compute workers.
     public func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+        Parallel.chunks(n, grain: 1 << 15) { _, r in
+            forwardSerial(y + r.lowerBound, x + r.lowerBound, r.count)
+        }
+    }
+
+    /// dx = dy · f'(x); dx may alias dy. Large arrays are split over the compute workers.
+    public func backward(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+        Parallel.chunks(n, grain: 1 << 15) { _, r in
+            backwardSerial(dx + r.lowerBound, dy + r.lowerBound, x + r.lowerBound, r.count)
+        }
+    }
+
+    func forwardSerial(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
         var i = 0
         switch self {
         case .gelu:
@@ -51,15 +64,13 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
         if i < n { forwardTail(y + i, x + i, n - i) }
     }
 
-    /// dx = dy · f'(x); dx may alias dy.
-    public func backward(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+    func backwardSerial(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
         var i = 0
         switch self {
         case .gelu:
             while i + 8 <= n {
                 let v = load8(x + i)
-                let cdf = 0.5 * (1 + verf(v * 0.70710678118654752))
-                let pdf = vexp(-0.5 * v * v) * 0.3989422804014327
+                let (cdf, pdf) = vnormal(v)
                 store8(load8(dy + i) * (cdf + v * pdf), dx + i)
                 i += 8
             }
@@ -93,7 +104,7 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 24) { buf in
                 let b = buf.baseAddress!
                 store8(xs, b); store8(gs, b + 8)
-                backward(b + 16, b + 8, b, 8)
+                backwardSerial(b + 16, b + 8, b, 8)
                 for j in 0..<(n - i) { dx[i + j] = b[16 + j] }
             }
         }
@@ -105,7 +116,7 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
             let b = buf.baseAddress!
             b.update(repeating: 0, count: 16)
             for j in 0..<n { b[j] = x[j] }
-            forward(b + 8, b, 8)
+            forwardSerial(b + 8, b, 8)
             for j in 0..<n { y[j] = b[8 + j] }
         }
     }
@@ -114,4 +125,22 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
 /// tanh for 8 lanes via exp: tanh(u) = 1 − 2/(exp(2u) + 1).
 @inline(__always) public func vtanh(_ u: F8) -> F8 {
     1 - 2 / (vexp(2 * u) + 1)
+}
+
+/// The standard normal CDF Φ(x) and density φ(x) for 8 lanes from one exponential: erf(x/√2) by
+/// Abramowitz & Stegun 7.1.26 uses exp(−x²/2), which is also √(2π)·φ(x).
+@inline(__always) func vnormal(_ x: F8) -> (cdf: F8, pdf: F8) {
+    let z = x * 0.70710678118654752
+    let az = z.replacing(with: -z, where: z .< 0)
+    let t = 1 / (1 + 0.3275911 * az)
+    var p = F8(repeating: 1.061405429)
+    p = p * t - 1.453152027
+    p = p * t + 1.421413741
+    p = p * t - 0.284496736
+    p = p * t + 0.254829592
+    p = p * t
+    let e = vexp(-(az * az))
+    let erfAbs = 1 - p * e
+    let erf = erfAbs.replacing(with: -erfAbs, where: z .< 0)
+    return (0.5 * (1 + erf), e * 0.3989422804014327)
 }

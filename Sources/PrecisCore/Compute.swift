@@ -4,21 +4,26 @@ import Foundation
 import Glibc
 #endif
 
-/// Process-wide compute settings: how many threads OpenBLAS may use.
+/// Process-wide compute settings: how many threads the numerics use.
 ///
-/// The thread count is always explicit. Nothing else in Precis spawns compute threads, so
-/// `threads` OpenBLAS threads never compete with a second pool (no oversubscription).
+/// The thread count is always explicit. Precis runs one pool of `threads` compute workers
+/// (`Parallel`): large GEMMs are split by rows or columns across them, attention heads and
+/// elementwise kernels are spread over them, and OpenBLAS itself is pinned to one thread per call
+/// (`openblas_set_num_threads(1)`), so its own pool never spins against ours (no oversubscription).
+/// Each output element is computed by exactly one single-threaded GEMM call, so results do not depend
+/// on the thread count.
 public enum Compute {
     /// Cores this process may run on (Foundation reads the affinity mask and cgroup quota), at least 1.
     public static var availableCores: Int {
         max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 
-    /// Sets the number of threads OpenBLAS uses for every following call.
+    /// Sets the number of compute threads for every following call. Call it while no computation runs.
     public static func setThreads(_ n: Int) {
-        openblas_set_num_threads(Int32(max(1, n)))
+        openblas_set_num_threads(1)
+        Parallel.setWidth(n)
     }
 
-    /// The number of threads OpenBLAS currently uses.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// The number of compute threads.
+    public static var threads: Int { Parallel.width }
 }

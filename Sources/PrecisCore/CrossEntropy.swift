@@ -19,6 +19,7 @@ public enum CrossEntropy {
     /// Computes the loss and writes the gradient into `dlogits` (which may alias `logits`).
     /// `normalizer` is the count the mean divides by (defaults to this batch's active rows; pass the
     /// global count when micro-batches are accumulated). Pass `dlogits: nil` for loss only.
+    /// Rows are spread over the workers; the loss is summed over rows in order.
     public static func forwardBackward(
         logits: UnsafePointer<Float>, dlogits: UnsafeMutablePointer<Float>?, labels: UnsafePointer<Int32>,
         rows: Int, vocab: Int, ignoreIndex: Int32 = -100, smoothing: Float = 0,
@@ -26,46 +27,51 @@ public enum CrossEntropy {
     ) -> Result {
         var count = 0
         for r in 0..<rows where labels[r] != ignoreIndex { count += 1 }
-        let norm = Float(normalizer ?? count)
-        var total = 0.0
-        let eps = smoothing
-        for r in 0..<rows {
-            let z = logits + r * vocab
-            let label = labels[r]
-            if label == ignoreIndex {
-                if let d = dlogits { Vec.zero(d + r * vocab, vocab) }
-                continue
-            }
-            let m = Vec.max(z, vocab)
-            // Σ exp(z − m), vectorised.
-            var acc = F8()
-            let mv = F8(repeating: m)
-            var j = 0
-            while j + 8 <= vocab { acc += vexp(load8(z + j) - mv); j += 8 }
-            var s = acc.sum()
-            while j < vocab { s += sexp(z[j] - m); j += 1 }
-            let lse = Double(m) + log(Double(s))
-            var rowLoss = (1 - Double(eps)) * (lse - Double(z[Int(label)]))
-            if eps != 0 {
-                let meanZ = Double(Vec.total(z, vocab)) / Double(vocab)
-                rowLoss += Double(eps) * (lse - meanZ)
-            }
-            total += rowLoss
-            if let d = dlogits {
-                let dr = d + r * vocab
-                let scale = gradScale / norm
-                let inv = F8(repeating: 1 / s)
-                let sc = F8(repeating: scale)
-                let shift = F8(repeating: eps / Float(vocab))
-                j = 0
-                while j + 8 <= vocab {
-                    store8((vexp(load8(z + j) - mv) * inv - shift) * sc, dr + j)
-                    j += 8
+        let scale = gradScale / Float(normalizer ?? count)
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, rows)) { rowLoss in
+            let losses = rowLoss.baseAddress!
+            Parallel.chunks(rows, grain: max(1, (1 << 15) / vocab)) { _, block in
+                for r in block {
+                    losses[r] = row(logits + r * vocab, dlogits.map { $0 + r * vocab }, label: labels[r],
+                                    ignoreIndex: ignoreIndex, vocab: vocab, eps: smoothing, scale: scale)
                 }
-                while j < vocab { dr[j] = (sexp(z[j] - m) / s - eps / Float(vocab)) * scale; j += 1 }
-                dr[Int(label)] -= (1 - eps) * scale
             }
+            var total = 0.0
+            for r in 0..<rows { total += losses[r] }
+            return Result(lossSum: total, count: count)
         }
-        return Result(lossSum: total, count: count)
+    }
+
+    @inline(__always)
+    static func row(_ z: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>?, label: Int32, ignoreIndex: Int32,
+                    vocab: Int, eps: Float, scale: Float) -> Double {
+        if label == ignoreIndex {
+            if let d { Vec.zero(d, vocab) }
+            return 0
+        }
+        let m = Vec.max(z, vocab)
+        let zLabel = Double(z[Int(label)])
+        let meanZ = eps != 0 ? Double(Vec.total(z, vocab)) / Double(vocab) : 0
+        let mv = F8(repeating: m)
+        var acc = F8()
+        var j = 0
+        var s: Float
+        if let d {
+            // exp(z − m) goes straight into the gradient buffer (z may be the same memory: read first).
+            while j + 8 <= vocab { let e = vexp(load8(z + j) - mv); store8(e, d + j); acc += e; j += 8 }
+            s = acc.sum()
+            while j < vocab { let e = sexp(z[j] - m); d[j] = e; s += e; j += 1 }
+            let inv = F8(repeating: 1 / s), sc = F8(repeating: scale), shift = F8(repeating: eps / Float(vocab))
+            j = 0
+            while j + 8 <= vocab { store8((load8(d + j) * inv - shift) * sc, d + j); j += 8 }
+            while j < vocab { d[j] = (d[j] / s - eps / Float(vocab)) * scale; j += 1 }
+            d[Int(label)] -= (1 - eps) * scale
+        } else {
+            while j + 8 <= vocab { acc += vexp(load8(z + j) - mv); j += 8 }
+            s = acc.sum()
+            while j < vocab { s += sexp(z[j] - m); j += 1 }
+        }
+        let lse = Double(m) + log(Double(s))
+        return (1 - Double(eps)) * (lse - zLabel) + Double(eps) * (lse - meanZ)
     }
 }

@@ -43,6 +43,17 @@ public enum Dropout {
             return
         }
         if p >= 1 { Vec.zero(y, n); return }
+        Parallel.chunks(n, grain: 1 << 15) { _, r in
+            // The mask of element i depends on offset + i only, so any split gives the same mask.
+            applySerial(y + r.lowerBound, x + r.lowerBound, count: r.count, p: p, seed: seed, stream: stream,
+                        offset: offset + r.lowerBound)
+        }
+    }
+
+    static func applySerial(
+        _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int, p: Float,
+        seed: UInt64, stream: UInt32, offset: Int
+    ) {
         let t = threshold(p)
         let scale = F8(repeating: 1 / (1 - p))
         var i = 0

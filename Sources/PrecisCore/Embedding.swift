@@ -20,13 +20,19 @@ public enum Embedding {
         }
     }
 
-    /// dtable[ids[r]] += scale · dout[r]
+    /// dtable[ids[r]] += scale · dout[r]. Repeated ids add up in row order; the embedding dimension is
+    /// spread over the workers, so no two write the same element.
     public static func backward(
         dtable: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, ids: UnsafePointer<Int32>,
         rows: Int, dim: Int, scale: Float = 1
     ) {
-        for r in 0..<rows {
-            Vec.axpy(dtable + Int(ids[r]) * dim, scale, dout + r * dim, dim)
+        let blocks = dim / 8
+        Parallel.chunks(max(1, blocks), grain: rows * dim >= Vec.parallelGrain ? 1 : max(1, blocks)) { _, range in
+            let lo = blocks == 0 ? 0 : range.lowerBound * 8
+            let hi = blocks == 0 || range.upperBound == blocks ? dim : range.upperBound * 8
+            for r in 0..<rows {
+                Vec.axpy(dtable + Int(ids[r]) * dim + lo, scale, dout + r * dim + lo, hi - lo)
+            }
         }
     }
 }

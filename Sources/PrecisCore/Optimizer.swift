@@ -27,10 +27,11 @@ public struct AdamW: Sendable, Equatable, Codable {
         let bc2Sqrt = Float(bc2.squareRoot())
         let w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2), e = Float(eps)
         for seg in segments {
+          Parallel.chunks(seg.range.count, grain: 1 << 15) { _, part in
             let decay: Float = seg.decay && weightDecay != 0 ? Float(1 - lr * weightDecay) : 1
-            let p = params + seg.range.lowerBound, g = grads + seg.range.lowerBound
-            let mm = m + seg.range.lowerBound, vv = v + seg.range.lowerBound
-            let n = seg.range.count
+            let start = seg.range.lowerBound + part.lowerBound
+            let p = params + start, g = grads + start, mm = m + start, vv = v + start
+            let n = part.count
             let w1v = F8(repeating: w1), b2v = F8(repeating: b2), w2v = F8(repeating: w2)
             let ev = F8(repeating: e), sv = F8(repeating: stepSize), dv = F8(repeating: decay)
             let bcv = F8(repeating: bc2Sqrt)
@@ -53,6 +54,7 @@ public struct AdamW: Sendable, Equatable, Codable {
                 p[i] = p[i] * decay - stepSize * mi / denom
                 i += 1
             }
+          }
         }
     }
 }

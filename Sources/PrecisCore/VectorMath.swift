@@ -15,12 +15,18 @@ public typealias F8 = SIMD8<Float>
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self)
 }
 
-/// exp(x) for 8 lanes: Cody–Waite range reduction and a degree-6 polynomial (≈1 ulp on the
-/// range that matters; inputs are clamped to [-87.3, 88.3], so exp(-inf) gives ≈1e-38, not 0).
+/// exp(x) for 8 lanes: Cody–Waite range reduction and a degree-6 polynomial (max relative error
+/// ≈ 1e-7; inputs are clamped to [-87.3, 88.3], so exp(-inf) gives ≈1e-38, not 0). Rounding to an
+/// integer uses the 1.5·2²³ "magic number" so that every operation stays a vector instruction
+/// (Swift's generic SIMD rounding and Int conversion compile to scalar loops).
 @inline(__always) public func vexp(_ xIn: F8) -> F8 {
-    let x0 = xIn.clamped(lowerBound: F8(repeating: -87.3), upperBound: F8(repeating: 88.3))
-    let fx = (x0 * 1.44269504088896341).rounded(.toNearestOrEven)
-    var r = x0 - fx * 0.693359375
+    let lo = F8(repeating: -87.3), hi = F8(repeating: 88.3)
+    var x = xIn.replacing(with: lo, where: xIn .< lo)
+    x = x.replacing(with: hi, where: x .> hi)
+    let t = x * 1.44269504088896341 + 12582912.0
+    let fx = t - 12582912.0
+    let n = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
+    var r = x - fx * 0.693359375
     r = r + fx * 2.12194440e-4
     var p = F8(repeating: 1.9875691500e-4)
     p = p * r + 1.3981999507e-3
@@ -29,8 +35,8 @@ public typealias F8 = SIMD8<Float>
     p = p * r + 1.6666665459e-1
     p = p * r + 5.0000001201e-1
     p = p * (r * r) + r + 1
-    let n = SIMD8<Int32>(fx, rounding: .towardZero)
-    let scale = unsafeBitCast((n &+ 127) &<< 23, to: F8.self)
+    // 2ⁿ built from its bits: (n + 127) · 2²³ (a multiply, since SIMD shifts are not vectorised).
+    let scale = unsafeBitCast((n &+ 127) &* 8_388_608, to: F8.self)
     return p * scale
 }
 
@@ -57,19 +63,33 @@ public enum Vec {
         p.update(repeating: value, count: n)
     }
 
+    /// Arrays at least this long are split over the compute workers.
+    public static let parallelGrain = 1 << 16
+
     @inline(__always)
     public static func zero(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        p.update(repeating: 0, count: n)
+        if n < parallelGrain { p.update(repeating: 0, count: n); return }
+        Parallel.chunks(n, grain: parallelGrain) { _, r in (p + r.lowerBound).update(repeating: 0, count: r.count) }
     }
 
     @inline(__always)
     public static func copy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
-        dst.update(from: src, count: n)
+        if n < parallelGrain { dst.update(from: src, count: n); return }
+        Parallel.chunks(n, grain: parallelGrain) { _, r in (dst + r.lowerBound).update(from: src + r.lowerBound, count: r.count) }
     }
 
     /// y += x
     @inline(__always)
     public static func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+        if n >= parallelGrain {
+            Parallel.chunks(n, grain: parallelGrain) { _, r in addSerial(y + r.lowerBound, x + r.lowerBound, r.count) }
+        } else {
+            addSerial(y, x, n)
+        }
+    }
+
+    @inline(__always)
+    static func addSerial(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
         var i = 0
         while i + 8 <= n { store8(load8(y + i) + load8(x + i), y + i); i += 8 }
         while i < n { y[i] += x[i]; i += 1 }
@@ -95,6 +115,15 @@ public enum Vec {
     /// x *= a
     @inline(__always)
     public static func scale(_ x: UnsafeMutablePointer<Float>, _ a: Float, _ n: Int) {
+        if n >= parallelGrain {
+            Parallel.chunks(n, grain: parallelGrain) { _, r in scaleSerial(x + r.lowerBound, a, r.count) }
+        } else {
+            scaleSerial(x, a, n)
+        }
+    }
+
+    @inline(__always)
+    static func scaleSerial(_ x: UnsafeMutablePointer<Float>, _ a: Float, _ n: Int) {
         var i = 0
         let av = F8(repeating: a)
         while i + 8 <= n { store8(load8(x + i) * av, x + i); i += 8 }
@@ -112,19 +141,28 @@ public enum Vec {
         return s
     }
 
-    /// Σ x² in double precision (used for gradient norms, where the count can be millions).
+    /// Σ x² in double precision (used for gradient norms, where the count can be millions): float
+    /// partial sums over fixed blocks of 4096, added in order, so the result does not depend on the
+    /// thread count.
     public static func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
-        var total = 0.0
-        var i = 0
-        while i < n {
-            let end = min(n, i + 4096)
-            var acc = F8()
-            while i + 8 <= end { let v = load8(x + i); acc += v * v; i += 8 }
-            var s = Double(acc.sum())
-            while i < end { s += Double(x[i] * x[i]); i += 1 }
-            total += s
+        let blocks = (n + 4095) / 4096
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: Swift.max(1, blocks)) { buf in
+            let partial = buf.baseAddress!
+            Parallel.chunks(blocks, grain: 16) { _, range in
+                for blk in range {
+                    var i = blk * 4096
+                    let end = min(n, i + 4096)
+                    var acc = F8()
+                    while i + 8 <= end { let v = load8(x + i); acc += v * v; i += 8 }
+                    var s = Double(acc.sum())
+                    while i < end { s += Double(x[i] * x[i]); i += 1 }
+                    partial[blk] = s
+                }
+            }
+            var total = 0.0
+            for b in 0..<blocks { total += partial[b] }
+            return total
         }
-        return total
     }
 
     /// Σ x
@@ -146,7 +184,7 @@ public enum Vec {
         if n >= 8 {
             var acc = load8(x)
             i = 8
-            while i + 8 <= n { acc = pointwiseMax(acc, load8(x + i)); i += 8 }
+            while i + 8 <= n { let v = load8(x + i); acc = acc.replacing(with: v, where: v .> acc); i += 8 }
             m = acc.max()
         }
         while i < n { m = Swift.max(m, x[i]); i += 1 }
@@ -159,9 +197,18 @@ public enum Vec {
         for r in 0..<rows { add(m + r * cols, v, cols) }
     }
 
-    /// acc[cols] += Σ over rows of m (rows×cols, contiguous).
+    /// acc[cols] += Σ over rows of m (rows×cols, contiguous); columns are spread over the workers,
+    /// each summing its columns over the rows in order.
     @inline(__always)
     public static func addColumnSums(_ acc: UnsafeMutablePointer<Float>, _ m: UnsafePointer<Float>, rows: Int, cols: Int) {
-        for r in 0..<rows { add(acc, m + r * cols, cols) }
+        let blocks = cols / 8
+        if blocks == 0 || rows * cols < parallelGrain {
+            for r in 0..<rows { addSerial(acc, m + r * cols, cols) }
+            return
+        }
+        Parallel.chunks(blocks) { _, range in
+            let lo = range.lowerBound * 8, hi = range.upperBound == blocks ? cols : range.upperBound * 8
+            for r in 0..<rows { addSerial(acc + lo, m + r * cols + lo, hi - lo) }
+        }
     }
 }

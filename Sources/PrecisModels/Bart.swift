@@ -17,6 +17,8 @@ public final class BartModel: Seq2SeqModel {
     public let finalLogitsBias: FloatBuffer
     let layout: BartLayout
     private var workspace: BartWorkspace?
+    /// Wall time per region of the step (enable for profiling).
+    public let profiler = Profiler()
 
     public static let modelType = "bart"
 
@@ -107,13 +109,17 @@ public final class BartModel: Seq2SeqModel {
         encode(ws, drop)
         decode(ws, drop)
         let c = config, nt = ws.b * ws.t
-        Linear.forward(y: ws.logits, x: ws.decoderOutput, weight: params.pointer + layout.shared,
-                       bias: finalLogitsBias.pointer, rows: nt, inDim: c.dModel, outDim: c.vocabSize)
+        prof("fwd lm head") {
+            Linear.forward(y: ws.logits, x: ws.decoderOutput, weight: params.pointer + layout.shared,
+                           bias: finalLogitsBias.pointer, rows: nt, inDim: c.dModel, outDim: c.vocabSize)
+        }
         if let out = logitsOut { out.update(from: ws.logits, count: nt * c.vocabSize) }
-        let result = CrossEntropy.forwardBackward(
-            logits: ws.logits, dlogits: options.computeGradients ? ws.logits : nil, labels: ws.labels,
-            rows: nt, vocab: c.vocabSize, smoothing: options.labelSmoothing,
-            normalizer: options.lossNormalizer, gradScale: options.gradScale)
+        let result = prof("loss") {
+            CrossEntropy.forwardBackward(
+                logits: ws.logits, dlogits: options.computeGradients ? ws.logits : nil, labels: ws.labels,
+                rows: nt, vocab: c.vocabSize, smoothing: options.labelSmoothing,
+                normalizer: options.lossNormalizer, gradScale: options.gradScale)
+        }
         ws.pendingBackward = options.computeGradients && result.count > 0 ? drop : nil
         return result
     }
@@ -161,6 +167,11 @@ public final class BartModel: Seq2SeqModel {
 
     // MARK: Forward
 
+    @inline(__always)
+    private func prof<T>(_ name: StaticString, _ body: () throws -> T) rethrows -> T {
+        try profiler.measure(name, body)
+    }
+
     private func embed(_ ws: BartWorkspace, ids: UnsafePointer<Int32>, length: Int, positions: Int,
                        norm: NormActs, normOffsets: NormOffsets, out: Ptr, dropout: DropoutSite) {
         let d = config.dModel, rows = ws.b * length, p = params.pointer
@@ -177,20 +188,20 @@ public final class BartModel: Seq2SeqModel {
 
     private func encode(_ ws: BartWorkspace, _ drop: DropoutPlan) {
         let c = config, d = c.dModel, n = ws.b * ws.s, p = params.pointer
-        embed(ws, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions, norm: ws.encoderEmbedNorm,
-              normOffsets: layout.encoderEmbedNorm, out: ws.encoderInput, dropout: drop.site(encoderLayer: -1, 0))
+        prof("fwd embed") { embed(ws, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions, norm: ws.encoderEmbedNorm,
+              normOffsets: layout.encoderEmbedNorm, out: ws.encoderInput, dropout: drop.site(encoderLayer: -1, 0)) }
         let shape = AttentionShape(batch: ws.b, tq: ws.s, tk: ws.s, dim: d, heads: c.encoderAttentionHeads)
         var x = UnsafePointer(ws.encoderInput)
         for (l, acts) in ws.encoderLayers.enumerated() {
             let o = layout.encoder[l]
-            AttentionBlock.forward(acts.attn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: x, xkv: x,
+            prof("fwd enc attention") { AttentionBlock.forward(acts.attn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: x, xkv: x,
                                    shape: shape, keyMask: ws.sourceMask, causal: false,
-                                   dropout: drop.site(encoderLayer: l, 0), out: ws.tmp)
+                                   dropout: drop.site(encoderLayer: l, 0), out: ws.tmp) }
             drop.site(encoderLayer: l, 1).apply(ws.tmp, count: n * d)
             Vec.add(ws.tmp, x, n * d)
             acts.ln1.forward(ws.tmp, o.ln1, params: p, rows: n, dim: d, eps: c.layerNormEps)
-            FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: acts.ln1.y, rows: n, dim: d, ffn: c.encoderFfnDim,
-                                     activation: c.activation, dropout: drop.site(encoderLayer: l, 2), out: ws.tmp)
+            prof("fwd enc ffn") { FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: acts.ln1.y, rows: n, dim: d, ffn: c.encoderFfnDim,
+                                     activation: c.activation, dropout: drop.site(encoderLayer: l, 2), out: ws.tmp) }
             drop.site(encoderLayer: l, 3).apply(ws.tmp, count: n * d)
             Vec.add(ws.tmp, acts.ln1.y, n * d)
             acts.ln2.forward(ws.tmp, o.ln2, params: p, rows: n, dim: d, eps: c.layerNormEps)
@@ -201,28 +212,28 @@ public final class BartModel: Seq2SeqModel {
 
     private func decode(_ ws: BartWorkspace, _ drop: DropoutPlan) {
         let c = config, d = c.dModel, n = ws.b * ws.t, p = params.pointer
-        embed(ws, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions, norm: ws.decoderEmbedNorm,
-              normOffsets: layout.decoderEmbedNorm, out: ws.decoderInput, dropout: drop.site(decoderLayer: -1, 0))
+        prof("fwd embed") { embed(ws, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions, norm: ws.decoderEmbedNorm,
+              normOffsets: layout.decoderEmbedNorm, out: ws.decoderInput, dropout: drop.site(decoderLayer: -1, 0)) }
         let selfShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.t, dim: d, heads: c.decoderAttentionHeads)
         let crossShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.s, dim: d, heads: c.decoderAttentionHeads)
         var x = UnsafePointer(ws.decoderInput)
         let enc = UnsafePointer(ws.encoderOutput)
         for (l, acts) in ws.decoderLayers.enumerated() {
             let o = layout.decoder[l]
-            AttentionBlock.forward(acts.selfAttn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: x, xkv: x,
+            prof("fwd dec self-attention") { AttentionBlock.forward(acts.selfAttn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: x, xkv: x,
                                    shape: selfShape, keyMask: nil, causal: true,
-                                   dropout: drop.site(decoderLayer: l, 0), out: ws.tmp)
+                                   dropout: drop.site(decoderLayer: l, 0), out: ws.tmp) }
             drop.site(decoderLayer: l, 1).apply(ws.tmp, count: n * d)
             Vec.add(ws.tmp, x, n * d)
             acts.ln1.forward(ws.tmp, o.ln1, params: p, rows: n, dim: d, eps: c.layerNormEps)
-            AttentionBlock.forward(acts.crossAttn, o.crossAttn, params: p, scratch: ws.attnScratch, xq: acts.ln1.y,
+            prof("fwd dec cross-attention") { AttentionBlock.forward(acts.crossAttn, o.crossAttn, params: p, scratch: ws.attnScratch, xq: acts.ln1.y,
                                    xkv: enc, shape: crossShape, keyMask: ws.sourceMask, causal: false,
-                                   dropout: drop.site(decoderLayer: l, 2), out: ws.tmp)
+                                   dropout: drop.site(decoderLayer: l, 2), out: ws.tmp) }
             drop.site(decoderLayer: l, 3).apply(ws.tmp, count: n * d)
             Vec.add(ws.tmp, acts.ln1.y, n * d)
             acts.ln2.forward(ws.tmp, o.ln2, params: p, rows: n, dim: d, eps: c.layerNormEps)
-            FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: acts.ln2.y, rows: n, dim: d, ffn: c.decoderFfnDim,
-                                     activation: c.activation, dropout: drop.site(decoderLayer: l, 4), out: ws.tmp)
+            prof("fwd dec ffn") { FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: acts.ln2.y, rows: n, dim: d, ffn: c.decoderFfnDim,
+                                     activation: c.activation, dropout: drop.site(decoderLayer: l, 4), out: ws.tmp) }
             drop.site(decoderLayer: l, 5).apply(ws.tmp, count: n * d)
             Vec.add(ws.tmp, acts.ln2.y, n * d)
             acts.ln3.forward(ws.tmp, o.ln3, params: p, rows: n, dim: d, eps: c.layerNormEps)
@@ -238,8 +249,10 @@ public final class BartModel: Seq2SeqModel {
         let nt = ws.b * ws.t, ns = ws.b * ws.s
         var gA = ws.gradA, gB = ws.gradB
         // LM head: logits = y·Eᵀ + bias (the bias is a buffer: no gradient).
-        Linear.backward(dx: gA, dy: ws.logits, x: ws.decoderOutput, weight: p + layout.shared,
-                        dWeight: g + layout.shared, dBias: nil, rows: nt, inDim: d, outDim: c.vocabSize)
+        prof("bwd lm head") {
+            Linear.backward(dx: gA, dy: ws.logits, x: ws.decoderOutput, weight: p + layout.shared,
+                            dWeight: g + layout.shared, dBias: nil, rows: nt, inDim: d, outDim: c.vocabSize)
+        }
         Vec.zero(ws.gradEncoder, ns * d)
         let selfShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.t, dim: d, heads: c.decoderAttentionHeads)
         let crossShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.s, dim: d, heads: c.decoderAttentionHeads)
@@ -248,29 +261,29 @@ public final class BartModel: Seq2SeqModel {
             let x = l == 0 ? UnsafePointer(ws.decoderInput) : UnsafePointer(ws.decoderLayers[l - 1].ln3.y)
             acts.ln3.backward(dx: gA, dy: gA, o.ln3, params: p, grads: g, rows: nt, dim: d)
             drop.site(decoderLayer: l, 5).copy(ws.tmp, gA, count: nt * d)
-            FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln2.y, rows: nt, dim: d,
+            prof("bwd dec ffn") { FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln2.y, rows: nt, dim: d,
                                       ffn: c.decoderFfnDim, activation: c.activation,
                                       dropout: drop.site(decoderLayer: l, 4), dOut: ws.tmp, dx: gB,
-                                      accumulateDx: false, hidden: ws.hidden)
+                                      accumulateDx: false, hidden: ws.hidden) }
             Vec.add(gB, gA, nt * d)
             acts.ln2.backward(dx: gB, dy: gB, o.ln2, params: p, grads: g, rows: nt, dim: d)
             drop.site(decoderLayer: l, 3).copy(ws.tmp, gB, count: nt * d)
-            AttentionBlock.backward(acts.crossAttn, o.crossAttn, params: p, grads: g, scratch: ws.attnScratch,
+            prof("bwd dec cross-attention") { AttentionBlock.backward(acts.crossAttn, o.crossAttn, params: p, grads: g, scratch: ws.attnScratch,
                                     xq: acts.ln1.y, xkv: ws.encoderOutput, shape: crossShape,
                                     dropout: drop.site(decoderLayer: l, 2), dOut: ws.tmp,
-                                    dxq: gA, accumulateDxq: false, dxkv: ws.gradEncoder, accumulateDxkv: true)
+                                    dxq: gA, accumulateDxq: false, dxkv: ws.gradEncoder, accumulateDxkv: true) }
             Vec.add(gA, gB, nt * d)
             acts.ln1.backward(dx: gA, dy: gA, o.ln1, params: p, grads: g, rows: nt, dim: d)
             drop.site(decoderLayer: l, 1).copy(ws.tmp, gA, count: nt * d)
-            AttentionBlock.backward(acts.selfAttn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
+            prof("bwd dec self-attention") { AttentionBlock.backward(acts.selfAttn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
                                     xq: x, xkv: x, shape: selfShape, dropout: drop.site(decoderLayer: l, 0),
-                                    dOut: ws.tmp, dxq: gB, accumulateDxq: false, dxkv: gB, accumulateDxkv: false)
+                                    dOut: ws.tmp, dxq: gB, accumulateDxq: false, dxkv: gB, accumulateDxkv: false) }
             Vec.add(gB, gA, nt * d)
             swap(&gA, &gB)
         }
-        embedBackward(ws, grad: gA, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions,
+        prof("bwd embed") { embedBackward(ws, grad: gA, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions,
                       norm: ws.decoderEmbedNorm, normOffsets: layout.decoderEmbedNorm,
-                      dropout: drop.site(decoderLayer: -1, 0))
+                      dropout: drop.site(decoderLayer: -1, 0)) }
 
         // Encoder: the gradient of its output gathered from every cross-attention.
         gA.update(from: ws.gradEncoder, count: ns * d)
@@ -280,21 +293,21 @@ public final class BartModel: Seq2SeqModel {
             let x = l == 0 ? UnsafePointer(ws.encoderInput) : UnsafePointer(ws.encoderLayers[l - 1].ln2.y)
             acts.ln2.backward(dx: gA, dy: gA, o.ln2, params: p, grads: g, rows: ns, dim: d)
             drop.site(encoderLayer: l, 3).copy(ws.tmp, gA, count: ns * d)
-            FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln1.y, rows: ns, dim: d,
+            prof("bwd enc ffn") { FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln1.y, rows: ns, dim: d,
                                       ffn: c.encoderFfnDim, activation: c.activation,
                                       dropout: drop.site(encoderLayer: l, 2), dOut: ws.tmp, dx: gB,
-                                      accumulateDx: false, hidden: ws.hidden)
+                                      accumulateDx: false, hidden: ws.hidden) }
             Vec.add(gB, gA, ns * d)
             acts.ln1.backward(dx: gB, dy: gB, o.ln1, params: p, grads: g, rows: ns, dim: d)
             drop.site(encoderLayer: l, 1).copy(ws.tmp, gB, count: ns * d)
-            AttentionBlock.backward(acts.attn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
+            prof("bwd enc attention") { AttentionBlock.backward(acts.attn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
                                     xq: x, xkv: x, shape: encShape, dropout: drop.site(encoderLayer: l, 0),
-                                    dOut: ws.tmp, dxq: gA, accumulateDxq: false, dxkv: gA, accumulateDxkv: false)
+                                    dOut: ws.tmp, dxq: gA, accumulateDxq: false, dxkv: gA, accumulateDxkv: false) }
             Vec.add(gA, gB, ns * d)
         }
-        embedBackward(ws, grad: gA, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions,
+        prof("bwd embed") { embedBackward(ws, grad: gA, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions,
                       norm: ws.encoderEmbedNorm, normOffsets: layout.encoderEmbedNorm,
-                      dropout: drop.site(encoderLayer: -1, 0))
+                      dropout: drop.site(encoderLayer: -1, 0)) }
     }
 
     private func embedBackward(_ ws: BartWorkspace, grad: Ptr, ids: UnsafePointer<Int32>, length: Int, positions: Int,
@@ -479,6 +492,7 @@ final class BartWorkspace {
         tmp = a.floats(maxN * d); gradA = a.floats(maxN * d); gradB = a.floats(maxN * d)
         gradEncoder = a.floats(ns * d)
         hidden = a.floats(maxN * max(c.encoderFfnDim, c.decoderFfnDim))
-        attnScratch = AttentionScratch(a, maxRows: maxN, dim: d, maxTile: max(s * s, t * t, t * s))
+        attnScratch = AttentionScratch(a, maxRows: maxN, dim: d, maxTile: max(s * s, t * t, t * s),
+                                       workers: Parallel.width)
     }
 }

@@ -52,13 +52,14 @@ struct AttentionShape {
 /// Scratch shared by all attention calls of a model (sized for the largest).
 struct AttentionScratch {
     var dctx: Ptr, dq: Ptr, dk: Ptr, dv: Ptr
-    /// One (tq × tk) tile for dropped-out probabilities and one for their gradient.
-    var probTile: Ptr, dprobTile: Ptr
+    /// Per worker: one (tq × tk) tile for dropped-out probabilities and one for their gradient.
+    var probTiles: [Ptr], dprobTiles: [Ptr]
 
-    init(_ a: Arena, maxRows: Int, dim: Int, maxTile: Int) {
+    init(_ a: Arena, maxRows: Int, dim: Int, maxTile: Int, workers: Int) {
         dctx = a.floats(maxRows * dim); dq = a.floats(maxRows * dim)
         dk = a.floats(maxRows * dim); dv = a.floats(maxRows * dim)
-        probTile = a.floats(maxTile); dprobTile = a.floats(maxTile)
+        probTiles = (0..<workers).map { _ in a.floats(maxTile) }
+        dprobTiles = (0..<workers).map { _ in a.floats(maxTile) }
     }
 }
 
@@ -99,24 +100,27 @@ enum AttentionBlock {
         Linear.forward(y: acts.k, x: xkv, weight: params + p.kw, bias: params + p.kb, rows: nk, inDim: d, outDim: d)
         Linear.forward(y: acts.v, x: xkv, weight: params + p.vw, bias: params + p.vb, rows: nk, inDim: d, outDim: d)
         let tile = s.tq * s.tk
-        for b in 0..<s.batch {
-            for h in 0..<s.heads {
+        // (batch, head) pairs are independent: spread them over the workers, each with its own tile.
+        Parallel.chunks(s.batch * s.heads) { worker, pairs in
+            let probTile = scratch.probTiles[worker]
+            for pair in pairs {
+                let b = pair / s.heads, h = pair % s.heads
                 let qbh = acts.q + b * s.tq * d + h * dh
                 let kbh = acts.k + b * s.tk * d + h * dh
                 let vbh = acts.v + b * s.tk * d + h * dh
                 let pbh = acts.probs + (b * s.heads + h) * tile
                 BLAS.gemm(transA: false, transB: true, m: s.tq, n: s.tk, k: dh, a: qbh, lda: d, b: kbh, ldb: d,
-                          beta: 0, c: pbh, ldc: s.tk)
+                          beta: 0, c: pbh, ldc: s.tk, parallel: false)
                 Softmax.forward(pbh, rows: s.tq, cols: s.tk, ld: s.tk,
                                 keyMask: keyMask.map { $0 + b * s.tk }, causal: causal)
                 var used = UnsafePointer(pbh)
                 if dropout.p > 0 {
-                    Dropout.apply(scratch.probTile, pbh, count: tile, p: dropout.p, seed: dropout.seed,
-                                  stream: dropout.stream, offset: (b * s.heads + h) * tile)
-                    used = UnsafePointer(scratch.probTile)
+                    Dropout.apply(probTile, pbh, count: tile, p: dropout.p, seed: dropout.seed,
+                                  stream: dropout.stream, offset: pair * tile)
+                    used = UnsafePointer(probTile)
                 }
                 BLAS.gemm(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, a: used, lda: s.tk, b: vbh, ldb: d,
-                          beta: 0, c: acts.ctx + b * s.tq * d + h * dh, ldc: d)
+                          beta: 0, c: acts.ctx + b * s.tq * d + h * dh, ldc: d, parallel: false)
             }
         }
         Linear.forward(y: out, x: acts.ctx, weight: params + p.ow, bias: params + p.ob, rows: nq, inDim: d, outDim: d)
@@ -133,31 +137,33 @@ enum AttentionBlock {
         let tile = s.tq * s.tk
         Linear.backward(dx: scratch.dctx, dy: dOut, x: acts.ctx, weight: params + p.ow,
                         dWeight: grads + p.ow, dBias: grads + p.ob, rows: nq, inDim: d, outDim: d)
-        for b in 0..<s.batch {
-            for h in 0..<s.heads {
+        Parallel.chunks(s.batch * s.heads) { worker, pairs in
+            let probTile = scratch.probTiles[worker], dprobTile = scratch.dprobTiles[worker]
+            for pair in pairs {
+                let b = pair / s.heads, h = pair % s.heads
                 let off = b * s.tq * d + h * dh, koff = b * s.tk * d + h * dh
-                let pbh = acts.probs + (b * s.heads + h) * tile
+                let pbh = acts.probs + pair * tile
                 let dctx = scratch.dctx + off
                 // dP' = dctx · Vᵀ
                 BLAS.gemm(transA: false, transB: true, m: s.tq, n: s.tk, k: dh, a: dctx, lda: d,
-                          b: acts.v + koff, ldb: d, beta: 0, c: scratch.dprobTile, ldc: s.tk)
+                          b: acts.v + koff, ldb: d, beta: 0, c: dprobTile, ldc: s.tk, parallel: false)
                 var used = UnsafePointer(pbh)
                 if dropout.p > 0 {
-                    Dropout.apply(scratch.probTile, pbh, count: tile, p: dropout.p, seed: dropout.seed,
-                                  stream: dropout.stream, offset: (b * s.heads + h) * tile)
-                    used = UnsafePointer(scratch.probTile)
-                    Dropout.apply(scratch.dprobTile, scratch.dprobTile, count: tile, p: dropout.p, seed: dropout.seed,
-                                  stream: dropout.stream, offset: (b * s.heads + h) * tile)
+                    Dropout.apply(probTile, pbh, count: tile, p: dropout.p, seed: dropout.seed,
+                                  stream: dropout.stream, offset: pair * tile)
+                    used = UnsafePointer(probTile)
+                    Dropout.apply(dprobTile, dprobTile, count: tile, p: dropout.p, seed: dropout.seed,
+                                  stream: dropout.stream, offset: pair * tile)
                 }
                 // dV = P'ᵀ · dctx
                 BLAS.gemm(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, a: used, lda: s.tk, b: dctx, ldb: d,
-                          beta: 0, c: scratch.dv + koff, ldc: d)
-                Softmax.backward(scratch.dprobTile, p: pbh, rows: s.tq, cols: s.tk, ld: s.tk)
+                          beta: 0, c: scratch.dv + koff, ldc: d, parallel: false)
+                Softmax.backward(dprobTile, p: pbh, rows: s.tq, cols: s.tk, ld: s.tk)
                 // dQ = dS · K ; dK = dSᵀ · Q
-                BLAS.gemm(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, a: scratch.dprobTile, lda: s.tk,
-                          b: acts.k + koff, ldb: d, beta: 0, c: scratch.dq + off, ldc: d)
-                BLAS.gemm(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, a: scratch.dprobTile, lda: s.tk,
-                          b: acts.q + off, ldb: d, beta: 0, c: scratch.dk + koff, ldc: d)
+                BLAS.gemm(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, a: dprobTile, lda: s.tk,
+                          b: acts.k + koff, ldb: d, beta: 0, c: scratch.dq + off, ldc: d, parallel: false)
+                BLAS.gemm(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, a: dprobTile, lda: s.tk,
+                          b: acts.q + off, ldb: d, beta: 0, c: scratch.dk + koff, ldc: d, parallel: false)
             }
         }
         // q = s·(x Wqᵀ + bq), so the projection's output gradient is s·dQ.

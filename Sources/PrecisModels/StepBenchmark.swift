@@ -16,6 +16,8 @@ public enum StepBenchmark {
         public var peakRSSMiB: Double
         public var parameters: Int
         public var steps: Int
+        /// Mean wall time per step of each profiled region (with `profile`), in ms.
+        public var regions: [(name: String, ms: Double)] = []
     }
 
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
@@ -74,7 +76,8 @@ public enum StepBenchmark {
     }
 
     public static func run(model: BartModel, batch: Int, source: Int, target: Int, threads: Int,
-                           steps: Int, warmup: Int, progress: (String) -> Void = { _ in }) throws -> Report {
+                           steps: Int, warmup: Int, profile: Bool = false,
+                           progress: (String) -> Void = { _ in }) throws -> Report {
         let peak = sgemmPeak(threads: threads)
         Compute.setThreads(threads)
         model.initializeWeights(seed: 0)
@@ -83,6 +86,7 @@ public enum StepBenchmark {
                                  schedule: LRSchedule(kind: .linear, baseLR: 1e-4, warmupSteps: 0, totalSteps: 1_000_000))
         var fwd: [Double] = [], bwd: [Double] = [], optim: [Double] = [], total: [Double] = []
         for i in 0..<(warmup + steps) {
+            if i == warmup { model.profiler.reset(); model.profiler.enabled = profile }
             let t0 = now()
             model.zeroGradients()
             _ = try model.forward(data, options: StepOptions(training: true, seed: UInt64(i)), logitsOut: nil)
@@ -100,9 +104,85 @@ public enum StepBenchmark {
         }
         let stepS = median(total)
         let flops = 3 * forwardFlops(model.config, batch: batch, source: source, target: target)
+        model.profiler.enabled = false
+        let regions = model.profiler.order.map { ($0, model.profiler.totals[$0]! * 1000 / Double(steps)) }
         return Report(forwardMs: median(fwd) * 1000, backwardMs: median(bwd) * 1000, optimizerMs: median(optim) * 1000,
                       stepMs: stepS * 1000, tokensPerSecond: Double(batch * (source + target)) / stepS,
                       gflopPerStep: flops / 1e9, achievedGflops: flops / stepS / 1e9, sgemmPeakGflops: peak,
-                      peakRSSMiB: peakRSSMiB(), parameters: model.table.count, steps: steps)
+                      peakRSSMiB: peakRSSMiB(), parameters: model.table.count, steps: steps, regions: regions)
+    }
+}
+
+/// `precis bench gemm`: the GEMM shapes of one BART training step, each timed alone, so the step's
+/// profile can be read against the machine's peak.
+public enum GemmProfile {
+    public struct Row: Sendable {
+        public var name: String
+        public var m: Int, n: Int, k: Int, transA: Bool, transB: Bool, calls: Int
+        public var gflops: Double
+        public var msPerStep: Double
+    }
+
+    /// (name, m, n, k, transA, transB, calls per step) for a BART config.
+    public static func shapes(_ c: BartConfig, batch b: Int, source s: Int, target t: Int) -> [(String, Int, Int, Int, Bool, Bool, Int)] {
+        let d = c.dModel, ns = b * s, nt = b * t, dh = d / c.encoderAttentionHeads, e = c.encoderLayers, dl = c.decoderLayers
+        let f = c.encoderFfnDim, v = c.vocabSize, h = c.encoderAttentionHeads
+        return [
+            ("enc proj x·Wᵀ", ns, d, d, false, true, 4 * e),
+            ("enc proj dY·W", ns, d, d, false, false, 4 * e),
+            ("enc proj dYᵀ·X", d, d, ns, true, false, 4 * e),
+            ("enc fc1 x·Wᵀ", ns, f, d, false, true, e),
+            ("enc fc2 x·Wᵀ", ns, d, f, false, true, e),
+            ("enc fc1 dY·W", ns, d, f, false, false, e),
+            ("enc fc2 dY·W", ns, f, d, false, false, e),
+            ("enc fc1 dYᵀ·X", f, d, ns, true, false, e),
+            ("enc fc2 dYᵀ·X", d, f, ns, true, false, e),
+            ("enc attn Q·Kᵀ (per head)", s, s, dh, false, true, 2 * e * b * h),
+            ("enc attn P·V (per head)", s, dh, s, false, false, 2 * e * b * h),
+            ("enc attn Pᵀ·dC (per head)", s, dh, s, true, false, 2 * e * b * h),
+            ("dec proj x·Wᵀ", nt, d, d, false, true, 6 * dl),
+            ("dec proj dYᵀ·X", d, d, nt, true, false, 6 * dl),
+            ("dec cross K,V x·Wᵀ", ns, d, d, false, true, 2 * dl),
+            ("dec cross K,V dYᵀ·X", d, d, ns, true, false, 2 * dl),
+            ("dec ffn x·Wᵀ", nt, f, d, false, true, 3 * dl),
+            ("lm head Y·Eᵀ", nt, v, d, false, true, 1),
+            ("lm head dL·E", nt, d, v, false, false, 1),
+            ("lm head dLᵀ·Y", v, d, nt, true, false, 1),
+        ]
+    }
+
+    public static func run(_ c: BartConfig, batch b: Int, source s: Int, target t: Int, threads: Int) -> [Row] {
+        Compute.setThreads(threads)
+        var rows: [Row] = []
+        for (name, m, n, k, ta, tb, calls) in shapes(c, batch: b, source: s, target: t) {
+            let a = FloatBuffer(count: m * k), bb = FloatBuffer(count: k * n), cc = FloatBuffer(count: m * n)
+            for i in 0..<a.count { a[i] = Float(i % 13) * 0.01 }
+            for i in 0..<bb.count { bb[i] = Float(i % 11) * 0.01 }
+            let perHead = name.contains("per head")
+            let reps = perHead ? 64 : 8
+            var best = Double.infinity
+            for _ in 0..<3 {
+                let t0 = StepBenchmark.now()
+                if perHead {
+                    // As in training: independent heads spread over the workers, single-threaded GEMMs.
+                    Parallel.chunks(reps) { _, r in
+                        for _ in r {
+                            BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: ta ? m : k,
+                                      b: bb.pointer, ldb: tb ? k : n, beta: 0, c: cc.pointer, ldc: n, parallel: false)
+                        }
+                    }
+                } else {
+                    for _ in 0..<reps {
+                        BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: ta ? m : k,
+                                  b: bb.pointer, ldb: tb ? k : n, beta: 0, c: cc.pointer, ldc: n)
+                    }
+                }
+                best = min(best, (StepBenchmark.now() - t0) / Double(reps))
+            }
+            let gf = 2 * Double(m * n * k) / best / 1e9
+            rows.append(Row(name: name, m: m, n: n, k: k, transA: ta, transB: tb, calls: calls, gflops: gf,
+                            msPerStep: best * Double(calls) * 1000))
+        }
+        return rows
     }
 }

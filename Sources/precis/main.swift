@@ -5,6 +5,17 @@ import PrecisModels
 
 @main
 struct Precis: ParsableCommand {
+    static func main() {
+        BLASKernel.selectBLASKernel()
+        Stdio.lineBufferStdout()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "precis",
         abstract: "Fine-tune and evaluate seq2seq summarization transformers on CPU clusters.",
@@ -69,7 +80,7 @@ struct InspectCommand: ParsableCommand {
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [Step.self])
+        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [Step.self, Gemm.self])
 
     struct Step: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -91,6 +102,8 @@ struct BenchCommand: ParsableCommand {
         var warmup = 2
         @Flag(help: "Print one JSON object instead of the table.")
         var json = false
+        @Flag(help: "Also print the wall time of each region of the step.")
+        var profile = false
 
         func run() throws {
             do {
@@ -98,18 +111,19 @@ struct BenchCommand: ParsableCommand {
                     throw ValidationError("bench step supports BART configs")
                 }
                 let r = try StepBenchmark.run(model: bart, batch: batch, source: sourceLen, target: targetLen,
-                                              threads: threads, steps: steps, warmup: warmup)
+                                              threads: threads, steps: steps, warmup: warmup, profile: profile)
                 if json {
                     let obj: [String: Any] = [
                         "config": config, "batch": batch, "source_len": sourceLen, "target_len": targetLen, "threads": threads,
                         "forward_ms": r.forwardMs, "backward_ms": r.backwardMs, "optimizer_ms": r.optimizerMs,
                         "step_ms": r.stepMs, "tokens_per_s": r.tokensPerSecond, "gflop_per_step": r.gflopPerStep,
                         "gflops": r.achievedGflops, "sgemm_peak_gflops": r.sgemmPeakGflops,
-                        "peak_rss_mib": r.peakRSSMiB, "parameters": r.parameters, "steps": r.steps]
+                        "peak_rss_mib": r.peakRSSMiB, "parameters": r.parameters, "steps": r.steps,
+                        "blas_kernel": BLASKernel.current]
                     let d = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
                     print(String(decoding: d, as: UTF8.self))
                 } else {
-                    print("precis bench step: \(config), batch \(batch), source \(sourceLen), target \(targetLen), \(threads) thread(s), \(r.parameters) parameters, median of \(r.steps) steps")
+                    print("precis bench step: \(config), batch \(batch), source \(sourceLen), target \(targetLen), \(threads) thread(s), \(r.parameters) parameters, median of \(r.steps) steps, OpenBLAS kernel \(BLASKernel.current)")
                     print(String(format: "  forward     %8.1f ms", r.forwardMs))
                     print(String(format: "  backward    %8.1f ms", r.backwardMs))
                     print(String(format: "  optimizer   %8.1f ms", r.optimizerMs))
@@ -117,7 +131,45 @@ struct BenchCommand: ParsableCommand {
                     print(String(format: "  matmul work %8.2f GFLOP/step → %.1f GFLOP/s = %.0f%% of measured sgemm peak %.1f GFLOP/s",
                                  r.gflopPerStep, r.achievedGflops, 100 * r.achievedGflops / r.sgemmPeakGflops, r.sgemmPeakGflops))
                     print(String(format: "  peak RSS    %8.1f MiB", r.peakRSSMiB))
+                    if profile {
+                        print("  profile (mean ms per step; the rest is LayerNorm, residuals, dropout, zeroing):")
+                        var covered = 0.0
+                        for (name, ms) in r.regions { covered += ms; print(String(format: "    %-26@ %7.1f", name, ms)) }
+                        print(String(format: "    %-26@ %7.1f", "rest of forward+backward", r.forwardMs + r.backwardMs - covered))
+                    }
                 }
+            } catch let e as ValidationError { throw e } catch { throw fail(error) }
+        }
+    }
+
+    struct Gemm: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gemm", abstract: "Time each GEMM shape of a BART training step alone (where the step's time goes).")
+
+        @Option(help: "A config.json path or a preset name.")
+        var config = "bart-small"
+        @Option(help: "Batch size.")
+        var batch = 8
+        @Option(name: .customLong("source-len"), help: "Source length.")
+        var sourceLen = 256
+        @Option(name: .customLong("target-len"), help: "Target length.")
+        var targetLen = 64
+        @Option(help: "Compute threads.")
+        var threads = Compute.availableCores
+
+        func run() throws {
+            do {
+                guard let bart = try ModelPresets.model(config) as? BartModel else { throw ValidationError("BART configs only") }
+                let peak = StepBenchmark.sgemmPeak(threads: threads)
+                let rows = GemmProfile.run(bart.config, batch: batch, source: sourceLen, target: targetLen, threads: threads)
+                print(String(format: "sgemm peak %.1f GFLOP/s (%d threads, kernel %@)", peak, threads, BLASKernel.current))
+                var total = 0.0
+                for r in rows {
+                    total += r.msPerStep
+                    print(String(format: "  %-28@ %5d×%5d×%5d %@%@ ×%4d  %6.1f GFLOP/s  %7.1f ms/step",
+                                 r.name, r.m, r.n, r.k, r.transA ? "T" : "N", r.transB ? "T" : "N", r.calls, r.gflops, r.msPerStep))
+                }
+                print(String(format: "  total (GEMMs alone)                                          %7.1f ms/step", total))
             } catch let e as ValidationError { throw e } catch { throw fail(error) }
         }
     }
