@@ -39,8 +39,9 @@ test: setup data
 golden:
 	bash tools/golden/run.sh
 
+# The training-step benchmark (docs/benchmarks.md); `tools/bench/compare_step.sh` adds PyTorch.
 bench: build
-	.build/release/precis bench step --config bart-small --batch 8 --source-len 256 --target-len 64 --threads 2
+	.build/release/precis bench step --config bart-small --batch 8 --source-len 256 --target-len 64 --threads $$(nproc) --profile
 
 clean:
 	rm -rf .build

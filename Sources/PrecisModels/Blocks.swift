@@ -65,7 +65,8 @@ struct AttentionScratch {
 
 /// Saved activations of one attention call.
 struct AttentionActs {
-    /// Scaled queries (rows × dim), keys and values (key rows × dim), probabilities
+    /// Queries (rows × dim, unscaled: 1/√headDim is applied as the score GEMM's alpha), keys and
+    /// values (key rows × dim), probabilities
     /// (batch × heads × tq × tk, before dropout) and the per-head context (rows × dim).
     var q: Ptr, k: Ptr, v: Ptr, probs: Ptr, ctx: Ptr
 
@@ -87,7 +88,7 @@ struct DropoutSite {
 }
 
 enum AttentionBlock {
-    /// out = Attention(xq, xkv) with BART's projections: q scaled by 1/√headDim, additive key mask
+    /// out = Attention(xq, xkv) with BART's projections: scores q·kᵀ/√headDim, additive key mask
     /// (`keyMask`: batch × tk of 0/1, nil for none), optional causal mask, dropout on probabilities.
     static func forward(
         _ acts: AttentionActs, _ p: AttentionOffsets, params: Ptr, scratch: AttentionScratch,
@@ -95,8 +96,8 @@ enum AttentionBlock {
         keyMask: UnsafePointer<Float>?, causal: Bool, dropout: DropoutSite, out: Ptr
     ) {
         let nq = s.batch * s.tq, nk = s.batch * s.tk, d = s.dim, dh = s.headDim
+        let scaling = 1 / Float(dh).squareRoot()
         Linear.forward(y: acts.q, x: xq, weight: params + p.qw, bias: params + p.qb, rows: nq, inDim: d, outDim: d)
-        Vec.scale(acts.q, 1 / Float(dh).squareRoot(), nq * d)
         Linear.forward(y: acts.k, x: xkv, weight: params + p.kw, bias: params + p.kb, rows: nk, inDim: d, outDim: d)
         Linear.forward(y: acts.v, x: xkv, weight: params + p.vw, bias: params + p.vb, rows: nk, inDim: d, outDim: d)
         let tile = s.tq * s.tk
@@ -109,8 +110,8 @@ enum AttentionBlock {
                 let kbh = acts.k + b * s.tk * d + h * dh
                 let vbh = acts.v + b * s.tk * d + h * dh
                 let pbh = acts.probs + (b * s.heads + h) * tile
-                BLAS.gemm(transA: false, transB: true, m: s.tq, n: s.tk, k: dh, a: qbh, lda: d, b: kbh, ldb: d,
-                          beta: 0, c: pbh, ldc: s.tk, parallel: false)
+                BLAS.gemm(transA: false, transB: true, m: s.tq, n: s.tk, k: dh, alpha: scaling, a: qbh, lda: d,
+                          b: kbh, ldb: d, beta: 0, c: pbh, ldc: s.tk, parallel: false)
                 Softmax.forward(pbh, rows: s.tq, cols: s.tk, ld: s.tk,
                                 keyMask: keyMask.map { $0 + b * s.tk }, causal: causal)
                 var used = UnsafePointer(pbh)
@@ -134,7 +135,7 @@ enum AttentionBlock {
         dOut: UnsafePointer<Float>, dxq: Ptr, accumulateDxq: Bool, dxkv: Ptr, accumulateDxkv: Bool
     ) {
         let nq = s.batch * s.tq, nk = s.batch * s.tk, d = s.dim, dh = s.headDim
-        let tile = s.tq * s.tk
+        let tile = s.tq * s.tk, scaling = 1 / Float(dh).squareRoot()
         Linear.backward(dx: scratch.dctx, dy: dOut, x: acts.ctx, weight: params + p.ow,
                         dWeight: grads + p.ow, dBias: grads + p.ob, rows: nq, inDim: d, outDim: d)
         Parallel.chunks(s.batch * s.heads) { worker, pairs in
@@ -159,15 +160,13 @@ enum AttentionBlock {
                 BLAS.gemm(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, a: used, lda: s.tk, b: dctx, ldb: d,
                           beta: 0, c: scratch.dv + koff, ldc: d, parallel: false)
                 Softmax.backward(dprobTile, p: pbh, rows: s.tq, cols: s.tk, ld: s.tk)
-                // dQ = dS · K ; dK = dSᵀ · Q
-                BLAS.gemm(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, a: dprobTile, lda: s.tk,
-                          b: acts.k + koff, ldb: d, beta: 0, c: scratch.dq + off, ldc: d, parallel: false)
-                BLAS.gemm(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, a: dprobTile, lda: s.tk,
-                          b: acts.q + off, ldb: d, beta: 0, c: scratch.dk + koff, ldc: d, parallel: false)
+                // scores = s·Q·Kᵀ, so dQ = s·dS·K and dK = s·dSᵀ·Q
+                BLAS.gemm(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, alpha: scaling, a: dprobTile,
+                          lda: s.tk, b: acts.k + koff, ldb: d, beta: 0, c: scratch.dq + off, ldc: d, parallel: false)
+                BLAS.gemm(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, alpha: scaling, a: dprobTile,
+                          lda: s.tk, b: acts.q + off, ldb: d, beta: 0, c: scratch.dk + koff, ldc: d, parallel: false)
             }
         }
-        // q = s·(x Wqᵀ + bq), so the projection's output gradient is s·dQ.
-        Vec.scale(scratch.dq, 1 / Float(dh).squareRoot(), nq * d)
         Linear.backward(dx: dxq, accumulateDx: accumulateDxq, dy: scratch.dq, x: xq, weight: params + p.qw,
                         dWeight: grads + p.qw, dBias: grads + p.qb, rows: nq, inDim: d, outDim: d)
         let selfAttention = dxq == dxkv

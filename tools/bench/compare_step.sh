@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs `precis bench step` and the PyTorch reference (plain loop and HF Trainer) on the same config,
+# batch, lengths and thread count, alternating them ROUNDS times (this VM is noisy: interleaving
+# keeps both sides under the same conditions), and prints every run plus the medians.
+#
+#   VENV=/path/to/venv ROUNDS=3 THREADS=2 bash tools/bench/compare_step.sh
+# The venv needs torch==2.13.0+cpu, transformers, accelerate (tools/golden/run.sh makes one).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VENV=${VENV:-.venv-golden}
+ROUNDS=${ROUNDS:-3}
+THREADS=${THREADS:-2}
+STEPS=${STEPS:-10}
+ARGS=(--batch 8 --source-len 256 --target-len 64 --threads "$THREADS" --steps "$STEPS")
+PRECIS=${PRECIS:-.build/release/precis}
+[ -x "$PRECIS" ] || swift build -c release >/dev/null
+out=$(mktemp -d)
+for r in $(seq 1 "$ROUNDS"); do
+  "$PRECIS" bench step --config bart-small "${ARGS[@]}" --json | tee -a "$out/precis.jsonl"
+  "$VENV/bin/python" tools/bench/pytorch_step.py --config configs/bart-small.json "${ARGS[@]}" --mode plain 2>/dev/null | grep "^{\"" | tee -a "$out/torch.jsonl"
+  "$VENV/bin/python" tools/bench/pytorch_step.py --config configs/bart-small.json "${ARGS[@]}" --mode trainer 2>/dev/null | grep "^{\"" | tee -a "$out/trainer.jsonl"
+done
+python3 - "$out" <<'PY'
+import json, statistics, sys, os
+d = sys.argv[1]
+def load(n): return [json.loads(l) for l in open(os.path.join(d, n)) if l.strip()]
+p, t, tr = load("precis.jsonl"), load("torch.jsonl"), load("trainer.jsonl")
+med = lambda xs, k: statistics.median(x[k] for x in xs)
+print()
+print(f"{'':24}{'step ms':>10}{'tokens/s':>11}{'fwd ms':>9}{'bwd ms':>9}{'opt ms':>9}{'peak RSS MiB':>14}")
+print(f"{'precis':24}{med(p,'step_ms'):10.1f}{med(p,'tokens_per_s'):11.0f}{med(p,'forward_ms'):9.1f}{med(p,'backward_ms'):9.1f}{med(p,'optimizer_ms'):9.1f}{med(p,'peak_rss_mib'):14.0f}")
+print(f"{'pytorch (plain loop)':24}{med(t,'step_ms'):10.1f}{med(t,'tokens_per_s'):11.0f}{med(t,'forward_ms'):9.1f}{med(t,'backward_ms'):9.1f}{med(t,'optimizer_ms'):9.1f}{med(t,'peak_rss_mib'):14.0f}")
+print(f"{'pytorch (HF Trainer)':24}{med(tr,'step_ms'):10.1f}{med(tr,'tokens_per_s'):11.0f}{'':27}{med(tr,'peak_rss_mib'):14.0f}")
+print(f"\nprecis / pytorch tokens/s: {med(p,'tokens_per_s')/med(t,'tokens_per_s'):.2f}x (plain), {med(p,'tokens_per_s')/med(tr,'tokens_per_s'):.2f}x (Trainer)")
+print(f"precis GFLOP/s {med(p,'gflops'):.1f} of sgemm peak {med(p,'sgemm_peak_gflops'):.1f} ({100*med(p,'gflops')/med(p,'sgemm_peak_gflops'):.0f}%), kernel {p[0]['blas_kernel']}")
+print(f"precis peak RSS / pytorch: {med(p,'peak_rss_mib')/med(t,'peak_rss_mib'):.2f}")
+PY
