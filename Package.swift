@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "PrecisModels", targets: ["PrecisModels"]),
         .library(name: "PrecisMetrics", targets: ["PrecisMetrics"]),
         .library(name: "PrecisText", targets: ["PrecisText"]),
+        .library(name: "PrecisData", targets: ["PrecisData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,12 +37,15 @@ let package = Package(
         // Text: tokenizers (Hugging Face tokenizer.json, byte-level BPE), training a tokenizer.
         .target(name: "PrecisText", swiftSettings: numerics),
 
+        // Data: loading JSON Lines / JSON / CSV datasets, the tokenized cache, samplers, collation.
+        .target(name: "PrecisData", dependencies: ["PrecisCore", "PrecisModels"], swiftSettings: numerics),
+
         // Metrics: ROUGE exactly as Google's rouge-score computes it.
         .target(name: "PrecisMetrics", swiftSettings: numerics),
 
         // The user CLI (thin).
         .executableTarget(name: "precis", dependencies: [
-            "PrecisCore", "PrecisModels", "PrecisMetrics", "PrecisText",
+            "PrecisCore", "PrecisModels", "PrecisMetrics", "PrecisText", "PrecisData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -49,5 +53,6 @@ let package = Package(
         .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore"]),
         .testTarget(name: "PrecisMetricsTests", dependencies: ["PrecisMetrics"]),
         .testTarget(name: "PrecisTextTests", dependencies: ["PrecisText"]),
+        .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels"]),
     ]
 )
