@@ -132,6 +132,19 @@ public final class BartModel: Seq2SeqModel {
         backward(ws, drop)
     }
 
+    /// Runs the encoder alone in evaluation mode (no dropout) and returns its last hidden state
+    /// [B, S, D]; the batch's labels are not used.
+    public func encoderHiddenStates(inputIds: [Int32], attentionMask: [Int32], batchSize: Int, sourceLength: Int) throws -> FloatBuffer {
+        let batch = try Seq2SeqBatch(batchSize: batchSize, sourceLength: sourceLength, targetLength: 1, inputIds: inputIds,
+                                     attentionMask: attentionMask, labels: Array(repeating: Seq2SeqBatch.ignoreIndex, count: batchSize))
+        try batch.validate(vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings)
+        let ws = prepareWorkspace(batch)
+        encode(ws, DropoutPlan(config: config, training: false, seed: 0))
+        let out = FloatBuffer(count: batchSize * sourceLength * config.dModel)
+        out.pointer.update(from: ws.encoderOutput, count: out.count)
+        return out
+    }
+
     /// The encoder's last hidden state of the most recent `step` ([B, S, D]).
     public func lastEncoderOutput() -> [Float] {
         guard let ws = workspace else { return [] }

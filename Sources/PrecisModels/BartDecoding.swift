@@ -1,0 +1,142 @@
+import PrecisCore
+
+/// Incremental BART decoding for generation: the encoder runs once per source, each decoder layer's
+/// cross-attention keys and values are computed once, and self-attention keys and values are cached
+/// per row, so each new token costs one position's worth of work. Rows are hypotheses (batch × beams);
+/// `rowSource[r]` says which source row r attends to. Evaluation mode (no dropout).
+public final class BartIncrementalDecoder {
+    public let model: BartModel
+    public let rows: Int
+    public let sourceLength: Int
+    public let maxLength: Int
+    /// The decoder positions filled so far (all rows advance together).
+    public private(set) var length = 0
+    /// Which source each row attends to.
+    public private(set) var rowSource: [Int]
+
+    private let d: Int, heads: Int, dh: Int, ffn: Int
+    private let arena = Arena()
+    private let sourceMask: Ptr
+    private var crossK: [Ptr] = [], crossV: [Ptr] = []
+    private var selfK: [Ptr] = [], selfV: [Ptr] = []
+    private var spareK: [Ptr] = [], spareV: [Ptr] = []
+    private let x: Ptr, q: Ptr, k: Ptr, v: Ptr, ctx: Ptr, tmp: Ptr, hidden: Ptr, xhat: Ptr, rstd: Ptr
+    private let scores: [Ptr]
+    private let ids: UnsafeMutablePointer<Int32>
+    /// Logits of the last step, [rows, vocab].
+    public let logits: UnsafeMutablePointer<Float>
+
+    /// - Parameters: `encoderOutput` [sources, S, D] from `encoderHiddenStates`; `attentionMask` the
+    ///   sources' mask; `rowSource` maps each decoding row to its source.
+    public init(model: BartModel, encoderOutput: FloatBuffer, attentionMask: [Int32], sources: Int, sourceLength s: Int,
+                rowSource: [Int], maxLength: Int) {
+        let c = model.config
+        self.model = model
+        rows = rowSource.count
+        sourceLength = s
+        self.maxLength = maxLength
+        self.rowSource = rowSource
+        d = c.dModel; heads = c.decoderAttentionHeads; dh = d / heads; ffn = c.decoderFfnDim
+        let a = arena
+        sourceMask = a.floats(sources * s)
+        for i in 0..<(sources * s) { sourceMask[i] = Float(attentionMask[i]) }
+        let p = model.params.pointer
+        for l in model.layout.decoder {
+            let kk = a.floats(sources * s * d), vv = a.floats(sources * s * d)
+            Linear.forward(y: kk, x: encoderOutput.pointer, weight: p + l.crossAttn.kw, bias: p + l.crossAttn.kb,
+                           rows: sources * s, inDim: d, outDim: d)
+            Linear.forward(y: vv, x: encoderOutput.pointer, weight: p + l.crossAttn.vw, bias: p + l.crossAttn.vb,
+                           rows: sources * s, inDim: d, outDim: d)
+            crossK.append(kk); crossV.append(vv)
+            selfK.append(a.floats(rows * maxLength * d)); selfV.append(a.floats(rows * maxLength * d))
+            spareK.append(a.floats(rows * maxLength * d)); spareV.append(a.floats(rows * maxLength * d))
+        }
+        x = a.floats(rows * d); q = a.floats(rows * d); k = a.floats(rows * d); v = a.floats(rows * d)
+        ctx = a.floats(rows * d); tmp = a.floats(rows * d); hidden = a.floats(rows * ffn)
+        xhat = a.floats(rows * d); rstd = a.floats(rows)
+        scores = (0..<max(1, Parallel.width)).map { _ in a.floats(max(maxLength, s)) }
+        ids = a.ints(rows)
+        logits = a.floats(rows * c.vocabSize)
+    }
+
+    /// Row i continues from old row `from[i]` (beam reordering): its cached keys and values are copied.
+    public func reorder(_ from: [Int]) {
+        precondition(from.count == rows)
+        if from == Array(0..<rows) { return }
+        let n = length * d
+        for l in 0..<selfK.count {
+            for (i, j) in from.enumerated() {
+                Vec.copy(spareK[l] + i * maxLength * d, selfK[l] + j * maxLength * d, n)
+                Vec.copy(spareV[l] + i * maxLength * d, selfV[l] + j * maxLength * d, n)
+            }
+            swap(&selfK[l], &spareK[l]); swap(&selfV[l], &spareV[l])
+        }
+        rowSource = from.map { rowSource[$0] }
+    }
+
+    /// Feeds one token per row at position `length` and fills `logits`.
+    public func step(_ tokens: [Int32]) {
+        precondition(tokens.count == rows && length < maxLength)
+        let c = model.config, p = model.params.pointer, layout = model.layout, t = length
+        for (i, tok) in tokens.enumerated() { ids[i] = tok }
+        let scale: Float = c.scaleEmbedding ? Float(d).squareRoot() : 1
+        Embedding.forward(out: tmp, table: p + layout.shared, ids: ids, rows: rows, dim: d, scale: scale)
+        for r in 0..<rows { Vec.add(tmp + r * d, p + layout.decoderPositions + (t + BartLayout.positionOffset) * d, d) }
+        norm(tmp, layout.decoderEmbedNorm, into: x)
+        let scaling = 1 / Float(dh).squareRoot()
+        for (l, o) in layout.decoder.enumerated() {
+            // Self-attention over positions 0…t of this row.
+            Linear.forward(y: q, x: x, weight: p + o.selfAttn.qw, bias: p + o.selfAttn.qb, rows: rows, inDim: d, outDim: d)
+            Linear.forward(y: k, x: x, weight: p + o.selfAttn.kw, bias: p + o.selfAttn.kb, rows: rows, inDim: d, outDim: d)
+            Linear.forward(y: v, x: x, weight: p + o.selfAttn.vw, bias: p + o.selfAttn.vb, rows: rows, inDim: d, outDim: d)
+            for r in 0..<rows {
+                Vec.copy(selfK[l] + (r * maxLength + t) * d, k + r * d, d)
+                Vec.copy(selfV[l] + (r * maxLength + t) * d, v + r * d, d)
+            }
+            attend(keys: selfK[l], values: selfV[l], rowStride: maxLength * d, keyCount: t + 1, mask: nil, scaling: scaling,
+                   sourceOf: { $0 })
+            Linear.forward(y: tmp, x: ctx, weight: p + o.selfAttn.ow, bias: p + o.selfAttn.ob, rows: rows, inDim: d, outDim: d)
+            Vec.add(tmp, x, rows * d)
+            norm(tmp, o.ln1, into: x)
+            // Cross-attention over the row's source.
+            Linear.forward(y: q, x: x, weight: p + o.crossAttn.qw, bias: p + o.crossAttn.qb, rows: rows, inDim: d, outDim: d)
+            let src = rowSource
+            attend(keys: crossK[l], values: crossV[l], rowStride: sourceLength * d, keyCount: sourceLength,
+                   mask: sourceMask, scaling: scaling, sourceOf: { src[$0] })
+            Linear.forward(y: tmp, x: ctx, weight: p + o.crossAttn.ow, bias: p + o.crossAttn.ob, rows: rows, inDim: d, outDim: d)
+            Vec.add(tmp, x, rows * d)
+            norm(tmp, o.ln2, into: x)
+            // Feed-forward.
+            Linear.forward(y: hidden, x: x, weight: p + o.ffn.w1, bias: p + o.ffn.b1, rows: rows, inDim: d, outDim: ffn)
+            c.activation.forward(hidden, hidden, rows * ffn)
+            Linear.forward(y: tmp, x: hidden, weight: p + o.ffn.w2, bias: p + o.ffn.b2, rows: rows, inDim: ffn, outDim: d)
+            Vec.add(tmp, x, rows * d)
+            norm(tmp, o.ln3, into: x)
+        }
+        Linear.forward(y: logits, x: x, weight: p + layout.shared, bias: model.finalLogitsBias.pointer,
+                       rows: rows, inDim: d, outDim: c.vocabSize)
+        length += 1
+    }
+
+    private func norm(_ input: UnsafePointer<Float>, _ o: NormOffsets, into y: Ptr) {
+        let p = model.params.pointer
+        LayerNorm.forward(y: y, xhat: xhat, rstd: rstd, x: input, gamma: p + o.weight, beta: p + o.bias,
+                          rows: rows, dim: d, eps: model.config.layerNormEps)
+    }
+
+    /// ctx[r] = Σ softmax(q[r]·K/√dh) V per head, over `keyCount` keys of row `sourceOf(r)`.
+    private func attend(keys: Ptr, values: Ptr, rowStride: Int, keyCount: Int, mask: Ptr?, scaling: Float,
+                        sourceOf: (Int) -> Int) {
+        Parallel.chunks(rows * heads) { worker, pairs in
+            let sc = scores[worker]
+            for pair in pairs {
+                let r = pair / heads, h = pair % heads, src = sourceOf(r)
+                let kbase = keys + src * rowStride + h * dh, vbase = values + src * rowStride + h * dh
+                let qr = q + r * d + h * dh
+                BLAS.gemv(trans: false, rows: keyCount, cols: dh, alpha: scaling, a: kbase, lda: d, x: qr, beta: 0, y: sc)
+                Softmax.forward(sc, rows: 1, cols: keyCount, ld: keyCount, keyMask: mask.map { $0 + src * sourceLength }, causal: false)
+                BLAS.gemv(trans: true, rows: keyCount, cols: dh, a: vbase, lda: d, x: sc, beta: 0, y: ctx + r * d + h * dh)
+            }
+        }
+    }
+}
