@@ -54,5 +54,7 @@ let package = Package(
         .testTarget(name: "PrecisMetricsTests", dependencies: ["PrecisMetrics"]),
         .testTarget(name: "PrecisTextTests", dependencies: ["PrecisText"]),
         .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels"]),
+        // Runs the built `precis` executable as a real process.
+        .testTarget(name: "PrecisCLITests", dependencies: ["PrecisCore", "PrecisMetrics", "precis"]),
     ]
 )
