@@ -227,10 +227,12 @@ public enum Generator {
 
     // MARK: Beam search
 
-    /// transformers 5.x beam search: per step, log-softmax, processors, add running beam scores, keep
-    /// the top (1 + #eos)·beams continuations per source; continuations ending in EOS (or reaching
-    /// max length) among the top `beams` enter the finished set scored by
-    /// logprob / generated_length^length_penalty; the best non-finished ones keep running.
+    /// transformers 5.x `_beam_search`, per source: log-softmax, processors, plus the running beam
+    /// score; keep the top K = max(2, 1 + #eos)·beams continuations; those that hit a stopping
+    /// criterion (EOS, or reaching max length) and rank in the top `beams` may enter the finished set,
+    /// scored by logprob / generated_length^length_penalty (the decoder start token not counted); the
+    /// best continuations that did not stop keep running. The early-stop heuristic and the stopping
+    /// rule are transformers' `_check_early_stop_heuristic` and `_beam_search_has_unfinished_sequences`.
     static func beamSearch(model: BartModel, enc: FloatBuffer, mask: [Int32], batch: Int, s: Int,
                            g: GenerationSettings, start: Int32, pad: Int32, maxLength: Int) -> GenerationOutput {
         let beams = g.numBeams, v = model.config.vocabSize
@@ -238,25 +240,32 @@ public enum Generator {
         let dec = BartIncrementalDecoder(model: model, encoderOutput: enc, attentionMask: mask, sources: batch,
                                          sourceLength: s, rowSource: rowSource, maxLength: maxLength)
         let keep = max(2, 1 + g.eosTokenIds.count) * beams
+        let lp = g.lengthPenalty
+        let penalty: Float = -1.0e9
         var running = Array(repeating: [start], count: batch * beams)
         var runScores = [Float](repeating: 0, count: batch * beams)
-        for b in 0..<batch { for k in 1..<beams { runScores[b * beams + k] = -1e9 } }
-        var finished = Array(repeating: [(seq: [Int32], score: Float)](), count: batch)
-        var open = Array(repeating: true, count: batch)   // early-stop heuristic not yet satisfied
+        for b in 0..<batch { for k in 1..<beams { runScores[b * beams + k] = penalty } }
+        // The finished set: `beams` slots per source, sorted best first.
+        var finSeq = Array(repeating: [start], count: batch * beams)
+        var finScore = [Float](repeating: penalty, count: batch * beams)
+        var finDone = [Bool](repeating: false, count: batch * beams)
+        var open = [Bool](repeating: true, count: batch)
         var curLen = 1
-        let lp = Float(g.lengthPenalty)
         var logProbs = [Float](repeating: 0, count: beams * v)
-        while curLen < maxLength {
+        var stop = false
+        func lengthNorm(_ len: Int) -> Float { Float(pow(Double(len), lp)) }
+        while !stop {
             dec.step(running.map { $0.last! })
             var nextRunning: [[Int32]] = [], nextScores: [Float] = [], nextFrom: [Int] = []
+            var allHit = true
             for b in 0..<batch {
                 for k in 0..<beams {
                     let r = b * beams + k
                     let z = dec.logits + r * v
                     let m = Vec.max(z, v)
-                    var sum = 0.0
-                    for j in 0..<v { sum += exp(Double(z[j] - m)) }
-                    let lse = m + Float(log(sum))
+                    var sum: Float = 0
+                    for j in 0..<v { sum += Foundation.exp(z[j] - m) }
+                    let lse = m + Foundation.log(sum)
                     logProbs.withUnsafeMutableBufferPointer { buf in
                         let row = UnsafeMutableBufferPointer(rebasing: buf[(k * v)..<((k + 1) * v)])
                         for j in 0..<v { row[j] = z[j] - lse }
@@ -264,74 +273,56 @@ public enum Generator {
                         for j in 0..<v { row[j] += runScores[r] }
                     }
                 }
-                // Top `keep` of beams × vocab (ties: lower index first, as torch.topk on CPU).
                 let top = topK(logProbs, keep)
-                let willStop = curLen + 1 >= maxLength
-                var candidates: [(seq: [Int32], score: Float, from: Int, eos: Bool)] = []
-                for (rank, idx) in top.enumerated() {
-                    let from = idx / v, tok = Int32(idx % v)
-                    let seq = running[b * beams + from] + [tok]
-                    let eos = g.eosTokenIds.contains(Int(tok)) || willStop
-                    candidates.append((seq, logProbs[idx], from, eos))
-                    // Finished hypotheses: only from the top `beams` ranks, while the batch is open.
-                    if eos && rank < beams && open[b] {
-                        let norm = logProbs[idx] / pow(Float(curLen + 1 - 1), lp)
-                        addFinished(&finished[b], (seq, norm), beams: beams)
-                    }
+                let topScores = top.map { logProbs[$0] }
+                let topSeqs = top.map { running[b * beams + $0 / v] + [Int32($0 % v)] }
+                let hits = topSeqs.map { g.eosTokenIds.contains(Int($0.last!)) || curLen + 1 >= maxLength }
+                if hits.contains(false) { allHit = false }
+                // Running beams: the best continuations, those that stopped pushed down by 1e9.
+                let runCand = (0..<keep).map { topScores[$0] + (hits[$0] ? penalty : 0) }
+                for j in topK(runCand, beams) {
+                    nextRunning.append(topSeqs[j]); nextScores.append(runCand[j]); nextFrom.append(b * beams + top[j] / v)
                 }
-                // Running beams: the best non-EOS continuations.
-                let cont = candidates.filter { !$0.eos || willStop }.prefix(beams)
-                var chosen = Array(cont)
-                if chosen.count < beams {
-                    chosen += candidates.filter { $0.eos }.prefix(beams - chosen.count).map { ($0.seq, Float(-1e9) + $0.score, $0.from, $0.eos) }
+                // Finished set: merge the old slots with the candidates that just finished in the top `beams`.
+                let full = (0..<beams).allSatisfy { finDone[b * beams + $0] } && g.earlyStopping == .yes
+                var mergedScore: [Float] = (0..<beams).map { finScore[b * beams + $0] }
+                var mergedSeq: [[Int32]] = (0..<beams).map { finSeq[b * beams + $0] }
+                var mergedDone: [Bool] = (0..<beams).map { finDone[b * beams + $0] }
+                for j in 0..<keep {
+                    let justFinished = hits[j] && j < beams
+                    var sc = topScores[j] / lengthNorm(curLen + 1 - 1)
+                    if full { sc += penalty }
+                    if !open[b] { sc += penalty }
+                    if !justFinished { sc += penalty }
+                    mergedScore.append(sc); mergedSeq.append(topSeqs[j]); mergedDone.append(justFinished)
                 }
-                for cnd in chosen.prefix(beams) {
-                    nextRunning.append(cnd.seq); nextScores.append(cnd.score); nextFrom.append(b * beams + cnd.from)
+                for (slot, j) in topK(mergedScore, beams).enumerated() {
+                    finSeq[b * beams + slot] = mergedSeq[j]
+                    finScore[b * beams + slot] = mergedScore[j]
+                    finDone[b * beams + slot] = mergedDone[j]
                 }
             }
             dec.reorder(nextFrom)
             running = nextRunning; runScores = nextScores
             curLen += 1
-            // Early-stop heuristic: can the best running beam still beat the worst finished one?
             for b in 0..<batch where open[b] {
-                let full = finished[b].count == beams
-                if !full { continue }
-                switch g.earlyStopping {
-                case .yes:
-                    open[b] = false
-                case .no, .never:
-                    let denom = g.earlyStopping == .never && lp > 0 ? Float(maxLength - 1) : Float(curLen - 1)
-                    let best = runScores[b * beams] / pow(denom, lp)
-                    let worst = finished[b].map(\.score).min()!
-                    if !(best > worst) { open[b] = false }
-                }
+                let hypothetical = g.earlyStopping == .never && lp > 0 ? maxLength - 1 : curLen - 1
+                let best = runScores[b * beams] / lengthNorm(hypothetical)
+                let worstFinished = (0..<beams).map { finScore[b * beams + $0] }.min()!
+                open[b] = (0..<beams).contains { best > (finDone[b * beams + $0] ? worstFinished : penalty) }
             }
-            if !open.contains(true) { break }
+            let allFinished = !finDone.contains(false) && g.earlyStopping == .yes
+            stop = !open.contains(true) || allFinished || allHit || curLen >= maxLength
         }
-        // Batches that never filled their finished set (max length) take their running beams.
         var sequences: [[Int32]] = [], scores: [Double] = []
         for b in 0..<batch {
-            var hyps = finished[b]
-            if hyps.count < beams {
-                for k in 0..<beams where hyps.count < beams {
-                    let seq = running[b * beams + k]
-                    hyps.append((seq, runScores[b * beams + k] / pow(Float(seq.count - 1), lp)))
-                }
+            for k in 0..<g.numReturnSequences {
+                sequences.append(finSeq[b * beams + k]); scores.append(Double(finScore[b * beams + k]))
             }
-            hyps.sort { $0.score > $1.score }
-            for h in hyps.prefix(g.numReturnSequences) { sequences.append(h.seq); scores.append(Double(h.score)) }
         }
         let longest = sequences.map(\.count).max() ?? 1
         sequences = sequences.map { $0 + Array(repeating: pad, count: longest - $0.count) }
         return GenerationOutput(sequences: sequences, scores: scores)
-    }
-
-    static func addFinished(_ list: inout [(seq: [Int32], score: Float)], _ h: (seq: [Int32], score: Float), beams: Int) {
-        if list.count < beams {
-            list.append(h)
-        } else if let worst = list.indices.min(by: { list[$0].score < list[$1].score }), h.score > list[worst].score {
-            list[worst] = h
-        }
     }
 
     /// Indices of the k largest values, largest first; ties keep the lower index first.
