@@ -15,7 +15,7 @@ public enum BLAS {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, parallel: Bool = true
     ) {
         if m == 0 || n == 0 { return }
-        let parts = parallel && m * n * k >= 1 << 18 ? Parallel.width : 1
+        let parts = parallel && m * n * k >= 1 << 21 ? Parallel.width : 1
         if parts <= 1 {
             single(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return

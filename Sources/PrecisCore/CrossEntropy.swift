@@ -75,3 +75,25 @@ public enum CrossEntropy {
         return (1 - Double(eps)) * (lse - zLabel) + Double(eps) * (lse - meanZ)
     }
 }
+
+/// Row-wise log-softmax: out = z − max − log Σ exp(z − max) (float accumulation, as PyTorch's CPU
+/// kernel). `out` may alias `z`.
+public enum LogSoftmax {
+    public static func forward(_ out: UnsafeMutablePointer<Float>, _ z: UnsafePointer<Float>, rows: Int, cols: Int) {
+        for r in 0..<rows {
+            let zr = z + r * cols, o = out + r * cols
+            let m = Vec.max(zr, cols)
+            let mv = F8(repeating: m)
+            var acc = F8()
+            var j = 0
+            while j + 8 <= cols { acc += vexp(load8(zr + j) - mv); j += 8 }
+            var s = acc.sum()
+            while j < cols { s += sexp(zr[j] - m); j += 1 }
+            let shift = m + Float(log(Double(s)))
+            let sv = F8(repeating: shift)
+            j = 0
+            while j + 8 <= cols { store8(load8(zr + j) - sv, o + j); j += 8 }
+            while j < cols { o[j] = zr[j] - shift; j += 1 }
+        }
+    }
+}

@@ -261,14 +261,9 @@ public enum Generator {
             for b in 0..<batch {
                 for k in 0..<beams {
                     let r = b * beams + k
-                    let z = dec.logits + r * v
-                    let m = Vec.max(z, v)
-                    var sum: Float = 0
-                    for j in 0..<v { sum += Foundation.exp(z[j] - m) }
-                    let lse = m + Foundation.log(sum)
                     logProbs.withUnsafeMutableBufferPointer { buf in
                         let row = UnsafeMutableBufferPointer(rebasing: buf[(k * v)..<((k + 1) * v)])
-                        for j in 0..<v { row[j] = z[j] - lse }
+                        LogSoftmax.forward(row.baseAddress!, dec.logits + r * v, rows: 1, cols: v)
                         processLogits(row, sequence: running[r], g: g, maxLength: maxLength)
                         for j in 0..<v { row[j] += runScores[r] }
                     }

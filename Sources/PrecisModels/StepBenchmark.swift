@@ -186,3 +186,39 @@ public enum GemmProfile {
         return rows
     }
 }
+
+/// `precis bench generate`: generated tokens per second for greedy and beam search on random
+/// full-length sources, with EOS banned until the last step so every row generates exactly
+/// `newTokens` tokens (as the PyTorch reference does with min_new_tokens = max_new_tokens).
+public enum GenerateBenchmark {
+    public struct Report: Sendable {
+        public var numBeams: Int
+        public var seconds: Double
+        public var tokensPerSecond: Double
+        public var peakRSSMiB: Double
+    }
+
+    public static func run(model: BartModel, batch: Int, source: Int, newTokens: Int, numBeams: Int, threads: Int,
+                           repeats: Int) throws -> Report {
+        Compute.setThreads(threads)
+        let data = try StepBenchmark.randomBatch(vocab: model.config.vocabSize, batch: batch, source: source, target: 2, seed: 3)
+        var g = GenerationSettings()
+        g.numBeams = numBeams
+        g.maxNewTokens = newTokens
+        g.minNewTokens = newTokens
+        g.earlyStopping = .yes
+        g.forcedBosTokenId = model.config.forcedBosTokenId
+        g.forcedEosTokenId = nil
+        var best = Double.infinity
+        for _ in 0..<max(1, repeats) {
+            let t0 = StepBenchmark.now()
+            let out = try Generator.generate(model: model, inputIds: data.inputIds, attentionMask: data.attentionMask,
+                                             batchSize: batch, sourceLength: source, settings: g)
+            let dt = StepBenchmark.now() - t0
+            precondition(out.sequences.allSatisfy { $0.count == newTokens + 1 })
+            best = min(best, dt)
+        }
+        return Report(numBeams: numBeams, seconds: best, tokensPerSecond: Double(batch * newTokens) / best,
+                      peakRSSMiB: StepBenchmark.peakRSSMiB())
+    }
+}

@@ -80,7 +80,7 @@ struct InspectCommand: ParsableCommand {
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [Step.self, Gemm.self])
+        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [Step.self, Gemm.self, Generate.self])
 
     struct Step: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -136,6 +136,48 @@ struct BenchCommand: ParsableCommand {
                         var covered = 0.0
                         for (name, ms) in r.regions { covered += ms; print(String(format: "    %-26@ %7.1f", name, ms)) }
                         print(String(format: "    %-26@ %7.1f", "rest of forward+backward", r.forwardMs + r.backwardMs - covered))
+                    }
+                }
+            } catch let e as ValidationError { throw e } catch { throw fail(error) }
+        }
+    }
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "generate", abstract: "Generated tokens per second, greedy and beam search.")
+
+        @Option(help: "A config.json path or a preset name.")
+        var config = "bart-small"
+        @Option(help: "Batch size.")
+        var batch = 8
+        @Option(name: .customLong("source-len"), help: "Source length.")
+        var sourceLen = 256
+        @Option(name: .customLong("new-tokens"), help: "Tokens generated per row.")
+        var newTokens = 64
+        @Option(name: .customLong("num-beams"), help: "Beam sizes to time (comma-separated).")
+        var numBeams = "1,4"
+        @Option(help: "Compute threads.")
+        var threads = Compute.availableCores
+        @Option(help: "Timed repeats (best is reported).")
+        var repeats = 3
+        @Flag(help: "Print JSON lines.")
+        var json = false
+
+        func run() throws {
+            do {
+                guard let bart = try ModelPresets.model(config) as? BartModel else { throw ValidationError("BART configs only") }
+                bart.initializeWeights(seed: 0)
+                for beams in numBeams.split(separator: ",").compactMap({ Int($0) }) {
+                    let r = try GenerateBenchmark.run(model: bart, batch: batch, source: sourceLen, newTokens: newTokens,
+                                                      numBeams: beams, threads: threads, repeats: repeats)
+                    if json {
+                        let o: [String: Any] = ["num_beams": beams, "seconds": r.seconds, "tokens_per_s": r.tokensPerSecond,
+                                                "batch": batch, "source_len": sourceLen, "new_tokens": newTokens,
+                                                "threads": threads, "peak_rss_mib": r.peakRSSMiB]
+                        print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
+                    } else {
+                        print(String(format: "%@, batch %d, source %d, %d new tokens, %d beam(s), %d thread(s): %.3f s, %.0f tokens/s",
+                                     config, batch, sourceLen, newTokens, beams, threads, r.seconds, r.tokensPerSecond))
                     }
                 }
             } catch let e as ValidationError { throw e } catch { throw fail(error) }
