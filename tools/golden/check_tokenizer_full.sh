@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Full-corpus check of the Swift tokenizers (PrecisText) against Python `tokenizers` 0.23.3:
+#
+#   1. every dialogue and summary of SAMSum train/validation/test, encoded by
+#      `precis tokenizer encode` with Tests/Fixtures/tokenizer/samsum-bpe-8192.json, must give
+#      exactly the ids Python's Tokenizer.encode gives (special tokens added), and
+#      `precis tokenizer decode --skip-special-tokens` must give the texts back;
+#   2. `precis tokenizer train` on SAMSum train (dialogue + summary, vocab 8192) must produce the
+#      vocab and merges Python trained (the fixture), and the Swift-trained tokenizer.json must
+#      load in Python `tokenizers` and transformers' PreTrainedTokenizerFast and encode every
+#      text exactly as Swift does;
+#   3. with --bench, single-threaded encoding throughput of Swift and Python on the same texts.
+#
+# Usage:
+#   VENV=/work/venv bash tools/golden/check_tokenizer_full.sh [--bench] [SAMSUM_DIR]
+# SAMSUM_DIR defaults to ../shared/data/samsum, then data/samsum (`make data`). The binary is
+# $PRECIS if set, else .build-text/release/precis built here (`precis tokenizer ...`); while the
+# tokenizer subcommand is not registered in Sources/precis/Precis.swift, Sources/precis/
+# TokenizerCommand.swift is linked into a stand-alone binary against the same build instead.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+VENV="${VENV:-/work/venv}"
+PY="$VENV/bin/python"
+BENCH=0
+SAMSUM=""
+for arg in "$@"; do
+  case "$arg" in
+    --bench) BENCH=1 ;;
+    *) SAMSUM="$arg" ;;
+  esac
+done
+if [ -z "$SAMSUM" ]; then
+  for cand in "$ROOT/../shared/data/samsum" "$ROOT/data/samsum"; do
+    if [ -f "$cand/train.jsonl" ]; then SAMSUM="$cand"; break; fi
+  done
+fi
+[ -f "$SAMSUM/train.jsonl" ] || { echo "SAMSum not found: pass SAMSUM_DIR or run make data" >&2; exit 1; }
+FIX="$ROOT/Tests/Fixtures/tokenizer/samsum-bpe-8192.json"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/precis-tokenizer-check.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+cd "$ROOT"
+
+# The `tokenizer` command line.
+if [ -n "${PRECIS:-}" ]; then
+  TOK=("$PRECIS" tokenizer)
+else
+  swift build -c release --scratch-path .build-text --product precis >&2
+  if .build-text/release/precis tokenizer encode --help 2>&1 | grep -q -- "--no-special-tokens"; then
+    TOK=(.build-text/release/precis tokenizer)
+  else
+    echo "check: 'precis tokenizer' is not registered yet; linking TokenizerCommand.swift stand-alone" >&2
+    mkdir -p .build-text/shim
+    echo '@main struct TokenizerShim { static func main() { TokenizerCommand.main() } }' > .build-text/shim/main.swift
+    swiftc -O -parse-as-library -module-name precis_tokenizer -I .build-text/release/Modules \
+      .build-text/shim/main.swift Sources/precis/TokenizerCommand.swift \
+      .build-text/release/PrecisText.build/*.o .build-text/release/ArgumentParser.build/*.o \
+      .build-text/release/ArgumentParserToolInfo.build/*.o -o .build-text/shim/precis-tokenizer
+    TOK=(.build-text/shim/precis-tokenizer)
+  fi
+fi
+
+SPLITS=(train validation test)
+FIELDS=(dialogue summary)
+
+# 1. Encode and decode every text with the fixture tokenizer.
+for s in "${SPLITS[@]}"; do
+  for f in "${FIELDS[@]}"; do
+    "${TOK[@]}" encode --tokenizer "$FIX" --input "$SAMSUM/$s.jsonl" --field "$f" > "$WORK/swift-$s-$f.jsonl"
+    "${TOK[@]}" decode --tokenizer "$FIX" --input "$WORK/swift-$s-$f.jsonl" --skip-special-tokens > "$WORK/swift-$s-$f.decoded.jsonl"
+  done
+done
+
+# 2. Train on SAMSum train, then encode everything with the Swift-trained tokenizer.
+START=$(date +%s.%N)
+"${TOK[@]}" train --data "$SAMSUM/train.jsonl" --fields dialogue,summary --vocab-size 8192 --out "$WORK/swift-trained.json"
+END=$(date +%s.%N)
+echo "check: swift training took $(echo "$END - $START" | bc) s" >&2
+for s in "${SPLITS[@]}"; do
+  for f in "${FIELDS[@]}"; do
+    "${TOK[@]}" encode --tokenizer "$WORK/swift-trained.json" --input "$SAMSUM/$s.jsonl" --field "$f" > "$WORK/trained-$s-$f.jsonl"
+  done
+done
+
+"$PY" - "$SAMSUM" "$FIX" "$WORK" <<'PYEOF'
+import json, sys, time
+from tokenizers import Tokenizer
+from transformers import PreTrainedTokenizerFast
+
+samsum, fix, work = sys.argv[1:4]
+ok = True
+
+def compare(label, want_rows, got_path):
+    got = [json.loads(l)["ids"] for l in open(got_path, encoding="utf-8")]
+    if len(got) != len(want_rows):
+        print(f"FAIL {label}: {len(got)} output lines for {len(want_rows)} inputs")
+        return False
+    bad = [i for i, (a, b) in enumerate(zip(want_rows, got)) if a != b]
+    if bad:
+        print(f"FAIL {label}: {len(bad)} of {len(got)} differ, first at line {bad[0] + 1}")
+    return not bad
+
+py = Tokenizer.from_file(fix)
+total = 0
+for s in ["train", "validation", "test"]:
+    rows = [json.loads(l) for l in open(f"{samsum}/{s}.jsonl", encoding="utf-8")]
+    for f in ["dialogue", "summary"]:
+        texts = [r[f] for r in rows]
+        total += len(texts)
+        want = [e.ids for e in py.encode_batch(texts)]
+        ok &= compare(f"fixture ids {s}/{f}", want, f"{work}/swift-{s}-{f}.jsonl")
+        decoded = [json.loads(l)["text"] for l in open(f"{work}/swift-{s}-{f}.decoded.jsonl", encoding="utf-8")]
+        rt = sum(1 for a, b in zip(texts, decoded) if a != b) + abs(len(texts) - len(decoded))
+        if rt:
+            print(f"FAIL round trip {s}/{f}: {rt} texts differ")
+            ok = False
+print(f"1. fixture tokenizer: {total} texts compared with Python tokenizers ({'all identical' if ok else 'DIFFERENCES'}); "
+      f"decode round trip checked")
+
+# Training equivalence.
+mine = json.load(open(f"{work}/swift-trained.json", encoding="utf-8"))
+theirs = json.load(open(fix, encoding="utf-8"))
+same_vocab = mine["model"]["vocab"] == theirs["model"]["vocab"]
+same_merges = mine["model"]["merges"] == theirs["model"]["merges"]
+same_doc = mine == theirs
+print(f"2. training: vocab identical: {same_vocab}, merges identical: {same_merges} "
+      f"({len(mine['model']['merges'])} vs {len(theirs['model']['merges'])}), whole tokenizer.json identical: {same_doc}")
+if not same_merges:
+    m, t = mine["model"]["merges"], theirs["model"]["merges"]
+    first = next((i for i, (a, b) in enumerate(zip(m, t)) if a != b), min(len(m), len(t)))
+    print(f"   first different merge at rank {first}: swift {m[first:first + 3]} python {t[first:first + 3]}")
+ok &= same_vocab and same_merges
+
+trained = Tokenizer.from_file(f"{work}/swift-trained.json")
+fast = PreTrainedTokenizerFast(tokenizer_file=f"{work}/swift-trained.json")
+n = 0
+for s in ["train", "validation", "test"]:
+    rows = [json.loads(l) for l in open(f"{samsum}/{s}.jsonl", encoding="utf-8")]
+    for f in ["dialogue", "summary"]:
+        texts = [r[f] for r in rows]
+        want = [e.ids for e in trained.encode_batch(texts)]
+        ok &= compare(f"swift-trained ids {s}/{f} (tokenizers)", want, f"{work}/trained-{s}-{f}.jsonl")
+        want_fast = fast(texts)["input_ids"]
+        ok &= compare(f"swift-trained ids {s}/{f} (PreTrainedTokenizerFast)", want_fast, f"{work}/trained-{s}-{f}.jsonl")
+        n += len(texts)
+print(f"3. swift-trained tokenizer.json: loads in tokenizers and PreTrainedTokenizerFast, {n} texts encoded "
+      f"({'identical to Swift' if ok else 'DIFFERENCES'})")
+print("PASS" if ok else "FAIL")
+sys.exit(0 if ok else 1)
+PYEOF
+
+if [ "$BENCH" = 1 ]; then
+  echo "--- Swift (one thread) ---"
+  "${TOK[@]}" bench --tokenizer "$FIX" --data "$SAMSUM/train.jsonl" --data "$SAMSUM/validation.jsonl" \
+    --data "$SAMSUM/test.jsonl" --fields dialogue,summary --repeat 3
+  echo "--- Python tokenizers (RAYON_NUM_THREADS=1) ---"
+  RAYON_NUM_THREADS=1 "$PY" - "$FIX" "$SAMSUM" <<'PYEOF'
+import json, sys, time
+from tokenizers import Tokenizer
+tok = Tokenizer.from_file(sys.argv[1])
+texts = [r[f] for s in ["train", "validation", "test"] for r in map(json.loads, open(f"{sys.argv[2]}/{s}.jsonl", encoding="utf-8"))
+         for f in ("dialogue", "summary")]
+mb = sum(len(t.encode()) for t in texts) / 1e6
+for p in range(3):
+    t0 = time.perf_counter(); n = sum(len(tok.encode(t).ids) for t in texts); dt = time.perf_counter() - t0
+    print(f"Tokenizer.encode loop, pass {p + 1}: {len(texts)} texts, {mb:.2f} MB, {n} tokens in {dt:.3f} s: {mb / dt:.2f} MB/s")
+for p in range(3):
+    t0 = time.perf_counter(); n = sum(len(e.ids) for e in tok.encode_batch(texts)); dt = time.perf_counter() - t0
+    print(f"Tokenizer.encode_batch, pass {p + 1}: {dt:.3f} s: {mb / dt:.2f} MB/s")
+PYEOF
+fi
