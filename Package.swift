@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "PrecisMetrics", targets: ["PrecisMetrics"]),
         .library(name: "PrecisText", targets: ["PrecisText"]),
         .library(name: "PrecisData", targets: ["PrecisData"]),
+        .library(name: "PrecisEval", targets: ["PrecisEval"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,14 +39,16 @@ let package = Package(
         .target(name: "PrecisText", swiftSettings: numerics),
 
         // Data: loading JSON Lines / JSON / CSV datasets, the tokenized cache, samplers, collation.
-        .target(name: "PrecisData", dependencies: ["PrecisCore", "PrecisModels"], swiftSettings: numerics),
+        .target(name: "PrecisData", dependencies: ["PrecisCore", "PrecisModels", "PrecisText"], swiftSettings: numerics),
+        // Evaluation: summarising with a model folder, loss + generation + ROUGE reports.
+        .target(name: "PrecisEval", dependencies: ["PrecisCore", "PrecisModels", "PrecisData", "PrecisText", "PrecisMetrics"]),
 
         // Metrics: ROUGE exactly as Google's rouge-score computes it.
         .target(name: "PrecisMetrics", swiftSettings: numerics),
 
         // The user CLI (thin).
         .executableTarget(name: "precis", dependencies: [
-            "PrecisCore", "PrecisModels", "PrecisMetrics", "PrecisText", "PrecisData",
+            "PrecisCore", "PrecisModels", "PrecisMetrics", "PrecisText", "PrecisData", "PrecisEval",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

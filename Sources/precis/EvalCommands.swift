@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import PrecisData
+import PrecisEval
 import PrecisMetrics
+import PrecisModels
 
 /// Reads texts: one per line, or JSON Lines `{"text": ...}` (texts may then hold newlines).
 func readTexts(_ path: String, jsonl: Bool) throws -> [String] {
@@ -97,41 +99,158 @@ struct RougeCommand: ParsableCommand {
     }
 }
 
+/// Generation options shared by `summarize` and `evaluate`; unset ones keep the model folder's
+/// generation_config.json values.
+struct GenerationOptions: ParsableArguments {
+    @Option(name: .customLong("num-beams")) var numBeams: Int?
+    @Option(name: .customLong("max-new-tokens")) var maxNewTokens: Int?
+    @Option(name: .customLong("max-length")) var maxLength: Int?
+    @Option(name: .customLong("min-length")) var minLength: Int?
+    @Option(name: .customLong("length-penalty")) var lengthPenalty: Double?
+    @Option(name: .customLong("no-repeat-ngram-size")) var noRepeatNgramSize: Int?
+    @Flag(name: .customLong("do-sample")) var doSample = false
+    @Option var temperature: Double?
+    @Option(name: .customLong("top-k")) var topK: Int?
+    @Option(name: .customLong("top-p")) var topP: Double?
+    @Option var seed: UInt64?
+
+    func apply(_ g: inout GenerationSettings) throws {
+        if let v = numBeams { g.numBeams = v }
+        if let v = maxNewTokens { g.maxNewTokens = v }
+        if let v = maxLength { g.maxLength = v; if maxNewTokens == nil { g.maxNewTokens = nil } }
+        if let v = minLength { g.minLength = v }
+        if let v = lengthPenalty { g.lengthPenalty = v }
+        if let v = noRepeatNgramSize { g.noRepeatNgramSize = v }
+        if doSample { g.doSample = true }
+        if let v = temperature { g.temperature = v }
+        if let v = topK { g.topK = v }
+        if let v = topP { g.topP = v }
+        if let v = seed { g.seed = v }
+        try g.validate(file: "command line")
+    }
+}
+
+/// Redraws a progress line on stderr.
+func showProgress(_ bar: ProgressBar, _ done: Int, _ total: Int, extra: String = "") {
+    FileHandle.standardError.write(Data(("\r" + bar.line(done: done, total: total, extra: extra)).utf8))
+    if done >= total { FileHandle.standardError.write(Data("\n".utf8)) }
+}
+
+struct SummarizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "summarize", abstract: "Summarise texts (JSON Lines on stdin or --input) with a model folder.")
+
+    @Option(help: "Model folder (config.json, model.safetensors, tokenizer.json, generation_config.json).")
+    var model: String
+    @Option(help: "JSON Lines input (default: standard input); each line an object with the text field.")
+    var input: String?
+    @Option(name: .customLong("text-column"), help: "Field holding the text (\"text\" is also accepted).")
+    var textColumn = "dialogue"
+    @Option(name: .customLong("batch-size")) var batchSize = 16
+    @Option(name: .customLong("max-source-length")) var maxSourceLength = 512
+    @OptionGroup var gen: GenerationOptions
+
+    func run() throws {
+        do {
+            let sm = try SummarizationModel(folder: model)
+            try gen.apply(&sm.generation)
+            let data: Data
+            let name = input ?? "<stdin>"
+            if let input {
+                guard let d = FileManager.default.contents(atPath: input) else { throw ValidationError("\(input): no such file") }
+                data = d
+            } else {
+                data = FileHandle.standardInput.readDataToEndOfFile()
+            }
+            var texts: [String] = []
+            for (i, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+                guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+                    throw ValidationError("\(name):\(i + 1): not a JSON object")
+                }
+                guard let t = (obj[textColumn] ?? obj["text"]) as? String else {
+                    throw ValidationError("\(name):\(i + 1): missing string field '\(textColumn)'")
+                }
+                texts.append(t.replacingOccurrences(of: "\r\n", with: "\n"))
+            }
+            let bar = ProgressBar(label: "summarize")
+            let (out, _) = try sm.summarize(texts, batchSize: batchSize, maxSourceLength: maxSourceLength) { showProgress(bar, $0, $1) }
+            for s in out {
+                print(String(decoding: try JSONSerialization.data(withJSONObject: ["summary": s], options: [.sortedKeys]), as: UTF8.self))
+            }
+        } catch let e as ValidationError { throw e } catch { throw fail(error) }
+    }
+}
+
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "evaluate", abstract: "Score summaries of a dataset split with ROUGE (model evaluation arrives with the tokenizer).")
+        commandName: "evaluate",
+        abstract: "Loss, generated predictions and ROUGE of a model on a dataset split, or an extractive baseline's ROUGE.")
 
     @Option(help: "Dataset file (.jsonl, .json or .csv).")
     var data: String
-    @Option(help: "An extractive baseline from the SAMSum paper: lead-3 or longest-3.")
-    var baseline: String
+    @Option(help: "Model folder to evaluate.")
+    var model: String?
+    @Option(help: "Instead of a model, an extractive baseline from the SAMSum paper: lead-3 or longest-3.")
+    var baseline: String?
     @Option(name: .customLong("text-column")) var textColumn = "dialogue"
     @Option(name: .customLong("summary-column")) var summaryColumn = "summary"
     @Option(name: .customLong("max-samples")) var maxSamples: Int?
-    @Flag(name: .customLong("no-stemmer"), help: "Score without the Porter stemmer (the recipes use it).")
+    @Option(name: .customLong("batch-size")) var batchSize = 16
+    @Option(name: .customLong("max-source-length")) var maxSourceLength = 512
+    @Option(name: .customLong("max-target-length")) var maxTargetLength = 128
+    @Option(name: .customLong("source-prefix")) var sourcePrefix = ""
+    @Flag(name: .customLong("no-stemmer"), help: "Score baselines without the Porter stemmer (the recipes use it).")
     var noStemmer = false
     @Option(help: "Output folder for predictions.jsonl and metrics.json.")
     var out: String?
+    @OptionGroup var gen: GenerationOptions
+
+    func validate() throws {
+        if (model == nil) == (baseline == nil) { throw ValidationError("give exactly one of --model and --baseline") }
+    }
 
     func run() throws {
-        guard let kind = ExtractiveBaseline(rawValue: baseline) else {
-            throw ValidationError("--baseline must be one of: \(ExtractiveBaseline.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         do {
             let ds = try DatasetLoader.load(data, options: DatasetOptions(textColumn: textColumn, summaryColumn: summaryColumn,
                                                                          skipBadRecords: true))
             if !ds.skipped.isEmpty { FileHandle.standardError.write(Data("\(ds.summary)\n".utf8)) }
             let recs = maxSamples.map { Array(ds.records.prefix($0)) } ?? ds.records
-            let preds = recs.map { kind.summarize($0.source) }
-            let scores = RougeScorer(types: rougeTypes, useStemmer: !noStemmer).score(targets: recs.map(\.target), predictions: preds)
-            let mean = aggregateMean(scores)
-            print("\(kind.rawValue) on \(data):")
-            print(rougeTable(mean, count: scores.count), terminator: "")
+            var metrics: [String: Any] = ["data": data, "samples": recs.count]
+            let preds: [String]
+            if let baseline {
+                guard let kind = ExtractiveBaseline(rawValue: baseline) else {
+                    throw ValidationError("--baseline must be one of: \(ExtractiveBaseline.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                preds = recs.map { kind.summarize($0.source) }
+                let scores = RougeScorer(types: rougeTypes, useStemmer: !noStemmer).score(targets: recs.map(\.target), predictions: preds)
+                let mean = aggregateMean(scores)
+                print("\(kind.rawValue) on \(data):")
+                print(rougeTable(mean, count: scores.count), terminator: "")
+                metrics["baseline"] = kind.rawValue
+                for t in rougeTypes { metrics["eval_\(t.name)"] = 100 * (mean[t]?.fmeasure ?? 0) }
+            } else {
+                let sm = try SummarizationModel(folder: model!)
+                try gen.apply(&sm.generation)
+                let bars = ["loss": ProgressBar(label: "eval loss"), "generate": ProgressBar(label: "generate ")]
+                let report = try Evaluator.evaluate(sm, records: recs, batchSize: batchSize,
+                                                    options: TokenizationOptions(maxSourceLength: maxSourceLength,
+                                                                                 maxTargetLength: maxTargetLength,
+                                                                                 sourcePrefix: sourcePrefix)) { phase, done, total in
+                    showProgress(bars[phase]!, done, total)
+                }
+                preds = report.predictions
+                print("\(model!) on \(data) (\(recs.count) examples, \(sm.generation.numBeams) beam(s)):")
+                print(String(format: "eval_loss %.4f   gen_len %.1f   %.1f s", report.loss, report.genLen, report.seconds))
+                var mean: [RougeType: Score] = [:]
+                for t in rougeTypes { let f = (report.rouge[t.name] ?? 0) / 100; mean[t] = Score(precision: .nan, recall: .nan, fmeasure: f) }
+                print(rougeTable(mean, count: recs.count), terminator: "")
+                metrics["model"] = model!
+                for (k, v) in report.metrics { metrics[k] = v }
+            }
             if let out {
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-                try writeJSONLines(zip(recs, preds).map { ["id": $0.id ?? "", "prediction": $1] }, to: out + "/predictions.jsonl")
-                var metrics: [String: Any] = ["baseline": kind.rawValue, "samples": scores.count]
-                for t in rougeTypes { metrics["eval_\(t.name)"] = 100 * (mean[t]?.fmeasure ?? 0) }
+                try writeJSONLines(zip(recs, preds).map { ["id": $0.id ?? "", "prediction": $1, "reference": $0.target] },
+                                   to: out + "/predictions.jsonl")
                 try JSONSerialization.data(withJSONObject: metrics, options: [.prettyPrinted, .sortedKeys])
                     .write(to: URL(fileURLWithPath: out + "/metrics.json"), options: .atomic)
             }

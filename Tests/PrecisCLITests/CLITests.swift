@@ -102,3 +102,56 @@ enum CLI {
         #expect(mismatch.status != 0 && mismatch.stderr.contains("has 2 texts but"))
     }
 }
+
+@Suite struct ModelCommandTests {
+    /// A bart-tiny model folder with the committed SAMSum tokenizer, and 8 validation examples.
+    static func setUp() throws -> (model: String, data: String) {
+        let dir = CLI.temp()
+        let r = try CLI.run(["init", "--config", "bart-tiny", "--out", dir + "/model", "--seed", "1"])
+        #expect(r.status == 0)
+        try FileManager.default.copyItem(atPath: CLI.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
+                                         toPath: dir + "/model/tokenizer.json")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/xz")
+        p.arguments = ["-dc", CLI.repo.appendingPathComponent("data/samsum/validation.jsonl.xz").path]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let all = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let lines = all.split(separator: 0x0A).prefix(8)
+        try Data(lines.joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: dir + "/val.jsonl"))
+        return (dir + "/model", dir + "/val.jsonl")
+    }
+
+    @Test func evaluateWritesPredictionsAndTrainerStyleMetrics() throws {
+        let (model, data) = try Self.setUp()
+        let out = CLI.temp()
+        let r = try CLI.run(["evaluate", "--model", model, "--data", data, "--batch-size", "3", "--max-new-tokens", "6",
+                             "--num-beams", "2", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("eval_loss") && r.stdout.contains("rougeLsum"))
+        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/metrics.json"))) as! [String: Any]
+        for k in ["eval_loss", "eval_rouge1", "eval_rouge2", "eval_rougeL", "eval_rougeLsum", "eval_gen_len"] {
+            #expect(metrics[k] is Double || metrics[k] is Int, "\(k)")
+        }
+        // An untrained model's loss is about ln(vocab).
+        let loss = try #require(metrics["eval_loss"] as? Double)
+        #expect(abs(loss - log(8192.0)) < 0.5)
+        let preds = try String(contentsOfFile: out + "/predictions.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(preds.count == 8)
+    }
+
+    @Test func summarizeReadsJSONLinesAndSamplesReproducibly() throws {
+        let (model, data) = try Self.setUp()
+        let args = ["summarize", "--model", model, "--input", data, "--max-new-tokens", "5", "--do-sample", "--seed", "7"]
+        let a = try CLI.run(args), b = try CLI.run(args)
+        #expect(a.status == 0, "\(a.stderr)")
+        #expect(a.stdout == b.stdout)
+        let lines = a.stdout.split(separator: "\n")
+        #expect(lines.count == 8)
+        #expect(lines.allSatisfy { $0.hasPrefix("{\"summary\":") })
+        let noModel = try CLI.run(["summarize", "--model", CLI.temp(), "--input", data])
+        #expect(noModel.status == 1 && noModel.stderr.contains("config.json"))
+    }
+}

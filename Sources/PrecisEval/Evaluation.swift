@@ -1,0 +1,134 @@
+import Foundation
+import PrecisCore
+import PrecisData
+import PrecisMetrics
+import PrecisModels
+import PrecisText
+
+/// A model folder ready to summarise: weights, generation settings and `tokenizer.json`.
+public final class SummarizationModel {
+    public let model: BartModel
+    public let encoder: TokenizerEncoder
+    public var generation: GenerationSettings
+    public let folder: String
+
+    public init(folder: String) throws {
+        let (m, _) = try ModelFolder.load(folder)
+        guard let bart = m as? BartModel else {
+            throw ModelError.unknownModelType(file: folder + "/config.json", modelType: type(of: m).modelType, known: ["bart"])
+        }
+        model = bart
+        let tok = (folder as NSString).appendingPathComponent("tokenizer.json")
+        guard FileManager.default.fileExists(atPath: tok) else { throw ModelError.missingFile(path: tok) }
+        encoder = try TokenizerEncoder(file: tok)
+        generation = try GenerationSettings.load(folder: folder)
+        self.folder = folder
+    }
+
+    /// Summaries of `texts`, generated `batchSize` at a time (longest sources batched together;
+    /// results come back in input order).
+    public func summarize(_ texts: [String], batchSize: Int = 16, maxSourceLength: Int = 512,
+                          progress: (Int, Int) -> Void = { _, _ in }) throws -> (texts: [String], tokens: [[Int32]]) {
+        let ids = try texts.map { try encoder.encode($0, maxLength: min(maxSourceLength, model.config.maxPositionEmbeddings)) }
+        let order = ids.indices.sorted { ids[$0].count > ids[$1].count }
+        var outTokens = [[Int32]](repeating: [], count: texts.count)
+        var done = 0
+        for chunk in Sampler.batches(order, batchSize: batchSize) {
+            let longest = chunk.map { ids[$0].count }.max() ?? 1
+            let sLen = min(model.config.maxPositionEmbeddings, (longest + 7) / 8 * 8)
+            var input = [Int32](repeating: Int32(model.config.padTokenId), count: chunk.count * sLen)
+            var mask = [Int32](repeating: 0, count: chunk.count * sLen)
+            for (r, i) in chunk.enumerated() {
+                for (j, t) in ids[i].enumerated() { input[r * sLen + j] = t; mask[r * sLen + j] = 1 }
+            }
+            let out = try Generator.generate(model: model, inputIds: input, attentionMask: mask, batchSize: chunk.count,
+                                             sourceLength: sLen, settings: generation)
+            let per = out.sequences.count / chunk.count
+            for (r, i) in chunk.enumerated() { outTokens[i] = out.sequences[r * per] }
+            done += chunk.count
+            progress(done, texts.count)
+        }
+        let decoded = outTokens.map { encoder.decode($0, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines) }
+        return (decoded, outTokens)
+    }
+}
+
+/// What `precis evaluate` (and the coordinator's evaluation) reports, in the Trainer's terms.
+public struct EvaluationReport: Sendable {
+    /// Mean loss over examples (each batch's mean token loss weighted by its example count, as
+    /// Trainer's evaluation loop does).
+    public var loss: Double
+    /// ROUGE F-measures × 100 (rouge1, rouge2, rougeL, rougeLsum).
+    public var rouge: [String: Double]
+    /// Mean generated length in tokens (non-pad tokens, decoder start and EOS included, as the recipe counts).
+    public var genLen: Double
+    public var samples: Int
+    public var predictions: [String]
+    public var seconds: Double
+
+    /// `eval_*` keys as Trainer logs them.
+    public var metrics: [String: Double] {
+        var m: [String: Double] = ["eval_loss": loss, "eval_gen_len": genLen, "eval_samples": Double(samples),
+                                   "eval_runtime": seconds]
+        for (k, v) in rouge { m["eval_" + k] = v }
+        return m
+    }
+}
+
+public enum Evaluator {
+    /// Loss on the references and ROUGE of generated summaries (stemming on; each sentence on its own
+    /// line for ROUGE-Lsum, as the Hugging Face recipe does).
+    public static func evaluate(_ sm: SummarizationModel, records: [SummarizationRecord], batchSize: Int,
+                                options: TokenizationOptions, progress: (String, Int, Int) -> Void = { _, _, _ in }) throws -> EvaluationReport {
+        let t0 = Date()
+        var options = options
+        options.maxSourceLength = min(options.maxSourceLength, sm.model.config.maxPositionEmbeddings)
+        options.maxTargetLength = min(options.maxTargetLength, sm.model.config.maxPositionEmbeddings)
+        // Loss, teacher-forced, in evaluation mode.
+        let ds = try TokenizedDataset.build(records: records, dataFingerprint: "eval-\(records.count)", encoder: sm.encoder,
+                                            options: options, cacheDir: nil).0
+        let collator = Collator(padId: Int32(sm.model.config.padTokenId))
+        var lossSum = 0.0, n = 0
+        let order = (0..<ds.count).sorted { ds.sourceLength($0) > ds.sourceLength($1) }
+        for chunk in Sampler.batches(order, batchSize: batchSize) {
+            let batch = try collator.batch(chunk, from: ds)
+            let r = try sm.model.step(batch, options: StepOptions(training: false, computeGradients: false), logitsOut: nil)
+            lossSum += r.mean * Double(chunk.count); n += chunk.count
+            progress("loss", n, ds.count)
+        }
+        let (preds, tokens) = try sm.summarize(records.map { options.sourcePrefix + $0.source }, batchSize: batchSize,
+                                                maxSourceLength: options.maxSourceLength) { progress("generate", $0, $1) }
+        let pad = Int32(sm.model.config.padTokenId)
+        let genLen = Double(tokens.reduce(0) { $0 + $1.filter { $0 != pad }.count }) / Double(max(1, tokens.count))
+        let scorer = RougeScorer(types: [.rouge1, .rouge2, .rougeL, .rougeLsum], useStemmer: true)
+        let scores = scorer.score(targets: records.map { addNewlinesBetweenSentences($0.target) },
+                                  predictions: preds.map(addNewlinesBetweenSentences))
+        let mean = aggregateMean(scores)
+        var rouge: [String: Double] = [:]
+        for t in [RougeType.rouge1, .rouge2, .rougeL, .rougeLsum] { rouge[t.name] = 100 * (mean[t]?.fmeasure ?? 0) }
+        return EvaluationReport(loss: n > 0 ? lossSum / Double(n) : 0, rouge: rouge, genLen: genLen, samples: records.count,
+                                predictions: preds, seconds: Date().timeIntervalSince(t0))
+    }
+}
+
+/// A one-line progress bar with an ETA, redrawn in place on a terminal.
+public struct ProgressBar {
+    public let label: String
+    public let start = Date()
+    public init(label: String) { self.label = label }
+
+    public func line(done: Int, total: Int, extra: String = "") -> String {
+        let frac = total > 0 ? Double(done) / Double(total) : 1
+        let width = 30, filled = Int(frac * Double(width))
+        let elapsed = Date().timeIntervalSince(start)
+        let eta = done > 0 ? elapsed * Double(total - done) / Double(done) : 0
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        return String(format: "%@ %@ %d/%d %3.0f%% elapsed %@ ETA %@ %@", label, bar, done, total, 100 * frac,
+                      Self.clock(elapsed), Self.clock(eta), extra)
+    }
+
+    public static func clock(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+    }
+}
