@@ -5,7 +5,7 @@ APT_PACKAGES := libzmq3-dev libopenblas-dev liblz4-dev pkg-config xz-utils
 SAMSUM := data/samsum
 SPLITS := train validation test
 
-.PHONY: setup build test data golden bench clean
+.PHONY: setup build test data golden golden-venv check-tokenizer-full bench bench-compare clean
 
 # Install the system libraries only when one is missing (apt-get needs root; CI runs as root).
 setup:
@@ -39,9 +39,21 @@ test: setup data
 golden:
 	bash tools/golden/run.sh
 
+# The throwaway venv alone (.venv-golden), for the checks and benchmarks below.
+golden-venv:
+	bash tools/golden/run.sh --venv-only
+
+# Every SAMSum dialogue and summary through the Swift tokenizer and Python `tokenizers`: identical ids.
+check-tokenizer-full: build data golden-venv
+	PRECIS=.build/release/precis bash tools/golden/check_tokenizer_full.sh data/samsum
+
 # The training-step benchmark (docs/benchmarks.md); `tools/bench/compare_step.sh` adds PyTorch.
 bench: build
 	.build/release/precis bench step --config bart-small --batch 8 --source-len 256 --target-len 64 --threads $$(nproc) --profile
+
+# Precis and PyTorch (plain loop and HF Trainer) interleaved on the same step; see docs/benchmarks.md.
+bench-compare: build golden-venv
+	bash tools/bench/compare_step.sh
 
 clean:
 	rm -rf .build

@@ -21,7 +21,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-VENV="${VENV:-/work/venv}"
+VENV="${VENV:-$ROOT/.venv-golden}"
 PY="$VENV/bin/python"
 BENCH=0
 SAMSUM=""

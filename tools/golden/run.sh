@@ -4,6 +4,7 @@
 #   bash tools/golden/run.sh                     # throwaway venv in .venv-golden (gitignored)
 #   VENV=/work/venv bash tools/golden/run.sh     # reuse an existing venv
 #   bash tools/golden/run.sh --check             # regenerate into a temp dir and compare with the committed files
+#   bash tools/golden/run.sh --venv-only         # only create/refresh the venv (for benchmarks and full checks)
 #
 # Extra arguments are passed to make_bart_golden.py.
 set -euo pipefail
@@ -16,7 +17,7 @@ PY="$VENV/bin/python"
 
 have_stack() {
   [ -x "$PY" ] && "$PY" - <<'PYEOF' >/dev/null 2>&1
-import torch, transformers, safetensors, tokenizers, rouge_score
+import torch, transformers, safetensors, tokenizers, rouge_score, accelerate
 assert torch.__version__ == "2.13.0+cpu", torch.__version__
 assert transformers.__version__ == "5.24.0", transformers.__version__
 PYEOF
@@ -40,4 +41,5 @@ else
 fi
 
 cd "$ROOT"
+if [ "${1:-}" = "--venv-only" ]; then exit 0; fi
 exec "$PY" "$HERE/make_bart_golden.py" --out "$ROOT/Tests/Fixtures/bart" "$@"
