@@ -7,6 +7,14 @@ let numerics: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
 ]
 
+// The AVX-512 kernels module alone is compiled for skylake-avx512; code only calls into it after a
+// runtime check of the CPU (PrecisCore.CPUFeatures), so the binaries still run on any x86-64.
+#if arch(x86_64)
+let avx512: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512", "-Ounchecked"])]
+#else
+let avx512: [SwiftSetting] = []
+#endif
+
 let package = Package(
     name: "Precis",
     platforms: [.macOS(.v14)],
@@ -30,8 +38,10 @@ let package = Package(
         // No pkgConfig for libzmq: its .pc adds -isystem flags SwiftPM rejects.
         .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
 
+        // ISA-specific kernels (see `avx512` above).
+        .target(name: "PrecisAVX512", swiftSettings: avx512),
         // Numerics core: buffers, BLAS, kernels, optimizer, safetensors.
-        .target(name: "PrecisCore", dependencies: ["COpenBLAS"], swiftSettings: numerics),
+        .target(name: "PrecisCore", dependencies: ["COpenBLAS", "PrecisAVX512"], swiftSettings: numerics),
         // Models: configs, flat parameter layout, BART, registry, HF model folders.
         .target(name: "PrecisModels", dependencies: ["PrecisCore"], swiftSettings: numerics),
 

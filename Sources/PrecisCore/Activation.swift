@@ -1,4 +1,5 @@
 import Foundation
+import PrecisAVX512
 
 /// Pointwise activations with their derivatives. Names follow transformers' `ACT2FN`.
 public enum Activation: String, Sendable, Codable, CaseIterable {
@@ -22,14 +23,26 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
     /// y = f(x); y may alias x. Large arrays are split over the compute workers.
     public func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
         Parallel.chunks(n, grain: 1 << 15) { _, r in
-            forwardSerial(y + r.lowerBound, x + r.lowerBound, r.count)
+            var lo = r.lowerBound
+            if self == .gelu && CPUFeatures.avx512 {
+                let m = r.count & ~15
+                AVX512Kernels.geluForward(y + lo, x + lo, m)
+                lo += m
+            }
+            forwardSerial(y + lo, x + lo, r.upperBound - lo)
         }
     }
 
     /// dx = dy · f'(x); dx may alias dy. Large arrays are split over the compute workers.
     public func backward(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
         Parallel.chunks(n, grain: 1 << 15) { _, r in
-            backwardSerial(dx + r.lowerBound, dy + r.lowerBound, x + r.lowerBound, r.count)
+            var lo = r.lowerBound
+            if self == .gelu && CPUFeatures.avx512 {
+                let m = r.count & ~15
+                AVX512Kernels.geluBackward(dx + lo, dy + lo, x + lo, m)
+                lo += m
+            }
+            backwardSerial(dx + lo, dy + lo, x + lo, r.upperBound - lo)
         }
     }
 

@@ -29,7 +29,7 @@ public enum BLASKernel {
         return nil
     }
 
-    static func cpuFlags() -> Set<String> {
+    public static func cpuFlags() -> Set<String> {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return [] }
         for line in text.split(separator: "\n") where line.hasPrefix("flags") {
             if let colon = line.firstIndex(of: ":") {

@@ -13,7 +13,17 @@ public enum Softmax {
             let limit = causal ? min(cols, i + causalOffset + 1) : cols
             var m = -Float.infinity
             if let km = keyMask {
-                for j in 0..<limit where km[j] != 0 { m = max(m, row[j]) }
+                // max over allowed keys, 8 lanes at a time (masked lanes count as −∞).
+                let ninf = F8(repeating: -.infinity), zero = F8()
+                var acc = ninf
+                var j = 0
+                while j + 8 <= limit {
+                    let v = load8(row + j).replacing(with: ninf, where: load8(km + j) .== zero)
+                    acc = acc.replacing(with: v, where: v .> acc)
+                    j += 8
+                }
+                m = acc.max()
+                while j < limit { if km[j] != 0 { m = max(m, row[j]) }; j += 1 }
             } else if limit > 0 {
                 m = Vec.max(row, limit)
             }

@@ -23,8 +23,36 @@ public final class BartIncrementalDecoder {
     private let x: Ptr, q: Ptr, k: Ptr, v: Ptr, ctx: Ptr, tmp: Ptr, hidden: Ptr, xhat: Ptr, rstd: Ptr
     private let scores: [Ptr]
     private let ids: UnsafeMutablePointer<Int32>
-    /// Logits of the last step, [rows, vocab].
+    /// Decoder weights repacked for few-row products (nil when there are too many rows to gain).
+    private let packed: PackedDecoder?
+
+    /// The decoder's weights as `PackedWeights`, one set per layer, and the LM head.
+    final class PackedDecoder {
+        struct Layer {
+            var q: PackedWeights, k: PackedWeights, v: PackedWeights, o: PackedWeights
+            var crossQ: PackedWeights, crossO: PackedWeights, fc1: PackedWeights, fc2: PackedWeights
+        }
+        let layers: [Layer]
+        let lmHead: PackedWeights
+
+        init(_ model: BartModel) {
+            let p = model.params.pointer, d = model.config.dModel, f = model.config.decoderFfnDim
+            func pack(_ w: Int, _ b: Int?, _ out: Int, _ inp: Int) -> PackedWeights {
+                PackedWeights(weight: p + w, bias: b.map { p + $0 }, outDim: out, inDim: inp)
+            }
+            layers = model.layout.decoder.map { o in
+                Layer(q: pack(o.selfAttn.qw, o.selfAttn.qb, d, d), k: pack(o.selfAttn.kw, o.selfAttn.kb, d, d),
+                      v: pack(o.selfAttn.vw, o.selfAttn.vb, d, d), o: pack(o.selfAttn.ow, o.selfAttn.ob, d, d),
+                      crossQ: pack(o.crossAttn.qw, o.crossAttn.qb, d, d), crossO: pack(o.crossAttn.ow, o.crossAttn.ob, d, d),
+                      fc1: pack(o.ffn.w1, o.ffn.b1, f, d), fc2: pack(o.ffn.w2, o.ffn.b2, d, f))
+            }
+            lmHead = PackedWeights(weight: p + model.layout.shared, bias: model.finalLogitsBias.pointer,
+                                   outDim: model.config.vocabSize, inDim: d)
+        }
+    }
+    /// Logits of the last step, [rows, vocab] with row stride `logitsStride`.
     public let logits: UnsafeMutablePointer<Float>
+    public let logitsStride: Int
 
     /// - Parameters: `encoderOutput` [sources, S, D] from `encoderHiddenStates`; `attentionMask` the
     ///   sources' mask; `rowSource` maps each decoding row to its source.
@@ -56,7 +84,11 @@ public final class BartIncrementalDecoder {
         xhat = a.floats(rows * d); rstd = a.floats(rows)
         scores = (0..<max(1, Parallel.width)).map { _ in a.floats(max(maxLength, s)) }
         ids = a.ints(rows)
-        logits = a.floats(rows * c.vocabSize)
+        // Room for outputs rounded up to 16 (packed products write whole 16-wide blocks).
+        let pad16 = { (n: Int) in (n + 15) / 16 * 16 }
+        logits = a.floats(rows * pad16(c.vocabSize))
+        logitsStride = pad16(c.vocabSize)
+        packed = rows <= 16 ? PackedDecoder(model) : nil
     }
 
     /// Row i continues from old row `from[i]` (beam reordering): its cached keys and values are copied.
@@ -85,37 +117,53 @@ public final class BartIncrementalDecoder {
         norm(tmp, layout.decoderEmbedNorm, into: x)
         let scaling = 1 / Float(dh).squareRoot()
         for (l, o) in layout.decoder.enumerated() {
+            let pk = packed?.layers[l]
             // Self-attention over positions 0…t of this row.
-            Linear.forward(y: q, x: x, weight: p + o.selfAttn.qw, bias: p + o.selfAttn.qb, rows: rows, inDim: d, outDim: d)
-            Linear.forward(y: k, x: x, weight: p + o.selfAttn.kw, bias: p + o.selfAttn.kb, rows: rows, inDim: d, outDim: d)
-            Linear.forward(y: v, x: x, weight: p + o.selfAttn.vw, bias: p + o.selfAttn.vb, rows: rows, inDim: d, outDim: d)
+            linear(q, x, pk?.q, o.selfAttn.qw, o.selfAttn.qb, d, d)
+            linear(k, x, pk?.k, o.selfAttn.kw, o.selfAttn.kb, d, d)
+            linear(v, x, pk?.v, o.selfAttn.vw, o.selfAttn.vb, d, d)
             for r in 0..<rows {
                 Vec.copy(selfK[l] + (r * maxLength + t) * d, k + r * d, d)
                 Vec.copy(selfV[l] + (r * maxLength + t) * d, v + r * d, d)
             }
             attend(keys: selfK[l], values: selfV[l], rowStride: maxLength * d, keyCount: t + 1, mask: nil, scaling: scaling,
                    sourceOf: { $0 })
-            Linear.forward(y: tmp, x: ctx, weight: p + o.selfAttn.ow, bias: p + o.selfAttn.ob, rows: rows, inDim: d, outDim: d)
+            linear(tmp, ctx, pk?.o, o.selfAttn.ow, o.selfAttn.ob, d, d)
             Vec.add(tmp, x, rows * d)
             norm(tmp, o.ln1, into: x)
             // Cross-attention over the row's source.
-            Linear.forward(y: q, x: x, weight: p + o.crossAttn.qw, bias: p + o.crossAttn.qb, rows: rows, inDim: d, outDim: d)
+            linear(q, x, pk?.crossQ, o.crossAttn.qw, o.crossAttn.qb, d, d)
             let src = rowSource
             attend(keys: crossK[l], values: crossV[l], rowStride: sourceLength * d, keyCount: sourceLength,
                    mask: sourceMask, scaling: scaling, sourceOf: { src[$0] })
-            Linear.forward(y: tmp, x: ctx, weight: p + o.crossAttn.ow, bias: p + o.crossAttn.ob, rows: rows, inDim: d, outDim: d)
+            linear(tmp, ctx, pk?.crossO, o.crossAttn.ow, o.crossAttn.ob, d, d)
             Vec.add(tmp, x, rows * d)
             norm(tmp, o.ln2, into: x)
             // Feed-forward.
-            Linear.forward(y: hidden, x: x, weight: p + o.ffn.w1, bias: p + o.ffn.b1, rows: rows, inDim: d, outDim: ffn)
+            linear(hidden, x, pk?.fc1, o.ffn.w1, o.ffn.b1, d, ffn)
             c.activation.forward(hidden, hidden, rows * ffn)
-            Linear.forward(y: tmp, x: hidden, weight: p + o.ffn.w2, bias: p + o.ffn.b2, rows: rows, inDim: ffn, outDim: d)
+            linear(tmp, hidden, pk?.fc2, o.ffn.w2, o.ffn.b2, ffn, d)
             Vec.add(tmp, x, rows * d)
             norm(tmp, o.ln3, into: x)
         }
-        Linear.forward(y: logits, x: x, weight: p + layout.shared, bias: model.finalLogitsBias.pointer,
-                       rows: rows, inDim: d, outDim: c.vocabSize)
+        if let head = packed?.lmHead {
+            head.apply(logits, ldy: logitsStride, x, rows: rows)
+        } else {
+            BLAS.gemm(transA: false, transB: true, m: rows, n: c.vocabSize, k: d, a: x, lda: d, b: p + layout.shared, ldb: d,
+                      beta: 0, c: logits, ldc: logitsStride)
+            for r in 0..<rows { Vec.add(logits + r * logitsStride, model.finalLogitsBias.pointer, c.vocabSize) }
+        }
         length += 1
+    }
+
+    /// y = x·Wᵀ + b for this step's rows: the packed product when few rows, else a GEMM.
+    private func linear(_ y: Ptr, _ x: UnsafePointer<Float>, _ packedW: PackedWeights?, _ w: Int, _ b: Int, _ inDim: Int, _ outDim: Int) {
+        if let packedW, outDim % 16 == 0 {
+            packedW.apply(y, ldy: outDim, x, rows: rows)
+        } else {
+            let p = model.params.pointer
+            Linear.forward(y: y, x: x, weight: p + w, bias: p + b, rows: rows, inDim: inDim, outDim: outDim)
+        }
     }
 
     private func norm(_ input: UnsafePointer<Float>, _ o: NormOffsets, into y: Ptr) {

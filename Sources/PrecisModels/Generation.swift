@@ -124,25 +124,29 @@ public enum Generator {
             throw ModelError.invalidConfig(file: "generation settings", field: "max_length",
                                            reason: "\(maxLength) exceeds max_position_embeddings \(c.maxPositionEmbeddings)")
         }
-        let enc = try model.encoderHiddenStates(inputIds: inputIds, attentionMask: attentionMask,
-                                                batchSize: batchSize, sourceLength: sourceLength)
+        let enc = try model.profiler.measure("generate: encoder") {
+            try model.encoderHiddenStates(inputIds: inputIds, attentionMask: attentionMask,
+                                          batchSize: batchSize, sourceLength: sourceLength)
+        }
         if g.numBeams > 1 && !g.doSample {
             return beamSearch(model: model, enc: enc, mask: attentionMask, batch: batchSize, s: sourceLength,
                               g: g, start: start, pad: pad, maxLength: maxLength)
         }
         let copies = g.doSample ? g.numReturnSequences : 1
         let rowSource = (0..<batchSize).flatMap { Array(repeating: $0, count: copies) }
-        let dec = BartIncrementalDecoder(model: model, encoderOutput: enc, attentionMask: attentionMask, sources: batchSize,
-                                         sourceLength: sourceLength, rowSource: rowSource, maxLength: maxLength)
+        let dec = model.profiler.measure("generate: decoder set-up (cross K/V)") {
+            BartIncrementalDecoder(model: model, encoderOutput: enc, attentionMask: attentionMask, sources: batchSize,
+                                   sourceLength: sourceLength, rowSource: rowSource, maxLength: maxLength)
+        }
         let rows = rowSource.count, v = c.vocabSize
         var seqs = Array(repeating: [start], count: rows)
         var done = Array(repeating: false, count: rows)
         var rng = SeededRNG(seed: g.seed)
         var scratch = [Float](repeating: 0, count: v)
         while seqs[0].count < maxLength && done.contains(false) {
-            dec.step(seqs.map { $0.last! })
+            model.profiler.measure("generate: decoder steps") { dec.step(seqs.map { $0.last! }) }
             for r in 0..<rows {
-                let row = UnsafeMutableBufferPointer(start: dec.logits + r * v, count: v)
+                let row = UnsafeMutableBufferPointer(start: dec.logits + r * dec.logitsStride, count: v)
                 processLogits(row, sequence: seqs[r], g: g, maxLength: maxLength)
                 var next: Int32
                 if g.doSample {
@@ -263,7 +267,7 @@ public enum Generator {
                     let r = b * beams + k
                     logProbs.withUnsafeMutableBufferPointer { buf in
                         let row = UnsafeMutableBufferPointer(rebasing: buf[(k * v)..<((k + 1) * v)])
-                        LogSoftmax.forward(row.baseAddress!, dec.logits + r * v, rows: 1, cols: v)
+                        LogSoftmax.forward(row.baseAddress!, dec.logits + r * dec.logitsStride, rows: 1, cols: v)
                         processLogits(row, sequence: running[r], g: g, maxLength: maxLength)
                         for j in 0..<v { row[j] += runScores[r] }
                     }

@@ -211,12 +211,17 @@ public enum GenerateBenchmark {
         g.forcedEosTokenId = nil
         var best = Double.infinity
         for _ in 0..<max(1, repeats) {
+            if ProcessInfo.processInfo.environment["PRECIS_PROFILE"] != nil { model.profiler.reset(); model.profiler.enabled = true }
             let t0 = StepBenchmark.now()
             let out = try Generator.generate(model: model, inputIds: data.inputIds, attentionMask: data.attentionMask,
                                              batchSize: batch, sourceLength: source, settings: g)
             let dt = StepBenchmark.now() - t0
             precondition(out.sequences.allSatisfy { $0.count == newTokens + 1 })
             best = min(best, dt)
+            if model.profiler.enabled {
+                for k in model.profiler.order { print(k, String(format: "%.1f ms", model.profiler.totals[k]! * 1000)) }
+                model.profiler.enabled = false
+            }
         }
         return Report(numBeams: numBeams, seconds: best, tokensPerSecond: Double(batch * newTokens) / best,
                       peakRSSMiB: StepBenchmark.peakRSSMiB())

@@ -32,7 +32,7 @@ import PrecisModels
             dec.step(order.map { decoderInput($0, j) })
             for (r, src) in order.enumerated() {
                 var maxDiff: Float = 0
-                for k in 0..<v { maxDiff = max(maxDiff, abs(dec.logits[r * v + k] - full[(src * t + j) * v + k])) }
+                for k in 0..<v { maxDiff = max(maxDiff, abs(dec.logits[r * dec.logitsStride + k] - full[(src * t + j) * v + k])) }
                 #expect(maxDiff < 2e-5, "row \(r) (source \(src)) position \(j): max |Δlogit| \(maxDiff)")
             }
         }

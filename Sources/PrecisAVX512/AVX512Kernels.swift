@@ -1,0 +1,105 @@
+/// Kernels compiled for AVX-512 (this module alone is built with `-target-cpu skylake-avx512` on
+/// x86-64, see Package.swift). Nothing here may run unless the CPU supports AVX-512F/BW/VL/DQ:
+/// callers check `PrecisCore.CPUFeatures.avx512` first and fall back to the portable kernels.
+/// Every function is `@inline(never)` so no AVX-512 instruction is inlined into portable code.
+public enum AVX512Kernels {
+    typealias F16 = SIMD16<Float>
+
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> F16 { UnsafeRawPointer(p).loadUnaligned(as: F16.self) }
+    @inline(__always) static func store(_ v: F16, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: F16.self)
+    }
+
+    /// exp for 16 lanes (same reduction and polynomial as PrecisCore's `vexp`).
+    @inline(__always) static func exp(_ xIn: F16) -> F16 {
+        let lo = F16(repeating: -87.3), hi = F16(repeating: 88.3)
+        var x = xIn.replacing(with: lo, where: xIn .< lo)
+        x = x.replacing(with: hi, where: x .> hi)
+        let t = x * 1.44269504088896341 + 12582912.0
+        let fx = t - 12582912.0
+        let n = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
+        var r = x - fx * 0.693359375
+        r = r + fx * 2.12194440e-4
+        var p = F16(repeating: 1.9875691500e-4)
+        p = p * r + 1.3981999507e-3
+        p = p * r + 8.3334519073e-3
+        p = p * r + 4.1665795894e-2
+        p = p * r + 1.6666665459e-1
+        p = p * r + 5.0000001201e-1
+        p = p * (r * r) + r + 1
+        return p * unsafeBitCast((n &+ 127) &* 8_388_608, to: F16.self)
+    }
+
+    /// Φ(x) and φ(x) (Abramowitz & Stegun 7.1.26 for erf, as PrecisCore's `vnormal`).
+    @inline(__always) static func normal(_ x: F16) -> (cdf: F16, pdf: F16) {
+        let z = x * 0.70710678118654752
+        let az = z.replacing(with: -z, where: z .< 0)
+        let t = 1 / (1 + 0.3275911 * az)
+        var p = F16(repeating: 1.061405429)
+        p = p * t - 1.453152027
+        p = p * t + 1.421413741
+        p = p * t - 0.284496736
+        p = p * t + 0.254829592
+        p = p * t
+        let e = exp(-(az * az))
+        let erfAbs = 1 - p * e
+        let erf = erfAbs.replacing(with: -erfAbs, where: z .< 0)
+        return (0.5 * (1 + erf), e * 0.3989422804014327)
+    }
+
+    /// Exact GELU, y = x·Φ(x), over n elements (n a multiple of 16; callers handle tails).
+    @inline(never)
+    public static func geluForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 16 <= n {
+            let v = load(x + i)
+            store(v * normal(v).cdf, y + i)
+            i += 16
+        }
+    }
+
+    /// dx = dy·(Φ(x) + x·φ(x)) over n elements (a multiple of 16).
+    @inline(never)
+    public static func geluBackward(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 16 <= n {
+            let v = load(x + i)
+            let (cdf, pdf) = normal(v)
+            store(load(dy + i) * (cdf + v * pdf), dx + i)
+            i += 16
+        }
+    }
+
+    /// y[r, o] = b[o] + Σᵢ x[r, i]·W[o, i] for up to 8 rows, with W packed as [O/16][I][16] (see
+    /// `PackedWeights`), for the 16-output blocks in `blocks`. Streams each weight once: decoding a
+    /// few rows is bound by reading the weights, which a packed GEMM would copy first.
+    @inline(never)
+    public static func packedMatmul(_ y: UnsafeMutablePointer<Float>, ldy: Int, _ x: UnsafePointer<Float>, ldx: Int,
+                                    packed: UnsafePointer<Float>, bias: UnsafePointer<Float>?, rows: Int, inDim: Int,
+                                    blocks: Range<Int>) {
+        precondition(rows >= 1 && rows <= 8)
+        for blk in blocks {
+            let w = packed + blk * inDim * 16
+            let b0 = bias.map { load($0 + blk * 16) } ?? F16()
+            var a0 = b0, a1 = b0, a2 = b0, a3 = b0, a4 = b0, a5 = b0, a6 = b0, a7 = b0
+            // Rows beyond `rows` read row 0 again (harmless) and are not stored.
+            let x1 = x + (rows > 1 ? ldx : 0), x2 = x + (rows > 2 ? 2 * ldx : 0), x3 = x + (rows > 3 ? 3 * ldx : 0)
+            let x4 = x + (rows > 4 ? 4 * ldx : 0), x5 = x + (rows > 5 ? 5 * ldx : 0), x6 = x + (rows > 6 ? 6 * ldx : 0)
+            let x7 = x + (rows > 7 ? 7 * ldx : 0)
+            for i in 0..<inDim {
+                let wv = load(w + i * 16)
+                a0 += wv * x[i]; a1 += wv * x1[i]; a2 += wv * x2[i]; a3 += wv * x3[i]
+                a4 += wv * x4[i]; a5 += wv * x5[i]; a6 += wv * x6[i]; a7 += wv * x7[i]
+            }
+            let o = y + blk * 16
+            store(a0, o)
+            if rows > 1 { store(a1, o + ldy) }
+            if rows > 2 { store(a2, o + 2 * ldy) }
+            if rows > 3 { store(a3, o + 3 * ldy) }
+            if rows > 4 { store(a4, o + 4 * ldy) }
+            if rows > 5 { store(a5, o + 5 * ldy) }
+            if rows > 6 { store(a6, o + 6 * ldy) }
+            if rows > 7 { store(a7, o + 7 * ldy) }
+        }
+    }
+}
