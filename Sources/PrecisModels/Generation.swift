@@ -241,8 +241,10 @@ public enum Generator {
                            g: GenerationSettings, start: Int32, pad: Int32, maxLength: Int) -> GenerationOutput {
         let beams = g.numBeams, v = model.config.vocabSize
         let rowSource = (0..<batch).flatMap { Array(repeating: $0, count: beams) }
-        let dec = BartIncrementalDecoder(model: model, encoderOutput: enc, attentionMask: mask, sources: batch,
-                                         sourceLength: s, rowSource: rowSource, maxLength: maxLength)
+        let dec = model.profiler.measure("generate: decoder set-up (cross K/V)") {
+            BartIncrementalDecoder(model: model, encoderOutput: enc, attentionMask: mask, sources: batch,
+                                   sourceLength: s, rowSource: rowSource, maxLength: maxLength)
+        }
         let keep = max(2, 1 + g.eosTokenIds.count) * beams
         let lp = g.lengthPenalty
         let penalty: Float = -1.0e9
@@ -259,7 +261,7 @@ public enum Generator {
         var stop = false
         func lengthNorm(_ len: Int) -> Float { Float(pow(Double(len), lp)) }
         while !stop {
-            dec.step(running.map { $0.last! })
+            model.profiler.measure("generate: decoder steps") { dec.step(running.map { $0.last! }) }
             var nextRunning: [[Int32]] = [], nextScores: [Float] = [], nextFrom: [Int] = []
             var allHit = true
             for b in 0..<batch {

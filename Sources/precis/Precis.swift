@@ -134,8 +134,11 @@ struct BenchCommand: ParsableCommand {
                     if profile {
                         print("  profile (mean ms per step; the rest is LayerNorm, residuals, dropout, zeroing):")
                         var covered = 0.0
-                        for (name, ms) in r.regions { covered += ms; print(String(format: "    %-26@ %7.1f", name, ms)) }
-                        print(String(format: "    %-26@ %7.1f", "rest of forward+backward", r.forwardMs + r.backwardMs - covered))
+                        func row(_ name: String, _ ms: Double) {
+                            print("    " + name.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: "%7.1f", ms))
+                        }
+                        for (name, ms) in r.regions { covered += ms; row(name, ms) }
+                        row("rest of forward+backward", r.forwardMs + r.backwardMs - covered)
                     }
                 }
             } catch let e as ValidationError { throw e } catch { throw fail(error) }
@@ -162,6 +165,8 @@ struct BenchCommand: ParsableCommand {
         var repeats = 3
         @Flag(help: "Print JSON lines.")
         var json = false
+        @Flag(help: "Also print the time of each phase (encoder, decoder set-up, decoder steps).")
+        var profile = false
 
         func run() throws {
             do {
@@ -169,7 +174,7 @@ struct BenchCommand: ParsableCommand {
                 bart.initializeWeights(seed: 0)
                 for beams in numBeams.split(separator: ",").compactMap({ Int($0) }) {
                     let r = try GenerateBenchmark.run(model: bart, batch: batch, source: sourceLen, newTokens: newTokens,
-                                                      numBeams: beams, threads: threads, repeats: repeats)
+                                                      numBeams: beams, threads: threads, repeats: repeats, profile: profile)
                     if json {
                         let o: [String: Any] = ["num_beams": beams, "seconds": r.seconds, "tokens_per_s": r.tokensPerSecond,
                                                 "batch": batch, "source_len": sourceLen, "new_tokens": newTokens,
@@ -179,6 +184,7 @@ struct BenchCommand: ParsableCommand {
                         print(String(format: "%@, batch %d, source %d, %d new tokens, %d beam(s), %d thread(s): %.3f s, %.0f tokens/s",
                                      config, batch, sourceLen, newTokens, beams, threads, r.seconds, r.tokensPerSecond))
                     }
+                    for (name, ms) in r.phases { print(String(format: "    %@: %.1f ms", name, ms)) }
                 }
             } catch let e as ValidationError { throw e } catch { throw fail(error) }
         }
@@ -208,8 +214,9 @@ struct BenchCommand: ParsableCommand {
                 var total = 0.0
                 for r in rows {
                     total += r.msPerStep
-                    print(String(format: "  %-28@ %5d×%5d×%5d %@%@ ×%4d  %6.1f GFLOP/s  %7.1f ms/step",
-                                 r.name, r.m, r.n, r.k, r.transA ? "T" : "N", r.transB ? "T" : "N", r.calls, r.gflops, r.msPerStep))
+                    print("  " + r.name.padding(toLength: 28, withPad: " ", startingAt: 0) +
+                          String(format: " %5d×%5d×%5d %@%@ ×%4d  %6.1f GFLOP/s  %7.1f ms/step",
+                                 r.m, r.n, r.k, r.transA ? "T" : "N", r.transB ? "T" : "N", r.calls, r.gflops, r.msPerStep))
                 }
                 print(String(format: "  total (GEMMs alone)                                          %7.1f ms/step", total))
             } catch let e as ValidationError { throw e } catch { throw fail(error) }
