@@ -25,7 +25,7 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
         Parallel.chunks(n, grain: 1 << 15) { _, r in
             var lo = r.lowerBound
             if self == .gelu && CPUFeatures.avx512 {
-                let m = r.count & ~15
+                let m = r.count & ~7
                 AVX512Kernels.geluForward(y + lo, x + lo, m)
                 lo += m
             }
@@ -38,7 +38,7 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
         Parallel.chunks(n, grain: 1 << 15) { _, r in
             var lo = r.lowerBound
             if self == .gelu && CPUFeatures.avx512 {
-                let m = r.count & ~15
+                let m = r.count & ~7
                 AVX512Kernels.geluBackward(dx + lo, dy + lo, x + lo, m)
                 lo += m
             }
