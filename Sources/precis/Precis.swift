@@ -78,6 +78,24 @@ struct InspectCommand: ParsableCommand {
     }
 }
 
+/// The model and input shape every benchmark takes.
+struct BenchShape: ParsableArguments {
+    @Option(help: "A config.json path or a preset name.")
+    var config = "bart-small"
+    @Option(help: "Batch size.")
+    var batch = 8
+    @Option(name: .customLong("source-len"), help: "Source length.")
+    var sourceLen = 256
+    @Option(help: "Compute threads (default: available cores).")
+    var threads = Compute.availableCores
+
+    /// The BART model the config names.
+    func bart() throws -> BartModel {
+        guard let m = try ModelPresets.model(config) as? BartModel else { throw ValidationError("benchmarks support BART configs") }
+        return m
+    }
+}
+
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [Step.self, Gemm.self, Generate.self])
@@ -86,16 +104,9 @@ struct BenchCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "step", abstract: "Time training steps (forward, backward, optimizer) of a model config.")
 
-        @Option(help: "A config.json path or a preset name.")
-        var config = "bart-small"
-        @Option(help: "Batch size.")
-        var batch = 8
-        @Option(name: .customLong("source-len"), help: "Source length.")
-        var sourceLen = 256
+        @OptionGroup var shape: BenchShape
         @Option(name: .customLong("target-len"), help: "Target length.")
         var targetLen = 64
-        @Option(help: "Compute threads (default: available cores).")
-        var threads = Compute.availableCores
         @Option(help: "Timed steps.")
         var steps = 10
         @Option(help: "Untimed warm-up steps.")
@@ -107,14 +118,12 @@ struct BenchCommand: ParsableCommand {
 
         func run() throws {
             do {
-                guard let bart = try ModelPresets.model(config) as? BartModel else {
-                    throw ValidationError("bench step supports BART configs")
-                }
-                let r = try StepBenchmark.run(model: bart, batch: batch, source: sourceLen, target: targetLen,
-                                              threads: threads, steps: steps, warmup: warmup, profile: profile)
+                let bart = try shape.bart()
+                let r = try StepBenchmark.run(model: bart, batch: shape.batch, source: shape.sourceLen, target: targetLen,
+                                              threads: shape.threads, steps: steps, warmup: warmup, profile: profile)
                 if json {
                     let obj: [String: Any] = [
-                        "config": config, "batch": batch, "source_len": sourceLen, "target_len": targetLen, "threads": threads,
+                        "config": shape.config, "batch": shape.batch, "source_len": shape.sourceLen, "target_len": targetLen, "threads": shape.threads,
                         "forward_ms": r.forwardMs, "backward_ms": r.backwardMs, "optimizer_ms": r.optimizerMs,
                         "step_ms": r.stepMs, "tokens_per_s": r.tokensPerSecond, "gflop_per_step": r.gflopPerStep,
                         "gflops": r.achievedGflops, "sgemm_peak_gflops": r.sgemmPeakGflops,
@@ -123,7 +132,7 @@ struct BenchCommand: ParsableCommand {
                     let d = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
                     print(String(decoding: d, as: UTF8.self))
                 } else {
-                    print("precis bench step: \(config), batch \(batch), source \(sourceLen), target \(targetLen), \(threads) thread(s), \(r.parameters) parameters, median of \(r.steps) steps, OpenBLAS kernel \(BLASKernel.current)")
+                    print("precis bench step: \(shape.config), batch \(shape.batch), source \(shape.sourceLen), target \(targetLen), \(shape.threads) thread(s), \(r.parameters) parameters, median of \(r.steps) steps, OpenBLAS kernel \(BLASKernel.current)")
                     print(String(format: "  forward     %8.1f ms", r.forwardMs))
                     print(String(format: "  backward    %8.1f ms", r.backwardMs))
                     print(String(format: "  optimizer   %8.1f ms", r.optimizerMs))
@@ -149,18 +158,11 @@ struct BenchCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "generate", abstract: "Generated tokens per second, greedy and beam search.")
 
-        @Option(help: "A config.json path or a preset name.")
-        var config = "bart-small"
-        @Option(help: "Batch size.")
-        var batch = 8
-        @Option(name: .customLong("source-len"), help: "Source length.")
-        var sourceLen = 256
+        @OptionGroup var shape: BenchShape
         @Option(name: .customLong("new-tokens"), help: "Tokens generated per row.")
         var newTokens = 64
         @Option(name: .customLong("num-beams"), help: "Beam sizes to time (comma-separated).")
         var numBeams = "1,4"
-        @Option(help: "Compute threads.")
-        var threads = Compute.availableCores
         @Option(help: "Timed repeats (best is reported).")
         var repeats = 3
         @Flag(help: "Print JSON lines.")
@@ -170,19 +172,19 @@ struct BenchCommand: ParsableCommand {
 
         func run() throws {
             do {
-                guard let bart = try ModelPresets.model(config) as? BartModel else { throw ValidationError("BART configs only") }
+                let bart = try shape.bart()
                 bart.initializeWeights(seed: 0)
                 for beams in numBeams.split(separator: ",").compactMap({ Int($0) }) {
-                    let r = try GenerateBenchmark.run(model: bart, batch: batch, source: sourceLen, newTokens: newTokens,
-                                                      numBeams: beams, threads: threads, repeats: repeats, profile: profile)
+                    let r = try GenerateBenchmark.run(model: bart, batch: shape.batch, source: shape.sourceLen, newTokens: newTokens,
+                                                      numBeams: beams, threads: shape.threads, repeats: repeats, profile: profile)
                     if json {
                         let o: [String: Any] = ["num_beams": beams, "seconds": r.seconds, "tokens_per_s": r.tokensPerSecond,
-                                                "batch": batch, "source_len": sourceLen, "new_tokens": newTokens,
-                                                "threads": threads, "peak_rss_mib": r.peakRSSMiB]
+                                                "batch": shape.batch, "source_len": shape.sourceLen, "new_tokens": newTokens,
+                                                "threads": shape.threads, "peak_rss_mib": r.peakRSSMiB]
                         print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
                     } else {
                         print(String(format: "%@, batch %d, source %d, %d new tokens, %d beam(s), %d thread(s): %.3f s, %.0f tokens/s",
-                                     config, batch, sourceLen, newTokens, beams, threads, r.seconds, r.tokensPerSecond))
+                                     shape.config, shape.batch, shape.sourceLen, newTokens, beams, shape.threads, r.seconds, r.tokensPerSecond))
                     }
                     for (name, ms) in r.phases { print(String(format: "    %@: %.1f ms", name, ms)) }
                 }
@@ -194,23 +196,16 @@ struct BenchCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "gemm", abstract: "Time each GEMM shape of a BART training step alone (where the step's time goes).")
 
-        @Option(help: "A config.json path or a preset name.")
-        var config = "bart-small"
-        @Option(help: "Batch size.")
-        var batch = 8
-        @Option(name: .customLong("source-len"), help: "Source length.")
-        var sourceLen = 256
+        @OptionGroup var shape: BenchShape
         @Option(name: .customLong("target-len"), help: "Target length.")
         var targetLen = 64
-        @Option(help: "Compute threads.")
-        var threads = Compute.availableCores
 
         func run() throws {
             do {
-                guard let bart = try ModelPresets.model(config) as? BartModel else { throw ValidationError("BART configs only") }
-                let peak = StepBenchmark.sgemmPeak(threads: threads)
-                let rows = GemmProfile.run(bart.config, batch: batch, source: sourceLen, target: targetLen, threads: threads)
-                print(String(format: "sgemm peak %.1f GFLOP/s (%d threads, kernel %@)", peak, threads, BLASKernel.current))
+                let bart = try shape.bart()
+                let peak = StepBenchmark.sgemmPeak(threads: shape.threads)
+                let rows = GemmProfile.run(bart.config, batch: shape.batch, source: shape.sourceLen, target: targetLen, threads: shape.threads)
+                print(String(format: "sgemm peak %.1f GFLOP/s (%d threads, kernel %@)", peak, shape.threads, BLASKernel.current))
                 var total = 0.0
                 for r in rows {
                     total += r.msPerStep
