@@ -54,11 +54,14 @@ import transformers  # noqa: E402
 from transformers import BartConfig, BartForConditionalGeneration  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Shared with the BART numerics fixtures: thread/determinism settings, the pinned-version check, and
+# the fixed-order safetensors header rewrite.
+from make_bart_golden import canonicalize_safetensors, check_versions, setup_determinism  # noqa: E402
+
 hf_logging.set_verbosity_error()
 hf_logging.disable_progress_bar()
 
-EXPECTED_TORCH = "2.13.0+cpu"
-EXPECTED_TRANSFORMERS = "5.24.0"
 ATTN_IMPL = "eager"
 
 # Weights: transformers' default init with config.init_std = INIT_STD, then
@@ -186,41 +189,6 @@ def run_specs(case_spec: dict) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def setup_determinism() -> None:
-    torch.set_num_threads(1)
-    torch.set_default_dtype(torch.float32)
-    torch.use_deterministic_algorithms(True)
-
-
-def check_versions() -> None:
-    bad = []
-    if torch.__version__ != EXPECTED_TORCH:
-        bad.append(f"torch {torch.__version__} (want {EXPECTED_TORCH})")
-    if transformers.__version__ != EXPECTED_TRANSFORMERS:
-        bad.append(f"transformers {transformers.__version__} (want {EXPECTED_TRANSFORMERS})")
-    if bad:
-        print("golden: WARNING: unexpected versions: " + ", ".join(bad), file=sys.stderr)
-
-
-def canonicalize_safetensors(path: str) -> None:
-    """Rewrite the JSON header with a fixed key order (same as make_bart_golden.py)."""
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + n])
-    data = raw[8 + n :]
-    meta = header.pop("__metadata__", None)
-    ordered = {}
-    if meta is not None:
-        ordered["__metadata__"] = {k: meta[k] for k in sorted(meta)}
-    for k in sorted(header, key=lambda k: (header[k]["data_offsets"][0], k)):
-        ordered[k] = header[k]
-    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=True).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as fh:
-        fh.write(struct.pack("<Q", len(text)) + text + data)
 
 
 @torch.no_grad()
