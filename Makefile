@@ -34,6 +34,8 @@ build: setup
 test: setup data
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
+	@# Again with the AVX-512 kernels off, so the portable kernels are proven on this machine too.
+	PRECIS_NO_AVX512=1 $(SWIFT) test -c release --skip-build --filter "PrecisCoreTests|PrecisModelsTests"
 
 # Regenerate the golden fixtures with PyTorch + transformers in a throwaway venv (needs PyPI).
 golden:

@@ -46,7 +46,9 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
         }
     }
 
-    func forwardSerial(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+    /// The portable (any x86-64 or ARM) kernel, single-threaded; `forward` uses it unless the
+    /// AVX-512 one applies. Public so tests can compare the two.
+    public func forwardSerial(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
         var i = 0
         switch self {
         case .gelu:
@@ -77,7 +79,8 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
         if i < n { forwardTail(y + i, x + i, n - i) }
     }
 
-    func backwardSerial(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+    /// The portable backward kernel, single-threaded (see `forwardSerial`).
+    public func backwardSerial(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
         var i = 0
         switch self {
         case .gelu:

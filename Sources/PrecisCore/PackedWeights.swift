@@ -6,7 +6,7 @@ import PrecisAVX512
 public final class PackedWeights {
     public let outDim: Int
     public let inDim: Int
-    let blocks: Int
+    public let blocks: Int
     let data: FloatBuffer
     let bias: FloatBuffer?
 
@@ -55,7 +55,9 @@ public final class PackedWeights {
         }
     }
 
-    func portable(_ y: UnsafeMutablePointer<Float>, ldy: Int, _ x: UnsafePointer<Float>, rows: Int, blocks range: Range<Int>) {
+    /// The portable kernel for `rows` ≤ 8 rows and the given 16-output blocks (what `apply` runs when
+    /// the CPU lacks AVX-512). Public so tests can compare the two.
+    public func portable(_ y: UnsafeMutablePointer<Float>, ldy: Int, _ x: UnsafePointer<Float>, rows: Int, blocks range: Range<Int>) {
         for blk in range {
             let w = data.pointer + blk * inDim * 16
             for r in 0..<rows {
