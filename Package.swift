@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "PrecisText", targets: ["PrecisText"]),
         .library(name: "PrecisData", targets: ["PrecisData"]),
         .library(name: "PrecisEval", targets: ["PrecisEval"]),
+        .library(name: "PrecisWire", targets: ["PrecisWire"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -53,6 +54,9 @@ let package = Package(
         // Evaluation: summarising with a model folder, loss + generation + ROUGE reports.
         .target(name: "PrecisEval", dependencies: ["PrecisCore", "PrecisModels", "PrecisData", "PrecisText", "PrecisMetrics"]),
 
+        // Wire protocol: ZeroMQ sockets, the data-message header, LZ4 shard codecs (fp32, bf16 with error feedback).
+        .target(name: "PrecisWire", dependencies: ["CZMQ", "CLZ4"], swiftSettings: numerics),
+
         // Metrics: ROUGE exactly as Google's rouge-score computes it.
         .target(name: "PrecisMetrics", swiftSettings: numerics),
 
@@ -66,6 +70,7 @@ let package = Package(
         .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore"]),
         .testTarget(name: "PrecisMetricsTests", dependencies: ["PrecisMetrics"]),
         .testTarget(name: "PrecisTextTests", dependencies: ["PrecisText"]),
+        .testTarget(name: "PrecisWireTests", dependencies: ["PrecisWire", "PrecisCore"]),
         .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels"]),
         // Runs the built `precis` executable as a real process.
         .testTarget(name: "PrecisCLITests", dependencies: ["PrecisCore", "PrecisMetrics", "precis"]),

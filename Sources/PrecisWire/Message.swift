@@ -1,0 +1,118 @@
+/// The fixed 36-byte header in front of every data message (all fields little-endian):
+///
+/// | offset | size | field |
+/// |---:|---:|---|
+/// | 0 | 4 | magic `"PRCS"` (0x50 0x52 0x43 0x53) |
+/// | 4 | 2 | protocol version (`WireHeader.version`) |
+/// | 6 | 1 | message type (`MessageType`) |
+/// | 7 | 1 | codec (`Codec`) |
+/// | 8 | 4 | cluster epoch (changes on every membership change) |
+/// | 12 | 8 | training step |
+/// | 20 | 4 | partition index |
+/// | 24 | 4 | raw length: values in the shard (fp32 count) |
+/// | 28 | 4 | payload length in bytes (after the header) |
+/// | 32 | 4 | CRC-32C of the payload |
+public struct WireHeader: Sendable, Equatable {
+    public static let magic: UInt32 = 0x5343_5250 // "PRCS" read little-endian
+    public static let version: UInt16 = 1
+    public static let size = 36
+
+    public var type: MessageType
+    public var codec: Codec
+    public var epoch: UInt32
+    public var step: UInt64
+    public var partition: UInt32
+    public var count: UInt32
+    public var payloadLength: UInt32
+    public var checksum: UInt32
+
+    public init(type: MessageType, codec: Codec, epoch: UInt32, step: UInt64, partition: UInt32, count: UInt32,
+                payloadLength: UInt32 = 0, checksum: UInt32 = 0) {
+        self.type = type; self.codec = codec; self.epoch = epoch; self.step = step; self.partition = partition
+        self.count = count; self.payloadLength = payloadLength; self.checksum = checksum
+    }
+
+    public func bytes() -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: Self.size)
+        out.withUnsafeMutableBytes { p in
+            p.storeBytes(of: Self.magic.littleEndian, toByteOffset: 0, as: UInt32.self)
+            p.storeBytes(of: Self.version.littleEndian, toByteOffset: 4, as: UInt16.self)
+            p.storeBytes(of: type.rawValue, toByteOffset: 6, as: UInt8.self)
+            p.storeBytes(of: codec.rawValue, toByteOffset: 7, as: UInt8.self)
+            p.storeBytes(of: epoch.littleEndian, toByteOffset: 8, as: UInt32.self)
+            p.storeBytes(of: step.littleEndian, toByteOffset: 12, as: UInt64.self)
+            p.storeBytes(of: partition.littleEndian, toByteOffset: 20, as: UInt32.self)
+            p.storeBytes(of: count.littleEndian, toByteOffset: 24, as: UInt32.self)
+            p.storeBytes(of: payloadLength.littleEndian, toByteOffset: 28, as: UInt32.self)
+            p.storeBytes(of: checksum.littleEndian, toByteOffset: 32, as: UInt32.self)
+        }
+        return out
+    }
+
+    /// Parses and validates a header (magic, version, type, codec).
+    public init(parsing b: UnsafeRawBufferPointer) throws {
+        guard b.count >= Self.size else { throw WireError.truncated(expected: Self.size, got: b.count) }
+        func u32(_ o: Int) -> UInt32 { UInt32(littleEndian: b.loadUnaligned(fromByteOffset: o, as: UInt32.self)) }
+        let magic = u32(0)
+        guard magic == Self.magic else { throw WireError.badMagic(magic) }
+        let v = UInt16(littleEndian: b.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
+        guard v == Self.version else { throw WireError.wrongVersion(got: v, expected: Self.version) }
+        guard let t = MessageType(rawValue: b[6]) else { throw WireError.unknownType(b[6]) }
+        guard let c = Codec(rawValue: b[7]) else { throw WireError.unknownCodec(b[7]) }
+        self.init(type: t, codec: c, epoch: u32(8), step: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 12, as: UInt64.self)),
+                  partition: u32(20), count: u32(24), payloadLength: u32(28), checksum: u32(32))
+    }
+}
+
+/// Data message types (control messages are small and described in docs/protocol.md as they land).
+public enum MessageType: UInt8, Sendable, CaseIterable {
+    /// Worker → server: a gradient shard for (step, partition).
+    case pushGradient = 1
+    /// Worker → server: request the parameters of a partition.
+    case pullParameters = 2
+    /// Server → worker: a parameter shard.
+    case parameters = 3
+}
+
+/// A data message: header + encoded shard payload.
+public struct DataMessage: Sendable, Equatable {
+    public var header: WireHeader
+    public var payload: [UInt8]
+
+    /// Encodes a shard into a message (payload length and checksum filled in).
+    public static func make(type: MessageType, codec: Codec, epoch: UInt32, step: UInt64, partition: UInt32,
+                            values: UnsafeBufferPointer<Float>, using shardCodec: ShardCodec,
+                            residual: UnsafeMutablePointer<Float>? = nil) throws -> DataMessage {
+        let payload = try shardCodec.encode(values, codec: codec, residual: residual)
+        let h = WireHeader(type: type, codec: codec, epoch: epoch, step: step, partition: partition, count: UInt32(values.count),
+                           payloadLength: UInt32(payload.count), checksum: CRC32C.checksum(payload))
+        return DataMessage(header: h, payload: payload)
+    }
+
+    /// The two frames sent on the wire: header, payload.
+    public var frames: [[UInt8]] { [header.bytes(), payload] }
+
+    /// Parses and verifies the two frames (header, then payload length and checksum).
+    public init(frames: [[UInt8]]) throws {
+        guard frames.count == 2 else { throw WireError.lengthMismatch(field: "frames", expected: 2, got: frames.count) }
+        let h = try frames[0].withUnsafeBytes { try WireHeader(parsing: $0) }
+        guard frames[1].count == Int(h.payloadLength) else {
+            throw WireError.lengthMismatch(field: "payload", expected: Int(h.payloadLength), got: frames[1].count)
+        }
+        let crc = CRC32C.checksum(frames[1])
+        guard crc == h.checksum else { throw WireError.checksumMismatch(expected: h.checksum, got: crc) }
+        self.init(header: h, payload: frames[1])
+    }
+
+    public init(header: WireHeader, payload: [UInt8]) {
+        self.header = header; self.payload = payload
+    }
+
+    /// Decodes the shard into `out` (header.count values), checking the length.
+    public func decode(into out: UnsafeMutablePointer<Float>, capacity: Int, using shardCodec: ShardCodec) throws {
+        guard Int(header.count) <= capacity else {
+            throw WireError.lengthMismatch(field: "shard", expected: capacity, got: Int(header.count))
+        }
+        try payload.withUnsafeBytes { try shardCodec.decode($0, codec: header.codec, count: Int(header.count), into: out) }
+    }
+}

@@ -1,0 +1,95 @@
+import CZMQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A ZeroMQ context. One per process; sockets are created from it.
+public final class ZMQContext: @unchecked Sendable {
+    // @unchecked: a ZeroMQ context is thread-safe by design (zmq_ctx_* may be called from any thread);
+    // only the sockets made from it are not, and those are not Sendable.
+    let handle: UnsafeMutableRawPointer
+
+    public init(ioThreads: Int = 1) throws {
+        guard let h = zmq_ctx_new() else { throw WireError.lastZMQ("zmq_ctx_new") }
+        zmq_ctx_set(h, ZMQ_IO_THREADS, Int32(ioThreads))
+        handle = h
+    }
+
+    deinit { zmq_ctx_term(handle) }
+}
+
+/// A ZeroMQ socket (not thread-safe: create and use it on one thread). Multipart messages are
+/// `[[UInt8]]` frames. Every receive takes a timeout, so no wait is unbounded.
+public final class ZMQSocket {
+    public enum Kind: Int32 { case router = 6, dealer = 5, pair = 0, pub = 1, sub = 2 }
+    /// `ZMQ_ROUTING_ID` (the identity a ROUTER sees for this peer).
+    public static let routingID: Int32 = 5
+
+    let handle: UnsafeMutableRawPointer
+    public let kind: Kind
+    public let context: ZMQContext
+
+    public init(_ context: ZMQContext, _ kind: Kind) throws {
+        guard let s = zmq_socket(context.handle, kind.rawValue) else { throw WireError.lastZMQ("zmq_socket") }
+        handle = s
+        self.kind = kind
+        self.context = context
+        try set(ZMQ_LINGER, 0)
+    }
+
+    deinit { zmq_close(handle) }
+
+    public func set(_ option: Int32, _ value: Int32) throws {
+        var v = value
+        if zmq_setsockopt(handle, option, &v, MemoryLayout<Int32>.size) != 0 { throw WireError.lastZMQ("zmq_setsockopt(\(option))") }
+    }
+
+    public func set(_ option: Int32, bytes: [UInt8]) throws {
+        let rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, bytes.count) }
+        if rc != 0 { throw WireError.lastZMQ("zmq_setsockopt(\(option))") }
+    }
+
+    /// Binds and returns the endpoint actually bound (so `tcp://127.0.0.1:*` gives the chosen port).
+    @discardableResult
+    public func bind(_ endpoint: String) throws -> String {
+        if zmq_bind(handle, endpoint) != 0 { throw WireError.lastZMQ("zmq_bind(\(endpoint))") }
+        var buf = [CChar](repeating: 0, count: 256)
+        var len = buf.count
+        if zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buf, &len) != 0 { throw WireError.lastZMQ("ZMQ_LAST_ENDPOINT") }
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    public func connect(_ endpoint: String) throws {
+        if zmq_connect(handle, endpoint) != 0 { throw WireError.lastZMQ("zmq_connect(\(endpoint))") }
+    }
+
+    /// Sends a multipart message.
+    public func send(_ frames: [[UInt8]]) throws {
+        for (i, f) in frames.enumerated() {
+            let flags: Int32 = i < frames.count - 1 ? ZMQ_SNDMORE : 0
+            let rc = f.withUnsafeBytes { zmq_send(handle, $0.baseAddress, f.count, flags) }
+            if rc < 0 { throw WireError.lastZMQ("zmq_send") }
+        }
+    }
+
+    /// Receives one multipart message, or throws `timeout` after `timeoutMs` milliseconds.
+    public func receive(timeoutMs: Int) throws -> [[UInt8]] {
+        var item = zmq_pollitem_t(socket: handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+        let rc = zmq_poll(&item, 1, timeoutMs)
+        if rc < 0 { throw WireError.lastZMQ("zmq_poll") }
+        if rc == 0 { throw WireError.timeout(operation: "receive", milliseconds: timeoutMs) }
+        var frames: [[UInt8]] = []
+        let msg = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1) // must not move while in use
+        defer { msg.deallocate() }
+        while true {
+            zmq_msg_init(msg)
+            defer { zmq_msg_close(msg) }
+            if zmq_msg_recv(msg, handle, 0) < 0 { throw WireError.lastZMQ("zmq_msg_recv") }
+            let size = zmq_msg_size(msg)
+            let data = zmq_msg_data(msg)
+            frames.append(size > 0 ? Array(UnsafeRawBufferPointer(start: data, count: size)) : [])
+            if zmq_msg_more(msg) == 0 { break }
+        }
+        return frames
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import Testing
+import PrecisCore
+import PrecisWire
+
+@Suite struct CodecTests {
+    func gradientLike(_ n: Int, seed: UInt64) -> [Float] {
+        var rng = SeededRNG(seed: seed)
+        return (0..<n).map { _ in Float(rng.normal() * 1e-3) }
+    }
+
+    @Test(arguments: [Codec.none, .fp32])
+    func losslessCodecsRoundTripExactly(_ codec: Codec) throws {
+        let v = gradientLike(10_007, seed: 1) + [0, -0, .infinity, -.infinity, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
+        let c = ShardCodec()
+        let payload = try v.withUnsafeBufferPointer { try c.encode($0, codec: codec) }
+        var out = [Float](repeating: 7, count: v.count)
+        try payload.withUnsafeBytes { try c.decode($0, codec: codec, count: v.count, into: &out) }
+        #expect(out.map(\.bitPattern) == v.map(\.bitPattern))
+    }
+
+    @Test func bf16RoundsToNearestEvenAndShrinksGradientsAboutTwoAndAHalfTimes() throws {
+        #expect(ShardCodec.toBF16(1.0) == 0x3F80)
+        // 1 + 2^-8 is halfway between bf16 1.0 and 1.0078125: ties go to even (1.0).
+        #expect(ShardCodec.toBF16(1 + 1.0 / 256) == 0x3F80)
+        #expect(ShardCodec.toBF16(1 + 3.0 / 256) == 0x3F82)
+        #expect(ShardCodec.fromBF16(ShardCodec.toBF16(.nan)).isNaN)
+        let v = gradientLike(1 << 18, seed: 2)
+        let c = ShardCodec()
+        let fp32 = try v.withUnsafeBufferPointer { try c.encode($0, codec: .fp32) }.count
+        let bf16 = try v.withUnsafeBufferPointer { try c.encode($0, codec: .bf16) }.count
+        let raw = v.count * 4
+        #expect(Double(raw) / Double(fp32) >= 1.0)
+        #expect(Double(raw) / Double(bf16) >= 2.2, "bf16 ratio \(Double(raw) / Double(bf16))")
+    }
+
+    /// With error feedback, what the receiver accumulates over many steps matches what was sent to
+    /// within one bf16 rounding, instead of drifting by steps × rounding.
+    @Test func bf16ErrorFeedbackKeepsTheSumExact() throws {
+        let n = 4096, steps = 50
+        let c = ShardCodec()
+        var residual = [Float](repeating: 0, count: n)
+        var sentSum = [Double](repeating: 0, count: n), gotSum = [Double](repeating: 0, count: n)
+        var noFeedbackSum = [Double](repeating: 0, count: n)
+        var out = [Float](repeating: 0, count: n)
+        for s in 0..<steps {
+            let g = gradientLike(n, seed: UInt64(100 + s)).map { $0 + 1e-3 }
+            for i in 0..<n { sentSum[i] += Double(g[i]) }
+            let payload = try g.withUnsafeBufferPointer { gb in try residual.withUnsafeMutableBufferPointer { try c.encode(gb, codec: .bf16, residual: $0.baseAddress) } }
+            try payload.withUnsafeBytes { try c.decode($0, codec: .bf16, count: n, into: &out) }
+            for i in 0..<n { gotSum[i] += Double(out[i]); noFeedbackSum[i] += Double(ShardCodec.fromBF16(ShardCodec.toBF16(g[i]))) }
+        }
+        let err = zip(sentSum, gotSum).map { abs($0 - $1) }.max()!
+        let drift = zip(sentSum, noFeedbackSum).map { abs($0 - $1) }.max()!
+        #expect(err < 2e-5, "error with feedback \(err)")
+        #expect(drift > 4 * err, "without feedback the sums drift (\(drift))")
+    }
+
+    @Test func corruptPayloadsAreRefusedNotMisread() throws {
+        let v = gradientLike(1000, seed: 3)
+        let c = ShardCodec()
+        var payload = try v.withUnsafeBufferPointer { try c.encode($0, codec: .fp32) }
+        var out = [Float](repeating: 0, count: 1000)
+        #expect(throws: WireError.self) {
+            try payload.withUnsafeBytes { try c.decode($0, codec: .fp32, count: 999, into: &out) }
+        }
+        payload = Array(payload.prefix(payload.count / 2))
+        #expect(throws: WireError.self) {
+            try payload.withUnsafeBytes { try c.decode($0, codec: .fp32, count: 1000, into: &out) }
+        }
+    }
+
+    @Test func crc32cKnownAnswer() {
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
+    }
+}
+
+@Suite struct MessageTests {
+    func message() throws -> DataMessage {
+        let v: [Float] = (0..<300).map { Float($0) * 0.5 }
+        return try v.withUnsafeBufferPointer {
+            try DataMessage.make(type: .pushGradient, codec: .fp32, epoch: 7, step: 123_456_789_012, partition: 3, values: $0, using: ShardCodec())
+        }
+    }
+
+    @Test func headerIsThirtySixBytesAndRoundTrips() throws {
+        let m = try message()
+        let h = m.header.bytes()
+        #expect(h.count == 36)
+        #expect(Array(h[0..<4]) == Array("PRCS".utf8))
+        let parsed = try DataMessage(frames: m.frames)
+        #expect(parsed == m)
+        var out = [Float](repeating: 0, count: 300)
+        try parsed.decode(into: &out, capacity: 300, using: ShardCodec())
+        #expect(out[299] == 149.5)
+        #expect(throws: WireError.lengthMismatch(field: "shard", expected: 100, got: 300)) {
+            try parsed.decode(into: &out, capacity: 100, using: ShardCodec())
+        }
+    }
+
+    @Test func everyKindOfBadMessageIsNamed() throws {
+        let m = try message()
+        var bad = m.frames
+        bad[0][0] = 0x58
+        #expect(throws: WireError.badMagic(0x5343_5258)) { try DataMessage(frames: bad) }
+        bad = m.frames; bad[0][4] = 9
+        #expect(throws: WireError.wrongVersion(got: 9, expected: 1)) { try DataMessage(frames: bad) }
+        bad = m.frames; bad[0][7] = 77
+        #expect(throws: WireError.unknownCodec(77)) { try DataMessage(frames: bad) }
+        bad = m.frames; bad[0][6] = 99
+        #expect(throws: WireError.unknownType(99)) { try DataMessage(frames: bad) }
+        bad = m.frames; bad[1][5] ^= 0xFF
+        #expect(throws: WireError.self) { try DataMessage(frames: bad) }
+        bad = m.frames; bad[1].removeLast()
+        #expect(throws: WireError.lengthMismatch(field: "payload", expected: m.payload.count, got: m.payload.count - 1)) {
+            try DataMessage(frames: bad)
+        }
+        #expect(throws: WireError.truncated(expected: 36, got: 10)) { try DataMessage(frames: [Array(m.frames[0].prefix(10)), []]) }
+        #expect(throws: WireError.self) { try DataMessage(frames: [m.frames[0]]) }
+    }
+}
+
+@Suite struct SocketTests {
+    /// A DEALER sends data messages to a ROUTER over TCP loopback (port chosen by the OS); the router
+    /// sees the peer identity, verifies and decodes each one, and a corrupted one is dropped with its
+    /// reason while the next valid message still arrives.
+    @Test func routerAndDealerExchangeVerifiedShardsOverTCP() throws {
+        let ctx = try ZMQContext()
+        let router = try ZMQSocket(ctx, .router)
+        let endpoint = try router.bind("tcp://127.0.0.1:*")
+        #expect(endpoint.hasPrefix("tcp://127.0.0.1:") && !endpoint.hasSuffix(":*"))
+        let dealer = try ZMQSocket(ctx, .dealer)
+        try dealer.set(ZMQSocket.routingID, bytes: Array("worker-0".utf8))
+        try dealer.connect(endpoint)
+
+        let codec = ShardCodec()
+        var values = [Float](repeating: 0, count: 50_000)
+        for i in 0..<values.count { values[i] = Float(i % 97) * 1e-3 }
+        let good = try values.withUnsafeBufferPointer {
+            try DataMessage.make(type: .pushGradient, codec: .bf16, epoch: 1, step: 5, partition: 2, values: $0, using: codec)
+        }
+        var corrupt = good.frames
+        corrupt[1][10] ^= 0x55
+        try dealer.send(corrupt)
+        try dealer.send(good.frames)
+
+        var dropped: [String] = []
+        var received: DataMessage?
+        for _ in 0..<2 {
+            let frames = try router.receive(timeoutMs: 5000)
+            #expect(frames.count == 3)
+            #expect(String(decoding: frames[0], as: UTF8.self) == "worker-0")
+            do { received = try DataMessage(frames: Array(frames.dropFirst())) } catch {
+                dropped.append("\(String(decoding: frames[0], as: UTF8.self)): \(error)")
+            }
+        }
+        #expect(dropped.count == 1 && dropped[0].hasPrefix("worker-0: checksum mismatch"))
+        let msg = try #require(received)
+        var out = [Float](repeating: 0, count: values.count)
+        try msg.decode(into: &out, capacity: out.count, using: ShardCodec())
+        for i in stride(from: 0, to: values.count, by: 997) { #expect(abs(out[i] - values[i]) <= abs(values[i]) / 128) }
+        // Replies route back by identity.
+        try router.send([Array("worker-0".utf8), Array("ack".utf8)])
+        #expect(try dealer.receive(timeoutMs: 5000) == [Array("ack".utf8)])
+    }
+
+    @Test func receiveTimesOutInsteadOfHanging() throws {
+        let ctx = try ZMQContext()
+        let s = try ZMQSocket(ctx, .router)
+        try s.bind("tcp://127.0.0.1:*")
+        let t0 = Date()
+        #expect(throws: WireError.timeout(operation: "receive", milliseconds: 100)) { try s.receive(timeoutMs: 100) }
+        #expect(Date().timeIntervalSince(t0) < 5)
+        #expect(throws: WireError.self) { try s.connect("not-an-endpoint") }
+    }
+}
