@@ -5,10 +5,13 @@ import PrecisCore
 /// per row, so each new token costs one position's worth of work. Rows are hypotheses (batch × beams);
 /// `rowSource[r]` says which source row r attends to. Evaluation mode (no dropout).
 public final class BartIncrementalDecoder {
-    public let model: BartModel
+    /// The model (unowned: the model caches its last decoder, and a decoder must not outlive its model).
+    public unowned let model: BartModel
     public let rows: Int
     public let sourceLength: Int
     public let maxLength: Int
+    /// Number of sources (encoder rows) the decoder was built for.
+    public let sources: Int
     /// The decoder positions filled so far (all rows advance together).
     public private(set) var length = 0
     /// Which source each row attends to.
@@ -24,7 +27,7 @@ public final class BartIncrementalDecoder {
     private let scores: [Ptr]
     private let ids: UnsafeMutablePointer<Int32>
     /// Decoder weights repacked for few-row products (nil when there are too many rows to gain).
-    private let packed: PackedDecoder?
+    private var packed: PackedDecoder?
 
     /// The decoder's weights as `PackedWeights`, one set per layer, and the LM head.
     final class PackedDecoder {
@@ -66,16 +69,10 @@ public final class BartIncrementalDecoder {
         self.rowSource = rowSource
         d = c.dModel; heads = c.decoderAttentionHeads; dh = d / heads; ffn = c.decoderFfnDim
         let a = arena
+        self.sources = sources
         sourceMask = a.floats(sources * s)
-        for i in 0..<(sources * s) { sourceMask[i] = Float(attentionMask[i]) }
-        let p = model.params.pointer
-        for l in model.layout.decoder {
-            let kk = a.floats(sources * s * d), vv = a.floats(sources * s * d)
-            Linear.forward(y: kk, x: encoderOutput.pointer, weight: p + l.crossAttn.kw, bias: p + l.crossAttn.kb,
-                           rows: sources * s, inDim: d, outDim: d)
-            Linear.forward(y: vv, x: encoderOutput.pointer, weight: p + l.crossAttn.vw, bias: p + l.crossAttn.vb,
-                           rows: sources * s, inDim: d, outDim: d)
-            crossK.append(kk); crossV.append(vv)
+        for _ in model.layout.decoder {
+            crossK.append(a.floats(sources * s * d)); crossV.append(a.floats(sources * s * d))
             selfK.append(a.floats(rows * maxLength * d)); selfV.append(a.floats(rows * maxLength * d))
             spareK.append(a.floats(rows * maxLength * d)); spareV.append(a.floats(rows * maxLength * d))
         }
@@ -88,7 +85,29 @@ public final class BartIncrementalDecoder {
         let pad16 = { (n: Int) in (n + 15) / 16 * 16 }
         logits = a.floats(rows * pad16(c.vocabSize))
         logitsStride = pad16(c.vocabSize)
-        packed = rows <= 16 ? PackedDecoder(model) : nil
+        packed = rows <= 16 ? model.packedDecoder() : nil
+        reset(encoderOutput: encoderOutput, attentionMask: attentionMask, rowSource: rowSource)
+    }
+
+    /// Picks up the model's current packed weights (repacked only if the parameters changed).
+    public func repack() {
+        if packed != nil { packed = model.packedDecoder() }
+    }
+
+    /// Starts over with new sources of the same shape (reusing every buffer): the mask and each layer's
+    /// cross-attention keys and values are recomputed and the self-attention cache is emptied.
+    public func reset(encoderOutput: FloatBuffer, attentionMask: [Int32], rowSource: [Int]) {
+        precondition(rowSource.count == rows && attentionMask.count == sources * sourceLength)
+        self.rowSource = rowSource
+        length = 0
+        for i in 0..<(sources * sourceLength) { sourceMask[i] = Float(attentionMask[i]) }
+        let p = model.params.pointer
+        for (i, l) in model.layout.decoder.enumerated() {
+            Linear.forward(y: crossK[i], x: encoderOutput.pointer, weight: p + l.crossAttn.kw, bias: p + l.crossAttn.kb,
+                           rows: sources * sourceLength, inDim: d, outDim: d)
+            Linear.forward(y: crossV[i], x: encoderOutput.pointer, weight: p + l.crossAttn.vw, bias: p + l.crossAttn.vb,
+                           rows: sources * sourceLength, inDim: d, outDim: d)
+        }
     }
 
     /// Row i continues from old row `from[i]` (beam reordering): its cached keys and values are copied.

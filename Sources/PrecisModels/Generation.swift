@@ -135,8 +135,8 @@ public enum Generator {
         let copies = g.doSample ? g.numReturnSequences : 1
         let rowSource = (0..<batchSize).flatMap { Array(repeating: $0, count: copies) }
         let dec = model.profiler.measure("generate: decoder set-up (cross K/V)") {
-            BartIncrementalDecoder(model: model, encoderOutput: enc, attentionMask: attentionMask, sources: batchSize,
-                                   sourceLength: sourceLength, rowSource: rowSource, maxLength: maxLength)
+            model.incrementalDecoder(encoderOutput: enc, attentionMask: attentionMask, sources: batchSize,
+                                     sourceLength: sourceLength, rowSource: rowSource, maxLength: maxLength)
         }
         let rows = rowSource.count, v = c.vocabSize
         var seqs = Array(repeating: [start], count: rows)
@@ -242,8 +242,8 @@ public enum Generator {
         let beams = g.numBeams, v = model.config.vocabSize
         let rowSource = (0..<batch).flatMap { Array(repeating: $0, count: beams) }
         let dec = model.profiler.measure("generate: decoder set-up (cross K/V)") {
-            BartIncrementalDecoder(model: model, encoderOutput: enc, attentionMask: mask, sources: batch,
-                                   sourceLength: s, rowSource: rowSource, maxLength: maxLength)
+            model.incrementalDecoder(encoderOutput: enc, attentionMask: mask, sources: batch,
+                                     sourceLength: s, rowSource: rowSource, maxLength: maxLength)
         }
         let keep = max(2, 1 + g.eosTokenIds.count) * beams
         let lp = g.lengthPenalty
