@@ -69,3 +69,29 @@ import PrecisModels
         #expect(throws: ModelError.self) { try GenerationSettings(json: ["num_beams": 2, "num_return_sequences": 3], file: "g.json") }
     }
 }
+
+@Suite struct SamplingTests {
+    /// top_k = 1 leaves only the argmax, so sampling must reproduce greedy search; top_p near 0 keeps
+    /// only the most likely token too; and a seed makes sampling reproducible.
+    @Test func degenerateSamplingEqualsGreedyAndSeedsReproduce() throws {
+        let model = BartModel(config: tinyConfig())
+        model.initializeWeights(seed: 21)
+        for i in 0..<model.finalLogitsBias.count { model.finalLogitsBias[i] = Float((i * 7) % 11) * 0.3 }
+        let batch = try tinyBatch()
+        func run(_ edit: (inout GenerationSettings) -> Void) throws -> [[Int32]] {
+            var g = GenerationSettings()
+            g.maxNewTokens = 8
+            edit(&g)
+            return try Generator.generate(model: model, inputIds: batch.inputIds, attentionMask: batch.attentionMask,
+                                          batchSize: 2, sourceLength: batch.sourceLength, settings: g).sequences
+        }
+        let greedy = try run { _ in }
+        #expect(try run { $0.doSample = true; $0.topK = 1; $0.seed = 5 } == greedy)
+        #expect(try run { $0.doSample = true; $0.topK = 0; $0.topP = 1e-6; $0.seed = 6 } == greedy)
+        let a = try run { $0.doSample = true; $0.temperature = 1.5; $0.seed = 11 }
+        #expect(try run { $0.doSample = true; $0.temperature = 1.5; $0.seed = 11 } == a)
+        let others = try (12..<20).map { s in try run { $0.doSample = true; $0.temperature = 1.5; $0.seed = UInt64(s) } }
+        #expect(others.contains { $0 != a }, "different seeds should give different samples")
+        #expect(try run { $0.doSample = true; $0.numReturnSequences = 3; $0.seed = 1 }.count == 6)
+    }
+}
