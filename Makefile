@@ -5,7 +5,7 @@ APT_PACKAGES := libzmq3-dev libopenblas-dev liblz4-dev pkg-config xz-utils
 SAMSUM := data/samsum
 SPLITS := train validation test
 
-.PHONY: setup build test data golden golden-venv check-tokenizer-full bench bench-compare clean
+.PHONY: setup build test data train golden golden-venv check-tokenizer-full bench bench-compare clean
 
 # Install the system libraries only when one is missing (apt-get needs root; CI runs as root).
 setup:
@@ -36,6 +36,16 @@ test: setup data
 	$(SWIFT) test -c release --skip-build
 	@# Again with the AVX-512 kernels off, so the portable kernels are proven on this machine too.
 	PRECIS_NO_AVX512=1 $(SWIFT) test -c release --skip-build --filter "PrecisCoreTests|PrecisModelsTests"
+
+# The main job: a byte-level BPE tokenizer trained on SAMSum train (once), then bart-small trained from
+# scratch on the bundled SAMSum with configs/train-samsum.yaml (progress bar with ETA; the model
+# folder lands in runs/bart-small-samsum). CONFIG=... picks another config.
+CONFIG ?= configs/train-samsum.yaml
+train: build data
+	@mkdir -p runs
+	@[ -f runs/tokenizer.json ] || .build/release/precis tokenizer train --data $(SAMSUM)/train.jsonl \
+	  --fields dialogue,summary --vocab-size 8192 --out runs/tokenizer.json
+	.build/release/precis train --config $(CONFIG)
 
 # Regenerate the golden fixtures with PyTorch + transformers in a throwaway venv (needs PyPI).
 golden:

@@ -27,9 +27,11 @@ let package = Package(
         .library(name: "PrecisData", targets: ["PrecisData"]),
         .library(name: "PrecisEval", targets: ["PrecisEval"]),
         .library(name: "PrecisWire", targets: ["PrecisWire"]),
+        .library(name: "PrecisTrain", targets: ["PrecisTrain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // C shims over system libraries (Debian: libopenblas-dev, liblz4-dev, libzmq3-dev).
@@ -54,6 +56,10 @@ let package = Package(
         // Evaluation: summarising with a model folder, loss + generation + ROUGE reports.
         .target(name: "PrecisEval", dependencies: ["PrecisCore", "PrecisModels", "PrecisData", "PrecisText", "PrecisMetrics"]),
 
+        // Training: the YAML config (Seq2SeqTrainingArguments names) and the in-process training loop.
+        .target(name: "PrecisTrain", dependencies: ["PrecisCore", "PrecisModels", "PrecisData", "PrecisText",
+                                                    .product(name: "Yams", package: "Yams")]),
+
         // Wire protocol: ZeroMQ sockets, the data-message header, LZ4 shard codecs (fp32, bf16 with error feedback).
         .target(name: "PrecisWire", dependencies: ["CZMQ", "CLZ4"], swiftSettings: numerics),
 
@@ -62,7 +68,7 @@ let package = Package(
 
         // The user CLI (thin).
         .executableTarget(name: "precis", dependencies: [
-            "PrecisCore", "PrecisModels", "PrecisMetrics", "PrecisText", "PrecisData", "PrecisEval",
+            "PrecisCore", "PrecisModels", "PrecisMetrics", "PrecisText", "PrecisData", "PrecisEval", "PrecisTrain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -70,6 +76,7 @@ let package = Package(
         .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore"]),
         .testTarget(name: "PrecisMetricsTests", dependencies: ["PrecisMetrics"]),
         .testTarget(name: "PrecisTextTests", dependencies: ["PrecisText"]),
+        .testTarget(name: "PrecisTrainTests", dependencies: ["PrecisTrain"]),
         .testTarget(name: "PrecisWireTests", dependencies: ["PrecisWire", "PrecisCore"]),
         .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels"]),
         // Runs the built `precis` executable as a real process.

@@ -155,3 +155,32 @@ enum CLI {
         #expect(noModel.status == 1 && noModel.stderr.contains("config.json"))
     }
 }
+
+@Suite struct TrainCommandTests {
+    /// The smoke config end to end, as a user runs it from the repository root.
+    @Test func smokeConfigTrainsAndWritesAModelFolder() throws {
+        let data = CLI.repo.appendingPathComponent("data/samsum/validation.jsonl").path
+        if !FileManager.default.fileExists(atPath: data) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/xz")
+            p.arguments = ["-dk", data + ".xz"]
+            try p.run(); p.waitUntilExit()
+        }
+        let out = CLI.temp() + "/smoke"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = ["train", "--config", "configs/train-smoke.yaml", "--output-dir", out]
+        p.currentDirectoryURL = CLI.repo
+        let pipe = Pipe(), err = Pipe()
+        p.standardOutput = pipe; p.standardError = err
+        try p.run()
+        let stdout = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        _ = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(stdout)")
+        #expect(stdout.contains("saved \(out) after 6 steps"))
+        #expect(FileManager.default.fileExists(atPath: out + "/model.safetensors"))
+        let bad = try CLI.run(["train", "--config", "/nonexistent.yaml"])
+        #expect(bad.status == 1 && bad.stderr.contains("/nonexistent.yaml"))
+    }
+}

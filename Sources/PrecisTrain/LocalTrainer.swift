@@ -1,0 +1,152 @@
+import Foundation
+import PrecisCore
+import PrecisData
+import PrecisModels
+import PrecisText
+
+/// Trains a model in this process: the data pipeline, the model's forward/backward, global-norm
+/// clipping, the learning-rate schedule and AdamW, with Trainer's step accounting. The cluster roles
+/// will split the same loop over processes; this is also the single-process reference they must match.
+public enum LocalTrainer {
+    public struct Progress: Sendable {
+        public var step: Int
+        public var totalSteps: Int
+        public var epoch: Double
+        public var loss: Double
+        public var learningRate: Double
+        public var examplesPerSecond: Double
+        public var elapsed: Double
+    }
+
+    public struct Report: Sendable {
+        public var steps: Int
+        public var finalLoss: Double
+        public var logHistory: [[String: Double]]
+        public var seconds: Double
+        public var outputDir: String
+    }
+
+    /// The model to train: an existing folder (config.json + model.safetensors) or a config to
+    /// initialise from scratch with the run's seed.
+    static func loadModel(_ spec: String, seed: Int) throws -> BartModel {
+        let folderConfig = (spec as NSString).appendingPathComponent("config.json")
+        if FileManager.default.fileExists(atPath: folderConfig) {
+            guard let m = try ModelFolder.load(spec).model as? BartModel else { throw ModelError.missingFile(path: folderConfig) }
+            return m
+        }
+        guard let m = try ModelPresets.model(spec) as? BartModel else {
+            throw ModelError.invalidConfig(file: spec, field: "model_type", reason: "only BART trains today")
+        }
+        m.initializeWeights(seed: UInt64(seed))
+        return m
+    }
+
+    public static func run(_ cfg: TrainingConfig, log: (String) -> Void = { _ in },
+                           progress: (Progress) -> Void = { _ in }) throws -> Report {
+        let a = cfg.training
+        Compute.setThreads(a.threads ?? Compute.availableCores)
+        guard FileManager.default.fileExists(atPath: a.tokenizer) else {
+            throw ConfigError.invalid(file: cfg.file, key: "training.tokenizer",
+                                      reason: "\(a.tokenizer) does not exist (make one with `precis tokenizer train`)")
+        }
+        let encoder = try TokenizerEncoder(file: a.tokenizer)
+        let model = try loadModel(a.model, seed: a.seed)
+        guard encoder.tokenizer.vocabSize <= model.config.vocabSize else {
+            throw ConfigError.invalid(file: cfg.file, key: "training.model",
+                                      reason: "the tokenizer has \(encoder.tokenizer.vocabSize) ids but the model's vocab_size is \(model.config.vocabSize)")
+        }
+        let loaded = try DatasetLoader.load(a.trainFile, options: DatasetOptions(textColumn: a.textColumn, summaryColumn: a.summaryColumn,
+                                                                                skipBadRecords: a.skipBadRecords))
+        log(loaded.summary)
+        let records = a.maxTrainSamples.map { Array(loaded.records.prefix($0)) } ?? loaded.records
+        let maxPos = model.config.maxPositionEmbeddings
+        let tokOptions = TokenizationOptions(maxSourceLength: min(a.maxSourceLength, maxPos),
+                                             maxTargetLength: min(a.maxTargetLength, maxPos), sourcePrefix: a.sourcePrefix)
+        let (ds, cached) = try TokenizedDataset.build(records: records, dataFingerprint: try FNV.file(a.trainFile) + "-\(records.count)",
+                                                      encoder: encoder, options: tokOptions,
+                                                      cacheDir: (a.outputDir as NSString).appendingPathComponent("cache"))
+        log("tokenized \(ds.count) examples\(cached ? " (from the cache)" : "")")
+
+        let batchesPerEpoch = (ds.count + a.perDeviceTrainBatchSize - 1) / a.perDeviceTrainBatchSize
+        let updatesPerEpoch = max(1, (batchesPerEpoch + a.gradientAccumulationSteps - 1) / a.gradientAccumulationSteps)
+        let totalSteps = a.maxSteps > 0 ? a.maxSteps : Int((a.numTrainEpochs * Double(updatesPerEpoch)).rounded(.up))
+        let warmup = a.warmupSteps > 0 ? a.warmupSteps : LRSchedule.warmupSteps(ratio: a.warmupRatio, totalSteps: totalSteps)
+        let schedule = LRSchedule(kind: LRSchedule.Kind(rawValue: a.lrSchedulerType)!, baseLR: a.learningRate,
+                                  warmupSteps: warmup, totalSteps: totalSteps)
+        let optimizer = OptimizerState(table: model.table,
+                                       adamw: AdamW(beta1: a.adamBeta1, beta2: a.adamBeta2, eps: a.adamEpsilon, weightDecay: a.weightDecay),
+                                       schedule: schedule)
+        log("\(model.table.count) parameters, \(ds.count) examples, \(updatesPerEpoch) steps per epoch, \(totalSteps) steps, warmup \(warmup), \(Compute.threads) thread(s)")
+
+        let collator = Collator(padId: Int32(model.config.padTokenId))
+        let t0 = Date()
+        var step = 0, epoch = 0, epochsDone = 0.0
+        var windowLoss = 0.0, windowTokens = 0, lastLoss = 0.0, examples = 0
+        var history: [[String: Double]] = []
+        training: while step < totalSteps {
+            let order = a.groupByLength
+                ? Sampler.lengthGrouped(lengths: ds.sourceLengths, batchSize: a.perDeviceTrainBatchSize, seed: UInt64(a.seed), epoch: epoch)
+                : Sampler.shuffled(count: ds.count, seed: UInt64(a.seed), epoch: epoch)
+            let batches = Sampler.batches(order, batchSize: a.perDeviceTrainBatchSize)
+            var next = 0
+            while next < batches.count {
+                let group = Array(batches[next..<min(batches.count, next + a.gradientAccumulationSteps)])
+                next += group.count
+                // The loss (and so the gradient) is the mean over every label token of the update,
+                // whatever the split into micro-batches.
+                let micro = try group.map { try collator.batch($0, from: ds) }
+                let tokens = micro.reduce(0) { $0 + $1.labels.filter { $0 != Seq2SeqBatch.ignoreIndex }.count }
+                model.zeroGradients()
+                var lossSum = 0.0
+                for (i, b) in micro.enumerated() {
+                    let r = try model.step(b, options: StepOptions(training: true, labelSmoothing: Float(a.labelSmoothingFactor),
+                                                                   seed: UInt64(step) &* 1_000_003 &+ UInt64(i) &+ UInt64(a.seed) << 32,
+                                                                   lossNormalizer: max(1, tokens)), logitsOut: nil)
+                    lossSum += r.lossSum
+                }
+                let norm = GradClip.norm(model.grads.pointer, count: model.grads.count)
+                let lr = optimizer.currentLR
+                optimizer.apply(params: model.params.pointer, grads: model.grads.pointer,
+                                clipCoefficient: a.maxGradNorm > 0 ? GradClip.coefficient(totalNorm: norm, maxNorm: a.maxGradNorm) : 1)
+                step += 1
+                examples += group.reduce(0) { $0 + $1.count }
+                windowLoss += lossSum; windowTokens += tokens
+                let elapsed = Date().timeIntervalSince(t0)
+                let ep = Double(epoch) + Double(next) / Double(batches.count)
+                epochsDone = ep
+                lastLoss = tokens > 0 ? lossSum / Double(tokens) : 0
+                progress(Progress(step: step, totalSteps: totalSteps, epoch: ep, loss: lastLoss, learningRate: lr,
+                                  examplesPerSecond: Double(examples) / max(elapsed, 1e-9), elapsed: elapsed))
+                if step % a.loggingSteps == 0 || step == totalSteps {
+                    let entry: [String: Double] = ["step": Double(step), "epoch": (ep * 100).rounded() / 100,
+                                                   "loss": windowTokens > 0 ? windowLoss / Double(windowTokens) : 0,
+                                                   "learning_rate": lr, "grad_norm": norm]
+                    history.append(entry)
+                    windowLoss = 0; windowTokens = 0
+                }
+                if step >= totalSteps { break training }
+            }
+            epoch += 1
+        }
+        let seconds = Date().timeIntervalSince(t0)
+        try save(model: model, tokenizerFile: a.tokenizer, to: a.outputDir, step: step, epochs: epochsDone,
+                 history: history, seconds: seconds, examples: examples)
+        log("saved \(a.outputDir) after \(step) steps in \(String(format: "%.1f", seconds)) s")
+        return Report(steps: step, finalLoss: lastLoss, logHistory: history, seconds: seconds, outputDir: a.outputDir)
+    }
+
+    /// Writes the model folder Trainer's `save_model` would: weights, config, generation config,
+    /// tokenizer, and `trainer_state.json` with the log history. Every file is written atomically.
+    static func save(model: BartModel, tokenizerFile: String, to dir: String, step: Int, epochs: Double,
+                     history: [[String: Double]], seconds: Double, examples: Int) throws {
+        try ModelFolder.save(model, to: dir)
+        let tok = try Data(contentsOf: URL(fileURLWithPath: tokenizerFile))
+        try AtomicFile.write(tok, to: (dir as NSString).appendingPathComponent("tokenizer.json"))
+        var log = history.map { $0 as [String: Any] }
+        log.append(["step": step, "train_runtime": seconds, "train_samples_per_second": Double(examples) / max(seconds, 1e-9)])
+        let state: [String: Any] = ["global_step": step, "epoch": epochs, "max_steps": step, "log_history": log,
+                                    "best_metric": NSNull(), "best_model_checkpoint": NSNull()]
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: state, options: [.prettyPrinted, .sortedKeys]),
+                             to: (dir as NSString).appendingPathComponent("trainer_state.json"))
+    }
+}

@@ -1,0 +1,196 @@
+import Foundation
+import Yams
+
+/// Errors in a training config file; each names the file and the key.
+public enum ConfigError: Error, CustomStringConvertible, Equatable {
+    case unreadable(file: String, reason: String)
+    case unknownKey(file: String, key: String)
+    case wrongType(file: String, key: String, expected: String)
+    case invalid(file: String, key: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(f, r): return "\(f): \(r)"
+        case let .unknownKey(f, k): return "\(f): unknown key '\(k)'"
+        case let .wrongType(f, k, e): return "\(f): key '\(k)' must be \(e)"
+        case let .invalid(f, k, r): return "\(f): key '\(k)': \(r)"
+        }
+    }
+}
+
+/// The `training:` section, named as transformers' `Seq2SeqTrainingArguments` (plus the data and
+/// model keys of `run_summarization.py`).
+public struct TrainingArguments: Sendable, Equatable {
+    public var outputDir = "runs/precis"
+    /// A model folder to start from, or a config (preset name or config.json) to initialise from scratch.
+    public var model = "bart-small"
+    public var tokenizer = "runs/tokenizer.json"
+    public var trainFile = "data/samsum/train.jsonl"
+    public var textColumn = "dialogue"
+    public var summaryColumn = "summary"
+    public var maxSourceLength = 512
+    public var maxTargetLength = 128
+    public var sourcePrefix = ""
+    public var maxTrainSamples: Int? = nil
+    public var skipBadRecords = true
+    public var perDeviceTrainBatchSize = 8
+    public var gradientAccumulationSteps = 1
+    public var learningRate = 5e-5
+    public var weightDecay = 0.0
+    public var adamBeta1 = 0.9
+    public var adamBeta2 = 0.999
+    public var adamEpsilon = 1e-8
+    public var numTrainEpochs = 3.0
+    public var maxSteps = -1
+    public var warmupSteps = 0
+    public var warmupRatio = 0.0
+    public var lrSchedulerType = "linear"
+    public var maxGradNorm = 1.0
+    public var labelSmoothingFactor = 0.0
+    public var loggingSteps = 50
+    public var seed = 42
+    public var groupByLength = false
+    public var threads: Int? = nil
+
+    public init() {}
+}
+
+/// A training config file: `training:` (above) and `cluster:` (reserved for the cluster roles; only
+/// its keys are checked today).
+public struct TrainingConfig: Sendable, Equatable {
+    public var training = TrainingArguments()
+    public var file = "(defaults)"
+
+    static let clusterKeys: Set<String> = ["coordinator", "servers", "workers", "consistency", "staleness", "codec",
+                                           "threads_per_worker", "heartbeat_interval", "heartbeat_timeout", "hosts"]
+
+    public init() {}
+
+    public static func load(_ path: String) throws -> TrainingConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError.unreadable(file: path, reason: "no such file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw ConfigError.unreadable(file: path, reason: "not UTF-8") }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws -> TrainingConfig {
+        let root: Any?
+        do { root = try Yams.load(yaml: text) } catch {
+            throw ConfigError.unreadable(file: file, reason: "not valid YAML: \(error)")
+        }
+        var cfg = TrainingConfig()
+        cfg.file = file
+        guard let top = root as? [String: Any] else {
+            if root == nil { return cfg }
+            throw ConfigError.unreadable(file: file, reason: "the top level must be a mapping with 'training' and 'cluster'")
+        }
+        for key in top.keys where key != "training" && key != "cluster" { throw ConfigError.unknownKey(file: file, key: key) }
+        if let c = top["cluster"] {
+            guard let cluster = c as? [String: Any] else { throw ConfigError.wrongType(file: file, key: "cluster", expected: "a mapping") }
+            for k in cluster.keys where !clusterKeys.contains(k) { throw ConfigError.unknownKey(file: file, key: "cluster.\(k)") }
+        }
+        guard let t = top["training"] else { return cfg }
+        guard let tr = t as? [String: Any] else { throw ConfigError.wrongType(file: file, key: "training", expected: "a mapping") }
+        var a = TrainingArguments()
+        var r = Reader(dict: tr, file: file)
+        try r.string("output_dir", &a.outputDir)
+        try r.string("model", &a.model)
+        try r.string("tokenizer", &a.tokenizer)
+        try r.string("train_file", &a.trainFile)
+        try r.string("text_column", &a.textColumn)
+        try r.string("summary_column", &a.summaryColumn)
+        try r.int("max_source_length", &a.maxSourceLength)
+        try r.int("max_target_length", &a.maxTargetLength)
+        try r.string("source_prefix", &a.sourcePrefix)
+        try r.optionalInt("max_train_samples", &a.maxTrainSamples)
+        try r.bool("skip_bad_records", &a.skipBadRecords)
+        try r.int("per_device_train_batch_size", &a.perDeviceTrainBatchSize)
+        try r.int("gradient_accumulation_steps", &a.gradientAccumulationSteps)
+        try r.double("learning_rate", &a.learningRate)
+        try r.double("weight_decay", &a.weightDecay)
+        try r.double("adam_beta1", &a.adamBeta1)
+        try r.double("adam_beta2", &a.adamBeta2)
+        try r.double("adam_epsilon", &a.adamEpsilon)
+        try r.double("num_train_epochs", &a.numTrainEpochs)
+        try r.int("max_steps", &a.maxSteps)
+        try r.int("warmup_steps", &a.warmupSteps)
+        try r.double("warmup_ratio", &a.warmupRatio)
+        try r.string("lr_scheduler_type", &a.lrSchedulerType)
+        try r.double("max_grad_norm", &a.maxGradNorm)
+        try r.double("label_smoothing_factor", &a.labelSmoothingFactor)
+        try r.int("logging_steps", &a.loggingSteps)
+        try r.int("seed", &a.seed)
+        try r.bool("group_by_length", &a.groupByLength)
+        try r.optionalInt("threads", &a.threads)
+        if let unknown = r.unused.sorted().first { throw ConfigError.unknownKey(file: file, key: "training.\(unknown)") }
+        cfg.training = a
+        try cfg.validate()
+        return cfg
+    }
+
+    public func validate() throws {
+        let t = training
+        func check(_ ok: Bool, _ key: String, _ reason: String) throws {
+            if !ok { throw ConfigError.invalid(file: file, key: "training.\(key)", reason: reason) }
+        }
+        try check(t.perDeviceTrainBatchSize > 0, "per_device_train_batch_size", "must be positive")
+        try check(t.gradientAccumulationSteps > 0, "gradient_accumulation_steps", "must be positive")
+        try check(t.learningRate >= 0, "learning_rate", "must not be negative")
+        try check(t.numTrainEpochs > 0 || t.maxSteps > 0, "num_train_epochs", "must be positive (or set max_steps)")
+        try check(t.warmupRatio >= 0 && t.warmupRatio < 1, "warmup_ratio", "must be in [0, 1)")
+        try check(t.labelSmoothingFactor >= 0 && t.labelSmoothingFactor < 1, "label_smoothing_factor", "must be in [0, 1)")
+        try check(["linear", "cosine", "constant", "constant_with_warmup"].contains(t.lrSchedulerType), "lr_scheduler_type",
+                  "'\(t.lrSchedulerType)' is not one of linear, cosine, constant, constant_with_warmup")
+        try check(t.maxSourceLength > 0 && t.maxTargetLength > 0, "max_source_length", "lengths must be positive")
+        try check(t.loggingSteps > 0, "logging_steps", "must be positive")
+    }
+}
+
+/// Reads typed keys from a YAML mapping, remembering which were used.
+struct Reader {
+    let dict: [String: Any]
+    let file: String
+    var unused: Set<String>
+
+    init(dict: [String: Any], file: String) {
+        self.dict = dict; self.file = file; unused = Set(dict.keys)
+    }
+
+    mutating func take(_ k: String) -> Any? {
+        unused.remove(k)
+        guard let v = dict[k], !(v is NSNull) else { return nil }
+        return v
+    }
+
+    mutating func string(_ k: String, _ out: inout String) throws {
+        guard let v = take(k) else { return }
+        guard let s = v as? String else { throw ConfigError.wrongType(file: file, key: "training.\(k)", expected: "a string") }
+        out = s
+    }
+
+    mutating func int(_ k: String, _ out: inout Int) throws {
+        guard let v = take(k) else { return }
+        guard let i = v as? Int else { throw ConfigError.wrongType(file: file, key: "training.\(k)", expected: "an integer") }
+        out = i
+    }
+
+    mutating func optionalInt(_ k: String, _ out: inout Int?) throws {
+        guard let v = take(k) else { return }
+        guard let i = v as? Int else { throw ConfigError.wrongType(file: file, key: "training.\(k)", expected: "an integer") }
+        out = i
+    }
+
+    mutating func double(_ k: String, _ out: inout Double) throws {
+        guard let v = take(k) else { return }
+        if let d = v as? Double { out = d } else if let i = v as? Int { out = Double(i) } else {
+            throw ConfigError.wrongType(file: file, key: "training.\(k)", expected: "a number")
+        }
+    }
+
+    mutating func bool(_ k: String, _ out: inout Bool) throws {
+        guard let v = take(k) else { return }
+        guard let b = v as? Bool else { throw ConfigError.wrongType(file: file, key: "training.\(k)", expected: "true or false") }
+        out = b
+    }
+}

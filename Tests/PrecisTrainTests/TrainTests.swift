@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+import PrecisCore
+import PrecisModels
+import PrecisTrain
+
+let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+func temp() -> String {
+    let d = FileManager.default.temporaryDirectory.appendingPathComponent("precis-train-\(UUID().uuidString)").path
+    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+/// 64 SAMSum validation examples as JSON Lines (from the bundled corpus).
+func smallData() throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/xz")
+    p.arguments = ["-dc", repo.appendingPathComponent("data/samsum/validation.jsonl.xz").path]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let all = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    let path = temp() + "/val64.jsonl"
+    try Data(all.split(separator: 0x0A).prefix(64).joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: path))
+    return path
+}
+
+@Suite struct TrainingConfigTests {
+    @Test func shippedConfigsParse() throws {
+        let main = try TrainingConfig.load(repo.appendingPathComponent("configs/train-samsum.yaml").path)
+        #expect(main.training.model == "bart-small" && main.training.perDeviceTrainBatchSize == 16)
+        #expect(main.training.learningRate == 7e-4 && main.training.labelSmoothingFactor == 0.1 && main.training.groupByLength)
+        let smoke = try TrainingConfig.load(repo.appendingPathComponent("configs/train-smoke.yaml").path)
+        #expect(smoke.training.maxSteps == 6 && smoke.training.gradientAccumulationSteps == 2)
+    }
+
+    @Test func unknownKeysAndWrongTypesNameTheKey() throws {
+        #expect(throws: ConfigError.unknownKey(file: "c.yaml", key: "training.learnig_rate")) {
+            try TrainingConfig.parse("training:\n  learnig_rate: 0.1\n", file: "c.yaml")
+        }
+        #expect(throws: ConfigError.wrongType(file: "c.yaml", key: "training.per_device_train_batch_size", expected: "an integer")) {
+            try TrainingConfig.parse("training:\n  per_device_train_batch_size: lots\n", file: "c.yaml")
+        }
+        #expect(throws: ConfigError.unknownKey(file: "c.yaml", key: "trainng")) { try TrainingConfig.parse("trainng: {}\n", file: "c.yaml") }
+        #expect(throws: ConfigError.unknownKey(file: "c.yaml", key: "cluster.wrokers")) {
+            try TrainingConfig.parse("cluster:\n  wrokers: 2\n", file: "c.yaml")
+        }
+        #expect(throws: ConfigError.self) { try TrainingConfig.parse("training:\n  lr_scheduler_type: polynomial\n", file: "c.yaml") }
+        #expect(throws: ConfigError.self) { try TrainingConfig.parse("training: [1, 2\n", file: "c.yaml") }
+        // Integers are accepted for float keys, as YAML writes them.
+        #expect(try TrainingConfig.parse("training:\n  learning_rate: 1\n", file: "c.yaml").training.learningRate == 1)
+    }
+}
+
+@Suite struct LocalTrainerTests {
+    func config(_ data: String, out: String, batch: Int, accumulation: Int, steps: Int, model: String = "bart-tiny") -> TrainingConfig {
+        var c = TrainingConfig()
+        c.training.outputDir = out
+        c.training.model = model
+        c.training.tokenizer = repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path
+        c.training.trainFile = data
+        c.training.maxSourceLength = 96
+        c.training.maxTargetLength = 24
+        c.training.perDeviceTrainBatchSize = batch
+        c.training.gradientAccumulationSteps = accumulation
+        c.training.learningRate = 2e-3
+        c.training.weightDecay = 0.01
+        c.training.warmupSteps = 1
+        c.training.maxSteps = steps
+        c.training.labelSmoothingFactor = 0.1
+        c.training.loggingSteps = 1
+        c.training.seed = 3
+        c.training.threads = 2
+        return c
+    }
+
+    /// Same seed → bitwise the same model; the loss falls; the folder is a complete model folder.
+    @Test func trainingIsReproducibleAndLearns() throws {
+        let data = try smallData()
+        let a = temp(), b = temp()
+        let ra = try LocalTrainer.run(config(data, out: a, batch: 8, accumulation: 1, steps: 12))
+        let rb = try LocalTrainer.run(config(data, out: b, batch: 8, accumulation: 1, steps: 12))
+        #expect(ra.steps == 12)
+        let wa = try Data(contentsOf: URL(fileURLWithPath: a + "/model.safetensors"))
+        let wb = try Data(contentsOf: URL(fileURLWithPath: b + "/model.safetensors"))
+        let fa = try SafeTensorsFile(path: a + "/model.safetensors"), fb = try SafeTensorsFile(path: b + "/model.safetensors")
+        #expect(wa.count == wb.count)
+        for name in fa.names { #expect(try fa.floats(name) == fb.floats(name), "\(name)") }
+        let losses = ra.logHistory.map { $0["loss"]! }
+        #expect(losses.last! < losses.first! - 0.05, "losses \(losses)")
+        for f in ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "trainer_state.json"] {
+            #expect(FileManager.default.fileExists(atPath: a + "/" + f), "\(f)")
+        }
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: a + "/trainer_state.json"))) as! [String: Any]
+        #expect(state["global_step"] as? Int == 12)
+        #expect((state["log_history"] as? [Any])?.count == 13)
+        #expect(try ModelFolder.load(a).model.table.count == 724_992)
+    }
+
+    /// Gradient accumulation: 2 micro-batches of 8 make the same update as one batch of 16 on the same
+    /// examples (the loss is averaged over all label tokens of the update), without dropout.
+    @Test func accumulationEqualsTheLargeBatch() throws {
+        let data = try smallData()
+        let dir = temp()
+        var cfg = try BartConfig.parse(Data(ModelPresets.all["bart-tiny"]!.utf8), file: "bart-tiny")
+        cfg.dropout = 0
+        let cfgPath = dir + "/nodrop.json"
+        try JSONEncoder().encode(cfg).write(to: URL(fileURLWithPath: cfgPath))
+        let big = try LocalTrainer.run(config(data, out: dir + "/big", batch: 16, accumulation: 1, steps: 2, model: cfgPath))
+        let acc = try LocalTrainer.run(config(data, out: dir + "/acc", batch: 8, accumulation: 2, steps: 2, model: cfgPath))
+        #expect(abs(big.logHistory[0]["loss"]! - acc.logHistory[0]["loss"]!) < 1e-5)
+        let fa = try SafeTensorsFile(path: dir + "/big/model.safetensors"), fb = try SafeTensorsFile(path: dir + "/acc/model.safetensors")
+        for name in fa.names {
+            let x = try fa.floats(name), y = try fb.floats(name)
+            var d = 0.0, n = 0.0
+            for i in 0..<x.count { d += Double(x[i] - y[i]) * Double(x[i] - y[i]); n += Double(x[i]) * Double(x[i]) }
+            #expect(d.squareRoot() <= 1e-5 * max(n.squareRoot(), 1e-3), "\(name)")
+        }
+    }
+
+    @Test func aMissingTokenizerIsAClearError() throws {
+        var c = config(try smallData(), out: temp(), batch: 8, accumulation: 1, steps: 1)
+        c.training.tokenizer = "/nonexistent/tokenizer.json"
+        do { _ = try LocalTrainer.run(c); Issue.record("no error") } catch let e as ConfigError {
+            #expect("\(e)".contains("training.tokenizer") && "\(e)".contains("precis tokenizer train"))
+        }
+    }
+}
