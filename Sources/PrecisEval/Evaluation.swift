@@ -60,6 +60,8 @@ public struct EvaluationReport: Sendable {
     public var loss: Double
     /// ROUGE F-measures × 100 (rouge1, rouge2, rougeL, rougeLsum).
     public var rouge: [String: Double]
+    /// Mean ROUGE precision, recall and F per type (raw fractions).
+    public var scores: [RougeType: Score]
     /// Mean generated length in tokens (non-pad tokens, decoder start and EOS included, as the recipe counts).
     public var genLen: Double
     public var samples: Int
@@ -106,7 +108,7 @@ public enum Evaluator {
         let mean = aggregateMean(scores)
         var rouge: [String: Double] = [:]
         for t in [RougeType.rouge1, .rouge2, .rougeL, .rougeLsum] { rouge[t.name] = 100 * (mean[t]?.fmeasure ?? 0) }
-        return EvaluationReport(loss: n > 0 ? lossSum / Double(n) : 0, rouge: rouge, genLen: genLen, samples: records.count,
+        return EvaluationReport(loss: n > 0 ? lossSum / Double(n) : 0, rouge: rouge, scores: mean, genLen: genLen, samples: records.count,
                                 predictions: preds, seconds: Date().timeIntervalSince(t0))
     }
 }

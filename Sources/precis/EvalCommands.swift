@@ -241,9 +241,7 @@ struct EvaluateCommand: ParsableCommand {
                 preds = report.predictions
                 print("\(model!) on \(data) (\(recs.count) examples, \(sm.generation.numBeams) beam(s)):")
                 print(String(format: "eval_loss %.4f   gen_len %.1f   %.1f s", report.loss, report.genLen, report.seconds))
-                var mean: [RougeType: Score] = [:]
-                for t in rougeTypes { let f = (report.rouge[t.name] ?? 0) / 100; mean[t] = Score(precision: .nan, recall: .nan, fmeasure: f) }
-                print(rougeTable(mean, count: recs.count), terminator: "")
+                print(rougeTable(report.scores, count: recs.count), terminator: "")
                 metrics["model"] = model!
                 for (k, v) in report.metrics { metrics[k] = v }
             }
