@@ -1,8 +1,8 @@
 /// Row softmax for attention scores, with a key mask and an optional causal limit, and its backward.
 public enum Softmax {
     /// In place over `rows` rows of `cols` scores each (row stride `ld`). For row i, key j takes part
-    /// when `keyMask[j] == 1` (values are exactly 0 or 1; nil: all keys) and, if `causal`, j ≤ i + `causalOffset`. Excluded keys get
-    /// probability exactly 0. A row with no allowed key becomes uniform over all keys, as an additive
+    /// when `keyMask[j] == 1` (values are exactly 0 or 1; nil: all keys) and, if `causal`,
+    /// j ≤ i + `causalOffset`. Excluded keys get probability exactly 0. A row with no allowed key becomes uniform over all keys, as an additive
     /// −∞-style mask does in PyTorch (every score shifted by the same large constant).
     public static func forward(
         _ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
