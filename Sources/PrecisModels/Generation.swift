@@ -165,7 +165,9 @@ public enum Generator {
 
     // MARK: Logits processors
 
-    /// transformers' processors in its order: min length, no-repeat n-grams, forced BOS, forced EOS.
+    /// transformers' logits processors: min length (EOS banned while the row is shorter), no-repeat
+    /// n-grams, forced BOS at length 1, forced EOS at max_length − 1. transformers runs no-repeat before
+    /// min length; each only sets scores to −∞ (forced ones last), so the order changes nothing.
     /// `sequence` is the row so far (decoder start included).
     static func processLogits(_ scores: UnsafeMutableBufferPointer<Float>, sequence: [Int32], g: GenerationSettings, maxLength: Int) {
         let curLen = sequence.count
