@@ -232,6 +232,18 @@ public final class BartModel: Seq2SeqModel {
         dropout.copy(out, norm.y, count: rows * d)
     }
 
+    /// One post-LN residual sublayer, y = LN(x + dropout(f(x))): `block` writes f(x) into the scratch
+    /// it is given; returns y (the norm's saved output).
+    private func residual(_ ws: BartWorkspace, _ x: UnsafePointer<Float>, rows: Int, norm: NormActs, _ no: NormOffsets,
+                          dropout: DropoutSite, _ block: (Ptr) -> Void) -> UnsafePointer<Float> {
+        let d = config.dModel
+        block(ws.tmp)
+        dropout.apply(ws.tmp, count: rows * d)
+        Vec.add(ws.tmp, x, rows * d)
+        norm.forward(ws.tmp, no, params: params.pointer, rows: rows, dim: d, eps: config.layerNormEps)
+        return UnsafePointer(norm.y)
+    }
+
     private func encode(_ ws: BartWorkspace, _ drop: DropoutPlan) {
         let c = config, d = c.dModel, n = ws.b * ws.s, p = params.pointer
         prof("fwd embed") { embed(ws, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions, norm: ws.encoderEmbedNorm,
@@ -240,18 +252,20 @@ public final class BartModel: Seq2SeqModel {
         var x = UnsafePointer(ws.encoderInput)
         for (l, acts) in ws.encoderLayers.enumerated() {
             let o = layout.encoder[l]
-            prof("fwd enc attention") { AttentionBlock.forward(acts.attn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: x, xkv: x,
-                                   shape: shape, keyMask: ws.sourceMask, causal: false,
-                                   dropout: drop.site(encoderLayer: l, 0), out: ws.tmp) }
-            drop.site(encoderLayer: l, 1).apply(ws.tmp, count: n * d)
-            Vec.add(ws.tmp, x, n * d)
-            acts.ln1.forward(ws.tmp, o.ln1, params: p, rows: n, dim: d, eps: c.layerNormEps)
-            prof("fwd enc ffn") { FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: acts.ln1.y, rows: n, dim: d, ffn: c.encoderFfnDim,
-                                     activation: c.activation, dropout: drop.site(encoderLayer: l, 2), out: ws.tmp) }
-            drop.site(encoderLayer: l, 3).apply(ws.tmp, count: n * d)
-            Vec.add(ws.tmp, acts.ln1.y, n * d)
-            acts.ln2.forward(ws.tmp, o.ln2, params: p, rows: n, dim: d, eps: c.layerNormEps)
-            x = UnsafePointer(acts.ln2.y)
+            let h = x
+            x = residual(ws, h, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(encoderLayer: l, 1)) { out in
+                prof("fwd enc attention") {
+                    AttentionBlock.forward(acts.attn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: h, xkv: h, shape: shape,
+                                           keyMask: ws.sourceMask, causal: false, dropout: drop.site(encoderLayer: l, 0), out: out)
+                }
+            }
+            let a = x
+            x = residual(ws, a, rows: n, norm: acts.ln2, o.ln2, dropout: drop.site(encoderLayer: l, 3)) { out in
+                prof("fwd enc ffn") {
+                    FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: a, rows: n, dim: d, ffn: c.encoderFfnDim,
+                                             activation: c.activation, dropout: drop.site(encoderLayer: l, 2), out: out)
+                }
+            }
         }
         ws.encoderOutput = UnsafeMutablePointer(mutating: x)
     }
@@ -266,24 +280,28 @@ public final class BartModel: Seq2SeqModel {
         let enc = UnsafePointer(ws.encoderOutput)
         for (l, acts) in ws.decoderLayers.enumerated() {
             let o = layout.decoder[l]
-            prof("fwd dec self-attention") { AttentionBlock.forward(acts.selfAttn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: x, xkv: x,
-                                   shape: selfShape, keyMask: nil, causal: true,
-                                   dropout: drop.site(decoderLayer: l, 0), out: ws.tmp) }
-            drop.site(decoderLayer: l, 1).apply(ws.tmp, count: n * d)
-            Vec.add(ws.tmp, x, n * d)
-            acts.ln1.forward(ws.tmp, o.ln1, params: p, rows: n, dim: d, eps: c.layerNormEps)
-            prof("fwd dec cross-attention") { AttentionBlock.forward(acts.crossAttn, o.crossAttn, params: p, scratch: ws.attnScratch, xq: acts.ln1.y,
-                                   xkv: enc, shape: crossShape, keyMask: ws.sourceMask, causal: false,
-                                   dropout: drop.site(decoderLayer: l, 2), out: ws.tmp) }
-            drop.site(decoderLayer: l, 3).apply(ws.tmp, count: n * d)
-            Vec.add(ws.tmp, acts.ln1.y, n * d)
-            acts.ln2.forward(ws.tmp, o.ln2, params: p, rows: n, dim: d, eps: c.layerNormEps)
-            prof("fwd dec ffn") { FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: acts.ln2.y, rows: n, dim: d, ffn: c.decoderFfnDim,
-                                     activation: c.activation, dropout: drop.site(decoderLayer: l, 4), out: ws.tmp) }
-            drop.site(decoderLayer: l, 5).apply(ws.tmp, count: n * d)
-            Vec.add(ws.tmp, acts.ln2.y, n * d)
-            acts.ln3.forward(ws.tmp, o.ln3, params: p, rows: n, dim: d, eps: c.layerNormEps)
-            x = UnsafePointer(acts.ln3.y)
+            let h = x
+            x = residual(ws, h, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(decoderLayer: l, 1)) { out in
+                prof("fwd dec self-attention") {
+                    AttentionBlock.forward(acts.selfAttn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: h, xkv: h,
+                                           shape: selfShape, keyMask: nil, causal: true, dropout: drop.site(decoderLayer: l, 0), out: out)
+                }
+            }
+            let a = x
+            x = residual(ws, a, rows: n, norm: acts.ln2, o.ln2, dropout: drop.site(decoderLayer: l, 3)) { out in
+                prof("fwd dec cross-attention") {
+                    AttentionBlock.forward(acts.crossAttn, o.crossAttn, params: p, scratch: ws.attnScratch, xq: a, xkv: enc,
+                                           shape: crossShape, keyMask: ws.sourceMask, causal: false,
+                                           dropout: drop.site(decoderLayer: l, 2), out: out)
+                }
+            }
+            let b = x
+            x = residual(ws, b, rows: n, norm: acts.ln3, o.ln3, dropout: drop.site(decoderLayer: l, 5)) { out in
+                prof("fwd dec ffn") {
+                    FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: b, rows: n, dim: d, ffn: c.decoderFfnDim,
+                                             activation: c.activation, dropout: drop.site(decoderLayer: l, 4), out: out)
+                }
+            }
         }
         ws.decoderOutput = UnsafeMutablePointer(mutating: x)
     }
@@ -305,26 +323,28 @@ public final class BartModel: Seq2SeqModel {
         for l in stride(from: ws.decoderLayers.count - 1, through: 0, by: -1) {
             let acts = ws.decoderLayers[l], o = layout.decoder[l]
             let x = l == 0 ? UnsafePointer(ws.decoderInput) : UnsafePointer(ws.decoderLayers[l - 1].ln3.y)
-            acts.ln3.backward(dx: gA, dy: gA, o.ln3, params: p, grads: g, rows: nt, dim: d)
-            drop.site(decoderLayer: l, 5).copy(ws.tmp, gA, count: nt * d)
-            prof("bwd dec ffn") { FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln2.y, rows: nt, dim: d,
-                                      ffn: c.decoderFfnDim, activation: c.activation,
-                                      dropout: drop.site(decoderLayer: l, 4), dOut: ws.tmp, dx: gB,
-                                      accumulateDx: false, hidden: ws.hidden) }
-            Vec.add(gB, gA, nt * d)
-            acts.ln2.backward(dx: gB, dy: gB, o.ln2, params: p, grads: g, rows: nt, dim: d)
-            drop.site(decoderLayer: l, 3).copy(ws.tmp, gB, count: nt * d)
-            prof("bwd dec cross-attention") { AttentionBlock.backward(acts.crossAttn, o.crossAttn, params: p, grads: g, scratch: ws.attnScratch,
-                                    xq: acts.ln1.y, xkv: ws.encoderOutput, shape: crossShape,
-                                    dropout: drop.site(decoderLayer: l, 2), dOut: ws.tmp,
-                                    dxq: gA, accumulateDxq: false, dxkv: ws.gradEncoder, accumulateDxkv: true) }
-            Vec.add(gA, gB, nt * d)
-            acts.ln1.backward(dx: gA, dy: gA, o.ln1, params: p, grads: g, rows: nt, dim: d)
-            drop.site(decoderLayer: l, 1).copy(ws.tmp, gA, count: nt * d)
-            prof("bwd dec self-attention") { AttentionBlock.backward(acts.selfAttn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
-                                    xq: x, xkv: x, shape: selfShape, dropout: drop.site(decoderLayer: l, 0),
-                                    dOut: ws.tmp, dxq: gB, accumulateDxq: false, dxkv: gB, accumulateDxkv: false) }
-            Vec.add(gB, gA, nt * d)
+            residualBackward(ws, grad: gA, into: gB, rows: nt, norm: acts.ln3, o.ln3, dropout: drop.site(decoderLayer: l, 5)) { dOut, dx in
+                prof("bwd dec ffn") {
+                    FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln2.y, rows: nt, dim: d,
+                                              ffn: c.decoderFfnDim, activation: c.activation, dropout: drop.site(decoderLayer: l, 4),
+                                              dOut: dOut, dx: dx, accumulateDx: false, hidden: ws.hidden)
+                }
+            }
+            residualBackward(ws, grad: gB, into: gA, rows: nt, norm: acts.ln2, o.ln2, dropout: drop.site(decoderLayer: l, 3)) { dOut, dx in
+                prof("bwd dec cross-attention") {
+                    AttentionBlock.backward(acts.crossAttn, o.crossAttn, params: p, grads: g, scratch: ws.attnScratch,
+                                            xq: acts.ln1.y, xkv: ws.encoderOutput, shape: crossShape,
+                                            dropout: drop.site(decoderLayer: l, 2), dOut: dOut,
+                                            dxq: dx, accumulateDxq: false, dxkv: ws.gradEncoder, accumulateDxkv: true)
+                }
+            }
+            residualBackward(ws, grad: gA, into: gB, rows: nt, norm: acts.ln1, o.ln1, dropout: drop.site(decoderLayer: l, 1)) { dOut, dx in
+                prof("bwd dec self-attention") {
+                    AttentionBlock.backward(acts.selfAttn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
+                                            xq: x, xkv: x, shape: selfShape, dropout: drop.site(decoderLayer: l, 0),
+                                            dOut: dOut, dxq: dx, accumulateDxq: false, dxkv: dx, accumulateDxkv: false)
+                }
+            }
             swap(&gA, &gB)
         }
         prof("bwd embed") { embedBackward(ws, grad: gA, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions,
@@ -337,23 +357,36 @@ public final class BartModel: Seq2SeqModel {
         for l in stride(from: ws.encoderLayers.count - 1, through: 0, by: -1) {
             let acts = ws.encoderLayers[l], o = layout.encoder[l]
             let x = l == 0 ? UnsafePointer(ws.encoderInput) : UnsafePointer(ws.encoderLayers[l - 1].ln2.y)
-            acts.ln2.backward(dx: gA, dy: gA, o.ln2, params: p, grads: g, rows: ns, dim: d)
-            drop.site(encoderLayer: l, 3).copy(ws.tmp, gA, count: ns * d)
-            prof("bwd enc ffn") { FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln1.y, rows: ns, dim: d,
-                                      ffn: c.encoderFfnDim, activation: c.activation,
-                                      dropout: drop.site(encoderLayer: l, 2), dOut: ws.tmp, dx: gB,
-                                      accumulateDx: false, hidden: ws.hidden) }
-            Vec.add(gB, gA, ns * d)
-            acts.ln1.backward(dx: gB, dy: gB, o.ln1, params: p, grads: g, rows: ns, dim: d)
-            drop.site(encoderLayer: l, 1).copy(ws.tmp, gB, count: ns * d)
-            prof("bwd enc attention") { AttentionBlock.backward(acts.attn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
-                                    xq: x, xkv: x, shape: encShape, dropout: drop.site(encoderLayer: l, 0),
-                                    dOut: ws.tmp, dxq: gA, accumulateDxq: false, dxkv: gA, accumulateDxkv: false) }
-            Vec.add(gA, gB, ns * d)
+            residualBackward(ws, grad: gA, into: gB, rows: ns, norm: acts.ln2, o.ln2, dropout: drop.site(encoderLayer: l, 3)) { dOut, dx in
+                prof("bwd enc ffn") {
+                    FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln1.y, rows: ns, dim: d,
+                                              ffn: c.encoderFfnDim, activation: c.activation, dropout: drop.site(encoderLayer: l, 2),
+                                              dOut: dOut, dx: dx, accumulateDx: false, hidden: ws.hidden)
+                }
+            }
+            residualBackward(ws, grad: gB, into: gA, rows: ns, norm: acts.ln1, o.ln1, dropout: drop.site(encoderLayer: l, 1)) { dOut, dx in
+                prof("bwd enc attention") {
+                    AttentionBlock.backward(acts.attn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
+                                            xq: x, xkv: x, shape: encShape, dropout: drop.site(encoderLayer: l, 0),
+                                            dOut: dOut, dxq: dx, accumulateDxq: false, dxkv: dx, accumulateDxkv: false)
+                }
+            }
         }
         prof("bwd embed") { embedBackward(ws, grad: gA, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions,
                       norm: ws.encoderEmbedNorm, normOffsets: layout.encoderEmbedNorm,
                       dropout: drop.site(encoderLayer: -1, 0)) }
+    }
+
+    /// Backward through y = LN(x + dropout(f(x))): `grad` holds dL/dy on entry (and dL/d(LN input)
+    /// after); `block` gets dL/df (in scratch) and must write dL/dx through f into the pointer it is
+    /// given; the residual path is then added, leaving dL/dx in `into`.
+    private func residualBackward(_ ws: BartWorkspace, grad: Ptr, into dx: Ptr, rows: Int, norm: NormActs, _ no: NormOffsets,
+                                  dropout: DropoutSite, _ block: (UnsafePointer<Float>, Ptr) -> Void) {
+        let d = config.dModel
+        norm.backward(dx: grad, dy: grad, no, params: params.pointer, grads: grads.pointer, rows: rows, dim: d)
+        dropout.copy(ws.tmp, grad, count: rows * d)
+        block(ws.tmp, dx)
+        Vec.add(dx, grad, rows * d)
     }
 
     private func embedBackward(_ ws: BartWorkspace, grad: Ptr, ids: UnsafePointer<Int32>, length: Int, positions: Int,
