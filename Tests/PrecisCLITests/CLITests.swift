@@ -34,6 +34,18 @@ enum CLI {
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
+    /// data/samsum/<split>.jsonl, decompressed from the bundled .xz (as `make data` does) if missing.
+    static func samsum(_ split: String) throws -> String {
+        let path = repo.appendingPathComponent("data/samsum/\(split).jsonl").path
+        if !FileManager.default.fileExists(atPath: path) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/xz")
+            p.arguments = ["-dk", path + ".xz"]
+            try p.run(); p.waitUntilExit()
+        }
+        return path
+    }
+
     static func temp() -> String {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("precis-cli-\(UUID().uuidString)").path
         try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
@@ -111,14 +123,7 @@ enum CLI {
         #expect(r.status == 0)
         try FileManager.default.copyItem(atPath: CLI.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
                                          toPath: dir + "/model/tokenizer.json")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/xz")
-        p.arguments = ["-dc", CLI.repo.appendingPathComponent("data/samsum/validation.jsonl.xz").path]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let all = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        let all = try Data(contentsOf: URL(fileURLWithPath: try CLI.samsum("validation")))
         let lines = all.split(separator: 0x0A).prefix(8)
         try Data(lines.joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: dir + "/val.jsonl"))
         return (dir + "/model", dir + "/val.jsonl")
@@ -159,13 +164,7 @@ enum CLI {
 @Suite struct TrainCommandTests {
     /// The smoke config end to end, as a user runs it from the repository root.
     @Test func smokeConfigTrainsAndWritesAModelFolder() throws {
-        let data = CLI.repo.appendingPathComponent("data/samsum/validation.jsonl").path
-        if !FileManager.default.fileExists(atPath: data) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/xz")
-            p.arguments = ["-dk", data + ".xz"]
-            try p.run(); p.waitUntilExit()
-        }
+        _ = try CLI.samsum("validation") // the smoke config reads data/samsum/validation.jsonl
         let out = CLI.temp() + "/smoke"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLI.binary)
