@@ -2,6 +2,11 @@ import COpenBLAS
 
 /// Row-major GEMM through `cblas_sgemm`.
 public enum BLAS {
+    /// OpenBLAS runs single-threaded inside our own pool. Pinned once, before the first BLAS call of the
+    /// process (a thread-safe lazy global): changing OpenBLAS's thread count while another thread is
+    /// inside OpenBLAS can crash it, so it is never changed again.
+    static let singleThreaded: Void = { openblas_set_num_threads(1) }()
+
     /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, all row-major with leading dimensions
     /// `lda`, `ldb`, `ldc` (elements between consecutive rows as stored).
     /// Products large enough are split into `Parallel.width` blocks of rows or of columns of C
@@ -15,6 +20,7 @@ public enum BLAS {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, parallel: Bool = true
     ) {
         if m == 0 || n == 0 { return }
+        _ = singleThreaded
         let parts = parallel && m * n * k >= 1 << 21 ? Parallel.width : 1
         if parts <= 1 {
             single(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -76,6 +82,7 @@ public enum BLAS {
         x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>
     ) {
         if rows == 0 || cols == 0 { return }
+        _ = singleThreaded
         cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(rows), Int32(cols), alpha,
                     a, Int32(lda), x, 1, beta, y, 1)
     }

@@ -20,7 +20,7 @@ public enum Compute {
 
     /// Sets the number of compute threads for every following call. Call it while no computation runs.
     public static func setThreads(_ n: Int) {
-        openblas_set_num_threads(1)
+        _ = BLAS.singleThreaded
         Parallel.setWidth(n)
     }
 

@@ -38,11 +38,13 @@ public enum Parallel {
         }
     }
 
-    /// Splits 0..<total into at most `width` contiguous chunks of at least `grain` items each and runs
+    /// Splits 0..<total into at most `width` (and `maxParts`) contiguous chunks of at least `grain` items each and runs
     /// body(chunk index, range) for each.
     @inline(__always)
-    public static func chunks(_ total: Int, grain: Int = 1, _ body: (Int, Range<Int>) -> Void) {
-        let parts = max(1, min(width, total / max(1, grain)))
+    /// `maxParts` bounds the chunk count for callers that hold one scratch buffer per chunk (the width
+    /// may have grown since they allocated them).
+    public static func chunks(_ total: Int, grain: Int = 1, maxParts: Int = .max, _ body: (Int, Range<Int>) -> Void) {
+        let parts = max(1, min(width, maxParts, total / max(1, grain)))
         if parts == 1 {
             if total > 0 { body(0, 0..<total) }
             return

@@ -187,7 +187,7 @@ public final class BartModel: Seq2SeqModel {
     private func prepareWorkspace(_ batch: Seq2SeqBatch) -> BartWorkspace {
         let b = batch.batchSize, s = batch.sourceLength, t = batch.targetLength
         let ws: BartWorkspace
-        if let w = workspace, w.capB >= b, w.capS >= s, w.capT >= t {
+        if let w = workspace, w.capB >= b, w.capS >= s, w.capT >= t, w.attnScratch.probTiles.count >= Parallel.width {
             ws = w
         } else {
             ws = BartWorkspace(config: config, b: max(b, workspace?.capB ?? 0), s: max(s, workspace?.capS ?? 0),

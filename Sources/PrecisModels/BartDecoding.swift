@@ -194,7 +194,7 @@ public final class BartIncrementalDecoder {
     /// ctx[r] = Σ softmax(q[r]·K/√dh) V per head, over `keyCount` keys of row `sourceOf(r)`.
     private func attend(keys: Ptr, values: Ptr, rowStride: Int, keyCount: Int, mask: Ptr?, scaling: Float,
                         sourceOf: (Int) -> Int) {
-        Parallel.chunks(rows * heads) { worker, pairs in
+        Parallel.chunks(rows * heads, maxParts: scores.count) { worker, pairs in
             let sc = scores[worker]
             for pair in pairs {
                 let r = pair / heads, h = pair % heads, src = sourceOf(r)

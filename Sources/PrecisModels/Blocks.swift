@@ -102,7 +102,7 @@ enum AttentionBlock {
         Linear.forward(y: acts.v, x: xkv, weight: params + p.vw, bias: params + p.vb, rows: nk, inDim: d, outDim: d)
         let tile = s.tq * s.tk
         // (batch, head) pairs are independent: spread them over the workers, each with its own tile.
-        Parallel.chunks(s.batch * s.heads) { worker, pairs in
+        Parallel.chunks(s.batch * s.heads, maxParts: scratch.probTiles.count) { worker, pairs in
             let probTile = scratch.probTiles[worker]
             for pair in pairs {
                 let b = pair / s.heads, h = pair % s.heads
@@ -138,7 +138,7 @@ enum AttentionBlock {
         let tile = s.tq * s.tk, scaling = 1 / Float(dh).squareRoot()
         Linear.backward(dx: scratch.dctx, dy: dOut, x: acts.ctx, weight: params + p.ow,
                         dWeight: grads + p.ow, dBias: grads + p.ob, rows: nq, inDim: d, outDim: d)
-        Parallel.chunks(s.batch * s.heads) { worker, pairs in
+        Parallel.chunks(s.batch * s.heads, maxParts: scratch.probTiles.count) { worker, pairs in
             let probTile = scratch.probTiles[worker], dprobTile = scratch.dprobTiles[worker]
             for pair in pairs {
                 let b = pair / s.heads, h = pair % s.heads
