@@ -8,8 +8,8 @@ import Glibc
 ///
 /// The thread count is always explicit. Precis runs one pool of `threads` compute workers
 /// (`Parallel`): large GEMMs are split by rows or columns across them, attention heads and
-/// elementwise kernels are spread over them, and OpenBLAS itself is pinned to one thread per call
-/// (`openblas_set_num_threads(1)`), so its own pool never spins against ours (no oversubscription).
+/// elementwise kernels are spread over them, and OpenBLAS itself is pinned to one thread
+/// (`BLAS.singleThreaded`, once per process), so its own pool never spins against ours.
 /// Each output element is computed by exactly one single-threaded GEMM call, so results do not depend
 /// on the thread count.
 public enum Compute {
