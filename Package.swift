@@ -17,9 +17,12 @@ let avx512: [SwiftSetting] = []
 
 let package = Package(
     name: "Precis",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "precis", targets: ["precis"]),
+        .executable(name: "precis-coordinator", targets: ["precis-coordinator"]),
+        .executable(name: "precis-ps", targets: ["precis-ps"]),
+        .executable(name: "precis-worker", targets: ["precis-worker"]),
         .library(name: "PrecisCore", targets: ["PrecisCore"]),
         .library(name: "PrecisModels", targets: ["PrecisModels"]),
         .library(name: "PrecisMetrics", targets: ["PrecisMetrics"]),
@@ -28,6 +31,7 @@ let package = Package(
         .library(name: "PrecisEval", targets: ["PrecisEval"]),
         .library(name: "PrecisWire", targets: ["PrecisWire"]),
         .library(name: "PrecisTrain", targets: ["PrecisTrain"]),
+        .library(name: "PrecisHub", targets: ["PrecisHub"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -63,14 +67,33 @@ let package = Package(
         // Wire protocol: ZeroMQ sockets, the data-message header, LZ4 shard codecs (fp32, bf16 with error feedback).
         .target(name: "PrecisWire", dependencies: ["CZMQ", "CLZ4"], swiftSettings: numerics),
 
+        // The three cluster roles. Each depends on the wire protocol and the shared libraries, never on
+        // another role.
+        .target(name: "PrecisCoordinator", dependencies: ["PrecisWire", "PrecisTrain", "PrecisCore", "PrecisModels", "PrecisData",
+                                                          "PrecisText", "PrecisHub"]),
+        .target(name: "PrecisServer", dependencies: ["PrecisWire", "PrecisCore"], swiftSettings: numerics),
+        .target(name: "PrecisWorker", dependencies: ["PrecisWire", "PrecisTrain", "PrecisCore", "PrecisModels", "PrecisData"]),
+
+        // Hub upload: the Hugging Face Hub HTTP protocol and a plain-directory hub, model cards.
+        .target(name: "PrecisHub", dependencies: ["PrecisCore"]),
+
         // Metrics: ROUGE exactly as Google's rouge-score computes it.
         .target(name: "PrecisMetrics", swiftSettings: numerics),
 
         // The user CLI (thin).
         .executableTarget(name: "precis", dependencies: [
             "PrecisCore", "PrecisModels", "PrecisMetrics", "PrecisText", "PrecisData", "PrecisEval", "PrecisTrain",
+            "PrecisWire", "PrecisHub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+
+        // Thin executables over the role modules.
+        .executableTarget(name: "precis-coordinator", dependencies: [
+            "PrecisCoordinator", "PrecisCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "precis-ps", dependencies: [
+            "PrecisServer", "PrecisCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "precis-worker", dependencies: [
+            "PrecisWorker", "PrecisCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .testTarget(name: "PrecisCoreTests", dependencies: ["PrecisCore"]),
         .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore"]),
@@ -79,6 +102,11 @@ let package = Package(
         .testTarget(name: "PrecisTrainTests", dependencies: ["PrecisTrain"]),
         .testTarget(name: "PrecisWireTests", dependencies: ["PrecisWire", "PrecisCore"]),
         .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels"]),
+        .testTarget(name: "PrecisHubTests", dependencies: ["PrecisHub", "PrecisCore"]),
+        // Real coordinator, server and worker processes over real sockets.
+        .testTarget(name: "PrecisClusterTests", dependencies: [
+            "PrecisCore", "PrecisWire", "PrecisTrain", "PrecisModels", "PrecisData",
+            "precis", "precis-coordinator", "precis-ps", "precis-worker"]),
         // Runs the built `precis` executable as a real process.
         .testTarget(name: "PrecisCLITests", dependencies: ["PrecisCore", "PrecisMetrics", "precis"]),
     ]
