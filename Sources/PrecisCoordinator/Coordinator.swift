@@ -1,1 +1,578 @@
-public enum Coordinator {}
+import Foundation
+import PrecisCore
+import PrecisModels
+import PrecisTrain
+import PrecisWire
+
+/// `precis-coordinator`: the one address everyone knows. Keeps membership (register, heartbeats,
+/// leave, declared dead after `heartbeat_timeout`), publishes the view (servers, their partitions,
+/// active workers) with an epoch that changes on every membership change, owns the schedule (global
+/// step, epoch, learning rate), and hands out the data: each step's micro-batches (dataset indices of
+/// the epoch's order) go to the active workers as contributions; a contribution whose worker dies is
+/// handed to another, so nothing is lost and nothing counts twice. In sync mode it also closes each
+/// step: the servers report the sum of squares of their part of the summed gradient, it computes the
+/// global norm and tells them the clip coefficient.
+public final class Coordinator {
+    public struct Options: Sendable {
+        public var config: String
+        public var bind: String?
+        public var endpointFile: String?
+        public var outputDir: String?
+        public var maxSteps: Int?
+        /// Print one machine-readable `@progress {json}` line per step (for `precis train`).
+        public var progressLines = false
+        public init(config: String) { self.config = config }
+    }
+
+    struct MemberInfo {
+        var id: Int
+        var role: RegisterMessage.Role
+        var name: String
+        var host: String
+        var pid: Int32
+        var identity: [UInt8]
+        var endpoint: String?
+        var threads: Int
+        var lastSeen: Double
+        var alive = true
+        var serverIndex = -1
+        var contributions = 0
+    }
+
+    struct Contribution {
+        var micro: [[Int]]
+        var firstMicro: Int
+        var worker: Int
+        var done = false
+    }
+
+    enum Phase: String { case waiting, initializing, training, finishing }
+
+    let options: Options
+    var cfg: TrainingConfig
+    let configText: String
+    let model: BartModel
+    let plan: TrainingPlan
+    let consistency: Consistency
+    let context: ZMQContext
+    let router: ZMQSocket
+    public private(set) var endpoint = ""
+
+    var members: [Int: MemberInfo] = [:]
+    var nextId = 0
+    var epoch: UInt32 = 1
+    var phase = Phase.waiting
+    var servers: [Int] = []                 // member ids by server index
+    var serverData: [Int: ZMQSocket] = [:]  // server index → DEALER to its data endpoint
+    var partitionPlan: PartitionPlan?
+    var initDone = Set<Int>()
+    var waitingSince = 0.0
+    var pausedNoted = false
+
+    // Sync.
+    var step = 0
+    var current: [Contribution] = []
+    var currentNormalizer = 0
+    var norms: [Int: Double] = [:]
+    var applied = 0
+    var stepOpen = false
+    var epochCache: (epoch: Int, batches: [[Int]])?
+
+    // ssp / async.
+    var clocks: [Int: Int] = [:]
+    var outstanding: [Int: TaskMessage] = [:]
+    var requeue: [TaskMessage] = []
+    var issued = 0
+    var completed = 0
+    var cursor = (epoch: 0, offset: 0)
+
+    // Reporting.
+    var t0 = 0.0
+    var examples = 0
+    var windowLoss = 0.0, windowTokens = 0
+    var windowCompute = 0.0, windowWait = 0.0, windowWire = 0, windowRaw = 0, windowSteps = 0
+    var lastNorm = 0.0
+    var lastLoss = 0.0
+    var history: [[String: Double]] = []
+
+    public init(_ options: Options) throws {
+        self.options = options
+        guard let text = FileManager.default.contents(atPath: options.config).map({ String(decoding: $0, as: UTF8.self) }) else {
+            throw ConfigError.unreadable(file: options.config, reason: "no such file")
+        }
+        configText = text
+        cfg = try TrainingConfig.parse(text, file: options.config)
+        if let o = options.outputDir { cfg.training.outputDir = o }
+        if let s = options.maxSteps { cfg.training.maxSteps = s }
+        consistency = Consistency(rawValue: cfg.cluster.consistency) ?? .sync
+        Compute.setThreads(1)
+        model = try LocalTrainer.loadModel(cfg.training.model, seed: cfg.training.seed)
+        plan = try TrainingPlan(cfg, model: ModelShape(model.config), plannedWorkers: cfg.cluster.workers,
+                                asyncUpdates: consistency != .sync)
+        context = try ZMQContext()
+        router = try ZMQSocket(context, .router)
+        try router.set(ZMQSocket.sendHighWaterMark, 0)
+        try router.set(ZMQSocket.receiveHighWaterMark, 0)
+    }
+
+    func log(_ s: String) { Member.log("coordinator", s) }
+
+    public func run() -> Int32 {
+        Member.installSignalHandlers()
+        do {
+            endpoint = try router.bind(options.bind ?? cfg.cluster.coordinator)
+            if let f = options.endpointFile { try AtomicFile.write(Data((endpoint + "\n").utf8), to: f) }
+            log("listening on \(endpoint); protocol version \(WireHeader.version)")
+            log(plan.loadSummary)
+            log("\(model.table.count) parameters, \(plan.dataset.count) examples, \(plan.stepsPerEpoch) steps per epoch, \(plan.totalSteps) steps, "
+                + "\(consistency.rawValue)\(consistency == .ssp ? " (staleness \(cfg.cluster.staleness))" : ""), codec \(cfg.cluster.codec); "
+                + "waiting for \(cfg.cluster.servers) server(s) and \(cfg.cluster.workers) worker(s)")
+            waitingSince = Member.now()
+            return try loop()
+        } catch {
+            log("error: \(error)")
+            broadcastShutdown("the coordinator failed: \(error)", code: 1)
+            return 1
+        }
+    }
+
+    // MARK: the event loop
+
+    func loop() throws -> Int32 {
+        while true {
+            if Member.terminationSignal != 0 {
+                log("signal \(Member.terminationSignal): ending the run")
+                broadcastShutdown("the coordinator was stopped", code: 1)
+                return 1
+            }
+            let ready = try ZMQPoll.wait([router], timeoutMs: 50)
+            if ready[0] { while let f = try router.tryReceive() { try handle(f) } }
+            try checkHeartbeats()
+            switch phase {
+            case .waiting: try maybeStart()
+            case .initializing: break
+            case .training:
+                if consistency == .sync {
+                    if !stepOpen && step < plan.totalSteps { try openStep() }
+                } else {
+                    try handOutTasks()
+                }
+                if (consistency == .sync ? step : completed) >= plan.totalSteps { phase = .finishing }
+            case .finishing:
+                try finish()
+                return 0
+            }
+        }
+    }
+
+    func handle(_ frames: [[UInt8]]) throws {
+        guard frames.count >= 2 else { return }
+        let peer = frames[0]
+        let m: DataMessage
+        do { m = try DataMessage(frames: Array(frames.dropFirst())) } catch let e as WireError {
+            if case .wrongVersion(let got, let mine) = e {
+                log("refused \(peerName(peer)): it speaks protocol version \(got), this coordinator speaks \(mine)")
+                try router.send(to: peer, Control.frames(.refused, RefusedMessage(
+                    reason: "protocol version \(got) is not supported: this coordinator speaks version \(mine)")))
+            } else {
+                log("dropped a message from \(peerName(peer)): \(e)")
+            }
+            return
+        }
+        let sender = members.values.first { $0.identity == peer }?.id
+        if let s = sender { members[s]?.lastSeen = Member.now() }
+        switch m.header.type {
+        case .register: try register(Control.decode(RegisterMessage.self, m), peer: peer)
+        case .heartbeat:
+            let h = try Control.decode(HeartbeatMessage.self, m)
+            if members[h.id]?.alive == true { members[h.id]?.lastSeen = Member.now() }
+            try router.send(to: peer, Control.frames(.heartbeatAck, Empty()))
+        case .statusRequest: try router.send(to: peer, Control.frames(.statusReply, json: Array(statusJSON().utf8)))
+        case .leave:
+            let l = try Control.decode(LeaveMessage.self, m)
+            if let w = members[l.id], w.alive, w.identity == peer { try lose(l.id, because: "left (\(l.reason))") }
+        case .initDone:
+            let d = try Control.decode(InitDoneMessage.self, m)
+            initDone.insert(d.server)
+            if phase == .initializing && initDone.count == servers.count { try startTraining() }
+        case .contributionDone:
+            guard let s = sender else { return }
+            try done(Control.decode(DoneMessage.self, m), worker: s)
+        case .normReport: try norm(Control.decode(NormMessage.self, m))
+        case .applied:
+            let a = try Control.decode(AppliedMessage.self, m)
+            if a.version == step { applied += 1 }
+        default:
+            log("dropped an unexpected \(m.header.type) from \(peerName(peer))")
+        }
+    }
+
+    func peerName(_ id: [UInt8]) -> String {
+        if let m = members.values.first(where: { $0.identity == id }) { return "\(m.name) (pid \(m.pid) on \(m.host))" }
+        let s = String(decoding: id, as: UTF8.self)
+        return s.allSatisfy({ $0.isASCII && !$0.isWhitespace }) && !s.isEmpty ? s : "peer " + id.map { String($0, radix: 16) }.joined()
+    }
+
+    // MARK: membership
+
+    func register(_ r: RegisterMessage, peer: [UInt8]) throws {
+        func refuse(_ reason: String) throws {
+            log("refused \(r.role.rawValue) \(r.name) (pid \(r.pid) on \(r.host)): \(reason)")
+            try router.send(to: peer, Control.frames(.refused, RefusedMessage(reason: reason)))
+        }
+        if let existing = members.values.first(where: { $0.identity == peer && $0.alive }) {
+            log("\(existing.name) registered again; keeping id \(existing.id)")
+            return
+        }
+        switch r.role {
+        case .client: return
+        case .server:
+            guard phase == .waiting, servers.count < cfg.cluster.servers else {
+                return try refuse("the cluster already has its \(cfg.cluster.servers) server(s)")
+            }
+            guard r.endpoint != nil else { return try refuse("a server must give its data endpoint") }
+        case .worker:
+            guard phase != .finishing else { return try refuse("the run is finishing") }
+        }
+        let id = nextId
+        nextId += 1
+        var info = MemberInfo(id: id, role: r.role, name: uniqueName(r.name), host: r.host, pid: r.pid, identity: peer, endpoint: r.endpoint,
+                              threads: r.threads, lastSeen: Member.now())
+        if r.role == .server { info.serverIndex = servers.count; servers.append(id) }
+        members[id] = info
+        epoch += 1
+        try router.send(to: peer, Control.frames(.registered, RegisteredMessage(
+            id: id, name: info.name, config: configText, configFile: options.config,
+            modelConfig: String(decoding: try model.configJSON(), as: UTF8.self),
+            heartbeatInterval: cfg.cluster.heartbeatInterval, heartbeatTimeout: cfg.cluster.heartbeatTimeout, dataDigest: plan.digest)))
+        let count = members.values.filter { $0.role == r.role && $0.alive }.count
+        log("\(r.role == .server ? "server" : "worker") \(info.name) joined (pid \(r.pid) on \(r.host), \(r.threads) thread(s)"
+            + "\(r.endpoint.map { ", data on \($0)" } ?? "")); \(count) \(r.role == .server ? "server" : "worker")(s), epoch \(epoch)")
+        if r.role == .worker && (phase == .training) {
+            clocks[id] = minClock()
+            try sendView()
+        }
+    }
+
+    func uniqueName(_ n: String) -> String {
+        let names = Set(members.values.filter(\.alive).map(\.name))
+        if !names.contains(n) { return n }
+        var i = 2
+        while names.contains("\(n)-\(i)") { i += 1 }
+        return "\(n)-\(i)"
+    }
+
+    var aliveWorkers: [Int] { members.values.filter { $0.role == .worker && $0.alive }.map(\.id).sorted() }
+
+    func checkHeartbeats() throws {
+        let now = Member.now()
+        for m in members.values where m.alive && m.role != .client && now - m.lastSeen > cfg.cluster.heartbeatTimeout {
+            try lose(m.id, because: "lost: no heartbeat for \(String(format: "%.1f", now - m.lastSeen)) s")
+        }
+    }
+
+    func lose(_ id: Int, because why: String) throws {
+        guard var m = members[id], m.alive else { return }
+        m.alive = false
+        members[id] = m
+        epoch += 1
+        log("\(m.role == .server ? "server" : "worker") \(m.name) (pid \(m.pid) on \(m.host)) \(why); epoch \(epoch)")
+        if m.role == .server {
+            log("a parameter server is gone and this run cannot continue without it: stopping (restart the run; "
+                + "with checkpoints it resumes from the latest one)")
+            broadcastShutdown("parameter server \(m.name) was lost", code: 1)
+            throw CoordinatorError.serverLost(m.name)
+        }
+        guard phase == .training else { return }
+        try sendView()
+        if consistency == .sync {
+            try reassign(from: id)
+        } else if let t = outstanding.removeValue(forKey: id) {
+            requeue.insert(t, at: 0)
+            log("task of step \(t.step) goes back to the queue")
+        }
+    }
+
+    func sendView() throws {
+        guard let plan = partitionPlan else { return }
+        let v = ViewMessage(epoch: epoch, servers: servers.compactMap { sid in
+            members[sid].map { ServerInfo(id: $0.serverIndex, name: $0.name, endpoint: $0.endpoint ?? "", partitions: plan.partitions(of: $0.serverIndex)) }
+        }, plan: plan, workers: aliveWorkers.compactMap { members[$0]?.name }, consistency: consistency,
+            codec: Codec(name: cfg.cluster.codec), pullCodec: Codec(name: cfg.cluster.pullCodec))
+        for w in aliveWorkers { try router.send(to: members[w]!.identity, Control.frames(.view, v, epoch: epoch)) }
+    }
+
+    // MARK: start
+
+    func maybeStart() throws {
+        let nServers = servers.filter { members[$0]?.alive == true }.count
+        let nWorkers = aliveWorkers.count
+        guard nServers == cfg.cluster.servers else { return }
+        let waited = Member.now() - waitingSince
+        guard nWorkers >= cfg.cluster.workers || (nWorkers > 0 && waited > cfg.cluster.startTimeout) else { return }
+        if nWorkers < cfg.cluster.workers {
+            log("starting with \(nWorkers) of \(cfg.cluster.workers) planned workers after \(Int(waited)) s; the others can join later")
+        }
+        phase = .initializing
+        let p = PartitionPlan(total: model.table.count, servers: servers.count, partitionFloats: max(256, cfg.cluster.partitionBytes / 4))
+        partitionPlan = p
+        let a = cfg.training
+        let segments = model.table.decaySegments(in: 0..<model.table.count).map { DecaySegment(lower: $0.range.lowerBound, upper: $0.range.upperBound, decay: $0.decay) }
+        let codec = ShardCodec()
+        for (index, sid) in servers.enumerated() {
+            let m = members[sid]!
+            try router.send(to: m.identity, Control.frames(.assign, AssignMessage(
+                server: index, partitions: p.partitions(of: index), plan: p, segments: segments,
+                beta1: a.adamBeta1, beta2: a.adamBeta2, eps: a.adamEpsilon, weightDecay: a.weightDecay,
+                schedule: a.lrSchedulerType, learningRate: a.learningRate, warmupSteps: plan.warmupSteps, totalSteps: plan.totalSteps,
+                consistency: consistency, pullCodec: Codec(name: cfg.cluster.pullCodec), startStep: 0)))
+            let sock = try ZMQSocket(context, .dealer)
+            try sock.set(ZMQSocket.routingID, bytes: Array("coordinator/\(getpid())".utf8))
+            try sock.set(ZMQSocket.sendHighWaterMark, 0)
+            try sock.set(ZMQSocket.receiveHighWaterMark, 0)
+            try sock.connect(m.endpoint!)
+            serverData[index] = sock
+            for part in p.partitions(of: index) {
+                let r = p.range(part)
+                let msg = try DataMessage.make(type: .initParameters, codec: .fp32, epoch: epoch, step: 0, partition: UInt32(part),
+                                               values: UnsafeBufferPointer(start: model.params.pointer + r.lowerBound, count: r.count), using: codec)
+                try sock.send(msg.frames)
+            }
+        }
+        log("\(p.count) partitions of about \(p.range(0).count * 4 / 1024) KiB over \(servers.count) server(s); sending the initial parameters")
+    }
+
+    func startTraining() throws {
+        phase = .training
+        t0 = Member.now()
+        for w in aliveWorkers { clocks[w] = 0 }
+        try sendView()
+        log("training: \(aliveWorkers.count) worker(s), \(plan.totalSteps) steps")
+    }
+
+    // MARK: sync steps
+
+    func epochBatches(_ e: Int) -> [[Int]] {
+        if let c = epochCache, c.epoch == e { return c.batches }
+        let b = plan.microBatches(epoch: e)
+        epochCache = (e, b)
+        return b
+    }
+
+    func openStep() throws {
+        let workers = aliveWorkers
+        guard !workers.isEmpty else {
+            if !pausedNoted { log("no workers: paused at step \(step) until one joins"); pausedNoted = true }
+            return
+        }
+        pausedNoted = false
+        let micro = Array(plan.stepMicroBatches(step: step, epochBatches: epochBatches(step / plan.stepsPerEpoch)))
+        let k = min(workers.count, micro.count)
+        current = []
+        var start = 0
+        for c in 0..<k {
+            let n = micro.count / k + (c < micro.count % k ? 1 : 0)
+            current.append(Contribution(micro: Array(micro[start..<start + n]), firstMicro: start, worker: workers[c]))
+            start += n
+        }
+        currentNormalizer = plan.labelTokens(micro.joined())
+        norms = [:]
+        applied = 0
+        stepOpen = true
+        for sid in servers { try router.send(to: members[sid]!.identity, Control.frames(.plan, PlanMessage(step: step, contributions: k), epoch: epoch)) }
+        for c in current.indices { try sendTask(c) }
+    }
+
+    func sendTask(_ c: Int) throws {
+        let con = current[c]
+        guard let w = members[con.worker] else { return }
+        try router.send(to: w.identity, Control.frames(.task, TaskMessage(
+            step: step, contribution: c, micro: con.micro, firstMicro: con.firstMicro, normalizer: currentNormalizer,
+            exactVersion: true, minVersion: step, clipNorm: 0), epoch: epoch, step: UInt64(step)))
+    }
+
+    func reassign(from dead: Int) throws {
+        guard stepOpen, norms.count < servers.count else { return }
+        let alive = aliveWorkers
+        for c in current.indices where current[c].worker == dead {
+            guard !alive.isEmpty else { current[c].worker = -1; continue }
+            let load = Dictionary(grouping: current.indices.filter { current[$0].worker >= 0 }, by: { current[$0].worker }).mapValues(\.count)
+            let to = alive.min { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) }!
+            current[c].worker = to
+            current[c].done = false
+            log("contribution \(c) of step \(step) handed to \(members[to]!.name)")
+            try sendTask(c)
+        }
+    }
+
+    func done(_ d: DoneMessage, worker: Int) throws {
+        members[worker]?.contributions += 1
+        if consistency != .sync { return try doneAsync(d, worker: worker) }
+        guard stepOpen, d.step == step, d.contribution < current.count, !current[d.contribution].done else { return }
+        current[d.contribution].done = true
+        record(d)
+    }
+
+    func record(_ d: DoneMessage) {
+        windowLoss += d.lossSum; windowTokens += d.tokens
+        windowCompute = max(windowCompute, d.computeSeconds); windowWait = max(windowWait, d.waitSeconds)
+        windowWire += d.wireBytes; windowRaw += d.rawBytes
+        examples += d.examples
+        lastLoss = d.tokens > 0 ? d.lossSum / Double(d.tokens) : lastLoss
+    }
+
+    func norm(_ n: NormMessage) throws {
+        guard stepOpen, n.step == step else { return }
+        norms[n.server] = n.sumOfSquares
+        guard norms.count == servers.count else { return }
+        // Unassigned contributions (no worker was alive) would still be missing: norms only come once all are in.
+        let total = (0..<servers.count).reduce(0.0) { $0 + (norms[$1] ?? 0) }.squareRoot()
+        let clip: Float = cfg.training.maxGradNorm > 0 ? GradClip.coefficient(totalNorm: total, maxNorm: cfg.training.maxGradNorm) : 1
+        for sid in servers { try router.send(to: members[sid]!.identity, Control.frames(.apply, ApplyMessage(step: step, clip: clip), epoch: epoch)) }
+        lastNorm = total
+        let lr = plan.schedule.lr(at: step)
+        step += 1
+        stepOpen = false
+        windowSteps += 1
+        report(step: step, lr: lr)
+    }
+
+    // MARK: ssp / async
+
+    func minClock() -> Int { aliveWorkers.compactMap { clocks[$0] }.min() ?? 0 }
+
+    func nextTask() -> TaskMessage? {
+        if !requeue.isEmpty { return requeue.removeFirst() }
+        guard issued < plan.totalSteps else { return nil }
+        var micro: [[Int]] = []
+        while micro.count < plan.microPerStep {
+            let b = epochBatches(cursor.epoch)
+            if cursor.offset >= b.count { cursor = (cursor.epoch + 1, 0); if !micro.isEmpty { break } else { continue } }
+            micro.append(b[cursor.offset])
+            cursor.offset += 1
+        }
+        let t = TaskMessage(step: issued, contribution: 0, micro: micro, firstMicro: 0, normalizer: plan.labelTokens(micro.joined()),
+                            exactVersion: false, minVersion: 0, clipNorm: cfg.training.maxGradNorm)
+        issued += 1
+        return t
+    }
+
+    func handOutTasks() throws {
+        let workers = aliveWorkers
+        let slowest = minClock()
+        for w in workers where outstanding[w] == nil {
+            let clock = clocks[w] ?? slowest
+            if consistency == .ssp && clock - slowest > cfg.cluster.staleness { continue }
+            guard let t = nextTask() else { return }
+            outstanding[w] = t
+            try router.send(to: members[w]!.identity, Control.frames(.task, t, epoch: epoch, step: UInt64(t.step)))
+        }
+    }
+
+    func doneAsync(_ d: DoneMessage, worker: Int) throws {
+        guard let t = outstanding[worker], t.step == d.step else { return }
+        outstanding[worker] = nil
+        clocks[worker, default: 0] += 1
+        completed += 1
+        record(d)
+        lastNorm = d.gradNorm
+        windowSteps += 1
+        report(step: completed, lr: plan.schedule.lr(at: d.step))
+    }
+
+    // MARK: reporting
+
+    func report(step s: Int, lr: Double) {
+        let elapsed = Member.now() - t0
+        let total = plan.totalSteps
+        let ep = Double(s) / Double(plan.stepsPerEpoch)
+        if options.progressLines {
+            let eta = s > 0 ? elapsed / Double(s) * Double(total - s) : 0
+            Member.emit(String(format: "@progress {\"step\":%d,\"total\":%d,\"epoch\":%.4f,\"loss\":%.6f,\"lr\":%.6e,\"examples_per_second\":%.3f,\"elapsed\":%.3f,\"eta\":%.1f,\"workers\":%d}",
+                         s, total, ep, lastLoss, lr, Double(examples) / max(elapsed, 1e-9), elapsed, eta, aliveWorkers.count))
+        }
+        guard s % cfg.training.loggingSteps == 0 || s == total else { return }
+        let loss = windowTokens > 0 ? windowLoss / Double(windowTokens) : 0
+        history.append(["step": Double(s), "epoch": (ep * 100).rounded() / 100, "loss": loss, "learning_rate": lr, "grad_norm": lastNorm])
+        let steps = max(1, windowSteps)
+        let wire = Double(windowWire) / Double(steps), raw = Double(windowRaw) / Double(steps)
+        log(String(format: "step %d/%d epoch %.2f loss %.4f lr %.3e grad_norm %.3f | %.1f ex/s, %d worker(s), gradients %.2f MB/step on the wire (%.2f MB raw, %.2fx)",
+                   s, total, ep, loss, lr, lastNorm, Double(examples) / max(elapsed, 1e-9), aliveWorkers.count, wire / 1e6, raw / 1e6,
+                   raw / max(wire, 1)))
+        windowLoss = 0; windowTokens = 0; windowWire = 0; windowRaw = 0; windowSteps = 0; windowCompute = 0; windowWait = 0
+    }
+
+    func statusJSON() -> String {
+        func member(_ m: MemberInfo) -> [String: Any] {
+            ["name": m.name, "host": m.host, "pid": Int(m.pid), "alive": m.alive, "contributions": m.contributions,
+             "seconds_since_heartbeat": ((Member.now() - m.lastSeen) * 10).rounded() / 10]
+        }
+        let all = members.values.sorted { $0.id < $1.id }
+        let obj: [String: Any] = [
+            "state": phase.rawValue, "step": consistency == .sync ? step : completed, "max_steps": plan.totalSteps, "epoch": Int(epoch),
+            "consistency": consistency.rawValue, "endpoint": endpoint,
+            "servers": all.filter { $0.role == .server }.map(member), "workers": all.filter { $0.role == .worker }.map(member),
+        ]
+        return String(decoding: (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    // MARK: the end
+
+    func finish() throws {
+        guard let p = partitionPlan else { return }
+        let want = consistency == .sync ? step : plan.totalSteps
+        let h = WireHeader(type: .pullParameters, codec: .none, epoch: epoch, step: UInt64(want), partition: UInt32.max, count: 0,
+                           payloadLength: 0, checksum: CRC32C.checksum([]))
+        for (_, s) in serverData { try s.send([h.bytes(), []]) }
+        var got = Set<Int>()
+        let codec = ShardCodec()
+        let deadline = Member.now() + max(60, cfg.cluster.heartbeatTimeout * 3)
+        while got.count < p.count {
+            guard Member.now() < deadline else {
+                throw CoordinatorError.timeout("the final parameters: \(p.count - got.count) partition(s) missing from "
+                                               + Set((0..<p.count).filter { !got.contains($0) }.map { p.owner[$0] }).sorted().map { members[servers[$0]]!.name }.joined(separator: ", "))
+            }
+            let socks = serverData.keys.sorted().map { serverData[$0]! }
+            let ready = try ZMQPoll.wait(socks, timeoutMs: 100)
+            for (i, s) in socks.enumerated() where ready[i] {
+                while let f = try s.tryReceive() {
+                    let m = try DataMessage(frames: f)
+                    let part = Int(m.header.partition)
+                    guard m.header.type == .parameters, part < p.count else { continue }
+                    try m.decode(into: model.params.pointer + p.range(part).lowerBound, capacity: p.range(part).count, using: codec)
+                    got.insert(part)
+                }
+            }
+            // Keep answering heartbeats while waiting.
+            while let f = try router.tryReceive() {
+                if let m = try? DataMessage(frames: Array(f.dropFirst())), m.header.type == .heartbeat {
+                    try router.send(to: f[0], Control.frames(.heartbeatAck, Empty()))
+                }
+            }
+        }
+        let seconds = Member.now() - t0
+        let steps = consistency == .sync ? step : completed
+        try LocalTrainer.save(model: model, tokenizerFile: cfg.training.tokenizer, to: cfg.training.outputDir, step: steps,
+                              epochs: Double(steps) / Double(plan.stepsPerEpoch), history: history, seconds: seconds, examples: examples)
+        log("saved \(cfg.training.outputDir) after \(steps) steps in \(String(format: "%.1f", seconds)) s")
+        broadcastShutdown("training finished", code: 0)
+    }
+
+    func broadcastShutdown(_ reason: String, code: Int32) {
+        for m in members.values where m.alive {
+            try? router.send(to: m.identity, Control.frames(.shutdown, ShutdownMessage(reason: reason, exitCode: code)))
+        }
+        try? router.set(ZMQSocket.linger, 2000)
+    }
+}
+
+public enum CoordinatorError: Error, CustomStringConvertible {
+    case serverLost(String)
+    case timeout(String)
+    public var description: String {
+        switch self {
+        case .serverLost(let n): return "parameter server \(n) was lost"
+        case .timeout(let what): return "timed out waiting for \(what)"
+        }
+    }
+}

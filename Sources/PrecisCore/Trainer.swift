@@ -23,6 +23,20 @@ public final class OptimizerState {
         v = FloatBuffer(count: r.count)
     }
 
+    /// An optimizer over `range` whose weight-decay segments are given directly (a parameter server
+    /// gets them from the coordinator and needs no model). Segments outside `range` are clipped.
+    public init(range r: Range<Int>, segments all: [(range: Range<Int>, decay: Bool)], adamw: AdamW, schedule: LRSchedule) {
+        range = r
+        self.adamw = adamw
+        self.schedule = schedule
+        segments = all.compactMap { seg in
+            let lo = max(seg.range.lowerBound, r.lowerBound), hi = min(seg.range.upperBound, r.upperBound)
+            return lo < hi ? (lo..<hi, seg.decay) : nil
+        }
+        m = FloatBuffer(count: r.count)
+        v = FloatBuffer(count: r.count)
+    }
+
     /// The learning rate the next step will use.
     public var currentLR: Double { schedule.lr(at: steps) }
 

@@ -1,1 +1,328 @@
-public enum ParameterServer {}
+import Foundation
+import PrecisCore
+import PrecisWire
+
+/// `precis-ps`: owns a contiguous run of partitions of the flat parameter buffer, its fp32 master
+/// copy and AdamW moments. Receives gradient shards, sums them (in contribution order, so the sum is
+/// the same bits whatever order they arrive in), reports the sum's norm to the coordinator, applies
+/// AdamW when told the clip coefficient (sync), or applies each shard as it arrives (ssp, async), and
+/// serves parameters. One thread runs the event loop; AdamW uses the compute threads.
+public final class ParameterServer {
+    public struct Options: Sendable {
+        public var coordinator: String
+        public var host = "127.0.0.1"
+        public var name = "ps"
+        public var threads = 1
+        public init(coordinator: String) { self.coordinator = coordinator }
+    }
+
+    let options: Options
+    let context: ZMQContext
+    let control: ZMQSocket
+    let data: ZMQSocket
+    let dataEndpoint: String
+    var heartbeat: HeartbeatThread?
+    var id = -1
+    var timeout = 10.0
+
+    // Set by `assign`.
+    var assignment: AssignMessage?
+    var plan: PartitionPlan?
+    /// Global partition indices owned, and each one's element range.
+    var owned: [Int] = []
+    var base = 0
+    var params: FloatBuffer?
+    var grads: FloatBuffer?
+    var optimizers: [OptimizerState] = []
+    var initialised: [Bool] = []
+
+    /// Sync state: the version (optimizer steps applied) and step `version`'s contributions.
+    var version = 0
+    var contributions: [Int: Int] = [:]        // step → contribution count (from `plan`)
+    var slots: [FloatBuffer] = []              // one per contribution, covering the owned range
+    var received: [[Bool]] = []                // [contribution][local partition]
+    var reported = false
+    /// Pulls waiting for a newer version: (peer, version wanted, partitions).
+    var pendingPulls: [(peer: [UInt8], step: Int, partition: UInt32)] = []
+    /// Encoded parameter payloads of the current version, per local partition.
+    var encoded: [Int: (version: Int, message: DataMessage)] = [:]
+    let codec = ShardCodec()
+    var updates = 0
+
+    public init(_ options: Options) throws {
+        self.options = options
+        context = try ZMQContext()
+        control = try ZMQSocket(context, .dealer)
+        try control.set(ZMQSocket.routingID, bytes: Array("\(options.name)/\(getpid())".utf8))
+        data = try ZMQSocket(context, .router)
+        try data.set(ZMQSocket.sendHighWaterMark, 0)
+        try data.set(ZMQSocket.receiveHighWaterMark, 0)
+        dataEndpoint = try data.bind("tcp://\(options.host):*")
+    }
+
+    func log(_ s: String) { Member.log(options.name, s) }
+
+    /// Runs until the coordinator ends the run; returns the process exit status.
+    public func run() -> Int32 {
+        Member.installSignalHandlers()
+        Compute.setThreads(options.threads)
+        do {
+            try control.connect(options.coordinator)
+            log("serving parameters on \(dataEndpoint); registering with \(options.coordinator)")
+            try control.send(Control.frames(.register, RegisterMessage(role: .server, name: options.name, host: options.host,
+                                                                       pid: getpid(), endpoint: dataEndpoint, threads: options.threads)))
+            return try loop()
+        } catch {
+            log("error: \(error)")
+            return 1
+        }
+    }
+
+    func loop() throws -> Int32 {
+        let started = Member.now()
+        while true {
+            if Member.terminationSignal != 0 {
+                log("signal \(Member.terminationSignal): stopping")
+                heartbeat?.stop()
+                return 0
+            }
+            if let hb = heartbeat, hb.coordinatorSilence > timeout * 3 {
+                log("the coordinator at \(options.coordinator) has not answered for \(Int(hb.coordinatorSilence)) s: stopping")
+                hb.stop()
+                return 3
+            }
+            if heartbeat == nil && Member.now() - started > 300 {
+                log("no answer from the coordinator at \(options.coordinator) within 300 s: stopping")
+                return 3
+            }
+            let ready = try ZMQPoll.wait([control, data], timeoutMs: 100)
+            if ready[0] {
+                while let frames = try control.tryReceive() {
+                    if let code = try handleControl(frames) { heartbeat?.stop(); return code }
+                }
+            }
+            if ready[1] {
+                while let frames = try data.tryReceive() { try handleData(frames) }
+            }
+        }
+    }
+
+    // MARK: control (from the coordinator)
+
+    func handleControl(_ frames: [[UInt8]]) throws -> Int32? {
+        let m: DataMessage
+        do { m = try DataMessage(frames: frames) } catch {
+            log("dropped a message from the coordinator: \(error)")
+            return nil
+        }
+        switch m.header.type {
+        case .registered:
+            let r = try Control.decode(RegisteredMessage.self, m)
+            id = r.id
+            timeout = r.heartbeatTimeout
+            heartbeat = HeartbeatThread(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval,
+                                        name: options.name)
+            log("registered as server \(r.name) (id \(id))")
+        case .refused:
+            let r = try Control.decode(RefusedMessage.self, m)
+            log("the coordinator refused this server: \(r.reason)")
+            return 2
+        case .assign:
+            try assign(try Control.decode(AssignMessage.self, m))
+        case .plan:
+            let p = try Control.decode(PlanMessage.self, m)
+            contributions[p.step] = p.contributions
+            try checkComplete()
+        case .apply:
+            let a = try Control.decode(ApplyMessage.self, m)
+            try apply(a)
+        case .shutdown:
+            let s = try Control.decode(ShutdownMessage.self, m)
+            log("shutting down: \(s.reason)")
+            return s.exitCode
+        default:
+            log("ignored an unexpected \(m.header.type) message from the coordinator")
+        }
+        return nil
+    }
+
+    func assign(_ a: AssignMessage) throws {
+        assignment = a
+        plan = a.plan
+        owned = a.partitions
+        let range = a.plan.range(ofServer: a.server)
+        base = range.lowerBound
+        params = FloatBuffer(count: range.count)
+        grads = FloatBuffer(count: range.count)
+        let adamw = AdamW(beta1: a.beta1, beta2: a.beta2, eps: a.eps, weightDecay: a.weightDecay)
+        let schedule = LRSchedule(kind: LRSchedule.Kind(rawValue: a.schedule) ?? .linear, baseLR: a.learningRate,
+                                  warmupSteps: a.warmupSteps, totalSteps: a.totalSteps)
+        let segs = a.segments.map { (range: $0.lower..<$0.upper, decay: $0.decay) }
+        optimizers = owned.map { OptimizerState(range: a.plan.range($0), segments: segs, adamw: adamw, schedule: schedule) }
+        for o in optimizers { o.restore(steps: a.startStep) }
+        version = a.startStep
+        initialised = Array(repeating: false, count: owned.count)
+        slots = []; received = []; contributions = [:]; reported = false; pendingPulls = []; encoded = [:]
+        log("owns partitions \(owned.first ?? 0)...\(owned.last ?? 0) (\(range.count) values, \(range.count * 4 / 1_048_576) MiB), \(a.consistency.rawValue), version \(version)")
+    }
+
+    // MARK: data (workers and the coordinator)
+
+    func peerName(_ id: [UInt8]) -> String {
+        let s = String(decoding: id, as: UTF8.self)
+        return s.allSatisfy({ $0.isASCII && !$0.isWhitespace }) && !s.isEmpty ? s : id.map { String($0, radix: 16) }.joined()
+    }
+
+    func handleData(_ frames: [[UInt8]]) throws {
+        guard let peer = frames.first else { return }
+        let m: DataMessage
+        do { m = try DataMessage(frames: Array(frames.dropFirst())) } catch {
+            log("dropped a message from \(peerName(peer)): \(error)")
+            return
+        }
+        guard let a = assignment, let plan, let params else {
+            log("dropped a \(m.header.type) from \(peerName(peer)): no partitions assigned yet")
+            return
+        }
+        let p = Int(m.header.partition)
+        let local = owned.firstIndex(of: p)
+        switch m.header.type {
+        case .initParameters, .initMomentM, .initMomentV:
+            guard let local else { return log("dropped \(m.header.type) for partition \(p) from \(peerName(peer)): not mine") }
+            let r = plan.range(p)
+            do {
+                switch m.header.type {
+                case .initParameters:
+                    try m.decode(into: params.pointer + (r.lowerBound - base), capacity: r.count, using: codec)
+                    initialised[local] = true
+                case .initMomentM: try m.decode(into: optimizers[local].m.pointer, capacity: r.count, using: codec)
+                default: try m.decode(into: optimizers[local].v.pointer, capacity: r.count, using: codec)
+                }
+            } catch { return log("dropped \(m.header.type) for partition \(p) from \(peerName(peer)): \(error)") }
+            encoded = [:]
+            if m.header.type == .initParameters && initialised.allSatisfy({ $0 }) {
+                try control.send(Control.frames(.initDone, InitDoneMessage(server: a.server, version: version)))
+                log("initial parameters loaded")
+            }
+        case .pushGradient:
+            guard let local else { return log("dropped a gradient for partition \(p) from \(peerName(peer)): not mine") }
+            try push(m, local: local, partition: p, peer: peer)
+        case .pullParameters:
+            let want = Int(m.header.step)
+            if want > version {
+                pendingPulls.append((peer, want, m.header.partition))
+            } else {
+                try sendParameters(to: peer, partition: m.header.partition)
+            }
+        case .pullMoments:
+            for (local, p) in owned.enumerated() {
+                for (slot, buf) in [optimizers[local].m, optimizers[local].v].enumerated() {
+                    let msg = try DataMessage.make(type: .moments, codec: .fp32, epoch: m.header.epoch, step: UInt64(optimizers[local].steps),
+                                                   partition: UInt32(p), slot: UInt32(slot),
+                                                   values: UnsafeBufferPointer(start: buf.pointer, count: buf.count), using: codec)
+                    try data.send(to: peer, msg.frames)
+                }
+            }
+        default:
+            log("dropped an unexpected \(m.header.type) from \(peerName(peer))")
+        }
+    }
+
+    func push(_ m: DataMessage, local: Int, partition p: Int, peer: [UInt8]) throws {
+        guard let a = assignment, let plan, let params, let grads else { return }
+        let r = plan.range(p)
+        if a.consistency != .sync {
+            // Applied on arrival: this shard is one update of this partition (the worker clipped it).
+            let g = grads.pointer + (r.lowerBound - base)
+            do { try m.decode(into: g, capacity: r.count, using: codec) } catch {
+                return log("dropped a gradient for partition \(p) from \(peerName(peer)): \(error)")
+            }
+            guard Int(m.header.count) == r.count else {
+                return log("dropped a gradient for partition \(p) from \(peerName(peer)): \(m.header.count) values, the partition has \(r.count)")
+            }
+            optimizers[local].apply(params: params.pointer + (r.lowerBound - base), grads: g, clipCoefficient: 1, shardBase: true)
+            encoded[local] = nil
+            updates += 1
+            version = optimizers.map(\.steps).min() ?? 0
+            try answerPendingPulls()
+            return
+        }
+        let step = Int(m.header.step)
+        if step != version {
+            log("dropped a gradient for \(step < version ? "stale" : "future") step \(step) partition \(p) from \(peerName(peer)) (at version \(version))")
+            return
+        }
+        // Already complete: a copy of a contribution that was handed to a second worker.
+        if reported { return }
+        let c = Int(m.header.slot)
+        guard c < 4096 else { return log("dropped a gradient with contribution index \(c) from \(peerName(peer))") }
+        guard Int(m.header.count) == r.count else {
+            return log("dropped a gradient for partition \(p) from \(peerName(peer)): \(m.header.count) values, the partition has \(r.count)")
+        }
+        while slots.count <= c {
+            slots.append(FloatBuffer(count: params.count))
+            received.append(Array(repeating: false, count: owned.count))
+        }
+        do { try m.decode(into: slots[c].pointer + (r.lowerBound - base), capacity: r.count, using: codec) } catch {
+            received[c][local] = false
+            return log("dropped a gradient for step \(step) partition \(p) from \(peerName(peer)): \(error)")
+        }
+        // A contribution handed to another worker after its first worker died is recomputed from
+        // the same parameters and examples, so a second copy overwrites the first with the same values.
+        received[c][local] = true
+        try checkComplete()
+    }
+
+    /// Sync: when every contribution of the current step is in, sum them in contribution order and
+    /// report the sum of squares.
+    func checkComplete() throws {
+        guard let a = assignment, a.consistency == .sync, !reported, let n = contributions[version], let grads else { return }
+        guard slots.count >= n, received.prefix(n).allSatisfy({ $0.allSatisfy { $0 } }) else { return }
+        Vec.copy(grads.pointer, slots[0].pointer, grads.count)
+        for c in 1..<max(1, n) { Vec.add(grads.pointer, slots[c].pointer, grads.count) }
+        let ss = Vec.sumOfSquares(grads.pointer, grads.count)
+        reported = true
+        try control.send(Control.frames(.normReport, NormMessage(step: version, server: a.server, sumOfSquares: ss)))
+    }
+
+    func apply(_ msg: ApplyMessage) throws {
+        guard let a = assignment, let plan, let params, let grads else { return }
+        guard msg.step == version, reported else {
+            return log("ignored apply for step \(msg.step): at version \(version)\(reported ? "" : ", gradients incomplete")")
+        }
+        for (local, p) in owned.enumerated() {
+            let off = plan.range(p).lowerBound - base
+            optimizers[local].apply(params: params.pointer + off, grads: grads.pointer + off, clipCoefficient: msg.clip, shardBase: true)
+        }
+        version += 1
+        updates += 1
+        contributions[msg.step] = nil
+        for c in received.indices { for i in received[c].indices { received[c][i] = false } }
+        reported = false
+        encoded = [:]
+        try control.send(Control.frames(.applied, AppliedMessage(server: a.server, version: version, updates: updates)))
+        try answerPendingPulls()
+    }
+
+    func answerPendingPulls() throws {
+        guard !pendingPulls.isEmpty else { return }
+        let ready = pendingPulls.filter { $0.step <= version }
+        pendingPulls.removeAll { $0.step <= version }
+        for pull in ready { try sendParameters(to: pull.peer, partition: pull.partition) }
+    }
+
+    func sendParameters(to peer: [UInt8], partition: UInt32) throws {
+        guard let a = assignment, let plan, let params else { return }
+        for (local, p) in owned.enumerated() where partition == UInt32.max || partition == UInt32(p) {
+            let v = a.consistency == .sync ? version : optimizers[local].steps
+            if encoded[local]?.version != v {
+                let r = plan.range(p)
+                encoded[local] = (v, try DataMessage.make(type: .parameters, codec: a.pullCodec, epoch: 0, step: UInt64(v), partition: UInt32(p),
+                                                          values: UnsafeBufferPointer(start: params.pointer + (r.lowerBound - base), count: r.count),
+                                                          using: codec))
+            }
+            try data.send(to: peer, encoded[local]!.message.frames)
+        }
+    }
+}
+

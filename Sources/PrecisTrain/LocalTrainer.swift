@@ -28,7 +28,7 @@ public enum LocalTrainer {
 
     /// The model to train: an existing folder (config.json + model.safetensors) or a config to
     /// initialise from scratch with the run's seed.
-    static func loadModel(_ spec: String, seed: Int) throws -> BartModel {
+    public static func loadModel(_ spec: String, seed: Int) throws -> BartModel {
         let folderConfig = (spec as NSString).appendingPathComponent("config.json")
         if FileManager.default.fileExists(atPath: folderConfig) {
             guard let m = try ModelFolder.load(spec).model as? BartModel else { throw ModelError.missingFile(path: folderConfig) }
@@ -45,38 +45,16 @@ public enum LocalTrainer {
                            progress: (Progress) -> Void = { _ in }) throws -> Report {
         let a = cfg.training
         Compute.setThreads(a.threads ?? Compute.availableCores)
-        guard FileManager.default.fileExists(atPath: a.tokenizer) else {
-            throw ConfigError.invalid(file: cfg.file, key: "training.tokenizer",
-                                      reason: "\(a.tokenizer) does not exist (make one with `precis tokenizer train`)")
-        }
-        let encoder = try TokenizerEncoder(file: a.tokenizer)
         let model = try loadModel(a.model, seed: a.seed)
-        guard encoder.tokenizer.vocabSize <= model.config.vocabSize else {
-            throw ConfigError.invalid(file: cfg.file, key: "training.model",
-                                      reason: "the tokenizer has \(encoder.tokenizer.vocabSize) ids but the model's vocab_size is \(model.config.vocabSize)")
-        }
-        let loaded = try DatasetLoader.load(a.trainFile, options: DatasetOptions(textColumn: a.textColumn, summaryColumn: a.summaryColumn,
-                                                                                skipBadRecords: a.skipBadRecords))
-        log(loaded.summary)
-        let records = a.maxTrainSamples.map { Array(loaded.records.prefix($0)) } ?? loaded.records
-        let maxPos = model.config.maxPositionEmbeddings
-        let tokOptions = TokenizationOptions(maxSourceLength: min(a.maxSourceLength, maxPos),
-                                             maxTargetLength: min(a.maxTargetLength, maxPos), sourcePrefix: a.sourcePrefix)
-        let (ds, cached) = try TokenizedDataset.build(records: records, dataFingerprint: try FNV.file(a.trainFile) + "-\(records.count)",
-                                                      encoder: encoder, options: tokOptions,
-                                                      cacheDir: (a.outputDir as NSString).appendingPathComponent("cache"))
-        log("tokenized \(ds.count) examples\(cached ? " (from the cache)" : "")")
-
-        let batchesPerEpoch = (ds.count + a.perDeviceTrainBatchSize - 1) / a.perDeviceTrainBatchSize
-        let updatesPerEpoch = max(1, (batchesPerEpoch + a.gradientAccumulationSteps - 1) / a.gradientAccumulationSteps)
-        let totalSteps = a.maxSteps > 0 ? a.maxSteps : Int((a.numTrainEpochs * Double(updatesPerEpoch)).rounded(.up))
-        let warmup = a.warmupSteps > 0 ? a.warmupSteps : LRSchedule.warmupSteps(ratio: a.warmupRatio, totalSteps: totalSteps)
-        let schedule = LRSchedule(kind: LRSchedule.Kind(rawValue: a.lrSchedulerType)!, baseLR: a.learningRate,
-                                  warmupSteps: warmup, totalSteps: totalSteps)
+        let plan = try TrainingPlan(cfg, model: ModelShape(model.config), plannedWorkers: 1)
+        log(plan.loadSummary)
+        let ds = plan.dataset
+        log("tokenized \(ds.count) examples\(plan.fromCache ? " (from the cache)" : "")")
+        let totalSteps = plan.totalSteps
         let optimizer = OptimizerState(table: model.table,
                                        adamw: AdamW(beta1: a.adamBeta1, beta2: a.adamBeta2, eps: a.adamEpsilon, weightDecay: a.weightDecay),
-                                       schedule: schedule)
-        log("\(model.table.count) parameters, \(ds.count) examples, \(updatesPerEpoch) steps per epoch, \(totalSteps) steps, warmup \(warmup), \(Compute.threads) thread(s)")
+                                       schedule: plan.schedule)
+        log("\(model.table.count) parameters, \(ds.count) examples, \(plan.stepsPerEpoch) steps per epoch, \(totalSteps) steps, warmup \(plan.warmupSteps), \(Compute.threads) thread(s)")
 
         let collator = Collator(padId: Int32(model.config.padTokenId))
         let t0 = Date()
@@ -84,10 +62,7 @@ public enum LocalTrainer {
         var windowLoss = 0.0, windowTokens = 0, lastLoss = 0.0, examples = 0
         var history: [[String: Double]] = []
         training: while step < totalSteps {
-            let order = a.groupByLength
-                ? Sampler.lengthGrouped(lengths: ds.sourceLengths, batchSize: a.perDeviceTrainBatchSize, seed: UInt64(a.seed), epoch: epoch)
-                : Sampler.shuffled(count: ds.count, seed: UInt64(a.seed), epoch: epoch)
-            let batches = Sampler.batches(order, batchSize: a.perDeviceTrainBatchSize)
+            let batches = plan.microBatches(epoch: epoch)
             var next = 0
             while next < batches.count {
                 let group = Array(batches[next..<min(batches.count, next + a.gradientAccumulationSteps)])
@@ -100,7 +75,7 @@ public enum LocalTrainer {
                 var lossSum = 0.0
                 for (i, b) in micro.enumerated() {
                     let r = try model.step(b, options: StepOptions(training: true, labelSmoothing: Float(a.labelSmoothingFactor),
-                                                                   seed: UInt64(step) &* 1_000_003 &+ UInt64(i) &+ UInt64(a.seed) << 32,
+                                                                   seed: plan.dropoutSeed(step: step, micro: i),
                                                                    lossNormalizer: max(1, tokens)), logitsOut: nil)
                     lossSum += r.lossSum
                 }
@@ -137,7 +112,7 @@ public enum LocalTrainer {
 
     /// Writes the model folder Trainer's `save_model` would: weights, config, generation config,
     /// tokenizer, and `trainer_state.json` with the log history. Every file is written atomically.
-    static func save(model: BartModel, tokenizerFile: String, to dir: String, step: Int, epochs: Double,
+    public static func save(model: BartModel, tokenizerFile: String, to dir: String, step: Int, epochs: Double,
                      history: [[String: Double]], seconds: Double, examples: Int) throws {
         try ModelFolder.save(model, to: dir)
         let tok = try Data(contentsOf: URL(fileURLWithPath: tokenizerFile))

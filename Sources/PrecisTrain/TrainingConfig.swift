@@ -55,14 +55,37 @@ public struct TrainingArguments: Sendable, Equatable {
     public init() {}
 }
 
-/// A training config file: `training:` (above) and `cluster:` (reserved for the cluster roles; only
-/// its keys are checked today).
+/// The `cluster:` section: how many servers and workers, how they agree, how shards travel.
+public struct ClusterSettings: Sendable, Equatable {
+    /// Where the coordinator listens (`tcp://HOST:PORT`; port `*` picks a free one).
+    public var coordinator = "tcp://127.0.0.1:*"
+    public var servers = 1
+    /// Workers the run is planned for: each step's global batch is per_device_train_batch_size ×
+    /// gradient_accumulation_steps × workers, whatever the number of workers alive at the time.
+    public var workers = 2
+    /// `sync` (default), `ssp` or `async`.
+    public var consistency = "sync"
+    /// ssp: how many steps a worker may run ahead of the slowest.
+    public var staleness = 2
+    /// Gradients (worker → server): `fp32` (shuffle + LZ4, lossless), `bf16` (with error feedback) or `none`.
+    public var codec = "fp32"
+    /// Parameters (server → worker).
+    public var pullCodec = "fp32"
+    public var threadsPerWorker: Int? = nil
+    public var heartbeatInterval = 1.0
+    public var heartbeatTimeout = 10.0
+    public var partitionBytes = 4_096_000
+    /// How long the coordinator waits for the planned workers before starting with those present.
+    public var startTimeout = 30.0
+
+    public init() {}
+}
+
+/// A training config file: `training:` (above) and `cluster:` (above).
 public struct TrainingConfig: Sendable, Equatable {
     public var training = TrainingArguments()
+    public var cluster = ClusterSettings()
     public var file = "(defaults)"
-
-    static let clusterKeys: Set<String> = ["coordinator", "servers", "workers", "consistency", "staleness", "codec",
-                                           "threads_per_worker", "heartbeat_interval", "heartbeat_timeout", "hosts"]
 
     public init() {}
 
@@ -88,9 +111,24 @@ public struct TrainingConfig: Sendable, Equatable {
         for key in top.keys where key != "training" && key != "cluster" { throw ConfigError.unknownKey(file: file, key: key) }
         if let c = top["cluster"] {
             guard let cluster = c as? [String: Any] else { throw ConfigError.wrongType(file: file, key: "cluster", expected: "a mapping") }
-            for k in cluster.keys where !clusterKeys.contains(k) { throw ConfigError.unknownKey(file: file, key: "cluster.\(k)") }
+            var r = Reader(dict: cluster, file: file, section: "cluster")
+            var k = ClusterSettings()
+            try r.string("coordinator", &k.coordinator)
+            try r.int("servers", &k.servers)
+            try r.int("workers", &k.workers)
+            try r.string("consistency", &k.consistency)
+            try r.int("staleness", &k.staleness)
+            try r.string("codec", &k.codec)
+            try r.string("pull_codec", &k.pullCodec)
+            try r.optionalInt("threads_per_worker", &k.threadsPerWorker)
+            try r.double("heartbeat_interval", &k.heartbeatInterval)
+            try r.double("heartbeat_timeout", &k.heartbeatTimeout)
+            try r.int("partition_bytes", &k.partitionBytes)
+            try r.double("start_timeout", &k.startTimeout)
+            if let unknown = r.unused.sorted().first { throw ConfigError.unknownKey(file: file, key: "cluster.\(unknown)") }
+            cfg.cluster = k
         }
-        guard let t = top["training"] else { return cfg }
+        guard let t = top["training"] else { try cfg.validate(); return cfg }
         guard let tr = t as? [String: Any] else { throw ConfigError.wrongType(file: file, key: "training", expected: "a mapping") }
         var a = TrainingArguments()
         var r = Reader(dict: tr, file: file)
@@ -144,6 +182,22 @@ public struct TrainingConfig: Sendable, Equatable {
                   "'\(t.lrSchedulerType)' is not one of linear, cosine, constant, constant_with_warmup")
         try check(t.maxSourceLength > 0 && t.maxTargetLength > 0, "max_source_length", "lengths must be positive")
         try check(t.loggingSteps > 0, "logging_steps", "must be positive")
+        let c = cluster
+        func checkCluster(_ ok: Bool, _ key: String, _ reason: String) throws {
+            if !ok { throw ConfigError.invalid(file: file, key: "cluster.\(key)", reason: reason) }
+        }
+        try checkCluster(c.servers > 0, "servers", "must be positive")
+        try checkCluster(c.workers > 0, "workers", "must be positive")
+        try checkCluster(["sync", "ssp", "async"].contains(c.consistency), "consistency", "'\(c.consistency)' is not one of sync, ssp, async")
+        try checkCluster(c.staleness >= 0, "staleness", "must not be negative")
+        for (k, v) in [("codec", c.codec), ("pull_codec", c.pullCodec)] {
+            try checkCluster(["none", "fp32", "bf16"].contains(v), k, "'\(v)' is not one of none, fp32, bf16")
+        }
+        try checkCluster(c.heartbeatInterval > 0, "heartbeat_interval", "must be positive")
+        try checkCluster(c.heartbeatTimeout > c.heartbeatInterval, "heartbeat_timeout", "must be longer than heartbeat_interval")
+        try checkCluster(c.partitionBytes >= 1024, "partition_bytes", "must be at least 1024")
+        try checkCluster(c.coordinator.hasPrefix("tcp://") || c.coordinator.hasPrefix("ipc://"), "coordinator",
+                         "'\(c.coordinator)' must be a ZeroMQ endpoint like tcp://HOST:PORT")
     }
 }
 
@@ -151,10 +205,11 @@ public struct TrainingConfig: Sendable, Equatable {
 struct Reader {
     let dict: [String: Any]
     let file: String
+    let section: String
     var unused: Set<String>
 
-    init(dict: [String: Any], file: String) {
-        self.dict = dict; self.file = file; unused = Set(dict.keys)
+    init(dict: [String: Any], file: String, section: String = "training") {
+        self.dict = dict; self.file = file; self.section = section; unused = Set(dict.keys)
     }
 
     mutating func take(_ k: String) -> Any? {
@@ -165,32 +220,32 @@ struct Reader {
 
     mutating func string(_ k: String, _ out: inout String) throws {
         guard let v = take(k) else { return }
-        guard let s = v as? String else { throw ConfigError.wrongType(file: file, key: "training.\(k)", expected: "a string") }
+        guard let s = v as? String else { throw ConfigError.wrongType(file: file, key: "\(section).\(k)", expected: "a string") }
         out = s
     }
 
     mutating func int(_ k: String, _ out: inout Int) throws {
         guard let v = take(k) else { return }
-        guard let i = v as? Int else { throw ConfigError.wrongType(file: file, key: "training.\(k)", expected: "an integer") }
+        guard let i = v as? Int else { throw ConfigError.wrongType(file: file, key: "\(section).\(k)", expected: "an integer") }
         out = i
     }
 
     mutating func optionalInt(_ k: String, _ out: inout Int?) throws {
         guard let v = take(k) else { return }
-        guard let i = v as? Int else { throw ConfigError.wrongType(file: file, key: "training.\(k)", expected: "an integer") }
+        guard let i = v as? Int else { throw ConfigError.wrongType(file: file, key: "\(section).\(k)", expected: "an integer") }
         out = i
     }
 
     mutating func double(_ k: String, _ out: inout Double) throws {
         guard let v = take(k) else { return }
         if let d = v as? Double { out = d } else if let i = v as? Int { out = Double(i) } else {
-            throw ConfigError.wrongType(file: file, key: "training.\(k)", expected: "a number")
+            throw ConfigError.wrongType(file: file, key: "\(section).\(k)", expected: "a number")
         }
     }
 
     mutating func bool(_ k: String, _ out: inout Bool) throws {
         guard let v = take(k) else { return }
-        guard let b = v as? Bool else { throw ConfigError.wrongType(file: file, key: "training.\(k)", expected: "true or false") }
+        guard let b = v as? Bool else { throw ConfigError.wrongType(file: file, key: "\(section).\(k)", expected: "true or false") }
         out = b
     }
 }

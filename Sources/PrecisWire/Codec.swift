@@ -11,6 +11,17 @@ public enum Codec: UInt8, Sendable, CaseIterable, Codable {
     case bf16 = 2
 
     public var bytesPerValue: Int { self == .bf16 ? 2 : 4 }
+
+    /// The codec a config names (`none`, `fp32`, `bf16`; the config reader validates the name).
+    public init(name: String) {
+        switch name {
+        case "none": self = .none
+        case "bf16": self = .bf16
+        default: self = .fp32
+        }
+    }
+
+    public var name: String { self == .none ? "none" : self == .fp32 ? "fp32" : "bf16" }
 }
 
 /// Encodes and decodes float shards. Holds its scratch buffers so the steady state allocates nothing

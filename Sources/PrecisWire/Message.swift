@@ -1,4 +1,4 @@
-/// The fixed 36-byte header in front of every data message (all fields little-endian):
+/// The fixed 40-byte header in front of every data message (all fields little-endian):
 ///
 /// | offset | size | field |
 /// |---:|---:|---|
@@ -9,27 +9,29 @@
 /// | 8 | 4 | cluster epoch (changes on every membership change) |
 /// | 12 | 8 | training step |
 /// | 20 | 4 | partition index |
-/// | 24 | 4 | raw length: values in the shard (fp32 count) |
-/// | 28 | 4 | payload length in bytes (after the header) |
-/// | 32 | 4 | CRC-32C of the payload |
+/// | 24 | 4 | slot: the contribution index of a gradient push (0 otherwise) |
+/// | 28 | 4 | raw length: values in the shard (fp32 count; 0 for control messages) |
+/// | 32 | 4 | payload length in bytes (after the header) |
+/// | 36 | 4 | CRC-32C of the payload |
 public struct WireHeader: Sendable, Equatable {
     public static let magic: UInt32 = 0x5343_5250 // "PRCS" read little-endian
     public static let version: UInt16 = 1
-    public static let size = 36
+    public static let size = 40
 
     public var type: MessageType
     public var codec: Codec
     public var epoch: UInt32
     public var step: UInt64
     public var partition: UInt32
+    public var slot: UInt32
     public var count: UInt32
     public var payloadLength: UInt32
     public var checksum: UInt32
 
-    public init(type: MessageType, codec: Codec, epoch: UInt32, step: UInt64, partition: UInt32, count: UInt32,
+    public init(type: MessageType, codec: Codec, epoch: UInt32, step: UInt64, partition: UInt32, slot: UInt32 = 0, count: UInt32,
                 payloadLength: UInt32 = 0, checksum: UInt32 = 0) {
         self.type = type; self.codec = codec; self.epoch = epoch; self.step = step; self.partition = partition
-        self.count = count; self.payloadLength = payloadLength; self.checksum = checksum
+        self.slot = slot; self.count = count; self.payloadLength = payloadLength; self.checksum = checksum
     }
 
     public func bytes() -> [UInt8] {
@@ -42,9 +44,10 @@ public struct WireHeader: Sendable, Equatable {
             p.storeBytes(of: epoch.littleEndian, toByteOffset: 8, as: UInt32.self)
             p.storeBytes(of: step.littleEndian, toByteOffset: 12, as: UInt64.self)
             p.storeBytes(of: partition.littleEndian, toByteOffset: 20, as: UInt32.self)
-            p.storeBytes(of: count.littleEndian, toByteOffset: 24, as: UInt32.self)
-            p.storeBytes(of: payloadLength.littleEndian, toByteOffset: 28, as: UInt32.self)
-            p.storeBytes(of: checksum.littleEndian, toByteOffset: 32, as: UInt32.self)
+            p.storeBytes(of: slot.littleEndian, toByteOffset: 24, as: UInt32.self)
+            p.storeBytes(of: count.littleEndian, toByteOffset: 28, as: UInt32.self)
+            p.storeBytes(of: payloadLength.littleEndian, toByteOffset: 32, as: UInt32.self)
+            p.storeBytes(of: checksum.littleEndian, toByteOffset: 36, as: UInt32.self)
         }
         return out
     }
@@ -60,18 +63,37 @@ public struct WireHeader: Sendable, Equatable {
         guard let t = MessageType(rawValue: b[6]) else { throw WireError.unknownType(b[6]) }
         guard let c = Codec(rawValue: b[7]) else { throw WireError.unknownCodec(b[7]) }
         self.init(type: t, codec: c, epoch: u32(8), step: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 12, as: UInt64.self)),
-                  partition: u32(20), count: u32(24), payloadLength: u32(28), checksum: u32(32))
+                  partition: u32(20), slot: u32(24), count: u32(28), payloadLength: u32(32), checksum: u32(36))
     }
 }
 
-/// Data message types (control messages are small and described in docs/protocol.md as they land).
+/// Message types. Data messages (1–15) carry a float shard; control messages (16 and up) carry a
+/// small JSON object (see `Control.swift` and docs/protocol.md).
 public enum MessageType: UInt8, Sendable, CaseIterable {
-    /// Worker → server: a gradient shard for (step, partition).
+    /// Worker → server: a gradient shard for (step, partition, slot = contribution).
     case pushGradient = 1
-    /// Worker → server: request the parameters of a partition.
+    /// Worker or coordinator → server: send me your partitions at version ≥ step (partition
+    /// 0xFFFFFFFF = all of them).
     case pullParameters = 2
-    /// Server → worker: a parameter shard.
+    /// Server → puller: a parameter shard (step = the version it holds).
     case parameters = 3
+    /// Coordinator → server: initial values of a partition.
+    case initParameters = 4
+    /// Coordinator → server: initial AdamW first moments of a partition (resuming).
+    case initMomentM = 5
+    /// Coordinator → server: initial AdamW second moments of a partition (resuming).
+    case initMomentV = 6
+    /// Coordinator → server: send me your partitions' AdamW moments (slot 0 = m, 1 = v).
+    case pullMoments = 7
+    /// Server → coordinator: a moments shard (slot 0 = m, 1 = v).
+    case moments = 8
+
+    case register = 16, registered = 17, refused = 18, heartbeat = 19, heartbeatAck = 20
+    case assign = 21, view = 22, plan = 23, task = 24, contributionDone = 25
+    case normReport = 26, apply = 27, applied = 28, leave = 29, shutdown = 30
+    case statusRequest = 31, statusReply = 32, initDone = 33, snapshot = 34, snapshotDone = 35
+
+    public var isControl: Bool { rawValue >= 16 }
 }
 
 /// A data message: header + encoded shard payload.
@@ -80,11 +102,11 @@ public struct DataMessage: Sendable, Equatable {
     public var payload: [UInt8]
 
     /// Encodes a shard into a message (payload length and checksum filled in).
-    public static func make(type: MessageType, codec: Codec, epoch: UInt32, step: UInt64, partition: UInt32,
+    public static func make(type: MessageType, codec: Codec, epoch: UInt32, step: UInt64, partition: UInt32, slot: UInt32 = 0,
                             values: UnsafeBufferPointer<Float>, using shardCodec: ShardCodec,
                             residual: UnsafeMutablePointer<Float>? = nil) throws -> DataMessage {
         let payload = try shardCodec.encode(values, codec: codec, residual: residual)
-        let h = WireHeader(type: type, codec: codec, epoch: epoch, step: step, partition: partition, count: UInt32(values.count),
+        let h = WireHeader(type: type, codec: codec, epoch: epoch, step: step, partition: partition, slot: slot, count: UInt32(values.count),
                            payloadLength: UInt32(payload.count), checksum: CRC32C.checksum(payload))
         return DataMessage(header: h, payload: payload)
     }

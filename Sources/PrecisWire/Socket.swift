@@ -24,6 +24,10 @@ public final class ZMQSocket {
     public enum Kind: Int32 { case router = 6, dealer = 5, pair = 0, pub = 1, sub = 2 }
     /// `ZMQ_ROUTING_ID` (the identity a ROUTER sees for this peer).
     public static let routingID: Int32 = 5
+    /// `ZMQ_LINGER`, `ZMQ_SNDHWM`, `ZMQ_RCVHWM` (for roles that do not import CZMQ).
+    public static let linger: Int32 = 17
+    public static let sendHighWaterMark: Int32 = 23
+    public static let receiveHighWaterMark: Int32 = 24
 
     let handle: UnsafeMutableRawPointer
     public let kind: Kind

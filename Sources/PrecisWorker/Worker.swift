@@ -1,1 +1,295 @@
-public enum Worker {}
+import Foundation
+import PrecisCore
+import PrecisData
+import PrecisModels
+import PrecisTrain
+import PrecisWire
+
+/// `precis-worker`: registers with the coordinator, learns the run (config, model config, servers),
+/// then repeatedly takes a task (a contribution: micro-batches of dataset indices of one step), pulls
+/// the parameters it needs from the servers, runs forward/backward, pushes the gradient partitions
+/// to their servers and reports. In sync mode it asks for the next version's parameters as soon as
+/// its pushes are out, so the pull overlaps the other workers' last pushes and the servers' update.
+public final class Worker {
+    public struct Options: Sendable {
+        public var coordinator: String
+        public var host = "127.0.0.1"
+        public var name = "worker"
+        public var threads = 1
+        public init(coordinator: String) { self.coordinator = coordinator }
+    }
+
+    enum Stop: Error { case exit(Int32) }
+
+    let options: Options
+    let context: ZMQContext
+    let control: ZMQSocket
+    let identity: [UInt8]
+    var heartbeat: HeartbeatThread?
+    var id = -1
+    var timeout = 10.0
+
+    var config: TrainingConfig?
+    var model: BartModel?
+    var plan: TrainingPlan?
+    var collator: Collator?
+
+    var view: ViewMessage?
+    var servers: [Int: ZMQSocket] = [:]
+    var serverEndpoints: [Int: String] = [:]
+    /// The version each partition of `model.params` holds (-1: none yet).
+    var partitionVersion: [Int] = []
+    var partitionsReceived = 0
+    var pullInFlight: Int?
+    var residual: FloatBuffer?
+    let codec = ShardCodec()
+    var tasks: [TaskMessage] = []
+    var tasksDone = 0
+
+    public init(_ options: Options) throws {
+        self.options = options
+        context = try ZMQContext()
+        control = try ZMQSocket(context, .dealer)
+        identity = Array("\(options.name)/\(getpid())".utf8)
+        try control.set(ZMQSocket.routingID, bytes: identity)
+    }
+
+    func log(_ s: String) { Member.log(options.name, s) }
+
+    public func run() -> Int32 {
+        Member.installSignalHandlers()
+        Compute.setThreads(options.threads)
+        do {
+            try control.connect(options.coordinator)
+            log("registering with \(options.coordinator)")
+            try control.send(Control.frames(.register, RegisterMessage(role: .worker, name: options.name, host: options.host,
+                                                                       pid: getpid(), threads: options.threads)))
+            try loop()
+            return 0
+        } catch Stop.exit(let code) {
+            heartbeat?.stop()
+            return code
+        } catch {
+            log("error: \(error)")
+            try? control.send(Control.frames(.leave, LeaveMessage(id: id, reason: "error: \(error)")))
+            heartbeat?.stop()
+            return 1
+        }
+    }
+
+    func loop() throws {
+        let started = Member.now()
+        while true {
+            try checkAlive(started: started)
+            if Member.terminationSignal != 0 { try leave("signal \(Member.terminationSignal)") }
+            if view != nil, !tasks.isEmpty {
+                let t = tasks.removeFirst()
+                try perform(t)
+                continue
+            }
+            try pump(timeoutMs: 100)
+        }
+    }
+
+    func checkAlive(started: Double) throws {
+        if let hb = heartbeat, hb.coordinatorSilence > timeout * 3 {
+            log("the coordinator at \(options.coordinator) has not answered for \(Int(hb.coordinatorSilence)) s: stopping")
+            throw Stop.exit(3)
+        }
+        if heartbeat == nil && Member.now() - started > 300 {
+            log("no answer from the coordinator at \(options.coordinator) within 300 s: stopping")
+            throw Stop.exit(3)
+        }
+    }
+
+    func leave(_ reason: String) throws -> Never {
+        log("leaving (\(reason)) after \(tasksDone) contribution(s)\(tasks.isEmpty ? "" : "; \(tasks.count) queued task(s) handed back")")
+        try? control.send(Control.frames(.leave, LeaveMessage(id: id, reason: reason)))
+        try? control.set(ZMQSocket.linger, 2000)
+        heartbeat?.stop()
+        throw Stop.exit(0)
+    }
+
+    /// Waits up to `timeoutMs` for messages from the coordinator and the servers and handles them.
+    func pump(timeoutMs: Int) throws {
+        let socks = [control] + servers.keys.sorted().map { servers[$0]! }
+        let ready = try ZMQPoll.wait(socks, timeoutMs: timeoutMs)
+        if ready[0] { while let f = try control.tryReceive() { try handleControl(f) } }
+        for (i, s) in socks.enumerated().dropFirst() where ready[i] {
+            while let f = try s.tryReceive() { handleData(f) }
+        }
+    }
+
+    // MARK: control
+
+    func handleControl(_ frames: [[UInt8]]) throws {
+        let m: DataMessage
+        do { m = try DataMessage(frames: frames) } catch {
+            log("dropped a message from the coordinator: \(error)")
+            return
+        }
+        switch m.header.type {
+        case .registered: try setUp(try Control.decode(RegisteredMessage.self, m))
+        case .refused:
+            log("the coordinator refused this worker: \(try Control.decode(RefusedMessage.self, m).reason)")
+            throw Stop.exit(2)
+        case .view: try apply(view: try Control.decode(ViewMessage.self, m))
+        case .task: tasks.append(try Control.decode(TaskMessage.self, m))
+        case .shutdown:
+            let s = try Control.decode(ShutdownMessage.self, m)
+            log("shutting down: \(s.reason)")
+            heartbeat?.stop()
+            throw Stop.exit(s.exitCode)
+        default: log("ignored an unexpected \(m.header.type) from the coordinator")
+        }
+    }
+
+    func setUp(_ r: RegisteredMessage) throws {
+        id = r.id
+        timeout = r.heartbeatTimeout
+        heartbeat = HeartbeatThread(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval, name: options.name)
+        let cfg = try TrainingConfig.parse(r.config, file: r.configFile)
+        guard let m = try ModelRegistry.model(config: Data(r.modelConfig.utf8), file: "config.json from the coordinator") as? BartModel else {
+            throw ModelError.invalidConfig(file: "config.json from the coordinator", field: "model_type", reason: "only BART trains today")
+        }
+        let p = try TrainingPlan(cfg, model: ModelShape(m.config), plannedWorkers: cfg.cluster.workers,
+                                 asyncUpdates: cfg.cluster.consistency != "sync")
+        guard p.digest == r.dataDigest else {
+            log("this worker's training data (\(cfg.training.trainFile), digest \(p.digest)) differs from the coordinator's (\(r.dataDigest)): refusing to train")
+            try? control.send(Control.frames(.leave, LeaveMessage(id: id, reason: "different training data")))
+            heartbeat?.stop()
+            throw Stop.exit(2)
+        }
+        config = cfg; model = m; plan = p
+        collator = Collator(padId: Int32(m.config.padTokenId))
+        if cfg.cluster.codec == "bf16" { residual = FloatBuffer(count: m.params.count) }
+        log("registered as \(r.name) (id \(id)); \(m.params.count) parameters, \(p.dataset.count) examples, \(options.threads) thread(s)")
+    }
+
+    func apply(view v: ViewMessage) throws {
+        for s in v.servers where serverEndpoints[s.id] != s.endpoint {
+            let sock = try ZMQSocket(context, .dealer)
+            try sock.set(ZMQSocket.routingID, bytes: identity)
+            try sock.set(ZMQSocket.receiveHighWaterMark, 0)
+            try sock.set(ZMQSocket.sendHighWaterMark, 0)
+            try sock.connect(s.endpoint)
+            servers[s.id] = sock
+            serverEndpoints[s.id] = s.endpoint
+        }
+        for gone in Set(servers.keys).subtracting(v.servers.map(\.id)) { servers[gone] = nil; serverEndpoints[gone] = nil }
+        if view?.plan != v.plan { partitionVersion = Array(repeating: -1, count: v.plan.count); pullInFlight = nil }
+        view = v
+    }
+
+    // MARK: data
+
+    func handleData(_ frames: [[UInt8]]) {
+        guard let v = view, let model else { return }
+        let m: DataMessage
+        do { m = try DataMessage(frames: frames) } catch { return log("dropped a message from a server: \(error)") }
+        guard m.header.type == .parameters else { return log("dropped an unexpected \(m.header.type) from a server") }
+        let p = Int(m.header.partition)
+        guard p < v.plan.count else { return log("dropped parameters for unknown partition \(p)") }
+        let r = v.plan.range(p)
+        guard Int(m.header.count) == r.count else {
+            return log("dropped parameters for partition \(p): \(m.header.count) values, the partition has \(r.count)")
+        }
+        do { try m.decode(into: model.params.pointer + r.lowerBound, capacity: r.count, using: codec) } catch {
+            partitionVersion[p] = -1
+            return log("dropped parameters for partition \(p): \(error)")
+        }
+        partitionVersion[p] = Int(m.header.step)
+        partitionsReceived += 1
+    }
+
+    /// Brings `model.params` to the version the task needs: exactly `step` (sync) or fresh (ssp/async).
+    func ensureParameters(_ t: TaskMessage) throws -> Bool {
+        guard let v = view else { return false }
+        if t.exactVersion {
+            if partitionVersion.allSatisfy({ $0 == t.step }) { return true }
+            if partitionVersion.contains(where: { $0 > t.step }) { return false }
+            if pullInFlight != t.step { try pull(version: t.step) }
+        } else {
+            try pull(version: t.minVersion)
+        }
+        let before = partitionsReceived
+        var lastNote = Member.now()
+        while true {
+            if t.exactVersion {
+                if partitionVersion.allSatisfy({ $0 == t.step }) { break }
+                if partitionVersion.contains(where: { $0 > t.step }) { return false }
+            } else if partitionsReceived - before >= v.plan.count && partitionVersion.allSatisfy({ $0 >= t.minVersion }) {
+                break
+            }
+            try checkAlive(started: 0)
+            if Member.terminationSignal != 0 { tasks.insert(t, at: 0); try leave("signal \(Member.terminationSignal)") }
+            try pump(timeoutMs: 50)
+            if Member.now() - lastNote > 30 {
+                lastNote = Member.now()
+                log("still waiting for the parameters of version \(t.step) (have \(partitionVersion.filter { $0 == t.step }.count) of \(v.plan.count) partitions)")
+            }
+        }
+        pullInFlight = nil
+        return true
+    }
+
+    func pull(version: Int) throws {
+        let h = WireHeader(type: .pullParameters, codec: .none, epoch: view?.epoch ?? 0, step: UInt64(version), partition: UInt32.max,
+                           count: 0, payloadLength: 0, checksum: CRC32C.checksum([]))
+        for (_, s) in servers { try s.send([h.bytes(), []]) }
+        pullInFlight = version
+    }
+
+    func perform(_ t: TaskMessage) throws {
+        guard let model, let plan, let collator, let v = view, let cfg = config else { return }
+        let t0 = Member.now()
+        guard try ensureParameters(t) else {
+            log("skipped contribution \(t.contribution) of step \(t.step): the servers have moved past it")
+            return
+        }
+        let tWait = Member.now() - t0
+        model.zeroGradients()
+        var lossSum = 0.0, tokens = 0, examples = 0
+        for (i, mb) in t.micro.enumerated() {
+            let batch = try collator.batch(mb, from: plan.dataset)
+            let r = try model.step(batch, options: StepOptions(training: true, labelSmoothing: Float(cfg.training.labelSmoothingFactor),
+                                                               seed: plan.dropoutSeed(step: t.step, micro: t.firstMicro + i),
+                                                               lossNormalizer: max(1, t.normalizer)), logitsOut: nil)
+            lossSum += r.lossSum
+            tokens += batch.labels.reduce(0) { $0 + ($1 == Seq2SeqBatch.ignoreIndex ? 0 : 1) }
+            examples += mb.count
+        }
+        var norm = 0.0
+        if !t.exactVersion || t.clipNorm > 0 {
+            norm = GradClip.norm(model.grads.pointer, count: model.grads.count)
+            if t.clipNorm > 0 {
+                let coef = GradClip.coefficient(totalNorm: norm, maxNorm: t.clipNorm)
+                if coef != 1 { Vec.scale(model.grads.pointer, coef, model.grads.count) }
+            }
+        }
+        let tCompute = Member.now()
+        let codecKind = Codec(name: cfg.cluster.codec)
+        var wire = 0, raw = 0
+        // Last partitions first: they hold the decoder, whose gradients a layer-wise pipeline would finish first.
+        for p in (0..<v.plan.count).reversed() {
+            let r = v.plan.range(p)
+            guard let sock = servers[v.plan.owner[p]] else { continue }
+            let step = t.exactVersion ? t.step : max(0, partitionVersion[p])
+            let msg = try DataMessage.make(type: .pushGradient, codec: codecKind, epoch: v.epoch, step: UInt64(step), partition: UInt32(p),
+                                           slot: UInt32(t.contribution),
+                                           values: UnsafeBufferPointer(start: model.grads.pointer + r.lowerBound, count: r.count),
+                                           using: codec, residual: residual.map { $0.pointer + r.lowerBound })
+            try sock.send(msg.frames)
+            wire += WireHeader.size + msg.payload.count
+            raw += r.count * 4
+        }
+        let tPush = Member.now()
+        try control.send(Control.frames(.contributionDone, DoneMessage(
+            step: t.step, contribution: t.contribution, lossSum: lossSum, tokens: tokens, examples: examples,
+            computeSeconds: tCompute - t0 - tWait, waitSeconds: tWait + (tPush - tCompute), wireBytes: wire, rawBytes: raw, gradNorm: norm)))
+        tasksDone += 1
+        // Sync: ask for the next version now; the servers answer once it exists.
+        if t.exactVersion && tasks.isEmpty { try pull(version: t.step + 1) }
+    }
+}
+

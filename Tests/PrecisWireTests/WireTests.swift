@@ -80,15 +80,17 @@ import PrecisWire
     func message() throws -> DataMessage {
         let v: [Float] = (0..<300).map { Float($0) * 0.5 }
         return try v.withUnsafeBufferPointer {
-            try DataMessage.make(type: .pushGradient, codec: .fp32, epoch: 7, step: 123_456_789_012, partition: 3, values: $0, using: ShardCodec())
+            try DataMessage.make(type: .pushGradient, codec: .fp32, epoch: 7, step: 123_456_789_012, partition: 3, slot: 5, values: $0,
+                                 using: ShardCodec())
         }
     }
 
-    @Test func headerIsThirtySixBytesAndRoundTrips() throws {
+    @Test func headerIsFortyBytesAndRoundTrips() throws {
         let m = try message()
         let h = m.header.bytes()
-        #expect(h.count == 36)
+        #expect(h.count == 40)
         #expect(Array(h[0..<4]) == Array("PRCS".utf8))
+        #expect(h[24] == 5 && h[28] == 44 && h[29] == 1, "slot at 24, count (300) at 28")
         let parsed = try DataMessage(frames: m.frames)
         #expect(parsed == m)
         var out = [Float](repeating: 0, count: 300)
@@ -116,7 +118,7 @@ import PrecisWire
         #expect(throws: WireError.lengthMismatch(field: "payload", expected: m.payload.count, got: m.payload.count - 1)) {
             try DataMessage(frames: bad)
         }
-        #expect(throws: WireError.truncated(expected: 36, got: 10)) { try DataMessage(frames: [Array(m.frames[0].prefix(10)), []]) }
+        #expect(throws: WireError.truncated(expected: 40, got: 10)) { try DataMessage(frames: [Array(m.frames[0].prefix(10)), []]) }
         #expect(throws: WireError.self) { try DataMessage(frames: [m.frames[0]]) }
     }
 }

@@ -1,0 +1,103 @@
+import Foundation
+import PrecisCore
+import PrecisData
+import PrecisModels
+import PrecisText
+
+/// What every process of a run agrees on: the tokenized training set, the order each epoch visits
+/// it, how examples group into micro-batches and steps, and the learning-rate schedule. The single
+/// process (LocalTrainer), the coordinator and the workers all build it the same way from the
+/// config, so the coordinator can hand out dataset indices and the workers read the same examples.
+public struct TrainingPlan {
+    public let config: TrainingConfig
+    public let dataset: TokenizedDataset
+    public let loadSummary: String
+    public let fromCache: Bool
+    public let perDevice: Int
+    /// Micro-batches per step: gradient_accumulation_steps × the workers the run is planned for
+    /// (1 for a single process).
+    public let microPerStep: Int
+    public let stepsPerEpoch: Int
+    public let totalSteps: Int
+    public let warmupSteps: Int
+    public let schedule: LRSchedule
+
+    /// Loads and tokenizes the training data (or maps the cache) and derives the step schedule.
+    /// `plannedWorkers` is 1 for a single process, `cluster.workers` on a cluster.
+    public init(_ cfg: TrainingConfig, model: ModelShape, plannedWorkers: Int, asyncUpdates: Bool = false) throws {
+        let a = cfg.training
+        config = cfg
+        guard FileManager.default.fileExists(atPath: a.tokenizer) else {
+            throw ConfigError.invalid(file: cfg.file, key: "training.tokenizer",
+                                      reason: "\(a.tokenizer) does not exist (make one with `precis tokenizer train`)")
+        }
+        let encoder = try TokenizerEncoder(file: a.tokenizer)
+        guard encoder.tokenizer.vocabSize <= model.vocabSize else {
+            throw ConfigError.invalid(file: cfg.file, key: "training.model",
+                                      reason: "the tokenizer has \(encoder.tokenizer.vocabSize) ids but the model's vocab_size is \(model.vocabSize)")
+        }
+        let loaded = try DatasetLoader.load(a.trainFile, options: DatasetOptions(textColumn: a.textColumn, summaryColumn: a.summaryColumn,
+                                                                                skipBadRecords: a.skipBadRecords))
+        loadSummary = loaded.summary
+        let records = a.maxTrainSamples.map { Array(loaded.records.prefix($0)) } ?? loaded.records
+        let tokOptions = TokenizationOptions(maxSourceLength: min(a.maxSourceLength, model.maxPositions),
+                                             maxTargetLength: min(a.maxTargetLength, model.maxPositions), sourcePrefix: a.sourcePrefix)
+        (dataset, fromCache) = try TokenizedDataset.build(records: records, dataFingerprint: try FNV.file(a.trainFile) + "-\(records.count)",
+                                                          encoder: encoder, options: tokOptions,
+                                                          cacheDir: (a.outputDir as NSString).appendingPathComponent("cache"))
+        perDevice = a.perDeviceTrainBatchSize
+        // async/ssp: each worker's contribution is an update of its own (gradient_accumulation_steps micro-batches).
+        microPerStep = a.gradientAccumulationSteps * (asyncUpdates ? 1 : max(1, plannedWorkers))
+        let microPerEpoch = (dataset.count + perDevice - 1) / perDevice
+        stepsPerEpoch = max(1, (microPerEpoch + microPerStep - 1) / microPerStep)
+        totalSteps = a.maxSteps > 0 ? a.maxSteps : Int((a.numTrainEpochs * Double(stepsPerEpoch)).rounded(.up))
+        warmupSteps = a.warmupSteps > 0 ? a.warmupSteps : LRSchedule.warmupSteps(ratio: a.warmupRatio, totalSteps: totalSteps)
+        schedule = LRSchedule(kind: LRSchedule.Kind(rawValue: a.lrSchedulerType)!, baseLR: a.learningRate,
+                              warmupSteps: warmupSteps, totalSteps: totalSteps)
+    }
+
+    /// The micro-batches of an epoch, in order (dataset indices). Length grouping, when on, groups by
+    /// the step's whole batch (per_device × micro-batches per step), as Trainer groups by
+    /// train_batch_size × gradient_accumulation_steps.
+    public func microBatches(epoch: Int) -> [[Int]] {
+        let a = config.training
+        let order = a.groupByLength
+            ? Sampler.lengthGrouped(lengths: dataset.sourceLengths, batchSize: perDevice * microPerStep, seed: UInt64(a.seed), epoch: epoch)
+            : Sampler.shuffled(count: dataset.count, seed: UInt64(a.seed), epoch: epoch)
+        return Sampler.batches(order, batchSize: perDevice)
+    }
+
+    /// The micro-batches of step `step` (0-based) given the epoch's micro-batches.
+    public func stepMicroBatches(step: Int, epochBatches: [[Int]]) -> ArraySlice<[Int]> {
+        let inEpoch = step % stepsPerEpoch
+        let lo = min(epochBatches.count, inEpoch * microPerStep)
+        return epochBatches[lo..<min(epochBatches.count, lo + microPerStep)]
+    }
+
+    /// Label tokens of a set of examples (what the loss of a step is averaged over).
+    public func labelTokens<S: Sequence>(_ indices: S) -> Int where S.Element == Int {
+        indices.reduce(0) { $0 + dataset.targetLength($1) }
+    }
+
+    /// The dropout seed of micro-batch `micro` of step `step` (the same in every process).
+    public func dropoutSeed(step: Int, micro: Int) -> UInt64 {
+        UInt64(step) &* 1_000_003 &+ UInt64(micro) &+ UInt64(config.training.seed) << 32
+    }
+
+    /// Identifies the tokenized data: a worker that computes another digest has other data.
+    public var digest: String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for i in 0..<dataset.count {
+            for v in [dataset.sourceLength(i), dataset.targetLength(i)] { h = (h ^ UInt64(v)) &* 0x100_0000_01b3 }
+        }
+        return "\(dataset.count)-" + String(h, radix: 16) + "-" + String(FNV.hash(dataset.key), radix: 16)
+    }
+}
+
+/// The model dimensions the data side needs.
+public struct ModelShape: Sendable {
+    public var vocabSize: Int
+    public var maxPositions: Int
+    public init(vocabSize: Int, maxPositions: Int) { self.vocabSize = vocabSize; self.maxPositions = maxPositions }
+    public init(_ c: BartConfig) { self.init(vocabSize: c.vocabSize, maxPositions: c.maxPositionEmbeddings) }
+}

@@ -1,0 +1,242 @@
+import Foundation
+
+/// Control messages: the 40-byte header (codec `none`, count 0) followed by one small JSON object.
+/// Every payload type is listed here and in docs/protocol.md; unknown JSON keys are ignored, so a
+/// field can be added without a version change.
+public enum Control {
+    /// The two frames of a control message.
+    public static func frames<T: Encodable>(_ type: MessageType, _ value: T, epoch: UInt32 = 0, step: UInt64 = 0) -> [[UInt8]] {
+        precondition(type.isControl, "\(type) is not a control message")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let payload = (try? [UInt8](encoder.encode(value))) ?? Array("{}".utf8)
+        let h = WireHeader(type: type, codec: .none, epoch: epoch, step: step, partition: 0, count: 0,
+                           payloadLength: UInt32(payload.count), checksum: CRC32C.checksum(payload))
+        return [h.bytes(), payload]
+    }
+
+    /// A control message whose JSON payload is already encoded.
+    public static func frames(_ type: MessageType, json payload: [UInt8], epoch: UInt32 = 0, step: UInt64 = 0) -> [[UInt8]] {
+        let h = WireHeader(type: type, codec: .none, epoch: epoch, step: step, partition: 0, count: 0,
+                           payloadLength: UInt32(payload.count), checksum: CRC32C.checksum(payload))
+        return [h.bytes(), payload]
+    }
+
+    /// Decodes a control payload, with an error naming the message type and the problem.
+    public static func decode<T: Decodable>(_ type: T.Type, _ message: DataMessage) throws -> T {
+        do { return try JSONDecoder().decode(T.self, from: Data(message.payload)) } catch {
+            throw WireError.badControl(type: "\(message.header.type)", reason: "\(error)")
+        }
+    }
+}
+
+/// `register` (member → coordinator): who I am. Sent by servers, workers and status clients.
+public struct RegisterMessage: Codable, Sendable {
+    public enum Role: String, Codable, Sendable { case server, worker, client }
+    public var role: Role
+    public var name: String
+    public var host: String
+    public var pid: Int32
+    /// A server's data endpoint (its ROUTER), nil for others.
+    public var endpoint: String?
+    public var threads: Int
+    public init(role: Role, name: String, host: String, pid: Int32, endpoint: String? = nil, threads: Int) {
+        self.role = role; self.name = name; self.host = host; self.pid = pid; self.endpoint = endpoint; self.threads = threads
+    }
+}
+
+/// `registered` (coordinator → member): your id, and what every member needs to know about the run.
+public struct RegisteredMessage: Codable, Sendable {
+    public var id: Int
+    public var name: String
+    /// The training config (YAML text) and its file name, so remote hosts need not have it.
+    public var config: String
+    public var configFile: String
+    /// The model's config.json text (workers build the network from it).
+    public var modelConfig: String
+    public var heartbeatInterval: Double
+    public var heartbeatTimeout: Double
+    /// A digest of the tokenized training set (count and lengths): a worker that loads different data refuses to train.
+    public var dataDigest: String
+    public init(id: Int, name: String, config: String, configFile: String, modelConfig: String,
+                heartbeatInterval: Double, heartbeatTimeout: Double, dataDigest: String) {
+        self.id = id; self.name = name; self.config = config; self.configFile = configFile; self.modelConfig = modelConfig
+        self.heartbeatInterval = heartbeatInterval; self.heartbeatTimeout = heartbeatTimeout; self.dataDigest = dataDigest
+    }
+}
+
+/// `refused` (coordinator → would-be member): why it may not join.
+public struct RefusedMessage: Codable, Sendable {
+    public var reason: String
+    public init(reason: String) { self.reason = reason }
+}
+
+/// `heartbeat` (member → coordinator) and `heartbeatAck` (back).
+public struct HeartbeatMessage: Codable, Sendable {
+    public var id: Int
+    public init(id: Int) { self.id = id }
+}
+
+/// A run of the flat buffer with or without weight decay.
+public struct DecaySegment: Codable, Sendable, Equatable {
+    public var lower: Int
+    public var upper: Int
+    public var decay: Bool
+    public init(lower: Int, upper: Int, decay: Bool) { self.lower = lower; self.upper = upper; self.decay = decay }
+}
+
+/// `assign` (coordinator → server): the partitions it owns and how to optimise them.
+public struct AssignMessage: Codable, Sendable {
+    public var server: Int
+    /// Global partition indices this server owns, with their [lower, upper) element ranges.
+    public var partitions: [Int]
+    public var plan: PartitionPlan
+    public var segments: [DecaySegment]
+    public var beta1: Double, beta2: Double, eps: Double, weightDecay: Double
+    public var schedule: String, learningRate: Double, warmupSteps: Int, totalSteps: Int
+    public var consistency: Consistency
+    public var pullCodec: Codec
+    /// Optimizer steps already taken (resuming), and the version the parameters are at.
+    public var startStep: Int
+    public init(server: Int, partitions: [Int], plan: PartitionPlan, segments: [DecaySegment], beta1: Double, beta2: Double,
+                eps: Double, weightDecay: Double, schedule: String, learningRate: Double, warmupSteps: Int, totalSteps: Int,
+                consistency: Consistency, pullCodec: Codec, startStep: Int) {
+        self.server = server; self.partitions = partitions; self.plan = plan; self.segments = segments
+        self.beta1 = beta1; self.beta2 = beta2; self.eps = eps; self.weightDecay = weightDecay
+        self.schedule = schedule; self.learningRate = learningRate; self.warmupSteps = warmupSteps; self.totalSteps = totalSteps
+        self.consistency = consistency; self.pullCodec = pullCodec; self.startStep = startStep
+    }
+}
+
+/// How servers combine worker gradients.
+public enum Consistency: String, Codable, Sendable, CaseIterable {
+    /// Bulk synchronous: step t's update is the sum of all of step t's contributions.
+    case sync
+    /// Stale synchronous parallel: a worker runs at most `staleness` steps ahead of the slowest.
+    case ssp
+    /// Each contribution is applied when it arrives.
+    case async
+}
+
+/// One server as workers see it.
+public struct ServerInfo: Codable, Sendable, Equatable {
+    public var id: Int
+    public var name: String
+    public var endpoint: String
+    public var partitions: [Int]
+    public init(id: Int, name: String, endpoint: String, partitions: [Int]) {
+        self.id = id; self.name = name; self.endpoint = endpoint; self.partitions = partitions
+    }
+}
+
+/// `view` (coordinator → workers): the cluster as it is now. `epoch` changes on every membership change.
+public struct ViewMessage: Codable, Sendable {
+    public var epoch: UInt32
+    public var servers: [ServerInfo]
+    public var plan: PartitionPlan
+    public var workers: [String]
+    public var consistency: Consistency
+    public var codec: Codec
+    public var pullCodec: Codec
+    public init(epoch: UInt32, servers: [ServerInfo], plan: PartitionPlan, workers: [String], consistency: Consistency,
+                codec: Codec, pullCodec: Codec) {
+        self.epoch = epoch; self.servers = servers; self.plan = plan; self.workers = workers
+        self.consistency = consistency; self.codec = codec; self.pullCodec = pullCodec
+    }
+}
+
+/// `plan` (coordinator → servers): how many contributions make step `step` (sync mode).
+public struct PlanMessage: Codable, Sendable {
+    public var step: Int
+    public var contributions: Int
+    public init(step: Int, contributions: Int) { self.step = step; self.contributions = contributions }
+}
+
+/// `task` (coordinator → worker): compute contribution `contribution` of step `step`: the gradient
+/// over the micro-batches (dataset indices), normalised by `normalizer` label tokens.
+public struct TaskMessage: Codable, Sendable {
+    public var step: Int
+    public var contribution: Int
+    public var micro: [[Int]]
+    /// Index of the first micro-batch within the step (dropout seeds follow the single-process loop).
+    public var firstMicro: Int
+    public var normalizer: Int
+    /// Parameters must be exactly at version `step` (sync); otherwise any version ≥ `minVersion`.
+    public var exactVersion: Bool
+    public var minVersion: Int
+    /// ssp/async: the worker clips its own gradient to this global norm (0 = off) before pushing.
+    public var clipNorm: Double
+    public init(step: Int, contribution: Int, micro: [[Int]], firstMicro: Int, normalizer: Int, exactVersion: Bool,
+                minVersion: Int, clipNorm: Double) {
+        self.step = step; self.contribution = contribution; self.micro = micro; self.firstMicro = firstMicro
+        self.normalizer = normalizer; self.exactVersion = exactVersion; self.minVersion = minVersion; self.clipNorm = clipNorm
+    }
+}
+
+/// `contributionDone` (worker → coordinator): pushed; with the loss and the timings of the step.
+public struct DoneMessage: Codable, Sendable {
+    public var step: Int
+    public var contribution: Int
+    public var lossSum: Double
+    public var tokens: Int
+    public var examples: Int
+    public var computeSeconds: Double
+    /// Time spent waiting on the network that was not hidden behind computation.
+    public var waitSeconds: Double
+    public var wireBytes: Int
+    public var rawBytes: Int
+    public var gradNorm: Double
+    public init(step: Int, contribution: Int, lossSum: Double, tokens: Int, examples: Int, computeSeconds: Double,
+                waitSeconds: Double, wireBytes: Int, rawBytes: Int, gradNorm: Double) {
+        self.step = step; self.contribution = contribution; self.lossSum = lossSum; self.tokens = tokens; self.examples = examples
+        self.computeSeconds = computeSeconds; self.waitSeconds = waitSeconds; self.wireBytes = wireBytes; self.rawBytes = rawBytes
+        self.gradNorm = gradNorm
+    }
+}
+
+/// `normReport` (server → coordinator): the sum of squares of step `step`'s summed gradient on this server.
+public struct NormMessage: Codable, Sendable {
+    public var step: Int
+    public var server: Int
+    public var sumOfSquares: Double
+    public init(step: Int, server: Int, sumOfSquares: Double) { self.step = step; self.server = server; self.sumOfSquares = sumOfSquares }
+}
+
+/// `apply` (coordinator → servers): apply step `step` with this clip coefficient.
+public struct ApplyMessage: Codable, Sendable {
+    public var step: Int
+    public var clip: Float
+    public init(step: Int, clip: Float) { self.step = step; self.clip = clip }
+}
+
+/// `applied` (server → coordinator): the parameters are now at `version`.
+public struct AppliedMessage: Codable, Sendable {
+    public var server: Int
+    public var version: Int
+    public var updates: Int
+    public init(server: Int, version: Int, updates: Int) { self.server = server; self.version = version; self.updates = updates }
+}
+
+/// `leave` (worker → coordinator): deregister (after SIGTERM).
+public struct LeaveMessage: Codable, Sendable {
+    public var id: Int
+    public var reason: String
+    public init(id: Int, reason: String) { self.id = id; self.reason = reason }
+}
+
+/// `shutdown` (coordinator → members): the run is over (or aborted); exit with this status.
+public struct ShutdownMessage: Codable, Sendable {
+    public var reason: String
+    public var exitCode: Int32
+    public init(reason: String, exitCode: Int32) { self.reason = reason; self.exitCode = exitCode }
+}
+
+/// `initDone` (server → coordinator): every partition has its initial values.
+public struct InitDoneMessage: Codable, Sendable {
+    public var server: Int
+    public var version: Int
+    public init(server: Int, version: Int) { self.server = server; self.version = version }
+}
+
+/// An empty control payload (`statusRequest`).
+public struct Empty: Codable, Sendable { public init() {} }

@@ -1,0 +1,112 @@
+@preconcurrency import Glibc
+import Foundation
+import Synchronization
+
+/// Set by SIGTERM / SIGINT; the roles poll it at safe points (a store to an atomic is async-signal-safe).
+let terminationRequested = Atomic<Int32>(0)
+
+/// The process-wide pieces every role shares: signal handling, logging, and the heartbeat thread.
+public enum Member {
+    /// Installs SIGTERM and SIGINT handlers that only record the signal; `terminationSignal` reads it.
+    public static func installSignalHandlers() {
+        signal(SIGPIPE, SIG_IGN)
+        for s in [SIGTERM, SIGINT] {
+            signal(s) { sig in terminationRequested.store(sig, ordering: .relaxed) }
+        }
+    }
+
+    /// The termination signal received (0 when none).
+    public static var terminationSignal: Int32 { terminationRequested.load(ordering: .relaxed) }
+
+    /// One log line on stdout: UTC time, the role's name, the message. Line-buffered, so several
+    /// processes writing to one terminal or file interleave by line.
+    public static func log(_ who: String, _ message: String) {
+        var t = timeval()
+        gettimeofday(&t, nil)
+        var tmv = tm()
+        var secs = t.tv_sec
+        gmtime_r(&secs, &tmv)
+        let stamp = String(format: "%02d:%02d:%02d.%03d", tmv.tm_hour, tmv.tm_min, tmv.tm_sec, Int(t.tv_usec / 1000))
+        let line = "\(stamp) \(who): \(message)\n"
+        fputs(line, stdout)
+        fflush(stdout)
+    }
+
+    /// One raw line on stdout, flushed.
+    public static func emit(_ line: String) {
+        fputs(line + "\n", stdout)
+        fflush(stdout)
+    }
+
+    /// Seconds since an arbitrary fixed point (monotonic).
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+}
+
+/// Sends heartbeats to the coordinator from a thread of its own (with its own DEALER socket, since
+/// ZeroMQ sockets belong to one thread), so a member busy computing still counts as alive, and
+/// records when the coordinator last answered, so a member can tell a dead coordinator.
+public final class HeartbeatThread: Sendable {
+    private let stopFlag = Atomic<Bool>(false)
+    private let lastAckMicros = Atomic<Int64>(0)
+    private let startedMicros: Int64
+
+    static func micros() -> Int64 { Int64(Member.now() * 1e6) }
+
+    public init(context: ZMQContext, coordinator: String, id: Int, interval: Double, name: String) {
+        startedMicros = Self.micros()
+        lastAckMicros.store(startedMicros, ordering: .relaxed)
+        let thread = Thread { [self] in self.run(context: context, coordinator: coordinator, id: id, interval: interval, name: name) }
+        thread.name = "heartbeat"
+        thread.start()
+    }
+
+    /// Seconds since the coordinator last acknowledged a heartbeat.
+    public var coordinatorSilence: Double { Double(Self.micros() - lastAckMicros.load(ordering: .relaxed)) / 1e6 }
+
+    public func stop() { stopFlag.store(true, ordering: .relaxed) }
+
+    private func run(context: ZMQContext, coordinator: String, id: Int, interval: Double, name: String) {
+        do {
+            let s = try ZMQSocket(context, .dealer)
+            try s.connect(coordinator)
+            let beat = Control.frames(.heartbeat, HeartbeatMessage(id: id))
+            var next = Member.now()
+            while !stopFlag.load(ordering: .relaxed) {
+                let now = Member.now()
+                if now >= next {
+                    try s.send(beat)
+                    next = now + interval
+                }
+                let waitMs = max(1, min(100, Int((next - Member.now()) * 1000)))
+                if let frames = try? s.receive(timeoutMs: waitMs),
+                   let m = try? DataMessage(frames: frames), m.header.type == .heartbeatAck {
+                    lastAckMicros.store(Self.micros(), ordering: .relaxed)
+                }
+            }
+        } catch {
+            Member.log(name, "heartbeat thread stopped: \(error)")
+        }
+    }
+}
+
+/// Asks a running coordinator for its view of the cluster.
+public enum ClusterStatus {
+    /// The coordinator's status as a JSON text (`state`, `step`, `max_steps`, `epoch`, `servers`, `workers`, ...).
+    public static func query(endpoint: String, timeoutMs: Int = 2000) throws -> String {
+        let ctx = try ZMQContext()
+        let s = try ZMQSocket(ctx, .dealer)
+        try s.connect(endpoint)
+        try s.send(Control.frames(.statusRequest, Empty()))
+        let deadline = Member.now() + Double(timeoutMs) / 1000
+        while true {
+            let left = Int((deadline - Member.now()) * 1000)
+            guard left > 0 else { throw WireError.timeout(operation: "status request to \(endpoint)", milliseconds: timeoutMs) }
+            let m = try DataMessage(frames: try s.receive(timeoutMs: left))
+            if m.header.type == .statusReply { return String(decoding: m.payload, as: UTF8.self) }
+        }
+    }
+}

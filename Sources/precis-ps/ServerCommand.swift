@@ -1,0 +1,31 @@
+import ArgumentParser
+import PrecisCore
+import PrecisServer
+
+@main
+struct ServerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "precis-ps",
+        abstract: "A Precis parameter server: owns partitions of the flat parameter buffer and their AdamW state.")
+
+    @Option(help: "The coordinator's endpoint (tcp://HOST:PORT).")
+    var coordinator: String
+    @Option(help: "The address this server binds and is reached at.")
+    var host = "127.0.0.1"
+    @Option(help: "A name for logs and status.")
+    var name = "ps"
+    @Option(help: "Threads for the optimizer.")
+    var threads = 1
+
+    func run() throws {
+        Stdio.lineBufferStdout()
+        var o = ParameterServer.Options(coordinator: coordinator)
+        o.host = host; o.name = name; o.threads = max(1, threads)
+        let code: Int32
+        do { code = try ParameterServer(o).run() } catch {
+            print("\(name): error: \(error)")
+            throw ExitCode(1)
+        }
+        if code != 0 { throw ExitCode(code) }
+    }
+}

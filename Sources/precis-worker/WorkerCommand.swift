@@ -1,0 +1,32 @@
+import ArgumentParser
+import PrecisCore
+import PrecisWorker
+
+@main
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "precis-worker",
+        abstract: "A Precis worker: pulls parameters, computes gradients on its share of each step, pushes them.")
+
+    @Option(help: "The coordinator's endpoint (tcp://HOST:PORT).")
+    var coordinator: String
+    @Option(help: "This host's address (for logs and status).")
+    var host = "127.0.0.1"
+    @Option(help: "A name for logs and status.")
+    var name = "worker"
+    @Option(help: "Compute threads (default: the cores available).")
+    var threads: Int?
+
+    func run() throws {
+        Stdio.lineBufferStdout()
+        BLASKernel.selectBLASKernel()
+        var o = Worker.Options(coordinator: coordinator)
+        o.host = host; o.name = name; o.threads = max(1, threads ?? Compute.availableCores)
+        let code: Int32
+        do { code = try Worker(o).run() } catch {
+            print("\(name): error: \(error)")
+            throw ExitCode(1)
+        }
+        if code != 0 { throw ExitCode(code) }
+    }
+}
