@@ -244,7 +244,8 @@ public final class Coordinator {
         try router.send(to: peer, Control.frames(.registered, RegisteredMessage(
             id: id, name: info.name, config: configText, configFile: options.config,
             modelConfig: String(decoding: try model.configJSON(), as: UTF8.self),
-            heartbeatInterval: cfg.cluster.heartbeatInterval, heartbeatTimeout: cfg.cluster.heartbeatTimeout, dataDigest: plan.digest)))
+            heartbeatInterval: cfg.cluster.heartbeatInterval, heartbeatTimeout: cfg.cluster.heartbeatTimeout, dataDigest: plan.digest,
+            outputDir: cfg.training.outputDir)))
         let count = members.values.filter { $0.role == r.role && $0.alive }.count
         log("\(r.role == .server ? "server" : "worker") \(info.name) joined (pid \(r.pid) on \(r.host), \(r.threads) thread(s)"
             + "\(r.endpoint.map { ", data on \($0)" } ?? "")); \(count) \(r.role == .server ? "server" : "worker")(s), epoch \(epoch)")

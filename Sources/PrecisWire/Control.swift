@@ -58,8 +58,11 @@ public struct RegisteredMessage: Codable, Sendable {
     public var heartbeatTimeout: Double
     /// A digest of the tokenized training set (count and lengths): a worker that loads different data refuses to train.
     public var dataDigest: String
+    /// training.output_dir as the coordinator runs it (a command-line override included).
+    public var outputDir: String
     public init(id: Int, name: String, config: String, configFile: String, modelConfig: String,
-                heartbeatInterval: Double, heartbeatTimeout: Double, dataDigest: String) {
+                heartbeatInterval: Double, heartbeatTimeout: Double, dataDigest: String, outputDir: String) {
+        self.outputDir = outputDir
         self.id = id; self.name = name; self.config = config; self.configFile = configFile; self.modelConfig = modelConfig
         self.heartbeatInterval = heartbeatInterval; self.heartbeatTimeout = heartbeatTimeout; self.dataDigest = dataDigest
     }

@@ -148,7 +148,8 @@ public final class Worker {
         id = r.id
         timeout = r.heartbeatTimeout
         heartbeat = HeartbeatThread(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval, name: options.name)
-        let cfg = try TrainingConfig.parse(r.config, file: r.configFile)
+        var cfg = try TrainingConfig.parse(r.config, file: r.configFile)
+        cfg.training.outputDir = r.outputDir
         guard let m = try ModelRegistry.model(config: Data(r.modelConfig.utf8), file: "config.json from the coordinator") as? BartModel else {
             throw ModelError.invalidConfig(file: "config.json from the coordinator", field: "model_type", reason: "only BART trains today")
         }

@@ -7,7 +7,11 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a summarization model from a YAML config (training arguments named as transformers' Seq2SeqTrainingArguments).",
-        discussion: "Runs in this process today; the cluster roles will spread the same loop over processes and hosts.")
+        discussion: """
+        Runs a whole cluster on this host: the coordinator, the parameter servers and the workers the \
+        config's `cluster:` section asks for, as separate processes over TCP loopback. `--in-process` \
+        runs the same training loop in this one process instead (the single-process reference).
+        """)
 
     @Option(help: "YAML config with a `training:` section (and an optional `cluster:` section).")
     var config: String
@@ -15,32 +19,53 @@ struct TrainCommand: ParsableCommand {
     var outputDir: String?
     @Option(name: .customLong("max-steps"), help: "Overrides training.max_steps.")
     var maxSteps: Int?
-    @Option(help: "Overrides training.threads.")
+    @Option(help: "Threads per worker (overrides cluster.threads_per_worker; with --in-process, training.threads).")
     var threads: Int?
+    @Flag(name: .customLong("in-process"), help: "Train in this process instead of a local cluster.")
+    var inProcess = false
 
     func run() throws {
         do {
             var cfg = try TrainingConfig.load(config)
             if let outputDir { cfg.training.outputDir = outputDir }
             if let maxSteps { cfg.training.maxSteps = maxSteps }
-            if let threads { cfg.training.threads = threads }
             try cfg.validate()
-            let bar = ProgressBar(label: "train")
             let tty = isatty(2) != 0
+            let bar = ProgressBar(label: "train")
             var lastDraw = Date.distantPast
-            let report = try LocalTrainer.run(cfg, log: { print($0) }) { p in
+            func draw(step: Int, total: Int, extra: String) {
                 let now = Date()
-                guard p.step == p.totalSteps || now.timeIntervalSince(lastDraw) > (tty ? 0.2 : 10) else { return }
+                guard step == total || now.timeIntervalSince(lastDraw) > (tty ? 0.2 : 10) else { return }
                 lastDraw = now
-                let line = bar.line(done: p.step, total: p.totalSteps,
-                                    extra: String(format: "epoch %.2f loss %.4f lr %.2e %.1f ex/s", p.epoch, p.loss, p.learningRate,
-                                                  p.examplesPerSecond))
-                FileHandle.standardError.write(Data(((tty ? "\r" : "") + line + (tty && p.step < p.totalSteps ? "" : "\n")).utf8))
+                let line = bar.line(done: step, total: total, extra: extra)
+                FileHandle.standardError.write(Data(((tty ? "\r" : "") + line + (tty && step < total ? "" : "\n")).utf8))
             }
-            for entry in report.logHistory {
-                print(String(format: "step %5.0f  epoch %5.2f  loss %.4f  lr %.3e  grad_norm %.3f", entry["step"] ?? 0, entry["epoch"] ?? 0,
-                             entry["loss"] ?? 0, entry["learning_rate"] ?? 0, entry["grad_norm"] ?? 0))
+            if inProcess {
+                if let threads { cfg.training.threads = threads }
+                let report = try LocalTrainer.run(cfg, log: { print($0) }) { p in
+                    draw(step: p.step, total: p.totalSteps,
+                         extra: String(format: "epoch %.2f loss %.4f lr %.2e %.1f ex/s", p.epoch, p.loss, p.learningRate, p.examplesPerSecond))
+                }
+                for entry in report.logHistory {
+                    print(String(format: "step %5.0f  epoch %5.2f  loss %.4f  lr %.3e  grad_norm %.3f", entry["step"] ?? 0, entry["epoch"] ?? 0,
+                                 entry["loss"] ?? 0, entry["learning_rate"] ?? 0, entry["grad_norm"] ?? 0))
+                }
+                return
             }
-        } catch let e as ValidationError { throw e } catch { throw fail(error) }
+            let cluster = LocalCluster(config: cfg, configPath: config, outputDir: cfg.training.outputDir, maxSteps: maxSteps, threads: threads)
+            let status = try cluster.run { line in
+                if line.hasPrefix("@progress "), let d = line.dropFirst(10).data(using: .utf8),
+                   let p = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
+                    let num = { (k: String) in (p[k] as? NSNumber)?.doubleValue ?? 0 }
+                    draw(step: Int(num("step")), total: Int(num("total")),
+                         extra: String(format: "epoch %.2f loss %.4f lr %.2e %.1f ex/s %d worker(s)", num("epoch"), num("loss"), num("lr"),
+                                       num("examples_per_second"), Int(num("workers"))))
+                } else {
+                    if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+                }
+            }
+            if status != 0 { throw ExitCode(status) }
+        } catch let e as ValidationError { throw e } catch let e as ExitCode { throw e } catch { throw fail(error) }
     }
 }
