@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PrecisCore
 import PrecisTrain
+import PrecisWire
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -116,9 +117,9 @@ struct ClusterCommand: ParsableCommand {
 // MARK: - The coordinator's own view
 
 /// The coordinator's status (a JSON text) from its status query, or why it did not answer.
-/// The one place that talks to the coordinator: wire `PrecisWire.ClusterStatus.query` in here.
+/// The one place that talks to the coordinator.
 func queryCoordinatorStatus(endpoint: String, timeoutMs: Int) -> Result<String, Error> {
-    .failure(ClusterError("this build has no status query (PrecisWire.ClusterStatus)"))
+    Result { try ClusterStatus.query(endpoint: endpoint, timeoutMs: timeoutMs) }
 }
 
 // MARK: - State: RUN_DIR/cluster.json
@@ -446,7 +447,7 @@ struct ClusterOps {
         print("\(alive.count) of \(rows.count) process(es) alive (\(liveWorkers) worker(s))")
 
         if let co = rows.first(where: { $0.0.role == "coordinator" }), co.1 == .dead {
-            print("coordinator: not running (its log: \(co.0.logLocation))")
+            print("coordinator: not running; the last line of its log \(co.0.logLocation):\n" + logTail(co.0, lines: 1))
             return
         }
         guard let endpoint else {
@@ -471,19 +472,21 @@ struct ClusterOps {
         }
         var line = "\(o["state"] ?? "?")"
         if let s = num("step") { line += ", step \(s)" + (num("max_steps").map { "/\($0)" } ?? "") }
-        if let e = num("epoch") { line += ", epoch \(e)" }
+        if let e = num("epoch") { line += ", membership epoch \(e)" }
         for key in ["servers", "workers"] {
             guard let members = o[key] as? [[String: Any]] else { continue }
             let live = members.filter { ($0["alive"] as? Bool) ?? true }.count
             let names = members.map { m -> String in
                 var s = "\(m["name"] ?? "?")@\(m["host"] ?? "?")"
-                if (m["alive"] as? Bool) == false { s += " (lost)" }
+                if (m["alive"] as? Bool) == false { s += " (gone)" }
                 if let st = m["step"] { s += " step \(st)" }
+                if key == "workers", let c = m["contributions"] { s += " \(c) contribution(s)" }
+                if let hb = m["seconds_since_heartbeat"] as? Double, hb >= 2 { s += String(format: " (no heartbeat for %.1f s)", hb) }
                 return s
             }
             line += "\n  \(key): \(live)/\(members.count) alive: " + names.joined(separator: ", ")
         }
-        for (k, v) in o.sorted(by: { $0.key < $1.key }) where !["state", "step", "max_steps", "epoch", "servers", "workers"].contains(k) {
+        for (k, v) in o.sorted(by: { $0.key < $1.key }) where !["state", "step", "max_steps", "epoch", "servers", "workers", "endpoint"].contains(k) {
             line += "\n  \(k): \(v)"
         }
         return line
