@@ -85,6 +85,7 @@ public final class Coordinator {
     var issued = 0
     var completed = 0
     var cursor = (epoch: 0, offset: 0)
+    var largestGap = 0
 
     // Reporting.
     var t0 = 0.0
@@ -252,6 +253,8 @@ public final class Coordinator {
         if r.role == .worker && (phase == .training) {
             clocks[id] = minClock()
             try sendView()
+            // Contributions left without a worker (every worker had gone) go to the newcomer.
+            if consistency == .sync { try reassign(from: -1) }
         }
     }
 
@@ -288,6 +291,7 @@ public final class Coordinator {
         try sendView()
         if consistency == .sync {
             try reassign(from: id)
+            closeStepIfComplete()
         } else if let t = outstanding.removeValue(forKey: id) {
             requeue.insert(t, at: 0)
             log("task of step \(t.step) goes back to the queue")
@@ -412,6 +416,19 @@ public final class Coordinator {
         guard stepOpen, d.step == step, d.contribution < current.count, !current[d.contribution].done else { return }
         current[d.contribution].done = true
         record(d)
+        closeStepIfComplete()
+    }
+
+    /// A step is over when the servers have its norm (they are applying it) and every contribution
+    /// has reported (or its worker is gone); then the next one opens.
+    func closeStepIfComplete() {
+        guard stepOpen, norms.count == servers.count,
+              current.allSatisfy({ $0.done || members[$0.worker]?.alive != true }) else { return }
+        let lr = plan.schedule.lr(at: step)
+        step += 1
+        stepOpen = false
+        windowSteps += 1
+        report(step: step, lr: lr)
     }
 
     func record(_ d: DoneMessage) {
@@ -431,11 +448,7 @@ public final class Coordinator {
         let clip: Float = cfg.training.maxGradNorm > 0 ? GradClip.coefficient(totalNorm: total, maxNorm: cfg.training.maxGradNorm) : 1
         for sid in servers { try router.send(to: members[sid]!.identity, Control.frames(.apply, ApplyMessage(step: step, clip: clip), epoch: epoch)) }
         lastNorm = total
-        let lr = plan.schedule.lr(at: step)
-        step += 1
-        stepOpen = false
-        windowSteps += 1
-        report(step: step, lr: lr)
+        closeStepIfComplete()
     }
 
     // MARK: ssp / async
@@ -465,6 +478,7 @@ public final class Coordinator {
             let clock = clocks[w] ?? slowest
             if consistency == .ssp && clock - slowest > cfg.cluster.staleness { continue }
             guard let t = nextTask() else { return }
+            largestGap = max(largestGap, clock - slowest)
             outstanding[w] = t
             try router.send(to: members[w]!.identity, Control.frames(.task, t, epoch: epoch, step: UInt64(t.step)))
         }
@@ -505,7 +519,7 @@ public final class Coordinator {
 
     func statusJSON() -> String {
         func member(_ m: MemberInfo) -> [String: Any] {
-            ["name": m.name, "host": m.host, "pid": Int(m.pid), "alive": m.alive, "contributions": m.contributions,
+            ["name": m.name, "host": m.host, "pid": Int(m.pid), "alive": m.alive, "contributions": m.contributions, "endpoint": m.endpoint ?? "",
              "seconds_since_heartbeat": ((Member.now() - m.lastSeen) * 10).rounded() / 10]
         }
         let all = members.values.sorted { $0.id < $1.id }
@@ -556,6 +570,9 @@ public final class Coordinator {
         try LocalTrainer.save(model: model, tokenizerFile: cfg.training.tokenizer, to: cfg.training.outputDir, step: steps,
                               epochs: Double(steps) / Double(plan.stepsPerEpoch), history: history, seconds: seconds, examples: examples)
         log("saved \(cfg.training.outputDir) after \(steps) steps in \(String(format: "%.1f", seconds)) s")
+        log("contributions per worker: " + members.values.filter { $0.role == .worker }.sorted { $0.id < $1.id }
+            .map { "\($0.name) \($0.contributions)" }.joined(separator: ", ")
+            + (consistency == .ssp ? "; largest clock gap \(largestGap) (staleness \(cfg.cluster.staleness))" : ""))
         broadcastShutdown("training finished", code: 0)
     }
 

@@ -10,9 +10,14 @@ public enum Member {
     /// Installs SIGTERM and SIGINT handlers that only record the signal; `terminationSignal` reads it.
     public static func installSignalHandlers() {
         signal(SIGPIPE, SIG_IGN)
+        var set = sigset_t()
+        sigemptyset(&set)
         for s in [SIGTERM, SIGINT] {
             signal(s) { sig in terminationRequested.store(sig, ordering: .relaxed) }
+            sigaddset(&set, s)
         }
+        // A parent may have started us with these blocked (the mask is inherited): unblock them.
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     /// The termination signal received (0 when none).

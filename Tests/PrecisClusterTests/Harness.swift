@@ -1,0 +1,239 @@
+import Foundation
+import PrecisCore
+import PrecisTrain
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Starts real coordinator, server and worker processes (the executables beside the test binary)
+/// over TCP loopback, with their output in files, and cleans them up.
+final class TestCluster {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var binDir: String {
+        var dir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<3 {
+            if FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("precis-coordinator").path) { return dir.path }
+            dir = dir.deletingLastPathComponent()
+        }
+        return repo.appendingPathComponent(".build/release").path
+    }
+
+    /// data/samsum/validation.jsonl (decompressed from the bundled .xz if missing).
+    static func validationSplit() throws -> String {
+        let path = repo.appendingPathComponent("data/samsum/validation.jsonl").path
+        if !FileManager.default.fileExists(atPath: path) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/xz")
+            p.arguments = ["-dk", path + ".xz"]
+            try p.run(); p.waitUntilExit()
+        }
+        return path
+    }
+
+    static func tempDir(_ tag: String) -> String {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("precis-cluster-\(tag)-\(UUID().uuidString.prefix(8))").path
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    /// A tiny BART config (dropout off, so micro-batch boundaries do not change the result).
+    static func tinyModel(in dir: String, dropout: Double = 0) throws -> String {
+        var text = try String(contentsOf: repo.appendingPathComponent("configs/bart-tiny.json"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"dropout\": 0.1", with: "\"dropout\": \(dropout)")
+        let path = dir + "/tiny.json"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// A training config for the tests: absolute paths, so the processes' working folder does not matter.
+    static func config(dir: String, model: String, batch: Int, steps: Int, servers: Int, workers: Int,
+                       consistency: String = "sync", extraTraining: String = "", extraCluster: String = "") throws -> String {
+        let yaml = """
+        training:
+          output_dir: \(dir)/out
+          model: \(model)
+          tokenizer: \(repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json
+          train_file: \(try validationSplit())
+          max_train_samples: 96
+          max_source_length: 96
+          max_target_length: 32
+          per_device_train_batch_size: \(batch)
+          learning_rate: 2.0e-3
+          weight_decay: 0.01
+          warmup_steps: 3
+          max_grad_norm: 0.5
+          label_smoothing_factor: 0.1
+          max_steps: \(steps)
+          logging_steps: 1
+          seed: 11
+        \(extraTraining.isEmpty ? "" : extraTraining.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n")cluster:
+          coordinator: tcp://127.0.0.1:*
+          servers: \(servers)
+          workers: \(workers)
+          consistency: \(consistency)
+          partition_bytes: 200000
+          heartbeat_interval: 0.2
+          heartbeat_timeout: 2.0
+          start_timeout: 30
+        \(extraCluster.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        """
+        let path = dir + "/config.yaml"
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    let dir: String
+    let config: String
+    private(set) var processes: [String: Process] = [:]
+    private(set) var endpoint = ""
+
+    init(dir: String, config: String) {
+        self.dir = dir; self.config = config
+    }
+
+    deinit { stopAll() }
+
+    func logPath(_ name: String) -> String { dir + "/\(name).log" }
+    func log(_ name: String) -> String { (try? String(contentsOfFile: logPath(name), encoding: .utf8)) ?? "" }
+
+    @discardableResult
+    func start(_ exe: String, _ name: String, _ args: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binDir + "/" + exe)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        _ = FileManager.default.createFile(atPath: logPath(name), contents: nil)
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(name)))
+        p.standardOutput = h; p.standardError = h
+        var env = ProcessInfo.processInfo.environment
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        p.environment = env
+        try p.run()
+        processes[name] = p
+        return p
+    }
+
+    /// Starts the coordinator and waits until it listens.
+    func startCoordinator() throws {
+        let ep = dir + "/coordinator.endpoint"
+        try? FileManager.default.removeItem(atPath: ep)
+        try start("precis-coordinator", "coordinator", ["--config", config, "--endpoint-file", ep])
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            if let s = try? String(contentsOfFile: ep, encoding: .utf8), !s.isEmpty {
+                endpoint = s.trimmingCharacters(in: .whitespacesAndNewlines)
+                return
+            }
+            if processes["coordinator"]?.isRunning == false { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw HarnessError("the coordinator did not start listening:\n\(log("coordinator"))")
+    }
+
+    func startServer(_ name: String) throws { try start("precis-ps", name, ["--coordinator", endpoint, "--name", name]) }
+    func startWorker(_ name: String) throws { try start("precis-worker", name, ["--coordinator", endpoint, "--name", name, "--threads", "1"]) }
+
+    /// A whole cluster: coordinator, `servers` servers, `workers` workers.
+    static func up(dir: String, config: String, servers: Int, workers: Int) throws -> TestCluster {
+        let c = TestCluster(dir: dir, config: config)
+        try c.startCoordinator()
+        for i in 0..<servers { try c.startServer("ps\(i)") }
+        for i in 0..<workers { try c.startWorker("w\(i)") }
+        return c
+    }
+
+    /// Waits for a process to exit; nil on timeout.
+    func wait(_ name: String, timeout: Double = 120) -> Int32? {
+        guard let p = processes[name] else { return nil }
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        return p.isRunning ? nil : p.terminationStatus
+    }
+
+    /// Waits until `name`'s log contains `text`.
+    func waitForLog(_ name: String, _ text: String, timeout: Double = 60) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if log(name).contains(text) { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
+    /// The coordinator's latest reported step.
+    func coordinatorStep() -> Int {
+        let lines = log("coordinator").split(separator: "\n").filter { $0.contains("coordinator: step ") }
+        guard let last = lines.last, let r = last.range(of: "step ") else { return 0 }
+        return Int(last[r.upperBound...].prefix { $0.isNumber }) ?? 0
+    }
+
+    func waitForStep(_ s: Int, timeout: Double = 60) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if coordinatorStep() >= s { return true }
+            if processes["coordinator"]?.isRunning == false { return false }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return false
+    }
+
+    func signal(_ name: String, _ sig: Int32) {
+        if let p = processes[name], p.isRunning { kill(p.processIdentifier, sig) }
+    }
+
+    func stopAll() {
+        for (_, p) in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        for (_, p) in processes { p.waitUntilExit() }
+    }
+
+    /// Every log, for failure messages.
+    func allLogs() -> String {
+        processes.keys.sorted().map { "--- \($0)\n" + log($0).split(separator: "\n").suffix(25).joined(separator: "\n") }.joined(separator: "\n")
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ s: String) { description = s }
+}
+
+/// The parameters of a saved model folder, by name.
+func loadParameters(_ folder: String) throws -> [String: [Float]] {
+    let f = try SafeTensorsFile(path: folder + "/model.safetensors")
+    var out: [String: [Float]] = [:]
+    for n in f.names { out[n] = try f.floats(n) }
+    return out
+}
+
+/// Relative L2 difference of two parameter sets: over everything, and the worst single tensor
+/// (leaving out the attention key biases, whose true gradient is exactly zero: softmax ignores a
+/// constant shift, so what they hold is rounding noise that AdamW scales up; they are bounded in
+/// absolute terms instead).
+func compareParameters(_ a: [String: [Float]], _ b: [String: [Float]]) -> (global: Double, worst: Double, worstName: String, keyBias: Double) {
+    var num = 0.0, den = 0.0, worst = 0.0, worstName = "", keyBias = 0.0
+    for (name, x) in a {
+        guard let y = b[name] else { continue }
+        guard y.count == x.count else { return (.infinity, .infinity, name, .infinity) }
+        var n = 0.0, d = 0.0, m = 0.0
+        for i in 0..<x.count {
+            let e = Double(x[i]) - Double(y[i])
+            n += e * e; d += Double(y[i]) * Double(y[i]); m = max(m, abs(e))
+        }
+        num += n; den += d
+        if name.hasSuffix("k_proj.bias") { keyBias = max(keyBias, m); continue }
+        let rel = d > 0 ? (n / d).squareRoot() : n.squareRoot()
+        if rel > worst { worst = rel; worstName = name }
+    }
+    return ((num / max(den, 1e-30)).squareRoot(), worst, worstName, keyBias)
+}
+
+/// The single-process reference: LocalTrainer on the same config with one batch of `batch` per step.
+func referenceRun(config: String, batch: Int, outputDir: String) throws -> [String: [Float]] {
+    var cfg = try TrainingConfig.load(config)
+    cfg.training.perDeviceTrainBatchSize = batch
+    cfg.training.outputDir = outputDir
+    cfg.training.threads = 1
+    _ = try LocalTrainer.run(cfg)
+    return try loadParameters(outputDir)
+}
