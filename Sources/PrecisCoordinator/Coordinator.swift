@@ -93,6 +93,9 @@ public final class Coordinator {
     var windowLoss = 0.0, windowTokens = 0
     var windowCompute = 0.0, windowWait = 0.0, windowWire = 0, windowRaw = 0, windowSteps = 0
     var lastNorm = 0.0
+    /// Whole-run totals for the summary line (from the first step that is not a warm-up).
+    var totals = (steps: 0, compute: 0.0, wait: 0.0, wire: 0, raw: 0, pullWire: 0, pullRaw: 0, padded: 0, startedAt: 0.0)
+    var stepCompute = 0.0, stepWait = 0.0
     var lastLoss = 0.0
     var history: [[String: Double]] = []
 
@@ -432,6 +435,9 @@ public final class Coordinator {
     }
 
     func record(_ d: DoneMessage) {
+        stepCompute = max(stepCompute, d.computeSeconds); stepWait = max(stepWait, d.waitSeconds)
+        totals.wire += d.wireBytes; totals.raw += d.rawBytes; totals.pullWire += d.pullWireBytes; totals.pullRaw += d.pullRawBytes
+        totals.padded += d.paddedTokens
         windowLoss += d.lossSum; windowTokens += d.tokens
         windowCompute = max(windowCompute, d.computeSeconds); windowWait = max(windowWait, d.waitSeconds)
         windowWire += d.wireBytes; windowRaw += d.rawBytes
@@ -498,6 +504,10 @@ public final class Coordinator {
     // MARK: reporting
 
     func report(step s: Int, lr: Double) {
+        // The summary leaves out the first two steps (start-up: first pulls, workspace allocation).
+        if s == 2 { totals = (0, 0, 0, 0, 0, 0, 0, 0, Member.now()) }
+        if s > 2 { totals.steps += 1; totals.compute += stepCompute; totals.wait += stepWait }
+        stepCompute = 0; stepWait = 0
         let elapsed = Member.now() - t0
         let total = plan.totalSteps
         let ep = Double(s) / Double(plan.stepsPerEpoch)
@@ -570,6 +580,14 @@ public final class Coordinator {
         try LocalTrainer.save(model: model, tokenizerFile: cfg.training.tokenizer, to: cfg.training.outputDir, step: steps,
                               epochs: Double(steps) / Double(plan.stepsPerEpoch), history: history, seconds: seconds, examples: examples)
         log("saved \(cfg.training.outputDir) after \(steps) steps in \(String(format: "%.1f", seconds)) s")
+        if totals.steps > 0 {
+            let n = Double(totals.steps), wall = Member.now() - totals.startedAt
+            log(String(format: "summary: %d steps timed, %.4f s/step, compute %.4f s/step (slowest worker), waiting %.4f s/step (not hidden), "
+                       + "gradients %.3f MB/step on the wire (%.3f MB raw, %.2fx), parameters %.3f MB/step on the wire (%.3f MB raw, %.2fx), %.1f tokens/s",
+                       totals.steps, wall / n, totals.compute / n, totals.wait / n, Double(totals.wire) / n / 1e6, Double(totals.raw) / n / 1e6,
+                       Double(totals.raw) / Double(max(1, totals.wire)), Double(totals.pullWire) / n / 1e6, Double(totals.pullRaw) / n / 1e6,
+                       Double(totals.pullRaw) / Double(max(1, totals.pullWire)), Double(totals.padded) / max(wall, 1e-9)))
+        }
         log("contributions per worker: " + members.values.filter { $0.role == .worker }.sorted { $0.id < $1.id }
             .map { "\($0.name) \($0.contributions)" }.joined(separator: ", ")
             + (consistency == .ssp ? "; largest clock gap \(largestGap) (staleness \(cfg.cluster.staleness))" : ""))

@@ -189,8 +189,15 @@ public struct DoneMessage: Codable, Sendable {
     public var wireBytes: Int
     public var rawBytes: Int
     public var gradNorm: Double
+    /// Source + target positions of the padded batches (what a fixed-shape benchmark counts).
+    public var paddedTokens: Int
+    /// Parameter bytes received for this contribution, on the wire and raw.
+    public var pullWireBytes: Int
+    public var pullRawBytes: Int
     public init(step: Int, contribution: Int, lossSum: Double, tokens: Int, examples: Int, computeSeconds: Double,
-                waitSeconds: Double, wireBytes: Int, rawBytes: Int, gradNorm: Double) {
+                waitSeconds: Double, wireBytes: Int, rawBytes: Int, gradNorm: Double, paddedTokens: Int = 0,
+                pullWireBytes: Int = 0, pullRawBytes: Int = 0) {
+        self.paddedTokens = paddedTokens; self.pullWireBytes = pullWireBytes; self.pullRawBytes = pullRawBytes
         self.step = step; self.contribution = contribution; self.lossSum = lossSum; self.tokens = tokens; self.examples = examples
         self.computeSeconds = computeSeconds; self.waitSeconds = waitSeconds; self.wireBytes = wireBytes; self.rawBytes = rawBytes
         self.gradNorm = gradNorm

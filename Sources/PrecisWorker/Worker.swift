@@ -40,6 +40,7 @@ public final class Worker {
     /// The version each partition of `model.params` holds (-1: none yet).
     var partitionVersion: [Int] = []
     var partitionsReceived = 0
+    var pulledWire = 0, pulledRaw = 0
     var pullInFlight: Int?
     var residual: FloatBuffer?
     let codec = ShardCodec()
@@ -201,6 +202,8 @@ public final class Worker {
         }
         partitionVersion[p] = Int(m.header.step)
         partitionsReceived += 1
+        pulledWire += WireHeader.size + m.payload.count
+        pulledRaw += r.count * 4
     }
 
     /// Brings `model.params` to the version the task needs: exactly `step` (sync) or fresh (ssp/async).
@@ -250,7 +253,7 @@ public final class Worker {
         }
         let tWait = Member.now() - t0
         model.zeroGradients()
-        var lossSum = 0.0, tokens = 0, examples = 0
+        var lossSum = 0.0, tokens = 0, examples = 0, padded = 0
         for (i, mb) in t.micro.enumerated() {
             let batch = try collator.batch(mb, from: plan.dataset)
             let r = try model.step(batch, options: StepOptions(training: true, labelSmoothing: Float(cfg.training.labelSmoothingFactor),
@@ -259,6 +262,7 @@ public final class Worker {
             lossSum += r.lossSum
             tokens += batch.labels.reduce(0) { $0 + ($1 == Seq2SeqBatch.ignoreIndex ? 0 : 1) }
             examples += mb.count
+            padded += batch.batchSize * (batch.sourceLength + batch.targetLength)
         }
         var norm = 0.0
         if !t.exactVersion || t.clipNorm > 0 {
@@ -287,7 +291,9 @@ public final class Worker {
         let tPush = Member.now()
         try control.send(Control.frames(.contributionDone, DoneMessage(
             step: t.step, contribution: t.contribution, lossSum: lossSum, tokens: tokens, examples: examples,
-            computeSeconds: tCompute - t0 - tWait, waitSeconds: tWait + (tPush - tCompute), wireBytes: wire, rawBytes: raw, gradNorm: norm)))
+            computeSeconds: tCompute - t0 - tWait, waitSeconds: tWait + (tPush - tCompute), wireBytes: wire, rawBytes: raw, gradNorm: norm,
+            paddedTokens: padded, pullWireBytes: pulledWire, pullRawBytes: pulledRaw)))
+        pulledWire = 0; pulledRaw = 0
         tasksDone += 1
         // Sync: ask for the next version now; the servers answer once it exists.
         if t.exactVersion && tasks.isEmpty { try pull(version: t.step + 1) }
