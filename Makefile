@@ -69,3 +69,34 @@ bench-compare: build golden-venv
 
 clean:
 	rm -rf .build
+
+# ---- The cluster (docs/operations.md, "Running a cluster") ----
+# CLUSTER names the cluster file (cluster/local.yaml: this machine, 1 server, 2 workers); the processes
+# run detached, with logs and pid files in its run_dir (run/ by default).
+CLUSTER ?= cluster/local.yaml
+PRECIS_BIN ?= .build/release/precis
+.PHONY: cluster-up cluster-down cluster-status scale test-multihost
+
+# Builds, decompresses the data and trains the tokenizer configs/train-samsum.yaml names (once, as
+# `make train` does), then starts the coordinator, the servers and the workers.
+cluster-up: build data
+	@mkdir -p runs
+	@[ -f runs/tokenizer.json ] || $(PRECIS_BIN) tokenizer train --data $(SAMSUM)/train.jsonl \
+	  --fields dialogue,summary --vocab-size 8192 --out runs/tokenizer.json
+	$(PRECIS_BIN) cluster up --cluster $(CLUSTER)
+
+cluster-down:
+	$(PRECIS_BIN) cluster down --cluster $(CLUSTER)
+
+cluster-status:
+	$(PRECIS_BIN) cluster status --cluster $(CLUSTER)
+
+# make scale WORKERS=4
+scale:
+	@[ -n "$(WORKERS)" ] || { echo "usage: make scale WORKERS=N [CLUSTER=$(CLUSTER)]"; exit 2; }
+	$(PRECIS_BIN) cluster scale --workers $(WORKERS) --cluster $(CLUSTER)
+
+# Three network namespaces joined by a bridge act as three hosts; one loses its worker to kill -9
+# mid-run and training must still finish. Needs root (prints SKIP otherwise).
+test-multihost: build data
+	BIN_DIR=.build/release bash tools/multihost/netns_test.sh
