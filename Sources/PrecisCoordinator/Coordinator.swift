@@ -99,6 +99,18 @@ public final class Coordinator {
     var lastLoss = 0.0
     var history: [[String: Double]] = []
 
+    // Checkpoints, evaluation, hub.
+    var snapshot: SnapshotInProgress?
+    let saveResults = SaveResults()
+    var savesInFlight = 0
+    var lastCheckpoint: String?
+    var best: (value: Double, step: Int, path: String?)?
+    var pushingFolder: String?
+    var resumeMoments: (m: FloatBuffer, v: FloatBuffer)?
+    var startStep = 0
+    var draining = false
+    var hub: HubState?
+
     public init(_ options: Options) throws {
         self.options = options
         guard let text = FileManager.default.contents(atPath: options.config).map({ String(decoding: $0, as: UTF8.self) }) else {
@@ -115,6 +127,11 @@ public final class Coordinator {
                                 asyncUpdates: consistency != .sync)
         context = try ZMQContext()
         router = try ZMQSocket(context, .router)
+        if let r = cfg.training.resumeFromCheckpoint {
+            startStep = try loadCheckpoint(r)
+            step = startStep; completed = startStep; issued = startStep
+        }
+        hub = try makeHub()
         try router.set(ZMQSocket.sendHighWaterMark, 0)
         try router.set(ZMQSocket.receiveHighWaterMark, 0)
     }
@@ -149,8 +166,17 @@ public final class Coordinator {
                 broadcastShutdown("the coordinator was stopped", code: 1)
                 return 1
             }
-            let ready = try ZMQPoll.wait([router], timeoutMs: 50)
+            let dataSockets = serverData.keys.sorted().map { serverData[$0]! }
+            let ready = try ZMQPoll.wait([router] + dataSockets, timeoutMs: 50)
             if ready[0] { while let f = try router.tryReceive() { try handle(f) } }
+            for (i, s) in dataSockets.enumerated() where ready[i + 1] {
+                while let f = try s.tryReceive() {
+                    guard let m = try? DataMessage(frames: f) else { continue }
+                    if snapshot != nil && (m.header.type == .parameters || m.header.type == .moments) { receiveSnapshotShard(m) }
+                }
+            }
+            if saveResults.pending > 0 { collectSaves() }
+            if draining && outstanding.isEmpty && snapshot == nil && consistency != .sync { requestSnapshot(step: completed) }
             try checkHeartbeats()
             switch phase {
             case .waiting: try maybeStart()
@@ -161,7 +187,7 @@ public final class Coordinator {
                 } else {
                     try handOutTasks()
                 }
-                if (consistency == .sync ? step : completed) >= plan.totalSteps { phase = .finishing }
+                if (consistency == .sync ? step : completed) >= plan.totalSteps && snapshot == nil { phase = .finishing }
             case .finishing:
                 try finish()
                 return 0
@@ -333,7 +359,7 @@ public final class Coordinator {
                 server: index, partitions: p.partitions(of: index), plan: p, segments: segments,
                 beta1: a.adamBeta1, beta2: a.adamBeta2, eps: a.adamEpsilon, weightDecay: a.weightDecay,
                 schedule: a.lrSchedulerType, learningRate: a.learningRate, warmupSteps: plan.warmupSteps, totalSteps: plan.totalSteps,
-                consistency: consistency, pullCodec: Codec(name: cfg.cluster.pullCodec), startStep: 0)))
+                consistency: consistency, pullCodec: Codec(name: cfg.cluster.pullCodec), startStep: startStep)))
             let sock = try ZMQSocket(context, .dealer)
             try sock.set(ZMQSocket.routingID, bytes: Array("coordinator/\(getpid())".utf8))
             try sock.set(ZMQSocket.sendHighWaterMark, 0)
@@ -342,6 +368,13 @@ public final class Coordinator {
             serverData[index] = sock
             for part in p.partitions(of: index) {
                 let r = p.range(part)
+                if let (mm, vv) = resumeMoments {
+                    for (type, buf) in [(MessageType.initMomentM, mm), (.initMomentV, vv)] {
+                        let msg = try DataMessage.make(type: type, codec: .fp32, epoch: epoch, step: UInt64(startStep), partition: UInt32(part),
+                                                       values: UnsafeBufferPointer(start: buf.pointer + r.lowerBound, count: r.count), using: codec)
+                        try sock.send(msg.frames)
+                    }
+                }
                 let msg = try DataMessage.make(type: .initParameters, codec: .fp32, epoch: epoch, step: 0, partition: UInt32(part),
                                                values: UnsafeBufferPointer(start: model.params.pointer + r.lowerBound, count: r.count), using: codec)
                 try sock.send(msg.frames)
@@ -452,7 +485,11 @@ public final class Coordinator {
         // Unassigned contributions (no worker was alive) would still be missing: norms only come once all are in.
         let total = (0..<servers.count).reduce(0.0) { $0 + (norms[$1] ?? 0) }.squareRoot()
         let clip: Float = cfg.training.maxGradNorm > 0 ? GradClip.coefficient(totalNorm: total, maxNorm: cfg.training.maxGradNorm) : 1
-        for sid in servers { try router.send(to: members[sid]!.identity, Control.frames(.apply, ApplyMessage(step: step, clip: clip), epoch: epoch)) }
+        let save = isSaveStep(step + 1)
+        if save { beginSnapshot(step: step + 1) }
+        for sid in servers {
+            try router.send(to: members[sid]!.identity, Control.frames(.apply, ApplyMessage(step: step, clip: clip, snapshot: save), epoch: epoch))
+        }
         lastNorm = total
         closeStepIfComplete()
     }
@@ -480,6 +517,7 @@ public final class Coordinator {
     func handOutTasks() throws {
         let workers = aliveWorkers
         let slowest = minClock()
+        if draining { return }
         for w in workers where outstanding[w] == nil {
             let clock = clocks[w] ?? slowest
             if consistency == .ssp && clock - slowest > cfg.cluster.staleness { continue }
@@ -499,6 +537,7 @@ public final class Coordinator {
         lastNorm = d.gradNorm
         windowSteps += 1
         report(step: completed, lr: plan.schedule.lr(at: d.step))
+        if isSaveStep(completed) { draining = true }
     }
 
     // MARK: reporting
@@ -575,10 +614,24 @@ public final class Coordinator {
                 }
             }
         }
+        // Let checkpoints being written finish first.
+        while savesInFlight > 0 {
+            Thread.sleep(forTimeInterval: 0.05)
+            if saveResults.pending > 0 { collectSaves() }
+        }
         let seconds = Member.now() - t0
         let steps = consistency == .sync ? step : completed
         try LocalTrainer.save(model: model, tokenizerFile: cfg.training.tokenizer, to: cfg.training.outputDir, step: steps,
                               epochs: Double(steps) / Double(plan.stepsPerEpoch), history: history, seconds: seconds, examples: examples)
+        if cfg.training.loadBestModelAtEnd, let b = best, let bp = b.path {
+            _ = try ModelFolder.loadWeights(into: model, folder: bp)
+            try ModelFolder.save(model, to: cfg.training.outputDir)
+            log("load_best_model_at_end: the model in \(cfg.training.outputDir) is \(bp) (\(cfg.training.bestMetric?.key ?? "") \(b.value))")
+        }
+        var finalState = trainerState(globalStep: steps)
+        finalState.logHistory.append(["step": Double(steps), "train_runtime": seconds,
+                                      "train_samples_per_second": Double(examples) / max(seconds, 1e-9)])
+        try finalState.write(to: (cfg.training.outputDir as NSString).appendingPathComponent("trainer_state.json"))
         log("saved \(cfg.training.outputDir) after \(steps) steps in \(String(format: "%.1f", seconds)) s")
         if totals.steps > 0 {
             let n = Double(totals.steps), wall = Member.now() - totals.startedAt
@@ -591,6 +644,7 @@ public final class Coordinator {
         log("contributions per worker: " + members.values.filter { $0.role == .worker }.sorted { $0.id < $1.id }
             .map { "\($0.name) \($0.contributions)" }.joined(separator: ", ")
             + (consistency == .ssp ? "; largest clock gap \(largestGap) (staleness \(cfg.cluster.staleness))" : ""))
+        hubAtEnd()
         broadcastShutdown("training finished", code: 0)
     }
 
@@ -605,10 +659,12 @@ public final class Coordinator {
 public enum CoordinatorError: Error, CustomStringConvertible {
     case serverLost(String)
     case timeout(String)
+    case checkpoint(String)
     public var description: String {
         switch self {
         case .serverLost(let n): return "parameter server \(n) was lost"
         case .timeout(let what): return "timed out waiting for \(what)"
+        case .checkpoint(let why): return why
         }
     }
 }

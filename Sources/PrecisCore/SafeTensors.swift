@@ -222,7 +222,7 @@ public final class SafeTensorsFile {
 }
 
 /// Builds a safetensors file in memory and writes it atomically.
-public struct SafeTensorsWriter {
+public struct SafeTensorsWriter: Sendable {
     private var entries: [(name: String, dtype: DType, shape: [Int], data: Data)] = []
     public var metadata: [String: String] = [:]
 

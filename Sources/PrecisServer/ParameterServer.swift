@@ -48,6 +48,8 @@ public final class ParameterServer {
     var encoded: [Int: (version: Int, message: DataMessage)] = [:]
     let codec = ShardCodec()
     var updates = 0
+    /// The coordinator's data connection (it sends the initial values; snapshots go back to it).
+    var coordinatorPeer: [UInt8]?
 
     public init(_ options: Options) throws {
         self.options = options
@@ -136,6 +138,8 @@ public final class ParameterServer {
         case .apply:
             let a = try Control.decode(ApplyMessage.self, m)
             try apply(a)
+        case .snapshot:
+            try sendSnapshot()
         case .shutdown:
             let s = try Control.decode(ShutdownMessage.self, m)
             log("shutting down: \(s.reason)")
@@ -188,6 +192,7 @@ public final class ParameterServer {
         let local = owned.firstIndex(of: p)
         switch m.header.type {
         case .initParameters, .initMomentM, .initMomentV:
+            coordinatorPeer = peer
             guard let local else { return log("dropped \(m.header.type) for partition \(p) from \(peerName(peer)): not mine") }
             let r = plan.range(p)
             do {
@@ -301,6 +306,7 @@ public final class ParameterServer {
         reported = false
         encoded = [:]
         try control.send(Control.frames(.applied, AppliedMessage(server: a.server, version: version, updates: updates)))
+        if msg.snapshot == true { try sendSnapshot() }
         try answerPendingPulls()
     }
 
@@ -309,6 +315,23 @@ public final class ParameterServer {
         let ready = pendingPulls.filter { $0.step <= version }
         pendingPulls.removeAll { $0.step <= version }
         for pull in ready { try sendParameters(to: pull.peer, partition: pull.partition) }
+    }
+
+    /// Sends the parameters and AdamW moments of every owned partition, as they are now, to the
+    /// coordinator, uncompressed: the event loop stops only for the copies into the messages.
+    func sendSnapshot() throws {
+        guard let plan, let params, let peer = coordinatorPeer else { return log("snapshot requested before the initial parameters") }
+        for (local, p) in owned.enumerated() {
+            let r = plan.range(p)
+            let o = optimizers[local]
+            let parts: [(MessageType, UInt32, UnsafeMutablePointer<Float>)] = [(.parameters, 0, params.pointer + (r.lowerBound - base)),
+                                                                                (.moments, 0, o.m.pointer), (.moments, 1, o.v.pointer)]
+            for (type, slot, ptr) in parts {
+                let msg = try DataMessage.make(type: type, codec: .none, epoch: 0, step: UInt64(o.steps), partition: UInt32(p), slot: slot,
+                                               values: UnsafeBufferPointer(start: ptr, count: r.count), using: codec)
+                try data.send(to: peer, msg.frames)
+            }
+        }
     }
 
     func sendParameters(to peer: [UInt8], partition: UInt32) throws {

@@ -52,7 +52,43 @@ public struct TrainingArguments: Sendable, Equatable {
     public var groupByLength = false
     public var threads: Int? = nil
 
+    // Checkpoints (Trainer's names).
+    public var saveStrategy = "steps"
+    public var saveSteps = 500
+    public var saveTotalLimit: Int? = nil
+    public var loadBestModelAtEnd = false
+    public var metricForBestModel: String? = nil
+    public var greaterIsBetter: Bool? = nil
+    /// nil: start fresh; "true"/"latest": the latest checkpoint in output_dir; otherwise a checkpoint folder.
+    public var resumeFromCheckpoint: String? = nil
+
+    // Evaluation.
+    public var evalStrategy = "no"
+    public var evalSteps: Int? = nil
+    public var validationFile = "data/samsum/validation.jsonl"
+    public var perDeviceEvalBatchSize = 8
+    public var predictWithGenerate = false
+    public var generationMaxLength: Int? = nil
+    public var generationNumBeams: Int? = nil
+    public var maxEvalSamples: Int? = nil
+
+    // Hub.
+    public var pushToHub = false
+    public var hubModelId: String? = nil
+    public var hubStrategy = "every_save"
+    public var hubPrivateRepo = false
+    public var hubToken: String? = nil
+    public var hubURL = "https://huggingface.co"
+
     public init() {}
+
+    /// The metric that picks the best checkpoint (`eval_` prefixed, as Trainer stores it) and its direction.
+    public var bestMetric: (key: String, greaterIsBetter: Bool)? {
+        guard loadBestModelAtEnd || metricForBestModel != nil else { return nil }
+        var m = metricForBestModel ?? "loss"
+        if !m.hasPrefix("eval_") { m = "eval_" + m }
+        return (m, greaterIsBetter ?? !(m == "eval_loss" || m.hasSuffix("_loss")))
+    }
 }
 
 /// The `cluster:` section: how many servers and workers, how they agree, how shards travel.
@@ -161,6 +197,31 @@ public struct TrainingConfig: Sendable, Equatable {
         try r.int("seed", &a.seed)
         try r.bool("group_by_length", &a.groupByLength)
         try r.optionalInt("threads", &a.threads)
+        try r.string("save_strategy", &a.saveStrategy)
+        try r.int("save_steps", &a.saveSteps)
+        try r.optionalInt("save_total_limit", &a.saveTotalLimit)
+        try r.bool("load_best_model_at_end", &a.loadBestModelAtEnd)
+        try r.optionalString("metric_for_best_model", &a.metricForBestModel)
+        try r.optionalBool("greater_is_better", &a.greaterIsBetter)
+        if let v = r.take("resume_from_checkpoint") {
+            if let b = v as? Bool { a.resumeFromCheckpoint = b ? "latest" : nil } else if let s = v as? String { a.resumeFromCheckpoint = s } else {
+                throw ConfigError.wrongType(file: file, key: "training.resume_from_checkpoint", expected: "true, false or a checkpoint folder")
+            }
+        }
+        try r.string("eval_strategy", &a.evalStrategy)
+        try r.optionalInt("eval_steps", &a.evalSteps)
+        try r.string("validation_file", &a.validationFile)
+        try r.int("per_device_eval_batch_size", &a.perDeviceEvalBatchSize)
+        try r.bool("predict_with_generate", &a.predictWithGenerate)
+        try r.optionalInt("generation_max_length", &a.generationMaxLength)
+        try r.optionalInt("generation_num_beams", &a.generationNumBeams)
+        try r.optionalInt("max_eval_samples", &a.maxEvalSamples)
+        try r.bool("push_to_hub", &a.pushToHub)
+        try r.optionalString("hub_model_id", &a.hubModelId)
+        try r.string("hub_strategy", &a.hubStrategy)
+        try r.bool("hub_private_repo", &a.hubPrivateRepo)
+        try r.optionalString("hub_token", &a.hubToken)
+        try r.string("hub_url", &a.hubURL)
         if let unknown = r.unused.sorted().first { throw ConfigError.unknownKey(file: file, key: "training.\(unknown)") }
         cfg.training = a
         try cfg.validate()
@@ -182,6 +243,17 @@ public struct TrainingConfig: Sendable, Equatable {
                   "'\(t.lrSchedulerType)' is not one of linear, cosine, constant, constant_with_warmup")
         try check(t.maxSourceLength > 0 && t.maxTargetLength > 0, "max_source_length", "lengths must be positive")
         try check(t.loggingSteps > 0, "logging_steps", "must be positive")
+        try check(["steps", "epoch", "no"].contains(t.saveStrategy), "save_strategy", "'\(t.saveStrategy)' is not one of steps, epoch, no")
+        try check(["steps", "epoch", "no"].contains(t.evalStrategy), "eval_strategy", "'\(t.evalStrategy)' is not one of steps, epoch, no")
+        try check(t.saveSteps > 0, "save_steps", "must be positive")
+        try check((t.evalSteps ?? 1) > 0, "eval_steps", "must be positive")
+        try check((t.saveTotalLimit ?? 1) > 0, "save_total_limit", "must be positive")
+        try check(t.perDeviceEvalBatchSize > 0, "per_device_eval_batch_size", "must be positive")
+        try check(["end", "every_save", "checkpoint", "all_checkpoints"].contains(t.hubStrategy), "hub_strategy",
+                  "'\(t.hubStrategy)' is not one of end, every_save, checkpoint, all_checkpoints")
+        try check(!t.pushToHub || t.hubModelId != nil, "hub_model_id", "push_to_hub needs a hub_model_id (owner/name)")
+        try check(!t.loadBestModelAtEnd || (t.saveStrategy != "no" && t.evalStrategy != "no"), "load_best_model_at_end",
+                  "needs save_strategy and eval_strategy other than no")
         let c = cluster
         func checkCluster(_ ok: Bool, _ key: String, _ reason: String) throws {
             if !ok { throw ConfigError.invalid(file: file, key: "cluster.\(key)", reason: reason) }
@@ -234,6 +306,18 @@ struct Reader {
         guard let v = take(k) else { return }
         guard let i = v as? Int else { throw ConfigError.wrongType(file: file, key: "\(section).\(k)", expected: "an integer") }
         out = i
+    }
+
+    mutating func optionalString(_ k: String, _ out: inout String?) throws {
+        guard let v = take(k) else { return }
+        guard let s = v as? String else { throw ConfigError.wrongType(file: file, key: "\(section).\(k)", expected: "a string") }
+        out = s
+    }
+
+    mutating func optionalBool(_ k: String, _ out: inout Bool?) throws {
+        guard let v = take(k) else { return }
+        guard let b = v as? Bool else { throw ConfigError.wrongType(file: file, key: "\(section).\(k)", expected: "true or false") }
+        out = b
     }
 
     mutating func double(_ k: String, _ out: inout Double) throws {

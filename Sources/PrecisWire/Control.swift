@@ -216,7 +216,17 @@ public struct NormMessage: Codable, Sendable {
 public struct ApplyMessage: Codable, Sendable {
     public var step: Int
     public var clip: Float
-    public init(step: Int, clip: Float) { self.step = step; self.clip = clip }
+    /// Right after applying, copy the parameters and moments and send them to the coordinator (a
+    /// checkpoint's consistent cut at this step boundary).
+    public var snapshot: Bool?
+    public init(step: Int, clip: Float, snapshot: Bool = false) { self.step = step; self.clip = clip; self.snapshot = snapshot }
+}
+
+/// `snapshot` (coordinator → servers): send me your parameters and moments as they are now
+/// (ssp/async, after the coordinator has let every outstanding contribution finish).
+public struct SnapshotMessage: Codable, Sendable {
+    public var tag: Int
+    public init(tag: Int) { self.tag = tag }
 }
 
 /// `applied` (server → coordinator): the parameters are now at `version`.

@@ -1,0 +1,229 @@
+import Foundation
+import PrecisCore
+import PrecisModels
+import PrecisTrain
+import PrecisWire
+import Synchronization
+
+/// A checkpoint being gathered from the servers: the parameters and AdamW moments of every
+/// partition at one step boundary.
+struct SnapshotInProgress {
+    let step: Int
+    let params: FloatBuffer
+    let m: FloatBuffer
+    let v: FloatBuffer
+    var received = Set<Int>()   // partition * 3 + kind
+    var optimizerSteps: [Int: Int] = [:]
+    let started: Double
+}
+
+/// What the writer thread reports back to the event loop.
+final class SaveResults: Sendable {
+    private let items = Mutex<[(step: Int, path: String?, error: String?, seconds: Double, bytes: Int64)]>([])
+    func add(_ r: (step: Int, path: String?, error: String?, seconds: Double, bytes: Int64)) { items.withLock { $0.append(r) } }
+    func take() -> [(step: Int, path: String?, error: String?, seconds: Double, bytes: Int64)] {
+        items.withLock { let r = $0; $0 = []; return r }
+    }
+    var pending: Int { items.withLock { $0.count } }
+}
+
+/// `training_state.json`: what a checkpoint needs beyond the weights and moments to continue exactly:
+/// the step (which fixes the epoch, its shuffled order and the dropout seeds), the async task cursor,
+/// and what the data and schedule were.
+struct TrainingState: Codable {
+    var globalStep: Int
+    var consistency: String
+    var plannedWorkers: Int
+    var seed: Int
+    var dataDigest: String
+    var stepsPerEpoch: Int
+    var totalSteps: Int
+    var cursorEpoch: Int
+    var cursorOffset: Int
+    var examplesSeen: Int
+}
+
+extension Coordinator {
+    var checkpointStore: CheckpointStore { CheckpointStore(outputDir: cfg.training.outputDir) }
+
+    /// Whether the step that just finished (1-based `global`) ends with a checkpoint.
+    func isSaveStep(_ global: Int) -> Bool {
+        switch cfg.training.saveStrategy {
+        case "steps": return global % cfg.training.saveSteps == 0 && global < plan.totalSteps
+        case "epoch": return global % plan.stepsPerEpoch == 0 && global < plan.totalSteps
+        default: return false
+        }
+    }
+
+    func beginSnapshot(step: Int) {
+        snapshot = SnapshotInProgress(step: step, params: FloatBuffer(count: model.table.count), m: FloatBuffer(count: model.table.count),
+                                      v: FloatBuffer(count: model.table.count), started: Member.now())
+    }
+
+    /// A parameters or moments shard for the snapshot under way.
+    func receiveSnapshotShard(_ m: DataMessage) {
+        guard var s = snapshot, let p = partitionPlan else { return }
+        let part = Int(m.header.partition)
+        guard part < p.count else { return }
+        let r = p.range(part)
+        let kind = m.header.type == .parameters ? 0 : 1 + Int(m.header.slot)
+        let dst = [s.params, s.m, s.v][min(kind, 2)]
+        do { try m.decode(into: dst.pointer + r.lowerBound, capacity: r.count, using: ShardCodec()) } catch {
+            log("dropped a snapshot shard for partition \(part): \(error)")
+            return
+        }
+        s.received.insert(part * 3 + kind)
+        s.optimizerSteps[part] = Int(m.header.step)
+        snapshot = s
+        if s.received.count == 3 * p.count { finishSnapshot() }
+    }
+
+    /// Every shard is in: hand the checkpoint to the writer thread.
+    func finishSnapshot() {
+        guard let s = snapshot else { return }
+        snapshot = nil
+        if consistency != .sync, s.optimizerSteps.values.contains(where: { $0 != s.step }) {
+            // A contribution was still on its way to a server: ask again.
+            log("snapshot at step \(s.step) caught a server mid-update; asking again")
+            requestSnapshot(step: s.step)
+            return
+        }
+        let global = s.step
+        draining = false
+        model.params.pointer.update(from: s.params.pointer, count: model.table.count)
+        let weights = ModelFolder.weightsWriter(model)
+        var moments = SafeTensorsWriter()
+        moments.metadata = ["format": "precis-adamw", "step": String(global)]
+        for e in model.table.entries {
+            moments.add("exp_avg." + e.name, floats: UnsafeBufferPointer(start: s.m.pointer + e.offset, count: e.count), shape: e.shape)
+            moments.add("exp_avg_sq." + e.name, floats: UnsafeBufferPointer(start: s.v.pointer + e.offset, count: e.count), shape: e.shape)
+        }
+        let optimizer = moments
+        var state = trainerState(globalStep: global)
+        let path = checkpointStore.path(step: global)
+        if let b = best, b.step == global { state.bestModelCheckpoint = path }
+        let training = TrainingState(globalStep: global, consistency: consistency.rawValue, plannedWorkers: cfg.cluster.workers,
+                                     seed: cfg.training.seed, dataDigest: plan.digest, stepsPerEpoch: plan.stepsPerEpoch,
+                                     totalSteps: plan.totalSteps, cursorEpoch: cursor.epoch, cursorOffset: cursor.offset, examplesSeen: examples)
+        do {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            enc.keyEncodingStrategy = .convertToSnakeCase
+            let small: [(String, Data)] = [
+                ("config.json", try model.configJSON()),
+                ("generation_config.json", try JSONSerialization.data(withJSONObject: model.generationDefaults, options: [.prettyPrinted, .sortedKeys])),
+                ("tokenizer.json", try Data(contentsOf: URL(fileURLWithPath: cfg.training.tokenizer))),
+                ("trainer_state.json", try state.jsonData()),
+                ("training_state.json", try enc.encode(training)),
+            ]
+            let store = checkpointStore
+            let results = saveResults
+            let started = s.started
+            savesInFlight += 1
+            let t = Thread {
+                do {
+                    let files: [CheckpointStore.File] = [.writer("model.safetensors") { try weights.write(to: $0) },
+                                                         .writer("optimizer.safetensors") { try optimizer.write(to: $0) }]
+                        + small.map { CheckpointStore.File.data($0.0, $0.1) }
+                    let p = try store.save(step: global, files: files)
+                    let bytes = (try? FileManager.default.contentsOfDirectory(atPath: p))?.reduce(Int64(0)) {
+                        $0 + (((try? FileManager.default.attributesOfItem(atPath: p + "/" + $1))?[.size] as? NSNumber)?.int64Value ?? 0)
+                    } ?? 0
+                    results.add((global, p, nil, Member.now() - started, bytes))
+                } catch {
+                    results.add((global, nil, "\(error)", Member.now() - started, 0))
+                }
+            }
+            t.name = "checkpoint-writer"
+            t.start()
+            log(String(format: "checkpoint at step %d: the servers' shards are in (%.3f s); writing %@ in the background", global,
+                       Member.now() - s.started, path))
+        } catch {
+            log("could not prepare checkpoint-\(global): \(error)")
+        }
+    }
+
+    /// Finished saves: rotation and hub pushes.
+    func collectSaves() {
+        for r in saveResults.take() {
+            savesInFlight -= 1
+            guard let path = r.path else { log("checkpoint-\(r.step) was not saved: \(r.error ?? "unknown error")"); continue }
+            log(String(format: "saved %@ (%.1f MB, %.2f s after the step)", path, Double(r.bytes) / 1e6, r.seconds))
+            lastCheckpoint = path
+            if let limit = cfg.training.saveTotalLimit {
+                var keep: Set<String> = [path]
+                if let b = best, let bp = b.path { keep.insert(bp) }
+                if let pushing = pushingFolder { keep.insert(pushing) }
+                do {
+                    for d in try checkpointStore.rotate(limit: limit, keep: keep) { log("removed \(d) (save_total_limit \(limit))") }
+                } catch { log("rotation failed: \(error)") }
+            }
+            if best?.step == r.step { best?.path = path }
+            hubAfterSave(checkpoint: path, step: r.step)
+        }
+    }
+
+    func requestSnapshot(step: Int) {
+        beginSnapshot(step: step)
+        for sid in servers { try? router.send(to: members[sid]!.identity, Control.frames(.snapshot, SnapshotMessage(tag: step))) }
+    }
+
+    /// Trainer's trainer_state.json for the run so far.
+    func trainerState(globalStep: Int) -> TrainerState {
+        var s = TrainerState()
+        s.globalStep = globalStep
+        s.epoch = Double(globalStep) / Double(plan.stepsPerEpoch)
+        s.maxSteps = plan.totalSteps
+        s.numTrainEpochs = Int((Double(plan.totalSteps) / Double(plan.stepsPerEpoch)).rounded(.up))
+        s.loggingSteps = cfg.training.loggingSteps
+        s.evalSteps = cfg.training.evalSteps ?? cfg.training.loggingSteps
+        s.saveSteps = cfg.training.saveSteps
+        s.trainBatchSize = cfg.training.perDeviceTrainBatchSize
+        s.bestMetric = best?.value
+        s.bestModelCheckpoint = best?.path
+        s.bestGlobalStep = best?.step
+        s.logHistory = history
+        return s
+    }
+
+    // MARK: resuming
+
+    /// Loads a checkpoint into the coordinator's copy of the model and moments; returns the step.
+    func loadCheckpoint(_ spec: String) throws -> Int {
+        let store = checkpointStore
+        let path: String
+        if spec == "latest" || spec == "true" {
+            guard let l = store.latestValid(onSkip: { p, e in self.log("skipping \(p): \(e)") }) else {
+                throw CoordinatorError.checkpoint("resume_from_checkpoint: no valid checkpoint in \(cfg.training.outputDir)")
+            }
+            path = l.path
+        } else {
+            path = spec
+            try store.verify(path)
+        }
+        _ = try ModelFolder.loadWeights(into: model, folder: path)
+        let opt = try SafeTensorsFile(path: path + "/optimizer.safetensors")
+        let m = FloatBuffer(count: model.table.count), v = FloatBuffer(count: model.table.count)
+        for e in model.table.entries {
+            try opt.readFloats("exp_avg." + e.name, into: m.pointer + e.offset, expectShape: e.shape)
+            try opt.readFloats("exp_avg_sq." + e.name, into: v.pointer + e.offset, expectShape: e.shape)
+        }
+        resumeMoments = (m, v)
+        let dec = JSONDecoder()
+        dec.keyDecodingStrategy = .convertFromSnakeCase
+        let stateFile = path + "/training_state.json"
+        guard let data = FileManager.default.contents(atPath: stateFile) else { throw CoordinatorError.checkpoint("\(stateFile): missing") }
+        let ts: TrainingState
+        do { ts = try dec.decode(TrainingState.self, from: data) } catch { throw CoordinatorError.checkpoint("\(stateFile): \(error)") }
+        guard ts.dataDigest == plan.digest else {
+            throw CoordinatorError.checkpoint("\(stateFile): the checkpoint was trained on other data (digest \(ts.dataDigest), now \(plan.digest))")
+        }
+        let trainer = try TrainerState.read(path: path + "/trainer_state.json")
+        history = trainer.logHistory
+        if let v = trainer.bestMetric { best = (v, trainer.bestGlobalStep ?? ts.globalStep, trainer.bestModelCheckpoint) }
+        cursor = (ts.cursorEpoch, ts.cursorOffset)
+        examples = ts.examplesSeen
+        log("resuming from \(path) at step \(ts.globalStep)")
+        return ts.globalStep
+    }
+}
