@@ -234,7 +234,11 @@ struct ClusterOps {
             throw ClusterError("\(clusterPath): no training config: set `config:` there or pass --config")
         }
         if let old = try loadState() {
-            let live = liveness(old.processes).filter { $0.1 == .alive }.map { "\($0.0.name) (pid \($0.0.pid))" }
+            let rows = liveness(old.processes)
+            let live = rows.filter { $0.1 == .alive }.map { "\($0.0.name) (pid \($0.0.pid))" }
+            for (p, l) in rows { if case let .unknown(why) = l {
+                print("warning: could not check \(p.name) (pid \(p.pid)) on \(p.ssh ?? p.host): \(why); it may still be running")
+            } }
             if !live.isEmpty {
                 throw ClusterError("the cluster is already up (\(statePath) lists \(live.count) live process(es): \(live.joined(separator: ", "))); use `precis cluster down` first")
             }
