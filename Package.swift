@@ -70,9 +70,9 @@ let package = Package(
         // The three cluster roles. Each depends on the wire protocol and the shared libraries, never on
         // another role.
         .target(name: "PrecisCoordinator", dependencies: ["PrecisWire", "PrecisTrain", "PrecisCore", "PrecisModels", "PrecisData",
-                                                          "PrecisText", "PrecisHub"]),
+                                                          "PrecisText", "PrecisHub", "PrecisEval"]),
         .target(name: "PrecisServer", dependencies: ["PrecisWire", "PrecisCore"], swiftSettings: numerics),
-        .target(name: "PrecisWorker", dependencies: ["PrecisWire", "PrecisTrain", "PrecisCore", "PrecisModels", "PrecisData"]),
+        .target(name: "PrecisWorker", dependencies: ["PrecisWire", "PrecisTrain", "PrecisCore", "PrecisModels", "PrecisData", "PrecisEval"]),
 
         // Hub upload: the Hugging Face Hub HTTP protocol and a plain-directory hub, model cards.
         .target(name: "PrecisHub", dependencies: ["PrecisCore"]),

@@ -75,13 +75,18 @@ extension Coordinator {
         s.received.insert(part * 3 + kind)
         s.optimizerSteps[part] = Int(m.header.step)
         snapshot = s
-        if s.received.count == 3 * p.count { finishSnapshot() }
+        if s.received.count == 3 * p.count {
+            // Trainer evaluates before it saves, so the checkpoint's state knows the step's metrics.
+            let evalComing = consistency == .sync && stepOpen && step + 1 == s.step && isEvalStep(s.step)
+            if evaluation != nil || evalComing { snapshotComplete = true } else { finishSnapshot() }
+        }
     }
 
     /// Every shard is in: hand the checkpoint to the writer thread.
     func finishSnapshot() {
         guard let s = snapshot else { return }
         snapshot = nil
+        snapshotComplete = false
         if consistency != .sync, s.optimizerSteps.values.contains(where: { $0 != s.step }) {
             // A contribution was still on its way to a server: ask again.
             log("snapshot at step \(s.step) caught a server mid-update; asking again")
@@ -89,7 +94,6 @@ extension Coordinator {
             return
         }
         let global = s.step
-        draining = false
         model.params.pointer.update(from: s.params.pointer, count: model.table.count)
         let weights = ModelFolder.weightsWriter(model)
         var moments = SafeTensorsWriter()

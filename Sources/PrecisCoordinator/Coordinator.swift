@@ -110,6 +110,12 @@ public final class Coordinator {
     var startStep = 0
     var draining = false
     var hub: HubState?
+    var evaluation: EvalRun?
+    var evalPlan: EvaluationPlan?
+    var evalCounter = 0
+    var snapshotComplete = false
+    var pendingSave = false
+    var pendingEval = false
 
     public init(_ options: Options) throws {
         self.options = options
@@ -176,18 +182,23 @@ public final class Coordinator {
                 }
             }
             if saveResults.pending > 0 { collectSaves() }
-            if draining && outstanding.isEmpty && snapshot == nil && consistency != .sync { requestSnapshot(step: completed) }
+            if draining && outstanding.isEmpty && consistency != .sync && phase == .training {
+                if pendingEval && evaluation == nil { try startEval(step: completed); if evaluation == nil { pendingEval = false } }
+                if pendingSave && snapshot == nil { pendingSave = false; requestSnapshot(step: completed) }
+                if !pendingEval && !pendingSave && snapshot == nil && evaluation == nil { draining = false }
+            }
             try checkHeartbeats()
             switch phase {
             case .waiting: try maybeStart()
             case .initializing: break
             case .training:
                 if consistency == .sync {
-                    if !stepOpen && step < plan.totalSteps { try openStep() }
+                    if !stepOpen && step < plan.totalSteps && evaluation == nil { try openStep() }
                 } else {
                     try handOutTasks()
                 }
-                if (consistency == .sync ? step : completed) >= plan.totalSteps && snapshot == nil { phase = .finishing }
+                if (consistency == .sync ? step : completed) >= plan.totalSteps && snapshot == nil && evaluation == nil && !pendingEval
+                    && (consistency == .sync || outstanding.isEmpty) { phase = .finishing }
             case .finishing:
                 try finish()
                 return 0
@@ -229,6 +240,7 @@ public final class Coordinator {
             guard let s = sender else { return }
             try done(Control.decode(DoneMessage.self, m), worker: s)
         case .normReport: try norm(Control.decode(NormMessage.self, m))
+        case .evalResult: try evalResult(Control.decode(EvalResultMessage.self, m))
         case .applied:
             let a = try Control.decode(AppliedMessage.self, m)
             if a.version == step { applied += 1 }
@@ -318,6 +330,7 @@ public final class Coordinator {
         }
         guard phase == .training else { return }
         try sendView()
+        try reassignEval(from: id)
         if consistency == .sync {
             try reassign(from: id)
             closeStepIfComplete()
@@ -465,6 +478,7 @@ public final class Coordinator {
         stepOpen = false
         windowSteps += 1
         report(step: step, lr: lr)
+        if isEvalStep(step) { try? startEval(step: step) }
     }
 
     func record(_ d: DoneMessage) {
@@ -537,7 +551,8 @@ public final class Coordinator {
         lastNorm = d.gradNorm
         windowSteps += 1
         report(step: completed, lr: plan.schedule.lr(at: d.step))
-        if isSaveStep(completed) { draining = true }
+        if isSaveStep(completed) { pendingSave = true; draining = true }
+        if isEvalStep(completed) { pendingEval = true; draining = true }
     }
 
     // MARK: reporting

@@ -18,7 +18,7 @@ extension Coordinator {
         guard a.pushToHub, let repo = a.hubModelId else { return nil }
         let uploader = try HubUploader(hubURL: a.hubURL, repo: repo, token: a.hubToken, private: a.hubPrivateRepo,
                                        busyPolicy: a.hubStrategy == "every_save" ? .skip : .queue,
-                                       log: { Member.log("hub", $0) },
+                                       log: { Member.log("hub", $0.hasPrefix("hub: ") ? String($0.dropFirst(5)) : $0) },
                                        onResult: { r in
                                            switch r.outcome {
                                            case .pushed(let c): Member.log("hub", "pushed \(r.folder) to \(repo)\(c.commitURL.map { " (\($0))" } ?? "") after \(r.attempts) attempt(s)")

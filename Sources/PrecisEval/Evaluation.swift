@@ -25,6 +25,11 @@ public final class SummarizationModel {
         self.folder = folder
     }
 
+    /// A model already in memory (a worker's), with its tokenizer and generation settings.
+    public init(model: BartModel, encoder: TokenizerEncoder, generation: GenerationSettings, folder: String = "(in memory)") {
+        self.model = model; self.encoder = encoder; self.generation = generation; self.folder = folder
+    }
+
     /// Summaries of `texts`, generated `batchSize` at a time (longest sources batched together;
     /// results come back in input order).
     public func summarize(_ texts: [String], batchSize: Int = 16, maxSourceLength: Int = 512,
@@ -70,10 +75,23 @@ public struct EvaluationReport: Sendable {
 
     /// `eval_*` keys as Trainer logs them.
     public var metrics: [String: Double] {
-        var m: [String: Double] = ["eval_loss": loss, "eval_gen_len": genLen, "eval_samples": Double(samples),
-                                   "eval_runtime": seconds]
+        var m: [String: Double] = ["eval_loss": loss, "eval_samples": Double(samples), "eval_runtime": seconds]
+        if !predictions.isEmpty { m["eval_gen_len"] = genLen }
         for (k, v) in rouge { m["eval_" + k] = v }
         return m
+    }
+}
+
+/// One part of an evaluation: what a worker computes for its share of the examples.
+public struct EvaluationShard: Sendable, Codable {
+    /// Σ over batches of (mean token loss × examples in the batch), and the example count.
+    public var lossSum: Double
+    public var count: Int
+    /// Generated summaries (empty without generation) and their lengths in tokens.
+    public var predictions: [String]
+    public var genLengths: [Int]
+    public init(lossSum: Double, count: Int, predictions: [String], genLengths: [Int]) {
+        self.lossSum = lossSum; self.count = count; self.predictions = predictions; self.genLengths = genLengths
     }
 }
 
@@ -83,10 +101,16 @@ public enum Evaluator {
     public static func evaluate(_ sm: SummarizationModel, records: [SummarizationRecord], batchSize: Int,
                                 options: TokenizationOptions, progress: (String, Int, Int) -> Void = { _, _, _ in }) throws -> EvaluationReport {
         let t0 = Date()
+        let part = try shard(sm, records: records, batchSize: batchSize, options: options, generate: true, progress: progress)
+        return report(references: records.map(\.target), shards: [part], seconds: Date().timeIntervalSince(t0))
+    }
+
+    /// The loss (teacher-forced, evaluation mode) and, with `generate`, the summaries of `records`.
+    public static func shard(_ sm: SummarizationModel, records: [SummarizationRecord], batchSize: Int, options: TokenizationOptions,
+                             generate: Bool, progress: (String, Int, Int) -> Void = { _, _, _ in }) throws -> EvaluationShard {
         var options = options
         options.maxSourceLength = min(options.maxSourceLength, sm.model.config.maxPositionEmbeddings)
         options.maxTargetLength = min(options.maxTargetLength, sm.model.config.maxPositionEmbeddings)
-        // Loss, teacher-forced, in evaluation mode.
         let ds = try TokenizedDataset.build(records: records, dataFingerprint: "eval-\(records.count)", encoder: sm.encoder,
                                             options: options, cacheDir: nil).0
         let collator = Collator(padId: Int32(sm.model.config.padTokenId))
@@ -98,22 +122,32 @@ public enum Evaluator {
             lossSum += r.mean * Double(chunk.count); n += chunk.count
             progress("loss", n, ds.count)
         }
+        guard generate else { return EvaluationShard(lossSum: lossSum, count: n, predictions: [], genLengths: []) }
         let (preds, tokens) = try sm.summarize(records.map { options.sourcePrefix + $0.source }, batchSize: batchSize,
                                                 maxSourceLength: options.maxSourceLength) { progress("generate", $0, $1) }
         let pad = Int32(sm.model.config.padTokenId)
-        let genLen = Double(tokens.reduce(0) { $0 + $1.filter { $0 != pad }.count }) / Double(max(1, tokens.count))
-        let scorer = RougeScorer(types: [.rouge1, .rouge2, .rougeL, .rougeLsum], useStemmer: true)
-        let scores = scorer.score(targets: records.map { addNewlinesBetweenSentences($0.target) },
-                                  predictions: preds.map(addNewlinesBetweenSentences))
-        let mean = aggregateMean(scores)
+        return EvaluationShard(lossSum: lossSum, count: n, predictions: preds, genLengths: tokens.map { $0.filter { $0 != pad }.count })
+    }
+
+    /// Combines shards (in the order of `references`) into the report: mean loss, ROUGE × 100, mean length.
+    public static func report(references: [String], shards: [EvaluationShard], seconds: Double) -> EvaluationReport {
+        let lossSum = shards.reduce(0) { $0 + $1.lossSum }, n = shards.reduce(0) { $0 + $1.count }
+        let preds = shards.flatMap(\.predictions), lengths = shards.flatMap(\.genLengths)
         var rouge: [String: Double] = [:]
-        for t in [RougeType.rouge1, .rouge2, .rougeL, .rougeLsum] { rouge[t.name] = 100 * (mean[t]?.fmeasure ?? 0) }
-        return EvaluationReport(loss: n > 0 ? lossSum / Double(n) : 0, rouge: rouge, scores: mean, genLen: genLen, samples: records.count,
-                                predictions: preds, seconds: Date().timeIntervalSince(t0))
+        var mean: [RougeType: Score] = [:]
+        if !preds.isEmpty {
+            let scorer = RougeScorer(types: [.rouge1, .rouge2, .rougeL, .rougeLsum], useStemmer: true)
+            let scores = scorer.score(targets: references.prefix(preds.count).map { addNewlinesBetweenSentences($0) },
+                                      predictions: preds.map(addNewlinesBetweenSentences))
+            mean = aggregateMean(scores)
+            for t in [RougeType.rouge1, .rouge2, .rougeL, .rougeLsum] { rouge[t.name] = 100 * (mean[t]?.fmeasure ?? 0) }
+        }
+        let genLen = lengths.isEmpty ? 0 : Double(lengths.reduce(0, +)) / Double(lengths.count)
+        return EvaluationReport(loss: n > 0 ? lossSum / Double(n) : 0, rouge: rouge, scores: mean, genLen: genLen, samples: n,
+                                predictions: preds, seconds: seconds)
     }
 }
 
-/// A one-line progress bar with an ETA, redrawn in place on a terminal.
 public struct ProgressBar {
     public let label: String
     public let start = Date()

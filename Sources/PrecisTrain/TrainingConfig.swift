@@ -254,6 +254,12 @@ public struct TrainingConfig: Sendable, Equatable {
         try check(!t.pushToHub || t.hubModelId != nil, "hub_model_id", "push_to_hub needs a hub_model_id (owner/name)")
         try check(!t.loadBestModelAtEnd || (t.saveStrategy != "no" && t.evalStrategy != "no"), "load_best_model_at_end",
                   "needs save_strategy and eval_strategy other than no")
+        if t.loadBestModelAtEnd && t.saveStrategy == "steps" && t.evalStrategy == "steps" {
+            try check(t.saveSteps % (t.evalSteps ?? t.loggingSteps) == 0, "save_steps",
+                      "load_best_model_at_end needs save_steps (\(t.saveSteps)) to be a multiple of eval_steps (\(t.evalSteps ?? t.loggingSteps))")
+        }
+        try check(t.saveStrategy == t.evalStrategy || !t.loadBestModelAtEnd, "load_best_model_at_end",
+                  "needs save_strategy and eval_strategy to match (as Trainer requires)")
         let c = cluster
         func checkCluster(_ ok: Bool, _ key: String, _ reason: String) throws {
             if !ok { throw ConfigError.invalid(file: file, key: "cluster.\(key)", reason: reason) }

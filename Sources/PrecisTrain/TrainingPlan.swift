@@ -101,3 +101,38 @@ public struct ModelShape: Sendable {
     public init(vocabSize: Int, maxPositions: Int) { self.vocabSize = vocabSize; self.maxPositions = maxPositions }
     public init(_ c: BartConfig) { self.init(vocabSize: c.vocabSize, maxPositions: c.maxPositionEmbeddings) }
 }
+
+/// What an evaluation during training reads: the validation records (`validation_file`, the first
+/// `max_eval_samples`), how they are tokenized, the generation settings (the model's defaults with
+/// `generation_max_length` / `generation_num_beams`), the batch size. The coordinator and every
+/// worker build it the same way, so an eval task can name examples by index.
+public struct EvaluationPlan {
+    public let records: [SummarizationRecord]
+    public let options: TokenizationOptions
+    public let generation: GenerationSettings
+    public let batchSize: Int
+    public let generate: Bool
+
+    public init(_ cfg: TrainingConfig, model: BartModel) throws {
+        let a = cfg.training
+        let loaded = try DatasetLoader.load(a.validationFile, options: DatasetOptions(textColumn: a.textColumn, summaryColumn: a.summaryColumn,
+                                                                                     skipBadRecords: a.skipBadRecords))
+        records = a.maxEvalSamples.map { Array(loaded.records.prefix($0)) } ?? loaded.records
+        options = TokenizationOptions(maxSourceLength: a.maxSourceLength, maxTargetLength: a.maxTargetLength, sourcePrefix: a.sourcePrefix)
+        var g = try GenerationSettings(json: model.generationDefaults, file: "generation defaults of \(a.model)")
+        if let m = a.generationMaxLength { g.maxLength = m; g.maxNewTokens = nil }
+        if let b = a.generationNumBeams { g.numBeams = b }
+        generation = g
+        batchSize = a.perDeviceEvalBatchSize
+        generate = a.predictWithGenerate
+    }
+
+    /// Whether the step that just finished (1-based `global`) ends with an evaluation.
+    public static func isEvalStep(_ global: Int, _ cfg: TrainingConfig, stepsPerEpoch: Int) -> Bool {
+        switch cfg.training.evalStrategy {
+        case "steps": return global % (cfg.training.evalSteps ?? cfg.training.loggingSteps) == 0
+        case "epoch": return global % stepsPerEpoch == 0
+        default: return false
+        }
+    }
+}

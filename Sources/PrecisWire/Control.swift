@@ -260,3 +260,32 @@ public struct InitDoneMessage: Codable, Sendable {
 
 /// An empty control payload (`statusRequest`).
 public struct Empty: Codable, Sendable { public init() {} }
+
+/// `evalTask` (coordinator → worker): evaluate these examples of the validation set with the
+/// parameters of version `version` (exactly, in sync mode).
+public struct EvalTaskMessage: Codable, Sendable {
+    public var id: Int
+    public var version: Int
+    public var exactVersion: Bool
+    public var indices: [Int]
+    public var generate: Bool
+    public init(id: Int, version: Int, exactVersion: Bool, indices: [Int], generate: Bool) {
+        self.id = id; self.version = version; self.exactVersion = exactVersion; self.indices = indices; self.generate = generate
+    }
+}
+
+/// `evalResult` (worker → coordinator): the loss and the generated summaries of an eval task, in
+/// the order of its indices.
+public struct EvalResultMessage: Codable, Sendable {
+    public var id: Int
+    public var indices: [Int]
+    public var lossSum: Double
+    public var count: Int
+    public var predictions: [String]
+    public var genLengths: [Int]
+    public var seconds: Double
+    public init(id: Int, indices: [Int], lossSum: Double, count: Int, predictions: [String], genLengths: [Int], seconds: Double) {
+        self.id = id; self.indices = indices; self.lossSum = lossSum; self.count = count; self.predictions = predictions
+        self.genLengths = genLengths; self.seconds = seconds
+    }
+}

@@ -45,7 +45,10 @@ public final class Worker {
     var residual: FloatBuffer?
     let codec = ShardCodec()
     var tasks: [TaskMessage] = []
+    var evalTasks: [EvalTaskMessage] = []
     var tasksDone = 0
+    var evalPlan: EvaluationPlan?
+    var evalEncoder: TokenizerEncoder?
 
     public init(_ options: Options) throws {
         self.options = options
@@ -83,6 +86,10 @@ public final class Worker {
         while true {
             try checkAlive(started: started)
             if Member.terminationSignal != 0 { try leave("signal \(Member.terminationSignal)") }
+            if view != nil, !evalTasks.isEmpty {
+                try evaluate(evalTasks.removeFirst())
+                continue
+            }
             if view != nil, !tasks.isEmpty {
                 let t = tasks.removeFirst()
                 try perform(t)
@@ -136,6 +143,7 @@ public final class Worker {
             throw Stop.exit(2)
         case .view: try apply(view: try Control.decode(ViewMessage.self, m))
         case .task: tasks.append(try Control.decode(TaskMessage.self, m))
+        case .evalTask: evalTasks.append(try Control.decode(EvalTaskMessage.self, m))
         case .shutdown:
             let s = try Control.decode(ShutdownMessage.self, m)
             log("shutting down: \(s.reason)")
@@ -299,4 +307,5 @@ public final class Worker {
         if t.exactVersion && tasks.isEmpty { try pull(version: t.step + 1) }
     }
 }
+
 

@@ -1,0 +1,45 @@
+import Foundation
+import PrecisCore
+import PrecisData
+import PrecisEval
+import PrecisTrain
+import PrecisWire
+
+extension Worker {
+    /// An eval task: the loss and (with generation) the summaries of some validation examples, with
+    /// the parameters of the version the coordinator names.
+    func evaluate(_ t: EvalTaskMessage) throws {
+        guard let model, let cfg = config else { return }
+        let t0 = Member.now()
+        if evalPlan == nil {
+            evalPlan = try EvaluationPlan(cfg, model: model)
+            log("loaded \(evalPlan!.records.count) validation examples from \(cfg.training.validationFile)")
+        }
+        guard let ep = evalPlan else { return }
+        guard t.indices.allSatisfy({ $0 >= 0 && $0 < ep.records.count }) else {
+            log("eval task \(t.id) names examples outside the \(ep.records.count) validation records: skipped")
+            return
+        }
+        let asTask = TaskMessage(step: t.version, contribution: -1, micro: [], firstMicro: 0, normalizer: 0, exactVersion: t.exactVersion,
+                                 minVersion: t.exactVersion ? t.version : 0, clipNorm: 0)
+        guard try ensureParameters(asTask) else {
+            log("skipped eval task \(t.id): the servers have moved past version \(t.version)")
+            return
+        }
+        let sm = SummarizationModel(model: model, encoder: try encoderForEval(), generation: ep.generation)
+        let shard = try Evaluator.shard(sm, records: t.indices.map { ep.records[$0] }, batchSize: ep.batchSize, options: ep.options,
+                                        generate: t.generate)
+        try control.send(Control.frames(.evalResult, EvalResultMessage(
+            id: t.id, indices: t.indices, lossSum: shard.lossSum, count: shard.count, predictions: shard.predictions,
+            genLengths: shard.genLengths, seconds: Member.now() - t0)))
+        log(String(format: "evaluated %d examples at version %d in %.1f s", t.indices.count, t.version, Member.now() - t0))
+    }
+
+    /// The tokenizer that decodes generated summaries (loaded on the first evaluation).
+    func encoderForEval() throws -> TokenizerEncoder {
+        if let e = evalEncoder { return e }
+        let e = try TokenizerEncoder(file: config!.training.tokenizer)
+        evalEncoder = e
+        return e
+    }
+}
