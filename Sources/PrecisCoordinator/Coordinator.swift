@@ -21,6 +21,10 @@ public final class Coordinator {
         public var maxSteps: Int?
         /// Print one machine-readable `@progress {json}` line per step (for `precis train`).
         public var progressLines = false
+        /// Resume from the latest valid checkpoint in output_dir when there is one (a restarted coordinator).
+        public var resume = false
+        /// When a parameter server is lost, spread its partitions over the survivors instead of waiting for a replacement.
+        public var reshard = false
         public init(config: String) { self.config = config }
     }
 
@@ -46,7 +50,7 @@ public final class Coordinator {
         var done = false
     }
 
-    enum Phase: String { case waiting, initializing, training, finishing }
+    enum Phase: String { case waiting, initializing, training, recovering, finishing }
 
     let options: Options
     var cfg: TrainingConfig
@@ -116,6 +120,8 @@ public final class Coordinator {
     var snapshotComplete = false
     var pendingSave = false
     var pendingEval = false
+    /// Grows on every rollback to a checkpoint (a parameter server was lost).
+    var attempt = 0
 
     public init(_ options: Options) throws {
         self.options = options
@@ -133,6 +139,9 @@ public final class Coordinator {
                                 asyncUpdates: consistency != .sync)
         context = try ZMQContext()
         router = try ZMQSocket(context, .router)
+        if options.resume && cfg.training.resumeFromCheckpoint == nil && CheckpointStore(outputDir: cfg.training.outputDir).latest() != nil {
+            cfg.training.resumeFromCheckpoint = "latest"
+        }
         if let r = cfg.training.resumeFromCheckpoint {
             startStep = try loadCheckpoint(r)
             step = startStep; completed = startStep; issued = startStep
@@ -190,7 +199,7 @@ public final class Coordinator {
             try checkHeartbeats()
             switch phase {
             case .waiting: try maybeStart()
-            case .initializing: break
+            case .initializing, .recovering: break
             case .training:
                 if consistency == .sync {
                     if !stepOpen && step < plan.totalSteps && evaluation == nil { try openStep() }
@@ -226,20 +235,25 @@ public final class Coordinator {
         case .register: try register(Control.decode(RegisterMessage.self, m), peer: peer)
         case .heartbeat:
             let h = try Control.decode(HeartbeatMessage.self, m)
-            if members[h.id]?.alive == true { members[h.id]?.lastSeen = Member.now() }
-            try router.send(to: peer, Control.frames(.heartbeatAck, Empty()))
+            // Only members this coordinator knows are acknowledged: one that it declared dead, or that
+            // registered with a coordinator before a restart, hears nothing and registers again.
+            if members[h.id]?.alive == true {
+                members[h.id]?.lastSeen = Member.now()
+                try router.send(to: peer, Control.frames(.heartbeatAck, Empty()))
+            }
         case .statusRequest: try router.send(to: peer, Control.frames(.statusReply, json: Array(statusJSON().utf8)))
         case .leave:
             let l = try Control.decode(LeaveMessage.self, m)
             if let w = members[l.id], w.alive, w.identity == peer { try lose(l.id, because: "left (\(l.reason))") }
         case .initDone:
+            guard members[sender ?? -1]?.role == .server else { return }
             let d = try Control.decode(InitDoneMessage.self, m)
             initDone.insert(d.server)
             if phase == .initializing && initDone.count == servers.count { try startTraining() }
         case .contributionDone:
             guard let s = sender else { return }
             try done(Control.decode(DoneMessage.self, m), worker: s)
-        case .normReport: try norm(Control.decode(NormMessage.self, m))
+        case .normReport: if phase == .training { try norm(Control.decode(NormMessage.self, m)) }
         case .evalResult: try evalResult(Control.decode(EvalResultMessage.self, m))
         case .applied:
             let a = try Control.decode(AppliedMessage.self, m)
@@ -269,10 +283,11 @@ public final class Coordinator {
         switch r.role {
         case .client: return
         case .server:
-            guard phase == .waiting, servers.count < cfg.cluster.servers else {
-                return try refuse("the cluster already has its \(cfg.cluster.servers) server(s)")
-            }
             guard r.endpoint != nil else { return try refuse("a server must give its data endpoint") }
+            let deadSlot = servers.firstIndex { members[$0]?.alive != true }
+            guard (phase == .waiting && servers.count < cfg.cluster.servers) || deadSlot != nil else {
+                return try refuse("the cluster already has its \(servers.count) server(s)")
+            }
         case .worker:
             guard phase != .finishing else { return try refuse("the run is finishing") }
         }
@@ -280,7 +295,15 @@ public final class Coordinator {
         nextId += 1
         var info = MemberInfo(id: id, role: r.role, name: uniqueName(r.name), host: r.host, pid: r.pid, identity: peer, endpoint: r.endpoint,
                               threads: r.threads, lastSeen: Member.now())
-        if r.role == .server { info.serverIndex = servers.count; servers.append(id) }
+        if r.role == .server {
+            if let slot = servers.firstIndex(where: { members[$0]?.alive != true }) {
+                info.serverIndex = slot
+                servers[slot] = id
+            } else {
+                info.serverIndex = servers.count
+                servers.append(id)
+            }
+        }
         members[id] = info
         epoch += 1
         try router.send(to: peer, Control.frames(.registered, RegisteredMessage(
@@ -291,6 +314,9 @@ public final class Coordinator {
         let count = members.values.filter { $0.role == r.role && $0.alive }.count
         log("\(r.role == .server ? "server" : "worker") \(info.name) joined (pid \(r.pid) on \(r.host), \(r.threads) thread(s)"
             + "\(r.endpoint.map { ", data on \($0)" } ?? "")); \(count) \(r.role == .server ? "server" : "worker")(s), epoch \(epoch)")
+        if r.role == .server && phase == .recovering && servers.allSatisfy({ members[$0]?.alive == true }) {
+            try rollBack(reason: "server \(info.name) replaces the lost one")
+        }
         if r.role == .worker && (phase == .training) {
             clocks[id] = minClock()
             try sendView()
@@ -323,10 +349,12 @@ public final class Coordinator {
         epoch += 1
         log("\(m.role == .server ? "server" : "worker") \(m.name) (pid \(m.pid) on \(m.host)) \(why); epoch \(epoch)")
         if m.role == .server {
-            log("a parameter server is gone and this run cannot continue without it: stopping (restart the run; "
-                + "with checkpoints it resumes from the latest one)")
-            broadcastShutdown("parameter server \(m.name) was lost", code: 1)
-            throw CoordinatorError.serverLost(m.name)
+            guard phase == .training || phase == .initializing || phase == .recovering else {
+                if phase == .waiting { servers.removeAll { $0 == id } }
+                return
+            }
+            try serverLost(m)
+            return
         }
         guard phase == .training else { return }
         try sendView()
@@ -345,7 +373,7 @@ public final class Coordinator {
         let v = ViewMessage(epoch: epoch, servers: servers.compactMap { sid in
             members[sid].map { ServerInfo(id: $0.serverIndex, name: $0.name, endpoint: $0.endpoint ?? "", partitions: plan.partitions(of: $0.serverIndex)) }
         }, plan: plan, workers: aliveWorkers.compactMap { members[$0]?.name }, consistency: consistency,
-            codec: Codec(name: cfg.cluster.codec), pullCodec: Codec(name: cfg.cluster.pullCodec))
+            codec: Codec(name: cfg.cluster.codec), pullCodec: Codec(name: cfg.cluster.pullCodec), attempt: attempt)
         for w in aliveWorkers { try router.send(to: members[w]!.identity, Control.frames(.view, v, epoch: epoch)) }
     }
 
@@ -360,7 +388,15 @@ public final class Coordinator {
         if nWorkers < cfg.cluster.workers {
             log("starting with \(nWorkers) of \(cfg.cluster.workers) planned workers after \(Int(waited)) s; the others can join later")
         }
+        try assignServers()
+    }
+
+    /// Cuts the flat buffer over the current servers, tells each its partitions and sends the
+    /// initial values (and, resuming, the AdamW moments) over a data connection to each.
+    func assignServers() throws {
         phase = .initializing
+        initDone = []
+        serverData = [:]
         let p = PartitionPlan(total: model.table.count, servers: servers.count, partitionFloats: max(256, cfg.cluster.partitionBytes / 4))
         partitionPlan = p
         let a = cfg.training
@@ -374,7 +410,7 @@ public final class Coordinator {
                 schedule: a.lrSchedulerType, learningRate: a.learningRate, warmupSteps: plan.warmupSteps, totalSteps: plan.totalSteps,
                 consistency: consistency, pullCodec: Codec(name: cfg.cluster.pullCodec), startStep: startStep)))
             let sock = try ZMQSocket(context, .dealer)
-            try sock.set(ZMQSocket.routingID, bytes: Array("coordinator/\(getpid())".utf8))
+            try sock.set(ZMQSocket.routingID, bytes: Array("coordinator/\(getpid())/\(attempt)".utf8))
             try sock.set(ZMQSocket.sendHighWaterMark, 0)
             try sock.set(ZMQSocket.receiveHighWaterMark, 0)
             try sock.connect(m.endpoint!)
@@ -398,8 +434,8 @@ public final class Coordinator {
 
     func startTraining() throws {
         phase = .training
-        t0 = Member.now()
-        for w in aliveWorkers { clocks[w] = 0 }
+        if t0 == 0 { t0 = Member.now() }
+        for w in aliveWorkers { clocks[w] = startStep }
         try sendView()
         log("training: \(aliveWorkers.count) worker(s), \(plan.totalSteps) steps")
     }
@@ -442,7 +478,7 @@ public final class Coordinator {
         guard let w = members[con.worker] else { return }
         try router.send(to: w.identity, Control.frames(.task, TaskMessage(
             step: step, contribution: c, micro: con.micro, firstMicro: con.firstMicro, normalizer: currentNormalizer,
-            exactVersion: true, minVersion: step, clipNorm: 0), epoch: epoch, step: UInt64(step)))
+            exactVersion: true, minVersion: step, clipNorm: 0, attempt: attempt), epoch: epoch, step: UInt64(step)))
     }
 
     func reassign(from dead: Int) throws {
@@ -460,6 +496,7 @@ public final class Coordinator {
     }
 
     func done(_ d: DoneMessage, worker: Int) throws {
+        guard (d.attempt ?? 0) == attempt, phase == .training else { return }
         members[worker]?.contributions += 1
         if consistency != .sync { return try doneAsync(d, worker: worker) }
         guard stepOpen, d.step == step, d.contribution < current.count, !current[d.contribution].done else { return }
@@ -523,7 +560,7 @@ public final class Coordinator {
             cursor.offset += 1
         }
         let t = TaskMessage(step: issued, contribution: 0, micro: micro, firstMicro: 0, normalizer: plan.labelTokens(micro.joined()),
-                            exactVersion: false, minVersion: 0, clipNorm: cfg.training.maxGradNorm)
+                            exactVersion: false, minVersion: 0, clipNorm: cfg.training.maxGradNorm, attempt: attempt)
         issued += 1
         return t
     }
@@ -559,8 +596,8 @@ public final class Coordinator {
 
     func report(step s: Int, lr: Double) {
         // The summary leaves out the first two steps (start-up: first pulls, workspace allocation).
-        if s == 2 { totals = (0, 0, 0, 0, 0, 0, 0, 0, Member.now()) }
-        if s > 2 { totals.steps += 1; totals.compute += stepCompute; totals.wait += stepWait }
+        if s == startStep + 2 { totals = (0, 0, 0, 0, 0, 0, 0, 0, Member.now()) }
+        if s > startStep + 2 { totals.steps += 1; totals.compute += stepCompute; totals.wait += stepWait }
         stepCompute = 0; stepWait = 0
         let elapsed = Member.now() - t0
         let total = plan.totalSteps

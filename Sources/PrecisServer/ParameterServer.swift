@@ -50,6 +50,8 @@ public final class ParameterServer {
     var updates = 0
     /// The coordinator's data connection (it sends the initial values; snapshots go back to it).
     var coordinatorPeer: [UInt8]?
+    var silentSince: Double?
+    var lastRegister = Member.now()
 
     public init(_ options: Options) throws {
         self.options = options
@@ -88,14 +90,24 @@ public final class ParameterServer {
                 heartbeat?.stop()
                 return 0
             }
-            if let hb = heartbeat, hb.coordinatorSilence > timeout * 3 {
-                log("the coordinator at \(options.coordinator) has not answered for \(Int(hb.coordinatorSilence)) s: stopping")
+            if let hb = heartbeat, hb.coordinatorSilence > timeout {
+                // Keep the parameters; a restarted coordinator re-initialises them from its checkpoint.
+                log("the coordinator at \(options.coordinator) has not answered for \(Int(hb.coordinatorSilence)) s: registering again")
                 hb.stop()
-                return 3
+                heartbeat = nil
+                silentSince = Member.now() - hb.coordinatorSilence
+                lastRegister = 0
             }
-            if heartbeat == nil && Member.now() - started > 300 {
-                log("no answer from the coordinator at \(options.coordinator) within 300 s: stopping")
-                return 3
+            if heartbeat == nil {
+                if Member.now() - (silentSince ?? started) > 600 {
+                    log("no coordinator at \(options.coordinator) for 600 s: stopping")
+                    return 3
+                }
+                if Member.now() - lastRegister > 10 {
+                    lastRegister = Member.now()
+                    try control.send(Control.frames(.register, RegisterMessage(role: .server, name: options.name, host: options.host,
+                                                                               pid: getpid(), endpoint: dataEndpoint, threads: options.threads)))
+                }
             }
             let ready = try ZMQPoll.wait([control, data], timeoutMs: 100)
             if ready[0] {
@@ -120,6 +132,8 @@ public final class ParameterServer {
         switch m.header.type {
         case .registered:
             let r = try Control.decode(RegisteredMessage.self, m)
+            heartbeat?.stop()
+            silentSince = nil
             id = r.id
             timeout = r.heartbeatTimeout
             heartbeat = HeartbeatThread(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval,

@@ -141,8 +141,11 @@ public struct ViewMessage: Codable, Sendable {
     public var consistency: Consistency
     public var codec: Codec
     public var pullCodec: Codec
+    /// Grows on every rollback to a checkpoint: a worker drops its queued tasks and its parameters.
+    public var attempt: Int?
     public init(epoch: UInt32, servers: [ServerInfo], plan: PartitionPlan, workers: [String], consistency: Consistency,
-                codec: Codec, pullCodec: Codec) {
+                codec: Codec, pullCodec: Codec, attempt: Int = 0) {
+        self.attempt = attempt
         self.epoch = epoch; self.servers = servers; self.plan = plan; self.workers = workers
         self.consistency = consistency; self.codec = codec; self.pullCodec = pullCodec
     }
@@ -169,8 +172,12 @@ public struct TaskMessage: Codable, Sendable {
     public var minVersion: Int
     /// ssp/async: the worker clips its own gradient to this global norm (0 = off) before pushing.
     public var clipNorm: Double
+    /// Which start of the run this task belongs to (it grows on every rollback to a checkpoint);
+    /// echoed in `contributionDone`, so a report from before a rollback is not counted.
+    public var attempt: Int?
     public init(step: Int, contribution: Int, micro: [[Int]], firstMicro: Int, normalizer: Int, exactVersion: Bool,
-                minVersion: Int, clipNorm: Double) {
+                minVersion: Int, clipNorm: Double, attempt: Int = 0) {
+        self.attempt = attempt
         self.step = step; self.contribution = contribution; self.micro = micro; self.firstMicro = firstMicro
         self.normalizer = normalizer; self.exactVersion = exactVersion; self.minVersion = minVersion; self.clipNorm = clipNorm
     }
@@ -194,9 +201,11 @@ public struct DoneMessage: Codable, Sendable {
     /// Parameter bytes received for this contribution, on the wire and raw.
     public var pullWireBytes: Int
     public var pullRawBytes: Int
+    public var attempt: Int?
     public init(step: Int, contribution: Int, lossSum: Double, tokens: Int, examples: Int, computeSeconds: Double,
                 waitSeconds: Double, wireBytes: Int, rawBytes: Int, gradNorm: Double, paddedTokens: Int = 0,
-                pullWireBytes: Int = 0, pullRawBytes: Int = 0) {
+                pullWireBytes: Int = 0, pullRawBytes: Int = 0, attempt: Int = 0) {
+        self.attempt = attempt
         self.paddedTokens = paddedTokens; self.pullWireBytes = pullWireBytes; self.pullRawBytes = pullRawBytes
         self.step = step; self.contribution = contribution; self.lossSum = lossSum; self.tokens = tokens; self.examples = examples
         self.computeSeconds = computeSeconds; self.waitSeconds = waitSeconds; self.wireBytes = wireBytes; self.rawBytes = rawBytes

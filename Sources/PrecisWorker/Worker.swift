@@ -49,6 +49,10 @@ public final class Worker {
     var tasksDone = 0
     var evalPlan: EvaluationPlan?
     var evalEncoder: TokenizerEncoder?
+    var attempt = 0
+    var resets = 0
+    var silentSince: Double?
+    var lastRegister = Member.now()
 
     public init(_ options: Options) throws {
         self.options = options
@@ -99,14 +103,31 @@ public final class Worker {
         }
     }
 
+    /// A coordinator that stops answering heartbeats is gone (or restarted and no longer knows us):
+    /// drop the work in hand and register again; after `reconnect_timeout` without one, give up.
     func checkAlive(started: Double) throws {
-        if let hb = heartbeat, hb.coordinatorSilence > timeout * 3 {
-            log("the coordinator at \(options.coordinator) has not answered for \(Int(hb.coordinatorSilence)) s: stopping")
-            throw Stop.exit(3)
+        if let hb = heartbeat, hb.coordinatorSilence > timeout {
+            log("the coordinator at \(options.coordinator) has not answered for \(Int(hb.coordinatorSilence)) s: registering again")
+            hb.stop()
+            heartbeat = nil
+            silentSince = Member.now() - hb.coordinatorSilence
+            tasks.removeAll(); evalTasks.removeAll()
+            view = nil
+            servers = [:]; serverEndpoints = [:]
+            resets += 1
+            lastRegister = 0
         }
-        if heartbeat == nil && Member.now() - started > 300 {
-            log("no answer from the coordinator at \(options.coordinator) within 300 s: stopping")
-            throw Stop.exit(3)
+        if heartbeat == nil {
+            let since = silentSince ?? started
+            if Member.now() - since > 600 {
+                log("no coordinator at \(options.coordinator) for 600 s: stopping")
+                throw Stop.exit(3)
+            }
+            if Member.now() - lastRegister > 10 {
+                lastRegister = Member.now()
+                try control.send(Control.frames(.register, RegisterMessage(role: .worker, name: options.name, host: options.host,
+                                                                           pid: getpid(), threads: options.threads)))
+            }
         }
     }
 
@@ -154,6 +175,8 @@ public final class Worker {
     }
 
     func setUp(_ r: RegisteredMessage) throws {
+        heartbeat?.stop()
+        silentSince = nil
         id = r.id
         timeout = r.heartbeatTimeout
         heartbeat = HeartbeatThread(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval, name: options.name)
@@ -170,13 +193,23 @@ public final class Worker {
             heartbeat?.stop()
             throw Stop.exit(2)
         }
-        config = cfg; model = m; plan = p
+        config = cfg; plan = p
+        if model == nil || model!.params.count != m.params.count { model = m }
         collator = Collator(padId: Int32(m.config.padTokenId))
         if cfg.cluster.codec == "bf16" { residual = FloatBuffer(count: m.params.count) }
         log("registered as \(r.name) (id \(id)); \(m.params.count) parameters, \(p.dataset.count) examples, \(options.threads) thread(s)")
     }
 
     func apply(view v: ViewMessage) throws {
+        if let a = v.attempt, a != attempt {
+            // The run rolled back to a checkpoint: everything queued belongs to the abandoned future.
+            log("the run restarts from a checkpoint (attempt \(a)): dropping \(tasks.count + evalTasks.count) queued task(s)")
+            attempt = a
+            tasks.removeAll(); evalTasks.removeAll()
+            partitionVersion = Array(repeating: -1, count: partitionVersion.count)
+            pullInFlight = nil
+            resets += 1
+        }
         for s in v.servers where serverEndpoints[s.id] != s.endpoint {
             let sock = try ZMQSocket(context, .dealer)
             try sock.set(ZMQSocket.routingID, bytes: identity)
@@ -225,8 +258,10 @@ public final class Worker {
             try pull(version: t.minVersion)
         }
         let before = partitionsReceived
+        let resetsBefore = resets
         var lastNote = Member.now()
         while true {
+            if resets != resetsBefore { return false }
             if t.exactVersion {
                 if partitionVersion.allSatisfy({ $0 == t.step }) { break }
                 if partitionVersion.contains(where: { $0 > t.step }) { return false }
@@ -300,7 +335,7 @@ public final class Worker {
         try control.send(Control.frames(.contributionDone, DoneMessage(
             step: t.step, contribution: t.contribution, lossSum: lossSum, tokens: tokens, examples: examples,
             computeSeconds: tCompute - t0 - tWait, waitSeconds: tWait + (tPush - tCompute), wireBytes: wire, rawBytes: raw, gradNorm: norm,
-            paddedTokens: padded, pullWireBytes: pulledWire, pullRawBytes: pulledRaw)))
+            paddedTokens: padded, pullWireBytes: pulledWire, pullRawBytes: pulledRaw, attempt: t.attempt ?? 0)))
         pulledWire = 0; pulledRaw = 0
         tasksDone += 1
         // Sync: ask for the next version now; the servers answer once it exists.

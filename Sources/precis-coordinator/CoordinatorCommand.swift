@@ -20,11 +20,16 @@ struct CoordinatorCommand: ParsableCommand {
     var maxSteps: Int?
     @Flag(name: .customLong("progress-lines"), help: "Print one machine-readable @progress line per step.")
     var progressLines = false
+    @Flag(help: "Resume from the latest valid checkpoint in output_dir if there is one (restarting a coordinator).")
+    var resume = false
+    @Flag(help: "When a parameter server is lost, spread its partitions over the others instead of waiting for a replacement.")
+    var reshard = false
 
     func run() throws {
         Stdio.lineBufferStdout()
         var o = Coordinator.Options(config: config)
         o.bind = bind; o.endpointFile = endpointFile; o.outputDir = outputDir; o.maxSteps = maxSteps; o.progressLines = progressLines
+        o.resume = resume; o.reshard = reshard
         let code: Int32
         do { code = try Coordinator(o).run() } catch {
             print("coordinator: error: \(error)")
