@@ -49,8 +49,9 @@ extension Coordinator {
     /// Whether the step that just finished (1-based `global`) ends with a checkpoint.
     func isSaveStep(_ global: Int) -> Bool {
         switch cfg.training.saveStrategy {
-        case "steps": return global % cfg.training.saveSteps == 0 && global < plan.totalSteps
-        case "epoch": return global % plan.stepsPerEpoch == 0 && global < plan.totalSteps
+        // Trainer also saves at the last step whenever a save strategy is on.
+        case "steps": return global % cfg.training.saveSteps == 0 || global == plan.totalSteps
+        case "epoch": return global % plan.stepsPerEpoch == 0 || global == plan.totalSteps
         default: return false
         }
     }

@@ -515,7 +515,9 @@ public final class Coordinator {
         stepOpen = false
         windowSteps += 1
         report(step: step, lr: lr)
-        if isEvalStep(step) { try? startEval(step: step) }
+        if isEvalStep(step) {
+            do { try startEval(step: step) } catch { log("evaluation at step \(step) skipped: \(error)") }
+        }
     }
 
     func record(_ d: DoneMessage) {

@@ -8,8 +8,11 @@ import Glibc
 #endif
 
 /// Real coordinator, parameter-server and worker processes over real ZeroMQ sockets on loopback.
-/// Cluster runs are serialized: each one already uses every core.
-@Suite(.serialized) struct ClusterTests {
+/// Every cluster run is serialized (the suites below nest in this one): each already uses every core.
+@Suite(.serialized) enum RealProcesses {}
+
+extension RealProcesses {
+@Suite struct ClusterTests {
     /// The proof of correctness: in sync mode 2 workers × batch 4 give the same parameters
     /// after 20 steps as one process training batch 8 on the same examples in the same order, and
     /// two cluster runs give the same bits (contributions are summed in a fixed order).
@@ -174,6 +177,8 @@ import Glibc
             #expect(FileManager.default.fileExists(atPath: "\(dir)/out/\(f)"), "\(f)")
         }
     }
+}
+
 }
 
 extension TestCluster {

@@ -55,6 +55,7 @@ final class TestCluster {
           model: \(model)
           tokenizer: \(repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json
           train_file: \(try validationSplit())
+          validation_file: \(try validationSplit())
           max_train_samples: 96
           max_source_length: 96
           max_target_length: 32
@@ -74,7 +75,7 @@ final class TestCluster {
           consistency: \(consistency)
           partition_bytes: 200000
           heartbeat_interval: 0.2
-          heartbeat_timeout: 2.0
+          heartbeat_timeout: 3.0
           start_timeout: 30
         \(extraCluster.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         """

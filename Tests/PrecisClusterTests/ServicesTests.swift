@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+import PrecisCore
+import PrecisTrain
+import PrecisWire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Coordinator services over real processes: checkpoints, resuming, recovery from a lost server
+/// or coordinator, evaluation spread over the workers, hub pushes.
+extension RealProcesses {
+@Suite struct ServicesTests {
+    static func bytes(_ path: String) -> Data { FileManager.default.contents(atPath: path) ?? Data() }
+
+    /// A free TCP port (bound and released), for runs whose coordinator must come back at the same address.
+    static func freePort() throws -> Int {
+        let ctx = try ZMQContext()
+        let s = try ZMQSocket(ctx, .router)
+        let ep = try s.bind("tcp://127.0.0.1:*")
+        return Int(ep.split(separator: ":").last!)!
+    }
+
+    /// Train 20 steps saving at 10; resume from checkpoint-10 and train to 20: the same bits. With a
+    /// different number of workers, the same parameters to 1e-6.
+    @Test func resumingFromACheckpointContinuesExactly() throws {
+        let dir = TestCluster.tempDir("resume")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 20, servers: 2, workers: 2,
+                                         extraTraining: "save_steps: 10")
+        let a = try TestCluster.up(dir: dir, config: cfg, servers: 2, workers: 2)
+        #expect(a.wait("coordinator") == 0, "\(a.allLogs())")
+        let ckpt = dir + "/out/checkpoint-10"
+        for f in ["model.safetensors", "optimizer.safetensors", "config.json", "generation_config.json", "tokenizer.json",
+                  "trainer_state.json", "training_state.json", "manifest.json"] {
+            #expect(FileManager.default.fileExists(atPath: ckpt + "/" + f), "\(f)")
+        }
+        try CheckpointStore(outputDir: dir + "/out").verify(ckpt)
+        let state = try TrainerState.read(path: ckpt + "/trainer_state.json")
+        #expect(state.globalStep == 10 && state.logHistory.count == 10)
+        try FileManager.default.copyItem(atPath: ckpt, toPath: dir + "/saved-10")
+        let uninterrupted = Self.bytes(dir + "/out/model.safetensors")
+
+        for workers in [2, 1] {
+            let sub = dir + "/resume-\(workers)"
+            try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+            let rcfg = try TestCluster.config(dir: sub, model: model, batch: 4, steps: 20, servers: 2, workers: 2,
+                                              extraTraining: "save_steps: 10\nresume_from_checkpoint: \(dir)/saved-10",
+                                              extraCluster: "start_timeout: 1")
+            let b = try TestCluster.up(dir: sub, config: rcfg, servers: 2, workers: workers)
+            #expect(b.wait("coordinator") == 0, "\(b.allLogs())")
+            #expect(b.log("coordinator").contains("resuming from \(dir)/saved-10 at step 10"))
+            #expect(!b.log("coordinator").contains("step 5/20"), "steps before the checkpoint are not run again")
+            if workers == 2 {
+                #expect(Self.bytes(sub + "/out/model.safetensors") == uninterrupted, "resumed run differs from the uninterrupted one")
+            } else {
+                let d = compareParameters(try loadParameters(sub + "/out"), try loadParameters(dir + "/out"))
+                #expect(d.global < 1e-6 && d.worst < 1e-6, "\(d)")
+            }
+        }
+        // A corrupted newest checkpoint is skipped with its reason; the one before is used.
+        var w = Self.bytes(dir + "/out/checkpoint-10/model.safetensors")
+        w[w.count / 2] ^= 0x55
+        try w.write(to: URL(fileURLWithPath: dir + "/out/checkpoint-10/model.safetensors"))
+        #expect(throws: CheckpointError.self) { try CheckpointStore(outputDir: dir + "/out").verify(dir + "/out/checkpoint-10") }
+    }
+
+    /// kill -9 a parameter server mid-run and start it again; then kill -9 the coordinator and start
+    /// it again with --resume. Both runs finish with exactly the parameters of an undisturbed run
+    /// (sync mode replays the repeated steps bit for bit), repeating at most save_steps steps.
+    @Test func runsSurviveALostServerAndALostCoordinator() throws {
+        let dir = TestCluster.tempDir("recover")
+        let model = try TestCluster.tiny(in: dir)
+        func config(_ name: String, port: Int) throws -> String {
+            let sub = dir + "/" + name
+            try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+            let path = try TestCluster.config(dir: sub, model: model, batch: 4, steps: 40, servers: 2, workers: 2,
+                                              extraTraining: "save_steps: 8\nmax_train_samples: 160")
+            var text = try String(contentsOfFile: path, encoding: .utf8)
+            text = text.replacingOccurrences(of: "coordinator: tcp://127.0.0.1:*", with: "coordinator: tcp://127.0.0.1:\(port)")
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        // Undisturbed.
+        let base = try config("undisturbed", port: try Self.freePort())
+        let u = try TestCluster.up(dir: dir + "/undisturbed", config: base, servers: 2, workers: 2)
+        #expect(u.wait("coordinator") == 0, "\(u.allLogs())")
+        let reference = Self.bytes(dir + "/undisturbed/out/model.safetensors")
+
+        // A server lost and started again.
+        let sc = try config("server", port: try Self.freePort())
+        let s = try TestCluster.up(dir: dir + "/server", config: sc, servers: 2, workers: 2)
+        #expect(s.waitForStep(13), "\(s.allLogs())")
+        s.signal("ps1", SIGKILL)
+        #expect(s.waitForLog("coordinator", "paused: waiting for a parameter server", timeout: 20), "\(s.allLogs())")
+        try s.startServer("ps1-again")
+        #expect(s.waitForLog("coordinator", "rolling back to step 8"), "\(s.allLogs())")
+        #expect(s.wait("coordinator") == 0, "\(s.allLogs())")
+        let repeated = s.log("coordinator").components(separatedBy: "rolling back to step 8 (").last?.prefix { $0.isNumber } ?? ""
+        #expect((Int(repeated) ?? 99) <= 8, "repeated \(repeated) steps")
+        #expect(Self.bytes(dir + "/server/out/model.safetensors") == reference, "differs from the undisturbed run")
+
+        // The coordinator lost and started again on the same address.
+        let cc = try config("coordinator", port: try Self.freePort())
+        let c = try TestCluster.up(dir: dir + "/coordinator", config: cc, servers: 2, workers: 2)
+        #expect(c.waitForStep(19), "\(c.allLogs())")
+        c.signal("coordinator", SIGKILL)
+        _ = c.wait("coordinator", timeout: 10)
+        try c.start("precis-coordinator", "coordinator2", ["--config", cc, "--resume"])
+        #expect(c.wait("coordinator2") == 0, "\(c.allLogs())")
+        #expect(c.log("coordinator2").contains("resuming from"), "\(c.log("coordinator2"))")
+        for n in ["ps0", "ps1", "w0", "w1"] {
+            #expect(c.wait(n, timeout: 20) == 0, "\(n): \(c.log(n))")
+            #expect(c.log(n).contains("registering again"), "\(n) reconnected by itself")
+        }
+        #expect(Self.bytes(dir + "/coordinator/out/model.safetensors") == reference, "differs from the undisturbed run")
+    }
+
+    /// Evaluation during training on the workers (loss, ROUGE, gen_len in log_history), the best
+    /// checkpoint kept through rotation and loaded at the end, every save pushed to a directory hub
+    /// with a model card.
+    @Test func evaluationBestCheckpointAndHubPushes() throws {
+        let dir = TestCluster.tempDir("eval")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 16, servers: 1, workers: 2, extraTraining: """
+            save_steps: 4
+            save_total_limit: 1
+            eval_strategy: steps
+            eval_steps: 4
+            predict_with_generate: true
+            generation_max_length: 16
+            max_eval_samples: 12
+            metric_for_best_model: loss
+            load_best_model_at_end: true
+            push_to_hub: true
+            hub_model_id: team/tiny-samsum
+            hub_strategy: checkpoint
+            hub_url: file://\(dir)/hub
+            """)
+        let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 2)
+        #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
+        let log = c.log("coordinator")
+        #expect(log.contains("evaluating step 4: 12 validation examples over 2 worker(s), with generation"))
+        #expect(log.contains("eval at step 16: loss"))
+        #expect(c.log("w0").contains("evaluated 6 examples") && c.log("w1").contains("evaluated 6 examples"))
+        let state = try TrainerState.read(path: dir + "/out/trainer_state.json")
+        let evals = state.logHistory.filter { $0["eval_loss"] != nil }
+        #expect(evals.count == 4)
+        #expect(evals.allSatisfy { $0["eval_rouge1"] != nil && $0["eval_rougeLsum"] != nil && $0["eval_gen_len"] != nil })
+        let bestLoss = evals.map { $0["eval_loss"]! }.min()!
+        #expect(state.bestMetric == bestLoss)
+        let bestStep = Int(evals.first { $0["eval_loss"] == bestLoss }!["step"]!)
+        // Rotation keeps the newest and the best.
+        let kept = try FileManager.default.contentsOfDirectory(atPath: dir + "/out").filter { $0.hasPrefix("checkpoint-") }.sorted()
+        #expect(kept.contains("checkpoint-\(bestStep)"), "\(kept)")
+        #expect(kept.count <= 2, "\(kept)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/out/eval_predictions-16.jsonl"))
+        // The hub got one revision per save (skipped ones aside) and the final model, with a card.
+        let hub = dir + "/hub/team/tiny-samsum"
+        let latest = try String(contentsOfFile: hub + "/main", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let card = try String(contentsOfFile: hub + "/revisions/\(latest)/README.md", encoding: .utf8)
+        #expect(card.hasPrefix("---\n") && card.contains("model-index:") && card.contains("rouge1"))
+        #expect(FileManager.default.fileExists(atPath: hub + "/revisions/\(latest)/model.safetensors"))
+        #expect(log.contains("pushed") || c.log("coordinator").contains("hub: pushed"))
+        let revisions = try FileManager.default.contentsOfDirectory(atPath: hub + "/revisions")
+        #expect(revisions.count >= 2, "\(revisions)")
+        #expect(revisions.contains { FileManager.default.fileExists(atPath: hub + "/revisions/\($0)/last-checkpoint/optimizer.safetensors") })
+    }
+}
+}
