@@ -5,7 +5,7 @@ APT_PACKAGES := libzmq3-dev libopenblas-dev liblz4-dev pkg-config xz-utils
 SAMSUM := data/samsum
 SPLITS := train validation test
 
-.PHONY: setup build test data train golden golden-venv check-tokenizer-full bench bench-compare clean
+.PHONY: setup build test data train eval golden golden-venv check-tokenizer-full bench bench-compare clean
 
 # Install the system libraries only when one is missing (apt-get needs root; CI runs as root).
 setup:
@@ -46,6 +46,15 @@ train: build data
 	@[ -f runs/tokenizer.json ] || .build/release/precis tokenizer train --data $(SAMSUM)/train.jsonl \
 	  --fields dialogue,summary --vocab-size 8192 --out runs/tokenizer.json
 	.build/release/precis train --config $(CONFIG)
+
+# Evaluate a saved checkpoint (loss, ROUGE, predictions written beside it in eval-<split>/): on the
+# running cluster's workers when its coordinator answers at the config's address, else in this process.
+# make eval CHECKPOINT=runs/bart-small-samsum/checkpoint-1000 [SPLIT=test] [EVAL_CONFIG=configs/train-samsum.yaml]
+SPLIT ?= test
+EVAL_CONFIG ?= configs/train-samsum.yaml
+eval: build data
+	@[ -n "$(CHECKPOINT)" ] || { echo "usage: make eval CHECKPOINT=DIR [SPLIT=test]"; exit 2; }
+	.build/release/precis-coordinator evaluate --checkpoint $(CHECKPOINT) --split $(SPLIT) --config $(EVAL_CONFIG)
 
 # Regenerate the golden fixtures with PyTorch + transformers in a throwaway venv (needs PyPI).
 golden:

@@ -89,7 +89,7 @@ let package = Package(
 
         // Thin executables over the role modules.
         .executableTarget(name: "precis-coordinator", dependencies: [
-            "PrecisCoordinator", "PrecisCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "PrecisCoordinator", "PrecisCore", "PrecisTrain", "PrecisWire", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "precis-ps", dependencies: [
             "PrecisServer", "PrecisCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "precis-worker", dependencies: [

@@ -1,5 +1,7 @@
 import Foundation
 import PrecisCore
+import PrecisData
+import PrecisEval
 import PrecisModels
 import PrecisTrain
 import PrecisWire
@@ -117,6 +119,7 @@ public final class Coordinator {
     var evaluation: EvalRun?
     var evalPlan: EvaluationPlan?
     var evalCounter = 0
+    var externalEval: ExternalEval?
     var snapshotComplete = false
     var pendingSave = false
     var pendingEval = false
@@ -254,7 +257,10 @@ public final class Coordinator {
             guard let s = sender else { return }
             try done(Control.decode(DoneMessage.self, m), worker: s)
         case .normReport: if phase == .training { try norm(Control.decode(NormMessage.self, m)) }
-        case .evalResult: try evalResult(Control.decode(EvalResultMessage.self, m))
+        case .evalResult:
+            let r = try Control.decode(EvalResultMessage.self, m)
+            if r.id >= Self.externalEvalBase { try externalResult(r) } else { try evalResult(r) }
+        case .evaluateRequest: try startExternalEval(Control.decode(EvaluateRequest.self, m), client: peer)
         case .applied:
             let a = try Control.decode(AppliedMessage.self, m)
             if a.version == step { applied += 1 }

@@ -1,5 +1,6 @@
 import Foundation
 import PrecisCore
+import PrecisData
 import PrecisEval
 import PrecisTrain
 import PrecisWire
@@ -100,5 +101,128 @@ extension Coordinator {
         }
         if snapshotComplete { finishSnapshot() }
         pendingEval = false
+    }
+}
+
+/// An evaluation of a saved checkpoint asked for by a client (`precis-coordinator evaluate
+/// --coordinator …`), spread over the running cluster's workers beside the training.
+struct ExternalEval {
+    let client: [UInt8]
+    let request: EvaluateRequest
+    let references: [String]
+    var run: EvalRun
+}
+
+extension Coordinator {
+    static let externalEvalBase = 1_000_000
+
+    func startExternalEval(_ req: EvaluateRequest, client: [UInt8]) throws {
+        func fail(_ why: String) throws {
+            log("evaluation of \(req.checkpoint) refused: \(why)")
+            try router.send(to: client, Control.frames(.evaluateReply, EvaluateReply(metrics: [:], error: why, outputDir: nil)))
+        }
+        guard externalEval == nil else { return try fail("another checkpoint evaluation is running") }
+        let workers = aliveWorkers
+        guard !workers.isEmpty else { return try fail("no workers are up") }
+        let a = cfg.training
+        let records: [PrecisData.SummarizationRecord]
+        do {
+            records = try DatasetLoader.load(req.dataFile, options: DatasetOptions(textColumn: a.textColumn, summaryColumn: a.summaryColumn,
+                                                                                  skipBadRecords: true)).records
+        } catch { return try fail("\(error)") }
+        let recs = req.maxSamples.map { Array(records.prefix($0)) } ?? records
+        guard !recs.isEmpty else { return try fail("\(req.dataFile) has no examples") }
+        let order = recs.indices.sorted { recs[$0].source.utf8.count > recs[$1].source.utf8.count }
+        var chunks = workers.map { EvalRun.Chunk(indices: [], worker: $0) }
+        for (k, i) in order.enumerated() { chunks[k % chunks.count].indices.append(i) }
+        chunks.removeAll { $0.indices.isEmpty }
+        evalCounter += 1
+        let run = EvalRun(id: Self.externalEvalBase / 1000 + evalCounter, step: -1, started: Member.now(), chunks: chunks)
+        externalEval = ExternalEval(client: client, request: req, references: recs.map(\.target), run: run)
+        for (c, chunk) in chunks.enumerated() {
+            try router.send(to: members[chunk.worker]!.identity, Control.frames(.evalTask, EvalTaskMessage(
+                id: run.id * 1000 + c, version: 0, exactVersion: false, indices: chunk.indices, generate: true,
+                checkpoint: req.checkpoint, dataFile: req.dataFile)))
+        }
+        log("evaluating \(req.checkpoint) on \(req.dataFile): \(recs.count) examples over \(chunks.count) worker(s)")
+    }
+
+    func externalResult(_ r: EvalResultMessage) throws {
+        guard var e = externalEval, r.id / 1000 == e.run.id else { return }
+        let c = r.id % 1000
+        guard c < e.run.chunks.count, e.run.chunks[c].result == nil else { return }
+        if r.count < 0 {
+            externalEval = nil
+            let why = r.predictions.first ?? "a worker failed"
+            log("evaluation of \(e.request.checkpoint) failed: \(why)")
+            try router.send(to: e.client, Control.frames(.evaluateReply, EvaluateReply(metrics: [:], error: why, outputDir: nil)))
+            return
+        }
+        e.run.chunks[c].result = r
+        externalEval = e
+        guard e.run.chunks.allSatisfy({ $0.result != nil }) else { return }
+        externalEval = nil
+        let results = e.run.chunks.compactMap(\.result)
+        let refs = results.flatMap { $0.indices.map { e.references[$0] } }
+        let shards = results.map { EvaluationShard(lossSum: $0.lossSum, count: $0.count, predictions: $0.predictions, genLengths: $0.genLengths) }
+        let report = Evaluator.report(references: refs, shards: shards, seconds: Member.now() - e.run.started)
+        var predictions = [Int: String]()
+        for r in results { for (i, p) in zip(r.indices, r.predictions) { predictions[i] = p } }
+        let out = try CheckpointEvaluation.write(report: report, predictions: e.references.indices.map { predictions[$0] ?? "" },
+                                                 checkpoint: e.request.checkpoint, dataFile: e.request.dataFile)
+        log(String(format: "evaluated %@: loss %.4f, rouge1 %.2f, rouge2 %.2f, rougeL %.2f, rougeLsum %.2f; written to %@",
+                   e.request.checkpoint, report.loss, report.rouge["rouge1"] ?? 0, report.rouge["rouge2"] ?? 0, report.rouge["rougeL"] ?? 0,
+                   report.rouge["rougeLsum"] ?? 0, out))
+        try router.send(to: e.client, Control.frames(.evaluateReply, EvaluateReply(metrics: report.metrics, error: nil, outputDir: out)))
+    }
+}
+
+/// Evaluating a saved checkpoint: predictions and metrics written beside it, in `eval-<split>/`.
+public enum CheckpointEvaluation {
+    /// Writes `predictions.jsonl` and `eval_results.json`; returns the folder.
+    public static func write(report: EvaluationReport, predictions: [String], checkpoint: String, dataFile: String) throws -> String {
+        let split = ((dataFile as NSString).lastPathComponent as NSString).deletingPathExtension
+        let out = (checkpoint as NSString).appendingPathComponent("eval-\(split)")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let lines = try predictions.map { String(decoding: try JSONSerialization.data(withJSONObject: ["prediction": $0]), as: UTF8.self) }
+        try AtomicFile.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: (out as NSString).appendingPathComponent("predictions.jsonl"))
+        var metrics: [String: Any] = report.metrics
+        metrics["data"] = dataFile
+        metrics["checkpoint"] = checkpoint
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: metrics, options: [.prettyPrinted, .sortedKeys]),
+                             to: (out as NSString).appendingPathComponent("eval_results.json"))
+        return out
+    }
+
+    /// Evaluates in this process (no cluster up): the same report, the same files.
+    public static func local(checkpoint: String, dataFile: String, config: TrainingConfig, maxSamples: Int?,
+                             progress: (String, Int, Int) -> Void = { _, _, _ in }) throws -> (EvaluationReport, String) {
+        let sm = try SummarizationModel(folder: checkpoint)
+        let a = config.training
+        if let m = a.generationMaxLength { sm.generation.maxLength = m; sm.generation.maxNewTokens = nil }
+        if let b = a.generationNumBeams { sm.generation.numBeams = b }
+        let records = try DatasetLoader.load(dataFile, options: DatasetOptions(textColumn: a.textColumn, summaryColumn: a.summaryColumn,
+                                                                              skipBadRecords: true)).records
+        let recs = maxSamples.map { Array(records.prefix($0)) } ?? records
+        let report = try Evaluator.evaluate(sm, records: recs, batchSize: a.perDeviceEvalBatchSize,
+                                            options: TokenizationOptions(maxSourceLength: a.maxSourceLength, maxTargetLength: a.maxTargetLength,
+                                                                         sourcePrefix: a.sourcePrefix), progress: progress)
+        return (report, try write(report: report, predictions: report.predictions, checkpoint: checkpoint, dataFile: dataFile))
+    }
+
+    /// Asks a running coordinator to evaluate on its workers; nil when none answers at `endpoint`.
+    public static func onCluster(endpoint: String, request: EvaluateRequest, timeoutSeconds: Double) throws -> EvaluateReply? {
+        guard (try? ClusterStatus.query(endpoint: endpoint, timeoutMs: 2000)) != nil else { return nil }
+        let ctx = try ZMQContext()
+        let s = try ZMQSocket(ctx, .dealer)
+        try s.connect(endpoint)
+        try s.send(Control.frames(.evaluateRequest, request))
+        let deadline = Member.now() + timeoutSeconds
+        while Member.now() < deadline {
+            guard let f = try? s.receive(timeoutMs: 1000) else { continue }
+            let m = try DataMessage(frames: f)
+            if m.header.type == .evaluateReply { return try Control.decode(EvaluateReply.self, m) }
+        }
+        throw CoordinatorError.timeout("the evaluation of \(request.checkpoint) on the cluster at \(endpoint)")
     }
 }

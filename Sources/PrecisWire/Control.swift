@@ -278,7 +278,12 @@ public struct EvalTaskMessage: Codable, Sendable {
     public var exactVersion: Bool
     public var indices: [Int]
     public var generate: Bool
-    public init(id: Int, version: Int, exactVersion: Bool, indices: [Int], generate: Bool) {
+    /// Evaluate a saved checkpoint (a folder the worker can read) on `dataFile` instead of the
+    /// training parameters on the validation set.
+    public var checkpoint: String?
+    public var dataFile: String?
+    public init(id: Int, version: Int, exactVersion: Bool, indices: [Int], generate: Bool, checkpoint: String? = nil, dataFile: String? = nil) {
+        self.checkpoint = checkpoint; self.dataFile = dataFile
         self.id = id; self.version = version; self.exactVersion = exactVersion; self.indices = indices; self.generate = generate
     }
 }
@@ -296,5 +301,25 @@ public struct EvalResultMessage: Codable, Sendable {
     public init(id: Int, indices: [Int], lossSum: Double, count: Int, predictions: [String], genLengths: [Int], seconds: Double) {
         self.id = id; self.indices = indices; self.lossSum = lossSum; self.count = count; self.predictions = predictions
         self.genLengths = genLengths; self.seconds = seconds
+    }
+}
+
+/// `evaluateRequest` (client → coordinator): evaluate a checkpoint on the cluster's workers.
+public struct EvaluateRequest: Codable, Sendable {
+    public var checkpoint: String
+    public var dataFile: String
+    public var maxSamples: Int?
+    public init(checkpoint: String, dataFile: String, maxSamples: Int?) {
+        self.checkpoint = checkpoint; self.dataFile = dataFile; self.maxSamples = maxSamples
+    }
+}
+
+/// `evaluateReply` (coordinator → client): the metrics (`eval_*` keys), or an error.
+public struct EvaluateReply: Codable, Sendable {
+    public var metrics: [String: Double]
+    public var error: String?
+    public var outputDir: String?
+    public init(metrics: [String: Double], error: String?, outputDir: String?) {
+        self.metrics = metrics; self.error = error; self.outputDir = outputDir
     }
 }

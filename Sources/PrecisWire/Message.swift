@@ -92,7 +92,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case assign = 21, view = 22, plan = 23, task = 24, contributionDone = 25
     case normReport = 26, apply = 27, applied = 28, leave = 29, shutdown = 30
     case statusRequest = 31, statusReply = 32, initDone = 33, snapshot = 34, snapshotDone = 35
-    case evalTask = 36, evalResult = 37
+    case evalTask = 36, evalResult = 37, evaluateRequest = 38, evaluateReply = 39
 
     public var isControl: Bool { rawValue >= 16 }
 }

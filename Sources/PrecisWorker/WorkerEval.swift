@@ -11,6 +11,7 @@ extension Worker {
     func evaluate(_ t: EvalTaskMessage) throws {
         guard let model, let cfg = config else { return }
         let t0 = Member.now()
+        if let folder = t.checkpoint, let file = t.dataFile { return try evaluateCheckpoint(t, folder: folder, file: file, cfg: cfg, t0: t0) }
         if evalPlan == nil {
             evalPlan = try EvaluationPlan(cfg, model: model)
             log("loaded \(evalPlan!.records.count) validation examples from \(cfg.training.validationFile)")
@@ -33,6 +34,30 @@ extension Worker {
             id: t.id, indices: t.indices, lossSum: shard.lossSum, count: shard.count, predictions: shard.predictions,
             genLengths: shard.genLengths, seconds: Member.now() - t0)))
         log(String(format: "evaluated %d examples at version %d in %.1f s", t.indices.count, t.version, Member.now() - t0))
+    }
+
+    /// An eval task on a saved checkpoint (read from this host's disk) and a data file.
+    func evaluateCheckpoint(_ t: EvalTaskMessage, folder: String, file: String, cfg: TrainingConfig, t0: Double) throws {
+        var reply = EvalResultMessage(id: t.id, indices: t.indices, lossSum: 0, count: 0, predictions: [], genLengths: [], seconds: 0)
+        do {
+            let sm = try SummarizationModel(folder: folder)
+            let ep = try EvaluationPlan(cfg, model: sm.model)
+            if let m = cfg.training.generationMaxLength { sm.generation.maxLength = m; sm.generation.maxNewTokens = nil }
+            if let b = cfg.training.generationNumBeams { sm.generation.numBeams = b }
+            let a = cfg.training
+            let records = try DatasetLoader.load(file, options: DatasetOptions(textColumn: a.textColumn, summaryColumn: a.summaryColumn,
+                                                                             skipBadRecords: true)).records
+            guard t.indices.allSatisfy({ $0 < records.count }) else { throw WireError.badControl(type: "evalTask", reason: "indices beyond \(file)") }
+            let shard = try Evaluator.shard(sm, records: t.indices.map { records[$0] }, batchSize: ep.batchSize, options: ep.options, generate: true)
+            reply = EvalResultMessage(id: t.id, indices: t.indices, lossSum: shard.lossSum, count: shard.count, predictions: shard.predictions,
+                                      genLengths: shard.genLengths, seconds: Member.now() - t0)
+            log(String(format: "evaluated %d examples of %@ with %@ in %.1f s", t.indices.count, file, folder, Member.now() - t0))
+        } catch {
+            log("could not evaluate \(folder): \(error)")
+            reply.count = -1
+            reply.predictions = ["\(error)"]
+        }
+        try control.send(Control.frames(.evalResult, reply))
     }
 
     /// The tokenizer that decodes generated summaries (loaded on the first evaluation).

@@ -1,12 +1,20 @@
 import ArgumentParser
+import Foundation
 import PrecisCore
 import PrecisCoordinator
+import PrecisTrain
+import PrecisWire
 
 @main
 struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "precis-coordinator",
-        abstract: "The Precis coordinator: membership, data assignment, the training schedule, the end of the run.")
+        abstract: "The Precis coordinator: membership, data assignment, the training schedule, checkpoints, evaluation, hub uploads.",
+        subcommands: [Run.self, Evaluate.self], defaultSubcommand: Run.self)
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Coordinate a training run (the default).")
 
     @Option(help: "Training config (YAML with `training:` and `cluster:` sections).")
     var config: String
@@ -36,5 +44,57 @@ struct CoordinatorCommand: ParsableCommand {
             throw ExitCode(1)
         }
         if code != 0 { throw ExitCode(code) }
+    }
+}
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a saved checkpoint: loss, ROUGE and predictions, written beside it in eval-<split>/.",
+        discussion: "On the running cluster's workers when its coordinator answers (--coordinator, or the config's fixed cluster.coordinator address); otherwise in this process.")
+
+    @Option(help: "A checkpoint or model folder (config.json, model.safetensors, tokenizer.json).")
+    var checkpoint: String
+    @Option(help: "SAMSum split to evaluate on (data/samsum/<split>.jsonl).")
+    var split = "test"
+    @Option(help: "A dataset file instead of a SAMSum split.")
+    var data: String?
+    @Option(help: "Training config: evaluation settings (generation_max_length, generation_num_beams, batch size, lengths) and the coordinator's address.")
+    var config: String?
+    @Option(help: "A running coordinator to evaluate on (tcp://HOST:PORT).")
+    var coordinator: String?
+    @Option(name: .customLong("max-samples")) var maxSamples: Int?
+    @Flag(help: "Evaluate in this process even when a cluster is up.")
+    var local = false
+
+    func run() throws {
+        Stdio.lineBufferStdout()
+        do {
+            let cfg = try config.map { try TrainingConfig.load($0) } ?? TrainingConfig()
+            let file = data ?? "data/samsum/\(split).jsonl"
+            guard FileManager.default.fileExists(atPath: file) else { throw ValidationError("\(file) does not exist (run `make data`)") }
+            let endpoint = coordinator ?? (config != nil && !cfg.cluster.coordinator.hasSuffix(":*") ? cfg.cluster.coordinator : nil)
+            if !local, let endpoint {
+                let abs = URL(fileURLWithPath: checkpoint).standardizedFileURL.path
+                let absData = URL(fileURLWithPath: file).standardizedFileURL.path
+                if let reply = try CheckpointEvaluation.onCluster(endpoint: endpoint, request: EvaluateRequest(checkpoint: abs, dataFile: absData,
+                                                                                                               maxSamples: maxSamples),
+                                                                  timeoutSeconds: 6 * 3600) {
+                    if let e = reply.error { throw ValidationError("the cluster could not evaluate: \(e)") }
+                    print("evaluated \(checkpoint) on \(file) on the cluster at \(endpoint):")
+                    for (k, v) in reply.metrics.sorted(by: { $0.key < $1.key }) { print(String(format: "  %@ %.4f", k, v)) }
+                    print("written to \(reply.outputDir ?? "")")
+                    return
+                }
+                print("no coordinator answers at \(endpoint): evaluating here")
+            }
+            Compute.setThreads(Compute.availableCores)
+            let (report, out) = try CheckpointEvaluation.local(checkpoint: checkpoint, dataFile: file, config: cfg, maxSamples: maxSamples)
+            print("evaluated \(checkpoint) on \(file) (\(report.samples) examples, in this process):")
+            for (k, v) in report.metrics.sorted(by: { $0.key < $1.key }) { print(String(format: "  %@ %.4f", k, v)) }
+            print("written to \(out)")
+        } catch let e as ValidationError { throw e } catch {
+            print("precis-coordinator evaluate: error: \(error)")
+            throw ExitCode(1)
+        }
     }
 }

@@ -166,5 +166,40 @@ extension RealProcesses {
         #expect(revisions.count >= 2, "\(revisions)")
         #expect(revisions.contains { FileManager.default.fileExists(atPath: hub + "/revisions/\($0)/last-checkpoint/optimizer.safetensors") })
     }
+
+    /// `precis-coordinator evaluate` on a running cluster: the workers evaluate the checkpoint and the
+    /// predictions and metrics land beside it; with no cluster up it evaluates in-process.
+    @Test func evaluatingACheckpointOnTheRunningClusterOrLocally() throws {
+        let dir = TestCluster.tempDir("evalckpt")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 80, servers: 1, workers: 2,
+                                         extraTraining: "save_steps: 10\ngeneration_max_length: 12")
+        let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 2)
+        #expect(c.waitForLog("coordinator", "saved \(dir)/out/checkpoint-10 ("), "\(c.allLogs())")
+        try FileManager.default.copyItem(atPath: dir + "/out/checkpoint-10", toPath: dir + "/ckpt")
+        try c.start("precis-coordinator", "evaluate", ["evaluate", "--checkpoint", dir + "/ckpt", "--data", try TestCluster.validationSplit(),
+                                                       "--max-samples", "8", "--config", cfg, "--coordinator", c.endpoint])
+        #expect(c.wait("evaluate", timeout: 120) == 0, "\(c.allLogs())")
+        #expect(c.log("evaluate").contains("on the cluster at \(c.endpoint)"), "\(c.log("evaluate"))")
+        #expect(c.log("w0").contains("evaluated 4 examples of") && c.log("w1").contains("evaluated 4 examples of"))
+        let results = dir + "/ckpt/eval-validation/eval_results.json"
+        let clusterMetrics = try JSONSerialization.jsonObject(with: Self.bytes(results)) as! [String: Any]
+        #expect(clusterMetrics["eval_samples"] as? Double == 8)
+        #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
+        // No cluster now: the same evaluation in-process gives the same loss and ROUGE.
+        try c.start("precis-coordinator", "evaluate-local", ["evaluate", "--checkpoint", dir + "/ckpt", "--data", try TestCluster.validationSplit(),
+                                                             "--max-samples", "8", "--config", cfg, "--coordinator", c.endpoint])
+        #expect(c.wait("evaluate-local", timeout: 120) == 0, "\(c.log("evaluate-local"))")
+        #expect(c.log("evaluate-local").contains("evaluating here"))
+        let localMetrics = try JSONSerialization.jsonObject(with: Self.bytes(results)) as! [String: Any]
+        for k in ["eval_rouge1", "eval_rougeL", "eval_gen_len"] {
+            let a = clusterMetrics[k] as? Double ?? -1, b = localMetrics[k] as? Double ?? -2
+            #expect(abs(a - b) < 1e-4, "\(k): cluster \(a), local \(b)")
+        }
+        // The loss is Trainer's mean of batch means weighted by batch size: other batches, slightly other numbers.
+        let la = clusterMetrics["eval_loss"] as? Double ?? -1, lb = localMetrics["eval_loss"] as? Double ?? -2
+        #expect(abs(la - lb) < 0.02 * abs(lb), "eval_loss: cluster \(la), local \(lb)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/ckpt/eval-validation/predictions.jsonl"))
+    }
 }
 }
