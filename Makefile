@@ -36,6 +36,8 @@ test: setup data
 	$(SWIFT) test -c release --skip-build
 	@# Again with the AVX-512 kernels off, so the portable kernels are proven on this machine too.
 	PRECIS_NO_AVX512=1 $(SWIFT) test -c release --skip-build --filter "PrecisCoreTests|PrecisModelsTests"
+	@# Three network namespaces as three hosts (needs root, as CI has; prints SKIP without it).
+	BIN_DIR=.build/release bash tools/multihost/netns_test.sh
 
 # The main job: a byte-level BPE tokenizer trained on SAMSum train (once), then bart-small trained from
 # scratch on the bundled SAMSum with configs/train-samsum.yaml (progress bar with ETA; the model

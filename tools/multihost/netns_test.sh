@@ -43,6 +43,12 @@ skip() { echo "SKIP: $*"; exit 0; }
 [ "$(id -u)" = 0 ] || skip "needs root to create network namespaces"
 command -v ip >/dev/null 2>&1 || skip "the ip command (iproute2) is not installed"
 ip netns list >/dev/null 2>&1 || skip "ip netns is unavailable here"
+# Root inside a container may still lack the capability to make namespaces and bridges: probe first.
+probe=prcs-probe-$$
+if ! ip netns add "$probe" 2>/dev/null; then skip "cannot create network namespaces here (no CAP_SYS_ADMIN?)"; fi
+ip netns del "$probe" 2>/dev/null
+if ! ip link add "prcs-pb-$$" type bridge 2>/dev/null; then skip "cannot create a bridge here"; fi
+ip link del "prcs-pb-$$" 2>/dev/null
 [ "$KILL_AT" -lt "$MAX_STEPS" ] || { echo "FAIL: KILL_AT ($KILL_AT) must be below MAX_STEPS ($MAX_STEPS)"; exit 1; }
 for b in precis-coordinator precis-ps precis-worker; do
     [ -x "$BIN_DIR/$b" ] || { echo "FAIL: $BIN_DIR/$b is missing; build first (make build, or set BIN_DIR)"; exit 1; }
