@@ -131,6 +131,21 @@ public final class BartModel: Seq2SeqModel {
 
     /// The backward half of `step`: adds this batch's gradients into `grads`. Does nothing unless the
     /// last `forward` computed the logits' gradient.
+    /// Called during `backward` each time a run of the flat buffer has its final gradient for this
+    /// batch (a decoder layer, then the decoder embeddings' own parameters, each encoder layer, then
+    /// everything): a worker pushes those partitions while the rest of backward runs.
+    public var onGradientsFinal: ((Range<Int>) -> Void)?
+
+    /// The element range of every parameter whose name starts with `prefix`.
+    func range(prefix: String) -> Range<Int> {
+        if let r = rangeCache[prefix] { return r }
+        let es = table.entries.filter { $0.name.hasPrefix(prefix) }
+        guard let lo = es.map(\.offset).min(), let hi = es.map({ $0.offset + $0.count }).max() else { return 0..<0 }
+        rangeCache[prefix] = lo..<hi
+        return lo..<hi
+    }
+    private var rangeCache: [String: Range<Int>] = [:]
+
     public func backward() {
         guard let ws = workspace, let drop = ws.pendingBackward else { return }
         ws.pendingBackward = nil
@@ -346,10 +361,15 @@ public final class BartModel: Seq2SeqModel {
                 }
             }
             swap(&gA, &gB)
+            onGradientsFinal?(range(prefix: "model.decoder.layers.\(l)."))
         }
         prof("bwd embed") { embedBackward(ws, grad: gA, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions,
                       norm: ws.decoderEmbedNorm, normOffsets: layout.decoderEmbedNorm,
                       dropout: drop.site(decoderLayer: -1, 0)) }
+        if let hook = onGradientsFinal {
+            hook(range(prefix: "model.decoder.embed_positions."))
+            hook(range(prefix: "model.decoder.layernorm_embedding."))
+        }
 
         // Encoder: the gradient of its output gathered from every cross-attention.
         gA.update(from: ws.gradEncoder, count: ns * d)
@@ -371,10 +391,12 @@ public final class BartModel: Seq2SeqModel {
                                             dOut: dOut, dxq: dx, accumulateDxq: false, dxkv: dx, accumulateDxkv: false)
                 }
             }
+            onGradientsFinal?(range(prefix: "model.encoder.layers.\(l)."))
         }
         prof("bwd embed") { embedBackward(ws, grad: gA, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions,
                       norm: ws.encoderEmbedNorm, normOffsets: layout.encoderEmbedNorm,
                       dropout: drop.site(encoderLayer: -1, 0)) }
+        onGradientsFinal?(0..<table.count)
     }
 
     /// Backward through y = LN(x + dropout(f(x))): `grad` holds dL/dy on entry (and dL/d(LN input)

@@ -297,8 +297,36 @@ public final class Worker {
         let tWait = Member.now() - t0
         model.zeroGradients()
         var lossSum = 0.0, tokens = 0, examples = 0, padded = 0
+        // Sync: the servers clip, so each partition can go as soon as its gradient is final (during
+        // the last micro-batch's backward: decoder partitions first), overlapping the rest of backward.
+        let early = t.exactVersion && t.clipNorm == 0
+        var push = PushState(plan: v.plan)
+        let codecKind = Codec(name: cfg.cluster.codec)
+        var wire = 0, raw = 0
+        func send(_ p: Int) throws {
+            guard !push.sent[p], let sock = servers[v.plan.owner[p]] else { return }
+            push.sent[p] = true
+            let r = v.plan.range(p)
+            let step = t.exactVersion ? t.step : max(0, partitionVersion[p])
+            let msg = try DataMessage.make(type: .pushGradient, codec: codecKind, epoch: v.epoch, step: UInt64(step), partition: UInt32(p),
+                                           slot: UInt32(t.contribution),
+                                           values: UnsafeBufferPointer(start: model.grads.pointer + r.lowerBound, count: r.count),
+                                           using: codec, residual: residual.map { $0.pointer + r.lowerBound })
+            try sock.send(msg.frames)
+            wire += WireHeader.size + msg.payload.count
+            raw += r.count * 4
+        }
+        var pushError: Error?
         for (i, mb) in t.micro.enumerated() {
             let batch = try collator.batch(mb, from: plan.dataset)
+            if early && i == t.micro.count - 1 {
+                model.onGradientsFinal = { range in
+                    for p in push.covered(range) where pushError == nil {
+                        do { try send(p) } catch { pushError = error }
+                    }
+                }
+            }
+            defer { model.onGradientsFinal = nil }
             let r = try model.step(batch, options: StepOptions(training: true, labelSmoothing: Float(cfg.training.labelSmoothingFactor),
                                                                seed: plan.dropoutSeed(step: t.step, micro: t.firstMicro + i),
                                                                lossNormalizer: max(1, t.normalizer)), logitsOut: nil)
@@ -307,6 +335,8 @@ public final class Worker {
             examples += mb.count
             padded += batch.batchSize * (batch.sourceLength + batch.targetLength)
         }
+        if let e = pushError { throw e }
+        let earlyPartitions = push.sent.filter { $0 }.count
         var norm = 0.0
         if !t.exactVersion || t.clipNorm > 0 {
             norm = GradClip.norm(model.grads.pointer, count: model.grads.count)
@@ -316,20 +346,10 @@ public final class Worker {
             }
         }
         let tCompute = Member.now()
-        let codecKind = Codec(name: cfg.cluster.codec)
-        var wire = 0, raw = 0
-        // Last partitions first: they hold the decoder, whose gradients a layer-wise pipeline would finish first.
-        for p in (0..<v.plan.count).reversed() {
-            let r = v.plan.range(p)
-            guard let sock = servers[v.plan.owner[p]] else { continue }
-            let step = t.exactVersion ? t.step : max(0, partitionVersion[p])
-            let msg = try DataMessage.make(type: .pushGradient, codec: codecKind, epoch: v.epoch, step: UInt64(step), partition: UInt32(p),
-                                           slot: UInt32(t.contribution),
-                                           values: UnsafeBufferPointer(start: model.grads.pointer + r.lowerBound, count: r.count),
-                                           using: codec, residual: residual.map { $0.pointer + r.lowerBound })
-            try sock.send(msg.frames)
-            wire += WireHeader.size + msg.payload.count
-            raw += r.count * 4
+        // Whatever was not pushed during backward: last partitions (the decoder) first.
+        for p in (0..<v.plan.count).reversed() { try send(p) }
+        if earlyPartitions > 0 && tasksDone == 0 {
+            log("\(earlyPartitions) of \(v.plan.count) gradient partitions went out during backward")
         }
         let tPush = Member.now()
         try control.send(Control.frames(.contributionDone, DoneMessage(
@@ -344,3 +364,36 @@ public final class Worker {
 }
 
 
+
+/// Which partitions of one contribution have their final gradient and which are pushed.
+struct PushState {
+    let plan: PartitionPlan
+    var sent: [Bool]
+    var coveredCount: [Int]
+
+    init(plan: PartitionPlan) {
+        self.plan = plan
+        sent = Array(repeating: false, count: plan.count)
+        coveredCount = Array(repeating: 0, count: plan.count)
+    }
+
+    /// Marks `range` final; returns the partitions that just became entirely final.
+    mutating func covered(_ range: Range<Int>) -> [Int] {
+        guard !range.isEmpty else { return [] }
+        var done: [Int] = []
+        // Partitions are sorted by offset: find the first that can overlap.
+        var lo = 0, hi = plan.count
+        while lo < hi { let mid = (lo + hi) / 2; if plan.bounds[mid + 1] <= range.lowerBound { lo = mid + 1 } else { hi = mid } }
+        var p = lo
+        while p < plan.count && plan.bounds[p] < range.upperBound {
+            let r = plan.range(p)
+            let overlap = min(r.upperBound, range.upperBound) - max(r.lowerBound, range.lowerBound)
+            if overlap > 0 && coveredCount[p] < r.count {
+                coveredCount[p] = min(r.count, coveredCount[p] + overlap)
+                if coveredCount[p] == r.count { done.append(p) }
+            }
+            p += 1
+        }
+        return done
+    }
+}
