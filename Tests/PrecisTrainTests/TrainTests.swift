@@ -30,10 +30,30 @@ func smallData() throws -> String {
 @Suite struct TrainingConfigTests {
     @Test func shippedConfigsParse() throws {
         let main = try TrainingConfig.load(repo.appendingPathComponent("configs/train-samsum.yaml").path)
-        #expect(main.training.model == "bart-small" && main.training.perDeviceTrainBatchSize == 16)
+        // 8 per worker × 2 workers: the batch of 16 per step the PyTorch reference run used.
+        #expect(main.training.model == "bart-small" && main.training.perDeviceTrainBatchSize == 8 && main.cluster.workers == 2)
+        #expect(main.cluster.servers == 1 && main.cluster.consistency == "sync" && main.cluster.coordinator == "tcp://127.0.0.1:5555")
+        #expect(main.training.evalStrategy == "epoch" && main.training.predictWithGenerate && main.training.bestMetric?.key == "eval_rougeL")
+        #expect(main.training.bestMetric?.greaterIsBetter == true)
         #expect(main.training.learningRate == 7e-4 && main.training.labelSmoothingFactor == 0.1 && main.training.groupByLength)
         let smoke = try TrainingConfig.load(repo.appendingPathComponent("configs/train-smoke.yaml").path)
         #expect(smoke.training.maxSteps == 6 && smoke.training.gradientAccumulationSteps == 2)
+    }
+
+    @Test func clusterAndServiceKeysAreCheckedAndNamed() throws {
+        #expect(throws: ConfigError.invalid(file: "c.yaml", key: "cluster.consistency", reason: "'bsp' is not one of sync, ssp, async")) {
+            try TrainingConfig.parse("cluster:\n  consistency: bsp\n", file: "c.yaml")
+        }
+        #expect(throws: ConfigError.wrongType(file: "c.yaml", key: "cluster.servers", expected: "an integer")) {
+            try TrainingConfig.parse("cluster:\n  servers: two\n", file: "c.yaml")
+        }
+        #expect(throws: ConfigError.invalid(file: "c.yaml", key: "cluster.codec", reason: "'zstd' is not one of none, fp32, bf16")) {
+            try TrainingConfig.parse("cluster:\n  codec: zstd\n", file: "c.yaml")
+        }
+        #expect(throws: ConfigError.self) { try TrainingConfig.parse("training:\n  push_to_hub: true\n", file: "c.yaml") }
+        #expect(throws: ConfigError.self) { try TrainingConfig.parse("training:\n  save_strategy: sometimes\n", file: "c.yaml") }
+        let r = try TrainingConfig.parse("training:\n  resume_from_checkpoint: true\n  metric_for_best_model: loss\n", file: "c.yaml")
+        #expect(r.training.resumeFromCheckpoint == "latest" && r.training.bestMetric?.key == "eval_loss" && r.training.bestMetric?.greaterIsBetter == false)
     }
 
     @Test func unknownKeysAndWrongTypesNameTheKey() throws {
