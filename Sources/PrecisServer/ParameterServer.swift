@@ -44,8 +44,10 @@ public final class ParameterServer {
     var reported = false
     /// Pulls waiting for a newer version: (peer, version wanted, partitions).
     var pendingPulls: [(peer: [UInt8], step: Int, partition: UInt32)] = []
-    /// Encoded parameter payloads of the current version, per local partition.
-    var encoded: [Int: (version: Int, message: DataMessage)] = [:]
+    /// Encoded parameter payloads of the current version, per local partition (sent to every puller
+    /// without a copy), and the buffers they live in.
+    var encoded: [Int: (version: Int, header: WireHeader, buffer: WireBuffer)] = [:]
+    var replyBuffers: [Int: [WireBuffer]] = [:]
     let codec = ShardCodec()
     var updates = 0
     /// The coordinator's data connection (it sends the initial values; snapshots go back to it).
@@ -354,11 +356,15 @@ public final class ParameterServer {
             let v = a.consistency == .sync ? version : optimizers[local].steps
             if encoded[local]?.version != v {
                 let r = plan.range(p)
-                encoded[local] = (v, try DataMessage.make(type: .parameters, codec: a.pullCodec, epoch: 0, step: UInt64(v), partition: UInt32(p),
-                                                          values: UnsafeBufferPointer(start: params.pointer + (r.lowerBound - base), count: r.count),
-                                                          using: codec))
+                var pool = replyBuffers[local] ?? []
+                let buf = WireBuffer.free(in: &pool)
+                replyBuffers[local] = pool
+                let h = try codec.encode(UnsafeBufferPointer(start: params.pointer + (r.lowerBound - base), count: r.count), codec: a.pullCodec,
+                                         into: buf, type: .parameters, epoch: 0, step: UInt64(v), partition: UInt32(p))
+                encoded[local] = (v, h, buf)
             }
-            try data.send(to: peer, encoded[local]!.message.frames)
+            let e = encoded[local]!
+            try data.send(to: peer, header: e.header, payload: e.buffer)
         }
     }
 }

@@ -37,9 +37,18 @@ public final class ShardCodec {
     public func encode(_ values: UnsafeBufferPointer<Float>, codec: Codec,
                        residual: UnsafeMutablePointer<Float>? = nil) throws -> [UInt8] {
         let n = values.count
+        if codec == .none { return Array(UnsafeRawBufferPointer(values)) }
+        let p = try shuffle(values, codec: codec, residual: residual)
+        return try compress(p, count: n * codec.bytesPerValue)
+    }
+
+    /// The byte planes of `values` (fp32: 4 planes; bf16: the rounded values' 2 planes, with error
+    /// feedback through `residual`), in the codec's scratch buffer.
+    func shuffle(_ values: UnsafeBufferPointer<Float>, codec: Codec, residual: UnsafeMutablePointer<Float>?) throws -> [UInt8] {
+        let n = values.count
         switch codec {
         case .none:
-            return Array(UnsafeRawBufferPointer(values))
+            return []
         case .fp32:
             ensure(&plane, n * 4)
             plane.withUnsafeMutableBytes { out in
@@ -58,7 +67,7 @@ public final class ShardCodec {
                 }
             }
         }
-        return try compress(plane, count: n * codec.bytesPerValue)
+        return plane
     }
 
     /// Decodes a payload of `count` values into `out`.

@@ -49,6 +49,7 @@ public final class Worker {
     var tasksDone = 0
     var evalPlan: EvaluationPlan?
     var evalEncoder: TokenizerEncoder?
+    var pushBuffers: [[WireBuffer]] = []
     var attempt = 0
     var resets = 0
     var silentSince: Double?
@@ -308,12 +309,14 @@ public final class Worker {
             push.sent[p] = true
             let r = v.plan.range(p)
             let step = t.exactVersion ? t.step : max(0, partitionVersion[p])
-            let msg = try DataMessage.make(type: .pushGradient, codec: codecKind, epoch: v.epoch, step: UInt64(step), partition: UInt32(p),
-                                           slot: UInt32(t.contribution),
-                                           values: UnsafeBufferPointer(start: model.grads.pointer + r.lowerBound, count: r.count),
-                                           using: codec, residual: residual.map { $0.pointer + r.lowerBound })
-            try sock.send(msg.frames)
-            wire += WireHeader.size + msg.payload.count
+            // A reusable buffer per partition, sent without a copy.
+            if pushBuffers.count != v.plan.count { pushBuffers = Array(repeating: [], count: v.plan.count) }
+            let buf = WireBuffer.free(in: &pushBuffers[p])
+            let header = try codec.encode(UnsafeBufferPointer(start: model.grads.pointer + r.lowerBound, count: r.count), codec: codecKind,
+                                          into: buf, type: .pushGradient, epoch: v.epoch, step: UInt64(step), partition: UInt32(p),
+                                          slot: UInt32(t.contribution), residual: residual.map { $0.pointer + r.lowerBound })
+            try sock.send(header: header, payload: buf)
+            wire += WireHeader.size + buf.count
             raw += r.count * 4
         }
         var pushError: Error?
