@@ -125,6 +125,7 @@ public final class Coordinator {
     var pendingEval = false
     /// Grows on every rollback to a checkpoint (a parameter server was lost).
     var attempt = 0
+    var layoutEpoch: UInt32 = 0
 
     public init(_ options: Options) throws {
         self.options = options
@@ -376,10 +377,11 @@ public final class Coordinator {
 
     func sendView() throws {
         guard let plan = partitionPlan else { return }
-        let v = ViewMessage(epoch: epoch, servers: servers.compactMap { sid in
+        var v = ViewMessage(epoch: epoch, servers: servers.compactMap { sid in
             members[sid].map { ServerInfo(id: $0.serverIndex, name: $0.name, endpoint: $0.endpoint ?? "", partitions: plan.partitions(of: $0.serverIndex)) }
         }, plan: plan, workers: aliveWorkers.compactMap { members[$0]?.name }, consistency: consistency,
             codec: Codec(name: cfg.cluster.codec), pullCodec: Codec(name: cfg.cluster.pullCodec), attempt: attempt)
+        v.layoutEpoch = layoutEpoch
         for w in aliveWorkers { try router.send(to: members[w]!.identity, Control.frames(.view, v, epoch: epoch)) }
     }
 
@@ -410,11 +412,14 @@ public final class Coordinator {
         let codec = ShardCodec()
         for (index, sid) in servers.enumerated() {
             let m = members[sid]!
-            try router.send(to: m.identity, Control.frames(.assign, AssignMessage(
+            var assignment = AssignMessage(
                 server: index, partitions: p.partitions(of: index), plan: p, segments: segments,
                 beta1: a.adamBeta1, beta2: a.adamBeta2, eps: a.adamEpsilon, weightDecay: a.weightDecay,
                 schedule: a.lrSchedulerType, learningRate: a.learningRate, warmupSteps: plan.warmupSteps, totalSteps: plan.totalSteps,
-                consistency: consistency, pullCodec: Codec(name: cfg.cluster.pullCodec), startStep: startStep)))
+                consistency: consistency, pullCodec: Codec(name: cfg.cluster.pullCodec), startStep: startStep)
+            assignment.epoch = epoch
+            layoutEpoch = epoch
+            try router.send(to: m.identity, Control.frames(.assign, assignment, epoch: epoch))
             let sock = try ZMQSocket(context, .dealer)
             try sock.set(ZMQSocket.routingID, bytes: Array("coordinator/\(getpid())/\(attempt)".utf8))
             try sock.set(ZMQSocket.sendHighWaterMark, 0)

@@ -226,6 +226,9 @@ public final class ParameterServer {
                 log("initial parameters loaded")
             }
         case .pushGradient:
+            if let e = a.epoch, m.header.epoch < e {
+                return log("dropped a gradient for step \(m.header.step) partition \(p) from \(peerName(peer)): epoch \(m.header.epoch) is older than this server's assignment (epoch \(e))")
+            }
             guard let local else { return log("dropped a gradient for partition \(p) from \(peerName(peer)): not mine") }
             try push(m, local: local, partition: p, peer: peer)
         case .pullParameters:
@@ -360,7 +363,7 @@ public final class ParameterServer {
                 let buf = WireBuffer.free(in: &pool)
                 replyBuffers[local] = pool
                 let h = try codec.encode(UnsafeBufferPointer(start: params.pointer + (r.lowerBound - base), count: r.count), codec: a.pullCodec,
-                                         into: buf, type: .parameters, epoch: 0, step: UInt64(v), partition: UInt32(p))
+                                         into: buf, type: .parameters, epoch: a.epoch ?? 0, step: UInt64(v), partition: UInt32(p))
                 encoded[local] = (v, h, buf)
             }
             let e = encoded[local]!

@@ -101,6 +101,9 @@ public struct AssignMessage: Codable, Sendable {
     public var pullCodec: Codec
     /// Optimizer steps already taken (resuming), and the version the parameters are at.
     public var startStep: Int
+    /// The cluster epoch of this assignment: gradients stamped with an older epoch were computed for
+    /// an earlier layout or run and are dropped.
+    public var epoch: UInt32?
     public init(server: Int, partitions: [Int], plan: PartitionPlan, segments: [DecaySegment], beta1: Double, beta2: Double,
                 eps: Double, weightDecay: Double, schedule: String, learningRate: Double, warmupSteps: Int, totalSteps: Int,
                 consistency: Consistency, pullCodec: Codec, startStep: Int) {
@@ -143,6 +146,8 @@ public struct ViewMessage: Codable, Sendable {
     public var pullCodec: Codec
     /// Grows on every rollback to a checkpoint: a worker drops its queued tasks and its parameters.
     public var attempt: Int?
+    /// The epoch at which the servers got the current partition layout (their replies carry it).
+    public var layoutEpoch: UInt32?
     public init(epoch: UInt32, servers: [ServerInfo], plan: PartitionPlan, workers: [String], consistency: Consistency,
                 codec: Codec, pullCodec: Codec, attempt: Int = 0) {
         self.attempt = attempt

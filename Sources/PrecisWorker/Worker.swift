@@ -50,6 +50,8 @@ public final class Worker {
     var evalPlan: EvaluationPlan?
     var evalEncoder: TokenizerEncoder?
     var pushBuffers: [[WireBuffer]] = []
+    /// The epoch of the view that brought the current partition layout: parameters stamped earlier are stale.
+    var layoutEpoch: UInt32 = 0
     var attempt = 0
     var resets = 0
     var silentSince: Double?
@@ -221,7 +223,11 @@ public final class Worker {
             serverEndpoints[s.id] = s.endpoint
         }
         for gone in Set(servers.keys).subtracting(v.servers.map(\.id)) { servers[gone] = nil; serverEndpoints[gone] = nil }
-        if view?.plan != v.plan { partitionVersion = Array(repeating: -1, count: v.plan.count); pullInFlight = nil }
+        if view?.plan != v.plan || v.attempt != view?.attempt || v.layoutEpoch != view?.layoutEpoch {
+            partitionVersion = Array(repeating: -1, count: v.plan.count)
+            pullInFlight = nil
+            layoutEpoch = v.layoutEpoch ?? 0
+        }
         view = v
     }
 
@@ -232,6 +238,7 @@ public final class Worker {
         let m: DataMessage
         do { m = try DataMessage(frames: frames) } catch { return log("dropped a message from a server: \(error)") }
         guard m.header.type == .parameters else { return log("dropped an unexpected \(m.header.type) from a server") }
+        guard m.header.epoch >= layoutEpoch || m.header.epoch == 0 else { return }   // a reply to a pull from before a rollback
         let p = Int(m.header.partition)
         guard p < v.plan.count else { return log("dropped parameters for unknown partition \(p)") }
         let r = v.plan.range(p)

@@ -132,6 +132,8 @@ final class TestCluster {
         throw HarnessError("the coordinator did not start listening:\n\(log("coordinator"))")
     }
 
+    func setEndpoint(_ e: String) { endpoint = e }
+
     func startServer(_ name: String) throws { try start("precis-ps", name, ["--coordinator", endpoint, "--name", name]) }
     func startWorker(_ name: String) throws { try start("precis-worker", name, ["--coordinator", endpoint, "--name", name, "--threads", "1"]) }
 

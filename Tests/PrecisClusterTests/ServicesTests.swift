@@ -114,6 +114,22 @@ extension RealProcesses {
             #expect(c.log(n).contains("registering again"), "\(n) reconnected by itself")
         }
         #expect(Self.bytes(dir + "/coordinator/out/model.safetensors") == reference, "differs from the undisturbed run")
+
+        // --reshard: the lost server's partitions go to the survivor instead of waiting.
+        let rc = try config("reshard", port: try Self.freePort())
+        let r = TestCluster(dir: dir + "/reshard", config: rc)
+        try r.start("precis-coordinator", "coordinator", ["--config", rc, "--reshard"])
+        Thread.sleep(forTimeInterval: 0.3)
+        r.setEndpoint(try String(contentsOfFile: rc, encoding: .utf8).components(separatedBy: "coordinator: ").last!
+                      .prefix { !$0.isWhitespace }.description)
+        for n in ["ps0", "ps1"] { try r.startServer(n) }
+        for n in ["w0", "w1"] { try r.startWorker(n) }
+        #expect(r.waitForStep(13), "\(r.allLogs())")
+        r.signal("ps1", SIGKILL)
+        #expect(r.waitForLog("coordinator", "resharding over the 1 remaining server(s): rolling back to step 8", timeout: 20), "\(r.allLogs())")
+        #expect(r.wait("coordinator") == 0, "\(r.allLogs())")
+        let d = compareParameters(try loadParameters(dir + "/reshard/out"), try loadParameters(dir + "/undisturbed/out"))
+        #expect(d.global < 1e-6 && d.worst < 1e-6, "\(d)")
     }
 
     /// Evaluation during training on the workers (loss, ROUGE, gen_len in log_history), the best
