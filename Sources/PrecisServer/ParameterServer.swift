@@ -21,9 +21,8 @@ public final class ParameterServer {
     let control: ZMQSocket
     let data: ZMQSocket
     let dataEndpoint: String
-    var heartbeat: HeartbeatThread?
+    var link = CoordinatorLink()
     var id = -1
-    var timeout = 10.0
 
     // Set by `assign`.
     var assignment: AssignMessage?
@@ -52,8 +51,6 @@ public final class ParameterServer {
     var updates = 0
     /// The coordinator's data connection (it sends the initial values; snapshots go back to it).
     var coordinatorPeer: [UInt8]?
-    var silentSince: Double?
-    var lastRegister = Member.now()
 
     public init(_ options: Options) throws {
         self.options = options
@@ -75,8 +72,7 @@ public final class ParameterServer {
         do {
             try control.connect(options.coordinator)
             log("serving parameters on \(dataEndpoint); registering with \(options.coordinator)")
-            try control.send(Control.frames(.register, RegisterMessage(role: .server, name: options.name, host: options.host,
-                                                                       pid: getpid(), endpoint: dataEndpoint, threads: options.threads)))
+            try register()
             return try loop()
         } catch {
             log("error: \(error)")
@@ -84,37 +80,32 @@ public final class ParameterServer {
         }
     }
 
+    func register() throws {
+        try control.send(Control.frames(.register, RegisterMessage(role: .server, name: options.name, host: options.host,
+                                                                   pid: getpid(), endpoint: dataEndpoint, threads: options.threads)))
+    }
+
     func loop() throws -> Int32 {
-        let started = Member.now()
         while true {
             if Member.terminationSignal != 0 {
                 log("signal \(Member.terminationSignal): stopping")
-                heartbeat?.stop()
+                link.stop()
                 return 0
             }
-            if let hb = heartbeat, hb.coordinatorSilence > timeout {
+            switch link.check() {
+            case .lost(let seconds):
                 // Keep the parameters; a restarted coordinator re-initialises them from its checkpoint.
-                log("the coordinator at \(options.coordinator) has not answered for \(Int(hb.coordinatorSilence)) s: registering again")
-                hb.stop()
-                heartbeat = nil
-                silentSince = Member.now() - hb.coordinatorSilence
-                lastRegister = 0
-            }
-            if heartbeat == nil {
-                if Member.now() - (silentSince ?? started) > 600 {
-                    log("no coordinator at \(options.coordinator) for 600 s: stopping")
-                    return 3
-                }
-                if Member.now() - lastRegister > 10 {
-                    lastRegister = Member.now()
-                    try control.send(Control.frames(.register, RegisterMessage(role: .server, name: options.name, host: options.host,
-                                                                               pid: getpid(), endpoint: dataEndpoint, threads: options.threads)))
-                }
+                log("the coordinator at \(options.coordinator) has not answered for \(Int(seconds)) s: registering again")
+            case .registerNow: try register()
+            case .giveUp:
+                log("no coordinator at \(options.coordinator) for \(Int(link.giveUpAfter)) s: stopping")
+                return 3
+            case .fine: break
             }
             let ready = try ZMQPoll.wait([control, data], timeoutMs: 100)
             if ready[0] {
                 while let frames = try control.tryReceive() {
-                    if let code = try handleControl(frames) { heartbeat?.stop(); return code }
+                    if let code = try handleControl(frames) { link.stop(); return code }
                 }
             }
             if ready[1] {
@@ -134,12 +125,9 @@ public final class ParameterServer {
         switch m.header.type {
         case .registered:
             let r = try Control.decode(RegisteredMessage.self, m)
-            heartbeat?.stop()
-            silentSince = nil
             id = r.id
-            timeout = r.heartbeatTimeout
-            heartbeat = HeartbeatThread(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval,
-                                        name: options.name)
+            link.registered(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval,
+                            timeout: r.heartbeatTimeout, name: options.name)
             log("registered as server \(r.name) (id \(id))")
         case .refused:
             let r = try Control.decode(RefusedMessage.self, m)

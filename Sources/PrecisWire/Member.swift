@@ -115,3 +115,47 @@ public enum ClusterStatus {
         }
     }
 }
+
+/// A member's hold on the coordinator: the heartbeat thread while registered; when the coordinator
+/// stops acknowledging for `timeout`, the registration is dropped and `register` is due again every
+/// 10 s, until `giveUpAfter` seconds without a coordinator.
+public struct CoordinatorLink {
+    public enum Event { case fine, lost(seconds: Double), registerNow, giveUp }
+
+    public private(set) var heartbeat: HeartbeatThread?
+    private var silentSince: Double
+    private var lastRegister: Double
+    private var timeout = 10.0
+    public let giveUpAfter: Double
+
+    public init(giveUpAfter: Double = 600) {
+        silentSince = Member.now(); lastRegister = Member.now(); self.giveUpAfter = giveUpAfter
+    }
+
+    public var isRegistered: Bool { heartbeat != nil }
+
+    /// Registered (again): heartbeats start under the new id.
+    public mutating func registered(context: ZMQContext, coordinator: String, id: Int, interval: Double, timeout: Double, name: String) {
+        heartbeat?.stop()
+        self.timeout = timeout
+        heartbeat = HeartbeatThread(context: context, coordinator: coordinator, id: id, interval: interval, name: name)
+    }
+
+    /// What to do now: nothing, drop the work in hand (the coordinator is gone), send `register`, or give up.
+    public mutating func check() -> Event {
+        if let hb = heartbeat, hb.coordinatorSilence > timeout {
+            let s = hb.coordinatorSilence
+            hb.stop()
+            heartbeat = nil
+            silentSince = Member.now() - s
+            lastRegister = 0
+            return .lost(seconds: s)
+        }
+        guard heartbeat == nil else { return .fine }
+        if Member.now() - silentSince > giveUpAfter { return .giveUp }
+        if Member.now() - lastRegister > 10 { lastRegister = Member.now(); return .registerNow }
+        return .fine
+    }
+
+    public mutating func stop() { heartbeat?.stop() }
+}

@@ -25,9 +25,8 @@ public final class Worker {
     let context: ZMQContext
     let control: ZMQSocket
     let identity: [UInt8]
-    var heartbeat: HeartbeatThread?
+    var link = CoordinatorLink()
     var id = -1
-    var timeout = 10.0
 
     var config: TrainingConfig?
     var model: BartModel?
@@ -54,8 +53,6 @@ public final class Worker {
     var layoutEpoch: UInt32 = 0
     var attempt = 0
     var resets = 0
-    var silentSince: Double?
-    var lastRegister = Member.now()
 
     public init(_ options: Options) throws {
         self.options = options
@@ -73,25 +70,23 @@ public final class Worker {
         do {
             try control.connect(options.coordinator)
             log("registering with \(options.coordinator)")
-            try control.send(Control.frames(.register, RegisterMessage(role: .worker, name: options.name, host: options.host,
-                                                                       pid: getpid(), threads: options.threads)))
+            try register()
             try loop()
             return 0
         } catch Stop.exit(let code) {
-            heartbeat?.stop()
+            link.stop()
             return code
         } catch {
             log("error: \(error)")
             try? control.send(Control.frames(.leave, LeaveMessage(id: id, reason: "error: \(error)")))
-            heartbeat?.stop()
+            link.stop()
             return 1
         }
     }
 
     func loop() throws {
-        let started = Member.now()
         while true {
-            try checkAlive(started: started)
+            try checkAlive()
             if Member.terminationSignal != 0 { try leave("signal \(Member.terminationSignal)") }
             if view != nil, !evalTasks.isEmpty {
                 try evaluate(evalTasks.removeFirst())
@@ -108,37 +103,32 @@ public final class Worker {
 
     /// A coordinator that stops answering heartbeats is gone (or restarted and no longer knows us):
     /// drop the work in hand and register again; after `reconnect_timeout` without one, give up.
-    func checkAlive(started: Double) throws {
-        if let hb = heartbeat, hb.coordinatorSilence > timeout {
-            log("the coordinator at \(options.coordinator) has not answered for \(Int(hb.coordinatorSilence)) s: registering again")
-            hb.stop()
-            heartbeat = nil
-            silentSince = Member.now() - hb.coordinatorSilence
+    func checkAlive() throws {
+        switch link.check() {
+        case .lost(let seconds):
+            log("the coordinator at \(options.coordinator) has not answered for \(Int(seconds)) s: registering again")
             tasks.removeAll(); evalTasks.removeAll()
             view = nil
             servers = [:]; serverEndpoints = [:]
             resets += 1
-            lastRegister = 0
+        case .registerNow: try register()
+        case .giveUp:
+            log("no coordinator at \(options.coordinator) for \(Int(link.giveUpAfter)) s: stopping")
+            throw Stop.exit(3)
+        case .fine: break
         }
-        if heartbeat == nil {
-            let since = silentSince ?? started
-            if Member.now() - since > 600 {
-                log("no coordinator at \(options.coordinator) for 600 s: stopping")
-                throw Stop.exit(3)
-            }
-            if Member.now() - lastRegister > 10 {
-                lastRegister = Member.now()
-                try control.send(Control.frames(.register, RegisterMessage(role: .worker, name: options.name, host: options.host,
-                                                                           pid: getpid(), threads: options.threads)))
-            }
-        }
+    }
+
+    func register() throws {
+        try control.send(Control.frames(.register, RegisterMessage(role: .worker, name: options.name, host: options.host,
+                                                                   pid: getpid(), threads: options.threads)))
     }
 
     func leave(_ reason: String) throws -> Never {
         log("leaving (\(reason)) after \(tasksDone) contribution(s)\(tasks.isEmpty ? "" : "; \(tasks.count) queued task(s) handed back")")
         try? control.send(Control.frames(.leave, LeaveMessage(id: id, reason: reason)))
         try? control.set(ZMQSocket.linger, 2000)
-        heartbeat?.stop()
+        link.stop()
         throw Stop.exit(0)
     }
 
@@ -171,18 +161,16 @@ public final class Worker {
         case .shutdown:
             let s = try Control.decode(ShutdownMessage.self, m)
             log("shutting down: \(s.reason)")
-            heartbeat?.stop()
+            link.stop()
             throw Stop.exit(s.exitCode)
         default: log("ignored an unexpected \(m.header.type) from the coordinator")
         }
     }
 
     func setUp(_ r: RegisteredMessage) throws {
-        heartbeat?.stop()
-        silentSince = nil
         id = r.id
-        timeout = r.heartbeatTimeout
-        heartbeat = HeartbeatThread(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval, name: options.name)
+        link.registered(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval,
+                        timeout: r.heartbeatTimeout, name: options.name)
         var cfg = try TrainingConfig.parse(r.config, file: r.configFile)
         cfg.training.outputDir = r.outputDir
         guard let m = try ModelRegistry.model(config: Data(r.modelConfig.utf8), file: "config.json from the coordinator") as? BartModel else {
@@ -193,7 +181,7 @@ public final class Worker {
         guard p.digest == r.dataDigest else {
             log("this worker's training data (\(cfg.training.trainFile), digest \(p.digest)) differs from the coordinator's (\(r.dataDigest)): refusing to train")
             try? control.send(Control.frames(.leave, LeaveMessage(id: id, reason: "different training data")))
-            heartbeat?.stop()
+            link.stop()
             throw Stop.exit(2)
         }
         config = cfg; plan = p
@@ -276,7 +264,7 @@ public final class Worker {
             } else if partitionsReceived - before >= v.plan.count && partitionVersion.allSatisfy({ $0 >= t.minVersion }) {
                 break
             }
-            try checkAlive(started: 0)
+            try checkAlive()
             if Member.terminationSignal != 0 { tasks.insert(t, at: 0); try leave("signal \(Member.terminationSignal)") }
             try pump(timeoutMs: 50)
             if Member.now() - lastNote > 30 {
