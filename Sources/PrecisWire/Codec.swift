@@ -52,18 +52,33 @@ public final class ShardCodec {
         case .fp32:
             ensure(&plane, n * 4)
             plane.withUnsafeMutableBytes { out in
-                let src = UnsafeRawBufferPointer(values)
-                for b in 0..<4 { for i in 0..<n { out[b * n + i] = src[i * 4 + b] } }
+                // One pass over the floats, four byte planes written side by side (pointer loops: an
+                // indexed byte loop runs 5-10x slower).
+                let src = UnsafeRawPointer(values.baseAddress!).assumingMemoryBound(to: UInt32.self)
+                let p0 = out.baseAddress!.assumingMemoryBound(to: UInt8.self), p1 = p0 + n, p2 = p1 + n, p3 = p2 + n
+                for i in 0..<n {
+                    let v = UInt32(littleEndian: src[i])
+                    p0[i] = UInt8(truncatingIfNeeded: v); p1[i] = UInt8(truncatingIfNeeded: v >> 8)
+                    p2[i] = UInt8(truncatingIfNeeded: v >> 16); p3[i] = UInt8(truncatingIfNeeded: v >> 24)
+                }
             }
         case .bf16:
             ensure(&plane, n * 2)
             plane.withUnsafeMutableBytes { out in
-                for i in 0..<n {
-                    let v = values[i] + (residual?[i] ?? 0)
-                    let h = Self.toBF16(v)
-                    residual?[i] = v - Self.fromBF16(h)
-                    out[i] = UInt8(truncatingIfNeeded: h)
-                    out[n + i] = UInt8(truncatingIfNeeded: h >> 8)
+                let p0 = out.baseAddress!.assumingMemoryBound(to: UInt8.self), p1 = p0 + n
+                let src = values.baseAddress!
+                if let r = residual {
+                    for i in 0..<n {
+                        let v = src[i] + r[i]
+                        let h = Self.toBF16(v)
+                        r[i] = v - Self.fromBF16(h)
+                        p0[i] = UInt8(truncatingIfNeeded: h); p1[i] = UInt8(truncatingIfNeeded: h >> 8)
+                    }
+                } else {
+                    for i in 0..<n {
+                        let h = Self.toBF16(src[i])
+                        p0[i] = UInt8(truncatingIfNeeded: h); p1[i] = UInt8(truncatingIfNeeded: h >> 8)
+                    }
                 }
             }
         }
@@ -86,11 +101,15 @@ public final class ShardCodec {
             guard got >= 0 else { throw WireError.lz4("corrupt compressed data (error \(got))") }
             guard Int(got) == raw else { throw WireError.lengthMismatch(field: "decompressed shard", expected: raw, got: Int(got)) }
             plane.withUnsafeBytes { src in
+                let p0 = src.baseAddress!.assumingMemoryBound(to: UInt8.self), p1 = p0 + n
                 if codec == .fp32 {
-                    let dst = UnsafeMutableRawPointer(out)
-                    for b in 0..<4 { for i in 0..<n { dst.storeBytes(of: src[b * n + i], toByteOffset: i * 4 + b, as: UInt8.self) } }
+                    let p2 = p1 + n, p3 = p2 + n
+                    let dst = UnsafeMutableRawPointer(out).assumingMemoryBound(to: UInt32.self)
+                    for i in 0..<n {
+                        dst[i] = (UInt32(p0[i]) | UInt32(p1[i]) << 8 | UInt32(p2[i]) << 16 | UInt32(p3[i]) << 24).littleEndian
+                    }
                 } else {
-                    for i in 0..<n { out[i] = Self.fromBF16(UInt16(src[i]) | UInt16(src[n + i]) << 8) }
+                    for i in 0..<n { out[i] = Float(bitPattern: (UInt32(p0[i]) | UInt32(p1[i]) << 8) << 16) }
                 }
             }
         }
