@@ -151,8 +151,7 @@ public final class Coordinator {
             step = startStep; completed = startStep; issued = startStep
         }
         hub = try makeHub()
-        try router.set(ZMQSocket.sendHighWaterMark, 0)
-        try router.set(ZMQSocket.receiveHighWaterMark, 0)
+        try router.setUnboundedQueues()
     }
 
     func log(_ s: String) { Member.log("coordinator", s) }
@@ -422,8 +421,7 @@ public final class Coordinator {
             try router.send(to: m.identity, Control.frames(.assign, assignment, epoch: epoch))
             let sock = try ZMQSocket(context, .dealer)
             try sock.set(ZMQSocket.routingID, bytes: Array("coordinator/\(getpid())/\(attempt)".utf8))
-            try sock.set(ZMQSocket.sendHighWaterMark, 0)
-            try sock.set(ZMQSocket.receiveHighWaterMark, 0)
+            try sock.setUnboundedQueues()
             try sock.connect(m.endpoint!)
             serverData[index] = sock
             for part in p.partitions(of: index) {

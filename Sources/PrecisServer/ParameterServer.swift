@@ -58,8 +58,7 @@ public final class ParameterServer {
         control = try ZMQSocket(context, .dealer)
         try control.set(ZMQSocket.routingID, bytes: Array("\(options.name)/\(getpid())".utf8))
         data = try ZMQSocket(context, .router)
-        try data.set(ZMQSocket.sendHighWaterMark, 0)
-        try data.set(ZMQSocket.receiveHighWaterMark, 0)
+        try data.setUnboundedQueues()
         dataEndpoint = try data.bind("tcp://\(options.host):*")
     }
 

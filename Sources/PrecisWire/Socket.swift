@@ -48,6 +48,13 @@ public final class ZMQSocket {
         if zmq_setsockopt(handle, option, &v, MemoryLayout<Int32>.size) != 0 { throw WireError.lastZMQ("zmq_setsockopt(\(option))") }
     }
 
+    /// No high-water mark in either direction: nothing is dropped or blocked for a slow peer (the
+    /// roles bound what is in flight themselves).
+    public func setUnboundedQueues() throws {
+        try set(Self.sendHighWaterMark, 0)
+        try set(Self.receiveHighWaterMark, 0)
+    }
+
     public func set(_ option: Int32, bytes: [UInt8]) throws {
         let rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, bytes.count) }
         if rc != 0 { throw WireError.lastZMQ("zmq_setsockopt(\(option))") }

@@ -204,8 +204,7 @@ public final class Worker {
         for s in v.servers where serverEndpoints[s.id] != s.endpoint {
             let sock = try ZMQSocket(context, .dealer)
             try sock.set(ZMQSocket.routingID, bytes: identity)
-            try sock.set(ZMQSocket.receiveHighWaterMark, 0)
-            try sock.set(ZMQSocket.sendHighWaterMark, 0)
+            try sock.setUnboundedQueues()
             try sock.connect(s.endpoint)
             servers[s.id] = sock
             serverEndpoints[s.id] = s.endpoint
