@@ -17,6 +17,14 @@ struct EvalRun {
     let step: Int
     let started: Double
     var chunks: [Chunk]
+
+    /// The examples, longest source first, dealt round-robin: one share per worker, similar loads.
+    static func deal(_ records: [PrecisData.SummarizationRecord], to workers: [Int]) -> [Chunk] {
+        let order = records.indices.sorted { records[$0].source.utf8.count > records[$1].source.utf8.count }
+        var chunks = workers.map { Chunk(indices: [], worker: $0) }
+        for (k, i) in order.enumerated() { chunks[k % chunks.count].indices.append(i) }
+        return chunks.filter { !$0.indices.isEmpty }
+    }
 }
 
 extension Coordinator {
@@ -31,10 +39,7 @@ extension Coordinator {
             if snapshotComplete { finishSnapshot() }
             return
         }
-        let order = ep.records.indices.sorted { ep.records[$0].source.utf8.count > ep.records[$1].source.utf8.count }
-        var chunks = workers.map { EvalRun.Chunk(indices: [], worker: $0) }
-        for (k, i) in order.enumerated() { chunks[k % chunks.count].indices.append(i) }
-        chunks.removeAll { $0.indices.isEmpty }
+        let chunks = EvalRun.deal(ep.records, to: workers)
         evalCounter += 1
         evaluation = EvalRun(id: evalCounter, step: s, started: Member.now(), chunks: chunks)
         for c in chunks.indices { try sendEvalTask(c) }
@@ -132,10 +137,7 @@ extension Coordinator {
         } catch { return try fail("\(error)") }
         let recs = req.maxSamples.map { Array(records.prefix($0)) } ?? records
         guard !recs.isEmpty else { return try fail("\(req.dataFile) has no examples") }
-        let order = recs.indices.sorted { recs[$0].source.utf8.count > recs[$1].source.utf8.count }
-        var chunks = workers.map { EvalRun.Chunk(indices: [], worker: $0) }
-        for (k, i) in order.enumerated() { chunks[k % chunks.count].indices.append(i) }
-        chunks.removeAll { $0.indices.isEmpty }
+        let chunks = EvalRun.deal(recs, to: workers)
         evalCounter += 1
         let run = EvalRun(id: Self.externalEvalBase / 1000 + evalCounter, step: -1, started: Member.now(), chunks: chunks)
         externalEval = ExternalEval(client: client, request: req, references: recs.map(\.target), run: run)
