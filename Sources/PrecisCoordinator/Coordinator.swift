@@ -65,7 +65,10 @@ public final class Coordinator {
     public private(set) var endpoint = ""
 
     var members: [Int: MemberInfo] = [:]
-    var nextId = 0
+    /// Member ids start at a random base, so a restarted coordinator never mistakes a heartbeat that
+    /// carries an id from its predecessor for one of its own members (which would keep that member
+    /// from registering again).
+    var nextId = Int.random(in: 1_000...1_000_000_000) * 1_000
     var epoch: UInt32 = 1
     var phase = Phase.waiting
     var servers: [Int] = []                 // member ids by server index
