@@ -99,24 +99,12 @@ import Glibc
         #expect(throws: FileIOError.self) { try Hashing.sha256Hex(fileAt: "/nonexistent/precis/file") }
     }
 
-    /// SHA-256 throughput (release builds): at least 150 MB/s.
-    @Test func sha256Throughput() {
-        #if DEBUG
-        return
-        #else
-        // Thread CPU time, so a busy machine (parallel tests, other builds) does not fail the test.
-        func cpuSeconds() -> Double {
-            var ts = timespec()
-            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-            return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-        }
-        let bytes = [UInt8](repeating: 0x5A, count: 64 << 20)
-        let t0 = cpuSeconds()
-        let d = SHA256.hash(bytes)
-        let mbs = 64 * 1.048576 / (cpuSeconds() - t0)
-        print("SHA-256: \(Int(mbs)) MB/s (thread CPU time)")
-        #expect(d.count == 32)
-        #expect(mbs >= 150, "SHA-256 at \(Int(mbs)) MB/s")
-        #endif
+    /// A large, many-block input (16 MiB) hashes to what `sha256sum` prints for the same bytes.
+    /// (Speed is a benchmark's business, not a test's: see docs/benchmarks.md.)
+    @Test func largeInputMatchesSha256sum() {
+        let bytes = [UInt8](repeating: 0x5A, count: 16 << 20)
+        let hex = Hashing.hex(SHA256.hash(bytes))
+        // head -c $((16<<20)) /dev/zero | tr '\0' 'Z' | sha256sum
+        #expect(hex == "55c7e25571a69216de25162f191bb2847201a09ee7efe46b5bada034acc695d5")
     }
 }
