@@ -44,6 +44,8 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         // No pkgConfig for libzmq: its .pc adds -isystem flags SwiftPM rejects.
         .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
+        // CRC-32C with the CPU's instruction (SSE4.2 / AArch64 CRC32), chosen at run time.
+        .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O3"])]),
 
         // ISA-specific kernels (see `avx512` above).
         .target(name: "PrecisAVX512", swiftSettings: avx512),
@@ -65,7 +67,7 @@ let package = Package(
                                                     .product(name: "Yams", package: "Yams")]),
 
         // Wire protocol: ZeroMQ sockets, the data-message header, LZ4 shard codecs (fp32, bf16 with error feedback).
-        .target(name: "PrecisWire", dependencies: ["CZMQ", "CLZ4"], swiftSettings: numerics),
+        .target(name: "PrecisWire", dependencies: ["CZMQ", "CLZ4", "CCRC32C"], swiftSettings: numerics),
 
         // The three cluster roles. Each depends on the wire protocol and the shared libraries, never on
         // another role.

@@ -20,9 +20,9 @@ public enum StepBenchmark {
         public var regions: [(name: String, ms: Double)] = []
     }
 
-    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    public static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-    static func median(_ xs: [Double]) -> Double {
+    public static func median(_ xs: [Double]) -> Double {
         let s = xs.sorted()
         return s.isEmpty ? 0 : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
     }

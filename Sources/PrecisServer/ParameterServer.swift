@@ -301,16 +301,25 @@ public final class ParameterServer {
         guard msg.step == version, reported else {
             return log("ignored apply for step \(msg.step): at version \(version)\(reported ? "" : ", gradients incomplete")")
         }
+        // Pulls already waiting for the new version are answered partition by partition as AdamW
+        // finishes each: the first partitions travel (and the workers decode them) while the server
+        // still updates and encodes the rest.
+        let next = version + 1
+        let waiting = pendingPulls.filter { $0.step <= next }
+        pendingPulls.removeAll { $0.step <= next }
+        encoded = [:]
         for (local, p) in owned.enumerated() {
             let off = plan.range(p).lowerBound - base
             optimizers[local].apply(params: params.pointer + off, grads: grads.pointer + off, clipCoefficient: msg.clip, shardBase: true)
+            for pull in waiting where pull.partition == UInt32.max || pull.partition == UInt32(p) {
+                try sendParameters(to: pull.peer, local: local, version: next)
+            }
         }
-        version += 1
+        version = next
         updates += 1
         contributions[msg.step] = nil
         for c in received.indices { for i in received[c].indices { received[c][i] = false } }
         reported = false
-        encoded = [:]
         try control.send(Control.frames(.applied, AppliedMessage(server: a.server, version: version, updates: updates)))
         if msg.snapshot == true { try sendSnapshot() }
         try answerPendingPulls()
@@ -341,21 +350,27 @@ public final class ParameterServer {
     }
 
     func sendParameters(to peer: [UInt8], partition: UInt32) throws {
-        guard let a = assignment, let plan, let params else { return }
+        guard let a = assignment else { return }
         for (local, p) in owned.enumerated() where partition == UInt32.max || partition == UInt32(p) {
-            let v = a.consistency == .sync ? version : optimizers[local].steps
-            if encoded[local]?.version != v {
-                let r = plan.range(p)
-                var pool = replyBuffers[local] ?? []
-                let buf = WireBuffer.free(in: &pool)
-                replyBuffers[local] = pool
-                let h = try codec.encode(UnsafeBufferPointer(start: params.pointer + (r.lowerBound - base), count: r.count), codec: a.pullCodec,
-                                         into: buf, type: .parameters, epoch: a.epoch ?? 0, step: UInt64(v), partition: UInt32(p))
-                encoded[local] = (v, h, buf)
-            }
-            let e = encoded[local]!
-            try data.send(to: peer, header: e.header, payload: e.buffer)
+            try sendParameters(to: peer, local: local, version: a.consistency == .sync ? version : optimizers[local].steps)
         }
     }
-}
 
+    /// Sends local partition `local` as of version `v`, encoding it once per version (every puller
+    /// gets the same bytes, without a copy).
+    func sendParameters(to peer: [UInt8], local: Int, version v: Int) throws {
+        guard let a = assignment, let plan, let params else { return }
+        let p = owned[local]
+        if encoded[local]?.version != v {
+            let r = plan.range(p)
+            var pool = replyBuffers[local] ?? []
+            let buf = WireBuffer.free(in: &pool)
+            replyBuffers[local] = pool
+            let h = try codec.encode(UnsafeBufferPointer(start: params.pointer + (r.lowerBound - base), count: r.count), codec: a.pullCodec,
+                                     into: buf, type: .parameters, epoch: a.epoch ?? 0, step: UInt64(v), partition: UInt32(p))
+            encoded[local] = (v, h, buf)
+        }
+        let e = encoded[local]!
+        try data.send(to: peer, header: e.header, payload: e.buffer)
+    }
+}

@@ -1,5 +1,21 @@
-/// CRC-32C (Castagnoli), the checksum of every data message's payload. Table-driven, slicing by 8.
+import CCRC32C
+import Foundation
+
+/// CRC-32C (Castagnoli), the checksum of every data message's payload: the CPU's CRC-32C
+/// instruction where it has one (SSE4.2, AArch64 CRC32), otherwise table-driven, slicing by 8.
 public enum CRC32C {
+    /// Whether `checksum` uses the CPU's instruction. `PRECIS_CRC32C=software` turns it off (the
+    /// tests compare both paths; the benchmark times both).
+    public static let hardware: Bool = {
+        if let v = getenv("PRECIS_CRC32C"), String(cString: v) == "software" { return false }
+        return precis_crc32c_hw_available() != 0
+    }()
+
+    public static func checksum(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
+        guard hardware, let base = bytes.baseAddress, bytes.count > 0 else { return software(bytes, seed: seed) }
+        return ~precis_crc32c_hw(~seed, base, bytes.count)
+    }
+
     static let tables: [[UInt32]] = {
         var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
         for i in 0..<256 {
@@ -13,7 +29,8 @@ public enum CRC32C {
         return t
     }()
 
-    public static func checksum(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
+    /// The table-driven computation (any CPU).
+    public static func software(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
         var crc = ~seed
         let n = bytes.count
         guard n > 0, let base = bytes.baseAddress else { return seed }

@@ -5,9 +5,11 @@ import CLZ4
 public enum Codec: UInt8, Sendable, CaseIterable, Codable {
     /// Raw little-endian fp32.
     case none = 0
-    /// fp32, byte-shuffled (all first bytes, then all second bytes, …), then LZ4.
+    /// fp32, byte-shuffled (all first bytes, then all second bytes, …) with the top byte plane
+    /// (sign and exponent) bit-transposed, then LZ4.
     case fp32 = 1
-    /// Rounded to bfloat16 (round to nearest even), byte-shuffled, then LZ4.
+    /// Rounded to bfloat16 (round to nearest even), byte-shuffled with the top plane bit-transposed,
+    /// then LZ4.
     case bf16 = 2
 
     public var bytesPerValue: Int { self == .bf16 ? 2 : 4 }
@@ -28,6 +30,7 @@ public enum Codec: UInt8, Sendable, CaseIterable, Codable {
 /// beyond the output it returns; one codec object per sending or receiving thread.
 public final class ShardCodec {
     private var plane = [UInt8]()
+    private var top = [UInt8]()
     private var packed = [UInt8]()
 
     public init() {}
@@ -51,21 +54,29 @@ public final class ShardCodec {
             return []
         case .fp32:
             ensure(&plane, n * 4)
+            ensure(&top, n)
             plane.withUnsafeMutableBytes { out in
-                // One pass over the floats, four byte planes written side by side (pointer loops: an
-                // indexed byte loop runs 5-10x slower).
-                let src = UnsafeRawPointer(values.baseAddress!).assumingMemoryBound(to: UInt32.self)
-                let p0 = out.baseAddress!.assumingMemoryBound(to: UInt8.self), p1 = p0 + n, p2 = p1 + n, p3 = p2 + n
-                for i in 0..<n {
-                    let v = UInt32(littleEndian: src[i])
-                    p0[i] = UInt8(truncatingIfNeeded: v); p1[i] = UInt8(truncatingIfNeeded: v >> 8)
-                    p2[i] = UInt8(truncatingIfNeeded: v >> 16); p3[i] = UInt8(truncatingIfNeeded: v >> 24)
+                top.withUnsafeMutableBytes { t in
+                    // One pass over the floats, four byte planes written side by side (pointer loops: an
+                    // indexed byte loop runs 5-10x slower); the top plane goes through `t`.
+                    let src = UnsafeRawPointer(values.baseAddress!).assumingMemoryBound(to: UInt32.self)
+                    let p0 = out.baseAddress!.assumingMemoryBound(to: UInt8.self), p1 = p0 + n, p2 = p1 + n
+                    let p3 = t.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                    for i in 0..<n {
+                        let v = UInt32(littleEndian: src[i])
+                        p0[i] = UInt8(truncatingIfNeeded: v); p1[i] = UInt8(truncatingIfNeeded: v >> 8)
+                        p2[i] = UInt8(truncatingIfNeeded: v >> 16); p3[i] = UInt8(truncatingIfNeeded: v >> 24)
+                    }
+                    Self.bitTranspose(UnsafePointer(p3), n, into: p2 + n)
                 }
             }
         case .bf16:
             ensure(&plane, n * 2)
+            ensure(&top, n)
             plane.withUnsafeMutableBytes { out in
-                let p0 = out.baseAddress!.assumingMemoryBound(to: UInt8.self), p1 = p0 + n
+              top.withUnsafeMutableBytes { t in
+                let p0 = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                let p1 = t.baseAddress!.assumingMemoryBound(to: UInt8.self)
                 let src = values.baseAddress!
                 if let r = residual {
                     for i in 0..<n {
@@ -80,6 +91,8 @@ public final class ShardCodec {
                         p0[i] = UInt8(truncatingIfNeeded: h); p1[i] = UInt8(truncatingIfNeeded: h >> 8)
                     }
                 }
+                Self.bitTranspose(UnsafePointer(p1), n, into: p0 + n)
+              }
             }
         }
         return plane
@@ -100,17 +113,24 @@ public final class ShardCodec {
             }
             guard got >= 0 else { throw WireError.lz4("corrupt compressed data (error \(got))") }
             guard Int(got) == raw else { throw WireError.lengthMismatch(field: "decompressed shard", expected: raw, got: Int(got)) }
+            let planes = codec.bytesPerValue
+            ensure(&top, n)
             plane.withUnsafeBytes { src in
-                let p0 = src.baseAddress!.assumingMemoryBound(to: UInt8.self), p1 = p0 + n
+              top.withUnsafeMutableBytes { t in
+                let p0 = src.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                let topPlane = t.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                Self.bitUntranspose(p0 + (planes - 1) * n, n, into: topPlane)
                 if codec == .fp32 {
-                    let p2 = p1 + n, p3 = p2 + n
+                    let p1 = p0 + n, p2 = p1 + n, p3 = UnsafePointer(topPlane)
                     let dst = UnsafeMutableRawPointer(out).assumingMemoryBound(to: UInt32.self)
                     for i in 0..<n {
                         dst[i] = (UInt32(p0[i]) | UInt32(p1[i]) << 8 | UInt32(p2[i]) << 16 | UInt32(p3[i]) << 24).littleEndian
                     }
                 } else {
+                    let p1 = UnsafePointer(topPlane)
                     for i in 0..<n { out[i] = Float(bitPattern: (UInt32(p0[i]) | UInt32(p1[i]) << 8) << 16) }
                 }
+              }
             }
         }
     }
@@ -126,6 +146,51 @@ public final class ShardCodec {
         }
         guard written > 0 || count == 0 else { throw WireError.lz4("compression failed") }
         return Array(packed[0..<Int(written)])
+    }
+
+    /// The top byte plane (sign and exponent bits, or bf16's sign and 7 exponent bits) bit by bit:
+    /// for `m = n / 8`, bytes k·m ..< (k+1)·m hold bit k of every byte, 8 bytes per output byte
+    /// (byte i of a group of 8 in bit i), followed by the last `n % 8` bytes as they are. The
+    /// exponent's high bits barely change, so LZ4 finds long runs where the byte plane has short
+    /// matches only: about 5× faster to compress and a better ratio.
+    @inline(__always)
+    static func bitTranspose(_ src: UnsafePointer<UInt8>, _ n: Int, into dst: UnsafeMutablePointer<UInt8>) {
+        let m = n / 8
+        let raw = UnsafeRawPointer(src)
+        for j in 0..<m {
+            let x = transpose8x8(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * j, as: UInt64.self)))
+            dst[j] = UInt8(truncatingIfNeeded: x); dst[m + j] = UInt8(truncatingIfNeeded: x >> 8)
+            dst[2 * m + j] = UInt8(truncatingIfNeeded: x >> 16); dst[3 * m + j] = UInt8(truncatingIfNeeded: x >> 24)
+            dst[4 * m + j] = UInt8(truncatingIfNeeded: x >> 32); dst[5 * m + j] = UInt8(truncatingIfNeeded: x >> 40)
+            dst[6 * m + j] = UInt8(truncatingIfNeeded: x >> 48); dst[7 * m + j] = UInt8(truncatingIfNeeded: x >> 56)
+        }
+        for i in (8 * m)..<n { dst[i] = src[i] }
+    }
+
+    /// The inverse of `bitTranspose`.
+    @inline(__always)
+    static func bitUntranspose(_ src: UnsafePointer<UInt8>, _ n: Int, into dst: UnsafeMutablePointer<UInt8>) {
+        let m = n / 8
+        let out = UnsafeMutableRawPointer(dst)
+        for j in 0..<m {
+            var x = UInt64(src[j]) | UInt64(src[m + j]) << 8 | UInt64(src[2 * m + j]) << 16 | UInt64(src[3 * m + j]) << 24
+            x |= UInt64(src[4 * m + j]) << 32 | UInt64(src[5 * m + j]) << 40 | UInt64(src[6 * m + j]) << 48 | UInt64(src[7 * m + j]) << 56
+            out.storeBytes(of: transpose8x8(x).littleEndian, toByteOffset: 8 * j, as: UInt64.self)
+        }
+        for i in (8 * m)..<n { dst[i] = src[i] }
+    }
+
+    /// Transposes the 8×8 bit matrix whose row i is byte i of `x` (bit k of byte i ↔ bit i of byte k).
+    @inline(__always)
+    static func transpose8x8(_ x: UInt64) -> UInt64 {
+        var x = x
+        var t = (x ^ (x >> 7)) & 0x00AA_00AA_00AA_00AA
+        x ^= t ^ (t << 7)
+        t = (x ^ (x >> 14)) & 0x0000_CCCC_0000_CCCC
+        x ^= t ^ (t << 14)
+        t = (x ^ (x >> 28)) & 0x0000_0000_F0F0_F0F0
+        x ^= t ^ (t << 28)
+        return x
     }
 
     private func ensure(_ buf: inout [UInt8], _ n: Int) {

@@ -98,7 +98,7 @@ struct BenchShape: ParsableArguments {
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [Step.self, Gemm.self, Generate.self, ClusterBench.self])
+        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [Step.self, Gemm.self, Generate.self, ClusterBench.self, CodecBench.self])
 
     struct Step: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import PrecisCore
 import PrecisWire
+import CLZ4
 
 @Suite struct CodecTests {
     func gradientLike(_ n: Int, seed: UInt64) -> [Float] {
@@ -17,6 +18,49 @@ import PrecisWire
         var out = [Float](repeating: 7, count: v.count)
         try payload.withUnsafeBytes { try c.decode($0, codec: codec, count: v.count, into: &out) }
         #expect(out.map(\.bitPattern) == v.map(\.bitPattern))
+    }
+
+    /// Every length around the 8-value groups of the bit-transposed top plane (tails of 1–7 values
+    /// travel as bytes) round-trips bit for bit with both LZ4 codecs; bf16 decodes to the rounded values.
+    @Test func everyLengthRoundTrips() throws {
+        let c = ShardCodec()
+        for n in Array(0...33) + [4095, 4096, 4097] {
+            let v = gradientLike(n, seed: UInt64(n)).enumerated().map { $0.offset % 5 == 0 ? -$0.element * 1e6 : $0.element }
+            for codec in [Codec.fp32, .bf16] {
+                let payload = try v.withUnsafeBufferPointer { try c.encode($0, codec: codec) }
+                var out = [Float](repeating: 7, count: n)
+                try payload.withUnsafeBytes { try c.decode($0, codec: codec, count: n, into: &out) }
+                let want = codec == .fp32 ? v : v.map { ShardCodec.fromBF16(ShardCodec.toBF16($0)) }
+                #expect(out.map(\.bitPattern) == want.map(\.bitPattern), "\(codec.name), \(n) values")
+            }
+        }
+    }
+
+    /// The top plane's layout as docs/protocol.md gives it: bit k of value 8j+i is bit i of byte k·m + j.
+    @Test func topPlaneIsBitTransposedAsDocumented() throws {
+        let v: [Float] = (0..<19).map { Float(bitPattern: UInt32($0 * 37 % 256) << 24 | 0x0012_3456) }
+        let c = ShardCodec()
+        let payload = try v.withUnsafeBufferPointer { try c.encode($0, codec: .fp32) }
+        var raw = [UInt8](repeating: 0, count: v.count * 4)
+        let got = payload.withUnsafeBytes { src in
+            raw.withUnsafeMutableBytes { dst in
+                Int(LZ4_decompress_safe(src.baseAddress!.assumingMemoryBound(to: CChar.self), dst.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                        Int32(src.count), Int32(dst.count)))
+            }
+        }
+        #expect(got == v.count * 4)
+        let n = v.count, m = n / 8, top = Array(raw[(3 * n)...])
+        for i in 0..<n {
+            let byte = UInt8(v[i].bitPattern >> 24)
+            #expect(raw[i] == 0x56 && raw[n + i] == 0x34 && raw[2 * n + i] == 0x12)
+            if i < 8 * m {
+                for k in 0..<8 {
+                    #expect((top[k * m + i / 8] >> UInt8(i % 8)) & 1 == (byte >> UInt8(k)) & 1, "value \(i) bit \(k)")
+                }
+            } else {
+                #expect(top[i] == byte, "tail value \(i)")
+            }
+        }
     }
 
     @Test func bf16RoundsToNearestEvenAndShrinksGradientsAboutTwoAndAHalfTimes() throws {
@@ -73,6 +117,26 @@ import PrecisWire
     @Test func crc32cKnownAnswer() {
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
         #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
+        #expect(CRC32C.software(UnsafeRawBufferPointer(start: nil, count: 0)) == 0)
+        Array("123456789".utf8).withUnsafeBytes { #expect(CRC32C.software($0) == 0xE306_9283) }
+    }
+
+    /// The hardware path (three interleaved streams of 8 KiB, combined) gives the table-driven
+    /// checksum for every length around the stream boundaries, every alignment, and with a seed.
+    @Test func crc32cHardwareMatchesSoftware() {
+        var rng = SystemRandomNumberGenerator()
+        let bytes = (0..<(3 * 8192 * 3 + 100)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let lengths = [0, 1, 7, 8, 9, 63, 4096, 3 * 8192 - 1, 3 * 8192, 3 * 8192 + 1, 3 * 8192 + 13, 6 * 8192, 9 * 8192 + 99]
+        bytes.withUnsafeBytes { all in
+            for n in lengths {
+                for offset in [0, 1, 3] where offset + n <= all.count {
+                    let b = UnsafeRawBufferPointer(rebasing: all[offset..<(offset + n)])
+                    #expect(CRC32C.checksum(b) == CRC32C.software(b), "length \(n), offset \(offset)")
+                    #expect(CRC32C.checksum(b, seed: 0xDEAD_BEEF) == CRC32C.software(b, seed: 0xDEAD_BEEF), "seeded, length \(n)")
+                }
+            }
+        }
+        print("CRC-32C in hardware: \(CRC32C.hardware)")
     }
 }
 
@@ -107,7 +171,7 @@ import PrecisWire
         bad[0][0] = 0x58
         #expect(throws: WireError.badMagic(0x5343_5258)) { try DataMessage(frames: bad) }
         bad = m.frames; bad[0][4] = 9
-        #expect(throws: WireError.wrongVersion(got: 9, expected: 1)) { try DataMessage(frames: bad) }
+        #expect(throws: WireError.wrongVersion(got: 9, expected: WireHeader.version)) { try DataMessage(frames: bad) }
         bad = m.frames; bad[0][7] = 77
         #expect(throws: WireError.unknownCodec(77)) { try DataMessage(frames: bad) }
         bad = m.frames; bad[0][6] = 99
