@@ -40,6 +40,9 @@ public final class ParameterServer {
     var contributions: [Int: Int] = [:]        // step → contribution count (from `plan`)
     var slots: [FloatBuffer] = []              // one per contribution, covering the owned range
     var received: [[Bool]] = []                // [contribution][local partition]
+    /// Per local partition: every contribution is in and summed into `grads`, with its sum of squares.
+    var summed: [Bool] = []
+    var partitionSumOfSquares: [Double] = []
     var reported = false
     /// Pulls waiting for a newer version: (peer, version wanted, partitions).
     var pendingPulls: [(peer: [UInt8], step: Int, partition: UInt32)] = []
@@ -170,6 +173,7 @@ public final class ParameterServer {
         version = a.startStep
         initialised = Array(repeating: false, count: owned.count)
         slots = []; received = []; contributions = [:]; reported = false; pendingPulls = []; encoded = [:]
+        summed = Array(repeating: false, count: owned.count); partitionSumOfSquares = Array(repeating: 0, count: owned.count)
         log("owns partitions \(owned.first ?? 0)...\(owned.last ?? 0) (\(range.count) values, \(range.count * 4 / 1_048_576) MiB), \(a.consistency.rawValue), version \(version)")
     }
 
@@ -284,14 +288,22 @@ public final class ParameterServer {
         try checkComplete()
     }
 
-    /// Sync: when every contribution of the current step is in, sum them in contribution order and
-    /// report the sum of squares.
+    /// Sync: each partition is summed (in contribution order, so the bits do not depend on arrival
+    /// order) as soon as every contribution has it — while the workers still push the rest — and
+    /// once all are, the sum of squares (added in partition order) goes to the coordinator.
     func checkComplete() throws {
-        guard let a = assignment, a.consistency == .sync, !reported, let n = contributions[version], let grads else { return }
-        guard slots.count >= n, received.prefix(n).allSatisfy({ $0.allSatisfy { $0 } }) else { return }
-        Vec.copy(grads.pointer, slots[0].pointer, grads.count)
-        for c in 1..<max(1, n) { Vec.add(grads.pointer, slots[c].pointer, grads.count) }
-        let ss = Vec.sumOfSquares(grads.pointer, grads.count)
+        guard let a = assignment, a.consistency == .sync, !reported, let n = contributions[version], let grads, let plan else { return }
+        guard slots.count >= n else { return }
+        for local in owned.indices where !summed[local] && (0..<n).allSatisfy({ received[$0][local] }) {
+            let r = plan.range(owned[local])
+            let g = grads.pointer + (r.lowerBound - base)
+            Vec.copy(g, slots[0].pointer + (r.lowerBound - base), r.count)
+            for c in 1..<max(1, n) { Vec.add(g, slots[c].pointer + (r.lowerBound - base), r.count) }
+            partitionSumOfSquares[local] = Vec.sumOfSquares(g, r.count)
+            summed[local] = true
+        }
+        guard summed.allSatisfy({ $0 }) else { return }
+        let ss = partitionSumOfSquares.reduce(0, +)
         reported = true
         try control.send(Control.frames(.normReport, NormMessage(step: version, server: a.server, sumOfSquares: ss)))
     }
@@ -319,6 +331,7 @@ public final class ParameterServer {
         updates += 1
         contributions[msg.step] = nil
         for c in received.indices { for i in received[c].indices { received[c][i] = false } }
+        for i in summed.indices { summed[i] = false }
         reported = false
         try control.send(Control.frames(.applied, AppliedMessage(server: a.server, version: version, updates: updates)))
         if msg.snapshot == true { try sendSnapshot() }
