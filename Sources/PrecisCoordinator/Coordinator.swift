@@ -103,8 +103,10 @@ public final class Coordinator {
     var windowCompute = 0.0, windowWait = 0.0, windowWire = 0, windowRaw = 0, windowSteps = 0
     var lastNorm = 0.0
     /// Whole-run totals for the summary line (from the first step that is not a warm-up).
-    var totals = (steps: 0, compute: 0.0, wait: 0.0, wire: 0, raw: 0, pullWire: 0, pullRaw: 0, padded: 0, startedAt: 0.0)
-    var stepCompute = 0.0, stepWait = 0.0
+    var totals = (steps: 0, compute: 0.0, wait: 0.0, wire: 0, raw: 0, pullWire: 0, pullRaw: 0, padded: 0, startedAt: 0.0,
+                  encode: 0.0, lastStepAt: 0.0)
+    /// The step's slowest contribution: its forward + backward, its gradient encoding, and its wait for parameters.
+    var stepCompute = 0.0, stepWait = 0.0, stepEncode = 0.0
     var lastLoss = 0.0
     var history: [[String: Double]] = []
 
@@ -533,7 +535,9 @@ public final class Coordinator {
     }
 
     func record(_ d: DoneMessage) {
-        stepCompute = max(stepCompute, d.computeSeconds); stepWait = max(stepWait, d.waitSeconds)
+        if d.computeSeconds + (d.encodeSeconds ?? 0) >= stepCompute + stepEncode {
+            stepCompute = d.computeSeconds; stepEncode = d.encodeSeconds ?? 0; stepWait = d.waitSeconds
+        }
         totals.wire += d.wireBytes; totals.raw += d.rawBytes; totals.pullWire += d.pullWireBytes; totals.pullRaw += d.pullRawBytes
         totals.padded += d.paddedTokens
         windowLoss += d.lossSum; windowTokens += d.tokens
@@ -610,9 +614,12 @@ public final class Coordinator {
 
     func report(step s: Int, lr: Double) {
         // The summary leaves out the first two steps (start-up: first pulls, workspace allocation).
-        if s == startStep + 2 { totals = (0, 0, 0, 0, 0, 0, 0, 0, Member.now()) }
-        if s > startStep + 2 { totals.steps += 1; totals.compute += stepCompute; totals.wait += stepWait }
-        stepCompute = 0; stepWait = 0
+        if s == startStep + 2 { totals = (0, 0, 0, 0, 0, 0, 0, 0, Member.now(), 0, Member.now()) }
+        if s > startStep + 2 {
+            totals.steps += 1; totals.compute += stepCompute; totals.wait += stepWait; totals.encode += stepEncode
+            totals.lastStepAt = Member.now()
+        }
+        stepCompute = 0; stepWait = 0; stepEncode = 0
         let elapsed = Member.now() - t0
         let total = plan.totalSteps
         let ep = Double(s) / Double(plan.stepsPerEpoch)
@@ -700,12 +707,15 @@ public final class Coordinator {
         try finalState.write(to: (cfg.training.outputDir as NSString).appendingPathComponent("trainer_state.json"))
         log("saved \(cfg.training.outputDir) after \(steps) steps in \(String(format: "%.1f", seconds)) s")
         if totals.steps > 0 {
-            let n = Double(totals.steps), wall = Member.now() - totals.startedAt
-            log(String(format: "summary: %d steps timed, %.4f s/step, compute %.4f s/step (slowest worker), waiting %.4f s/step (not hidden), "
-                       + "gradients %.3f MB/step on the wire (%.3f MB raw, %.2fx), parameters %.3f MB/step on the wire (%.3f MB raw, %.2fx), %.1f tokens/s",
+            // From the end of the last warm-up step to the end of the last step (not the final pull and save).
+            let n = Double(totals.steps), wall = totals.lastStepAt - totals.startedAt
+            log(String(format: "summary: %d steps timed, %.4f s/step, compute %.4f s/step (slowest worker's forward + backward), "
+                       + "waiting %.4f s/step (for parameters, from its previous report), "
+                       + "gradients %.3f MB/step on the wire (%.3f MB raw, %.2fx), parameters %.3f MB/step on the wire (%.3f MB raw, %.2fx), %.1f tokens/s, "
+                       + "gradient encoding %.4f s/step (on its compute thread)",
                        totals.steps, wall / n, totals.compute / n, totals.wait / n, Double(totals.wire) / n / 1e6, Double(totals.raw) / n / 1e6,
                        Double(totals.raw) / Double(max(1, totals.wire)), Double(totals.pullWire) / n / 1e6, Double(totals.pullRaw) / n / 1e6,
-                       Double(totals.pullRaw) / Double(max(1, totals.pullWire)), Double(totals.padded) / max(wall, 1e-9)))
+                       Double(totals.pullRaw) / Double(max(1, totals.pullWire)), Double(totals.padded) / max(wall, 1e-9), totals.encode / n))
         }
         log("contributions per worker: " + members.values.filter { $0.role == .worker }.sorted { $0.id < $1.id }
             .map { "\($0.name) \($0.contributions)" }.joined(separator: ", ")

@@ -207,10 +207,13 @@ public struct DoneMessage: Codable, Sendable {
     public var pullWireBytes: Int
     public var pullRawBytes: Int
     public var attempt: Int?
+    /// Time spent encoding gradient partitions (on the compute thread, during and after backward);
+    /// not part of `computeSeconds`.
+    public var encodeSeconds: Double?
     public init(step: Int, contribution: Int, lossSum: Double, tokens: Int, examples: Int, computeSeconds: Double,
                 waitSeconds: Double, wireBytes: Int, rawBytes: Int, gradNorm: Double, paddedTokens: Int = 0,
-                pullWireBytes: Int = 0, pullRawBytes: Int = 0, attempt: Int = 0) {
-        self.attempt = attempt
+                pullWireBytes: Int = 0, pullRawBytes: Int = 0, attempt: Int = 0, encodeSeconds: Double = 0) {
+        self.attempt = attempt; self.encodeSeconds = encodeSeconds
         self.paddedTokens = paddedTokens; self.pullWireBytes = pullWireBytes; self.pullRawBytes = pullRawBytes
         self.step = step; self.contribution = contribution; self.lossSum = lossSum; self.tokens = tokens; self.examples = examples
         self.computeSeconds = computeSeconds; self.waitSeconds = waitSeconds; self.wireBytes = wireBytes; self.rawBytes = rawBytes

@@ -53,6 +53,9 @@ public final class Worker {
     var layoutEpoch: UInt32 = 0
     var attempt = 0
     var resets = 0
+    /// When the last contribution's report went out (sync: the worker idles from then until the
+    /// next version's parameters are in, and that idle time is communication).
+    var lastDoneAt: Double?
 
     public init(_ options: Options) throws {
         self.options = options
@@ -89,6 +92,7 @@ public final class Worker {
             try checkAlive()
             if Member.terminationSignal != 0 { try leave("signal \(Member.terminationSignal)") }
             if view != nil, !evalTasks.isEmpty {
+                lastDoneAt = nil
                 try evaluate(evalTasks.removeFirst())
                 continue
             }
@@ -110,6 +114,7 @@ public final class Worker {
             tasks.removeAll(); evalTasks.removeAll()
             view = nil
             servers = [:]; serverEndpoints = [:]
+            lastDoneAt = nil
             resets += 1
         case .registerNow: try register()
         case .giveUp:
@@ -199,6 +204,7 @@ public final class Worker {
             tasks.removeAll(); evalTasks.removeAll()
             partitionVersion = Array(repeating: -1, count: partitionVersion.count)
             pullInFlight = nil
+            lastDoneAt = nil
             resets += 1
         }
         for s in v.servers where serverEndpoints[s.id] != s.endpoint {
@@ -289,7 +295,10 @@ public final class Worker {
             log("skipped contribution \(t.contribution) of step \(t.step): the servers have moved past it")
             return
         }
-        let tWait = Member.now() - t0
+        let tStart = Member.now()
+        // Waiting for parameters: since the previous report when the worker went straight on to this
+        // task (what a sync step costs beyond compute), else since this task began.
+        let tWait = tStart - min(t0, lastDoneAt ?? t0)
         model.zeroGradients()
         var lossSum = 0.0, tokens = 0, examples = 0, padded = 0
         // Sync: the servers clip, so each partition can go as soon as its gradient is final (during
@@ -298,6 +307,7 @@ public final class Worker {
         var push = PushState(plan: v.plan)
         let codecKind = Codec(name: cfg.cluster.codec)
         var wire = 0, raw = 0
+        var encodeSeconds = 0.0
         func send(_ p: Int) throws {
             guard !push.sent[p], let sock = servers[v.plan.owner[p]] else { return }
             push.sent[p] = true
@@ -306,6 +316,8 @@ public final class Worker {
             // A reusable buffer per partition, sent without a copy.
             if pushBuffers.count != v.plan.count { pushBuffers = Array(repeating: [], count: v.plan.count) }
             let buf = WireBuffer.free(in: &pushBuffers[p])
+            let te = Member.now()
+            defer { encodeSeconds += Member.now() - te }
             let header = try codec.encode(UnsafeBufferPointer(start: model.grads.pointer + r.lowerBound, count: r.count), codec: codecKind,
                                           into: buf, type: .pushGradient, epoch: v.epoch, step: UInt64(step), partition: UInt32(p),
                                           slot: UInt32(t.contribution), residual: residual.map { $0.pointer + r.lowerBound })
@@ -342,7 +354,6 @@ public final class Worker {
                 if coef != 1 { Vec.scale(model.grads.pointer, coef, model.grads.count) }
             }
         }
-        let tCompute = Member.now()
         // Whatever was not pushed during backward: last partitions (the decoder) first.
         for p in (0..<v.plan.count).reversed() { try send(p) }
         if earlyPartitions > 0 && tasksDone == 0 {
@@ -351,8 +362,9 @@ public final class Worker {
         let tPush = Member.now()
         try control.send(Control.frames(.contributionDone, DoneMessage(
             step: t.step, contribution: t.contribution, lossSum: lossSum, tokens: tokens, examples: examples,
-            computeSeconds: tCompute - t0 - tWait, waitSeconds: tWait + (tPush - tCompute), wireBytes: wire, rawBytes: raw, gradNorm: norm,
-            paddedTokens: padded, pullWireBytes: pulledWire, pullRawBytes: pulledRaw, attempt: t.attempt ?? 0)))
+            computeSeconds: tPush - tStart - encodeSeconds, waitSeconds: tWait, wireBytes: wire, rawBytes: raw, gradNorm: norm,
+            paddedTokens: padded, pullWireBytes: pulledWire, pullRawBytes: pulledRaw, attempt: t.attempt ?? 0, encodeSeconds: encodeSeconds)))
+        lastDoneAt = t.exactVersion ? Member.now() : nil
         pulledWire = 0; pulledRaw = 0
         tasksDone += 1
         // Sync: ask for the next version now; the servers answer once it exists.

@@ -92,7 +92,7 @@ extension BenchCommand {
             var tokensPerSecond: Double
             var paddedPerStep: Double
             // From the coordinator's summary line (cluster runs only).
-            var summaryStepSeconds = 0.0, compute = 0.0, waiting = 0.0
+            var summaryStepSeconds = 0.0, compute = 0.0, waiting = 0.0, encode = 0.0
             var gradWireMB = 0.0, gradRawMB = 0.0, pullWireMB = 0.0, pullRawMB = 0.0, summaryTokensPerSecond = 0.0
             var wallSeconds = 0.0     // the whole run, start-up included
             var ownCores = 0.0        // CPU of this run's processes ÷ wall (start-up included)
@@ -102,7 +102,7 @@ extension BenchCommand {
             var json: [String: Any] {
                 ["kind": kind, "round": round, "s_per_step": stepSeconds, "tokens_per_s": tokensPerSecond, "padded_tokens_per_step": paddedPerStep,
                  "summary_s_per_step": summaryStepSeconds, "compute_s_per_step": compute, "waiting_s_per_step": waiting,
-                 "not_hidden_s_per_step": kind == "single" ? 0 : notHidden,
+                 "encode_s_per_step": encode, "not_hidden_s_per_step": kind == "single" ? 0 : notHidden,
                  "gradient_wire_mb_per_step": gradWireMB, "gradient_raw_mb_per_step": gradRawMB,
                  "parameter_wire_mb_per_step": pullWireMB, "parameter_raw_mb_per_step": pullRawMB,
                  "summary_tokens_per_s": summaryTokensPerSecond, "wall_s": wallSeconds,
@@ -226,9 +226,9 @@ extension BenchCommand {
                         print(String(format: "  round %d single process (%d threads): %.4f s/step, %.0f tokens/s (run %.1f s; CPU %.2f cores ours, %.2f others)",
                                      round, workers * threadsPerWorker, r.stepSeconds, r.tokensPerSecond, r.wallSeconds, r.ownCores, r.otherCores))
                     } else {
-                        print(String(format: "  round %d cluster %@: %.4f s/step (summary %.4f), compute %.4f, not hidden %.4f, waiting %.4f, "
+                        print(String(format: "  round %d cluster %@: %.4f s/step (summary %.4f), compute %.4f, not hidden %.4f (encoding %.4f, waiting %.4f), "
                                      + "gradients %.3f/%.3f MB, parameters %.3f/%.3f MB, %.0f tokens/s (summary %.0f) (run %.1f s; CPU %.2f cores ours, %.2f others)",
-                                     round, kind, r.stepSeconds, r.summaryStepSeconds, r.compute, r.notHidden, r.waiting,
+                                     round, kind, r.stepSeconds, r.summaryStepSeconds, r.compute, r.notHidden, r.encode, r.waiting,
                                      r.gradWireMB, r.gradRawMB, r.pullWireMB, r.pullRawMB, r.tokensPerSecond, r.summaryTokensPerSecond, r.wallSeconds,
                                      r.ownCores, r.otherCores))
                     }
@@ -265,10 +265,11 @@ extension BenchCommand {
             let singleTokens = median(single.map(\.tokensPerSecond))
             print("")
             print("median of \(repeats) round(s); s/step and tokens/s timed over steps 3…\(steps) from the coordinator's progress; "
-                  + "compute = the slowest worker's forward+backward; not hidden = s/step − compute; waiting = the coordinator summary's figure; "
+                  + "compute = the slowest worker's forward+backward (gradient encoding not included); not hidden = s/step − compute; "
+                  + "encoding = that worker's gradient encoding (on its compute thread); waiting = its wait for parameters from its previous report; "
                   + "MB per step summed over the workers; × single = single-process s/step ÷ cluster s/step in the same round (same examples); "
                   + "other load = cores busy with other processes on this host during the run")
-            let header = ["codec", "s/step", "compute", "not hidden", "% of step", "waiting", "grad MB wire", "raw", "ratio",
+            let header = ["codec", "s/step", "compute", "not hidden", "% of step", "encoding", "waiting", "grad MB wire", "raw", "ratio",
                           "param MB wire", "raw", "ratio", "tokens/s", "× single", "other load"]
             var rows: [[String]] = []
             var summary: [[String: Any]] = []
@@ -282,19 +283,21 @@ extension BenchCommand {
                 let ratios = rs.compactMap { r in singleByRound[r.round].map { $0.stepSeconds / r.stepSeconds } }
                 let vsSingle = median(ratios)
                 rows.append([c, String(format: "%.4f", step), String(format: "%.4f", compute), String(format: "%.4f", notHidden),
-                             String(format: "%.1f %%", 100 * share), String(format: "%.4f", median(rs.map(\.waiting))),
+                             String(format: "%.1f %%", 100 * share), String(format: "%.4f", median(rs.map(\.encode))),
+                             String(format: "%.4f", median(rs.map(\.waiting))),
                              String(format: "%.3f", gw), String(format: "%.3f", gr), String(format: "%.2fx", gr / max(gw, 1e-12)),
                              String(format: "%.3f", pw), String(format: "%.3f", pr), String(format: "%.2fx", pr / max(pw, 1e-12)),
                              String(format: "%.0f", median(rs.map(\.tokensPerSecond))), ratios.isEmpty ? "-" : String(format: "%.2f", vsSingle),
                              String(format: "%.2f", median(rs.map(\.otherCores)))])
                 summary.append(["codec": c, "s_per_step": step, "compute_s_per_step": compute, "not_hidden_s_per_step": notHidden,
                                 "not_hidden_share": share, "waiting_s_per_step": median(rs.map(\.waiting)),
+                                "encode_s_per_step": median(rs.map(\.encode)),
                                 "gradient_wire_mb_per_step": gw, "gradient_raw_mb_per_step": gr,
                                 "parameter_wire_mb_per_step": pw, "parameter_raw_mb_per_step": pr,
                                 "tokens_per_s": median(rs.map(\.tokensPerSecond)), "throughput_vs_single": ratios.isEmpty ? NSNull() : vsSingle as Any])
             }
             if !single.isEmpty {
-                rows.append(["single (\(workers * threadsPerWorker) thr)", String(format: "%.4f", singleStep), "", "", "", "", "", "", "", "", "", "",
+                rows.append(["single (\(workers * threadsPerWorker) thr)", String(format: "%.4f", singleStep), "", "", "", "", "", "", "", "", "", "", "",
                              String(format: "%.0f", singleTokens), "1.00", String(format: "%.2f", median(single.map(\.otherCores)))])
             }
             let widths = header.indices.map { i in max(header[i].count, rows.map { $0[i].count }.max() ?? 0) }
@@ -351,8 +354,8 @@ extension BenchCommand {
             let n = Double(steps - 2)
             var r = RunResult(kind: codec, round: round, stepSeconds: (eN - e2) / n, tokensPerSecond: padded * n / (eN - e2), paddedPerStep: padded)
             let f = Self.numbers(in: String(summaryLine[summaryLine.range(of: "summary: ")!.upperBound...]))
-            guard f.count >= 11 else { throw ValidationErrorText("unexpected summary line: \(summaryLine)") }
-            r.summaryStepSeconds = f[1]; r.compute = f[2]; r.waiting = f[3]
+            guard f.count >= 12 else { throw ValidationErrorText("unexpected summary line: \(summaryLine)") }
+            r.summaryStepSeconds = f[1]; r.compute = f[2]; r.waiting = f[3]; r.encode = f[11]
             r.gradWireMB = f[4]; r.gradRawMB = f[5]; r.pullWireMB = f[7]; r.pullRawMB = f[8]; r.summaryTokensPerSecond = f[10]
             r.wallSeconds = wall
             return r
