@@ -29,73 +29,92 @@ public enum Codec: UInt8, Sendable, CaseIterable, Codable {
 /// Encodes and decodes float shards. Holds its scratch buffers so the steady state allocates nothing
 /// beyond the output it returns; one codec object per sending or receiving thread.
 public final class ShardCodec {
-    private var plane = [UInt8]()
+    /// The top byte plane as it is, then bit-transposed (scratch, reused).
     private var top = [UInt8]()
-    private var packed = [UInt8]()
+    private var transposed = [UInt8]()
 
     public init() {}
+
+    /// The most bytes an encoding of `n` values can take.
+    public static func bound(count n: Int, codec: Codec) -> Int {
+        codec == .none ? n * 4 : n * (codec.bytesPerValue - 1) + Int(LZ4_compressBound(Int32(n)))
+    }
 
     /// Encodes `values`. With `.bf16` and a `residual` buffer of the same length, the value sent is
     /// round(values + residual) and residual becomes what rounding lost.
     public func encode(_ values: UnsafeBufferPointer<Float>, codec: Codec,
                        residual: UnsafeMutablePointer<Float>? = nil) throws -> [UInt8] {
-        let n = values.count
-        if codec == .none { return Array(UnsafeRawBufferPointer(values)) }
-        let p = try shuffle(values, codec: codec, residual: residual)
-        return try compress(p, count: n * codec.bytesPerValue)
+        var out = [UInt8](repeating: 0, count: max(1, Self.bound(count: values.count, codec: codec)))
+        let written = try out.withUnsafeMutableBytes { try encode(values, codec: codec, residual: residual, into: $0.baseAddress!) }
+        out.removeLast(out.count - written)
+        return out
     }
 
-    /// The byte planes of `values` (fp32: 4 planes; bf16: the rounded values' 2 planes, with error
-    /// feedback through `residual`), in the codec's scratch buffer.
-    func shuffle(_ values: UnsafeBufferPointer<Float>, codec: Codec, residual: UnsafeMutablePointer<Float>?) throws -> [UInt8] {
+    /// Encodes `values` into `out` (room for `bound(count:codec:)` bytes); returns the bytes written.
+    /// The payload of the LZ4 codecs: the lower byte planes as they are (fp32: all lowest bytes, then
+    /// all second, then all third bytes; bf16: the low bytes), then one LZ4 block of the top plane
+    /// bit-transposed. The lower planes are mantissa bits, close to random, which LZ4 would only
+    /// copy (slower than the copy itself); the top plane is sign and exponent.
+    public func encode(_ values: UnsafeBufferPointer<Float>, codec: Codec, residual: UnsafeMutablePointer<Float>?,
+                       into out: UnsafeMutableRawPointer) throws -> Int {
         let n = values.count
-        switch codec {
-        case .none:
-            return []
-        case .fp32:
-            ensure(&plane, n * 4)
-            ensure(&top, n)
-            plane.withUnsafeMutableBytes { out in
-                top.withUnsafeMutableBytes { t in
-                    // One pass over the floats, four byte planes written side by side (pointer loops: an
-                    // indexed byte loop runs 5-10x slower); the top plane goes through `t`.
-                    let src = UnsafeRawPointer(values.baseAddress!).assumingMemoryBound(to: UInt32.self)
-                    let p0 = out.baseAddress!.assumingMemoryBound(to: UInt8.self), p1 = p0 + n, p2 = p1 + n
-                    let p3 = t.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                    for i in 0..<n {
-                        let v = UInt32(littleEndian: src[i])
-                        p0[i] = UInt8(truncatingIfNeeded: v); p1[i] = UInt8(truncatingIfNeeded: v >> 8)
-                        p2[i] = UInt8(truncatingIfNeeded: v >> 16); p3[i] = UInt8(truncatingIfNeeded: v >> 24)
-                    }
-                    Self.bitTranspose(UnsafePointer(p3), n, into: p2 + n)
+        if codec == .none {
+            if n > 0 { out.copyMemory(from: values.baseAddress!, byteCount: n * 4) }
+            return n * 4
+        }
+        guard n > 0 else { return try compressTop(0, into: out) }
+        ensure(&top, n)
+        top.withUnsafeMutableBytes { t in
+            let p0 = out.assumingMemoryBound(to: UInt8.self)
+            let pt = t.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            switch codec {
+            case .none: break
+            case .fp32:
+                // One pass over the floats, byte planes written side by side (pointer loops: an
+                // indexed byte loop runs 5-10x slower).
+                let src = UnsafeRawPointer(values.baseAddress!).assumingMemoryBound(to: UInt32.self)
+                let p1 = p0 + n, p2 = p1 + n
+                for i in 0..<n {
+                    let v = UInt32(littleEndian: src[i])
+                    p0[i] = UInt8(truncatingIfNeeded: v); p1[i] = UInt8(truncatingIfNeeded: v >> 8)
+                    p2[i] = UInt8(truncatingIfNeeded: v >> 16); pt[i] = UInt8(truncatingIfNeeded: v >> 24)
                 }
-            }
-        case .bf16:
-            ensure(&plane, n * 2)
-            ensure(&top, n)
-            plane.withUnsafeMutableBytes { out in
-              top.withUnsafeMutableBytes { t in
-                let p0 = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                let p1 = t.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            case .bf16:
                 let src = values.baseAddress!
                 if let r = residual {
                     for i in 0..<n {
                         let v = src[i] + r[i]
                         let h = Self.toBF16(v)
                         r[i] = v - Self.fromBF16(h)
-                        p0[i] = UInt8(truncatingIfNeeded: h); p1[i] = UInt8(truncatingIfNeeded: h >> 8)
+                        p0[i] = UInt8(truncatingIfNeeded: h); pt[i] = UInt8(truncatingIfNeeded: h >> 8)
                     }
                 } else {
                     for i in 0..<n {
                         let h = Self.toBF16(src[i])
-                        p0[i] = UInt8(truncatingIfNeeded: h); p1[i] = UInt8(truncatingIfNeeded: h >> 8)
+                        p0[i] = UInt8(truncatingIfNeeded: h); pt[i] = UInt8(truncatingIfNeeded: h >> 8)
                     }
                 }
-                Self.bitTranspose(UnsafePointer(p1), n, into: p0 + n)
-              }
             }
         }
-        return plane
+        let low = n * (codec.bytesPerValue - 1)
+        return low + (try compressTop(n, into: out + low))
+    }
+
+    /// Bit-transposes the first `n` bytes of `top` and writes them as one LZ4 block at `out`.
+    private func compressTop(_ n: Int, into out: UnsafeMutableRawPointer) throws -> Int {
+        ensure(&transposed, n)
+        let bound = Int(LZ4_compressBound(Int32(n)))
+        let written = top.withUnsafeBytes { t in
+            transposed.withUnsafeMutableBytes { x in
+                if n > 0 {
+                    Self.bitTranspose(t.baseAddress!.assumingMemoryBound(to: UInt8.self), n, into: x.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                }
+                return LZ4_compress_default(x.baseAddress!.assumingMemoryBound(to: CChar.self), out.assumingMemoryBound(to: CChar.self),
+                                            Int32(n), Int32(bound))
+            }
+        }
+        guard written > 0 else { throw WireError.lz4("compression failed") }
+        return Int(written)
     }
 
     /// Decodes a payload of `count` values into `out`.
@@ -103,49 +122,38 @@ public final class ShardCodec {
         switch codec {
         case .none:
             guard payload.count == n * 4 else { throw WireError.lengthMismatch(field: "fp32 payload", expected: n * 4, got: payload.count) }
-            UnsafeMutableRawPointer(out).copyMemory(from: payload.baseAddress!, byteCount: n * 4)
+            if n > 0 { UnsafeMutableRawPointer(out).copyMemory(from: payload.baseAddress!, byteCount: n * 4) }
         case .fp32, .bf16:
-            let raw = n * codec.bytesPerValue
-            ensure(&plane, raw)
-            let got = plane.withUnsafeMutableBytes { dst in
-                LZ4_decompress_safe(payload.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                    dst.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(payload.count), Int32(raw))
+            let low = n * (codec.bytesPerValue - 1)
+            guard payload.count > low, let base = payload.baseAddress else {
+                throw WireError.lengthMismatch(field: "\(codec.name) payload (at least)", expected: low + 1, got: payload.count)
+            }
+            ensure(&transposed, n)
+            let got = transposed.withUnsafeMutableBytes { dst in
+                LZ4_decompress_safe((base + low).assumingMemoryBound(to: CChar.self), dst.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                    Int32(payload.count - low), Int32(n))
             }
             guard got >= 0 else { throw WireError.lz4("corrupt compressed data (error \(got))") }
-            guard Int(got) == raw else { throw WireError.lengthMismatch(field: "decompressed shard", expected: raw, got: Int(got)) }
-            let planes = codec.bytesPerValue
+            guard Int(got) == n else { throw WireError.lengthMismatch(field: "decompressed top plane", expected: n, got: Int(got)) }
+            guard n > 0 else { return }
             ensure(&top, n)
-            plane.withUnsafeBytes { src in
+            transposed.withUnsafeBytes { x in
               top.withUnsafeMutableBytes { t in
-                let p0 = src.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                let topPlane = t.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                Self.bitUntranspose(p0 + (planes - 1) * n, n, into: topPlane)
+                let pt = t.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                Self.bitUntranspose(x.baseAddress!.assumingMemoryBound(to: UInt8.self), n, into: pt)
+                let p0 = base.assumingMemoryBound(to: UInt8.self)
                 if codec == .fp32 {
-                    let p1 = p0 + n, p2 = p1 + n, p3 = UnsafePointer(topPlane)
+                    let p1 = p0 + n, p2 = p1 + n
                     let dst = UnsafeMutableRawPointer(out).assumingMemoryBound(to: UInt32.self)
                     for i in 0..<n {
-                        dst[i] = (UInt32(p0[i]) | UInt32(p1[i]) << 8 | UInt32(p2[i]) << 16 | UInt32(p3[i]) << 24).littleEndian
+                        dst[i] = (UInt32(p0[i]) | UInt32(p1[i]) << 8 | UInt32(p2[i]) << 16 | UInt32(pt[i]) << 24).littleEndian
                     }
                 } else {
-                    let p1 = UnsafePointer(topPlane)
-                    for i in 0..<n { out[i] = Float(bitPattern: (UInt32(p0[i]) | UInt32(p1[i]) << 8) << 16) }
+                    for i in 0..<n { out[i] = Float(bitPattern: (UInt32(p0[i]) | UInt32(pt[i]) << 8) << 16) }
                 }
               }
             }
         }
-    }
-
-    private func compress(_ input: [UInt8], count: Int) throws -> [UInt8] {
-        let bound = Int(LZ4_compressBound(Int32(count)))
-        ensure(&packed, bound)
-        let written = input.withUnsafeBytes { src in
-            packed.withUnsafeMutableBytes { dst in
-                LZ4_compress_default(src.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                     dst.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(count), Int32(bound))
-            }
-        }
-        guard written > 0 || count == 0 else { throw WireError.lz4("compression failed") }
-        return Array(packed[0..<Int(written)])
     }
 
     /// The top byte plane (sign and exponent bits, or bf16's sign and 7 exponent bits) bit by bit:

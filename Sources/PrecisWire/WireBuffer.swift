@@ -1,4 +1,3 @@
-import CLZ4
 import CZMQ
 import Synchronization
 
@@ -56,23 +55,8 @@ extension ShardCodec {
     public func encode(_ values: UnsafeBufferPointer<Float>, codec: Codec, into out: WireBuffer, type: MessageType, epoch: UInt32,
                        step: UInt64, partition: UInt32, slot: UInt32 = 0, residual: UnsafeMutablePointer<Float>? = nil) throws -> WireHeader {
         let n = values.count
-        switch codec {
-        case .none:
-            out.reserve(n * 4)
-            out.storage.copyMemory(from: values.baseAddress!, byteCount: n * 4)
-            out.count = n * 4
-        case .fp32, .bf16:
-            let plane = try shuffle(values, codec: codec, residual: residual)
-            let raw = n * codec.bytesPerValue
-            let bound = Int(LZ4_compressBound(Int32(raw)))
-            out.reserve(bound)
-            let written = plane.withUnsafeBytes { src in
-                LZ4_compress_default(src.baseAddress!.assumingMemoryBound(to: CChar.self), out.storage.assumingMemoryBound(to: CChar.self),
-                                     Int32(raw), Int32(bound))
-            }
-            guard written > 0 || raw == 0 else { throw WireError.lz4("compression failed") }
-            out.count = Int(written)
-        }
+        out.reserve(Self.bound(count: n, codec: codec))
+        out.count = try encode(values, codec: codec, residual: residual, into: out.storage)
         return WireHeader(type: type, codec: codec, epoch: epoch, step: step, partition: partition, slot: slot, count: UInt32(n),
                           payloadLength: UInt32(out.count), checksum: CRC32C.checksum(out.bytes))
     }

@@ -41,14 +41,16 @@ import CLZ4
         let v: [Float] = (0..<19).map { Float(bitPattern: UInt32($0 * 37 % 256) << 24 | 0x0012_3456) }
         let c = ShardCodec()
         let payload = try v.withUnsafeBufferPointer { try c.encode($0, codec: .fp32) }
-        var raw = [UInt8](repeating: 0, count: v.count * 4)
-        let got = payload.withUnsafeBytes { src in
+        // The three lower planes as they are, then an LZ4 block of the transposed top plane.
+        var raw = Array(payload.prefix(v.count * 3)) + [UInt8](repeating: 0, count: v.count)
+        let got = Array(payload.dropFirst(v.count * 3)).withUnsafeBytes { src in
             raw.withUnsafeMutableBytes { dst in
-                Int(LZ4_decompress_safe(src.baseAddress!.assumingMemoryBound(to: CChar.self), dst.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                        Int32(src.count), Int32(dst.count)))
+                Int(LZ4_decompress_safe(src.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                        dst.baseAddress!.assumingMemoryBound(to: CChar.self) + v.count * 3,
+                                        Int32(src.count), Int32(v.count)))
             }
         }
-        #expect(got == v.count * 4)
+        #expect(got == v.count)
         let n = v.count, m = n / 8, top = Array(raw[(3 * n)...])
         for i in 0..<n {
             let byte = UInt8(v[i].bitPattern >> 24)
