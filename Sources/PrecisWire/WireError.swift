@@ -17,6 +17,7 @@ public enum WireError: Error, CustomStringConvertible, Equatable {
     case lz4(String)
     case timeout(operation: String, milliseconds: Int)
     case badControl(type: String, reason: String)
+    case pushFailed(String)
 
     public var description: String {
         switch self {
@@ -29,6 +30,7 @@ public enum WireError: Error, CustomStringConvertible, Equatable {
         case let .checksumMismatch(e, g): return "checksum mismatch: header says 0x\(hex(e)), payload has 0x\(hex(g))"
         case let .lengthMismatch(f, e, g): return "\(f): expected \(e) bytes, got \(g)"
         case let .lz4(m): return "LZ4: \(m)"
+        case let .pushFailed(m): return "push failed: \(m)"
         case let .timeout(op, ms): return "\(op): no answer within \(ms) ms"
         case let .badControl(t, r): return "bad \(t) message: \(r)"
         }

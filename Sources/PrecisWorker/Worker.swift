@@ -48,7 +48,8 @@ public final class Worker {
     var tasksDone = 0
     var evalPlan: EvaluationPlan?
     var evalEncoder: TokenizerEncoder?
-    var pushBuffers: [[WireBuffer]] = []
+    /// Encodes and sends gradient partitions beside backward (made with the first contribution).
+    var pusher: PushThread?
     /// The epoch of the view that brought the current partition layout: parameters stamped earlier are stale.
     var layoutEpoch: UInt32 = 0
     var attempt = 0
@@ -299,6 +300,7 @@ public final class Worker {
         // Waiting for parameters: since the previous report when the worker went straight on to this
         // task (what a sync step costs beyond compute), else since this task began.
         let tWait = tStart - min(t0, lastDoneAt ?? t0)
+        pusher?.drain().error.map { log("an earlier push failed: \($0)") }
         model.zeroGradients()
         var lossSum = 0.0, tokens = 0, examples = 0, padded = 0
         // Sync: the servers clip, so each partition can go as soon as its gradient is final (during
@@ -306,24 +308,16 @@ public final class Worker {
         let early = t.exactVersion && t.clipNorm == 0
         var push = PushState(plan: v.plan)
         let codecKind = Codec(name: cfg.cluster.codec)
-        var wire = 0, raw = 0
-        var encodeSeconds = 0.0
+        if pusher == nil { pusher = PushThread(context: context, identity: identity, name: options.name) }
+        let pusher = pusher!
         func send(_ p: Int) throws {
-            guard !push.sent[p], let sock = servers[v.plan.owner[p]] else { return }
+            guard !push.sent[p], let endpoint = serverEndpoints[v.plan.owner[p]] else { return }
             push.sent[p] = true
             let r = v.plan.range(p)
             let step = t.exactVersion ? t.step : max(0, partitionVersion[p])
-            // A reusable buffer per partition, sent without a copy.
-            if pushBuffers.count != v.plan.count { pushBuffers = Array(repeating: [], count: v.plan.count) }
-            let buf = WireBuffer.free(in: &pushBuffers[p])
-            let te = Member.now()
-            defer { encodeSeconds += Member.now() - te }
-            let header = try codec.encode(UnsafeBufferPointer(start: model.grads.pointer + r.lowerBound, count: r.count), codec: codecKind,
-                                          into: buf, type: .pushGradient, epoch: v.epoch, step: UInt64(step), partition: UInt32(p),
-                                          slot: UInt32(t.contribution), residual: residual.map { $0.pointer + r.lowerBound })
-            try sock.send(header: header, payload: buf)
-            wire += WireHeader.size + buf.count
-            raw += r.count * 4
+            pusher.enqueue(PushThread.Job(values: model.grads.pointer + r.lowerBound, count: r.count,
+                                          residual: residual.map { $0.pointer + r.lowerBound }, endpoint: endpoint, codec: codecKind,
+                                          epoch: v.epoch, step: UInt64(step), partition: UInt32(p), slot: UInt32(t.contribution)))
         }
         var pushError: Error?
         for (i, mb) in t.micro.enumerated() {
@@ -359,10 +353,15 @@ public final class Worker {
         if earlyPartitions > 0 && tasksDone == 0 {
             log("\(earlyPartitions) of \(v.plan.count) gradient partitions went out during backward")
         }
+        // The push thread finishes what backward's end left it (the encoding not overlapped).
+        let tCompute = Member.now()
+        let pushed = pusher.drain()
+        if let e = pushed.error { throw WireError.pushFailed(e) }
         let tPush = Member.now()
+        let wire = pushed.wireBytes, raw = pushed.rawBytes, encodeSeconds = tPush - tCompute
         try control.send(Control.frames(.contributionDone, DoneMessage(
             step: t.step, contribution: t.contribution, lossSum: lossSum, tokens: tokens, examples: examples,
-            computeSeconds: tPush - tStart - encodeSeconds, waitSeconds: tWait, wireBytes: wire, rawBytes: raw, gradNorm: norm,
+            computeSeconds: tCompute - tStart, waitSeconds: tWait, wireBytes: wire, rawBytes: raw, gradNorm: norm,
             paddedTokens: padded, pullWireBytes: pulledWire, pullRawBytes: pulledRaw, attempt: t.attempt ?? 0, encodeSeconds: encodeSeconds)))
         lastDoneAt = t.exactVersion ? Member.now() : nil
         pulledWire = 0; pulledRaw = 0
