@@ -60,8 +60,23 @@ final class PushThread: Sendable {
         wake.signal()
     }
 
-    /// Waits until every enqueued partition has gone to ZeroMQ; returns what they cost.
-    func drain() -> Totals {
+    /// Waits until every enqueued partition has gone to ZeroMQ; returns what they cost. `help`, when
+    /// given, is called on the caller's thread with queued jobs this thread has not started (the
+    /// worker encodes them itself rather than wait: the last partitions of backward come together).
+    func drain(help: ((Job) throws -> (seconds: Double, wireBytes: Int))? = nil) -> Totals {
+        if let help {
+            while let job = state.withLock({ $0.queue.isEmpty ? nil : $0.queue.removeFirst() }) {
+                do {
+                    let r = try help(job)
+                    state.withLock { s in
+                        s.totals.encodeSeconds += r.seconds; s.totals.wireBytes += r.wireBytes; s.totals.rawBytes += job.count * 4
+                    }
+                } catch {
+                    record(error, job)
+                }
+                finished.signal()
+            }
+        }
         let n = outstanding.exchange(0, ordering: .relaxed)
         for _ in 0..<n { finished.wait() }
         return state.withLock { s in
@@ -69,6 +84,24 @@ final class PushThread: Sendable {
             s.totals = Totals()
             return t
         }
+    }
+
+    private func record(_ error: Error, _ job: Job) {
+        state.withLock { s in
+            if s.totals.error == nil { s.totals.error = "pushing partition \(job.partition) to \(job.endpoint): \(error)" }
+        }
+    }
+
+    /// Encodes `job` into a free buffer of `buffers` and sends it on `socket` without a copy.
+    static func push(_ job: Job, codec: ShardCodec, buffers: inout [WireBuffer], socket: ZMQSocket) throws -> (seconds: Double, wireBytes: Int) {
+        let t0 = Member.now()
+        let buf = WireBuffer.free(in: &buffers)
+        let header = try codec.encode(UnsafeBufferPointer(start: job.values, count: job.count), codec: job.codec, into: buf,
+                                      type: .pushGradient, epoch: job.epoch, step: job.step, partition: job.partition,
+                                      slot: job.slot, residual: job.residual)
+        let seconds = Member.now() - t0
+        try socket.send(header: header, payload: buf)
+        return (seconds, WireHeader.size + buf.count)
     }
 
     func stop() {
@@ -82,7 +115,12 @@ final class PushThread: Sendable {
         let codec = ShardCodec()
         while true {
             wake.wait()
-            guard let job = state.withLock({ s -> Job? in s.stop ? nil : s.queue.removeFirst() }) else { return }
+            enum Next { case job(Job), none, stop }
+            let next = state.withLock { s -> Next in s.stop ? .stop : s.queue.isEmpty ? .none : .job(s.queue.removeFirst()) }
+            guard case .job(let job) = next else {
+                if case .stop = next { return }
+                continue    // the worker took this one itself (`drain(help:)`)
+            }
             do {
                 let sock: ZMQSocket
                 if let s = sockets[job.endpoint] { sock = s } else {
@@ -93,22 +131,12 @@ final class PushThread: Sendable {
                     try sock.connect(job.endpoint)
                     sockets[job.endpoint] = sock
                 }
-                let t0 = Member.now()
-                let buf = WireBuffer.free(in: &buffers[job.partition, default: []])
-                let header = try codec.encode(UnsafeBufferPointer(start: job.values, count: job.count), codec: job.codec, into: buf,
-                                              type: .pushGradient, epoch: job.epoch, step: job.step, partition: job.partition,
-                                              slot: job.slot, residual: job.residual)
-                let seconds = Member.now() - t0
-                try sock.send(header: header, payload: buf)
+                let r = try Self.push(job, codec: codec, buffers: &buffers[job.partition, default: []], socket: sock)
                 state.withLock { s in
-                    s.totals.encodeSeconds += seconds
-                    s.totals.wireBytes += WireHeader.size + buf.count
-                    s.totals.rawBytes += job.count * 4
+                    s.totals.encodeSeconds += r.seconds; s.totals.wireBytes += r.wireBytes; s.totals.rawBytes += job.count * 4
                 }
             } catch {
-                state.withLock { s in
-                    if s.totals.error == nil { s.totals.error = "pushing partition \(job.partition) to \(job.endpoint): \(error)" }
-                }
+                record(error, job)
             }
             finished.signal()
         }

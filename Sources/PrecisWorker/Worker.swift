@@ -50,6 +50,8 @@ public final class Worker {
     var evalEncoder: TokenizerEncoder?
     /// Encodes and sends gradient partitions beside backward (made with the first contribution).
     var pusher: PushThread?
+    /// The worker's own push buffers per partition, for the partitions it encodes itself at the end of backward.
+    var pushBuffers: [UInt32: [WireBuffer]] = [:]
     /// The epoch of the view that brought the current partition layout: parameters stamped earlier are stale.
     var layoutEpoch: UInt32 = 0
     var attempt = 0
@@ -355,7 +357,12 @@ public final class Worker {
         }
         // The push thread finishes what backward's end left it (the encoding not overlapped).
         let tCompute = Member.now()
-        let pushed = pusher.drain()
+        let pushed = pusher.drain { job in
+            guard let sock = self.servers[v.plan.owner[Int(job.partition)]] else {
+                throw WireError.pushFailed("no connection to the server of partition \(job.partition)")
+            }
+            return try PushThread.push(job, codec: self.codec, buffers: &self.pushBuffers[job.partition, default: []], socket: sock)
+        }
         if let e = pushed.error { throw WireError.pushFailed(e) }
         let tPush = Member.now()
         let wire = pushed.wireBytes, raw = pushed.rawBytes, encodeSeconds = tPush - tCompute
