@@ -285,6 +285,7 @@ public final class ParameterServer {
         // A contribution handed to another worker after its first worker died is recomputed from
         // the same parameters and examples, so a second copy overwrites the first with the same values.
         received[c][local] = true
+        Member.trace(options.name, "push p\(p) c\(c) step \(step)")
         try checkComplete()
     }
 
@@ -305,6 +306,7 @@ public final class ParameterServer {
         guard summed.allSatisfy({ $0 }) else { return }
         let ss = partitionSumOfSquares.reduce(0, +)
         reported = true
+        Member.trace(options.name, "norm step \(version)")
         try control.send(Control.frames(.normReport, NormMessage(step: version, server: a.server, sumOfSquares: ss)))
     }
 
@@ -317,15 +319,18 @@ public final class ParameterServer {
         // finishes each: the first partitions travel (and the workers decode them) while the server
         // still updates and encodes the rest.
         let next = version + 1
+        Member.trace(options.name, "apply step \(msg.step)")
         let waiting = pendingPulls.filter { $0.step <= next }
         pendingPulls.removeAll { $0.step <= next }
         encoded = [:]
         for (local, p) in owned.enumerated() {
             let off = plan.range(p).lowerBound - base
             optimizers[local].apply(params: params.pointer + off, grads: grads.pointer + off, clipCoefficient: msg.clip, shardBase: true)
+            Member.trace(options.name, "adamw p\(p)")
             for pull in waiting where pull.partition == UInt32.max || pull.partition == UInt32(p) {
                 try sendParameters(to: pull.peer, local: local, version: next)
             }
+            Member.trace(options.name, "sent p\(p) to \(waiting.count)")
         }
         version = next
         updates += 1

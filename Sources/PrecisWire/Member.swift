@@ -43,6 +43,15 @@ public enum Member {
         fflush(stdout)
     }
 
+    /// `PRECIS_TRACE=1`: roles print `@trace SECONDS NAME EVENT` lines at the points of a sync step
+    /// (CLOCK_MONOTONIC, the same clock for every process on a host), to see where a step's time goes.
+    public static let tracing = ProcessInfo.processInfo.environment["PRECIS_TRACE"] == "1"
+
+    public static func trace(_ who: String, _ event: @autoclosure () -> String) {
+        guard tracing else { return }
+        emit(String(format: "@trace %.6f ", now()) + who + " " + event())
+    }
+
     /// Seconds since an arbitrary fixed point (monotonic).
     public static func now() -> Double {
         var ts = timespec()

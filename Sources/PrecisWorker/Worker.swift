@@ -246,6 +246,7 @@ public final class Worker {
             return log("dropped parameters for partition \(p): \(error)")
         }
         partitionVersion[p] = Int(m.header.step)
+        Member.trace(options.name, "parameters p\(p) v\(m.header.step)")
         partitionsReceived += 1
         pulledWire += WireHeader.size + m.payload.count
         pulledRaw += r.count * 4
@@ -299,6 +300,7 @@ public final class Worker {
             return
         }
         let tStart = Member.now()
+        Member.trace(options.name, "compute-start step \(t.step)")
         // Waiting for parameters: since the previous report when the worker went straight on to this
         // task (what a sync step costs beyond compute), else since this task began.
         let tWait = tStart - min(t0, lastDoneAt ?? t0)
@@ -357,6 +359,7 @@ public final class Worker {
         }
         // The push thread finishes what backward's end left it (the encoding not overlapped).
         let tCompute = Member.now()
+        Member.trace(options.name, "backward-end step \(t.step)")
         let pushed = pusher.drain { job in
             guard let sock = self.servers[v.plan.owner[Int(job.partition)]] else {
                 throw WireError.pushFailed("no connection to the server of partition \(job.partition)")
@@ -365,6 +368,7 @@ public final class Worker {
         }
         if let e = pushed.error { throw WireError.pushFailed(e) }
         let tPush = Member.now()
+        Member.trace(options.name, "pushed step \(t.step)")
         let wire = pushed.wireBytes, raw = pushed.rawBytes, encodeSeconds = tPush - tCompute
         try control.send(Control.frames(.contributionDone, DoneMessage(
             step: t.step, contribution: t.contribution, lossSum: lossSum, tokens: tokens, examples: examples,
