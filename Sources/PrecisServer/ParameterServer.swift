@@ -111,7 +111,7 @@ public final class ParameterServer {
                 }
             }
             if ready[1] {
-                while let frames = try data.tryReceive() { try handleData(frames) }
+                while try data.receiveInPlace({ m, identity in try handleData(m, from: interned(identity)) }) {}
             }
         }
     }
@@ -184,12 +184,25 @@ public final class ParameterServer {
         return s.allSatisfy({ $0.isASCII && !$0.isWhitespace }) && !s.isEmpty ? s : id.map { String($0, radix: 16) }.joined()
     }
 
-    func handleData(_ frames: [[UInt8]]) throws {
-        guard let peer = frames.first else { return }
-        let m: DataMessage
-        do { m = try DataMessage(frames: Array(frames.dropFirst())) } catch {
-            log("dropped a message from \(peerName(peer)): \(error)")
-            return
+    /// The routing ids of the peers seen so far: a message's id is looked up here, so the steady
+    /// state keeps no copy of it per message.
+    var peers: [[UInt8]] = []
+
+    func interned(_ id: UnsafeRawBufferPointer) -> [UInt8] {
+        for p in peers where p.count == id.count {
+            if id.count == 0 || p.withUnsafeBytes({ memcmp($0.baseAddress!, id.baseAddress!, id.count) == 0 }) { return p }
+        }
+        let p = Array(id)
+        peers.append(p)
+        return p
+    }
+
+    /// A data message, read in place (the payload is decoded straight from ZeroMQ's buffer).
+    func handleData(_ received: Result<InPlaceMessage, WireError>, from peer: [UInt8]) throws {
+        let m: InPlaceMessage
+        switch received {
+        case .success(let x): m = x
+        case .failure(let error): return log("dropped a message from \(peerName(peer)): \(error)")
         }
         guard let a = assignment, let plan, let params else {
             log("dropped a \(m.header.type) from \(peerName(peer)): no partitions assigned yet")
@@ -243,7 +256,7 @@ public final class ParameterServer {
         }
     }
 
-    func push(_ m: DataMessage, local: Int, partition p: Int, peer: [UInt8]) throws {
+    func push(_ m: InPlaceMessage, local: Int, partition p: Int, peer: [UInt8]) throws {
         guard let a = assignment, let plan, let params, let grads else { return }
         let r = plan.range(p)
         if a.consistency != .sync {

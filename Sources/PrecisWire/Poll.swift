@@ -29,3 +29,74 @@ public enum ZMQPoll {
         return items.map { $0.revents & Int16(ZMQ_POLLIN) != 0 }
     }
 }
+
+/// A data message read in place: the frames stay in ZeroMQ's buffers (no copy, no allocation on our
+/// side) and are valid only inside the `receiveInPlace` body.
+public struct InPlaceMessage {
+    /// The sender's routing id (ROUTER sockets), else empty.
+    public let identity: UnsafeRawBufferPointer
+    public let header: WireHeader
+    public let payload: UnsafeRawBufferPointer
+
+    /// Decodes the shard into `out` (header.count values), checking the length.
+    public func decode(into out: UnsafeMutablePointer<Float>, capacity: Int, using shardCodec: ShardCodec) throws {
+        guard Int(header.count) <= capacity else {
+            throw WireError.lengthMismatch(field: "shard", expected: capacity, got: Int(header.count))
+        }
+        try shardCodec.decode(payload, codec: header.codec, count: Int(header.count), into: out)
+    }
+
+    /// The identity as bytes (allocates: for log lines and the rare message that needs to keep it).
+    public var identityBytes: [UInt8] { Array(identity) }
+}
+
+extension ZMQSocket {
+    /// Receives one waiting data message without blocking and without copying it: `body` gets the
+    /// verified message (header parsed, payload length and CRC-32C checked) or the error that made
+    /// it unreadable, with the sender's routing id when there is one. Returns false when no message
+    /// was waiting. ROUTER sockets expect [identity, header, payload], others [header, payload].
+    public func receiveInPlace(_ body: (Result<InPlaceMessage, WireError>, UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
+        let msgs = inPlaceFrames
+        let want = kind == .router ? 3 : 2
+        var n = 0
+        defer { for i in 0..<min(n, 4) { zmq_msg_close(msgs + i) } }
+        while true {
+            let slot = msgs + min(n, 3)
+            if n >= 4 { zmq_msg_close(slot) }        // frames past the fourth are read and dropped
+            zmq_msg_init(slot)
+            if zmq_msg_recv(slot, handle, n == 0 ? ZMQ_DONTWAIT : 0) < 0 {
+                zmq_msg_close(slot)
+                if n == 0 && zmq_errno() == EAGAIN { return false }
+                throw WireError.lastZMQ("zmq_msg_recv")
+            }
+            n += 1
+            if zmq_msg_more(slot) == 0 { break }
+        }
+        func frame(_ i: Int) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(start: zmq_msg_data(msgs + i), count: zmq_msg_size(msgs + i))
+        }
+        let identity = kind == .router && n >= 1 ? frame(0) : UnsafeRawBufferPointer(start: nil, count: 0)
+        guard n == want else {
+            try body(.failure(.lengthMismatch(field: "frames", expected: want - (kind == .router ? 1 : 0),
+                                              got: n - (kind == .router ? 1 : 0))), identity)
+            return true
+        }
+        let h = frame(want - 2), payload = frame(want - 1)
+        let result: Result<InPlaceMessage, WireError>
+        do {
+            let header = try WireHeader(parsing: h)
+            guard payload.count == Int(header.payloadLength) else {
+                throw WireError.lengthMismatch(field: "payload", expected: Int(header.payloadLength), got: payload.count)
+            }
+            let crc = CRC32C.checksum(payload)
+            guard crc == header.checksum else { throw WireError.checksumMismatch(expected: header.checksum, got: crc) }
+            result = .success(InPlaceMessage(identity: identity, header: header, payload: payload))
+        } catch let e as WireError {
+            result = .failure(e)
+        } catch {
+            result = .failure(.badControl(type: "data", reason: "\(error)"))
+        }
+        try body(result, identity)
+        return true
+    }
+}

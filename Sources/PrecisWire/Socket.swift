@@ -32,6 +32,8 @@ public final class ZMQSocket {
     let handle: UnsafeMutableRawPointer
     public let kind: Kind
     public let context: ZMQContext
+    /// Four message structs for `receiveInPlace`, allocated once (they must not move while in use).
+    let inPlaceFrames = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 4)
 
     public init(_ context: ZMQContext, _ kind: Kind) throws {
         guard let s = zmq_socket(context.handle, kind.rawValue) else { throw WireError.lastZMQ("zmq_socket") }
@@ -41,7 +43,10 @@ public final class ZMQSocket {
         try set(ZMQ_LINGER, 0)
     }
 
-    deinit { zmq_close(handle) }
+    deinit {
+        zmq_close(handle)
+        inPlaceFrames.deallocate()
+    }
 
     public func set(_ option: Int32, _ value: Int32) throws {
         var v = value

@@ -146,7 +146,7 @@ public final class Worker {
         let ready = try ZMQPoll.wait(socks, timeoutMs: timeoutMs)
         if ready[0] { while let f = try control.tryReceive() { try handleControl(f) } }
         for (i, s) in socks.enumerated().dropFirst() where ready[i] {
-            while let f = try s.tryReceive() { handleData(f) }
+            while try s.receiveInPlace({ m, _ in handleData(m) }) {}
         }
     }
 
@@ -229,10 +229,14 @@ public final class Worker {
 
     // MARK: data
 
-    func handleData(_ frames: [[UInt8]]) {
+    /// A server's data message, read in place (no copy of the payload before decoding it).
+    func handleData(_ received: Result<InPlaceMessage, WireError>) {
         guard let v = view, let model else { return }
-        let m: DataMessage
-        do { m = try DataMessage(frames: frames) } catch { return log("dropped a message from a server: \(error)") }
+        let m: InPlaceMessage
+        switch received {
+        case .success(let x): m = x
+        case .failure(let error): return log("dropped a message from a server: \(error)")
+        }
         guard m.header.type == .parameters else { return log("dropped an unexpected \(m.header.type) from a server") }
         guard m.header.epoch >= layoutEpoch || m.header.epoch == 0 else { return }   // a reply to a pull from before a rollback
         let p = Int(m.header.partition)

@@ -279,3 +279,52 @@ import CLZ4
         #expect(pool.count == 1, "one buffer served every round")
     }
 }
+
+@Suite struct InPlaceReceiveTests {
+    /// A message read in place is verified like `DataMessage(frames:)` (payload length, CRC-32C),
+    /// names the sender on a ROUTER, decodes straight from ZeroMQ's buffer, and a bad one is handed
+    /// over as the error that made it unreadable; nothing waiting gives false at once.
+    @Test func dataMessagesAreReadAndVerifiedInPlace() throws {
+        let ctx = try ZMQContext()
+        let router = try ZMQSocket(ctx, .router)
+        let endpoint = try router.bind("tcp://127.0.0.1:*")
+        let dealer = try ZMQSocket(ctx, .dealer)
+        try dealer.set(ZMQSocket.routingID, bytes: Array("w7".utf8))
+        try dealer.connect(endpoint)
+        #expect(try router.receiveInPlace { _, _ in Issue.record("nothing was sent") } == false)
+
+        let values: [Float] = (0..<5000).map { Float($0 % 97) * 0.25 - 3 }
+        let codec = ShardCodec()
+        let good = try values.withUnsafeBufferPointer {
+            try DataMessage.make(type: .pushGradient, codec: .bf16, epoch: 3, step: 9, partition: 4, slot: 2, values: $0, using: codec)
+        }
+        var corrupt = good.frames
+        corrupt[1][corrupt[1].count / 2] ^= 0xFF
+        var threeFrames = good.frames
+        threeFrames.append([1, 2, 3])
+        for frames in [good.frames, corrupt, threeFrames] { try dealer.send(frames) }
+
+        var results: [String] = []
+        var out = [Float](repeating: 0, count: values.count)
+        let deadline = Date().addingTimeInterval(5)
+        while results.count < 3 && Date() < deadline {
+            _ = try ZMQPoll.wait([router], timeoutMs: 100)
+            while try router.receiveInPlace({ received, identity in
+                #expect(Array(identity) == Array("w7".utf8))
+                switch received {
+                case .success(let m):
+                    #expect(m.header.step == 9 && m.header.partition == 4 && m.header.slot == 2 && m.header.codec == .bf16)
+                    try m.decode(into: &out, capacity: out.count, using: codec)
+                    results.append("ok")
+                case .failure(let e):
+                    results.append("\(e)")
+                }
+            }) {}
+        }
+        #expect(results.count == 3)
+        #expect(results.first == "ok")
+        #expect(out == values.map { ShardCodec.fromBF16(ShardCodec.toBF16($0)) })
+        #expect(results.dropFirst().first?.hasPrefix("checksum mismatch") == true, "\(results)")
+        #expect(results.last == "frames: expected 2 bytes, got 3", "\(results)")
+    }
+}
