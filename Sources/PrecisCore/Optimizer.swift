@@ -15,11 +15,13 @@ public struct AdamW: Sendable, Equatable, Codable {
     }
 
     /// One update of step `t` (1-based) with learning rate `lr` on the given segments. All pointers
-    /// address the same flat layout (segment ranges index into them).
+    /// address the same flat layout (segment ranges index into them). Each gradient is multiplied by
+    /// `gradScale` first (the clip coefficient: the same float product a separate scaling pass
+    /// would store, without that pass over the buffer).
     public func step(
         params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
         m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
-        segments: [(range: Range<Int>, decay: Bool)], lr: Double, t: Int
+        segments: [(range: Range<Int>, decay: Bool)], lr: Double, t: Int, gradScale: Float = 1
     ) {
         let bc1 = 1 - pow(beta1, Double(t))
         let bc2 = 1 - pow(beta2, Double(t))
@@ -34,10 +36,11 @@ public struct AdamW: Sendable, Equatable, Codable {
             let n = part.count
             let w1v = F8(repeating: w1), b2v = F8(repeating: b2), w2v = F8(repeating: w2)
             let ev = F8(repeating: e), sv = F8(repeating: stepSize), dv = F8(repeating: decay)
-            let bcv = F8(repeating: bc2Sqrt)
+            let bcv = F8(repeating: bc2Sqrt), cv = F8(repeating: gradScale)
+            let scaled = gradScale != 1
             var i = 0
             while i + 8 <= n {
-                let gi = load8(g + i)
+                let gi = scaled ? load8(g + i) * cv : load8(g + i)
                 let mi = load8(mm + i) + w1v * (gi - load8(mm + i))
                 let vi = load8(vv + i) * b2v + w2v * gi * gi
                 store8(mi, mm + i); store8(vi, vv + i)
@@ -46,7 +49,7 @@ public struct AdamW: Sendable, Equatable, Codable {
                 i += 8
             }
             while i < n {
-                let gi = g[i]
+                let gi = scaled ? g[i] * gradScale : g[i]
                 let mi = mm[i] + w1 * (gi - mm[i])
                 let vi = vv[i] * b2 + w2 * gi * gi
                 mm[i] = mi; vv[i] = vi

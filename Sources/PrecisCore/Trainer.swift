@@ -40,18 +40,18 @@ public final class OptimizerState {
     /// The learning rate the next step will use.
     public var currentLR: Double { schedule.lr(at: steps) }
 
-    /// Scales grads[range] by `clipCoefficient` and applies one AdamW update to params[range].
+    /// Applies one AdamW update to params[range] with the gradients grads[range] × `clipCoefficient`
+    /// (the scaling happens inside the update: `grads` is not modified).
     /// `params` and `grads` address the whole flat buffer (or a buffer starting at `range.lowerBound`
     /// when `shardBase` is true).
     public func apply(params: UnsafeMutablePointer<Float>, grads: UnsafeMutablePointer<Float>,
                       clipCoefficient: Float = 1, shardBase: Bool = false) {
         let base = shardBase ? range.lowerBound : 0
         let p = params - base, g = grads - base
-        if clipCoefficient != 1 { Vec.scale(g + range.lowerBound, clipCoefficient, range.count) }
         let lr = currentLR
         steps += 1
         adamw.step(params: p, grads: UnsafePointer(g), m: m.pointer - range.lowerBound, v: v.pointer - range.lowerBound,
-                   segments: segments, lr: lr, t: steps)
+                   segments: segments, lr: lr, t: steps, gradScale: clipCoefficient)
     }
 
     /// Restores the step counter (resuming from a checkpoint).
