@@ -367,6 +367,7 @@ public final class Coordinator {
             try serverLost(m)
             return
         }
+        try reassignExternalEval(from: id)
         guard phase == .training else { return }
         try sendView()
         try reassignEval(from: id)

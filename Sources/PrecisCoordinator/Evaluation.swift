@@ -141,12 +141,37 @@ extension Coordinator {
         evalCounter += 1
         let run = EvalRun(id: Self.externalEvalBase / 1000 + evalCounter, step: -1, started: Member.now(), chunks: chunks)
         externalEval = ExternalEval(client: client, request: req, references: recs.map(\.target), run: run)
-        for (c, chunk) in chunks.enumerated() {
-            try router.send(to: members[chunk.worker]!.identity, Control.frames(.evalTask, EvalTaskMessage(
-                id: run.id * 1000 + c, version: 0, exactVersion: false, indices: chunk.indices, generate: true,
-                checkpoint: req.checkpoint, dataFile: req.dataFile)))
-        }
+        for c in chunks.indices { try sendExternalEvalTask(c) }
         log("evaluating \(req.checkpoint) on \(req.dataFile): \(recs.count) examples over \(chunks.count) worker(s)")
+    }
+
+    func sendExternalEvalTask(_ c: Int) throws {
+        guard let e = externalEval, let w = members[e.run.chunks[c].worker] else { return }
+        try router.send(to: w.identity, Control.frames(.evalTask, EvalTaskMessage(
+            id: e.run.id * 1000 + c, version: 0, exactVersion: false, indices: e.run.chunks[c].indices, generate: true,
+            checkpoint: e.request.checkpoint, dataFile: e.request.dataFile)))
+    }
+
+    /// A worker died during a checkpoint evaluation: its unfinished share goes to the least-loaded
+    /// survivor; with none left, the client gets an error instead of waiting for its timeout.
+    func reassignExternalEval(from dead: Int) throws {
+        guard var e = externalEval else { return }
+        let alive = aliveWorkers
+        for c in e.run.chunks.indices where e.run.chunks[c].worker == dead && e.run.chunks[c].result == nil {
+            guard let to = alive.min(by: { a, b in
+                (e.run.chunks.filter { $0.worker == a && $0.result == nil }.count, a) < (e.run.chunks.filter { $0.worker == b && $0.result == nil }.count, b)
+            }) else {
+                externalEval = nil
+                let why = "every worker was lost during the evaluation"
+                log("evaluation of \(e.request.checkpoint) failed: \(why)")
+                try router.send(to: e.client, Control.frames(.evaluateReply, EvaluateReply(metrics: [:], error: why, outputDir: nil)))
+                return
+            }
+            e.run.chunks[c].worker = to
+            externalEval = e
+            log("evaluation share \(c) of \(e.request.checkpoint) handed to \(members[to]!.name)")
+            try sendExternalEvalTask(c)
+        }
     }
 
     func externalResult(_ r: EvalResultMessage) throws {

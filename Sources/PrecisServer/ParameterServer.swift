@@ -45,7 +45,7 @@ public final class ParameterServer {
     var partitionSumOfSquares: [Double] = []
     var reported = false
     /// Pulls waiting for a newer version: (peer, version wanted, partitions).
-    var pendingPulls: [(peer: [UInt8], step: Int, partition: UInt32)] = []
+    var pendingPulls: [(peer: [UInt8], step: Int, partition: UInt32, codec: Codec)] = []
     /// Encoded parameter payloads of the current version, per local partition (sent to every puller
     /// without a copy), and the buffers they live in.
     var encoded: [Int: (version: Int, header: WireHeader, buffer: WireBuffer)] = [:]
@@ -238,9 +238,9 @@ public final class ParameterServer {
         case .pullParameters:
             let want = Int(m.header.step)
             if want > version {
-                pendingPulls.append((peer, want, m.header.partition))
+                pendingPulls.append((peer, want, m.header.partition, m.header.codec))
             } else {
-                try sendParameters(to: peer, partition: m.header.partition)
+                try sendParameters(to: peer, partition: m.header.partition, codec: m.header.codec)
             }
         case .pullMoments:
             for (local, p) in owned.enumerated() {
@@ -269,7 +269,7 @@ public final class ParameterServer {
                 return log("dropped a gradient for partition \(p) from \(peerName(peer)): \(m.header.count) values, the partition has \(r.count)")
             }
             optimizers[local].apply(params: params.pointer + (r.lowerBound - base), grads: g, clipCoefficient: 1, shardBase: true)
-            encoded[local] = nil
+            for c in Codec.allCases { encoded[Self.cacheKey(local, c)] = nil }
             updates += 1
             version = optimizers.map(\.steps).min() ?? 0
             try answerPendingPulls()
@@ -341,7 +341,7 @@ public final class ParameterServer {
             optimizers[local].apply(params: params.pointer + off, grads: grads.pointer + off, clipCoefficient: msg.clip, shardBase: true)
             Member.trace(options.name, "adamw p\(p)")
             for pull in waiting where pull.partition == UInt32.max || pull.partition == UInt32(p) {
-                try sendParameters(to: pull.peer, local: local, version: next)
+                try sendParameters(to: pull.peer, local: local, version: next, codec: pull.codec)
             }
             Member.trace(options.name, "sent p\(p) to \(waiting.count)")
         }
@@ -360,7 +360,7 @@ public final class ParameterServer {
         guard !pendingPulls.isEmpty else { return }
         let ready = pendingPulls.filter { $0.step <= version }
         pendingPulls.removeAll { $0.step <= version }
-        for pull in ready { try sendParameters(to: pull.peer, partition: pull.partition) }
+        for pull in ready { try sendParameters(to: pull.peer, partition: pull.partition, codec: pull.codec) }
     }
 
     /// Sends the parameters and AdamW moments of every owned partition, as they are now, to the
@@ -380,28 +380,33 @@ public final class ParameterServer {
         }
     }
 
-    func sendParameters(to peer: [UInt8], partition: UInt32) throws {
+    /// Sends the owned partitions a pull asks for, in the codec it asks for (workers ask for
+    /// `pull_codec`; the coordinator asks for `none`, so the model it saves is the fp32 master copy).
+    func sendParameters(to peer: [UInt8], partition: UInt32, codec: Codec) throws {
         guard let a = assignment else { return }
         for (local, p) in owned.enumerated() where partition == UInt32.max || partition == UInt32(p) {
-            try sendParameters(to: peer, local: local, version: a.consistency == .sync ? version : optimizers[local].steps)
+            try sendParameters(to: peer, local: local, version: a.consistency == .sync ? version : optimizers[local].steps, codec: codec)
         }
     }
 
-    /// Sends local partition `local` as of version `v`, encoding it once per version (every puller
-    /// gets the same bytes, without a copy).
-    func sendParameters(to peer: [UInt8], local: Int, version v: Int) throws {
+    static func cacheKey(_ local: Int, _ codec: Codec) -> Int { local * 4 + Int(codec.rawValue) }
+
+    /// Sends local partition `local` as of version `v`, encoding it once per version and codec
+    /// (every puller gets the same bytes, without a copy).
+    func sendParameters(to peer: [UInt8], local: Int, version v: Int, codec kind: Codec) throws {
         guard let a = assignment, let plan, let params else { return }
         let p = owned[local]
-        if encoded[local]?.version != v {
+        let key = Self.cacheKey(local, kind)
+        if encoded[key]?.version != v {
             let r = plan.range(p)
-            var pool = replyBuffers[local] ?? []
+            var pool = replyBuffers[key] ?? []
             let buf = WireBuffer.free(in: &pool)
-            replyBuffers[local] = pool
-            let h = try codec.encode(UnsafeBufferPointer(start: params.pointer + (r.lowerBound - base), count: r.count), codec: a.pullCodec,
+            replyBuffers[key] = pool
+            let h = try codec.encode(UnsafeBufferPointer(start: params.pointer + (r.lowerBound - base), count: r.count), codec: kind,
                                      into: buf, type: .parameters, epoch: a.epoch ?? 0, step: UInt64(v), partition: UInt32(p))
-            encoded[local] = (v, h, buf)
+            encoded[key] = (v, h, buf)
         }
-        let e = encoded[local]!
+        let e = encoded[key]!
         try data.send(to: peer, header: e.header, payload: e.buffer)
     }
 }

@@ -290,7 +290,8 @@ public final class Worker {
     }
 
     func pull(version: Int) throws {
-        let h = WireHeader(type: .pullParameters, codec: .none, epoch: view?.epoch ?? 0, step: UInt64(version), partition: UInt32.max,
+        // The header's codec is the codec wanted for the reply.
+        let h = WireHeader(type: .pullParameters, codec: view?.pullCodec ?? .fp32, epoch: view?.epoch ?? 0, step: UInt64(version), partition: UInt32.max,
                            count: 0, payloadLength: 0, checksum: CRC32C.checksum([]))
         for (_, s) in servers { try s.send([h.bytes(), []]) }
         pullInFlight = version

@@ -90,9 +90,13 @@ extension RealProcesses {
         let dir = TestCluster.tempDir(mode)
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 40, servers: 2, workers: 2, consistency: mode,
-                                         extraCluster: "staleness: 1\ncodec: bf16")
+                                         extraCluster: "staleness: 1\ncodec: bf16\npull_codec: bf16")
         let c = try TestCluster.up(dir: dir, config: cfg, servers: 2, workers: 2)
         #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
+        // Workers pull bfloat16 parameters, but the saved model is the servers' fp32 master copy
+        // (the coordinator's final pull asks for raw fp32), not values rounded to bfloat16.
+        let saved = try loadParameters(dir + "/out").values.flatMap { $0 }
+        #expect(saved.contains { $0.bitPattern & 0xFFFF != 0 }, "the saved model holds only bfloat16 values")
         let log = c.log("coordinator")
         #expect(log.contains("step 40/40"), "\(log)")
         let losses = log.split(separator: "\n").compactMap { line -> Double? in

@@ -185,6 +185,32 @@ extension RealProcesses {
 
     /// `precis-coordinator evaluate` on a running cluster: the workers evaluate the checkpoint and the
     /// predictions and metrics land beside it; with no cluster up it evaluates in-process.
+    /// A worker lost in the middle of a checkpoint evaluation: its share goes to the survivor and
+    /// the client still gets every example's result (not a timeout).
+    @Test func aCheckpointEvaluationSurvivesALostWorker() throws {
+        let dir = TestCluster.tempDir("evallost")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 60, servers: 1, workers: 2,
+                                         extraTraining: "save_steps: 10\ngeneration_max_length: 12")
+        let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 2)
+        #expect(c.waitForLog("coordinator", "saved \(dir)/out/checkpoint-10 ("), "\(c.allLogs())")
+        try FileManager.default.copyItem(atPath: dir + "/out/checkpoint-10", toPath: dir + "/ckpt")
+        // w1 freezes (no heartbeats, no answers) just before the request: the coordinator still counts
+        // it alive when it deals the shares, then loses it after heartbeat_timeout (3 s).
+        c.signal("w1", SIGSTOP)
+        try c.start("precis-coordinator", "evaluate", ["evaluate", "--checkpoint", dir + "/ckpt", "--data", try TestCluster.validationSplit(),
+                                                       "--max-samples", "8", "--config", cfg, "--coordinator", c.endpoint])
+        #expect(c.wait("evaluate", timeout: 120) == 0, "\(c.allLogs())")
+        let coordinator = c.log("coordinator")
+        #expect(coordinator.contains("worker w1") && coordinator.contains("lost: no heartbeat"), "\(coordinator)")
+        #expect(coordinator.range(of: #"evaluation share \d of \S+/ckpt handed to w0"#, options: .regularExpression) != nil, "\(coordinator)")
+        let results = dir + "/ckpt/eval-validation/eval_results.json"
+        let metrics = try JSONSerialization.jsonObject(with: Self.bytes(results)) as! [String: Any]
+        #expect(metrics["eval_samples"] as? Double == 8)
+        c.signal("w1", SIGKILL)
+        #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
+    }
+
     @Test func evaluatingACheckpointOnTheRunningClusterOrLocally() throws {
         let dir = TestCluster.tempDir("evalckpt")
         let model = try TestCluster.tiny(in: dir)
