@@ -100,7 +100,7 @@ public final class Coordinator {
     var t0 = 0.0
     var examples = 0
     var windowLoss = 0.0, windowTokens = 0
-    var windowCompute = 0.0, windowWait = 0.0, windowWire = 0, windowRaw = 0, windowSteps = 0
+    var windowCompute = 0.0, windowWait = 0.0, windowWire = 0, windowRaw = 0, windowSteps = 0, windowPullWire = 0, windowPullRaw = 0
     var lastNorm = 0.0
     /// Whole-run totals for the summary line (from the first step that is not a warm-up).
     var totals = (steps: 0, compute: 0.0, wait: 0.0, wire: 0, raw: 0, pullWire: 0, pullRaw: 0, padded: 0, startedAt: 0.0,
@@ -543,7 +543,7 @@ public final class Coordinator {
         totals.padded += d.paddedTokens
         windowLoss += d.lossSum; windowTokens += d.tokens
         windowCompute = max(windowCompute, d.computeSeconds); windowWait = max(windowWait, d.waitSeconds)
-        windowWire += d.wireBytes; windowRaw += d.rawBytes
+        windowWire += d.wireBytes; windowRaw += d.rawBytes; windowPullWire += d.pullWireBytes; windowPullRaw += d.pullRawBytes
         examples += d.examples
         lastLoss = d.tokens > 0 ? d.lossSum / Double(d.tokens) : lastLoss
     }
@@ -631,13 +631,19 @@ public final class Coordinator {
         }
         guard s % cfg.training.loggingSteps == 0 || s == total else { return }
         let loss = windowTokens > 0 ? windowLoss / Double(windowTokens) : 0
-        history.append(["step": Double(s), "epoch": (ep * 100).rounded() / 100, "loss": loss, "learning_rate": lr, "grad_norm": lastNorm])
         let steps = max(1, windowSteps)
         let wire = Double(windowWire) / Double(steps), raw = Double(windowRaw) / Double(steps)
-        log(String(format: "step %d/%d epoch %.2f loss %.4f lr %.3e grad_norm %.3f | %.1f ex/s, %d worker(s), gradients %.2f MB/step on the wire (%.2f MB raw, %.2fx)",
+        let pullWire = Double(windowPullWire) / Double(steps), pullRaw = Double(windowPullRaw) / Double(steps)
+        // The wire figures go into trainer_state.json's log_history beside the loss.
+        history.append(["step": Double(s), "epoch": (ep * 100).rounded() / 100, "loss": loss, "learning_rate": lr, "grad_norm": lastNorm,
+                        "gradient_wire_mb_per_step": (wire / 1e4).rounded() / 100, "gradient_compression_ratio": (raw / max(wire, 1) * 100).rounded() / 100,
+                        "parameter_wire_mb_per_step": (pullWire / 1e4).rounded() / 100,
+                        "parameter_compression_ratio": (pullRaw / max(pullWire, 1) * 100).rounded() / 100])
+        log(String(format: "step %d/%d epoch %.2f loss %.4f lr %.3e grad_norm %.3f | %.1f ex/s, %d worker(s), gradients %.2f MB/step on the wire (%.2f MB raw, %.2fx), parameters %.2f MB/step (%.2fx)",
                    s, total, ep, loss, lr, lastNorm, Double(examples) / max(elapsed, 1e-9), aliveWorkers.count, wire / 1e6, raw / 1e6,
-                   raw / max(wire, 1)))
+                   raw / max(wire, 1), pullWire / 1e6, pullRaw / max(pullWire, 1)))
         windowLoss = 0; windowTokens = 0; windowWire = 0; windowRaw = 0; windowSteps = 0; windowCompute = 0; windowWait = 0
+        windowPullWire = 0; windowPullRaw = 0
     }
 
     func statusJSON() -> String {

@@ -97,6 +97,14 @@ extension RealProcesses {
         // (the coordinator's final pull asks for raw fp32), not values rounded to bfloat16.
         let saved = try loadParameters(dir + "/out").values.flatMap { $0 }
         #expect(saved.contains { $0.bitPattern & 0xFFFF != 0 }, "the saved model holds only bfloat16 values")
+        // Wire bytes and compression ratios are in trainer_state.json's log_history beside the loss.
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/out/trainer_state.json"))) as? [String: Any]
+        let logged = (state?["log_history"] as? [[String: Any]] ?? []).filter { $0["loss"] != nil }
+        #expect(!logged.isEmpty)
+        for e in logged {
+            let g = e["gradient_compression_ratio"] as? Double ?? 0, p = e["parameter_compression_ratio"] as? Double ?? 0
+            #expect(g > 1.5 && p > 1.5 && (e["gradient_wire_mb_per_step"] as? Double ?? 0) > 0, "bf16 both ways: \(e)")
+        }
         let log = c.log("coordinator")
         #expect(log.contains("step 40/40"), "\(log)")
         let losses = log.split(separator: "\n").compactMap { line -> Double? in
