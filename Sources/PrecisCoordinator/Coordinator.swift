@@ -410,7 +410,8 @@ public final class Coordinator {
         phase = .initializing
         initDone = []
         serverData = [:]
-        let p = PartitionPlan(total: model.table.count, servers: servers.count, partitionFloats: max(256, cfg.cluster.partitionBytes / 4))
+        let p = PartitionPlan(total: model.table.count, servers: servers.count, partitionFloats: max(256, cfg.cluster.partitionBytes / 4),
+                              cuts: model.gradientCuts)
         partitionPlan = p
         let a = cfg.training
         let segments = model.table.decaySegments(in: 0..<model.table.count).map { DecaySegment(lower: $0.range.lowerBound, upper: $0.range.upperBound, decay: $0.decay) }

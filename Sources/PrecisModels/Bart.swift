@@ -136,6 +136,22 @@ public final class BartModel: Seq2SeqModel {
     /// everything): a worker pushes those partitions while the rest of backward runs.
     public var onGradientsFinal: ((Range<Int>) -> Void)?
 
+    /// Where in the flat buffer the time a gradient becomes final changes: the bounds of every range
+    /// `onGradientsFinal` reports before the end of backward (each decoder layer, the decoder's
+    /// position embedding and its LayerNorm, each encoder layer). The cluster cuts its partitions
+    /// here, so a partition is not held back to the end of backward by a few values that are.
+    public var gradientCuts: [Int] {
+        var prefixes = (0..<config.decoderLayers).map { "model.decoder.layers.\($0)." }
+        prefixes += ["model.decoder.embed_positions.", "model.decoder.layernorm_embedding."]
+        prefixes += (0..<config.encoderLayers).map { "model.encoder.layers.\($0)." }
+        var cuts = Set([0, table.count])
+        for p in prefixes {
+            let r = range(prefix: p)
+            if !r.isEmpty { cuts.insert(r.lowerBound); cuts.insert(r.upperBound) }
+        }
+        return cuts.sorted()
+    }
+
     /// The element range of every parameter whose name starts with `prefix`.
     func range(prefix: String) -> Range<Int> {
         if let r = rangeCache[prefix] { return r }

@@ -132,6 +132,7 @@ final class PushThread: Sendable {
                     sockets[job.endpoint] = sock
                 }
                 let r = try Self.push(job, codec: codec, buffers: &buffers[job.partition, default: []], socket: sock)
+                Member.trace(name, "push-thread sent p\(job.partition) (\(String(format: "%.1f", r.seconds * 1000)) ms)")
                 state.withLock { s in
                     s.totals.encodeSeconds += r.seconds; s.totals.wireBytes += r.wireBytes; s.totals.rawBytes += job.count * 4
                 }

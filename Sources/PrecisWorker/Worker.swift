@@ -324,6 +324,7 @@ public final class Worker {
             push.sent[p] = true
             let r = v.plan.range(p)
             let step = t.exactVersion ? t.step : max(0, partitionVersion[p])
+            Member.trace(options.name, "final p\(p)")
             pusher.enqueue(PushThread.Job(values: model.grads.pointer + r.lowerBound, count: r.count,
                                           residual: residual.map { $0.pointer + r.lowerBound }, endpoint: endpoint, codec: codecKind,
                                           epoch: v.epoch, step: UInt64(step), partition: UInt32(p), slot: UInt32(t.contribution)))
@@ -369,7 +370,9 @@ public final class Worker {
             guard let sock = self.servers[v.plan.owner[Int(job.partition)]] else {
                 throw WireError.pushFailed("no connection to the server of partition \(job.partition)")
             }
-            return try PushThread.push(job, codec: self.codec, buffers: &self.pushBuffers[job.partition, default: []], socket: sock)
+            let r = try PushThread.push(job, codec: self.codec, buffers: &self.pushBuffers[job.partition, default: []], socket: sock)
+            Member.trace(self.options.name, "worker sent p\(job.partition) (\(String(format: "%.1f", r.seconds * 1000)) ms)")
+            return r
         }
         if let e = pushed.error { throw WireError.pushFailed(e) }
         let tPush = Member.now()

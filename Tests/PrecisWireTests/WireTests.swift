@@ -328,3 +328,25 @@ import CLZ4
         #expect(results.last == "frames: expected 2 bytes, got 3", "\(results)")
     }
 }
+
+@Suite struct PartitionPlanTests {
+    /// A plan with cuts: no partition straddles a cut, none is larger than asked, every value is
+    /// covered once, each server owns one contiguous run and the runs are about equal.
+    @Test func partitionsFollowTheCutsAndServersStayBalanced() {
+        let total = 8_153_088
+        let cuts = [2_359_808, 3_148_288, 3_936_768, 4_725_248, 4_725_760, 4_988_416, 6_039_040, 7_089_664, 8_152_576]
+        for servers in 1...3 {
+            let plan = PartitionPlan(total: total, servers: servers, partitionFloats: 1_024_000, cuts: cuts)
+            #expect(plan.bounds.first == 0 && plan.bounds.last == total)
+            #expect(zip(plan.bounds, plan.bounds.dropFirst()).allSatisfy { $0 < $1 && $1 - $0 <= 1_024_000 })
+            for c in cuts { #expect(plan.bounds.contains(c), "cut \(c) is a partition boundary") }
+            #expect(plan.owner == plan.owner.sorted() && Set(plan.owner) == Set(0..<servers))
+            let sizes = (0..<servers).map { plan.range(ofServer: $0).count }
+            #expect(sizes.reduce(0, +) == total)
+            #expect(sizes.max()! - sizes.min()! <= 2_100_000, "servers own \(sizes)")
+        }
+        // Too few pieces for the servers: the uniform plan.
+        let small = PartitionPlan(total: 1000, servers: 4, partitionFloats: 10_000, cuts: [10])
+        #expect(small == PartitionPlan(total: 1000, servers: 4, partitionFloats: 10_000))
+    }
+}
