@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+import PrecisTrain
+import PrecisWire
+
+/// `precis cluster up|status|scale|down` (what `make cluster-up`, `make scale` and `make
+/// cluster-down` run) on this machine: real detached processes, pid files, logs, the coordinator's
+/// status query.
+extension RealProcesses {
+@Suite struct ClusterCommandTests {
+    /// Runs `precis ARGS` to the end; returns its exit status and output.
+    static func precis(_ args: [String], in dir: String) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestCluster.binDir + "/precis")
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// The coordinator's view: (state, live workers), from `ClusterStatus.query`.
+    static func view(_ endpoint: String) -> (state: String, workers: Int)? {
+        guard let text = try? ClusterStatus.query(endpoint: endpoint, timeoutMs: 2000),
+              let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return nil }
+        let workers = (obj["workers"] as? [[String: Any]] ?? []).filter { $0["alive"] as? Bool == true }.count
+        return (obj["state"] as? String ?? "", workers)
+    }
+
+    static func waitFor(_ what: String, timeout: Double = 60, _ ok: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if ok() { return true }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        Issue.record("timed out waiting for \(what)")
+        return false
+    }
+
+    @Test func upScaleStatusAndDown() throws {
+        let dir = TestCluster.tempDir("clustercmd")
+        let model = try TestCluster.tiny(in: dir)
+        // Long enough to outlast the scaling below; `down` ends it.
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 100_000, servers: 1, workers: 2)
+        let clusterFile = dir + "/cluster.yaml"
+        try """
+        config: \(cfg)
+        run_dir: \(dir)/run
+        bin_dir: \(TestCluster.binDir)
+        coordinator: {host: 127.0.0.1, port: "*"}
+        hosts:
+          - address: 127.0.0.1
+            servers: 1
+            workers: 2
+            threads_per_worker: 1
+        """.write(toFile: clusterFile, atomically: true, encoding: .utf8)
+        defer { _ = try? Self.precis(["cluster", "down", "--cluster", clusterFile, "--timeout", "5"], in: dir) }
+
+        let up = try Self.precis(["cluster", "up", "--cluster", clusterFile], in: dir)
+        #expect(up.status == 0, "\(up.output)")
+        let endpoint = (try? String(contentsOfFile: dir + "/run/coordinator.endpoint", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        #expect(endpoint.hasPrefix("tcp://127.0.0.1:"), "\(up.output)")
+        #expect(Self.waitFor("training with 2 workers") { Self.view(endpoint).map { $0.state == "training" && $0.workers == 2 } ?? false })
+        for name in ["coordinator", "ps0", "w0", "w1"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/run/\(name).log"), "\(name).log")
+        }
+
+        let status = try Self.precis(["cluster", "status", "--cluster", clusterFile], in: dir)
+        #expect(status.status == 0 && status.output.contains("w1") && status.output.contains("alive"), "\(status.output)")
+
+        let grow = try Self.precis(["cluster", "scale", "--cluster", clusterFile, "--workers", "3"], in: dir)
+        #expect(grow.status == 0, "\(grow.output)")
+        #expect(Self.waitFor("a third worker") { Self.view(endpoint)?.workers == 3 })
+
+        let shrink = try Self.precis(["cluster", "scale", "--cluster", clusterFile, "--workers", "1", "--timeout", "60"], in: dir)
+        #expect(shrink.status == 0, "\(shrink.output)")
+        #expect(Self.waitFor("one worker left") { Self.view(endpoint)?.workers == 1 })
+        // The leavers left gracefully (SIGTERM → leave), and training goes on with the one left.
+        let coordinatorLog = (try? String(contentsOfFile: dir + "/run/coordinator.log", encoding: .utf8)) ?? ""
+        #expect(coordinatorLog.contains("left"), "\(coordinatorLog.suffix(2000))")
+        let stepBefore = (try? ClusterStatus.query(endpoint: endpoint)).flatMap { Self.step($0) } ?? -1
+        #expect(Self.waitFor("steps with one worker") { ((try? ClusterStatus.query(endpoint: endpoint)).flatMap { Self.step($0) } ?? -1) > stepBefore + 3 })
+
+        let down = try Self.precis(["cluster", "down", "--cluster", clusterFile, "--timeout", "30"], in: dir)
+        #expect(down.status == 0, "\(down.output)")
+        #expect(Self.view(endpoint) == nil, "the coordinator still answers after down")
+        let after = try Self.precis(["cluster", "status", "--cluster", clusterFile], in: dir)
+        #expect(after.output.contains("0 of 3 process(es) alive (0 worker(s))"), "\(after.output)")
+    }
+
+    static func step(_ statusJSON: String) -> Int? {
+        (try? JSONSerialization.jsonObject(with: Data(statusJSON.utf8)) as? [String: Any])?["step"] as? Int
+    }
+}
+}
