@@ -183,18 +183,23 @@ extension RealProcesses {
         #expect(revisions.contains { FileManager.default.fileExists(atPath: hub + "/revisions/\($0)/last-checkpoint/optimizer.safetensors") })
     }
 
-    /// `precis-coordinator evaluate` on a running cluster: the workers evaluate the checkpoint and the
-    /// predictions and metrics land beside it; with no cluster up it evaluates in-process.
-    /// A worker lost in the middle of a checkpoint evaluation: its share goes to the survivor and
-    /// the client still gets every example's result (not a timeout).
-    @Test func aCheckpointEvaluationSurvivesALostWorker() throws {
-        let dir = TestCluster.tempDir("evallost")
+    /// A cluster of 1 server and 2 workers training `steps` steps, with its checkpoint of step 10
+    /// copied to DIR/ckpt once it is saved.
+    static func clusterWithCheckpoint(_ tag: String, steps: Int) throws -> (c: TestCluster, dir: String, config: String) {
+        let dir = TestCluster.tempDir(tag)
         let model = try TestCluster.tiny(in: dir)
-        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 60, servers: 1, workers: 2,
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: steps, servers: 1, workers: 2,
                                          extraTraining: "save_steps: 10\ngeneration_max_length: 12")
         let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 2)
         #expect(c.waitForLog("coordinator", "saved \(dir)/out/checkpoint-10 ("), "\(c.allLogs())")
         try FileManager.default.copyItem(atPath: dir + "/out/checkpoint-10", toPath: dir + "/ckpt")
+        return (c, dir, cfg)
+    }
+
+    /// A worker lost in the middle of a checkpoint evaluation: its share goes to the survivor and
+    /// the client still gets every example's result (not a timeout).
+    @Test func aCheckpointEvaluationSurvivesALostWorker() throws {
+        let (c, dir, cfg) = try Self.clusterWithCheckpoint("evallost", steps: 60)
         // w1 freezes (no heartbeats, no answers) just before the request: the coordinator still counts
         // it alive when it deals the shares, then loses it after heartbeat_timeout (3 s).
         c.signal("w1", SIGSTOP)
@@ -211,14 +216,10 @@ extension RealProcesses {
         #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
     }
 
+    /// `precis-coordinator evaluate` on a running cluster: the workers evaluate the checkpoint and the
+    /// predictions and metrics land beside it; with no cluster up it evaluates in-process.
     @Test func evaluatingACheckpointOnTheRunningClusterOrLocally() throws {
-        let dir = TestCluster.tempDir("evalckpt")
-        let model = try TestCluster.tiny(in: dir)
-        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 80, servers: 1, workers: 2,
-                                         extraTraining: "save_steps: 10\ngeneration_max_length: 12")
-        let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 2)
-        #expect(c.waitForLog("coordinator", "saved \(dir)/out/checkpoint-10 ("), "\(c.allLogs())")
-        try FileManager.default.copyItem(atPath: dir + "/out/checkpoint-10", toPath: dir + "/ckpt")
+        let (c, dir, cfg) = try Self.clusterWithCheckpoint("evalckpt", steps: 80)
         try c.start("precis-coordinator", "evaluate", ["evaluate", "--checkpoint", dir + "/ckpt", "--data", try TestCluster.validationSplit(),
                                                        "--max-samples", "8", "--config", cfg, "--coordinator", c.endpoint])
         #expect(c.wait("evaluate", timeout: 120) == 0, "\(c.allLogs())")
