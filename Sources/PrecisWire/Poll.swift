@@ -45,9 +45,6 @@ public struct InPlaceMessage {
         }
         try shardCodec.decode(payload, codec: header.codec, count: Int(header.count), into: out)
     }
-
-    /// The identity as bytes (allocates: for log lines and the rare message that needs to keep it).
-    public var identityBytes: [UInt8] { Array(identity) }
 }
 
 extension ZMQSocket {

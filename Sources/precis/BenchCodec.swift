@@ -37,10 +37,6 @@ extension BenchCommand {
                 let n = bart.params.count
                 let plan = PartitionPlan(total: n, servers: 1)
                 print("precis bench codec: \(shape.config), \(n) parameters (\(String(format: "%.1f", Double(n * 4) / 1e6)) MB fp32) in \(plan.count) partitions, one thread, CRC-32C in \(CRC32C.hardware ? "hardware" : "software"), median of \(repeats)")
-                if let dir = ProcessInfo.processInfo.environment["PRECIS_BENCH_DUMP"] {
-                    try Data(bytes: bart.grads.pointer, count: n * 4).write(to: URL(fileURLWithPath: dir + "/grads.f32"))
-                    try Data(bytes: bart.params.pointer, count: n * 4).write(to: URL(fileURLWithPath: dir + "/params.f32"))
-                }
                 print("  data         codec   ratio   encode MB/s   decode MB/s   encode ms   decode ms   (MB/s of fp32 input)")
                 let codec = ShardCodec()
                 let residual = FloatBuffer(count: n)
