@@ -36,20 +36,30 @@ public struct WireHeader: Sendable, Equatable {
 
     public func bytes() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Self.size)
-        out.withUnsafeMutableBytes { p in
-            p.storeBytes(of: Self.magic.littleEndian, toByteOffset: 0, as: UInt32.self)
-            p.storeBytes(of: Self.version.littleEndian, toByteOffset: 4, as: UInt16.self)
-            p.storeBytes(of: type.rawValue, toByteOffset: 6, as: UInt8.self)
-            p.storeBytes(of: codec.rawValue, toByteOffset: 7, as: UInt8.self)
-            p.storeBytes(of: epoch.littleEndian, toByteOffset: 8, as: UInt32.self)
-            p.storeBytes(of: step.littleEndian, toByteOffset: 12, as: UInt64.self)
-            p.storeBytes(of: partition.littleEndian, toByteOffset: 20, as: UInt32.self)
-            p.storeBytes(of: slot.littleEndian, toByteOffset: 24, as: UInt32.self)
-            p.storeBytes(of: count.littleEndian, toByteOffset: 28, as: UInt32.self)
-            p.storeBytes(of: payloadLength.littleEndian, toByteOffset: 32, as: UInt32.self)
-            p.storeBytes(of: checksum.littleEndian, toByteOffset: 36, as: UInt32.self)
-        }
+        out.withUnsafeMutableBytes { write(into: $0) }
         return out
+    }
+
+    /// The 40 bytes in a buffer on the stack, for `body` (sending a header allocates nothing).
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(byteCount: Self.size, alignment: 8) { p in
+            write(into: p)
+            return try body(UnsafeRawBufferPointer(p))
+        }
+    }
+
+    func write(into p: UnsafeMutableRawBufferPointer) {
+        p.storeBytes(of: Self.magic.littleEndian, toByteOffset: 0, as: UInt32.self)
+        p.storeBytes(of: Self.version.littleEndian, toByteOffset: 4, as: UInt16.self)
+        p.storeBytes(of: type.rawValue, toByteOffset: 6, as: UInt8.self)
+        p.storeBytes(of: codec.rawValue, toByteOffset: 7, as: UInt8.self)
+        p.storeBytes(of: epoch.littleEndian, toByteOffset: 8, as: UInt32.self)
+        p.storeBytes(of: step.littleEndian, toByteOffset: 12, as: UInt64.self)
+        p.storeBytes(of: partition.littleEndian, toByteOffset: 20, as: UInt32.self)
+        p.storeBytes(of: slot.littleEndian, toByteOffset: 24, as: UInt32.self)
+        p.storeBytes(of: count.littleEndian, toByteOffset: 28, as: UInt32.self)
+        p.storeBytes(of: payloadLength.littleEndian, toByteOffset: 32, as: UInt32.self)
+        p.storeBytes(of: checksum.littleEndian, toByteOffset: 36, as: UInt32.self)
     }
 
     /// Parses and validates a header (magic, version, type, codec).

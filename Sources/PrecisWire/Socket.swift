@@ -34,6 +34,8 @@ public final class ZMQSocket {
     public let context: ZMQContext
     /// Four message structs for `receiveInPlace`, allocated once (they must not move while in use).
     let inPlaceFrames = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 4)
+    /// The message struct for zero-copy payload sends, allocated once.
+    let sendFrame = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
 
     public init(_ context: ZMQContext, _ kind: Kind) throws {
         guard let s = zmq_socket(context.handle, kind.rawValue) else { throw WireError.lastZMQ("zmq_socket") }
@@ -46,6 +48,7 @@ public final class ZMQSocket {
     deinit {
         zmq_close(handle)
         inPlaceFrames.deallocate()
+        sendFrame.deallocate()
     }
 
     public func set(_ option: Int32, _ value: Int32) throws {

@@ -65,16 +65,20 @@ extension ShardCodec {
 extension ZMQSocket {
     /// Sends [identity?] + header + payload; the payload goes without a copy and `payload` stays
     /// busy until ZeroMQ has sent it.
+    /// Sends a header with an empty payload (a pull), allocating nothing.
+    public func send(header: WireHeader) throws {
+        let rc = header.withBytes { zmq_send(handle, $0.baseAddress, $0.count, ZMQ_SNDMORE) }
+        if rc < 0 || zmq_send(handle, nil, 0, 0) < 0 { throw WireError.lastZMQ("zmq_send") }
+    }
+
     public func send(to identity: [UInt8]? = nil, header: WireHeader, payload: WireBuffer) throws {
         if let identity {
             let rc = identity.withUnsafeBytes { zmq_send(handle, $0.baseAddress, identity.count, ZMQ_SNDMORE) }
             if rc < 0 { throw WireError.lastZMQ("zmq_send") }
         }
-        let h = header.bytes()
-        let rc = h.withUnsafeBytes { zmq_send(handle, $0.baseAddress, h.count, ZMQ_SNDMORE) }
+        let rc = header.withBytes { zmq_send(handle, $0.baseAddress, $0.count, ZMQ_SNDMORE) }
         if rc < 0 { throw WireError.lastZMQ("zmq_send") }
-        let msg = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1) // must not move while in use
-        defer { msg.deallocate() }
+        let msg = sendFrame   // this socket's message struct for zero-copy sends (it must not move while in use)
         payload.inFlight.add(1, ordering: .relaxed)
         let hint = Unmanaged.passRetained(payload).toOpaque()
         if zmq_msg_init_data(msg, payload.storage, payload.count, releaseWireBuffer, hint) != 0 {

@@ -292,8 +292,8 @@ public final class Worker {
     func pull(version: Int) throws {
         // The header's codec is the codec wanted for the reply.
         let h = WireHeader(type: .pullParameters, codec: view?.pullCodec ?? .fp32, epoch: view?.epoch ?? 0, step: UInt64(version), partition: UInt32.max,
-                           count: 0, payloadLength: 0, checksum: CRC32C.checksum([]))
-        for (_, s) in servers { try s.send([h.bytes(), []]) }
+                           count: 0, payloadLength: 0, checksum: 0)   // CRC-32C of no bytes is 0
+        for (_, s) in servers { try s.send(header: h) }
         pullInFlight = version
     }
 
