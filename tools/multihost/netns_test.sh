@@ -226,3 +226,46 @@ for pair in "ps0:$PS0" "w0:$W0"; do
 done
 echo "ps0 and w0 exited 0"
 echo "PASS: multi-host run over ${NS[*]} survived losing ${NS[2]} at step $AT and finished $MAX_STEPS steps in $(elapsed) s"
+
+# ---- the same three hosts through `precis cluster up / status / down` over "ssh" ----
+# `precis cluster` reaches a host with ssh: `$PRECIS_SSH DEST 'SCRIPT'`. Here the stand-in for ssh
+# runs SCRIPT inside the network namespace named DEST, so the remote-host path of cluster up (roles
+# started in another host's network, pid files, the endpoint file, status queries, down) runs for
+# real against three hosts. This machine joins the bridge as 10.77.0.254 to reach the coordinator.
+[ -x "$BIN_DIR/precis" ] || fail "$BIN_DIR/precis is missing; build first"
+ip addr add 10.77.0.254/24 dev "$BR" || fail "cannot give this machine an address on $BR"
+printf '#!/bin/sh\n# ssh DEST SCRIPT: SCRIPT in network namespace DEST\nns=$1; shift\nexec ip netns exec "$ns" sh -c "$*"\n' > "$TMP/fake-ssh"
+chmod +x "$TMP/fake-ssh"
+sed -e "s#output_dir: $TMP/out#output_dir: $TMP/out2#" -e "s#max_steps: $MAX_STEPS#max_steps: 100000#" "$TMP/train.yaml" > "$TMP/train2.yaml"
+{
+    echo "config: $TMP/train2.yaml"
+    echo "run_dir: $TMP/run"
+    echo "bin_dir: $BIN_DIR"
+    echo "coordinator: {host: ${ADDR[0]}, port: \"*\"}"
+    echo "hosts:"
+    echo "  - {address: ${ADDR[0]}, ssh: ${NS[0]}, workdir: $REPO, servers: 0, workers: 0}"
+    echo "  - {address: ${ADDR[1]}, ssh: ${NS[1]}, workdir: $REPO, servers: 1, workers: 1}"
+    echo "  - {address: ${ADDR[2]}, ssh: ${NS[2]}, workdir: $REPO, servers: 0, workers: 1}"
+} > "$TMP/cluster.yaml"
+LOGS=()
+export PRECIS_SSH="$TMP/fake-ssh"
+"$BIN_DIR/precis" cluster up --cluster "$TMP/cluster.yaml" > "$TMP/up.out" 2>&1 || { cat "$TMP/up.out"; fail "precis cluster up failed"; }
+for n in coordinator ps0 w0 w1; do
+    [ -f "$TMP/run/$n.pid" ] || { cat "$TMP/up.out"; fail "cluster up wrote no $TMP/run/$n.pid"; }
+done
+in_ns() { ip netns pids "$1" | grep -qx "$2"; }
+in_ns "${NS[0]}" "$(cat "$TMP/run/coordinator.pid")" || fail "the coordinator does not run in ${NS[0]}"
+in_ns "${NS[1]}" "$(cat "$TMP/run/ps0.pid")" || fail "ps0 does not run in ${NS[1]}"
+in_ns "${NS[2]}" "$(cat "$TMP/run/w1.pid")" || fail "w1 does not run in ${NS[2]}"
+t0=$(date +%s)
+until grep -qE 'step [0-9]+/' "$TMP/run/coordinator.log" 2>/dev/null; do
+    [ $(( $(date +%s) - t0 )) -lt 120 ] || { tail -20 "$TMP/run/coordinator.log"; fail "the cluster started with cluster up did not train within 120 s"; }
+    sleep 0.5
+done
+"$BIN_DIR/precis" cluster status --cluster "$TMP/cluster.yaml" > "$TMP/status.out" 2>&1 || { cat "$TMP/status.out"; fail "precis cluster status failed"; }
+grep -q "4 of 4 process(es) alive (2 worker(s))" "$TMP/status.out" || { cat "$TMP/status.out"; fail "cluster status does not show 4 live processes"; }
+"$BIN_DIR/precis" cluster down --cluster "$TMP/cluster.yaml" --timeout 20 > "$TMP/down.out" 2>&1 || { cat "$TMP/down.out"; fail "precis cluster down failed"; }
+for ns in "${NS[@]}"; do
+    [ -z "$(ip netns pids "$ns" | tr -d '\n')" ] || fail "processes left in $ns after cluster down"
+done
+echo "PASS: precis cluster up / status / down over ssh (into the namespaces) started the roles on three hosts, trained, and stopped them"
