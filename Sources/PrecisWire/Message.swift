@@ -62,6 +62,17 @@ public struct WireHeader: Sendable, Equatable {
         p.storeBytes(of: checksum.littleEndian, toByteOffset: 36, as: UInt32.self)
     }
 
+    /// Parses and validates a header, then checks that `payload` is the one it describes (length,
+    /// CRC-32C): what every receiver does with a data message's two frames.
+    public init(parsing b: UnsafeRawBufferPointer, verifying payload: UnsafeRawBufferPointer) throws {
+        try self.init(parsing: b)
+        guard payload.count == Int(payloadLength) else {
+            throw WireError.lengthMismatch(field: "payload", expected: Int(payloadLength), got: payload.count)
+        }
+        let crc = CRC32C.checksum(payload)
+        guard crc == checksum else { throw WireError.checksumMismatch(expected: checksum, got: crc) }
+    }
+
     /// Parses and validates a header (magic, version, type, codec).
     public init(parsing b: UnsafeRawBufferPointer) throws {
         guard b.count >= Self.size else { throw WireError.truncated(expected: Self.size, got: b.count) }
@@ -128,12 +139,7 @@ public struct DataMessage: Sendable, Equatable {
     /// Parses and verifies the two frames (header, then payload length and checksum).
     public init(frames: [[UInt8]]) throws {
         guard frames.count == 2 else { throw WireError.lengthMismatch(field: "frames", expected: 2, got: frames.count) }
-        let h = try frames[0].withUnsafeBytes { try WireHeader(parsing: $0) }
-        guard frames[1].count == Int(h.payloadLength) else {
-            throw WireError.lengthMismatch(field: "payload", expected: Int(h.payloadLength), got: frames[1].count)
-        }
-        let crc = CRC32C.checksum(frames[1])
-        guard crc == h.checksum else { throw WireError.checksumMismatch(expected: h.checksum, got: crc) }
+        let h = try frames[0].withUnsafeBytes { hb in try frames[1].withUnsafeBytes { try WireHeader(parsing: hb, verifying: $0) } }
         self.init(header: h, payload: frames[1])
     }
 

@@ -33,8 +33,6 @@ public enum ZMQPoll {
 /// A data message read in place: the frames stay in ZeroMQ's buffers (no copy, no allocation on our
 /// side) and are valid only inside the `receiveInPlace` body.
 public struct InPlaceMessage {
-    /// The sender's routing id (ROUTER sockets), else empty.
-    public let identity: UnsafeRawBufferPointer
     public let header: WireHeader
     public let payload: UnsafeRawBufferPointer
 
@@ -81,13 +79,7 @@ extension ZMQSocket {
         let h = frame(want - 2), payload = frame(want - 1)
         let result: Result<InPlaceMessage, WireError>
         do {
-            let header = try WireHeader(parsing: h)
-            guard payload.count == Int(header.payloadLength) else {
-                throw WireError.lengthMismatch(field: "payload", expected: Int(header.payloadLength), got: payload.count)
-            }
-            let crc = CRC32C.checksum(payload)
-            guard crc == header.checksum else { throw WireError.checksumMismatch(expected: header.checksum, got: crc) }
-            result = .success(InPlaceMessage(identity: identity, header: header, payload: payload))
+            result = .success(InPlaceMessage(header: try WireHeader(parsing: h, verifying: payload), payload: payload))
         } catch let e as WireError {
             result = .failure(e)
         } catch {

@@ -319,7 +319,8 @@ public final class Worker {
         let codecKind = Codec(name: cfg.cluster.codec)
         if pusher == nil { pusher = PushThread(context: context, identity: identity, name: options.name) }
         let pusher = pusher!
-        func send(_ p: Int) throws {
+        // Only hands the partition to the push thread: errors come back from `drain`.
+        func send(_ p: Int) {
             guard !push.sent[p], let endpoint = serverEndpoints[v.plan.owner[p]] else { return }
             push.sent[p] = true
             let r = v.plan.range(p)
@@ -329,14 +330,11 @@ public final class Worker {
                                           residual: residual.map { $0.pointer + r.lowerBound }, endpoint: endpoint, codec: codecKind,
                                           epoch: v.epoch, step: UInt64(step), partition: UInt32(p), slot: UInt32(t.contribution)))
         }
-        var pushError: Error?
         for (i, mb) in t.micro.enumerated() {
             let batch = try collator.batch(mb, from: plan.dataset)
             if early && i == t.micro.count - 1 {
                 model.onGradientsFinal = { range in
-                    for p in push.covered(range) where pushError == nil {
-                        do { try send(p) } catch { pushError = error }
-                    }
+                    for p in push.covered(range) { send(p) }
                 }
             }
             defer { model.onGradientsFinal = nil }
@@ -348,7 +346,6 @@ public final class Worker {
             examples += mb.count
             padded += batch.batchSize * (batch.sourceLength + batch.targetLength)
         }
-        if let e = pushError { throw e }
         let earlyPartitions = push.sent.filter { $0 }.count
         var norm = 0.0
         if !t.exactVersion || t.clipNorm > 0 {
@@ -359,7 +356,7 @@ public final class Worker {
             }
         }
         // Whatever was not pushed during backward: last partitions (the decoder) first.
-        for p in (0..<v.plan.count).reversed() { try send(p) }
+        for p in (0..<v.plan.count).reversed() { send(p) }
         if earlyPartitions > 0 && tasksDone == 0 {
             log("\(earlyPartitions) of \(v.plan.count) gradient partitions went out during backward")
         }
