@@ -21,7 +21,7 @@ public enum BLAS {
     ) {
         if m == 0 || n == 0 { return }
         _ = singleThreaded
-        let parts = parallel && m * n * k >= 1 << 21 ? Parallel.width : 1
+        let parts = parallel && m * n * k >= 1 << 21 ? Parallel.available : 1
         if parts <= 1 {
             single(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return

@@ -14,6 +14,8 @@ public enum CrossEntropy {
         /// Number of active rows.
         public var count: Int
         public var mean: Double { count > 0 ? lossSum / Double(count) : 0 }
+
+        public init(lossSum: Double, count: Int) { self.lossSum = lossSum; self.count = count }
     }
 
     /// Computes the loss and writes the gradient into `dlogits` (which may alias `logits`).

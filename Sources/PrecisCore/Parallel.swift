@@ -21,6 +21,12 @@ public enum Parallel {
 
     static func setWidth(_ n: Int) { width = max(1, n) }
 
+    /// The workers a parallel region opened here would get: `width`, or 1 inside another region
+    /// (whose iterations already occupy the workers), so callers do not split work that would then
+    /// run serially anyway.
+    @inline(__always)
+    public static var available: Int { pthread_getspecific(insideRegion) != nil ? 1 : width }
+
     /// Runs body(0..<n), spread over the workers; returns when all are done.
     @inline(__always)
     public static func run(_ n: Int, _ body: (Int) -> Void) {
@@ -44,7 +50,7 @@ public enum Parallel {
     /// `maxParts` bounds the chunk count for callers that hold one scratch buffer per chunk (the width
     /// may have grown since they allocated them).
     public static func chunks(_ total: Int, grain: Int = 1, maxParts: Int = .max, _ body: (Int, Range<Int>) -> Void) {
-        let parts = max(1, min(width, maxParts, total / max(1, grain)))
+        let parts = max(1, min(available, maxParts, total / max(1, grain)))
         if parts == 1 {
             if total > 0 { body(0, 0..<total) }
             return

@@ -1,5 +1,6 @@
 import Foundation
 import PrecisCore
+import Synchronization
 
 /// BART as transformers' `BartForConditionalGeneration` defines it: learned positions (offset 2),
 /// `layernorm_embedding`, post-LN encoder and decoder layers, optional √d embedding scale, GELU FFN,
@@ -16,7 +17,14 @@ public final class BartModel: Seq2SeqModel {
     /// never trained.
     public let finalLogitsBias: FloatBuffer
     let layout: BartLayout
-    private var workspace: BartWorkspace?
+    /// The lanes of a step (see `forward`); lane 0's gradients are `grads`.
+    private var lanes: [BartLane] = []
+    /// How many lanes the last `forward` used.
+    private var laneCount = 0
+    /// The ranges backward reports final, in the order it finishes them (see `onGradientsFinal`).
+    private let reportRanges: [Range<Int>]
+    /// Per report: how many lanes have finished it in the current backward.
+    private let arrivals = Mutex<[Int]>([])
     /// Wall time per region of the step (enable for profiling).
     public let profiler = Profiler()
     /// Decoder weights packed for generation, with the fingerprint of the parameters they were packed
@@ -33,6 +41,15 @@ public final class BartModel: Seq2SeqModel {
         params = FloatBuffer(count: table.count)
         grads = FloatBuffer(count: table.count)
         finalLogitsBias = FloatBuffer(count: config.vocabSize)
+        var prefixes = (0..<config.decoderLayers).reversed().map { "model.decoder.layers.\($0)." }
+        prefixes += ["model.decoder.embed_positions.", "model.decoder.layernorm_embedding."]
+        prefixes += (0..<config.encoderLayers).reversed().map { "model.encoder.layers.\($0)." }
+        let entries = table.entries
+        reportRanges = prefixes.map { prefix in
+            let es = entries.filter { $0.name.hasPrefix(prefix) }
+            guard let lo = es.map(\.offset).min(), let hi = es.map({ $0.offset + $0.count }).max() else { return 0..<0 }
+            return lo..<hi
+        }
     }
 
     public var vocabSize: Int { config.vocabSize }
@@ -109,17 +126,56 @@ public final class BartModel: Seq2SeqModel {
     public func forward(_ batch: Seq2SeqBatch, options: StepOptions = StepOptions(),
                         logitsOut: UnsafeMutablePointer<Float>? = nil) throws -> CrossEntropy.Result {
         try batch.validate(vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings)
-        let ws = prepareWorkspace(batch)
+        let n = lanes(forRows: batch.batchSize)
+        var options = options
+        if n > 1 && options.lossNormalizer == nil {
+            // Every lane's loss gradient is divided by the whole batch's token count.
+            let active = batch.labels.reduce(0) { $0 + ($1 == Seq2SeqBatch.ignoreIndex ? 0 : 1) }
+            if active > 0 { options.lossNormalizer = active }
+        }
         let drop = DropoutPlan(config: config, training: options.training, seed: options.seed)
+        let all = lanes
+        Parallel.run(n) { i in
+            let lane = all[i]
+            lane.rows = batch.batchSize * i / n ..< batch.batchSize * (i + 1) / n
+            let ws = prepareWorkspace(lane, batch)
+            lane.result = forward(ws, drop.lane(lane.rows), options: options,
+                                  logitsOut: logitsOut.map { $0 + lane.rows.lowerBound * batch.targetLength * config.vocabSize })
+        }
+        var total = CrossEntropy.Result(lossSum: 0, count: 0)
+        for lane in all.prefix(n) {
+            total.lossSum += lane.result.lossSum
+            total.count += lane.result.count
+        }
+        return total
+    }
+
+    /// How many lanes a batch of `rows` runs in, with the lanes allocated: with several compute
+    /// workers, each runs a contiguous slice of the batch's rows from the embeddings to the loss (and
+    /// back) on its own, with single-threaded kernels. No worker waits for another inside the step,
+    /// each packs only its own activations for the GEMMs, and the lanes' gradients are added range by
+    /// range as backward finishes them. One lane (the whole batch, kernels split over the workers)
+    /// when there is one worker or one row, or inside another parallel region.
+    private func lanes(forRows rows: Int) -> Int {
+        let n = max(1, min(Parallel.available, rows))
+        while lanes.count < n { lanes.append(BartLane(index: lanes.count)) }
+        for lane in lanes { lane.workspace?.pendingBackward = nil }
+        laneCount = n
+        return n
+    }
+
+    /// One lane's forward pass over the rows its workspace holds.
+    private func forward(_ ws: BartWorkspace, _ drop: DropoutPlan, options: StepOptions,
+                         logitsOut: UnsafeMutablePointer<Float>?) -> CrossEntropy.Result {
         encode(ws, drop)
         decode(ws, drop)
         let c = config, nt = ws.b * ws.t
-        prof("fwd lm head") {
+        prof(ws, "fwd lm head") {
             Linear.forward(y: ws.logits, x: ws.decoderOutput, weight: params.pointer + layout.shared,
                            bias: finalLogitsBias.pointer, rows: nt, inDim: c.dModel, outDim: c.vocabSize)
         }
         if let out = logitsOut { out.update(from: ws.logits, count: nt * c.vocabSize) }
-        let result = prof("loss") {
+        let result = prof(ws, "loss") {
             CrossEntropy.forwardBackward(
                 logits: ws.logits, dlogits: options.computeGradients ? ws.logits : nil, labels: ws.labels,
                 rows: nt, vocab: c.vocabSize, smoothing: options.labelSmoothing,
@@ -163,9 +219,58 @@ public final class BartModel: Seq2SeqModel {
     private var rangeCache: [String: Range<Int>] = [:]
 
     public func backward() {
-        guard let ws = workspace, let drop = ws.pendingBackward else { return }
-        ws.pendingBackward = nil
-        backward(ws, drop)
+        let running = lanes.prefix(laneCount).filter { $0.workspace?.pendingBackward != nil }
+        if running.isEmpty { return }
+        if running.count == 1 && running[0].index == 0 {
+            let ws = running[0].workspace!, drop = ws.pendingBackward!
+            ws.pendingBackward = nil
+            ws.gradients = grads.pointer
+            backward(ws, drop) { k in onGradientsFinal?(reportRanges[k]) }
+            onGradientsFinal?(0..<table.count)
+            return
+        }
+        // Lanes after the first accumulate into their own buffers; whichever lane finishes a range
+        // last adds them into `grads` (and zeroes them for the next call) and reports the range.
+        arrivals.withLock { $0 = Array(repeating: 0, count: reportRanges.count) }
+        for lane in running where lane.index > 0 && lane.ownGrads == nil {
+            lane.ownGrads = FloatBuffer(count: table.count)
+        }
+        let extra = running.compactMap { $0.ownGrads?.pointer }
+        let g = grads.pointer
+        Parallel.run(running.count) { i in
+            let ws = running[i].workspace!, drop = ws.pendingBackward!
+            ws.pendingBackward = nil
+            ws.gradients = running[i].ownGrads?.pointer ?? g
+            backward(ws, drop) { k in
+                arrivals.withLock { counts in
+                    counts[k] += 1
+                    guard counts[k] == running.count else { return }
+                    Self.gather(into: g, from: extra, reportRanges[k])
+                    onGradientsFinal?(reportRanges[k])
+                }
+            }
+        }
+        // The rest (embeddings, the encoder's and decoder's own LayerNorms…), with every worker.
+        var done = reportRanges.filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
+        done.append(table.count..<table.count)
+        var from = 0
+        for r in done {
+            if r.lowerBound > from {
+                Parallel.chunks(r.lowerBound - from, grain: 1 << 16) { _, c in
+                    Self.gather(into: g, from: extra, (from + c.lowerBound)..<(from + c.upperBound))
+                }
+            }
+            from = max(from, r.upperBound)
+        }
+        onGradientsFinal?(0..<table.count)
+    }
+
+    /// g[r] += Σ e[r] over the extra lanes' buffers, which are zeroed.
+    private static func gather(into g: Ptr, from extra: [Ptr], _ r: Range<Int>) {
+        for e in extra {
+            Vec.add(g + r.lowerBound, e + r.lowerBound, r.count)
+            Vec.zero(e + r.lowerBound, r.count)
+        }
     }
 
     /// The decoder weights packed for few-row products, reused while the parameters are unchanged. The
@@ -202,40 +307,52 @@ public final class BartModel: Seq2SeqModel {
         let batch = try Seq2SeqBatch(batchSize: batchSize, sourceLength: sourceLength, targetLength: 1, inputIds: inputIds,
                                      attentionMask: attentionMask, labels: Array(repeating: Seq2SeqBatch.ignoreIndex, count: batchSize))
         try batch.validate(vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings)
-        let ws = prepareWorkspace(batch)
-        encode(ws, DropoutPlan(config: config, training: false, seed: 0))
         let out = FloatBuffer(count: batchSize * sourceLength * config.dModel)
-        out.pointer.update(from: ws.encoderOutput, count: out.count)
+        let n = lanes(forRows: batchSize), all = lanes, rowFloats = sourceLength * config.dModel
+        Parallel.run(n) { i in
+            let lane = all[i]
+            lane.rows = batchSize * i / n ..< batchSize * (i + 1) / n
+            let ws = prepareWorkspace(lane, batch)
+            encode(ws, DropoutPlan(config: config, training: false, seed: 0))
+            (out.pointer + lane.rows.lowerBound * rowFloats).update(from: ws.encoderOutput, count: lane.rows.count * rowFloats)
+        }
         return out
     }
 
     /// The encoder's last hidden state of the most recent `step` ([B, S, D]).
     public func lastEncoderOutput() -> [Float] {
-        guard let ws = workspace else { return [] }
-        return Array(UnsafeBufferPointer(start: ws.encoderOutput, count: ws.b * ws.s * config.dModel))
+        var out: [Float] = []
+        for lane in lanes.prefix(laneCount) {
+            guard let ws = lane.workspace else { return [] }
+            out += UnsafeBufferPointer(start: ws.encoderOutput, count: ws.b * ws.s * config.dModel)
+        }
+        return out
     }
 
-    private func prepareWorkspace(_ batch: Seq2SeqBatch) -> BartWorkspace {
-        let b = batch.batchSize, s = batch.sourceLength, t = batch.targetLength
+    /// The lane's workspace, grown if needed, holding its rows of the batch.
+    private func prepareWorkspace(_ lane: BartLane, _ batch: Seq2SeqBatch) -> BartWorkspace {
+        let b = lane.rows.count, s = batch.sourceLength, t = batch.targetLength, r0 = lane.rows.lowerBound
         let ws: BartWorkspace
-        if let w = workspace, w.capB >= b, w.capS >= s, w.capT >= t, w.attnScratch.probTiles.count >= Parallel.width {
+        let old = lane.workspace
+        if let w = old, w.capB >= b, w.capS >= s, w.capT >= t, w.attnScratch.probTiles.count >= Parallel.available {
             ws = w
         } else {
-            ws = BartWorkspace(config: config, b: max(b, workspace?.capB ?? 0), s: max(s, workspace?.capS ?? 0),
-                               t: max(t, workspace?.capT ?? 0))
-            workspace = ws
+            ws = BartWorkspace(config: config, b: max(b, old?.capB ?? 0), s: max(s, old?.capS ?? 0),
+                               t: max(t, old?.capT ?? 0))
+            lane.workspace = ws
         }
         ws.b = b; ws.s = s; ws.t = t
+        ws.profiled = lane.index == 0
         for i in 0..<(b * s) {
-            ws.sourceIds[i] = batch.inputIds[i]
-            ws.sourceMask[i] = Float(batch.attentionMask[i])
+            ws.sourceIds[i] = batch.inputIds[r0 * s + i]
+            ws.sourceMask[i] = Float(batch.attentionMask[r0 * s + i])
         }
         // shift_tokens_right: [decoder_start, labels[:-1]] with -100 replaced by pad.
         for r in 0..<b {
             for j in 0..<t {
-                let lab = batch.labels[r * t + j]
+                let lab = batch.labels[(r0 + r) * t + j]
                 ws.labels[r * t + j] = lab
-                let prev: Int32 = j == 0 ? Int32(config.decoderStartTokenId) : batch.labels[r * t + j - 1]
+                let prev: Int32 = j == 0 ? Int32(config.decoderStartTokenId) : batch.labels[(r0 + r) * t + j - 1]
                 ws.targetIds[r * t + j] = prev == Seq2SeqBatch.ignoreIndex ? Int32(config.padTokenId) : prev
             }
         }
@@ -245,8 +362,9 @@ public final class BartModel: Seq2SeqModel {
     // MARK: Forward
 
     @inline(__always)
-    private func prof<T>(_ name: StaticString, _ body: () throws -> T) rethrows -> T {
-        try profiler.measure(name, body)
+    private func prof<T>(_ ws: BartWorkspace, _ name: StaticString, _ body: () throws -> T) rethrows -> T {
+        // Lanes run at once: lane 0 alone is timed (the profiler is not shared between threads).
+        ws.profiled ? try profiler.measure(name, body) : try body()
     }
 
     private func embed(_ ws: BartWorkspace, ids: UnsafePointer<Int32>, length: Int, positions: Int,
@@ -277,7 +395,7 @@ public final class BartModel: Seq2SeqModel {
 
     private func encode(_ ws: BartWorkspace, _ drop: DropoutPlan) {
         let c = config, d = c.dModel, n = ws.b * ws.s, p = params.pointer
-        prof("fwd embed") { embed(ws, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions, norm: ws.encoderEmbedNorm,
+        prof(ws, "fwd embed") { embed(ws, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions, norm: ws.encoderEmbedNorm,
               normOffsets: layout.encoderEmbedNorm, out: ws.encoderInput, dropout: drop.site(encoderLayer: -1, 0)) }
         let shape = AttentionShape(batch: ws.b, tq: ws.s, tk: ws.s, dim: d, heads: c.encoderAttentionHeads)
         var x = UnsafePointer(ws.encoderInput)
@@ -285,16 +403,16 @@ public final class BartModel: Seq2SeqModel {
             let o = layout.encoder[l]
             let h = x
             x = residual(ws, h, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(encoderLayer: l, 1)) { out in
-                prof("fwd enc attention") {
+                prof(ws, "fwd enc attention") {
                     AttentionBlock.forward(acts.attn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: h, xkv: h, shape: shape,
                                            keyMask: ws.sourceMask, causal: false, dropout: drop.site(encoderLayer: l, 0), out: out)
                 }
             }
             let a = x
             x = residual(ws, a, rows: n, norm: acts.ln2, o.ln2, dropout: drop.site(encoderLayer: l, 3)) { out in
-                prof("fwd enc ffn") {
+                prof(ws, "fwd enc ffn") {
                     FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: a, rows: n, dim: d, ffn: c.encoderFfnDim,
-                                             activation: c.activation, dropout: drop.site(encoderLayer: l, 2), out: out)
+                                             activation: c.activation, dropout: drop.site(encoderLayer: l, 2), out: out, hidden: ws.hidden)
                 }
             }
         }
@@ -303,7 +421,7 @@ public final class BartModel: Seq2SeqModel {
 
     private func decode(_ ws: BartWorkspace, _ drop: DropoutPlan) {
         let c = config, d = c.dModel, n = ws.b * ws.t, p = params.pointer
-        prof("fwd embed") { embed(ws, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions, norm: ws.decoderEmbedNorm,
+        prof(ws, "fwd embed") { embed(ws, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions, norm: ws.decoderEmbedNorm,
               normOffsets: layout.decoderEmbedNorm, out: ws.decoderInput, dropout: drop.site(decoderLayer: -1, 0)) }
         let selfShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.t, dim: d, heads: c.decoderAttentionHeads)
         let crossShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.s, dim: d, heads: c.decoderAttentionHeads)
@@ -313,14 +431,14 @@ public final class BartModel: Seq2SeqModel {
             let o = layout.decoder[l]
             let h = x
             x = residual(ws, h, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(decoderLayer: l, 1)) { out in
-                prof("fwd dec self-attention") {
+                prof(ws, "fwd dec self-attention") {
                     AttentionBlock.forward(acts.selfAttn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: h, xkv: h,
                                            shape: selfShape, keyMask: nil, causal: true, dropout: drop.site(decoderLayer: l, 0), out: out)
                 }
             }
             let a = x
             x = residual(ws, a, rows: n, norm: acts.ln2, o.ln2, dropout: drop.site(decoderLayer: l, 3)) { out in
-                prof("fwd dec cross-attention") {
+                prof(ws, "fwd dec cross-attention") {
                     AttentionBlock.forward(acts.crossAttn, o.crossAttn, params: p, scratch: ws.attnScratch, xq: a, xkv: enc,
                                            shape: crossShape, keyMask: ws.sourceMask, causal: false,
                                            dropout: drop.site(decoderLayer: l, 2), out: out)
@@ -328,9 +446,9 @@ public final class BartModel: Seq2SeqModel {
             }
             let b = x
             x = residual(ws, b, rows: n, norm: acts.ln3, o.ln3, dropout: drop.site(decoderLayer: l, 5)) { out in
-                prof("fwd dec ffn") {
+                prof(ws, "fwd dec ffn") {
                     FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: b, rows: n, dim: d, ffn: c.decoderFfnDim,
-                                             activation: c.activation, dropout: drop.site(decoderLayer: l, 4), out: out)
+                                             activation: c.activation, dropout: drop.site(decoderLayer: l, 4), out: out, hidden: ws.hidden)
                 }
             }
         }
@@ -339,12 +457,14 @@ public final class BartModel: Seq2SeqModel {
 
     // MARK: Backward
 
-    private func backward(_ ws: BartWorkspace, _ drop: DropoutPlan) {
-        let c = config, d = c.dModel, p = params.pointer, g = grads.pointer
+    /// One lane's backward pass, into `ws.gradients`; `report(k)` when `reportRanges[k]` is final.
+    private func backward(_ ws: BartWorkspace, _ drop: DropoutPlan, report: (Int) -> Void) {
+        let c = config, d = c.dModel, p = params.pointer, g = ws.gradients
+        var reported = 0
         let nt = ws.b * ws.t, ns = ws.b * ws.s
         var gA = ws.gradA, gB = ws.gradB
         // LM head: logits = y·Eᵀ + bias (the bias is a buffer: no gradient).
-        prof("bwd lm head") {
+        prof(ws, "bwd lm head") {
             Linear.backward(dx: gA, dy: ws.logits, x: ws.decoderOutput, weight: p + layout.shared,
                             dWeight: g + layout.shared, dBias: nil, rows: nt, inDim: d, outDim: c.vocabSize)
         }
@@ -355,14 +475,14 @@ public final class BartModel: Seq2SeqModel {
             let acts = ws.decoderLayers[l], o = layout.decoder[l]
             let x = l == 0 ? UnsafePointer(ws.decoderInput) : UnsafePointer(ws.decoderLayers[l - 1].ln3.y)
             residualBackward(ws, grad: gA, into: gB, rows: nt, norm: acts.ln3, o.ln3, dropout: drop.site(decoderLayer: l, 5)) { dOut, dx in
-                prof("bwd dec ffn") {
+                prof(ws, "bwd dec ffn") {
                     FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln2.y, rows: nt, dim: d,
                                               ffn: c.decoderFfnDim, activation: c.activation, dropout: drop.site(decoderLayer: l, 4),
                                               dOut: dOut, dx: dx, accumulateDx: false, hidden: ws.hidden)
                 }
             }
             residualBackward(ws, grad: gB, into: gA, rows: nt, norm: acts.ln2, o.ln2, dropout: drop.site(decoderLayer: l, 3)) { dOut, dx in
-                prof("bwd dec cross-attention") {
+                prof(ws, "bwd dec cross-attention") {
                     AttentionBlock.backward(acts.crossAttn, o.crossAttn, params: p, grads: g, scratch: ws.attnScratch,
                                             xq: acts.ln1.y, xkv: ws.encoderOutput, shape: crossShape,
                                             dropout: drop.site(decoderLayer: l, 2), dOut: dOut,
@@ -370,22 +490,19 @@ public final class BartModel: Seq2SeqModel {
                 }
             }
             residualBackward(ws, grad: gA, into: gB, rows: nt, norm: acts.ln1, o.ln1, dropout: drop.site(decoderLayer: l, 1)) { dOut, dx in
-                prof("bwd dec self-attention") {
+                prof(ws, "bwd dec self-attention") {
                     AttentionBlock.backward(acts.selfAttn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
                                             xq: x, xkv: x, shape: selfShape, dropout: drop.site(decoderLayer: l, 0),
                                             dOut: dOut, dxq: dx, accumulateDxq: false, dxkv: dx, accumulateDxkv: false)
                 }
             }
             swap(&gA, &gB)
-            onGradientsFinal?(range(prefix: "model.decoder.layers.\(l)."))
+            report(reported); reported += 1
         }
-        prof("bwd embed") { embedBackward(ws, grad: gA, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions,
+        prof(ws, "bwd embed") { embedBackward(ws, grad: gA, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions,
                       norm: ws.decoderEmbedNorm, normOffsets: layout.decoderEmbedNorm,
                       dropout: drop.site(decoderLayer: -1, 0)) }
-        if let hook = onGradientsFinal {
-            hook(range(prefix: "model.decoder.embed_positions."))
-            hook(range(prefix: "model.decoder.layernorm_embedding."))
-        }
+        report(reported); report(reported + 1); reported += 2
 
         // Encoder: the gradient of its output gathered from every cross-attention.
         gA.update(from: ws.gradEncoder, count: ns * d)
@@ -394,25 +511,25 @@ public final class BartModel: Seq2SeqModel {
             let acts = ws.encoderLayers[l], o = layout.encoder[l]
             let x = l == 0 ? UnsafePointer(ws.encoderInput) : UnsafePointer(ws.encoderLayers[l - 1].ln2.y)
             residualBackward(ws, grad: gA, into: gB, rows: ns, norm: acts.ln2, o.ln2, dropout: drop.site(encoderLayer: l, 3)) { dOut, dx in
-                prof("bwd enc ffn") {
+                prof(ws, "bwd enc ffn") {
                     FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln1.y, rows: ns, dim: d,
                                               ffn: c.encoderFfnDim, activation: c.activation, dropout: drop.site(encoderLayer: l, 2),
                                               dOut: dOut, dx: dx, accumulateDx: false, hidden: ws.hidden)
                 }
             }
             residualBackward(ws, grad: gB, into: gA, rows: ns, norm: acts.ln1, o.ln1, dropout: drop.site(encoderLayer: l, 1)) { dOut, dx in
-                prof("bwd enc attention") {
+                prof(ws, "bwd enc attention") {
                     AttentionBlock.backward(acts.attn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
                                             xq: x, xkv: x, shape: encShape, dropout: drop.site(encoderLayer: l, 0),
                                             dOut: dOut, dxq: dx, accumulateDxq: false, dxkv: dx, accumulateDxkv: false)
                 }
             }
-            onGradientsFinal?(range(prefix: "model.encoder.layers.\(l)."))
+            report(reported); reported += 1
         }
-        prof("bwd embed") { embedBackward(ws, grad: gA, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions,
+        prof(ws, "bwd embed") { embedBackward(ws, grad: gA, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions,
                       norm: ws.encoderEmbedNorm, normOffsets: layout.encoderEmbedNorm,
                       dropout: drop.site(encoderLayer: -1, 0)) }
-        onGradientsFinal?(0..<table.count)
+        assert(reported == reportRanges.count)
     }
 
     /// Backward through y = LN(x + dropout(f(x))): `grad` holds dL/dy on entry (and dL/d(LN input)
@@ -421,7 +538,7 @@ public final class BartModel: Seq2SeqModel {
     private func residualBackward(_ ws: BartWorkspace, grad: Ptr, into dx: Ptr, rows: Int, norm: NormActs, _ no: NormOffsets,
                                   dropout: DropoutSite, _ block: (UnsafePointer<Float>, Ptr) -> Void) {
         let d = config.dModel
-        norm.backward(dx: grad, dy: grad, no, params: params.pointer, grads: grads.pointer, rows: rows, dim: d)
+        norm.backward(dx: grad, dy: grad, no, params: params.pointer, grads: ws.gradients, rows: rows, dim: d)
         dropout.copy(ws.tmp, grad, count: rows * d)
         block(ws.tmp, dx)
         Vec.add(dx, grad, rows * d)
@@ -429,7 +546,7 @@ public final class BartModel: Seq2SeqModel {
 
     private func embedBackward(_ ws: BartWorkspace, grad: Ptr, ids: UnsafePointer<Int32>, length: Int, positions: Int,
                                norm: NormActs, normOffsets: NormOffsets, dropout: DropoutSite) {
-        let d = config.dModel, rows = ws.b * length, p = params.pointer, g = grads.pointer
+        let d = config.dModel, rows = ws.b * length, p = params.pointer, g = ws.gradients
         dropout.apply(grad, count: rows * d)
         norm.backward(dx: grad, dy: grad, normOffsets, params: p, grads: g, rows: rows, dim: d)
         let scale: Float = config.scaleEmbedding ? Float(d).squareRoot() : 1
@@ -467,6 +584,9 @@ struct DropoutPlan {
     var attention: Float
     var activation: Float
     var seed: UInt64
+    /// The lane's rows of the batch (see `DropoutSite.firstRow`).
+    var firstRow = 0
+    var rows = 1
 
     init(config: BartConfig, training: Bool, seed: UInt64) {
         hidden = training ? Float(config.dropout) : 0
@@ -475,25 +595,33 @@ struct DropoutPlan {
         self.seed = seed
     }
 
+    /// The plan for the lane that runs `rows` of the batch.
+    func lane(_ rows: Range<Int>) -> DropoutPlan {
+        var d = self
+        d.firstRow = rows.lowerBound
+        d.rows = max(1, rows.count)
+        return d
+    }
+
     /// Encoder sites: 0 attention probabilities, 1 attention output, 2 activation, 3 FFN output;
     /// layer −1 is the embedding.
     func site(encoderLayer l: Int, _ k: Int) -> DropoutSite {
         let p: Float = l < 0 ? hidden : [attention, hidden, activation, hidden][k]
-        return DropoutSite(p: p, seed: seed, stream: UInt32(1000 + 16 * (l + 1) + k))
+        return DropoutSite(p: p, seed: seed, stream: UInt32(1000 + 16 * (l + 1) + k), firstRow: firstRow, rows: rows)
     }
 
     /// Decoder sites: 0 self-attention probabilities, 1 its output, 2 cross-attention probabilities,
     /// 3 its output, 4 activation, 5 FFN output; layer −1 is the embedding.
     func site(decoderLayer l: Int, _ k: Int) -> DropoutSite {
         let p: Float = l < 0 ? hidden : [attention, hidden, attention, hidden, activation, hidden][k]
-        return DropoutSite(p: p, seed: seed, stream: UInt32(100_000 + 16 * (l + 1) + k))
+        return DropoutSite(p: p, seed: seed, stream: UInt32(100_000 + 16 * (l + 1) + k), firstRow: firstRow, rows: rows)
     }
 }
 
 extension DropoutSite {
     /// dst = dropout(src) (a copy when p = 0).
     func copy(_ dst: Ptr, _ src: UnsafePointer<Float>, count: Int) {
-        Dropout.apply(dst, src, count: count, p: p, seed: seed, stream: stream)
+        Dropout.apply(dst, src, count: count, p: p, seed: seed, stream: stream, offset: base(count))
     }
 }
 
@@ -580,6 +708,10 @@ final class BartWorkspace {
     var encoderOutput: Ptr, decoderOutput: Ptr
     /// Set by a forward pass that computed the logits' gradient; consumed by backward.
     var pendingBackward: DropoutPlan?
+    /// Where backward accumulates parameter gradients (the model's, or the lane's own buffer).
+    var gradients: Ptr = Ptr(bitPattern: 64)!
+    /// Whether this workspace's regions are timed (lane 0's).
+    var profiled = true
     let logits: Ptr
     let tmp: Ptr, gradA: Ptr, gradB: Ptr, gradEncoder: Ptr, hidden: Ptr
     let attnScratch: AttentionScratch
@@ -610,6 +742,18 @@ final class BartWorkspace {
         gradEncoder = a.floats(ns * d)
         hidden = a.floats(maxN * max(c.encoderFfnDim, c.decoderFfnDim))
         attnScratch = AttentionScratch(a, maxRows: maxN, dim: d, maxTile: max(s * s, t * t, t * s),
-                                       workers: Parallel.width)
+                                       workers: Parallel.available)
     }
+}
+
+/// One lane of a step: the rows of the batch it runs, its workspace, and (after lane 0) its own
+/// gradient buffer, allocated at its first backward.
+final class BartLane {
+    let index: Int
+    var workspace: BartWorkspace?
+    var ownGrads: FloatBuffer?
+    var rows = 0..<0
+    var result = CrossEntropy.Result(lossSum: 0, count: 0)
+
+    init(index: Int) { self.index = index }
 }

@@ -81,9 +81,18 @@ struct DropoutSite {
     var p: Float
     var seed: UInt64
     var stream: UInt32
+    /// The rows of the batch this call covers (a lane's slice, see `BartModel.forward`): mask offsets
+    /// are those the elements have in the whole batch, so a mask does not depend on the split.
+    var firstRow = 0
+    var rows = 1
 
-    func apply(_ x: Ptr, count: Int, offset: Int = 0) {
-        if p > 0 { Dropout.apply(x, x, count: count, p: p, seed: seed, stream: stream, offset: offset) }
+    /// Where this lane's first element sits in the whole batch's stream, for a tensor of `count`
+    /// elements over this lane's rows.
+    @inline(__always)
+    func base(_ count: Int) -> Int { firstRow * (count / rows) }
+
+    func apply(_ x: Ptr, count: Int) {
+        if p > 0 { Dropout.apply(x, x, count: count, p: p, seed: seed, stream: stream, offset: base(count)) }
     }
 }
 
@@ -100,7 +109,7 @@ enum AttentionBlock {
         Linear.forward(y: acts.q, x: xq, weight: params + p.qw, bias: params + p.qb, rows: nq, inDim: d, outDim: d)
         Linear.forward(y: acts.k, x: xkv, weight: params + p.kw, bias: params + p.kb, rows: nk, inDim: d, outDim: d)
         Linear.forward(y: acts.v, x: xkv, weight: params + p.vw, bias: params + p.vb, rows: nk, inDim: d, outDim: d)
-        let tile = s.tq * s.tk
+        let tile = s.tq * s.tk, dropBase = dropout.base(s.batch * s.heads * tile)
         // (batch, head) pairs are independent: spread them over the workers, each with its own tile.
         Parallel.chunks(s.batch * s.heads, maxParts: scratch.probTiles.count) { worker, pairs in
             let probTile = scratch.probTiles[worker]
@@ -117,7 +126,7 @@ enum AttentionBlock {
                 var used = UnsafePointer(pbh)
                 if dropout.p > 0 {
                     Dropout.apply(probTile, pbh, count: tile, p: dropout.p, seed: dropout.seed,
-                                  stream: dropout.stream, offset: pair * tile)
+                                  stream: dropout.stream, offset: dropBase + pair * tile)
                     used = UnsafePointer(probTile)
                 }
                 BLAS.gemm(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, a: used, lda: s.tk, b: vbh, ldb: d,
@@ -135,7 +144,7 @@ enum AttentionBlock {
         dOut: UnsafePointer<Float>, dxq: Ptr, accumulateDxq: Bool, dxkv: Ptr, accumulateDxkv: Bool
     ) {
         let nq = s.batch * s.tq, nk = s.batch * s.tk, d = s.dim, dh = s.headDim
-        let tile = s.tq * s.tk, scaling = 1 / Float(dh).squareRoot()
+        let tile = s.tq * s.tk, scaling = 1 / Float(dh).squareRoot(), dropBase = dropout.base(s.batch * s.heads * tile)
         Linear.backward(dx: scratch.dctx, dy: dOut, x: acts.ctx, weight: params + p.ow,
                         dWeight: grads + p.ow, dBias: grads + p.ob, rows: nq, inDim: d, outDim: d)
         Parallel.chunks(s.batch * s.heads, maxParts: scratch.probTiles.count) { worker, pairs in
@@ -151,10 +160,10 @@ enum AttentionBlock {
                 var used = UnsafePointer(pbh)
                 if dropout.p > 0 {
                     Dropout.apply(probTile, pbh, count: tile, p: dropout.p, seed: dropout.seed,
-                                  stream: dropout.stream, offset: pair * tile)
+                                  stream: dropout.stream, offset: dropBase + pair * tile)
                     used = UnsafePointer(probTile)
                     Dropout.apply(dprobTile, dprobTile, count: tile, p: dropout.p, seed: dropout.seed,
-                                  stream: dropout.stream, offset: pair * tile)
+                                  stream: dropout.stream, offset: dropBase + pair * tile)
                 }
                 // dV = P'ᵀ · dctx
                 BLAS.gemm(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, a: used, lda: s.tk, b: dctx, ldb: d,
@@ -182,26 +191,27 @@ struct FeedForwardOffsets {
     var w1: Int, b1: Int, w2: Int, b2: Int
 }
 
-/// Saved activations of a feed-forward block: fc1's output before the activation, and the activation
-/// output after dropout (fc2's input).
+/// Saved activations of a feed-forward block: fc1's output before the activation. The activation's
+/// output (fc2's input) is not kept: backward recomputes it from this, which costs one pointwise
+/// pass and saves rows × ffn floats per layer.
 struct FeedForwardActs {
     var pre: Ptr
-    var post: Ptr
 
     init(_ a: Arena, rows: Int, ffn: Int) {
-        pre = a.floats(rows * ffn); post = a.floats(rows * ffn)
+        pre = a.floats(rows * ffn)
     }
 }
 
 enum FeedForwardBlock {
+    /// out = fc2(dropout(act(fc1(x)))); `hidden` is scratch of rows × ffn.
     static func forward(
         _ acts: FeedForwardActs, _ p: FeedForwardOffsets, params: Ptr, x: UnsafePointer<Float>,
-        rows: Int, dim: Int, ffn: Int, activation: Activation, dropout: DropoutSite, out: Ptr
+        rows: Int, dim: Int, ffn: Int, activation: Activation, dropout: DropoutSite, out: Ptr, hidden: Ptr
     ) {
         Linear.forward(y: acts.pre, x: x, weight: params + p.w1, bias: params + p.b1, rows: rows, inDim: dim, outDim: ffn)
-        activation.forward(acts.post, acts.pre, rows * ffn)
-        dropout.apply(acts.post, count: rows * ffn)
-        Linear.forward(y: out, x: acts.post, weight: params + p.w2, bias: params + p.b2, rows: rows, inDim: ffn, outDim: dim)
+        activation.forward(hidden, acts.pre, rows * ffn)
+        dropout.apply(hidden, count: rows * ffn)
+        Linear.forward(y: out, x: hidden, weight: params + p.w2, bias: params + p.b2, rows: rows, inDim: ffn, outDim: dim)
     }
 
     /// dx (= or +=) gradient through the block; `hidden` is scratch of rows × ffn.
@@ -210,8 +220,14 @@ enum FeedForwardBlock {
         rows: Int, dim: Int, ffn: Int, activation: Activation, dropout: DropoutSite,
         dOut: UnsafePointer<Float>, dx: Ptr, accumulateDx: Bool, hidden: Ptr
     ) {
-        Linear.backward(dx: hidden, dy: dOut, x: acts.post, weight: params + p.w2, dWeight: grads + p.w2,
+        // fc2's input, recomputed (the same mask: dropout is a function of its position).
+        activation.forward(hidden, acts.pre, rows * ffn)
+        dropout.apply(hidden, count: rows * ffn)
+        Linear.backward(dx: nil, dy: dOut, x: hidden, weight: params + p.w2, dWeight: grads + p.w2,
                         dBias: grads + p.b2, rows: rows, inDim: ffn, outDim: dim)
+        // Then the gradient of that input, in the same scratch.
+        BLAS.gemm(transA: false, transB: false, m: rows, n: ffn, k: dim, a: dOut, lda: dim, b: params + p.w2, ldb: ffn,
+                  beta: 0, c: hidden, ldc: ffn)
         dropout.apply(hidden, count: rows * ffn)
         activation.backward(hidden, hidden, acts.pre, rows * ffn)
         Linear.backward(dx: dx, accumulateDx: accumulateDx, dy: hidden, x: x, weight: params + p.w1,

@@ -38,13 +38,14 @@ public enum LossGradInspector {
 
     /// Runs the model in training mode with dropout off (as transformers does with dropout 0, or in
     /// `model.eval()` with gradients on) and writes `loss`, `logits` and `grad.<name>`.
-    public static func run(model: any Seq2SeqModel, batchFile: String, out: String, training: Bool = false) throws -> Double {
+    public static func run(model: any Seq2SeqModel, batchFile: String, out: String, training: Bool = false,
+                           seed: UInt64 = 0) throws -> Double {
         let batch = try readBatch(batchFile)
         let v = model.vocabSize
         var logits = [Float](repeating: 0, count: batch.batchSize * batch.targetLength * v)
         model.zeroGradients()
         let r = try logits.withUnsafeMutableBufferPointer {
-            try model.step(batch, options: StepOptions(training: training), logitsOut: $0.baseAddress)
+            try model.step(batch, options: StepOptions(training: training, seed: seed), logitsOut: $0.baseAddress)
         }
         var w = SafeTensorsWriter()
         w.metadata = ["format": "pt", "producer": "precis inspect loss-grad", "tokens": String(r.count)]

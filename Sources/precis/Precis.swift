@@ -66,12 +66,17 @@ struct InspectCommand: ParsableCommand {
         var out: String
         @Flag(help: "Apply the config's dropout (training mode) instead of running deterministically.")
         var dropout = false
+        @Option(help: "Dropout seed (with --dropout).")
+        var seed: UInt64 = 0
+        @Option(help: "Compute threads (default: available cores). Results do not depend on it beyond float rounding.")
+        var threads: Int?
 
         func run() throws {
             do {
+                Compute.setThreads(threads ?? Compute.availableCores)
                 let (m, report) = try ModelFolder.load(model)
                 for name in report.unexpected { FileHandle.standardError.write(Data("warning: unused tensor \(name)\n".utf8)) }
-                let loss = try LossGradInspector.run(model: m, batchFile: batch, out: out, training: dropout)
+                let loss = try LossGradInspector.run(model: m, batchFile: batch, out: out, training: dropout, seed: seed)
                 print(String(format: "loss %.6f → %@", loss, out))
             } catch { throw fail(error) }
         }

@@ -56,10 +56,14 @@ enum CLI {
 @Suite struct CLITests {
     /// The whole path a user takes to check Precis against transformers: a real process, the BLAS
     /// kernel selection (and re-exec) included.
-    @Test func inspectLossGradMatchesTheGoldenFixture() throws {
+    /// With 2 threads the batch's two rows run in two lanes (see `BartModel.forward`) and the
+    /// gradients are gathered from both: the same fixture must match too.
+    @Test(arguments: [1, 2])
+    func inspectLossGradMatchesTheGoldenFixture(threads: Int) throws {
         let fixture = CLI.repo.appendingPathComponent("Tests/Fixtures/bart/tiny-scaled").path
         let out = CLI.temp() + "/out.safetensors"
-        let r = try CLI.run(["inspect", "loss-grad", "--model", fixture, "--batch", fixture + "/batch.safetensors", "--out", out])
+        let r = try CLI.run(["inspect", "loss-grad", "--model", fixture, "--batch", fixture + "/batch.safetensors", "--out", out,
+                             "--threads", String(threads)])
         #expect(r.status == 0, "\(r.stderr)")
         let got = try SafeTensorsFile(path: out), want = try SafeTensorsFile(path: fixture + "/expected.safetensors")
         let loss = try got.floats("loss")[0], ref = try want.floats("loss")[0]
@@ -74,6 +78,57 @@ enum CLI {
             checked += 1
         }
         #expect(checked > 50)
+    }
+
+    /// Lanes split a batch's rows over the threads (5 rows: 3 + 2 with 2 threads, 2 + 1 + 2 with 3):
+    /// with dropout on, the loss, the logits and every gradient are those of one thread up to float
+    /// rounding (masks are drawn by position in the whole batch, the loss is averaged over the whole
+    /// batch's tokens, and the lanes' gradients are summed).
+    @Test func lossLogitsAndGradientsDoNotDependOnTheThreadCount() throws {
+        let dir = CLI.temp()
+        #expect(try CLI.run(["init", "--config", "bart-tiny", "--out", dir + "/m", "--seed", "5"]).status == 0)
+        let rows = 5, src = 24, tgt = 11
+        var rng = SeededRNG(seed: 9)
+        var ids = [Int64](), mask = [Int64](), labels = [Int64]()
+        for r in 0..<rows {
+            let len = src - 3 * r
+            for j in 0..<src { ids.append(j < len ? Int64(3 + rng.next() % 8000) : 1); mask.append(j < len ? 1 : 0) }
+            for j in 0..<tgt { labels.append(j < tgt - r ? Int64(3 + rng.next() % 8000) : -100) }
+        }
+        var w = SafeTensorsWriter()
+        w.add("input_ids", int64s: ids, shape: [rows, src])
+        w.add("attention_mask", int64s: mask, shape: [rows, src])
+        w.add("labels", int64s: labels, shape: [rows, tgt])
+        try w.write(to: dir + "/batch.safetensors")
+        var results: [SafeTensorsFile] = []
+        for threads in [1, 2, 3] {
+            let out = dir + "/out\(threads).safetensors"
+            let r = try CLI.run(["inspect", "loss-grad", "--model", dir + "/m", "--batch", dir + "/batch.safetensors", "--out", out,
+                                 "--dropout", "--seed", "7", "--threads", String(threads)])
+            #expect(r.status == 0, "\(r.stderr)")
+            results.append(try SafeTensorsFile(path: out))
+        }
+        let one = results[0]
+        let loss = try one.floats("loss")[0]
+        // Dropout is on: the loss differs from the deterministic one (so the masks were applied).
+        let plain = try CLI.run(["inspect", "loss-grad", "--model", dir + "/m", "--batch", dir + "/batch.safetensors",
+                                 "--out", dir + "/plain.safetensors", "--threads", "1"])
+        #expect(plain.status == 0)
+        #expect(try SafeTensorsFile(path: dir + "/plain.safetensors").floats("loss")[0] != loss)
+        for other in results.dropFirst() {
+            #expect(abs(try other.floats("loss")[0] - loss) <= 1e-6 * loss)
+            let a = try one.floats("logits"), b = try other.floats("logits")
+            #expect(a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 })
+            var compared = 0
+            for name in one.names where name.hasPrefix("grad.") {
+                let x = try one.floats(name), y = try other.floats(name)
+                let d = zip(x, y).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }.squareRoot()
+                let n = x.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
+                #expect(d <= 1e-5 * n + 1e-9, "\(name): \(d) vs norm \(n)")
+                compared += 1
+            }
+            #expect(compared == one.names.filter { $0.hasPrefix("grad.") }.count && compared > 30)
+        }
     }
 
     @Test func initWritesALoadableFolder() throws {
