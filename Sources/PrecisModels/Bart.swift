@@ -19,6 +19,10 @@ public final class BartModel: Seq2SeqModel {
     let layout: BartLayout
     /// The lanes of a step (see `forward`); lane 0's gradients are `grads`.
     private var lanes: [BartLane] = []
+    /// Seconds each lane has spent in forward and backward since the model was made (lanes run at
+    /// once: a lane that finishes early waits for the others).
+    public var laneBusySeconds: [Double] { lanes.map(\.busy) }
+
     /// How many lanes the last `forward` used.
     private var laneCount = 0
     /// The ranges backward reports final, in the order it finishes them (see `onGradientsFinal`).
@@ -136,11 +140,12 @@ public final class BartModel: Seq2SeqModel {
         let drop = DropoutPlan(config: config, training: options.training, seed: options.seed)
         let all = lanes
         Parallel.run(n) { i in
-            let lane = all[i]
+            let lane = all[i], t0 = DispatchTime.now().uptimeNanoseconds
             lane.rows = batch.batchSize * i / n ..< batch.batchSize * (i + 1) / n
             let ws = prepareWorkspace(lane, batch)
             lane.result = forward(ws, drop.lane(lane.rows), options: options,
                                   logitsOut: logitsOut.map { $0 + lane.rows.lowerBound * batch.targetLength * config.vocabSize })
+            lane.busy += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         }
         var total = CrossEntropy.Result(lossSum: 0, count: 0)
         for lane in all.prefix(n) {
@@ -238,6 +243,8 @@ public final class BartModel: Seq2SeqModel {
         let extra = running.compactMap { $0.ownGrads?.pointer }
         let g = grads.pointer
         Parallel.run(running.count) { i in
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            defer { running[i].busy += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
             let ws = running[i].workspace!, drop = ws.pendingBackward!
             ws.pendingBackward = nil
             ws.gradients = running[i].ownGrads?.pointer ?? g
@@ -754,6 +761,8 @@ final class BartLane {
     var ownGrads: FloatBuffer?
     var rows = 0..<0
     var result = CrossEntropy.Result(lossSum: 0, count: 0)
+    /// Seconds this lane has spent in forward and backward (for the profile: how evenly lanes finish).
+    var busy = 0.0
 
     init(index: Int) { self.index = index }
 }

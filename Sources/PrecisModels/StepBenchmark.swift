@@ -18,6 +18,9 @@ public enum StepBenchmark {
         public var steps: Int
         /// Mean wall time per step of each profiled region (with `profile`), in ms.
         public var regions: [(name: String, ms: Double)] = []
+        /// Mean busy time per step of each lane (forward + backward), in ms: with several lanes, the
+        /// regions above are lane 0's, and the gap to forward + backward is the wait for the slowest lane.
+        public var laneMs: [Double] = []
     }
 
     public static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
@@ -85,8 +88,9 @@ public enum StepBenchmark {
         let opt = OptimizerState(table: model.table, adamw: AdamW(weightDecay: 0.01),
                                  schedule: LRSchedule(kind: .linear, baseLR: 1e-4, warmupSteps: 0, totalSteps: 1_000_000))
         var fwd: [Double] = [], bwd: [Double] = [], optim: [Double] = [], total: [Double] = []
+        var laneBase: [Double] = []
         for i in 0..<(warmup + steps) {
-            if i == warmup { model.profiler.reset(); model.profiler.enabled = profile }
+            if i == warmup { model.profiler.reset(); model.profiler.enabled = profile; laneBase = model.laneBusySeconds }
             let t0 = now()
             model.zeroGradients()
             _ = try model.forward(data, options: StepOptions(training: true, seed: UInt64(i)), logitsOut: nil)
@@ -109,7 +113,10 @@ public enum StepBenchmark {
         return Report(forwardMs: median(fwd) * 1000, backwardMs: median(bwd) * 1000, optimizerMs: median(optim) * 1000,
                       stepMs: stepS * 1000, tokensPerSecond: Double(batch * (source + target)) / stepS,
                       gflopPerStep: flops / 1e9, achievedGflops: flops / stepS / 1e9, sgemmPeakGflops: peak,
-                      peakRSSMiB: peakRSSMiB(), parameters: model.table.count, steps: steps, regions: regions)
+                      peakRSSMiB: peakRSSMiB(), parameters: model.table.count, steps: steps, regions: regions,
+                      laneMs: model.laneBusySeconds.enumerated().map { i, s in
+                          (s - (i < laneBase.count ? laneBase[i] : 0)) * 1000 / Double(steps)
+                      })
     }
 }
 

@@ -153,6 +153,10 @@ struct BenchCommand: ParsableCommand {
                         }
                         for (name, ms) in r.regions { covered += ms; row(name, ms) }
                         row("rest of forward+backward", r.forwardMs + r.backwardMs - covered)
+                        if r.laneMs.count > 1 {
+                            print("  lanes (rows of the batch per thread; regions above are lane 0's), busy ms per step:")
+                            for (i, ms) in r.laneMs.enumerated() { row("lane \(i)", ms) }
+                        }
                     }
                 }
             } catch let e as ValidationError { throw e } catch { throw fail(error) }
