@@ -46,11 +46,13 @@ let package = Package(
         .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
         // CRC-32C with the CPU's instruction (SSE4.2 / AArch64 CRC32), chosen at run time.
         .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O3"])]),
+        // The CPU's spin-wait hint, for the compute pool's waits (`Parallel`).
+        .target(name: "CSpin"),
 
         // ISA-specific kernels (see `avx512` above).
         .target(name: "PrecisAVX512", swiftSettings: avx512),
         // Numerics core: buffers, BLAS, kernels, optimizer, safetensors.
-        .target(name: "PrecisCore", dependencies: ["COpenBLAS", "PrecisAVX512"], swiftSettings: numerics),
+        .target(name: "PrecisCore", dependencies: ["COpenBLAS", "CSpin", "PrecisAVX512"], swiftSettings: numerics),
         // Models: configs, flat parameter layout, BART, registry, HF model folders.
         .target(name: "PrecisModels", dependencies: ["PrecisCore"], swiftSettings: numerics),
 

@@ -121,6 +121,9 @@ func smallData() throws -> String {
 
     /// Gradient accumulation: 2 micro-batches of 8 make the same update as one batch of 16 on the same
     /// examples (the loss is averaged over all label tokens of the update), without dropout.
+    /// `k_proj.bias` is left out: its gradient is analytically zero (softmax ignores a constant added
+    /// to every score), so what it holds is float rounding, which AdamW scales up to eps-sized steps
+    /// that depend on the summation order; the golden tests check it against an absolute bound.
     @Test func accumulationEqualsTheLargeBatch() throws {
         let data = try smallData()
         let dir = temp()
@@ -132,12 +135,15 @@ func smallData() throws -> String {
         let acc = try LocalTrainer.run(config(data, out: dir + "/acc", batch: 8, accumulation: 2, steps: 2, model: cfgPath))
         #expect(abs(big.logHistory[0]["loss"]! - acc.logHistory[0]["loss"]!) < 1e-5)
         let fa = try SafeTensorsFile(path: dir + "/big/model.safetensors"), fb = try SafeTensorsFile(path: dir + "/acc/model.safetensors")
-        for name in fa.names {
+        var compared = 0
+        for name in fa.names where !name.hasSuffix("k_proj.bias") {
+            compared += 1
             let x = try fa.floats(name), y = try fb.floats(name)
             var d = 0.0, n = 0.0
             for i in 0..<x.count { d += Double(x[i] - y[i]) * Double(x[i] - y[i]); n += Double(x[i]) * Double(x[i]) }
             #expect(d.squareRoot() <= 1e-5 * max(n.squareRoot(), 1e-3), "\(name)")
         }
+        #expect(compared > 40)
     }
 
     @Test func aMissingTokenizerIsAClearError() throws {
