@@ -95,6 +95,22 @@ public enum Vec {
         while i < n { y[i] += x[i]; i += 1 }
     }
 
+    /// y += x, then x = 0, in one pass (gathering a lane's gradients and clearing them for the next step).
+    public static func moveAdd(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        if n >= parallelGrain {
+            Parallel.chunks(n, grain: parallelGrain) { _, r in moveAddSerial(y + r.lowerBound, x + r.lowerBound, r.count) }
+        } else {
+            moveAddSerial(y, x, n)
+        }
+    }
+
+    @inline(__always)
+    static func moveAddSerial(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 8 <= n { store8(load8(y + i) + load8(x + i), y + i); store8(F8(), x + i); i += 8 }
+        while i < n { y[i] += x[i]; x[i] = 0; i += 1 }
+    }
+
     /// z = x + y
     @inline(__always)
     public static func sum(_ z: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) {

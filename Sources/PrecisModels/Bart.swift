@@ -263,9 +263,7 @@ public final class BartModel: Seq2SeqModel {
         var from = 0
         for r in done {
             if r.lowerBound > from {
-                Parallel.chunks(r.lowerBound - from, grain: 1 << 16) { _, c in
-                    Self.gather(into: g, from: extra, (from + c.lowerBound)..<(from + c.upperBound))
-                }
+                Self.gather(into: g, from: extra, from..<r.lowerBound)
             }
             from = max(from, r.upperBound)
         }
@@ -274,10 +272,7 @@ public final class BartModel: Seq2SeqModel {
 
     /// g[r] += Σ e[r] over the extra lanes' buffers, which are zeroed.
     private static func gather(into g: Ptr, from extra: [Ptr], _ r: Range<Int>) {
-        for e in extra {
-            Vec.add(g + r.lowerBound, e + r.lowerBound, r.count)
-            Vec.zero(e + r.lowerBound, r.count)
-        }
+        for e in extra { Vec.moveAdd(g + r.lowerBound, e + r.lowerBound, r.count) }
     }
 
     /// The decoder weights packed for few-row products, reused while the parameters are unchanged. The
