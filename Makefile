@@ -5,7 +5,7 @@ APT_PACKAGES := libzmq3-dev libopenblas-dev liblz4-dev pkg-config xz-utils
 SAMSUM := data/samsum
 SPLITS := train validation test
 
-.PHONY: setup build test data train eval golden golden-venv check-tokenizer-full bench bench-compare clean
+.PHONY: setup build test data train eval golden golden-venv check-tokenizer-full bench bench-compare bench-generate clean
 
 # Install the system libraries only when one is missing (apt-get needs root; CI runs as root).
 setup:
@@ -77,6 +77,10 @@ bench: build
 # Precis and PyTorch (plain loop and HF Trainer) interleaved on the same step; see docs/benchmarks.md.
 bench-compare: build golden-venv
 	bash tools/bench/compare_step.sh
+
+# Precis and transformers' generate() interleaved, greedy and 4 beams; see docs/benchmarks.md.
+bench-generate: build golden-venv
+	bash tools/bench/compare_generate.sh
 
 clean:
 	rm -rf .build

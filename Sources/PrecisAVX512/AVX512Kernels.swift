@@ -76,6 +76,21 @@ public enum AVX512Kernels {
         }
     }
 
+    /// For backward through exact GELU without its saved output: x ← x·Φ(x) (the activation,
+    /// recomputed in place over its input) and g ← g·(Φ(x) + x·φ(x)) (its input's gradient), with one
+    /// evaluation of Φ and φ, over n elements (a multiple of 8).
+    @inline(never)
+    public static func geluRecomputeBackward(_ x: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 8 <= n {
+            let v = load8(x + i)
+            let (cdf, pdf) = normal(v)
+            store8(load8(g + i) * (cdf + v * pdf), g + i)
+            store8(v * cdf, x + i)
+            i += 8
+        }
+    }
+
     /// y[r, o] = b[o] + Σᵢ x[r, i]·W[o, i] for up to 8 rows, with W packed as [O/16][I][16] (see
     /// `PackedWeights`), for the 16-output blocks in `blocks`. Streams each weight once: decoding a
     /// few rows is bound by reading the weights, which a packed GEMM would copy first.

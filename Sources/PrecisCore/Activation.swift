@@ -46,6 +46,22 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
         }
     }
 
+    /// Backward without the saved output: `grad` holds dL/dy on entry and dL/dx after, and `x` (the
+    /// input) is overwritten with y = f(x), for callers that need the output again (fc2's weight
+    /// gradient) but did not keep it. Exact GELU with AVX-512 does both in one pass.
+    public func backwardRecomputing(x: UnsafeMutablePointer<Float>, grad: UnsafeMutablePointer<Float>, _ n: Int) {
+        Parallel.chunks(n, grain: 1 << 15) { _, r in
+            var lo = r.lowerBound
+            if self == .gelu && CPUFeatures.avx512 {
+                let m = r.count & ~7
+                AVX512Kernels.geluRecomputeBackward(x + lo, grad + lo, m)
+                lo += m
+            }
+            backwardSerial(grad + lo, grad + lo, x + lo, r.upperBound - lo)
+            forwardSerial(x + lo, x + lo, r.upperBound - lo)
+        }
+    }
+
     /// The portable (any x86-64 or ARM) kernel, single-threaded; `forward` uses it unless the
     /// AVX-512 one applies. Public so tests can compare the two.
     public func forwardSerial(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {

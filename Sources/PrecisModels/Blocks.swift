@@ -192,8 +192,9 @@ struct FeedForwardOffsets {
 }
 
 /// Saved activations of a feed-forward block: fc1's output before the activation. The activation's
-/// output (fc2's input) is not kept: backward recomputes it from this, which costs one pointwise
-/// pass and saves rows × ffn floats per layer.
+/// output (fc2's input) is not kept: backward recomputes it from this, in place (so backward consumes
+/// `pre`), in the same pass that takes the activation's gradient; that saves rows × ffn floats per
+/// layer for one pointwise pass.
 struct FeedForwardActs {
     var pre: Ptr
 
@@ -214,22 +215,21 @@ enum FeedForwardBlock {
         Linear.forward(y: out, x: hidden, weight: params + p.w2, bias: params + p.b2, rows: rows, inDim: ffn, outDim: dim)
     }
 
-    /// dx (= or +=) gradient through the block; `hidden` is scratch of rows × ffn.
+    /// dx (= or +=) gradient through the block; `hidden` is scratch of rows × ffn. Overwrites `acts.pre`.
     static func backward(
         _ acts: FeedForwardActs, _ p: FeedForwardOffsets, params: Ptr, grads: Ptr, x: UnsafePointer<Float>,
         rows: Int, dim: Int, ffn: Int, activation: Activation, dropout: DropoutSite,
         dOut: UnsafePointer<Float>, dx: Ptr, accumulateDx: Bool, hidden: Ptr
     ) {
-        // fc2's input, recomputed (the same mask: dropout is a function of its position).
-        activation.forward(hidden, acts.pre, rows * ffn)
-        dropout.apply(hidden, count: rows * ffn)
-        Linear.backward(dx: nil, dy: dOut, x: hidden, weight: params + p.w2, dWeight: grads + p.w2,
-                        dBias: grads + p.b2, rows: rows, inDim: ffn, outDim: dim)
-        // Then the gradient of that input, in the same scratch.
+        // The gradient of fc2's input, then of the activation's input; the activation's output is
+        // recomputed in place over `pre` on the way (the same mask: dropout is a function of position).
         BLAS.gemm(transA: false, transB: false, m: rows, n: ffn, k: dim, a: dOut, lda: dim, b: params + p.w2, ldb: ffn,
                   beta: 0, c: hidden, ldc: ffn)
         dropout.apply(hidden, count: rows * ffn)
-        activation.backward(hidden, hidden, acts.pre, rows * ffn)
+        activation.backwardRecomputing(x: acts.pre, grad: hidden, rows * ffn)
+        dropout.apply(acts.pre, count: rows * ffn)
+        Linear.backward(dx: nil, dy: dOut, x: acts.pre, weight: params + p.w2, dWeight: grads + p.w2,
+                        dBias: grads + p.b2, rows: rows, inDim: ffn, outDim: dim)
         Linear.backward(dx: dx, accumulateDx: accumulateDx, dy: hidden, x: x, weight: params + p.w1,
                         dWeight: grads + p.w1, dBias: grads + p.b1, rows: rows, inDim: dim, outDim: ffn)
     }

@@ -17,6 +17,15 @@ import PrecisCore
         act.backward(&a, dy, x, n)
         act.backwardSerial(&b, dy, x, n)
         for i in 0..<n { #expect(abs(a[i] - b[i]) <= 1e-6 * max(1, abs(b[i])), "backward \(i)") }
+        // Backward that recomputes the output in place over the input (one pass with AVX-512 GELU).
+        var xs = x, g = dy
+        act.backwardRecomputing(x: &xs, grad: &g, n)
+        act.forwardSerial(&a, x, n)
+        act.backwardSerial(&b, dy, x, n)
+        for i in 0..<n {
+            #expect(abs(xs[i] - a[i]) <= 1e-6 * max(1, abs(a[i])), "recomputed output \(i)")
+            #expect(abs(g[i] - b[i]) <= 1e-6 * max(1, abs(b[i])), "recomputing backward \(i)")
+        }
     }
 
     @Test(arguments: [(1, 16, 48), (3, 32, 100), (8, 64, 256), (13, 40, 24)])

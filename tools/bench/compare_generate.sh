@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs `precis bench generate` and transformers' generate() (tools/bench/pytorch_generate.py) on the
+# same config, batch, source length, thread count and number of new tokens, alternating them ROUNDS
+# times (this VM is noisy: interleaving keeps both sides under the same conditions), and prints every
+# run plus the per-round ratios and their median.
+#
+#   VENV=/path/to/venv ROUNDS=5 THREADS=2 bash tools/bench/compare_generate.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VENV=${VENV:-.venv-golden}
+ROUNDS=${ROUNDS:-5}
+THREADS=${THREADS:-2}
+BEAMS=${BEAMS:-1,4}
+PRECIS=${PRECIS:-.build/release/precis}
+[ -x "$PRECIS" ] || swift build -c release >/dev/null
+out=$(mktemp -d)
+for r in $(seq 1 "$ROUNDS"); do
+  "$PRECIS" bench generate --config bart-small --threads "$THREADS" --num-beams "$BEAMS" --json | grep '^{' | sed "s/^{/{\"round\":$r,/" | tee -a "$out/precis.jsonl"
+  "$VENV/bin/python" tools/bench/pytorch_generate.py --config configs/bart-small.json --threads "$THREADS" --num-beams "$BEAMS" 2>/dev/null \
+    | grep '^{' | sed "s/^{/{\"round\":$r,/" | tee -a "$out/torch.jsonl"
+done
+python3 - "$out" <<'PY'
+import json, statistics, sys, os
+d = sys.argv[1]
+def load(n): return [json.loads(l) for l in open(os.path.join(d, n)) if l.strip()]
+p, t = load("precis.jsonl"), load("torch.jsonl")
+print()
+for beams in sorted({x["num_beams"] for x in p}):
+    pr = {x["round"]: x for x in p if x["num_beams"] == beams}
+    tr = {x["round"]: x for x in t if x["num_beams"] == beams}
+    rounds = sorted(set(pr) & set(tr))
+    ratios = [pr[r]["tokens_per_s"] / tr[r]["tokens_per_s"] for r in rounds]
+    print(f"num_beams {beams}: precis tokens/s " + " · ".join(f"{pr[r]['tokens_per_s']:.0f}" for r in rounds)
+          + " | transformers " + " · ".join(f"{tr[r]['tokens_per_s']:.0f}" for r in rounds))
+    print(f"  per-round ratio " + " · ".join(f"{x:.2f}" for x in ratios) + f"  → median {statistics.median(ratios):.2f}x;"
+          f" peak RSS MiB precis {statistics.median(pr[r]['peak_rss_mib'] for r in rounds):.0f}, torch {statistics.median(tr[r]['peak_rss_mib'] for r in rounds):.0f}")
+PY
