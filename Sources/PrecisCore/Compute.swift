@@ -7,11 +7,11 @@ import Glibc
 /// Process-wide compute settings: how many threads the numerics use.
 ///
 /// The thread count is always explicit. Precis runs one pool of `threads` compute workers
-/// (`Parallel`): large GEMMs are split by rows or columns across them, attention heads and
-/// elementwise kernels are spread over them, and OpenBLAS itself is pinned to one thread
-/// (`BLAS.singleThreaded`, once per process), so its own pool never spins against ours.
-/// Each output element is computed by exactly one single-threaded GEMM call, so results do not depend
-/// on the thread count.
+/// (`Parallel`): a model step runs its batch in lanes, one per worker (see `BartModel.forward`);
+/// elsewhere large GEMMs are split by rows or columns across them and elementwise kernels are spread
+/// over them; OpenBLAS itself is pinned to one thread (`BLAS.singleThreaded`, once per process), so
+/// its own pool never spins against ours. Results do not depend on the thread count beyond float
+/// rounding, and are bitwise the same run after run for a given count.
 public enum Compute {
     /// Cores this process may run on (Foundation reads the affinity mask and cgroup quota), at least 1.
     public static var availableCores: Int {
