@@ -46,6 +46,25 @@ extension RealProcesses {
         for (name, v) in results[0] { #expect(v.map(\.bitPattern) == results[1][name]!.map(\.bitPattern), "\(name) differs between two runs") }
     }
 
+    /// Workers with 2 threads run each micro-batch in two lanes (half the rows each, see
+    /// `BartModel.forward`); without clipping they push gradient partitions while backward runs, as
+    /// the lanes finish each range. The result is one process's on the whole batch.
+    @Test func twoThreadWorkersPushDuringBackwardAndMatchOneProcess() throws {
+        let dir = TestCluster.tempDir("lanes")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 8, servers: 2, workers: 2, maxGradNorm: 0)
+        let c = try TestCluster.up(dir: dir, config: cfg, servers: 2, workers: 2, workerThreads: 2)
+        #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
+        for n in ["ps0", "ps1", "w0", "w1"] { #expect(c.wait(n, timeout: 20) == 0, "\(n) exit: \(c.allLogs())") }
+        #expect(c.log("w0").contains("went out during backward") || c.log("w1").contains("went out during backward"),
+                "\(c.allLogs())")
+        let got = try loadParameters(dir + "/out")
+        let reference = try referenceRun(config: cfg, batch: 8, outputDir: dir + "/reference")
+        let d = compareParameters(got, reference)
+        #expect(d.global < 1e-6, "relative difference \(d.global)")
+        #expect(d.worst < 1e-6, "\(d.worstName): relative difference \(d.worst)")
+    }
+
     /// A worker killed with SIGKILL in the middle of a run: the coordinator notices within the
     /// heartbeat timeout, hands its contribution to the survivor, and the run ends with the same
     /// parameters as an undisturbed run (nothing lost, nothing counted twice). A worker that joins

@@ -48,7 +48,8 @@ final class TestCluster {
 
     /// A training config for the tests: absolute paths, so the processes' working folder does not matter.
     static func config(dir: String, model: String, batch: Int, steps: Int, servers: Int, workers: Int,
-                       consistency: String = "sync", extraTraining: String = "", extraCluster: String = "") throws -> String {
+                       consistency: String = "sync", maxGradNorm: Double = 0.5,
+                       extraTraining: String = "", extraCluster: String = "") throws -> String {
         let yaml = """
         training:
           output_dir: \(dir)/out
@@ -63,7 +64,7 @@ final class TestCluster {
           learning_rate: 2.0e-3
           weight_decay: 0.01
           warmup_steps: 3
-          max_grad_norm: 0.5
+          max_grad_norm: \(maxGradNorm)
           label_smoothing_factor: 0.1
           max_steps: \(steps)
           logging_steps: 1
@@ -135,14 +136,16 @@ final class TestCluster {
     func setEndpoint(_ e: String) { endpoint = e }
 
     func startServer(_ name: String) throws { try start("precis-ps", name, ["--coordinator", endpoint, "--name", name]) }
-    func startWorker(_ name: String) throws { try start("precis-worker", name, ["--coordinator", endpoint, "--name", name, "--threads", "1"]) }
+    func startWorker(_ name: String, threads: Int = 1) throws {
+        try start("precis-worker", name, ["--coordinator", endpoint, "--name", name, "--threads", String(threads)])
+    }
 
     /// A whole cluster: coordinator, `servers` servers, `workers` workers.
-    static func up(dir: String, config: String, servers: Int, workers: Int) throws -> TestCluster {
+    static func up(dir: String, config: String, servers: Int, workers: Int, workerThreads: Int = 1) throws -> TestCluster {
         let c = TestCluster(dir: dir, config: config)
         try c.startCoordinator()
         for i in 0..<servers { try c.startServer("ps\(i)") }
-        for i in 0..<workers { try c.startWorker("w\(i)") }
+        for i in 0..<workers { try c.startWorker("w\(i)", threads: workerThreads) }
         return c
     }
 
