@@ -22,43 +22,39 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
 
     /// y = f(x); y may alias x. Large arrays are split over the compute workers.
     public func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
-        Parallel.chunks(n, grain: 1 << 15) { _, r in
-            var lo = r.lowerBound
-            if self == .gelu && CPUFeatures.avx512 {
-                let m = r.count & ~7
-                AVX512Kernels.geluForward(y + lo, x + lo, m)
-                lo += m
-            }
-            forwardSerial(y + lo, x + lo, r.upperBound - lo)
-        }
+        split(n, gelu512: { AVX512Kernels.geluForward(y + $0, x + $0, $1) },
+              portable: { forwardSerial(y + $0, x + $0, $1) })
     }
 
     /// dx = dy · f'(x); dx may alias dy. Large arrays are split over the compute workers.
     public func backward(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
-        Parallel.chunks(n, grain: 1 << 15) { _, r in
-            var lo = r.lowerBound
-            if self == .gelu && CPUFeatures.avx512 {
-                let m = r.count & ~7
-                AVX512Kernels.geluBackward(dx + lo, dy + lo, x + lo, m)
-                lo += m
-            }
-            backwardSerial(dx + lo, dy + lo, x + lo, r.upperBound - lo)
-        }
+        split(n, gelu512: { AVX512Kernels.geluBackward(dx + $0, dy + $0, x + $0, $1) },
+              portable: { backwardSerial(dx + $0, dy + $0, x + $0, $1) })
     }
 
     /// Backward without the saved output: `grad` holds dL/dy on entry and dL/dx after, and `x` (the
     /// input) is overwritten with y = f(x), for callers that need the output again (fc2's weight
     /// gradient) but did not keep it. Exact GELU with AVX-512 does both in one pass.
     public func backwardRecomputing(x: UnsafeMutablePointer<Float>, grad: UnsafeMutablePointer<Float>, _ n: Int) {
+        split(n, gelu512: { AVX512Kernels.geluRecomputeBackward(x + $0, grad + $0, $1) },
+              portable: { lo, count in
+                  backwardSerial(grad + lo, grad + lo, x + lo, count)
+                  forwardSerial(x + lo, x + lo, count)
+              })
+    }
+
+    /// Spreads n elements over the compute workers; each chunk runs the AVX-512 GELU kernel on its
+    /// multiple-of-8 prefix when that applies, and the portable kernel on the rest.
+    @inline(__always)
+    private func split(_ n: Int, gelu512: (_ start: Int, _ count: Int) -> Void, portable: (_ start: Int, _ count: Int) -> Void) {
         Parallel.chunks(n, grain: 1 << 15) { _, r in
             var lo = r.lowerBound
             if self == .gelu && CPUFeatures.avx512 {
                 let m = r.count & ~7
-                AVX512Kernels.geluRecomputeBackward(x + lo, grad + lo, m)
+                gelu512(lo, m)
                 lo += m
             }
-            backwardSerial(grad + lo, grad + lo, x + lo, r.upperBound - lo)
-            forwardSerial(x + lo, x + lo, r.upperBound - lo)
+            portable(lo, r.upperBound - lo)
         }
     }
 

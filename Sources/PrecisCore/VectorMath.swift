@@ -81,11 +81,7 @@ public enum Vec {
     /// y += x
     @inline(__always)
     public static func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
-        if n >= parallelGrain {
-            Parallel.chunks(n, grain: parallelGrain) { _, r in addSerial(y + r.lowerBound, x + r.lowerBound, r.count) }
-        } else {
-            addSerial(y, x, n)
-        }
+        splitIfLarge(n) { addSerial(y + $0, x + $0, $1) }
     }
 
     @inline(__always)
@@ -97,18 +93,23 @@ public enum Vec {
 
     /// y += x, then x = 0, in one pass (gathering a lane's gradients and clearing them for the next step).
     public static func moveAdd(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>, _ n: Int) {
-        if n >= parallelGrain {
-            Parallel.chunks(n, grain: parallelGrain) { _, r in moveAddSerial(y + r.lowerBound, x + r.lowerBound, r.count) }
-        } else {
-            moveAddSerial(y, x, n)
+        splitIfLarge(n) { lo, count in
+            let y = y + lo, x = x + lo
+            var i = 0
+            while i + 8 <= count { store8(load8(y + i) + load8(x + i), y + i); store8(F8(), x + i); i += 8 }
+            while i < count { y[i] += x[i]; x[i] = 0; i += 1 }
         }
     }
 
+    /// body(start, count) over 0..<n: in chunks spread over the compute workers when n is large,
+    /// else in one call.
     @inline(__always)
-    static func moveAddSerial(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>, _ n: Int) {
-        var i = 0
-        while i + 8 <= n { store8(load8(y + i) + load8(x + i), y + i); store8(F8(), x + i); i += 8 }
-        while i < n { y[i] += x[i]; x[i] = 0; i += 1 }
+    static func splitIfLarge(_ n: Int, _ body: (_ start: Int, _ count: Int) -> Void) {
+        if n >= parallelGrain {
+            Parallel.chunks(n, grain: parallelGrain) { _, r in body(r.lowerBound, r.count) }
+        } else {
+            body(0, n)
+        }
     }
 
     /// z = x + y
