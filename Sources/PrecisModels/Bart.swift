@@ -25,10 +25,11 @@ public final class BartModel: Seq2SeqModel {
 
     /// How many lanes the last `forward` used.
     private var laneCount = 0
-    /// The ranges backward reports final, in the order it finishes them (see `onGradientsFinal`).
-    private let reportRanges: [Range<Int>]
+    /// The ranges backward reports final, in the order it finishes them (see `onGradientsFinal`),
+    /// and the rest of the buffer (final only at the end).
+    private let reportRanges: [Range<Int>], restRanges: [Range<Int>]
     /// Per report: how many lanes have finished it in the current backward.
-    private let arrivals = Mutex<[Int]>([])
+    private let arrivals: Mutex<[Int]>
     /// Wall time per region of the step (enable for profiling).
     public let profiler = Profiler()
     /// Decoder weights packed for generation, with the fingerprint of the parameters they were packed
@@ -45,6 +46,8 @@ public final class BartModel: Seq2SeqModel {
         params = FloatBuffer(count: table.count)
         grads = FloatBuffer(count: table.count)
         finalLogitsBias = FloatBuffer(count: config.vocabSize)
+        // Backward's order: each decoder layer from the last, the decoder's positions and its
+        // embedding LayerNorm, each encoder layer from the last.
         var prefixes = (0..<config.decoderLayers).reversed().map { "model.decoder.layers.\($0)." }
         prefixes += ["model.decoder.embed_positions.", "model.decoder.layernorm_embedding."]
         prefixes += (0..<config.encoderLayers).reversed().map { "model.encoder.layers.\($0)." }
@@ -54,6 +57,13 @@ public final class BartModel: Seq2SeqModel {
             guard let lo = es.map(\.offset).min(), let hi = es.map({ $0.offset + $0.count }).max() else { return 0..<0 }
             return lo..<hi
         }
+        var rest: [Range<Int>] = [], from = 0
+        for r in reportRanges.filter({ !$0.isEmpty }).sorted(by: { $0.lowerBound < $1.lowerBound }) + [table.count..<table.count] {
+            if r.lowerBound > from { rest.append(from..<r.lowerBound) }
+            from = max(from, r.upperBound)
+        }
+        restRanges = rest
+        arrivals = Mutex(Array(repeating: 0, count: reportRanges.count))
     }
 
     public var vocabSize: Int { config.vocabSize }
@@ -202,26 +212,10 @@ public final class BartModel: Seq2SeqModel {
     /// position embedding and its LayerNorm, each encoder layer). The cluster cuts its partitions
     /// here, so a partition is not held back to the end of backward by a few values that are.
     public var gradientCuts: [Int] {
-        var prefixes = (0..<config.decoderLayers).map { "model.decoder.layers.\($0)." }
-        prefixes += ["model.decoder.embed_positions.", "model.decoder.layernorm_embedding."]
-        prefixes += (0..<config.encoderLayers).map { "model.encoder.layers.\($0)." }
         var cuts = Set([0, table.count])
-        for p in prefixes {
-            let r = range(prefix: p)
-            if !r.isEmpty { cuts.insert(r.lowerBound); cuts.insert(r.upperBound) }
-        }
+        for r in reportRanges where !r.isEmpty { cuts.insert(r.lowerBound); cuts.insert(r.upperBound) }
         return cuts.sorted()
     }
-
-    /// The element range of every parameter whose name starts with `prefix`.
-    func range(prefix: String) -> Range<Int> {
-        if let r = rangeCache[prefix] { return r }
-        let es = table.entries.filter { $0.name.hasPrefix(prefix) }
-        guard let lo = es.map(\.offset).min(), let hi = es.map({ $0.offset + $0.count }).max() else { return 0..<0 }
-        rangeCache[prefix] = lo..<hi
-        return lo..<hi
-    }
-    private var rangeCache: [String: Range<Int>] = [:]
 
     public func backward() {
         let running = lanes.prefix(laneCount).filter { $0.workspace?.pendingBackward != nil }
@@ -236,7 +230,7 @@ public final class BartModel: Seq2SeqModel {
         }
         // Lanes after the first accumulate into their own buffers; whichever lane finishes a range
         // last adds them into `grads` (and zeroes them for the next call) and reports the range.
-        arrivals.withLock { $0 = Array(repeating: 0, count: reportRanges.count) }
+        arrivals.withLock { counts in for k in counts.indices { counts[k] = 0 } }
         for lane in running where lane.index > 0 && lane.ownGrads == nil {
             lane.ownGrads = FloatBuffer(count: table.count)
         }
@@ -257,16 +251,8 @@ public final class BartModel: Seq2SeqModel {
                 }
             }
         }
-        // The rest (embeddings, the encoder's and decoder's own LayerNorms…), with every worker.
-        var done = reportRanges.filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
-        done.append(table.count..<table.count)
-        var from = 0
-        for r in done {
-            if r.lowerBound > from {
-                Self.gather(into: g, from: extra, from..<r.lowerBound)
-            }
-            from = max(from, r.upperBound)
-        }
+        // The rest (embeddings, the encoder's own LayerNorm…), with every worker.
+        for r in restRanges { Self.gather(into: g, from: extra, r) }
         onGradientsFinal?(0..<table.count)
     }
 
