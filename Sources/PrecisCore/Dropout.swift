@@ -50,15 +50,60 @@ public enum Dropout {
         }
     }
 
+    /// `apply`, also recording the keep decisions one bit per element (bit i % 8 of byte i / 8), so
+    /// that backward can apply the same mask with `applyRecorded` instead of hashing again.
+    public static func apply(
+        _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int, p: Float,
+        seed: UInt64, stream: UInt32, offset: Int = 0, recordingTo bits: UnsafeMutablePointer<UInt8>
+    ) {
+        if p <= 0 || p >= 1 { apply(y, x, count: n, p: p, seed: seed, stream: stream, offset: offset); return }
+        // Chunks of whole bytes of the record.
+        Parallel.chunks((n + 7) / 8, grain: 1 << 12) { _, r in
+            let lo = r.lowerBound * 8, hi = min(n, r.upperBound * 8)
+            applySerial(y + lo, x + lo, count: hi - lo, p: p, seed: seed, stream: stream, offset: offset + lo,
+                        bits: bits + r.lowerBound)
+        }
+    }
+
+    /// y = x · mask / (1 − p) with the mask `apply(…, recordingTo:)` recorded. `y` may alias `x`.
+    public static func applyRecorded(
+        _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int, p: Float, bits: UnsafePointer<UInt8>
+    ) {
+        if p <= 0 {
+            if UnsafePointer(y) != x { Vec.copy(y, x, n) }
+            return
+        }
+        if p >= 1 { Vec.zero(y, n); return }
+        let scale = F8(repeating: 1 / (1 - p))
+        Parallel.chunks((n + 7) / 8, grain: 1 << 12) { _, r in
+            for g in r {
+                let i = g * 8
+                // An equality compare (SSE2 has it) builds the lane mask without leaving the registers.
+                let values = bitValues
+                let keep = (SIMD8<Int32>(repeating: Int32(bits[g])) & values) .== values
+                if i + 8 <= n {
+                    store8(F8(repeating: 0).replacing(with: load8(x + i) * scale, where: keep), y + i)
+                } else {
+                    for j in 0..<(n - i) { y[i + j] = keep[j] ? x[i + j] * scale[0] : 0 }
+                }
+            }
+        }
+    }
+
+    static let bitValues = SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128)
+
     static func applySerial(
         _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int, p: Float,
-        seed: UInt64, stream: UInt32, offset: Int
+        seed: UInt64, stream: UInt32, offset: Int, bits: UnsafeMutablePointer<UInt8>? = nil
     ) {
         let t = threshold(p)
         let scale = F8(repeating: 1 / (1 - p))
         var i = 0
         while i < n {
             let keep = keep8(seed: seed, stream: stream, index: offset + i, threshold: t)
+            if let bits {
+                bits[i / 8] = UInt8(truncatingIfNeeded: SIMD8<Int32>(repeating: 0).replacing(with: bitValues, where: keep).wrappedSum())
+            }
             if i + 8 <= n {
                 let v = load8(x + i) * scale
                 store8(F8(repeating: 0).replacing(with: v, where: keep), y + i)

@@ -49,6 +49,14 @@ public final class Arena {
         return p
     }
 
+    public func bytes(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, n), alignment: 64)
+        chunks.append(raw)
+        let p = raw.bindMemory(to: UInt8.self, capacity: max(1, n))
+        p.initialize(repeating: 0, count: max(1, n))
+        return p
+    }
+
     public func ints(_ n: Int) -> UnsafeMutablePointer<Int32> {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, n) * 4, alignment: 64)
         chunks.append(raw)

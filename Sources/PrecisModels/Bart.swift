@@ -366,7 +366,7 @@ public final class BartModel: Seq2SeqModel {
             }
         }
         norm.forward(ws.tmp, normOffsets, params: p, rows: rows, dim: d, eps: config.layerNormEps)
-        dropout.copy(out, norm.y, count: rows * d)
+        dropout.apply(out, norm.y, count: rows * d, recordingTo: norm.dropMask)
     }
 
     /// One post-LN residual sublayer, y = LN(x + dropout(f(x))): `block` writes f(x) into the scratch
@@ -375,7 +375,7 @@ public final class BartModel: Seq2SeqModel {
                           dropout: DropoutSite, _ block: (Ptr) -> Void) -> UnsafePointer<Float> {
         let d = config.dModel
         block(ws.tmp)
-        dropout.apply(ws.tmp, count: rows * d)
+        dropout.apply(ws.tmp, ws.tmp, count: rows * d, recordingTo: norm.dropMask)
         Vec.add(ws.tmp, x, rows * d)
         norm.forward(ws.tmp, no, params: params.pointer, rows: rows, dim: d, eps: config.layerNormEps)
         return UnsafePointer(norm.y)
@@ -527,7 +527,7 @@ public final class BartModel: Seq2SeqModel {
                                   dropout: DropoutSite, _ block: (UnsafePointer<Float>, Ptr) -> Void) {
         let d = config.dModel
         norm.backward(dx: grad, dy: grad, no, params: params.pointer, grads: ws.gradients, rows: rows, dim: d)
-        dropout.copy(ws.tmp, grad, count: rows * d)
+        dropout.applyRecorded(ws.tmp, grad, count: rows * d, mask: norm.dropMask)
         block(ws.tmp, dx)
         Vec.add(dx, grad, rows * d)
     }
@@ -535,7 +535,7 @@ public final class BartModel: Seq2SeqModel {
     private func embedBackward(_ ws: BartWorkspace, grad: Ptr, ids: UnsafePointer<Int32>, length: Int, positions: Int,
                                norm: NormActs, normOffsets: NormOffsets, dropout: DropoutSite) {
         let d = config.dModel, rows = ws.b * length, p = params.pointer, g = ws.gradients
-        dropout.apply(grad, count: rows * d)
+        dropout.applyRecorded(grad, grad, count: rows * d, mask: norm.dropMask)
         norm.backward(dx: grad, dy: grad, normOffsets, params: p, grads: g, rows: rows, dim: d)
         let scale: Float = config.scaleEmbedding ? Float(d).squareRoot() : 1
         Embedding.backward(dtable: g + layout.shared, dout: grad, ids: ids, rows: rows, dim: d, scale: scale)
@@ -603,13 +603,6 @@ struct DropoutPlan {
     func site(decoderLayer l: Int, _ k: Int) -> DropoutSite {
         let p: Float = l < 0 ? hidden : [attention, hidden, attention, hidden, activation, hidden][k]
         return DropoutSite(p: p, seed: seed, stream: UInt32(100_000 + 16 * (l + 1) + k), firstRow: firstRow, rows: rows)
-    }
-}
-
-extension DropoutSite {
-    /// dst = dropout(src) (a copy when p = 0).
-    func copy(_ dst: Ptr, _ src: UnsafePointer<Float>, count: Int) {
-        Dropout.apply(dst, src, count: count, p: p, seed: seed, stream: stream, offset: base(count))
     }
 }
 

@@ -12,14 +12,18 @@ struct NormOffsets {
     var bias: Int
 }
 
-/// Saved activations of a LayerNorm: normalised input, 1/σ per row, and the output.
+/// Saved activations of a LayerNorm: normalised input, 1/σ per row, and the output; and the mask of
+/// the dropout applied just before it (the residual branch's, or the embeddings'), one bit per value,
+/// so backward reuses it instead of drawing it again.
 struct NormActs {
     var xhat: Ptr
     var rstd: Ptr
     var y: Ptr
+    var dropMask: UnsafeMutablePointer<UInt8>
 
     init(_ a: Arena, rows: Int, dim: Int) {
         xhat = a.floats(rows * dim); rstd = a.floats(rows); y = a.floats(rows * dim)
+        dropMask = a.bytes((rows * dim + 7) / 8)
     }
 
     func forward(_ x: UnsafePointer<Float>, _ p: NormOffsets, params: Ptr, rows: Int, dim: Int, eps: Float) {
@@ -93,6 +97,16 @@ struct DropoutSite {
 
     func apply(_ x: Ptr, count: Int) {
         if p > 0 { Dropout.apply(x, x, count: count, p: p, seed: seed, stream: stream, offset: base(count)) }
+    }
+
+    /// dst = dropout(src), recording the mask in `mask` (src may be dst).
+    func apply(_ dst: Ptr, _ src: UnsafePointer<Float>, count: Int, recordingTo mask: UnsafeMutablePointer<UInt8>) {
+        Dropout.apply(dst, src, count: count, p: p, seed: seed, stream: stream, offset: base(count), recordingTo: mask)
+    }
+
+    /// dst = src with the mask a forward call recorded (src may be dst).
+    func applyRecorded(_ dst: Ptr, _ src: UnsafePointer<Float>, count: Int, mask: UnsafePointer<UInt8>) {
+        Dropout.applyRecorded(dst, src, count: count, p: p, bits: mask)
     }
 }
 

@@ -106,4 +106,20 @@ import PrecisCore
         Dropout.apply(&other, x, count: n, p: 0.3, seed: 9, stream: 6)
         #expect(other != whole)
     }
+
+    /// Forward records its mask one bit per value; backward applies the recorded mask to another
+    /// tensor: exactly the values drawing the mask again gives, for any length and offset.
+    @Test(arguments: [1, 7, 8, 1001, 300_003])
+    func recordedMaskIsTheDrawnMask(_ n: Int) {
+        let x = (0..<n).map { Float($0 % 97) + 1 }, g = (0..<n).map { Float($0 % 13) - 6.5 }
+        var drawn = [Float](repeating: 0, count: n), recorded = drawn, gDrawn = drawn, gRecorded = drawn
+        var bits = [UInt8](repeating: 0, count: (n + 7) / 8)
+        Dropout.apply(&drawn, x, count: n, p: 0.1, seed: 4, stream: 2, offset: 37)
+        Dropout.apply(&recorded, x, count: n, p: 0.1, seed: 4, stream: 2, offset: 37, recordingTo: &bits)
+        #expect(drawn == recorded)
+        Dropout.apply(&gDrawn, g, count: n, p: 0.1, seed: 4, stream: 2, offset: 37)
+        Dropout.applyRecorded(&gRecorded, g, count: n, p: 0.1, bits: bits)
+        #expect(gDrawn == gRecorded)
+        if n > 1000 { #expect(bits.contains { $0 != 0xFF } && bits.contains { $0 != 0 }) }
+    }
 }
