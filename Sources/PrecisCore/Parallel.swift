@@ -116,6 +116,9 @@ public final class ComputePool: Sendable {
     /// Bit w set: pool thread w is asleep (or about to be) on `wakeups[w]`.
     private let parked = Atomic<UInt64>(0)
     private let wakeups: [DispatchSemaphore]
+    /// The region's caller, asleep (or about to be) until the last iteration finishes.
+    private let callerParked = Atomic<Bool>(false)
+    private let callerWakeup = DispatchSemaphore(value: 0)
 
     /// A pool of `threads` threads (`Parallel` keeps one for the process; tests make their own).
     public init(threads: Int) {
@@ -181,12 +184,19 @@ public final class ComputePool: Sendable {
             pthread_setspecific(insideRegion, UnsafeRawPointer(bitPattern: 1))
             work(generation)
             pthread_setspecific(insideRegion, nil)
-            // The others' last iterations: spin briefly, then let other threads of this process
-            // (a worker's push thread, ZeroMQ's I/O thread) have the core while waiting.
+            // The others' last iterations: spin briefly, then sleep until the thread that finishes
+            // the last one wakes us (a lane can finish tens of milliseconds after the other when one
+            // vCPU is slower; spinning that long would burn a core other threads could use).
             var spins = 0
             while remaining.load(ordering: .acquiring) > 0 {
                 spins += 1
-                if spins < Parallel.spinLimit { precis_cpu_relax() } else { sched_yield() }
+                if spins < Parallel.spinLimit { precis_cpu_relax(); continue }
+                // The same handshake as a pool thread's sleep: either the finisher sees us parked,
+                // or we see its last decrement here. A stray signal only makes a later wait return
+                // early, and this loop checks again.
+                callerParked.store(true, ordering: .sequentiallyConsistent)
+                if remaining.load(ordering: .sequentiallyConsistent) > 0 { callerWakeup.wait() }
+                callerParked.store(false, ordering: .sequentiallyConsistent)
             }
         }
         return true
@@ -200,7 +210,10 @@ public final class ComputePool: Sendable {
             guard t >> 32 == generation, t & 0xFFFF_FFFF < n else { return }
             guard ticket.compareExchange(expected: t, desired: t + 1, ordering: .acquiringAndReleasing).exchanged else { continue }
             UnsafePointer<ForkJoinBody>(bitPattern: address)!.pointee.body(t & 0xFFFF_FFFF)
-            remaining.subtract(1, ordering: .releasing)
+            if remaining.subtract(1, ordering: .sequentiallyConsistent).newValue == 0,
+               callerParked.exchange(false, ordering: .sequentiallyConsistent) {
+                callerWakeup.signal()
+            }
         }
     }
 

@@ -9,9 +9,10 @@ import Glibc
 /// The compute pool behind `Parallel.run`, on a pool of its own (the process-wide one follows the
 /// global thread count, which tests leave alone).
 @Suite struct ComputePoolTests {
-    /// Thousands of regions of every small size, back to back and after pauses long enough for the
-    /// pool's threads to fall asleep: every iteration runs exactly once, the region returns only
-    /// when all have finished, and the pool's threads do take part.
+    /// Thousands of regions of every small size, back to back, after pauses long enough for the
+    /// pool's threads to fall asleep, and with an iteration now and then long enough for the caller
+    /// to fall asleep waiting: every iteration runs exactly once, the region returns only when all
+    /// have finished, and the pool's threads do take part.
     @Test func everyIterationRunsExactlyOnceAndBeforeTheRegionReturns() {
         let pool = ComputePool(threads: 3)
         let hits = UnsafeMutablePointer<Int>.allocate(capacity: 16)
@@ -25,6 +26,9 @@ import Glibc
                 // Uneven work, so iterations finish out of order.
                 var x = 0.0
                 for j in 0..<((i * 37 + trial) % 200) { x += Double(j) }
+                // Now and then one iteration takes milliseconds: whoever waits for it goes to sleep
+                // and must be woken by the thread that finishes it.
+                if trial % 50 == 0 && i == n - 1 { usleep(2_000) }
                 hits[i] += x >= 0 ? 1 : 0
                 let me = UInt(pthread_self())
                 threads.withLock { _ = $0.insert(me) }
