@@ -500,6 +500,9 @@ public final class Coordinator {
     func reassign(from dead: Int) throws {
         guard stepOpen, norms.count < servers.count else { return }
         let alive = aliveWorkers
+        // Done ones too: a report can reach the coordinator before the pushes reach the servers (a
+        // killed worker's unsent pushes are lost). If the servers have it, the new worker skips it
+        // and reports `skipped`.
         for c in current.indices where current[c].worker == dead {
             guard !alive.isEmpty else { current[c].worker = -1; continue }
             let load = Dictionary(grouping: current.indices.filter { current[$0].worker >= 0 }, by: { current[$0].worker }).mapValues(\.count)
@@ -513,6 +516,12 @@ public final class Coordinator {
 
     func done(_ d: DoneMessage, worker: Int) throws {
         guard (d.attempt ?? 0) == attempt, phase == .training else { return }
+        if d.skipped == true {
+            // Handed over after its first worker had pushed it: the servers have it, nothing to record.
+            guard consistency == .sync, stepOpen, d.step == step, d.contribution < current.count else { return }
+            current[d.contribution].done = true
+            return closeStepIfComplete()
+        }
         members[worker]?.contributions += 1
         if consistency != .sync { return try doneAsync(d, worker: worker) }
         guard stepOpen, d.step == step, d.contribution < current.count, !current[d.contribution].done else { return }

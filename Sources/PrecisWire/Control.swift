@@ -210,10 +210,14 @@ public struct DoneMessage: Codable, Sendable {
     /// Time spent encoding gradient partitions (on the compute thread, during and after backward);
     /// not part of `computeSeconds`.
     public var encodeSeconds: Double?
+    /// The worker did not compute this contribution: the servers had already applied its step (the
+    /// gradient came from the contribution's previous worker, which left before reporting). Only
+    /// `step`, `contribution` and `attempt` mean anything then.
+    public var skipped: Bool?
     public init(step: Int, contribution: Int, lossSum: Double, tokens: Int, examples: Int, computeSeconds: Double,
                 waitSeconds: Double, wireBytes: Int, rawBytes: Int, gradNorm: Double, paddedTokens: Int = 0,
-                pullWireBytes: Int = 0, pullRawBytes: Int = 0, attempt: Int = 0, encodeSeconds: Double = 0) {
-        self.attempt = attempt; self.encodeSeconds = encodeSeconds
+                pullWireBytes: Int = 0, pullRawBytes: Int = 0, attempt: Int = 0, encodeSeconds: Double = 0, skipped: Bool? = nil) {
+        self.attempt = attempt; self.encodeSeconds = encodeSeconds; self.skipped = skipped
         self.paddedTokens = paddedTokens; self.pullWireBytes = pullWireBytes; self.pullRawBytes = pullRawBytes
         self.step = step; self.contribution = contribution; self.lossSum = lossSum; self.tokens = tokens; self.examples = examples
         self.computeSeconds = computeSeconds; self.waitSeconds = waitSeconds; self.wireBytes = wireBytes; self.rawBytes = rawBytes

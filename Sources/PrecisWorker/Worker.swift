@@ -301,7 +301,14 @@ public final class Worker {
         guard let model, let plan, let collator, let v = view, let cfg = config else { return }
         let t0 = Member.now()
         guard try ensureParameters(t) else {
+            guard t.exactVersion, partitionVersion.contains(where: { $0 > t.step }) else { return }
+            // The servers applied this step without us: the gradient came from the contribution's
+            // previous worker, which left after pushing and before reporting. Say so, or the
+            // coordinator would wait for this contribution forever.
             log("skipped contribution \(t.contribution) of step \(t.step): the servers have moved past it")
+            try control.send(Control.frames(.contributionDone, DoneMessage(
+                step: t.step, contribution: t.contribution, lossSum: 0, tokens: 0, examples: 0, computeSeconds: 0,
+                waitSeconds: 0, wireBytes: 0, rawBytes: 0, gradNorm: 0, attempt: t.attempt ?? 0, skipped: true)))
             return
         }
         let tStart = Member.now()
