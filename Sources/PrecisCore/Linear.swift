@@ -21,13 +21,19 @@ public enum Linear {
         dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?,
         rows: Int, inDim: Int, outDim: Int
     ) {
-        if let dx {
-            BLAS.gemm(transA: false, transB: false, m: rows, n: inDim, k: outDim,
-                      a: dy, lda: outDim, b: weight, ldb: inDim,
-                      beta: accumulateDx ? 1 : 0, c: dx, ldc: inDim)
-        }
+        if let dx { backwardInput(dx: dx, accumulate: accumulateDx, dy: dy, weight: weight, rows: rows, inDim: inDim, outDim: outDim) }
         BLAS.gemm(transA: true, transB: false, m: outDim, n: inDim, k: rows,
                   a: dy, lda: outDim, b: x, ldb: inDim, beta: 1, c: dWeight, ldc: inDim)
         if let db = dBias { Vec.addColumnSums(db, dy, rows: rows, cols: outDim) }
+    }
+
+    /// dx (= or +=) dy·W alone: the input's gradient, for callers that take the weight's later.
+    public static func backwardInput(
+        dx: UnsafeMutablePointer<Float>, accumulate: Bool = false, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        rows: Int, inDim: Int, outDim: Int
+    ) {
+        BLAS.gemm(transA: false, transB: false, m: rows, n: inDim, k: outDim,
+                  a: dy, lda: outDim, b: weight, ldb: inDim,
+                  beta: accumulate ? 1 : 0, c: dx, ldc: inDim)
     }
 }

@@ -237,8 +237,7 @@ enum FeedForwardBlock {
     ) {
         // The gradient of fc2's input, then of the activation's input; the activation's output is
         // recomputed in place over `pre` on the way (the same mask: dropout is a function of position).
-        BLAS.gemm(transA: false, transB: false, m: rows, n: ffn, k: dim, a: dOut, lda: dim, b: params + p.w2, ldb: ffn,
-                  beta: 0, c: hidden, ldc: ffn)
+        Linear.backwardInput(dx: hidden, dy: dOut, weight: params + p.w2, rows: rows, inDim: ffn, outDim: dim)
         dropout.apply(hidden, count: rows * ffn)
         activation.backwardRecomputing(x: acts.pre, grad: hidden, rows * ffn)
         dropout.apply(acts.pre, count: rows * ffn)
