@@ -214,18 +214,19 @@ public enum Vec {
         for r in 0..<rows { add(m + r * cols, v, cols) }
     }
 
-    /// acc[cols] += Σ over rows of m (rows×cols, contiguous); columns are spread over the workers,
+    /// acc[cols] += Σ over rows of m (rows × cols, rows `ld` apart, default `cols`); columns are spread over the workers,
     /// each summing its columns over the rows in order.
     @inline(__always)
-    public static func addColumnSums(_ acc: UnsafeMutablePointer<Float>, _ m: UnsafePointer<Float>, rows: Int, cols: Int) {
-        let blocks = cols / 8
+    public static func addColumnSums(_ acc: UnsafeMutablePointer<Float>, _ m: UnsafePointer<Float>, rows: Int, cols: Int,
+                                     ld: Int? = nil) {
+        let blocks = cols / 8, ld = ld ?? cols
         if blocks == 0 || rows * cols < parallelGrain {
-            for r in 0..<rows { addSerial(acc, m + r * cols, cols) }
+            for r in 0..<rows { addSerial(acc, m + r * ld, cols) }
             return
         }
         Parallel.chunks(blocks) { _, range in
             let lo = range.lowerBound * 8, hi = range.upperBound == blocks ? cols : range.upperBound * 8
-            for r in 0..<rows { addSerial(acc + lo, m + r * cols + lo, hi - lo) }
+            for r in 0..<rows { addSerial(acc + lo, m + r * ld + lo, hi - lo) }
         }
     }
 }

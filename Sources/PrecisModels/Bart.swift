@@ -30,6 +30,8 @@ public final class BartModel: Seq2SeqModel {
     private let reportRanges: [Range<Int>], restRanges: [Range<Int>]
     /// Per report: how many lanes have finished it in the current backward.
     private let arrivals: Mutex<[Int]>
+    /// Weight-gradient products the lanes of a backward share (made for the lane count in use).
+    private var workBoard: WorkBoard?
     /// Wall time per region of the step (enable for profiling).
     public let profiler = Profiler()
     /// Decoder weights packed for generation, with the fingerprint of the parameters they were packed
@@ -130,10 +132,47 @@ public final class BartModel: Seq2SeqModel {
     /// mean loss transformers reports). `logitsOut`, if given, receives the logits [B, T, V].
     public func step(_ batch: Seq2SeqBatch, options: StepOptions = StepOptions(),
                      logitsOut: UnsafeMutablePointer<Float>? = nil) throws -> CrossEntropy.Result {
-        let result = try forward(batch, options: options, logitsOut: logitsOut)
-        if options.computeGradients { backward() }
-        return result
+        guard options.computeGradients else { return try forward(batch, options: options, logitsOut: logitsOut) }
+        try batch.validate(vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings)
+        let n = lanes(forRows: batch.batchSize)
+        if n == 1 {
+            let result = try forward(batch, options: options, logitsOut: logitsOut)
+            backward()
+            return result
+        }
+        // Several lanes: each runs its forward and then at once its backward, in one region, so a
+        // lane that finishes its forward first starts on its backward instead of waiting, and the
+        // lanes even out on the weight-gradient products they share (`WorkBoard`).
+        let (options, drop) = laneOptions(batch, lanes: n, options)
+        let all = Array(lanes.prefix(n))
+        for (i, lane) in all.enumerated() { lane.rows = batch.batchSize * i / n ..< batch.batchSize * (i + 1) / n }
+        let running = all.filter { lane in
+            lane.rows.contains { r in
+                batch.labels[r * batch.targetLength ..< (r + 1) * batch.targetLength].contains { $0 != Seq2SeqBatch.ignoreIndex }
+            }
+        }
+        let shared = beginLaneBackward(running, boardLanes: n)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        Parallel.run(n) { i in
+            shared.board.begin(i)
+            defer { shared.board.finish(helping: i) }
+            let lane = all[i]
+            forwardLane(lane, batch, drop, options, logitsOut, start: t0)
+            guard running.contains(where: { $0 === lane }) else { return }
+            // A lane with label tokens has its logits' gradient (the loss counted them).
+            let ws = lane.workspace!, plan = ws.pendingBackward!
+            ws.pendingBackward = nil
+            backwardLane(lane, plan, slot: i, shared)
+        }
+        lastForwardSeconds = all.map(\.forwardEnd).max()!
+        endLaneBackward(shared)
+        return all.reduce(CrossEntropy.Result(lossSum: 0, count: 0)) {
+            CrossEntropy.Result(lossSum: $0.lossSum + $1.result.lossSum, count: $0.count + $1.result.count)
+        }
     }
+
+    /// Seconds from the start of the last `step` or `forward` until its last lane finished its forward.
+    public private(set) var lastForwardSeconds = 0.0
 
     /// The forward half of `step`: loss, and (with `computeGradients`) the logits' gradient, ready
     /// for `backward()`.
@@ -141,28 +180,39 @@ public final class BartModel: Seq2SeqModel {
                         logitsOut: UnsafeMutablePointer<Float>? = nil) throws -> CrossEntropy.Result {
         try batch.validate(vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings)
         let n = lanes(forRows: batch.batchSize)
+        let (options, drop) = laneOptions(batch, lanes: n, options)
+        let all = Array(lanes.prefix(n)), t0 = DispatchTime.now().uptimeNanoseconds
+        Parallel.run(n) { i in
+            all[i].rows = batch.batchSize * i / n ..< batch.batchSize * (i + 1) / n
+            forwardLane(all[i], batch, drop, options, logitsOut, start: t0)
+        }
+        lastForwardSeconds = all.map(\.forwardEnd).max()!
+        return all.reduce(CrossEntropy.Result(lossSum: 0, count: 0)) {
+            CrossEntropy.Result(lossSum: $0.lossSum + $1.result.lossSum, count: $0.count + $1.result.count)
+        }
+    }
+
+    /// The step's options as every lane uses them, and its dropout plan: with several lanes, each
+    /// lane's loss gradient is divided by the whole batch's token count.
+    private func laneOptions(_ batch: Seq2SeqBatch, lanes n: Int, _ options: StepOptions) -> (StepOptions, DropoutPlan) {
         var options = options
         if n > 1 && options.lossNormalizer == nil {
-            // Every lane's loss gradient is divided by the whole batch's token count.
             let active = batch.labels.reduce(0) { $0 + ($1 == Seq2SeqBatch.ignoreIndex ? 0 : 1) }
             if active > 0 { options.lossNormalizer = active }
         }
-        let drop = DropoutPlan(config: config, training: options.training, seed: options.seed)
-        let all = lanes
-        Parallel.run(n) { i in
-            let lane = all[i], t0 = DispatchTime.now().uptimeNanoseconds
-            lane.rows = batch.batchSize * i / n ..< batch.batchSize * (i + 1) / n
-            let ws = prepareWorkspace(lane, batch)
-            lane.result = forward(ws, drop.lane(lane.rows), options: options,
-                                  logitsOut: logitsOut.map { $0 + lane.rows.lowerBound * batch.targetLength * config.vocabSize })
-            lane.busy += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        }
-        var total = CrossEntropy.Result(lossSum: 0, count: 0)
-        for lane in all.prefix(n) {
-            total.lossSum += lane.result.lossSum
-            total.count += lane.result.count
-        }
-        return total
+        return (options, DropoutPlan(config: config, training: options.training, seed: options.seed))
+    }
+
+    /// One lane's forward over its rows (`lane.rows`, set by the caller).
+    private func forwardLane(_ lane: BartLane, _ batch: Seq2SeqBatch, _ drop: DropoutPlan, _ options: StepOptions,
+                             _ logitsOut: UnsafeMutablePointer<Float>?, start: UInt64) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let ws = prepareWorkspace(lane, batch)
+        lane.result = forward(ws, drop.lane(lane.rows), options: options,
+                              logitsOut: logitsOut.map { $0 + lane.rows.lowerBound * batch.targetLength * config.vocabSize })
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        lane.busy += Double(t1 - t0) / 1e9
+        lane.forwardEnd = Double(t1 - start) / 1e9
     }
 
     /// How many lanes a batch of `rows` runs in, with the lanes allocated: with several compute
@@ -224,35 +274,62 @@ public final class BartModel: Seq2SeqModel {
             let ws = running[0].workspace!, drop = ws.pendingBackward!
             ws.pendingBackward = nil
             ws.gradients = grads.pointer
+            ws.work = LaneWork()
             backward(ws, drop) { k in onGradientsFinal?(reportRanges[k]) }
             onGradientsFinal?(0..<table.count)
             return
         }
-        // Lanes after the first accumulate into their own buffers; whichever lane finishes a range
-        // last adds them into `grads` (and zeroes them for the next call) and reports the range.
+        let shared = beginLaneBackward(running, boardLanes: running.count)
+        Parallel.run(running.count) { i in
+            shared.board.begin(i)
+            defer { shared.board.finish(helping: i) }
+            let ws = running[i].workspace!, plan = ws.pendingBackward!
+            ws.pendingBackward = nil
+            backwardLane(running[i], plan, slot: i, shared)
+        }
+        endLaneBackward(shared)
+    }
+
+    /// What the lanes of one backward share: the lanes that run it, the extra lanes' gradient
+    /// buffers, and the board of weight-gradient products.
+    private struct LaneBackward {
+        var running: [BartLane]
+        var extra: [Ptr]
+        var board: WorkBoard
+    }
+
+    /// Lanes after the first accumulate into their own buffers; whichever lane finishes a range last
+    /// adds them into `grads` (and zeroes them for the next call) and reports the range.
+    private func beginLaneBackward(_ running: [BartLane], boardLanes: Int) -> LaneBackward {
         arrivals.withLock { counts in for k in counts.indices { counts[k] = 0 } }
         for lane in running where lane.index > 0 && lane.ownGrads == nil {
             lane.ownGrads = FloatBuffer(count: table.count)
         }
-        let extra = running.compactMap { $0.ownGrads?.pointer }
-        let g = grads.pointer
-        Parallel.run(running.count) { i in
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            defer { running[i].busy += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
-            let ws = running[i].workspace!, drop = ws.pendingBackward!
-            ws.pendingBackward = nil
-            ws.gradients = running[i].ownGrads?.pointer ?? g
-            backward(ws, drop) { k in
-                arrivals.withLock { counts in
-                    counts[k] += 1
-                    guard counts[k] == running.count else { return }
-                    Self.gather(into: g, from: extra, reportRanges[k])
-                    onGradientsFinal?(reportRanges[k])
-                }
+        if workBoard?.lanes != boardLanes { workBoard = WorkBoard(lanes: boardLanes) }
+        workBoard!.reset()
+        return LaneBackward(running: running, extra: running.compactMap { $0.ownGrads?.pointer }, board: workBoard!)
+    }
+
+    /// One lane's backward; `slot` is its place on the board.
+    private func backwardLane(_ lane: BartLane, _ plan: DropoutPlan, slot: Int, _ shared: LaneBackward) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        defer { lane.busy += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
+        let ws = lane.workspace!, g = grads.pointer, lanes = shared.running.count
+        ws.gradients = lane.ownGrads?.pointer ?? g
+        ws.work = LaneWork(board: shared.board, lane: slot)
+        backward(ws, plan) { k in
+            arrivals.withLock { counts in
+                counts[k] += 1
+                guard counts[k] == lanes else { return }
+                Self.gather(into: g, from: shared.extra, reportRanges[k])
+                onGradientsFinal?(reportRanges[k])
             }
         }
-        // The rest (embeddings, the encoder's own LayerNorm…), with every worker.
-        for r in restRanges { Self.gather(into: g, from: extra, r) }
+    }
+
+    /// The rest (embeddings, the encoder's own LayerNorm…), once every lane is done.
+    private func endLaneBackward(_ shared: LaneBackward) {
+        for r in restRanges { Self.gather(into: grads.pointer, from: shared.extra, r) }
         onGradientsFinal?(0..<table.count)
     }
 
@@ -453,8 +530,11 @@ public final class BartModel: Seq2SeqModel {
         var gA = ws.gradA, gB = ws.gradB
         // LM head: logits = y·Eᵀ + bias (the bias is a buffer: no gradient).
         prof(ws, "bwd lm head") {
-            Linear.backward(dx: gA, dy: ws.logits, x: ws.decoderOutput, weight: p + layout.shared,
-                            dWeight: g + layout.shared, dBias: nil, rows: nt, inDim: d, outDim: c.vocabSize)
+            // The tied embedding's gradient in vocabulary slices another lane can take.
+            ws.work.postWeightGradient(dy: ws.logits, x: ws.decoderOutput, dWeight: g + layout.shared, dBias: nil,
+                                       rows: nt, inDim: d, outDim: c.vocabSize, tiles: 4)
+            Linear.backwardInput(dx: gA, dy: ws.logits, weight: p + layout.shared, rows: nt, inDim: d, outDim: c.vocabSize)
+            ws.work.settle()
         }
         Vec.zero(ws.gradEncoder, ns * d)
         let selfShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.t, dim: d, heads: c.decoderAttentionHeads)
@@ -466,7 +546,7 @@ public final class BartModel: Seq2SeqModel {
                 prof(ws, "bwd dec ffn") {
                     FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln2.y, rows: nt, dim: d,
                                               ffn: c.decoderFfnDim, activation: c.activation, dropout: drop.site(decoderLayer: l, 4),
-                                              dOut: dOut, dx: dx, accumulateDx: false, hidden: ws.hidden)
+                                              dOut: dOut, dx: dx, accumulateDx: false, hidden: ws.hidden, work: ws.work)
                 }
             }
             residualBackward(ws, grad: gB, into: gA, rows: nt, norm: acts.ln2, o.ln2, dropout: drop.site(decoderLayer: l, 3)) { dOut, dx in
@@ -474,14 +554,14 @@ public final class BartModel: Seq2SeqModel {
                     AttentionBlock.backward(acts.crossAttn, o.crossAttn, params: p, grads: g, scratch: ws.attnScratch,
                                             xq: acts.ln1.y, xkv: ws.encoderOutput, shape: crossShape,
                                             dropout: drop.site(decoderLayer: l, 2), dOut: dOut,
-                                            dxq: dx, accumulateDxq: false, dxkv: ws.gradEncoder, accumulateDxkv: true)
+                                            dxq: dx, accumulateDxq: false, dxkv: ws.gradEncoder, accumulateDxkv: true, work: ws.work)
                 }
             }
             residualBackward(ws, grad: gA, into: gB, rows: nt, norm: acts.ln1, o.ln1, dropout: drop.site(decoderLayer: l, 1)) { dOut, dx in
                 prof(ws, "bwd dec self-attention") {
                     AttentionBlock.backward(acts.selfAttn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
                                             xq: x, xkv: x, shape: selfShape, dropout: drop.site(decoderLayer: l, 0),
-                                            dOut: dOut, dxq: dx, accumulateDxq: false, dxkv: dx, accumulateDxkv: false)
+                                            dOut: dOut, dxq: dx, accumulateDxq: false, dxkv: dx, accumulateDxkv: false, work: ws.work)
                 }
             }
             swap(&gA, &gB)
@@ -502,14 +582,14 @@ public final class BartModel: Seq2SeqModel {
                 prof(ws, "bwd enc ffn") {
                     FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln1.y, rows: ns, dim: d,
                                               ffn: c.encoderFfnDim, activation: c.activation, dropout: drop.site(encoderLayer: l, 2),
-                                              dOut: dOut, dx: dx, accumulateDx: false, hidden: ws.hidden)
+                                              dOut: dOut, dx: dx, accumulateDx: false, hidden: ws.hidden, work: ws.work)
                 }
             }
             residualBackward(ws, grad: gB, into: gA, rows: ns, norm: acts.ln1, o.ln1, dropout: drop.site(encoderLayer: l, 1)) { dOut, dx in
                 prof(ws, "bwd enc attention") {
                     AttentionBlock.backward(acts.attn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
                                             xq: x, xkv: x, shape: encShape, dropout: drop.site(encoderLayer: l, 0),
-                                            dOut: dOut, dxq: dx, accumulateDxq: false, dxkv: dx, accumulateDxkv: false)
+                                            dOut: dOut, dxq: dx, accumulateDxq: false, dxkv: dx, accumulateDxkv: false, work: ws.work)
                 }
             }
             report(reported); reported += 1
@@ -691,6 +771,8 @@ final class BartWorkspace {
     var pendingBackward: DropoutPlan?
     /// Where backward accumulates parameter gradients (the model's, or the lane's own buffer).
     var gradients: Ptr = Ptr(bitPattern: 64)!
+    /// Where backward's weight-gradient products go (the lanes' board, or run at once).
+    var work = LaneWork()
     /// Whether this workspace's regions are timed (lane 0's).
     var profiled = true
     let logits: Ptr
@@ -737,6 +819,8 @@ final class BartLane {
     var result = CrossEntropy.Result(lossSum: 0, count: 0)
     /// Seconds this lane has spent in forward and backward (for the profile: how evenly lanes finish).
     var busy = 0.0
+    /// Seconds from the start of the last forward region until this lane finished its forward.
+    var forwardEnd = 0.0
 
     init(index: Int) { self.index = index }
 }

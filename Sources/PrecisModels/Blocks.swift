@@ -6,6 +6,34 @@ import PrecisCore
 
 typealias Ptr = UnsafeMutablePointer<Float>
 
+/// Where a block's backward sends its weight-gradient products: run at once (one lane), or posted to
+/// the step's `WorkBoard` so that a lane with nothing left to do can run them (several lanes). A
+/// block `settle`s before it returns, so its scratch can be reused.
+struct LaneWork {
+    var board: WorkBoard?
+    var lane = 0
+
+    func post(_ task: GemmTask) {
+        if let board { board.post(lane, task) } else { task.run() }
+    }
+
+    /// Posts dW += dyᵀ·x (and db += Σ dy) of a layer with `outDim` outputs, cut into `tiles` products
+    /// by rows of W (fixed cuts, so the result does not depend on who runs which).
+    func postWeightGradient(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dWeight: Ptr, dBias: Ptr?,
+                            rows: Int, inDim: Int, outDim: Int, tiles: Int = 1) {
+        let tiles = board == nil ? 1 : tiles
+        for i in 0..<tiles {
+            let lo = (outDim * i / tiles) & ~15, hi = i == tiles - 1 ? outDim : (outDim * (i + 1) / tiles) & ~15
+            if hi > lo {
+                post(.weightGradient(dy: dy, x: x, dWeight: dWeight, dBias: dBias, rows: rows, inDim: inDim, outDim: outDim,
+                                     outputs: lo, hi))
+            }
+        }
+    }
+
+    func settle() { board?.settle(lane) }
+}
+
 /// Parameters (flat-buffer offsets) of a LayerNorm.
 struct NormOffsets {
     var weight: Int
@@ -152,15 +180,17 @@ enum AttentionBlock {
 
     /// Given dOut, accumulates parameter gradients and writes (or adds) the input gradients.
     /// Self-attention (xq == xkv): pass the same `dxq` and `dxkv`; it receives all three paths.
+    /// The four weight gradients go to `work` as soon as their inputs exist; the block settles them
+    /// before it returns.
     static func backward(
         _ acts: AttentionActs, _ p: AttentionOffsets, params: Ptr, grads: Ptr, scratch: AttentionScratch,
         xq: UnsafePointer<Float>, xkv: UnsafePointer<Float>, shape s: AttentionShape, dropout: DropoutSite,
-        dOut: UnsafePointer<Float>, dxq: Ptr, accumulateDxq: Bool, dxkv: Ptr, accumulateDxkv: Bool
+        dOut: UnsafePointer<Float>, dxq: Ptr, accumulateDxq: Bool, dxkv: Ptr, accumulateDxkv: Bool, work: LaneWork
     ) {
         let nq = s.batch * s.tq, nk = s.batch * s.tk, d = s.dim, dh = s.headDim
         let tile = s.tq * s.tk, scaling = 1 / Float(dh).squareRoot(), dropBase = dropout.base(s.batch * s.heads * tile)
-        Linear.backward(dx: scratch.dctx, dy: dOut, x: acts.ctx, weight: params + p.ow,
-                        dWeight: grads + p.ow, dBias: grads + p.ob, rows: nq, inDim: d, outDim: d)
+        Linear.backwardInput(dx: scratch.dctx, dy: dOut, weight: params + p.ow, rows: nq, inDim: d, outDim: d)
+        work.postWeightGradient(dy: dOut, x: acts.ctx, dWeight: grads + p.ow, dBias: grads + p.ob, rows: nq, inDim: d, outDim: d)
         Parallel.chunks(s.batch * s.heads, maxParts: scratch.probTiles.count) { worker, pairs in
             let probTile = scratch.probTiles[worker], dprobTile = scratch.dprobTiles[worker]
             for pair in pairs {
@@ -190,13 +220,15 @@ enum AttentionBlock {
                           lda: s.tk, b: acts.q + off, ldb: d, beta: 0, c: scratch.dk + koff, ldc: d, parallel: false)
             }
         }
-        Linear.backward(dx: dxq, accumulateDx: accumulateDxq, dy: scratch.dq, x: xq, weight: params + p.qw,
-                        dWeight: grads + p.qw, dBias: grads + p.qb, rows: nq, inDim: d, outDim: d)
+        work.postWeightGradient(dy: scratch.dq, x: xq, dWeight: grads + p.qw, dBias: grads + p.qb, rows: nq, inDim: d, outDim: d)
+        work.postWeightGradient(dy: scratch.dk, x: xkv, dWeight: grads + p.kw, dBias: grads + p.kb, rows: nk, inDim: d, outDim: d)
+        work.postWeightGradient(dy: scratch.dv, x: xkv, dWeight: grads + p.vw, dBias: grads + p.vb, rows: nk, inDim: d, outDim: d)
+        Linear.backwardInput(dx: dxq, accumulate: accumulateDxq, dy: scratch.dq, weight: params + p.qw, rows: nq, inDim: d, outDim: d)
         let selfAttention = dxq == dxkv
-        Linear.backward(dx: dxkv, accumulateDx: selfAttention || accumulateDxkv, dy: scratch.dk, x: xkv,
-                        weight: params + p.kw, dWeight: grads + p.kw, dBias: grads + p.kb, rows: nk, inDim: d, outDim: d)
-        Linear.backward(dx: dxkv, accumulateDx: true, dy: scratch.dv, x: xkv, weight: params + p.vw,
-                        dWeight: grads + p.vw, dBias: grads + p.vb, rows: nk, inDim: d, outDim: d)
+        Linear.backwardInput(dx: dxkv, accumulate: selfAttention || accumulateDxkv, dy: scratch.dk, weight: params + p.kw,
+                             rows: nk, inDim: d, outDim: d)
+        Linear.backwardInput(dx: dxkv, accumulate: true, dy: scratch.dv, weight: params + p.vw, rows: nk, inDim: d, outDim: d)
+        work.settle()
     }
 }
 
@@ -230,10 +262,12 @@ enum FeedForwardBlock {
     }
 
     /// dx (= or +=) gradient through the block; `hidden` is scratch of rows × ffn. Overwrites `acts.pre`.
+    /// Both weight gradients go to `work` before fc1's input gradient is taken; the block settles them
+    /// before it returns.
     static func backward(
         _ acts: FeedForwardActs, _ p: FeedForwardOffsets, params: Ptr, grads: Ptr, x: UnsafePointer<Float>,
         rows: Int, dim: Int, ffn: Int, activation: Activation, dropout: DropoutSite,
-        dOut: UnsafePointer<Float>, dx: Ptr, accumulateDx: Bool, hidden: Ptr
+        dOut: UnsafePointer<Float>, dx: Ptr, accumulateDx: Bool, hidden: Ptr, work: LaneWork
     ) {
         // The gradient of fc2's input, then of the activation's input; the activation's output is
         // recomputed in place over `pre` on the way (the same mask: dropout is a function of position).
@@ -241,9 +275,11 @@ enum FeedForwardBlock {
         dropout.apply(hidden, count: rows * ffn)
         activation.backwardRecomputing(x: acts.pre, grad: hidden, rows * ffn)
         dropout.apply(acts.pre, count: rows * ffn)
-        Linear.backward(dx: nil, dy: dOut, x: acts.pre, weight: params + p.w2, dWeight: grads + p.w2,
-                        dBias: grads + p.b2, rows: rows, inDim: ffn, outDim: dim)
-        Linear.backward(dx: dx, accumulateDx: accumulateDx, dy: hidden, x: x, weight: params + p.w1,
-                        dWeight: grads + p.w1, dBias: grads + p.b1, rows: rows, inDim: dim, outDim: ffn)
+        work.postWeightGradient(dy: dOut, x: acts.pre, dWeight: grads + p.w2, dBias: grads + p.b2,
+                                rows: rows, inDim: ffn, outDim: dim)
+        work.postWeightGradient(dy: hidden, x: x, dWeight: grads + p.w1, dBias: grads + p.b1,
+                                rows: rows, inDim: dim, outDim: ffn)
+        Linear.backwardInput(dx: dx, accumulate: accumulateDx, dy: hidden, weight: params + p.w1, rows: rows, inDim: dim, outDim: ffn)
+        work.settle()
     }
 }

@@ -1,0 +1,155 @@
+import CSpin
+import Synchronization
+
+/// One product a lane hands out: C = alpha·op(A)·op(B) + beta·C (row-major, as `BLAS.gemm`), then,
+/// optionally, `sums.dst` += the column sums of `sums.src` (rows × cols) — a bias gradient beside its
+/// weight gradient. Plain pointers and sizes: posting and running one allocates nothing.
+public struct GemmTask {
+    public var transA: Bool, transB: Bool
+    public var m: Int, n: Int, k: Int
+    public var alpha: Float
+    public var a: UnsafePointer<Float>, lda: Int
+    public var b: UnsafePointer<Float>, ldb: Int
+    public var beta: Float
+    public var c: UnsafeMutablePointer<Float>, ldc: Int
+    /// dst[cols] += Σ over rows of src (rows × cols, `ld` apart).
+    public var sums: (dst: UnsafeMutablePointer<Float>, src: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int)?
+
+    public init(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+                sums: (dst: UnsafeMutablePointer<Float>, src: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int)? = nil) {
+        self.transA = transA; self.transB = transB; self.m = m; self.n = n; self.k = k; self.alpha = alpha
+        self.a = a; self.lda = lda; self.b = b; self.ldb = ldb; self.beta = beta; self.c = c; self.ldc = ldc
+        self.sums = sums
+    }
+
+    /// dW[rows of W lo..<hi] += dyᵀ·x (and db[lo..<hi] += Σ_rows dy) of a layer y = x·Wᵀ + b; the
+    /// whole weight when the range is all of `outDim`.
+    public static func weightGradient(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
+                                      dBias: UnsafeMutablePointer<Float>?, rows: Int, inDim: Int, outDim: Int,
+                                      outputs lo: Int = 0, _ hi: Int? = nil) -> GemmTask {
+        let hi = hi ?? outDim
+        return GemmTask(transA: true, transB: false, m: hi - lo, n: inDim, k: rows, a: dy + lo, lda: outDim, b: x, ldb: inDim,
+                        beta: 1, c: dWeight + lo * inDim, ldc: inDim,
+                        sums: dBias.map { (dst: $0 + lo, src: dy + lo, rows: rows, cols: hi - lo, ld: outDim) })
+    }
+
+    /// Runs it: on the calling thread inside a parallel region (a lane), else split over the workers.
+    public func run() {
+        BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                  beta: beta, c: c, ldc: ldc)
+        if let s = sums { Vec.addColumnSums(s.dst, s.src, rows: s.rows, cols: s.cols, ld: s.ld) }
+    }
+}
+
+/// Work the lanes of a step share so that a lane on a faster core is not left waiting for a slower
+/// one (the two vCPUs of a VM rarely run at the same speed). A lane posts the products of a block
+/// that nothing later in its own chain waits for — the weight gradients — and goes on with the
+/// chain (the input gradients); before it leaves the block it runs whatever is still open and waits
+/// for what another lane took. A lane that has finished its own work takes open products from the
+/// others until every lane that started has finished.
+///
+/// Results do not depend on who runs what: every posted product writes its own part of the
+/// gradients, the same product whichever thread computes it, so a run still reproduces bit for bit.
+///
+/// `@unchecked Sendable` because its raw buffers are shared between threads on purpose, under this
+/// protocol: a slot's state is an atomic; a slot's task is written only by its own lane while the
+/// slot is empty and published by the release store that opens it; it is read only by the thread
+/// whose compare-exchange took the slot (acquiring), and made empty again only by its lane after
+/// the taker's release store marked it done. `posted` is read and written by its lane only.
+public final class WorkBoard: @unchecked Sendable {
+    /// Slot states: empty (being written by its lane), open (posted), taken, done.
+    private static let empty = 0, open = 1, taken = 2, done = 3
+    public let lanes: Int
+    public static let slotsPerLane = 16
+    private let tasks: UnsafeMutablePointer<GemmTask>
+    private let states: UnsafeMutablePointer<Atomic<Int>>
+    /// Slots each lane has posted in its current block (written by that lane only).
+    private let posted: UnsafeMutablePointer<Int>
+    private let started = Atomic<Int>(0), finished = Atomic<Int>(0)
+    /// Products run by a lane other than the one that posted them, since the board was made.
+    private let helped = Atomic<Int>(0)
+    public var productsHelped: Int { helped.load(ordering: .relaxed) }
+
+    public init(lanes: Int) {
+        self.lanes = lanes
+        let n = lanes * Self.slotsPerLane
+        tasks = .allocate(capacity: n)
+        states = .allocate(capacity: n)
+        for i in 0..<n { (states + i).initialize(to: Atomic(Self.empty)) }
+        posted = .allocate(capacity: lanes)
+        posted.initialize(repeating: 0, count: lanes)
+    }
+
+    deinit {
+        tasks.deallocate()
+        states.deinitialize(count: lanes * Self.slotsPerLane)
+        states.deallocate()
+        posted.deallocate()
+    }
+
+    /// Call before the lanes start (no lane is running).
+    public func reset() {
+        started.store(0, ordering: .relaxed)
+        finished.store(0, ordering: .relaxed)
+        for l in 0..<lanes { posted[l] = 0 }
+    }
+
+    /// Lane `lane` begins its work.
+    public func begin(_ lane: Int) { started.add(1, ordering: .acquiringAndReleasing) }
+
+    /// Posts a product of lane `lane`'s current block (it runs at once when the block's slots are full).
+    public func post(_ lane: Int, _ task: GemmTask) {
+        let i = posted[lane]
+        if i == Self.slotsPerLane { task.run(); return }
+        let slot = lane * Self.slotsPerLane + i
+        (tasks + slot).initialize(to: task)
+        states[slot].store(Self.open, ordering: .releasing)
+        posted[lane] = i + 1
+    }
+
+    /// Ends lane `lane`'s current block: runs its products nobody took, waits for the ones others took.
+    public func settle(_ lane: Int) {
+        let n = posted[lane], base = lane * Self.slotsPerLane
+        if n == 0 { return }
+        for i in 0..<n where states[base + i].compareExchange(expected: Self.open, desired: Self.taken,
+                                                              ordering: .acquiring).exchanged {
+            tasks[base + i].run()
+            states[base + i].store(Self.done, ordering: .relaxed)
+        }
+        for i in 0..<n {
+            while states[base + i].load(ordering: .acquiring) != Self.done { precis_cpu_relax() }
+            states[base + i].store(Self.empty, ordering: .relaxed)
+        }
+        posted[lane] = 0
+    }
+
+    /// Lane `lane` has finished its own work: it runs the others' open products until every lane
+    /// that started has finished. (A lane that has not started when all the started ones are done is
+    /// not waited for: the region may be running its lanes one after another on fewer threads.)
+    public func finish(helping lane: Int) {
+        finished.add(1, ordering: .acquiringAndReleasing)
+        var idle = 0
+        while true {
+            var ran = false
+            for other in 0..<lanes where other != lane {
+                // The newest first: the owner settles its block from the oldest.
+                let base = other * Self.slotsPerLane
+                for i in stride(from: Self.slotsPerLane - 1, through: 0, by: -1)
+                where states[base + i].load(ordering: .relaxed) == Self.open {
+                    guard states[base + i].compareExchange(expected: Self.open, desired: Self.taken,
+                                                           ordering: .acquiring).exchanged else { continue }
+                    tasks[base + i].run()
+                    states[base + i].store(Self.done, ordering: .releasing)
+                    helped.add(1, ordering: .relaxed)
+                    ran = true
+                }
+            }
+            if ran { idle = 0; continue }
+            if finished.load(ordering: .acquiring) >= started.load(ordering: .acquiring) { return }
+            idle += 1
+            precis_cpu_relax()
+        }
+    }
+}
