@@ -1,4 +1,5 @@
 import CSpin
+import Dispatch
 import Synchronization
 
 /// One product a lane hands out: C = alpha·op(A)·op(B) + beta·C (row-major, as `BLAS.gemm`), then,
@@ -71,6 +72,11 @@ public final class WorkBoard: @unchecked Sendable {
     /// Products run by a lane other than the one that posted them, since the board was made.
     private let helped = Atomic<Int>(0)
     public var productsHelped: Int { helped.load(ordering: .relaxed) }
+    /// Per lane, seconds since the board was made spent running other lanes' products, and spent
+    /// waiting in `finish` with nothing to take (written by that lane only; read between regions).
+    private let helping: UnsafeMutablePointer<Double>, idle: UnsafeMutablePointer<Double>
+    public var helpingSeconds: [Double] { (0..<lanes).map { helping[$0] } }
+    public var idleSeconds: [Double] { (0..<lanes).map { idle[$0] } }
 
     public init(lanes: Int) {
         self.lanes = lanes
@@ -80,6 +86,10 @@ public final class WorkBoard: @unchecked Sendable {
         for i in 0..<n { (states + i).initialize(to: Atomic(Self.empty)) }
         posted = .allocate(capacity: lanes)
         posted.initialize(repeating: 0, count: lanes)
+        helping = .allocate(capacity: lanes)
+        helping.initialize(repeating: 0, count: lanes)
+        idle = .allocate(capacity: lanes)
+        idle.initialize(repeating: 0, count: lanes)
     }
 
     deinit {
@@ -87,6 +97,8 @@ public final class WorkBoard: @unchecked Sendable {
         states.deinitialize(count: lanes * Self.slotsPerLane)
         states.deallocate()
         posted.deallocate()
+        helping.deallocate()
+        idle.deallocate()
     }
 
     /// Call before the lanes start (no lane is running).
@@ -109,20 +121,25 @@ public final class WorkBoard: @unchecked Sendable {
         posted[lane] = i + 1
     }
 
-    /// Ends lane `lane`'s current block: runs its products nobody took, waits for the ones others took.
-    public func settle(_ lane: Int) {
+    /// How many products lane `lane` has posted and not settled: pass it to `settle(_:from:)` to
+    /// settle only what is posted after this point.
+    public func mark(_ lane: Int) -> Int { posted[lane] }
+
+    /// Ends lane `lane`'s current block (or the products posted since `mark`): runs its products
+    /// nobody took, oldest first, and waits for the ones others took.
+    public func settle(_ lane: Int, from first: Int = 0) {
         let n = posted[lane], base = lane * Self.slotsPerLane
-        if n == 0 { return }
-        for i in 0..<n where states[base + i].compareExchange(expected: Self.open, desired: Self.taken,
-                                                              ordering: .acquiring).exchanged {
+        if n <= first { return }
+        for i in first..<n where states[base + i].compareExchange(expected: Self.open, desired: Self.taken,
+                                                                  ordering: .acquiring).exchanged {
             tasks[base + i].run()
             states[base + i].store(Self.done, ordering: .relaxed)
         }
-        for i in 0..<n {
+        for i in first..<n {
             while states[base + i].load(ordering: .acquiring) != Self.done { precis_cpu_relax() }
             states[base + i].store(Self.empty, ordering: .relaxed)
         }
-        posted[lane] = 0
+        posted[lane] = first
     }
 
     /// Lane `lane` has finished its own work: it runs the others' open products until every lane
@@ -130,7 +147,13 @@ public final class WorkBoard: @unchecked Sendable {
     /// not waited for: the region may be running its lanes one after another on fewer threads.)
     public func finish(helping lane: Int) {
         finished.add(1, ordering: .acquiringAndReleasing)
-        var idle = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        var busy: UInt64 = 0
+        defer {
+            let total = DispatchTime.now().uptimeNanoseconds - start
+            helping[lane] += Double(busy) / 1e9
+            idle[lane] += Double(total - min(total, busy)) / 1e9
+        }
         while true {
             var ran = false
             for other in 0..<lanes where other != lane {
@@ -140,15 +163,16 @@ public final class WorkBoard: @unchecked Sendable {
                 where states[base + i].load(ordering: .relaxed) == Self.open {
                     guard states[base + i].compareExchange(expected: Self.open, desired: Self.taken,
                                                            ordering: .acquiring).exchanged else { continue }
+                    let t0 = DispatchTime.now().uptimeNanoseconds
                     tasks[base + i].run()
                     states[base + i].store(Self.done, ordering: .releasing)
+                    busy += DispatchTime.now().uptimeNanoseconds - t0
                     helped.add(1, ordering: .relaxed)
                     ran = true
                 }
             }
-            if ran { idle = 0; continue }
+            if ran { continue }
             if finished.load(ordering: .acquiring) >= started.load(ordering: .acquiring) { return }
-            idle += 1
             precis_cpu_relax()
         }
     }

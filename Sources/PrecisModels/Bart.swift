@@ -22,6 +22,10 @@ public final class BartModel: Seq2SeqModel {
     /// Seconds each lane has spent in forward and backward since the model was made (lanes run at
     /// once: a lane that finishes early waits for the others).
     public var laneBusySeconds: [Double] { lanes.map(\.busy) }
+    /// Per lane, seconds spent running other lanes' products and idle at the end of backward (see
+    /// `WorkBoard`), since the board for the current lane count was made.
+    public var laneHelpingSeconds: [Double] { workBoard?.helpingSeconds ?? [] }
+    public var laneIdleSeconds: [Double] { workBoard?.idleSeconds ?? [] }
 
     /// How many lanes the last `forward` used.
     private var laneCount = 0
@@ -157,7 +161,7 @@ public final class BartModel: Seq2SeqModel {
             shared.board.begin(i)
             defer { shared.board.finish(helping: i) }
             let lane = all[i]
-            forwardLane(lane, batch, drop, options, logitsOut, start: t0)
+            forwardLane(lane, batch, drop, options, logitsOut, start: t0, work: LaneWork(board: shared.board, lane: i))
             guard running.contains(where: { $0 === lane }) else { return }
             // A lane with label tokens has its logits' gradient (the loss counted them).
             let ws = lane.workspace!, plan = ws.pendingBackward!
@@ -205,9 +209,10 @@ public final class BartModel: Seq2SeqModel {
 
     /// One lane's forward over its rows (`lane.rows`, set by the caller).
     private func forwardLane(_ lane: BartLane, _ batch: Seq2SeqBatch, _ drop: DropoutPlan, _ options: StepOptions,
-                             _ logitsOut: UnsafeMutablePointer<Float>?, start: UInt64) {
+                             _ logitsOut: UnsafeMutablePointer<Float>?, start: UInt64, work: LaneWork = LaneWork()) {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let ws = prepareWorkspace(lane, batch)
+        ws.work = work
         lane.result = forward(ws, drop.lane(lane.rows), options: options,
                               logitsOut: logitsOut.map { $0 + lane.rows.lowerBound * batch.targetLength * config.vocabSize })
         let t1 = DispatchTime.now().uptimeNanoseconds
@@ -236,7 +241,7 @@ public final class BartModel: Seq2SeqModel {
         decode(ws, drop)
         let c = config, nt = ws.b * ws.t
         prof(ws, "fwd lm head") {
-            Linear.forward(y: ws.logits, x: ws.decoderOutput, weight: params.pointer + layout.shared,
+            ws.work.linearForward(y: ws.logits, x: ws.decoderOutput, weight: params.pointer + layout.shared,
                            bias: finalLogitsBias.pointer, rows: nt, inDim: c.dModel, outDim: c.vocabSize)
         }
         if let out = logitsOut { out.update(from: ws.logits, count: nt * c.vocabSize) }
@@ -408,6 +413,7 @@ public final class BartModel: Seq2SeqModel {
         }
         ws.b = b; ws.s = s; ws.t = t
         ws.profiled = lane.index == 0
+        ws.work = LaneWork()  // no board unless the caller's region has one
         for i in 0..<(b * s) {
             ws.sourceIds[i] = batch.inputIds[r0 * s + i]
             ws.sourceMask[i] = Float(batch.attentionMask[r0 * s + i])
@@ -470,14 +476,14 @@ public final class BartModel: Seq2SeqModel {
             x = residual(ws, h, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(encoderLayer: l, 1)) { out in
                 prof(ws, "fwd enc attention") {
                     AttentionBlock.forward(acts.attn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: h, xkv: h, shape: shape,
-                                           keyMask: ws.sourceMask, causal: false, dropout: drop.site(encoderLayer: l, 0), out: out)
+                                           keyMask: ws.sourceMask, causal: false, dropout: drop.site(encoderLayer: l, 0), out: out, work: ws.work)
                 }
             }
             let a = x
             x = residual(ws, a, rows: n, norm: acts.ln2, o.ln2, dropout: drop.site(encoderLayer: l, 3)) { out in
                 prof(ws, "fwd enc ffn") {
                     FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: a, rows: n, dim: d, ffn: c.encoderFfnDim,
-                                             activation: c.activation, dropout: drop.site(encoderLayer: l, 2), out: out, hidden: ws.hidden)
+                                             activation: c.activation, dropout: drop.site(encoderLayer: l, 2), out: out, hidden: ws.hidden, work: ws.work)
                 }
             }
         }
@@ -498,7 +504,7 @@ public final class BartModel: Seq2SeqModel {
             x = residual(ws, h, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(decoderLayer: l, 1)) { out in
                 prof(ws, "fwd dec self-attention") {
                     AttentionBlock.forward(acts.selfAttn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: h, xkv: h,
-                                           shape: selfShape, keyMask: nil, causal: true, dropout: drop.site(decoderLayer: l, 0), out: out)
+                                           shape: selfShape, keyMask: nil, causal: true, dropout: drop.site(decoderLayer: l, 0), out: out, work: ws.work)
                 }
             }
             let a = x
@@ -506,14 +512,14 @@ public final class BartModel: Seq2SeqModel {
                 prof(ws, "fwd dec cross-attention") {
                     AttentionBlock.forward(acts.crossAttn, o.crossAttn, params: p, scratch: ws.attnScratch, xq: a, xkv: enc,
                                            shape: crossShape, keyMask: ws.sourceMask, causal: false,
-                                           dropout: drop.site(decoderLayer: l, 2), out: out)
+                                           dropout: drop.site(decoderLayer: l, 2), out: out, work: ws.work)
                 }
             }
             let b = x
             x = residual(ws, b, rows: n, norm: acts.ln3, o.ln3, dropout: drop.site(decoderLayer: l, 5)) { out in
                 prof(ws, "fwd dec ffn") {
                     FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: b, rows: n, dim: d, ffn: c.decoderFfnDim,
-                                             activation: c.activation, dropout: drop.site(decoderLayer: l, 4), out: out, hidden: ws.hidden)
+                                             activation: c.activation, dropout: drop.site(decoderLayer: l, 4), out: out, hidden: ws.hidden, work: ws.work)
                 }
             }
         }
@@ -533,7 +539,7 @@ public final class BartModel: Seq2SeqModel {
             // The tied embedding's gradient in vocabulary slices another lane can take.
             ws.work.postWeightGradient(dy: ws.logits, x: ws.decoderOutput, dWeight: g + layout.shared, dBias: nil,
                                        rows: nt, inDim: d, outDim: c.vocabSize, tiles: 4)
-            Linear.backwardInput(dx: gA, dy: ws.logits, weight: p + layout.shared, rows: nt, inDim: d, outDim: c.vocabSize)
+            ws.work.linearBackwardInput(dx: gA, dy: ws.logits, weight: p + layout.shared, rows: nt, inDim: d, outDim: c.vocabSize)
             ws.work.settle()
         }
         Vec.zero(ws.gradEncoder, ns * d)

@@ -32,6 +32,43 @@ struct LaneWork {
     }
 
     func settle() { board?.settle(lane) }
+
+    /// C = alpha·op(A)·op(B) + beta·C as `BLAS.gemm`; with a board, a product this large is cut into
+    /// two blocks of C's rows (fixed cuts) that this lane and a lane with nothing left to do can
+    /// run at once. Returns when both are done (the products posted before are left open).
+    func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float, c: Ptr, ldc: Int) {
+        guard let board, m >= 128, m * n * k >= 1 << 26 else {
+            BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                      beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let first = board.mark(lane), half = (m / 2) & ~7
+        for (lo, hi) in [(0, half), (half, m)] {
+            // Row i of op(A) starts at a + i·lda, or at a + i when A is transposed.
+            board.post(lane, GemmTask(transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha,
+                                      a: transA ? a + lo : a + lo * lda, lda: lda, b: b, ldb: ldb,
+                                      beta: beta, c: c + lo * ldc, ldc: ldc))
+        }
+        board.settle(lane, from: first)
+    }
+
+    /// y[rows × outDim] = x · Wᵀ + b (`Linear.forward`), through `gemm`.
+    func linearForward(y: Ptr, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                       rows: Int, inDim: Int, outDim: Int) {
+        if let b = bias {
+            for r in 0..<rows { Vec.copy(y + r * outDim, b, outDim) }
+        }
+        gemm(transA: false, transB: true, m: rows, n: outDim, k: inDim, a: x, lda: inDim, b: weight, ldb: inDim,
+             beta: bias == nil ? 0 : 1, c: y, ldc: outDim)
+    }
+
+    /// dx (= or +=) dy · W (`Linear.backwardInput`), through `gemm`.
+    func linearBackwardInput(dx: Ptr, accumulate: Bool = false, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                             rows: Int, inDim: Int, outDim: Int) {
+        gemm(transA: false, transB: false, m: rows, n: inDim, k: outDim, a: dy, lda: outDim, b: weight, ldb: inDim,
+             beta: accumulate ? 1 : 0, c: dx, ldc: inDim)
+    }
 }
 
 /// Parameters (flat-buffer offsets) of a LayerNorm.
@@ -144,13 +181,13 @@ enum AttentionBlock {
     static func forward(
         _ acts: AttentionActs, _ p: AttentionOffsets, params: Ptr, scratch: AttentionScratch,
         xq: UnsafePointer<Float>, xkv: UnsafePointer<Float>, shape s: AttentionShape,
-        keyMask: UnsafePointer<Float>?, causal: Bool, dropout: DropoutSite, out: Ptr
+        keyMask: UnsafePointer<Float>?, causal: Bool, dropout: DropoutSite, out: Ptr, work: LaneWork
     ) {
         let nq = s.batch * s.tq, nk = s.batch * s.tk, d = s.dim, dh = s.headDim
         let scaling = 1 / Float(dh).squareRoot()
-        Linear.forward(y: acts.q, x: xq, weight: params + p.qw, bias: params + p.qb, rows: nq, inDim: d, outDim: d)
-        Linear.forward(y: acts.k, x: xkv, weight: params + p.kw, bias: params + p.kb, rows: nk, inDim: d, outDim: d)
-        Linear.forward(y: acts.v, x: xkv, weight: params + p.vw, bias: params + p.vb, rows: nk, inDim: d, outDim: d)
+        work.linearForward(y: acts.q, x: xq, weight: params + p.qw, bias: params + p.qb, rows: nq, inDim: d, outDim: d)
+        work.linearForward(y: acts.k, x: xkv, weight: params + p.kw, bias: params + p.kb, rows: nk, inDim: d, outDim: d)
+        work.linearForward(y: acts.v, x: xkv, weight: params + p.vw, bias: params + p.vb, rows: nk, inDim: d, outDim: d)
         let tile = s.tq * s.tk, dropBase = dropout.base(s.batch * s.heads * tile)
         // (batch, head) pairs are independent: spread them over the workers, each with its own tile.
         Parallel.chunks(s.batch * s.heads, maxParts: scratch.probTiles.count) { worker, pairs in
@@ -175,7 +212,7 @@ enum AttentionBlock {
                           beta: 0, c: acts.ctx + b * s.tq * d + h * dh, ldc: d, parallel: false)
             }
         }
-        Linear.forward(y: out, x: acts.ctx, weight: params + p.ow, bias: params + p.ob, rows: nq, inDim: d, outDim: d)
+        work.linearForward(y: out, x: acts.ctx, weight: params + p.ow, bias: params + p.ob, rows: nq, inDim: d, outDim: d)
     }
 
     /// Given dOut, accumulates parameter gradients and writes (or adds) the input gradients.
@@ -189,7 +226,7 @@ enum AttentionBlock {
     ) {
         let nq = s.batch * s.tq, nk = s.batch * s.tk, d = s.dim, dh = s.headDim
         let tile = s.tq * s.tk, scaling = 1 / Float(dh).squareRoot(), dropBase = dropout.base(s.batch * s.heads * tile)
-        Linear.backwardInput(dx: scratch.dctx, dy: dOut, weight: params + p.ow, rows: nq, inDim: d, outDim: d)
+        work.linearBackwardInput(dx: scratch.dctx, dy: dOut, weight: params + p.ow, rows: nq, inDim: d, outDim: d)
         work.postWeightGradient(dy: dOut, x: acts.ctx, dWeight: grads + p.ow, dBias: grads + p.ob, rows: nq, inDim: d, outDim: d)
         Parallel.chunks(s.batch * s.heads, maxParts: scratch.probTiles.count) { worker, pairs in
             let probTile = scratch.probTiles[worker], dprobTile = scratch.dprobTiles[worker]
@@ -223,11 +260,11 @@ enum AttentionBlock {
         work.postWeightGradient(dy: scratch.dq, x: xq, dWeight: grads + p.qw, dBias: grads + p.qb, rows: nq, inDim: d, outDim: d)
         work.postWeightGradient(dy: scratch.dk, x: xkv, dWeight: grads + p.kw, dBias: grads + p.kb, rows: nk, inDim: d, outDim: d)
         work.postWeightGradient(dy: scratch.dv, x: xkv, dWeight: grads + p.vw, dBias: grads + p.vb, rows: nk, inDim: d, outDim: d)
-        Linear.backwardInput(dx: dxq, accumulate: accumulateDxq, dy: scratch.dq, weight: params + p.qw, rows: nq, inDim: d, outDim: d)
+        work.linearBackwardInput(dx: dxq, accumulate: accumulateDxq, dy: scratch.dq, weight: params + p.qw, rows: nq, inDim: d, outDim: d)
         let selfAttention = dxq == dxkv
-        Linear.backwardInput(dx: dxkv, accumulate: selfAttention || accumulateDxkv, dy: scratch.dk, weight: params + p.kw,
+        work.linearBackwardInput(dx: dxkv, accumulate: selfAttention || accumulateDxkv, dy: scratch.dk, weight: params + p.kw,
                              rows: nk, inDim: d, outDim: d)
-        Linear.backwardInput(dx: dxkv, accumulate: true, dy: scratch.dv, weight: params + p.vw, rows: nk, inDim: d, outDim: d)
+        work.linearBackwardInput(dx: dxkv, accumulate: true, dy: scratch.dv, weight: params + p.vw, rows: nk, inDim: d, outDim: d)
         work.settle()
     }
 }
@@ -253,12 +290,12 @@ enum FeedForwardBlock {
     /// out = fc2(dropout(act(fc1(x)))); `hidden` is scratch of rows × ffn.
     static func forward(
         _ acts: FeedForwardActs, _ p: FeedForwardOffsets, params: Ptr, x: UnsafePointer<Float>,
-        rows: Int, dim: Int, ffn: Int, activation: Activation, dropout: DropoutSite, out: Ptr, hidden: Ptr
+        rows: Int, dim: Int, ffn: Int, activation: Activation, dropout: DropoutSite, out: Ptr, hidden: Ptr, work: LaneWork
     ) {
-        Linear.forward(y: acts.pre, x: x, weight: params + p.w1, bias: params + p.b1, rows: rows, inDim: dim, outDim: ffn)
+        work.linearForward(y: acts.pre, x: x, weight: params + p.w1, bias: params + p.b1, rows: rows, inDim: dim, outDim: ffn)
         activation.forward(hidden, acts.pre, rows * ffn)
         dropout.apply(hidden, count: rows * ffn)
-        Linear.forward(y: out, x: hidden, weight: params + p.w2, bias: params + p.b2, rows: rows, inDim: ffn, outDim: dim)
+        work.linearForward(y: out, x: hidden, weight: params + p.w2, bias: params + p.b2, rows: rows, inDim: ffn, outDim: dim)
     }
 
     /// dx (= or +=) gradient through the block; `hidden` is scratch of rows × ffn. Overwrites `acts.pre`.
@@ -271,7 +308,7 @@ enum FeedForwardBlock {
     ) {
         // The gradient of fc2's input, then of the activation's input; the activation's output is
         // recomputed in place over `pre` on the way (the same mask: dropout is a function of position).
-        Linear.backwardInput(dx: hidden, dy: dOut, weight: params + p.w2, rows: rows, inDim: ffn, outDim: dim)
+        work.linearBackwardInput(dx: hidden, dy: dOut, weight: params + p.w2, rows: rows, inDim: ffn, outDim: dim)
         dropout.apply(hidden, count: rows * ffn)
         activation.backwardRecomputing(x: acts.pre, grad: hidden, rows * ffn)
         dropout.apply(acts.pre, count: rows * ffn)
@@ -279,7 +316,7 @@ enum FeedForwardBlock {
                                 rows: rows, inDim: ffn, outDim: dim)
         work.postWeightGradient(dy: hidden, x: x, dWeight: grads + p.w1, dBias: grads + p.b1,
                                 rows: rows, inDim: dim, outDim: ffn)
-        Linear.backwardInput(dx: dx, accumulate: accumulateDx, dy: hidden, weight: params + p.w1, rows: rows, inDim: dim, outDim: ffn)
+        work.linearBackwardInput(dx: dx, accumulate: accumulateDx, dy: hidden, weight: params + p.w1, rows: rows, inDim: dim, outDim: ffn)
         work.settle()
     }
 }

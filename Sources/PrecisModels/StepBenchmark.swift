@@ -18,9 +18,12 @@ public enum StepBenchmark {
         public var steps: Int
         /// Mean wall time per step of each profiled region (with `profile`), in ms.
         public var regions: [(name: String, ms: Double)] = []
-        /// Mean busy time per step of each lane (forward + backward), in ms: with several lanes, the
-        /// regions above are lane 0's, and the gap to forward + backward is the wait for the slowest lane.
+        /// Mean busy time per step of each lane on its own rows (forward + backward), in ms: with
+        /// several lanes, the regions above are lane 0's.
         public var laneMs: [Double] = []
+        /// Mean ms per step each lane spent, once its own rows were done, running the products other
+        /// lanes posted (`WorkBoard`), and waiting with nothing left to take.
+        public var laneHelpingMs: [Double] = [], laneIdleMs: [Double] = []
     }
 
     public static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
@@ -88,9 +91,12 @@ public enum StepBenchmark {
         let opt = OptimizerState(table: model.table, adamw: AdamW(weightDecay: 0.01),
                                  schedule: LRSchedule(kind: .linear, baseLR: 1e-4, warmupSteps: 0, totalSteps: 1_000_000))
         var fwd: [Double] = [], bwd: [Double] = [], optim: [Double] = [], total: [Double] = []
-        var laneBase: [Double] = []
+        var laneBase: [Double] = [], helpBase: [Double] = [], idleBase: [Double] = []
         for i in 0..<(warmup + steps) {
-            if i == warmup { model.profiler.reset(); model.profiler.enabled = profile; laneBase = model.laneBusySeconds }
+            if i == warmup {
+                model.profiler.reset(); model.profiler.enabled = profile
+                laneBase = model.laneBusySeconds; helpBase = model.laneHelpingSeconds; idleBase = model.laneIdleSeconds
+            }
             let t0 = now()
             model.zeroGradients()
             // One `step`, as training runs it (with several lanes, a lane's backward follows its own
@@ -116,9 +122,12 @@ public enum StepBenchmark {
                       stepMs: stepS * 1000, tokensPerSecond: Double(batch * (source + target)) / stepS,
                       gflopPerStep: flops / 1e9, achievedGflops: flops / stepS / 1e9, sgemmPeakGflops: peak,
                       peakRSSMiB: peakRSSMiB(), parameters: model.table.count, steps: steps, regions: regions,
-                      laneMs: model.laneBusySeconds.enumerated().map { i, s in
-                          (s - (i < laneBase.count ? laneBase[i] : 0)) * 1000 / Double(steps)
-                      })
+                      laneMs: perStep(model.laneBusySeconds, since: laneBase),
+                      laneHelpingMs: perStep(model.laneHelpingSeconds, since: helpBase),
+                      laneIdleMs: perStep(model.laneIdleSeconds, since: idleBase))
+        func perStep(_ now: [Double], since base: [Double]) -> [Double] {
+            now.enumerated().map { i, s in (s - (i < base.count ? base[i] : 0)) * 1000 / Double(steps) }
+        }
     }
 }
 

@@ -154,8 +154,14 @@ struct BenchCommand: ParsableCommand {
                         for (name, ms) in r.regions { covered += ms; row(name, ms) }
                         row("rest of forward+backward", r.forwardMs + r.backwardMs - covered)
                         if r.laneMs.count > 1 {
-                            print("  lanes (rows of the batch per thread; regions above are lane 0's), busy ms per step:")
-                            for (i, ms) in r.laneMs.enumerated() { row("lane \(i)", ms) }
+                            print("  lanes (rows of the batch per thread; regions above are lane 0's), ms per step:")
+                            print("    " + "".padding(toLength: 28, withPad: " ", startingAt: 0) + "   own  helping  idle")
+                            for (i, ms) in r.laneMs.enumerated() {
+                                let help = i < r.laneHelpingMs.count ? r.laneHelpingMs[i] : 0
+                                let idle = i < r.laneIdleMs.count ? r.laneIdleMs[i] : 0
+                                print("    " + "lane \(i)".padding(toLength: 28, withPad: " ", startingAt: 0)
+                                      + String(format: "%7.1f  %7.1f %6.1f", ms, help, idle))
+                            }
                         }
                     }
                 }
