@@ -50,9 +50,12 @@ let package = Package(
         .target(name: "CSpin"),
 
         // ISA-specific kernels (see `avx512` above).
-        .target(name: "PrecisAVX512", swiftSettings: avx512),
+        // Portable bodies of the elementwise kernels, inlined into (and compiled for the target of)
+        // PrecisCore and PrecisAVX512.
+        .target(name: "PrecisKernels", swiftSettings: numerics),
+        .target(name: "PrecisAVX512", dependencies: ["PrecisKernels"], swiftSettings: avx512),
         // Numerics core: buffers, BLAS, kernels, optimizer, safetensors.
-        .target(name: "PrecisCore", dependencies: ["COpenBLAS", "CSpin", "PrecisAVX512"], swiftSettings: numerics),
+        .target(name: "PrecisCore", dependencies: ["COpenBLAS", "CSpin", "PrecisKernels", "PrecisAVX512"], swiftSettings: numerics),
         // Models: configs, flat parameter layout, BART, registry, HF model folders.
         .target(name: "PrecisModels", dependencies: ["PrecisCore"], swiftSettings: numerics),
 
@@ -99,7 +102,7 @@ let package = Package(
         .executableTarget(name: "precis-worker", dependencies: [
             "PrecisWorker", "PrecisCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
-        .testTarget(name: "PrecisCoreTests", dependencies: ["PrecisCore"]),
+        .testTarget(name: "PrecisCoreTests", dependencies: ["PrecisCore", "PrecisKernels", "PrecisAVX512"]),
         .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore"]),
         .testTarget(name: "PrecisMetricsTests", dependencies: ["PrecisMetrics"]),
         .testTarget(name: "PrecisTextTests", dependencies: ["PrecisText"]),

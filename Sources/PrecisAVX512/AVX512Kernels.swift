@@ -1,39 +1,16 @@
+import PrecisKernels
+
 /// Kernels compiled for AVX-512 (this module alone is built with `-target-cpu skylake-avx512` on
 /// x86-64, see Package.swift). Nothing here may run unless the CPU supports AVX-512F/BW/VL/DQ:
 /// callers check `PrecisCore.CPUFeatures.avx512` first and fall back to the portable kernels.
 /// Every function is `@inline(never)` so no AVX-512 instruction is inlined into portable code.
 public enum AVX512Kernels {
     typealias F16 = SIMD16<Float>
-    typealias V8 = SIMD8<Float>
-
-    @inline(__always) static func load8(_ p: UnsafePointer<Float>) -> V8 { UnsafeRawPointer(p).loadUnaligned(as: V8.self) }
-    @inline(__always) static func store8(_ v: V8, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V8.self)
-    }
+    typealias V8 = F8
 
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> F16 { UnsafeRawPointer(p).loadUnaligned(as: F16.self) }
     @inline(__always) static func store(_ v: F16, _ p: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: F16.self)
-    }
-
-    /// exp for 8 lanes (256-bit: LLVM generates better code for SIMD8 than SIMD16 here) (same reduction and polynomial as PrecisCore's `vexp`).
-    @inline(__always) static func exp(_ xIn: V8) -> V8 {
-        let lo = V8(repeating: -87.3), hi = V8(repeating: 88.3)
-        var x = xIn.replacing(with: lo, where: xIn .< lo)
-        x = x.replacing(with: hi, where: x .> hi)
-        let t = x * 1.44269504088896341 + 12582912.0
-        let fx = t - 12582912.0
-        let n = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
-        var r = x - fx * 0.693359375
-        r = r + fx * 2.12194440e-4
-        var p = V8(repeating: 1.9875691500e-4)
-        p = p * r + 1.3981999507e-3
-        p = p * r + 8.3334519073e-3
-        p = p * r + 4.1665795894e-2
-        p = p * r + 1.6666665459e-1
-        p = p * r + 5.0000001201e-1
-        p = p * (r * r) + r + 1
-        return p * unsafeBitCast((n &+ 127) &* 8_388_608, to: V8.self)
     }
 
     /// Φ(x) and φ(x) (Abramowitz & Stegun 7.1.26 for erf, as PrecisCore's `vnormal`).
@@ -47,7 +24,7 @@ public enum AVX512Kernels {
         p = p * t - 0.284496736
         p = p * t + 0.254829592
         p = p * t
-        let e = exp(-(az * az))
+        let e = vexp(-(az * az))
         let erfAbs = 1 - p * e
         let erf = erfAbs.replacing(with: -erfAbs, where: z .< 0)
         return (0.5 * (1 + erf), e * 0.3989422804014327)
@@ -122,5 +99,36 @@ public enum AVX512Kernels {
             if rows > 6 { store(a6, o + 6 * ldy) }
             if rows > 7 { store(a7, o + 7 * ldy) }
         }
+    }
+
+    // The row kernels of PrecisKernels, compiled here for AVX-512 (same operations, same bits).
+
+    /// `Softmax.forward` over `rows` rows `ld` apart.
+    @inline(never)
+    public static func softmax(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
+                               keyMask: UnsafePointer<Float>?, causal: Bool, causalOffset: Int) {
+        for i in 0..<rows {
+            Row.softmax(s + i * ld, limit: causal ? min(cols, i + causalOffset + 1) : cols, cols: cols, keyMask: keyMask)
+        }
+    }
+
+    /// `Softmax.backward` over `rows` rows `ld` apart.
+    @inline(never)
+    public static func softmaxBackward(_ dp: UnsafeMutablePointer<Float>, p: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int) {
+        for i in 0..<rows { Row.softmaxBackward(dp + i * ld, p + i * ld, cols) }
+    }
+
+    /// One row of `CrossEntropy`.
+    @inline(never)
+    public static func crossEntropy(_ z: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>?, label: Int,
+                                    vocab: Int, eps: Float, scale: Float) -> Double {
+        Row.crossEntropy(z, d, label: label, vocab: vocab, eps: eps, scale: scale)
+    }
+
+    /// One thread's run of `Dropout.apply`.
+    @inline(never)
+    public static func dropout(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int, threshold: UInt32,
+                               scale: Float, seed: UInt64, stream: UInt32, offset: Int, bits: UnsafeMutablePointer<UInt8>?) {
+        Row.dropout(y, x, count: n, threshold: threshold, scale: scale, seed: seed, stream: stream, offset: offset, bits: bits)
     }
 }

@@ -1,3 +1,4 @@
+import PrecisAVX512
 import Foundation
 
 /// Token-level cross-entropy with an ignore index and label smoothing, fused with its gradient.
@@ -51,30 +52,10 @@ public enum CrossEntropy {
             if let d { Vec.zero(d, vocab) }
             return 0
         }
-        let m = Vec.max(z, vocab)
-        let zLabel = Double(z[Int(label)])
-        let meanZ = eps != 0 ? Double(Vec.total(z, vocab)) / Double(vocab) : 0
-        let mv = F8(repeating: m)
-        var acc = F8()
-        var j = 0
-        var s: Float
-        if let d {
-            // exp(z − m) goes straight into the gradient buffer (z may be the same memory: read first).
-            while j + 8 <= vocab { let e = vexp(load8(z + j) - mv); store8(e, d + j); acc += e; j += 8 }
-            s = acc.sum()
-            while j < vocab { let e = sexp(z[j] - m); d[j] = e; s += e; j += 1 }
-            let inv = F8(repeating: 1 / s), sc = F8(repeating: scale), shift = F8(repeating: eps / Float(vocab))
-            j = 0
-            while j + 8 <= vocab { store8((load8(d + j) * inv - shift) * sc, d + j); j += 8 }
-            while j < vocab { d[j] = (d[j] / s - eps / Float(vocab)) * scale; j += 1 }
-            d[Int(label)] -= (1 - eps) * scale
-        } else {
-            while j + 8 <= vocab { acc += vexp(load8(z + j) - mv); j += 8 }
-            s = acc.sum()
-            while j < vocab { s += sexp(z[j] - m); j += 1 }
+        if CPUFeatures.avx512 {
+            return AVX512Kernels.crossEntropy(z, d, label: Int(label), vocab: vocab, eps: eps, scale: scale)
         }
-        let lse = Double(m) + log(Double(s))
-        return (1 - Double(eps)) * (lse - zLabel) + Double(eps) * (lse - meanZ)
+        return Row.crossEntropy(z, d, label: Int(label), vocab: vocab, eps: eps, scale: scale)
     }
 }
 

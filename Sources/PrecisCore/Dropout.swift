@@ -1,32 +1,8 @@
+import PrecisAVX512
 /// Inverted dropout driven by a counter-based hash, so a mask is a pure function of
 /// (seed, stream, element index): the backward pass recomputes it instead of storing it, and the
 /// same seed reproduces a run exactly on any number of threads or processes.
 public enum Dropout {
-    /// The keep decision for 8 consecutive elements starting at `index`.
-    @inline(__always)
-    static func keep8(seed: UInt64, stream: UInt32, index: Int, threshold: UInt32) -> SIMDMask<SIMD8<Int32>> {
-        let base = UInt32(truncatingIfNeeded: index)
-        var h = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7) &+ base
-        let s0 = UInt32(truncatingIfNeeded: seed), s1 = UInt32(truncatingIfNeeded: seed >> 32)
-        h ^= SIMD8(repeating: s0 &* 0x9E37_79B9) ^ SIMD8(repeating: stream &* 0x85EB_CA6B)
-        h = mix(h)
-        h ^= SIMD8(repeating: s1 ^ UInt32(truncatingIfNeeded: index >> 32))
-        h = mix(h)
-        return h .>= SIMD8(repeating: threshold)
-    }
-
-    /// murmur3's 32-bit finaliser, lane-wise.
-    @inline(__always)
-    static func mix(_ x: SIMD8<UInt32>) -> SIMD8<UInt32> {
-        var h = x
-        h ^= h &>> 16
-        h = h &* 0x85EB_CA6B
-        h ^= h &>> 13
-        h = h &* 0xC2B2_AE35
-        h ^= h &>> 16
-        return h
-    }
-
     @inline(__always)
     static func threshold(_ p: Float) -> UInt32 {
         UInt32(min(Double(UInt32.max), (Double(p) * 4_294_967_296.0).rounded()))
@@ -92,25 +68,17 @@ public enum Dropout {
 
     static let bitValues = SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128)
 
+    /// One thread's run of `apply` (the AVX-512 build of the same kernel when the CPU has it).
     static func applySerial(
         _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int, p: Float,
         seed: UInt64, stream: UInt32, offset: Int, bits: UnsafeMutablePointer<UInt8>? = nil
     ) {
-        let t = threshold(p)
-        let scale = F8(repeating: 1 / (1 - p))
-        var i = 0
-        while i < n {
-            let keep = keep8(seed: seed, stream: stream, index: offset + i, threshold: t)
-            if let bits {
-                bits[i / 8] = UInt8(truncatingIfNeeded: SIMD8<Int32>(repeating: 0).replacing(with: bitValues, where: keep).wrappedSum())
-            }
-            if i + 8 <= n {
-                let v = load8(x + i) * scale
-                store8(F8(repeating: 0).replacing(with: v, where: keep), y + i)
-            } else {
-                for j in 0..<(n - i) { y[i + j] = keep[j] ? x[i + j] * scale[0] : 0 }
-            }
-            i += 8
+        if CPUFeatures.avx512 {
+            AVX512Kernels.dropout(y, x, count: n, threshold: threshold(p), scale: 1 / (1 - p), seed: seed, stream: stream,
+                                  offset: offset, bits: bits)
+        } else {
+            Row.dropout(y, x, count: n, threshold: threshold(p), scale: 1 / (1 - p), seed: seed, stream: stream,
+                        offset: offset, bits: bits)
         }
     }
 }

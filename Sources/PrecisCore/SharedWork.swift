@@ -112,6 +112,8 @@ public final class WorkBoard: @unchecked Sendable {
     public func begin(_ lane: Int) { started.add(1, ordering: .acquiringAndReleasing) }
 
     /// Posts a product of lane `lane`'s current block (it runs at once when the block's slots are full).
+    /// Products posted and not yet settled may run at the same time on different threads: none of
+    /// them may write memory another one reads or writes.
     public func post(_ lane: Int, _ task: GemmTask) {
         let i = posted[lane]
         if i == Self.slotsPerLane { task.run(); return }

@@ -1,62 +1,10 @@
+// F8, load8/store8, vexp/sexp/verf and the row kernels live in PrecisKernels (compiled again for
+// AVX-512 by PrecisAVX512); everything importing PrecisCore sees them.
+@_exported import PrecisKernels
+
 /// Vectorised elementwise math over unsafe pointers, 8 lanes at a time with a scalar tail.
 ///
 /// Every function here works on caller-owned memory and allocates nothing.
-public typealias F8 = SIMD8<Float>
-
-@inline(__always) func load8(_ p: UnsafePointer<Float>) -> F8 {
-    UnsafeRawPointer(p).loadUnaligned(as: F8.self)
-}
-
-@inline(__always) func load8(_ p: UnsafeMutablePointer<Float>) -> F8 {
-    UnsafeRawPointer(p).loadUnaligned(as: F8.self)
-}
-
-@inline(__always) func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self)
-}
-
-/// exp(x) for 8 lanes: Cody–Waite range reduction and a degree-6 polynomial (max relative error
-/// ≈ 1e-7; inputs are clamped to [-87.3, 88.3], so exp(-inf) gives ≈1e-38, not 0). Rounding to an
-/// integer uses the 1.5·2²³ "magic number" so that every operation stays a vector instruction
-/// (Swift's generic SIMD rounding and Int conversion compile to scalar loops).
-@inline(__always) public func vexp(_ xIn: F8) -> F8 {
-    let lo = F8(repeating: -87.3), hi = F8(repeating: 88.3)
-    var x = xIn.replacing(with: lo, where: xIn .< lo)
-    x = x.replacing(with: hi, where: x .> hi)
-    let t = x * 1.44269504088896341 + 12582912.0
-    let fx = t - 12582912.0
-    let n = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
-    var r = x - fx * 0.693359375
-    r = r + fx * 2.12194440e-4
-    var p = F8(repeating: 1.9875691500e-4)
-    p = p * r + 1.3981999507e-3
-    p = p * r + 8.3334519073e-3
-    p = p * r + 4.1665795894e-2
-    p = p * r + 1.6666665459e-1
-    p = p * r + 5.0000001201e-1
-    p = p * (r * r) + r + 1
-    // 2ⁿ built from its bits: (n + 127) · 2²³ (a multiply, since SIMD shifts are not vectorised).
-    let scale = unsafeBitCast((n &+ 127) &* 8_388_608, to: F8.self)
-    return p * scale
-}
-
-/// erf(x) for 8 lanes (Abramowitz & Stegun 7.1.26; absolute error ≤ 1.5e-7).
-@inline(__always) public func verf(_ x: F8) -> F8 {
-    let ax = x.replacing(with: -x, where: x .< 0)
-    let t = 1 / (1 + 0.3275911 * ax)
-    var p = F8(repeating: 1.061405429)
-    p = p * t - 1.453152027
-    p = p * t + 1.421413741
-    p = p * t - 0.284496736
-    p = p * t + 0.254829592
-    p = p * t
-    let y = 1 - p * vexp(-(ax * ax))
-    return y.replacing(with: -y, where: x .< 0)
-}
-
-/// Scalar exp matching `vexp` lane for lane.
-@inline(__always) public func sexp(_ x: Float) -> Float { vexp(F8(repeating: x))[0] }
-
 public enum Vec {
     @inline(__always)
     public static func fill(_ p: UnsafeMutablePointer<Float>, _ value: Float, _ n: Int) {
@@ -140,23 +88,11 @@ public enum Vec {
     }
 
     @inline(__always)
-    static func scaleSerial(_ x: UnsafeMutablePointer<Float>, _ a: Float, _ n: Int) {
-        var i = 0
-        let av = F8(repeating: a)
-        while i + 8 <= n { store8(load8(x + i) * av, x + i); i += 8 }
-        while i < n { x[i] *= a; i += 1 }
-    }
+    static func scaleSerial(_ x: UnsafeMutablePointer<Float>, _ a: Float, _ n: Int) { Row.scale(x, a, n) }
 
     /// Σ x·y, accumulated in 8 float lanes then reduced.
     @inline(__always)
-    public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = F8()
-        var i = 0
-        while i + 8 <= n { acc += load8(x + i) * load8(y + i); i += 8 }
-        var s = acc.sum()
-        while i < n { s += x[i] * y[i]; i += 1 }
-        return s
-    }
+    public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float { Row.dot(x, y, n) }
 
     /// Σ x² in double precision (used for gradient norms, where the count can be millions): float
     /// partial sums over fixed blocks of 4096, added in order, so the result does not depend on the
@@ -184,29 +120,11 @@ public enum Vec {
 
     /// Σ x
     @inline(__always)
-    public static func total(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = F8()
-        var i = 0
-        while i + 8 <= n { acc += load8(x + i); i += 8 }
-        var s = acc.sum()
-        while i < n { s += x[i]; i += 1 }
-        return s
-    }
+    public static func total(_ x: UnsafePointer<Float>, _ n: Int) -> Float { Row.total(x, n) }
 
     /// max x (n ≥ 1)
     @inline(__always)
-    public static func max(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-        var i = 0
-        var m = -Float.infinity
-        if n >= 8 {
-            var acc = load8(x)
-            i = 8
-            while i + 8 <= n { let v = load8(x + i); acc = acc.replacing(with: v, where: v .> acc); i += 8 }
-            m = acc.max()
-        }
-        while i < n { m = Swift.max(m, x[i]); i += 1 }
-        return m
-    }
+    public static func max(_ x: UnsafePointer<Float>, _ n: Int) -> Float { Row.max(x, n) }
 
     /// Adds row vector `v` (length `cols`) to every row of `m` (rows×cols, contiguous).
     @inline(__always)

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import PrecisCore
+import PrecisKernels
+import PrecisAVX512
 
 /// The AVX-512 kernels and their portable twins agree, and both agree with plain definitions, so
 /// machines without AVX-512 (which CI may not be) run code that is tested here too.
@@ -59,5 +61,67 @@ import PrecisCore
                 #expect(abs(Double(yp[r * ld + o]) - want) <= 1e-4 * max(1, abs(want)), "portable [\(r), \(o)]")
             }
         }
+    }
+
+    /// The row kernels PrecisAVX512 compiles again from PrecisKernels' bodies give the same bits as
+    /// the portable build (softmax with a key mask and a causal limit, its backward, fused
+    /// cross-entropy with label smoothing, dropout with its record). Skipped without AVX-512.
+    @Test(.enabled(if: CPUFeatures.avx512, "this CPU has no AVX-512 (or PRECIS_NO_AVX512 is set)"))
+    func avx512RowKernelsGiveThePortableBits() throws {
+        var rng = SeededRNG(seed: 21)
+        let rows = 37, cols = 77, ld = 80
+        let scores = (0..<(rows * ld)).map { _ in Float(rng.normal() * 4) }
+        let mask = (0..<cols).map { j in Float(j % 5 == 3 ? 0 : 1) }
+        for causal in [false, true] {
+            for useMask in [false, true] {
+                var a = scores, b = scores
+                mask.withUnsafeBufferPointer { km in
+                    let keyMask = useMask ? km.baseAddress : nil
+                    AVX512Kernels.softmax(&a, rows: rows, cols: cols, ld: ld, keyMask: keyMask, causal: causal, causalOffset: 2)
+                    b.withUnsafeMutableBufferPointer { bp in
+                        for i in 0..<rows {
+                            Row.softmax(bp.baseAddress! + i * ld, limit: causal ? min(cols, i + 3) : cols, cols: cols, keyMask: keyMask)
+                        }
+                    }
+                }
+                #expect(a == b, "softmax causal \(causal) mask \(useMask)")
+                let g = (0..<(rows * ld)).map { _ in Float(rng.normal()) }
+                var ga = g, gb = g
+                AVX512Kernels.softmaxBackward(&ga, p: a, rows: rows, cols: cols, ld: ld)
+                gb.withUnsafeMutableBufferPointer { gp in
+                    b.withUnsafeBufferPointer { bp in
+                        for i in 0..<rows { Row.softmaxBackward(gp.baseAddress! + i * ld, bp.baseAddress! + i * ld, cols) }
+                    }
+                }
+                #expect(ga == gb, "softmax backward")
+            }
+        }
+        let vocab = 1003
+        let logits = (0..<vocab).map { _ in Float(rng.normal() * 3) }
+        for eps in [Float(0), 0.1] {
+            var da = [Float](repeating: 0, count: vocab), db = da
+            let la = logits.withUnsafeBufferPointer { z in
+                AVX512Kernels.crossEntropy(z.baseAddress!, &da, label: 17, vocab: vocab, eps: eps, scale: 0.25)
+            }
+            let lb = logits.withUnsafeBufferPointer { z in
+                db.withUnsafeMutableBufferPointer { Row.crossEntropy(z.baseAddress!, $0.baseAddress!, label: 17, vocab: vocab, eps: eps, scale: 0.25) }
+            }
+            #expect(la == lb && da == db, "cross-entropy ε = \(eps)")
+        }
+        let n = 1001
+        let x = (0..<n).map { _ in Float(rng.normal()) }
+        var ya = [Float](repeating: 0, count: n), yb = ya
+        var ba = [UInt8](repeating: 0, count: (n + 7) / 8), bb = ba
+        AVX512Kernels.dropout(&ya, x, count: n, threshold: 1 << 30, scale: 1 / 0.75, seed: 99, stream: 4, offset: 64, bits: &ba)
+        yb.withUnsafeMutableBufferPointer { y in
+            bb.withUnsafeMutableBufferPointer { bits in
+                x.withUnsafeBufferPointer { xs in
+                    Row.dropout(y.baseAddress!, xs.baseAddress!, count: n, threshold: 1 << 30, scale: 1 / 0.75, seed: 99, stream: 4,
+                                offset: 64, bits: bits.baseAddress!)
+                }
+            }
+        }
+        #expect(ya == yb && ba == bb, "dropout")
+        #expect(ya.filter { $0 == 0 }.count > n / 8, "dropout dropped some")
     }
 }

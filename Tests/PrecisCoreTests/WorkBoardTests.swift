@@ -5,22 +5,25 @@ import PrecisCore
 /// The board on which a step's lanes share weight-gradient products (`WorkBoard`), driven by two
 /// real threads.
 @Suite struct WorkBoardTests {
-    /// Products C += Aᵀ·B (with bias sums) posted in blocks by a slow lane are taken by a lane that
+    /// Products dW += dyᵀ·x (with bias sums) posted in blocks by a slow lane are taken by a lane that
     /// has finished: each runs exactly once (they accumulate, so a second run would show), the
     /// owner's `settle` returns only when the ones taken are done, and the results are bit for bit
-    /// those of running every product on one thread.
+    /// those of running every product on one thread. Every product writes its own weight, as the
+    /// products a block posts do (two products in flight must not write the same memory).
     @Test func aFinishedLaneTakesOpenProductsAndTheResultIsTheSerialOne() {
         let rows = 48, inDim = 40, outDim = 72, blocks = 3, perBlock = 5
         var rng = SeededRNG(seed: 3)
         func random(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.next() % 2001) / 1000 - 1 } }
         let dy = (0..<blocks * perBlock).map { _ in FloatBuffer(random(rows * outDim)) }
         let x = FloatBuffer(random(rows * inDim))
-        let serialW = FloatBuffer(count: outDim * inDim), serialB = FloatBuffer(count: outDim)
-        let sharedW = FloatBuffer(count: outDim * inDim), sharedB = FloatBuffer(count: outDim)
-        func task(_ j: Int, _ w: FloatBuffer, _ b: FloatBuffer, tile: Int) -> GemmTask {
+        // Each product has its own weight and bias (as a block's products do), holding a value to add to.
+        let start = random(outDim * inDim), startB = random(outDim)
+        let serialW = dy.map { _ in FloatBuffer(start) }, serialB = dy.map { _ in FloatBuffer(startB) }
+        let sharedW = dy.map { _ in FloatBuffer(start) }, sharedB = dy.map { _ in FloatBuffer(startB) }
+        func task(_ j: Int, _ w: [FloatBuffer], _ b: [FloatBuffer], tile: Int) -> GemmTask {
             // Tiles of W's rows, as a block posts them.
             let lo = tile * outDim / 2, hi = (tile + 1) * outDim / 2
-            return GemmTask.weightGradient(dy: dy[j].pointer, x: x.pointer, dWeight: w.pointer, dBias: b.pointer,
+            return GemmTask.weightGradient(dy: dy[j].pointer, x: x.pointer, dWeight: w[j].pointer, dBias: b[j].pointer,
                                            rows: rows, inDim: inDim, outDim: outDim, outputs: lo, hi)
         }
         for j in 0..<dy.count { for tile in 0..<2 { task(j, serialW, serialB, tile: tile).run() } }
@@ -38,7 +41,10 @@ import PrecisCore
                 for j in block * perBlock ..< (block + 1) * perBlock {
                     for t in tasks[j] { board.post(1, t) }
                 }
-                usleep(20_000)  // "the input gradients": long enough for the other lane to take them all
+                // "The input gradients": until the other lane has taken one of this block's products
+                // (at most 5 s, so a machine too busy to schedule it fails the check below, not hangs).
+                let before = board.productsHelped
+                for _ in 0..<5000 where board.productsHelped == before { usleep(1000) }
                 board.settle(1)
                 settledBeforeDone += 1
             }
@@ -54,10 +60,12 @@ import PrecisCore
         slow.start(); fast.start()
         done.wait(); done.wait()
         #expect(settledBeforeDone == blocks)
-        #expect(board.productsHelped > 0)
+        #expect(board.productsHelped >= blocks)
         #expect(board.productsHelped <= blocks * perBlock * 2)
-        #expect(sharedW.array == serialW.array)
-        #expect(sharedB.array == serialB.array)
+        for j in 0..<dy.count {
+            #expect(sharedW[j].array == serialW[j].array, "product \(j)")
+            #expect(sharedB[j].array == serialB[j].array, "product \(j)")
+        }
     }
 
     /// A lane alone (the other never begins, as when a region runs its lanes one after another)
