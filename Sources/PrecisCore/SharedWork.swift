@@ -44,6 +44,35 @@ public struct GemmTask {
     }
 }
 
+/// Items lo..<hi of a job, part `part` of its cut, that another lane may run: `run(job, part, lo,
+/// hi)`. A C function pointer (it captures nothing) over the poster's description of the job, which
+/// the poster keeps alive until it settles; parts must write disjoint memory (each its own rows, or
+/// scratch of its own, chosen by `part`).
+public struct ItemsTask {
+    public typealias Body = @convention(c) (UnsafeRawPointer, Int, Int, Int) -> Void
+    public var run: Body
+    public var job: UnsafeRawPointer
+    public var part: Int, lo: Int, hi: Int
+
+    public init(run: Body, job: UnsafeRawPointer, part: Int, lo: Int, hi: Int) {
+        self.run = run; self.job = job; self.part = part; self.lo = lo; self.hi = hi
+    }
+}
+
+/// What a lane posts on a `WorkBoard`.
+public enum SharedTask {
+    case gemm(GemmTask)
+    case items(ItemsTask)
+
+    @inline(__always)
+    public func run() {
+        switch self {
+        case .gemm(let g): g.run()
+        case .items(let t): t.run(t.job, t.part, t.lo, t.hi)
+        }
+    }
+}
+
 /// Work the lanes of a step share so that a lane on a faster core is not left waiting for a slower
 /// one (the two vCPUs of a VM rarely run at the same speed). A lane posts the products of a block
 /// that nothing later in its own chain waits for — the weight gradients — and goes on with the
@@ -64,7 +93,7 @@ public final class WorkBoard: @unchecked Sendable {
     private static let empty = 0, open = 1, taken = 2, done = 3
     public let lanes: Int
     public static let slotsPerLane = 16
-    private let tasks: UnsafeMutablePointer<GemmTask>
+    private let tasks: UnsafeMutablePointer<SharedTask>
     private let states: UnsafeMutablePointer<Atomic<Int>>
     /// Slots each lane has posted in its current block (written by that lane only).
     private let posted: UnsafeMutablePointer<Int>
@@ -93,7 +122,7 @@ public final class WorkBoard: @unchecked Sendable {
     }
 
     deinit {
-        tasks.deallocate()
+        tasks.deallocate()  // tasks are plain values (pointers and sizes): nothing to deinitialize
         states.deinitialize(count: lanes * Self.slotsPerLane)
         states.deallocate()
         posted.deallocate()
@@ -114,7 +143,10 @@ public final class WorkBoard: @unchecked Sendable {
     /// Posts a product of lane `lane`'s current block (it runs at once when the block's slots are full).
     /// Products posted and not yet settled may run at the same time on different threads: none of
     /// them may write memory another one reads or writes.
-    public func post(_ lane: Int, _ task: GemmTask) {
+    public func post(_ lane: Int, _ task: GemmTask) { post(lane, .gemm(task)) }
+
+    /// Posts a task of lane `lane`'s current block (see `post(_:_:)` for products).
+    public func post(_ lane: Int, _ task: SharedTask) {
         let i = posted[lane]
         if i == Self.slotsPerLane { task.run(); return }
         let slot = lane * Self.slotsPerLane + i

@@ -811,7 +811,7 @@ final class BartWorkspace {
         gradEncoder = a.floats(ns * d)
         hidden = a.floats(maxN * max(c.encoderFfnDim, c.decoderFfnDim))
         attnScratch = AttentionScratch(a, maxRows: maxN, dim: d, maxTile: max(s * s, t * t, t * s),
-                                       workers: Parallel.available)
+                                       workers: max(2, Parallel.available))  // two: a lane and a helper (`LaneWork.items`)
     }
 }
 

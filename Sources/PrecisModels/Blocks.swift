@@ -33,6 +33,21 @@ struct LaneWork {
 
     func settle() { board?.settle(lane) }
 
+    /// Runs `run(job, part, lo, hi)` over 0..<count: in two halves (parts 0 and 1, fixed cuts) that
+    /// this lane and a lane with nothing left to do can run at once; without a board, in up to
+    /// `maxParts` parts spread over the compute workers. `job` must stay valid until this returns;
+    /// parts must write disjoint memory (scratch of their own is chosen by `part`).
+    func items(_ count: Int, maxParts: Int, job: UnsafeRawPointer, _ run: ItemsTask.Body) {
+        guard let board, count >= 2, maxParts >= 2 else {
+            Parallel.chunks(count, maxParts: maxParts) { part, r in run(job, part, r.lowerBound, r.upperBound) }
+            return
+        }
+        let first = board.mark(lane), half = count / 2
+        board.post(lane, .items(ItemsTask(run: run, job: job, part: 0, lo: 0, hi: half)))
+        board.post(lane, .items(ItemsTask(run: run, job: job, part: 1, lo: half, hi: count)))
+        board.settle(lane, from: first)
+    }
+
     /// C = alpha·op(A)·op(B) + beta·C as `BLAS.gemm`; with a board, a product this large is cut into
     /// two blocks of C's rows (fixed cuts) that this lane and a lane with nothing left to do can
     /// run at once. Returns when both are done (the products posted before are left open).
@@ -183,33 +198,15 @@ enum AttentionBlock {
         xq: UnsafePointer<Float>, xkv: UnsafePointer<Float>, shape s: AttentionShape,
         keyMask: UnsafePointer<Float>?, causal: Bool, dropout: DropoutSite, out: Ptr, work: LaneWork
     ) {
-        let nq = s.batch * s.tq, nk = s.batch * s.tk, d = s.dim, dh = s.headDim
-        let scaling = 1 / Float(dh).squareRoot()
+        let nq = s.batch * s.tq, nk = s.batch * s.tk, d = s.dim
         work.linearForward(y: acts.q, x: xq, weight: params + p.qw, bias: params + p.qb, rows: nq, inDim: d, outDim: d)
         work.linearForward(y: acts.k, x: xkv, weight: params + p.kw, bias: params + p.kb, rows: nk, inDim: d, outDim: d)
         work.linearForward(y: acts.v, x: xkv, weight: params + p.vw, bias: params + p.vb, rows: nk, inDim: d, outDim: d)
-        let tile = s.tq * s.tk, dropBase = dropout.base(s.batch * s.heads * tile)
-        // (batch, head) pairs are independent: spread them over the workers, each with its own tile.
-        Parallel.chunks(s.batch * s.heads, maxParts: scratch.probTiles.count) { worker, pairs in
-            let probTile = scratch.probTiles[worker]
-            for pair in pairs {
-                let b = pair / s.heads, h = pair % s.heads
-                let qbh = acts.q + b * s.tq * d + h * dh
-                let kbh = acts.k + b * s.tk * d + h * dh
-                let vbh = acts.v + b * s.tk * d + h * dh
-                let pbh = acts.probs + (b * s.heads + h) * tile
-                BLAS.gemm(transA: false, transB: true, m: s.tq, n: s.tk, k: dh, alpha: scaling, a: qbh, lda: d,
-                          b: kbh, ldb: d, beta: 0, c: pbh, ldc: s.tk, parallel: false)
-                Softmax.forward(pbh, rows: s.tq, cols: s.tk, ld: s.tk,
-                                keyMask: keyMask.map { $0 + b * s.tk }, causal: causal)
-                var used = UnsafePointer(pbh)
-                if dropout.p > 0 {
-                    Dropout.apply(probTile, pbh, count: tile, p: dropout.p, seed: dropout.seed,
-                                  stream: dropout.stream, offset: dropBase + pair * tile)
-                    used = UnsafePointer(probTile)
-                }
-                BLAS.gemm(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, a: used, lda: s.tk, b: vbh, ldb: d,
-                          beta: 0, c: acts.ctx + b * s.tq * d + h * dh, ldc: d, parallel: false)
+        // (batch, head) pairs are independent: two halves another lane can take, each with its own tile.
+        var job = AttentionPairs(acts: acts, scratch: scratch, shape: s, keyMask: keyMask, causal: causal, dropout: dropout)
+        withUnsafePointer(to: &job) { job in
+            work.items(s.batch * s.heads, maxParts: scratch.probTiles.count, job: job) { job, part, lo, hi in
+                AttentionBlock.forwardPairs(job.assumingMemoryBound(to: AttentionPairs.self).pointee, lo..<hi, tile: part)
             }
         }
         work.linearForward(y: out, x: acts.ctx, weight: params + p.ow, bias: params + p.ob, rows: nq, inDim: d, outDim: d)
@@ -224,37 +221,13 @@ enum AttentionBlock {
         xq: UnsafePointer<Float>, xkv: UnsafePointer<Float>, shape s: AttentionShape, dropout: DropoutSite,
         dOut: UnsafePointer<Float>, dxq: Ptr, accumulateDxq: Bool, dxkv: Ptr, accumulateDxkv: Bool, work: LaneWork
     ) {
-        let nq = s.batch * s.tq, nk = s.batch * s.tk, d = s.dim, dh = s.headDim
-        let tile = s.tq * s.tk, scaling = 1 / Float(dh).squareRoot(), dropBase = dropout.base(s.batch * s.heads * tile)
+        let nq = s.batch * s.tq, nk = s.batch * s.tk, d = s.dim
         work.linearBackwardInput(dx: scratch.dctx, dy: dOut, weight: params + p.ow, rows: nq, inDim: d, outDim: d)
         work.postWeightGradient(dy: dOut, x: acts.ctx, dWeight: grads + p.ow, dBias: grads + p.ob, rows: nq, inDim: d, outDim: d)
-        Parallel.chunks(s.batch * s.heads, maxParts: scratch.probTiles.count) { worker, pairs in
-            let probTile = scratch.probTiles[worker], dprobTile = scratch.dprobTiles[worker]
-            for pair in pairs {
-                let b = pair / s.heads, h = pair % s.heads
-                let off = b * s.tq * d + h * dh, koff = b * s.tk * d + h * dh
-                let pbh = acts.probs + pair * tile
-                let dctx = scratch.dctx + off
-                // dP' = dctx · Vᵀ
-                BLAS.gemm(transA: false, transB: true, m: s.tq, n: s.tk, k: dh, a: dctx, lda: d,
-                          b: acts.v + koff, ldb: d, beta: 0, c: dprobTile, ldc: s.tk, parallel: false)
-                var used = UnsafePointer(pbh)
-                if dropout.p > 0 {
-                    Dropout.apply(probTile, pbh, count: tile, p: dropout.p, seed: dropout.seed,
-                                  stream: dropout.stream, offset: dropBase + pair * tile)
-                    used = UnsafePointer(probTile)
-                    Dropout.apply(dprobTile, dprobTile, count: tile, p: dropout.p, seed: dropout.seed,
-                                  stream: dropout.stream, offset: dropBase + pair * tile)
-                }
-                // dV = P'ᵀ · dctx
-                BLAS.gemm(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, a: used, lda: s.tk, b: dctx, ldb: d,
-                          beta: 0, c: scratch.dv + koff, ldc: d, parallel: false)
-                Softmax.backward(dprobTile, p: pbh, rows: s.tq, cols: s.tk, ld: s.tk)
-                // scores = s·Q·Kᵀ, so dQ = s·dS·K and dK = s·dSᵀ·Q
-                BLAS.gemm(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, alpha: scaling, a: dprobTile,
-                          lda: s.tk, b: acts.k + koff, ldb: d, beta: 0, c: scratch.dq + off, ldc: d, parallel: false)
-                BLAS.gemm(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, alpha: scaling, a: dprobTile,
-                          lda: s.tk, b: acts.q + off, ldb: d, beta: 0, c: scratch.dk + koff, ldc: d, parallel: false)
+        var job = AttentionPairs(acts: acts, scratch: scratch, shape: s, keyMask: nil, causal: false, dropout: dropout)
+        withUnsafePointer(to: &job) { job in
+            work.items(s.batch * s.heads, maxParts: scratch.probTiles.count, job: job) { job, part, lo, hi in
+                AttentionBlock.backwardPairs(job.assumingMemoryBound(to: AttentionPairs.self).pointee, lo..<hi, tile: part)
             }
         }
         work.postWeightGradient(dy: scratch.dq, x: xq, dWeight: grads + p.qw, dBias: grads + p.qb, rows: nq, inDim: d, outDim: d)
@@ -266,6 +239,80 @@ enum AttentionBlock {
                              rows: nk, inDim: d, outDim: d)
         work.linearBackwardInput(dx: dxkv, accumulate: true, dy: scratch.dv, weight: params + p.vw, rows: nk, inDim: d, outDim: d)
         work.settle()
+    }
+}
+
+/// What a range of an attention call's (batch, head) pairs needs (see `AttentionBlock`): each pair
+/// reads its slices of q, k, v (and their gradients' inputs) and writes its own slices of the
+/// outputs, so ranges of pairs can run on different threads, each with its own probability tiles.
+struct AttentionPairs {
+    var acts: AttentionActs
+    var scratch: AttentionScratch
+    var shape: AttentionShape
+    var keyMask: UnsafePointer<Float>?
+    var causal: Bool
+    var dropout: DropoutSite
+}
+
+extension AttentionBlock {
+    /// Scores, softmax, dropout and P·V for pairs `pairs`, with probability tile `tile`.
+    static func forwardPairs(_ j: AttentionPairs, _ pairs: Range<Int>, tile t: Int) {
+        let s = j.shape, acts = j.acts, dropout = j.dropout, d = s.dim, dh = s.headDim
+        let scaling = 1 / Float(dh).squareRoot()
+        let tile = s.tq * s.tk, dropBase = dropout.base(s.batch * s.heads * tile)
+        let probTile = j.scratch.probTiles[t]
+        for pair in pairs {
+            let b = pair / s.heads, h = pair % s.heads
+            let qbh = acts.q + b * s.tq * d + h * dh
+            let kbh = acts.k + b * s.tk * d + h * dh
+            let vbh = acts.v + b * s.tk * d + h * dh
+            let pbh = acts.probs + (b * s.heads + h) * tile
+            BLAS.gemm(transA: false, transB: true, m: s.tq, n: s.tk, k: dh, alpha: scaling, a: qbh, lda: d,
+                      b: kbh, ldb: d, beta: 0, c: pbh, ldc: s.tk, parallel: false)
+            Softmax.forward(pbh, rows: s.tq, cols: s.tk, ld: s.tk,
+                            keyMask: j.keyMask.map { $0 + b * s.tk }, causal: j.causal)
+            var used = UnsafePointer(pbh)
+            if dropout.p > 0 {
+                Dropout.apply(probTile, pbh, count: tile, p: dropout.p, seed: dropout.seed,
+                              stream: dropout.stream, offset: dropBase + pair * tile)
+                used = UnsafePointer(probTile)
+            }
+            BLAS.gemm(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, a: used, lda: s.tk, b: vbh, ldb: d,
+                      beta: 0, c: acts.ctx + b * s.tq * d + h * dh, ldc: d, parallel: false)
+        }
+    }
+
+    /// dQ, dK, dV of pairs `pairs` from dctx (in scratch), with probability tiles `tile`.
+    static func backwardPairs(_ j: AttentionPairs, _ pairs: Range<Int>, tile t: Int) {
+        let s = j.shape, acts = j.acts, scratch = j.scratch, dropout = j.dropout, d = s.dim, dh = s.headDim
+        let tile = s.tq * s.tk, scaling = 1 / Float(dh).squareRoot(), dropBase = dropout.base(s.batch * s.heads * tile)
+        let probTile = scratch.probTiles[t], dprobTile = scratch.dprobTiles[t]
+        for pair in pairs {
+            let b = pair / s.heads, h = pair % s.heads
+            let off = b * s.tq * d + h * dh, koff = b * s.tk * d + h * dh
+            let pbh = acts.probs + pair * tile
+            let dctx = scratch.dctx + off
+            // dP' = dctx · Vᵀ
+            BLAS.gemm(transA: false, transB: true, m: s.tq, n: s.tk, k: dh, a: dctx, lda: d,
+                      b: acts.v + koff, ldb: d, beta: 0, c: dprobTile, ldc: s.tk, parallel: false)
+            var used = UnsafePointer(pbh)
+            if dropout.p > 0 {
+                Dropout.apply(probTile, pbh, count: tile, p: dropout.p, seed: dropout.seed,
+                              stream: dropout.stream, offset: dropBase + pair * tile)
+                used = UnsafePointer(probTile)
+                Dropout.apply(dprobTile, dprobTile, count: tile, p: dropout.p, seed: dropout.seed,
+                              stream: dropout.stream, offset: dropBase + pair * tile)
+            }
+            // dV = P'ᵀ · dctx
+            BLAS.gemm(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, a: used, lda: s.tk, b: dctx, ldb: d,
+                      beta: 0, c: scratch.dv + koff, ldc: d, parallel: false)
+            Softmax.backward(dprobTile, p: pbh, rows: s.tq, cols: s.tk, ld: s.tk)
+            // scores = s·Q·Kᵀ, so dQ = s·dS·K and dK = s·dSᵀ·Q
+            BLAS.gemm(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, alpha: scaling, a: dprobTile,
+                      lda: s.tk, b: acts.k + koff, ldb: d, beta: 0, c: scratch.dq + off, ldc: d, parallel: false)
+            BLAS.gemm(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, alpha: scaling, a: dprobTile,
+                      lda: s.tk, b: acts.q + off, ldb: d, beta: 0, c: scratch.dk + koff, ldc: d, parallel: false)
+        }
     }
 }
 
