@@ -131,4 +131,31 @@ public enum AVX512Kernels {
                                scale: Float, seed: UInt64, stream: UInt32, offset: Int, bits: UnsafeMutablePointer<UInt8>?) {
         Row.dropout(y, x, count: n, threshold: threshold, scale: scale, seed: seed, stream: stream, offset: offset, bits: bits)
     }
+
+    /// `LayerNorm.forward` over rows `rows` (rows `dim` apart).
+    @inline(never)
+    public static func layerNorm(y: UnsafeMutablePointer<Float>, xhat: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+                                 x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+                                 rows: Range<Int>, dim: Int, eps: Float) {
+        for r in rows {
+            rstd[r] = Row.layerNorm(y + r * dim, xhat: xhat + r * dim, x + r * dim, gamma: gamma, beta: beta, dim: dim, eps: eps)
+        }
+    }
+
+    /// `LayerNorm.backward`'s input gradient over rows `rows`.
+    @inline(never)
+    public static func layerNormBackward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, xhat: UnsafePointer<Float>,
+                                         rstd: UnsafePointer<Float>, gamma: UnsafePointer<Float>, rows: Range<Int>, dim: Int) {
+        for r in rows {
+            Row.layerNormBackward(dx + r * dim, dy + r * dim, xhat: xhat + r * dim, gamma: gamma, rstd: rstd[r], dim: dim)
+        }
+    }
+
+    /// `LayerNorm.backward`'s dγ, dβ over columns lo..<hi.
+    @inline(never)
+    public static func layerNormParameterGradients(dgamma: UnsafeMutablePointer<Float>, dbeta: UnsafeMutablePointer<Float>,
+                                                   dy: UnsafePointer<Float>, xhat: UnsafePointer<Float>, rows: Int, dim: Int,
+                                                   columns lo: Int, _ hi: Int) {
+        Row.layerNormParameterGradients(dgamma: dgamma, dbeta: dbeta, dy: dy, xhat: xhat, rows: rows, dim: dim, columns: lo, hi)
+    }
 }

@@ -259,4 +259,88 @@ public enum Row {
         h ^= h &>> 16
         return h
     }
+
+    /// LayerNorm of one row: h = (x − mean)/σ into `xhat`, y = h·γ + β (two-pass biased variance, as
+    /// PyTorch); returns 1/σ.
+    @inlinable @inline(__always)
+    public static func layerNorm(_ y: UnsafeMutablePointer<Float>, xhat hr: UnsafeMutablePointer<Float>, _ xr: UnsafePointer<Float>,
+                                 gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, dim: Int, eps: Float) -> Float {
+        let invD = 1 / Float(dim)
+        let mean = total(xr, dim) * invD
+        var acc = F8()
+        let mv = F8(repeating: mean)
+        var i = 0
+        while i + 8 <= dim { let d = load8(xr + i) - mv; acc += d * d; i += 8 }
+        var ss = acc.sum()
+        while i < dim { let d = xr[i] - mean; ss += d * d; i += 1 }
+        let rs = 1 / (ss * invD + eps).squareRoot()
+        let rv = F8(repeating: rs)
+        i = 0
+        while i + 8 <= dim {
+            let h = (load8(xr + i) - mv) * rv
+            store8(h, hr + i)
+            store8(h * load8(gamma + i) + load8(beta + i), y + i)
+            i += 8
+        }
+        while i < dim {
+            let h = (xr[i] - mean) * rs
+            hr[i] = h
+            y[i] = h * gamma[i] + beta[i]
+            i += 1
+        }
+        return rs
+    }
+
+    /// dx = (1/σ)·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·γ, for one row (`dx` may be `dy`).
+    @inlinable @inline(__always)
+    public static func layerNormBackward(_ dxr: UnsafeMutablePointer<Float>, _ dyr: UnsafePointer<Float>, xhat hr: UnsafePointer<Float>,
+                                         gamma: UnsafePointer<Float>, rstd rs: Float, dim: Int) {
+        let invD = 1 / Float(dim)
+        var s1 = F8(), s2 = F8()
+        var i = 0
+        while i + 8 <= dim {
+            let dh = load8(dyr + i) * load8(gamma + i)
+            s1 += dh
+            s2 += dh * load8(hr + i)
+            i += 8
+        }
+        var a = s1.sum(), b = s2.sum()
+        while i < dim {
+            let dh = dyr[i] * gamma[i]
+            a += dh
+            b += dh * hr[i]
+            i += 1
+        }
+        let meanDh = a * invD, meanDhH = b * invD
+        let mv = F8(repeating: meanDh), hv = F8(repeating: meanDhH), rv = F8(repeating: rs)
+        i = 0
+        while i + 8 <= dim {
+            let dh = load8(dyr + i) * load8(gamma + i)
+            store8(rv * (dh - mv - load8(hr + i) * hv), dxr + i)
+            i += 8
+        }
+        while i < dim {
+            let dh = dyr[i] * gamma[i]
+            dxr[i] = rs * (dh - meanDh - hr[i] * meanDhH)
+            i += 1
+        }
+    }
+
+    /// dγ[lo..<hi] += Σ_rows dy·x̂ and dβ[lo..<hi] += Σ_rows dy (rows `dim` apart, summed in order).
+    @inlinable @inline(__always)
+    public static func layerNormParameterGradients(dgamma: UnsafeMutablePointer<Float>, dbeta: UnsafeMutablePointer<Float>,
+                                                   dy: UnsafePointer<Float>, xhat: UnsafePointer<Float>, rows: Int, dim: Int,
+                                                   columns lo: Int, _ hi: Int) {
+        for r in 0..<rows {
+            let dyr = dy + r * dim, hr = xhat + r * dim
+            var i = lo
+            while i + 8 <= hi {
+                let g = load8(dyr + i)
+                store8(load8(dgamma + i) + g * load8(hr + i), dgamma + i)
+                store8(load8(dbeta + i) + g, dbeta + i)
+                i += 8
+            }
+            while i < hi { dgamma[i] += dyr[i] * hr[i]; dbeta[i] += dyr[i]; i += 1 }
+        }
+    }
 }

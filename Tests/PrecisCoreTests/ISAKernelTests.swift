@@ -65,7 +65,8 @@ import PrecisAVX512
 
     /// The row kernels PrecisAVX512 compiles again from PrecisKernels' bodies give the same bits as
     /// the portable build (softmax with a key mask and a causal limit, its backward, fused
-    /// cross-entropy with label smoothing, dropout with its record). Skipped without AVX-512.
+    /// cross-entropy with label smoothing, dropout with its record, LayerNorm forward and backward).
+    /// Skipped without AVX-512.
     @Test(.enabled(if: CPUFeatures.avx512, "this CPU has no AVX-512 (or PRECIS_NO_AVX512 is set)"))
     func avx512RowKernelsGiveThePortableBits() throws {
         var rng = SeededRNG(seed: 21)
@@ -122,6 +123,40 @@ import PrecisAVX512
             }
         }
         #expect(ya == yb && ba == bb, "dropout")
+        // LayerNorm forward, backward and its parameter gradients (dim 83: a scalar tail).
+        let lnRows = 9, dim = 83
+        let lx = (0..<(lnRows * dim)).map { _ in Float(rng.normal() * 2 + 1) }, ldy = (0..<(lnRows * dim)).map { _ in Float(rng.normal()) }
+        let gamma = (0..<dim).map { _ in Float(rng.normal()) }, beta = (0..<dim).map { _ in Float(rng.normal()) }
+        var y1 = [Float](repeating: 0, count: lnRows * dim), h1 = y1, y2 = y1, h2 = y1
+        var r1 = [Float](repeating: 0, count: lnRows), r2 = r1
+        AVX512Kernels.layerNorm(y: &y1, xhat: &h1, rstd: &r1, x: lx, gamma: gamma, beta: beta, rows: 0..<lnRows, dim: dim, eps: 1e-5)
+        for r in 0..<lnRows {
+            r2[r] = y2.withUnsafeMutableBufferPointer { yp in
+                h2.withUnsafeMutableBufferPointer { hp in
+                    lx.withUnsafeBufferPointer { xp in
+                        Row.layerNorm(yp.baseAddress! + r * dim, xhat: hp.baseAddress! + r * dim, xp.baseAddress! + r * dim,
+                                      gamma: gamma, beta: beta, dim: dim, eps: 1e-5)
+                    }
+                }
+            }
+        }
+        #expect(y1 == y2 && h1 == h2 && r1 == r2, "layer norm")
+        var dx1 = [Float](repeating: 0, count: lnRows * dim), dx2 = dx1
+        var dg1 = [Float](repeating: 0.5, count: dim), db1 = dg1, dg2 = dg1, db2 = dg1
+        AVX512Kernels.layerNormBackward(dx: &dx1, dy: ldy, xhat: h1, rstd: r1, gamma: gamma, rows: 0..<lnRows, dim: dim)
+        AVX512Kernels.layerNormParameterGradients(dgamma: &dg1, dbeta: &db1, dy: ldy, xhat: h1, rows: lnRows, dim: dim, columns: 0, dim)
+        Row.layerNormParameterGradients(dgamma: &dg2, dbeta: &db2, dy: ldy, xhat: h1, rows: lnRows, dim: dim, columns: 0, dim)
+        for r in 0..<lnRows {
+            dx2.withUnsafeMutableBufferPointer { dp in
+                ldy.withUnsafeBufferPointer { yp in
+                    h1.withUnsafeBufferPointer { hp in
+                        Row.layerNormBackward(dp.baseAddress! + r * dim, yp.baseAddress! + r * dim, xhat: hp.baseAddress! + r * dim,
+                                              gamma: gamma, rstd: r1[r], dim: dim)
+                    }
+                }
+            }
+        }
+        #expect(dx1 == dx2 && dg1 == dg2 && db1 == db2, "layer norm backward")
         #expect(ya.filter { $0 == 0 }.count > n / 8, "dropout dropped some")
     }
 }
