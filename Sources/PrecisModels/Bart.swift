@@ -323,13 +323,29 @@ public final class BartModel: Seq2SeqModel {
         ws.gradients = lane.ownGrads?.pointer ?? g
         ws.work = LaneWork(board: shared.board, lane: slot)
         backward(ws, plan) { k in
-            arrivals.withLock { counts in
+            let last = arrivals.withLock { counts in
                 counts[k] += 1
-                guard counts[k] == lanes else { return }
-                Self.gather(into: g, from: shared.extra, reportRanges[k])
-                onGradientsFinal?(reportRanges[k])
+                return counts[k] == lanes
             }
+            guard last else { return }
+            // The last lane to finish a range adds the others' buffers into it — in two halves a
+            // lane with nothing left to do can share (the last lane is the slowest) — and reports it.
+            var job = GatherJob(into: g, from: shared.extra, range: reportRanges[k])
+            withUnsafePointer(to: &job) { job in
+                ws.work.items(reportRanges[k].count, maxParts: 2, job: job) { job, _, lo, hi in
+                    let j = job.assumingMemoryBound(to: GatherJob.self).pointee
+                    BartModel.gather(into: j.into, from: j.from, j.range.lowerBound + lo ..< j.range.lowerBound + hi)
+                }
+            }
+            arrivals.withLock { _ in onGradientsFinal?(reportRanges[k]) }
         }
+    }
+
+    /// A range of the lanes' gradient buffers to add into the model's (see `backwardLane`).
+    private struct GatherJob {
+        var into: Ptr
+        var from: [Ptr]
+        var range: Range<Int>
     }
 
     /// The rest (embeddings, the encoder's own LayerNorm…), once every lane is done.
@@ -339,7 +355,7 @@ public final class BartModel: Seq2SeqModel {
     }
 
     /// g[r] += Σ e[r] over the extra lanes' buffers, which are zeroed.
-    private static func gather(into g: Ptr, from extra: [Ptr], _ r: Range<Int>) {
+    fileprivate static func gather(into g: Ptr, from extra: [Ptr], _ r: Range<Int>) {
         for e in extra { Vec.moveAdd(g + r.lowerBound, e + r.lowerBound, r.count) }
     }
 
