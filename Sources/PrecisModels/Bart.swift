@@ -827,7 +827,7 @@ final class BartWorkspace {
         gradEncoder = a.floats(ns * d)
         hidden = a.floats(maxN * max(c.encoderFfnDim, c.decoderFfnDim))
         attnScratch = AttentionScratch(a, maxRows: maxN, dim: d, maxTile: max(s * s, t * t, t * s),
-                                       workers: max(2, Parallel.available))  // two: a lane and a helper (`LaneWork.items`)
+                                       workers: max(LaneWork.parts, Parallel.available))  // one per part (`LaneWork.items`)
     }
 }
 
