@@ -13,22 +13,8 @@ public enum AVX512Kernels {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: F16.self)
     }
 
-    /// Φ(x) and φ(x) (Abramowitz & Stegun 7.1.26 for erf, as PrecisCore's `vnormal`).
-    @inline(__always) static func normal(_ x: V8) -> (cdf: V8, pdf: V8) {
-        let z = x * 0.70710678118654752
-        let az = z.replacing(with: -z, where: z .< 0)
-        let t = 1 / (1 + 0.3275911 * az)
-        var p = V8(repeating: 1.061405429)
-        p = p * t - 1.453152027
-        p = p * t + 1.421413741
-        p = p * t - 0.284496736
-        p = p * t + 0.254829592
-        p = p * t
-        let e = vexp(-(az * az))
-        let erfAbs = 1 - p * e
-        let erf = erfAbs.replacing(with: -erfAbs, where: z .< 0)
-        return (0.5 * (1 + erf), e * 0.3989422804014327)
-    }
+    /// Φ(x) and φ(x): PrecisKernels' `vnormal`, compiled here for AVX-512.
+    @inline(__always) static func normal(_ x: V8) -> (cdf: V8, pdf: V8) { vnormal(x) }
 
     /// Exact GELU, y = x·Φ(x), over n elements (n a multiple of 8; callers handle tails).
     @inline(never)

@@ -155,20 +155,3 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
     1 - 2 / (vexp(2 * u) + 1)
 }
 
-/// The standard normal CDF Φ(x) and density φ(x) for 8 lanes from one exponential: erf(x/√2) by
-/// Abramowitz & Stegun 7.1.26 uses exp(−x²/2), which is also √(2π)·φ(x).
-@inline(__always) func vnormal(_ x: F8) -> (cdf: F8, pdf: F8) {
-    let z = x * 0.70710678118654752
-    let az = z.replacing(with: -z, where: z .< 0)
-    let t = 1 / (1 + 0.3275911 * az)
-    var p = F8(repeating: 1.061405429)
-    p = p * t - 1.453152027
-    p = p * t + 1.421413741
-    p = p * t - 0.284496736
-    p = p * t + 0.254829592
-    p = p * t
-    let e = vexp(-(az * az))
-    let erfAbs = 1 - p * e
-    let erf = erfAbs.replacing(with: -erfAbs, where: z .< 0)
-    return (0.5 * (1 + erf), e * 0.3989422804014327)
-}

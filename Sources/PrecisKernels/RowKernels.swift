@@ -54,18 +54,33 @@ public typealias F8 = SIMD8<Float>
 /// Scalar exp matching `vexp` lane for lane.
 @inlinable @inline(__always) public func sexp(_ x: Float) -> Float { vexp(F8(repeating: x))[0] }
 
-/// erf(x) for 8 lanes (Abramowitz & Stegun 7.1.26; absolute error ≤ 1.5e-7).
-@inlinable @inline(__always) public func verf(_ x: F8) -> F8 {
-    let ax = x.replacing(with: -x, where: x .< 0)
-    let t = 1 / (1 + 0.3275911 * ax)
+/// erf(a) for a ≥ 0 by Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7), and exp(−a²), which
+/// it computes on the way.
+@inlinable @inline(__always) public func verfAbs(_ a: F8) -> (erf: F8, expMinusSquare: F8) {
+    let t = 1 / (1 + 0.3275911 * a)
     var p = F8(repeating: 1.061405429)
     p = p * t - 1.453152027
     p = p * t + 1.421413741
     p = p * t - 0.284496736
     p = p * t + 0.254829592
     p = p * t
-    let y = 1 - p * vexp(-(ax * ax))
+    let e = vexp(-(a * a))
+    return (1 - p * e, e)
+}
+
+/// erf(x) for 8 lanes.
+@inlinable @inline(__always) public func verf(_ x: F8) -> F8 {
+    let y = verfAbs(x.replacing(with: -x, where: x .< 0)).erf
     return y.replacing(with: -y, where: x .< 0)
+}
+
+/// The standard normal CDF Φ(x) and density φ(x) for 8 lanes from one exponential: erf(x/√2) uses
+/// exp(−x²/2), which is also √(2π)·φ(x).
+@inlinable @inline(__always) public func vnormal(_ x: F8) -> (cdf: F8, pdf: F8) {
+    let z = x * 0.70710678118654752
+    let (erfAbs, e) = verfAbs(z.replacing(with: -z, where: z .< 0))
+    let erf = erfAbs.replacing(with: -erfAbs, where: z .< 0)
+    return (0.5 * (1 + erf), e * 0.3989422804014327)
 }
 
 /// Row kernels (one row, one thread).
