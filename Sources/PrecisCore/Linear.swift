@@ -22,9 +22,7 @@ public enum Linear {
         rows: Int, inDim: Int, outDim: Int
     ) {
         if let dx { backwardInput(dx: dx, accumulate: accumulateDx, dy: dy, weight: weight, rows: rows, inDim: inDim, outDim: outDim) }
-        BLAS.gemm(transA: true, transB: false, m: outDim, n: inDim, k: rows,
-                  a: dy, lda: outDim, b: x, ldb: inDim, beta: 1, c: dWeight, ldc: inDim)
-        if let db = dBias { Vec.addColumnSums(db, dy, rows: rows, cols: outDim) }
+        GemmTask.weightGradient(dy: dy, x: x, dWeight: dWeight, dBias: dBias, rows: rows, inDim: inDim, outDim: outDim).run()
     }
 
     /// dx (= or +=) dy·W alone: the input's gradient, for callers that take the weight's later.

@@ -76,12 +76,15 @@ public enum SharedTask {
 /// Work the lanes of a step share so that a lane on a faster core is not left waiting for a slower
 /// one (the two vCPUs of a VM rarely run at the same speed). A lane posts the products of a block
 /// that nothing later in its own chain waits for — the weight gradients — and goes on with the
-/// chain (the input gradients); before it leaves the block it runs whatever is still open and waits
-/// for what another lane took. A lane that has finished its own work takes open products from the
-/// others until every lane that started has finished.
+/// chain (the input gradients); it also posts its big chain products and loops cut in parts
+/// (`mark` / `settle(from:)` wait for just those). Before it leaves a block it runs whatever is
+/// still open, oldest first, and waits for what another lane took. A lane that has finished its
+/// own work takes open tasks from the others, newest first, until every lane that started has
+/// finished.
 ///
-/// Results do not depend on who runs what: every posted product writes its own part of the
-/// gradients, the same product whichever thread computes it, so a run still reproduces bit for bit.
+/// Results do not depend on who runs what: every posted task writes its own memory, and is the
+/// same computation whichever thread runs it (the cuts are fixed by the caller, never by timing),
+/// so a run still reproduces bit for bit.
 ///
 /// `@unchecked Sendable` because its raw buffers are shared between threads on purpose, under this
 /// protocol: a slot's state is an atomic; a slot's task is written only by its own lane while the

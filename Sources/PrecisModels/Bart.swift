@@ -170,7 +170,12 @@ public final class BartModel: Seq2SeqModel {
         }
         lastForwardSeconds = all.map(\.forwardEnd).max()!
         endLaneBackward(shared)
-        return all.reduce(CrossEntropy.Result(lossSum: 0, count: 0)) {
+        return Self.total(all)
+    }
+
+    /// The lanes' losses added up.
+    private static func total(_ lanes: [BartLane]) -> CrossEntropy.Result {
+        lanes.reduce(CrossEntropy.Result(lossSum: 0, count: 0)) {
             CrossEntropy.Result(lossSum: $0.lossSum + $1.result.lossSum, count: $0.count + $1.result.count)
         }
     }
@@ -191,9 +196,7 @@ public final class BartModel: Seq2SeqModel {
             forwardLane(all[i], batch, drop, options, logitsOut, start: t0)
         }
         lastForwardSeconds = all.map(\.forwardEnd).max()!
-        return all.reduce(CrossEntropy.Result(lossSum: 0, count: 0)) {
-            CrossEntropy.Result(lossSum: $0.lossSum + $1.result.lossSum, count: $0.count + $1.result.count)
-        }
+        return Self.total(all)
     }
 
     /// The step's options as every lane uses them, and its dropout plan: with several lanes, each
