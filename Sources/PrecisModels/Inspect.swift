@@ -37,15 +37,23 @@ public enum LossGradInspector {
     }
 
     /// Runs the model in training mode with dropout off (as transformers does with dropout 0, or in
-    /// `model.eval()` with gradients on) and writes `loss`, `logits` and `grad.<name>`.
+    /// `model.eval()` with gradients on) and writes `loss`, `logits` and `grad.<name>`. With
+    /// `separatePasses`, forward and backward run as two calls (as for a caller that looks at the
+    /// loss before the gradients) instead of one `step`; the results are the same bits.
     public static func run(model: any Seq2SeqModel, batchFile: String, out: String, training: Bool = false,
-                           seed: UInt64 = 0) throws -> Double {
+                           seed: UInt64 = 0, separatePasses: Bool = false) throws -> Double {
         let batch = try readBatch(batchFile)
         let v = model.vocabSize
         var logits = [Float](repeating: 0, count: batch.batchSize * batch.targetLength * v)
         model.zeroGradients()
+        let options = StepOptions(training: training, seed: seed)
         let r = try logits.withUnsafeMutableBufferPointer {
-            try model.step(batch, options: StepOptions(training: training, seed: seed), logitsOut: $0.baseAddress)
+            if separatePasses {
+                let r = try model.forward(batch, options: options, logitsOut: $0.baseAddress)
+                model.backward()
+                return r
+            }
+            return try model.step(batch, options: options, logitsOut: $0.baseAddress)
         }
         var w = SafeTensorsWriter()
         w.metadata = ["format": "pt", "producer": "precis inspect loss-grad", "tokens": String(r.count)]

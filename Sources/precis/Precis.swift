@@ -70,13 +70,16 @@ struct InspectCommand: ParsableCommand {
         var seed: UInt64 = 0
         @Option(help: "Compute threads (default: available cores). Results do not depend on it beyond float rounding.")
         var threads: Int?
+        @Flag(help: "Run forward and backward as two calls instead of one step (same results).")
+        var separatePasses = false
 
         func run() throws {
             do {
                 Compute.setThreads(threads ?? Compute.availableCores)
                 let (m, report) = try ModelFolder.load(model)
                 for name in report.unexpected { FileHandle.standardError.write(Data("warning: unused tensor \(name)\n".utf8)) }
-                let loss = try LossGradInspector.run(model: m, batchFile: batch, out: out, training: dropout, seed: seed)
+                let loss = try LossGradInspector.run(model: m, batchFile: batch, out: out, training: dropout, seed: seed,
+                                                     separatePasses: separatePasses)
                 print(String(format: "loss %.6f → %@", loss, out))
             } catch { throw fail(error) }
         }

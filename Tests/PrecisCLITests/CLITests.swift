@@ -108,12 +108,15 @@ enum CLI {
             #expect(r.status == 0, "\(r.stderr)")
             results.append(try SafeTensorsFile(path: out))
         }
-        // The same thread count again: bit for bit the same, whichever lane ran which shared product.
-        let again = dir + "/again2.safetensors"
-        #expect(try CLI.run(["inspect", "loss-grad", "--model", dir + "/m", "--batch", dir + "/batch.safetensors", "--out", again,
-                             "--dropout", "--seed", "7", "--threads", "2"]).status == 0)
-        let twice = try SafeTensorsFile(path: again)
-        for name in results[1].names { #expect(try twice.floats(name) == results[1].floats(name), "\(name)") }
+        // The same thread count again: bit for bit the same, whichever lane ran which shared product;
+        // and forward and backward as two calls (each lane waits for the others between them) too.
+        for extra in [[], ["--separate-passes"]] {
+            let again = dir + "/again2.safetensors"
+            #expect(try CLI.run(["inspect", "loss-grad", "--model", dir + "/m", "--batch", dir + "/batch.safetensors", "--out", again,
+                                 "--dropout", "--seed", "7", "--threads", "2"] + extra).status == 0)
+            let twice = try SafeTensorsFile(path: again)
+            for name in results[1].names { #expect(try twice.floats(name) == results[1].floats(name), "\(name) \(extra)") }
+        }
         let one = results[0]
         let loss = try one.floats("loss")[0]
         // Dropout is on: the loss differs from the deterministic one (so the masks were applied).
