@@ -169,7 +169,8 @@ public final class BartModel: Seq2SeqModel {
             backwardLane(lane, plan, slot: i, shared)
         }
         lastForwardSeconds = all.map(\.forwardEnd).max()!
-        endLaneBackward(shared)
+        // No label token in the whole batch: no gradient, nothing to report (as `backward()`).
+        if !running.isEmpty { endLaneBackward(shared) }
         return Self.total(all)
     }
 
