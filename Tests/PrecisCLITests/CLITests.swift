@@ -140,6 +140,27 @@ enum CLI {
         }
     }
 
+    /// A batch whose labels are all -100, in two lanes: loss 0 over 0 tokens, every gradient 0, no
+    /// hang (neither lane has a backward to run).
+    @Test func aBatchWithNoLabelTokenGivesZeroGradientsInLanes() throws {
+        let dir = CLI.temp()
+        #expect(try CLI.run(["init", "--config", "bart-tiny", "--out", dir + "/m", "--seed", "5"]).status == 0)
+        let rows = 4, src = 10, tgt = 6
+        var w = SafeTensorsWriter()
+        w.add("input_ids", int64s: (0..<(rows * src)).map { Int64(3 + $0 % 50) }, shape: [rows, src])
+        w.add("labels", int64s: [Int64](repeating: -100, count: rows * tgt), shape: [rows, tgt])
+        try w.write(to: dir + "/batch.safetensors")
+        let out = dir + "/out.safetensors"
+        let r = try CLI.run(["inspect", "loss-grad", "--model", dir + "/m", "--batch", dir + "/batch.safetensors", "--out", out,
+                             "--threads", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let f = try SafeTensorsFile(path: out)
+        #expect(try f.floats("loss") == [0])
+        let grads = f.names.filter { $0.hasPrefix("grad.") }
+        #expect(grads.count > 30)
+        for name in grads { #expect(try f.floats(name).allSatisfy { $0 == 0 }, "\(name)") }
+    }
+
     @Test func initWritesALoadableFolder() throws {
         let dir = CLI.temp() + "/m"
         let r = try CLI.run(["init", "--config", "bart-tiny", "--out", dir, "--seed", "4"])
