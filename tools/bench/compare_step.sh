@@ -3,12 +3,12 @@
 # batch, lengths and thread count, alternating them ROUNDS times (this VM is noisy: interleaving
 # keeps both sides under the same conditions), and prints every run plus the medians.
 #
-#   VENV=/path/to/venv ROUNDS=3 THREADS=2 bash tools/bench/compare_step.sh
+#   VENV=/path/to/venv ROUNDS=8 THREADS=2 bash tools/bench/compare_step.sh
 # The venv needs torch==2.13.0+cpu, transformers, accelerate (tools/golden/run.sh makes one).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV=${VENV:-.venv-golden}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-8}  # this VM is noisy: fewer rounds move the medians by ±10 %
 THREADS=${THREADS:-2}
 STEPS=${STEPS:-10}
 ARGS=(--batch 8 --source-len 256 --target-len 64 --threads "$THREADS" --steps "$STEPS")
