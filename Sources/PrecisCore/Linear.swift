@@ -6,12 +6,16 @@ public enum Linear {
         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
         rows: Int, inDim: Int, outDim: Int
     ) {
-        if let b = bias {
-            for r in 0..<rows { Vec.copy(y + r * outDim, b, outDim) }
-        }
+        if let b = bias { fill(y, rowsWith: b, rows: rows, cols: outDim) }
         BLAS.gemm(transA: false, transB: true, m: rows, n: outDim, k: inDim,
                   a: x, lda: inDim, b: weight, ldb: inDim,
                   beta: bias == nil ? 0 : 1, c: y, ldc: outDim)
+    }
+
+    /// Every row of y[rows × cols] = b: the bias the forward product then adds to (β = 1).
+    @inline(__always)
+    public static func fill(_ y: UnsafeMutablePointer<Float>, rowsWith b: UnsafePointer<Float>, rows: Int, cols: Int) {
+        for r in 0..<rows { Vec.copy(y + r * cols, b, cols) }
     }
 
     /// dx (= or +=) dy·W; dW += dyᵀ·x; db += Σ_rows dy. Pass `dx: nil` when the input needs no gradient.

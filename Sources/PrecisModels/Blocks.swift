@@ -79,9 +79,7 @@ struct LaneWork {
     /// y[rows × outDim] = x · Wᵀ + b (`Linear.forward`), through `gemm`.
     func linearForward(y: Ptr, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                        rows: Int, inDim: Int, outDim: Int) {
-        if let b = bias {
-            for r in 0..<rows { Vec.copy(y + r * outDim, b, outDim) }
-        }
+        if let b = bias { Linear.fill(y, rowsWith: b, rows: rows, cols: outDim) }
         gemm(transA: false, transB: true, m: rows, n: outDim, k: inDim, a: x, lda: inDim, b: weight, ldb: inDim,
              beta: bias == nil ? 0 : 1, c: y, ldc: outDim)
     }
