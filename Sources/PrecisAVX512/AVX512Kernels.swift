@@ -93,15 +93,13 @@ public enum AVX512Kernels {
     @inline(never)
     public static func softmax(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
                                keyMask: UnsafePointer<Float>?, causal: Bool, causalOffset: Int) {
-        for i in 0..<rows {
-            Row.softmax(s + i * ld, limit: causal ? min(cols, i + causalOffset + 1) : cols, cols: cols, keyMask: keyMask)
-        }
+        Rows.softmax(s, rows: rows, cols: cols, ld: ld, keyMask: keyMask, causal: causal, causalOffset: causalOffset)
     }
 
     /// `Softmax.backward` over `rows` rows `ld` apart.
     @inline(never)
     public static func softmaxBackward(_ dp: UnsafeMutablePointer<Float>, p: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int) {
-        for i in 0..<rows { Row.softmaxBackward(dp + i * ld, p + i * ld, cols) }
+        Rows.softmaxBackward(dp, p: p, rows: rows, cols: cols, ld: ld)
     }
 
     /// One row of `CrossEntropy`.
@@ -123,18 +121,14 @@ public enum AVX512Kernels {
     public static func layerNorm(y: UnsafeMutablePointer<Float>, xhat: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
                                  x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
                                  rows: Range<Int>, dim: Int, eps: Float) {
-        for r in rows {
-            rstd[r] = Row.layerNorm(y + r * dim, xhat: xhat + r * dim, x + r * dim, gamma: gamma, beta: beta, dim: dim, eps: eps)
-        }
+        Rows.layerNorm(y: y, xhat: xhat, rstd: rstd, x: x, gamma: gamma, beta: beta, rows: rows, dim: dim, eps: eps)
     }
 
     /// `LayerNorm.backward`'s input gradient over rows `rows`.
     @inline(never)
     public static func layerNormBackward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, xhat: UnsafePointer<Float>,
                                          rstd: UnsafePointer<Float>, gamma: UnsafePointer<Float>, rows: Range<Int>, dim: Int) {
-        for r in rows {
-            Row.layerNormBackward(dx + r * dim, dy + r * dim, xhat: xhat + r * dim, gamma: gamma, rstd: rstd[r], dim: dim)
-        }
+        Rows.layerNormBackward(dx: dx, dy: dy, xhat: xhat, rstd: rstd, gamma: gamma, rows: rows, dim: dim)
     }
 
     /// `LayerNorm.backward`'s dγ, dβ over columns lo..<hi.

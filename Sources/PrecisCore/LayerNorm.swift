@@ -14,9 +14,7 @@ public enum LayerNorm {
                 AVX512Kernels.layerNorm(y: y, xhat: xhat, rstd: rstd, x: x, gamma: gamma, beta: beta, rows: block, dim: dim, eps: eps)
                 return
             }
-            for r in block {
-                rstd[r] = Row.layerNorm(y + r * dim, xhat: xhat + r * dim, x + r * dim, gamma: gamma, beta: beta, dim: dim, eps: eps)
-            }
+            Rows.layerNorm(y: y, xhat: xhat, rstd: rstd, x: x, gamma: gamma, beta: beta, rows: block, dim: dim, eps: eps)
         }
     }
 
@@ -48,9 +46,7 @@ public enum LayerNorm {
                 AVX512Kernels.layerNormBackward(dx: dx, dy: dy, xhat: xhat, rstd: rstd, gamma: gamma, rows: block, dim: dim)
                 return
             }
-            for r in block {
-                Row.layerNormBackward(dx + r * dim, dy + r * dim, xhat: xhat + r * dim, gamma: gamma, rstd: rstd[r], dim: dim)
-            }
+            Rows.layerNormBackward(dx: dx, dy: dy, xhat: xhat, rstd: rstd, gamma: gamma, rows: block, dim: dim)
         }
     }
 }

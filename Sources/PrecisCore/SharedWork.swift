@@ -167,16 +167,23 @@ public final class WorkBoard: @unchecked Sendable {
     public func settle(_ lane: Int, from first: Int = 0) {
         let n = posted[lane], base = lane * Self.slotsPerLane
         if n <= first { return }
-        for i in first..<n where states[base + i].compareExchange(expected: Self.open, desired: Self.taken,
-                                                                  ordering: .acquiring).exchanged {
-            tasks[base + i].run()
-            states[base + i].store(Self.done, ordering: .relaxed)
-        }
+        for i in first..<n { _ = runIfOpen(base + i) }
         for i in first..<n {
             while states[base + i].load(ordering: .acquiring) != Self.done { precis_cpu_relax() }
             states[base + i].store(Self.empty, ordering: .relaxed)
         }
         posted[lane] = first
+    }
+
+    /// Takes slot `slot` if it is open, runs its task and marks it done (releasing the task's writes
+    /// to whoever waits for it); false if another thread had taken it.
+    private func runIfOpen(_ slot: Int) -> Bool {
+        guard states[slot].compareExchange(expected: Self.open, desired: Self.taken, ordering: .acquiring).exchanged else {
+            return false
+        }
+        tasks[slot].run()
+        states[slot].store(Self.done, ordering: .releasing)
+        return true
     }
 
     /// Lane `lane` has finished its own work: it runs the others' open products until every lane
@@ -198,11 +205,8 @@ public final class WorkBoard: @unchecked Sendable {
                 let base = other * Self.slotsPerLane
                 for i in stride(from: Self.slotsPerLane - 1, through: 0, by: -1)
                 where states[base + i].load(ordering: .relaxed) == Self.open {
-                    guard states[base + i].compareExchange(expected: Self.open, desired: Self.taken,
-                                                           ordering: .acquiring).exchanged else { continue }
                     let t0 = DispatchTime.now().uptimeNanoseconds
-                    tasks[base + i].run()
-                    states[base + i].store(Self.done, ordering: .releasing)
+                    guard runIfOpen(base + i) else { continue }
                     busy += DispatchTime.now().uptimeNanoseconds - t0
                     helped.add(1, ordering: .relaxed)
                     ran = true

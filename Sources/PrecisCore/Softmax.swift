@@ -13,9 +13,7 @@ public enum Softmax {
             AVX512Kernels.softmax(s, rows: rows, cols: cols, ld: ld, keyMask: keyMask, causal: causal, causalOffset: causalOffset)
             return
         }
-        for i in 0..<rows {
-            Row.softmax(s + i * ld, limit: causal ? min(cols, i + causalOffset + 1) : cols, cols: cols, keyMask: keyMask)
-        }
+        Rows.softmax(s, rows: rows, cols: cols, ld: ld, keyMask: keyMask, causal: causal, causalOffset: causalOffset)
     }
 
     /// dS = P ⊙ (dP − rowsum(dP ⊙ P)), written over dP.
@@ -26,6 +24,6 @@ public enum Softmax {
             AVX512Kernels.softmaxBackward(dp, p: p, rows: rows, cols: cols, ld: ld)
             return
         }
-        for i in 0..<rows { Row.softmaxBackward(dp + i * ld, p + i * ld, cols) }
+        Rows.softmaxBackward(dp, p: p, rows: rows, cols: cols, ld: ld)
     }
 }

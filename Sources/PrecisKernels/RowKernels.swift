@@ -359,3 +359,41 @@ public enum Row {
         }
     }
 }
+
+/// The row kernels over many rows, as PrecisCore's kernels call them (portable) and PrecisAVX512
+/// wraps them (AVX-512): one loop for both builds.
+public enum Rows {
+    /// Softmax over `rows` rows `ld` apart; row i sees keys up to i + `causalOffset` when `causal`.
+    @inlinable @inline(__always)
+    public static func softmax(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
+                               keyMask: UnsafePointer<Float>?, causal: Bool, causalOffset: Int) {
+        for i in 0..<rows {
+            Row.softmax(s + i * ld, limit: causal ? min(cols, i + causalOffset + 1) : cols, cols: cols, keyMask: keyMask)
+        }
+    }
+
+    /// Softmax's backward over `rows` rows `ld` apart.
+    @inlinable @inline(__always)
+    public static func softmaxBackward(_ dp: UnsafeMutablePointer<Float>, p: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int) {
+        for i in 0..<rows { Row.softmaxBackward(dp + i * ld, p + i * ld, cols) }
+    }
+
+    /// LayerNorm over rows `rows` (rows `dim` apart), 1/σ of row r into rstd[r].
+    @inlinable @inline(__always)
+    public static func layerNorm(y: UnsafeMutablePointer<Float>, xhat: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+                                 x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+                                 rows: Range<Int>, dim: Int, eps: Float) {
+        for r in rows {
+            rstd[r] = Row.layerNorm(y + r * dim, xhat: xhat + r * dim, x + r * dim, gamma: gamma, beta: beta, dim: dim, eps: eps)
+        }
+    }
+
+    /// LayerNorm's input gradient over rows `rows`.
+    @inlinable @inline(__always)
+    public static func layerNormBackward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, xhat: UnsafePointer<Float>,
+                                         rstd: UnsafePointer<Float>, gamma: UnsafePointer<Float>, rows: Range<Int>, dim: Int) {
+        for r in rows {
+            Row.layerNormBackward(dx + r * dim, dy + r * dim, xhat: xhat + r * dim, gamma: gamma, rstd: rstd[r], dim: dim)
+        }
+    }
+}
