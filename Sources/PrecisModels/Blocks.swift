@@ -142,14 +142,16 @@ struct AttentionShape {
 /// Scratch shared by all attention calls of a model (sized for the largest).
 struct AttentionScratch {
     var dctx: Ptr, dq: Ptr, dk: Ptr, dv: Ptr
-    /// Per worker: one (tq × tk) tile for dropped-out probabilities and one for their gradient.
-    var probTiles: [Ptr], dprobTiles: [Ptr]
+    /// Per worker: one (tq × tk) tile for dropped-out probabilities and one for their gradient, and
+    /// the scratch of its `HeadGemm` products.
+    var probTiles: [Ptr], dprobTiles: [Ptr], headTiles: [Ptr]
 
-    init(_ a: Arena, maxRows: Int, dim: Int, maxTile: Int, workers: Int) {
+    init(_ a: Arena, maxRows: Int, dim: Int, maxTile: Int, headScratch: Int, workers: Int) {
         dctx = a.floats(maxRows * dim); dq = a.floats(maxRows * dim)
         dk = a.floats(maxRows * dim); dv = a.floats(maxRows * dim)
         probTiles = (0..<workers).map { _ in a.floats(maxTile) }
         dprobTiles = (0..<workers).map { _ in a.floats(maxTile) }
+        headTiles = (0..<workers).map { _ in a.floats(headScratch) }
     }
 }
 
@@ -266,15 +268,14 @@ extension AttentionBlock {
         let s = j.shape, acts = j.acts, dropout = j.dropout, d = s.dim, dh = s.headDim
         let scaling = 1 / Float(dh).squareRoot()
         let tile = s.tq * s.tk, dropBase = dropout.base(s.batch * s.heads * tile)
-        let probTile = j.scratch.probTiles[t]
+        let probTile = j.scratch.probTiles[t], hs = j.scratch.headTiles[t]
         for pair in pairs {
             let b = pair / s.heads, h = pair % s.heads
             let qbh = acts.q + b * s.tq * d + h * dh
             let kbh = acts.k + b * s.tk * d + h * dh
             let vbh = acts.v + b * s.tk * d + h * dh
             let pbh = acts.probs + (b * s.heads + h) * tile
-            BLAS.gemm(transA: false, transB: true, m: s.tq, n: s.tk, k: dh, alpha: scaling, a: qbh, lda: d,
-                      b: kbh, ldb: d, beta: 0, c: pbh, ldc: s.tk, parallel: false)
+            HeadGemm.nt(m: s.tq, n: s.tk, k: dh, alpha: scaling, a: qbh, lda: d, b: kbh, ldb: d, c: pbh, ldc: s.tk, scratch: hs)
             Softmax.forward(pbh, rows: s.tq, cols: s.tk, ld: s.tk,
                             keyMask: j.keyMask.map { $0 + b * s.tk }, causal: j.causal)
             var used = UnsafePointer(pbh)
@@ -283,8 +284,8 @@ extension AttentionBlock {
                               stream: dropout.stream, offset: dropBase + pair * tile)
                 used = UnsafePointer(probTile)
             }
-            BLAS.gemm(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, a: used, lda: s.tk, b: vbh, ldb: d,
-                      beta: 0, c: acts.ctx + b * s.tq * d + h * dh, ldc: d, parallel: false)
+            HeadGemm.nn(m: s.tq, n: dh, k: s.tk, a: used, lda: s.tk, b: vbh, ldb: d, c: acts.ctx + b * s.tq * d + h * dh,
+                        ldc: d, scratch: hs)
         }
     }
 
@@ -292,15 +293,14 @@ extension AttentionBlock {
     static func backwardPairs(_ j: AttentionPairs, _ pairs: Range<Int>, tile t: Int) {
         let s = j.shape, acts = j.acts, scratch = j.scratch, dropout = j.dropout, d = s.dim, dh = s.headDim
         let tile = s.tq * s.tk, scaling = 1 / Float(dh).squareRoot(), dropBase = dropout.base(s.batch * s.heads * tile)
-        let probTile = scratch.probTiles[t], dprobTile = scratch.dprobTiles[t]
+        let probTile = scratch.probTiles[t], dprobTile = scratch.dprobTiles[t], hs = scratch.headTiles[t]
         for pair in pairs {
             let b = pair / s.heads, h = pair % s.heads
             let off = b * s.tq * d + h * dh, koff = b * s.tk * d + h * dh
             let pbh = acts.probs + pair * tile
             let dctx = scratch.dctx + off
             // dP' = dctx · Vᵀ
-            BLAS.gemm(transA: false, transB: true, m: s.tq, n: s.tk, k: dh, a: dctx, lda: d,
-                      b: acts.v + koff, ldb: d, beta: 0, c: dprobTile, ldc: s.tk, parallel: false)
+            HeadGemm.nt(m: s.tq, n: s.tk, k: dh, a: dctx, lda: d, b: acts.v + koff, ldb: d, c: dprobTile, ldc: s.tk, scratch: hs)
             var used = UnsafePointer(pbh)
             if dropout.p > 0 {
                 Dropout.apply(probTile, pbh, count: tile, p: dropout.p, seed: dropout.seed,
@@ -310,14 +310,13 @@ extension AttentionBlock {
                               stream: dropout.stream, offset: dropBase + pair * tile)
             }
             // dV = P'ᵀ · dctx
-            BLAS.gemm(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, a: used, lda: s.tk, b: dctx, ldb: d,
-                      beta: 0, c: scratch.dv + koff, ldc: d, parallel: false)
+            HeadGemm.tn(m: s.tk, n: dh, k: s.tq, a: used, lda: s.tk, b: dctx, ldb: d, c: scratch.dv + koff, ldc: d, scratch: hs)
             Softmax.backward(dprobTile, p: pbh, rows: s.tq, cols: s.tk, ld: s.tk)
             // scores = s·Q·Kᵀ, so dQ = s·dS·K and dK = s·dSᵀ·Q
-            BLAS.gemm(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, alpha: scaling, a: dprobTile,
-                      lda: s.tk, b: acts.k + koff, ldb: d, beta: 0, c: scratch.dq + off, ldc: d, parallel: false)
-            BLAS.gemm(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, alpha: scaling, a: dprobTile,
-                      lda: s.tk, b: acts.q + off, ldb: d, beta: 0, c: scratch.dk + koff, ldc: d, parallel: false)
+            HeadGemm.nn(m: s.tq, n: dh, k: s.tk, alpha: scaling, a: dprobTile, lda: s.tk, b: acts.k + koff, ldb: d,
+                        c: scratch.dq + off, ldc: d, scratch: hs)
+            HeadGemm.tn(m: s.tk, n: dh, k: s.tq, alpha: scaling, a: dprobTile, lda: s.tk, b: acts.q + off, ldb: d,
+                        c: scratch.dk + koff, ldc: d, scratch: hs)
         }
     }
 }

@@ -139,6 +139,8 @@ public enum GemmProfile {
         public var m: Int, n: Int, k: Int, transA: Bool, transB: Bool, calls: Int
         public var gflops: Double
         public var msPerStep: Double
+        /// Whether training runs this shape with this kernel (per-head products are timed both ways).
+        public var inStep = true
     }
 
     /// (name, m, n, k, transA, transB, calls per step) for a BART config.
@@ -158,6 +160,12 @@ public enum GemmProfile {
             ("enc attn Q·Kᵀ (per head)", s, s, dh, false, true, 2 * e * b * h),
             ("enc attn P·V (per head)", s, dh, s, false, false, 2 * e * b * h),
             ("enc attn Pᵀ·dC (per head)", s, dh, s, true, false, 2 * e * b * h),
+            ("dec self Q·Kᵀ (per head)", t, t, dh, false, true, 2 * dl * b * h),
+            ("dec self P·V (per head)", t, dh, t, false, false, 2 * dl * b * h),
+            ("dec self Pᵀ·dC (per head)", t, dh, t, true, false, 2 * dl * b * h),
+            ("dec cross Q·Kᵀ (per head)", t, s, dh, false, true, 2 * dl * b * h),
+            ("dec cross P·V (per head)", t, dh, s, false, false, 2 * dl * b * h),
+            ("dec cross Pᵀ·dC (per head)", s, dh, t, true, false, 2 * dl * b * h),
             ("dec proj x·Wᵀ", nt, d, d, false, true, 6 * dl),
             ("dec proj dYᵀ·X", d, d, nt, true, false, 6 * dl),
             ("dec cross K,V x·Wᵀ", ns, d, d, false, true, 2 * dl),
@@ -172,34 +180,50 @@ public enum GemmProfile {
     public static func run(_ c: BartConfig, batch b: Int, source s: Int, target t: Int, threads: Int) -> [Row] {
         Compute.setThreads(threads)
         var rows: [Row] = []
+        let d = c.dModel, dh = d / c.encoderAttentionHeads
         for (name, m, n, k, ta, tb, calls) in shapes(c, batch: b, source: s, target: t) {
-            let a = FloatBuffer(count: m * k), bb = FloatBuffer(count: k * n), cc = FloatBuffer(count: m * n)
+            let perHead = name.contains("per head")
+            // Per head, as in training: a head's slice of Q, K, V or dctx (dh columns) sits in rows of
+            // d floats; probabilities are dense.
+            func ld(_ cols: Int) -> Int { perHead && cols == dh ? d : cols }
+            let lda = ld(ta ? m : k), ldb = ld(tb ? k : n), ldc = ld(n)
+            let a = FloatBuffer(count: (ta ? k : m) * lda), bb = FloatBuffer(count: (tb ? n : k) * ldb)
+            let cc = FloatBuffer(count: m * ldc)
             for i in 0..<a.count { a[i] = Float(i % 13) * 0.01 }
             for i in 0..<bb.count { bb[i] = Float(i % 11) * 0.01 }
-            let perHead = name.contains("per head")
             let reps = perHead ? 64 : 8
-            var best = Double.infinity
-            for _ in 0..<3 {
-                let t0 = StepBenchmark.now()
-                if perHead {
-                    // As in training: independent heads spread over the workers, single-threaded GEMMs.
-                    Parallel.chunks(reps) { _, r in
-                        for _ in r {
-                            BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: ta ? m : k,
-                                      b: bb.pointer, ldb: tb ? k : n, beta: 0, c: cc.pointer, ldc: n, parallel: false)
+            for kernel in perHead ? ["OpenBLAS", "HeadGemm"] : [""] {
+                var best = Double.infinity
+                let scratch = (0..<max(1, Parallel.available)).map { _ in FloatBuffer(count: HeadGemm.scratchFloats(n: n, k: k)) }
+                for _ in 0..<3 {
+                    let t0 = StepBenchmark.now()
+                    if perHead {
+                        // Independent heads spread over the workers, one thread per product.
+                        Parallel.chunks(reps) { w, r in
+                            for _ in r {
+                                if kernel == "OpenBLAS" {
+                                    BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: lda,
+                                              b: bb.pointer, ldb: ldb, beta: 0, c: cc.pointer, ldc: ldc, parallel: false)
+                                } else {
+                                    HeadGemm.run(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: lda, b: bb.pointer,
+                                                 ldb: ldb, c: cc.pointer, ldc: ldc, scratch: scratch[w].pointer)
+                                }
+                            }
+                        }
+                    } else {
+                        for _ in 0..<reps {
+                            BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: lda,
+                                      b: bb.pointer, ldb: ldb, beta: 0, c: cc.pointer, ldc: ldc)
                         }
                     }
-                } else {
-                    for _ in 0..<reps {
-                        BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: ta ? m : k,
-                                  b: bb.pointer, ldb: tb ? k : n, beta: 0, c: cc.pointer, ldc: n)
-                    }
+                    best = min(best, (StepBenchmark.now() - t0) / Double(reps))
                 }
-                best = min(best, (StepBenchmark.now() - t0) / Double(reps))
+                let gf = 2 * Double(m * n * k) / best / 1e9
+                rows.append(Row(name: kernel.isEmpty ? name : name.replacingOccurrences(of: "per head", with: "per head, \(kernel)"),
+                                m: m, n: n, k: k, transA: ta, transB: tb, calls: calls, gflops: gf,
+                                msPerStep: best * Double(calls) * 1000,
+                                inStep: kernel.isEmpty || (kernel == "HeadGemm") == CPUFeatures.avx512))
             }
-            let gf = 2 * Double(m * n * k) / best / 1e9
-            rows.append(Row(name: name, m: m, n: n, k: k, transA: ta, transB: tb, calls: calls, gflops: gf,
-                            msPerStep: best * Double(calls) * 1000))
         }
         return rows
     }

@@ -226,12 +226,12 @@ struct BenchCommand: ParsableCommand {
                 print(String(format: "sgemm peak %.1f GFLOP/s (%d threads, kernel %@)", peak, shape.threads, BLASKernel.current))
                 var total = 0.0
                 for r in rows {
-                    total += r.msPerStep
-                    print("  " + r.name.padding(toLength: 28, withPad: " ", startingAt: 0) +
+                    if r.inStep { total += r.msPerStep }
+                    print("  " + r.name.padding(toLength: 38, withPad: " ", startingAt: 0) +
                           String(format: " %5d×%5d×%5d %@%@ ×%4d  %6.1f GFLOP/s  %7.1f ms/step",
                                  r.m, r.n, r.k, r.transA ? "T" : "N", r.transB ? "T" : "N", r.calls, r.gflops, r.msPerStep))
                 }
-                print(String(format: "  total (GEMMs alone)                                          %7.1f ms/step", total))
+                print(String(format: "  total (GEMMs alone, the kernels training uses)                        %7.1f ms/step", total))
             } catch let e as ValidationError { throw e } catch { throw fail(error) }
         }
     }
