@@ -12,7 +12,12 @@ public enum StepBenchmark {
         public var tokensPerSecond: Double
         public var gflopPerStep: Double
         public var achievedGflops: Double
+        /// The best of 15 short sgemm bursts measured before the steps (`sgemmPeak`).
         public var sgemmPeakGflops: Double
+        /// The median of sgemm bursts run between the timed steps (`sgemmBurst`): the machine's GEMM
+        /// rate under the same conditions as the steps (this VM's speed drifts by 2× from minute to
+        /// minute, and a best-of burst measured once catches its fast moments).
+        public var sgemmBetweenStepsGflops: Double = 0
         public var peakRSSMiB: Double
         public var parameters: Int
         public var steps: Int
@@ -38,6 +43,26 @@ public enum StepBenchmark {
         var u = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
         return Double(u.ru_maxrss) / 1024
+    }
+
+    /// One sgemm burst (the 1024 × 512 × 512 product, four times, with the compute workers): its
+    /// GFLOP/s. Its operands (5 MiB, counted in the peak RSS) are made once.
+    final class SgemmBurst {
+        let m = 1024, n = 512, k = 512
+        let a: FloatBuffer, b: FloatBuffer, c: FloatBuffer
+        init() {
+            a = FloatBuffer(count: m * k); b = FloatBuffer(count: k * n); c = FloatBuffer(count: m * n)
+            for i in 0..<a.count { a[i] = Float(i % 7) * 0.01 }
+            for i in 0..<b.count { b[i] = Float(i % 5) * 0.01 }
+        }
+        func run() -> Double {
+            let t0 = now()
+            for _ in 0..<4 {
+                BLAS.gemm(transA: false, transB: false, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n,
+                          beta: 0, c: c.pointer, ldc: n)
+            }
+            return 8 * Double(m * n * k) / (now() - t0) / 1e9
+        }
     }
 
     /// Best fp32 GEMM throughput (GFLOP/s) over a few square and layer-shaped products.
@@ -90,7 +115,8 @@ public enum StepBenchmark {
         let data = try randomBatch(vocab: model.config.vocabSize, batch: batch, source: source, target: target, seed: 1)
         let opt = OptimizerState(table: model.table, adamw: AdamW(weightDecay: 0.01),
                                  schedule: LRSchedule(kind: .linear, baseLR: 1e-4, warmupSteps: 0, totalSteps: 1_000_000))
-        var fwd: [Double] = [], bwd: [Double] = [], optim: [Double] = [], total: [Double] = []
+        var fwd: [Double] = [], bwd: [Double] = [], optim: [Double] = [], total: [Double] = [], bursts: [Double] = []
+        let burst = SgemmBurst()
         var laneBase: [Double] = [], helpBase: [Double] = [], idleBase: [Double] = []
         for i in 0..<(warmup + steps) {
             if i == warmup {
@@ -112,6 +138,7 @@ public enum StepBenchmark {
             if i >= warmup {
                 fwd.append(t1 - t0); bwd.append(t2 - t1); optim.append(t3 - t2); total.append(t3 - t0)
                 progress(String(format: "step %d/%d: %.1f ms", i - warmup + 1, steps, (t3 - t0) * 1000))
+                bursts.append(burst.run())
             }
         }
         let stepS = median(total)
@@ -121,6 +148,7 @@ public enum StepBenchmark {
         return Report(forwardMs: median(fwd) * 1000, backwardMs: median(bwd) * 1000, optimizerMs: median(optim) * 1000,
                       stepMs: stepS * 1000, tokensPerSecond: Double(batch * (source + target)) / stepS,
                       gflopPerStep: flops / 1e9, achievedGflops: flops / stepS / 1e9, sgemmPeakGflops: peak,
+                      sgemmBetweenStepsGflops: median(bursts),
                       peakRSSMiB: peakRSSMiB(), parameters: model.table.count, steps: steps, regions: regions,
                       laneMs: perStep(model.laneBusySeconds, since: laneBase),
                       laneHelpingMs: perStep(model.laneHelpingSeconds, since: helpBase),

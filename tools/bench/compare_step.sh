@@ -32,6 +32,9 @@ print(f"{'precis':24}{med(p,'step_ms'):10.1f}{med(p,'tokens_per_s'):11.0f}{med(p
 print(f"{'pytorch (plain loop)':24}{med(t,'step_ms'):10.1f}{med(t,'tokens_per_s'):11.0f}{med(t,'forward_ms'):9.1f}{med(t,'backward_ms'):9.1f}{med(t,'optimizer_ms'):9.1f}{med(t,'peak_rss_mib'):14.0f}")
 print(f"{'pytorch (HF Trainer)':24}{med(tr,'step_ms'):10.1f}{med(tr,'tokens_per_s'):11.0f}{'':27}{med(tr,'peak_rss_mib'):14.0f}")
 print(f"\nprecis / pytorch tokens/s: {med(p,'tokens_per_s')/med(t,'tokens_per_s'):.2f}x (plain), {med(p,'tokens_per_s')/med(tr,'tokens_per_s'):.2f}x (Trainer)")
-print(f"precis GFLOP/s {med(p,'gflops'):.1f} of sgemm peak {med(p,'sgemm_peak_gflops'):.1f} ({100*med(p,'gflops')/med(p,'sgemm_peak_gflops'):.0f}%), kernel {p[0]['blas_kernel']}")
+print(f"precis GFLOP/s {med(p,'gflops'):.1f} of sgemm peak {med(p,'sgemm_peak_gflops'):.1f} ({100*med(p,'gflops')/med(p,'sgemm_peak_gflops'):.0f}%, best burst before the steps), kernel {p[0]['blas_kernel']}")
+print(f"  per-round fractions of the best burst: median {100*statistics.median(x['gflops']/x['sgemm_peak_gflops'] for x in p):.0f}%")
+print(f"  of sgemm measured between the steps (median of bursts, same conditions): {med(p,'sgemm_between_steps_gflops'):.1f} GFLOP/s, "
+      f"per-round fractions median {100*statistics.median(x['gflops']/x['sgemm_between_steps_gflops'] for x in p):.0f}%")
 print(f"precis peak RSS / pytorch: {med(p,'peak_rss_mib')/med(t,'peak_rss_mib'):.2f}")
 PY
