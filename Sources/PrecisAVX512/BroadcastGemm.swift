@@ -5,8 +5,9 @@
 /// element of a matrix read along its rows or its columns. Row blocks of C live in registers
 /// (6 rows × 64 columns = 24 AVX-512 accumulators) while k runs: each step loads one row of B
 /// (4 vectors) and broadcasts 6 elements of a, 24 fused multiply-adds per 10 loads, so the FMA
-/// units, not the loads, set the pace, and nothing is copied first. OpenBLAS packs both operands of
-/// every call, which for these thin shapes (k or n = 64) costs a fifth of the work.
+/// units, not the loads, set the pace. Only B is copied (a k-chunk of a head's 64 columns, when its
+/// rows are strided); OpenBLAS packs both operands of every call, which for these thin shapes
+/// (k or n = 64) costs a fifth of its time.
 extension AVX512Kernels {
     /// Six rows of 64 accumulators.
     private struct Acc {
@@ -26,42 +27,66 @@ extension AVX512Kernels {
         store(r.0 * alpha, c); store(r.1 * alpha, c + 16); store(r.2 * alpha, c + 32); store(r.3 * alpha, c + 48)
     }
 
-    /// C[m × n] = α · Σₖ a[i·rowStride + k·kStride] · b[k·ldb + j] (C overwritten, rows `ldc` apart).
-    /// `pad` holds at least 16·min(k, 128) floats when n is not a multiple of 16 (the last columns of B are
-    /// copied there, zero-padded, so they run through the same vector code).
+    /// Floats of scratch `broadcastGemm` needs: one k-chunk of a 64-column block of B, packed, and
+    /// one of 16 columns, zero-padded.
+    public static let broadcastScratch = depth * 64 + depth * 16
+
+    /// Rows of B per k-chunk: a packed chunk of a 64-column block is 32 KB, which stays in L1 while
+    /// every row block of C runs over it. C carries the partial sums between chunks, scaled by α at
+    /// the last. (Measured in the step: 128 a little ahead of 64 and of no chunking.)
+    static let depth = 128
+
+    /// C[m × n] = α · Σₖ a[i·rowStride + k·kStride] · B[k, j], C overwritten (rows `ldc` apart). B is
+    /// row-major with rows `ldb` apart, or, when `ldb` is nil, in 64-column panels as `transposePanels`
+    /// writes them. `scratch` holds `broadcastScratch` floats.
     @inline(never)
     public static func broadcastGemm(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, rowStride: Int,
-                                     kStride: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>,
-                                     ldc: Int, pad: UnsafeMutablePointer<Float>?) {
-        // k in chunks of `depth` rows of B (32 KB of a 64-column block), which stay in L1 while every
-        // row block of C runs over them; C carries the partial sums between chunks, scaled by α at
-        // the last. (Measured in the step: 128 a little ahead of 64 and of no chunking.)
-        let depth = 128
+                                     kStride: Int, b: UnsafePointer<Float>, ldb: Int?, c: UnsafeMutablePointer<Float>,
+                                     ldc: Int, scratch: UnsafeMutablePointer<Float>) {
+        let packed = scratch, pad = scratch + depth * 64
         var k0 = 0
         repeat {
             let kc = min(depth, k - k0), first = k0 == 0, last = k0 + kc >= k
             let av = F16(repeating: last ? alpha : 1)
-            let ak = a + k0 * kStride, bk = b + k0 * ldb
+            let ak = a + k0 * kStride
             var j0 = 0
-            while j0 + 64 <= n {
-                block64(m: m, k: kc, av: av, first: first, a: ak, rs: rowStride, ks: kStride, b: bk + j0, ldb: ldb,
-                        c: c + j0, ldc: ldc)
-                j0 += 64
-            }
-            while j0 + 16 <= n {
-                block16(m: m, k: kc, av: av, first: first, a: ak, rs: rowStride, ks: kStride, b: bk + j0, ldb: ldb,
-                        c: c + j0, ldc: ldc, width: 16)
-                j0 += 16
-            }
-            if j0 < n {
-                let w = n - j0
-                guard let pad else { preconditionFailure("broadcastGemm: n % 16 != 0 needs a pad of 16·k floats") }
-                for kk in 0..<kc {
-                    let src = bk + kk * ldb + j0, dst = pad + kk * 16
-                    for j in 0..<16 { dst[j] = j < w ? src[j] : 0 }
+            while j0 < n {
+                let w = min(64, n - j0)
+                // This chunk of the block's rows of B: `ld` apart from `src`.
+                let (src, ld) = ldb.map { (b + k0 * $0 + j0, $0) } ?? (b + j0 * k + k0 * w, w)
+                if w == 64 {
+                    // Strided rows are copied together first (unless C has too few rows to repay it):
+                    // one stream the prefetcher follows, half the L1 lines.
+                    var bp = src, bld = ld
+                    if ld != 64 && m >= 12 {
+                        for kk in 0..<kc {
+                            let r = src + kk * ld, d = packed + kk * 64
+                            store(load(r), d); store(load(r + 16), d + 16); store(load(r + 32), d + 32); store(load(r + 48), d + 48)
+                        }
+                        bp = UnsafePointer(packed); bld = 64
+                    }
+                    block64(m: m, k: kc, av: av, first: first, a: ak, rs: rowStride, ks: kStride, b: bp, ldb: bld,
+                            c: c + j0, ldc: ldc)
+                } else {
+                    var jj = 0
+                    while jj < w {
+                        let width = min(16, w - jj)
+                        if width == 16 {
+                            block16(m: m, k: kc, av: av, first: first, a: ak, rs: rowStride, ks: kStride, b: src + jj, ldb: ld,
+                                    c: c + j0 + jj, ldc: ldc, width: 16)
+                        } else {
+                            // The last columns, zero-padded to 16, through the same vector code.
+                            for kk in 0..<kc {
+                                let r = src + kk * ld + jj, d = pad + kk * 16
+                                for j in 0..<16 { d[j] = j < width ? r[j] : 0 }
+                            }
+                            block16(m: m, k: kc, av: av, first: first, a: ak, rs: rowStride, ks: kStride, b: pad, ldb: 16,
+                                    c: c + j0 + jj, ldc: ldc, width: width)
+                        }
+                        jj += width
+                    }
                 }
-                block16(m: m, k: kc, av: av, first: first, a: ak, rs: rowStride, ks: kStride, b: pad, ldb: 16,
-                        c: c + j0, ldc: ldc, width: w)
+                j0 += w
             }
             k0 += kc
         } while k0 < k
@@ -147,22 +172,32 @@ extension AVX512Kernels {
         }
     }
 
-    /// t[kk·n + j] = b[j·ldb + kk] for j < n, kk < k: the k × n transpose of an n × k block.
+    /// The k × n transpose of an n × k block of B (rows `ldb` apart), in the 64-column panels
+    /// `broadcastGemm` reads with `ldb: nil`: columns 64p..<64p + w (w = min(64, n − 64p)) at
+    /// t + 64p·k, row kk of them at + kk·w. Writes k·n floats.
     @inline(never)
-    public static func transpose(_ t: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, rows n: Int, cols k: Int, ldb: Int) {
-        var j = 0
-        while j + 16 <= n {
-            // 16 rows of b at a time: each output row gets 16 contiguous floats.
-            for kk in 0..<k {
-                var v = F16()
-                for r in 0..<16 { v[r] = b[(j + r) * ldb + kk] }
-                store(v, t + kk * n + j)
+    public static func transposePanels(_ t: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, rows n: Int, cols k: Int,
+                                       ldb: Int) {
+        var j0 = 0
+        while j0 < n {
+            let w = min(64, n - j0), panel = t + j0 * k
+            var jr = 0
+            while jr + 16 <= w {
+                // 16 rows of b at a time: each row of the panel gets 16 contiguous floats.
+                let rows = b + (j0 + jr) * ldb
+                for kk in 0..<k {
+                    var v = F16()
+                    for r in 0..<16 { v[r] = rows[r * ldb + kk] }
+                    store(v, panel + kk * w + jr)
+                }
+                jr += 16
             }
-            j += 16
-        }
-        while j < n {
-            for kk in 0..<k { t[kk * n + j] = b[j * ldb + kk] }
-            j += 1
+            while jr < w {
+                let row = b + (j0 + jr) * ldb
+                for kk in 0..<k { panel[kk * w + jr] = row[kk] }
+                jr += 1
+            }
+            j0 += w
         }
     }
 }

@@ -6,9 +6,11 @@ import PrecisAVX512
 /// registers, B's rows streamed, nothing packed); otherwise through `BLAS.gemm`. The two give results
 /// within rounding of each other, not the same bits; each is deterministic.
 public enum HeadGemm {
-    /// Floats of scratch a product of n columns, k deep, needs: Bᵀ for `nt` (k·n) and, when n is not
-    /// a multiple of 16, B's last columns padded to 16 (16·k).
-    public static func scratchFloats(transB: Bool = true, n: Int, k: Int) -> Int { (transB ? k * n : 0) + 16 * k }
+    /// Floats of scratch a product of n columns, k deep, needs: Bᵀ for `nt` (k·n) and the kernel's
+    /// own (a chunk of B, packed).
+    public static func scratchFloats(transB: Bool = true, n: Int, k: Int) -> Int {
+        (transB ? k * n : 0) + AVX512Kernels.broadcastScratch
+    }
 
     /// C[m×n] = α·op(A)·op(B), as `BLAS.gemm` with β = 0 (dispatches to `nn`, `tn` or `nt`; op(A)·Bᵀ
     /// with transposed A is not a head product and goes to OpenBLAS).
@@ -32,7 +34,7 @@ public enum HeadGemm {
                           scratch: UnsafeMutablePointer<Float>) {
         if CPUFeatures.avx512 {
             AVX512Kernels.broadcastGemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStride: lda, kStride: 1, b: b, ldb: ldb,
-                                        c: c, ldc: ldc, pad: scratch)
+                                        c: c, ldc: ldc, scratch: scratch)
         } else {
             BLAS.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                       beta: 0, c: c, ldc: ldc, parallel: false)
@@ -46,7 +48,7 @@ public enum HeadGemm {
                           scratch: UnsafeMutablePointer<Float>) {
         if CPUFeatures.avx512 {
             AVX512Kernels.broadcastGemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStride: 1, kStride: lda, b: b, ldb: ldb,
-                                        c: c, ldc: ldc, pad: scratch)
+                                        c: c, ldc: ldc, scratch: scratch)
         } else {
             BLAS.gemm(transA: true, transB: false, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                       beta: 0, c: c, ldc: ldc, parallel: false)
@@ -60,9 +62,9 @@ public enum HeadGemm {
                           b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
                           scratch: UnsafeMutablePointer<Float>) {
         if CPUFeatures.avx512 {
-            AVX512Kernels.transpose(scratch, b, rows: n, cols: k, ldb: ldb)
-            AVX512Kernels.broadcastGemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStride: lda, kStride: 1, b: scratch, ldb: n,
-                                        c: c, ldc: ldc, pad: scratch + k * n)
+            AVX512Kernels.transposePanels(scratch, b, rows: n, cols: k, ldb: ldb)
+            AVX512Kernels.broadcastGemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStride: lda, kStride: 1, b: scratch, ldb: nil,
+                                        c: c, ldc: ldc, scratch: scratch + k * n)
         } else {
             BLAS.gemm(transA: false, transB: true, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                       beta: 0, c: c, ldc: ldc, parallel: false)

@@ -831,9 +831,8 @@ final class BartWorkspace {
         gradEncoder = a.floats(ns * d)
         hidden = a.floats(maxN * max(c.encoderFfnDim, c.decoderFfnDim))
         attnScratch = AttentionScratch(a, maxRows: maxN, dim: d, maxTile: max(s * s, t * t, t * s),
-                                       headScratch: max(HeadGemm.scratchFloats(n: max(s, t), k: d / c.encoderAttentionHeads),
-                                                        HeadGemm.scratchFloats(n: max(s, t), k: d / c.decoderAttentionHeads),
-                                                        HeadGemm.scratchFloats(transB: false, n: 0, k: max(s, t))),
+                                       headScratch: HeadGemm.scratchFloats(n: max(s, t), k: d / min(c.encoderAttentionHeads,
+                                                                                                        c.decoderAttentionHeads)),
                                        workers: max(LaneWork.parts, Parallel.available))  // one per part (`LaneWork.items`)
     }
 }

@@ -27,7 +27,7 @@ import PrecisAVX512
 
     static let shapes: [(Int, Int, Int)] = [
         (1, 1, 1), (5, 16, 3), (6, 64, 64), (7, 17, 65), (13, 70, 9), (64, 64, 64), (257, 64, 256), (40, 130, 64),
-        (256, 256, 64), (3, 200, 31), (12, 48, 1),
+        (256, 256, 64), (3, 200, 31), (12, 48, 1), (30, 64, 300), (19, 100, 129), (64, 256, 256),
     ]
 
     @Test(arguments: [(false, false), (true, false), (false, true)])
@@ -62,14 +62,18 @@ import PrecisAVX512
         }
     }
 
-    /// The transposition `nt` uses, alone (a k × n block from an n × k one, ld apart).
-    @Test(.enabled(if: CPUFeatures.avx512)) func transposeWritesTheTranspose() {
-        for (n, k) in [(1, 1), (16, 64), (17, 64), (40, 3), (256, 64)] {
+    /// The transposition `nt` uses, alone: a k × n block from an n × k one (rows ld apart), in
+    /// panels of 64 columns.
+    @Test(.enabled(if: CPUFeatures.avx512)) func transposePanelsWritesTheTransposeByPanels() {
+        for (n, k) in [(1, 1), (16, 64), (17, 64), (40, 3), (256, 64), (130, 5)] {
             let ldb = k + 2
             let b = (0..<(n * ldb)).map { Float($0) }
             var t = [Float](repeating: -1, count: k * n)
-            b.withUnsafeBufferPointer { AVX512Kernels.transpose(&t, $0.baseAddress!, rows: n, cols: k, ldb: ldb) }
-            for j in 0..<n { for kk in 0..<k { #expect(t[kk * n + j] == b[j * ldb + kk]) } }
+            b.withUnsafeBufferPointer { AVX512Kernels.transposePanels(&t, $0.baseAddress!, rows: n, cols: k, ldb: ldb) }
+            for j in 0..<n {
+                let p = j / 64, w = min(64, n - 64 * p)
+                for kk in 0..<k { #expect(t[64 * p * k + kk * w + j % 64] == b[j * ldb + kk], "n \(n) k \(k) j \(j) kk \(kk)") }
+            }
         }
     }
 }
