@@ -28,6 +28,19 @@ import PrecisAVX512
             #expect(abs(xs[i] - a[i]) <= 1e-6 * max(1, abs(a[i])), "recomputed output \(i)")
             #expect(abs(g[i] - b[i]) <= 1e-6 * max(1, abs(b[i])), "recomputing backward \(i)")
         }
+        // Exact GELU's AVX-512 build performs the portable kernel's operations lane for lane: the same
+        // bits, not just close ones.
+        if act == .gelu && CPUFeatures.avx512 {
+            act.forward(&a, x, n)
+            act.forwardSerial(&b, x, n)
+            #expect(a == b, "GELU forward bits")
+            act.backward(&a, dy, x, n)
+            act.backwardSerial(&b, dy, x, n)
+            #expect(a == b, "GELU backward bits")
+            act.forwardSerial(&a, x, n)
+            act.backwardSerial(&b, dy, x, n)
+            #expect(xs == a && g == b, "GELU recomputing backward bits")
+        }
     }
 
     @Test(arguments: [(1, 16, 48), (3, 32, 100), (8, 64, 256), (13, 40, 24)])
