@@ -275,7 +275,8 @@ extension AttentionBlock {
             let kbh = acts.k + b * s.tk * d + h * dh
             let vbh = acts.v + b * s.tk * d + h * dh
             let pbh = acts.probs + (b * s.heads + h) * tile
-            HeadGemm.nt(m: s.tq, n: s.tk, k: dh, alpha: scaling, a: qbh, lda: d, b: kbh, ldb: d, c: pbh, ldc: s.tk, scratch: hs)
+            HeadGemm.run(transA: false, transB: true, m: s.tq, n: s.tk, k: dh, alpha: scaling, a: qbh, lda: d, b: kbh, ldb: d,
+                         c: pbh, ldc: s.tk, scratch: hs)
             Softmax.forward(pbh, rows: s.tq, cols: s.tk, ld: s.tk,
                             keyMask: j.keyMask.map { $0 + b * s.tk }, causal: j.causal)
             var used = UnsafePointer(pbh)
@@ -284,8 +285,8 @@ extension AttentionBlock {
                               stream: dropout.stream, offset: dropBase + pair * tile)
                 used = UnsafePointer(probTile)
             }
-            HeadGemm.nn(m: s.tq, n: dh, k: s.tk, a: used, lda: s.tk, b: vbh, ldb: d, c: acts.ctx + b * s.tq * d + h * dh,
-                        ldc: d, scratch: hs)
+            HeadGemm.run(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, a: used, lda: s.tk, b: vbh, ldb: d,
+                         c: acts.ctx + b * s.tq * d + h * dh, ldc: d, scratch: hs)
         }
     }
 
@@ -300,7 +301,8 @@ extension AttentionBlock {
             let pbh = acts.probs + pair * tile
             let dctx = scratch.dctx + off
             // dP' = dctx · Vᵀ
-            HeadGemm.nt(m: s.tq, n: s.tk, k: dh, a: dctx, lda: d, b: acts.v + koff, ldb: d, c: dprobTile, ldc: s.tk, scratch: hs)
+            HeadGemm.run(transA: false, transB: true, m: s.tq, n: s.tk, k: dh, a: dctx, lda: d, b: acts.v + koff, ldb: d,
+                         c: dprobTile, ldc: s.tk, scratch: hs)
             var used = UnsafePointer(pbh)
             if dropout.p > 0 {
                 Dropout.apply(probTile, pbh, count: tile, p: dropout.p, seed: dropout.seed,
@@ -310,13 +312,14 @@ extension AttentionBlock {
                               stream: dropout.stream, offset: dropBase + pair * tile)
             }
             // dV = P'ᵀ · dctx
-            HeadGemm.tn(m: s.tk, n: dh, k: s.tq, a: used, lda: s.tk, b: dctx, ldb: d, c: scratch.dv + koff, ldc: d, scratch: hs)
+            HeadGemm.run(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, a: used, lda: s.tk, b: dctx, ldb: d,
+                         c: scratch.dv + koff, ldc: d, scratch: hs)
             Softmax.backward(dprobTile, p: pbh, rows: s.tq, cols: s.tk, ld: s.tk)
             // scores = s·Q·Kᵀ, so dQ = s·dS·K and dK = s·dSᵀ·Q
-            HeadGemm.nn(m: s.tq, n: dh, k: s.tk, alpha: scaling, a: dprobTile, lda: s.tk, b: acts.k + koff, ldb: d,
-                        c: scratch.dq + off, ldc: d, scratch: hs)
-            HeadGemm.tn(m: s.tk, n: dh, k: s.tq, alpha: scaling, a: dprobTile, lda: s.tk, b: acts.q + off, ldb: d,
-                        c: scratch.dk + koff, ldc: d, scratch: hs)
+            HeadGemm.run(transA: false, transB: false, m: s.tq, n: dh, k: s.tk, alpha: scaling, a: dprobTile, lda: s.tk,
+                         b: acts.k + koff, ldb: d, c: scratch.dq + off, ldc: d, scratch: hs)
+            HeadGemm.run(transA: true, transB: false, m: s.tk, n: dh, k: s.tq, alpha: scaling, a: dprobTile, lda: s.tk,
+                         b: acts.q + off, ldb: d, c: scratch.dk + koff, ldc: d, scratch: hs)
         }
     }
 }
