@@ -16,8 +16,9 @@ public enum StepBenchmark {
         public var sgemmPeakGflops: Double
         /// The median of sgemm bursts run between the timed steps (`sgemmBurst`): the machine's GEMM
         /// rate under the same conditions as the steps (this VM's speed drifts by 2× from minute to
-        /// minute, and a best-of burst measured once catches its fast moments).
-        public var sgemmBetweenStepsGflops: Double = 0
+        /// minute, and a best-of burst measured once catches its fast moments). Nil for a model too
+        /// small to lend the burst its operands.
+        public var sgemmBetweenStepsGflops: Double?
         public var peakRSSMiB: Double
         public var parameters: Int
         public var steps: Int
@@ -48,10 +49,10 @@ public enum StepBenchmark {
     /// One sgemm burst between two steps (the 1024 × 512 × 512 product, four times, with the compute
     /// workers): its GFLOP/s. It allocates nothing, so the peak RSS stays the training's: A and B are
     /// read from the parameters and C is written over the gradients, which the next step zeroes
-    /// before its forward.
-    static func sgemmBurst(_ model: BartModel) -> Double {
+    /// before its forward. Nil when the model has fewer than m·k + k·n parameters.
+    public static func sgemmBurst(_ model: BartModel) -> Double? {
         let m = 1024, n = 512, k = 512
-        precondition(model.params.count >= m * k + k * n && model.grads.count >= m * n, "model too small for the sgemm burst")
+        guard model.params.count >= m * k + k * n, model.grads.count >= m * n else { return nil }
         let a = UnsafePointer(model.params.pointer), b = a + m * k
         let t0 = now()
         for _ in 0..<4 {
@@ -133,7 +134,7 @@ public enum StepBenchmark {
             if i >= warmup {
                 fwd.append(t1 - t0); bwd.append(t2 - t1); optim.append(t3 - t2); total.append(t3 - t0)
                 progress(String(format: "step %d/%d: %.1f ms", i - warmup + 1, steps, (t3 - t0) * 1000))
-                bursts.append(sgemmBurst(model))
+                if let g = sgemmBurst(model) { bursts.append(g) }
             }
         }
         let stepS = median(total)
@@ -143,7 +144,7 @@ public enum StepBenchmark {
         return Report(forwardMs: median(fwd) * 1000, backwardMs: median(bwd) * 1000, optimizerMs: median(optim) * 1000,
                       stepMs: stepS * 1000, tokensPerSecond: Double(batch * (source + target)) / stepS,
                       gflopPerStep: flops / 1e9, achievedGflops: flops / stepS / 1e9, sgemmPeakGflops: peak,
-                      sgemmBetweenStepsGflops: median(bursts),
+                      sgemmBetweenStepsGflops: bursts.isEmpty ? nil : median(bursts),
                       peakRSSMiB: peakRSSMiB(), parameters: model.table.count, steps: steps, regions: regions,
                       laneMs: perStep(model.laneBusySeconds, since: laneBase),
                       laneHelpingMs: perStep(model.laneHelpingSeconds, since: helpBase),

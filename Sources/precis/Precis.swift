@@ -135,7 +135,7 @@ struct BenchCommand: ParsableCommand {
                         "forward_ms": r.forwardMs, "backward_ms": r.backwardMs, "optimizer_ms": r.optimizerMs,
                         "step_ms": r.stepMs, "tokens_per_s": r.tokensPerSecond, "gflop_per_step": r.gflopPerStep,
                         "gflops": r.achievedGflops, "sgemm_peak_gflops": r.sgemmPeakGflops,
-                        "sgemm_between_steps_gflops": r.sgemmBetweenStepsGflops,
+                        "sgemm_between_steps_gflops": r.sgemmBetweenStepsGflops ?? NSNull(),
                         "peak_rss_mib": r.peakRSSMiB, "parameters": r.parameters, "steps": r.steps,
                         "blas_kernel": BLASKernel.current]
                     let d = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
@@ -148,8 +148,10 @@ struct BenchCommand: ParsableCommand {
                     print(String(format: "  step        %8.1f ms   %.0f tokens/s", r.stepMs, r.tokensPerSecond))
                     print(String(format: "  matmul work %8.2f GFLOP/step → %.1f GFLOP/s = %.0f%% of measured sgemm peak %.1f GFLOP/s (best burst)",
                                  r.gflopPerStep, r.achievedGflops, 100 * r.achievedGflops / r.sgemmPeakGflops, r.sgemmPeakGflops))
-                    print(String(format: "                                        = %.0f%% of sgemm between the steps %.1f GFLOP/s (median)",
-                                 100 * r.achievedGflops / r.sgemmBetweenStepsGflops, r.sgemmBetweenStepsGflops))
+                    if let between = r.sgemmBetweenStepsGflops {
+                        print(String(format: "                                        = %.0f%% of sgemm between the steps %.1f GFLOP/s (median)",
+                                     100 * r.achievedGflops / between, between))
+                    }
                     print(String(format: "  peak RSS    %8.1f MiB", r.peakRSSMiB))
                     if profile {
                         print("  profile (mean ms per step; the rest is LayerNorm, residuals, dropout, zeroing):")

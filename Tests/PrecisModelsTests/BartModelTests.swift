@@ -264,3 +264,33 @@ func tempDir() -> String {
         #expect(small.encoderAttentionHeads == 4 && small.encoderFfnDim == 1024 && small.maxPositionEmbeddings == 1024)
     }
 }
+
+/// `precis bench step`'s measurements: the matrix work it counts, and the sgemm bursts between the
+/// steps, which borrow the model's buffers (so a model too small to lend them gets none, rather
+/// than a crash) and leave nothing behind that the next step sees.
+@Suite struct StepBenchmarkTests {
+    @Test func countsTheWorkAndMeasuresSgemmBetweenTheSteps() throws {
+        let small = try #require(try ModelPresets.model("bart-small") as? BartModel)
+        // The thread count in use (the benchmark sets it; other suites run at the same time).
+        let threads = Compute.threads
+        let r = try StepBenchmark.run(model: small, batch: 1, source: 16, target: 8, threads: threads, steps: 2, warmup: 1)
+        #expect(r.gflopPerStep == 3 * StepBenchmark.forwardFlops(small.config, batch: 1, source: 16, target: 8) / 1e9)
+        #expect(r.stepMs > 0 && r.achievedGflops > 0 && r.sgemmPeakGflops > 0)
+        let between = try #require(r.sgemmBetweenStepsGflops, "bart-small lends the burst its operands")
+        #expect(between > 0)
+        // The last burst wrote over the gradients; the model's next step starts from zero anyway.
+        let batch = try StepBenchmark.randomBatch(vocab: small.config.vocabSize, batch: 1, source: 16, target: 8, seed: 1)
+        small.zeroGradients()
+        _ = try small.step(batch, options: StepOptions(seed: 3), logitsOut: nil)
+        let once = small.grads.array
+        #expect(StepBenchmark.sgemmBurst(small) != nil)
+        small.zeroGradients()
+        _ = try small.step(batch, options: StepOptions(seed: 3), logitsOut: nil)
+        #expect(small.grads.array == once)
+
+        let tiny = BartModel(config: tinyConfig())
+        let t = try StepBenchmark.run(model: tiny, batch: 2, source: 8, target: 4, threads: threads, steps: 2, warmup: 1)
+        #expect(t.sgemmBetweenStepsGflops == nil, "a model with fewer parameters than the burst's operands gets no burst")
+        #expect(t.stepMs > 0)
+    }
+}

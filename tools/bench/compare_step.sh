@@ -34,7 +34,8 @@ print(f"{'pytorch (HF Trainer)':24}{med(tr,'step_ms'):10.1f}{med(tr,'tokens_per_
 print(f"\nprecis / pytorch tokens/s: {med(p,'tokens_per_s')/med(t,'tokens_per_s'):.2f}x (plain), {med(p,'tokens_per_s')/med(tr,'tokens_per_s'):.2f}x (Trainer)")
 print(f"precis GFLOP/s {med(p,'gflops'):.1f} of sgemm peak {med(p,'sgemm_peak_gflops'):.1f} ({100*med(p,'gflops')/med(p,'sgemm_peak_gflops'):.0f}%, best burst before the steps), kernel {p[0]['blas_kernel']}")
 print(f"  per-round fractions of the best burst: median {100*statistics.median(x['gflops']/x['sgemm_peak_gflops'] for x in p):.0f}%")
-print(f"  of sgemm measured between the steps (median of bursts, same conditions): {med(p,'sgemm_between_steps_gflops'):.1f} GFLOP/s, "
-      f"per-round fractions median {100*statistics.median(x['gflops']/x['sgemm_between_steps_gflops'] for x in p):.0f}%")
+if all(x.get('sgemm_between_steps_gflops') for x in p):
+  print(f"  of sgemm measured between the steps (median of bursts, same conditions): {med(p,'sgemm_between_steps_gflops'):.1f} GFLOP/s, "
+        f"per-round fractions median {100*statistics.median(x['gflops']/x['sgemm_between_steps_gflops'] for x in p):.0f}%")
 print(f"precis peak RSS / pytorch: {med(p,'peak_rss_mib')/med(t,'peak_rss_mib'):.2f}")
 PY
