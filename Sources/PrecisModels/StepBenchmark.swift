@@ -216,9 +216,11 @@ public enum GemmProfile {
             for i in 0..<a.count { a[i] = Float(i % 13) * 0.01 }
             for i in 0..<bb.count { bb[i] = Float(i % 11) * 0.01 }
             let reps = perHead ? 64 : 8
+            // The head kernel's scratch, one per worker (per-head shapes only).
+            let scratch = perHead
+                ? (0..<max(1, Parallel.available)).map { _ in FloatBuffer(count: HeadGemm.scratchFloats(n: n, k: k)) } : []
             for kernel in perHead ? ["OpenBLAS", "HeadGemm"] : [""] {
                 var best = Double.infinity
-                let scratch = (0..<max(1, Parallel.available)).map { _ in FloatBuffer(count: HeadGemm.scratchFloats(n: n, k: k)) }
                 for _ in 0..<3 {
                     let t0 = StepBenchmark.now()
                     if perHead {
