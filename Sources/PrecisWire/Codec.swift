@@ -40,12 +40,12 @@ public final class ShardCodec {
         codec == .none ? n * 4 : n * (codec.bytesPerValue - 1) + Int(LZ4_compressBound(Int32(n)))
     }
 
-    /// Encodes `values`. With `.bf16` and a `residual` buffer of the same length, the value sent is
-    /// round(values + residual) and residual becomes what rounding lost.
+    /// Encodes `values`. With `.bf16` and an `errorFeedback` buffer of the same length, the value sent is
+    /// round(values + errorFeedback) and errorFeedback becomes what rounding lost (the error fed back into the next encode).
     public func encode(_ values: UnsafeBufferPointer<Float>, codec: Codec,
-                       residual: UnsafeMutablePointer<Float>? = nil) throws -> [UInt8] {
+                       errorFeedback: UnsafeMutablePointer<Float>? = nil) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: max(1, Self.bound(count: values.count, codec: codec)))
-        let written = try out.withUnsafeMutableBytes { try encode(values, codec: codec, residual: residual, into: $0.baseAddress!) }
+        let written = try out.withUnsafeMutableBytes { try encode(values, codec: codec, errorFeedback: errorFeedback, into: $0.baseAddress!) }
         out.removeLast(out.count - written)
         return out
     }
@@ -55,7 +55,7 @@ public final class ShardCodec {
     /// all second, then all third bytes; bf16: the low bytes), then one LZ4 block of the top plane
     /// bit-transposed. The lower planes are mantissa bits, close to random, which LZ4 would only
     /// copy (slower than the copy itself); the top plane is sign and exponent.
-    public func encode(_ values: UnsafeBufferPointer<Float>, codec: Codec, residual: UnsafeMutablePointer<Float>?,
+    public func encode(_ values: UnsafeBufferPointer<Float>, codec: Codec, errorFeedback: UnsafeMutablePointer<Float>?,
                        into out: UnsafeMutableRawPointer) throws -> Int {
         let n = values.count
         if codec == .none {
@@ -81,7 +81,7 @@ public final class ShardCodec {
                 }
             case .bf16:
                 let src = values.baseAddress!
-                if let r = residual {
+                if let r = errorFeedback {
                     for i in 0..<n {
                         let v = src[i] + r[i]
                         let h = Self.toBF16(v)

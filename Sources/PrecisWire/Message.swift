@@ -126,8 +126,8 @@ public struct DataMessage: Sendable, Equatable {
     /// Encodes a shard into a message (payload length and checksum filled in).
     public static func make(type: MessageType, codec: Codec, epoch: UInt32, step: UInt64, partition: UInt32, slot: UInt32 = 0,
                             values: UnsafeBufferPointer<Float>, using shardCodec: ShardCodec,
-                            residual: UnsafeMutablePointer<Float>? = nil) throws -> DataMessage {
-        let payload = try shardCodec.encode(values, codec: codec, residual: residual)
+                            errorFeedback: UnsafeMutablePointer<Float>? = nil) throws -> DataMessage {
+        let payload = try shardCodec.encode(values, codec: codec, errorFeedback: errorFeedback)
         let h = WireHeader(type: type, codec: codec, epoch: epoch, step: step, partition: partition, slot: slot, count: UInt32(values.count),
                            payloadLength: UInt32(payload.count), checksum: CRC32C.checksum(payload))
         return DataMessage(header: h, payload: payload)

@@ -53,10 +53,10 @@ private let releaseWireBuffer: @convention(c) (UnsafeMutableRawPointer?, UnsafeM
 extension ShardCodec {
     /// Encodes `values` into `out` (reusing its storage) and returns the header to send with it.
     public func encode(_ values: UnsafeBufferPointer<Float>, codec: Codec, into out: WireBuffer, type: MessageType, epoch: UInt32,
-                       step: UInt64, partition: UInt32, slot: UInt32 = 0, residual: UnsafeMutablePointer<Float>? = nil) throws -> WireHeader {
+                       step: UInt64, partition: UInt32, slot: UInt32 = 0, errorFeedback: UnsafeMutablePointer<Float>? = nil) throws -> WireHeader {
         let n = values.count
         out.reserve(Self.bound(count: n, codec: codec))
-        out.count = try encode(values, codec: codec, residual: residual, into: out.storage)
+        out.count = try encode(values, codec: codec, errorFeedback: errorFeedback, into: out.storage)
         return WireHeader(type: type, codec: codec, epoch: epoch, step: step, partition: partition, slot: slot, count: UInt32(n),
                           payloadLength: UInt32(out.count), checksum: CRC32C.checksum(out.bytes))
     }

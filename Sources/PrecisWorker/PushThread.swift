@@ -9,17 +9,17 @@ import Synchronization
 /// `NAME/PID/push`: servers take pushes from any peer and answer pulls on the worker's main socket.
 ///
 /// The worker enqueues a partition once backward has written its final gradient and calls
-/// `drain()` before it reads or writes the gradient or residual buffers again (the next
+/// `drain()` before it reads or writes the gradient or error-feedback buffers again (the next
 /// contribution's `zeroGradients`).
 final class PushThread: Sendable {
     /// One partition to push.
     struct Job: @unchecked Sendable {
-        // @unchecked: `values` and `residual` address a partition of the worker's gradient and bf16
-        // residual buffers that backward has finished writing; the worker touches neither range
+        // @unchecked: `values` and `errorFeedback` address a partition of the worker's gradient and bf16
+        // error-feedback buffers that backward has finished writing; the worker touches neither range
         // again until `drain()` has returned, which happens after this thread is done with the job.
         var values: UnsafePointer<Float>
         var count: Int
-        var residual: UnsafeMutablePointer<Float>?
+        var errorFeedback: UnsafeMutablePointer<Float>?
         var endpoint: String
         var codec: Codec
         var epoch: UInt32
@@ -98,7 +98,7 @@ final class PushThread: Sendable {
         let buf = WireBuffer.free(in: &buffers)
         let header = try codec.encode(UnsafeBufferPointer(start: job.values, count: job.count), codec: job.codec, into: buf,
                                       type: .pushGradient, epoch: job.epoch, step: job.step, partition: job.partition,
-                                      slot: job.slot, residual: job.residual)
+                                      slot: job.slot, errorFeedback: job.errorFeedback)
         let seconds = Member.now() - t0
         try socket.send(header: header, payload: buf)
         return (seconds, WireHeader.size + buf.count)

@@ -41,7 +41,7 @@ public final class Worker {
     var partitionsReceived = 0
     var pulledWire = 0, pulledRaw = 0
     var pullInFlight: Int?
-    var residual: FloatBuffer?
+    var errorFeedback: FloatBuffer?
     let codec = ShardCodec()
     var tasks: [TaskMessage] = []
     var evalTasks: [EvalTaskMessage] = []
@@ -195,7 +195,7 @@ public final class Worker {
         config = cfg; plan = p
         if model == nil || model!.params.count != m.params.count { model = m }
         collator = Collator(padId: Int32(m.config.padTokenId))
-        if cfg.cluster.codec == "bf16" { residual = FloatBuffer(count: m.params.count) }
+        if cfg.cluster.codec == "bf16" { errorFeedback = FloatBuffer(count: m.params.count) }
         log("registered as \(r.name) (id \(id)); \(m.params.count) parameters, \(p.dataset.count) examples, \(options.threads) thread(s)")
     }
 
@@ -334,7 +334,7 @@ public final class Worker {
             let step = t.exactVersion ? t.step : max(0, partitionVersion[p])
             Member.trace(options.name, "final p\(p)")
             pusher.enqueue(PushThread.Job(values: model.grads.pointer + r.lowerBound, count: r.count,
-                                          residual: residual.map { $0.pointer + r.lowerBound }, endpoint: endpoint, codec: codecKind,
+                                          errorFeedback: errorFeedback.map { $0.pointer + r.lowerBound }, endpoint: endpoint, codec: codecKind,
                                           epoch: v.epoch, step: UInt64(step), partition: UInt32(p), slot: UInt32(t.contribution)))
         }
         for (i, mb) in t.micro.enumerated() {

@@ -39,7 +39,7 @@ extension BenchCommand {
                 print("precis bench codec: \(shape.config), \(n) parameters (\(String(format: "%.1f", Double(n * 4) / 1e6)) MB fp32) in \(plan.count) partitions, one thread, CRC-32C in \(CRC32C.hardware ? "hardware" : "software"), median of \(repeats)")
                 print("  data         codec   ratio   encode MB/s   decode MB/s   encode ms   decode ms   (MB/s of fp32 input)")
                 let codec = ShardCodec()
-                let residual = FloatBuffer(count: n)
+                let errorFeedback = FloatBuffer(count: n)
                 let out = FloatBuffer(count: plan.range(0).count + 1)
                 let buffers = (0..<plan.count).map { _ in WireBuffer(capacity: 1 << 16) }
                 for (label, data) in [("gradients", bart.grads.pointer), ("parameters", bart.params.pointer)] {
@@ -53,7 +53,7 @@ extension BenchCommand {
                                 let r = plan.range(p)
                                 headers.append(try codec.encode(UnsafeBufferPointer(start: data + r.lowerBound, count: r.count), codec: kind,
                                                                 into: buffers[p], type: .pushGradient, epoch: 0, step: 0, partition: UInt32(p),
-                                                                residual: kind == .bf16 ? residual.pointer + r.lowerBound : nil))
+                                                                errorFeedback: kind == .bf16 ? errorFeedback.pointer + r.lowerBound : nil))
                             }
                             let t1 = StepBenchmark.now()
                             wire = buffers.reduce(0) { $0 + $1.count + WireHeader.size }

@@ -85,14 +85,14 @@ import CLZ4
     @Test func bf16ErrorFeedbackKeepsTheSumExact() throws {
         let n = 4096, steps = 50
         let c = ShardCodec()
-        var residual = [Float](repeating: 0, count: n)
+        var errorFeedback = [Float](repeating: 0, count: n)
         var sentSum = [Double](repeating: 0, count: n), gotSum = [Double](repeating: 0, count: n)
         var noFeedbackSum = [Double](repeating: 0, count: n)
         var out = [Float](repeating: 0, count: n)
         for s in 0..<steps {
             let g = gradientLike(n, seed: UInt64(100 + s)).map { $0 + 1e-3 }
             for i in 0..<n { sentSum[i] += Double(g[i]) }
-            let payload = try g.withUnsafeBufferPointer { gb in try residual.withUnsafeMutableBufferPointer { try c.encode(gb, codec: .bf16, residual: $0.baseAddress) } }
+            let payload = try g.withUnsafeBufferPointer { gb in try errorFeedback.withUnsafeMutableBufferPointer { try c.encode(gb, codec: .bf16, errorFeedback: $0.baseAddress) } }
             try payload.withUnsafeBytes { try c.decode($0, codec: .bf16, count: n, into: &out) }
             for i in 0..<n { gotSum[i] += Double(out[i]); noFeedbackSum[i] += Double(ShardCodec.fromBF16(ShardCodec.toBF16(g[i]))) }
         }
