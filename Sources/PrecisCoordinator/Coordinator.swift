@@ -636,8 +636,9 @@ public final class Coordinator {
         let ep = Double(s) / Double(plan.stepsPerEpoch)
         if options.progressLines {
             let eta = s > 0 ? elapsed / Double(s) * Double(total - s) : 0
-            Member.emit(String(format: "@progress {\"step\":%d,\"total\":%d,\"epoch\":%.4f,\"loss\":%.6f,\"lr\":%.6e,\"examples_per_second\":%.3f,\"elapsed\":%.3f,\"eta\":%.1f,\"workers\":%d}",
-                         s, total, ep, lastLoss, lr, Double(examples) / max(elapsed, 1e-9), elapsed, eta, aliveWorkers.count))
+            Member.emit(ReportLine.progress(ProgressReport(step: s, total: total, epoch: ep, loss: lastLoss, learningRate: lr,
+                                                           examplesPerSecond: Double(examples) / max(elapsed, 1e-9), elapsed: elapsed,
+                                                           eta: eta, workers: aliveWorkers.count)))
         }
         guard s % cfg.training.loggingSteps == 0 || s == total else { return }
         let loss = windowTokens > 0 ? windowLoss / Double(windowTokens) : 0
@@ -726,13 +727,19 @@ public final class Coordinator {
         if totals.steps > 0 {
             // From the end of the last warm-up step to the end of the last step (not the final pull and save).
             let n = Double(totals.steps), wall = totals.lastStepAt - totals.startedAt
+            let r = RunSummary(stepsTimed: totals.steps, secondsPerStep: wall / n, computeSecondsPerStep: totals.compute / n,
+                               waitingSecondsPerStep: totals.wait / n, encodeSecondsPerStep: totals.encode / n,
+                               gradientWireMBPerStep: Double(totals.wire) / n / 1e6, gradientRawMBPerStep: Double(totals.raw) / n / 1e6,
+                               parameterWireMBPerStep: Double(totals.pullWire) / n / 1e6, parameterRawMBPerStep: Double(totals.pullRaw) / n / 1e6,
+                               tokensPerSecond: Double(totals.padded) / max(wall, 1e-9))
             log(String(format: "summary: %d steps timed, %.4f s/step, compute %.4f s/step (slowest worker's forward + backward), "
                        + "waiting %.4f s/step (for parameters, from its previous report), "
                        + "gradients %.3f MB/step on the wire (%.3f MB raw, %.2fx), parameters %.3f MB/step on the wire (%.3f MB raw, %.2fx), %.1f tokens/s, "
                        + "gradient encoding %.4f s/step (on its compute thread)",
-                       totals.steps, wall / n, totals.compute / n, totals.wait / n, Double(totals.wire) / n / 1e6, Double(totals.raw) / n / 1e6,
-                       Double(totals.raw) / Double(max(1, totals.wire)), Double(totals.pullWire) / n / 1e6, Double(totals.pullRaw) / n / 1e6,
-                       Double(totals.pullRaw) / Double(max(1, totals.pullWire)), Double(totals.padded) / max(wall, 1e-9), totals.encode / n))
+                       r.stepsTimed, r.secondsPerStep, r.computeSecondsPerStep, r.waitingSecondsPerStep, r.gradientWireMBPerStep,
+                       r.gradientRawMBPerStep, r.gradientCompression, r.parameterWireMBPerStep, r.parameterRawMBPerStep,
+                       r.parameterCompression, r.tokensPerSecond, r.encodeSecondsPerStep))
+            if options.progressLines { Member.emit(ReportLine.summary(r)) }
         }
         log("contributions per worker: " + members.values.filter { $0.role == .worker }.sorted { $0.id < $1.id }
             .map { "\($0.name) \($0.contributions)" }.joined(separator: ", ")
