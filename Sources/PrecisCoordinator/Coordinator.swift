@@ -41,7 +41,6 @@ public final class Coordinator {
         var threads: Int
         var lastSeen: Double
         var alive = true
-        var serverIndex = -1
         var contributions = 0
     }
 
@@ -304,14 +303,12 @@ public final class Coordinator {
         }
         let id = nextId
         nextId += 1
-        var info = MemberInfo(id: id, role: r.role, name: uniqueName(r.name), host: r.host, pid: r.pid, identity: peer, endpoint: r.endpoint,
+        let info = MemberInfo(id: id, role: r.role, name: uniqueName(r.name), host: r.host, pid: r.pid, identity: peer, endpoint: r.endpoint,
                               threads: r.threads, lastSeen: Member.now())
         if r.role == .server {
             if let slot = servers.firstIndex(where: { members[$0]?.alive != true }) {
-                info.serverIndex = slot
                 servers[slot] = id
             } else {
-                info.serverIndex = servers.count
                 servers.append(id)
             }
         }
@@ -382,8 +379,9 @@ public final class Coordinator {
 
     func sendView() throws {
         guard let plan = partitionPlan else { return }
-        var v = ViewMessage(epoch: epoch, servers: servers.compactMap { sid in
-            members[sid].map { ServerInfo(id: $0.serverIndex, name: $0.name, endpoint: $0.endpoint ?? "", partitions: plan.partitions(of: $0.serverIndex)) }
+        // A server's index is its position in `servers` (resharding over the survivors renumbers them).
+        var v = ViewMessage(epoch: epoch, servers: servers.enumerated().compactMap { index, sid in
+            members[sid].map { ServerInfo(id: index, name: $0.name, endpoint: $0.endpoint ?? "", partitions: plan.partitions(of: index)) }
         }, plan: plan, workers: aliveWorkers.compactMap { members[$0]?.name }, consistency: consistency,
             codec: Codec(name: cfg.cluster.codec), pullCodec: Codec(name: cfg.cluster.pullCodec), attempt: attempt)
         v.layoutEpoch = layoutEpoch

@@ -210,15 +210,22 @@ public final class Worker {
             lastDoneAt = nil
             resets += 1
         }
-        for s in v.servers where serverEndpoints[s.id] != s.endpoint {
+        // One connection per server endpoint, kept when the server's index changes (resharding over
+        // the survivors renumbers them): a second DEALER with this worker's routing id would be
+        // refused by the server's ROUTER while the first is still connected, and what it sent lost.
+        var byEndpoint: [String: ZMQSocket] = [:]
+        for (index, endpoint) in serverEndpoints { byEndpoint[endpoint] = servers[index] }
+        var connected: [Int: ZMQSocket] = [:]
+        for s in v.servers {
+            if let sock = byEndpoint[s.endpoint] { connected[s.id] = sock; continue }
             let sock = try ZMQSocket(context, .dealer)
             try sock.set(ZMQSocket.routingID, bytes: identity)
             try sock.setUnboundedQueues()
             try sock.connect(s.endpoint)
-            servers[s.id] = sock
-            serverEndpoints[s.id] = s.endpoint
+            connected[s.id] = sock
         }
-        for gone in Set(servers.keys).subtracting(v.servers.map(\.id)) { servers[gone] = nil; serverEndpoints[gone] = nil }
+        servers = connected     // connections to servers no longer in the view close here
+        serverEndpoints = Dictionary(v.servers.map { ($0.id, $0.endpoint) }, uniquingKeysWith: { a, _ in a })
         if view?.plan != v.plan || v.attempt != view?.attempt || v.layoutEpoch != view?.layoutEpoch {
             partitionVersion = Array(repeating: -1, count: v.plan.count)
             pullInFlight = nil

@@ -125,7 +125,10 @@ extension RealProcesses {
         for n in ["ps0", "ps1"] { try r.startServer(n) }
         for n in ["w0", "w1"] { try r.startWorker(n) }
         #expect(r.waitForStep(13), "\(r.allLogs())")
-        r.signal("ps1", SIGKILL)
+        // The survivor must change its server index (the lost one held index 0, with the first
+        // partitions), so the workers' connections are re-keyed, whichever server registered first.
+        let first = r.log("ps0").contains("owns partitions 0...") ? "ps0" : "ps1"
+        r.signal(first, SIGKILL)
         #expect(r.waitForLog("coordinator", "resharding over the 1 remaining server(s): rolling back to step 8", timeout: 20), "\(r.allLogs())")
         #expect(r.wait("coordinator") == 0, "\(r.allLogs())")
         let d = compareParameters(try loadParameters(dir + "/reshard/out"), try loadParameters(dir + "/undisturbed/out"))
