@@ -194,7 +194,6 @@ extension Coordinator {
     func externalResult(_ r: EvalResultMessage) throws {
         guard var e = evaluations.external, r.id / 1000 == e.run.id else { return }
         let c = r.id % 1000
-        // A share's result names the examples it was given (a failure, count -1, names none).
         guard c < e.run.chunks.count, e.run.chunks[c].result == nil else { return }
         if r.count < 0 {
             evaluations.external = nil
