@@ -5,93 +5,94 @@ import PrecisWire
 /// log line and log_history entry every `logging_steps`) and whole-run totals (the summary at the
 /// end). The first two steps after a start are start-up (first pulls, workspace allocation) and are
 /// left out of the totals. Times are given by the caller (seconds on one monotonic scale).
-struct RunMetrics {
+package struct RunMetrics {
     /// Figures since the last logged step.
-    struct Window: Equatable {
-        var steps = 0
-        var lossSum = 0.0
-        var tokens = 0
-        var wireBytes = 0
-        var rawBytes = 0
-        var pullWireBytes = 0
-        var pullRawBytes = 0
+    package struct Window: Equatable {
+        package var steps = 0
+        package var lossSum = 0.0
+        package var tokens = 0
+        package var wireBytes = 0
+        package var rawBytes = 0
+        package var pullWireBytes = 0
+        package var pullRawBytes = 0
 
-        mutating func reset() { self = Window() }
+        package init() {}
+        package mutating func reset() { self = Window() }
         /// Mean token loss over the window (0 with no tokens).
-        var loss: Double { tokens > 0 ? lossSum / Double(tokens) : 0 }
+        package var loss: Double { tokens > 0 ? lossSum / Double(tokens) : 0 }
     }
 
     /// The run since the end of its warm-up, for the summary.
-    struct Totals: Equatable {
-        var steps = 0
+    package struct Totals: Equatable {
+        package var steps = 0
         /// Sums of each step's slowest contribution's figures.
-        var computeSeconds = 0.0
-        var waitSeconds = 0.0
-        var encodeSeconds = 0.0
+        package var computeSeconds = 0.0
+        package var waitSeconds = 0.0
+        package var encodeSeconds = 0.0
         /// Summed over every contribution.
-        var wireBytes = 0
-        var rawBytes = 0
-        var pullWireBytes = 0
-        var pullRawBytes = 0
-        var paddedTokens = 0
+        package var wireBytes = 0
+        package var rawBytes = 0
+        package var pullWireBytes = 0
+        package var pullRawBytes = 0
+        package var paddedTokens = 0
         /// When the warm-up ended, and when the latest timed step ended.
-        var startedAt = 0.0
-        var lastStepAt = 0.0
+        package var startedAt = 0.0
+        package var lastStepAt = 0.0
 
         /// Starts counting afresh at `now`.
-        mutating func reset(at now: Double) { self = Totals(startedAt: now, lastStepAt: now) }
+        package mutating func reset(at now: Double) { self = Totals(startedAt: now, lastStepAt: now) }
     }
 
     /// The step's slowest contribution (largest forward + backward + encoding): its figures stand for the step.
-    struct Slowest: Equatable {
-        var computeSeconds = 0.0
-        var waitSeconds = 0.0
-        var encodeSeconds = 0.0
+    package struct Slowest: Equatable {
+        package var computeSeconds = 0.0
+        package var waitSeconds = 0.0
+        package var encodeSeconds = 0.0
     }
 
     /// What a finished step produces for people and programs.
-    struct StepReport {
+    package struct StepReport {
         /// The `@progress` line's content (printed when asked for).
-        let progress: ProgressReport
+        package let progress: ProgressReport
         /// The human log line, on logging steps (the log_history entry is added then too).
-        let logLine: String?
+        package let logLine: String?
     }
 
-    let totalSteps: Int
-    let stepsPerEpoch: Int
-    let loggingSteps: Int
+    package let totalSteps: Int
+    package let stepsPerEpoch: Int
+    package let loggingSteps: Int
     /// The step this run (or its latest restart) began at: its first two steps are the warm-up.
-    private(set) var startStep = 0
+    package private(set) var startStep = 0
     /// When training started (0: not yet).
-    private(set) var startedAt = 0.0
+    package private(set) var startedAt = 0.0
     /// Examples computed (carried over from a resumed checkpoint).
-    private(set) var examples = 0
+    package private(set) var examples = 0
     /// The latest contribution's mean token loss.
-    private(set) var lastLoss = 0.0
+    package private(set) var lastLoss = 0.0
     /// Trainer's log_history: the logged steps here, evaluations added by the evaluation service.
-    var history: [[String: Double]] = []
-    private(set) var window = Window()
-    private(set) var totals = Totals()
-    private(set) var slowest = Slowest()
+    package var history: [[String: Double]] = []
+    package private(set) var window = Window()
+    package private(set) var totals = Totals()
+    package private(set) var slowest = Slowest()
 
-    init(totalSteps: Int, stepsPerEpoch: Int, loggingSteps: Int) {
+    package init(totalSteps: Int, stepsPerEpoch: Int, loggingSteps: Int) {
         self.totalSteps = totalSteps
         self.stepsPerEpoch = stepsPerEpoch
         self.loggingSteps = max(1, loggingSteps)
     }
 
     /// Training starts at `now` (the first time only: a rollback keeps the run's clock).
-    mutating func trainingStarted(at now: Double) { if startedAt == 0 { startedAt = now } }
+    package mutating func trainingStarted(at now: Double) { if startedAt == 0 { startedAt = now } }
 
     /// Starts again at `step` with a checkpoint's (or the initial) history and examples seen.
-    mutating func restart(at step: Int, history: [[String: Double]], examples: Int) {
+    package mutating func restart(at step: Int, history: [[String: Double]], examples: Int) {
         startStep = step
         self.history = history
         self.examples = examples
     }
 
     /// A contribution's figures.
-    mutating func record(_ d: DoneMessage) {
+    package mutating func record(_ d: DoneMessage) {
         let encode = d.encodeSeconds ?? 0
         if d.computeSeconds + encode >= slowest.computeSeconds + slowest.encodeSeconds {
             slowest = Slowest(computeSeconds: d.computeSeconds, waitSeconds: d.waitSeconds, encodeSeconds: encode)
@@ -108,7 +109,7 @@ struct RunMetrics {
 
     /// Step `s` (1-based) finished at `now` with learning rate `lr` and gradient norm `gradNorm`,
     /// `workers` workers alive.
-    mutating func stepCompleted(_ s: Int, learningRate lr: Double, gradNorm: Double, workers: Int, now: Double) -> StepReport {
+    package mutating func stepCompleted(_ s: Int, learningRate lr: Double, gradNorm: Double, workers: Int, now: Double) -> StepReport {
         window.steps += 1
         if s == startStep + 2 { totals.reset(at: now) }
         if s > startStep + 2 {
@@ -144,11 +145,11 @@ struct RunMetrics {
     }
 
     /// Seconds since training started.
-    func elapsed(now: Double) -> Double { now - startedAt }
+    package func elapsed(now: Double) -> Double { now - startedAt }
 
     /// Per-step figures of the timed steps (nil when no step after the warm-up finished), from the end
     /// of the warm-up to the end of the last step (not the final pull and save).
-    var summary: RunSummary? {
+    package var summary: RunSummary? {
         guard totals.steps > 0 else { return nil }
         let n = Double(totals.steps), wall = totals.lastStepAt - totals.startedAt
         return RunSummary(stepsTimed: totals.steps, secondsPerStep: wall / n, computeSecondsPerStep: totals.computeSeconds / n,
@@ -162,7 +163,7 @@ struct RunMetrics {
 
 extension RunSummary {
     /// The coordinator's `summary:` log line.
-    var logLine: String {
+    package var logLine: String {
         String(format: "summary: %d steps timed, %.4f s/step, compute %.4f s/step (slowest worker's forward + backward), "
                + "waiting %.4f s/step (for parameters, from its previous report), "
                + "gradients %.3f MB/step on the wire (%.3f MB raw, %.2fx), parameters %.3f MB/step on the wire (%.3f MB raw, %.2fx), %.1f tokens/s, "

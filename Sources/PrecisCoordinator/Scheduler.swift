@@ -8,7 +8,7 @@ import PrecisWire
 /// Two kinds: `SyncScheduler` (every step's micro-batches split over the workers; the servers sum
 /// them and the step closes on their norms) and `StalenessScheduler` (ssp/async: one task is one
 /// update, handed out under a bound on how far a worker may run ahead).
-protocol Scheduler {
+package protocol Scheduler {
     /// Steps done: sync, the global step; ssp/async, tasks completed.
     var stepsDone: Int { get }
     /// Every step is done and nothing is left that the end must wait for.
@@ -36,19 +36,20 @@ protocol Scheduler {
 }
 
 /// Where the next ssp/async task's micro-batches start: micro-batch `offset` of epoch `epoch`'s order.
-struct TaskCursor: Equatable, Sendable {
-    var epoch = 0
-    var offset = 0
+package struct TaskCursor: Equatable, Sendable {
+    package var epoch: Int
+    package var offset: Int
+    package init(epoch: Int = 0, offset: Int = 0) { self.epoch = epoch; self.offset = offset }
 }
 
 /// A task for a worker.
-struct Assignment {
-    let worker: Int
-    var task: TaskMessage
+package struct Assignment {
+    package let worker: Int
+    package var task: TaskMessage
 }
 
 /// What `nextWork` hands out.
-enum Work {
+package enum Work {
     case nothing
     /// sync: no worker is alive to compute step `step` (returned once, until a step opens again).
     case paused(step: Int)
@@ -59,35 +60,39 @@ enum Work {
 }
 
 /// What became of a lost worker's work.
-struct LossOutcome {
+package struct LossOutcome {
     /// sync: its contributions, now assigned to survivors.
-    var handedOver: [Assignment] = []
+    package var handedOver: [Assignment] = []
     /// ssp/async: its task, back at the front of the queue.
-    var requeued: TaskMessage?
+    package var requeued: TaskMessage?
     /// sync: the step could close without it.
-    var closed: ClosedStep?
+    package var closed: ClosedStep?
 }
 
 /// What a `contributionDone` did.
-struct Completion {
+package struct Completion {
     /// Its figures count (loss, tokens, bytes): it was the one expected and not a skip.
-    var counted = false
-    var closed: ClosedStep?
+    package var counted: Bool
+    package var closed: ClosedStep?
+    package init(counted: Bool = false, closed: ClosedStep? = nil) { self.counted = counted; self.closed = closed }
 }
 
 /// A step (sync) or task (ssp/async) finished.
-struct ClosedStep: Equatable {
+package struct ClosedStep: Equatable {
     /// Steps done now (1-based: the step that just finished).
-    let stepsDone: Int
+    package let stepsDone: Int
     /// The step whose learning rate it was computed with (0-based).
-    let scheduleStep: Int
+    package let scheduleStep: Int
     /// sync: the global norm of the summed gradient; ssp/async: the worker's own.
-    let gradNorm: Double
+    package let gradNorm: Double
+    package init(stepsDone: Int, scheduleStep: Int, gradNorm: Double) {
+        self.stepsDone = stepsDone; self.scheduleStep = scheduleStep; self.gradNorm = gradNorm
+    }
 }
 
 /// What a scheduler needs of the training plan: how steps are cut, and the micro-batches each epoch
 /// visits. `TrainingPlan` is the real one.
-protocol MicroBatchSource {
+package protocol MicroBatchSource {
     var totalSteps: Int { get }
     var stepsPerEpoch: Int { get }
     /// sync: micro-batches per step (over all planned workers); ssp/async: per task.
@@ -99,7 +104,7 @@ protocol MicroBatchSource {
 }
 
 extension TrainingPlan: MicroBatchSource {
-    func labelTokens(of micro: [[Int]]) -> Int { labelTokens(micro.joined()) }
+    package func labelTokens(of micro: [[Int]]) -> Int { labelTokens(micro.joined()) }
 }
 
 /// The latest epoch's micro-batches, kept so a step does not shuffle its epoch again.

@@ -9,9 +9,9 @@ import PrecisWire
 /// A checkpoint or an evaluation needs one version of the parameters, so it **drains** the workers
 /// first: `hold` stops new tasks; once the tasks in flight have reported (`isDrained`) the
 /// coordinator starts what is due, and `release` lets tasks flow again when both are over.
-struct StalenessScheduler: Scheduler {
+package struct StalenessScheduler: Scheduler {
     /// How far ahead of the slowest worker a worker may run.
-    enum Bound: Equatable {
+    package enum Bound: Equatable {
         /// ssp: at most this many completed tasks ahead.
         case steps(Int)
         /// async: no bound.
@@ -19,59 +19,60 @@ struct StalenessScheduler: Scheduler {
     }
 
     /// What a drain is for. While a drain is on, no task goes out.
-    struct Drain: Equatable {
+    package struct Drain: Equatable {
         /// A checkpoint is due and not yet asked of the servers.
-        var checkpoint = false
+        package var checkpoint = false
         /// An evaluation is due, or running.
-        var evaluation = false
+        package var evaluation = false
+        package init(checkpoint: Bool = false, evaluation: Bool = false) { self.checkpoint = checkpoint; self.evaluation = evaluation }
         /// Nothing is due any more.
-        var isSatisfied: Bool { !checkpoint && !evaluation }
+        package var isSatisfied: Bool { !checkpoint && !evaluation }
     }
 
-    let source: any MicroBatchSource
-    let bound: Bound
+    package let source: any MicroBatchSource
+    package let bound: Bound
     /// The global norm each worker clips its own gradient to (0: off).
-    let clipNorm: Double
+    package let clipNorm: Double
     /// Completed tasks per worker.
-    private(set) var clocks: [Int: Int] = [:]
+    package private(set) var clocks: [Int: Int] = [:]
     /// The task each worker is computing.
-    private(set) var outstanding: [Int: TaskMessage] = [:]
+    package private(set) var outstanding: [Int: TaskMessage] = [:]
     /// Tasks of lost workers, handed out before new ones.
-    private(set) var requeue: [TaskMessage] = []
+    package private(set) var requeue: [TaskMessage] = []
     /// Tasks created (their `step` numbers them) and tasks completed.
-    private(set) var issued = 0
-    private(set) var completed = 0
-    private(set) var cursor = TaskCursor()
+    package private(set) var issued = 0
+    package private(set) var completed = 0
+    package private(set) var cursor = TaskCursor()
     /// The largest clock gap a task was handed out at (reported at the end, against the bound).
-    private(set) var largestGap = 0
+    package private(set) var largestGap = 0
     /// nil: tasks flow.
-    private(set) var drain: Drain?
+    package private(set) var drain: Drain?
     private var epochs = EpochBatches()
 
-    init(source: any MicroBatchSource, bound: Bound, clipNorm: Double) {
+    package init(source: any MicroBatchSource, bound: Bound, clipNorm: Double) {
         self.source = source
         self.bound = bound
         self.clipNorm = clipNorm
     }
 
-    var stepsDone: Int { completed }
+    package var stepsDone: Int { completed }
     /// Every task reported, and no evaluation is waiting for them.
-    var isFinished: Bool { completed >= source.totalSteps && outstanding.isEmpty && drain?.evaluation != true }
-    var openStep: Int? { nil }
+    package var isFinished: Bool { completed >= source.totalSteps && outstanding.isEmpty && drain?.evaluation != true }
+    package var openStep: Int? { nil }
 
-    mutating func restart(at step: Int, cursor: TaskCursor) {
+    package mutating func restart(at step: Int, cursor: TaskCursor) {
         issued = step
         completed = step
         self.cursor = cursor
     }
 
     /// Every worker starts level with the steps done.
-    mutating func trainingStarts(workers: [Int], servers: Int) {
+    package mutating func trainingStarts(workers: [Int], servers: Int) {
         for w in workers { clocks[w] = completed }
     }
 
     /// Tasks for the idle workers whose clocks the bound allows (none while draining).
-    mutating func nextWork(workers: [Int]) -> Work {
+    package mutating func nextWork(workers: [Int]) -> Work {
         guard drain == nil else { return .nothing }
         let slowest = slowestClock(workers)
         var out: [Assignment] = []
@@ -87,18 +88,18 @@ struct StalenessScheduler: Scheduler {
     }
 
     /// A newcomer starts level with the slowest worker.
-    mutating func workerJoined(_ id: Int, workers: [Int]) -> [Assignment] {
+    package mutating func workerJoined(_ id: Int, workers: [Int]) -> [Assignment] {
         clocks[id] = slowestClock(workers)
         return []
     }
 
-    mutating func workerLost(_ id: Int, workers: [Int]) -> LossOutcome {
+    package mutating func workerLost(_ id: Int, workers: [Int]) -> LossOutcome {
         guard let t = outstanding.removeValue(forKey: id) else { return LossOutcome() }
         requeue.insert(t, at: 0)
         return LossOutcome(requeued: t)
     }
 
-    mutating func contributionDone(_ d: DoneMessage, from worker: Int, workers: [Int]) -> Completion {
+    package mutating func contributionDone(_ d: DoneMessage, from worker: Int, workers: [Int]) -> Completion {
         guard d.skipped != true, let t = outstanding[worker], t.step == d.step else { return Completion() }
         outstanding[worker] = nil
         clocks[worker, default: 0] += 1
@@ -106,7 +107,7 @@ struct StalenessScheduler: Scheduler {
         return Completion(counted: true, closed: ClosedStep(stepsDone: completed, scheduleStep: d.step, gradNorm: d.gradNorm))
     }
 
-    mutating func abandon() {
+    package mutating func abandon() {
         outstanding = [:]
         requeue = []
         drain = nil
@@ -115,7 +116,7 @@ struct StalenessScheduler: Scheduler {
     // MARK: the drain
 
     /// A checkpoint and/or an evaluation is due: no new task goes out until they are over.
-    mutating func hold(checkpoint: Bool, evaluation: Bool) {
+    package mutating func hold(checkpoint: Bool, evaluation: Bool) {
         guard checkpoint || evaluation else { return }
         var d = drain ?? Drain()
         d.checkpoint = d.checkpoint || checkpoint
@@ -124,18 +125,18 @@ struct StalenessScheduler: Scheduler {
     }
 
     /// A drain is on and every task in flight has reported: the parameters are at one version.
-    var isDrained: Bool { drain != nil && outstanding.isEmpty }
+    package var isDrained: Bool { drain != nil && outstanding.isEmpty }
     /// The checkpoint was asked of the servers.
-    mutating func checkpointRequested() { drain?.checkpoint = false }
+    package mutating func checkpointRequested() { drain?.checkpoint = false }
     /// The evaluation finished (or could not start).
-    mutating func evaluationOver() { drain?.evaluation = false }
+    package mutating func evaluationOver() { drain?.evaluation = false }
     /// Tasks flow again (once nothing is due and the checkpoint's shards are in).
-    mutating func release() { drain = nil }
+    package mutating func release() { drain = nil }
 
     // MARK: helpers
 
     /// The slowest living worker's clock (0 when none has one).
-    func slowestClock(_ workers: [Int]) -> Int { workers.compactMap { clocks[$0] }.min() ?? 0 }
+    package func slowestClock(_ workers: [Int]) -> Int { workers.compactMap { clocks[$0] }.min() ?? 0 }
 
     /// The queue's first task, or a new one from the cursor (nil once every step was issued).
     private mutating func nextTask() -> TaskMessage? {

@@ -3,7 +3,7 @@ import PrecisWire
 extension StatusReport {
     /// The coordinator's answer to `statusRequest`: the run's phase and progress, and every server and
     /// worker it ever admitted (by id), with the seconds since each was last heard (one decimal).
-    init(phase: RunPhase, stepsDone: Int, maxSteps: Int, consistency: Consistency, endpoint: String, membership: Membership, now: Double) {
+    package init(phase: RunPhase, stepsDone: Int, maxSteps: Int, consistency: Consistency, endpoint: String, membership: Membership, now: Double) {
         func status(_ m: ClusterMember) -> MemberStatus {
             MemberStatus(name: m.name, host: m.host, pid: m.pid, alive: m.alive, contributions: m.contributions, endpoint: m.endpoint ?? "",
                          secondsSinceHeartbeat: ((now - m.lastSeen) * 10).rounded() / 10)

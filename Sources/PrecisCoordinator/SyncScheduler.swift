@@ -9,52 +9,52 @@ import PrecisWire
 /// A lost worker's contributions go to the least-loaded survivor (fewest contributions this step,
 /// then lowest id) — done ones too, as its pushes may not all have reached the servers; with no
 /// survivor they wait unassigned for the next worker to join.
-struct SyncScheduler: Scheduler {
+package struct SyncScheduler: Scheduler {
     /// Part of the open step, computed by one worker.
-    struct Contribution: Equatable {
-        var micro: [[Int]]
+    package struct Contribution: Equatable {
+        package var micro: [[Int]]
         /// Index of its first micro-batch within the step (fixes the dropout seeds).
-        var firstMicro: Int
+        package var firstMicro: Int
         /// The worker computing it; -1 while no worker is alive to take it.
-        var worker: Int
-        var done = false
+        package var worker: Int
+        package var done = false
     }
 
     /// The step being computed.
-    struct OpenStep {
-        let step: Int
-        var contributions: [Contribution]
+    package struct OpenStep {
+        package let step: Int
+        package var contributions: [Contribution]
         /// Label tokens of the whole step (every contribution's loss is divided by it).
-        let normalizer: Int
+        package let normalizer: Int
         /// Σg² reported by each server (by server index).
-        var norms: [Int: Double] = [:]
+        package var norms: [Int: Double] = [:]
     }
 
-    let source: any MicroBatchSource
+    package let source: any MicroBatchSource
     /// Steps done (the next step to open).
-    private(set) var step = 0
-    private(set) var open: OpenStep?
-    private(set) var cursor = TaskCursor()
+    package private(set) var step = 0
+    package private(set) var open: OpenStep?
+    package private(set) var cursor = TaskCursor()
     private var servers = 0
     private var pauseNoted = false
     private var epochs = EpochBatches()
 
-    init(source: any MicroBatchSource) { self.source = source }
+    package init(source: any MicroBatchSource) { self.source = source }
 
-    var stepsDone: Int { step }
-    var isFinished: Bool { step >= source.totalSteps }
-    var openStep: Int? { open?.step }
+    package var stepsDone: Int { step }
+    package var isFinished: Bool { step >= source.totalSteps }
+    package var openStep: Int? { open?.step }
 
-    mutating func restart(at step: Int, cursor: TaskCursor) {
+    package mutating func restart(at step: Int, cursor: TaskCursor) {
         self.step = step
         self.cursor = cursor
         open = nil
     }
 
-    mutating func trainingStarts(workers: [Int], servers: Int) { self.servers = servers }
+    package mutating func trainingStarts(workers: [Int], servers: Int) { self.servers = servers }
 
     /// Opens the next step when none is open.
-    mutating func nextWork(workers: [Int]) -> Work {
+    package mutating func nextWork(workers: [Int]) -> Work {
         guard open == nil, step < source.totalSteps else { return .nothing }
         guard !workers.isEmpty else {
             if pauseNoted { return .nothing }
@@ -76,13 +76,13 @@ struct SyncScheduler: Scheduler {
     }
 
     /// Contributions left without a worker go to the newcomer.
-    mutating func workerJoined(_ id: Int, workers: [Int]) -> [Assignment] { handOver(from: -1, workers: workers) }
+    package mutating func workerJoined(_ id: Int, workers: [Int]) -> [Assignment] { handOver(from: -1, workers: workers) }
 
-    mutating func workerLost(_ id: Int, workers: [Int]) -> LossOutcome {
+    package mutating func workerLost(_ id: Int, workers: [Int]) -> LossOutcome {
         LossOutcome(handedOver: handOver(from: id, workers: workers), closed: closeIfComplete(workers: workers))
     }
 
-    mutating func contributionDone(_ d: DoneMessage, from worker: Int, workers: [Int]) -> Completion {
+    package mutating func contributionDone(_ d: DoneMessage, from worker: Int, workers: [Int]) -> Completion {
         guard var s = open, d.step == s.step, d.contribution >= 0, d.contribution < s.contributions.count else { return Completion() }
         if d.skipped == true {
             // Handed over after its first worker had pushed it: the servers have it, nothing to count.
@@ -96,13 +96,13 @@ struct SyncScheduler: Scheduler {
         return Completion(counted: true, closed: closeIfComplete(workers: workers))
     }
 
-    mutating func abandon() { open = nil }
+    package mutating func abandon() { open = nil }
 
     // MARK: the servers' norms
 
     /// A server's Σg² for the open step. Once every server's is in, returns the global norm (servers
     /// added in index order): the servers may apply the step.
-    mutating func recordNorm(_ n: NormMessage) -> Double? {
+    package mutating func recordNorm(_ n: NormMessage) -> Double? {
         guard var s = open, n.step == s.step else { return nil }
         s.norms[n.server] = n.sumOfSquares
         open = s
@@ -112,7 +112,7 @@ struct SyncScheduler: Scheduler {
 
     /// Closes the open step if it is complete: the servers have its norm (they are applying it) and
     /// every contribution has reported or its worker is gone.
-    mutating func closeIfComplete(workers: [Int]) -> ClosedStep? {
+    package mutating func closeIfComplete(workers: [Int]) -> ClosedStep? {
         guard let s = open, s.norms.count == servers,
               s.contributions.allSatisfy({ $0.done || !workers.contains($0.worker) }) else { return nil }
         let norm = (0..<servers).reduce(0.0) { $0 + (s.norms[$1] ?? 0) }.squareRoot()
@@ -124,7 +124,7 @@ struct SyncScheduler: Scheduler {
     // MARK: helpers
 
     /// The micro-batches of step `s`.
-    mutating func stepMicroBatches(_ s: Int) -> ArraySlice<[Int]> {
+    package mutating func stepMicroBatches(_ s: Int) -> ArraySlice<[Int]> {
         let batches = epochs.of(s / source.stepsPerEpoch, from: source)
         let lo = min(batches.count, (s % source.stepsPerEpoch) * source.microPerStep)
         return batches[lo..<min(batches.count, lo + source.microPerStep)]

@@ -1,4 +1,4 @@
-@testable import PrecisCoordinator
+import PrecisCoordinator
 import PrecisWire
 
 // Inputs for the coordinator's parts, not stand-ins for them: a clock the test moves, register

@@ -1,5 +1,5 @@
 import Testing
-@testable import PrecisCoordinator
+import PrecisCoordinator
 import PrecisWire
 
 @Suite struct RunMetricsTests {

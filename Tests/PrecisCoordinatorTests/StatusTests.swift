@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import PrecisCoordinator
+import PrecisCoordinator
 import PrecisWire
 import PrecisTrain
 
