@@ -27,6 +27,43 @@ final class SaveResults: Sendable {
     var pending: Int { items.withLock { $0.count } }
 }
 
+/// The checkpoint service's state: the snapshot being gathered, the writes under way, the best
+/// checkpoint, and the moments of a resumed checkpoint.
+struct CheckpointState {
+    var snapshot: SnapshotInProgress?
+    /// Every shard of `snapshot` is in, but the step's evaluation is still running: Trainer evaluates
+    /// before it saves, so the checkpoint waits for the metrics.
+    var snapshotWaitsForEvaluation = false
+    /// Finished writes, reported by the writer threads.
+    let writes = SaveResults()
+    var writesInFlight = 0
+    /// The best evaluation so far (`metric_for_best_model`) and, once saved, its checkpoint.
+    var best: BestCheckpoint?
+    /// AdamW moments of the checkpoint resumed from, sent to the servers with the parameters.
+    var resumeMoments: (m: FloatBuffer, v: FloatBuffer)?
+}
+
+/// The best evaluation so far and its checkpoint (nil until that step's checkpoint is saved).
+struct BestCheckpoint: Equatable {
+    var value: Double
+    var step: Int
+    var path: String?
+}
+
+/// Where a run (re)starts: a checkpoint's step, moments, history, best, async cursor and examples
+/// seen, or the beginning (`initial`).
+struct ResumePoint {
+    var step: Int
+    var moments: (m: FloatBuffer, v: FloatBuffer)?
+    var history: [[String: Double]]
+    /// nil: the best so far stays as it is.
+    var best: BestCheckpoint?
+    var cursor: TaskCursor
+    var examples: Int
+
+    static var initial: ResumePoint { ResumePoint(step: 0, moments: nil, history: [], best: nil, cursor: TaskCursor(), examples: 0) }
+}
+
 /// `training_state.json`: what a checkpoint needs beyond the weights and moments to continue exactly:
 /// the step (which fixes the epoch, its shuffled order and the dropout seeds), the async task cursor,
 /// and what the data and schedule were.
@@ -57,13 +94,13 @@ extension Coordinator {
     }
 
     func beginSnapshot(step: Int) {
-        snapshot = SnapshotInProgress(step: step, params: FloatBuffer(count: model.table.count), m: FloatBuffer(count: model.table.count),
-                                      v: FloatBuffer(count: model.table.count), started: Member.now())
+        checkpoints.snapshot = SnapshotInProgress(step: step, params: FloatBuffer(count: model.table.count), m: FloatBuffer(count: model.table.count),
+                                                  v: FloatBuffer(count: model.table.count), started: Member.now())
     }
 
     /// A parameters or moments shard for the snapshot under way.
     func receiveSnapshotShard(_ m: DataMessage) {
-        guard var s = snapshot, let p = partitionPlan else { return }
+        guard var s = checkpoints.snapshot, let p = layout.plan else { return }
         let part = Int(m.header.partition)
         guard part < p.count else { return }
         let r = p.range(part)
@@ -75,19 +112,19 @@ extension Coordinator {
         }
         s.received.insert(part * 3 + kind)
         s.optimizerSteps[part] = Int(m.header.step)
-        snapshot = s
+        checkpoints.snapshot = s
         if s.received.count == 3 * p.count {
             // Trainer evaluates before it saves, so the checkpoint's state knows the step's metrics.
-            let evalComing = consistency == .sync && stepOpen && step + 1 == s.step && isEvalStep(s.step)
-            if evaluation != nil || evalComing { snapshotComplete = true } else { finishSnapshot() }
+            let evalComing = scheduler.openStep.map { $0 + 1 == s.step } == true && isEvalStep(s.step)
+            if evaluations.current != nil || evalComing { checkpoints.snapshotWaitsForEvaluation = true } else { finishSnapshot() }
         }
     }
 
     /// Every shard is in: hand the checkpoint to the writer thread.
     func finishSnapshot() {
-        guard let s = snapshot else { return }
-        snapshot = nil
-        snapshotComplete = false
+        guard let s = checkpoints.snapshot else { return }
+        checkpoints.snapshot = nil
+        checkpoints.snapshotWaitsForEvaluation = false
         if consistency != .sync, s.optimizerSteps.values.contains(where: { $0 != s.step }) {
             // A contribution was still on its way to a server: ask again.
             log("snapshot at step \(s.step) caught a server mid-update; asking again")
@@ -106,10 +143,12 @@ extension Coordinator {
         let optimizer = moments
         var state = trainerState(globalStep: global)
         let path = checkpointStore.path(step: global)
-        if let b = best, b.step == global { state.bestModelCheckpoint = path }
+        if let b = checkpoints.best, b.step == global { state.bestModelCheckpoint = path }
+        let cursor = scheduler.cursor
         let training = TrainingState(globalStep: global, consistency: consistency.rawValue, plannedWorkers: cfg.cluster.workers,
                                      seed: cfg.training.seed, dataDigest: plan.digest, stepsPerEpoch: plan.stepsPerEpoch,
-                                     totalSteps: plan.totalSteps, cursorEpoch: cursor.epoch, cursorOffset: cursor.offset, examplesSeen: examples)
+                                     totalSteps: plan.totalSteps, cursorEpoch: cursor.epoch, cursorOffset: cursor.offset,
+                                     examplesSeen: metrics.examples)
         do {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -122,9 +161,9 @@ extension Coordinator {
                 ("training_state.json", try enc.encode(training)),
             ]
             let store = checkpointStore
-            let results = saveResults
+            let results = checkpoints.writes
             let started = s.started
-            savesInFlight += 1
+            checkpoints.writesInFlight += 1
             let t = Thread {
                 do {
                     let files: [CheckpointStore.File] = [.writer("model.safetensors") { try weights.write(to: $0) },
@@ -150,27 +189,28 @@ extension Coordinator {
 
     /// Finished saves: rotation and hub pushes.
     func collectSaves() {
-        for r in saveResults.take() {
-            savesInFlight -= 1
+        for r in checkpoints.writes.take() {
+            checkpoints.writesInFlight -= 1
             guard let path = r.path else { log("checkpoint-\(r.step) was not saved: \(r.error ?? "unknown error")"); continue }
             log(String(format: "saved %@ (%.1f MB, %.2f s after the step)", path, Double(r.bytes) / 1e6, r.seconds))
-            lastCheckpoint = path
             if let limit = cfg.training.saveTotalLimit {
                 var keep: Set<String> = [path]
-                if let b = best, let bp = b.path { keep.insert(bp) }
-                if let pushing = pushingFolder { keep.insert(pushing) }
+                if let bp = checkpoints.best?.path { keep.insert(bp) }
+                if let pushing = hub?.pushedCheckpoint { keep.insert(pushing) }
                 do {
                     for d in try checkpointStore.rotate(limit: limit, keep: keep) { log("removed \(d) (save_total_limit \(limit))") }
                 } catch { log("rotation failed: \(error)") }
             }
-            if best?.step == r.step { best?.path = path }
+            if checkpoints.best?.step == r.step { checkpoints.best?.path = path }
             hubAfterSave(checkpoint: path, step: r.step)
         }
     }
 
     func requestSnapshot(step: Int) {
         beginSnapshot(step: step)
-        for sid in servers { try? router.send(to: members[sid]!.identity, Control.frames(.snapshot, SnapshotMessage(tag: step))) }
+        for sid in membership.servers {
+            try? router.send(to: membership[sid]!.identity, Control.frames(.snapshot, SnapshotMessage(tag: step)))
+        }
     }
 
     /// Trainer's trainer_state.json for the run so far.
@@ -184,17 +224,18 @@ extension Coordinator {
         s.evalSteps = cfg.training.evalSteps ?? cfg.training.loggingSteps
         s.saveSteps = cfg.training.saveSteps
         s.trainBatchSize = cfg.training.perDeviceTrainBatchSize
-        s.bestMetric = best?.value
-        s.bestModelCheckpoint = best?.path
-        s.bestGlobalStep = best?.step
-        s.logHistory = history
+        s.bestMetric = checkpoints.best?.value
+        s.bestModelCheckpoint = checkpoints.best?.path
+        s.bestGlobalStep = checkpoints.best?.step
+        s.logHistory = metrics.history
         return s
     }
 
     // MARK: resuming
 
-    /// Loads a checkpoint into the coordinator's copy of the model and moments; returns the step.
-    func loadCheckpoint(_ spec: String) throws -> Int {
+    /// Loads a checkpoint's weights into the coordinator's copy of the model; returns the rest of what
+    /// resuming from it needs.
+    func loadCheckpoint(_ spec: String) throws -> ResumePoint {
         let store = checkpointStore
         let path: String
         if spec == "latest" || spec == "true" {
@@ -213,7 +254,6 @@ extension Coordinator {
             try opt.readFloats("exp_avg." + e.name, into: m.pointer + e.offset, expectShape: e.shape)
             try opt.readFloats("exp_avg_sq." + e.name, into: v.pointer + e.offset, expectShape: e.shape)
         }
-        resumeMoments = (m, v)
         let dec = JSONDecoder()
         dec.keyDecodingStrategy = .convertFromSnakeCase
         let stateFile = path + "/training_state.json"
@@ -224,11 +264,18 @@ extension Coordinator {
             throw CoordinatorError.checkpoint("\(stateFile): the checkpoint was trained on other data (digest \(ts.dataDigest), now \(plan.digest))")
         }
         let trainer = try TrainerState.read(path: path + "/trainer_state.json")
-        history = trainer.logHistory
-        if let v = trainer.bestMetric { best = (v, trainer.bestGlobalStep ?? ts.globalStep, trainer.bestModelCheckpoint) }
-        cursor = (ts.cursorEpoch, ts.cursorOffset)
-        examples = ts.examplesSeen
         log("resuming from \(path) at step \(ts.globalStep)")
-        return ts.globalStep
+        return ResumePoint(step: ts.globalStep, moments: (m, v), history: trainer.logHistory,
+                           best: trainer.bestMetric.map { BestCheckpoint(value: $0, step: trainer.bestGlobalStep ?? ts.globalStep, path: trainer.bestModelCheckpoint) },
+                           cursor: TaskCursor(epoch: ts.cursorEpoch, offset: ts.cursorOffset), examples: ts.examplesSeen)
+    }
+
+    /// Every part starts again at `point`.
+    func restart(from point: ResumePoint) {
+        startStep = point.step
+        checkpoints.resumeMoments = point.moments
+        if let b = point.best { checkpoints.best = b }
+        scheduler.restart(at: point.step, cursor: point.cursor)
+        metrics.restart(at: point.step, history: point.history, examples: point.examples)
     }
 }

@@ -27,56 +27,72 @@ struct EvalRun {
     }
 }
 
+/// The evaluation service's state: the validation set (loaded on first use), the evaluation of the
+/// training parameters under way, and a client's evaluation of a saved checkpoint.
+struct EvaluationState {
+    /// The validation examples and generation settings; nil until the first evaluation.
+    var plan: EvaluationPlan?
+    /// The evaluation of the training parameters under way.
+    var current: EvalRun?
+    /// A client's evaluation of a saved checkpoint (`precis-coordinator evaluate`), beside training.
+    var external: ExternalEval?
+    /// Numbers the evaluations (both kinds); eval task ids are run id × 1000 + share.
+    var counter = 0
+}
+
 extension Coordinator {
     func isEvalStep(_ global: Int) -> Bool { EvaluationPlan.isEvalStep(global, cfg, stepsPerEpoch: plan.stepsPerEpoch) }
 
     func startEval(step s: Int) throws {
-        if evalPlan == nil { evalPlan = try EvaluationPlan(cfg, model: model) }
-        guard let ep = evalPlan, !ep.records.isEmpty else { if snapshotComplete { finishSnapshot() }; return }
-        let workers = aliveWorkers
+        if evaluations.plan == nil { evaluations.plan = try EvaluationPlan(cfg, model: model) }
+        guard let ep = evaluations.plan, !ep.records.isEmpty else {
+            if checkpoints.snapshotWaitsForEvaluation { finishSnapshot() }
+            return
+        }
+        let workers = membership.aliveWorkers
         guard !workers.isEmpty else {
             log("no workers to evaluate step \(s) with: skipped")
-            if snapshotComplete { finishSnapshot() }
+            if checkpoints.snapshotWaitsForEvaluation { finishSnapshot() }
             return
         }
         let chunks = EvalRun.deal(ep.records, to: workers)
-        evalCounter += 1
-        evaluation = EvalRun(id: evalCounter, step: s, started: Member.now(), chunks: chunks)
+        evaluations.counter += 1
+        evaluations.current = EvalRun(id: evaluations.counter, step: s, started: Member.now(), chunks: chunks)
         for c in chunks.indices { try sendEvalTask(c) }
         log("evaluating step \(s): \(ep.records.count) validation examples over \(chunks.count) worker(s)\(ep.generate ? ", with generation" : "")")
     }
 
     func sendEvalTask(_ c: Int) throws {
-        guard let e = evaluation, let w = members[e.chunks[c].worker], let ep = evalPlan else { return }
+        guard let e = evaluations.current, let w = membership[e.chunks[c].worker], let ep = evaluations.plan else { return }
         try router.send(to: w.identity, Control.frames(.evalTask, EvalTaskMessage(
             id: e.id * 1000 + c, version: e.step, exactVersion: consistency == .sync, indices: e.chunks[c].indices, generate: ep.generate)))
     }
 
     func evalResult(_ r: EvalResultMessage) throws {
-        guard var e = evaluation, r.id / 1000 == e.id else { return }
+        guard var e = evaluations.current, r.id >= 0, r.id / 1000 == e.id else { return }
         let c = r.id % 1000
         guard c < e.chunks.count, e.chunks[c].result == nil, r.indices == e.chunks[c].indices else { return }
         e.chunks[c].result = r
-        evaluation = e
+        evaluations.current = e
         if e.chunks.allSatisfy({ $0.result != nil }) { try finishEval() }
     }
 
     /// A worker died during an evaluation: its unfinished share goes to another.
     func reassignEval(from dead: Int) throws {
-        guard var e = evaluation else { return }
-        let alive = aliveWorkers
+        guard var e = evaluations.current else { return }
+        let alive = membership.aliveWorkers
         for c in e.chunks.indices where e.chunks[c].worker == dead && e.chunks[c].result == nil {
             guard let to = alive.min(by: { a, b in e.chunks.filter { $0.worker == a }.count < e.chunks.filter { $0.worker == b }.count }) else { continue }
             e.chunks[c].worker = to
-            evaluation = e
-            log("evaluation share \(c) handed to \(members[to]!.name)")
+            evaluations.current = e
+            log("evaluation share \(c) handed to \(membership[to]!.name)")
             try sendEvalTask(c)
         }
     }
 
     func finishEval() throws {
-        guard let e = evaluation, let ep = evalPlan else { return }
-        evaluation = nil
+        guard let e = evaluations.current, let ep = evaluations.plan else { return }
+        evaluations.current = nil
         let results = e.chunks.compactMap(\.result)
         let refs = results.flatMap { $0.indices.map { ep.records[$0].target } }
         let shards = results.map { EvaluationShard(lossSum: $0.lossSum, count: $0.count, predictions: $0.predictions, genLengths: $0.genLengths) }
@@ -85,13 +101,13 @@ extension Coordinator {
         entry["step"] = Double(e.step)
         entry["epoch"] = (Double(e.step) / Double(plan.stepsPerEpoch) * 100).rounded() / 100
         entry["eval_samples_per_second"] = Double(report.samples) / max(report.seconds, 1e-9)
-        history.append(entry)
+        metrics.history.append(entry)
         let rouge = ["rouge1", "rouge2", "rougeL", "rougeLsum"].compactMap { k in report.rouge[k].map { String(format: "%@ %.2f", k, $0) } }
         log(String(format: "eval at step %d: loss %.4f", e.step, report.loss) + (rouge.isEmpty ? "" : ", " + rouge.joined(separator: ", "))
             + (ep.generate ? String(format: ", gen_len %.1f", report.genLen) : "") + String(format: " (%d examples, %.1f s)", report.samples, report.seconds))
         if let (key, greater) = cfg.training.bestMetric, let v = entry[key] {
-            if best == nil || (greater ? v > best!.value : v < best!.value) {
-                best = (v, e.step, nil)
+            if checkpoints.best.map({ greater ? v > $0.value : v < $0.value }) ?? true {
+                checkpoints.best = BestCheckpoint(value: v, step: e.step, path: nil)
                 log("best \(key) so far: \(v) at step \(e.step)")
             }
         }
@@ -104,8 +120,8 @@ extension Coordinator {
             try? AtomicFile.write(Data((lines.joined(separator: "\n") + "\n").utf8),
                                   to: (cfg.training.outputDir as NSString).appendingPathComponent("eval_predictions-\(e.step).jsonl"))
         }
-        if snapshotComplete { finishSnapshot() }
-        pendingEval = false
+        if checkpoints.snapshotWaitsForEvaluation { finishSnapshot() }
+        staleness?.evaluationOver()
     }
 }
 
@@ -126,8 +142,9 @@ extension Coordinator {
             log("evaluation of \(req.checkpoint) refused: \(why)")
             try router.send(to: client, Control.frames(.evaluateReply, EvaluateReply(metrics: [:], error: why, outputDir: nil)))
         }
-        guard externalEval == nil else { return try fail("another checkpoint evaluation is running") }
-        let workers = aliveWorkers
+        guard evaluations.external == nil else { return try fail("another checkpoint evaluation is running") }
+        if let why = CheckpointEvaluation.invalid(maxSamples: req.maxSamples) { return try fail(why) }
+        let workers = membership.aliveWorkers
         guard !workers.isEmpty else { return try fail("no workers are up") }
         let a = cfg.training
         let records: [PrecisData.SummarizationRecord]
@@ -138,15 +155,15 @@ extension Coordinator {
         let recs = req.maxSamples.map { Array(records.prefix($0)) } ?? records
         guard !recs.isEmpty else { return try fail("\(req.dataFile) has no examples") }
         let chunks = EvalRun.deal(recs, to: workers)
-        evalCounter += 1
-        let run = EvalRun(id: Self.externalEvalBase / 1000 + evalCounter, step: -1, started: Member.now(), chunks: chunks)
-        externalEval = ExternalEval(client: client, request: req, references: recs.map(\.target), run: run)
+        evaluations.counter += 1
+        let run = EvalRun(id: Self.externalEvalBase / 1000 + evaluations.counter, step: -1, started: Member.now(), chunks: chunks)
+        evaluations.external = ExternalEval(client: client, request: req, references: recs.map(\.target), run: run)
         for c in chunks.indices { try sendExternalEvalTask(c) }
         log("evaluating \(req.checkpoint) on \(req.dataFile): \(recs.count) examples over \(chunks.count) worker(s)")
     }
 
     func sendExternalEvalTask(_ c: Int) throws {
-        guard let e = externalEval, let w = members[e.run.chunks[c].worker] else { return }
+        guard let e = evaluations.external, let w = membership[e.run.chunks[c].worker] else { return }
         try router.send(to: w.identity, Control.frames(.evalTask, EvalTaskMessage(
             id: e.run.id * 1000 + c, version: 0, exactVersion: false, indices: e.run.chunks[c].indices, generate: true,
             checkpoint: e.request.checkpoint, dataFile: e.request.dataFile)))
@@ -155,40 +172,43 @@ extension Coordinator {
     /// A worker died during a checkpoint evaluation: its unfinished share goes to the least-loaded
     /// survivor; with none left, the client gets an error instead of waiting for its timeout.
     func reassignExternalEval(from dead: Int) throws {
-        guard var e = externalEval else { return }
-        let alive = aliveWorkers
+        guard var e = evaluations.external else { return }
+        let alive = membership.aliveWorkers
         for c in e.run.chunks.indices where e.run.chunks[c].worker == dead && e.run.chunks[c].result == nil {
             guard let to = alive.min(by: { a, b in
                 (e.run.chunks.filter { $0.worker == a && $0.result == nil }.count, a) < (e.run.chunks.filter { $0.worker == b && $0.result == nil }.count, b)
             }) else {
-                externalEval = nil
+                evaluations.external = nil
                 let why = "every worker was lost during the evaluation"
                 log("evaluation of \(e.request.checkpoint) failed: \(why)")
                 try router.send(to: e.client, Control.frames(.evaluateReply, EvaluateReply(metrics: [:], error: why, outputDir: nil)))
                 return
             }
             e.run.chunks[c].worker = to
-            externalEval = e
-            log("evaluation share \(c) of \(e.request.checkpoint) handed to \(members[to]!.name)")
+            evaluations.external = e
+            log("evaluation share \(c) of \(e.request.checkpoint) handed to \(membership[to]!.name)")
             try sendExternalEvalTask(c)
         }
     }
 
     func externalResult(_ r: EvalResultMessage) throws {
-        guard var e = externalEval, r.id / 1000 == e.run.id else { return }
+        guard var e = evaluations.external, r.id / 1000 == e.run.id else { return }
         let c = r.id % 1000
         guard c < e.run.chunks.count, e.run.chunks[c].result == nil else { return }
         if r.count < 0 {
-            externalEval = nil
+            evaluations.external = nil
             let why = r.predictions.first ?? "a worker failed"
             log("evaluation of \(e.request.checkpoint) failed: \(why)")
             try router.send(to: e.client, Control.frames(.evaluateReply, EvaluateReply(metrics: [:], error: why, outputDir: nil)))
             return
         }
+        guard r.indices == e.run.chunks[c].indices else {
+            return log("dropped an evaluation result for share \(c) of \(e.request.checkpoint): it does not match the share's \(e.run.chunks[c].indices.count) example(s)")
+        }
         e.run.chunks[c].result = r
-        externalEval = e
+        evaluations.external = e
         guard e.run.chunks.allSatisfy({ $0.result != nil }) else { return }
-        externalEval = nil
+        evaluations.external = nil
         let results = e.run.chunks.compactMap(\.result)
         let refs = results.flatMap { $0.indices.map { e.references[$0] } }
         let shards = results.map { EvaluationShard(lossSum: $0.lossSum, count: $0.count, predictions: $0.predictions, genLengths: $0.genLengths) }
@@ -221,9 +241,16 @@ public enum CheckpointEvaluation {
         return out
     }
 
+    /// Why `maxSamples` cannot be used (nil when it can: absent, or 0 or more).
+    public static func invalid(maxSamples: Int?) -> String? {
+        guard let n = maxSamples, n < 0 else { return nil }
+        return "max samples must be 0 or more, not \(n)"
+    }
+
     /// Evaluates in this process (no cluster up): the same report, the same files.
     public static func local(checkpoint: String, dataFile: String, config: TrainingConfig, maxSamples: Int?,
                              progress: (String, Int, Int) -> Void = { _, _, _ in }) throws -> (EvaluationReport, String) {
+        if let why = invalid(maxSamples: maxSamples) { throw CoordinatorError.invalidRequest(why) }
         let sm = try SummarizationModel(folder: checkpoint)
         let a = config.training
         if let m = a.generationMaxLength { sm.generation.maxLength = m; sm.generation.maxNewTokens = nil }

@@ -10,6 +10,8 @@ import PrecisWire
 struct HubState {
     let uploader: HubUploader
     let repo: String
+    /// The checkpoint most recently handed to the uploader (rotation keeps it while it may be uploading).
+    var pushedCheckpoint: String?
 }
 
 extension Coordinator {
@@ -57,7 +59,7 @@ extension Coordinator {
 
     func modelCard() -> String {
         let a = cfg.training
-        let evals = history.filter { $0["eval_loss"] != nil || $0["eval_rouge1"] != nil }
+        let evals = metrics.history.filter { $0["eval_loss"] != nil || $0["eval_rouge1"] != nil }
         var metrics: ModelCard.Metrics?
         if let last = evals.last(where: { $0["eval_rouge1"] != nil }) {
             metrics = ModelCard.Metrics(rouge1: last["eval_rouge1"] ?? 0, rouge2: last["eval_rouge2"] ?? 0, rougeL: last["eval_rougeL"] ?? 0,
@@ -82,7 +84,7 @@ extension Coordinator {
 
     /// After a checkpoint is saved: what `hub_strategy` pushes then.
     func hubAfterSave(checkpoint path: String, step: Int) {
-        guard let hub else { return }
+        guard let uploader = hub?.uploader else { return }
         let strategy = cfg.training.hubStrategy
         guard strategy != "end" else { return }
         do {
@@ -92,8 +94,8 @@ extension Coordinator {
             case "all_checkpoints": folder = try stage(modelFrom: path, tag: "\(step)", extraFolder: ("checkpoint-\(step)", path))
             default: folder = try stage(modelFrom: path, tag: "\(step)")
             }
-            pushingFolder = path
-            if !hub.uploader.submit(folder: folder, message: "Training in progress, step \(step)") {
+            hub?.pushedCheckpoint = path
+            if !uploader.submit(folder: folder, message: "Training in progress, step \(step)") {
                 try? FileManager.default.removeItem(atPath: folder)
             }
         } catch {

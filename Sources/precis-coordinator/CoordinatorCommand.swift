@@ -66,6 +66,10 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Evaluate in this process even when a cluster is up.")
     var local = false
 
+    func validate() throws {
+        if let why = CheckpointEvaluation.invalid(maxSamples: maxSamples) { throw ValidationError(why) }
+    }
+
     func run() throws {
         Stdio.lineBufferStdout()
         do {

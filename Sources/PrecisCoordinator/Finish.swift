@@ -1,0 +1,73 @@
+import Foundation
+import PrecisCore
+import PrecisModels
+import PrecisTrain
+import PrecisWire
+
+/// The end of the run: the servers' final parameters (fp32 master copies), the model folder and
+/// trainer_state.json, the best model when asked for, the summary, the hub, and `shutdown` to everyone.
+extension Coordinator {
+    func finish() throws {
+        guard let p = layout.plan else { return }
+        let steps = scheduler.stepsDone
+        let want = consistency == .sync ? steps : plan.totalSteps
+        let h = WireHeader(type: .pullParameters, codec: .none, epoch: membership.epoch, step: UInt64(want), partition: UInt32.max, count: 0,
+                           payloadLength: 0, checksum: CRC32C.checksum([]))
+        for (_, s) in layout.dataSockets { try s.send([h.bytes(), []]) }
+        var got = Set<Int>()
+        let codec = ShardCodec()
+        let deadline = Member.now() + max(60, cfg.cluster.heartbeatTimeout * 3)
+        while got.count < p.count {
+            guard Member.now() < deadline else {
+                let missing = Set((0..<p.count).filter { !got.contains($0) }.map { p.owner[$0] }).sorted()
+                throw CoordinatorError.timeout("the final parameters: \(p.count - got.count) partition(s) missing from "
+                                               + missing.map { membership[membership.servers[$0]]!.name }.joined(separator: ", "))
+            }
+            let socks = layout.dataSockets.keys.sorted().map { layout.dataSockets[$0]! }
+            let ready = try ZMQPoll.wait(socks, timeoutMs: 100)
+            for (i, s) in socks.enumerated() where ready[i] {
+                while let f = try s.tryReceive() {
+                    let m = try DataMessage(frames: f)
+                    let part = Int(m.header.partition)
+                    guard m.header.type == .parameters, part < p.count else { continue }
+                    try m.decode(into: model.params.pointer + p.range(part).lowerBound, capacity: p.range(part).count, using: codec)
+                    got.insert(part)
+                }
+            }
+            // Keep answering heartbeats while waiting.
+            while let f = try router.tryReceive() {
+                if let m = try? DataMessage(frames: Array(f.dropFirst())), m.header.type == .heartbeat {
+                    try router.send(to: f[0], Control.frames(.heartbeatAck, Empty()))
+                }
+            }
+        }
+        // Let checkpoints being written finish first.
+        while checkpoints.writesInFlight > 0 {
+            Thread.sleep(forTimeInterval: 0.05)
+            if checkpoints.writes.pending > 0 { collectSaves() }
+        }
+        let seconds = metrics.elapsed(now: Member.now())
+        try LocalTrainer.save(model: model, tokenizerFile: cfg.training.tokenizer, to: cfg.training.outputDir, step: steps,
+                              epochs: Double(steps) / Double(plan.stepsPerEpoch), history: metrics.history, seconds: seconds,
+                              examples: metrics.examples)
+        if cfg.training.loadBestModelAtEnd, let b = checkpoints.best, let bp = b.path {
+            _ = try ModelFolder.loadWeights(into: model, folder: bp)
+            try ModelFolder.save(model, to: cfg.training.outputDir)
+            log("load_best_model_at_end: the model in \(cfg.training.outputDir) is \(bp) (\(cfg.training.bestMetric?.key ?? "") \(b.value))")
+        }
+        var finalState = trainerState(globalStep: steps)
+        finalState.logHistory.append(["step": Double(steps), "train_runtime": seconds,
+                                      "train_samples_per_second": Double(metrics.examples) / max(seconds, 1e-9)])
+        try finalState.write(to: (cfg.training.outputDir as NSString).appendingPathComponent("trainer_state.json"))
+        log("saved \(cfg.training.outputDir) after \(steps) steps in \(String(format: "%.1f", seconds)) s")
+        if let r = metrics.summary {
+            log(r.logLine)
+            if options.progressLines { Member.emit(ReportLine.summary(r)) }
+        }
+        let gap = staleness.map { "; largest clock gap \($0.largestGap) (staleness \(cfg.cluster.staleness))" } ?? ""
+        log("contributions per worker: " + membership.all.filter { $0.role == .worker }.map { "\($0.name) \($0.contributions)" }
+            .joined(separator: ", ") + (consistency == .ssp ? gap : ""))
+        hubAtEnd()
+        broadcastShutdown("training finished", code: 0)
+    }
+}

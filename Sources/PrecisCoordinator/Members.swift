@@ -1,0 +1,92 @@
+import Foundation
+import PrecisWire
+
+/// What the coordinator does when the membership changes: welcome or refuse, tell the workers the
+/// new view, and hand a lost member's work to the others.
+extension Coordinator {
+    func register(_ r: RegisterMessage, peer: [UInt8]) throws {
+        switch membership.register(r, identity: peer, phase: phase) {
+        case .alreadyMember(let m):
+            log("\(m.name) registered again; keeping id \(m.id)")
+        case .client:
+            return
+        case .refused(let reason):
+            log("refused \(r.role.rawValue) \(r.name) (pid \(r.pid) on \(r.host)): \(reason)")
+            try router.send(to: peer, Control.frames(.refused, RefusedMessage(reason: reason)))
+        case .joined(let m, let count):
+            try router.send(to: peer, Control.frames(.registered, RegisteredMessage(
+                id: m.id, name: m.name, config: configText, configFile: options.config,
+                modelConfig: String(decoding: try model.configJSON(), as: UTF8.self),
+                heartbeatInterval: cfg.cluster.heartbeatInterval, heartbeatTimeout: cfg.cluster.heartbeatTimeout, dataDigest: plan.digest,
+                outputDir: cfg.training.outputDir)))
+            log("\(m.roleName) \(m.name) joined (pid \(r.pid) on \(r.host), \(r.threads) thread(s)"
+                + "\(r.endpoint.map { ", data on \($0)" } ?? "")); \(count) \(m.roleName)(s), epoch \(membership.epoch)")
+            if m.role == .server && phase == .recovering && membership.allServersAlive {
+                try rollBack(reason: "server \(m.name) replaces the lost one")
+            }
+            if m.role == .worker && phase == .training {
+                let handovers = scheduler.workerJoined(m.id, workers: membership.aliveWorkers)
+                try sendView()
+                // Contributions left without a worker (every worker had gone) go to the newcomer.
+                try send(handovers: handovers)
+            }
+        }
+    }
+
+    func checkHeartbeats() throws {
+        for (id, silence) in membership.overdue() {
+            guard let m = membership.lose(id) else { continue }
+            try memberGone(m, because: "lost: no heartbeat for \(String(format: "%.1f", silence)) s")
+        }
+    }
+
+    /// A member left or was lost (the membership has marked it dead).
+    func memberGone(_ m: ClusterMember, because why: String) throws {
+        log("\(m.roleName) \(m.name) (pid \(m.pid) on \(m.host)) \(why); epoch \(membership.epoch)")
+        if m.role == .server {
+            switch phase {
+            case .training, .initializing, .recovering: try serverLost(m)
+            case .waiting: membership.removeServer(m.id)
+            case .finishing: break
+            }
+            return
+        }
+        try reassignExternalEval(from: m.id)
+        guard phase == .training else { return }
+        try sendView()
+        try reassignEval(from: m.id)
+        let outcome = scheduler.workerLost(m.id, workers: membership.aliveWorkers)
+        try send(handovers: outcome.handedOver)
+        if let t = outcome.requeued { log("task of step \(t.step) goes back to the queue") }
+        if let closed = outcome.closed { stepClosed(closed) }
+    }
+
+    /// sync: contributions that changed worker.
+    func send(handovers: [Assignment]) throws {
+        for a in handovers {
+            log("contribution \(a.task.contribution) of step \(a.task.step) handed to \(membership[a.worker]?.name ?? "?")")
+            try sendTask(a)
+        }
+    }
+
+    /// `view` to every living worker: the servers (index, endpoint, partitions), the workers, the attempt.
+    func sendView() throws {
+        guard let p = layout.plan else { return }
+        let servers = membership.servers.enumerated().compactMap { index, sid in
+            membership[sid].map { ServerInfo(id: index, name: $0.name, endpoint: $0.endpoint ?? "", partitions: p.partitions(of: index)) }
+        }
+        let workers = membership.aliveWorkers
+        var v = ViewMessage(epoch: membership.epoch, servers: servers, plan: p, workers: workers.compactMap { membership[$0]?.name },
+                            consistency: consistency, codec: Codec(name: cfg.cluster.codec), pullCodec: Codec(name: cfg.cluster.pullCodec),
+                            attempt: attempt)
+        v.layoutEpoch = layout.epoch
+        for w in workers { try router.send(to: membership[w]!.identity, Control.frames(.view, v, epoch: membership.epoch)) }
+    }
+
+    func broadcastShutdown(_ reason: String, code: Int32) {
+        for m in membership.all where m.alive {
+            try? router.send(to: m.identity, Control.frames(.shutdown, ShutdownMessage(reason: reason, exitCode: code)))
+        }
+        try? router.set(ZMQSocket.linger, 2000)
+    }
+}

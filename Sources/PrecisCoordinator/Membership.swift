@@ -1,0 +1,174 @@
+import PrecisWire
+
+/// A server or worker as the coordinator knows it. Clients (`precis cluster status`) never become members.
+package struct ClusterMember: Equatable {
+    package let id: Int
+    package let role: RegisterMessage.Role
+    /// The name it asked for, made unique among the living members (`w1`, then `w1-2`, …).
+    package let name: String
+    package let host: String
+    package let pid: Int32
+    /// Its DEALER's routing id: the address the coordinator's ROUTER replies to.
+    package let identity: [UInt8]
+    /// A server's data endpoint; nil for workers.
+    package let endpoint: String?
+    package let threads: Int
+    /// When anything was last heard from it (its own clock's seconds).
+    package var lastSeen: Double
+    package var alive = true
+    /// Contributions (sync) or tasks (ssp/async) it reported.
+    package var contributions = 0
+
+    /// "server" or "worker", as log lines say it.
+    package var roleName: String { role == .server ? "server" : "worker" }
+}
+
+/// The member table: who registered, under which id and unique name, which server slot each server
+/// holds, when each was last heard, and the membership epoch that grows on every join and loss.
+/// No sockets: every operation returns what happened, and the coordinator does the sending and logging.
+///
+/// Server slots: the run has `plannedServers` of them. While the run waits to start, servers fill
+/// them in order (a server lost then gives its slot up: `removeServer`); afterwards a server may join
+/// only into the slot of a dead one. A server's index (what `assign` and `view` call it) is its slot.
+package struct Membership {
+    /// What `register` decided.
+    package enum Registration: Equatable {
+        /// The same peer is already a living member (it registered again before hearing back).
+        case alreadyMember(ClusterMember)
+        /// A status client: answered, never a member.
+        case client
+        /// Not admitted, and why (sent to the peer in `refused`).
+        case refused(String)
+        /// A new member, with the number of living members of its role now.
+        case joined(ClusterMember, count: Int)
+    }
+
+    package let plannedServers: Int
+    /// Silence after which a member counts as lost.
+    package let heartbeatTimeout: Double
+    package let clock: any Clock
+    package private(set) var members: [Int: ClusterMember] = [:]
+    /// Member ids by server index (dead servers keep their slot until one registers in their place).
+    package private(set) var servers: [Int] = []
+    /// Grows on every join, leave and loss.
+    package private(set) var epoch: UInt32 = 1
+    private var nextId: Int
+
+    /// Member ids start at a random base (a multiple of 1000 between 10⁶ and 10¹²), so a restarted
+    /// coordinator never mistakes a heartbeat that carries an id from its predecessor for one of its
+    /// own members (which would keep that member from registering again).
+    package init(plannedServers: Int, heartbeatTimeout: Double, clock: any Clock = MonotonicClock(),
+         firstId: Int = Int.random(in: 1_000...1_000_000_000) * 1_000) {
+        self.plannedServers = plannedServers
+        self.heartbeatTimeout = heartbeatTimeout
+        self.clock = clock
+        self.nextId = firstId
+    }
+
+    // MARK: joining and leaving
+
+    /// Admits a member (or says why not). `phase` decides the rules: servers fill free slots only while
+    /// the run waits to start, later only a dead server's slot; no worker joins a finishing run.
+    package mutating func register(_ r: RegisterMessage, identity: [UInt8], phase: RunPhase) -> Registration {
+        if let existing = members.values.first(where: { $0.identity == identity && $0.alive }) { return .alreadyMember(existing) }
+        switch r.role {
+        case .client: return .client
+        case .server:
+            guard r.endpoint != nil else { return .refused("a server must give its data endpoint") }
+            guard (phase == .waiting && servers.count < plannedServers) || deadServerSlot != nil else {
+                return .refused("the cluster already has its \(servers.count) server(s)")
+            }
+        case .worker:
+            guard phase != .finishing else { return .refused("the run is finishing") }
+        }
+        let id = nextId
+        nextId += 1
+        let member = ClusterMember(id: id, role: r.role, name: uniqueName(r.name), host: r.host, pid: r.pid, identity: identity,
+                                   endpoint: r.endpoint, threads: r.threads, lastSeen: clock.now())
+        if r.role == .server {
+            if let slot = deadServerSlot { servers[slot] = id } else { servers.append(id) }
+        }
+        members[id] = member
+        epoch += 1
+        return .joined(member, count: members.values.filter { $0.role == r.role && $0.alive }.count)
+    }
+
+    /// Marks a living member dead (left, or silent too long); nil when it was not alive.
+    package mutating func lose(_ id: Int) -> ClusterMember? {
+        guard var m = members[id], m.alive else { return nil }
+        m.alive = false
+        members[id] = m
+        epoch += 1
+        return m
+    }
+
+    /// A `leave` from `identity` for member `id`: only a living member may leave, and only for itself.
+    package mutating func leave(_ id: Int, identity: [UInt8]) -> ClusterMember? {
+        guard let m = members[id], m.alive, m.identity == identity else { return nil }
+        return lose(id)
+    }
+
+    /// Gives up a server's slot (a server lost before the run started, or resharding over the
+    /// survivors): the servers after it move down one index.
+    package mutating func removeServer(_ id: Int) { servers.removeAll { $0 == id } }
+
+    // MARK: heartbeats
+
+    /// Anything from `identity` shows its member is there; returns that member's id.
+    package mutating func heard(from identity: [UInt8]) -> Int? {
+        guard let id = member(identity: identity)?.id else { return nil }
+        let now = clock.now()
+        members[id]?.lastSeen = now
+        return id
+    }
+
+    /// A heartbeat for member `id`: true when it should be acknowledged. Only living members are: one
+    /// that was declared dead, or that registered with a coordinator before a restart, hears nothing
+    /// and registers again.
+    package mutating func heartbeat(_ id: Int) -> Bool {
+        guard members[id]?.alive == true else { return false }
+        let now = clock.now()
+        members[id]?.lastSeen = now
+        return true
+    }
+
+    /// Living members silent for longer than `heartbeatTimeout`, with their silence in seconds (by id).
+    package func overdue() -> [(id: Int, silence: Double)] {
+        let now = clock.now()
+        return members.values.filter { $0.alive && now - $0.lastSeen > heartbeatTimeout }.sorted { $0.id < $1.id }
+            .map { ($0.id, now - $0.lastSeen) }
+    }
+
+    package mutating func countContribution(of id: Int) { members[id]?.contributions += 1 }
+
+    // MARK: who is there
+
+    package subscript(id: Int) -> ClusterMember? { members[id] }
+
+    /// The member a routing id belongs to: the living one when the same process registered again
+    /// after being declared dead, else the latest.
+    package func member(identity: [UInt8]) -> ClusterMember? {
+        let all = members.values.filter { $0.identity == identity }
+        return all.first(where: \.alive) ?? all.max { $0.id < $1.id }
+    }
+
+    /// Ids of the living workers, in rank order (ascending id: the order contributions are split in).
+    package var aliveWorkers: [Int] { members.values.filter { $0.role == .worker && $0.alive }.map(\.id).sorted() }
+    package var aliveServerCount: Int { servers.filter { members[$0]?.alive == true }.count }
+    package var allServersAlive: Bool { servers.allSatisfy { members[$0]?.alive == true } }
+    /// The slot of the first dead server, if any.
+    package var deadServerSlot: Int? { servers.firstIndex { members[$0]?.alive != true } }
+    /// Every member ever admitted, by id.
+    package var all: [ClusterMember] { members.values.sorted { $0.id < $1.id } }
+
+    package func serverIndex(of id: Int) -> Int? { servers.firstIndex(of: id) }
+
+    /// `name`, or `name-2`, `name-3`, … when a living member has it.
+    package func uniqueName(_ name: String) -> String {
+        let names = Set(members.values.filter(\.alive).map(\.name))
+        if !names.contains(name) { return name }
+        var i = 2
+        while names.contains("\(name)-\(i)") { i += 1 }
+        return "\(name)-\(i)"
+    }
+}

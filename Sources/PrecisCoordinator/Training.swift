@@ -1,0 +1,94 @@
+import Foundation
+import PrecisCore
+import PrecisWire
+
+/// Training: sending what the scheduler decides, feeding it the workers' and servers' reports, and
+/// what a finished step sets off (its report; sync: the evaluation at its end; ssp/async: the drain
+/// for a checkpoint or evaluation).
+extension Coordinator {
+    /// The scheduler in sync mode (nil otherwise); changes made through it are kept.
+    var sync: SyncScheduler? {
+        get { scheduler as? SyncScheduler }
+        set { if let newValue { scheduler = newValue } }
+    }
+
+    /// The scheduler in ssp/async mode (nil otherwise); changes made through it are kept.
+    var staleness: StalenessScheduler? {
+        get { scheduler as? StalenessScheduler }
+        set { if let newValue { scheduler = newValue } }
+    }
+
+    func send(_ work: Work) throws {
+        switch work {
+        case .nothing: break
+        case .paused(let step): log("no workers: paused at step \(step) until one joins")
+        case .step(let p, let tasks):
+            for sid in membership.servers { try router.send(to: membership[sid]!.identity, Control.frames(.plan, p, epoch: membership.epoch)) }
+            for a in tasks { try sendTask(a) }
+        case .tasks(let tasks):
+            for a in tasks { try sendTask(a) }
+        }
+    }
+
+    /// A task to its worker, stamped with the current attempt.
+    func sendTask(_ a: Assignment) throws {
+        guard let w = membership[a.worker] else { return }
+        var t = a.task
+        t.attempt = attempt
+        try router.send(to: w.identity, Control.frames(.task, t, epoch: membership.epoch, step: UInt64(t.step)))
+    }
+
+    func contributionDone(_ d: DoneMessage, from worker: Int) throws {
+        guard (d.attempt ?? 0) == attempt, phase == .training else { return }
+        if d.skipped != true { membership.countContribution(of: worker) }
+        let c = scheduler.contributionDone(d, from: worker, workers: membership.aliveWorkers)
+        if c.counted { metrics.record(d) }
+        if let closed = c.closed { stepClosed(closed) }
+    }
+
+    /// sync: a server's Σg². With every server's in: the clip coefficient from the global norm, and
+    /// `apply` to every server (asking for a snapshot when the step ends with a checkpoint).
+    func serverNorm(_ n: NormMessage) throws {
+        // Unassigned contributions (no worker was alive) would still be missing: norms only come once all are in.
+        guard let total = sync?.recordNorm(n) else { return }
+        let clip: Float = cfg.training.maxGradNorm > 0 ? GradClip.coefficient(totalNorm: total, maxNorm: cfg.training.maxGradNorm) : 1
+        let save = isSaveStep(n.step + 1)
+        if save { beginSnapshot(step: n.step + 1) }
+        for sid in membership.servers {
+            try router.send(to: membership[sid]!.identity, Control.frames(.apply, ApplyMessage(step: n.step, clip: clip, snapshot: save),
+                                                                          epoch: membership.epoch))
+        }
+        if let closed = sync?.closeIfComplete(workers: membership.aliveWorkers) { stepClosed(closed) }
+    }
+
+    /// A step (sync) or task (ssp/async) finished: report it, then what its end sets off.
+    func stepClosed(_ c: ClosedStep) {
+        let s = c.stepsDone
+        let report = metrics.stepCompleted(s, learningRate: plan.schedule.lr(at: c.scheduleStep), gradNorm: c.gradNorm,
+                                           workers: membership.aliveWorkers.count, now: Member.now())
+        if options.progressLines { Member.emit(ReportLine.progress(report.progress)) }
+        if let line = report.logLine { log(line) }
+        if consistency == .sync {
+            guard isEvalStep(s) else { return }
+            do { try startEval(step: s) } catch { log("evaluation at step \(s) skipped: \(error)") }
+        } else {
+            staleness?.hold(checkpoint: isSaveStep(s), evaluation: isEvalStep(s))
+        }
+    }
+
+    /// ssp/async: once a drain has no task in flight, start what it is for (the evaluation, the
+    /// checkpoint's snapshot); release it when both are over.
+    func advanceDrain() throws {
+        guard phase == .training, let s = staleness, s.isDrained, let due = s.drain else { return }
+        if due.evaluation && evaluations.current == nil {
+            try startEval(step: s.stepsDone)
+            if evaluations.current == nil { staleness?.evaluationOver() }   // nothing to evaluate, or no worker
+        }
+        if due.checkpoint && checkpoints.snapshot == nil {
+            staleness?.checkpointRequested()
+            requestSnapshot(step: s.stepsDone)
+        }
+        let servicesIdle = checkpoints.snapshot == nil && evaluations.current == nil
+        if staleness?.drain?.isSatisfied == true && servicesIdle { staleness?.release() }
+    }
+}

@@ -1,0 +1,165 @@
+import Testing
+import PrecisCoordinator
+import PrecisWire
+
+@Suite struct MembershipTests {
+    let clock = FakeClock()
+
+    func membership(servers: Int = 2, timeout: Double = 10) -> Membership {
+        Membership(plannedServers: servers, heartbeatTimeout: timeout, clock: clock, firstId: 7_000)
+    }
+
+    /// Registers and returns the new member (the test fails if it was not admitted).
+    func join(_ m: inout Membership, _ role: RegisterMessage.Role, _ name: String, as id: String, phase: RunPhase = .waiting) -> ClusterMember? {
+        guard case .joined(let member, _) = m.register(registration(role, name), identity: identity(id), phase: phase) else {
+            Issue.record("\(name) was not admitted")
+            return nil
+        }
+        return member
+    }
+
+    @Test func joiningGivesIdsNamesAndBumpsTheEpoch() throws {
+        var m = membership()
+        #expect(m.epoch == 1)
+        let r = m.register(registration(.worker, "w0"), identity: identity("w0/1"), phase: .waiting)
+        guard case .joined(let w0, let count) = r else { Issue.record("\(r)"); return }
+        #expect(w0.id == 7_000 && w0.name == "w0" && w0.role == .worker && w0.alive && w0.lastSeen == clock.seconds)
+        #expect(count == 1)
+        #expect(m.epoch == 2)
+        let w1 = try #require(join(&m, .worker, "w1", as: "w1/2"))
+        #expect(w1.id == 7_001)
+        #expect(m.epoch == 3)
+        #expect(m.aliveWorkers == [7_000, 7_001])
+        #expect(m.member(identity: identity("w1/2"))?.id == 7_001)
+    }
+
+    @Test func theSamePeerRegisteringAgainKeepsItsId() throws {
+        var m = membership()
+        let w = try #require(join(&m, .worker, "w0", as: "w0/1"))
+        #expect(m.register(registration(.worker, "w0"), identity: identity("w0/1"), phase: .training) == .alreadyMember(w))
+        #expect(m.epoch == 2)
+        #expect(m.all.count == 1)
+    }
+
+    @Test func clientsAreAnsweredButNeverMembers() {
+        var m = membership()
+        #expect(m.register(registration(.client, "status"), identity: identity("cli"), phase: .training) == .client)
+        #expect(m.all.isEmpty)
+        #expect(m.epoch == 1)
+    }
+
+    @Test func duplicateNamesGetASuffixAmongTheLiving() throws {
+        var m = membership()
+        let a = try #require(join(&m, .worker, "w", as: "a"))
+        let b = try #require(join(&m, .worker, "w", as: "b"))
+        let c = try #require(join(&m, .worker, "w", as: "c"))
+        #expect([a.name, b.name, c.name] == ["w", "w-2", "w-3"])
+        _ = m.lose(a.id)
+        // The first name is free again once its holder is dead.
+        let d = try #require(join(&m, .worker, "w", as: "d"))
+        #expect(d.name == "w")
+    }
+
+    @Test func serversFillThePlannedSlotsThenAreRefused() throws {
+        var m = membership(servers: 2)
+        let s0 = try #require(join(&m, .server, "ps0", as: "ps0/1"))
+        let s1 = try #require(join(&m, .server, "ps1", as: "ps1/1"))
+        #expect(m.servers == [s0.id, s1.id])
+        #expect(m.serverIndex(of: s1.id) == 1)
+        let epoch = m.epoch
+        #expect(m.register(registration(.server, "ps2"), identity: identity("ps2/1"), phase: .waiting)
+                == .refused("the cluster already has its 2 server(s)"))
+        #expect(m.register(registration(.server, "ps2"), identity: identity("ps2/1"), phase: .training)
+                == .refused("the cluster already has its 2 server(s)"))
+        #expect(m.epoch == epoch, "a refusal changes nothing")
+        #expect(m.aliveServerCount == 2 && m.allServersAlive)
+    }
+
+    @Test func aServerMustGiveItsDataEndpoint() {
+        var m = membership()
+        let r = RegisterMessage(role: .server, name: "ps0", host: "h", pid: 1, endpoint: nil, threads: 1)
+        #expect(m.register(r, identity: identity("ps0/1"), phase: .waiting) == .refused("a server must give its data endpoint"))
+    }
+
+    @Test func noWorkerJoinsAFinishingRun() {
+        var m = membership()
+        #expect(m.register(registration(.worker, "late"), identity: identity("late/1"), phase: .finishing) == .refused("the run is finishing"))
+    }
+
+    @Test func aDeadServersSlotIsTakenByTheNextServer() throws {
+        var m = membership(servers: 2)
+        let s0 = try #require(join(&m, .server, "ps0", as: "ps0/1"))
+        let s1 = try #require(join(&m, .server, "ps1", as: "ps1/1"))
+        #expect(m.lose(s0.id)?.name == "ps0")
+        #expect(m.deadServerSlot == 0 && !m.allServersAlive)
+        // Training, recovering: only into a dead server's slot, which keeps its index.
+        let s2 = try #require(join(&m, .server, "ps2", as: "ps2/1", phase: .recovering))
+        #expect(m.servers == [s2.id, s1.id])
+        #expect(m.serverIndex(of: s2.id) == 0)
+        #expect(m.allServersAlive)
+    }
+
+    @Test func aServerLostBeforeTheStartGivesUpItsSlot() throws {
+        var m = membership(servers: 2)
+        let s0 = try #require(join(&m, .server, "ps0", as: "ps0/1"))
+        let s1 = try #require(join(&m, .server, "ps1", as: "ps1/1"))
+        _ = m.lose(s0.id)
+        m.removeServer(s0.id)
+        #expect(m.servers == [s1.id])
+        #expect(m.serverIndex(of: s1.id) == 0, "the servers after it move down one index")
+        let s2 = try #require(join(&m, .server, "ps2", as: "ps2/1"))
+        #expect(m.servers == [s1.id, s2.id])
+    }
+
+    @Test func silenceLongerThanTheTimeoutIsALossOnTheFakeClock() throws {
+        var m = membership(timeout: 10)
+        let w0 = try #require(join(&m, .worker, "w0", as: "w0/1"))
+        let w1 = try #require(join(&m, .worker, "w1", as: "w1/1"))
+        clock.advance(6)
+        let acknowledged = m.heartbeat(w0.id)   // w0's heartbeat thread
+        #expect(acknowledged)
+        #expect(m.heard(from: identity("w1/1")) == w1.id)   // any message counts for w1
+        clock.advance(9)
+        #expect(m.overdue().isEmpty, "9 s of silence, the timeout is 10")
+        clock.advance(2)
+        let overdue = m.overdue()
+        #expect(overdue.map(\.id) == [w0.id, w1.id])
+        #expect(overdue.map(\.silence) == [11, 11])
+        let w1Acknowledged = m.heartbeat(w1.id)
+        #expect(w1Acknowledged)
+        #expect(m.overdue().map(\.id) == [w0.id])
+        let epoch = m.epoch
+        #expect(m.lose(w0.id)?.id == w0.id)
+        #expect(m.epoch == epoch + 1)
+        #expect(m.lose(w0.id) == nil, "a dead member is lost once")
+        #expect(m.epoch == epoch + 1)
+        let deadAcknowledged = m.heartbeat(w0.id)
+        #expect(!deadAcknowledged, "a dead member's heartbeats are not acknowledged: it registers again")
+        #expect(m.overdue().isEmpty)
+        #expect(m.aliveWorkers == [w1.id])
+    }
+
+    @Test func leaveIsOnlyForTheMemberItself() throws {
+        var m = membership()
+        let w0 = try #require(join(&m, .worker, "w0", as: "w0/1"))
+        let epoch = m.epoch
+        #expect(m.leave(w0.id, identity: identity("someone-else")) == nil)
+        #expect(m.epoch == epoch)
+        #expect(m.leave(w0.id, identity: identity("w0/1"))?.id == w0.id)
+        #expect(m.epoch == epoch + 1)
+        #expect(m[w0.id]?.alive == false)
+        #expect(m.leave(w0.id, identity: identity("w0/1")) == nil)
+    }
+
+    @Test func aProcessRegisteringAgainAfterItsLossIsFoundByItsRoutingId() throws {
+        var m = membership()
+        let old = try #require(join(&m, .worker, "w0", as: "w0/1"))
+        _ = m.lose(old.id)
+        let again = try #require(join(&m, .worker, "w0", as: "w0/1"))
+        #expect(again.id != old.id)
+        #expect(m.member(identity: identity("w0/1"))?.id == again.id)
+        #expect(m.heard(from: identity("w0/1")) == again.id)
+        m.countContribution(of: again.id)
+        #expect(m[again.id]?.contributions == 1 && m[old.id]?.contributions == 0)
+    }
+}

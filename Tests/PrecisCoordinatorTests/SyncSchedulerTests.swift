@@ -1,0 +1,177 @@
+import Testing
+import PrecisCoordinator
+import PrecisWire
+
+@Suite struct SyncSchedulerTests {
+    /// Steps of `micro` micro-batches, `steps` steps per epoch; two servers.
+    func scheduler(micro: Int, steps: Int = 3, total: Int = 6, workers: [Int]) -> SyncScheduler {
+        let source = FakeBatches(epochs: [FakeBatches.pairs(micro * steps), FakeBatches.pairs(micro * steps, from: 1_000)],
+                                 totalSteps: total, stepsPerEpoch: steps, microPerStep: micro)
+        var s = SyncScheduler(source: source)
+        s.trainingStarts(workers: workers, servers: 2)
+        return s
+    }
+
+    /// Opens the next step; the test fails when none opens.
+    func open(_ s: inout SyncScheduler, workers: [Int]) -> (PlanMessage, [Assignment])? {
+        guard case .step(let plan, let tasks) = s.nextWork(workers: workers) else {
+            Issue.record("no step opened")
+            return nil
+        }
+        return (plan, tasks)
+    }
+
+    func norms(_ s: inout SyncScheduler, step: Int, _ sumsOfSquares: [Double]) -> Double? {
+        var total: Double?
+        for (i, v) in sumsOfSquares.enumerated() { total = s.recordNorm(NormMessage(step: step, server: i, sumOfSquares: v)) }
+        return total
+    }
+
+    @Test func aStepsMicroBatchesAreSplitOverTheWorkersInRankOrder() throws {
+        var s = scheduler(micro: 7, workers: [10, 20, 30])
+        let (plan, tasks) = try #require(open(&s, workers: [10, 20, 30]))
+        #expect(plan.step == 0 && plan.contributions == 3)
+        #expect(tasks.map(\.worker) == [10, 20, 30])
+        // 7 over 3: 3 + 2 + 2, contiguous, in the epoch's order.
+        #expect(tasks.map(\.task.micro.count) == [3, 2, 2])
+        #expect(tasks.map(\.task.firstMicro) == [0, 3, 5])
+        #expect(tasks.flatMap(\.task.micro) == FakeBatches.pairs(7))
+        #expect(tasks.map(\.task.contribution) == [0, 1, 2])
+        // Every contribution is normalised by the whole step's label tokens: examples 0…13, i + 1 tokens each.
+        #expect(tasks.allSatisfy { $0.task.normalizer == (1...14).reduce(0, +) })
+        #expect(tasks.allSatisfy { $0.task.exactVersion && $0.task.minVersion == 0 && $0.task.step == 0 && $0.task.clipNorm == 0 })
+        #expect(s.openStep == 0)
+        #expect(s.nextWork(workers: [10, 20, 30]).isNothing, "one step at a time")
+    }
+
+    @Test func moreWorkersThanMicroBatchesLeavesSomeIdle() throws {
+        var s = scheduler(micro: 2, workers: [1, 2, 3])
+        let (plan, tasks) = try #require(open(&s, workers: [1, 2, 3]))
+        #expect(plan.contributions == 2)
+        #expect(tasks.map(\.worker) == [1, 2])
+    }
+
+    @Test func stepsFollowTheEpochsOrder() throws {
+        var s = scheduler(micro: 2, steps: 2, workers: [1])
+        for step in 0..<3 {
+            let (_, tasks) = try #require(open(&s, workers: [1]))
+            #expect(tasks[0].task.step == step)
+            if step == 2 { #expect(tasks[0].task.micro == FakeBatches.pairs(2, from: 1_000), "step 2 is the first of epoch 1") }
+            _ = norms(&s, step: step, [1, 1])
+            #expect(s.contributionDone(done(step: step), from: 1, workers: [1]).closed?.stepsDone == step + 1)
+        }
+    }
+
+    @Test func aLostWorkersContributionsGoToTheLeastLoadedSurvivors() throws {
+        let all = [1, 2, 3, 4]
+        var s = scheduler(micro: 4, workers: all)
+        _ = try #require(open(&s, workers: all))
+        // Worker 1 lost: every survivor has one contribution; the lowest id takes it.
+        let first = s.workerLost(1, workers: [2, 3, 4])
+        #expect(first.handedOver.map(\.worker) == [2])
+        #expect(first.handedOver.map(\.task.contribution) == [0])
+        #expect(first.closed == nil)
+        // Worker 2 lost with two: one each to 3 and 4.
+        let second = s.workerLost(2, workers: [3, 4])
+        #expect(second.handedOver.map(\.task.contribution) == [0, 1])
+        #expect(second.handedOver.map(\.worker) == [3, 4])
+        #expect(s.open?.contributions.map(\.worker) == [3, 4, 3, 4])
+        // A handed-over task is the same contribution: same micro-batches, first index, normaliser.
+        #expect(second.handedOver[1].task.micro == FakeBatches.pairs(4)[1...1].map { $0 })
+        #expect(second.handedOver[1].task.firstMicro == 1)
+    }
+
+    @Test func aDoneContributionIsHandedOverToo() throws {
+        var s = scheduler(micro: 2, workers: [1, 2])
+        _ = try #require(open(&s, workers: [1, 2]))
+        #expect(s.contributionDone(done(step: 0, contribution: 0), from: 1, workers: [1, 2]).counted)
+        // Its pushes may not all have reached the servers: the survivor computes it again (or skips it).
+        let lost = s.workerLost(1, workers: [2])
+        #expect(lost.handedOver.map(\.task.contribution) == [0])
+        #expect(s.open?.contributions[0].done == false)
+    }
+
+    @Test func withNoSurvivorContributionsWaitForANewcomer() throws {
+        var s = scheduler(micro: 4, workers: [1])
+        _ = try #require(open(&s, workers: [1]))
+        let lost = s.workerLost(1, workers: [])
+        #expect(lost.handedOver.isEmpty && lost.closed == nil)
+        #expect(s.open?.contributions.map(\.worker) == [-1])
+        #expect(s.nextWork(workers: []).isNothing, "the step stays open")
+        let given = s.workerJoined(9, workers: [9])
+        #expect(given.map(\.worker) == [9])
+        #expect(given.map(\.task.micro) == [FakeBatches.pairs(4)])
+        #expect(s.contributionDone(done(step: 0), from: 9, workers: [9]).counted)
+        #expect(norms(&s, step: 0, [4, 5]) == 3)
+        #expect(s.closeIfComplete(workers: [9])?.stepsDone == 1)
+    }
+
+    @Test func aStepClosesWithEveryNormAndEveryContribution() throws {
+        var s = scheduler(micro: 2, workers: [1, 2])
+        _ = try #require(open(&s, workers: [1, 2]))
+        #expect(s.recordNorm(NormMessage(step: 0, server: 0, sumOfSquares: 9)) == nil, "one server of two")
+        #expect(s.recordNorm(NormMessage(step: 5, server: 1, sumOfSquares: 7)) == nil, "another step's norm is ignored")
+        #expect(s.recordNorm(NormMessage(step: 0, server: 1, sumOfSquares: 16)) == 5)
+        #expect(s.closeIfComplete(workers: [1, 2]) == nil, "no contribution has reported")
+        let first = s.contributionDone(done(step: 0, contribution: 0), from: 1, workers: [1, 2])
+        #expect(first.counted && first.closed == nil)
+        #expect(!s.contributionDone(done(step: 0, contribution: 0), from: 1, workers: [1, 2]).counted, "counted once")
+        #expect(!s.contributionDone(done(step: 1, contribution: 1), from: 2, workers: [1, 2]).counted, "another step")
+        #expect(!s.contributionDone(done(step: 0, contribution: 7), from: 2, workers: [1, 2]).counted, "no such contribution")
+        let last = s.contributionDone(done(step: 0, contribution: 1), from: 2, workers: [1, 2])
+        #expect(last.counted)
+        #expect(last.closed == ClosedStep(stepsDone: 1, scheduleStep: 0, gradNorm: 5))
+        #expect(s.stepsDone == 1 && s.openStep == nil)
+    }
+
+    @Test func aSkippedContributionClosesTheStepWithoutCounting() throws {
+        var s = scheduler(micro: 2, workers: [1, 2])
+        _ = try #require(open(&s, workers: [1, 2]))
+        _ = norms(&s, step: 0, [1, 3])
+        #expect(s.contributionDone(done(step: 0, contribution: 0), from: 1, workers: [1, 2]).counted)
+        let skipped = s.contributionDone(done(step: 0, contribution: 1, skipped: true), from: 2, workers: [1, 2])
+        #expect(!skipped.counted)
+        #expect(skipped.closed == ClosedStep(stepsDone: 1, scheduleStep: 0, gradNorm: 2))
+    }
+
+    @Test func theServersHavingTheStepALostWorkersReportIsNotAwaited() throws {
+        var s = scheduler(micro: 2, workers: [1, 2])
+        _ = try #require(open(&s, workers: [1, 2]))
+        _ = norms(&s, step: 0, [1, 0])
+        #expect(s.contributionDone(done(step: 0, contribution: 0), from: 1, workers: [1, 2]).closed == nil)
+        // Every norm is in, so worker 2 pushed everything: its contribution stays with it, and the step closes.
+        let lost = s.workerLost(2, workers: [1])
+        #expect(lost.handedOver.isEmpty)
+        #expect(lost.closed?.stepsDone == 1)
+    }
+
+    @Test func noWorkersPausesOnceAndTheRunEndsAtTotalSteps() throws {
+        var s = scheduler(micro: 1, steps: 1, total: 2, workers: [])
+        guard case .paused(let step) = s.nextWork(workers: []) else { Issue.record("not paused"); return }
+        #expect(step == 0)
+        #expect(s.nextWork(workers: []).isNothing, "said once")
+        for step in 0..<2 {
+            _ = try #require(open(&s, workers: [3]))
+            _ = norms(&s, step: step, [1, 1])
+            _ = s.contributionDone(done(step: step), from: 3, workers: [3])
+        }
+        #expect(s.isFinished && s.stepsDone == 2)
+        #expect(s.nextWork(workers: [3]).isNothing)
+    }
+
+    @Test func abandonAndRestart() throws {
+        var s = scheduler(micro: 2, workers: [1])
+        _ = try #require(open(&s, workers: [1]))
+        s.abandon()
+        #expect(s.openStep == nil && s.stepsDone == 0)
+        s.restart(at: 4, cursor: TaskCursor(epoch: 0, offset: 3))
+        let (plan, tasks) = try #require(open(&s, workers: [1]))
+        #expect(plan.step == 4)
+        #expect(tasks[0].task.micro == Array(FakeBatches.pairs(6, from: 1_000)[2..<4]), "step 4 is the second of epoch 1")
+        #expect(s.cursor == TaskCursor(epoch: 0, offset: 3), "sync keeps the cursor it was restarted with")
+    }
+}
+
+extension Work {
+    var isNothing: Bool { if case .nothing = self { true } else { false } }
+}
