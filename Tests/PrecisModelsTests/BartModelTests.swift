@@ -294,3 +294,40 @@ func tempDir() -> String {
         #expect(t.stepMs > 0)
     }
 }
+
+/// Temporary: the derived products against the hand-written count and shape list they replace.
+@Suite struct MatrixProductsAgainstOldTests {
+    static func baseLike() -> BartConfig {
+        var c = BartConfig()
+        c.vocabSize = 50265; c.dModel = 768; c.encoderLayers = 6; c.decoderLayers = 6
+        c.encoderAttentionHeads = 12; c.decoderAttentionHeads = 12; c.encoderFfnDim = 3072; c.decoderFfnDim = 3072
+        c.maxPositionEmbeddings = 1024
+        return c
+    }
+
+    @Test func flopsAndShapesAgreeWithTheOldCode() throws {
+        let tiny = try BartConfig.parse(Data(ModelPresets.all["bart-tiny"]!.utf8), file: "bart-tiny")
+        let small = try BartConfig.parse(Data(ModelPresets.all["bart-small"]!.utf8), file: "bart-small")
+        for c in [tiny, small, Self.baseLike()] {
+            for (b, s, t) in [(1, 16, 8), (8, 256, 64), (4, 1024, 128)] {
+                let p = BartModel.matrixProducts(c, batch: b, source: s, target: t)
+                #expect(Double(p.flops(.forward)) == StepBenchmark.forwardFlops(c, batch: b, source: s, target: t))
+                #expect(Double(p.flops()) == 3 * StepBenchmark.forwardFlops(c, batch: b, source: s, target: t))
+                var merged: [(String, Int, Int, Int, Bool, Bool, Int)] = []
+                for x in p {
+                    if let i = merged.firstIndex(where: { $0.0 == x.name }) { merged[i].6 += x.count }
+                    else { merged.append((x.name, x.m, x.n, x.k, x.transA, x.transB, x.count)) }
+                }
+                let old = GemmProfile.shapes(c, batch: b, source: s, target: t)
+                let oldNames = Set(old.map(\.0)), newNames = Set(merged.map(\.0))
+                print("only old:", oldNames.subtracting(newNames).sorted(), "only new:", newNames.subtracting(oldNames).sorted())
+                for o in old where newNames.contains(o.0) {
+                    let n = merged.first { $0.0 == o.0 }!
+                    #expect(n.1 == o.1 && n.2 == o.2 && n.3 == o.3 && n.4 == o.4 && n.5 == o.5 && n.6 == o.6, "\(o.0)")
+                }
+                let oldFlops = old.reduce(0) { $0 + 2 * $1.1 * $1.2 * $1.3 * $1.6 }
+                print("old shapes' flops / 3×forward:", Double(oldFlops) / Double(p.flops()))
+            }
+        }
+    }
+}
