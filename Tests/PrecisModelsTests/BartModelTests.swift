@@ -19,6 +19,18 @@ func tinyBatch() throws -> Seq2SeqBatch {
                      labels: [0, 14, 22, 6, 2, 0, 39, 2, -100, -100])
 }
 
+/// A batch of random ids (BOS … EOS each row, no padding) drawn from `SeededRNG(seed)`.
+fileprivate func randomBatch(vocab: Int, batch: Int, source: Int, target: Int, seed: UInt64) throws -> Seq2SeqBatch {
+    var rng = SeededRNG(seed: seed)
+    func row(_ n: Int) -> [Int32] {
+        (0..<n).map { j in j == 0 ? 0 : (j == n - 1 ? 2 : Int32(4 + Int(rng.next() % UInt64(vocab - 4)))) }
+    }
+    return try Seq2SeqBatch(batchSize: batch, sourceLength: source, targetLength: target,
+                            inputIds: (0..<batch).flatMap { _ in row(source) },
+                            attentionMask: Array(repeating: 1, count: batch * source),
+                            labels: (0..<batch).flatMap { _ in row(target) })
+}
+
 func tempDir() -> String {
     let d = FileManager.default.temporaryDirectory.appendingPathComponent("precis-\(UUID().uuidString)").path
     try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
@@ -156,7 +168,7 @@ func tempDir() -> String {
         model.initializeWeights(seed: 4)
         let small = try tinyBatch()
         let fresh = try model.step(small, options: StepOptions(computeGradients: false), logitsOut: nil).mean
-        let big = try StepBenchmark.randomBatch(vocab: 40, batch: 3, source: 20, target: 9, seed: 1)
+        let big = try randomBatch(vocab: 40, batch: 3, source: 20, target: 9, seed: 1)
         _ = try model.step(big, options: StepOptions(), logitsOut: nil)
         let again = try model.step(small, options: StepOptions(computeGradients: false), logitsOut: nil).mean
         #expect(fresh == again)
@@ -262,72 +274,5 @@ func tempDir() -> String {
         let small = try BartConfig.parse(Data(ModelPresets.all["bart-small"]!.utf8), file: "bart-small")
         #expect(small.vocabSize == 8192 && small.dModel == 256 && small.encoderLayers == 3 && small.decoderLayers == 3)
         #expect(small.encoderAttentionHeads == 4 && small.encoderFfnDim == 1024 && small.maxPositionEmbeddings == 1024)
-    }
-}
-
-/// `precis bench step`'s measurements: the matrix work it counts, and the sgemm bursts between the
-/// steps, which borrow the model's buffers (so a model too small to lend them gets none, rather
-/// than a crash) and leave nothing behind that the next step sees.
-@Suite struct StepBenchmarkTests {
-    @Test func countsTheWorkAndMeasuresSgemmBetweenTheSteps() throws {
-        let small = try #require(try ModelPresets.model("bart-small") as? BartModel)
-        // The thread count in use (the benchmark sets it; other suites run at the same time).
-        let threads = Compute.threads
-        let r = try StepBenchmark.run(model: small, batch: 1, source: 16, target: 8, threads: threads, steps: 2, warmup: 1)
-        #expect(r.gflopPerStep == 3 * StepBenchmark.forwardFlops(small.config, batch: 1, source: 16, target: 8) / 1e9)
-        #expect(r.stepMs > 0 && r.achievedGflops > 0 && r.sgemmPeakGflops > 0)
-        let between = try #require(r.sgemmBetweenStepsGflops, "bart-small lends the burst its operands")
-        #expect(between > 0)
-        // The last burst wrote over the gradients; the model's next step starts from zero anyway.
-        let batch = try StepBenchmark.randomBatch(vocab: small.config.vocabSize, batch: 1, source: 16, target: 8, seed: 1)
-        small.zeroGradients()
-        _ = try small.step(batch, options: StepOptions(seed: 3), logitsOut: nil)
-        let once = small.grads.array
-        #expect(StepBenchmark.sgemmBurst(small) != nil)
-        small.zeroGradients()
-        _ = try small.step(batch, options: StepOptions(seed: 3), logitsOut: nil)
-        #expect(small.grads.array == once)
-
-        let tiny = BartModel(config: tinyConfig())
-        let t = try StepBenchmark.run(model: tiny, batch: 2, source: 8, target: 4, threads: threads, steps: 2, warmup: 1)
-        #expect(t.sgemmBetweenStepsGflops == nil, "a model with fewer parameters than the burst's operands gets no burst")
-        #expect(t.stepMs > 0)
-    }
-}
-
-/// Temporary: the derived products against the hand-written count and shape list they replace.
-@Suite struct MatrixProductsAgainstOldTests {
-    static func baseLike() -> BartConfig {
-        var c = BartConfig()
-        c.vocabSize = 50265; c.dModel = 768; c.encoderLayers = 6; c.decoderLayers = 6
-        c.encoderAttentionHeads = 12; c.decoderAttentionHeads = 12; c.encoderFfnDim = 3072; c.decoderFfnDim = 3072
-        c.maxPositionEmbeddings = 1024
-        return c
-    }
-
-    @Test func flopsAndShapesAgreeWithTheOldCode() throws {
-        let tiny = try BartConfig.parse(Data(ModelPresets.all["bart-tiny"]!.utf8), file: "bart-tiny")
-        let small = try BartConfig.parse(Data(ModelPresets.all["bart-small"]!.utf8), file: "bart-small")
-        for c in [tiny, small, Self.baseLike()] {
-            for (b, s, t) in [(1, 16, 8), (8, 256, 64), (4, 1024, 128)] {
-                let p = BartModel.matrixProducts(c, batch: b, source: s, target: t)
-                #expect(Double(p.flops(.forward)) == StepBenchmark.forwardFlops(c, batch: b, source: s, target: t))
-                #expect(Double(p.flops()) == 3 * StepBenchmark.forwardFlops(c, batch: b, source: s, target: t))
-                var merged: [(String, Int, Int, Int, Bool, Bool, Int)] = []
-                for x in p {
-                    if let i = merged.firstIndex(where: { $0.0 == x.name }) { merged[i].6 += x.count }
-                    else { merged.append((x.name, x.m, x.n, x.k, x.transA, x.transB, x.count)) }
-                }
-                let old = GemmProfile.shapes(c, batch: b, source: s, target: t)
-                let oldNames = Set(old.map(\.0)), newNames = Set(merged.map(\.0))
-                print("only old:", oldNames.subtracting(newNames).sorted(), "only new:", newNames.subtracting(oldNames).sorted())
-                for o in old where newNames.contains(o.0) {
-                    let n = merged.first { $0.0 == o.0 }!
-                    #expect(n.1 == o.1 && n.2 == o.2 && n.3 == o.3 && n.4 == o.4 && n.5 == o.5 && n.6 == o.6, "\(o.0)")
-                }
-                let oldFlops = old.reduce(0) { $0 + 2 * $1.1 * $1.2 * $1.3 * $1.6 }
-                print("old shapes' flops / 3×forward:", Double(oldFlops) / Double(p.flops()))
-            }
-        }
     }
 }
