@@ -87,10 +87,14 @@ let package = Package(
         // Metrics: ROUGE exactly as Google's rouge-score computes it.
         .target(name: "PrecisMetrics", swiftSettings: numerics),
 
+        // Benchmarks: training steps, the step's GEMM shapes, generation and the wire codecs, with the
+        // timing helpers they share; shapes and FLOPs come from the model (`MatrixProductDescribing`).
+        .target(name: "PrecisBench", dependencies: ["PrecisCore", "PrecisModels", "PrecisWire"]),
+
         // The user CLI (thin).
         .executableTarget(name: "precis", dependencies: [
             "PrecisCore", "PrecisModels", "PrecisMetrics", "PrecisText", "PrecisData", "PrecisEval", "PrecisTrain",
-            "PrecisWire", "PrecisHub",
+            "PrecisWire", "PrecisHub", "PrecisBench",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -111,6 +115,7 @@ let package = Package(
         .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels"]),
         .testTarget(name: "PrecisHubTests", dependencies: ["PrecisHub", "PrecisCore"]),
         .testTarget(name: "PrecisCoordinatorTests", dependencies: ["PrecisCoordinator", "PrecisWire", "PrecisTrain", "PrecisCore"]),
+        .testTarget(name: "PrecisBenchTests", dependencies: ["PrecisBench", "PrecisModels", "PrecisCore", "PrecisWire"]),
         // Real coordinator, server and worker processes over real sockets.
         .testTarget(name: "PrecisClusterTests", dependencies: [
             "PrecisCore", "PrecisWire", "PrecisTrain", "PrecisModels", "PrecisData",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PrecisBench
 import PrecisCore
 import PrecisModels
 
@@ -197,7 +198,7 @@ struct BenchCommand: ParsableCommand {
             do {
                 let bart = try shape.bart()
                 bart.initializeWeights(seed: 0)
-                for beams in numBeams.split(separator: ",").compactMap({ Int($0) }) {
+                for beams in GenerateBenchmark.beamSizes(numBeams) {
                     let r = try GenerateBenchmark.run(model: bart, batch: shape.batch, source: shape.sourceLen, newTokens: newTokens,
                                                       numBeams: beams, threads: shape.threads, repeats: repeats, profile: profile)
                     if json {
@@ -226,8 +227,9 @@ struct BenchCommand: ParsableCommand {
         func run() throws {
             do {
                 let bart = try shape.bart()
-                let peak = StepBenchmark.sgemmPeak(threads: shape.threads)
-                let rows = GemmProfile.run(bart.config, batch: shape.batch, source: shape.sourceLen, target: targetLen, threads: shape.threads)
+                let peak = Timing.sgemmPeak(threads: shape.threads)
+                let products = bart.matrixProducts(batch: shape.batch, source: shape.sourceLen, target: targetLen)
+                let rows = GemmProfile.run(products, threads: shape.threads)
                 print(String(format: "sgemm peak %.1f GFLOP/s (%d threads, kernel %@)", peak, shape.threads, BLASKernel.current))
                 var total = 0.0
                 for r in rows {

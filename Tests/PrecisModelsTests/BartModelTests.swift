@@ -19,6 +19,18 @@ func tinyBatch() throws -> Seq2SeqBatch {
                      labels: [0, 14, 22, 6, 2, 0, 39, 2, -100, -100])
 }
 
+/// A batch of random ids (BOS … EOS each row, no padding) drawn from `SeededRNG(seed)`.
+fileprivate func randomBatch(vocab: Int, batch: Int, source: Int, target: Int, seed: UInt64) throws -> Seq2SeqBatch {
+    var rng = SeededRNG(seed: seed)
+    func row(_ n: Int) -> [Int32] {
+        (0..<n).map { j in j == 0 ? 0 : (j == n - 1 ? 2 : Int32(4 + Int(rng.next() % UInt64(vocab - 4)))) }
+    }
+    return try Seq2SeqBatch(batchSize: batch, sourceLength: source, targetLength: target,
+                            inputIds: (0..<batch).flatMap { _ in row(source) },
+                            attentionMask: Array(repeating: 1, count: batch * source),
+                            labels: (0..<batch).flatMap { _ in row(target) })
+}
+
 func tempDir() -> String {
     let d = FileManager.default.temporaryDirectory.appendingPathComponent("precis-\(UUID().uuidString)").path
     try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
@@ -156,7 +168,7 @@ func tempDir() -> String {
         model.initializeWeights(seed: 4)
         let small = try tinyBatch()
         let fresh = try model.step(small, options: StepOptions(computeGradients: false), logitsOut: nil).mean
-        let big = try StepBenchmark.randomBatch(vocab: 40, batch: 3, source: 20, target: 9, seed: 1)
+        let big = try randomBatch(vocab: 40, batch: 3, source: 20, target: 9, seed: 1)
         _ = try model.step(big, options: StepOptions(), logitsOut: nil)
         let again = try model.step(small, options: StepOptions(computeGradients: false), logitsOut: nil).mean
         #expect(fresh == again)
@@ -262,35 +274,5 @@ func tempDir() -> String {
         let small = try BartConfig.parse(Data(ModelPresets.all["bart-small"]!.utf8), file: "bart-small")
         #expect(small.vocabSize == 8192 && small.dModel == 256 && small.encoderLayers == 3 && small.decoderLayers == 3)
         #expect(small.encoderAttentionHeads == 4 && small.encoderFfnDim == 1024 && small.maxPositionEmbeddings == 1024)
-    }
-}
-
-/// `precis bench step`'s measurements: the matrix work it counts, and the sgemm bursts between the
-/// steps, which borrow the model's buffers (so a model too small to lend them gets none, rather
-/// than a crash) and leave nothing behind that the next step sees.
-@Suite struct StepBenchmarkTests {
-    @Test func countsTheWorkAndMeasuresSgemmBetweenTheSteps() throws {
-        let small = try #require(try ModelPresets.model("bart-small") as? BartModel)
-        // The thread count in use (the benchmark sets it; other suites run at the same time).
-        let threads = Compute.threads
-        let r = try StepBenchmark.run(model: small, batch: 1, source: 16, target: 8, threads: threads, steps: 2, warmup: 1)
-        #expect(r.gflopPerStep == 3 * StepBenchmark.forwardFlops(small.config, batch: 1, source: 16, target: 8) / 1e9)
-        #expect(r.stepMs > 0 && r.achievedGflops > 0 && r.sgemmPeakGflops > 0)
-        let between = try #require(r.sgemmBetweenStepsGflops, "bart-small lends the burst its operands")
-        #expect(between > 0)
-        // The last burst wrote over the gradients; the model's next step starts from zero anyway.
-        let batch = try StepBenchmark.randomBatch(vocab: small.config.vocabSize, batch: 1, source: 16, target: 8, seed: 1)
-        small.zeroGradients()
-        _ = try small.step(batch, options: StepOptions(seed: 3), logitsOut: nil)
-        let once = small.grads.array
-        #expect(StepBenchmark.sgemmBurst(small) != nil)
-        small.zeroGradients()
-        _ = try small.step(batch, options: StepOptions(seed: 3), logitsOut: nil)
-        #expect(small.grads.array == once)
-
-        let tiny = BartModel(config: tinyConfig())
-        let t = try StepBenchmark.run(model: tiny, batch: 2, source: 8, target: 4, threads: threads, steps: 2, warmup: 1)
-        #expect(t.sgemmBetweenStepsGflops == nil, "a model with fewer parameters than the burst's operands gets no burst")
-        #expect(t.stepMs > 0)
     }
 }
