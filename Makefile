@@ -35,7 +35,7 @@ test: setup data
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
 	@# Again with the AVX-512 kernels off, so the portable kernels are proven on this machine too.
-	PRECIS_NO_AVX512=1 $(SWIFT) test -c release --skip-build --filter "PrecisCoreTests|PrecisModelsTests"
+	PRECIS_NO_AVX512=1 $(SWIFT) test -c release --skip-build --filter "PrecisCoreTests|PrecisModelsTests|PrecisBenchTests"
 	@# Three network namespaces as three hosts (needs root, as CI has; prints SKIP without it).
 	BIN_DIR=.build/release bash tools/multihost/netns_test.sh
 
