@@ -95,6 +95,8 @@ import Testing
         defer { other.stop(timeout: 1) }
         let launcher = Launcher(runDir: dir, binDir: dir, here: dir)
         let record = ProcessRecord(name: "w0", role: .worker, host: "127.0.0.1", pid: other.pid, log: "w0.log", pidFile: "w0.pid")
+        // posix_spawn returns while exec is still setting up the new command line (empty until then).
+        #expect(Scratch.eventually { !Scratch.text("/proc/\(other.pid)/cmdline").isEmpty })
         #expect(launcher.liveness([record]).map(\.1) == [.dead])
         #expect(ThisMachine.isRunning(other.pid, commandContains: nil))
         #expect(!ThisMachine.isRunning(-1, commandContains: nil))

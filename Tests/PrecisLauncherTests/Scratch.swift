@@ -38,15 +38,21 @@ enum Scratch {
         return ok()
     }
 
-    /// A stand-in for a role executable: prints its command line, then runs until SIGTERM, when
-    /// it appends its process name (`--name`, else "coordinator") to `order` and exits 0
-    /// (`ignoreTerm`: it ignores SIGTERM and runs until killed).
+    /// A stand-in for a role executable: prints its command line (and, given `--endpoint-file`,
+    /// writes `tcp://*:7000` there, as a coordinator bound to a wildcard address would), then runs
+    /// until SIGTERM, when it appends its process name (`--name`, else "coordinator") to `order` and
+    /// exits 0 (`ignoreTerm`: it ignores SIGTERM and runs until killed).
     static func fakeRole(at path: String, order: String, ignoreTerm: Bool = false) throws {
         try script(path, """
-            name=coordinator; prev=
-            for a in "$@"; do if [ "$prev" = --name ]; then name=$a; fi; prev=$a; done
+            name=coordinator; prev=; ep=
+            for a in "$@"; do
+                if [ "$prev" = --name ]; then name=$a; fi
+                if [ "$prev" = --endpoint-file ]; then ep=$a; fi
+                prev=$a
+            done
             \(ignoreTerm ? "trap '' TERM" : "trap 'echo \"$name\" >> \(order); exit 0' TERM")
             echo "started $*"
+            if [ -n "$ep" ]; then echo 'tcp://*:7000' > "$ep"; fi
             while :; do sleep 0.05; done
 
             """)
