@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import PrecisLauncher
+import PrecisLauncher
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,7 +1,7 @@
 import Foundation
 import PrecisTrain
 import Testing
-@testable import PrecisLauncher
+import PrecisLauncher
 
 /// `up`, `status`, `scale` and `down` over a cluster file with two hosts, this machine and one
 /// "over ssh" (a stand-in for ssh that runs the script here), and stand-in role executables.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import PrecisLauncher
+import PrecisLauncher
 
 /// RUN_DIR/cluster.json and RUN_DIR/NAME.pid written and read back.
 @Suite struct ClusterStateTests {

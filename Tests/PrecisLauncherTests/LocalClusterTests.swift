@@ -2,7 +2,7 @@ import Foundation
 import PrecisTrain
 import PrecisWire
 import Testing
-@testable import PrecisLauncher
+import PrecisLauncher
 
 /// `LocalCluster` with stand-in role executables: a coordinator script that writes its endpoint
 /// file and prints lines, members that run until they are stopped.

@@ -1,7 +1,7 @@
 import Foundation
 import PrecisTrain
 import Testing
-@testable import PrecisLauncher
+import PrecisLauncher
 
 /// Hosts reached over ssh, with `PRECIS_SSH` pointing at a stand-in for ssh that records how it was
 /// called and runs the script on this machine.

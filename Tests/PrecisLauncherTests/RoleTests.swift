@@ -1,5 +1,5 @@
 import Testing
-@testable import PrecisLauncher
+import PrecisLauncher
 
 @Suite struct RoleTests {
     @Test func eachRoleHasItsExecutableAndItsNameInTheStateFile() {
