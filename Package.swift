@@ -84,6 +84,11 @@ let package = Package(
         // Hub upload: the Hugging Face Hub HTTP protocol and a plain-directory hub, model cards.
         .target(name: "PrecisHub", dependencies: ["PrecisCore"]),
 
+        // Starting, watching and stopping role processes (here with posix_spawn, elsewhere over ssh),
+        // pid files and RUN_DIR/cluster.json; what `precis train`, `precis cluster` and `precis bench
+        // cluster` run. Never depends on a role module.
+        .target(name: "PrecisLauncher", dependencies: ["PrecisWire", "PrecisTrain", "PrecisCore"]),
+
         // Metrics: ROUGE exactly as Google's rouge-score computes it.
         .target(name: "PrecisMetrics", swiftSettings: numerics),
 
@@ -94,7 +99,7 @@ let package = Package(
         // The user CLI (thin).
         .executableTarget(name: "precis", dependencies: [
             "PrecisCore", "PrecisModels", "PrecisMetrics", "PrecisText", "PrecisData", "PrecisEval", "PrecisTrain",
-            "PrecisWire", "PrecisHub", "PrecisBench",
+            "PrecisWire", "PrecisHub", "PrecisBench", "PrecisLauncher",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -116,6 +121,8 @@ let package = Package(
         .testTarget(name: "PrecisHubTests", dependencies: ["PrecisHub", "PrecisCore"]),
         .testTarget(name: "PrecisCoordinatorTests", dependencies: ["PrecisCoordinator", "PrecisWire", "PrecisTrain", "PrecisCore"]),
         .testTarget(name: "PrecisBenchTests", dependencies: ["PrecisBench", "PrecisModels", "PrecisCore", "PrecisWire"]),
+        // Real child processes (shell scripts) started, watched and stopped; a stand-in for ssh.
+        .testTarget(name: "PrecisLauncherTests", dependencies: ["PrecisLauncher", "PrecisTrain", "PrecisWire"]),
         // Real coordinator, server and worker processes over real sockets.
         .testTarget(name: "PrecisClusterTests", dependencies: [
             "PrecisCore", "PrecisWire", "PrecisTrain", "PrecisModels", "PrecisData",

@@ -2,8 +2,10 @@ import ArgumentParser
 import Foundation
 import PrecisCore
 import PrecisData
+import PrecisLauncher
 import PrecisModels
 import PrecisTrain
+import PrecisWire
 
 extension BenchCommand {
     /// `precis bench cluster`: a whole sync cluster on this host (1 coordinator, `--servers` servers,
@@ -15,7 +17,7 @@ extension BenchCommand {
             abstract: "Time a local cluster (coordinator, servers, workers over loopback) per codec against the single-process loop.",
             discussion: """
             Each run trains `--steps` steps of a fresh model (the preset's dropout, length-grouped SAMSum batches). \
-            The cluster's figures are the coordinator's summary line (the first two steps left out); s/step and \
+            The cluster's figures are the coordinator's run summary (its `@summary` line; the first two steps left out); s/step and \
             tokens/s are also timed here from the coordinator's per-step progress over the same steps. The \
             single-process reference is the `precis train --in-process` loop with `workers × threads-per-worker` \
             threads on the same global batch: by default per_device = batch, gradient_accumulation_steps = \
@@ -320,7 +322,7 @@ extension BenchCommand {
 
         // MARK: cluster runs
 
-        /// Runs the local cluster of `config` (as `precis train` does) and reads its progress and summary lines.
+        /// Runs the local cluster of `config` (as `precis train` does) and reads its `@progress` and `@summary` lines.
         func runCluster(config: String, dir: String, codec: String, round: Int, padded: Double) throws -> RunResult {
             let cfg = try TrainingConfig.load(config)
             let log = try FileHandle(forWritingTo: URL(fileURLWithPath: {
@@ -328,74 +330,57 @@ extension BenchCommand {
             }()))
             defer { try? log.close() }
             var elapsed: [Int: Double] = [:]
-            var summaryLine: String?
+            var summary: RunSummary?
             var tail: [String] = []
             let started = Date()
-            let status = try LocalCluster(config: cfg, configPath: config, outputDir: dir, maxSteps: nil, threads: nil).run { line in
-                if line.hasPrefix("@progress "), let d = line.dropFirst(10).data(using: .utf8),
-                   let p = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
-                   let s = (p["step"] as? NSNumber)?.intValue, let e = (p["elapsed"] as? NSNumber)?.doubleValue {
-                    elapsed[s] = e
+            let status = try LocalCluster(config: cfg, configPath: config, outputDir: dir).run { line in
+                if let p = ReportLine.progress(from: line) {
+                    elapsed[p.step] = p.elapsed
+                    return
+                }
+                if let s = ReportLine.summary(from: line) {
+                    summary = s
                     return
                 }
                 log.write(Data((line + "\n").utf8))
                 tail.append(line)
                 if tail.count > 20 { tail.removeFirst() }
-                if line.contains("coordinator: summary: ") { summaryLine = line }
             }
             let wall = Date().timeIntervalSince(started)
-            guard status == 0, let summaryLine else {
-                throw ValidationErrorText("the \(codec) cluster run failed (coordinator exit status \(status)\(summaryLine == nil ? ", no summary line" : "")); "
-                                          + "logs in \(dir)/coordinator.log and \(dir)/logs:\n" + tail.joined(separator: "\n"))
+            guard status == .exited(0), let summary else {
+                throw BenchError("the \(codec) cluster run failed (coordinator \(status)\(summary == nil ? ", no @summary line" : "")); "
+                                 + "logs in \(dir)/coordinator.log and \(dir)/logs:\n" + tail.joined(separator: "\n"))
             }
             guard let e2 = elapsed[2], let eN = elapsed[steps] else {
-                throw ValidationErrorText("the \(codec) cluster run reported no progress for steps 2 and \(steps); logs in \(dir)")
+                throw BenchError("the \(codec) cluster run reported no progress for steps 2 and \(steps); logs in \(dir)")
             }
             let n = Double(steps - 2)
             var r = RunResult(kind: codec, round: round, stepSeconds: (eN - e2) / n, tokensPerSecond: padded * n / (eN - e2), paddedPerStep: padded)
-            let f = Self.numbers(in: String(summaryLine[summaryLine.range(of: "summary: ")!.upperBound...]))
-            guard f.count >= 12 else { throw ValidationErrorText("unexpected summary line: \(summaryLine)") }
-            r.summaryStepSeconds = f[1]; r.compute = f[2]; r.waiting = f[3]; r.encode = f[11]
-            r.gradWireMB = f[4]; r.gradRawMB = f[5]; r.pullWireMB = f[7]; r.pullRawMB = f[8]; r.summaryTokensPerSecond = f[10]
+            r.summaryStepSeconds = summary.secondsPerStep; r.compute = summary.computeSecondsPerStep
+            r.waiting = summary.waitingSecondsPerStep; r.encode = summary.encodeSecondsPerStep
+            r.gradWireMB = summary.gradientWireMBPerStep; r.gradRawMB = summary.gradientRawMBPerStep
+            r.pullWireMB = summary.parameterWireMBPerStep; r.pullRawMB = summary.parameterRawMBPerStep
+            r.summaryTokensPerSecond = summary.tokensPerSecond
             r.wallSeconds = wall
             return r
-        }
-
-        /// The decimal numbers of a line, in order.
-        static func numbers(in s: String) -> [Double] {
-            var out: [Double] = [], cur = ""
-            for ch in s + " " {
-                if ch.isASCII && (ch.isNumber || (ch == "." && !cur.isEmpty)) { cur.append(ch) } else if !cur.isEmpty {
-                    if let v = Double(cur.hasSuffix(".") ? String(cur.dropLast()) : cur) { out.append(v) }
-                    cur = ""
-                }
-            }
-            return out
         }
 
         // MARK: the single-process reference
 
         /// Runs this executable with `--reference-run` (its own process, like `precis train --in-process`).
         func runReference(config: String, dir: String, round: Int, padded: Double) throws -> RunResult {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            p.arguments = ["bench", "cluster", "--reference-run", config, "--steps", String(steps)]
-            let out = Pipe()
-            p.standardOutput = out
-            let errPath = dir + "/reference.log"
-            _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-            p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+            let argv = [URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path, "bench", "cluster", "--reference-run", config, "--steps", String(steps)]
             let started = Date()
-            try p.run()
+            let child = try ChildProcess(argv, output: .lines, errors: .file(dir + "/reference.log"))
             var lines: [String] = []
-            relay(out.fileHandleForReading) { lines.append($0) }
-            p.waitUntilExit()
+            child.readLines { lines.append($0) }
+            let status = child.wait()!
             let wall = Date().timeIntervalSince(started)
             try? lines.joined(separator: "\n").appending("\n").write(toFile: dir + "/reference.out", atomically: true, encoding: .utf8)
-            guard p.terminationStatus == 0, let line = lines.last(where: { $0.hasPrefix("@reference ") }),
+            guard status == .exited(0), let line = lines.last(where: { $0.hasPrefix("@reference ") }),
                   let obj = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(11).utf8)) as? [String: Any],
                   let el = obj["elapsed"] as? [Double], el.count >= steps else {
-                throw ValidationErrorText("the single-process reference failed (exit status \(p.terminationStatus)); see \(dir)/reference.out and reference.log")
+                throw BenchError("the single-process reference failed (\(status)); see \(dir)/reference.out and reference.log")
             }
             let n = Double(steps - 2)
             let span = el[steps - 1] - el[1]
@@ -414,6 +399,12 @@ extension BenchCommand {
             print("@reference " + String(decoding: try JSONSerialization.data(withJSONObject: obj), as: UTF8.self))
         }
     }
+}
+
+/// A benchmark run that failed: what failed and where its logs are.
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
 }
 
 /// CPU seconds used so far by this process and its waited-for children, and by the whole host

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import PrecisEval
+import PrecisLauncher
 import PrecisTrain
+import PrecisWire
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -54,18 +56,16 @@ struct TrainCommand: ParsableCommand {
             }
             let cluster = LocalCluster(config: cfg, configPath: config, outputDir: cfg.training.outputDir, maxSteps: maxSteps, threads: threads)
             let status = try cluster.run { line in
-                if line.hasPrefix("@progress "), let d = line.dropFirst(10).data(using: .utf8),
-                   let p = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
-                    let num = { (k: String) in (p[k] as? NSNumber)?.doubleValue ?? 0 }
-                    draw(step: Int(num("step")), total: Int(num("total")),
-                         extra: String(format: "epoch %.2f loss %.4f lr %.2e %.1f ex/s %d worker(s)", num("epoch"), num("loss"), num("lr"),
-                                       num("examples_per_second"), Int(num("workers"))))
-                } else {
+                if let p = ReportLine.progress(from: line) {
+                    draw(step: p.step, total: p.total,
+                         extra: String(format: "epoch %.2f loss %.4f lr %.2e %.1f ex/s %d worker(s)", p.epoch, p.loss, p.learningRate,
+                                       p.examplesPerSecond, p.workers))
+                } else if ReportLine.summary(from: line) == nil {  // the summary is also a log line for people
                     if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                     FileHandle.standardOutput.write(Data((line + "\n").utf8))
                 }
             }
-            if status != 0 { throw ExitCode(status) }
+            if status != .exited(0) { throw ExitCode(status.code) }
         } catch let e as ValidationError { throw e } catch let e as ExitCode { throw e } catch { throw fail(error) }
     }
 }

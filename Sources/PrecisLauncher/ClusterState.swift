@@ -1,0 +1,44 @@
+import Foundation
+import PrecisCore
+
+/// RUN_DIR/cluster.json: what `precis cluster up` started where, so later runs of `precis cluster`
+/// (status, scale, down) find the processes again.
+public struct ClusterState: Codable, Sendable, Equatable {
+    public var clusterFile: String
+    public var config: String
+    public var runDir: String
+    public var binDir: String
+    /// The endpoint members connect to (from the coordinator's endpoint file).
+    public var endpoint: String?
+    /// ISO 8601.
+    public var started: String
+    public var processes: [ProcessRecord]
+
+    public init(clusterFile: String, config: String, runDir: String, binDir: String, endpoint: String? = nil,
+                started: String, processes: [ProcessRecord] = []) {
+        self.clusterFile = clusterFile; self.config = config; self.runDir = runDir; self.binDir = binDir
+        self.endpoint = endpoint; self.started = started; self.processes = processes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case clusterFile = "cluster_file", config, runDir = "run_dir", binDir = "bin_dir", endpoint, started, processes
+    }
+
+    /// RUN_DIR/cluster.json.
+    public static func path(runDir: String) -> String { runDir + "/cluster.json" }
+
+    /// The state in `path`, or nil when there is no such file.
+    public static func load(_ path: String) throws -> ClusterState? {
+        guard let d = FileManager.default.contents(atPath: path) else { return nil }
+        do { return try JSONDecoder().decode(ClusterState.self, from: d) } catch {
+            throw LaunchError.badStateFile(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Writes it to `path` atomically (pretty-printed, sorted keys).
+    public func save(_ path: String) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(try enc.encode(self) + Data("\n".utf8), to: path)
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+
+/// Another machine, reached with `ssh DEST SCRIPT` (`RemoteShell`); every script first changes to
+/// the host's working directory (its checkout), so relative paths are the same as here.
+struct SSHHost: RoleHost {
+    let shell: RemoteShell
+    let destination: String
+    let workdir: String
+
+    /// Runs `script` in the working directory.
+    func run(_ script: String) -> CommandResult {
+        shell.run(destination, "cd \(shellQuote(workdir)) && " + script)
+    }
+
+    /// The remote command that starts `argv` detached and prints its pid.
+    static func startScript(_ argv: [String], log: String, pidFile: String) -> String {
+        let dir = (log as NSString).deletingLastPathComponent
+        let cmd = argv.map(shellQuote).joined(separator: " ")
+        return "mkdir -p \(shellQuote(dir.isEmpty ? "." : dir)) && { setsid nohup \(cmd) > \(shellQuote(log)) 2>&1 < /dev/null & "
+            + "echo $! > \(shellQuote(pidFile)); echo $!; }"
+    }
+
+    func startDetached(_ argv: [String], log: String, pidFile: String) throws -> Int32 {
+        let r = run(Self.startScript(argv, log: log, pidFile: pidFile))
+        guard r.status == 0, let pid = r.out.split(separator: "\n").last.flatMap({ Int32($0.trimmingCharacters(in: .whitespaces)) }) else {
+            throw HostFailure(status: r.status, message: (r.out + r.err).trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return pid
+    }
+
+    func running(_ pids: [Int32]) -> Result<Set<Int32>, HostFailure> {
+        guard !pids.isEmpty else { return .success([]) }
+        let list = pids.map(String.init).joined(separator: " ")
+        let script = "for p in \(list); do if kill -0 $p 2>/dev/null && [ \"$(sed 's/^.*) //' /proc/$p/stat | cut -c1)\" != Z ] "
+            + "&& tr '\\0' ' ' < /proc/$p/cmdline | grep -q precis; then echo $p; fi; done"
+        let r = shell.run(destination, script)
+        guard r.status == 0 else {
+            let why = r.err.trimmingCharacters(in: .whitespacesAndNewlines)
+            return .failure(HostFailure(status: r.status, message: why.isEmpty ? "ssh status \(r.status)" : why))
+        }
+        return .success(Set(r.out.split(separator: "\n").compactMap { Int32($0.trimmingCharacters(in: .whitespaces)) }))
+    }
+
+    func signal(_ pids: [Int32], _ signal: StopSignal) -> HostFailure? {
+        let r = shell.run(destination, "kill -\(signal.name) \(pids.map(String.init).joined(separator: " ")) 2>/dev/null; true")
+        return r.status == 0 ? nil : HostFailure(status: r.status, message: r.err.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    func read(_ path: String) -> String? {
+        let r = run("cat \(shellQuote(path)) 2>/dev/null")
+        return r.status == 0 ? r.out : nil
+    }
+
+    func tail(_ path: String, lines: Int) -> String {
+        run("tail -n \(lines) \(shellQuote(path))").out
+    }
+
+    func remove(_ paths: [String]) {
+        guard !paths.isEmpty else { return }
+        _ = run("rm -f " + paths.map(shellQuote).joined(separator: " "))
+    }
+}

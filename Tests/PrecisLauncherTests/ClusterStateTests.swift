@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+import PrecisLauncher
+
+/// RUN_DIR/cluster.json and RUN_DIR/NAME.pid written and read back.
+@Suite struct ClusterStateTests {
+    static let sample = ClusterState(
+        clusterFile: "cluster/hosts.yaml", config: "configs/train-samsum.yaml", runDir: "run", binDir: ".build/release",
+        endpoint: "tcp://10.0.0.1:5555", started: "2025-01-02T03:04:05Z",
+        processes: [
+            ProcessRecord(name: "coordinator", role: .coordinator, host: "10.0.0.1", pid: 100, log: "run/coordinator.log",
+                          pidFile: "run/coordinator.pid"),
+            ProcessRecord(name: "ps0", role: .server, host: "10.0.0.2", ssh: "user@node2", workdir: "/srv/precis", pid: 200,
+                          log: "run/ps0.log", pidFile: "run/ps0.pid"),
+            ProcessRecord(name: "w7", role: .worker, host: "10.0.0.2", ssh: "user@node2", workdir: "/srv/precis", pid: 201,
+                          log: "run/w7.log", pidFile: "run/w7.pid", threads: 4, leaving: true),
+        ])
+
+    @Test func theStateFileRoundTrips() throws {
+        let dir = Scratch.directory("state")
+        let path = ClusterState.path(runDir: dir)
+        #expect(path == dir + "/cluster.json")
+        #expect(try ClusterState.load(path) == nil, "no file: no state")
+        try Self.sample.save(path)
+        #expect(try ClusterState.load(path) == Self.sample)
+
+        // The file's keys, as other tools (and older runs of precis) read them.
+        let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        #expect(Set(obj.keys) == ["cluster_file", "config", "run_dir", "bin_dir", "endpoint", "started", "processes"])
+        let procs = obj["processes"] as! [[String: Any]]
+        #expect(procs.map { $0["role"] as? String } == ["coordinator", "ps", "worker"])
+        #expect(procs[0]["ssh"] is NSNull, "ssh is null for this machine")
+        #expect(procs[0]["workdir"] == nil && procs[0]["leaving"] == nil && procs[0]["threads"] == nil)
+        #expect(procs[1]["pid_file"] as? String == "run/ps0.pid")
+        #expect(procs[1]["leaving"] == nil)
+        #expect(procs[2]["leaving"] as? Bool == true && (procs[2]["threads"] as? NSNumber)?.intValue == 4)
+        #expect(Scratch.text(path).hasSuffix("}\n"))
+    }
+
+    @Test func aStateFileThatDoesNotDecodeIsAnErrorNamingIt() throws {
+        let dir = Scratch.directory("badstate")
+        let path = dir + "/cluster.json"
+        try "{\"processes\": 3}".write(toFile: path, atomically: true, encoding: .utf8)
+        do {
+            _ = try ClusterState.load(path)
+            Issue.record("a broken state file loaded")
+        } catch let e as LaunchError {
+            guard case .badStateFile(let p, _) = e else { Issue.record("\(e)"); return }
+            #expect(p == path)
+            #expect("\(e)".hasPrefix("\(path): not a cluster state file ("))
+            #expect("\(e)".hasSuffix("remove it if no cluster is running"))
+        }
+    }
+
+    @Test func recordsNameWhereToFindAProcess() {
+        let p = Self.sample.processes
+        #expect(p[0].logLocation == "run/coordinator.log")
+        #expect(p[1].logLocation == "user@node2:/srv/precis/run/ps0.log")
+        #expect(p[2].index == 7 && p[1].index == 0 && p[0].index == -1)
+        #expect(p[2].label == "w7 (pid 201)")
+        #expect(!p[0].isRemote && p[1].isRemote)
+    }
+
+    @Test func pidFilesRoundTripAndNameTheirProcesses() throws {
+        let dir = Scratch.directory("pids")
+        try PidFile.write(4321, to: dir + "/coordinator.pid")
+        try PidFile.write(4322, to: dir + "/ps0.pid")
+        try PidFile.write(4323, to: dir + "/w1.pid")
+        try "not a pid\n".write(toFile: dir + "/w2.pid", atomically: true, encoding: .utf8)
+        try "12\n".write(toFile: dir + "/w1.log", atomically: true, encoding: .utf8)
+        #expect(Scratch.text(dir + "/ps0.pid") == "4322\n")
+        #expect(PidFile.read(dir + "/w1.pid") == 4323)
+        #expect(PidFile.read(dir + "/w2.pid") == nil)
+        #expect(PidFile.read(dir + "/none.pid") == nil)
+        let records = PidFile.records(in: dir)
+        #expect(records.map(\.name) == ["coordinator", "ps0", "w1"])
+        #expect(records.map(\.role) == [.coordinator, .server, .worker])
+        #expect(records.map(\.pid) == [4321, 4322, 4323])
+        #expect(records[2].log == dir + "/w1.log" && records[2].pidFile == dir + "/w1.pid" && records[2].ssh == nil)
+        #expect(PidFile.records(in: dir + "/missing").isEmpty)
+    }
+}
