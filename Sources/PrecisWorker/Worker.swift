@@ -314,12 +314,14 @@ public final class Worker {
         let sums = try runMicroBatches(t, pushingDuringBackward: t.exactVersion && t.clipNorm == 0 ? pusher : nil)
         let earlyPartitions = pusher.sentCount
         let norm = clipOwnGradient(t, model)
+        // Whatever was not pushed during backward: last partitions (the decoder) first.
         pusher.pushRemaining()
         if earlyPartitions > 0 && tasksDone == 0 {
             log("\(earlyPartitions) of \(v.plan.count) gradient partitions went out during backward")
         }
         let tCompute = Member.now()
         Member.trace(options.name, "backward-end step \(t.step)")
+        // The push thread and this thread finish what backward's end left (the encoding not overlapped).
         let pushed = pusher.finish { self.servers[$0] }
         if let e = pushed.error { throw WireError.pushFailed(e) }
         let tPush = Member.now()
