@@ -123,6 +123,9 @@ let package = Package(
         .testTarget(name: "PrecisBenchTests", dependencies: ["PrecisBench", "PrecisModels", "PrecisCore", "PrecisWire"]),
         // Real child processes (shell scripts) started, watched and stopped; a stand-in for ssh.
         .testTarget(name: "PrecisLauncherTests", dependencies: ["PrecisLauncher", "PrecisTrain", "PrecisWire"]),
+        .testTarget(name: "PrecisWorkerTests", dependencies: ["PrecisWorker", "PrecisWire", "PrecisCore"]),
+        .testTarget(name: "PrecisServerTests", dependencies: ["PrecisServer", "PrecisWire", "PrecisCore"]),
+        .testTarget(name: "PrecisEvalTests", dependencies: ["PrecisEval", "PrecisModels", "PrecisData", "PrecisCore"]),
         // Real coordinator, server and worker processes over real sockets.
         .testTarget(name: "PrecisClusterTests", dependencies: [
             "PrecisCore", "PrecisWire", "PrecisTrain", "PrecisModels", "PrecisData",

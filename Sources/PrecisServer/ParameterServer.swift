@@ -7,6 +7,10 @@ import PrecisWire
 /// the same bits whatever order they arrive in), reports the sum's norm to the coordinator, applies
 /// AdamW when told the clip coefficient (sync), or applies each shard as it arrives (ssp, async), and
 /// serves parameters. One thread runs the event loop; AdamW uses the compute threads.
+///
+/// Three layers, as in ps-lite: this type is the transport (sockets, messages, logs) and holds the
+/// parameters; `ContributionSlots` is the bookkeeping of a sync step (which contribution delivered
+/// which partition, the sums in contribution order, Σg²); `UpdateRule` is the optimizer.
 public final class ParameterServer {
     public struct Options: Sendable {
         public var coordinator: String
@@ -26,34 +30,28 @@ public final class ParameterServer {
 
     // Set by `assign`.
     var assignment: AssignMessage?
-    var plan: PartitionPlan?
-    /// Global partition indices owned, and each one's element range.
-    var owned: [Int] = []
-    var base = 0
+    var layout: OwnedPartitions?
+    /// The fp32 master copy of the owned values.
     var params: FloatBuffer?
-    var grads: FloatBuffer?
-    var optimizers: [OptimizerState] = []
+    var rule: UpdateRule?
+    /// Sync: the current step's contributions and sums.
+    var slots: ContributionSlots?
+    /// ssp/async: where an arriving shard is decoded before it is applied.
+    var arrival: FloatBuffer?
     var initialised: [Bool] = []
 
-    /// Sync state: the version (optimizer steps applied) and step `version`'s contributions.
+    /// The version: optimizer steps applied (sync: every partition together; ssp/async: the fewest
+    /// any partition has had).
     var version = 0
-    var contributions: [Int: Int] = [:]        // step → contribution count (from `plan`)
-    var slots: [FloatBuffer] = []              // one per contribution, covering the owned range
-    var received: [[Bool]] = []                // [contribution][local partition]
-    /// Per local partition: every contribution is in and summed into `grads`, with its sum of squares.
-    var summed: [Bool] = []
-    var partitionSumOfSquares: [Double] = []
-    var reported = false
-    /// Pulls waiting for a newer version: (peer, version wanted, partitions).
-    var pendingPulls: [(peer: [UInt8], step: Int, partition: UInt32, codec: Codec)] = []
-    /// Encoded parameter payloads of the current version, per local partition (sent to every puller
-    /// without a copy), and the buffers they live in.
-    var encoded: [Int: (version: Int, header: WireHeader, buffer: WireBuffer)] = [:]
-    var replyBuffers: [Int: [WireBuffer]] = [:]
-    let codec = ShardCodec()
     var updates = 0
+    let replies = ParameterReplies()
+    /// Decodes pushes and initial values; encodes snapshots.
+    let codec = ShardCodec()
     /// The coordinator's data connection (it sends the initial values; snapshots go back to it).
     var coordinatorPeer: [UInt8]?
+    /// The routing ids of the peers seen so far: a message's id is looked up here, so the steady
+    /// state keeps no copy of it per message.
+    var peers: [[UInt8]] = []
 
     public init(_ options: Options) throws {
         self.options = options
@@ -139,11 +137,10 @@ public final class ParameterServer {
             try assign(try Control.decode(AssignMessage.self, m))
         case .plan:
             let p = try Control.decode(PlanMessage.self, m)
-            contributions[p.step] = p.contributions
-            try checkComplete()
+            slots?.expect(step: p.step, contributions: p.contributions)
+            try reportNormIfComplete()
         case .apply:
-            let a = try Control.decode(ApplyMessage.self, m)
-            try apply(a)
+            try apply(try Control.decode(ApplyMessage.self, m))
         case .snapshot:
             try sendSnapshot()
         case .shutdown:
@@ -156,25 +153,58 @@ public final class ParameterServer {
         return nil
     }
 
+    /// A new assignment (also a rollback): everything is reset to its partitions at `startStep`.
     func assign(_ a: AssignMessage) throws {
+        let owned = OwnedPartitions(plan: a.plan, server: a.server, partitions: a.partitions)
         assignment = a
-        plan = a.plan
-        owned = a.partitions
-        let range = a.plan.range(ofServer: a.server)
-        base = range.lowerBound
-        params = FloatBuffer(count: range.count)
-        grads = FloatBuffer(count: range.count)
-        let adamw = AdamW(beta1: a.beta1, beta2: a.beta2, eps: a.eps, weightDecay: a.weightDecay)
-        let schedule = LRSchedule(kind: LRSchedule.Kind(rawValue: a.schedule) ?? .linear, baseLR: a.learningRate,
-                                  warmupSteps: a.warmupSteps, totalSteps: a.totalSteps)
-        let segs = a.segments.map { (range: $0.lower..<$0.upper, decay: $0.decay) }
-        optimizers = owned.map { OptimizerState(range: a.plan.range($0), segments: segs, adamw: adamw, schedule: schedule) }
-        for o in optimizers { o.restore(steps: a.startStep) }
+        layout = owned
+        params = FloatBuffer(count: owned.count)
+        rule = UpdateRule(layout: owned, assignment: a)
+        if a.consistency == .sync {
+            slots = ContributionSlots(layout: owned); arrival = nil
+        } else {
+            arrival = FloatBuffer(count: owned.count); slots = nil
+        }
         version = a.startStep
-        initialised = Array(repeating: false, count: owned.count)
-        slots = []; received = []; contributions = [:]; reported = false; pendingPulls = []; encoded = [:]
-        summed = Array(repeating: false, count: owned.count); partitionSumOfSquares = Array(repeating: 0, count: owned.count)
-        log("owns partitions \(owned.first ?? 0)...\(owned.last ?? 0) (\(range.count) values, \(range.count * 4 / 1_048_576) MiB), \(a.consistency.rawValue), version \(version)")
+        initialised = Array(repeating: false, count: owned.partitions.count)
+        replies.reset()
+        log("owns partitions \(owned.partitions.first ?? 0)...\(owned.partitions.last ?? 0) (\(owned.count) values, \(owned.count * 4 / 1_048_576) MiB), \(a.consistency.rawValue), version \(version)")
+    }
+
+    /// Sync: once every partition's contributions are in and summed, the Σg² goes to the coordinator.
+    func reportNormIfComplete() throws {
+        guard let a = assignment, let slots, let ss = slots.sumCompleted(step: version) else { return }
+        Member.trace(options.name, "norm step \(version)")
+        try control.send(Control.frames(.normReport, NormMessage(step: version, server: a.server, sumOfSquares: ss)))
+    }
+
+    /// Sync: applies the step with the coordinator's clip coefficient. Pulls already waiting for the
+    /// new version are answered partition by partition as AdamW finishes each: the first partitions
+    /// travel (and the workers decode them) while the server still updates and encodes the rest.
+    func apply(_ msg: ApplyMessage) throws {
+        guard let a = assignment, let layout, let params, let rule else { return }
+        guard msg.step == version, let slots, slots.reported else {
+            let complete = slots?.reported ?? false
+            return log("ignored apply for step \(msg.step): at version \(version)\(complete ? "" : ", gradients incomplete")")
+        }
+        let next = version + 1
+        Member.trace(options.name, "apply step \(msg.step)")
+        let waiting = replies.takeAnswered(by: next)
+        replies.invalidate()
+        try rule.applyAll(params: params.pointer, gradient: slots.sum.pointer, clip: msg.clip) { local in
+            let p = layout.partitions[local]
+            Member.trace(options.name, "adamw p\(p)")
+            for pull in waiting where pull.partition == UInt32.max || pull.partition == UInt32(p) {
+                try sendParameters(to: pull.peer, local: local, version: next, codec: pull.codec)
+            }
+            Member.trace(options.name, "sent p\(p) to \(waiting.count)")
+        }
+        version = next
+        updates += 1
+        slots.finish(step: msg.step)
+        try control.send(Control.frames(.applied, AppliedMessage(server: a.server, version: version, updates: updates)))
+        if msg.snapshot == true { try sendSnapshot() }
+        try answerWaitingPulls()
     }
 
     // MARK: data (workers and the coordinator)
@@ -183,10 +213,6 @@ public final class ParameterServer {
         let s = String(decoding: id, as: UTF8.self)
         return s.allSatisfy({ $0.isASCII && !$0.isWhitespace }) && !s.isEmpty ? s : id.map { String($0, radix: 16) }.joined()
     }
-
-    /// The routing ids of the peers seen so far: a message's id is looked up here, so the steady
-    /// state keeps no copy of it per message.
-    var peers: [[UInt8]] = []
 
     func interned(_ id: UnsafeRawBufferPointer) -> [UInt8] {
         for p in peers where p.count == id.count {
@@ -204,173 +230,148 @@ public final class ParameterServer {
         case .success(let x): m = x
         case .failure(let error): return log("dropped a message from \(peerName(peer)): \(error)")
         }
-        guard let a = assignment, let plan, let params else {
+        guard let a = assignment, let layout else {
             log("dropped a \(m.header.type) from \(peerName(peer)): no partitions assigned yet")
             return
         }
         let p = Int(m.header.partition)
-        let local = owned.firstIndex(of: p)
+        let local = layout.local(p)
         switch m.header.type {
         case .initParameters, .initMomentM, .initMomentV:
             coordinatorPeer = peer
             guard let local else { return log("dropped \(m.header.type) for partition \(p) from \(peerName(peer)): not mine") }
-            let r = plan.range(p)
-            do {
-                switch m.header.type {
-                case .initParameters:
-                    try m.decode(into: params.pointer + (r.lowerBound - base), capacity: r.count, using: codec)
-                    initialised[local] = true
-                case .initMomentM: try m.decode(into: optimizers[local].m.pointer, capacity: r.count, using: codec)
-                default: try m.decode(into: optimizers[local].v.pointer, capacity: r.count, using: codec)
-                }
-            } catch { return log("dropped \(m.header.type) for partition \(p) from \(peerName(peer)): \(error)") }
-            encoded = [:]
-            if m.header.type == .initParameters && initialised.allSatisfy({ $0 }) {
-                try control.send(Control.frames(.initDone, InitDoneMessage(server: a.server, version: version)))
-                log("initial parameters loaded")
-            }
+            try initialise(m, local: local, from: peer)
         case .pushGradient:
             if let e = a.epoch, m.header.epoch < e {
                 return log("dropped a gradient for step \(m.header.step) partition \(p) from \(peerName(peer)): epoch \(m.header.epoch) is older than this server's assignment (epoch \(e))")
             }
             guard let local else { return log("dropped a gradient for partition \(p) from \(peerName(peer)): not mine") }
-            try push(m, local: local, partition: p, peer: peer)
+            if a.consistency == .sync {
+                try store(m, local: local, from: peer)
+            } else {
+                try applyOnArrival(m, local: local, from: peer)
+            }
         case .pullParameters:
             let want = Int(m.header.step)
             if want > version {
-                pendingPulls.append((peer, want, m.header.partition, m.header.codec))
+                replies.wait(.init(peer: peer, version: want, partition: m.header.partition, codec: m.header.codec))
             } else {
                 try sendParameters(to: peer, partition: m.header.partition, codec: m.header.codec)
             }
         case .pullMoments:
-            for (local, p) in owned.enumerated() {
-                for (slot, buf) in [optimizers[local].m, optimizers[local].v].enumerated() {
-                    let msg = try DataMessage.make(type: .moments, codec: .fp32, epoch: m.header.epoch, step: UInt64(optimizers[local].steps),
-                                                   partition: UInt32(p), slot: UInt32(slot),
-                                                   values: UnsafeBufferPointer(start: buf.pointer, count: buf.count), using: codec)
-                    try data.send(to: peer, msg.frames)
-                }
-            }
+            try sendMoments(to: peer, epoch: m.header.epoch)
         default:
             log("dropped an unexpected \(m.header.type) from \(peerName(peer))")
         }
     }
 
-    func push(_ m: InPlaceMessage, local: Int, partition p: Int, peer: [UInt8]) throws {
-        guard let a = assignment, let plan, let params, let grads else { return }
-        let r = plan.range(p)
-        if a.consistency != .sync {
-            // Applied on arrival: this shard is one update of this partition (the worker clipped it).
-            let g = grads.pointer + (r.lowerBound - base)
-            do { try m.decode(into: g, capacity: r.count, using: codec) } catch {
-                return log("dropped a gradient for partition \(p) from \(peerName(peer)): \(error)")
+    /// Initial values (or, resuming, moments) of a partition from the coordinator.
+    func initialise(_ m: InPlaceMessage, local: Int, from peer: [UInt8]) throws {
+        guard let a = assignment, let layout, let params, let rule else { return }
+        let r = layout.range(local: local)
+        do {
+            switch m.header.type {
+            case .initParameters:
+                try m.decode(into: params.pointer + r.lowerBound, capacity: r.count, using: codec)
+                initialised[local] = true
+            case .initMomentM: try m.decode(into: rule.optimizers[local].m.pointer, capacity: r.count, using: codec)
+            default: try m.decode(into: rule.optimizers[local].v.pointer, capacity: r.count, using: codec)
             }
-            guard Int(m.header.count) == r.count else {
-                return log("dropped a gradient for partition \(p) from \(peerName(peer)): \(m.header.count) values, the partition has \(r.count)")
-            }
-            optimizers[local].apply(params: params.pointer + (r.lowerBound - base), grads: g, clipCoefficient: 1, shardBase: true)
-            for c in Codec.allCases { encoded[Self.cacheKey(local, c)] = nil }
-            updates += 1
-            version = optimizers.map(\.steps).min() ?? 0
-            try answerPendingPulls()
-            return
+        } catch { return log("dropped \(m.header.type) for partition \(layout.partitions[local]) from \(peerName(peer)): \(error)") }
+        replies.invalidate()
+        if m.header.type == .initParameters && initialised.allSatisfy({ $0 }) {
+            try control.send(Control.frames(.initDone, InitDoneMessage(server: a.server, version: version)))
+            log("initial parameters loaded")
         }
+    }
+
+    /// Sync: a contribution's partition goes into its slot; the norm is reported once all are in.
+    func store(_ m: InPlaceMessage, local: Int, from peer: [UInt8]) throws {
+        guard let layout, let slots else { return }
+        let p = layout.partitions[local], r = layout.range(local: local)
         let step = Int(m.header.step)
         if step != version {
             log("dropped a gradient for \(step < version ? "stale" : "future") step \(step) partition \(p) from \(peerName(peer)) (at version \(version))")
             return
         }
         // Already complete: a copy of a contribution that was handed to a second worker.
-        if reported { return }
+        if slots.reported { return }
         let c = Int(m.header.slot)
-        guard c < 4096 else { return log("dropped a gradient with contribution index \(c) from \(peerName(peer))") }
+        guard c < ContributionSlots.maxContributions else {
+            return log("dropped a gradient with contribution index \(c) from \(peerName(peer))")
+        }
         guard Int(m.header.count) == r.count else {
             return log("dropped a gradient for partition \(p) from \(peerName(peer)): \(m.header.count) values, the partition has \(r.count)")
         }
-        while slots.count <= c {
-            slots.append(FloatBuffer(count: params.count))
-            received.append(Array(repeating: false, count: owned.count))
-        }
-        do { try m.decode(into: slots[c].pointer + (r.lowerBound - base), capacity: r.count, using: codec) } catch {
-            received[c][local] = false
+        do { try slots.store(contribution: c, local: local) { try m.decode(into: $0, capacity: r.count, using: codec) } } catch {
             return log("dropped a gradient for step \(step) partition \(p) from \(peerName(peer)): \(error)")
         }
-        // A contribution handed to another worker after its first worker died is recomputed from
-        // the same parameters and examples, so a second copy overwrites the first with the same values.
-        received[c][local] = true
         Member.trace(options.name, "push p\(p) c\(c) step \(step)")
-        try checkComplete()
+        try reportNormIfComplete()
     }
 
-    /// Sync: each partition is summed (in contribution order, so the bits do not depend on arrival
-    /// order) as soon as every contribution has it — while the workers still push the rest — and
-    /// once all are, the sum of squares (added in partition order) goes to the coordinator.
-    func checkComplete() throws {
-        guard let a = assignment, a.consistency == .sync, !reported, let n = contributions[version], let grads, let plan else { return }
-        guard slots.count >= n else { return }
-        for local in owned.indices where !summed[local] && (0..<n).allSatisfy({ received[$0][local] }) {
-            let r = plan.range(owned[local])
-            let g = grads.pointer + (r.lowerBound - base)
-            Vec.copy(g, slots[0].pointer + (r.lowerBound - base), r.count)
-            for c in 1..<max(1, n) { Vec.add(g, slots[c].pointer + (r.lowerBound - base), r.count) }
-            partitionSumOfSquares[local] = Vec.sumOfSquares(g, r.count)
-            summed[local] = true
+    /// ssp/async: the shard is one update of its partition (the worker clipped it), applied now.
+    func applyOnArrival(_ m: InPlaceMessage, local: Int, from peer: [UInt8]) throws {
+        guard let layout, let params, let rule, let arrival else { return }
+        let p = layout.partitions[local], r = layout.range(local: local)
+        do { try m.decode(into: arrival.pointer + r.lowerBound, capacity: r.count, using: codec) } catch {
+            return log("dropped a gradient for partition \(p) from \(peerName(peer)): \(error)")
         }
-        guard summed.allSatisfy({ $0 }) else { return }
-        let ss = partitionSumOfSquares.reduce(0, +)
-        reported = true
-        Member.trace(options.name, "norm step \(version)")
-        try control.send(Control.frames(.normReport, NormMessage(step: version, server: a.server, sumOfSquares: ss)))
-    }
-
-    func apply(_ msg: ApplyMessage) throws {
-        guard let a = assignment, let plan, let params, let grads else { return }
-        guard msg.step == version, reported else {
-            return log("ignored apply for step \(msg.step): at version \(version)\(reported ? "" : ", gradients incomplete")")
+        guard Int(m.header.count) == r.count else {
+            return log("dropped a gradient for partition \(p) from \(peerName(peer)): \(m.header.count) values, the partition has \(r.count)")
         }
-        // Pulls already waiting for the new version are answered partition by partition as AdamW
-        // finishes each: the first partitions travel (and the workers decode them) while the server
-        // still updates and encodes the rest.
-        let next = version + 1
-        Member.trace(options.name, "apply step \(msg.step)")
-        let waiting = pendingPulls.filter { $0.step <= next }
-        pendingPulls.removeAll { $0.step <= next }
-        encoded = [:]
-        for (local, p) in owned.enumerated() {
-            let off = plan.range(p).lowerBound - base
-            optimizers[local].apply(params: params.pointer + off, grads: grads.pointer + off, clipCoefficient: msg.clip, shardBase: true)
-            Member.trace(options.name, "adamw p\(p)")
-            for pull in waiting where pull.partition == UInt32.max || pull.partition == UInt32(p) {
-                try sendParameters(to: pull.peer, local: local, version: next, codec: pull.codec)
-            }
-            Member.trace(options.name, "sent p\(p) to \(waiting.count)")
-        }
-        version = next
+        rule.apply(local: local, params: params.pointer, gradient: arrival.pointer, clip: 1)
+        replies.invalidate(local: local)
         updates += 1
-        contributions[msg.step] = nil
-        for c in received.indices { for i in received[c].indices { received[c][i] = false } }
-        for i in summed.indices { summed[i] = false }
-        reported = false
-        try control.send(Control.frames(.applied, AppliedMessage(server: a.server, version: version, updates: updates)))
-        if msg.snapshot == true { try sendSnapshot() }
-        try answerPendingPulls()
+        version = rule.steps
+        try answerWaitingPulls()
     }
 
-    func answerPendingPulls() throws {
-        guard !pendingPulls.isEmpty else { return }
-        let ready = pendingPulls.filter { $0.step <= version }
-        pendingPulls.removeAll { $0.step <= version }
-        for pull in ready { try sendParameters(to: pull.peer, partition: pull.partition, codec: pull.codec) }
+    func answerWaitingPulls() throws {
+        for pull in replies.takeAnswered(by: version) { try sendParameters(to: pull.peer, partition: pull.partition, codec: pull.codec) }
+    }
+
+    /// Sends the owned partitions a pull asks for, in the codec it asks for (workers ask for
+    /// `pull_codec`; the coordinator asks for `none`, so the model it saves is the fp32 master copy).
+    func sendParameters(to peer: [UInt8], partition: UInt32, codec: Codec) throws {
+        guard let a = assignment, let layout, let rule else { return }
+        for (local, p) in layout.partitions.enumerated() where partition == UInt32.max || partition == UInt32(p) {
+            try sendParameters(to: peer, local: local, version: a.consistency == .sync ? version : rule.optimizers[local].steps, codec: codec)
+        }
+    }
+
+    /// Sends local partition `local` as of version `v` (encoded once per version and codec).
+    func sendParameters(to peer: [UInt8], local: Int, version v: Int, codec kind: Codec) throws {
+        guard let a = assignment, let layout, let params else { return }
+        let r = layout.range(local: local)
+        let reply = try replies.reply(local: local, partition: layout.partitions[local],
+                                      values: UnsafeBufferPointer(start: params.pointer + r.lowerBound, count: r.count),
+                                      version: v, codec: kind, epoch: a.epoch ?? 0)
+        try data.send(to: peer, header: reply.header, payload: reply.payload)
+    }
+
+    /// The AdamW moments of every owned partition (a `pullMoments`).
+    func sendMoments(to peer: [UInt8], epoch: UInt32) throws {
+        guard let layout, let rule else { return }
+        for (local, p) in layout.partitions.enumerated() {
+            let o = rule.optimizers[local]
+            for (slot, buf) in [o.m, o.v].enumerated() {
+                let msg = try DataMessage.make(type: .moments, codec: .fp32, epoch: epoch, step: UInt64(o.steps),
+                                               partition: UInt32(p), slot: UInt32(slot),
+                                               values: UnsafeBufferPointer(start: buf.pointer, count: buf.count), using: codec)
+                try data.send(to: peer, msg.frames)
+            }
+        }
     }
 
     /// Sends the parameters and AdamW moments of every owned partition, as they are now, to the
     /// coordinator, uncompressed: the event loop stops only for the copies into the messages.
     func sendSnapshot() throws {
-        guard let plan, let params, let peer = coordinatorPeer else { return log("snapshot requested before the initial parameters") }
-        for (local, p) in owned.enumerated() {
-            let r = plan.range(p)
-            let o = optimizers[local]
-            let parts: [(MessageType, UInt32, UnsafeMutablePointer<Float>)] = [(.parameters, 0, params.pointer + (r.lowerBound - base)),
+        guard let layout, let params, let rule, let peer = coordinatorPeer else { return log("snapshot requested before the initial parameters") }
+        for (local, p) in layout.partitions.enumerated() {
+            let r = layout.range(local: local)
+            let o = rule.optimizers[local]
+            let parts: [(MessageType, UInt32, UnsafeMutablePointer<Float>)] = [(.parameters, 0, params.pointer + r.lowerBound),
                                                                                 (.moments, 0, o.m.pointer), (.moments, 1, o.v.pointer)]
             for (type, slot, ptr) in parts {
                 let msg = try DataMessage.make(type: type, codec: .none, epoch: 0, step: UInt64(o.steps), partition: UInt32(p), slot: slot,
@@ -378,35 +379,5 @@ public final class ParameterServer {
                 try data.send(to: peer, msg.frames)
             }
         }
-    }
-
-    /// Sends the owned partitions a pull asks for, in the codec it asks for (workers ask for
-    /// `pull_codec`; the coordinator asks for `none`, so the model it saves is the fp32 master copy).
-    func sendParameters(to peer: [UInt8], partition: UInt32, codec: Codec) throws {
-        guard let a = assignment else { return }
-        for (local, p) in owned.enumerated() where partition == UInt32.max || partition == UInt32(p) {
-            try sendParameters(to: peer, local: local, version: a.consistency == .sync ? version : optimizers[local].steps, codec: codec)
-        }
-    }
-
-    static func cacheKey(_ local: Int, _ codec: Codec) -> Int { local * 4 + Int(codec.rawValue) }
-
-    /// Sends local partition `local` as of version `v`, encoding it once per version and codec
-    /// (every puller gets the same bytes, without a copy).
-    func sendParameters(to peer: [UInt8], local: Int, version v: Int, codec kind: Codec) throws {
-        guard let a = assignment, let plan, let params else { return }
-        let p = owned[local]
-        let key = Self.cacheKey(local, kind)
-        if encoded[key]?.version != v {
-            let r = plan.range(p)
-            var pool = replyBuffers[key] ?? []
-            let buf = WireBuffer.free(in: &pool)
-            replyBuffers[key] = pool
-            let h = try codec.encode(UnsafeBufferPointer(start: params.pointer + (r.lowerBound - base), count: r.count), codec: kind,
-                                     into: buf, type: .parameters, epoch: a.epoch ?? 0, step: UInt64(v), partition: UInt32(p))
-            encoded[key] = (v, h, buf)
-        }
-        let e = encoded[key]!
-        try data.send(to: peer, header: e.header, payload: e.buffer)
     }
 }

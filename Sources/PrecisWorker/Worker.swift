@@ -48,10 +48,8 @@ public final class Worker {
     var tasksDone = 0
     var evalPlan: EvaluationPlan?
     var evalEncoder: TokenizerEncoder?
-    /// Encodes and sends gradient partitions beside backward (made with the first contribution).
-    var pusher: PushThread?
-    /// The worker's own push buffers per partition, for the partitions it encodes itself at the end of backward.
-    var pushBuffers: [UInt32: [WireBuffer]] = [:]
+    /// The gradient path: pushes partitions beside backward (made with the first contribution).
+    var pusher: GradientPusher?
     /// The epoch of the view that brought the current partition layout: parameters stamped earlier are stale.
     var layoutEpoch: UInt32 = 0
     var attempt = 0
@@ -304,134 +302,115 @@ public final class Worker {
         pullInFlight = version
     }
 
+    // MARK: a contribution
+
+    /// A task: the parameters it needs, its micro-batches' gradient pushed to the servers, the report.
     func perform(_ t: TaskMessage) throws {
-        guard let model, let plan, let collator, let v = view, let cfg = config else { return }
+        guard let model, let cfg = config, let v = view, plan != nil, collator != nil else { return }
         let t0 = Member.now()
-        guard try ensureParameters(t) else {
-            guard t.exactVersion, partitionVersion.contains(where: { $0 > t.step }) else { return }
-            // The servers applied this step without us: the gradient came from the contribution's
-            // previous worker, which left after pushing and before reporting. Say so, or the
-            // coordinator would wait for this contribution forever.
-            log("skipped contribution \(t.contribution) of step \(t.step): the servers have moved past it")
-            try control.send(Control.frames(.contributionDone, DoneMessage(
-                step: t.step, contribution: t.contribution, lossSum: 0, tokens: 0, examples: 0, computeSeconds: 0,
-                waitSeconds: 0, wireBytes: 0, rawBytes: 0, gradNorm: 0, attempt: t.attempt ?? 0, skipped: true)))
-            return
-        }
+        guard try ensureParameters(t) else { return try reportSkipped(t) }
         let tStart = Member.now()
         Member.trace(options.name, "compute-start step \(t.step)")
         // Waiting for parameters: since the previous report when the worker went straight on to this
         // task (what a sync step costs beyond compute), else since this task began.
         let tWait = tStart - min(t0, lastDoneAt ?? t0)
-        pusher?.drain().error.map { log("an earlier push failed: \($0)") }
+        let pusher = beginPush(t, view: v, codec: Codec(name: cfg.cluster.codec), model: model)
         model.zeroGradients()
-        var lossSum = 0.0, tokens = 0, examples = 0, padded = 0
         // Sync: the servers clip, so each partition can go as soon as its gradient is final (during
         // the last micro-batch's backward: decoder partitions first), overlapping the rest of backward.
-        let early = t.exactVersion && t.clipNorm == 0
-        var push = PushState(plan: v.plan)
-        let codecKind = Codec(name: cfg.cluster.codec)
-        if pusher == nil { pusher = PushThread(context: context, identity: identity, name: options.name) }
-        let pusher = pusher!
-        // Only hands the partition to the push thread: errors come back from `drain`.
-        func send(_ p: Int) {
-            guard !push.sent[p], let endpoint = serverEndpoints[v.plan.owner[p]] else { return }
-            push.sent[p] = true
-            let r = v.plan.range(p)
-            let step = t.exactVersion ? t.step : max(0, partitionVersion[p])
-            Member.trace(options.name, "final p\(p)")
-            pusher.enqueue(PushThread.Job(values: model.grads.pointer + r.lowerBound, count: r.count,
-                                          errorFeedback: errorFeedback.map { $0.pointer + r.lowerBound }, endpoint: endpoint, codec: codecKind,
-                                          epoch: v.epoch, step: UInt64(step), partition: UInt32(p), slot: UInt32(t.contribution)))
+        let sums = try runMicroBatches(t, pushingDuringBackward: t.exactVersion && t.clipNorm == 0 ? pusher : nil)
+        let earlyPartitions = pusher.sentCount
+        let norm = clipOwnGradient(t, model)
+        // Whatever was not pushed during backward: last partitions (the decoder) first.
+        pusher.pushRemaining()
+        if earlyPartitions > 0 && tasksDone == 0 {
+            log("\(earlyPartitions) of \(v.plan.count) gradient partitions went out during backward")
         }
+        let tCompute = Member.now()
+        Member.trace(options.name, "backward-end step \(t.step)")
+        // The push thread and this thread finish what backward's end left (the encoding not overlapped).
+        let pushed = pusher.finish { self.servers[$0] }
+        if let e = pushed.error { throw WireError.pushFailed(e) }
+        let tPush = Member.now()
+        Member.trace(options.name, "pushed step \(t.step)")
+        try reportDone(t, sums, gradNorm: norm, pushed: pushed,
+                       seconds: (compute: tCompute - tStart, wait: tWait, encode: tPush - tCompute))
+    }
+
+    /// A task whose parameters the worker could not get. When the servers applied its step without
+    /// us, the gradient came from the contribution's previous worker, which left after pushing and
+    /// before reporting: say so, or the coordinator would wait for this contribution forever.
+    func reportSkipped(_ t: TaskMessage) throws {
+        guard t.exactVersion, partitionVersion.contains(where: { $0 > t.step }) else { return }
+        log("skipped contribution \(t.contribution) of step \(t.step): the servers have moved past it")
+        try control.send(Control.frames(.contributionDone, DoneMessage(
+            step: t.step, contribution: t.contribution, lossSum: 0, tokens: 0, examples: 0, computeSeconds: 0,
+            waitSeconds: 0, wireBytes: 0, rawBytes: 0, gradNorm: 0, attempt: t.attempt ?? 0, skipped: true)))
+    }
+
+    /// The gradient path for this contribution (the push thread starts with the first one); logs a
+    /// push an earlier, abandoned contribution left failing.
+    func beginPush(_ t: TaskMessage, view v: ViewMessage, codec: Codec, model: BartModel) -> GradientPusher {
+        let pusher = self.pusher ?? GradientPusher(context: context, identity: identity, name: options.name)
+        self.pusher = pusher
+        let steps = (0..<v.plan.count).map { UInt64(t.exactVersion ? t.step : max(0, partitionVersion[$0])) }
+        let earlier = pusher.begin(GradientContribution(
+            plan: v.plan, gradients: model.grads.pointer, errorFeedback: errorFeedback?.pointer, endpoints: serverEndpoints,
+            codec: codec, epoch: v.epoch, steps: steps, slot: UInt32(t.contribution)))
+        if let e = earlier.error { log("an earlier push failed: \(e)") }
+        return pusher
+    }
+
+    /// What a contribution's micro-batches added up to.
+    struct ContributionSums {
+        var lossSum = 0.0, tokens = 0, examples = 0, paddedTokens = 0
+    }
+
+    /// Forward and backward over the task's micro-batches, each normalised by the whole step's label
+    /// tokens, accumulating into the model's gradients. With `pusher`, the last micro-batch's
+    /// backward hands each partition to it as soon as its gradient is final.
+    func runMicroBatches(_ t: TaskMessage, pushingDuringBackward pusher: GradientPusher?) throws -> ContributionSums {
+        guard let model, let plan, let collator, let cfg = config else { return ContributionSums() }
+        var sums = ContributionSums()
         for (i, mb) in t.micro.enumerated() {
             let batch = try collator.batch(mb, from: plan.dataset)
-            if early && i == t.micro.count - 1 {
-                model.onGradientsFinal = { range in
-                    for p in push.covered(range) { send(p) }
-                }
-            }
+            if let pusher, i == t.micro.count - 1 { model.onGradientsFinal = pusher.onGradientsFinal }
             defer { model.onGradientsFinal = nil }
             let r = try model.step(batch, options: StepOptions(training: true, labelSmoothing: Float(cfg.training.labelSmoothingFactor),
                                                                seed: plan.dropoutSeed(step: t.step, micro: t.firstMicro + i),
                                                                lossNormalizer: max(1, t.normalizer)), logitsOut: nil)
-            lossSum += r.lossSum
-            tokens += batch.labels.reduce(0) { $0 + ($1 == Seq2SeqBatch.ignoreIndex ? 0 : 1) }
-            examples += mb.count
-            padded += batch.batchSize * (batch.sourceLength + batch.targetLength)
+            sums.lossSum += r.lossSum
+            sums.tokens += batch.labels.reduce(0) { $0 + ($1 == Seq2SeqBatch.ignoreIndex ? 0 : 1) }
+            sums.examples += mb.count
+            sums.paddedTokens += batch.batchSize * (batch.sourceLength + batch.targetLength)
         }
-        let earlyPartitions = push.sent.filter { $0 }.count
-        var norm = 0.0
-        if !t.exactVersion || t.clipNorm > 0 {
-            norm = GradClip.norm(model.grads.pointer, count: model.grads.count)
-            if t.clipNorm > 0 {
-                let coef = GradClip.coefficient(totalNorm: norm, maxNorm: t.clipNorm)
-                if coef != 1 { Vec.scale(model.grads.pointer, coef, model.grads.count) }
-            }
+        return sums
+    }
+
+    /// ssp/async: the worker clips its own gradient to the task's norm (sync: the servers clip, with
+    /// the whole step's norm). Returns the gradient's norm (0 when not computed).
+    func clipOwnGradient(_ t: TaskMessage, _ model: BartModel) -> Double {
+        guard !t.exactVersion || t.clipNorm > 0 else { return 0 }
+        let norm = GradClip.norm(model.grads.pointer, count: model.grads.count)
+        if t.clipNorm > 0 {
+            let coef = GradClip.coefficient(totalNorm: norm, maxNorm: t.clipNorm)
+            if coef != 1 { Vec.scale(model.grads.pointer, coef, model.grads.count) }
         }
-        // Whatever was not pushed during backward: last partitions (the decoder) first.
-        for p in (0..<v.plan.count).reversed() { send(p) }
-        if earlyPartitions > 0 && tasksDone == 0 {
-            log("\(earlyPartitions) of \(v.plan.count) gradient partitions went out during backward")
-        }
-        // The push thread finishes what backward's end left it (the encoding not overlapped).
-        let tCompute = Member.now()
-        Member.trace(options.name, "backward-end step \(t.step)")
-        let pushed = pusher.drain { job in
-            guard let sock = self.servers[v.plan.owner[Int(job.partition)]] else {
-                throw WireError.pushFailed("no connection to the server of partition \(job.partition)")
-            }
-            let r = try PushThread.push(job, codec: self.codec, buffers: &self.pushBuffers[job.partition, default: []], socket: sock)
-            Member.trace(self.options.name, "worker sent p\(job.partition) (\(String(format: "%.1f", r.seconds * 1000)) ms)")
-            return r
-        }
-        if let e = pushed.error { throw WireError.pushFailed(e) }
-        let tPush = Member.now()
-        Member.trace(options.name, "pushed step \(t.step)")
-        let wire = pushed.wireBytes, raw = pushed.rawBytes, encodeSeconds = tPush - tCompute
+        return norm
+    }
+
+    /// Tells the coordinator the contribution is pushed (loss, timings, bytes); in sync mode asks for
+    /// the next version right away (the servers answer once it exists).
+    func reportDone(_ t: TaskMessage, _ sums: ContributionSums, gradNorm: Double, pushed: PushTotals,
+                    seconds: (compute: Double, wait: Double, encode: Double)) throws {
         try control.send(Control.frames(.contributionDone, DoneMessage(
-            step: t.step, contribution: t.contribution, lossSum: lossSum, tokens: tokens, examples: examples,
-            computeSeconds: tCompute - tStart, waitSeconds: tWait, wireBytes: wire, rawBytes: raw, gradNorm: norm,
-            paddedTokens: padded, pullWireBytes: pulledWire, pullRawBytes: pulledRaw, attempt: t.attempt ?? 0, encodeSeconds: encodeSeconds)))
+            step: t.step, contribution: t.contribution, lossSum: sums.lossSum, tokens: sums.tokens, examples: sums.examples,
+            computeSeconds: seconds.compute, waitSeconds: seconds.wait, wireBytes: pushed.wireBytes, rawBytes: pushed.rawBytes,
+            gradNorm: gradNorm, paddedTokens: sums.paddedTokens, pullWireBytes: pulledWire, pullRawBytes: pulledRaw,
+            attempt: t.attempt ?? 0, encodeSeconds: seconds.encode)))
         lastDoneAt = t.exactVersion ? Member.now() : nil
         pulledWire = 0; pulledRaw = 0
         tasksDone += 1
-        // Sync: ask for the next version now; the servers answer once it exists.
         if t.exactVersion && tasks.isEmpty { try pull(version: t.step + 1) }
-    }
-}
-
-
-
-/// Which partitions of one contribution have their final gradient and which are pushed.
-struct PushState {
-    let plan: PartitionPlan
-    var sent: [Bool]
-    var coveredCount: [Int]
-
-    init(plan: PartitionPlan) {
-        self.plan = plan
-        sent = Array(repeating: false, count: plan.count)
-        coveredCount = Array(repeating: 0, count: plan.count)
-    }
-
-    /// Marks `range` final; returns the partitions that just became entirely final.
-    mutating func covered(_ range: Range<Int>) -> [Int] {
-        guard !range.isEmpty else { return [] }
-        var done: [Int] = []
-        // Partitions are sorted by offset: find the first that can overlap.
-        var lo = 0, hi = plan.count
-        while lo < hi { let mid = (lo + hi) / 2; if plan.bounds[mid + 1] <= range.lowerBound { lo = mid + 1 } else { hi = mid } }
-        var p = lo
-        while p < plan.count && plan.bounds[p] < range.upperBound {
-            let r = plan.range(p)
-            let overlap = min(r.upperBound, range.upperBound) - max(r.lowerBound, range.lowerBound)
-            if overlap > 0 && coveredCount[p] < r.count {
-                coveredCount[p] = min(r.count, coveredCount[p] + overlap)
-                if coveredCount[p] == r.count { done.append(p) }
-            }
-            p += 1
-        }
-        return done
     }
 }

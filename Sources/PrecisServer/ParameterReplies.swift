@@ -1,0 +1,60 @@
+import PrecisWire
+
+/// What a server keeps for answering pulls: each owned partition encoded once per version and
+/// codec (every puller gets the same bytes, without a copy), and the pulls waiting for a version
+/// the server does not hold yet.
+///
+/// Not thread-safe: the server's event loop owns it.
+final class ParameterReplies {
+    /// A pull: `peer` wants `partition` (0xFFFFFFFF: all it owns) at version ≥ `version`, in `codec`.
+    struct Pull {
+        var peer: [UInt8]
+        var version: Int
+        var partition: UInt32
+        var codec: Codec
+    }
+
+    /// Pulls waiting for a newer version, in arrival order.
+    private(set) var waiting: [Pull] = []
+    /// Per (local partition, codec): the version encoded, its header and the buffer holding it.
+    private var encoded: [Int: (version: Int, header: WireHeader, buffer: WireBuffer)] = [:]
+    /// The buffers each (partition, codec) has used: one whose last send has left is reused.
+    private var buffers: [Int: [WireBuffer]] = [:]
+    private let codec = ShardCodec()
+
+    private static func key(_ local: Int, _ codec: Codec) -> Int { local * 4 + Int(codec.rawValue) }
+
+    func wait(_ pull: Pull) { waiting.append(pull) }
+
+    /// Removes and returns the waiting pulls that version `version` answers.
+    func takeAnswered(by version: Int) -> [Pull] {
+        guard !waiting.isEmpty else { return [] }
+        let ready = waiting.filter { $0.version <= version }
+        waiting.removeAll { $0.version <= version }
+        return ready
+    }
+
+    /// Forgets every encoded payload (the parameters changed).
+    func invalidate() { encoded = [:] }
+
+    /// Forgets local partition `local`'s encoded payloads.
+    func invalidate(local: Int) {
+        for c in Codec.allCases { encoded[Self.key(local, c)] = nil }
+    }
+
+    /// Forgets everything (a new assignment).
+    func reset() { waiting = []; encoded = [:] }
+
+    /// Local partition `local` (global index `partition`, `values` its parameters) encoded as of
+    /// version `version` in `codec`: encoded on the first request, the same bytes afterwards.
+    func reply(local: Int, partition: Int, values: UnsafeBufferPointer<Float>, version: Int, codec kind: Codec,
+               epoch: UInt32) throws -> (header: WireHeader, payload: WireBuffer) {
+        let key = Self.key(local, kind)
+        if let e = encoded[key], e.version == version { return (e.header, e.buffer) }
+        let buf = WireBuffer.free(in: &buffers[key, default: []])
+        let h = try codec.encode(values, codec: kind, into: buf, type: .parameters, epoch: epoch, step: UInt64(version),
+                                 partition: UInt32(partition))
+        encoded[key] = (version, h, buf)
+        return (h, buf)
+    }
+}
