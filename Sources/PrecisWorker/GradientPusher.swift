@@ -16,7 +16,7 @@ package struct GradientContribution: @unchecked Sendable {
     package var gradients: UnsafePointer<Float>
     /// bf16 only: the rounding error kept per value and added to the next gradient sent.
     package var errorFeedback: UnsafeMutablePointer<Float>?
-    /// Each server's data endpoint. A partition whose server has none is not pushed.
+    /// Each server's data endpoint. A partition whose server has none is reported as an error.
     package var endpoints: [Int: String]
     package var codec: Codec
     package var epoch: UInt32
@@ -182,9 +182,17 @@ private final class PushQueue: Sendable {
 
     var sentCount: Int { state.withLock { $0.readiness?.sentCount ?? 0 } }
 
-    /// Queues partition `p` unless it was handed on already or its server is unknown.
+    /// Queues partition `p` unless it was handed on already. A partition whose server is not in the
+    /// worker's view is an error the contribution reports (never a push silently left out: the
+    /// server would wait for it for ever).
     private static func handOn(_ p: Int, _ s: inout State) -> Bool {
-        guard let c = s.contribution, let endpoint = c.endpoints[c.plan.owner[p]], s.readiness!.markSent(p) else { return false }
+        guard let c = s.contribution, s.readiness!.markSent(p) else { return false }
+        guard let endpoint = c.endpoints[c.plan.owner[p]] else {
+            if s.totals.error == nil {
+                s.totals.error = "partition \(p) belongs to server \(c.plan.owner[p]), which is not in this worker's view"
+            }
+            return false
+        }
         s.jobs.append(c.job(p, endpoint: endpoint))
         s.handedOn += 1
         return true

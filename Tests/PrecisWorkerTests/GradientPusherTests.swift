@@ -116,6 +116,27 @@ import PrecisWorker
 
     /// A partition the worker's own thread cannot send (no connection to its server) is reported,
     /// not lost silently; the push thread's still arrive, and the error is handed out once.
+    /// A partition whose server is missing from the view is an error of the contribution, and the
+    /// other servers' partitions still go out (before, it was skipped silently and the step hung).
+    @Test func aPartitionWhoseServerIsNotInTheViewIsAnError() throws {
+        let servers = try Servers()
+        let pusher = GradientPusher(context: servers.context, identity: servers.identity, name: "test")
+        let g = gradient(seed: 5)
+        var endpoints = servers.endpoints
+        let missing = try #require(endpoints.keys.max())
+        endpoints[missing] = nil
+        let contribution = GradientContribution(plan: plan, gradients: g.pointer, errorFeedback: nil, endpoints: endpoints,
+                                                codec: .fp32, epoch: 1, steps: Array(repeating: 7, count: plan.count), slot: 0)
+        _ = pusher.begin(contribution)
+        pusher.pushRemaining()
+        let totals = pusher.finish { servers.dealers[$0] }
+        let expected = (0..<plan.count).filter { plan.owner[$0] != missing }
+        let got = try servers.receive(expected.count, quietMs: 1_000)
+        #expect(got.map { Int($0.message.header.partition) }.sorted() == expected)
+        let error = try #require(totals.error)
+        #expect(error.contains("belongs to server \(missing), which is not in this worker's view"), "\(error)")
+    }
+
     @Test func aPushWithNoConnectionIsReported() throws {
         let servers = try Servers()
         let pusher = GradientPusher(context: servers.context, identity: servers.identity, name: "test")
