@@ -115,8 +115,8 @@ let package = Package(
         .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore"]),
         .testTarget(name: "PrecisMetricsTests", dependencies: ["PrecisMetrics"]),
         .testTarget(name: "PrecisTextTests", dependencies: ["PrecisText"]),
-        .testTarget(name: "PrecisTrainTests", dependencies: ["PrecisTrain"]),
-        .testTarget(name: "PrecisWireTests", dependencies: ["PrecisWire", "PrecisCore"]),
+        .testTarget(name: "PrecisTrainTests", dependencies: ["PrecisTrain", "PrecisModels", "PrecisCore"]),
+        .testTarget(name: "PrecisWireTests", dependencies: ["PrecisWire", "PrecisCore", "CLZ4"]),
         .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels"]),
         .testTarget(name: "PrecisHubTests", dependencies: ["PrecisHub", "PrecisCore"]),
         .testTarget(name: "PrecisCoordinatorTests", dependencies: ["PrecisCoordinator", "PrecisWire", "PrecisTrain", "PrecisCore"]),
@@ -130,6 +130,8 @@ let package = Package(
         .testTarget(name: "PrecisClusterTests", dependencies: [
             "PrecisCore", "PrecisWire", "PrecisTrain", "PrecisModels", "PrecisData",
             "precis", "precis-coordinator", "precis-ps", "precis-worker"]),
+        // docs/architecture.md's module table and every import checked against this file.
+        .testTarget(name: "ArchitectureTests"),
         // Runs the built `precis` executable as a real process.
         .testTarget(name: "PrecisCLITests", dependencies: ["PrecisCore", "PrecisMetrics", "precis"]),
     ]
