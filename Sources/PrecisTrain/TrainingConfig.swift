@@ -133,9 +133,23 @@ public struct TrainingConfig: Sendable, Equatable {
         return try parse(text, file: path)
     }
 
+    /// The most YAML nodes a config may expand to (aliases counted each time they are used): a
+    /// config has a few dozen keys, so this only stops an alias bomb from growing memory.
+    public static let maxNodes = 10_000
+
     public static func parse(_ text: String, file: String) throws -> TrainingConfig {
         let root: Any?
-        do { root = try Yams.load(yaml: text) } catch {
+        do {
+            // Composing shares an alias's nodes with its anchor (nothing expands yet); the tree is
+            // walked within a node budget, with duplicate keys refused, before it becomes values.
+            if let node = try Yams.compose(yaml: text) {
+                var budget = maxNodes
+                try checkTree(node, path: "", budget: &budget, file: file)
+            }
+            root = try Yams.load(yaml: text)
+        } catch let e as ConfigError {
+            throw e
+        } catch {
             throw ConfigError.unreadable(file: file, reason: "not valid YAML: \(error)")
         }
         var cfg = TrainingConfig()
@@ -228,14 +242,70 @@ public struct TrainingConfig: Sendable, Equatable {
         return cfg
     }
 
+    /// Refuses duplicate keys in any mapping (YAML forbids them; a parser that keeps the last one
+    /// silently drops a setting) and trees larger than `maxNodes` once aliases are expanded.
+    static func checkTree(_ node: Node, path: String, budget: inout Int, file: String) throws {
+        budget -= 1
+        guard budget >= 0 else {
+            throw ConfigError.unreadable(file: file, reason: "more than \(maxNodes) YAML nodes once aliases are expanded (an alias bomb?)")
+        }
+        switch node {
+        case .scalar: return
+        case .sequence(let items):
+            for (i, item) in items.enumerated() { try checkTree(item, path: "\(path)[\(i)]", budget: &budget, file: file) }
+        case .mapping(let pairs):
+            var seen = Set<String>()
+            for (key, value) in pairs {
+                let name = key.string ?? "\(key)"
+                let full = path.isEmpty ? name : "\(path).\(name)"
+                guard seen.insert(name).inserted else {
+                    let line = key.mark.map { " (line \($0.line))" } ?? ""
+                    throw ConfigError.invalid(file: file, key: full, reason: "appears twice in the same mapping\(line)")
+                }
+                try checkTree(value, path: full, budget: &budget, file: file)
+            }
+        }
+    }
+
     public func validate() throws {
         let t = training
         func check(_ ok: Bool, _ key: String, _ reason: String) throws {
             if !ok { throw ConfigError.invalid(file: file, key: "training.\(key)", reason: reason) }
         }
-        try check(t.perDeviceTrainBatchSize > 0, "per_device_train_batch_size", "must be positive")
-        try check(t.gradientAccumulationSteps > 0, "gradient_accumulation_steps", "must be positive")
-        try check(t.learningRate >= 0, "learning_rate", "must not be negative")
+        /// Counts that size allocations: a bound far above any real run, below what would exhaust memory.
+        let maxCount = 1 << 20
+        func inRange(_ v: Int, _ key: String, _ lo: Int, _ hi: Int = maxCount) throws {
+            try check(v >= lo && v <= hi, key, "\(v) is out of range (\(lo)…\(hi))")
+        }
+        func finite(_ v: Double, _ key: String, atLeast lo: Double, below hi: Double? = nil, orEqual: Bool = true) throws {
+            let ok = v.isFinite && (orEqual ? v >= lo : v > lo) && hi.map { v < $0 } != false
+            let range = "\(orEqual ? "≥" : ">") \(lo)\(hi.map { " and < \($0)" } ?? "")"
+            try check(ok, key, "\(v) must be a finite number \(range)")
+        }
+        try inRange(t.perDeviceTrainBatchSize, "per_device_train_batch_size", 1, 65_536)
+        try inRange(t.gradientAccumulationSteps, "gradient_accumulation_steps", 1, 65_536)
+        try finite(t.learningRate, "learning_rate", atLeast: 0)
+        try finite(t.weightDecay, "weight_decay", atLeast: 0)
+        try finite(t.adamBeta1, "adam_beta1", atLeast: 0, below: 1)
+        try finite(t.adamBeta2, "adam_beta2", atLeast: 0, below: 1)
+        try finite(t.adamEpsilon, "adam_epsilon", atLeast: 0, orEqual: false)
+        try finite(t.maxGradNorm, "max_grad_norm", atLeast: 0)
+        try finite(t.numTrainEpochs, "num_train_epochs", atLeast: 0)
+        try check(t.maxSteps == -1 || (t.maxSteps > 0 && t.maxSteps <= 1 << 40), "max_steps",
+                  "\(t.maxSteps) must be positive, or -1 to train num_train_epochs")
+        try inRange(t.warmupSteps, "warmup_steps", 0, 1 << 40)
+        try check(t.seed >= 0 && t.seed <= Int(UInt32.max), "seed", "\(t.seed) must be in 0…\(UInt32.max), as Trainer's")
+        if let n = t.maxTrainSamples {
+            try check(n > 0, "max_train_samples", "\(n) must be positive (it is how many training examples to use)")
+        }
+        if let n = t.maxEvalSamples {
+            try check(n > 0, "max_eval_samples", "\(n) must be positive (it is how many validation examples to use)")
+        }
+        if let n = t.threads { try inRange(n, "threads", 1, 1024) }
+        try inRange(t.maxSourceLength, "max_source_length", 1)
+        try inRange(t.maxTargetLength, "max_target_length", 1)
+        if let n = t.generationMaxLength { try inRange(n, "generation_max_length", 1) }
+        if let n = t.generationNumBeams { try inRange(n, "generation_num_beams", 1, 256) }
         try check(t.numTrainEpochs > 0 || t.maxSteps > 0, "num_train_epochs", "must be positive (or set max_steps)")
         try check(t.warmupRatio >= 0 && t.warmupRatio < 1, "warmup_ratio", "must be in [0, 1)")
         try check(t.labelSmoothingFactor >= 0 && t.labelSmoothingFactor < 1, "label_smoothing_factor", "must be in [0, 1)")
@@ -248,7 +318,7 @@ public struct TrainingConfig: Sendable, Equatable {
         try check(t.saveSteps > 0, "save_steps", "must be positive")
         try check((t.evalSteps ?? 1) > 0, "eval_steps", "must be positive")
         try check((t.saveTotalLimit ?? 1) > 0, "save_total_limit", "must be positive")
-        try check(t.perDeviceEvalBatchSize > 0, "per_device_eval_batch_size", "must be positive")
+        try inRange(t.perDeviceEvalBatchSize, "per_device_eval_batch_size", 1, 65_536)
         try check(["end", "every_save", "checkpoint", "all_checkpoints"].contains(t.hubStrategy), "hub_strategy",
                   "'\(t.hubStrategy)' is not one of end, every_save, checkpoint, all_checkpoints")
         try check(!t.pushToHub || t.hubModelId != nil, "hub_model_id", "push_to_hub needs a hub_model_id (owner/name)")
@@ -264,8 +334,13 @@ public struct TrainingConfig: Sendable, Equatable {
         func checkCluster(_ ok: Bool, _ key: String, _ reason: String) throws {
             if !ok { throw ConfigError.invalid(file: file, key: "cluster.\(key)", reason: reason) }
         }
-        try checkCluster(c.servers > 0, "servers", "must be positive")
-        try checkCluster(c.workers > 0, "workers", "must be positive")
+        try checkCluster(c.servers > 0 && c.servers <= 1024, "servers", "\(c.servers) must be in 1…1024")
+        // A server keeps a slot per contribution of a step, at most 4096.
+        try checkCluster(c.workers > 0 && c.workers <= 4096, "workers", "\(c.workers) must be in 1…4096")
+        if let n = c.threadsPerWorker { try checkCluster(n > 0 && n <= 1024, "threads_per_worker", "\(n) must be in 1…1024") }
+        for (k, v) in [("heartbeat_interval", c.heartbeatInterval), ("heartbeat_timeout", c.heartbeatTimeout), ("start_timeout", c.startTimeout)] {
+            try checkCluster(v.isFinite && v >= 0, k, "\(v) must be a finite number of seconds")
+        }
         try checkCluster(["sync", "ssp", "async"].contains(c.consistency), "consistency", "'\(c.consistency)' is not one of sync, ssp, async")
         try checkCluster(c.staleness >= 0, "staleness", "must not be negative")
         for (k, v) in [("codec", c.codec), ("pull_codec", c.pullCodec)] {
@@ -273,7 +348,7 @@ public struct TrainingConfig: Sendable, Equatable {
         }
         try checkCluster(c.heartbeatInterval > 0, "heartbeat_interval", "must be positive")
         try checkCluster(c.heartbeatTimeout > c.heartbeatInterval, "heartbeat_timeout", "must be longer than heartbeat_interval")
-        try checkCluster(c.partitionBytes >= 1024, "partition_bytes", "must be at least 1024")
+        try checkCluster(c.partitionBytes >= 1024 && c.partitionBytes <= 1 << 30, "partition_bytes", "\(c.partitionBytes) must be in 1024…\(1 << 30)")
         try checkCluster(c.coordinator.hasPrefix("tcp://") || c.coordinator.hasPrefix("ipc://"), "coordinator",
                          "'\(c.coordinator)' must be a ZeroMQ endpoint like tcp://HOST:PORT")
     }

@@ -74,6 +74,97 @@ func smallData() throws -> String {
     }
 }
 
+/// Hostile or careless configs: every one is a ConfigError naming the file and the key, before
+/// anything starts (never a crash, a spin or a run into NaN).
+@Suite struct HostileConfigTests {
+    func invalidKey(_ yaml: String) -> String? {
+        do {
+            _ = try TrainingConfig.parse(yaml, file: "h.yaml")
+            return nil
+        } catch let ConfigError.invalid(file, key, _) {
+            #expect(file == "h.yaml")
+            return key
+        } catch {
+            Issue.record("\(yaml): \(error) is not ConfigError.invalid")
+            return nil
+        }
+    }
+
+    @Test(arguments: [
+        ("training:\n  max_train_samples: -3\n", "training.max_train_samples"),
+        ("training:\n  max_train_samples: 0\n", "training.max_train_samples"),
+        ("training:\n  max_eval_samples: -1\n", "training.max_eval_samples"),
+        ("training:\n  warmup_steps: -5\n", "training.warmup_steps"),
+        ("training:\n  adam_beta1: 1.5\n", "training.adam_beta1"),
+        ("training:\n  adam_beta2: -0.1\n", "training.adam_beta2"),
+        ("training:\n  adam_epsilon: 0\n", "training.adam_epsilon"),
+        ("training:\n  weight_decay: -0.5\n", "training.weight_decay"),
+        ("training:\n  learning_rate: .inf\n", "training.learning_rate"),
+        ("training:\n  learning_rate: .nan\n", "training.learning_rate"),
+        ("training:\n  max_grad_norm: .inf\n", "training.max_grad_norm"),
+        ("training:\n  num_train_epochs: .inf\n", "training.num_train_epochs"),
+        ("training:\n  max_steps: 0\n", "training.max_steps"),
+        ("training:\n  seed: -1\n", "training.seed"),
+        ("training:\n  generation_num_beams: 0\n", "training.generation_num_beams"),
+        ("training:\n  generation_max_length: 0\n", "training.generation_max_length"),
+        ("training:\n  threads: 0\n", "training.threads"),
+        ("training:\n  per_device_train_batch_size: 1000000000\n", "training.per_device_train_batch_size"),
+        ("training:\n  max_source_length: 100000000000\n", "training.max_source_length"),
+        ("cluster:\n  threads_per_worker: 0\n", "cluster.threads_per_worker"),
+        ("cluster:\n  workers: 5000\n", "cluster.workers"),
+        ("cluster:\n  heartbeat_timeout: .inf\n", "cluster.heartbeat_timeout"),
+        ("cluster:\n  partition_bytes: 100000000000\n", "cluster.partition_bytes"),
+    ])
+    func outOfRangeValuesNameTheKey(yaml: String, key: String) {
+        #expect(invalidKey(yaml) == key, "\(yaml)")
+    }
+
+    @Test func duplicateKeysAreRefusedWithTheirLine() {
+        let yaml = "training:\n  learning_rate: 0.1\n  seed: 3\n  learning_rate: 0.2\n"
+        #expect(invalidKey(yaml) == "training.learning_rate")
+        do { _ = try TrainingConfig.parse(yaml, file: "h.yaml") } catch {
+            #expect("\(error)".contains("line 4"), "\(error)")
+        }
+        #expect(invalidKey("training: {}\ntraining: {}\n") == "training")
+    }
+
+    /// Nine levels of ten aliases each would be 10⁹ values: refused after `maxNodes`, at once.
+    @Test func anAliasBombIsRefused() {
+        var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1...9 { yaml += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        do {
+            _ = try TrainingConfig.parse(yaml, file: "bomb.yaml")
+            Issue.record("an alias bomb was accepted")
+        } catch let ConfigError.unreadable(file, reason) {
+            #expect(file == "bomb.yaml")
+            #expect(reason.contains("alias"), "\(reason)")
+        } catch {
+            Issue.record("\(error)")
+        }
+        // A config's own few aliases are fine.
+        let ok = "training:\n  per_device_train_batch_size: &b 4\n  per_device_eval_batch_size: *b\n"
+        #expect((try? TrainingConfig.parse(ok, file: "ok.yaml"))?.training.perDeviceEvalBatchSize == 4)
+    }
+
+    @Test func plausibleValuesStillParse() throws {
+        let c = try TrainingConfig.parse("""
+            training:
+              max_train_samples: 1
+              warmup_steps: 0
+              adam_beta1: 0
+              weight_decay: 0
+              max_grad_norm: 0
+              max_steps: -1
+              seed: 4294967295
+              generation_num_beams: 1
+            cluster:
+              threads_per_worker: 1
+              workers: 4096
+            """, file: "ok.yaml")
+        #expect(c.training.seed == 4_294_967_295 && c.cluster.workers == 4096)
+    }
+}
+
 @Suite struct LocalTrainerTests {
     func config(_ data: String, out: String, batch: Int, accumulation: Int, steps: Int, model: String = "bart-tiny") -> TrainingConfig {
         var c = TrainingConfig()
