@@ -1,6 +1,7 @@
 import Foundation
 import PrecisCore
 import PrecisTrain
+import PrecisWire
 
 /// A whole cluster on this host for one run (`precis train`, `precis bench cluster`): the
 /// coordinator, `cluster.servers` parameter servers and `cluster.workers` workers as child
@@ -44,7 +45,12 @@ public struct LocalCluster {
     /// Starts everything, hands each line of the coordinator's output to `onLine` (on this thread)
     /// and returns how the coordinator ended. Members still running after it are stopped (workers,
     /// servers), also when this throws.
+    ///
+    /// SIGINT or SIGTERM to this process stops the run: the coordinator is asked to end it (it tells
+    /// the members to shut down), and whatever still runs after that is stopped as above, so nothing
+    /// this started outlives it.
     public func run(onLine: (String) -> Void) throws -> ExitStatus {
+        Member.installSignalHandlers()
         let logs = logDirectory
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         let endpointFile = (logs as NSString).appendingPathComponent("coordinator.endpoint")
@@ -69,6 +75,7 @@ public struct LocalCluster {
                 return ended
             }
             if Date() > deadline { throw LaunchError.localCoordinatorNotListening(seconds: Int(listenTimeout)) }
+            if Member.terminationSignal != 0 { return coordinator.stop(timeout: memberExitTimeout) }
             if endpoint.isEmpty, coordinator.readLines(timeout: 0.05, onLine) {
                 Thread.sleep(forTimeInterval: 0.01)  // its output ended; it is about to exit
             }
@@ -85,7 +92,14 @@ public struct LocalCluster {
         for i in 0..<c.workers { try start(.worker(coordinator: endpoint, name: "w\(i)", threads: workerThreads), "w\(i)") }
         onLine("cluster on this host: coordinator \(endpoint), \(c.servers) server(s), \(c.workers) worker(s) × \(workerThreads) thread(s); logs in \(logs)")
 
-        coordinator.readLines(onLine)
+        var stopping = false
+        while !coordinator.readLines(timeout: 0.2, onLine) {
+            let signal = Member.terminationSignal
+            guard signal != 0, !stopping else { continue }
+            stopping = true
+            onLine("signal \(signal): stopping the cluster")
+            coordinator.signal(SIGTERM)
+        }
         let status = coordinator.wait()!
         // Members exit when the coordinator tells them to; give them a moment (the rest is `defer`'s).
         let until = Date().addingTimeInterval(memberExitTimeout)

@@ -193,6 +193,48 @@ extension RealProcesses {
     }
 
     /// `precis train` runs the whole cluster as processes on this host, in one command.
+    /// SIGTERM to `precis train` ends the run and every process it started (coordinator, servers,
+    /// workers), instead of leaving the cluster running without it.
+    @Test func precisTrainStopsEverythingItStartedOnSIGTERM() throws {
+        let dir = TestCluster.tempDir("sigterm")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 100_000, servers: 1, workers: 2)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestCluster.binDir + "/precis")
+        p.arguments = ["train", "--config", cfg]
+        let outFile = dir + "/train.out"
+        FileManager.default.createFile(atPath: outFile, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outFile))
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        func output() -> String { (try? String(contentsOfFile: outFile, encoding: .utf8)) ?? "" }
+        // Training has started: the coordinator logged a step (or the run's start).
+        let deadline = Date().addingTimeInterval(60)
+        while !output().contains("training: ") && Date() < deadline && p.isRunning { Thread.sleep(forTimeInterval: 0.1) }
+        #expect(output().contains("training: "), "\(output())")
+        let children = Self.children(of: p.processIdentifier)
+        #expect(children.count == 4, "coordinator, 1 server, 2 workers: \(children)")
+        kill(p.processIdentifier, SIGTERM)
+        let until = Date().addingTimeInterval(60)
+        while p.isRunning && Date() < until { Thread.sleep(forTimeInterval: 0.1) }
+        #expect(!p.isRunning, "precis train did not exit after SIGTERM")
+        #expect(output().contains("signal 15: stopping the cluster"), "\(output())")
+        for c in children { #expect(kill(c, 0) != 0, "process \(c) outlived precis train") }
+    }
+
+    /// The pids whose parent is `pid` (from /proc).
+    static func children(of pid: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { child in
+            guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            // After "pid (comm)": state, then the parent's pid.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == pid
+        }
+    }
+
     @Test func precisTrainRunsALocalCluster() throws {
         let dir = TestCluster.tempDir("train")
         let model = try TestCluster.tiny(in: dir, dropout: 0.1)
