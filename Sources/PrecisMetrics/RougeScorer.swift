@@ -189,3 +189,27 @@ struct TokenInterner {
         return out
     }
 }
+
+extension RougeScorer {
+    /// The longest text, in rouge-score tokens, that the command-line scorers accept. rouge-score
+    /// itself has no limit, but ROUGE-L's LCS takes time proportional to the product of the two
+    /// lengths: two 10 MB lines would run for hours. Summaries and dialogues are a few hundred tokens.
+    public static let maxTokensPerText = 20_000
+
+    /// The first text of `targets` or `predictions` (same index order) longer than `maxTokens`
+    /// rouge-score tokens: its index, whether it is a target, and its length; nil when none is.
+    public func firstTooLong(targets: [String], predictions: [String],
+                             maxTokens: Int = RougeScorer.maxTokensPerText) -> (index: Int, isTarget: Bool, tokens: Int)? {
+        func tokens(_ s: String) -> Int? {
+            // A token is at least one byte and tokens are separated: short texts need no tokenizing.
+            guard s.utf8.count > 2 * maxTokens else { return nil }
+            let n = tokenizer.tokenize(s).count
+            return n > maxTokens ? n : nil
+        }
+        for i in 0..<max(targets.count, predictions.count) {
+            if i < targets.count, let n = tokens(targets[i]) { return (i, true, n) }
+            if i < predictions.count, let n = tokens(predictions[i]) { return (i, false, n) }
+        }
+        return nil
+    }
+}

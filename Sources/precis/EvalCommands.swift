@@ -78,10 +78,15 @@ struct RougeCommand: ParsableCommand {
         guard preds.count == refs.count else {
             throw ValidationError("\(predictions) has \(preds.count) texts but \(references) has \(refs.count)")
         }
+        guard !preds.isEmpty else { throw ValidationError("\(predictions) and \(references) hold no texts: nothing to score") }
         if splitSentences {
             preds = preds.map(addNewlinesBetweenSentences); refs = refs.map(addNewlinesBetweenSentences)
         }
         let scorer = RougeScorer(types: rougeTypes, useStemmer: useStemmer)
+        if let long = scorer.firstTooLong(targets: refs, predictions: preds) {
+            throw ValidationError("\(long.isTarget ? references : predictions): text \(long.index + 1) has \(long.tokens) tokens; "
+                                  + "texts of more than \(RougeScorer.maxTokensPerText) are refused (ROUGE-L's cost grows with the product of the lengths)")
+        }
         let scores = scorer.score(targets: refs, predictions: preds)
         print(rougeTable(aggregateMean(scores), count: scores.count), terminator: "")
         if bootstrap {
@@ -207,6 +212,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func validate() throws {
         if (model == nil) == (baseline == nil) { throw ValidationError("give exactly one of --model and --baseline") }
+        if let m = maxSamples, m <= 0 { throw ValidationError("--max-samples must be positive, not \(m)") }
     }
 
     func run() throws {
@@ -215,6 +221,9 @@ struct EvaluateCommand: ParsableCommand {
                                                                          skipBadRecords: true))
             if !ds.skipped.isEmpty { FileHandle.standardError.write(Data("\(ds.summary)\n".utf8)) }
             let recs = maxSamples.map { Array(ds.records.prefix($0)) } ?? ds.records
+            guard !recs.isEmpty else {
+                throw ValidationError("\(data): no examples to evaluate (\(ds.records.count) usable record(s)\(maxSamples.map { ", --max-samples \($0)" } ?? ""))")
+            }
             var metrics: [String: Any] = ["data": data, "samples": recs.count]
             let preds: [String]
             if let baseline {
@@ -222,7 +231,12 @@ struct EvaluateCommand: ParsableCommand {
                     throw ValidationError("--baseline must be one of: \(ExtractiveBaseline.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 preds = recs.map { kind.summarize($0.source) }
-                let scores = RougeScorer(types: rougeTypes, useStemmer: !noStemmer).score(targets: recs.map(\.target), predictions: preds)
+                let scorer = RougeScorer(types: rougeTypes, useStemmer: !noStemmer)
+                if let long = scorer.firstTooLong(targets: recs.map(\.target), predictions: preds) {
+                    throw ValidationError("\(data): example \(long.index + 1)'s \(long.isTarget ? "summary" : "baseline summary") has \(long.tokens) tokens; "
+                                          + "texts of more than \(RougeScorer.maxTokensPerText) are refused (ROUGE-L's cost grows with the product of the lengths)")
+                }
+                let scores = scorer.score(targets: recs.map(\.target), predictions: preds)
                 let mean = aggregateMean(scores)
                 print("\(kind.rawValue) on \(data):")
                 print(rougeTable(mean, count: scores.count), terminator: "")

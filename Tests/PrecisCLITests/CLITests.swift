@@ -200,6 +200,39 @@ enum CLI {
     }
 }
 
+/// Files a careless or hostile user gives the scorers: refused with the file named, never zero
+/// scores for nothing or a run of hours.
+@Suite struct ScorerInputTests {
+    @Test func emptyFilesAreAnError() throws {
+        let dir = CLI.temp()
+        FileManager.default.createFile(atPath: dir + "/p.txt", contents: Data())
+        FileManager.default.createFile(atPath: dir + "/r.txt", contents: Data())
+        let r = try CLI.run(["rouge", "--predictions", dir + "/p.txt", "--references", dir + "/r.txt"])
+        #expect(r.status != 0 && r.stderr.contains("hold no texts"), "\(r.stdout)\(r.stderr)")
+        FileManager.default.createFile(atPath: dir + "/empty.jsonl", contents: Data())
+        let e = try CLI.run(["evaluate", "--baseline", "lead-3", "--data", dir + "/empty.jsonl"])
+        #expect(e.status != 0 && e.stderr.contains("empty.jsonl: no examples to evaluate"), "\(e.stdout)\(e.stderr)")
+        let m = try CLI.run(["evaluate", "--baseline", "lead-3", "--data", try CLI.samsum("validation"), "--max-samples=-1"])
+        #expect(m.status != 0 && m.stderr.contains("--max-samples must be positive"), "\(m.stderr)")
+    }
+
+    /// Two texts of a few hundred thousand tokens would keep ROUGE-L's LCS busy for hours: refused at once,
+    /// naming the file and the text; texts at the limit are scored.
+    @Test func overlongTextsAreRefused() throws {
+        let dir = CLI.temp()
+        let long = Array(repeating: "word", count: RougeScorer.maxTokensPerText + 1).joined(separator: " ")
+        try "short one\n\(long)\n".write(toFile: dir + "/p.txt", atomically: true, encoding: .utf8)
+        try "short two\nshort three\n".write(toFile: dir + "/r.txt", atomically: true, encoding: .utf8)
+        let r = try CLI.run(["rouge", "--predictions", dir + "/p.txt", "--references", dir + "/r.txt"])
+        #expect(r.status != 0 && r.stderr.contains("p.txt: text 2 has \(RougeScorer.maxTokensPerText + 1) tokens"), "\(r.stderr)")
+        let scorer = RougeScorer(types: [.rougeL])
+        let atLimit = Array(repeating: "word", count: RougeScorer.maxTokensPerText).joined(separator: " ")
+        #expect(scorer.firstTooLong(targets: [atLimit], predictions: ["a"]) == nil)
+        let found = scorer.firstTooLong(targets: ["a", "b"], predictions: ["c", long])
+        #expect(found?.index == 1 && found?.isTarget == false && found?.tokens == RougeScorer.maxTokensPerText + 1)
+    }
+}
+
 @Suite struct ModelCommandTests {
     /// A bart-tiny model folder with the committed SAMSum tokenizer, and 8 validation examples.
     static func setUp() throws -> (model: String, data: String) {
