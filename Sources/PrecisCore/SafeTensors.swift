@@ -83,10 +83,12 @@ public final class SafeTensorsFile {
         var ok = false
         defer { if !ok { munmap(ptr, size) } }
 
-        let headerLen = Int(UInt64(littleEndian: ptr.loadUnaligned(as: UInt64.self)))
-        guard headerLen <= size - 8 else {
-            throw SafeTensorsError.truncated(path: path, detail: "header claims \(headerLen) bytes but the file has \(size - 8) after the length")
+        // Compared as UInt64 first: a length of 2⁶³ or more does not fit an Int.
+        let claimed = UInt64(littleEndian: ptr.loadUnaligned(as: UInt64.self))
+        guard claimed <= UInt64(size - 8) else {
+            throw SafeTensorsError.truncated(path: path, detail: "header claims \(claimed) bytes but the file has \(size - 8) after the length")
         }
+        let headerLen = Int(claimed)
         guard headerLen <= 100_000_000 else {
             throw SafeTensorsError.badHeader(path: path, detail: "header length \(headerLen) is implausibly large")
         }
@@ -134,22 +136,53 @@ public final class SafeTensorsFile {
                 throw SafeTensorsError.badHeader(path: path, detail: "tensor '\(name)' has no valid data_offsets")
             }
             let t = Tensor(dtype: dtype, shape: shape, begin: off[0], end: off[1])
-            guard t.end - t.begin == t.count * dtype.size else {
-                throw SafeTensorsError.badHeader(path: path, detail: "tensor '\(name)': data_offsets span \(t.end - t.begin) bytes but shape \(shape) of \(dt) needs \(t.count * dtype.size)")
+            // Checked products (this module is built -Ounchecked, where `*` would wrap silently).
+            guard let bytes = Self.byteCount(shape, dtype.size) else {
+                throw SafeTensorsError.badHeader(path: path, detail: "tensor '\(name)': shape \(shape) of \(dt) is larger than any file")
+            }
+            guard t.end - t.begin == bytes else {
+                throw SafeTensorsError.badHeader(path: path, detail: "tensor '\(name)': data_offsets span \(t.end - t.begin) bytes but shape \(shape) of \(dt) needs \(bytes)")
             }
             guard t.end <= dataSize else {
                 throw SafeTensorsError.truncated(path: path, detail: "tensor '\(name)' ends at byte \(t.end) of the data section, which has only \(dataSize) bytes")
             }
             tensors[name] = t
         }
+        let names = tensors.keys.sorted { (tensors[$0]!.begin, tensors[$0]!.end, $0) < (tensors[$1]!.begin, tensors[$1]!.end, $1) }
+        // As the safetensors format requires: the tensors tile the data section in order, with no
+        // gap and no overlap (two tensors sharing bytes would read each other's values).
+        var next = 0
+        for name in names {
+            let t = tensors[name]!
+            guard t.begin == next else {
+                throw SafeTensorsError.badHeader(path: path, detail: t.begin < next
+                    ? "tensor '\(name)' (data_offsets [\(t.begin), \(t.end)]) overlaps the tensor before it, which ends at \(next)"
+                    : "tensor '\(name)' starts at \(t.begin), leaving bytes \(next)..<\(t.begin) of the data section unused")
+            }
+            next = t.end
+        }
+        guard next == dataSize else {
+            throw SafeTensorsError.badHeader(path: path, detail: "the tensors end at byte \(next) of a \(dataSize)-byte data section")
+        }
         self.tensors = tensors
-        self.names = tensors.keys.sorted { (tensors[$0]!.begin, $0) < (tensors[$1]!.begin, $1) }
+        self.names = names
         self.metadata = meta
         ok = true
     }
 
     deinit {
         if let map { munmap(map, mapLength) }
+    }
+
+    /// The bytes of a tensor of `shape` with `size`-byte elements, or nil when that overflows.
+    static func byteCount(_ shape: [Int], _ size: Int) -> Int? {
+        var n = size
+        for d in shape {
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            n = p
+        }
+        return n
     }
 
     private static func ints(_ a: [Any]) -> [Int]? {

@@ -84,6 +84,41 @@ import PrecisCore
         }
     }
 
+    func badHeaderDetail(_ path: String) -> String? {
+        do { _ = try SafeTensorsFile(path: path); return nil } catch let SafeTensorsError.badHeader(p, detail) {
+            #expect(p == path)
+            return detail
+        } catch { return "\(error)" }
+    }
+
+    /// Crafted headers: sizes that overflow, lengths past Int, tensors that overlap, leave gaps or
+    /// leave the data section partly unused are errors naming the tensor, never a trap or a wrong read.
+    @Test func craftedHeadersAreErrors() throws {
+        for claimed: UInt64 in [1 << 63, UInt64.max] {
+            var d = Data(); withUnsafeBytes(of: claimed.littleEndian) { d.append(contentsOf: $0) }
+            d.append(Data("{}".utf8))
+            let p = tempPath("long.safetensors")
+            try d.write(to: URL(fileURLWithPath: p))
+            #expect(throws: SafeTensorsError.self) { try SafeTensorsFile(path: p) }
+        }
+        let huge = try raw(#"{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,16]}}"#, data: Array(repeating: 0, count: 16))
+        #expect(badHeaderDetail(huge)?.contains("larger than any file") == true, "\(badHeaderDetail(huge) ?? "accepted")")
+        // a and b share bytes 4..<8.
+        let overlap = try raw(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+                              data: Array(repeating: 0, count: 12))
+        #expect(badHeaderDetail(overlap)?.contains("'b'") == true && badHeaderDetail(overlap)?.contains("overlaps") == true,
+                "\(badHeaderDetail(overlap) ?? "accepted")")
+        let gap = try raw(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#,
+                          data: Array(repeating: 0, count: 12))
+        #expect(badHeaderDetail(gap)?.contains("unused") == true, "\(badHeaderDetail(gap) ?? "accepted")")
+        let tail = try raw(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: Array(repeating: 0, count: 8))
+        #expect(badHeaderDetail(tail)?.contains("end at byte 4 of a 8-byte data section") == true, "\(badHeaderDetail(tail) ?? "accepted")")
+        // Unaligned but contiguous offsets are valid safetensors, read correctly.
+        let odd = try raw(#"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"F32","shape":[1],"data_offsets":[1,5]}}"#,
+                          data: [7, 0, 0, 128, 63])
+        #expect(try SafeTensorsFile(path: odd).floats("b") == [1])
+    }
+
     @Test func atomicWriteReplacesWholeFileAndLeavesNoTemporaries() throws {
         let p = tempPath("f.bin")
         try AtomicFile.write(Data("old".utf8), to: p)
