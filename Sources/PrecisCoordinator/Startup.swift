@@ -49,6 +49,7 @@ extension Coordinator {
                 schedule: a.lrSchedulerType, learningRate: a.learningRate, warmupSteps: plan.warmupSteps, totalSteps: plan.totalSteps,
                 consistency: consistency, pullCodec: Codec(name: cfg.cluster.pullCodec), startStep: startStep)
             assignment.epoch = membership.epoch
+            assignment.maxContributions = plan.microPerStep
             try router.send(to: m.identity, Control.frames(.assign, assignment, epoch: membership.epoch))
             let sock = try ZMQSocket(context, .dealer)
             try sock.set(ZMQSocket.routingID, bytes: Array("coordinator/\(getpid())/\(attempt)".utf8))

@@ -29,8 +29,13 @@ package final class ContributionSlots {
     /// The step's Σg² has been handed out: the step is complete and later copies are ignored.
     package private(set) var reported = false
 
-    package init(layout: OwnedPartitions) {
+    /// Contribution indices at or above this are refused before the step's plan is known (from the
+    /// assignment: a step has at most as many contributions as micro-batches).
+    package let limit: Int
+
+    package init(layout: OwnedPartitions, maxContributions: Int? = nil) {
         self.layout = layout
+        limit = min(Self.maxContributions, max(1, maxContributions ?? Self.maxContributions))
         sum = FloatBuffer(count: layout.count)
         summed = Array(repeating: false, count: layout.partitions.count)
         partitionSumOfSquares = Array(repeating: 0, count: layout.partitions.count)
@@ -38,6 +43,10 @@ package final class ContributionSlots {
 
     /// The coordinator's plan: step `step` sums `contributions` contributions.
     package func expect(step: Int, contributions: Int) { expected[step] = contributions }
+
+    /// Whether contribution index `c` can belong to `step`: below the step's planned count once the
+    /// plan is in, below `limit` before.
+    package func accepts(contribution c: Int, step: Int) -> Bool { c >= 0 && c < min(limit, expected[step] ?? limit) }
 
     /// Stores contribution `c`'s gradient of local partition `local`: `write` fills the partition's
     /// values in c's slot (the transport decodes the shard straight into it). When `write` throws,

@@ -161,7 +161,7 @@ public final class ParameterServer {
         params = FloatBuffer(count: owned.count)
         rule = UpdateRule(layout: owned, assignment: a)
         if a.consistency == .sync {
-            slots = ContributionSlots(layout: owned); arrival = nil
+            slots = ContributionSlots(layout: owned, maxContributions: a.maxContributions); arrival = nil
         } else {
             arrival = FloatBuffer(count: owned.count); slots = nil
         }
@@ -297,8 +297,8 @@ public final class ParameterServer {
         // Already complete: a copy of a contribution that was handed to a second worker.
         if slots.reported { return }
         let c = Int(m.header.slot)
-        guard c < ContributionSlots.maxContributions else {
-            return log("dropped a gradient with contribution index \(c) from \(peerName(peer))")
+        guard slots.accepts(contribution: c, step: step) else {
+            return log("dropped a gradient with contribution index \(c) for step \(step) from \(peerName(peer)): the step has fewer contributions")
         }
         guard Int(m.header.count) == r.count else {
             return log("dropped a gradient for partition \(p) from \(peerName(peer)): \(m.header.count) values, the partition has \(r.count)")

@@ -104,6 +104,9 @@ public struct AssignMessage: Codable, Sendable {
     /// The cluster epoch of this assignment: gradients stamped with an older epoch were computed for
     /// an earlier layout or run and are dropped.
     public var epoch: UInt32?
+    /// The most contributions a sync step can have (the step's micro-batches): a push naming a
+    /// contribution index at or above it is dropped before anything is allocated for it.
+    public var maxContributions: Int?
     public init(server: Int, partitions: [Int], plan: PartitionPlan, segments: [DecaySegment], beta1: Double, beta2: Double,
                 eps: Double, weightDecay: Double, schedule: String, learningRate: Double, warmupSteps: Int, totalSteps: Int,
                 consistency: Consistency, pullCodec: Codec, startStep: Int) {

@@ -47,39 +47,32 @@ final class TestCluster {
     }
 
     /// A training config for the tests: absolute paths, so the processes' working folder does not matter.
+    /// `extraTraining` / `extraCluster` lines (`key: value`) replace the defaults of the same key or
+    /// add to them: a config may not name a key twice.
     static func config(dir: String, model: String, batch: Int, steps: Int, servers: Int, workers: Int,
                        consistency: String = "sync", maxGradNorm: Double = 0.5,
                        extraTraining: String = "", extraCluster: String = "") throws -> String {
-        let yaml = """
-        training:
-          output_dir: \(dir)/out
-          model: \(model)
-          tokenizer: \(repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json
-          train_file: \(try validationSplit())
-          validation_file: \(try validationSplit())
-          max_train_samples: 96
-          max_source_length: 96
-          max_target_length: 32
-          per_device_train_batch_size: \(batch)
-          learning_rate: 2.0e-3
-          weight_decay: 0.01
-          warmup_steps: 3
-          max_grad_norm: \(maxGradNorm)
-          label_smoothing_factor: 0.1
-          max_steps: \(steps)
-          logging_steps: 1
-          seed: 11
-        \(extraTraining.isEmpty ? "" : extraTraining.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n")cluster:
-          coordinator: tcp://127.0.0.1:*
-          servers: \(servers)
-          workers: \(workers)
-          consistency: \(consistency)
-          partition_bytes: 200000
-          heartbeat_interval: 0.2
-          heartbeat_timeout: 3.0
-          start_timeout: 30
-        \(extraCluster.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
-        """
+        let training = [
+            "output_dir: \(dir)/out", "model: \(model)", "tokenizer: \(repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json",
+            "train_file: \(try validationSplit())", "validation_file: \(try validationSplit())", "max_train_samples: 96",
+            "max_source_length: 96", "max_target_length: 32", "per_device_train_batch_size: \(batch)", "learning_rate: 2.0e-3",
+            "weight_decay: 0.01", "warmup_steps: 3", "max_grad_norm: \(maxGradNorm)", "label_smoothing_factor: 0.1",
+            "max_steps: \(steps)", "logging_steps: 1", "seed: 11",
+        ]
+        let cluster = [
+            "coordinator: tcp://127.0.0.1:*", "servers: \(servers)", "workers: \(workers)", "consistency: \(consistency)",
+            "partition_bytes: 200000", "heartbeat_interval: 0.2", "heartbeat_timeout: 3.0", "start_timeout: 30",
+        ]
+        func merged(_ base: [String], _ extra: String) -> String {
+            func key(_ line: String) -> String { String(line.prefix { $0 != ":" }).trimmingCharacters(in: .whitespaces) }
+            var lines = base
+            for line in extra.split(separator: "\n").map(String.init) where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+                let l = line.trimmingCharacters(in: .whitespaces)
+                if let i = lines.firstIndex(where: { key($0) == key(l) }) { lines[i] = l } else { lines.append(l) }
+            }
+            return lines.map { "  " + $0 }.joined(separator: "\n")
+        }
+        let yaml = "training:\n" + merged(training, extraTraining) + "\ncluster:\n" + merged(cluster, extraCluster) + "\n"
         let path = dir + "/config.yaml"
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         return path

@@ -30,6 +30,20 @@ import PrecisWire
         UnsafeBufferPointer(start: slots.sum.pointer, count: layout.count).map(\.bitPattern)
     }
 
+    /// A push naming contribution 100 of a 2-contribution step would make the server allocate 100
+    /// slots over its values: refused from the plan, or before it from the assignment's bound.
+    @Test func contributionIndicesAreBoundedBeforeAnythingIsAllocated() {
+        let slots = ContributionSlots(layout: layout, maxContributions: 4)
+        #expect(slots.accepts(contribution: 3, step: 0))
+        #expect(!slots.accepts(contribution: 4, step: 0) && !slots.accepts(contribution: 100, step: 0) && !slots.accepts(contribution: -1, step: 0))
+        slots.expect(step: 0, contributions: 2)
+        #expect(slots.accepts(contribution: 1, step: 0) && !slots.accepts(contribution: 2, step: 0))
+        #expect(slots.accepts(contribution: 3, step: 1), "the next step's plan is not in yet: the assignment's bound holds")
+        let unbounded = ContributionSlots(layout: layout)
+        #expect(unbounded.accepts(contribution: ContributionSlots.maxContributions - 1, step: 0))
+        #expect(!unbounded.accepts(contribution: ContributionSlots.maxContributions, step: 0))
+    }
+
     @Test func ownedPartitionsTileTheServersBuffers() {
         let l = layout
         #expect(l.partitions == plan.partitions(of: 1) && l.partitions.count > 3)
