@@ -22,136 +22,156 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
 
     /// y = f(x); y may alias x. Large arrays are split over the compute workers.
     public func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
-        split(n, gelu512: { AVX512Kernels.geluForward(y + $0, x + $0, $1) },
-              portable: { forwardSerial(y + $0, x + $0, $1) })
+        Parallel.chunks(n, grain: 1 << 15) { _, r in
+            let y = y + r.lowerBound, x = x + r.lowerBound, n = r.count
+            if CPUFeatures.avx512 {
+                switch self {
+                case .gelu:
+                    let m = n & ~7
+                    AVX512Kernels.geluForward(y, x, m)
+                    forwardSerial(y + m, x + m, n - m)
+                    return
+                case .geluNew: AVX512Kernels.geluNewForward(y, x, n); return
+                case .relu: AVX512Kernels.reluForward(y, x, n); return
+                case .silu: break
+                }
+            }
+            forwardSerial(y, x, n)
+        }
     }
 
     /// dx = dy · f'(x); dx may alias dy. Large arrays are split over the compute workers.
     public func backward(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
-        split(n, gelu512: { AVX512Kernels.geluBackward(dx + $0, dy + $0, x + $0, $1) },
-              portable: { backwardSerial(dx + $0, dy + $0, x + $0, $1) })
+        Parallel.chunks(n, grain: 1 << 15) { _, r in
+            let dx = dx + r.lowerBound, dy = dy + r.lowerBound, x = x + r.lowerBound, n = r.count
+            if CPUFeatures.avx512 {
+                switch self {
+                case .gelu:
+                    let m = n & ~7
+                    AVX512Kernels.geluBackward(dx, dy, x, m)
+                    backwardSerial(dx + m, dy + m, x + m, n - m)
+                    return
+                case .geluNew: AVX512Kernels.geluNewBackward(dx, dy, x, n); return
+                case .relu: AVX512Kernels.reluBackward(dx, dy, x, n); return
+                case .silu: break
+                }
+            }
+            backwardSerial(dx, dy, x, n)
+        }
     }
 
     /// Backward without the saved output: `grad` holds dL/dy on entry and dL/dx after, and `x` (the
     /// input) is overwritten with y = f(x), for callers that need the output again (fc2's weight
-    /// gradient) but did not keep it. Exact GELU with AVX-512 does both in one pass.
+    /// gradient) but did not keep it. Both in one pass over the values.
     public func backwardRecomputing(x: UnsafeMutablePointer<Float>, grad: UnsafeMutablePointer<Float>, _ n: Int) {
-        split(n, gelu512: { AVX512Kernels.geluRecomputeBackward(x + $0, grad + $0, $1) },
-              portable: { lo, count in
-                  backwardSerial(grad + lo, grad + lo, x + lo, count)
-                  forwardSerial(x + lo, x + lo, count)
-              })
-    }
-
-    /// Spreads n elements over the compute workers; each chunk runs the AVX-512 GELU kernel on its
-    /// multiple-of-8 prefix when that applies, and the portable kernel on the rest.
-    @inline(__always)
-    private func split(_ n: Int, gelu512: (_ start: Int, _ count: Int) -> Void, portable: (_ start: Int, _ count: Int) -> Void) {
         Parallel.chunks(n, grain: 1 << 15) { _, r in
-            var lo = r.lowerBound
-            if self == .gelu && CPUFeatures.avx512 {
-                let m = r.count & ~7
-                gelu512(lo, m)
-                lo += m
+            let x = x + r.lowerBound, g = grad + r.lowerBound, n = r.count
+            if CPUFeatures.avx512 {
+                switch self {
+                case .gelu:
+                    let m = n & ~7
+                    AVX512Kernels.geluRecomputeBackward(x, g, m)
+                    backwardRecomputingSerial(x: x + m, grad: g + m, n - m)
+                    return
+                case .geluNew: AVX512Kernels.geluNewRecomputeBackward(x, g, n); return
+                case .relu: AVX512Kernels.reluRecomputeBackward(x, g, n); return
+                case .silu: break
+                }
             }
-            portable(lo, r.upperBound - lo)
+            backwardRecomputingSerial(x: x, grad: g, n)
         }
     }
 
-    /// The portable (any x86-64 or ARM) kernel, single-threaded; `forward` uses it unless the
-    /// AVX-512 one applies. Public so tests can compare the two.
+    /// The gated form T5 v1.1 uses in its feed-forward block: h = f(gate) ⊙ linear, with gate = x·W0
+    /// and linear = x·W1 (transformers' `T5DenseGatedActDense`). `h` may alias `gate` or `linear`.
+    /// Large arrays are split over the compute workers.
+    public func gatedForward(_ h: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>, linear: UnsafePointer<Float>, _ n: Int) {
+        Parallel.chunks(n, grain: 1 << 15) { _, r in
+            let h = h + r.lowerBound, a = gate + r.lowerBound, b = linear + r.lowerBound, n = r.count
+            if CPUFeatures.avx512 {
+                switch self {
+                case .geluNew: AVX512Kernels.gatedGeluNewForward(h, gate: a, linear: b, n); return
+                case .relu: AVX512Kernels.gatedReluForward(h, gate: a, linear: b, n); return
+                case .gelu, .silu: break
+                }
+            }
+            gatedForwardSerial(h, gate: a, linear: b, n)
+        }
+    }
+
+    /// The gated form's backward from dh (`grad`): dGate = (dh ⊙ linear) · f'(gate), dLinear =
+    /// dh ⊙ f(gate), and, when `output` is given, h = f(gate) ⊙ linear recomputed (for the output
+    /// projection's weight gradient), with one evaluation of f. Any output may alias any input
+    /// (e.g. dGate over `gate`, dLinear over `linear`, h over `grad`). Large arrays are split over
+    /// the compute workers.
+    public func gatedBackward(dGate: UnsafeMutablePointer<Float>, dLinear: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>?,
+                              grad: UnsafePointer<Float>, gate: UnsafePointer<Float>, linear: UnsafePointer<Float>, _ n: Int) {
+        Parallel.chunks(n, grain: 1 << 15) { _, r in
+            let o = r.lowerBound, n = r.count
+            let da = dGate + o, db = dLinear + o, h = output.map { $0 + o }, g = grad + o, a = gate + o, b = linear + o
+            if CPUFeatures.avx512 {
+                switch self {
+                case .geluNew: AVX512Kernels.gatedGeluNewBackward(dGate: da, dLinear: db, output: h, grad: g, gate: a, linear: b, n); return
+                case .relu: AVX512Kernels.gatedReluBackward(dGate: da, dLinear: db, output: h, grad: g, gate: a, linear: b, n); return
+                case .gelu, .silu: break
+                }
+            }
+            gatedBackwardSerial(dGate: da, dLinear: db, output: h, grad: g, gate: a, linear: b, n)
+        }
+    }
+
+    // The portable (any x86-64 or ARM) kernels, single-threaded: PrecisKernels' `Pointwise` loops
+    // compiled here for the baseline. The dispatched entry points above use them unless an AVX-512
+    // build applies. Public so tests can compare the two.
+
     public func forwardSerial(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
-        var i = 0
         switch self {
-        case .gelu:
-            while i + 8 <= n {
-                let v = load8(x + i)
-                store8(0.5 * v * (1 + verf(v * 0.70710678118654752)), y + i)
-                i += 8
-            }
-        case .geluNew:
-            while i + 8 <= n {
-                let v = load8(x + i)
-                store8(0.5 * v * (1 + vtanh(0.7978845608028654 * (v + 0.044715 * v * v * v))), y + i)
-                i += 8
-            }
-        case .relu:
-            while i + 8 <= n {
-                let v = load8(x + i)
-                store8(v.replacing(with: 0, where: v .< 0), y + i)
-                i += 8
-            }
-        case .silu:
-            while i + 8 <= n {
-                let v = load8(x + i)
-                store8(v / (1 + vexp(-v)), y + i)
-                i += 8
-            }
+        case .gelu: Pointwise.forward(GeluErf.self, y, x, n)
+        case .geluNew: Pointwise.forward(GeluTanh.self, y, x, n)
+        case .relu: Pointwise.forward(ReLU.self, y, x, n)
+        case .silu: Pointwise.forward(SiLU.self, y, x, n)
         }
-        if i < n { forwardTail(y + i, x + i, n - i) }
     }
 
-    /// The portable backward kernel, single-threaded (see `forwardSerial`).
     public func backwardSerial(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
-        var i = 0
+        switch self {
+        case .gelu: Pointwise.backward(GeluErf.self, dx, dy, x, n)
+        case .geluNew: Pointwise.backward(GeluTanh.self, dx, dy, x, n)
+        case .relu: Pointwise.backward(ReLU.self, dx, dy, x, n)
+        case .silu: Pointwise.backward(SiLU.self, dx, dy, x, n)
+        }
+    }
+
+    public func backwardRecomputingSerial(x: UnsafeMutablePointer<Float>, grad: UnsafeMutablePointer<Float>, _ n: Int) {
+        switch self {
+        case .gelu: Pointwise.backwardRecomputing(GeluErf.self, x: x, grad: grad, n)
+        case .geluNew: Pointwise.backwardRecomputing(GeluTanh.self, x: x, grad: grad, n)
+        case .relu: Pointwise.backwardRecomputing(ReLU.self, x: x, grad: grad, n)
+        case .silu: Pointwise.backwardRecomputing(SiLU.self, x: x, grad: grad, n)
+        }
+    }
+
+    public func gatedForwardSerial(_ h: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>, linear: UnsafePointer<Float>, _ n: Int) {
+        switch self {
+        case .gelu: Pointwise.gatedForward(GeluErf.self, h, gate: gate, linear: linear, n)
+        case .geluNew: Pointwise.gatedForward(GeluTanh.self, h, gate: gate, linear: linear, n)
+        case .relu: Pointwise.gatedForward(ReLU.self, h, gate: gate, linear: linear, n)
+        case .silu: Pointwise.gatedForward(SiLU.self, h, gate: gate, linear: linear, n)
+        }
+    }
+
+    public func gatedBackwardSerial(dGate: UnsafeMutablePointer<Float>, dLinear: UnsafeMutablePointer<Float>,
+                                    output: UnsafeMutablePointer<Float>?, grad: UnsafePointer<Float>,
+                                    gate: UnsafePointer<Float>, linear: UnsafePointer<Float>, _ n: Int) {
         switch self {
         case .gelu:
-            while i + 8 <= n {
-                let v = load8(x + i)
-                let (cdf, pdf) = vnormal(v)
-                store8(load8(dy + i) * (cdf + v * pdf), dx + i)
-                i += 8
-            }
+            Pointwise.gatedBackward(GeluErf.self, dGate: dGate, dLinear: dLinear, output: output, grad: grad, gate: gate, linear: linear, n)
         case .geluNew:
-            while i + 8 <= n {
-                let v = load8(x + i)
-                let u = 0.7978845608028654 * (v + 0.044715 * v * v * v)
-                let t = vtanh(u)
-                let du = 0.7978845608028654 * (1 + 3 * 0.044715 * v * v)
-                store8(load8(dy + i) * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du), dx + i)
-                i += 8
-            }
+            Pointwise.gatedBackward(GeluTanh.self, dGate: dGate, dLinear: dLinear, output: output, grad: grad, gate: gate, linear: linear, n)
         case .relu:
-            while i + 8 <= n {
-                let g = load8(dy + i)
-                store8(g.replacing(with: 0, where: load8(x + i) .<= 0), dx + i)
-                i += 8
-            }
+            Pointwise.gatedBackward(ReLU.self, dGate: dGate, dLinear: dLinear, output: output, grad: grad, gate: gate, linear: linear, n)
         case .silu:
-            while i + 8 <= n {
-                let v = load8(x + i)
-                let s = 1 / (1 + vexp(-v))
-                store8(load8(dy + i) * s * (1 + v * (1 - s)), dx + i)
-                i += 8
-            }
-        }
-        if i < n {
-            // Pad the tail into 8 lanes so it uses exactly the same formulas.
-            var xs = F8(), gs = F8()
-            for j in 0..<(n - i) { xs[j] = x[i + j]; gs[j] = dy[i + j] }
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 24) { buf in
-                let b = buf.baseAddress!
-                store8(xs, b); store8(gs, b + 8)
-                backwardSerial(b + 16, b + 8, b, 8)
-                for j in 0..<(n - i) { dx[i + j] = b[16 + j] }
-            }
-        }
-    }
-
-    /// The last n < 8 elements, padded to 8 lanes so they use exactly the same formulas.
-    private func forwardTail(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buf in
-            let b = buf.baseAddress!
-            b.update(repeating: 0, count: 16)
-            for j in 0..<n { b[j] = x[j] }
-            forwardSerial(b + 8, b, 8)
-            for j in 0..<n { y[j] = b[8 + j] }
+            Pointwise.gatedBackward(SiLU.self, dGate: dGate, dLinear: dLinear, output: output, grad: grad, gate: gate, linear: linear, n)
         }
     }
 }
-
-/// tanh for 8 lanes via exp: tanh(u) = 1 − 2/(exp(2u) + 1).
-@inline(__always) public func vtanh(_ u: F8) -> F8 {
-    1 - 2 / (vexp(2 * u) + 1)
-}
-

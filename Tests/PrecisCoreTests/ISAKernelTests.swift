@@ -28,19 +28,58 @@ import PrecisAVX512
             #expect(abs(xs[i] - a[i]) <= 1e-6 * max(1, abs(a[i])), "recomputed output \(i)")
             #expect(abs(g[i] - b[i]) <= 1e-6 * max(1, abs(b[i])), "recomputing backward \(i)")
         }
-        // Exact GELU's AVX-512 build performs the portable kernel's operations lane for lane: the same
-        // bits, not just close ones.
-        if act == .gelu && CPUFeatures.avx512 {
+        // The AVX-512 builds (exact GELU, gelu_new, ReLU; SiLU dispatches to the portable kernel)
+        // perform the portable kernel's operations lane for lane: the same bits, not just close ones.
+        if CPUFeatures.avx512 {
             act.forward(&a, x, n)
             act.forwardSerial(&b, x, n)
-            #expect(a == b, "GELU forward bits")
+            #expect(a == b, "\(act) forward bits")
             act.backward(&a, dy, x, n)
             act.backwardSerial(&b, dy, x, n)
-            #expect(a == b, "GELU backward bits")
+            #expect(a == b, "\(act) backward bits")
             act.forwardSerial(&a, x, n)
             act.backwardSerial(&b, dy, x, n)
-            #expect(xs == a && g == b, "GELU recomputing backward bits")
+            #expect(xs == a && g == b, "\(act) recomputing backward bits")
         }
+    }
+
+    /// The gated form (h = f(gate) ⊙ linear) dispatched (AVX-512 for gelu_new and ReLU when the CPU
+    /// has it, split over the workers) gives the portable kernel's bits, and its fused backward gives
+    /// the bits of its parts: dLinear = dh ⊙ f(gate), dGate = f's backward of dh ⊙ linear, h again.
+    @Test(arguments: [Activation.gelu, .geluNew, .relu, .silu])
+    func dispatchedGatedActivationsMatchThePortableKernels(_ act: Activation) {
+        let n = 100_005
+        var rng = SeededRNG(seed: 10)
+        let a = (0..<n).map { _ in Float(rng.normal() * 3) }, b = (0..<n).map { _ in Float(rng.normal()) }
+        let dh = (0..<n).map { _ in Float(rng.normal()) }
+        var h1 = [Float](repeating: 0, count: n), h2 = h1
+        act.gatedForward(&h1, gate: a, linear: b, n)
+        act.gatedForwardSerial(&h2, gate: a, linear: b, n)
+        #expect(h1 == h2, "gated forward bits")
+        var da1 = h1, db1 = h1, o1 = h1, da2 = h1, db2 = h1, o2 = h1
+        act.gatedBackward(dGate: &da1, dLinear: &db1, output: &o1, grad: dh, gate: a, linear: b, n)
+        act.gatedBackwardSerial(dGate: &da2, dLinear: &db2, output: &o2, grad: dh, gate: a, linear: b, n)
+        #expect(da1 == da2 && db1 == db2 && o1 == o2, "gated backward bits")
+        #expect(o1 == h2, "the recomputed output is the forward's")
+        // Its parts, from the plain activation's kernels.
+        var fa = [Float](repeating: 0, count: n), dga = fa
+        act.forwardSerial(&fa, a, n)
+        let dhb = (0..<n).map { dh[$0] * b[$0] }
+        act.backwardSerial(&dga, dhb, a, n)
+        #expect(da1 == dga, "dGate = f's backward of dh ⊙ linear")
+        #expect(db1 == (0..<n).map { dh[$0] * fa[$0] }, "dLinear = dh ⊙ f(gate)")
+        #expect(h1 == (0..<n).map { fa[$0] * b[$0] }, "h = f(gate) ⊙ linear")
+        // In place: dGate over gate, dLinear over linear, h over the gradient.
+        var ga = a, lb = b, gh = dh
+        ga.withUnsafeMutableBufferPointer { ga in
+            lb.withUnsafeMutableBufferPointer { lb in
+                gh.withUnsafeMutableBufferPointer { gh in
+                    act.gatedBackward(dGate: ga.baseAddress!, dLinear: lb.baseAddress!, output: gh.baseAddress!, grad: gh.baseAddress!,
+                                      gate: ga.baseAddress!, linear: lb.baseAddress!, n)
+                }
+            }
+        }
+        #expect(ga == da1 && lb == db1 && gh == o1, "gated backward in place")
     }
 
     @Test(arguments: [(1, 16, 48), (3, 32, 100), (8, 64, 256), (13, 40, 24)])
@@ -171,5 +210,90 @@ import PrecisAVX512
         }
         #expect(dx1 == dx2 && dg1 == dg2 && db1 == db2, "layer norm backward")
         #expect(ya.filter { $0 == 0 }.count > n / 8, "dropout dropped some")
+    }
+
+    /// The kernels T5 and Pegasus add (RMS norm forward, backward and dγ; softmax with an additive
+    /// position bias, masked and causal; the bias's gradient summed over a batch; gelu_new and ReLU,
+    /// plain, recomputing and gated) give the same bits compiled for AVX-512 as the portable build,
+    /// for widths with and without a tail of fewer than 8 (or 16) values and several row counts.
+    /// Skipped without AVX-512.
+    @Test(.enabled(if: CPUFeatures.avx512, "this CPU has no AVX-512 (or PRECIS_NO_AVX512 is set)"),
+          arguments: [(1, 5), (3, 16), (7, 83), (13, 130), (2, 517), (32, 64)])
+    func avx512T5RowKernelsGiveThePortableBits(_ rows: Int, _ width: Int) {
+        var rng = SeededRNG(seed: UInt64(rows * 1000 + width))
+        func vector(_ n: Int, _ scale: Double = 1, _ shift: Double = 0) -> [Float] { (0..<n).map { _ in Float(rng.normal() * scale + shift) } }
+
+        // RMS norm.
+        let dim = width, n = rows * dim
+        let x = vector(n, 2, 0.5), dy = vector(n), gamma = vector(dim, 0.5, 1)
+        var y1 = [Float](repeating: 0, count: n), h1 = y1, y2 = y1, h2 = y1
+        var r1 = [Float](repeating: 0, count: rows), r2 = r1
+        AVX512Kernels.rmsNorm(y: &y1, xhat: &h1, rstd: &r1, x: x, gamma: gamma, rows: 0..<rows, dim: dim, eps: 1e-6)
+        Rows.rmsNorm(y: &y2, xhat: &h2, rstd: &r2, x: x, gamma: gamma, rows: 0..<rows, dim: dim, eps: 1e-6)
+        #expect(y1 == y2 && h1 == h2 && r1 == r2, "RMS norm")
+        var dx1 = [Float](repeating: 0, count: n), dx2 = dx1
+        AVX512Kernels.rmsNormBackward(dx: &dx1, dy: dy, xhat: h1, rstd: r1, gamma: gamma, rows: 0..<rows, dim: dim)
+        Rows.rmsNormBackward(dx: &dx2, dy: dy, xhat: h1, rstd: r1, gamma: gamma, rows: 0..<rows, dim: dim)
+        #expect(dx1 == dx2, "RMS norm backward")
+        var dg1 = vector(dim), dg2 = dg1
+        AVX512Kernels.rmsNormParameterGradients(dgamma: &dg1, dy: dy, xhat: h1, rows: rows, dim: dim, columns: 0, dim)
+        Row.rmsNormParameterGradients(dgamma: &dg2, dy: dy, xhat: h1, rows: rows, dim: dim, columns: 0, dim)
+        #expect(dg1 == dg2, "RMS norm dγ")
+
+        // Softmax with a position bias: `rows` queries over `width` keys, rows `ld` apart, bias rows
+        // `biasLd` apart, with and without a padding mask and a causal limit.
+        let cols = width, ld = cols + 3, biasLd = cols + 1
+        let scores = vector(rows * ld, 4), bias = vector(rows * biasLd, 2)
+        let mask = (0..<cols).map { j in Float(j % 7 == 2 ? 0 : 1) }
+        for causal in [false, true] {
+            for useMask in [false, true] {
+                var a = scores, b = scores
+                mask.withUnsafeBufferPointer { km in
+                    let keyMask = useMask ? km.baseAddress : nil
+                    AVX512Kernels.softmax(&a, bias: bias, biasLd: biasLd, rows: rows, cols: cols, ld: ld, keyMask: keyMask, causal: causal,
+                                          causalOffset: 1)
+                    Rows.softmax(&b, bias: bias, biasLd: biasLd, rows: rows, cols: cols, ld: ld, keyMask: keyMask, causal: causal,
+                                 causalOffset: 1)
+                }
+                #expect(a == b, "biased softmax causal \(causal) mask \(useMask)")
+            }
+        }
+        // The bias's gradient over a batch of 3 score blocks `batchStride` apart.
+        let batch = 3, batchStride = rows * ld + 5
+        let dScores = vector(batch * batchStride)
+        var db1 = vector(rows * biasLd), db2 = db1
+        AVX512Kernels.accumulateBiasGradient(dBias: &db1, ldBias: biasLd, dScores: dScores, ld: ld, batch: batch, batchStride: batchStride,
+                                             rows: 0..<rows, cols: cols)
+        Rows.accumulateBiasGradient(dBias: &db2, ldBias: biasLd, dScores: dScores, ld: ld, batch: batch, batchStride: batchStride,
+                                    rows: 0..<rows, cols: cols)
+        #expect(db1 == db2, "bias gradient")
+
+        // gelu_new and ReLU over rows × width values (a tail when that is not a multiple of 8).
+        let v = vector(n, 3), g = vector(n), lin = vector(n)
+        var p1 = [Float](repeating: 0, count: n), p2 = p1, q1 = p1, q2 = p1, o1 = p1, o2 = p1
+        AVX512Kernels.geluNewForward(&p1, v, n); Pointwise.forward(GeluTanh.self, &p2, v, n)
+        #expect(p1 == p2, "gelu_new forward")
+        AVX512Kernels.geluNewBackward(&p1, g, v, n); Pointwise.backward(GeluTanh.self, &p2, g, v, n)
+        #expect(p1 == p2, "gelu_new backward")
+        var x1 = v, g1 = g, x2 = v, g2 = g
+        AVX512Kernels.geluNewRecomputeBackward(&x1, &g1, n); Pointwise.backwardRecomputing(GeluTanh.self, x: &x2, grad: &g2, n)
+        #expect(x1 == x2 && g1 == g2, "gelu_new recomputing backward")
+        AVX512Kernels.gatedGeluNewForward(&p1, gate: v, linear: lin, n); Pointwise.gatedForward(GeluTanh.self, &p2, gate: v, linear: lin, n)
+        #expect(p1 == p2, "gated gelu_new forward")
+        AVX512Kernels.gatedGeluNewBackward(dGate: &p1, dLinear: &q1, output: &o1, grad: g, gate: v, linear: lin, n)
+        Pointwise.gatedBackward(GeluTanh.self, dGate: &p2, dLinear: &q2, output: &o2, grad: g, gate: v, linear: lin, n)
+        #expect(p1 == p2 && q1 == q2 && o1 == o2, "gated gelu_new backward")
+        AVX512Kernels.reluForward(&p1, v, n); Pointwise.forward(ReLU.self, &p2, v, n)
+        #expect(p1 == p2, "ReLU forward")
+        AVX512Kernels.reluBackward(&p1, g, v, n); Pointwise.backward(ReLU.self, &p2, g, v, n)
+        #expect(p1 == p2, "ReLU backward")
+        x1 = v; g1 = g; x2 = v; g2 = g
+        AVX512Kernels.reluRecomputeBackward(&x1, &g1, n); Pointwise.backwardRecomputing(ReLU.self, x: &x2, grad: &g2, n)
+        #expect(x1 == x2 && g1 == g2, "ReLU recomputing backward")
+        AVX512Kernels.gatedReluForward(&p1, gate: v, linear: lin, n); Pointwise.gatedForward(ReLU.self, &p2, gate: v, linear: lin, n)
+        #expect(p1 == p2, "gated ReLU forward")
+        AVX512Kernels.gatedReluBackward(dGate: &p1, dLinear: &q1, output: nil, grad: g, gate: v, linear: lin, n)
+        Pointwise.gatedBackward(ReLU.self, dGate: &p2, dLinear: &q2, output: nil, grad: g, gate: v, linear: lin, n)
+        #expect(p1 == p2 && q1 == q2, "gated ReLU backward")
     }
 }

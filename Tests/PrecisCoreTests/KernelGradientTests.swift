@@ -162,4 +162,74 @@ func weighted(_ y: [Float], _ w: [Float]) -> Double { zip(y, w).reduce(0) { $0 +
         Embedding.backward(dtable: &dt, dout: [1, 1, 1, 2, 2, 2, 3, 3, 3], ids: ids, rows: 3, dim: 3, scale: 2)
         #expect(dt == [4, 4, 4, 0, 0, 0, 8, 8, 8, 0, 0, 0])
     }
+
+    @Test(arguments: [5, 13, 19])
+    func rmsNorm(_ dim: Int) {
+        var fd = FD()
+        let rows = 3
+        let x = fd.vector(rows * dim), g = fd.vector(dim), w = fd.vector(rows * dim)
+        func run(_ x: [Float], _ g: [Float]) -> (y: [Float], xhat: [Float], rstd: [Float]) {
+            var y = [Float](repeating: 0, count: rows * dim), xh = y, rs = [Float](repeating: 0, count: rows)
+            RMSNorm.forward(y: &y, xhat: &xh, rstd: &rs, x: x, gamma: g, rows: rows, dim: dim, eps: 1e-6)
+            return (y, xh, rs)
+        }
+        let f = run(x, g)
+        var dx = [Float](repeating: 0, count: rows * dim), dg = [Float](repeating: 0, count: dim)
+        RMSNorm.backward(dx: &dx, dy: w, xhat: f.xhat, rstd: f.rstd, gamma: g, dgamma: &dg, rows: rows, dim: dim)
+        FD.check(dx, x) { weighted(run($0, g).y, w) }
+        FD.check(dg, g) { weighted(run(x, $0).y, w) }
+        // dx may overwrite dy.
+        var inPlace = w, dg2 = [Float](repeating: 0, count: dim)
+        inPlace.withUnsafeMutableBufferPointer { d in
+            RMSNorm.backward(dx: d.baseAddress!, dy: d.baseAddress!, xhat: f.xhat, rstd: f.rstd, gamma: g, dgamma: &dg2, rows: rows, dim: dim)
+        }
+        #expect(inPlace == dx && dg2 == dg, "in place")
+    }
+
+    /// Attention probabilities over a batch with a position bias per (head, query, key) shared by the
+    /// batch: the scores' gradient is softmax's backward, the bias's the sum of those over the batch.
+    @Test(arguments: [false, true])
+    func softmaxWithPositionBias(_ causal: Bool) {
+        var fd = FD()
+        let batch = 2, heads = 2, tq = 3, tk = 9, tile = tq * tk
+        let s = fd.vector(batch * heads * tile), bias = fd.vector(heads * tile), w = fd.vector(batch * heads * tile)
+        var mask = [Float](repeating: 1, count: batch * tk); mask[2] = 0; mask[tk + 7] = 0
+        func run(_ s: [Float], _ bias: [Float]) -> [Float] {
+            var p = s
+            p.withUnsafeMutableBufferPointer { pp in
+                bias.withUnsafeBufferPointer { bp in
+                    mask.withUnsafeBufferPointer { km in
+                        for b in 0..<batch {
+                            for h in 0..<heads {
+                                Softmax.forward(pp.baseAddress! + (b * heads + h) * tile, rows: tq, cols: tk, ld: tk,
+                                                bias: bp.baseAddress! + h * tile, biasLd: tk,
+                                                keyMask: km.baseAddress! + b * tk, causal: causal, causalOffset: 4)
+                            }
+                        }
+                    }
+                }
+            }
+            return p
+        }
+        let p = run(s, bias)
+        var dS = w
+        Softmax.backward(&dS, p: p, rows: batch * heads * tq, cols: tk, ld: tk)
+        var dBias = [Float](repeating: 0, count: heads * tile)
+        Softmax.accumulateBiasGradient(dBias: &dBias, ldBias: tk, dScores: dS, ld: tk, rows: heads * tq, cols: tk,
+                                       batch: batch, batchStride: heads * tile)
+        FD.check(dS, s) { weighted(run($0, bias), w) }
+        FD.check(dBias, bias) { weighted(run(s, $0), w) }
+    }
+
+    @Test(arguments: Activation.allCases)
+    func gatedActivation(_ act: Activation) {
+        var fd = FD()
+        let n = 21
+        let a = fd.vector(n, scale: 2).map { abs($0) < 0.05 ? $0 + 0.1 : $0 }, b = fd.vector(n), w = fd.vector(n)
+        func run(_ a: [Float], _ b: [Float]) -> [Float] { var h = [Float](repeating: 0, count: n); act.gatedForward(&h, gate: a, linear: b, n); return h }
+        var da = [Float](repeating: 0, count: n), db = da
+        act.gatedBackward(dGate: &da, dLinear: &db, output: nil, grad: w, gate: a, linear: b, n)
+        FD.check(da, a, tolerance: 1e-2) { weighted(run($0, b), w) }
+        FD.check(db, b, tolerance: 1e-2) { weighted(run(a, $0), w) }
+    }
 }
