@@ -19,13 +19,14 @@ public final class BartModel: Seq2SeqModel {
     let layout: BartLayout
     /// The lanes of a step (see `forward`); lane 0's gradients are `grads`.
     private var lanes: [BartLane] = []
-    /// Seconds each lane has spent in forward and backward since the model was made (lanes run at
-    /// once: a lane that finishes early waits for the others).
-    public var laneBusySeconds: [Double] { lanes.map(\.busy) }
-    /// Per lane, seconds spent running other lanes' products and idle at the end of backward (see
-    /// `WorkBoard`), since the board for the current lane count was made.
-    public var laneHelpingSeconds: [Double] { workBoard?.helpingSeconds ?? [] }
-    public var laneIdleSeconds: [Double] { workBoard?.idleSeconds ?? [] }
+    /// Per lane: seconds in forward and backward since the model was made (lanes run at once: a
+    /// lane that finishes early waits for the others); seconds running other lanes' products and
+    /// idle at the end of backward (see `WorkBoard`), since the board for the current lane count
+    /// was made.
+    public var laneFigures: LaneFigures {
+        LaneFigures(busySeconds: lanes.map(\.busy), helpingSeconds: workBoard?.helpingSeconds ?? [],
+                    idleSeconds: workBoard?.idleSeconds ?? [], lastForwardSeconds: lastForwardSeconds)
+    }
 
     /// How many lanes the last `forward` used.
     private var laneCount = 0
@@ -72,7 +73,13 @@ public final class BartModel: Seq2SeqModel {
         arrivals = Mutex(Array(repeating: 0, count: reportRanges.count))
     }
 
-    public var vocabSize: Int { config.vocabSize }
+    public var facts: Seq2SeqFacts {
+        Seq2SeqFacts(modelType: Self.modelType, vocabSize: config.vocabSize, dModel: config.dModel,
+                     padTokenId: config.padTokenId, eosTokenId: config.eosTokenId, bosTokenId: config.bosTokenId,
+                     decoderStartTokenId: config.decoderStartTokenId, forcedBosTokenId: config.forcedBosTokenId,
+                     forcedEosTokenId: config.forcedEosTokenId, maxSourcePositions: config.maxPositionEmbeddings,
+                     maxTargetPositions: config.maxPositionEmbeddings, tiedHead: config.tieWordEmbeddings)
+    }
     public var extraTensors: [(name: String, values: FloatBuffer, shape: [Int])] {
         [("final_logits_bias", finalLogitsBias, [1, config.vocabSize])]
     }
@@ -137,7 +144,7 @@ public final class BartModel: Seq2SeqModel {
     public func step(_ batch: Seq2SeqBatch, options: StepOptions = StepOptions(),
                      logitsOut: UnsafeMutablePointer<Float>? = nil) throws -> CrossEntropy.Result {
         guard options.computeGradients else { return try forward(batch, options: options, logitsOut: logitsOut) }
-        try batch.validate(vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings)
+        try batch.validate(facts)
         let n = lanes(forRows: batch.batchSize)
         if n == 1 {
             let result = try forward(batch, options: options, logitsOut: logitsOut)
@@ -188,7 +195,7 @@ public final class BartModel: Seq2SeqModel {
     /// for `backward()`.
     public func forward(_ batch: Seq2SeqBatch, options: StepOptions = StepOptions(),
                         logitsOut: UnsafeMutablePointer<Float>? = nil) throws -> CrossEntropy.Result {
-        try batch.validate(vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings)
+        try batch.validate(facts)
         let n = lanes(forRows: batch.batchSize)
         let (options, drop) = laneOptions(batch, lanes: n, options)
         let all = Array(lanes.prefix(n)), t0 = DispatchTime.now().uptimeNanoseconds
@@ -378,7 +385,7 @@ public final class BartModel: Seq2SeqModel {
     /// An incremental decoder for these sources: the previous one reset when the shape is the same
     /// (its buffers are reused), else a new one.
     public func incrementalDecoder(encoderOutput: FloatBuffer, attentionMask: [Int32], sources: Int, sourceLength: Int,
-                                   rowSource: [Int], maxLength: Int) -> BartIncrementalDecoder {
+                                   rowSource: [Int], maxLength: Int) -> any IncrementalDecoding {
         if let d = decoderCache, d.rows == rowSource.count, d.sources == sources, d.sourceLength == sourceLength,
            d.maxLength == maxLength {
             d.reset(encoderOutput: encoderOutput, attentionMask: attentionMask, rowSource: rowSource)
@@ -396,7 +403,7 @@ public final class BartModel: Seq2SeqModel {
     public func encoderHiddenStates(inputIds: [Int32], attentionMask: [Int32], batchSize: Int, sourceLength: Int) throws -> FloatBuffer {
         let batch = try Seq2SeqBatch(batchSize: batchSize, sourceLength: sourceLength, targetLength: 1, inputIds: inputIds,
                                      attentionMask: attentionMask, labels: Array(repeating: Seq2SeqBatch.ignoreIndex, count: batchSize))
-        try batch.validate(vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings)
+        try batch.validate(facts)
         let out = FloatBuffer(count: batchSize * sourceLength * config.dModel)
         let n = lanes(forRows: batchSize), all = lanes, rowFloats = sourceLength * config.dModel
         Parallel.run(n) { i in

@@ -4,7 +4,7 @@ import PrecisCore
 /// cross-attention keys and values are computed once, and self-attention keys and values are cached
 /// per row, so each new token costs one position's worth of work. Rows are hypotheses (batch × beams);
 /// `rowSource[r]` says which source row r attends to. Evaluation mode (no dropout).
-public final class BartIncrementalDecoder {
+public final class BartIncrementalDecoder: IncrementalDecoding {
     /// The model (unowned: the model caches its last decoder, and a decoder must not outlive its model).
     public unowned let model: BartModel
     public let rows: Int
