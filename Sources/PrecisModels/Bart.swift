@@ -19,14 +19,14 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
     public let finalLogitsBias: FloatBuffer
     let layout: BartLayout
     /// Runs the step's lanes (see `LaneRunner`); lane 0's gradients are `grads`.
-    private let runner: LaneRunner<BartModel>
+    let runner: LaneRunner<BartModel>
     /// Wall time per region of the step (enable for profiling).
     public let profiler = Profiler()
     /// Decoder weights packed for generation, with the fingerprint of the parameters they were packed
     /// from: repacking (~10 ms for bart-small) happens only when the parameters changed.
-    private var packedCache: (fingerprint: [Double], decoder: BartIncrementalDecoder.PackedDecoder)?
+    var packedCache: (fingerprint: [Double], decoder: BartIncrementalDecoder.PackedDecoder)?
     /// The last incremental decoder, reused by the next generation of the same shape.
-    private var decoderCache: BartIncrementalDecoder?
+    var decoderCache: BartIncrementalDecoder?
 
     public static let modelType = "bart"
 
@@ -154,49 +154,6 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
     /// current lane count was made; and the last forward's end.
     public var laneFigures: LaneFigures { runner.figures }
 
-    /// The decoder weights packed for few-row products, reused while the parameters are unchanged. The
-    /// fingerprint is two independent weighted sums over every parameter and the logits bias (one
-    /// pass over the buffer, a fraction of the packing cost).
-    func packedDecoder() -> BartIncrementalDecoder.PackedDecoder {
-        let fp = [Vec.sumOfSquares(params.pointer, params.count), Double(Vec.total(params.pointer, params.count)),
-                  Vec.sumOfSquares(finalLogitsBias.pointer, finalLogitsBias.count)]
-        if let c = packedCache, c.fingerprint == fp { return c.decoder }
-        let d = BartIncrementalDecoder.PackedDecoder(self)
-        packedCache = (fp, d)
-        return d
-    }
-
-    /// An incremental decoder for these sources: the previous one reset when the shape is the same
-    /// (its buffers are reused), else a new one.
-    public func incrementalDecoder(encoderOutput: FloatBuffer, attentionMask: [Int32], sources: Int, sourceLength: Int,
-                                   rowSource: [Int], maxLength: Int) -> any IncrementalDecoding {
-        if let d = decoderCache, d.rows == rowSource.count, d.sources == sources, d.sourceLength == sourceLength,
-           d.maxLength == maxLength {
-            d.reset(encoderOutput: encoderOutput, attentionMask: attentionMask, rowSource: rowSource)
-            d.repack()
-            return d
-        }
-        let d = BartIncrementalDecoder(model: self, encoderOutput: encoderOutput, attentionMask: attentionMask, sources: sources,
-                                       sourceLength: sourceLength, rowSource: rowSource, maxLength: maxLength)
-        decoderCache = d
-        return d
-    }
-
-    /// Runs the encoder alone in evaluation mode (no dropout) and returns its last hidden state
-    /// [B, S, D]; the batch's labels are not used.
-    public func encoderHiddenStates(inputIds: [Int32], attentionMask: [Int32], batchSize: Int, sourceLength: Int) throws -> FloatBuffer {
-        let batch = try Seq2SeqBatch(batchSize: batchSize, sourceLength: sourceLength, targetLength: 1, inputIds: inputIds,
-                                     attentionMask: attentionMask, labels: Array(repeating: Seq2SeqBatch.ignoreIndex, count: batchSize))
-        try batch.validate(facts)
-        let out = FloatBuffer(count: batchSize * sourceLength * config.dModel)
-        let rowFloats = sourceLength * config.dModel
-        runner.eachLane(self, batch) { rows, ws in
-            encode(ws, DropoutPlan(config: config, training: false, seed: 0))
-            (out.pointer + rows.lowerBound * rowFloats).update(from: ws.encoderOutput, count: rows.count * rowFloats)
-        }
-        return out
-    }
-
     /// The encoder's last hidden state of the most recent `step` ([B, S, D]).
     public func lastEncoderOutput() -> [Float] {
         var out: [Float] = []
@@ -305,7 +262,7 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
         return UnsafePointer(norm.y)
     }
 
-    private func encode(_ ws: BartWorkspace, _ drop: DropoutPlan) {
+    func encode(_ ws: BartWorkspace, _ drop: DropoutPlan) {
         let c = config, d = c.dModel, n = ws.b * ws.s, p = params.pointer
         prof(ws, "fwd embed") { embed(ws, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions, norm: ws.encoderEmbedNorm,
               normOffsets: layout.encoderEmbedNorm, out: ws.encoderInput, dropout: drop.site(.encoderEmbedding)) }
@@ -369,7 +326,8 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
 
     // MARK: Backward
 
-    /// One lane's backward pass, into `ws.gradients`; `report(k)` when `reportRanges[k]` is final.
+    /// One lane's backward pass, into `ws.gradients`; `report(k)` when the range of
+    /// `gradientReportPrefixes[k]` has its final gradient.
     private func backward(_ ws: BartWorkspace, _ drop: DropoutPlan, report: (Int) -> Void) {
         let c = config, d = c.dModel, p = params.pointer, g = ws.gradients
         var reported = 0
