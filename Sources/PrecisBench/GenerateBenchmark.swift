@@ -21,16 +21,16 @@ public enum GenerateBenchmark {
 
     /// Generates `newTokens` tokens for each of `batch` random sources of `source` tokens with
     /// `numBeams` beams, `repeats` times (at least once); the fastest run is reported.
-    public static func run(model: BartModel, batch: Int, source: Int, newTokens: Int, numBeams: Int, threads: Int,
+    public static func run(model: any Seq2SeqModel, batch: Int, source: Int, newTokens: Int, numBeams: Int, threads: Int,
                            repeats: Int, profile: Bool = false) throws -> Report {
         Compute.setThreads(threads)
-        let data = try RandomBatch.make(vocab: model.config.vocabSize, batch: batch, source: source, target: 2, seed: 3)
+        let data = try RandomBatch.make(vocab: model.facts.vocabSize, batch: batch, source: source, target: 2, seed: 3)
         var g = GenerationSettings()
         g.numBeams = numBeams
         g.maxNewTokens = newTokens
         g.minNewTokens = newTokens
         g.earlyStopping = .yes
-        g.forcedBosTokenId = model.config.forcedBosTokenId
+        g.forcedBosTokenId = model.facts.forcedBosTokenId
         g.forcedEosTokenId = nil
         var best = Double.infinity
         var phases: [(name: String, ms: Double)] = []

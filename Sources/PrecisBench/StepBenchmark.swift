@@ -34,13 +34,13 @@ public enum StepBenchmark {
     /// Runs `warmup` untimed and `steps` timed steps with `threads` compute threads (the model's
     /// weights initialised with seed 0, AdamW at a small learning rate, gradients clipped at 1) and
     /// an sgemm burst after each timed step. `progress` gets one line per timed step.
-    public static func run(model: BartModel, batch: Int, source: Int, target: Int, threads: Int,
+    public static func run(model: any Seq2SeqModel, batch: Int, source: Int, target: Int, threads: Int,
                            steps: Int, warmup: Int, profile: Bool = false,
                            progress: (String) -> Void = { _ in }) throws -> Report {
         let peak = Timing.sgemmPeak(threads: threads)
         Compute.setThreads(threads)
         model.initializeWeights(seed: 0)
-        let data = try RandomBatch.make(vocab: model.config.vocabSize, batch: batch, source: source, target: target, seed: 1)
+        let data = try RandomBatch.make(vocab: model.facts.vocabSize, batch: batch, source: source, target: target, seed: 1)
         let opt = OptimizerState(table: model.table, adamw: AdamW(weightDecay: 0.01),
                                  schedule: LRSchedule(kind: .linear, baseLR: 1e-4, warmupSteps: 0, totalSteps: 1_000_000))
         var fwd: [Double] = [], bwd: [Double] = [], optim: [Double] = [], total: [Double] = [], bursts: [Double] = []
@@ -48,7 +48,8 @@ public enum StepBenchmark {
         for i in 0..<(warmup + steps) {
             if i == warmup {
                 model.profiler.reset(); model.profiler.enabled = profile
-                laneBase = model.laneBusySeconds; helpBase = model.laneHelpingSeconds; idleBase = model.laneIdleSeconds
+                let lanes = model.laneFigures
+                laneBase = lanes.busySeconds; helpBase = lanes.helpingSeconds; idleBase = lanes.idleSeconds
             }
             let t0 = Timing.now()
             model.zeroGradients()
@@ -57,7 +58,7 @@ public enum StepBenchmark {
             // forward, "backward" the rest.
             let ts = Timing.now()
             _ = try model.step(data, options: StepOptions(training: true, seed: UInt64(i)), logitsOut: nil)
-            let t2 = Timing.now(), t1 = ts + model.lastForwardSeconds
+            let t2 = Timing.now(), t1 = ts + model.laneFigures.lastForwardSeconds
             let norm = GradClip.norm(model.grads.pointer, count: model.grads.count)
             opt.apply(params: model.params.pointer, grads: model.grads.pointer,
                       clipCoefficient: GradClip.coefficient(totalNorm: norm, maxNorm: 1))
@@ -72,15 +73,16 @@ public enum StepBenchmark {
         let flops = Double(model.matrixProducts(batch: batch, source: source, target: target).flops())
         model.profiler.enabled = false
         let regions = model.profiler.order.map { ($0, model.profiler.totals[$0]! * 1000 / Double(steps)) }
+        let lanes = model.laneFigures
         return Report(forwardMs: Timing.median(fwd) * 1000, backwardMs: Timing.median(bwd) * 1000,
                       optimizerMs: Timing.median(optim) * 1000, stepMs: stepS * 1000,
                       tokensPerSecond: Double(batch * (source + target)) / stepS,
                       gflopPerStep: flops / 1e9, achievedGflops: flops / stepS / 1e9, sgemmPeakGflops: peak,
                       sgemmBetweenStepsGflops: bursts.isEmpty ? nil : Timing.median(bursts),
                       peakRSSMiB: Timing.peakRSSMiB(), parameters: model.table.count, steps: steps, regions: regions,
-                      laneMs: perStep(model.laneBusySeconds, since: laneBase),
-                      laneHelpingMs: perStep(model.laneHelpingSeconds, since: helpBase),
-                      laneIdleMs: perStep(model.laneIdleSeconds, since: idleBase))
+                      laneMs: perStep(lanes.busySeconds, since: laneBase),
+                      laneHelpingMs: perStep(lanes.helpingSeconds, since: helpBase),
+                      laneIdleMs: perStep(lanes.idleSeconds, since: idleBase))
         func perStep(_ now: [Double], since base: [Double]) -> [Double] {
             now.enumerated().map { i, s in (s - (i < base.count ? base[i] : 0)) * 1000 / Double(steps) }
         }

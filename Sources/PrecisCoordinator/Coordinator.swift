@@ -37,7 +37,7 @@ public final class Coordinator {
     let options: Options
     var cfg: TrainingConfig
     let configText: String
-    let model: BartModel
+    let model: any Seq2SeqModel
     let plan: TrainingPlan
     let consistency: Consistency
 
@@ -76,7 +76,7 @@ public final class Coordinator {
         consistency = Consistency(rawValue: cfg.cluster.consistency) ?? .sync
         Compute.setThreads(1)
         model = try LocalTrainer.loadModel(cfg.training.model, seed: cfg.training.seed)
-        plan = try TrainingPlan(cfg, model: ModelShape(model.config), plannedWorkers: cfg.cluster.workers,
+        plan = try TrainingPlan(cfg, model: ModelShape(model.facts), plannedWorkers: cfg.cluster.workers,
                                 asyncUpdates: consistency != .sync)
         context = try ZMQContext()
         router = try ZMQSocket(context, .router)

@@ -7,17 +7,13 @@ import PrecisText
 
 /// A model folder ready to summarise: weights, generation settings and `tokenizer.json`.
 public final class SummarizationModel {
-    public let model: BartModel
+    public let model: any Seq2SeqModel
     public let encoder: TokenizerEncoder
     public var generation: GenerationSettings
     public let folder: String
 
     public init(folder: String) throws {
-        let (m, _) = try ModelFolder.load(folder)
-        guard let bart = m as? BartModel else {
-            throw ModelError.unknownModelType(file: folder + "/config.json", modelType: type(of: m).modelType, known: ["bart"])
-        }
-        model = bart
+        model = try ModelFolder.load(folder).model
         let tok = (folder as NSString).appendingPathComponent("tokenizer.json")
         guard FileManager.default.fileExists(atPath: tok) else { throw ModelError.missingFile(path: tok) }
         encoder = try TokenizerEncoder(file: tok)
@@ -26,7 +22,7 @@ public final class SummarizationModel {
     }
 
     /// A model already in memory (a worker's), with its tokenizer and generation settings.
-    public init(model: BartModel, encoder: TokenizerEncoder, generation: GenerationSettings, folder: String = "(in memory)") {
+    public init(model: any Seq2SeqModel, encoder: TokenizerEncoder, generation: GenerationSettings, folder: String = "(in memory)") {
         self.model = model; self.encoder = encoder; self.generation = generation; self.folder = folder
     }
 
@@ -34,14 +30,14 @@ public final class SummarizationModel {
     /// results come back in input order).
     public func summarize(_ texts: [String], batchSize: Int = 16, maxSourceLength: Int = 512,
                           progress: (Int, Int) -> Void = { _, _ in }) throws -> (texts: [String], tokens: [[Int32]]) {
-        let ids = try texts.map { try encoder.encode($0, maxLength: min(maxSourceLength, model.config.maxPositionEmbeddings)) }
+        let ids = try texts.map { try encoder.encode($0, maxLength: min(maxSourceLength, model.facts.maxSourcePositions ?? .max)) }
         let order = ids.indices.sorted { ids[$0].count > ids[$1].count }
         var outTokens = [[Int32]](repeating: [], count: texts.count)
         var done = 0
         for chunk in Sampler.batches(order, batchSize: batchSize) {
             let longest = chunk.map { ids[$0].count }.max() ?? 1
-            let sLen = min(model.config.maxPositionEmbeddings, (longest + 7) / 8 * 8)
-            var input = [Int32](repeating: Int32(model.config.padTokenId), count: chunk.count * sLen)
+            let sLen = min(model.facts.maxSourcePositions ?? .max, (longest + 7) / 8 * 8)
+            var input = [Int32](repeating: Int32(model.facts.padTokenId), count: chunk.count * sLen)
             var mask = [Int32](repeating: 0, count: chunk.count * sLen)
             for (r, i) in chunk.enumerated() {
                 for (j, t) in ids[i].enumerated() { input[r * sLen + j] = t; mask[r * sLen + j] = 1 }
@@ -109,11 +105,11 @@ public enum Evaluator {
     public static func shard(_ sm: SummarizationModel, records: [SummarizationRecord], batchSize: Int, options: TokenizationOptions,
                              generate: Bool, progress: (String, Int, Int) -> Void = { _, _, _ in }) throws -> EvaluationShard {
         var options = options
-        options.maxSourceLength = min(options.maxSourceLength, sm.model.config.maxPositionEmbeddings)
-        options.maxTargetLength = min(options.maxTargetLength, sm.model.config.maxPositionEmbeddings)
+        options.maxSourceLength = min(options.maxSourceLength, sm.model.facts.maxSourcePositions ?? .max)
+        options.maxTargetLength = min(options.maxTargetLength, sm.model.facts.maxTargetPositions ?? .max)
         let ds = try TokenizedDataset.build(records: records, dataFingerprint: "eval-\(records.count)", encoder: sm.encoder,
                                             options: options, cacheDir: nil).0
-        let collator = Collator(padId: Int32(sm.model.config.padTokenId))
+        let collator = Collator(padId: Int32(sm.model.facts.padTokenId))
         var lossSum = 0.0, n = 0
         let order = (0..<ds.count).sorted { ds.sourceLength($0) > ds.sourceLength($1) }
         for chunk in Sampler.batches(order, batchSize: batchSize) {
@@ -125,7 +121,7 @@ public enum Evaluator {
         guard generate else { return EvaluationShard(lossSum: lossSum, count: n, predictions: [], genLengths: []) }
         let (preds, tokens) = try sm.summarize(records.map { options.sourcePrefix + $0.source }, batchSize: batchSize,
                                                 maxSourceLength: options.maxSourceLength) { progress("generate", $0, $1) }
-        let pad = Int32(sm.model.config.padTokenId)
+        let pad = Int32(sm.model.facts.padTokenId)
         return EvaluationShard(lossSum: lossSum, count: n, predictions: preds, genLengths: tokens.map { $0.filter { $0 != pad }.count })
     }
 

@@ -1,6 +1,5 @@
 import Foundation
 import PrecisCore
-import Synchronization
 
 /// BART as transformers' `BartForConditionalGeneration` defines it: learned positions (offset 2),
 /// `layernorm_embedding`, post-LN encoder and decoder layers, optional √d embedding scale, GELU FFN,
@@ -8,7 +7,9 @@ import Synchronization
 ///
 /// All parameters live in `params` (one contiguous fp32 buffer, Hugging Face names in `table`);
 /// `grads` mirrors it and accumulates (+=) across calls until `zeroGradients()`.
-public final class BartModel: Seq2SeqModel {
+public final class BartModel: Seq2SeqModel, LaneArchitecture {
+    typealias Workspace = BartWorkspace
+
     public let config: BartConfig
     public let table: ParameterTable
     public let params: FloatBuffer
@@ -17,32 +18,15 @@ public final class BartModel: Seq2SeqModel {
     /// never trained.
     public let finalLogitsBias: FloatBuffer
     let layout: BartLayout
-    /// The lanes of a step (see `forward`); lane 0's gradients are `grads`.
-    private var lanes: [BartLane] = []
-    /// Seconds each lane has spent in forward and backward since the model was made (lanes run at
-    /// once: a lane that finishes early waits for the others).
-    public var laneBusySeconds: [Double] { lanes.map(\.busy) }
-    /// Per lane, seconds spent running other lanes' products and idle at the end of backward (see
-    /// `WorkBoard`), since the board for the current lane count was made.
-    public var laneHelpingSeconds: [Double] { workBoard?.helpingSeconds ?? [] }
-    public var laneIdleSeconds: [Double] { workBoard?.idleSeconds ?? [] }
-
-    /// How many lanes the last `forward` used.
-    private var laneCount = 0
-    /// The ranges backward reports final, in the order it finishes them (see `onGradientsFinal`),
-    /// and the rest of the buffer (final only at the end).
-    private let reportRanges: [Range<Int>], restRanges: [Range<Int>]
-    /// Per report: how many lanes have finished it in the current backward.
-    private let arrivals: Mutex<[Int]>
-    /// Weight-gradient products the lanes of a backward share (made for the lane count in use).
-    private var workBoard: WorkBoard?
+    /// Runs the step's lanes (see `LaneRunner`); lane 0's gradients are `grads`.
+    let runner: LaneRunner<BartModel>
     /// Wall time per region of the step (enable for profiling).
     public let profiler = Profiler()
     /// Decoder weights packed for generation, with the fingerprint of the parameters they were packed
     /// from: repacking (~10 ms for bart-small) happens only when the parameters changed.
-    private var packedCache: (fingerprint: [Double], decoder: BartIncrementalDecoder.PackedDecoder)?
+    var packedCache: (fingerprint: [Double], decoder: BartIncrementalDecoder.PackedDecoder)?
     /// The last incremental decoder, reused by the next generation of the same shape.
-    private var decoderCache: BartIncrementalDecoder?
+    var decoderCache: BartIncrementalDecoder?
 
     public static let modelType = "bart"
 
@@ -52,27 +36,25 @@ public final class BartModel: Seq2SeqModel {
         params = FloatBuffer(count: table.count)
         grads = FloatBuffer(count: table.count)
         finalLogitsBias = FloatBuffer(count: config.vocabSize)
-        // Backward's order: each decoder layer from the last, the decoder's positions and its
-        // embedding LayerNorm, each encoder layer from the last.
+        runner = LaneRunner(grads: grads, table: table, reportPrefixes: Self.gradientReportPrefixes(config))
+    }
+
+    /// Backward's order: each decoder layer from the last, the decoder's positions and its
+    /// embedding LayerNorm, each encoder layer from the last.
+    static func gradientReportPrefixes(_ config: BartConfig) -> [String] {
         var prefixes = (0..<config.decoderLayers).reversed().map { "model.decoder.layers.\($0)." }
         prefixes += ["model.decoder.embed_positions.", "model.decoder.layernorm_embedding."]
         prefixes += (0..<config.encoderLayers).reversed().map { "model.encoder.layers.\($0)." }
-        let entries = table.entries
-        reportRanges = prefixes.map { prefix in
-            let es = entries.filter { $0.name.hasPrefix(prefix) }
-            guard let lo = es.map(\.offset).min(), let hi = es.map({ $0.offset + $0.count }).max() else { return 0..<0 }
-            return lo..<hi
-        }
-        var rest: [Range<Int>] = [], from = 0
-        for r in reportRanges.filter({ !$0.isEmpty }).sorted(by: { $0.lowerBound < $1.lowerBound }) + [table.count..<table.count] {
-            if r.lowerBound > from { rest.append(from..<r.lowerBound) }
-            from = max(from, r.upperBound)
-        }
-        restRanges = rest
-        arrivals = Mutex(Array(repeating: 0, count: reportRanges.count))
+        return prefixes
     }
 
-    public var vocabSize: Int { config.vocabSize }
+    public var facts: Seq2SeqFacts {
+        Seq2SeqFacts(modelType: Self.modelType, vocabSize: config.vocabSize, dModel: config.dModel,
+                     padTokenId: config.padTokenId, eosTokenId: config.eosTokenId, bosTokenId: config.bosTokenId,
+                     decoderStartTokenId: config.decoderStartTokenId, forcedBosTokenId: config.forcedBosTokenId,
+                     forcedEosTokenId: config.forcedEosTokenId, maxSourcePositions: config.maxPositionEmbeddings,
+                     maxTargetPositions: config.maxPositionEmbeddings, tiedHead: config.tieWordEmbeddings)
+    }
     public var extraTensors: [(name: String, values: FloatBuffer, shape: [Int])] {
         [("final_logits_bias", finalLogitsBias, [1, config.vocabSize])]
     }
@@ -137,302 +119,67 @@ public final class BartModel: Seq2SeqModel {
     public func step(_ batch: Seq2SeqBatch, options: StepOptions = StepOptions(),
                      logitsOut: UnsafeMutablePointer<Float>? = nil) throws -> CrossEntropy.Result {
         guard options.computeGradients else { return try forward(batch, options: options, logitsOut: logitsOut) }
-        try batch.validate(vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings)
-        let n = lanes(forRows: batch.batchSize)
-        if n == 1 {
-            let result = try forward(batch, options: options, logitsOut: logitsOut)
-            backward()
-            return result
-        }
-        // Several lanes: each runs its forward and then at once its backward, in one region, so a
-        // lane that finishes its forward first starts on its backward instead of waiting, and the
-        // lanes even out on the weight-gradient products they share (`WorkBoard`).
-        let (options, drop) = laneOptions(batch, lanes: n, options)
-        let all = Array(lanes.prefix(n))
-        for (i, lane) in all.enumerated() { lane.rows = batch.batchSize * i / n ..< batch.batchSize * (i + 1) / n }
-        let running = all.filter { lane in
-            lane.rows.contains { r in
-                batch.labels[r * batch.targetLength ..< (r + 1) * batch.targetLength].contains { $0 != Seq2SeqBatch.ignoreIndex }
-            }
-        }
-        let shared = beginLaneBackward(running, boardLanes: n)
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        Parallel.run(n) { i in
-            shared.board.begin(i)
-            defer { shared.board.finish(helping: i) }
-            let lane = all[i]
-            forwardLane(lane, batch, drop, options, logitsOut, start: t0, work: LaneWork(board: shared.board, lane: i))
-            guard running.contains(where: { $0 === lane }) else { return }
-            // A lane with label tokens has its logits' gradient (the loss counted them).
-            let ws = lane.workspace!, plan = ws.pendingBackward!
-            ws.pendingBackward = nil
-            backwardLane(lane, plan, slot: i, shared)
-        }
-        lastForwardSeconds = all.map(\.forwardEnd).max()!
-        // No label token in the whole batch: no gradient, nothing to report (as `backward()`).
-        if !running.isEmpty { endLaneBackward(shared) }
-        return Self.total(all)
+        try batch.validate(facts)
+        return runner.step(self, batch, options: options, logitsOut: logitsOut)
     }
-
-    /// The lanes' losses added up.
-    private static func total(_ lanes: [BartLane]) -> CrossEntropy.Result {
-        lanes.reduce(CrossEntropy.Result(lossSum: 0, count: 0)) {
-            CrossEntropy.Result(lossSum: $0.lossSum + $1.result.lossSum, count: $0.count + $1.result.count)
-        }
-    }
-
-    /// Seconds from the start of the last `step` or `forward` until its last lane finished its forward.
-    public private(set) var lastForwardSeconds = 0.0
 
     /// The forward half of `step`: loss, and (with `computeGradients`) the logits' gradient, ready
     /// for `backward()`.
     public func forward(_ batch: Seq2SeqBatch, options: StepOptions = StepOptions(),
                         logitsOut: UnsafeMutablePointer<Float>? = nil) throws -> CrossEntropy.Result {
-        try batch.validate(vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings)
-        let n = lanes(forRows: batch.batchSize)
-        let (options, drop) = laneOptions(batch, lanes: n, options)
-        let all = Array(lanes.prefix(n)), t0 = DispatchTime.now().uptimeNanoseconds
-        Parallel.run(n) { i in
-            all[i].rows = batch.batchSize * i / n ..< batch.batchSize * (i + 1) / n
-            forwardLane(all[i], batch, drop, options, logitsOut, start: t0)
-        }
-        lastForwardSeconds = all.map(\.forwardEnd).max()!
-        return Self.total(all)
-    }
-
-    /// The step's options as every lane uses them, and its dropout plan: with several lanes, each
-    /// lane's loss gradient is divided by the whole batch's token count.
-    private func laneOptions(_ batch: Seq2SeqBatch, lanes n: Int, _ options: StepOptions) -> (StepOptions, DropoutPlan) {
-        var options = options
-        if n > 1 && options.lossNormalizer == nil {
-            let active = batch.labels.reduce(0) { $0 + ($1 == Seq2SeqBatch.ignoreIndex ? 0 : 1) }
-            if active > 0 { options.lossNormalizer = active }
-        }
-        return (options, DropoutPlan(config: config, training: options.training, seed: options.seed))
-    }
-
-    /// One lane's forward over its rows (`lane.rows`, set by the caller).
-    private func forwardLane(_ lane: BartLane, _ batch: Seq2SeqBatch, _ drop: DropoutPlan, _ options: StepOptions,
-                             _ logitsOut: UnsafeMutablePointer<Float>?, start: UInt64, work: LaneWork = LaneWork()) {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        let ws = prepareWorkspace(lane, batch)
-        ws.work = work
-        lane.result = forward(ws, drop.lane(lane.rows), options: options,
-                              logitsOut: logitsOut.map { $0 + lane.rows.lowerBound * batch.targetLength * config.vocabSize })
-        let t1 = DispatchTime.now().uptimeNanoseconds
-        lane.busy += Double(t1 - t0) / 1e9
-        lane.forwardEnd = Double(t1 - start) / 1e9
-    }
-
-    /// How many lanes a batch of `rows` runs in, with the lanes allocated: with several compute
-    /// workers, each runs a contiguous slice of the batch's rows from the embeddings to the loss (and
-    /// back) on its own, with single-threaded kernels. No worker waits for another inside the step,
-    /// each packs only its own activations for the GEMMs, and the lanes' gradients are added range by
-    /// range as backward finishes them. One lane (the whole batch, kernels split over the workers)
-    /// when there is one worker or one row, or inside another parallel region.
-    private func lanes(forRows rows: Int) -> Int {
-        let n = max(1, min(Parallel.available, rows))
-        while lanes.count < n { lanes.append(BartLane(index: lanes.count)) }
-        for lane in lanes { lane.workspace?.pendingBackward = nil }
-        laneCount = n
-        return n
-    }
-
-    /// One lane's forward pass over the rows its workspace holds.
-    private func forward(_ ws: BartWorkspace, _ drop: DropoutPlan, options: StepOptions,
-                         logitsOut: UnsafeMutablePointer<Float>?) -> CrossEntropy.Result {
-        encode(ws, drop)
-        decode(ws, drop)
-        let c = config, nt = ws.b * ws.t
-        prof(ws, "fwd lm head") {
-            ws.work.linearForward(y: ws.logits, x: ws.decoderOutput, weight: params.pointer + layout.shared,
-                           bias: finalLogitsBias.pointer, rows: nt, inDim: c.dModel, outDim: c.vocabSize)
-        }
-        if let out = logitsOut { out.update(from: ws.logits, count: nt * c.vocabSize) }
-        let result = prof(ws, "loss") {
-            CrossEntropy.forwardBackward(
-                logits: ws.logits, dlogits: options.computeGradients ? ws.logits : nil, labels: ws.labels,
-                rows: nt, vocab: c.vocabSize, smoothing: options.labelSmoothing,
-                normalizer: options.lossNormalizer, gradScale: options.gradScale)
-        }
-        ws.pendingBackward = options.computeGradients && result.count > 0 ? drop : nil
-        return result
+        try batch.validate(facts)
+        return runner.forward(self, batch, options: options, logitsOut: logitsOut)
     }
 
     /// The backward half of `step`: adds this batch's gradients into `grads`. Does nothing unless the
     /// last `forward` computed the logits' gradient.
+    public func backward() { runner.backward(self) }
+
     /// Called during `backward` each time a run of the flat buffer has its final gradient for this
     /// batch (a decoder layer, then the decoder embeddings' own parameters, each encoder layer, then
     /// everything): a worker pushes those partitions while the rest of backward runs.
-    public var onGradientsFinal: ((Range<Int>) -> Void)?
+    public var onGradientsFinal: ((Range<Int>) -> Void)? {
+        get { runner.onGradientsFinal }
+        set { runner.onGradientsFinal = newValue }
+    }
 
     /// Where in the flat buffer the time a gradient becomes final changes: the bounds of every range
     /// `onGradientsFinal` reports before the end of backward (each decoder layer, the decoder's
     /// position embedding and its LayerNorm, each encoder layer). The cluster cuts its partitions
     /// here, so a partition is not held back to the end of backward by a few values that are.
-    public var gradientCuts: [Int] {
-        var cuts = Set([0, table.count])
-        for r in reportRanges where !r.isEmpty { cuts.insert(r.lowerBound); cuts.insert(r.upperBound) }
-        return cuts.sorted()
-    }
+    public var gradientCuts: [Int] { runner.gradientCuts }
 
-    public func backward() {
-        let running = lanes.prefix(laneCount).filter { $0.workspace?.pendingBackward != nil }
-        if running.isEmpty { return }
-        if running.count == 1 && running[0].index == 0 {
-            let ws = running[0].workspace!, drop = ws.pendingBackward!
-            ws.pendingBackward = nil
-            ws.gradients = grads.pointer
-            ws.work = LaneWork()
-            backward(ws, drop) { k in onGradientsFinal?(reportRanges[k]) }
-            onGradientsFinal?(0..<table.count)
-            return
-        }
-        let shared = beginLaneBackward(running, boardLanes: running.count)
-        Parallel.run(running.count) { i in
-            shared.board.begin(i)
-            defer { shared.board.finish(helping: i) }
-            let ws = running[i].workspace!, plan = ws.pendingBackward!
-            ws.pendingBackward = nil
-            backwardLane(running[i], plan, slot: i, shared)
-        }
-        endLaneBackward(shared)
-    }
-
-    /// What the lanes of one backward share: the lanes that run it, the extra lanes' gradient
-    /// buffers, and the board of weight-gradient products.
-    private struct LaneBackward {
-        var running: [BartLane]
-        var extra: [Ptr]
-        var board: WorkBoard
-    }
-
-    /// Lanes after the first accumulate into their own buffers; whichever lane finishes a range last
-    /// adds them into `grads` (and zeroes them for the next call) and reports the range.
-    private func beginLaneBackward(_ running: [BartLane], boardLanes: Int) -> LaneBackward {
-        arrivals.withLock { counts in for k in counts.indices { counts[k] = 0 } }
-        for lane in running where lane.index > 0 && lane.ownGrads == nil {
-            lane.ownGrads = FloatBuffer(count: table.count)
-        }
-        if workBoard?.lanes != boardLanes { workBoard = WorkBoard(lanes: boardLanes) }
-        workBoard!.reset()
-        return LaneBackward(running: running, extra: running.compactMap { $0.ownGrads?.pointer }, board: workBoard!)
-    }
-
-    /// One lane's backward; `slot` is its place on the board.
-    private func backwardLane(_ lane: BartLane, _ plan: DropoutPlan, slot: Int, _ shared: LaneBackward) {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        defer { lane.busy += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
-        let ws = lane.workspace!, g = grads.pointer, lanes = shared.running.count
-        ws.gradients = lane.ownGrads?.pointer ?? g
-        ws.work = LaneWork(board: shared.board, lane: slot)
-        backward(ws, plan) { k in
-            let last = arrivals.withLock { counts in
-                counts[k] += 1
-                return counts[k] == lanes
-            }
-            guard last else { return }
-            // The last lane to finish a range adds the others' buffers into it — in two halves a
-            // lane with nothing left to do can share (the last lane is the slowest) — and reports it.
-            var job = GatherJob(into: g, from: shared.extra, range: reportRanges[k])
-            withUnsafePointer(to: &job) { job in
-                ws.work.items(reportRanges[k].count, maxParts: 2, job: job) { job, _, lo, hi in
-                    let j = job.assumingMemoryBound(to: GatherJob.self).pointee
-                    BartModel.gather(into: j.into, from: j.from, j.range.lowerBound + lo ..< j.range.lowerBound + hi)
-                }
-            }
-            arrivals.withLock { _ in onGradientsFinal?(reportRanges[k]) }
-        }
-    }
-
-    /// A range of the lanes' gradient buffers to add into the model's (see `backwardLane`).
-    private struct GatherJob {
-        var into: Ptr
-        var from: [Ptr]
-        var range: Range<Int>
-    }
-
-    /// The rest (embeddings, the encoder's own LayerNorm…), once every lane is done.
-    private func endLaneBackward(_ shared: LaneBackward) {
-        for r in restRanges { Self.gather(into: grads.pointer, from: shared.extra, r) }
-        onGradientsFinal?(0..<table.count)
-    }
-
-    /// g[r] += Σ e[r] over the extra lanes' buffers, which are zeroed.
-    fileprivate static func gather(into g: Ptr, from extra: [Ptr], _ r: Range<Int>) {
-        for e in extra { Vec.moveAdd(g + r.lowerBound, e + r.lowerBound, r.count) }
-    }
-
-    /// The decoder weights packed for few-row products, reused while the parameters are unchanged. The
-    /// fingerprint is two independent weighted sums over every parameter and the logits bias (one
-    /// pass over the buffer, a fraction of the packing cost).
-    func packedDecoder() -> BartIncrementalDecoder.PackedDecoder {
-        let fp = [Vec.sumOfSquares(params.pointer, params.count), Double(Vec.total(params.pointer, params.count)),
-                  Vec.sumOfSquares(finalLogitsBias.pointer, finalLogitsBias.count)]
-        if let c = packedCache, c.fingerprint == fp { return c.decoder }
-        let d = BartIncrementalDecoder.PackedDecoder(self)
-        packedCache = (fp, d)
-        return d
-    }
-
-    /// An incremental decoder for these sources: the previous one reset when the shape is the same
-    /// (its buffers are reused), else a new one.
-    public func incrementalDecoder(encoderOutput: FloatBuffer, attentionMask: [Int32], sources: Int, sourceLength: Int,
-                                   rowSource: [Int], maxLength: Int) -> BartIncrementalDecoder {
-        if let d = decoderCache, d.rows == rowSource.count, d.sources == sources, d.sourceLength == sourceLength,
-           d.maxLength == maxLength {
-            d.reset(encoderOutput: encoderOutput, attentionMask: attentionMask, rowSource: rowSource)
-            d.repack()
-            return d
-        }
-        let d = BartIncrementalDecoder(model: self, encoderOutput: encoderOutput, attentionMask: attentionMask, sources: sources,
-                                       sourceLength: sourceLength, rowSource: rowSource, maxLength: maxLength)
-        decoderCache = d
-        return d
-    }
-
-    /// Runs the encoder alone in evaluation mode (no dropout) and returns its last hidden state
-    /// [B, S, D]; the batch's labels are not used.
-    public func encoderHiddenStates(inputIds: [Int32], attentionMask: [Int32], batchSize: Int, sourceLength: Int) throws -> FloatBuffer {
-        let batch = try Seq2SeqBatch(batchSize: batchSize, sourceLength: sourceLength, targetLength: 1, inputIds: inputIds,
-                                     attentionMask: attentionMask, labels: Array(repeating: Seq2SeqBatch.ignoreIndex, count: batchSize))
-        try batch.validate(vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings)
-        let out = FloatBuffer(count: batchSize * sourceLength * config.dModel)
-        let n = lanes(forRows: batchSize), all = lanes, rowFloats = sourceLength * config.dModel
-        Parallel.run(n) { i in
-            let lane = all[i]
-            lane.rows = batchSize * i / n ..< batchSize * (i + 1) / n
-            let ws = prepareWorkspace(lane, batch)
-            encode(ws, DropoutPlan(config: config, training: false, seed: 0))
-            (out.pointer + lane.rows.lowerBound * rowFloats).update(from: ws.encoderOutput, count: lane.rows.count * rowFloats)
-        }
-        return out
-    }
+    /// Per lane: seconds in forward and backward since the model was made; seconds running other
+    /// lanes' products and idle at the end of backward (see `WorkBoard`), since the board for the
+    /// current lane count was made; and the last forward's end.
+    public var laneFigures: LaneFigures { runner.figures }
 
     /// The encoder's last hidden state of the most recent `step` ([B, S, D]).
     public func lastEncoderOutput() -> [Float] {
         var out: [Float] = []
-        for lane in lanes.prefix(laneCount) {
-            guard let ws = lane.workspace else { return [] }
+        for ws in runner.activeWorkspaces ?? [] {
             out += UnsafeBufferPointer(start: ws.encoderOutput, count: ws.b * ws.s * config.dModel)
         }
         return out
     }
 
+    // MARK: Lanes (see `LaneRunner`)
+
+    var gradientReportPrefixes: [String] { Self.gradientReportPrefixes(config) }
+    var logitsWidth: Int { config.vocabSize }
+
     /// The lane's workspace, grown if needed, holding its rows of the batch.
-    private func prepareWorkspace(_ lane: BartLane, _ batch: Seq2SeqBatch) -> BartWorkspace {
-        let b = lane.rows.count, s = batch.sourceLength, t = batch.targetLength, r0 = lane.rows.lowerBound
+    func laneWorkspace(_ old: BartWorkspace?, lane index: Int, rows: Range<Int>, batch: Seq2SeqBatch) -> BartWorkspace {
+        let b = rows.count, s = batch.sourceLength, t = batch.targetLength, r0 = rows.lowerBound
         let ws: BartWorkspace
-        let old = lane.workspace
         if let w = old, w.capB >= b, w.capS >= s, w.capT >= t, w.attnScratch.probTiles.count >= Parallel.available {
             ws = w
         } else {
             ws = BartWorkspace(config: config, b: max(b, old?.capB ?? 0), s: max(s, old?.capS ?? 0),
                                t: max(t, old?.capT ?? 0))
-            lane.workspace = ws
         }
         ws.b = b; ws.s = s; ws.t = t
-        ws.profiled = lane.index == 0
+        ws.profiled = index == 0
         ws.work = LaneWork()  // no board unless the caller's region has one
         for i in 0..<(b * s) {
             ws.sourceIds[i] = batch.inputIds[r0 * s + i]
@@ -449,6 +196,37 @@ public final class BartModel: Seq2SeqModel {
         }
         return ws
     }
+
+    /// One lane's forward pass over the rows its workspace holds: encoder, decoder, LM head, loss
+    /// (fused with the logits' gradient when computing gradients).
+    func laneForward(_ ws: BartWorkspace, rows: Range<Int>, options: StepOptions, logitsOut: UnsafeMutablePointer<Float>?,
+                     work: LaneWork) -> CrossEntropy.Result {
+        ws.work = work
+        let drop = DropoutPlan(config: config, training: options.training, seed: options.seed).lane(rows)
+        ws.drop = drop
+        encode(ws, drop)
+        decode(ws, drop)
+        let c = config, nt = ws.b * ws.t
+        prof(ws, "fwd lm head") {
+            ws.work.linearForward(y: ws.logits, x: ws.decoderOutput, weight: params.pointer + layout.shared,
+                           bias: finalLogitsBias.pointer, rows: nt, inDim: c.dModel, outDim: c.vocabSize)
+        }
+        if let out = logitsOut { out.update(from: ws.logits, count: nt * c.vocabSize) }
+        return prof(ws, "loss") {
+            CrossEntropy.forwardBackward(
+                logits: ws.logits, dlogits: options.computeGradients ? ws.logits : nil, labels: ws.labels,
+                rows: nt, vocab: c.vocabSize, smoothing: options.labelSmoothing,
+                normalizer: options.lossNormalizer, gradScale: options.gradScale)
+        }
+    }
+
+    /// One lane's backward pass over its last forward, into `gradients`.
+    func laneBackward(_ ws: BartWorkspace, gradients: Ptr, work: LaneWork, report: (Int) -> Void) {
+        ws.gradients = gradients
+        ws.work = work
+        backward(ws, ws.drop, report: report)
+    }
+
 
     // MARK: Forward
 
@@ -484,26 +262,26 @@ public final class BartModel: Seq2SeqModel {
         return UnsafePointer(norm.y)
     }
 
-    private func encode(_ ws: BartWorkspace, _ drop: DropoutPlan) {
+    func encode(_ ws: BartWorkspace, _ drop: DropoutPlan) {
         let c = config, d = c.dModel, n = ws.b * ws.s, p = params.pointer
         prof(ws, "fwd embed") { embed(ws, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions, norm: ws.encoderEmbedNorm,
-              normOffsets: layout.encoderEmbedNorm, out: ws.encoderInput, dropout: drop.site(encoderLayer: -1, 0)) }
+              normOffsets: layout.encoderEmbedNorm, out: ws.encoderInput, dropout: drop.site(.encoderEmbedding)) }
         let shape = AttentionShape(batch: ws.b, tq: ws.s, tk: ws.s, dim: d, heads: c.encoderAttentionHeads)
         var x = UnsafePointer(ws.encoderInput)
         for (l, acts) in ws.encoderLayers.enumerated() {
             let o = layout.encoder[l]
             let h = x
-            x = residual(ws, h, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(encoderLayer: l, 1)) { out in
+            x = residual(ws, h, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(.encoder(l, .attentionOutput))) { out in
                 prof(ws, "fwd enc attention") {
                     AttentionBlock.forward(acts.attn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: h, xkv: h, shape: shape,
-                                           keyMask: ws.sourceMask, causal: false, dropout: drop.site(encoderLayer: l, 0), out: out, work: ws.work)
+                                           keyMask: ws.sourceMask, causal: false, dropout: drop.site(.encoder(l, .attentionProbabilities)), out: out, work: ws.work)
                 }
             }
             let a = x
-            x = residual(ws, a, rows: n, norm: acts.ln2, o.ln2, dropout: drop.site(encoderLayer: l, 3)) { out in
+            x = residual(ws, a, rows: n, norm: acts.ln2, o.ln2, dropout: drop.site(.encoder(l, .ffnOutput))) { out in
                 prof(ws, "fwd enc ffn") {
                     FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: a, rows: n, dim: d, ffn: c.encoderFfnDim,
-                                             activation: c.activation, dropout: drop.site(encoderLayer: l, 2), out: out, hidden: ws.hidden, work: ws.work)
+                                             activation: c.activation, dropout: drop.site(.encoder(l, .activation)), out: out, hidden: ws.hidden, work: ws.work)
                 }
             }
         }
@@ -513,7 +291,7 @@ public final class BartModel: Seq2SeqModel {
     private func decode(_ ws: BartWorkspace, _ drop: DropoutPlan) {
         let c = config, d = c.dModel, n = ws.b * ws.t, p = params.pointer
         prof(ws, "fwd embed") { embed(ws, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions, norm: ws.decoderEmbedNorm,
-              normOffsets: layout.decoderEmbedNorm, out: ws.decoderInput, dropout: drop.site(decoderLayer: -1, 0)) }
+              normOffsets: layout.decoderEmbedNorm, out: ws.decoderInput, dropout: drop.site(.decoderEmbedding)) }
         let selfShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.t, dim: d, heads: c.decoderAttentionHeads)
         let crossShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.s, dim: d, heads: c.decoderAttentionHeads)
         var x = UnsafePointer(ws.decoderInput)
@@ -521,25 +299,25 @@ public final class BartModel: Seq2SeqModel {
         for (l, acts) in ws.decoderLayers.enumerated() {
             let o = layout.decoder[l]
             let h = x
-            x = residual(ws, h, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(decoderLayer: l, 1)) { out in
+            x = residual(ws, h, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(.decoder(l, .selfAttentionOutput))) { out in
                 prof(ws, "fwd dec self-attention") {
                     AttentionBlock.forward(acts.selfAttn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: h, xkv: h,
-                                           shape: selfShape, keyMask: nil, causal: true, dropout: drop.site(decoderLayer: l, 0), out: out, work: ws.work)
+                                           shape: selfShape, keyMask: nil, causal: true, dropout: drop.site(.decoder(l, .selfAttentionProbabilities)), out: out, work: ws.work)
                 }
             }
             let a = x
-            x = residual(ws, a, rows: n, norm: acts.ln2, o.ln2, dropout: drop.site(decoderLayer: l, 3)) { out in
+            x = residual(ws, a, rows: n, norm: acts.ln2, o.ln2, dropout: drop.site(.decoder(l, .crossAttentionOutput))) { out in
                 prof(ws, "fwd dec cross-attention") {
                     AttentionBlock.forward(acts.crossAttn, o.crossAttn, params: p, scratch: ws.attnScratch, xq: a, xkv: enc,
                                            shape: crossShape, keyMask: ws.sourceMask, causal: false,
-                                           dropout: drop.site(decoderLayer: l, 2), out: out, work: ws.work)
+                                           dropout: drop.site(.decoder(l, .crossAttentionProbabilities)), out: out, work: ws.work)
                 }
             }
             let b = x
-            x = residual(ws, b, rows: n, norm: acts.ln3, o.ln3, dropout: drop.site(decoderLayer: l, 5)) { out in
+            x = residual(ws, b, rows: n, norm: acts.ln3, o.ln3, dropout: drop.site(.decoder(l, .ffnOutput))) { out in
                 prof(ws, "fwd dec ffn") {
                     FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: b, rows: n, dim: d, ffn: c.decoderFfnDim,
-                                             activation: c.activation, dropout: drop.site(decoderLayer: l, 4), out: out, hidden: ws.hidden, work: ws.work)
+                                             activation: c.activation, dropout: drop.site(.decoder(l, .activation)), out: out, hidden: ws.hidden, work: ws.work)
                 }
             }
         }
@@ -548,7 +326,8 @@ public final class BartModel: Seq2SeqModel {
 
     // MARK: Backward
 
-    /// One lane's backward pass, into `ws.gradients`; `report(k)` when `reportRanges[k]` is final.
+    /// One lane's backward pass, into `ws.gradients`; `report(k)` when the range of
+    /// `gradientReportPrefixes[k]` has its final gradient.
     private func backward(_ ws: BartWorkspace, _ drop: DropoutPlan, report: (Int) -> Void) {
         let c = config, d = c.dModel, p = params.pointer, g = ws.gradients
         var reported = 0
@@ -568,25 +347,25 @@ public final class BartModel: Seq2SeqModel {
         for l in stride(from: ws.decoderLayers.count - 1, through: 0, by: -1) {
             let acts = ws.decoderLayers[l], o = layout.decoder[l]
             let x = l == 0 ? UnsafePointer(ws.decoderInput) : UnsafePointer(ws.decoderLayers[l - 1].ln3.y)
-            residualBackward(ws, grad: gA, into: gB, rows: nt, norm: acts.ln3, o.ln3, dropout: drop.site(decoderLayer: l, 5)) { dOut, dx in
+            residualBackward(ws, grad: gA, into: gB, rows: nt, norm: acts.ln3, o.ln3, dropout: drop.site(.decoder(l, .ffnOutput))) { dOut, dx in
                 prof(ws, "bwd dec ffn") {
                     FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln2.y, rows: nt, dim: d,
-                                              ffn: c.decoderFfnDim, activation: c.activation, dropout: drop.site(decoderLayer: l, 4),
+                                              ffn: c.decoderFfnDim, activation: c.activation, dropout: drop.site(.decoder(l, .activation)),
                                               dOut: dOut, dx: dx, accumulateDx: false, hidden: ws.hidden, work: ws.work)
                 }
             }
-            residualBackward(ws, grad: gB, into: gA, rows: nt, norm: acts.ln2, o.ln2, dropout: drop.site(decoderLayer: l, 3)) { dOut, dx in
+            residualBackward(ws, grad: gB, into: gA, rows: nt, norm: acts.ln2, o.ln2, dropout: drop.site(.decoder(l, .crossAttentionOutput))) { dOut, dx in
                 prof(ws, "bwd dec cross-attention") {
                     AttentionBlock.backward(acts.crossAttn, o.crossAttn, params: p, grads: g, scratch: ws.attnScratch,
                                             xq: acts.ln1.y, xkv: ws.encoderOutput, shape: crossShape,
-                                            dropout: drop.site(decoderLayer: l, 2), dOut: dOut,
+                                            dropout: drop.site(.decoder(l, .crossAttentionProbabilities)), dOut: dOut,
                                             dxq: dx, accumulateDxq: false, dxkv: ws.gradEncoder, accumulateDxkv: true, work: ws.work)
                 }
             }
-            residualBackward(ws, grad: gA, into: gB, rows: nt, norm: acts.ln1, o.ln1, dropout: drop.site(decoderLayer: l, 1)) { dOut, dx in
+            residualBackward(ws, grad: gA, into: gB, rows: nt, norm: acts.ln1, o.ln1, dropout: drop.site(.decoder(l, .selfAttentionOutput))) { dOut, dx in
                 prof(ws, "bwd dec self-attention") {
                     AttentionBlock.backward(acts.selfAttn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
-                                            xq: x, xkv: x, shape: selfShape, dropout: drop.site(decoderLayer: l, 0),
+                                            xq: x, xkv: x, shape: selfShape, dropout: drop.site(.decoder(l, .selfAttentionProbabilities)),
                                             dOut: dOut, dxq: dx, accumulateDxq: false, dxkv: dx, accumulateDxkv: false, work: ws.work)
                 }
             }
@@ -595,7 +374,7 @@ public final class BartModel: Seq2SeqModel {
         }
         prof(ws, "bwd embed") { embedBackward(ws, grad: gA, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions,
                       norm: ws.decoderEmbedNorm, normOffsets: layout.decoderEmbedNorm,
-                      dropout: drop.site(decoderLayer: -1, 0)) }
+                      dropout: drop.site(.decoderEmbedding)) }
         report(reported); report(reported + 1); reported += 2
 
         // Encoder: the gradient of its output gathered from every cross-attention.
@@ -604,17 +383,17 @@ public final class BartModel: Seq2SeqModel {
         for l in stride(from: ws.encoderLayers.count - 1, through: 0, by: -1) {
             let acts = ws.encoderLayers[l], o = layout.encoder[l]
             let x = l == 0 ? UnsafePointer(ws.encoderInput) : UnsafePointer(ws.encoderLayers[l - 1].ln2.y)
-            residualBackward(ws, grad: gA, into: gB, rows: ns, norm: acts.ln2, o.ln2, dropout: drop.site(encoderLayer: l, 3)) { dOut, dx in
+            residualBackward(ws, grad: gA, into: gB, rows: ns, norm: acts.ln2, o.ln2, dropout: drop.site(.encoder(l, .ffnOutput))) { dOut, dx in
                 prof(ws, "bwd enc ffn") {
                     FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln1.y, rows: ns, dim: d,
-                                              ffn: c.encoderFfnDim, activation: c.activation, dropout: drop.site(encoderLayer: l, 2),
+                                              ffn: c.encoderFfnDim, activation: c.activation, dropout: drop.site(.encoder(l, .activation)),
                                               dOut: dOut, dx: dx, accumulateDx: false, hidden: ws.hidden, work: ws.work)
                 }
             }
-            residualBackward(ws, grad: gB, into: gA, rows: ns, norm: acts.ln1, o.ln1, dropout: drop.site(encoderLayer: l, 1)) { dOut, dx in
+            residualBackward(ws, grad: gB, into: gA, rows: ns, norm: acts.ln1, o.ln1, dropout: drop.site(.encoder(l, .attentionOutput))) { dOut, dx in
                 prof(ws, "bwd enc attention") {
                     AttentionBlock.backward(acts.attn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
-                                            xq: x, xkv: x, shape: encShape, dropout: drop.site(encoderLayer: l, 0),
+                                            xq: x, xkv: x, shape: encShape, dropout: drop.site(.encoder(l, .attentionProbabilities)),
                                             dOut: dOut, dxq: dx, accumulateDxq: false, dxkv: dx, accumulateDxkv: false, work: ws.work)
                 }
             }
@@ -622,8 +401,8 @@ public final class BartModel: Seq2SeqModel {
         }
         prof(ws, "bwd embed") { embedBackward(ws, grad: gA, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions,
                       norm: ws.encoderEmbedNorm, normOffsets: layout.encoderEmbedNorm,
-                      dropout: drop.site(encoderLayer: -1, 0)) }
-        assert(reported == reportRanges.count)
+                      dropout: drop.site(.encoderEmbedding)) }
+        assert(reported == runner.reportRanges.count)
     }
 
     /// Backward through y = LN(x + dropout(f(x))): `grad` holds dL/dy on entry (and dL/d(LN input)
@@ -650,65 +429,6 @@ public final class BartModel: Seq2SeqModel {
                 Vec.add(g + positions + (j + BartLayout.positionOffset) * d, grad + (r * length + j) * d, d)
             }
         }
-    }
-}
-
-/// Options for one training or evaluation step.
-public struct StepOptions: Sendable {
-    /// Dropout on (training) or off (evaluation).
-    public var training = true
-    public var computeGradients = true
-    public var labelSmoothing: Float = 0
-    /// Seed for this step's dropout masks.
-    public var seed: UInt64 = 0
-    /// Token count the loss is averaged over for the gradient (nil: this batch's).
-    public var lossNormalizer: Int? = nil
-    public var gradScale: Float = 1
-
-    public init(training: Bool = true, computeGradients: Bool = true, labelSmoothing: Float = 0,
-                seed: UInt64 = 0, lossNormalizer: Int? = nil, gradScale: Float = 1) {
-        self.training = training; self.computeGradients = computeGradients; self.labelSmoothing = labelSmoothing
-        self.seed = seed; self.lossNormalizer = lossNormalizer; self.gradScale = gradScale
-    }
-}
-
-/// Dropout probabilities and stream ids for every site of one step.
-struct DropoutPlan {
-    var hidden: Float
-    var attention: Float
-    var activation: Float
-    var seed: UInt64
-    /// The lane's rows of the batch (see `DropoutSite.firstRow`).
-    var firstRow = 0
-    var rows = 1
-
-    init(config: BartConfig, training: Bool, seed: UInt64) {
-        hidden = training ? Float(config.dropout) : 0
-        attention = training ? Float(config.attentionDropout) : 0
-        activation = training ? Float(config.activationDropout) : 0
-        self.seed = seed
-    }
-
-    /// The plan for the lane that runs `rows` of the batch.
-    func lane(_ rows: Range<Int>) -> DropoutPlan {
-        var d = self
-        d.firstRow = rows.lowerBound
-        d.rows = max(1, rows.count)
-        return d
-    }
-
-    /// Encoder sites: 0 attention probabilities, 1 attention output, 2 activation, 3 FFN output;
-    /// layer −1 is the embedding.
-    func site(encoderLayer l: Int, _ k: Int) -> DropoutSite {
-        let p: Float = l < 0 ? hidden : [attention, hidden, activation, hidden][k]
-        return DropoutSite(p: p, seed: seed, stream: UInt32(1000 + 16 * (l + 1) + k), firstRow: firstRow, rows: rows)
-    }
-
-    /// Decoder sites: 0 self-attention probabilities, 1 its output, 2 cross-attention probabilities,
-    /// 3 its output, 4 activation, 5 FFN output; layer −1 is the embedding.
-    func site(decoderLayer l: Int, _ k: Int) -> DropoutSite {
-        let p: Float = l < 0 ? hidden : [attention, hidden, attention, hidden, activation, hidden][k]
-        return DropoutSite(p: p, seed: seed, stream: UInt32(100_000 + 16 * (l + 1) + k), firstRow: firstRow, rows: rows)
     }
 }
 
@@ -793,8 +513,8 @@ final class BartWorkspace {
     let encoderLayers: [EncoderLayerActs]
     let decoderLayers: [DecoderLayerActs]
     var encoderOutput: Ptr, decoderOutput: Ptr
-    /// Set by a forward pass that computed the logits' gradient; consumed by backward.
-    var pendingBackward: DropoutPlan?
+    /// The last forward's dropout plan (for this lane's rows), which its backward draws again.
+    var drop = DropoutPlan.off
     /// Where backward accumulates parameter gradients (the model's, or the lane's own buffer).
     var gradients: Ptr = Ptr(bitPattern: 64)!
     /// Where backward's weight-gradient products go (the lanes' board, or run at once).
@@ -835,20 +555,4 @@ final class BartWorkspace {
                                                                                                         c.decoderAttentionHeads)),
                                        workers: max(LaneWork.parts, Parallel.available))  // one per part (`LaneWork.items`)
     }
-}
-
-/// One lane of a step: the rows of the batch it runs, its workspace, and (after lane 0) its own
-/// gradient buffer, allocated at its first backward.
-final class BartLane {
-    let index: Int
-    var workspace: BartWorkspace?
-    var ownGrads: FloatBuffer?
-    var rows = 0..<0
-    var result = CrossEntropy.Result(lossSum: 0, count: 0)
-    /// Seconds this lane has spent in forward and backward (for the profile: how evenly lanes finish).
-    var busy = 0.0
-    /// Seconds from the start of the last forward region until this lane finished its forward.
-    var forwardEnd = 0.0
-
-    init(index: Int) { self.index = index }
 }

@@ -4,7 +4,7 @@ import PrecisCore
 /// cross-attention keys and values are computed once, and self-attention keys and values are cached
 /// per row, so each new token costs one position's worth of work. Rows are hypotheses (batch × beams);
 /// `rowSource[r]` says which source row r attends to. Evaluation mode (no dropout).
-public final class BartIncrementalDecoder {
+public final class BartIncrementalDecoder: IncrementalDecoding {
     /// The model (unowned: the model caches its last decoder, and a decoder must not outlive its model).
     public unowned let model: BartModel
     public let rows: Int
@@ -205,5 +205,52 @@ public final class BartIncrementalDecoder {
                 BLAS.gemv(trans: true, rows: keyCount, cols: dh, a: vbase, lda: d, x: sc, beta: 0, y: ctx + r * d + h * dh)
             }
         }
+    }
+}
+
+/// Generation with BART: the encoder alone, and incremental decoders (with their packed weights)
+/// cached between generations.
+extension BartModel {
+    /// The decoder weights packed for few-row products, reused while the parameters are unchanged. The
+    /// fingerprint is two independent weighted sums over every parameter and the logits bias (one
+    /// pass over the buffer, a fraction of the packing cost).
+    func packedDecoder() -> BartIncrementalDecoder.PackedDecoder {
+        let fp = [Vec.sumOfSquares(params.pointer, params.count), Double(Vec.total(params.pointer, params.count)),
+                  Vec.sumOfSquares(finalLogitsBias.pointer, finalLogitsBias.count)]
+        if let c = packedCache, c.fingerprint == fp { return c.decoder }
+        let d = BartIncrementalDecoder.PackedDecoder(self)
+        packedCache = (fp, d)
+        return d
+    }
+
+    /// An incremental decoder for these sources: the previous one reset when the shape is the same
+    /// (its buffers are reused), else a new one.
+    public func incrementalDecoder(encoderOutput: FloatBuffer, attentionMask: [Int32], sources: Int, sourceLength: Int,
+                                   rowSource: [Int], maxLength: Int) -> any IncrementalDecoding {
+        if let d = decoderCache, d.rows == rowSource.count, d.sources == sources, d.sourceLength == sourceLength,
+           d.maxLength == maxLength {
+            d.reset(encoderOutput: encoderOutput, attentionMask: attentionMask, rowSource: rowSource)
+            d.repack()
+            return d
+        }
+        let d = BartIncrementalDecoder(model: self, encoderOutput: encoderOutput, attentionMask: attentionMask, sources: sources,
+                                       sourceLength: sourceLength, rowSource: rowSource, maxLength: maxLength)
+        decoderCache = d
+        return d
+    }
+
+    /// Runs the encoder alone in evaluation mode (no dropout) and returns its last hidden state
+    /// [B, S, D]; the batch's labels are not used.
+    public func encoderHiddenStates(inputIds: [Int32], attentionMask: [Int32], batchSize: Int, sourceLength: Int) throws -> FloatBuffer {
+        let batch = try Seq2SeqBatch(batchSize: batchSize, sourceLength: sourceLength, targetLength: 1, inputIds: inputIds,
+                                     attentionMask: attentionMask, labels: Array(repeating: Seq2SeqBatch.ignoreIndex, count: batchSize))
+        try batch.validate(facts)
+        let out = FloatBuffer(count: batchSize * sourceLength * config.dModel)
+        let rowFloats = sourceLength * config.dModel
+        runner.eachLane(self, batch) { rows, ws in
+            encode(ws, DropoutPlan(config: config, training: false, seed: 0))
+            (out.pointer + rows.lowerBound * rowFloats).update(from: ws.encoderOutput, count: rows.count * rowFloats)
+        }
+        return out
     }
 }

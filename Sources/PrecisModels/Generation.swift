@@ -109,20 +109,20 @@ public struct GenerationOutput: Sendable {
     public var scores: [Double]?
 }
 
-/// Greedy search, beam search and sampling over a BART model, with transformers' logits processors
+/// Greedy search, beam search and sampling over any `Seq2SeqModel`, with transformers' logits processors
 /// (min length, no-repeat n-grams, forced BOS / EOS) and stopping rules.
 public enum Generator {
-    public static func generate(model: BartModel, inputIds: [Int32], attentionMask: [Int32], batchSize: Int,
+    public static func generate(model: any Seq2SeqModel, inputIds: [Int32], attentionMask: [Int32], batchSize: Int,
                                 sourceLength: Int, settings g: GenerationSettings) throws -> GenerationOutput {
-        let c = model.config
+        let c = model.facts
         var g = g
         if g.eosTokenIds.isEmpty { g.eosTokenIds = [c.eosTokenId] }
         let start = Int32(g.decoderStartTokenId ?? c.decoderStartTokenId)
         let pad = Int32(g.padTokenId ?? c.padTokenId)
         let maxLength = g.effectiveMaxLength
-        guard maxLength <= c.maxPositionEmbeddings else {
+        if let limit = c.maxTargetPositions, maxLength > limit {
             throw ModelError.invalidConfig(file: "generation settings", field: "max_length",
-                                           reason: "\(maxLength) exceeds max_position_embeddings \(c.maxPositionEmbeddings)")
+                                           reason: "\(maxLength) exceeds max_position_embeddings \(limit)")
         }
         let enc = try model.profiler.measure("generate: encoder") {
             try model.encoderHiddenStates(inputIds: inputIds, attentionMask: attentionMask,
@@ -239,9 +239,9 @@ public enum Generator {
     /// scored by logprob / generated_length^length_penalty (the decoder start token not counted); the
     /// best continuations that did not stop keep running. The early-stop heuristic and the stopping
     /// rule are transformers' `_check_early_stop_heuristic` and `_beam_search_has_unfinished_sequences`.
-    static func beamSearch(model: BartModel, enc: FloatBuffer, mask: [Int32], batch: Int, s: Int,
+    static func beamSearch(model: any Seq2SeqModel, enc: FloatBuffer, mask: [Int32], batch: Int, s: Int,
                            g: GenerationSettings, start: Int32, pad: Int32, maxLength: Int) -> GenerationOutput {
-        let beams = g.numBeams, v = model.config.vocabSize
+        let beams = g.numBeams, v = model.facts.vocabSize
         let rowSource = (0..<batch).flatMap { Array(repeating: $0, count: beams) }
         let dec = model.profiler.measure("generate: decoder set-up (cross K/V)") {
             model.incrementalDecoder(encoderOutput: enc, attentionMask: mask, sources: batch,

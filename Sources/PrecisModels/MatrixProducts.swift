@@ -102,7 +102,7 @@ struct MatrixProductList {
     }
 }
 
-extension BartModel: MatrixProductDescribing {
+extension BartModel {
     public func matrixProducts(batch: Int, source: Int, target: Int) -> [MatrixProduct] {
         Self.matrixProducts(config: config, table: table, batch: batch, source: source, target: target)
     }

@@ -1,26 +1,6 @@
 import Foundation
 import PrecisCore
 
-/// What every sequence-to-sequence architecture provides: the flat parameter buffer and its table,
-/// a gradient mirror, a training step, and what a Hugging Face model folder needs.
-public protocol Seq2SeqModel: AnyObject {
-    static var modelType: String { get }
-    var table: ParameterTable { get }
-    var params: FloatBuffer { get }
-    var grads: FloatBuffer { get }
-    var vocabSize: Int { get }
-    /// Non-trainable tensors stored with the weights (e.g. BART's `final_logits_bias`).
-    var extraTensors: [(name: String, values: FloatBuffer, shape: [Int])] { get }
-    func zeroGradients()
-    func initializeWeights(seed: UInt64)
-    func step(_ batch: Seq2SeqBatch, options: StepOptions, logitsOut: UnsafeMutablePointer<Float>?) throws -> CrossEntropy.Result
-    func forward(_ batch: Seq2SeqBatch, options: StepOptions, logitsOut: UnsafeMutablePointer<Float>?) throws -> CrossEntropy.Result
-    func backward()
-    func configJSON() throws -> Data
-    var generationDefaults: [String: Any] { get }
-    func aliases(for name: String) -> [String]
-}
-
 /// Maps `model_type` in `config.json` to an architecture.
 public enum ModelRegistry {
     public typealias Builder = @Sendable (_ config: Data, _ file: String) throws -> any Seq2SeqModel

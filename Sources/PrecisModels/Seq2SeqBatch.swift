@@ -31,19 +31,30 @@ public struct Seq2SeqBatch: Sendable, Equatable {
         self.inputIds = inputIds; self.attentionMask = attentionMask; self.labels = labels
     }
 
-    /// Checks ids against a vocabulary and lengths against the position table.
-    public func validate(vocabSize: Int, maxPositions: Int) throws {
+    /// Checks ids against a vocabulary and lengths against the position limits (nil: no limit).
+    public func validate(vocabSize: Int, maxSourcePositions: Int?, maxTargetPositions: Int?) throws {
         if let i = inputIds.firstIndex(where: { $0 < 0 || Int($0) >= vocabSize }) {
             throw ModelError.badBatch(field: "input_ids", reason: "id \(inputIds[i]) at row \(i / sourceLength), position \(i % sourceLength) is outside the vocabulary (size \(vocabSize))")
         }
         if let i = labels.firstIndex(where: { $0 != Self.ignoreIndex && ($0 < 0 || Int($0) >= vocabSize) }) {
             throw ModelError.badBatch(field: "labels", reason: "id \(labels[i]) at row \(i / targetLength), position \(i % targetLength) is outside the vocabulary (size \(vocabSize)) and is not -100")
         }
-        if sourceLength > maxPositions {
-            throw ModelError.badBatch(field: "input_ids", reason: "length \(sourceLength) exceeds max_position_embeddings \(maxPositions)")
+        if let limit = maxSourcePositions, sourceLength > limit {
+            throw ModelError.badBatch(field: "input_ids", reason: "length \(sourceLength) exceeds max_position_embeddings \(limit)")
         }
-        if targetLength > maxPositions {
-            throw ModelError.badBatch(field: "labels", reason: "length \(targetLength) exceeds max_position_embeddings \(maxPositions)")
+        if let limit = maxTargetPositions, targetLength > limit {
+            throw ModelError.badBatch(field: "labels", reason: "length \(targetLength) exceeds max_position_embeddings \(limit)")
         }
+    }
+
+    /// Checks ids against a vocabulary and both lengths against one position table.
+    public func validate(vocabSize: Int, maxPositions: Int) throws {
+        try validate(vocabSize: vocabSize, maxSourcePositions: maxPositions, maxTargetPositions: maxPositions)
+    }
+
+    /// Checks the batch against a model's vocabulary and position limits.
+    public func validate(_ facts: Seq2SeqFacts) throws {
+        try validate(vocabSize: facts.vocabSize, maxSourcePositions: facts.maxSourcePositions,
+                     maxTargetPositions: facts.maxTargetPositions)
     }
 }

@@ -28,15 +28,12 @@ public enum LocalTrainer {
 
     /// The model to train: an existing folder (config.json + model.safetensors) or a config to
     /// initialise from scratch with the run's seed.
-    public static func loadModel(_ spec: String, seed: Int) throws -> BartModel {
+    public static func loadModel(_ spec: String, seed: Int) throws -> any Seq2SeqModel {
         let folderConfig = (spec as NSString).appendingPathComponent("config.json")
         if FileManager.default.fileExists(atPath: folderConfig) {
-            guard let m = try ModelFolder.load(spec).model as? BartModel else { throw ModelError.missingFile(path: folderConfig) }
-            return m
+            return try ModelFolder.load(spec).model
         }
-        guard let m = try ModelPresets.model(spec) as? BartModel else {
-            throw ModelError.invalidConfig(file: spec, field: "model_type", reason: "only BART trains today")
-        }
+        let m = try ModelPresets.model(spec)
         m.initializeWeights(seed: UInt64(seed))
         return m
     }
@@ -46,7 +43,7 @@ public enum LocalTrainer {
         let a = cfg.training
         Compute.setThreads(a.threads ?? Compute.availableCores)
         let model = try loadModel(a.model, seed: a.seed)
-        let plan = try TrainingPlan(cfg, model: ModelShape(model.config), plannedWorkers: 1)
+        let plan = try TrainingPlan(cfg, model: ModelShape(model.facts), plannedWorkers: 1)
         log(plan.loadSummary)
         let ds = plan.dataset
         log("tokenized \(ds.count) examples\(plan.fromCache ? " (from the cache)" : "")")
@@ -56,7 +53,7 @@ public enum LocalTrainer {
                                        schedule: plan.schedule)
         log("\(model.table.count) parameters, \(ds.count) examples, \(plan.stepsPerEpoch) steps per epoch, \(totalSteps) steps, warmup \(plan.warmupSteps), \(Compute.threads) thread(s)")
 
-        let collator = Collator(padId: Int32(model.config.padTokenId))
+        let collator = Collator(padId: Int32(model.facts.padTokenId))
         let t0 = Date()
         var step = 0, epoch = 0, epochsDone = 0.0
         var windowLoss = 0.0, windowTokens = 0, lastLoss = 0.0, examples = 0
@@ -112,7 +109,7 @@ public enum LocalTrainer {
 
     /// Writes the model folder Trainer's `save_model` would: weights, config, generation config,
     /// tokenizer, and `trainer_state.json` with the log history. Every file is written atomically.
-    public static func save(model: BartModel, tokenizerFile: String, to dir: String, step: Int, epochs: Double,
+    public static func save(model: any Seq2SeqModel, tokenizerFile: String, to dir: String, step: Int, epochs: Double,
                      history: [[String: Double]], seconds: Double, examples: Int) throws {
         try ModelFolder.save(model, to: dir)
         let tok = try Data(contentsOf: URL(fileURLWithPath: tokenizerFile))

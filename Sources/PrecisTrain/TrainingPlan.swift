@@ -40,8 +40,9 @@ public struct TrainingPlan {
                                                                                 skipBadRecords: a.skipBadRecords))
         loadSummary = loaded.summary
         let records = a.maxTrainSamples.map { Array(loaded.records.prefix($0)) } ?? loaded.records
-        let tokOptions = TokenizationOptions(maxSourceLength: min(a.maxSourceLength, model.maxPositions),
-                                             maxTargetLength: min(a.maxTargetLength, model.maxPositions), sourcePrefix: a.sourcePrefix)
+        let tokOptions = TokenizationOptions(maxSourceLength: min(a.maxSourceLength, model.maxSourcePositions ?? .max),
+                                             maxTargetLength: min(a.maxTargetLength, model.maxTargetPositions ?? .max),
+                                             sourcePrefix: a.sourcePrefix)
         (dataset, fromCache) = try TokenizedDataset.build(records: records, dataFingerprint: try FNV.file(a.trainFile) + "-\(records.count)",
                                                           encoder: encoder, options: tokOptions,
                                                           cacheDir: (a.outputDir as NSString).appendingPathComponent("cache"))
@@ -94,12 +95,21 @@ public struct TrainingPlan {
     }
 }
 
-/// The model dimensions the data side needs.
+/// The model dimensions the data side needs: the vocabulary, and the longest source and target
+/// the model's positions allow (nil: no limit).
 public struct ModelShape: Sendable {
     public var vocabSize: Int
-    public var maxPositions: Int
-    public init(vocabSize: Int, maxPositions: Int) { self.vocabSize = vocabSize; self.maxPositions = maxPositions }
-    public init(_ c: BartConfig) { self.init(vocabSize: c.vocabSize, maxPositions: c.maxPositionEmbeddings) }
+    public var maxSourcePositions: Int?
+    public var maxTargetPositions: Int?
+    public init(vocabSize: Int, maxSourcePositions: Int?, maxTargetPositions: Int?) {
+        self.vocabSize = vocabSize; self.maxSourcePositions = maxSourcePositions; self.maxTargetPositions = maxTargetPositions
+    }
+    public init(vocabSize: Int, maxPositions: Int) {
+        self.init(vocabSize: vocabSize, maxSourcePositions: maxPositions, maxTargetPositions: maxPositions)
+    }
+    public init(_ f: Seq2SeqFacts) {
+        self.init(vocabSize: f.vocabSize, maxSourcePositions: f.maxSourcePositions, maxTargetPositions: f.maxTargetPositions)
+    }
 }
 
 /// What an evaluation during training reads: the validation records (`validation_file`, the first
@@ -113,7 +123,7 @@ public struct EvaluationPlan {
     public let batchSize: Int
     public let generate: Bool
 
-    public init(_ cfg: TrainingConfig, model: BartModel) throws {
+    public init(_ cfg: TrainingConfig, model: any Seq2SeqModel) throws {
         let a = cfg.training
         let loaded = try DatasetLoader.load(a.validationFile, options: DatasetOptions(textColumn: a.textColumn, summaryColumn: a.summaryColumn,
                                                                                      skipBadRecords: a.skipBadRecords))

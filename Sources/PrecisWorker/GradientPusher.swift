@@ -103,7 +103,7 @@ package final class GradientPusher {
         return earlier
     }
 
-    /// For `BartModel.onGradientsFinal`: `range` of the gradient is final; the partitions it
+    /// For `Seq2SeqModel.onGradientsFinal`: `range` of the gradient is final; the partitions it
     /// completes go to the push thread. Safe on any thread.
     package var onGradientsFinal: @Sendable (Range<Int>) -> Void {
         { [queue] range in queue.gradientsFinal(range) }

@@ -2,7 +2,7 @@ import PrecisWire
 
 /// Which partitions of one contribution have their final gradient and which have been handed on to
 /// be pushed. Backward reports runs of the flat buffer as their gradients become final (see
-/// `BartModel.onGradientsFinal`), in any order and across partition bounds; a partition is final
+/// `Seq2SeqModel.onGradientsFinal`), in any order and across partition bounds; a partition is final
 /// once reports have covered all of its values. The runs it reports are disjoint, apart from the
 /// whole buffer reported again at the end, which completes whatever is left (coverage is counted
 /// per partition and capped at its size).

@@ -29,7 +29,7 @@ public final class Worker {
     var id = -1
 
     var config: TrainingConfig?
-    var model: BartModel?
+    var model: (any Seq2SeqModel)?
     var plan: TrainingPlan?
     var collator: Collator?
 
@@ -179,10 +179,8 @@ public final class Worker {
                         timeout: r.heartbeatTimeout, name: options.name)
         var cfg = try TrainingConfig.parse(r.config, file: r.configFile)
         cfg.training.outputDir = r.outputDir
-        guard let m = try ModelRegistry.model(config: Data(r.modelConfig.utf8), file: "config.json from the coordinator") as? BartModel else {
-            throw ModelError.invalidConfig(file: "config.json from the coordinator", field: "model_type", reason: "only BART trains today")
-        }
-        let p = try TrainingPlan(cfg, model: ModelShape(m.config), plannedWorkers: cfg.cluster.workers,
+        let m = try ModelRegistry.model(config: Data(r.modelConfig.utf8), file: "config.json from the coordinator")
+        let p = try TrainingPlan(cfg, model: ModelShape(m.facts), plannedWorkers: cfg.cluster.workers,
                                  asyncUpdates: cfg.cluster.consistency != "sync")
         guard p.digest == r.dataDigest else {
             log("this worker's training data (\(cfg.training.trainFile), digest \(p.digest)) differs from the coordinator's (\(r.dataDigest)): refusing to train")
@@ -192,7 +190,7 @@ public final class Worker {
         }
         config = cfg; plan = p
         if model == nil || model!.params.count != m.params.count { model = m }
-        collator = Collator(padId: Int32(m.config.padTokenId))
+        collator = Collator(padId: Int32(m.facts.padTokenId))
         if cfg.cluster.codec == "bf16" { errorFeedback = FloatBuffer(count: m.params.count) }
         log("registered as \(r.name) (id \(id)); \(m.params.count) parameters, \(p.dataset.count) examples, \(options.threads) thread(s)")
     }
@@ -350,7 +348,7 @@ public final class Worker {
 
     /// The gradient path for this contribution (the push thread starts with the first one); logs a
     /// push an earlier, abandoned contribution left failing.
-    func beginPush(_ t: TaskMessage, view v: ViewMessage, codec: Codec, model: BartModel) -> GradientPusher {
+    func beginPush(_ t: TaskMessage, view v: ViewMessage, codec: Codec, model: any Seq2SeqModel) -> GradientPusher {
         let pusher = self.pusher ?? GradientPusher(context: context, identity: identity, name: options.name)
         self.pusher = pusher
         let steps = (0..<v.plan.count).map { UInt64(t.exactVersion ? t.step : max(0, partitionVersion[$0])) }
@@ -389,7 +387,7 @@ public final class Worker {
 
     /// ssp/async: the worker clips its own gradient to the task's norm (sync: the servers clip, with
     /// the whole step's norm). Returns the gradient's norm (0 when not computed).
-    func clipOwnGradient(_ t: TaskMessage, _ model: BartModel) -> Double {
+    func clipOwnGradient(_ t: TaskMessage, _ model: any Seq2SeqModel) -> Double {
         guard !t.exactVersion || t.clipNorm > 0 else { return 0 }
         let norm = GradClip.norm(model.grads.pointer, count: model.grads.count)
         if t.clipNorm > 0 {

@@ -160,8 +160,8 @@ extension BenchCommand {
         /// Padded source + target positions per timed step (steps 3…N), as the workers count them.
         func paddedPerTimedStep(config: TrainingConfig, plannedWorkers: Int) throws -> Double {
             let shape = try LocalTrainer.loadModel(config.training.model, seed: 0)
-            let plan = try TrainingPlan(config, model: ModelShape(shape.config), plannedWorkers: plannedWorkers)
-            let collator = Collator(padId: Int32(shape.config.padTokenId))
+            let plan = try TrainingPlan(config, model: ModelShape(shape.facts), plannedWorkers: plannedWorkers)
+            let collator = Collator(padId: Int32(shape.facts.padTokenId))
             var total = 0
             var cache: (epoch: Int, batches: [[Int]])? = nil
             for s in 2..<steps {

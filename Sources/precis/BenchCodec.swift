@@ -27,10 +27,10 @@ extension BenchCommand {
 
         func run() throws {
             do {
-                let bart = try shape.bart()
-                let batch = try RandomBatch.make(vocab: bart.config.vocabSize, batch: shape.batch, source: shape.sourceLen,
+                let model = try shape.model()
+                let batch = try RandomBatch.make(vocab: model.facts.vocabSize, batch: shape.batch, source: shape.sourceLen,
                                                  target: targetLen, seed: 1)
-                let bench = try CodecBenchmark(model: bart, batch: batch, threads: shape.threads)
+                let bench = try CodecBenchmark(model: model, batch: batch, threads: shape.threads)
                 let n = bench.parameters
                 print("precis bench codec: \(shape.config), \(n) parameters (\(String(format: "%.1f", Double(n * 4) / 1e6)) MB fp32) in \(bench.plan.count) partitions, one thread, CRC-32C in \(CRC32C.hardware ? "hardware" : "software"), median of \(repeats)")
                 print("  data         codec   ratio   encode MB/s   decode MB/s   encode ms   decode ms   (MB/s of fp32 input)")

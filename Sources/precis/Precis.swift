@@ -98,10 +98,9 @@ struct BenchShape: ParsableArguments {
     @Option(help: "Compute threads (default: available cores).")
     var threads = Compute.availableCores
 
-    /// The BART model the config names.
-    func bart() throws -> BartModel {
-        guard let m = try ModelPresets.model(config) as? BartModel else { throw ValidationError("benchmarks support BART configs") }
-        return m
+    /// The model the config names (uninitialised).
+    func model() throws -> any Seq2SeqModel {
+        try ModelPresets.model(config)
     }
 }
 
@@ -127,8 +126,8 @@ struct BenchCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let bart = try shape.bart()
-                let r = try StepBenchmark.run(model: bart, batch: shape.batch, source: shape.sourceLen, target: targetLen,
+                let model = try shape.model()
+                let r = try StepBenchmark.run(model: model, batch: shape.batch, source: shape.sourceLen, target: targetLen,
                                               threads: shape.threads, steps: steps, warmup: warmup, profile: profile)
                 if json {
                     let obj: [String: Any] = [
@@ -196,10 +195,10 @@ struct BenchCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let bart = try shape.bart()
-                bart.initializeWeights(seed: 0)
+                let model = try shape.model()
+                model.initializeWeights(seed: 0)
                 for beams in GenerateBenchmark.beamSizes(numBeams) {
-                    let r = try GenerateBenchmark.run(model: bart, batch: shape.batch, source: shape.sourceLen, newTokens: newTokens,
+                    let r = try GenerateBenchmark.run(model: model, batch: shape.batch, source: shape.sourceLen, newTokens: newTokens,
                                                       numBeams: beams, threads: shape.threads, repeats: repeats, profile: profile)
                     if json {
                         let o: [String: Any] = ["num_beams": beams, "seconds": r.seconds, "tokens_per_s": r.tokensPerSecond,
@@ -226,9 +225,9 @@ struct BenchCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let bart = try shape.bart()
+                let model = try shape.model()
                 let peak = Timing.sgemmPeak(threads: shape.threads)
-                let products = bart.matrixProducts(batch: shape.batch, source: shape.sourceLen, target: targetLen)
+                let products = model.matrixProducts(batch: shape.batch, source: shape.sourceLen, target: targetLen)
                 let rows = GemmProfile.run(products, threads: shape.threads)
                 print(String(format: "sgemm peak %.1f GFLOP/s (%d threads, kernel %@)", peak, shape.threads, BLASKernel.current))
                 var total = 0.0

@@ -7,8 +7,8 @@ import PrecisWire
 /// `precis bench codec` on a small model: a row per buffer and codec, every decoded value checked.
 @Suite struct CodecBenchmarkTests {
     @Test func measuresEachCodecAndChecksEveryValue() throws {
-        let model = BartModel(config: Configs.tiny())
-        let batch = try RandomBatch.make(vocab: model.config.vocabSize, batch: 2, source: 8, target: 4, seed: 1)
+        let model = try Configs.model(Configs.tiny())
+        let batch = try RandomBatch.make(vocab: model.facts.vocabSize, batch: 2, source: 8, target: 4, seed: 1)
         let bench = try CodecBenchmark(model: model, batch: batch, threads: Compute.threads)
         let n = bench.parameters
         #expect(n == model.table.count && bench.plan.count == 1)

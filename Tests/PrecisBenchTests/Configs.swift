@@ -12,6 +12,11 @@ enum Configs {
         return c
     }
 
+    /// A model of config `c` as the benchmarks get one: `config.json` bytes through the registry.
+    static func model(_ c: BartConfig) throws -> any Seq2SeqModel {
+        try ModelRegistry.model(config: try JSONEncoder().encode(c), file: "test config")
+    }
+
     static func preset(_ name: String) throws -> BartConfig {
         try BartConfig.parse(Data(ModelPresets.all[name]!.utf8), file: name)
     }

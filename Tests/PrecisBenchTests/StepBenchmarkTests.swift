@@ -8,18 +8,18 @@ import PrecisModels
 /// than a crash) and leave nothing behind that the next step sees.
 @Suite struct StepBenchmarkTests {
     @Test func countsTheWorkAndMeasuresSgemmBetweenTheSteps() throws {
-        let small = try #require(try ModelPresets.model("bart-small") as? BartModel)
+        let small = try ModelPresets.model("bart-small")
         // The thread count in use (the benchmark sets it; other suites run at the same time).
         let threads = Compute.threads
         let r = try StepBenchmark.run(model: small, batch: 1, source: 16, target: 8, threads: threads, steps: 2, warmup: 1)
         #expect(r.gflopPerStep == Double(small.matrixProducts(batch: 1, source: 16, target: 8).flops()) / 1e9)
-        #expect(r.gflopPerStep == 3 * Reference.forwardFlops(small.config, batch: 1, source: 16, target: 8) / 1e9)
+        #expect(r.gflopPerStep == 3 * Reference.forwardFlops(try Configs.preset("bart-small"), batch: 1, source: 16, target: 8) / 1e9)
         #expect(r.stepMs > 0 && r.achievedGflops > 0 && r.sgemmPeakGflops > 0)
         #expect(r.steps == 2 && r.parameters == small.table.count)
         let between = try #require(r.sgemmBetweenStepsGflops, "bart-small lends the burst its operands")
         #expect(between > 0)
         // The last burst wrote over the gradients; the model's next step starts from zero anyway.
-        let batch = try RandomBatch.make(vocab: small.config.vocabSize, batch: 1, source: 16, target: 8, seed: 1)
+        let batch = try RandomBatch.make(vocab: small.facts.vocabSize, batch: 1, source: 16, target: 8, seed: 1)
         small.zeroGradients()
         _ = try small.step(batch, options: StepOptions(seed: 3), logitsOut: nil)
         let once = small.grads.array
@@ -28,7 +28,7 @@ import PrecisModels
         _ = try small.step(batch, options: StepOptions(seed: 3), logitsOut: nil)
         #expect(small.grads.array == once)
 
-        let tiny = BartModel(config: Configs.tiny())
+        let tiny = try Configs.model(Configs.tiny())
         let t = try StepBenchmark.run(model: tiny, batch: 2, source: 8, target: 4, threads: threads, steps: 2, warmup: 1)
         #expect(t.sgemmBetweenStepsGflops == nil, "a model with fewer parameters than the burst's operands gets no burst")
         #expect(t.stepMs > 0)
@@ -51,7 +51,7 @@ import PrecisModels
 /// `precis bench gemm`: every shape of the step timed, per-head shapes with both kernels.
 @Suite struct GemmProfileTests {
     @Test func timesEveryShapeAndPerHeadShapesWithBothKernels() throws {
-        let products = BartModel.matrixProducts(Configs.tiny(), batch: 2, source: 8, target: 4)
+        let products = try Configs.model(Configs.tiny()).matrixProducts(batch: 2, source: 8, target: 4)
         let shapes = GemmProfile.shapes(products)
         let rows = GemmProfile.run(products, threads: Compute.threads)
         let perHead = shapes.filter(\.perHead)
@@ -74,7 +74,7 @@ import PrecisModels
 /// `precis bench generate`: every row generates exactly the tokens asked for.
 @Suite struct GenerateBenchmarkTests {
     @Test func generatesTheTokensAskedForWithEachBeamSize() throws {
-        let model = BartModel(config: Configs.tiny())
+        let model = try Configs.model(Configs.tiny())
         model.initializeWeights(seed: 0)
         for beams in GenerateBenchmark.beamSizes("1,2") {
             let r = try GenerateBenchmark.run(model: model, batch: 2, source: 8, newTokens: 3, numBeams: beams,

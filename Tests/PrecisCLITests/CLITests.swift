@@ -56,7 +56,7 @@ enum CLI {
 @Suite struct CLITests {
     /// The whole path a user takes to check Precis against transformers: a real process, the BLAS
     /// kernel selection (and re-exec) included.
-    /// With 2 threads the batch's two rows run in two lanes (see `BartModel.forward`) and the
+    /// With 2 threads the batch's two rows run in two lanes (see `LaneRunner`) and the
     /// gradients are gathered from both: the same fixture must match too.
     @Test(arguments: [1, 2])
     func inspectLossGradMatchesTheGoldenFixture(threads: Int) throws {

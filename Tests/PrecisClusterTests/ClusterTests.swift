@@ -47,7 +47,7 @@ extension RealProcesses {
     }
 
     /// Workers with 2 threads run each micro-batch in two lanes (half the rows each, see
-    /// `BartModel.forward`); in sync mode (the servers clip) they push gradient partitions while
+    /// `LaneRunner`); in sync mode (the servers clip) they push gradient partitions while
     /// backward runs, as the lanes finish each range. The result is one process's on the whole batch.
     @Test func twoThreadWorkersPushDuringBackwardAndMatchOneProcess() throws {
         let dir = TestCluster.tempDir("lanes")

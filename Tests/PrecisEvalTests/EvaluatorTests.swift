@@ -13,7 +13,7 @@ private let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
 private func tinyModel(seed: UInt64 = 3) throws -> SummarizationModel {
     let file = repo.appendingPathComponent("configs/bart-tiny.json").path
     let data = try Data(contentsOf: URL(fileURLWithPath: file))
-    let model = BartModel(config: try BartConfig.parse(data, file: file))
+    let model = try ModelRegistry.model(config: data, file: file)
     model.initializeWeights(seed: seed)
     let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
     let encoder = try TokenizerEncoder(file: repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path)
