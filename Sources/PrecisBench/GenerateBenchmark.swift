@@ -24,7 +24,7 @@ public enum GenerateBenchmark {
     public static func run(model: any Seq2SeqModel, batch: Int, source: Int, newTokens: Int, numBeams: Int, threads: Int,
                            repeats: Int, profile: Bool = false) throws -> Report {
         Compute.setThreads(threads)
-        let data = try RandomBatch.make(vocab: model.facts.vocabSize, batch: batch, source: source, target: 2, seed: 3)
+        let data = try Seq2SeqBatch.random(vocab: model.facts.vocabSize, batch: batch, source: source, target: 2, seed: 3)
         var g = GenerationSettings()
         g.numBeams = numBeams
         g.maxNewTokens = newTokens

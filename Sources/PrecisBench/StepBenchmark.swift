@@ -40,7 +40,7 @@ public enum StepBenchmark {
         let peak = Timing.sgemmPeak(threads: threads)
         Compute.setThreads(threads)
         model.initializeWeights(seed: 0)
-        let data = try RandomBatch.make(vocab: model.facts.vocabSize, batch: batch, source: source, target: target, seed: 1)
+        let data = try Seq2SeqBatch.random(vocab: model.facts.vocabSize, batch: batch, source: source, target: target, seed: 1)
         let opt = OptimizerState(table: model.table, adamw: AdamW(weightDecay: 0.01),
                                  schedule: LRSchedule(kind: .linear, baseLR: 1e-4, warmupSteps: 0, totalSteps: 1_000_000))
         var fwd: [Double] = [], bwd: [Double] = [], optim: [Double] = [], total: [Double] = [], bursts: [Double] = []

@@ -7,7 +7,7 @@ import Glibc
 /// Process-wide compute settings: how many threads the numerics use.
 ///
 /// The thread count is always explicit. Precis runs one pool of `threads` compute workers
-/// (`Parallel`): a model step runs its batch in lanes, one per worker (see `BartModel.forward`);
+/// (`Parallel`): a model step runs its batch in lanes, one per worker (see `LaneRunner`);
 /// elsewhere large GEMMs are split by rows or columns across them and elementwise kernels are spread
 /// over them; OpenBLAS itself is pinned to one thread (`BLAS.singleThreaded`, once per process), so
 /// its own pool never spins against ours. Results do not depend on the thread count beyond float

@@ -1,3 +1,5 @@
+import PrecisCore
+
 /// One batch for a sequence-to-sequence model, row-major: `batchSize` rows of `sourceLength` input
 /// ids (with a 0/1 attention mask) and `targetLength` labels (−100 where no loss is taken).
 public struct Seq2SeqBatch: Sendable, Equatable {
@@ -56,5 +58,22 @@ public struct Seq2SeqBatch: Sendable, Equatable {
     public func validate(_ facts: Seq2SeqFacts) throws {
         try validate(vocabSize: facts.vocabSize, maxSourcePositions: facts.maxSourcePositions,
                      maxTargetPositions: facts.maxTargetPositions)
+    }
+}
+
+extension Seq2SeqBatch {
+    /// A batch of random token ids with every position real (no padding, every label counted), so a
+    /// step does the full work of its shape: `batch` rows of `source` input ids and `target` labels,
+    /// each row BOS (0) … EOS (2) with ids from 4 up to `vocab` − 1 between, drawn from
+    /// `SeededRNG(seed)`. What the benchmarks run on, and what tests use for a full batch.
+    public static func random(vocab: Int, batch: Int, source: Int, target: Int, seed: UInt64) throws -> Seq2SeqBatch {
+        var rng = SeededRNG(seed: seed)
+        func row(_ n: Int) -> [Int32] {
+            (0..<n).map { j in j == 0 ? 0 : (j == n - 1 ? 2 : Int32(4 + Int(rng.next() % UInt64(vocab - 4)))) }
+        }
+        return try Seq2SeqBatch(batchSize: batch, sourceLength: source, targetLength: target,
+                                inputIds: (0..<batch).flatMap { _ in row(source) },
+                                attentionMask: Array(repeating: 1, count: batch * source),
+                                labels: (0..<batch).flatMap { _ in row(target) })
     }
 }

@@ -40,6 +40,12 @@ public struct TrainingPlan {
                                                                                 skipBadRecords: a.skipBadRecords))
         loadSummary = loaded.summary
         let records = a.maxTrainSamples.map { Array(loaded.records.prefix($0)) } ?? loaded.records
+        // Nothing to train on would make every epoch empty (the loop would spin, the servers wait).
+        guard !records.isEmpty else {
+            throw ConfigError.invalid(file: cfg.file, key: "training.train_file",
+                                      reason: "\(a.trainFile) has no usable example (\(loaded.summary)); its records need the "
+                                        + "text_column '\(a.textColumn)' and summary_column '\(a.summaryColumn)'")
+        }
         let tokOptions = TokenizationOptions(maxSourceLength: min(a.maxSourceLength, model.maxSourcePositions ?? .max),
                                              maxTargetLength: min(a.maxTargetLength, model.maxTargetPositions ?? .max),
                                              sourcePrefix: a.sourcePrefix)
@@ -128,6 +134,11 @@ public struct EvaluationPlan {
         let loaded = try DatasetLoader.load(a.validationFile, options: DatasetOptions(textColumn: a.textColumn, summaryColumn: a.summaryColumn,
                                                                                      skipBadRecords: a.skipBadRecords))
         records = a.maxEvalSamples.map { Array(loaded.records.prefix($0)) } ?? loaded.records
+        guard !records.isEmpty else {
+            throw ConfigError.invalid(file: cfg.file, key: "training.validation_file",
+                                      reason: "\(a.validationFile) has no usable example (\(loaded.summary)); its records need the "
+                                        + "text_column '\(a.textColumn)' and summary_column '\(a.summaryColumn)'")
+        }
         options = TokenizationOptions(maxSourceLength: a.maxSourceLength, maxTargetLength: a.maxTargetLength, sourcePrefix: a.sourcePrefix)
         var g = try GenerationSettings(json: model.generationDefaults, file: "generation defaults of \(a.model)")
         if let m = a.generationMaxLength { g.maxLength = m; g.maxNewTokens = nil }

@@ -28,7 +28,7 @@ extension BenchCommand {
         func run() throws {
             do {
                 let model = try shape.model()
-                let batch = try RandomBatch.make(vocab: model.facts.vocabSize, batch: shape.batch, source: shape.sourceLen,
+                let batch = try Seq2SeqBatch.random(vocab: model.facts.vocabSize, batch: shape.batch, source: shape.sourceLen,
                                                  target: targetLen, seed: 1)
                 let bench = try CodecBenchmark(model: model, batch: batch, threads: shape.threads)
                 let n = bench.parameters

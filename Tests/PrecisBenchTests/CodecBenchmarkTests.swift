@@ -8,7 +8,7 @@ import PrecisWire
 @Suite struct CodecBenchmarkTests {
     @Test func measuresEachCodecAndChecksEveryValue() throws {
         let model = try Configs.model(Configs.tiny())
-        let batch = try RandomBatch.make(vocab: model.facts.vocabSize, batch: 2, source: 8, target: 4, seed: 1)
+        let batch = try Seq2SeqBatch.random(vocab: model.facts.vocabSize, batch: 2, source: 8, target: 4, seed: 1)
         let bench = try CodecBenchmark(model: model, batch: batch, threads: Compute.threads)
         let n = bench.parameters
         #expect(n == model.table.count && bench.plan.count == 1)

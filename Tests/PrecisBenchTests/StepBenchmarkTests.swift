@@ -19,7 +19,7 @@ import PrecisModels
         let between = try #require(r.sgemmBetweenStepsGflops, "bart-small lends the burst its operands")
         #expect(between > 0)
         // The last burst wrote over the gradients; the model's next step starts from zero anyway.
-        let batch = try RandomBatch.make(vocab: small.facts.vocabSize, batch: 1, source: 16, target: 8, seed: 1)
+        let batch = try Seq2SeqBatch.random(vocab: small.facts.vocabSize, batch: 1, source: 16, target: 8, seed: 1)
         small.zeroGradients()
         _ = try small.step(batch, options: StepOptions(seed: 3), logitsOut: nil)
         let once = small.grads.array
@@ -36,15 +36,15 @@ import PrecisModels
 
     /// The benchmark's batch: every position real, ids inside the vocabulary, the same for a seed.
     @Test func randomBatchIsFullLengthAndSeeded() throws {
-        let a = try RandomBatch.make(vocab: 40, batch: 3, source: 10, target: 5, seed: 7)
+        let a = try Seq2SeqBatch.random(vocab: 40, batch: 3, source: 10, target: 5, seed: 7)
         #expect(a.batchSize == 3 && a.sourceLength == 10 && a.targetLength == 5)
         #expect(a.attentionMask.allSatisfy { $0 == 1 } && !a.labels.contains(Seq2SeqBatch.ignoreIndex))
         try a.validate(vocabSize: 40, maxPositions: 32)
         for r in 0..<3 {
             #expect(a.inputIds[r * 10] == 0 && a.inputIds[r * 10 + 9] == 2 && a.labels[r * 5] == 0 && a.labels[r * 5 + 4] == 2)
         }
-        #expect(try RandomBatch.make(vocab: 40, batch: 3, source: 10, target: 5, seed: 7) == a)
-        #expect(try RandomBatch.make(vocab: 40, batch: 3, source: 10, target: 5, seed: 8) != a)
+        #expect(try Seq2SeqBatch.random(vocab: 40, batch: 3, source: 10, target: 5, seed: 7) == a)
+        #expect(try Seq2SeqBatch.random(vocab: 40, batch: 3, source: 10, target: 5, seed: 8) != a)
     }
 }
 

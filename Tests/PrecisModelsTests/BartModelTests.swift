@@ -19,18 +19,6 @@ func tinyBatch() throws -> Seq2SeqBatch {
                      labels: [0, 14, 22, 6, 2, 0, 39, 2, -100, -100])
 }
 
-/// A batch of random ids (BOS … EOS each row, no padding) drawn from `SeededRNG(seed)`.
-fileprivate func randomBatch(vocab: Int, batch: Int, source: Int, target: Int, seed: UInt64) throws -> Seq2SeqBatch {
-    var rng = SeededRNG(seed: seed)
-    func row(_ n: Int) -> [Int32] {
-        (0..<n).map { j in j == 0 ? 0 : (j == n - 1 ? 2 : Int32(4 + Int(rng.next() % UInt64(vocab - 4)))) }
-    }
-    return try Seq2SeqBatch(batchSize: batch, sourceLength: source, targetLength: target,
-                            inputIds: (0..<batch).flatMap { _ in row(source) },
-                            attentionMask: Array(repeating: 1, count: batch * source),
-                            labels: (0..<batch).flatMap { _ in row(target) })
-}
-
 func tempDir() -> String {
     let d = FileManager.default.temporaryDirectory.appendingPathComponent("precis-\(UUID().uuidString)").path
     try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
@@ -168,7 +156,7 @@ func tempDir() -> String {
         model.initializeWeights(seed: 4)
         let small = try tinyBatch()
         let fresh = try model.step(small, options: StepOptions(computeGradients: false), logitsOut: nil).mean
-        let big = try randomBatch(vocab: 40, batch: 3, source: 20, target: 9, seed: 1)
+        let big = try Seq2SeqBatch.random(vocab: 40, batch: 3, source: 20, target: 9, seed: 1)
         _ = try model.step(big, options: StepOptions(), logitsOut: nil)
         let again = try model.step(small, options: StepOptions(computeGradients: false), logitsOut: nil).mean
         #expect(fresh == again)

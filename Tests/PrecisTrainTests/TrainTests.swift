@@ -187,6 +187,21 @@ func smallData() throws -> String {
         return c
     }
 
+    /// A wrong column (every record skipped) or no records at all leaves nothing to train on: an error
+    /// naming the file and the columns, not a loop over empty epochs.
+    @Test func noUsableExampleIsAnErrorNamingTheFile() throws {
+        let data = try smallData()
+        var c = config(data, out: temp(), batch: 2, accumulation: 1, steps: 2)
+        c.training.textColumn = "conversation"
+        do {
+            _ = try TrainingPlan(c, model: ModelShape(vocabSize: 8192, maxPositions: 1024), plannedWorkers: 1)
+            Issue.record("a training set with no usable example was accepted")
+        } catch let ConfigError.invalid(_, key, reason) {
+            #expect(key == "training.train_file")
+            #expect(reason.contains(data) && reason.contains("'conversation'"), "\(reason)")
+        }
+    }
+
     /// Same seed → bitwise the same model; the loss falls; the folder is a complete model folder.
     @Test func trainingIsReproducibleAndLearns() throws {
         let data = try smallData()
