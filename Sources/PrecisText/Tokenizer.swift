@@ -495,7 +495,7 @@ enum TokenizerComponents {
                                     message: "expected a [piece, score] pair, found \(item.compactString())")
             }
             guard let parsed = SerdeFloat.reparse(score) else {
-                throw .invalidField(file: r.file, field: "model.vocab[\(i)]", message: "score \(pair[1].compactString()) is out of range")
+                throw .invalidField(file: r.file, field: "model.vocab[\(i)]", message: "the score is out of range")
             }
             pieces.append((piece, parsed))
         }
