@@ -39,6 +39,10 @@ Writes, under Tests/Fixtures/tokenizer/unigram/ (tokenizer files saved compact, 
   precompiled-scalars.txt the Precompiled normalizer of t5.json on every scalar it changes
                           ("HEX: HEX…", an empty right side for removed scalars).
 
+Reproducibility: everything but native-*.json (and their ids in cases.jsonl/extra-cases.jsonl) is
+byte-identical from run to run; `tokenizers`' UnigramTrainer sums in an order that varies between
+runs, so its scores (not its pieces) change in the last digits, and the expected ids with them.
+
 Usage (a throwaway venv with the pinned tokenizers/transformers plus sentencepiece and protobuf):
   python3 -m venv /work/venv-tok && /work/venv-tok/bin/pip install -r tools/golden/requirements.txt
   RAYON_NUM_THREADS=1 /work/venv-tok/bin/python tools/golden/make_unigram_golden.py [SAMSUM_DIR]
