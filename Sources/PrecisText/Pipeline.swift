@@ -8,8 +8,23 @@ import Foundation
 /// Rewrites text before it is split (lowercasing, Unicode normalization, ...).
 public protocol Normalizer: Sendable {
     func normalize(_ text: String) -> String
+    /// Normalizes `text` in place, giving every new scalar the origin `tokenizers` gives it
+    /// (see `NormalizedText`). The default normalizes the string and, if it changed, gives every
+    /// scalar the origin of the first one.
+    func normalize(_ text: inout NormalizedText)
     /// The `tokenizer.json` form (`{"type": ...}`).
     func toJSON() -> JSONValue
+}
+
+extension Normalizer {
+    public func normalize(_ text: inout NormalizedText) {
+        let before = text.string
+        let after = normalize(before)
+        guard after != before else { return }
+        let origin = text.origins.first ?? text.shift
+        let scalars = Array(after.unicodeScalars)
+        text = NormalizedText(scalars: scalars, origins: Array(repeating: origin, count: scalars.count), shift: text.shift)
+    }
 }
 
 /// Splits text into words, each of which the model tokenizes on its own.
@@ -20,7 +35,48 @@ public protocol PreTokenizer: Sendable {
     var producesByteLevelWords: Bool { get }
     /// Calls `body` with the UTF-8 bytes of each word of `text` (valid UTF-8), in order.
     func forEachWord(in text: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> Void)
+    /// Whether the words depend on where each piece of text was in the original input (Metaspace
+    /// with `prepend_scheme: "first"`): then the tokenizer calls `forEachWord(in: NormalizedText)`.
+    var needsOrigins: Bool { get }
+    /// Calls `body` with each word of `text`, with origins. The default splits the UTF-8 bytes
+    /// with `forEachWord(in:_:)` and gives each word the origins of its scalars when the word
+    /// lies in `text`, the origin of the text's start otherwise.
+    func forEachWord(in text: NormalizedText, _ body: (NormalizedText) -> Void)
     func toJSON() -> JSONValue
+}
+
+extension PreTokenizer {
+    public var needsOrigins: Bool { false }
+
+    public func forEachWord(in text: NormalizedText, _ body: (NormalizedText) -> Void) {
+        let bytes = text.utf8
+        // Byte offset → scalar index, to find the origins of words that are slices of `bytes`.
+        var scalarAt = [Int](repeating: -1, count: bytes.count + 1)
+        var b = 0
+        for (i, s) in text.scalars.enumerated() {
+            scalarAt[b] = i
+            b += UTF8.width(s)
+        }
+        scalarAt[bytes.count] = text.count
+        bytes.withUnsafeBufferPointer { buffer in
+            forEachWord(in: buffer) { word in
+                var scalars: [Unicode.Scalar] = []
+                var iterator = word.makeIterator()
+                var decoder = UTF8()
+                while case let .scalarValue(s) = decoder.decode(&iterator) { scalars.append(s) }
+                if let base = buffer.baseAddress, let start = word.baseAddress,
+                   start >= base, start + word.count <= base + buffer.count {
+                    let from = start - base
+                    if scalarAt[from] >= 0 && scalarAt[from + word.count] >= 0 {
+                        body(text.slice(scalarAt[from]..<scalarAt[from + word.count]))
+                        return
+                    }
+                }
+                let origin = text.origins.first ?? text.shift
+                body(NormalizedText(scalars: scalars, origins: Array(repeating: origin, count: scalars.count), shift: origin))
+            }
+        }
+    }
 }
 
 extension PreTokenizer {
@@ -48,10 +104,18 @@ public protocol TokenizerModel: Sendable {
     /// Appends the ids of `word` to `ids`. With `byteLevel`, each byte of `word` is one symbol
     /// (see `PreTokenizer.producesByteLevelWords`).
     func tokenize(word: UnsafeBufferPointer<UInt8>, byteLevel: Bool, into ids: inout [Int])
+    /// Like `tokenize`, but fails where the model cannot encode the word (a Unigram model without
+    /// `unk_id` meeting a character it has no piece for), as `tokenizers` does. The default
+    /// calls `tokenize`.
+    func encode(word: UnsafeBufferPointer<UInt8>, byteLevel: Bool, into ids: inout [Int]) throws(TokenizerError)
     func toJSON() -> JSONValue
 }
 
 extension TokenizerModel {
+    public func encode(word: UnsafeBufferPointer<UInt8>, byteLevel: Bool, into ids: inout [Int]) throws(TokenizerError) {
+        tokenize(word: word, byteLevel: byteLevel, into: &ids)
+    }
+
     /// The ids of one word given as a string (byte-level words are given as raw text, e.g. `" world"`).
     public func tokenize(_ word: String, byteLevel: Bool) -> [Int] {
         var word = word
@@ -146,23 +210,45 @@ public struct LowercaseNormalizer: Normalizer {
         return String(out)
     }
 
+    /// Every scalar of a lowercase mapping takes the origin of the scalar it maps.
+    public func normalize(_ text: inout NormalizedText) {
+        var scalars: [Unicode.Scalar] = []
+        var origins: [Int] = []
+        scalars.reserveCapacity(text.count)
+        origins.reserveCapacity(text.count)
+        for (s, o) in zip(text.scalars, text.origins) {
+            if s.properties.changesWhenLowercased {
+                for l in s.properties.lowercaseMapping.unicodeScalars {
+                    scalars.append(l)
+                    origins.append(o)
+                }
+            } else {
+                scalars.append(s)
+                origins.append(o)
+            }
+        }
+        text.scalars = scalars
+        text.origins = origins
+    }
+
     public func toJSON() -> JSONValue { .object(["type": .string("Lowercase")]) }
 }
 
-/// `{"type": "NFC" | "NFD" | "NFKC" | "NFKD"}`: Unicode normalization (via Foundation).
+/// `{"type": "NFC" | "NFD" | "NFKC" | "NFKD"}`: Unicode normalization as `tokenizers` does it
+/// (`UnicodeForms`: its Unicode 11.0 tables, its alignments).
 public struct UnicodeNormalizer: Normalizer {
-    public enum Form: String, Sendable, CaseIterable { case nfc = "NFC", nfd = "NFD", nfkc = "NFKC", nfkd = "NFKD" }
+    public typealias Form = UnicodeForms.Form
     public var form: Form
 
     public init(_ form: Form) { self.form = form }
 
     public func normalize(_ text: String) -> String {
-        switch form {
-        case .nfc: return text.precomposedStringWithCanonicalMapping
-        case .nfd: return text.decomposedStringWithCanonicalMapping
-        case .nfkc: return text.precomposedStringWithCompatibilityMapping
-        case .nfkd: return text.decomposedStringWithCompatibilityMapping
-        }
+        UnicodeForms.normalize(text, form: form)
+    }
+
+    public func normalize(_ text: inout NormalizedText) {
+        if text.scalars.allSatisfy({ $0.isASCII }) { return }
+        text.transform(UnicodeForms.normalize(text.scalars, form: form))
     }
 
     public func toJSON() -> JSONValue { .object(["type": .string(form.rawValue)]) }
@@ -176,6 +262,10 @@ public struct SequenceNormalizer: Normalizer {
 
     public func normalize(_ text: String) -> String {
         normalizers.reduce(text) { $1.normalize($0) }
+    }
+
+    public func normalize(_ text: inout NormalizedText) {
+        for n in normalizers { n.normalize(&text) }
     }
 
     public func toJSON() -> JSONValue {

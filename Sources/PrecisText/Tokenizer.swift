@@ -64,8 +64,9 @@ public struct Tokenizer: Sendable {
     /// special tokens are added by the post-processor unless `addSpecialTokens` is false, then
     /// the tokenizer's truncation and padding apply. Only truncation can fail.
     public func encode(_ text: String, pair: String? = nil, addSpecialTokens: Bool = true) throws(TokenizerError) -> Encoding {
-        var first = Encoding(ids: ids(of: text), typeID: 0)
-        var second = pair.map { Encoding(ids: ids(of: $0), typeID: 1) }
+        var first = Encoding(ids: try ids(of: text, strict: true), typeID: 0)
+        var second: Encoding? = nil
+        if let pair { second = Encoding(ids: try ids(of: pair, strict: true), typeID: 1) }
         if let truncation {
             let added = postProcessor?.addedTokenCount(isPair: second != nil) ?? 0
             if addSpecialTokens && added > 0 {
@@ -84,39 +85,97 @@ public struct Tokenizer: Sendable {
         return encoding
     }
 
-    /// The ids of one sequence, before truncation and post-processing.
+    /// The ids of one sequence, before truncation and post-processing. Characters a Unigram
+    /// model without `unk_id` cannot encode are left out (`encode` reports them).
     public func ids(of text: String) -> [Int] {
+        (try? ids(of: text, strict: false)) ?? []
+    }
+
+    /// With `strict`, what the model cannot encode is an error; otherwise it is left out.
+    func ids(of text: String, strict: Bool) throws(TokenizerError) -> [Int] {
         var ids: [Int] = []
         ids.reserveCapacity(text.utf8.count / 3 + 4)
         var text = text
-        text.withUTF8 { appendIDs(of: $0, to: &ids) }
+        var sink = WordSink(strict: strict)
+        text.withUTF8 { appendIDs(of: $0, to: &ids, &sink) }
+        if let failure = sink.failure { throw failure }
         return ids
     }
 
-    func appendIDs(of text: UnsafeBufferPointer<UInt8>, to ids: inout [Int]) {
+    /// Hands words to the model, keeping the first failure of a strict encoding.
+    struct WordSink {
+        let strict: Bool
+        var failure: TokenizerError? = nil
+
+        mutating func tokenize(_ model: any TokenizerModel, _ word: UnsafeBufferPointer<UInt8>, byteLevel: Bool, into ids: inout [Int]) {
+            guard failure == nil else { return }
+            guard strict else { return model.tokenize(word: word, byteLevel: byteLevel, into: &ids) }
+            do {
+                try model.encode(word: word, byteLevel: byteLevel, into: &ids)
+            } catch {
+                failure = error
+            }
+        }
+    }
+
+    func appendIDs(of text: UnsafeBufferPointer<UInt8>, to ids: inout [Int], _ sink: inout WordSink) {
+        if let preTokenizer, preTokenizer.needsOrigins {
+            return appendIDsWithOrigins(of: text, preTokenizer: preTokenizer, to: &ids, &sink)
+        }
         addedVocabulary.split(text, matcher: addedVocabulary.rawMatcher) { start, end, id in
             if let id { ids.append(id); return }
             let piece = UnsafeBufferPointer(rebasing: text[start..<end])
             if let normalizer {
                 var normalized = normalizer.normalize(String(decoding: piece, as: UTF8.self))
-                normalized.withUTF8 { appendNormalizedIDs(of: $0, to: &ids) }
+                normalized.withUTF8 { appendNormalizedIDs(of: $0, to: &ids, &sink) }
             } else {
-                appendNormalizedIDs(of: piece, to: &ids)
+                appendNormalizedIDs(of: piece, to: &ids, &sink)
             }
         }
     }
 
-    func appendNormalizedIDs(of text: UnsafeBufferPointer<UInt8>, to ids: inout [Int]) {
+    func appendNormalizedIDs(of text: UnsafeBufferPointer<UInt8>, to ids: inout [Int], _ sink: inout WordSink) {
         addedVocabulary.split(text, matcher: addedVocabulary.normalizedMatcher) { start, end, id in
             if let id { ids.append(id); return }
             let piece = UnsafeBufferPointer(rebasing: text[start..<end])
             if let preTokenizer {
                 let byteLevel = preTokenizer.producesByteLevelWords
                 preTokenizer.forEachWord(in: piece) { word in
-                    model.tokenize(word: word, byteLevel: byteLevel, into: &ids)
+                    sink.tokenize(model, word, byteLevel: byteLevel, into: &ids)
                 }
             } else {
-                model.tokenize(word: piece, byteLevel: false, into: &ids)
+                sink.tokenize(model, piece, byteLevel: false, into: &ids)
+            }
+        }
+    }
+
+    /// The same pipeline keeping where every character came from (`NormalizedText`), for
+    /// pre-tokenizers that need it: each piece between added tokens starts where it starts in
+    /// the input, the normalizer carries the origins along, and each piece between normalized
+    /// added tokens starts where its first character came from.
+    func appendIDsWithOrigins(of text: UnsafeBufferPointer<UInt8>, preTokenizer: any PreTokenizer,
+                              to ids: inout [Int], _ sink: inout WordSink) {
+        let byteLevel = preTokenizer.producesByteLevelWords
+        addedVocabulary.split(text, matcher: addedVocabulary.rawMatcher) { start, end, id in
+            if let id { ids.append(id); return }
+            var piece = NormalizedText(utf8: UnsafeBufferPointer(rebasing: text[start..<end]), offset: start)
+            normalizer?.normalize(&piece)
+            let bytes = piece.utf8
+            // Byte offset (at a character boundary) → scalar index.
+            var scalarAt = [Int](repeating: 0, count: bytes.count + 1)
+            var offset = 0
+            for (i, s) in piece.scalars.enumerated() {
+                scalarAt[offset] = i
+                offset += UTF8.width(s)
+            }
+            scalarAt[bytes.count] = piece.count
+            bytes.withUnsafeBufferPointer { buffer in
+                addedVocabulary.split(buffer, matcher: addedVocabulary.normalizedMatcher) { s, e, id in
+                    if let id { ids.append(id); return }
+                    preTokenizer.forEachWord(in: piece.slice(scalarAt[s]..<scalarAt[e])) { word in
+                        word.utf8.withUnsafeBufferPointer { sink.tokenize(model, $0, byteLevel: byteLevel, into: &ids) }
+                    }
+                }
             }
         }
     }
@@ -372,6 +431,12 @@ struct FieldReader {
         return i
     }
 
+    func requiredBool(_ o: JSONObject, _ key: String, _ path: String) throws(TokenizerError) -> Bool {
+        guard let v = o[key] else { throw .missingField(file: file, field: "\(path).\(key)") }
+        guard let b = v.boolValue else { throw .invalidField(file: file, field: "\(path).\(key)", message: "expected a boolean, found \(v.typeName)") }
+        return b
+    }
+
     func bool(_ o: JSONObject, _ key: String, _ path: String, default value: Bool) throws(TokenizerError) -> Bool {
         guard let v = o[key], !v.isNull else { return value }
         guard let b = v.boolValue else { throw .invalidField(file: file, field: "\(path).\(key)", message: "expected a boolean, found \(v.typeName)") }
@@ -389,22 +454,72 @@ struct FieldReader {
 }
 
 enum TokenizerComponents {
-    static let normalizerTypes = ["Lowercase", "NFC", "NFD", "NFKC", "NFKD", "Sequence"]
-    static let preTokenizerTypes = ["ByteLevel"]
+    static let modelTypes = ["BPE", "Unigram"]
+    static let normalizerTypes = ["Lowercase", "NFC", "NFD", "NFKC", "NFKD", "Nmt", "Precompiled", "Prepend", "Replace",
+                                  "Sequence", "Strip"]
+    static let preTokenizerTypes = ["ByteLevel", "Metaspace", "Sequence", "WhitespaceSplit"]
     static let postProcessorTypes = ["RobertaProcessing", "BertProcessing", "TemplateProcessing", "ByteLevel", "Sequence"]
-    static let decoderTypes = ["ByteLevel", "Sequence"]
+    static let decoderTypes = ["ByteFallback", "ByteLevel", "Fuse", "Metaspace", "Replace", "Sequence", "Strip"]
 
-    static func model(_ v: JSONValue, _ r: FieldReader) throws(TokenizerError) -> BPEModel {
+    static func model(_ v: JSONValue, _ r: FieldReader) throws(TokenizerError) -> any TokenizerModel {
         let o = try r.object(v, "model")
         let type: String
         if o["type"] == nil {
-            // Old files have untagged models: BPE is recognised by its merges.
-            guard o["merges"] != nil else { throw .missingField(file: r.file, field: "model.type") }
-            type = "BPE"
+            // Old files have untagged models: BPE is recognised by its merges, Unigram by its
+            // list of [piece, score] pairs.
+            if o["merges"] != nil {
+                type = "BPE"
+            } else if o["vocab"]?.arrayValue != nil {
+                type = "Unigram"
+            } else {
+                throw .missingField(file: r.file, field: "model.type")
+            }
         } else {
             type = try r.type(o, "model")
         }
-        guard type == "BPE" else { throw r.unsupported("model", type, ["BPE"]) }
+        switch type {
+        case "BPE": return try bpe(o, r)
+        case "Unigram": return try unigram(o, r)
+        default: throw r.unsupported("model", type, modelTypes)
+        }
+    }
+
+    static func unigram(_ o: JSONObject, _ r: FieldReader) throws(TokenizerError) -> UnigramModel {
+        guard let vocabJSON = o["vocab"] else { throw .missingField(file: r.file, field: "model.vocab") }
+        let list = try r.array(vocabJSON, "model.vocab")
+        var pieces: [(piece: String, score: Double)] = []
+        pieces.reserveCapacity(list.count)
+        for (i, item) in list.enumerated() {
+            guard let pair = item.arrayValue, pair.count == 2, let piece = pair[0].stringValue, let score = pair[1].doubleValue else {
+                throw .invalidField(file: r.file, field: "model.vocab[\(i)]",
+                                    message: "expected a [piece, score] pair, found \(item.compactString())")
+            }
+            guard let parsed = SerdeFloat.reparse(score) else {
+                throw .invalidField(file: r.file, field: "model.vocab[\(i)]", message: "the score is out of range")
+            }
+            pieces.append((piece, parsed))
+        }
+        var unkID: Int? = nil
+        if let u = o["unk_id"], !u.isNull {
+            guard case let .int(id) = u, id >= 0 else {
+                throw .invalidField(file: r.file, field: "model.unk_id", message: "expected a non-negative integer or null, found \(u.compactString())")
+            }
+            unkID = id
+        }
+        let byteFallback = try r.bool(o, "byte_fallback", "model", default: false)
+        do {
+            return try UnigramModel(pieces: pieces, unkID: unkID, byteFallback: byteFallback)
+        } catch {
+            switch error {
+            case .emptyVocabulary:
+                throw .invalidField(file: r.file, field: "model.vocab", message: "the vocabulary is empty but unk_id is set")
+            case let .unknownIDOutOfRange(id, count):
+                throw .invalidField(file: r.file, field: "model.unk_id", message: "\(id) is outside the vocabulary (\(count) pieces)")
+            }
+        }
+    }
+
+    static func bpe(_ o: JSONObject, _ r: FieldReader) throws(TokenizerError) -> BPEModel {
         if let dropout = o["dropout"], !dropout.isNull {
             guard let d = dropout.doubleValue else {
                 throw .invalidField(file: r.file, field: "model.dropout", message: "expected a number or null, found \(dropout.typeName)")
@@ -467,6 +582,23 @@ enum TokenizerComponents {
         switch type {
         case "Lowercase": return LowercaseNormalizer()
         case "NFC", "NFD", "NFKC", "NFKD": return UnicodeNormalizer(UnicodeNormalizer.Form(rawValue: type)!)
+        case "Nmt": return NmtNormalizer()
+        case "Precompiled":
+            let text = try r.string(o, "precompiled_charsmap", path)
+            guard let data = Data(base64Encoded: text) else {
+                throw .invalidField(file: r.file, field: "\(path).precompiled_charsmap", message: "not valid base64")
+            }
+            do {
+                return try PrecompiledNormalizer(bytes: [UInt8](data))
+            } catch {
+                throw .invalidField(file: r.file, field: "\(path).precompiled_charsmap", message: "corrupt charsmap: \(error.message)")
+            }
+        case "Strip":
+            return StripNormalizer(left: try r.requiredBool(o, "strip_left", path), right: try r.requiredBool(o, "strip_right", path))
+        case "Replace":
+            return ReplaceNormalizer(pattern: try replacePattern(o, path, r), content: try r.string(o, "content", path))
+        case "Prepend":
+            return PrependNormalizer(try r.string(o, "prepend", path))
         case "Sequence":
             guard let list = o["normalizers"] else { throw .missingField(file: r.file, field: "\(path).normalizers") }
             var items: [any Normalizer] = []
@@ -488,9 +620,84 @@ enum TokenizerComponents {
             return ByteLevelPreTokenizer(addPrefixSpace: try r.bool(o, "add_prefix_space", path, default: true),
                                          trimOffsets: try r.bool(o, "trim_offsets", path, default: true),
                                          useRegex: try r.bool(o, "use_regex", path, default: true))
+        case "Metaspace":
+            let m = try metaspace(o, path, r)
+            return MetaspacePreTokenizer(replacement: m.replacement, prependScheme: m.scheme, split: m.split)
+        case "WhitespaceSplit":
+            return WhitespaceSplitPreTokenizer()
+        case "Sequence":
+            guard let list = o["pretokenizers"] else { throw .missingField(file: r.file, field: "\(path).pretokenizers") }
+            var items: [any PreTokenizer] = []
+            for (i, item) in try r.array(list, "\(path).pretokenizers").enumerated() {
+                guard let p = try preTokenizer(item, "\(path).pretokenizers[\(i)]", r) else {
+                    throw .invalidField(file: r.file, field: "\(path).pretokenizers[\(i)]", message: "expected a pre-tokenizer, found null")
+                }
+                items.append(p)
+            }
+            return SequencePreTokenizer(items)
         default:
             throw r.unsupported(path, type, preTokenizerTypes)
         }
+    }
+
+    /// Metaspace's fields as `tokenizers` reads them: `prepend_scheme` defaults to "always",
+    /// `split` to true; the legacy `add_prefix_space: false` means "never" and contradicts any
+    /// other scheme (an absent one included), `add_prefix_space: true` is ignored.
+    static func metaspace(_ o: JSONObject, _ path: String, _ r: FieldReader) throws(TokenizerError)
+        -> (replacement: Unicode.Scalar, scheme: PrependScheme, split: Bool) {
+        let replacement = try singleScalar(o, "replacement", path, r)
+        var scheme = PrependScheme.always
+        if let v = o["prepend_scheme"], !v.isNull {
+            guard let name = v.stringValue, let s = PrependScheme(rawValue: name) else {
+                throw .unsupported(file: r.file, field: "\(path).prepend_scheme", value: v.compactString(),
+                                   supported: PrependScheme.allCases.map { "\"\($0.rawValue)\"" })
+            }
+            scheme = s
+        }
+        if let v = o["add_prefix_space"], !v.isNull {
+            guard let add = v.boolValue else {
+                throw .invalidField(file: r.file, field: "\(path).add_prefix_space", message: "expected a boolean, found \(v.typeName)")
+            }
+            if !add {
+                guard scheme == .never else {
+                    throw .invalidField(file: r.file, field: "\(path).add_prefix_space",
+                                        message: "false does not match prepend_scheme \"\(scheme.rawValue)\"")
+                }
+            }
+        }
+        return (replacement, scheme, try r.bool(o, "split", path, default: true))
+    }
+
+    /// A field holding exactly one character (a Rust `char`).
+    static func singleScalar(_ o: JSONObject, _ key: String, _ path: String, _ r: FieldReader) throws(TokenizerError) -> Unicode.Scalar {
+        let text = try r.string(o, key, path)
+        guard text.unicodeScalars.count == 1, let s = text.unicodeScalars.first else {
+            throw .invalidField(file: r.file, field: "\(path).\(key)", message: "expected one character, found \(JSONValue.string(text).compactString())")
+        }
+        return s
+    }
+
+    /// `{"String": "..."}` or `{"Regex": "..."}`.
+    static func replacePattern(_ o: JSONObject, _ path: String, _ r: FieldReader) throws(TokenizerError) -> ReplacePattern {
+        guard let v = o["pattern"] else { throw .missingField(file: r.file, field: "\(path).pattern") }
+        let p = try r.object(v, "\(path).pattern")
+        if let literal = p["String"] {
+            guard let s = literal.stringValue else {
+                throw .invalidField(file: r.file, field: "\(path).pattern.String", message: "expected a string, found \(literal.typeName)")
+            }
+            return .string(s)
+        }
+        if let regex = p["Regex"] {
+            guard let s = regex.stringValue else {
+                throw .invalidField(file: r.file, field: "\(path).pattern.Regex", message: "expected a string, found \(regex.typeName)")
+            }
+            do {
+                return .regex(try OnigRegex(s))
+            } catch {
+                throw .invalidField(file: r.file, field: "\(path).pattern.Regex", message: "\(JSONValue.string(s).compactString()): \(error.message)")
+            }
+        }
+        throw .invalidField(file: r.file, field: "\(path).pattern", message: "expected {\"String\": ...} or {\"Regex\": ...}")
     }
 
     static func namedID(_ o: JSONObject, _ key: String, _ path: String, _ r: FieldReader) throws(TokenizerError) -> (String, Int) {
@@ -590,6 +797,21 @@ enum TokenizerComponents {
             return ByteLevelDecoder(addPrefixSpace: try r.bool(o, "add_prefix_space", path, default: true),
                                     trimOffsets: try r.bool(o, "trim_offsets", path, default: true),
                                     useRegex: try r.bool(o, "use_regex", path, default: true))
+        case "Metaspace":
+            let m = try metaspace(o, path, r)
+            return MetaspaceDecoder(replacement: m.replacement, prependScheme: m.scheme, split: m.split)
+        case "ByteFallback":
+            return ByteFallbackDecoder()
+        case "Fuse":
+            return FuseDecoder()
+        case "Strip":
+            let start = try r.int(o, "start", path), stop = try r.int(o, "stop", path)
+            guard start >= 0, stop >= 0 else {
+                throw .invalidField(file: r.file, field: path, message: "start and stop must be non-negative")
+            }
+            return StripDecoder(content: try singleScalar(o, "content", path, r), start: start, stop: stop)
+        case "Replace":
+            return ReplaceDecoder(pattern: try replacePattern(o, path, r), content: try r.string(o, "content", path))
         case "Sequence":
             guard let list = o["decoders"] else { throw .missingField(file: r.file, field: "\(path).decoders") }
             var items: [any TokenDecoder] = []

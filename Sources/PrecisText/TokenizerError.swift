@@ -23,6 +23,8 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
     case invalidMerges(file: String, line: Int, message: String)
     /// Truncation cannot satisfy the requested maximum length.
     case truncation(message: String)
+    /// The model cannot encode the text (a Unigram model without `unk_id` meeting an unknown character).
+    case encoding(message: String)
     /// Bad training parameters or data.
     case training(message: String)
     /// A file could not be written.
@@ -49,6 +51,8 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
             return "\(file):\(line): invalid merge: \(message)"
         case let .truncation(message):
             return "truncation: \(message)"
+        case let .encoding(message):
+            return "encoding: \(message)"
         case let .training(message):
             return "training: \(message)"
         case let .unwritableFile(file, reason):

@@ -31,17 +31,18 @@ struct ErrorTests {
     @Test("unsupported components name their JSON field")
     func unsupported() {
         let wordPiece = Self.error(Self.document(model: #"{"type": "WordPiece", "vocab": {}, "unk_token": "[UNK]"}"#))
-        #expect(wordPiece == .unsupported(file: "t.json", field: "model.type", value: "\"WordPiece\"", supported: ["BPE"]))
-        #expect(wordPiece?.description == "t.json: model.type \"WordPiece\" is not supported (supported: BPE)")
+        #expect(wordPiece == .unsupported(file: "t.json", field: "model.type", value: "\"WordPiece\"", supported: ["BPE", "Unigram"]))
+        #expect(wordPiece?.description == "t.json: model.type \"WordPiece\" is not supported (supported: BPE, Unigram)")
 
         let bertNorm = Self.error(Self.document(normalizer: #"{"type": "BertNormalizer", "lowercase": true}"#))
         #expect(bertNorm?.description.hasPrefix("t.json: normalizer.type \"BertNormalizer\" is not supported") == true)
 
-        let nested = Self.error(Self.document(normalizer: #"{"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "Strip"}]}"#))
-        #expect(nested?.description.hasPrefix("t.json: normalizer.normalizers[1].type \"Strip\" is not supported") == true)
+        let nested = Self.error(Self.document(normalizer: #"{"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "StripAccents"}]}"#))
+        #expect(nested?.description.hasPrefix("t.json: normalizer.normalizers[1].type \"StripAccents\" is not supported") == true)
 
-        let metaspace = Self.error(Self.document(preTokenizer: #"{"type": "Metaspace", "replacement": "▁"}"#))
-        #expect(metaspace?.description.hasPrefix("t.json: pre_tokenizer.type \"Metaspace\" is not supported (supported: ByteLevel)") == true)
+        let whitespace = Self.error(Self.document(preTokenizer: #"{"type": "Whitespace"}"#))
+        #expect(whitespace?.description.hasPrefix(
+            "t.json: pre_tokenizer.type \"Whitespace\" is not supported (supported: ByteLevel, Metaspace, Sequence, WhitespaceSplit)") == true)
 
         let wpDecoder = Self.error(Self.document(decoder: ###"{"type": "WordPiece", "prefix": "##"}"###))
         #expect(wpDecoder?.description.hasPrefix("t.json: decoder.type \"WordPiece\"") == true)

@@ -9,10 +9,15 @@
 #      vocab and merges Python trained (the fixture), and the Swift-trained tokenizer.json must
 #      load in Python `tokenizers` and transformers' PreTrainedTokenizerFast and encode every
 #      text exactly as Swift does;
-#   3. with --bench, single-threaded encoding throughput of Swift and Python on the same texts.
+#   3. with --bench, single-threaded encoding throughput of Swift and Python on the same texts;
+#   4. every SAMSum dialogue and summary encoded with each SentencePiece Unigram fixture
+#      (Tests/Fixtures/tokenizer/unigram/*.json: T5, Pegasus, byte fallback, tokenizers-native
+#      Metaspace variants) must give Python's ids, and `precis tokenizer decode
+#      --skip-special-tokens` must give Python's decode of those ids. --unigram-only runs this
+#      part alone (no BPE training).
 #
 # Usage:
-#   VENV=/work/venv bash tools/golden/check_tokenizer_full.sh [--bench] [SAMSUM_DIR]
+#   VENV=/work/venv bash tools/golden/check_tokenizer_full.sh [--bench] [--unigram-only] [SAMSUM_DIR]
 # SAMSUM_DIR defaults to ../shared/data/samsum, then data/samsum (`make data`). The binary is
 # $PRECIS if set, else .build-text/release/precis built here (`precis tokenizer ...`); while the
 # tokenizer subcommand is not registered in Sources/precis/Precis.swift, Sources/precis/
@@ -24,10 +29,12 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 VENV="${VENV:-$ROOT/.venv-golden}"
 PY="$VENV/bin/python"
 BENCH=0
+UNIGRAM_ONLY=0
 SAMSUM=""
 for arg in "$@"; do
   case "$arg" in
     --bench) BENCH=1 ;;
+    --unigram-only) UNIGRAM_ONLY=1 ;;
     *) SAMSUM="$arg" ;;
   esac
 done
@@ -63,6 +70,60 @@ fi
 
 SPLITS=(train validation test)
 FIELDS=(dialogue summary)
+UNIGRAM_DIR="$ROOT/Tests/Fixtures/tokenizer/unigram"
+
+# 4. The Unigram fixtures: encode and decode every text with each of them, compare with Python.
+check_unigram() {
+  local fix name
+  for fix in "$UNIGRAM_DIR"/*.json; do
+    name="$(basename "$fix" .json)"
+    for s in "${SPLITS[@]}"; do
+      for f in "${FIELDS[@]}"; do
+        "${TOK[@]}" encode --tokenizer "$fix" --input "$SAMSUM/$s.jsonl" --field "$f" > "$WORK/u-$name-$s-$f.jsonl"
+        "${TOK[@]}" decode --tokenizer "$fix" --input "$WORK/u-$name-$s-$f.jsonl" --skip-special-tokens > "$WORK/u-$name-$s-$f.decoded.jsonl"
+      done
+    done
+  done
+  "$PY" - "$SAMSUM" "$UNIGRAM_DIR" "$WORK" <<'PYEOF'
+import glob, json, os, sys
+from tokenizers import Tokenizer
+
+samsum, fixtures, work = sys.argv[1:4]
+ok = True
+for fix in sorted(glob.glob(os.path.join(fixtures, "*.json"))):
+    name = os.path.basename(fix)[:-5]
+    tok = Tokenizer.from_file(fix)
+    total = bad_ids = bad_decode = 0
+    for s in ["train", "validation", "test"]:
+        rows = [json.loads(l) for l in open(f"{samsum}/{s}.jsonl", encoding="utf-8")]
+        for f in ["dialogue", "summary"]:
+            texts = [r[f] for r in rows]
+            want = [e.ids for e in tok.encode_batch(texts)]
+            got = [json.loads(l)["ids"] for l in open(f"{work}/u-{name}-{s}-{f}.jsonl", encoding="utf-8")]
+            decoded = [json.loads(l)["text"] for l in open(f"{work}/u-{name}-{s}-{f}.decoded.jsonl", encoding="utf-8")]
+            want_decoded = tok.decode_batch(want, skip_special_tokens=True)
+            total += len(texts)
+            if len(got) != len(want) or len(decoded) != len(want):
+                print(f"FAIL unigram {name} {s}/{f}: {len(got)} id lines, {len(decoded)} decoded lines for {len(texts)} texts")
+                ok = False
+                continue
+            diff = [i for i, (a, b) in enumerate(zip(want, got)) if a != b]
+            if diff:
+                print(f"FAIL unigram {name} {s}/{f}: {len(diff)} of {len(texts)} differ, first at line {diff[0] + 1}")
+            bad_ids += len(diff)
+            bad_decode += sum(1 for a, b in zip(want_decoded, decoded) if a != b)
+    ok &= bad_ids == 0 and bad_decode == 0
+    print(f"4. unigram {name}: {total} texts, ids {'identical' if bad_ids == 0 else f'{bad_ids} DIFFER'}, "
+          f"decodes {'identical' if bad_decode == 0 else f'{bad_decode} DIFFER'}")
+print("PASS unigram" if ok else "FAIL unigram")
+sys.exit(0 if ok else 1)
+PYEOF
+}
+
+if [ "$UNIGRAM_ONLY" = 1 ]; then
+  check_unigram
+  exit $?
+fi
 
 # 1. Encode and decode every text with the fixture tokenizer.
 for s in "${SPLITS[@]}"; do
@@ -149,6 +210,8 @@ print(f"3. swift-trained tokenizer.json: loads in tokenizers and PreTrainedToken
 print("PASS" if ok else "FAIL")
 sys.exit(0 if ok else 1)
 PYEOF
+
+check_unigram
 
 if [ "$BENCH" = 1 ]; then
   echo "--- Swift (one thread) ---"

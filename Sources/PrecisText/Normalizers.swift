@@ -1,0 +1,139 @@
+/// The normalizers of SentencePiece-style tokenizers besides `Precompiled`: `Strip`, `Replace`,
+/// `Nmt` and `Prepend`, each as `tokenizers` applies it (origins included).
+
+/// `{"type": "Strip", "strip_left": …, "strip_right": …}`: removes leading and/or trailing
+/// whitespace (Unicode White_Space, Rust's `char::is_whitespace`).
+public struct StripNormalizer: Normalizer {
+    public var left: Bool
+    public var right: Bool
+
+    public init(left: Bool, right: Bool) {
+        self.left = left
+        self.right = right
+    }
+
+    public func normalize(_ text: String) -> String {
+        var t = NormalizedText(text)
+        normalize(&t)
+        return t.string
+    }
+
+    /// The remaining scalars keep their origins.
+    public func normalize(_ text: inout NormalizedText) {
+        var start = 0
+        var end = text.count
+        if left { while start < end && text.scalars[start].properties.isWhitespace { start += 1 } }
+        if right { while end > start && text.scalars[end - 1].properties.isWhitespace { end -= 1 } }
+        guard start > 0 || end < text.count else { return }
+        let shift = text.shift
+        text = text.slice(start..<end)
+        text.shift = shift
+    }
+
+    public func toJSON() -> JSONValue {
+        .object(["type": .string("Strip"), "strip_left": .bool(left), "strip_right": .bool(right)])
+    }
+}
+
+/// A `Replace` pattern: `{"String": "..."}` (a literal) or `{"Regex": "..."}` (Oniguruma syntax).
+public enum ReplacePattern: Sendable {
+    case string(String)
+    case regex(OnigRegex)
+
+    public var regex: OnigRegex {
+        switch self {
+        case let .string(s): return OnigRegex(literal: s)
+        case let .regex(r): return r
+        }
+    }
+
+    public func toJSON() -> JSONValue {
+        switch self {
+        case let .string(s): return .object(["String": .string(s)])
+        case let .regex(r): return .object(["Regex": .string(r.pattern)])
+        }
+    }
+}
+
+/// `{"type": "Replace", "pattern": …, "content": "..."}`: replaces every match (leftmost,
+/// non-overlapping) with `content`; the new scalars take the origin of the last scalar they
+/// replace.
+public struct ReplaceNormalizer: Normalizer {
+    public let pattern: ReplacePattern
+    public let content: String
+    let regex: OnigRegex
+    let replacement: [Unicode.Scalar]
+
+    public init(pattern: ReplacePattern, content: String) {
+        self.pattern = pattern
+        self.content = content
+        regex = pattern.regex
+        replacement = Array(content.unicodeScalars)
+    }
+
+    public func normalize(_ text: String) -> String {
+        var t = NormalizedText(text)
+        normalize(&t)
+        return t.string
+    }
+
+    public func normalize(_ text: inout NormalizedText) {
+        guard !text.isEmpty else { return }
+        text.replaceMatches(regex.matches(in: text.scalars), with: replacement)
+    }
+
+    public func toJSON() -> JSONValue {
+        .object(["type": .string("Replace"), "pattern": pattern.toJSON(), "content": .string(content)])
+    }
+}
+
+/// `{"type": "Nmt"}`: SentencePiece's NMT normalization: removes C0 control characters (but tab,
+/// line feed, form feed and carriage return), DEL, U+008F and U+009F, then maps tab, LF, FF, CR,
+/// U+1680, U+200B–U+200F, U+2028, U+2029, U+2581, U+FEFF and U+FFFD to a space.
+public struct NmtNormalizer: Normalizer {
+    public init() {}
+
+    static func removes(_ s: Unicode.Scalar) -> Bool {
+        switch s.value {
+        case 0x01...0x08, 0x0B, 0x0E...0x1F, 0x7F, 0x8F, 0x9F: return true
+        default: return false
+        }
+    }
+
+    static func mapsToSpace(_ s: Unicode.Scalar) -> Bool {
+        switch s.value {
+        case 0x09, 0x0A, 0x0C, 0x0D, 0x1680, 0x200B...0x200F, 0x2028, 0x2029, 0x2581, 0xFEFF, 0xFFFD: return true
+        default: return false
+        }
+    }
+
+    public func normalize(_ text: String) -> String {
+        var t = NormalizedText(text)
+        normalize(&t)
+        return t.string
+    }
+
+    public func normalize(_ text: inout NormalizedText) {
+        text.filter { !Self.removes($0) }
+        for i in text.scalars.indices where Self.mapsToSpace(text.scalars[i]) { text.scalars[i] = " " }
+    }
+
+    public func toJSON() -> JSONValue { .object(["type": .string("Nmt")]) }
+}
+
+/// `{"type": "Prepend", "prepend": "▁"}`: puts `prepend` before non-empty text.
+public struct PrependNormalizer: Normalizer {
+    public let prepend: String
+
+    public init(_ prepend: String) { self.prepend = prepend }
+
+    public func normalize(_ text: String) -> String {
+        text.isEmpty ? text : prepend + text
+    }
+
+    public func normalize(_ text: inout NormalizedText) {
+        text.prepend(Array(prepend.unicodeScalars))
+    }
+
+    public func toJSON() -> JSONValue { .object(["type": .string("Prepend"), "prepend": .string(prepend)]) }
+}
