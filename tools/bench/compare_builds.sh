@@ -5,7 +5,7 @@
 #
 #   OLD=/path/to/old/.build/release NEW=.build/release ROUNDS=5 bash tools/bench/compare_builds.sh
 set -euo pipefail
-OLD=${OLD:?set OLD to the other build's bin dir}
+OLD=${OLD:?set OLD to the bin dir of the other build}
 NEW=${NEW:-.build/release}
 ROUNDS=${ROUNDS:-5}
 STEP_ARGS=${STEP_ARGS:---config bart-small --batch 8 --source-len 256 --target-len 64 --threads 2 --steps 10 --warmup 2}
