@@ -3,19 +3,13 @@
 
 /// `{"type": "Strip", "strip_left": …, "strip_right": …}`: removes leading and/or trailing
 /// whitespace (Unicode White_Space, Rust's `char::is_whitespace`).
-public struct StripNormalizer: Normalizer {
+public struct StripNormalizer: OriginTrackingNormalizer {
     public var left: Bool
     public var right: Bool
 
     public init(left: Bool, right: Bool) {
         self.left = left
         self.right = right
-    }
-
-    public func normalize(_ text: String) -> String {
-        var t = NormalizedText(text)
-        normalize(&t)
-        return t.string
     }
 
     /// The remaining scalars keep their origins.
@@ -58,7 +52,7 @@ public enum ReplacePattern: Sendable {
 /// `{"type": "Replace", "pattern": …, "content": "..."}`: replaces every match (leftmost,
 /// non-overlapping) with `content`; the new scalars take the origin of the last scalar they
 /// replace.
-public struct ReplaceNormalizer: Normalizer {
+public struct ReplaceNormalizer: OriginTrackingNormalizer {
     public let pattern: ReplacePattern
     public let content: String
     let regex: OnigRegex
@@ -69,12 +63,6 @@ public struct ReplaceNormalizer: Normalizer {
         self.content = content
         regex = pattern.regex
         replacement = Array(content.unicodeScalars)
-    }
-
-    public func normalize(_ text: String) -> String {
-        var t = NormalizedText(text)
-        normalize(&t)
-        return t.string
     }
 
     public func normalize(_ text: inout NormalizedText) {
@@ -90,7 +78,7 @@ public struct ReplaceNormalizer: Normalizer {
 /// `{"type": "Nmt"}`: SentencePiece's NMT normalization: removes C0 control characters (but tab,
 /// line feed, form feed and carriage return), DEL, U+008F and U+009F, then maps tab, LF, FF, CR,
 /// U+1680, U+200B–U+200F, U+2028, U+2029, U+2581, U+FEFF and U+FFFD to a space.
-public struct NmtNormalizer: Normalizer {
+public struct NmtNormalizer: OriginTrackingNormalizer {
     public init() {}
 
     static func removes(_ s: Unicode.Scalar) -> Bool {
@@ -105,12 +93,6 @@ public struct NmtNormalizer: Normalizer {
         case 0x09, 0x0A, 0x0C, 0x0D, 0x1680, 0x200B...0x200F, 0x2028, 0x2029, 0x2581, 0xFEFF, 0xFFFD: return true
         default: return false
         }
-    }
-
-    public func normalize(_ text: String) -> String {
-        var t = NormalizedText(text)
-        normalize(&t)
-        return t.string
     }
 
     public func normalize(_ text: inout NormalizedText) {

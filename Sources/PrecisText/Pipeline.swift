@@ -27,6 +27,18 @@ extension Normalizer {
     }
 }
 
+/// A normalizer written over `NormalizedText` (it tracks each scalar's origin itself); its plain
+/// string form is that one, run on a text of its own.
+public protocol OriginTrackingNormalizer: Normalizer {}
+
+extension OriginTrackingNormalizer {
+    public func normalize(_ text: String) -> String {
+        var t = NormalizedText(text)
+        normalize(&t)
+        return t.string
+    }
+}
+
 /// Splits text into words, each of which the model tokenizes on its own.
 public protocol PreTokenizer: Sendable {
     /// Whether the words are byte-level: every UTF-8 byte of a word is one symbol, written in the

@@ -115,19 +115,13 @@ public struct PrecompiledCharsmap: Sendable, Equatable {
 /// applied as `tokenizers` applies it. For each grapheme cluster shorter than 6 UTF-8 bytes, the
 /// rule of the shortest key that prefixes the cluster replaces the whole cluster; otherwise (no
 /// rule, or a longer cluster) each scalar is replaced by its own rule or kept.
-public struct PrecompiledNormalizer: Normalizer {
+public struct PrecompiledNormalizer: OriginTrackingNormalizer {
     public let charsmap: PrecompiledCharsmap
 
     public init(charsmap: PrecompiledCharsmap) { self.charsmap = charsmap }
 
     public init(bytes: [UInt8]) throws(PrecompiledCharsmap.Invalid) {
         charsmap = try PrecompiledCharsmap(bytes: bytes)
-    }
-
-    public func normalize(_ text: String) -> String {
-        var t = NormalizedText(text)
-        normalize(&t)
-        return t.string
     }
 
     public func normalize(_ text: inout NormalizedText) {
