@@ -122,8 +122,19 @@ public struct BartConfig: Codable, Sendable, Equatable {
             throw ModelError.invalidConfig(file: file, field: ctx.codingPath.map(\.stringValue).joined(separator: "."),
                                            reason: "expected \(type)")
         } catch let DecodingError.dataCorrupted(ctx) {
-            throw ModelError.invalidConfig(file: file, field: ctx.codingPath.map(\.stringValue).joined(separator: ".").isEmpty ? "(root)" : ctx.codingPath.map(\.stringValue).joined(separator: "."),
-                                           reason: "not valid JSON: \(ctx.debugDescription)")
+            var field = ctx.codingPath.map(\.stringValue).joined(separator: ".")
+            // Valid JSON whose value does not fit its field (`"d_model": 16.5`) comes without a path
+            // from some decoders: find the field by decoding each key alone (the others default).
+            if field.isEmpty, let dict = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
+                for key in dict.keys.sorted() {
+                    guard let one = try? JSONSerialization.data(withJSONObject: [key: dict[key]!]),
+                          (try? JSONDecoder().decode(BartConfig.self, from: one)) == nil else { continue }
+                    throw ModelError.invalidConfig(file: file, field: key, reason: "\(dict[key]!) does not fit this field (a whole number is expected)")
+                }
+            }
+            if !field.isEmpty { throw ModelError.invalidConfig(file: file, field: field, reason: ctx.debugDescription) }
+            field = "(root)"
+            throw ModelError.invalidConfig(file: file, field: field, reason: "not valid JSON: \(ctx.debugDescription)")
         } catch {
             throw ModelError.invalidConfig(file: file, field: "(root)", reason: "\(error)")
         }
@@ -155,6 +166,17 @@ public struct BartConfig: Codable, Sendable, Equatable {
             try check(v >= 0 && v < vocabSize, k, "token id \(v) is outside the vocabulary (size \(vocabSize))")
         }
         try check(tieWordEmbeddings, .tieWordEmbeddings, "untied LM heads are not supported for BART")
+        // Sizes that allocate: far above any real BART (mBART: 250k ids, bart-large: d 1024, 12 layers),
+        // far below what would exhaust memory or overflow the layout's arithmetic.
+        for (v, k, hi) in [(vocabSize, CodingKeys.vocabSize, 1 << 22), (dModel, .dModel, 1 << 16),
+                           (encoderFfnDim, .encoderFfnDim, 1 << 18), (decoderFfnDim, .decoderFfnDim, 1 << 18),
+                           (encoderLayers, .encoderLayers, 1024), (decoderLayers, .decoderLayers, 1024),
+                           (maxPositionEmbeddings, .maxPositionEmbeddings, 1 << 20)] {
+            try check(v <= hi, k, "\(v) is larger than any model Precis can hold (at most \(hi))")
+        }
+        let (embedding, overflow) = vocabSize.multipliedReportingOverflow(by: dModel)
+        try check(!overflow && embedding <= 1 << 32, .vocabSize,
+                  "vocab_size \(vocabSize) × d_model \(dModel) is larger than any model Precis can hold (at most 2^32 values)")
     }
 
     public var activation: Activation { Activation(transformersName: activationFunction)! }

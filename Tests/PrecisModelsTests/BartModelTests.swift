@@ -244,6 +244,14 @@ func tempDir() -> String {
         }
         #expect(throws: ModelError.self) { try parse(#"{"activation_function": "swiglu"}"#) }
         #expect(throws: ModelError.self) { try parse("{not json") }
+        // A number that is not an integer is named as such, not as bad JSON.
+        do { _ = try parse(#"{"d_model": 16.5}"#); Issue.record("16.5 accepted") } catch let ModelError.invalidConfig(_, field, reason) {
+            #expect(field == "d_model" && !reason.contains("not valid JSON") && reason.contains("16.5"), "\(reason)")
+        }
+        // Sizes that would allocate terabytes are refused before anything is allocated.
+        #expect(throws: ModelError.self) { try parse(#"{"vocab_size": 1000000000000}"#) }
+        #expect(throws: ModelError.self) { try parse(#"{"vocab_size": 4000000, "d_model": 65536, "encoder_attention_heads": 16, "decoder_attention_heads": 16}"#) }
+        #expect(throws: ModelError.self) { try parse(#"{"encoder_layers": 100000}"#) }
         // Unknown keys are ignored, missing ones take transformers' defaults, null forced tokens mean none.
         let c = try parse(#"{"vocab_size": 100, "d_model": 32, "encoder_attention_heads": 4, "decoder_attention_heads": 4, "whatever": [1, 2], "forced_eos_token_id": null}"#)
         #expect(c.vocabSize == 100 && c.encoderLayers == 12 && c.dropout == 0.1 && c.forcedEosTokenId == nil)
