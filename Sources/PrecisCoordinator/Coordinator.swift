@@ -36,6 +36,7 @@ public final class Coordinator {
     // What the run is.
     let options: Options
     var cfg: TrainingConfig
+    /// The config file as members get it: without its secret keys (`TrainingConfig.redacted`).
     let configText: String
     let model: any Seq2SeqModel
     let plan: TrainingPlan
@@ -69,8 +70,9 @@ public final class Coordinator {
         guard let text = FileManager.default.contents(atPath: options.config).map({ String(decoding: $0, as: UTF8.self) }) else {
             throw ConfigError.unreadable(file: options.config, reason: "no such file")
         }
-        configText = text
         cfg = try TrainingConfig.parse(text, file: options.config)
+        // Members get the config without its secrets (the hub token is the coordinator's alone).
+        configText = try TrainingConfig.redacted(text)
         if let o = options.outputDir { cfg.training.outputDir = o }
         if let s = options.maxSteps { cfg.training.maxSteps = s }
         consistency = Consistency(rawValue: cfg.cluster.consistency) ?? .sync

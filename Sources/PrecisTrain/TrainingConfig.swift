@@ -242,6 +242,23 @@ public struct TrainingConfig: Sendable, Equatable {
         return cfg
     }
 
+    /// Keys that hold secrets (section, key): they never leave the process that read the file.
+    public static let secretKeys = [("training", "hub_token")]
+
+    /// `text` without its secret keys, as YAML: what the coordinator sends its members (they
+    /// parse it to the same config, less the secrets, which only the coordinator uses).
+    public static func redacted(_ text: String) throws -> String {
+        guard let root = try Yams.compose(yaml: text), case .mapping(var top) = root else { return text }
+        var changed = false
+        for (section, key) in secretKeys {
+            guard case .mapping(var m)? = top[section], m[key] != nil else { continue }
+            m[key] = nil
+            top[section] = .mapping(m)
+            changed = true
+        }
+        return changed ? try Yams.serialize(node: .mapping(top)) : text
+    }
+
     /// Refuses duplicate keys in any mapping (YAML forbids them; a parser that keeps the last one
     /// silently drops a setting) and trees larger than `maxNodes` once aliases are expanded.
     static func checkTree(_ node: Node, path: String, budget: inout Int, file: String) throws {

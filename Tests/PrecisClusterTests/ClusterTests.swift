@@ -193,6 +193,31 @@ extension RealProcesses {
     }
 
     /// `precis train` runs the whole cluster as processes on this host, in one command.
+    /// A member that registers gets the run's config without the hub token (a real coordinator,
+    /// a real ZeroMQ peer registering as a worker).
+    @Test func membersNeverReceiveTheHubToken() throws {
+        let dir = TestCluster.tempDir("redact")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 4, servers: 1, workers: 1, extraTraining: """
+            push_to_hub: true
+            hub_model_id: team/tiny
+            hub_url: file://\(dir)/hub
+            hub_token: hf_SECRET_VALUE
+            """)
+        let c = TestCluster(dir: dir, config: cfg)
+        try c.startCoordinator()
+        let context = try ZMQContext()
+        let peer = try ZMQSocket(context, .dealer)
+        try peer.connect(c.endpoint)
+        try peer.send(Control.frames(.register, RegisterMessage(role: .worker, name: "probe", host: "127.0.0.1", pid: 1, threads: 1)))
+        let reply = try DataMessage(frames: try peer.receive(timeoutMs: 30_000))
+        #expect(reply.header.type == .registered)
+        let registered = try Control.decode(RegisteredMessage.self, reply)
+        #expect(!registered.config.contains("hf_SECRET_VALUE") && !registered.config.contains("hub_token"), "\(registered.config)")
+        #expect(registered.config.contains("hub_model_id"))
+        #expect(try TrainingConfig.parse(registered.config, file: "registered").training.hubToken == nil)
+    }
+
     /// SIGTERM to `precis train` ends the run and every process it started (coordinator, servers,
     /// workers), instead of leaving the cluster running without it.
     @Test func precisTrainStopsEverythingItStartedOnSIGTERM() throws {

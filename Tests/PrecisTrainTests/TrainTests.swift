@@ -128,6 +128,27 @@ func smallData() throws -> String {
         #expect(invalidKey("training: {}\ntraining: {}\n") == "training")
     }
 
+    /// What the coordinator sends its members: the same config, less the hub token.
+    @Test func theRedactedConfigKeepsEverythingButTheSecrets() throws {
+        let text = """
+            training:
+              learning_rate: 0.002
+              push_to_hub: true
+              hub_model_id: team/model
+              hub_token: hf_SECRET_VALUE
+            cluster:
+              workers: 3
+            """
+        let full = try TrainingConfig.parse(text, file: "c.yaml")
+        let redacted = try TrainingConfig.redacted(text)
+        #expect(!redacted.contains("hf_SECRET_VALUE") && !redacted.contains("hub_token"))
+        var expected = full
+        expected.training.hubToken = nil
+        #expect(try TrainingConfig.parse(redacted, file: "c.yaml") == expected)
+        let plain = "training:\n  learning_rate: 0.002\n"
+        #expect(try TrainingConfig.redacted(plain) == plain)
+    }
+
     /// Nine levels of ten aliases each would be 10⁹ values: refused after `maxNodes`, at once.
     @Test func anAliasBombIsRefused() {
         var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
