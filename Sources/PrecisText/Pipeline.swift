@@ -141,6 +141,9 @@ extension TokenizerModel {
 public protocol PostProcessor: Sendable {
     /// How many tokens `process` adds to one sequence (or a pair) when adding special tokens.
     func addedTokenCount(isPair: Bool) -> Int
+    /// The ids it inserts, each with the JSON field that gives it (checked against the vocabulary
+    /// when a tokenizer is loaded: an id outside it would reach the model).
+    var insertedIDs: [(field: String, id: Int)] { get }
     /// Processes the encodings of a sequence (and its pair); the results are concatenated.
     func process(_ encodings: [Encoding], addSpecialTokens: Bool) -> [Encoding]
     func toJSON() -> JSONValue
@@ -340,6 +343,7 @@ public struct ByteLevelPreTokenizer: PreTokenizer {
 public struct RobertaProcessing: PostProcessor {
     public var sep: (token: String, id: Int)
     public var cls: (token: String, id: Int)
+    public var insertedIDs: [(field: String, id: Int)] { [("sep", sep.id), ("cls", cls.id)] }
     public var trimOffsets: Bool
     public var addPrefixSpace: Bool
 
@@ -377,6 +381,7 @@ public struct RobertaProcessing: PostProcessor {
 public struct BertProcessing: PostProcessor {
     public var sep: (token: String, id: Int)
     public var cls: (token: String, id: Int)
+    public var insertedIDs: [(field: String, id: Int)] { [("sep", sep.id), ("cls", cls.id)] }
 
     public init(sep: (String, Int) = ("[SEP]", 102), cls: (String, Int) = ("[CLS]", 101)) {
         self.sep = (sep.0, sep.1)
@@ -409,6 +414,9 @@ public struct BertProcessing: PostProcessor {
 
 /// `{"type": "TemplateProcessing"}`: templates such as `<s> $A </s>` and `<s> $A </s> $B:1 </s>:1`.
 public struct TemplateProcessing: PostProcessor {
+    public var insertedIDs: [(field: String, id: Int)] {
+        specialTokens.values.sorted { $0.id < $1.id }.flatMap { t in t.ids.map { ("special_tokens[\"\(t.id)\"].ids", $0) } }
+    }
     public enum Piece: Sendable, Equatable {
         /// `$A` (0) or `$B` (1) with a type id.
         case sequence(index: Int, typeID: Int)
@@ -487,6 +495,7 @@ public struct TemplateProcessing: PostProcessor {
 
 /// `{"type": "ByteLevel"}` as a post-processor: only trims offsets, so ids pass through.
 public struct ByteLevelPostProcessor: PostProcessor {
+    public var insertedIDs: [(field: String, id: Int)] { [] }
     public var addPrefixSpace: Bool
     public var trimOffsets: Bool
     public var useRegex: Bool
@@ -509,6 +518,9 @@ public struct ByteLevelPostProcessor: PostProcessor {
 /// `{"type": "Sequence", "processors": [...]}`.
 public struct SequencePostProcessor: PostProcessor {
     public var processors: [any PostProcessor]
+    public var insertedIDs: [(field: String, id: Int)] {
+        processors.enumerated().flatMap { i, p in p.insertedIDs.map { ("processors[\(i)].\($0.field)", $0.id) } }
+    }
 
     public init(_ processors: [any PostProcessor]) { self.processors = processors }
 

@@ -263,6 +263,23 @@ public struct Tokenizer: Sendable {
         }
         self.init(model: model, normalizer: normalizer, preTokenizer: preTokenizer, postProcessor: postProcessor,
                   decoder: decoder, addedTokens: added, truncation: truncation, padding: padding)
+        // Ids the file states must be the ids the tokens get, and ids the post-processor inserts
+        // must exist: either would otherwise put ids the model never saw (or cannot index) into a batch.
+        if let list = root["added_tokens"], !list.isNull {
+            for (i, item) in try r.array(list, "added_tokens").enumerated() {
+                guard case .object(let o) = item, let stated = o["id"], !stated.isNull else { continue }
+                let content = try r.string(try r.object(item, "added_tokens[\(i)]"), "content", "added_tokens[\(i)]")
+                let got = tokenToID(content)
+                guard let want = stated.intValue, want == got else {
+                    throw .invalidField(file: source, field: "added_tokens[\(i)].id",
+                                        message: "\(stated.compactString()), but this vocabulary gives '\(content)' the id \(got.map(String.init) ?? "none")")
+                }
+            }
+        }
+        for (field, id) in postProcessor?.insertedIDs ?? [] where idToToken(id) == nil {
+            throw .invalidField(file: source, field: "post_processor.\(field)",
+                                message: "id \(id) names no token of the vocabulary (\(vocabSize) tokens)")
+        }
     }
 
     // MARK: vocab.json + merges.txt

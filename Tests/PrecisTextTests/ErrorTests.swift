@@ -28,6 +28,34 @@ struct ErrorTests {
         #expect(t.decode([2, 0]) == "ab a")  // no decoder: tokens joined by spaces
     }
 
+    @Test("ids a file states must be the vocabulary's: post-processor ids and added-token ids")
+    func statedIDsMustExist() throws {
+        let template = { (ids: String) in
+            #"{"type": "TemplateProcessing", "single": [{"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": "</s>", "type_id": 0}}], "pair": [], "special_tokens": {"</s>": {"id": "</s>", "ids": \#(ids), "tokens": ["</s>"]}}}"#
+        }
+        for bad in ["[999999]", "[-4]"] {
+            guard case .invalidField(let file, let field, let message)? = Self.error(Self.document(postProcessor: template(bad))) else {
+                Issue.record("post-processor id \(bad) accepted"); continue
+            }
+            #expect(file == "t.json" && field == #"post_processor.special_tokens["</s>"].ids"#, "\(field)")
+            #expect(message.contains("names no token"), "\(message)")
+        }
+        #expect(Self.error(Self.document(postProcessor: template("[2]"))) == nil)
+        let roberta = #"{"type": "RobertaProcessing", "sep": ["</s>", 7], "cls": ["<s>", 0], "trim_offsets": true, "add_prefix_space": false}"#
+        guard case .invalidField(_, let field, _)? = Self.error(Self.document(postProcessor: roberta)) else {
+            Issue.record("RobertaProcessing's sep id 7 accepted"); return
+        }
+        #expect(field == "post_processor.sep")
+        // An added token's stated id is the id it gets (the first after the model's 3), or an error.
+        let added = { (id: String) in Self.document().replacingOccurrences(of: #""added_tokens": []"#, with:
+            #""added_tokens": [{"id": \#(id), "content": "<x>", "special": true, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false}]"#) }
+        #expect(Self.error(added("3")) == nil)
+        guard case .invalidField(_, let addedField, let addedMessage)? = Self.error(added("1000000000000")) else {
+            Issue.record("an added token with id 10^12 was accepted"); return
+        }
+        #expect(addedField == "added_tokens[0].id" && addedMessage.contains("gives '<x>' the id 3"), "\(addedMessage)")
+    }
+
     @Test("unsupported components name their JSON field")
     func unsupported() {
         let wordPiece = Self.error(Self.document(model: #"{"type": "WordPiece", "vocab": {}, "unk_token": "[UNK]"}"#))
