@@ -56,20 +56,6 @@ struct UnigramCase: Decodable {
     let decoded_all: [String: String]
 }
 
-/// One line of extra-cases.jsonl.
-struct UnigramExtraCase: Decodable {
-    struct Trunc: Decodable { let max_length: Int }
-    let op: String
-    let tokenizer: String
-    let text: String?
-    let pair: String?
-    let add_special_tokens: Bool?
-    let truncation: Trunc?
-    let ids: [Int]?
-    let decode_ids: [Int]?
-    let skip_special_tokens: Bool?
-}
-
 extension Array where Element == Unicode.Scalar {
     var hex: String { map { String($0.value, radix: 16, uppercase: true) }.joined(separator: " ") }
 }

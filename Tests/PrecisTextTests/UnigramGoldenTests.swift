@@ -64,7 +64,7 @@ struct UnigramGoldenTests {
 
     @Test("pairs, truncation, and decoding of byte tokens, unknown ids and metaspace runs")
     func extraCases() throws {
-        let cases = try UnigramFixtures.lines("extra-cases.jsonl", as: UnigramExtraCase.self)
+        let cases = try UnigramFixtures.lines("extra-cases.jsonl", as: GoldenCase.self)  // the BPE golden cases' form (extra-cases.jsonl)
         #expect(cases.count > 200)
         var failures: [String] = []
         for (n, c) in cases.enumerated() {

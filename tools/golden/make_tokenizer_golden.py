@@ -59,24 +59,12 @@ from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers, proce
 from tokenizers.implementations import ByteLevelBPETokenizer
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from samsum_data import read_split, samsum_dir  # noqa: E402
 OUT_DIR = os.path.join(REPO, "Tests", "Fixtures", "tokenizer")
 SPLITS = ["train", "validation", "test"]
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
 PER_SPLIT = 100
-
-
-def samsum_dir(arg):
-    if arg:
-        return arg
-    for cand in [os.path.join(REPO, "..", "shared", "data", "samsum"), os.path.join(REPO, "data", "samsum")]:
-        if os.path.exists(os.path.join(cand, "train.jsonl")):
-            return cand
-    sys.exit("SAMSum not found: pass SAMSUM_DIR or run `make data`")
-
-
-def read_split(root, split):
-    with open(os.path.join(root, split + ".jsonl"), encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def train_bart_bpe(texts, vocab_size):
@@ -195,7 +183,7 @@ def main():
     ap.add_argument("samsum", nargs="?")
     ap.add_argument("--skip-classes", action="store_true", help="do not regenerate gpt2-split-classes.txt")
     args = ap.parse_args()
-    root = samsum_dir(args.samsum)
+    root = samsum_dir(REPO, args.samsum)
     assert tokenizers.__version__ == "0.23.3", tokenizers.__version__
     os.makedirs(OUT_DIR, exist_ok=True)
     data = {s: read_split(root, s) for s in SPLITS}

@@ -63,6 +63,8 @@ import tokenizers
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from samsum_data import read_split, samsum_dir  # noqa: E402
 OUT_DIR = os.path.join(REPO, "Tests", "Fixtures", "tokenizer", "unigram")
 SPLITS = ["train", "validation", "test"]
 DIALOGUES_PER_SPLIT = 8
@@ -70,20 +72,6 @@ SUMMARIES_PER_SPLIT = 20
 
 TOKENIZERS = ["t5.json", "t5-converter.json", "pegasus.json", "spm-byte-fallback.json",
               "native-always.json", "native-first.json", "native-never.json", "native-ws-first.json"]
-
-
-def samsum_dir(arg):
-    if arg:
-        return arg
-    for cand in [os.path.join(REPO, "..", "shared", "data", "samsum"), os.path.join(REPO, "data", "samsum")]:
-        if os.path.exists(os.path.join(cand, "train.jsonl")):
-            return cand
-    sys.exit("SAMSum not found: pass SAMSUM_DIR or run `make data`")
-
-
-def read_split(root, split):
-    with open(os.path.join(root, split + ".jsonl"), encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 # A small hand-written SentencePiece normalization (source → target code points, hex): its charsmap
@@ -279,7 +267,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("samsum", nargs="?")
     args = ap.parse_args()
-    root = samsum_dir(args.samsum)
+    root = samsum_dir(REPO, args.samsum)
     assert tokenizers.__version__ == "0.23.3", tokenizers.__version__
     os.makedirs(OUT_DIR, exist_ok=True)
     data = {s: read_split(root, s) for s in SPLITS}
