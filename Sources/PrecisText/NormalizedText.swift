@@ -70,6 +70,19 @@ public struct NormalizedText: Sendable, Equatable {
         return out
     }
 
+    /// For each byte offset of `utf8` that starts a scalar, that scalar's index (`count` at the end;
+    /// -1 inside a scalar): finds the origins of words cut as byte slices of the text.
+    public var scalarIndexAtByte: [Int] {
+        var at = [Int](repeating: -1, count: scalars.reduce(0) { $0 + UTF8.width($1) } + 1)
+        var b = 0
+        for (i, s) in scalars.enumerated() {
+            at[b] = i
+            b += UTF8.width(s)
+        }
+        at[b] = count
+        return at
+    }
+
     /// The scalars `range` as a piece of its own (`NormalizedString::slice`): it starts where its
     /// first scalar came from.
     public func slice(_ range: Range<Int>) -> NormalizedText {

@@ -62,14 +62,7 @@ extension PreTokenizer {
 
     public func forEachWord(in text: NormalizedText, _ body: (NormalizedText) -> Void) {
         let bytes = text.utf8
-        // Byte offset → scalar index, to find the origins of words that are slices of `bytes`.
-        var scalarAt = [Int](repeating: -1, count: bytes.count + 1)
-        var b = 0
-        for (i, s) in text.scalars.enumerated() {
-            scalarAt[b] = i
-            b += UTF8.width(s)
-        }
-        scalarAt[bytes.count] = text.count
+        let scalarAt = text.scalarIndexAtByte
         bytes.withUnsafeBufferPointer { buffer in
             forEachWord(in: buffer) { word in
                 var scalars: [Unicode.Scalar] = []

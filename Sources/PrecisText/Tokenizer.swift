@@ -161,14 +161,7 @@ public struct Tokenizer: Sendable {
             var piece = NormalizedText(utf8: UnsafeBufferPointer(rebasing: text[start..<end]), offset: start)
             normalizer?.normalize(&piece)
             let bytes = piece.utf8
-            // Byte offset (at a character boundary) → scalar index.
-            var scalarAt = [Int](repeating: 0, count: bytes.count + 1)
-            var offset = 0
-            for (i, s) in piece.scalars.enumerated() {
-                scalarAt[offset] = i
-                offset += UTF8.width(s)
-            }
-            scalarAt[bytes.count] = piece.count
+            let scalarAt = piece.scalarIndexAtByte
             bytes.withUnsafeBufferPointer { buffer in
                 addedVocabulary.split(buffer, matcher: addedVocabulary.normalizedMatcher) { s, e, id in
                     if let id { ids.append(id); return }
