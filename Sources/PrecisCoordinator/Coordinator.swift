@@ -194,7 +194,7 @@ public final class Coordinator {
         case .normReport: if phase == .training { try serverNorm(Control.decode(NormMessage.self, m)) }
         case .evalResult:
             let r = try Control.decode(EvalResultMessage.self, m)
-            if r.id >= Self.externalEvalBase { try externalResult(r) } else { try evalResult(r) }
+            if isExternalResult(r) { try externalResult(r) } else { try evalResult(r) }
         case .evaluateRequest: try startExternalEval(Control.decode(EvaluateRequest.self, m), client: peer)
         case .applied: break   // a sync step closes on the servers' norms; `applied` only confirms
         default:

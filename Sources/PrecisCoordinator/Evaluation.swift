@@ -5,6 +5,24 @@ import PrecisEval
 import PrecisTrain
 import PrecisWire
 
+/// An eval task's id as the wire carries it: the evaluation run's number and the share of it the
+/// task holds, so a result finds its run and share. Runs of both kinds (training evaluations and a
+/// client's checkpoint evaluation) are numbered by one counter, so their ids never collide.
+public struct EvalTaskId: Equatable, Sendable {
+    /// Shares per run the id can carry (more workers than this evaluate in this many shares).
+    public static let maxShares = 1 << 16
+    public let run: Int
+    public let share: Int
+
+    public init(run: Int, share: Int) { self.run = run; self.share = share }
+    /// Nil for an id no task was given (negative).
+    public init?(wire: Int) {
+        guard wire >= 0 else { return nil }
+        run = wire / Self.maxShares; share = wire % Self.maxShares
+    }
+    public var wire: Int { run * Self.maxShares + share }
+}
+
 /// An evaluation spread over the workers: the validation examples, sorted by length and dealt out
 /// round-robin so each worker gets a similar load, one eval task per worker.
 struct EvalRun {
@@ -21,7 +39,7 @@ struct EvalRun {
     /// The examples, longest source first, dealt round-robin: one share per worker, similar loads.
     static func deal(_ records: [PrecisData.SummarizationRecord], to workers: [Int]) -> [Chunk] {
         let order = records.indices.sorted { records[$0].source.utf8.count > records[$1].source.utf8.count }
-        var chunks = workers.map { Chunk(indices: [], worker: $0) }
+        var chunks = workers.prefix(EvalTaskId.maxShares).map { Chunk(indices: [], worker: $0) }
         for (k, i) in order.enumerated() { chunks[k % chunks.count].indices.append(i) }
         return chunks.filter { !$0.indices.isEmpty }
     }
@@ -36,11 +54,17 @@ struct EvaluationState {
     var current: EvalRun?
     /// A client's evaluation of a saved checkpoint (`precis-coordinator evaluate`), beside training.
     var external: ExternalEval?
-    /// Numbers the evaluations (both kinds); eval task ids are run id × 1000 + share.
+    /// Numbers the evaluations (both kinds, one sequence; see `EvalTaskId`).
     var counter = 0
 }
 
 extension Coordinator {
+    /// Whether a result belongs to the client's checkpoint evaluation (else to a training evaluation).
+    func isExternalResult(_ r: EvalResultMessage) -> Bool {
+        guard let e = evaluations.external, let id = EvalTaskId(wire: r.id) else { return false }
+        return id.run == e.run.id
+    }
+
     func isEvalStep(_ global: Int) -> Bool { EvaluationPlan.isEvalStep(global, cfg, stepsPerEpoch: plan.stepsPerEpoch) }
 
     func startEval(step s: Int) throws {
@@ -65,12 +89,12 @@ extension Coordinator {
     func sendEvalTask(_ c: Int) throws {
         guard let e = evaluations.current, let w = membership[e.chunks[c].worker], let ep = evaluations.plan else { return }
         try router.send(to: w.identity, Control.frames(.evalTask, EvalTaskMessage(
-            id: e.id * 1000 + c, version: e.step, exactVersion: consistency == .sync, indices: e.chunks[c].indices, generate: ep.generate)))
+            id: EvalTaskId(run: e.id, share: c).wire, version: e.step, exactVersion: consistency == .sync, indices: e.chunks[c].indices, generate: ep.generate)))
     }
 
     func evalResult(_ r: EvalResultMessage) throws {
-        guard var e = evaluations.current, r.id >= 0, r.id / 1000 == e.id else { return }
-        let c = r.id % 1000
+        guard var e = evaluations.current, let id = EvalTaskId(wire: r.id), id.run == e.id else { return }
+        let c = id.share
         guard c < e.chunks.count, e.chunks[c].result == nil, r.indices == e.chunks[c].indices else { return }
         e.chunks[c].result = r
         evaluations.current = e
@@ -135,8 +159,6 @@ struct ExternalEval {
 }
 
 extension Coordinator {
-    static let externalEvalBase = 1_000_000
-
     func startExternalEval(_ req: EvaluateRequest, client: [UInt8]) throws {
         func fail(_ why: String) throws {
             log("evaluation of \(req.checkpoint) refused: \(why)")
@@ -156,7 +178,7 @@ extension Coordinator {
         guard !recs.isEmpty else { return try fail("\(req.dataFile) has no examples") }
         let chunks = EvalRun.deal(recs, to: workers)
         evaluations.counter += 1
-        let run = EvalRun(id: Self.externalEvalBase / 1000 + evaluations.counter, step: -1, started: Member.now(), chunks: chunks)
+        let run = EvalRun(id: evaluations.counter, step: -1, started: Member.now(), chunks: chunks)
         evaluations.external = ExternalEval(client: client, request: req, references: recs.map(\.target), run: run)
         for c in chunks.indices { try sendExternalEvalTask(c) }
         log("evaluating \(req.checkpoint) on \(req.dataFile): \(recs.count) examples over \(chunks.count) worker(s)")
@@ -165,7 +187,7 @@ extension Coordinator {
     func sendExternalEvalTask(_ c: Int) throws {
         guard let e = evaluations.external, let w = membership[e.run.chunks[c].worker] else { return }
         try router.send(to: w.identity, Control.frames(.evalTask, EvalTaskMessage(
-            id: e.run.id * 1000 + c, version: 0, exactVersion: false, indices: e.run.chunks[c].indices, generate: true,
+            id: EvalTaskId(run: e.run.id, share: c).wire, version: 0, exactVersion: false, indices: e.run.chunks[c].indices, generate: true,
             checkpoint: e.request.checkpoint, dataFile: e.request.dataFile)))
     }
 
@@ -192,8 +214,8 @@ extension Coordinator {
     }
 
     func externalResult(_ r: EvalResultMessage) throws {
-        guard var e = evaluations.external, r.id / 1000 == e.run.id else { return }
-        let c = r.id % 1000
+        guard var e = evaluations.external, let id = EvalTaskId(wire: r.id), id.run == e.run.id else { return }
+        let c = id.share
         guard c < e.run.chunks.count, e.run.chunks[c].result == nil else { return }
         if r.count < 0 {
             evaluations.external = nil

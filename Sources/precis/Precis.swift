@@ -217,7 +217,7 @@ struct BenchCommand: ParsableCommand {
 
     struct Gemm: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "gemm", abstract: "Time each GEMM shape of a BART training step alone (where the step's time goes).")
+            commandName: "gemm", abstract: "Time each GEMM shape of the model's training step alone (where the step's time goes).")
 
         @OptionGroup var shape: BenchShape
         @Option(name: .customLong("target-len"), help: "Target length.")
