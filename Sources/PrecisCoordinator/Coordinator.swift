@@ -105,6 +105,7 @@ public final class Coordinator {
             endpoint = try router.bind(options.bind ?? cfg.cluster.coordinator)
             if let f = options.endpointFile { try AtomicFile.write(Data((endpoint + "\n").utf8), to: f) }
             log("listening on \(endpoint); protocol version \(WireHeader.version)")
+            for w in cfg.warnings { log("warning: \(w)") }
             log(plan.loadSummary)
             log("\(model.table.count) parameters, \(plan.dataset.count) examples, \(plan.stepsPerEpoch) steps per epoch, \(plan.totalSteps) steps, "
                 + "\(consistency.rawValue)\(consistency == .ssp ? " (staleness \(cfg.cluster.staleness))" : ""), codec \(cfg.cluster.codec); "

@@ -5,6 +5,8 @@ import Yams
 public enum ConfigError: Error, CustomStringConvertible, Equatable {
     case unreadable(file: String, reason: String)
     case unknownKey(file: String, key: String)
+    /// Every unknown key of a file at once, each with the closest valid name when one is close.
+    case unknownKeys(file: String, keys: [UnknownKey])
     case wrongType(file: String, key: String, expected: String)
     case invalid(file: String, key: String, reason: String)
 
@@ -12,10 +14,20 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .unreadable(f, r): return "\(f): \(r)"
         case let .unknownKey(f, k): return "\(f): unknown key '\(k)'"
+        case let .unknownKeys(f, keys):
+            let list = keys.map { k in "'\(k.key)'" + (k.suggestion.map { " (did you mean '\($0)'?)" } ?? "") }
+            return "\(f): unknown key\(keys.count == 1 ? "" : "s") \(list.joined(separator: ", "))"
         case let .wrongType(f, k, e): return "\(f): key '\(k)' must be \(e)"
         case let .invalid(f, k, r): return "\(f): key '\(k)': \(r)"
         }
     }
+}
+
+/// A key no reader knows, and the valid key closest to it.
+public struct UnknownKey: Equatable, Sendable {
+    public var key: String
+    public var suggestion: String?
+    public init(_ key: String, suggestion: String? = nil) { self.key = key; self.suggestion = suggestion }
 }
 
 /// The `training:` section, named as transformers' `Seq2SeqTrainingArguments` (plus the data and
@@ -42,14 +54,18 @@ public struct TrainingArguments: Sendable, Equatable {
     public var adamEpsilon = 1e-8
     public var numTrainEpochs = 3.0
     public var maxSteps = -1
+    /// `warmup_steps` given as a whole number of steps (transformers 5 also takes a ratio there: `warmupRatio`).
     public var warmupSteps = 0
+    /// `warmup_steps` below 1 (transformers 5), or transformers 4's `warmup_ratio`: a fraction of the total steps.
     public var warmupRatio = 0.0
     public var lrSchedulerType = "linear"
     public var maxGradNorm = 1.0
     public var labelSmoothingFactor = 0.0
     public var loggingSteps = 50
     public var seed = 42
-    public var groupByLength = false
+    /// `random` (shuffled each epoch), `sequential` or `group_by_length` (transformers 5's
+    /// `train_sampling_strategy`; transformers 4's `group_by_length: true` is the third).
+    public var trainSamplingStrategy = "random"
     public var threads: Int? = nil
 
     // Checkpoints (Trainer's names).
@@ -81,6 +97,12 @@ public struct TrainingArguments: Sendable, Equatable {
     public var hubURL = "https://huggingface.co"
 
     public init() {}
+
+    /// Whether batches group examples of similar length (`train_sampling_strategy: group_by_length`).
+    public var groupByLength: Bool {
+        get { trainSamplingStrategy == "group_by_length" }
+        set { trainSamplingStrategy = newValue ? "group_by_length" : "random" }
+    }
 
     /// The metric that picks the best checkpoint (`eval_` prefixed, as Trainer stores it) and its direction.
     public var bestMetric: (key: String, greaterIsBetter: Bool)? {
@@ -122,6 +144,8 @@ public struct TrainingConfig: Sendable, Equatable {
     public var training = TrainingArguments()
     public var cluster = ClusterSettings()
     public var file = "(defaults)"
+    /// One line per key that was accepted but is not acted on (see `TrainerKeys`), for the user.
+    public var warnings: [String] = []
 
     public init() {}
 
@@ -158,88 +182,88 @@ public struct TrainingConfig: Sendable, Equatable {
             if root == nil { return cfg }
             throw ConfigError.unreadable(file: file, reason: "the top level must be a mapping with 'training' and 'cluster'")
         }
-        for key in top.keys where key != "training" && key != "cluster" { throw ConfigError.unknownKey(file: file, key: key) }
-        if let c = top["cluster"] {
+        var unknown: [UnknownKey] = top.keys.filter { $0 != "training" && $0 != "cluster" }.sorted().map {
+            UnknownKey($0, suggestion: TrainerKeys.closest(to: $0, in: ["training", "cluster"]))
+        }
+        if let c = top["cluster"], !(c is NSNull) {
             guard let cluster = c as? [String: Any] else { throw ConfigError.wrongType(file: file, key: "cluster", expected: "a mapping") }
             var r = Reader(dict: cluster, file: file, section: "cluster")
-            var k = ClusterSettings()
-            try r.string("coordinator", &k.coordinator)
-            try r.int("servers", &k.servers)
-            try r.int("workers", &k.workers)
-            try r.string("consistency", &k.consistency)
-            try r.int("staleness", &k.staleness)
-            try r.string("codec", &k.codec)
-            try r.string("pull_codec", &k.pullCodec)
-            try r.optionalInt("threads_per_worker", &k.threadsPerWorker)
-            try r.double("heartbeat_interval", &k.heartbeatInterval)
-            try r.double("heartbeat_timeout", &k.heartbeatTimeout)
-            try r.int("partition_bytes", &k.partitionBytes)
-            try r.double("start_timeout", &k.startTimeout)
-            if let unknown = r.unused.sorted().first { throw ConfigError.unknownKey(file: file, key: "cluster.\(unknown)") }
-            cfg.cluster = k
+            for (key, field) in ClusterSettings.fields { try r.read(key, field, into: &cfg.cluster) }
+            unknown += r.unused.sorted().map { UnknownKey("cluster.\($0)", suggestion: TrainerKeys.closest(to: $0, in: ClusterSettings.fields.map(\.key))) }
         }
-        guard let t = top["training"] else { try cfg.validate(); return cfg }
-        guard let tr = t as? [String: Any] else { throw ConfigError.wrongType(file: file, key: "training", expected: "a mapping") }
+        var refused: ConfigError?
+        if let t = top["training"], !(t is NSNull) {
+            guard let tr = t as? [String: Any] else { throw ConfigError.wrongType(file: file, key: "training", expected: "a mapping") }
+            let read = try readTraining(tr, into: &cfg, file: file)
+            unknown += read.unknown
+            refused = read.refused
+        }
+        // Unknown keys first (a typo is the likelier mistake), then a key refused for its value.
+        if !unknown.isEmpty { throw ConfigError.unknownKeys(file: file, keys: unknown) }
+        if let refused { throw refused }
+        try cfg.validate()
+        return cfg
+    }
+
+    /// Reads the `training:` mapping into `cfg` (warnings included); returns the keys nobody knows
+    /// and the first Trainer key refused for its value.
+    private static func readTraining(_ tr: [String: Any], into cfg: inout TrainingConfig, file: String) throws
+        -> (unknown: [UnknownKey], refused: ConfigError?) {
+        for (old, new) in TrainerKeys.aliases.sorted(by: { $0.key < $1.key }) where tr[old] != nil && tr[new] != nil {
+            throw ConfigError.invalid(file: file, key: "training.\(old)", reason: "is transformers 4's name for '\(new)': give one of them")
+        }
         var a = TrainingArguments()
         var r = Reader(dict: tr, file: file)
-        try r.string("output_dir", &a.outputDir)
-        try r.string("model", &a.model)
-        try r.string("tokenizer", &a.tokenizer)
-        try r.string("train_file", &a.trainFile)
-        try r.string("text_column", &a.textColumn)
-        try r.string("summary_column", &a.summaryColumn)
-        try r.int("max_source_length", &a.maxSourceLength)
-        try r.int("max_target_length", &a.maxTargetLength)
-        try r.string("source_prefix", &a.sourcePrefix)
-        try r.optionalInt("max_train_samples", &a.maxTrainSamples)
-        try r.bool("skip_bad_records", &a.skipBadRecords)
-        try r.int("per_device_train_batch_size", &a.perDeviceTrainBatchSize)
-        try r.int("gradient_accumulation_steps", &a.gradientAccumulationSteps)
-        try r.double("learning_rate", &a.learningRate)
-        try r.double("weight_decay", &a.weightDecay)
-        try r.double("adam_beta1", &a.adamBeta1)
-        try r.double("adam_beta2", &a.adamBeta2)
-        try r.double("adam_epsilon", &a.adamEpsilon)
-        try r.double("num_train_epochs", &a.numTrainEpochs)
-        try r.int("max_steps", &a.maxSteps)
-        try r.int("warmup_steps", &a.warmupSteps)
-        try r.double("warmup_ratio", &a.warmupRatio)
-        try r.string("lr_scheduler_type", &a.lrSchedulerType)
-        try r.double("max_grad_norm", &a.maxGradNorm)
-        try r.double("label_smoothing_factor", &a.labelSmoothingFactor)
-        try r.int("logging_steps", &a.loggingSteps)
-        try r.int("seed", &a.seed)
-        try r.bool("group_by_length", &a.groupByLength)
-        try r.optionalInt("threads", &a.threads)
-        try r.string("save_strategy", &a.saveStrategy)
-        try r.int("save_steps", &a.saveSteps)
-        try r.optionalInt("save_total_limit", &a.saveTotalLimit)
-        try r.bool("load_best_model_at_end", &a.loadBestModelAtEnd)
-        try r.optionalString("metric_for_best_model", &a.metricForBestModel)
-        try r.optionalBool("greater_is_better", &a.greaterIsBetter)
+        for (key, field) in TrainingArguments.fields { try r.read(key, field, into: &a) }
+        if let v = r.take("evaluation_strategy") {
+            guard let s = v as? String else { throw ConfigError.wrongType(file: file, key: "training.evaluation_strategy", expected: "a string") }
+            a.evalStrategy = s
+        }
+        if let v = r.take("warmup_steps") {
+            // transformers 5: a whole number of steps, or a float in [0, 1) that is a ratio of the total.
+            if let i = v as? Int {
+                a.warmupSteps = i
+            } else if let d = v as? Double, d.isFinite, d >= 0 {
+                if d < 1 { a.warmupRatio = d } else if d == d.rounded(), d <= Double(1 << 40) { a.warmupSteps = Int(d) } else {
+                    throw ConfigError.invalid(file: file, key: "training.warmup_steps", reason: "\(d) must be a whole number of steps, or a ratio in [0, 1)")
+                }
+            } else {
+                throw ConfigError.wrongType(file: file, key: "training.warmup_steps", expected: "a number of steps or a ratio in [0, 1)")
+            }
+        }
+        if let v = r.take("warmup_ratio") {
+            guard let d = (v as? Double) ?? (v as? Int).map(Double.init) else {
+                throw ConfigError.wrongType(file: file, key: "training.warmup_ratio", expected: "a number")
+            }
+            a.warmupRatio = d
+        }
+        if let v = r.take("group_by_length") {
+            guard let b = v as? Bool else { throw ConfigError.wrongType(file: file, key: "training.group_by_length", expected: "true or false") }
+            a.groupByLength = b
+        }
         if let v = r.take("resume_from_checkpoint") {
             if let b = v as? Bool { a.resumeFromCheckpoint = b ? "latest" : nil } else if let s = v as? String { a.resumeFromCheckpoint = s } else {
                 throw ConfigError.wrongType(file: file, key: "training.resume_from_checkpoint", expected: "true, false or a checkpoint folder")
             }
         }
-        try r.string("eval_strategy", &a.evalStrategy)
-        try r.optionalInt("eval_steps", &a.evalSteps)
-        try r.string("validation_file", &a.validationFile)
-        try r.int("per_device_eval_batch_size", &a.perDeviceEvalBatchSize)
-        try r.bool("predict_with_generate", &a.predictWithGenerate)
-        try r.optionalInt("generation_max_length", &a.generationMaxLength)
-        try r.optionalInt("generation_num_beams", &a.generationNumBeams)
-        try r.optionalInt("max_eval_samples", &a.maxEvalSamples)
-        try r.bool("push_to_hub", &a.pushToHub)
-        try r.optionalString("hub_model_id", &a.hubModelId)
-        try r.string("hub_strategy", &a.hubStrategy)
-        try r.bool("hub_private_repo", &a.hubPrivateRepo)
-        try r.optionalString("hub_token", &a.hubToken)
-        try r.string("hub_url", &a.hubURL)
-        if let unknown = r.unused.sorted().first { throw ConfigError.unknownKey(file: file, key: "training.\(unknown)") }
+        var unknown: [UnknownKey] = []
+        var refused: ConfigError?
+        let known = TrainingArguments.fields.map(\.key) + TrainerKeys.aliases.keys.sorted()
+            + ["warmup_steps", "resume_from_checkpoint"]
+        for key in r.unused.sorted() {
+            guard let verdict = TrainerKeys.ignored[key] else {
+                unknown.append(UnknownKey("training.\(key)", suggestion: TrainerKeys.closest(to: key, in: known)))
+                continue
+            }
+            let value = tr[key] ?? NSNull()
+            if let why = verdict(value) {
+                if refused == nil { refused = ConfigError.invalid(file: file, key: "training.\(key)", reason: why) }
+                continue
+            }
+            cfg.warnings.append(TrainerKeys.warning(file: file, key: key, value: value))
+        }
         cfg.training = a
-        try cfg.validate()
-        return cfg
+        return (unknown, refused)
     }
 
     /// Keys that hold secrets (section, key): they never leave the process that read the file.
@@ -324,7 +348,9 @@ public struct TrainingConfig: Sendable, Equatable {
         if let n = t.generationMaxLength { try inRange(n, "generation_max_length", 1) }
         if let n = t.generationNumBeams { try inRange(n, "generation_num_beams", 1, 256) }
         try check(t.numTrainEpochs > 0 || t.maxSteps > 0, "num_train_epochs", "must be positive (or set max_steps)")
-        try check(t.warmupRatio >= 0 && t.warmupRatio < 1, "warmup_ratio", "must be in [0, 1)")
+        try check(t.warmupRatio.isFinite && t.warmupRatio >= 0 && t.warmupRatio < 1, "warmup_steps", "the ratio \(t.warmupRatio) must be in [0, 1)")
+        try check(["random", "sequential", "group_by_length"].contains(t.trainSamplingStrategy), "train_sampling_strategy",
+                  "'\(t.trainSamplingStrategy)' is not one of random, sequential, group_by_length")
         try check(t.labelSmoothingFactor >= 0 && t.labelSmoothingFactor < 1, "label_smoothing_factor", "must be in [0, 1)")
         try check(["linear", "cosine", "constant", "constant_with_warmup"].contains(t.lrSchedulerType), "lr_scheduler_type",
                   "'\(t.lrSchedulerType)' is not one of linear, cosine, constant, constant_with_warmup")
@@ -371,6 +397,35 @@ public struct TrainingConfig: Sendable, Equatable {
     }
 }
 
+/// A typed key of a config section, by key path (one table drives reading and printing).
+enum ConfigField<Root>: Sendable {
+    case string(WritableKeyPath<Root, String> & Sendable)
+    case optionalString(WritableKeyPath<Root, String?> & Sendable)
+    case int(WritableKeyPath<Root, Int> & Sendable)
+    case optionalInt(WritableKeyPath<Root, Int?> & Sendable)
+    case double(WritableKeyPath<Root, Double> & Sendable)
+    case bool(WritableKeyPath<Root, Bool> & Sendable)
+    case optionalBool(WritableKeyPath<Root, Bool?> & Sendable)
+
+    /// The value in `root`, as YAML writes it (nil: not set).
+    func yaml(_ root: Root) -> String? {
+        switch self {
+        case .string(let k): return Self.quoted(root[keyPath: k])
+        case .optionalString(let k): return root[keyPath: k].map(Self.quoted)
+        case .int(let k): return "\(root[keyPath: k])"
+        case .optionalInt(let k): return root[keyPath: k].map { "\($0)" }
+        case .double(let k): return "\(root[keyPath: k])"
+        case .bool(let k): return "\(root[keyPath: k])"
+        case .optionalBool(let k): return root[keyPath: k].map { "\($0)" }
+        }
+    }
+
+    static func quoted(_ s: String) -> String {
+        let data = try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
+        return data.flatMap { String(data: $0, encoding: .utf8) }.map { String($0.dropFirst().dropLast()) } ?? "\"\""
+    }
+}
+
 /// Reads typed keys from a YAML mapping, remembering which were used.
 struct Reader {
     let dict: [String: Any]
@@ -386,6 +441,18 @@ struct Reader {
         unused.remove(k)
         guard let v = dict[k], !(v is NSNull) else { return nil }
         return v
+    }
+
+    mutating func read<Root>(_ k: String, _ field: ConfigField<Root>, into root: inout Root) throws {
+        switch field {
+        case .string(let p): try string(k, &root[keyPath: p])
+        case .optionalString(let p): try optionalString(k, &root[keyPath: p])
+        case .int(let p): try int(k, &root[keyPath: p])
+        case .optionalInt(let p): try optionalInt(k, &root[keyPath: p])
+        case .double(let p): try double(k, &root[keyPath: p])
+        case .bool(let p): try bool(k, &root[keyPath: p])
+        case .optionalBool(let p): try optionalBool(k, &root[keyPath: p])
+        }
     }
 
     mutating func string(_ k: String, _ out: inout String) throws {

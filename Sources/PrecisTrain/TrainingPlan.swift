@@ -63,14 +63,19 @@ public struct TrainingPlan {
                               warmupSteps: warmupSteps, totalSteps: totalSteps)
     }
 
-    /// The micro-batches of an epoch, in order (dataset indices). Length grouping, when on, groups by
-    /// the step's whole batch (per_device × micro-batches per step), as Trainer groups by
-    /// train_batch_size × gradient_accumulation_steps.
+    /// The micro-batches of an epoch, in order (dataset indices), as `train_sampling_strategy` says:
+    /// shuffled each epoch, in file order, or grouped by length — by the step's whole batch
+    /// (per_device × micro-batches per step), as Trainer groups by train_batch_size ×
+    /// gradient_accumulation_steps.
     public func microBatches(epoch: Int) -> [[Int]] {
         let a = config.training
-        let order = a.groupByLength
-            ? Sampler.lengthGrouped(lengths: dataset.sourceLengths, batchSize: perDevice * microPerStep, seed: UInt64(a.seed), epoch: epoch)
-            : Sampler.shuffled(count: dataset.count, seed: UInt64(a.seed), epoch: epoch)
+        let order: [Int]
+        switch a.trainSamplingStrategy {
+        case "group_by_length":
+            order = Sampler.lengthGrouped(lengths: dataset.sourceLengths, batchSize: perDevice * microPerStep, seed: UInt64(a.seed), epoch: epoch)
+        case "sequential": order = Array(0..<dataset.count)
+        default: order = Sampler.shuffled(count: dataset.count, seed: UInt64(a.seed), epoch: epoch)
+        }
         return Sampler.batches(order, batchSize: perDevice)
     }
 

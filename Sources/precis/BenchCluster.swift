@@ -139,7 +139,7 @@ extension BenchCommand {
               warmup_steps: 400
               max_grad_norm: 1.0
               label_smoothing_factor: 0.1
-              group_by_length: true
+              train_sampling_strategy: group_by_length
               max_steps: \(steps)
               logging_steps: 1000000
               save_strategy: "no"

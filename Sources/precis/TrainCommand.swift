@@ -23,12 +23,18 @@ struct TrainCommand: ParsableCommand {
     var maxSteps: Int?
     @Option(help: "Threads per worker (overrides cluster.threads_per_worker; with --in-process, training.threads).")
     var threads: Int?
+    @Option(name: .customLong("set"), help: ArgumentHelp("Overrides one config key (repeatable): training.KEY=VALUE, cluster.KEY=VALUE or KEY=VALUE; VALUE is YAML.", valueName: "key=value"))
+    var settings: [String] = []
     @Flag(name: .customLong("in-process"), help: "Train in this process instead of a local cluster.")
     var inProcess = false
 
     func run() throws {
         do {
-            var cfg = try TrainingConfig.load(config)
+            guard let data = FileManager.default.contents(atPath: config) else {
+                throw ConfigError.unreadable(file: config, reason: "no such file")
+            }
+            let text = try TrainingConfig.applying(settings, to: String(decoding: data, as: UTF8.self), file: config)
+            var cfg = try TrainingConfig.parse(text, file: config)
             if let outputDir { cfg.training.outputDir = outputDir }
             if let maxSteps { cfg.training.maxSteps = maxSteps }
             try cfg.validate()
@@ -43,6 +49,7 @@ struct TrainCommand: ParsableCommand {
                 FileHandle.standardError.write(Data(((tty ? "\r" : "") + line + (tty && step < total ? "" : "\n")).utf8))
             }
             if inProcess {
+                for w in cfg.warnings { FileHandle.standardError.write(Data("precis: warning: \(w)\n".utf8)) }
                 if let threads { cfg.training.threads = threads }
                 let report = try LocalTrainer.run(cfg, log: { print($0) }) { p in
                     draw(step: p.step, total: p.totalSteps,
@@ -54,7 +61,16 @@ struct TrainCommand: ParsableCommand {
                 }
                 return
             }
-            let cluster = LocalCluster(config: cfg, configPath: config, outputDir: cfg.training.outputDir, maxSteps: maxSteps, threads: threads)
+            // The coordinator reads the config from a file: with --set, the overridden one (private, removed at the end).
+            var configPath = config
+            if !settings.isEmpty {
+                configPath = FileManager.default.temporaryDirectory.appendingPathComponent("precis-train-\(getpid()).yaml").path
+                guard FileManager.default.createFile(atPath: configPath, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+                    throw ConfigError.unreadable(file: configPath, reason: "cannot write the overridden config")
+                }
+            }
+            defer { if configPath != config { try? FileManager.default.removeItem(atPath: configPath) } }
+            let cluster = LocalCluster(config: cfg, configPath: configPath, outputDir: cfg.training.outputDir, maxSteps: maxSteps, threads: threads)
             let status = try cluster.run { line in
                 if let p = ReportLine.progress(from: line) {
                     draw(step: p.step, total: p.total,

@@ -228,7 +228,7 @@ extension RealProcesses {
         p.executableURL = URL(fileURLWithPath: TestCluster.binDir + "/precis")
         p.arguments = ["train", "--config", cfg]
         let outFile = dir + "/train.out"
-        FileManager.default.createFile(atPath: outFile, contents: nil)
+        #expect(FileManager.default.createFile(atPath: outFile, contents: nil))
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outFile))
         p.standardError = FileHandle.nullDevice
         try p.run()
