@@ -66,8 +66,8 @@ public enum ModelFolder {
                 report.defaulted.append(x.name)
             }
         }
-        // Tied copies of the shared embedding are expected, not surprising.
-        let tied = Set(model.table.entries.flatMap { model.aliases(for: $0.name) })
+        // Tied copies of the shared embedding, and tensors the model rebuilds, are expected, not surprising.
+        let tied = Set(model.table.entries.flatMap { model.aliases(for: $0.name) } + model.derivedTensorNames)
         for f in files {
             for n in f.names where !used.contains(n) && !tied.contains(n) { report.unexpected.append(n) }
         }

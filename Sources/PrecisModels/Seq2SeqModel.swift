@@ -60,10 +60,14 @@ public protocol Seq2SeqModel: AnyObject, MatrixProductDescribing {
     var generationDefaults: [String: Any] { get }
     /// Other names a checkpoint may store parameter `name` under (tied copies, a bare base-model prefix).
     func aliases(for name: String) -> [String]
+    /// Tensors a checkpoint may hold that the model rebuilds from its config instead of loading
+    /// (Pegasus' frozen sinusoidal position tables): ignored when present, not reported unexpected.
+    var derivedTensorNames: [String] { get }
 }
 
 extension Seq2SeqModel {
     public var vocabSize: Int { facts.vocabSize }
+    public var derivedTensorNames: [String] { [] }
 }
 
 /// The facts about a model's config that callers need, whatever the architecture.
