@@ -81,12 +81,12 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
     public var extraTensors: [(name: String, values: FloatBuffer, shape: [Int])] {
         [("final_logits_bias", finalLogitsBias, [1, config.vocabSize])]
     }
-    /// transformers stores the frozen sinusoidal tables; they are rebuilt from the config here.
-    public var derivedTensorNames: [String] {
-        ["model.encoder.embed_positions.weight", "model.decoder.embed_positions.weight",
-         "encoder.embed_positions.weight", "decoder.embed_positions.weight"]
+    /// The frozen sinusoidal tables transformers stores (the same table for encoder and decoder):
+    /// saved with the weights, rebuilt from the config rather than loaded.
+    public var derivedTensors: [(name: String, values: FloatBuffer, shape: [Int])] {
+        let shape = [config.maxPositionEmbeddings, config.dModel]
+        return [("model.encoder.embed_positions.weight", positions, shape), ("model.decoder.embed_positions.weight", positions, shape)]
     }
-
     /// The sinusoidal position table [max_position_embeddings, d_model], row-major (for checks).
     public var positionTable: [Float] { positions.array }
 
