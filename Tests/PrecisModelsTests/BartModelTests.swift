@@ -262,7 +262,7 @@ func tempDir() -> String {
 
     @Test func shippedConfigFilesMatchThePresets() throws {
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        for name in ModelPresets.all.keys {
+        for name in ModelPresets.all.keys where name.hasPrefix("bart-") {
             let file = try BartConfig.parse(Data(contentsOf: repo.appendingPathComponent("configs/\(name).json")), file: name)
             let preset = try BartConfig.parse(Data(ModelPresets.all[name]!.utf8), file: name)
             #expect(file == preset, "\(name)")

@@ -209,6 +209,11 @@ func tinyPegasusBatch() throws -> Seq2SeqBatch {
         #expect(throws: ModelError.self) { try parse(#"{"pad_token_id": 50265}"#) }
         #expect(throws: ModelError.self) { try parse(#"{"forced_eos_token_id": -1}"#) }
         #expect(throws: ModelError.self) { try parse("{not json") }
+        // The sinusoidal table is allocated from the config: a hostile size is refused by name first.
+        #expect(throws: ModelError.invalidConfig(file: "p.json", field: "max_position_embeddings",
+                                                 reason: "max_position_embeddings 131072 × d_model 1024 is larger than Precis can hold (at most 2^26 values)")) {
+            try parse(#"{"max_position_embeddings": 131072}"#)
+        }
         #expect(throws: ModelError.self) { try parse(#"{"max_position_embeddings": 1048576, "d_model": 4096}"#) }
         do { _ = try parse(#"{"d_model": 16.5}"#); Issue.record("16.5 accepted") } catch let ModelError.invalidConfig(_, field, reason) {
             #expect(field == "d_model" && reason.contains("16.5"), "\(reason)")
