@@ -48,6 +48,18 @@ import PrecisModels
         #expect(again.sequences == greedy.sequences)
     }
 
+    /// Without explicit settings, the folder's generation_config.json gives transformers' effective values.
+    @Test func folderDefaultsMatchTheEffectiveSettings() throws {
+        let dir = Self.dir("tiny")
+        let run = try #require(try GenerationGoldenTests.runs(dir).first { $0.name == "defaults" })
+        var g = try GenerationSettings.load(folder: dir)
+        if let n = run.settings["max_new_tokens"] as? Int { g.maxNewTokens = n }
+        let want = try GenerationSettings(json: run.effective, file: "effective")
+        #expect(g.forcedBosTokenId == nil && g.forcedEosTokenId == want.forcedEosTokenId && want.forcedEosTokenId == 1)
+        #expect(g.eosTokenIds == want.eosTokenIds && g.padTokenId == want.padTokenId && g.padTokenId == 0)
+        #expect(g.decoderStartTokenId == want.decoderStartTokenId && g.decoderStartTokenId == 0 && g.numBeams == want.numBeams)
+    }
+
     /// The incremental decoder's logits are those of the full training forward on the same prefix.
     @Test func incrementalLogitsMatchTheFullForward() throws {
         let dir = Self.dir("tiny")

@@ -227,6 +227,21 @@ func tinyPegasusBatch() throws -> Seq2SeqBatch {
         #expect(m.facts.modelType == "pegasus" && m.facts.padTokenId == 0 && m.facts.eosTokenId == 1 && m.facts.bosTokenId == nil)
     }
 
+    /// Pre-LN moves the norms, not the products: pegasus-scratch-small's step runs bart-small's
+    /// matrix products (the same widths, layers and vocabulary), and each weight product's shape is
+    /// read from Pegasus' own parameter table.
+    @Test func matrixProductsAreThoseOfTheSameShapedBart() throws {
+        let pegasus = try ModelPresets.model("pegasus-scratch-small"), bart = try ModelPresets.model("bart-small")
+        let p = pegasus.matrixProducts(batch: 4, source: 64, target: 16), b = bart.matrixProducts(batch: 4, source: 64, target: 16)
+        #expect(p == b)
+        #expect(p.flops(.backward) == 2 * p.flops(.forward))
+        // One layer's worth: the products scale with the layer count.
+        var c = try PegasusConfig.parse(Data(ModelPresets.all["pegasus-scratch-small"]!.utf8), file: "s")
+        c.encoderLayers = 0; c.decoderLayers = 0
+        let headOnly = PegasusModel(config: c).matrixProducts(batch: 4, source: 64, target: 16)
+        #expect(headOnly.count == 3 && headOnly.flops() == 3 * 2 * (4 * 16) * 256 * 8192)
+    }
+
     @Test func shippedConfigFilesMatchThePresets() throws {
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         for name in ["pegasus-tiny", "pegasus-scratch-small", "pegasus-xsum"] {
