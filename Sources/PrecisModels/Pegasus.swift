@@ -3,9 +3,10 @@ import PrecisCore
 
 /// Pegasus as transformers' `PegasusForConditionalGeneration` defines it: fixed sinusoidal positions
 /// (sin in the first half of each vector, cos in the second, no offset; rebuilt from the config, not
-/// trained and not stored), optional √d token-embedding scale, pre-LN encoder and decoder layers
-/// (x + dropout(f(LN(x)))) each followed by a final LayerNorm, the configured activation, and an LM
-/// head tied to the shared embedding plus `final_logits_bias`.
+/// trained, not in the flat buffer; written with the weights as transformers saves them), optional
+/// √d token-embedding scale, pre-LN encoder and decoder layers (x + dropout(f(LN(x)))) each followed
+/// by a final LayerNorm, the configured activation, and an LM head tied to the shared embedding plus
+/// `final_logits_bias`.
 ///
 /// All trainable parameters live in `params` (one contiguous fp32 buffer, Hugging Face names in
 /// `table`); `grads` mirrors it and accumulates (+=) across calls until `zeroGradients()`.
