@@ -324,7 +324,10 @@ public enum Generator {
             }
         }
         let longest = sequences.map(\.count).max() ?? 1
-        sequences = sequences.map { $0 + Array(repeating: pad, count: longest - $0.count) }
+        // transformers' `_beam_search` fills with `pad_token_id or eos_token_id[0]`: a pad id of 0 is
+        // falsy there, so finished hypotheses are padded with the first eos id instead.
+        let fill = pad != 0 ? pad : (g.eosTokenIds.first.map(Int32.init) ?? -1)
+        sequences = sequences.map { $0 + Array(repeating: fill, count: longest - $0.count) }
         return GenerationOutput(sequences: sequences, scores: scores)
     }
 

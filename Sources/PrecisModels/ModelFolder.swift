@@ -66,8 +66,10 @@ public enum ModelFolder {
                 report.defaulted.append(x.name)
             }
         }
-        // Tied copies of the shared embedding are expected, not surprising.
-        let tied = Set(model.table.entries.flatMap { model.aliases(for: $0.name) })
+        // Tied copies of the shared embedding, and tensors the model rebuilds, are expected, not surprising.
+        let derived = model.derivedTensors.map(\.name)
+        let tied = Set(model.table.entries.flatMap { model.aliases(for: $0.name) } + derived
+                       + derived.filter { $0.hasPrefix("model.") }.map { String($0.dropFirst("model.".count)) })
         for f in files {
             for n in f.names where !used.contains(n) && !tied.contains(n) { report.unexpected.append(n) }
         }
@@ -85,14 +87,14 @@ public enum ModelFolder {
         try weightsWriter(model).write(to: (dir as NSString).appendingPathComponent("model.safetensors"))
     }
 
-    /// A safetensors writer holding every parameter and buffer of `model`.
+    /// A safetensors writer holding every parameter and buffer of `model` (and the tensors it rebuilds).
     public static func weightsWriter(_ model: any Seq2SeqModel) -> SafeTensorsWriter {
         var w = SafeTensorsWriter()
         w.metadata = ["format": "pt"]
         for e in model.table.entries {
             w.add(e.name, floats: UnsafeBufferPointer(start: model.params.pointer + e.offset, count: e.count), shape: e.shape)
         }
-        for x in model.extraTensors {
+        for x in model.extraTensors + model.derivedTensors {
             w.add(x.name, floats: UnsafeBufferPointer(x.values.buffer), shape: x.shape)
         }
         return w

@@ -20,6 +20,30 @@ public enum ModelPresets {
          "init_std": 0.02, "is_encoder_decoder": true, "max_position_embeddings": 1024, "model_type": "bart",
          "pad_token_id": 1, "scale_embedding": false, "tie_word_embeddings": true, "vocab_size": 8192}
         """#,
+        "pegasus-tiny": #"""
+        {"activation_dropout": 0.0, "activation_function": "relu", "attention_dropout": 0.0, "d_model": 64,
+         "decoder_attention_heads": 2, "decoder_ffn_dim": 128, "decoder_layers": 2, "decoder_start_token_id": 0,
+         "dropout": 0.1, "encoder_attention_heads": 2, "encoder_ffn_dim": 128, "encoder_layers": 2, "eos_token_id": 1,
+         "forced_eos_token_id": 1, "init_std": 0.02, "is_encoder_decoder": true, "max_position_embeddings": 256,
+         "model_type": "pegasus", "pad_token_id": 0, "scale_embedding": true, "tie_word_embeddings": true,
+         "vocab_size": 8192}
+        """#,
+        "pegasus-scratch-small": #"""
+        {"activation_dropout": 0.0, "activation_function": "relu", "attention_dropout": 0.0, "d_model": 256,
+         "decoder_attention_heads": 4, "decoder_ffn_dim": 1024, "decoder_layers": 3, "decoder_start_token_id": 0,
+         "dropout": 0.1, "encoder_attention_heads": 4, "encoder_ffn_dim": 1024, "encoder_layers": 3, "eos_token_id": 1,
+         "forced_eos_token_id": 1, "init_std": 0.02, "is_encoder_decoder": true, "max_position_embeddings": 1024,
+         "model_type": "pegasus", "pad_token_id": 0, "scale_embedding": true, "tie_word_embeddings": true,
+         "vocab_size": 8192}
+        """#,
+        "pegasus-xsum": #"""
+        {"activation_dropout": 0.1, "activation_function": "relu", "attention_dropout": 0.1, "d_model": 1024,
+         "decoder_attention_heads": 16, "decoder_ffn_dim": 4096, "decoder_layers": 16, "decoder_start_token_id": 0,
+         "dropout": 0.1, "encoder_attention_heads": 16, "encoder_ffn_dim": 4096, "encoder_layers": 16, "eos_token_id": 1,
+         "forced_eos_token_id": 1, "init_std": 0.02, "is_encoder_decoder": true, "max_position_embeddings": 512,
+         "model_type": "pegasus", "pad_token_id": 0, "scale_embedding": true, "tie_word_embeddings": true,
+         "vocab_size": 96103}
+        """#,
     ]
 
     /// `nameOrPath` is a preset name or a path to a config.json; returns the bytes and a name for errors.

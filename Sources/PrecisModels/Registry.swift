@@ -7,6 +7,7 @@ public enum ModelRegistry {
 
     public static let builders: [String: Builder] = [
         BartModel.modelType: { data, file in BartModel(config: try BartConfig.parse(data, file: file)) },
+        PegasusModel.modelType: { data, file in PegasusModel(config: try PegasusConfig.parse(data, file: file)) },
     ]
 
     public static var knownTypes: [String] { builders.keys.sorted() }

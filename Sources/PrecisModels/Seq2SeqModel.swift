@@ -60,10 +60,15 @@ public protocol Seq2SeqModel: AnyObject, MatrixProductDescribing {
     var generationDefaults: [String: Any] { get }
     /// Other names a checkpoint may store parameter `name` under (tied copies, a bare base-model prefix).
     func aliases(for name: String) -> [String]
+    /// Tensors the model rebuilds from its config instead of loading (Pegasus' frozen sinusoidal
+    /// position tables): written with the weights, as transformers saves them; ignored when a
+    /// checkpoint holds them (under these names or without the `model.` prefix), never reported.
+    var derivedTensors: [(name: String, values: FloatBuffer, shape: [Int])] { get }
 }
 
 extension Seq2SeqModel {
     public var vocabSize: Int { facts.vocabSize }
+    public var derivedTensors: [(name: String, values: FloatBuffer, shape: [Int])] { [] }
 }
 
 /// The facts about a model's config that callers need, whatever the architecture.

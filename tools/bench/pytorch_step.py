@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference for `precis bench step`: the same BART config, batch shape, thread count and
+"""PyTorch reference for `precis bench step`: the same config (BART or Pegasus, by model_type), batch shape, thread count and
 optimizer (AdamW, weight decay 0.01 except biases/LayerNorms, clip 1.0, dropout from the config),
 timed two ways:
 
@@ -12,7 +12,15 @@ Run from the repo root with the golden venv:  python tools/bench/pytorch_step.py
 import argparse, json, os, resource, statistics, sys, time
 
 import torch
-from transformers import BartConfig, BartForConditionalGeneration
+from transformers import BartConfig, BartForConditionalGeneration, PegasusConfig, PegasusForConditionalGeneration
+
+# model_type → (config class, model class); Pegasus' sinusoidal tables are frozen in a fresh model,
+# as in Precis (no gradient, not in the optimizer's updates).
+ARCHITECTURES = {"bart": (BartConfig, BartForConditionalGeneration), "pegasus": (PegasusConfig, PegasusForConditionalGeneration)}
+
+
+def model_class(cfg):
+    return ARCHITECTURES[cfg.model_type][1]
 
 
 def peak_rss_mib():
@@ -39,7 +47,7 @@ def param_groups(model, wd):
 
 def plain(args, cfg):
     torch.manual_seed(0)
-    model = BartForConditionalGeneration(cfg)
+    model = model_class(cfg)(cfg)
     model.train()
     opt = torch.optim.AdamW(param_groups(model, 0.01), lr=1e-4)
     ids, mask, labels = make_batch(cfg.vocab_size, args.batch, args.source_len, args.target_len, 1)
@@ -67,7 +75,7 @@ def trainer(args, cfg):
     import tempfile
 
     torch.manual_seed(0)
-    model = BartForConditionalGeneration(cfg)
+    model = model_class(cfg)(cfg)
     ids, mask, labels = make_batch(cfg.vocab_size, args.batch, args.source_len, args.target_len, 1)
 
     class DS(torch.utils.data.Dataset):
@@ -110,7 +118,9 @@ def main():
     ap.add_argument("--mode", choices=["plain", "trainer", "both"], default="both")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = BartConfig.from_json_file(args.config)
+    with open(args.config) as fh:
+        model_type = json.load(fh).get("model_type", "bart")
+    cfg = ARCHITECTURES[model_type][0].from_json_file(args.config)
     meta = {"torch": torch.__version__, "threads": args.threads, "batch": args.batch,
             "source_len": args.source_len, "target_len": args.target_len}
     # Each mode in its own process so peak RSS is per mode.

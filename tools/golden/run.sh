@@ -5,6 +5,7 @@
 #   VENV=/work/venv bash tools/golden/run.sh     # reuse an existing venv
 #   bash tools/golden/run.sh --check             # regenerate into a temp dir and compare with the committed files
 #   bash tools/golden/run.sh --venv-only         # only create/refresh the venv (for benchmarks and full checks)
+#   bash tools/golden/run.sh --pegasus [--check] # the Pegasus fixtures (Tests/Fixtures/pegasus/) instead
 #
 # Extra arguments are passed to make_bart_golden.py.
 set -euo pipefail
@@ -42,4 +43,8 @@ fi
 
 cd "$ROOT"
 if [ "${1:-}" = "--venv-only" ]; then exit 0; fi
+if [ "${1:-}" = "--pegasus" ]; then
+  shift
+  exec "$PY" "$HERE/make_pegasus_golden.py" --out "$ROOT/Tests/Fixtures/pegasus" "$@"
+fi
 exec "$PY" "$HERE/make_bart_golden.py" --out "$ROOT/Tests/Fixtures/bart" "$@"
