@@ -255,14 +255,14 @@ func tempDir() -> String {
         // Unknown keys are ignored, missing ones take transformers' defaults, null forced tokens mean none.
         let c = try parse(#"{"vocab_size": 100, "d_model": 32, "encoder_attention_heads": 4, "decoder_attention_heads": 4, "whatever": [1, 2], "forced_eos_token_id": null}"#)
         #expect(c.vocabSize == 100 && c.encoderLayers == 12 && c.dropout == 0.1 && c.forcedEosTokenId == nil)
-        #expect(throws: ModelError.unknownModelType(file: "x", modelType: "gpt2", known: ["bart"])) {
+        #expect(throws: ModelError.unknownModelType(file: "x", modelType: "gpt2", known: ModelRegistry.knownTypes)) {
             try ModelRegistry.model(config: Data(#"{"model_type": "gpt2"}"#.utf8), file: "x")
         }
     }
 
     @Test func shippedConfigFilesMatchThePresets() throws {
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        for name in ModelPresets.all.keys {
+        for name in ModelPresets.all.keys where name.hasPrefix("bart") {
             let file = try BartConfig.parse(Data(contentsOf: repo.appendingPathComponent("configs/\(name).json")), file: name)
             let preset = try BartConfig.parse(Data(ModelPresets.all[name]!.utf8), file: name)
             #expect(file == preset, "\(name)")
