@@ -3,15 +3,18 @@ import Foundation
 /// Decodes a model's `config.json` bytes into its Codable config, turning every decoding failure
 /// into a `ModelError.invalidConfig` that names the file and the field.
 enum ConfigDecoding {
+    /// The field a decoding error's path names ("(root)" for the document itself).
+    private static func field(_ path: [CodingKey]) -> String {
+        path.isEmpty ? "(root)" : path.map(\.stringValue).joined(separator: ".")
+    }
+
     static func decode<C: Decodable>(_ type: C.Type, _ data: Data, file: String) throws -> C {
         do {
             return try JSONDecoder().decode(C.self, from: data)
         } catch let DecodingError.typeMismatch(expected, ctx) {
-            throw ModelError.invalidConfig(file: file, field: ctx.codingPath.map(\.stringValue).joined(separator: "."),
-                                           reason: "expected \(expected)")
+            throw ModelError.invalidConfig(file: file, field: field(ctx.codingPath), reason: "expected \(expected)")
         } catch let DecodingError.valueNotFound(expected, ctx) {
-            throw ModelError.invalidConfig(file: file, field: ctx.codingPath.map(\.stringValue).joined(separator: "."),
-                                           reason: "expected \(expected), got null")
+            throw ModelError.invalidConfig(file: file, field: field(ctx.codingPath), reason: "expected \(expected), got null")
         } catch let DecodingError.dataCorrupted(ctx) {
             let field = ctx.codingPath.map(\.stringValue).joined(separator: ".")
             // Valid JSON whose value does not fit its field (`"d_model": 16.5`) comes without a path

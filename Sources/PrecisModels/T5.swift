@@ -448,8 +448,9 @@ struct T5Layout {
             let wi = t.add(name + ".wi.weight", [c.dFf, d], decay: true)
             return T5FeedForwardOffsets(wi: wi, wi1: nil, wo: t.add(name + ".wo.weight", [d, c.dFf], decay: true))
         }
+        // Not decayed: the Trainer leaves out every name containing "bias".
         func relativeBias(_ name: String) -> Int {
-            t.add(name + ".relative_attention_bias.weight", [c.relativeAttentionNumBuckets, c.numHeads], decay: true)
+            t.add(name + ".relative_attention_bias.weight", [c.relativeAttentionNumBuckets, c.numHeads], decay: false)
         }
         l.shared = t.add("shared.weight", [c.vocabSize, d], decay: true)
         for i in 0..<c.numLayers {
