@@ -324,7 +324,10 @@ public enum Generator {
             }
         }
         let longest = sequences.map(\.count).max() ?? 1
-        sequences = sequences.map { $0 + Array(repeating: pad, count: longest - $0.count) }
+        // transformers fills beam outputs with `pad_token_id or eos_token_id[0]`: a pad id of 0 (T5's)
+        // is falsy there, so they are filled with EOS.
+        let fill = pad != 0 ? pad : Int32(g.eosTokenIds.first ?? Int(pad))
+        sequences = sequences.map { $0 + Array(repeating: fill, count: longest - $0.count) }
         return GenerationOutput(sequences: sequences, scores: scores)
     }
 
