@@ -61,7 +61,19 @@ public final class T5Model: Seq2SeqModel, LaneArchitecture {
         var dict = try JSONSerialization.jsonObject(with: base) as! [String: Any]
         dict["architectures"] = ["T5ForConditionalGeneration"]
         dict["dtype"] = "float32"
-        return try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
+        return Self.floatsWrittenAsFloats(data, keys: ["dropout_rate", "initializer_factor", "layer_norm_epsilon"])
+    }
+
+    /// transformers 5 checks config types strictly (`initializer_factor: 1` is refused: a float is
+    /// expected) and JSONSerialization writes 1.0 as `1`: whole values of float fields get ".0".
+    static func floatsWrittenAsFloats(_ data: Data, keys: [String]) -> Data {
+        var text = String(decoding: data, as: UTF8.self)
+        for key in keys {
+            guard let re = try? NSRegularExpression(pattern: "(\"\(key)\" ?: ?-?[0-9]+)(?=[,\\s}])") else { continue }
+            text = re.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text), withTemplate: "$1.0")
+        }
+        return Data(text.utf8)
     }
 
     /// `generation_config.json` defaults derived from the model config, as transformers does.

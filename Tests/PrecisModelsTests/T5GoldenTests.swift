@@ -106,6 +106,9 @@ extension Fixtures {
         let names = try SafeTensorsFile(path: dir + "/model.safetensors").names
         #expect(names.contains("lm_head.weight") == (name == "v1_1"))
         #expect(!names.contains("encoder.embed_tokens.weight"))
+        // transformers 5 refuses `"initializer_factor": 1` (a float is expected).
+        let config = try String(contentsOfFile: dir + "/config.json", encoding: .utf8)
+        #expect(config.contains(#""initializer_factor" : 1.0"#) && config.contains(#""dropout_rate" : 0.0"#), "\(config)")
     }
 
     private func checkGradients(_ model: any Seq2SeqModel, _ ref: SafeTensorsFile, tolerance: Double) throws {
