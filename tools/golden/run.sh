@@ -5,6 +5,7 @@
 #   VENV=/work/venv bash tools/golden/run.sh     # reuse an existing venv
 #   bash tools/golden/run.sh --check             # regenerate into a temp dir and compare with the committed files
 #   bash tools/golden/run.sh --venv-only         # only create/refresh the venv (for benchmarks and full checks)
+#   bash tools/golden/run.sh --family t5 [--check]  # the T5 fixtures (Tests/Fixtures/t5, Tests/Fixtures/generation/t5_*)
 #
 # Extra arguments are passed to make_bart_golden.py.
 set -euo pipefail
@@ -42,4 +43,10 @@ fi
 
 cd "$ROOT"
 if [ "${1:-}" = "--venv-only" ]; then exit 0; fi
+# `--family t5`: the T5 fixtures (numerics, then generation); extra arguments (--check) go to both.
+if [ "${1:-}" = "--family" ] && [ "${2:-}" = "t5" ]; then
+  shift 2
+  "$PY" "$HERE/make_t5_golden.py" --out "$ROOT/Tests/Fixtures/t5" "$@"
+  exec "$PY" "$HERE/make_t5_generation_golden.py" --out "$ROOT/Tests/Fixtures/generation" "$@"
+fi
 exec "$PY" "$HERE/make_bart_golden.py" --out "$ROOT/Tests/Fixtures/bart" "$@"
