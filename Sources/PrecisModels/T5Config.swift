@@ -127,6 +127,35 @@ public struct T5Config: Codable, Sendable, Equatable {
     public var tiedHead: Bool { tieWordEmbeddings && (scaleDecoderOutputs ?? true) }
     public var layerNormEps: Float { Float(layerNormEpsilon) }
 
+    /// How many values the parameter buffer holds (nil if that overflows): the embedding, each
+    /// block's attention (4 matrices; 8 in the decoder) and FFN, the norms, the position biases and
+    /// an untied head.
+    public var parameterCount: Int? {
+        func mul(_ xs: Int...) -> Int? {
+            var r = 1
+            for x in xs {
+                let (v, o) = r.multipliedReportingOverflow(by: x)
+                if o { return nil }
+                r = v
+            }
+            return r
+        }
+        func add(_ xs: Int?...) -> Int? {
+            var r = 0
+            for x in xs {
+                guard let x else { return nil }
+                let (v, o) = r.addingReportingOverflow(x)
+                if o { return nil }
+                r = v
+            }
+            return r
+        }
+        let attention = mul(4, innerDim, dModel), ffn = mul(isGatedAct ? 3 : 2, dFf, dModel)
+        let encoderBlock = add(attention, ffn, mul(2, dModel)), decoderBlock = add(attention, attention, ffn, mul(3, dModel))
+        return add(mul(tiedHead ? 1 : 2, vocabSize, dModel), encoderBlock.flatMap { mul($0, numLayers) },
+                   decoderBlock.flatMap { mul($0, decoderLayers) }, mul(2, relativeAttentionNumBuckets, numHeads), mul(2, dModel))
+    }
+
     /// Parses `config.json` bytes; `file` names the source in errors.
     public static func parse(_ data: Data, file: String) throws -> T5Config {
         let cfg = try ConfigDecoding.decode(T5Config.self, data, file: file)
@@ -164,6 +193,8 @@ public struct T5Config: Codable, Sendable, Equatable {
         let (embedding, o2) = vocabSize.multipliedReportingOverflow(by: dModel)
         try check(!o2 && embedding <= 1 << 32, .vocabSize,
                   "vocab_size \(vocabSize) × d_model \(dModel) is larger than any model Precis can hold (at most 2^32 values)")
+        try check(parameterCount.map { $0 <= 1 << 34 } ?? false, .numLayers,
+                  "the model would hold \(parameterCount.map(String.init) ?? "more than 2^63") values: larger than any model Precis can hold (at most 2^34)")
         let parts = feedForwardProj.split(separator: "-", omittingEmptySubsequences: false)
         try check((parts.count == 1 || (parts.count == 2 && parts[0] == "gated")) && Activation(transformersName: denseActFn) != nil,
                   .feedForwardProj,

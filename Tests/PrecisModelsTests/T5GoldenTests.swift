@@ -283,7 +283,7 @@ extension Fixtures {
             (#"{"relative_attention_num_buckets": 2}"#, "relative_attention_num_buckets"),
             (#"{"relative_attention_num_buckets": 32, "relative_attention_max_distance": 16}"#, "relative_attention_max_distance"),
             (#"{"vocab_size": 4194304, "d_model": 4096}"#, "vocab_size"), (#"{"model_type": "bart"}"#, "model_type"),
-            (#"[1, 2]"#, "(root)"), (#"{"layer_norm_epsilon": -1}"#, "layer_norm_epsilon"),
+            (#"[1, 2]"#, "(root)"), (#"{"d_model": 65536, "d_ff": 262144, "num_layers": 1024}"#, "num_layers"), (#"{"layer_norm_epsilon": -1}"#, "layer_norm_epsilon"),
         ]
         for (json, field) in cases {
             #expect(throws: ModelError.self, "\(json)") { try parse(json) }
@@ -316,5 +316,9 @@ extension Fixtures {
         #expect(flan.isGatedAct && !flan.tiedHead && flan.numLayers == 8 && flan.numHeads == 6 && flan.dFf == 1024)
         // t5-small: 60.5M parameters (transformers' count, the tied head once).
         #expect(try ModelPresets.model("t5-small").table.count == 60_506_624)
+        for name in ["t5-tiny", "t5-scratch-small", "t5-small", "flan-t5-small"] {
+            let m = try ModelPresets.model(name)
+            #expect((m as? T5Model)?.config.parameterCount == m.table.count, "\(name)")
+        }
     }
 }
