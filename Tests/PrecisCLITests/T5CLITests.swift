@@ -74,4 +74,28 @@ import PrecisCore
             #expect(compared > 30)
         }
     }
+
+    /// The other commands go through the registry too: a T5 folder summarises (beam search and
+    /// reproducible sampling), and `bench step` times a T5 config.
+    @Test func summarizeAndBenchStepRunT5() throws {
+        let dir = CLI.temp()
+        #expect(try CLI.run(["init", "--config", "t5-tiny", "--out", dir + "/m", "--seed", "2"]).status == 0)
+        try FileManager.default.copyItem(atPath: CLI.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
+                                         toPath: dir + "/m/tokenizer.json")
+        let input = dir + "/in.jsonl"
+        let records = [#"{"dialogue": "Amanda: I baked cookies. Do you want some?\nJerry: Sure!"}"#, #"{"dialogue": "Tom: hi"}"#]
+        try (records.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        for extra in [["--num-beams", "3"], ["--do-sample", "--seed", "4"]] {
+            let args = ["summarize", "--model", dir + "/m", "--input", input, "--max-new-tokens", "6"] + extra
+            let a = try CLI.run(args), b = try CLI.run(args)
+            #expect(a.status == 0, "\(a.stderr)")
+            #expect(a.stdout == b.stdout)
+            let lines = a.stdout.split(separator: "\n")
+            #expect(lines.count == 2 && lines.allSatisfy { $0.hasPrefix("{\"summary\":") }, "\(a.stdout)")
+        }
+        let bench = try CLI.run(["bench", "step", "--config", "t5-tiny", "--batch", "2", "--source-len", "24", "--target-len", "8",
+                                 "--steps", "1", "--warmup", "0", "--threads", "1", "--json"])
+        #expect(bench.status == 0, "\(bench.stderr)")
+        #expect(bench.stdout.contains("t5-tiny"), "\(bench.stdout)")
+    }
 }
