@@ -447,7 +447,7 @@ struct T5Layout {
         var l = T5Layout()
         let d = c.dModel, inner = c.innerDim
         func norm(_ name: String) -> Int { t.add(name + ".weight", [d], decay: false) }
-        func attention(_ name: String, bias: Int?) -> T5AttentionOffsets {
+        func attention(_ name: String) -> T5AttentionOffsets {
             let q = t.add(name + ".q.weight", [inner, d], decay: true), k = t.add(name + ".k.weight", [inner, d], decay: true)
             let v = t.add(name + ".v.weight", [inner, d], decay: true), o = t.add(name + ".o.weight", [d, inner], decay: true)
             return T5AttentionOffsets(q: q, k: k, v: v, o: o)
@@ -467,7 +467,7 @@ struct T5Layout {
         l.shared = t.add("shared.weight", [c.vocabSize, d], decay: true)
         for i in 0..<c.numLayers {
             let p = "encoder.block.\(i).layer"
-            let sa = attention(p + ".0.SelfAttention", bias: nil)
+            let sa = attention(p + ".0.SelfAttention")
             if i == 0 { l.encoderBias = relativeBias(p + ".0.SelfAttention") }
             let n1 = norm(p + ".0.layer_norm"), f = ffn(p + ".1.DenseReluDense"), n2 = norm(p + ".1.layer_norm")
             l.encoder.append(EncoderBlock(selfAttn: sa, ln1: n1, ffn: f, ln2: n2))
@@ -475,10 +475,10 @@ struct T5Layout {
         l.encoderFinalNorm = norm("encoder.final_layer_norm")
         for i in 0..<c.decoderLayers {
             let p = "decoder.block.\(i).layer"
-            let sa = attention(p + ".0.SelfAttention", bias: nil)
+            let sa = attention(p + ".0.SelfAttention")
             if i == 0 { l.decoderBias = relativeBias(p + ".0.SelfAttention") }
             let n1 = norm(p + ".0.layer_norm")
-            let ca = attention(p + ".1.EncDecAttention", bias: nil), n2 = norm(p + ".1.layer_norm")
+            let ca = attention(p + ".1.EncDecAttention"), n2 = norm(p + ".1.layer_norm")
             let f = ffn(p + ".2.DenseReluDense"), n3 = norm(p + ".2.layer_norm")
             l.decoder.append(DecoderBlock(selfAttn: sa, ln1: n1, crossAttn: ca, ln2: n2, ffn: f, ln3: n3))
         }
@@ -516,9 +516,13 @@ final class T5Workspace {
     let encoderBuckets: UnsafeMutablePointer<Int32>, decoderBuckets: UnsafeMutablePointer<Int32>
     /// The (source, target) lengths `encoderBuckets`/`decoderBuckets` hold.
     var bucketShape = (-1, -1)
-    var drop = T5DropoutPlan(config: T5Config(), training: false, seed: 0)
+    /// The last forward's dropout plan (for this lane's rows), which its backward draws again.
+    var drop = T5DropoutPlan.off
+    /// Where backward accumulates parameter gradients (the model's, or the lane's own buffer).
     var gradients: Ptr = Ptr(bitPattern: 64)!
+    /// Where backward's weight-gradient products go (the lanes' board, or run at once).
     var work = LaneWork()
+    /// Whether this workspace's regions are timed (lane 0's).
     var profiled = true
     let logits: Ptr
     let tmp: Ptr, gradA: Ptr, gradB: Ptr, gradEncoder: Ptr, hidden: Ptr

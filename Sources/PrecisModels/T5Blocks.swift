@@ -326,6 +326,14 @@ struct T5DropoutPlan {
         self.seed = seed
     }
 
+    private init(p: Float, seed: UInt64) {
+        self.p = p; self.seed = seed
+    }
+
+    /// No dropout anywhere.
+    static let off = T5DropoutPlan(p: 0, seed: 0)
+
+    /// The plan for the lane that runs `rows` of the batch.
     func lane(_ rows: Range<Int>) -> T5DropoutPlan {
         var d = self
         d.firstRow = rows.lowerBound
@@ -333,6 +341,7 @@ struct T5DropoutPlan {
         return d
     }
 
+    /// The site's probability and mask stream for this step and lane.
     func site(_ site: T5DropoutSite) -> DropoutSite {
         DropoutSite(p: p, seed: seed, stream: site.stream, firstRow: firstRow, rows: rows)
     }
