@@ -123,7 +123,7 @@ public struct PegasusConfig: Codable, Sendable, Equatable {
 
     /// Parses `config.json` bytes; `file` names the source in errors.
     public static func parse(_ data: Data, file: String) throws -> PegasusConfig {
-        let cfg = try ConfigDecoding.decode(PegasusConfig.self, from: data, file: file)
+        let cfg = try ConfigDecoding.decode(PegasusConfig.self, data, file: file)
         try cfg.validate(file: file)
         return cfg
     }

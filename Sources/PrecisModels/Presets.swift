@@ -44,6 +44,34 @@ public enum ModelPresets {
          "model_type": "pegasus", "pad_token_id": 0, "scale_embedding": true, "tie_word_embeddings": true,
          "vocab_size": 96103}
         """#,
+        "t5-tiny": #"""
+        {"d_ff": 128, "d_kv": 16, "d_model": 64, "decoder_start_token_id": 0, "dropout_rate": 0.1, "eos_token_id": 1,
+         "feed_forward_proj": "relu", "initializer_factor": 1.0, "is_encoder_decoder": true, "layer_norm_epsilon": 1e-06,
+         "model_type": "t5", "num_decoder_layers": 2, "num_heads": 4, "num_layers": 2, "pad_token_id": 0,
+         "relative_attention_max_distance": 128, "relative_attention_num_buckets": 32, "tie_word_embeddings": true,
+         "vocab_size": 8192}
+        """#,
+        "t5-scratch-small": #"""
+        {"d_ff": 1024, "d_kv": 64, "d_model": 256, "decoder_start_token_id": 0, "dropout_rate": 0.1, "eos_token_id": 1,
+         "feed_forward_proj": "relu", "initializer_factor": 1.0, "is_encoder_decoder": true, "layer_norm_epsilon": 1e-06,
+         "model_type": "t5", "num_decoder_layers": 3, "num_heads": 4, "num_layers": 3, "pad_token_id": 0,
+         "relative_attention_max_distance": 128, "relative_attention_num_buckets": 32, "tie_word_embeddings": true,
+         "vocab_size": 8192}
+        """#,
+        "t5-small": #"""
+        {"d_ff": 2048, "d_kv": 64, "d_model": 512, "decoder_start_token_id": 0, "dropout_rate": 0.1, "eos_token_id": 1,
+         "feed_forward_proj": "relu", "initializer_factor": 1.0, "is_encoder_decoder": true, "layer_norm_epsilon": 1e-06,
+         "model_type": "t5", "num_decoder_layers": 6, "num_heads": 8, "num_layers": 6, "pad_token_id": 0,
+         "relative_attention_max_distance": 128, "relative_attention_num_buckets": 32, "tie_word_embeddings": true,
+         "vocab_size": 32128}
+        """#,
+        "flan-t5-small": #"""
+        {"d_ff": 1024, "d_kv": 64, "d_model": 512, "decoder_start_token_id": 0, "dropout_rate": 0.1, "eos_token_id": 1,
+         "feed_forward_proj": "gated-gelu", "initializer_factor": 1.0, "is_encoder_decoder": true, "layer_norm_epsilon": 1e-06,
+         "model_type": "t5", "num_decoder_layers": 8, "num_heads": 6, "num_layers": 8, "pad_token_id": 0,
+         "relative_attention_max_distance": 128, "relative_attention_num_buckets": 32, "tie_word_embeddings": false,
+         "vocab_size": 32128}
+        """#,
     ]
 
     /// `nameOrPath` is a preset name or a path to a config.json; returns the bytes and a name for errors.

@@ -8,6 +8,7 @@ public enum ModelRegistry {
     public static let builders: [String: Builder] = [
         BartModel.modelType: { data, file in BartModel(config: try BartConfig.parse(data, file: file)) },
         PegasusModel.modelType: { data, file in PegasusModel(config: try PegasusConfig.parse(data, file: file)) },
+        T5Model.modelType: { data, file in T5Model(config: try T5Config.parse(data, file: file)) },
     ]
 
     public static var knownTypes: [String] { builders.keys.sorted() }

@@ -33,7 +33,7 @@ struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init", abstract: "Write a randomly initialised model folder (config.json + model.safetensors).")
 
-    @Option(help: "A config.json path or a preset name (bart-tiny, bart-small).")
+    @Option(help: "A config.json path or a preset name (bart-tiny, bart-small, t5-tiny, t5-scratch-small, t5-small, flan-t5-small).")
     var config: String
     @Option(help: "Output model folder.")
     var out: String

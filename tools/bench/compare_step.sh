@@ -4,7 +4,7 @@
 # keeps both sides under the same conditions), and prints every run plus the medians.
 #
 #   VENV=/path/to/venv ROUNDS=8 THREADS=2 bash tools/bench/compare_step.sh
-#   CONFIG=pegasus-scratch-small bash tools/bench/compare_step.sh   # another preset (configs/<name>.json)
+#   MODEL=t5-scratch-small bash tools/bench/compare_step.sh     # another preset (configs/$MODEL.json)
 # The venv needs torch==2.13.0+cpu, transformers, accelerate (tools/golden/run.sh makes one).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,15 +12,15 @@ VENV=${VENV:-.venv-golden}
 ROUNDS=${ROUNDS:-8}  # this VM is noisy: fewer rounds move the medians by ±10 %
 THREADS=${THREADS:-2}
 STEPS=${STEPS:-10}
-CONFIG=${CONFIG:-bart-small}
+MODEL=${MODEL:-${CONFIG:-bart-small}}  # CONFIG= is the same
 ARGS=(--batch 8 --source-len 256 --target-len 64 --threads "$THREADS" --steps "$STEPS")
 PRECIS=${PRECIS:-.build/release/precis}
 [ -x "$PRECIS" ] || swift build -c release >/dev/null
 out=$(mktemp -d)
 for r in $(seq 1 "$ROUNDS"); do
-  "$PRECIS" bench step --config "$CONFIG" "${ARGS[@]}" --json | tee -a "$out/precis.jsonl"
-  "$VENV/bin/python" tools/bench/pytorch_step.py --config "configs/$CONFIG.json" "${ARGS[@]}" --mode plain 2>/dev/null | grep "^{\"" | tee -a "$out/torch.jsonl"
-  "$VENV/bin/python" tools/bench/pytorch_step.py --config "configs/$CONFIG.json" "${ARGS[@]}" --mode trainer 2>/dev/null | grep "^{\"" | tee -a "$out/trainer.jsonl"
+  "$PRECIS" bench step --config "$MODEL" "${ARGS[@]}" --json | tee -a "$out/precis.jsonl"
+  "$VENV/bin/python" tools/bench/pytorch_step.py --config "configs/$MODEL.json" "${ARGS[@]}" --mode plain 2>/dev/null | grep "^{\"" | tee -a "$out/torch.jsonl"
+  "$VENV/bin/python" tools/bench/pytorch_step.py --config "configs/$MODEL.json" "${ARGS[@]}" --mode trainer 2>/dev/null | grep "^{\"" | tee -a "$out/trainer.jsonl"
 done
 python3 - "$out" <<'PY'
 import json, statistics, sys, os

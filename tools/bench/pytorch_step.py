@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference for `precis bench step`: the same config (BART or Pegasus, by model_type), batch shape, thread count and
+"""PyTorch reference for `precis bench step`: the same model config (BART, T5, …), batch shape, thread count and
 optimizer (AdamW, weight decay 0.01 except biases/LayerNorms, clip 1.0, dropout from the config),
 timed two ways:
 
@@ -12,15 +12,7 @@ Run from the repo root with the golden venv:  python tools/bench/pytorch_step.py
 import argparse, json, os, resource, statistics, sys, time
 
 import torch
-from transformers import BartConfig, BartForConditionalGeneration, PegasusConfig, PegasusForConditionalGeneration
-
-# model_type → (config class, model class); Pegasus' sinusoidal tables are frozen in a fresh model,
-# as in Precis (no gradient, not in the optimizer's updates).
-ARCHITECTURES = {"bart": (BartConfig, BartForConditionalGeneration), "pegasus": (PegasusConfig, PegasusForConditionalGeneration)}
-
-
-def model_class(cfg):
-    return ARCHITECTURES[cfg.model_type][1]
+from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
 
 def peak_rss_mib():
@@ -47,7 +39,7 @@ def param_groups(model, wd):
 
 def plain(args, cfg):
     torch.manual_seed(0)
-    model = model_class(cfg)(cfg)
+    model = AutoModelForSeq2SeqLM.from_config(cfg)
     model.train()
     opt = torch.optim.AdamW(param_groups(model, 0.01), lr=1e-4)
     ids, mask, labels = make_batch(cfg.vocab_size, args.batch, args.source_len, args.target_len, 1)
@@ -75,7 +67,7 @@ def trainer(args, cfg):
     import tempfile
 
     torch.manual_seed(0)
-    model = model_class(cfg)(cfg)
+    model = AutoModelForSeq2SeqLM.from_config(cfg)
     ids, mask, labels = make_batch(cfg.vocab_size, args.batch, args.source_len, args.target_len, 1)
 
     class DS(torch.utils.data.Dataset):
@@ -118,9 +110,9 @@ def main():
     ap.add_argument("--mode", choices=["plain", "trainer", "both"], default="both")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    with open(args.config) as fh:
-        model_type = json.load(fh).get("model_type", "bart")
-    cfg = ARCHITECTURES[model_type][0].from_json_file(args.config)
+    # Any model type the config names (bart, t5, …), as `precis bench step` builds it from the registry.
+    fields = json.load(open(args.config))
+    cfg = AutoConfig.for_model(fields.pop("model_type"), **fields)
     meta = {"torch": torch.__version__, "threads": args.threads, "batch": args.batch,
             "source_len": args.source_len, "target_len": args.target_len}
     # Each mode in its own process so peak RSS is per mode.

@@ -5,7 +5,8 @@
 #   VENV=/work/venv bash tools/golden/run.sh     # reuse an existing venv
 #   bash tools/golden/run.sh --check             # regenerate into a temp dir and compare with the committed files
 #   bash tools/golden/run.sh --venv-only         # only create/refresh the venv (for benchmarks and full checks)
-#   bash tools/golden/run.sh --pegasus [--check] # the Pegasus fixtures (Tests/Fixtures/pegasus/) instead
+#   bash tools/golden/run.sh --family t5 [--check]       # the T5 fixtures (Tests/Fixtures/t5, Tests/Fixtures/generation/t5_*)
+#   bash tools/golden/run.sh --family pegasus [--check]  # the Pegasus fixtures (Tests/Fixtures/pegasus, …/pegasus/generation)
 #
 # Extra arguments are passed to make_bart_golden.py.
 set -euo pipefail
@@ -43,8 +44,17 @@ fi
 
 cd "$ROOT"
 if [ "${1:-}" = "--venv-only" ]; then exit 0; fi
-if [ "${1:-}" = "--pegasus" ]; then
-  shift
-  exec "$PY" "$HERE/make_pegasus_golden.py" --out "$ROOT/Tests/Fixtures/pegasus" "$@"
+# `--family t5|pegasus`: that family's fixtures (numerics, then generation); extra arguments (--check) go to both.
+if [ "${1:-}" = "--family" ]; then
+  family="${2:-}"; shift 2
+  case "$family" in
+    t5)
+      "$PY" "$HERE/make_t5_golden.py" --out "$ROOT/Tests/Fixtures/t5" "$@"
+      exec "$PY" "$HERE/make_t5_generation_golden.py" --out "$ROOT/Tests/Fixtures/generation" "$@" ;;
+    pegasus)
+      "$PY" "$HERE/make_pegasus_golden.py" --out "$ROOT/Tests/Fixtures/pegasus" "$@"
+      exec "$PY" "$HERE/make_pegasus_generation_golden.py" --out "$ROOT/Tests/Fixtures/pegasus/generation" "$@" ;;
+    *) echo "golden: --family t5 or --family pegasus" >&2; exit 2 ;;
+  esac
 fi
 exec "$PY" "$HERE/make_bart_golden.py" --out "$ROOT/Tests/Fixtures/bart" "$@"
