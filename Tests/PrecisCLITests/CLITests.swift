@@ -277,6 +277,39 @@ enum CLI {
         let noModel = try CLI.run(["summarize", "--model", CLI.temp(), "--input", data])
         #expect(noModel.status == 1 && noModel.stderr.contains("config.json"))
     }
+
+    /// `--source-prefix` on summarize and evaluate: the same output as inputs with the prefix written in.
+    @Test func sourcePrefixIsPutBeforeEveryInput() throws {
+        let (model, data) = try Self.setUp()
+        let prefixed = CLI.temp() + "/prefixed.jsonl"
+        var lines: [String] = []
+        for line in try String(contentsOfFile: data, encoding: .utf8).split(separator: "\n") {
+            var obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            obj["dialogue"] = "summarize: " + (obj["dialogue"] as! String)
+            lines.append(String(decoding: try JSONSerialization.data(withJSONObject: obj), as: UTF8.self))
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: prefixed, atomically: true, encoding: .utf8)
+        let common = ["--model", model, "--max-new-tokens", "5"]
+        let withOption = try CLI.run(["summarize", "--input", data, "--source-prefix", "summarize: "] + common)
+        let written = try CLI.run(["summarize", "--input", prefixed] + common)
+        #expect(withOption.status == 0, "\(withOption.stderr)")
+        #expect(withOption.stdout == written.stdout && withOption.stdout.split(separator: "\n").count == 8)
+        // evaluate: the loss with --source-prefix is the loss of the prefixed sources (an untrained
+        // model's summaries are all alike, its loss is not).
+        func loss(_ args: [String]) throws -> Double {
+            let out = CLI.temp()
+            let r = try CLI.run(["evaluate", "--max-samples", "3", "--out", out] + args + common)
+            #expect(r.status == 0, "\(r.stderr)")
+            let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/metrics.json"))) as! [String: Any]
+            return try #require(m["eval_loss"] as? Double)
+        }
+        let prefixedLoss = try loss(["--data", data, "--source-prefix", "summarize: "])
+        #expect(prefixedLoss == (try loss(["--data", prefixed])))
+        #expect(prefixedLoss != (try loss(["--data", data])))
+        // A control character is refused before anything loads.
+        let bad = try CLI.run(["summarize", "--input", data, "--source-prefix", "a\u{1}b"] + common)
+        #expect(bad.status != 0 && bad.stderr.contains("--source-prefix") && bad.stderr.contains("U+1"))
+    }
 }
 
 @Suite struct TrainCommandTests {
