@@ -100,9 +100,10 @@ def main():
             bad_fast = sum(1 for x, y in zip(fast_ids, got) if x != y)
             normalized = [tok.normalizer.normalize_str(t) for t in ts]
             decoded = tok.decode_batch(want, skip_special_tokens=True)
-            bad_rt = sum(1 for x, y in zip(normalized, decoded) if x.strip() != y)
+            # Texts with a character the vocabulary lacks decode without it (<unk> is special).
+            bad_rt = sum(1 for x, y, ids in zip(normalized, decoded, want) if 2 not in ids and x.strip() != y.strip())
             print(f"unigram-trained validation/{f}: {len(ts)} texts, ids vs tokenizers: {bad} differ, "
-                  f"vs PreTrainedTokenizerFast: {bad_fast} differ, decode != normalized text: {bad_rt}")
+                  f"vs PreTrainedTokenizerFast: {bad_fast} differ, decode != normalized text (texts without <unk>): {bad_rt}")
             ok &= bad == 0 and bad_fast == 0 and bad_rt == 0
             if got and got[0][-1] != 1:
                 print("FAIL: the ids do not end with </s> (1)")
