@@ -172,3 +172,48 @@ struct UnigramTrainerTests {
         #expect(throws: TokenizerError.self) { try UnigramTrainer(vocabSize: 100, shrinkingFactor: 1).train(Tokenizer.t5WordCounts(texts)) }
     }
 }
+
+@Suite("Unigram encoding fast paths")
+struct UnigramFastPathTests {
+    @Test("a literal-run Replace (\" {2,}\") finds the regex's matches without the regex VM")
+    func literalRun() throws {
+        let spaces = ReplaceNormalizer.literalRun(" {2,}"), xs = ReplaceNormalizer.literalRun("x+")
+        #expect(spaces?.scalar == " " && spaces?.minimum == 2)
+        #expect(xs?.scalar == "x" && xs?.minimum == 1)
+        for p in ["\\s{2,}", " {2}", " {2,3}", "ab+", "[ ]{2,}", " {0,}", ".+", " {,2}"] {
+            #expect(ReplaceNormalizer.literalRun(p) == nil, "\(p)")
+        }
+        let fast = ReplaceNormalizer(pattern: .regex(try OnigRegex(" {2,}")), content: "▁")
+        let slow = ReplaceNormalizer(pattern: .regex(try OnigRegex("[ ]{2,}")), content: "▁")
+        #expect(fast.run != nil && slow.run == nil)
+        var rng = SystemRandomNumberGenerator()
+        let alphabet: [Character] = [" ", " ", "a", "▁", "\n", "é"]
+        for _ in 0..<300 {
+            let text = String((0..<Int.random(in: 0...24, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
+            var a = NormalizedText(text), b = NormalizedText(text)
+            fast.normalize(&a)
+            slow.normalize(&b)
+            #expect(a.scalars == b.scalars && a.origins == b.origins, "\(text.debugDescription)")
+        }
+    }
+
+    @Test("the word cache gives the ids of a fresh segmentation")
+    func cache() throws {
+        let tok = try Tokenizer(contentsOfFile: TokenizerFixtures.path("unigram/t5.json"))
+        let model = try #require(tok.model as? UnigramModel)
+        let uncached = try UnigramModel(pieces: model.pieces, unkID: model.unkID, byteFallback: model.byteFallback, cacheCapacity: 0)
+        #expect(model.cache != nil && uncached.cache == nil)
+        for text in try UnigramTrainerTests.samsumTexts(records: 30) {
+            for word in text.split(separator: " ") {
+                let w = Array(("▁" + word).utf8)
+                var a: [Int] = [], b: [Int] = [], c: [Int] = []
+                w.withUnsafeBufferPointer { p in
+                    model.tokenize(word: p, byteLevel: false, into: &a)   // fills the cache
+                    model.tokenize(word: p, byteLevel: false, into: &b)   // from the cache
+                    uncached.tokenize(word: p, byteLevel: false, into: &c)
+                }
+                #expect(a == c && b == c, "\(word)")
+            }
+        }
+    }
+}
