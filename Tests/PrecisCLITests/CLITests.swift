@@ -334,3 +334,38 @@ enum CLI {
         #expect(bad.status == 1 && bad.stderr.contains("/nonexistent.yaml"))
     }
 }
+
+/// `precis tokenizer train --model unigram` as a user runs it, and its refusals.
+@Suite struct UnigramTrainCommandTests {
+    @Test func trainsAT5StyleUnigramTokenizerAndRefusesBadInput() throws {
+        let dir = CLI.temp()
+        let all = try Data(contentsOf: URL(fileURLWithPath: try CLI.samsum("validation")))
+        try Data(all.split(separator: 0x0A).prefix(40).joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: dir + "/slice.jsonl"))
+        let out = dir + "/tok.json"
+        let r = try CLI.run(["tokenizer", "train", "--model", "unigram", "--data", dir + "/slice.jsonl", "--fields", "dialogue,summary",
+                             "--vocab-size", "400", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("80 texts") && r.stderr.contains("400 tokens"))
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as! [String: Any]
+        let model = json["model"] as! [String: Any]
+        #expect(model["type"] as? String == "Unigram" && model["unk_id"] as? Int == 2)
+        #expect((model["vocab"] as! [[Any]]).prefix(3).map { $0[0] as! String } == ["<pad>", "</s>", "<unk>"])
+        // Encode and decode with it: </s> appended, the text back.
+        try Data(#"{"text": "Hannah: Do you have Betty's number?"}"#.utf8 + [0x0A]).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+        let enc = try CLI.run(["tokenizer", "encode", "--tokenizer", out, "--input", dir + "/in.jsonl"])
+        #expect(enc.status == 0 && enc.stdout.hasSuffix(",1]}\n"), "\(enc.stdout) \(enc.stderr)")
+        try Data(enc.stdout.utf8).write(to: URL(fileURLWithPath: dir + "/ids.jsonl"))
+        let dec = try CLI.run(["tokenizer", "decode", "--tokenizer", out, "--input", dir + "/ids.jsonl", "--skip-special-tokens"])
+        #expect(dec.stdout == #"{"text":"Hannah: Do you have Betty's number?"}"# + "\n", "\(dec.stdout)")
+        // Too small a vocabulary, no words, a bad kind: exit 1 (ArgumentParser: 64) with the reason.
+        let small = try CLI.run(["tokenizer", "train", "--model", "unigram", "--data", dir + "/slice.jsonl", "--fields", "dialogue",
+                                 "--vocab-size", "20", "--out", dir + "/x.json"])
+        #expect(small.status == 1 && small.stderr.contains("vocab size 20 is too small"), "\(small.stderr)")
+        try Data().write(to: URL(fileURLWithPath: dir + "/empty.jsonl"))
+        let empty = try CLI.run(["tokenizer", "train", "--model", "unigram", "--data", dir + "/empty.jsonl", "--out", dir + "/x.json"])
+        #expect(empty.status == 1 && empty.stderr.contains("no words"), "\(empty.stderr)")
+        let kind = try CLI.run(["tokenizer", "train", "--model", "wordpiece", "--data", dir + "/slice.jsonl", "--out", dir + "/x.json"])
+        #expect(kind.status != 0 && kind.stderr.contains("wordpiece"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x.json"))
+    }
+}
