@@ -45,7 +45,9 @@ test: setup data
 CONFIG ?= configs/train-samsum.yaml
 train: build data
 	@mkdir -p runs
-	@[ -f runs/tokenizer.json ] || .build/release/precis tokenizer train --data $(SAMSUM)/train.jsonl \
+	@# A config with training.tokenizer_model (configs/train-samsum-t5.yaml) has `precis train` train its own.
+	@grep -Eq '^[[:space:]]*tokenizer_model:' $(CONFIG) || [ -f runs/tokenizer.json ] || \
+	  .build/release/precis tokenizer train --data $(SAMSUM)/train.jsonl \
 	  --fields dialogue,summary --vocab-size 8192 --out runs/tokenizer.json
 	.build/release/precis train --config $(CONFIG)
 

@@ -26,11 +26,19 @@ public final class SummarizationModel {
         self.model = model; self.encoder = encoder; self.generation = generation; self.folder = folder
     }
 
-    /// Summaries of `texts`, generated `batchSize` at a time (longest sources batched together;
-    /// results come back in input order).
-    public func summarize(_ texts: [String], batchSize: Int = 16, maxSourceLength: Int = 512,
+    /// The model inputs of `texts`: `sourcePrefix` (run_summarization's `--source_prefix`, e.g.
+    /// "summarize: " for T5) put before each text, then tokenized and truncated to
+    /// `maxSourceLength` (and the model's positions).
+    public func sourceIDs(_ texts: [String], sourcePrefix: String = "", maxSourceLength: Int = 512) throws -> [[Int32]] {
+        let limit = min(maxSourceLength, model.facts.maxSourcePositions ?? .max)
+        return try texts.map { try encoder.encode(sourcePrefix + $0, maxLength: limit) }
+    }
+
+    /// Summaries of `texts` (each after `sourcePrefix`), generated `batchSize` at a time (longest
+    /// sources batched together; results come back in input order).
+    public func summarize(_ texts: [String], sourcePrefix: String = "", batchSize: Int = 16, maxSourceLength: Int = 512,
                           progress: (Int, Int) -> Void = { _, _ in }) throws -> (texts: [String], tokens: [[Int32]]) {
-        let ids = try texts.map { try encoder.encode($0, maxLength: min(maxSourceLength, model.facts.maxSourcePositions ?? .max)) }
+        let ids = try sourceIDs(texts, sourcePrefix: sourcePrefix, maxSourceLength: maxSourceLength)
         let order = ids.indices.sorted { ids[$0].count > ids[$1].count }
         var outTokens = [[Int32]](repeating: [], count: texts.count)
         var done = 0
@@ -119,7 +127,7 @@ public enum Evaluator {
             progress("loss", n, ds.count)
         }
         guard generate else { return EvaluationShard(lossSum: lossSum, count: n, predictions: [], genLengths: []) }
-        let (preds, tokens) = try sm.summarize(records.map { options.sourcePrefix + $0.source }, batchSize: batchSize,
+        let (preds, tokens) = try sm.summarize(records.map(\.source), sourcePrefix: options.sourcePrefix, batchSize: batchSize,
                                                 maxSourceLength: options.maxSourceLength) { progress("generate", $0, $1) }
         let pad = Int32(sm.model.facts.padTokenId)
         return EvaluationShard(lossSum: lossSum, count: n, predictions: preds, genLengths: tokens.map { $0.filter { $0 != pad }.count })

@@ -57,17 +57,49 @@ public struct ReplaceNormalizer: OriginTrackingNormalizer {
     public let content: String
     let regex: OnigRegex
     let replacement: [Unicode.Scalar]
+    /// For a regex that is one literal character repeated at least `minimum` times (`" {2,}"`,
+    /// `"x+"`: SentencePiece's space collapsing), the character and the minimum: its matches
+    /// (leftmost, greedy, non-overlapping) are the runs of that character at least that long,
+    /// found without the regex VM.
+    let run: (scalar: Unicode.Scalar, minimum: Int)?
 
     public init(pattern: ReplacePattern, content: String) {
         self.pattern = pattern
         self.content = content
         regex = pattern.regex
         replacement = Array(content.unicodeScalars)
+        if case let .regex(r) = pattern { run = Self.literalRun(r.pattern) } else { run = nil }
+    }
+
+    /// `C{n,}` or `C+` with C a character that is not a regex metacharacter; nil otherwise.
+    static func literalRun(_ pattern: String) -> (scalar: Unicode.Scalar, minimum: Int)? {
+        let s = Array(pattern.unicodeScalars)
+        guard let c = s.first, !"\\^$.|?*+()[]{}".unicodeScalars.contains(c) else { return nil }
+        if s.count == 2 && s[1] == "+" { return (c, 1) }
+        guard s.count >= 5, s[1] == "{", s[s.count - 2] == ",", s[s.count - 1] == "}" else { return nil }
+        let digits = s[2..<(s.count - 2)]
+        guard !digits.isEmpty, digits.count <= 4, digits.allSatisfy({ $0.properties.numericType == .decimal && $0.isASCII }),
+              let n = Int(String(String.UnicodeScalarView(digits))), n >= 1 else { return nil }
+        return (c, n)
     }
 
     public func normalize(_ text: inout NormalizedText) {
         guard !text.isEmpty else { return }
-        text.replaceMatches(regex.matches(in: text.scalars), with: replacement)
+        guard let run else {
+            text.replaceMatches(regex.matches(in: text.scalars), with: replacement)
+            return
+        }
+        var matches: [Range<Int>] = []
+        let scalars = text.scalars
+        var i = 0
+        while i < scalars.count {
+            guard scalars[i] == run.scalar else { i += 1; continue }
+            var j = i + 1
+            while j < scalars.count && scalars[j] == run.scalar { j += 1 }
+            if j - i >= run.minimum { matches.append(i..<j) }
+            i = j
+        }
+        text.replaceMatches(matches, with: replacement)
     }
 
     public func toJSON() -> JSONValue {

@@ -268,8 +268,15 @@ public struct SequenceNormalizer: Normalizer {
 
     public init(_ normalizers: [any Normalizer]) { self.normalizers = normalizers }
 
+    /// With origin-tracking members the text is converted to a `NormalizedText` once, not once
+    /// per member (each member gives the same scalars either way).
     public func normalize(_ text: String) -> String {
-        normalizers.reduce(text) { $1.normalize($0) }
+        guard normalizers.contains(where: { $0 is any OriginTrackingNormalizer }) else {
+            return normalizers.reduce(text) { $1.normalize($0) }
+        }
+        var t = NormalizedText(text)
+        normalize(&t)
+        return t.string
     }
 
     public func normalize(_ text: inout NormalizedText) {

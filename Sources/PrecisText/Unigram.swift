@@ -18,6 +18,9 @@ public struct UnigramModel: TokenizerModel {
     let unkScore: Double
     /// `<0xXX>` → id, -1 where the vocabulary lacks it.
     let byteIDs: [Int]
+    /// The ids of words already segmented (only with an unknown id: without one, `tokenize`
+    /// and `encode` differ on unknown characters). Shared by copies; safe across threads.
+    let cache: BPEWordCache?
 
     /// What the unknown-token penalty subtracts from the lowest score.
     static let unknownPenalty = 10.0
@@ -27,7 +30,9 @@ public struct UnigramModel: TokenizerModel {
         case unknownIDOutOfRange(Int, count: Int)
     }
 
-    public init(pieces: [(piece: String, score: Double)], unkID: Int?, byteFallback: Bool = false) throws(Invalid) {
+    /// `cacheCapacity` bounds the number of cached words (0 disables the cache).
+    public init(pieces: [(piece: String, score: Double)], unkID: Int?, byteFallback: Bool = false,
+                cacheCapacity: Int = BPEModel.defaultCacheCapacity) throws(Invalid) {
         if let unkID {
             guard !pieces.isEmpty else { throw .emptyVocabulary }
             guard unkID >= 0 && unkID < pieces.count else { throw .unknownIDOutOfRange(unkID, count: pieces.count) }
@@ -46,7 +51,11 @@ public struct UnigramModel: TokenizerModel {
         unkScore = minScore - Self.unknownPenalty
         trie = PieceTrie(ids)
         byteIDs = (0..<256).map { b in ids["<0x\(String(b, radix: 16, uppercase: true).leftPadded(2))>"] ?? -1 }
+        cache = unkID != nil && cacheCapacity > 0 ? BPEWordCache(capacity: cacheCapacity) : nil
     }
+
+    /// Empties the word cache.
+    public func clearCache() { cache?.clear() }
 
     public var vocabSize: Int { pieces.count }
     public func tokenToID(_ token: String) -> Int? { ids[token] }
@@ -63,10 +72,23 @@ public struct UnigramModel: TokenizerModel {
 
     func encode(word: UnsafeBufferPointer<UInt8>, byteLevel: Bool, into out: inout [Int], strict: Bool) throws(TokenizerError) {
         guard !word.isEmpty else { return }
+        guard let cache, word.count < BPEWordCache.maxWordLength else {
+            try segment(word: word, byteLevel: byteLevel, into: &out, strict: strict)
+            return
+        }
+        let hash = BPEWordCache.hash(word, byteLevel: byteLevel)
+        if cache.lookup(word, byteLevel: byteLevel, hash: hash, into: &out) { return }
+        let start = out.count
+        try segment(word: word, byteLevel: byteLevel, into: &out, strict: strict)
+        cache.insert(word, byteLevel: byteLevel, hash: hash, ids: out[start...])
+    }
+
+    /// Viterbi over `word` (see the type's comment), without the cache.
+    func segment(word: UnsafeBufferPointer<UInt8>, byteLevel: Bool, into out: inout [Int], strict: Bool) throws(TokenizerError) {
         if byteLevel {
             var text = Array(ByteLevelAlphabet.encode(word).utf8)
             try text.withUnsafeBufferPointer { (b) throws(TokenizerError) in
-                try encode(word: b, byteLevel: false, into: &out, strict: strict)
+                try segment(word: b, byteLevel: false, into: &out, strict: strict)
             }
             return
         }

@@ -11,6 +11,8 @@ extension TrainingArguments {
         ("output_dir", .string(\.outputDir)),
         ("model", .string(\.model)),
         ("tokenizer", .string(\.tokenizer)),
+        ("tokenizer_model", .optionalString(\.tokenizerModel)),
+        ("tokenizer_vocab_size", .int(\.tokenizerVocabSize)),
         ("train_file", .string(\.trainFile)),
         ("text_column", .string(\.textColumn)),
         ("summary_column", .string(\.summaryColumn)),

@@ -37,6 +37,11 @@ public struct TrainingArguments: Sendable, Equatable {
     /// A model folder to start from, or a config (preset name or config.json) to initialise from scratch.
     public var model = "bart-small"
     public var tokenizer = "runs/tokenizer.json"
+    /// When set (`bpe` or `unigram`), `precis train` trains the tokenizer at `tokenizer` on the
+    /// text and summary columns of `train_file` if that file does not exist yet.
+    public var tokenizerModel: String? = nil
+    /// The vocabulary size of a tokenizer trained for `tokenizer_model`.
+    public var tokenizerVocabSize = 8192
     public var trainFile = "data/samsum/train.jsonl"
     public var textColumn = "dialogue"
     public var summaryColumn = "summary"
@@ -102,6 +107,20 @@ public struct TrainingArguments: Sendable, Equatable {
     public var groupByLength: Bool {
         get { trainSamplingStrategy == "group_by_length" }
         set { trainSamplingStrategy = newValue ? "group_by_length" : "random" }
+    }
+
+    /// The longest `source_prefix` accepted (run_summarization's are a few words, "summarize: ").
+    public static let maxSourcePrefixLength = 1024
+
+    /// Why `prefix` cannot be a source prefix (too long, or holding a control character other
+    /// than tab and newline), or nil.
+    public static func sourcePrefixProblem(_ prefix: String) -> String? {
+        let n = prefix.unicodeScalars.count
+        if n > maxSourcePrefixLength { return "has \(n) characters, more than \(maxSourcePrefixLength)" }
+        if let c = prefix.unicodeScalars.first(where: { $0.properties.generalCategory == .control && $0 != "\t" && $0 != "\n" }) {
+            return "holds the control character U+\(String(c.value, radix: 16, uppercase: true))"
+        }
+        return nil
     }
 
     /// The metric that picks the best checkpoint (`eval_` prefixed, as Trainer stores it) and its direction.
@@ -352,6 +371,11 @@ public struct TrainingConfig: Sendable, Equatable {
         try check(["random", "sequential", "group_by_length"].contains(t.trainSamplingStrategy), "train_sampling_strategy",
                   "'\(t.trainSamplingStrategy)' is not one of random, sequential, group_by_length")
         try check(t.labelSmoothingFactor >= 0 && t.labelSmoothingFactor < 1, "label_smoothing_factor", "must be in [0, 1)")
+        if let problem = TrainingArguments.sourcePrefixProblem(t.sourcePrefix) { try check(false, "source_prefix", problem) }
+        if let kind = t.tokenizerModel {
+            try check(["bpe", "unigram"].contains(kind), "tokenizer_model", "'\(kind)' is not one of bpe, unigram")
+        }
+        try inRange(t.tokenizerVocabSize, "tokenizer_vocab_size", 300)
         try check(["linear", "cosine", "constant", "constant_with_warmup"].contains(t.lrSchedulerType), "lr_scheduler_type",
                   "'\(t.lrSchedulerType)' is not one of linear, cosine, constant, constant_with_warmup")
         try check(t.maxSourceLength > 0 && t.maxTargetLength > 0, "max_source_length", "lengths must be positive")

@@ -4,6 +4,7 @@ import PrecisData
 import PrecisEval
 import PrecisMetrics
 import PrecisModels
+import PrecisTrain
 
 /// Reads texts: one per line, or JSON Lines `{"text": ...}` (texts may then hold newlines).
 func readTexts(_ path: String, jsonl: Bool) throws -> [String] {
@@ -141,6 +142,11 @@ func showProgress(_ bar: ProgressBar, _ done: Int, _ total: Int, extra: String =
     if done >= total { FileHandle.standardError.write(Data("\n".utf8)) }
 }
 
+/// `--source-prefix` as `training.source_prefix` is checked (TrainingArguments.sourcePrefixProblem).
+func validateSourcePrefix(_ prefix: String) throws {
+    if let problem = TrainingArguments.sourcePrefixProblem(prefix) { throw ValidationError("--source-prefix \(problem)") }
+}
+
 struct SummarizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "summarize", abstract: "Summarise texts (JSON Lines on stdin or --input) with a model folder.")
@@ -153,7 +159,11 @@ struct SummarizeCommand: ParsableCommand {
     var textColumn = "dialogue"
     @Option(name: .customLong("batch-size")) var batchSize = 16
     @Option(name: .customLong("max-source-length")) var maxSourceLength = 512
+    @Option(name: .customLong("source-prefix"), help: "Text put before every input (run_summarization's --source_prefix, e.g. \"summarize: \" for T5).")
+    var sourcePrefix = ""
     @OptionGroup var gen: GenerationOptions
+
+    func validate() throws { try validateSourcePrefix(sourcePrefix) }
 
     func run() throws {
         do {
@@ -178,7 +188,8 @@ struct SummarizeCommand: ParsableCommand {
                 texts.append(t.replacingOccurrences(of: "\r\n", with: "\n"))
             }
             let bar = ProgressBar(label: "summarize")
-            let (out, _) = try sm.summarize(texts, batchSize: batchSize, maxSourceLength: maxSourceLength) { showProgress(bar, $0, $1) }
+            let (out, _) = try sm.summarize(texts, sourcePrefix: sourcePrefix, batchSize: batchSize,
+                                            maxSourceLength: maxSourceLength) { showProgress(bar, $0, $1) }
             for s in out {
                 print(String(decoding: try JSONSerialization.data(withJSONObject: ["summary": s], options: [.sortedKeys]), as: UTF8.self))
             }
@@ -203,7 +214,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: .customLong("batch-size")) var batchSize = 16
     @Option(name: .customLong("max-source-length")) var maxSourceLength = 512
     @Option(name: .customLong("max-target-length")) var maxTargetLength = 128
-    @Option(name: .customLong("source-prefix")) var sourcePrefix = ""
+    @Option(name: .customLong("source-prefix"), help: "Text put before every source (run_summarization's --source_prefix, e.g. \"summarize: \" for T5).")
+    var sourcePrefix = ""
     @Flag(name: .customLong("no-stemmer"), help: "Score baselines without the Porter stemmer (the recipes use it).")
     var noStemmer = false
     @Option(help: "Output folder for predictions.jsonl and metrics.json.")
@@ -213,6 +225,7 @@ struct EvaluateCommand: ParsableCommand {
     func validate() throws {
         if (model == nil) == (baseline == nil) { throw ValidationError("give exactly one of --model and --baseline") }
         if let m = maxSamples, m <= 0 { throw ValidationError("--max-samples must be positive, not \(m)") }
+        try validateSourcePrefix(sourcePrefix)
     }
 
     func run() throws {

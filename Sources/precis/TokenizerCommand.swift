@@ -4,6 +4,8 @@ import PrecisText
 
 /// `precis tokenizer train|encode|decode`: byte-level BPE tokenizers in Hugging Face's
 /// `tokenizer.json` format (PrecisText).
+extension TokenizerKind: ExpressibleByArgument {}
+
 struct TokenizerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenizer",
@@ -43,13 +45,18 @@ struct TokenizerCommand: ParsableCommand {
     struct Train: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "train",
-            abstract: "Train a byte-level BPE tokenizer (BART special tokens) like tokenizers' ByteLevelBPETokenizer.",
+            abstract: "Train a byte-level BPE tokenizer (BART) or a SentencePiece Unigram tokenizer (T5).",
             discussion: """
-            Every listed field of every JSON Lines record is one training sequence. The vocabulary \
+            Every listed field of every JSON Lines record is one training sequence. \
+            --model bpe (the default), like tokenizers' ByteLevelBPETokenizer: the vocabulary \
             gets <s>=0, <pad>=1, </s>=2, <unk>=3, the 256 byte-level characters, the merges, and \
-            <mask> as the last id; --vocab-size counts all of them. The output has a \
-            RobertaProcessing post-processor and a ByteLevel decoder, and loads in Python \
-            tokenizers and transformers' PreTrainedTokenizerFast.
+            <mask> as the last id; the output has a RobertaProcessing post-processor and a \
+            ByteLevel decoder. --model unigram, like tokenizers' SentencePieceUnigramTokenizer \
+            with UnigramTrainer: Nmt + NFKC + runs of spaces collapsed, Metaspace (▁), \
+            <pad>=0, </s>=1, <unk>=2 (the unknown token), then the pieces by score, and a \
+            post-processor appending </s> as T5's tokenizer does. --vocab-size counts every \
+            token. The output loads in Python tokenizers and transformers' \
+            PreTrainedTokenizerFast.
             """)
 
         @Option(name: .customLong("data"), help: "JSON Lines training file (repeatable).")
@@ -58,38 +65,25 @@ struct TokenizerCommand: ParsableCommand {
         var fields: String = "text"
         @Option(help: "Vocabulary size, special tokens and <mask> included.")
         var vocabSize: Int = 8192
-        @Option(help: "Minimum count of a pair to be merged (tokenizers' ByteLevelBPETokenizer default).")
+        @Option(help: "The kind of model: bpe (byte-level BPE, BART) or unigram (SentencePiece Unigram, T5).")
+        var model: TokenizerKind = .bpe
+        @Option(help: "Minimum count of a pair to be merged, bpe only (tokenizers' ByteLevelBPETokenizer default).")
         var minFrequency: Int = 2
         @Option(help: "Output tokenizer.json.")
         var out: String
 
         func run() throws {
             do {
-                let start = Date()
                 let fieldNames = fields.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
                 guard !fieldNames.isEmpty, !fieldNames.contains("") else {
                     throw TokenizerError.training(message: "--fields needs at least one field name")
                 }
                 guard !data.isEmpty else { throw TokenizerError.training(message: "--data is required") }
-                var counts = WordCounts(byteLevel: true)
-                let pre = ByteLevelPreTokenizer(addPrefixSpace: false, trimOffsets: true, useRegex: true)
-                var texts = 0
-                for file in data {
-                    let bytes = try JSONLines.readAll(file)
-                    try JSONLines.forEachRecord(in: bytes, file: file) { (record, line) throws(TokenizerError) in
-                        for field in fieldNames {
-                            counts.add(try JSONLines.string(record, field, file: file, line: line), preTokenizer: pre)
-                            texts += 1
-                        }
-                    }
-                }
-                let counted = Date()
-                let tokenizer = try Tokenizer.trainBARTByteLevelBPE(counts, vocabSize: vocabSize, minFrequency: minFrequency)
-                try tokenizer.save(to: out)
-                let merges = (tokenizer.model as? BPEModel)?.merges.count ?? 0
-                let message = String(format: "trained %@: %d texts, %d distinct words, %d tokens, %d merges (%.1fs counting, %.1fs merging)\n",
-                                     out, texts, counts.count, tokenizer.vocabSize, merges,
-                                     counted.timeIntervalSince(start), Date().timeIntervalSince(counted))
+                let r = try TokenizerTraining(kind: model, vocabSize: vocabSize, minFrequency: minFrequency).run(files: data, fields: fieldNames)
+                try r.tokenizer.save(to: out)
+                let detail = model == .bpe ? "\((r.tokenizer.model as? BPEModel)?.merges.count ?? 0) merges" : "Unigram"
+                let message = String(format: "trained %@: %d texts, %d distinct words, %d tokens, %@ (%.1fs counting, %.1fs training)\n",
+                                     out, r.texts, r.words, r.tokenizer.vocabSize, detail, r.countingSeconds, r.trainingSeconds)
                 FileHandle.standardError.write(Data(message.utf8))
             } catch { throw TokenizerCommand.failure(error) }
         }

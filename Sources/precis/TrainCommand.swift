@@ -38,6 +38,7 @@ struct TrainCommand: ParsableCommand {
             if let outputDir { cfg.training.outputDir = outputDir }
             if let maxSteps { cfg.training.maxSteps = maxSteps }
             try cfg.validate()
+            try TokenizerPreparation.ensure(cfg) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             let tty = isatty(2) != 0
             let bar = ProgressBar(label: "train")
             var lastDraw = Date.distantPast

@@ -277,6 +277,39 @@ enum CLI {
         let noModel = try CLI.run(["summarize", "--model", CLI.temp(), "--input", data])
         #expect(noModel.status == 1 && noModel.stderr.contains("config.json"))
     }
+
+    /// `--source-prefix` on summarize and evaluate: the same output as inputs with the prefix written in.
+    @Test func sourcePrefixIsPutBeforeEveryInput() throws {
+        let (model, data) = try Self.setUp()
+        let prefixed = CLI.temp() + "/prefixed.jsonl"
+        var lines: [String] = []
+        for line in try String(contentsOfFile: data, encoding: .utf8).split(separator: "\n") {
+            var obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            obj["dialogue"] = "summarize: " + (obj["dialogue"] as! String)
+            lines.append(String(decoding: try JSONSerialization.data(withJSONObject: obj), as: UTF8.self))
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: prefixed, atomically: true, encoding: .utf8)
+        let common = ["--model", model, "--max-new-tokens", "5"]
+        let withOption = try CLI.run(["summarize", "--input", data, "--source-prefix", "summarize: "] + common)
+        let written = try CLI.run(["summarize", "--input", prefixed] + common)
+        #expect(withOption.status == 0, "\(withOption.stderr)")
+        #expect(withOption.stdout == written.stdout && withOption.stdout.split(separator: "\n").count == 8)
+        // evaluate: the loss with --source-prefix is the loss of the prefixed sources (an untrained
+        // model's summaries are all alike, its loss is not).
+        func loss(_ args: [String]) throws -> Double {
+            let out = CLI.temp()
+            let r = try CLI.run(["evaluate", "--max-samples", "3", "--out", out] + args + common)
+            #expect(r.status == 0, "\(r.stderr)")
+            let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/metrics.json"))) as! [String: Any]
+            return try #require(m["eval_loss"] as? Double)
+        }
+        let prefixedLoss = try loss(["--data", data, "--source-prefix", "summarize: "])
+        #expect(prefixedLoss == (try loss(["--data", prefixed])))
+        #expect(prefixedLoss != (try loss(["--data", data])))
+        // A control character is refused before anything loads.
+        let bad = try CLI.run(["summarize", "--input", data, "--source-prefix", "a\u{1}b"] + common)
+        #expect(bad.status != 0 && bad.stderr.contains("--source-prefix") && bad.stderr.contains("U+1"))
+    }
 }
 
 @Suite struct TrainCommandTests {
@@ -299,5 +332,40 @@ enum CLI {
         #expect(FileManager.default.fileExists(atPath: out + "/model.safetensors"))
         let bad = try CLI.run(["train", "--config", "/nonexistent.yaml"])
         #expect(bad.status == 1 && bad.stderr.contains("/nonexistent.yaml"))
+    }
+}
+
+/// `precis tokenizer train --model unigram` as a user runs it, and its refusals.
+@Suite struct UnigramTrainCommandTests {
+    @Test func trainsAT5StyleUnigramTokenizerAndRefusesBadInput() throws {
+        let dir = CLI.temp()
+        let all = try Data(contentsOf: URL(fileURLWithPath: try CLI.samsum("validation")))
+        try Data(all.split(separator: 0x0A).prefix(40).joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: dir + "/slice.jsonl"))
+        let out = dir + "/tok.json"
+        let r = try CLI.run(["tokenizer", "train", "--model", "unigram", "--data", dir + "/slice.jsonl", "--fields", "dialogue,summary",
+                             "--vocab-size", "400", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("80 texts") && r.stderr.contains("400 tokens"))
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as! [String: Any]
+        let model = json["model"] as! [String: Any]
+        #expect(model["type"] as? String == "Unigram" && model["unk_id"] as? Int == 2)
+        #expect((model["vocab"] as! [[Any]]).prefix(3).map { $0[0] as! String } == ["<pad>", "</s>", "<unk>"])
+        // Encode and decode with it: </s> appended, the text back.
+        try Data(#"{"text": "Hannah: Do you have Betty's number?"}"#.utf8 + [0x0A]).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+        let enc = try CLI.run(["tokenizer", "encode", "--tokenizer", out, "--input", dir + "/in.jsonl"])
+        #expect(enc.status == 0 && enc.stdout.hasSuffix(",1]}\n"), "\(enc.stdout) \(enc.stderr)")
+        try Data(enc.stdout.utf8).write(to: URL(fileURLWithPath: dir + "/ids.jsonl"))
+        let dec = try CLI.run(["tokenizer", "decode", "--tokenizer", out, "--input", dir + "/ids.jsonl", "--skip-special-tokens"])
+        #expect(dec.stdout == #"{"text":"Hannah: Do you have Betty's number?"}"# + "\n", "\(dec.stdout)")
+        // Too small a vocabulary, no words, a bad kind: exit 1 (ArgumentParser: 64) with the reason.
+        let small = try CLI.run(["tokenizer", "train", "--model", "unigram", "--data", dir + "/slice.jsonl", "--fields", "dialogue",
+                                 "--vocab-size", "20", "--out", dir + "/x.json"])
+        #expect(small.status == 1 && small.stderr.contains("vocab size 20 is too small"), "\(small.stderr)")
+        try Data().write(to: URL(fileURLWithPath: dir + "/empty.jsonl"))
+        let empty = try CLI.run(["tokenizer", "train", "--model", "unigram", "--data", dir + "/empty.jsonl", "--out", dir + "/x.json"])
+        #expect(empty.status == 1 && empty.stderr.contains("no words"), "\(empty.stderr)")
+        let kind = try CLI.run(["tokenizer", "train", "--model", "wordpiece", "--data", dir + "/slice.jsonl", "--out", dir + "/x.json"])
+        #expect(kind.status != 0 && kind.stderr.contains("wordpiece"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x.json"))
     }
 }

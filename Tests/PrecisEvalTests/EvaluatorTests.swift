@@ -40,6 +40,34 @@ private let records: [SummarizationRecord] = [
 private let options = TokenizationOptions(maxSourceLength: 64, maxTargetLength: 32)
 
 @Suite struct EvaluatorTests {
+    /// run_summarization's --source_prefix: the tokenized inputs of generation and of the loss are
+    /// those of the prefixed sources.
+    @Test func sourcePrefixReachesTheModelInputs() throws {
+        let sm = try tinyModel()
+        let prefix = "summarize: "
+        let texts = records.map(\.source)
+        let plain = try sm.sourceIDs(texts, maxSourceLength: 64)
+        let prefixed = try sm.sourceIDs(texts, sourcePrefix: prefix, maxSourceLength: 64)
+        for (i, t) in texts.enumerated() {
+            #expect(prefixed[i] == (try sm.encoder.encode(prefix + t, maxLength: 64)))
+            #expect(prefixed[i] != plain[i])
+            #expect(prefixed[i].count > plain[i].count)
+        }
+        // Generation with the prefix is generation from the texts with the prefix written in.
+        let a = try sm.summarize(texts, sourcePrefix: prefix, batchSize: 2, maxSourceLength: 64)
+        let b = try sm.summarize(texts.map { prefix + $0 }, batchSize: 2, maxSourceLength: 64)
+        #expect(a.tokens == b.tokens)
+        // The evaluation loss with the prefix is the loss of the prefixed sources, not of the bare ones.
+        let prefixOptions = TokenizationOptions(maxSourceLength: 64, maxTargetLength: 32, sourcePrefix: prefix)
+        let withPrefix = try Evaluator.shard(sm, records: records, batchSize: 1, options: prefixOptions, generate: true)
+        let written = try Evaluator.shard(sm, records: records.map { .init(source: prefix + $0.source, target: $0.target) },
+                                          batchSize: 1, options: options, generate: true)
+        let bare = try Evaluator.shard(sm, records: records, batchSize: 1, options: options, generate: false)
+        #expect(withPrefix.lossSum == written.lossSum)
+        #expect(withPrefix.predictions == written.predictions)
+        #expect(withPrefix.lossSum != bare.lossSum)
+    }
+
     /// Evaluation spread over workers: shards of the examples, combined, give the report one run
     /// over all of them gives (one example per batch, so each example's loss is the same either way).
     @Test func twoShardsCombineToTheReportOfOneRun() throws {

@@ -40,6 +40,17 @@ func smallData() throws -> String {
         #expect(smoke.training.maxSteps == 6 && smoke.training.gradientAccumulationSteps == 2)
     }
 
+    @Test func sourcePrefixIsReadAndChecked() throws {
+        let cfg = try TrainingConfig.parse("training:\n  source_prefix: \"summarize: \"\n", file: "p.yaml")
+        #expect(cfg.training.sourcePrefix == "summarize: ")
+        #expect(try TrainingConfig.parse("training:\n  model: bart-small\n", file: "p.yaml").training.sourcePrefix == "")
+        #expect(throws: ConfigError.wrongType(file: "p.yaml", key: "training.source_prefix", expected: "a string")) {
+            try TrainingConfig.parse("training:\n  source_prefix: [1]\n", file: "p.yaml")
+        }
+        #expect(TrainingArguments.sourcePrefixProblem("summarize: ") == nil)
+        #expect(TrainingArguments.sourcePrefixProblem("x\u{7}") == "holds the control character U+7")
+    }
+
     @Test func clusterAndServiceKeysAreCheckedAndNamed() throws {
         #expect(throws: ConfigError.invalid(file: "c.yaml", key: "cluster.consistency", reason: "'bsp' is not one of sync, ssp, async")) {
             try TrainingConfig.parse("cluster:\n  consistency: bsp\n", file: "c.yaml")
@@ -116,6 +127,8 @@ func smallData() throws -> String {
         ("cluster:\n  workers: 5000\n", "cluster.workers"),
         ("cluster:\n  heartbeat_timeout: .inf\n", "cluster.heartbeat_timeout"),
         ("cluster:\n  partition_bytes: 100000000000\n", "cluster.partition_bytes"),
+        ("training:\n  source_prefix: \"a\\u0001b\"\n", "training.source_prefix"),
+        ("training:\n  source_prefix: \"\(String(repeating: "x", count: 1025))\"\n", "training.source_prefix"),
     ])
     func outOfRangeValuesNameTheKey(yaml: String, key: String) {
         #expect(invalidKey(yaml) == key, "\(yaml)")

@@ -14,7 +14,13 @@
 #      (Tests/Fixtures/tokenizer/unigram/*.json: T5, Pegasus, byte fallback, tokenizers-native
 #      Metaspace variants) must give Python's ids, and `precis tokenizer decode
 #      --skip-special-tokens` must give Python's decode of those ids. --unigram-only runs this
-#      part alone (no BPE training).
+#      part alone (no BPE training);
+#   5. `precis tokenizer train --model unigram` on SAMSum train (vocab 8192): the tokenizer.json
+#      must load in Python `tokenizers` and PreTrainedTokenizerFast and give, for every
+#      validation dialogue and summary, the ids Precis gives (tools/golden/unigram_trainer.py ids),
+#      and its tokens per character on validation must be within 2 % of Python's UnigramTrainer
+#      trained on the same data (unigram_trainer.py compare). --unigram-train-only runs this part
+#      alone.
 #
 # Usage:
 #   VENV=/work/venv bash tools/golden/check_tokenizer_full.sh [--bench] [--unigram-only] [SAMSUM_DIR]
@@ -30,11 +36,13 @@ VENV="${VENV:-$ROOT/.venv-golden}"
 PY="$VENV/bin/python"
 BENCH=0
 UNIGRAM_ONLY=0
+UNIGRAM_TRAIN_ONLY=0
 SAMSUM=""
 for arg in "$@"; do
   case "$arg" in
     --bench) BENCH=1 ;;
     --unigram-only) UNIGRAM_ONLY=1 ;;
+    --unigram-train-only) UNIGRAM_TRAIN_ONLY=1 ;;
     *) SAMSUM="$arg" ;;
   esac
 done
@@ -120,8 +128,30 @@ sys.exit(0 if ok else 1)
 PYEOF
 }
 
+# 5. Unigram training: Python loads the Precis-trained tokenizer and agrees on the ids; the
+#    vocabulary compresses SAMSum like Python's UnigramTrainer does.
+check_unigram_trained() {
+  local start end f
+  start=$(date +%s.%N)
+  "${TOK[@]}" train --model unigram --data "$SAMSUM/train.jsonl" --fields dialogue,summary --vocab-size 8192 \
+    --out "$WORK/unigram-trained.json"
+  end=$(date +%s.%N)
+  echo "check: swift unigram training took $(echo "$end - $start" | bc) s" >&2
+  mkdir -p "$WORK/unigram-ids"
+  for f in "${FIELDS[@]}"; do
+    "${TOK[@]}" encode --tokenizer "$WORK/unigram-trained.json" --input "$SAMSUM/validation.jsonl" --field "$f" \
+      > "$WORK/unigram-ids/validation-$f.jsonl"
+  done
+  "$PY" "$HERE/unigram_trainer.py" ids "$WORK/unigram-trained.json" "$WORK/unigram-ids" "$SAMSUM"
+  "$PY" "$HERE/unigram_trainer.py" compare "$WORK/unigram-trained.json" 8192 "$SAMSUM"
+}
+
 if [ "$UNIGRAM_ONLY" = 1 ]; then
   check_unigram
+  exit $?
+fi
+if [ "$UNIGRAM_TRAIN_ONLY" = 1 ]; then
+  check_unigram_trained
   exit $?
 fi
 
@@ -212,6 +242,7 @@ sys.exit(0 if ok else 1)
 PYEOF
 
 check_unigram
+check_unigram_trained
 
 if [ "$BENCH" = 1 ]; then
   echo "--- Swift (one thread) ---"
