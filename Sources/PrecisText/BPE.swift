@@ -374,7 +374,7 @@ struct PairTable: Sendable {
 
 /// Word bytes → ids, shared by the copies of a model. Lookups and inserts take a lock with
 /// `try`, so concurrent encoders never wait on each other (a busy cache is simply skipped).
-final class BPEWordCache: @unchecked Sendable {
+package final class BPEWordCache: @unchecked Sendable {
     static let maxWordLength = 256
 
     private let lock = NSLock()

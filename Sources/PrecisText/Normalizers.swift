@@ -61,7 +61,7 @@ public struct ReplaceNormalizer: OriginTrackingNormalizer {
     /// `"x+"`: SentencePiece's space collapsing), the character and the minimum: its matches
     /// (leftmost, greedy, non-overlapping) are the runs of that character at least that long,
     /// found without the regex VM.
-    let run: (scalar: Unicode.Scalar, minimum: Int)?
+    package let run: (scalar: Unicode.Scalar, minimum: Int)?
 
     public init(pattern: ReplacePattern, content: String) {
         self.pattern = pattern
@@ -72,7 +72,7 @@ public struct ReplaceNormalizer: OriginTrackingNormalizer {
     }
 
     /// `C{n,}` or `C+` with C a character that is not a regex metacharacter; nil otherwise.
-    static func literalRun(_ pattern: String) -> (scalar: Unicode.Scalar, minimum: Int)? {
+    package static func literalRun(_ pattern: String) -> (scalar: Unicode.Scalar, minimum: Int)? {
         let s = Array(pattern.unicodeScalars)
         guard let c = s.first, !"\\^$.|?*+()[]{}".unicodeScalars.contains(c) else { return nil }
         if s.count == 2 && s[1] == "+" { return (c, 1) }

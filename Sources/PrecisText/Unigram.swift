@@ -20,7 +20,7 @@ public struct UnigramModel: TokenizerModel {
     let byteIDs: [Int]
     /// The ids of words already segmented (only with an unknown id: without one, `tokenize`
     /// and `encode` differ on unknown characters). Shared by copies; safe across threads.
-    let cache: BPEWordCache?
+    package let cache: BPEWordCache?
 
     /// What the unknown-token penalty subtracts from the lowest score.
     static let unknownPenalty = 10.0

@@ -103,7 +103,7 @@ public struct UnigramTrainer: Sendable {
 
     /// The characters by count, then the frequent substrings by occurrences × length, as log
     /// probabilities.
-    func seedPieces(_ sentences: Sentences) throws(TokenizerError) -> [TrainingPiece] {
+    package func seedPieces(_ sentences: Sentences) throws(TokenizerError) -> [TrainingPiece] {
         // The distinct words joined, each followed by NUL.
         var text: [UInt32] = []
         var characterCounts: [UInt32: Double] = [:]
@@ -139,7 +139,7 @@ public struct UnigramTrainer: Sendable {
     /// length), best first, ties broken by the larger string. Suffixes are sorted on their first
     /// `maxPieceLength + 1` characters only (up to and including a NUL): the lcp-intervals of
     /// depth ≤ `maxPieceLength` do not depend on the rest.
-    func frequentSubstrings(_ text: [UInt32]) -> [(start: Int, length: Int, score: Int)] {
+    package func frequentSubstrings(_ text: [UInt32]) -> [(start: Int, length: Int, score: Int)] {
         let keyLength = maxPieceLength + 1
         var found: [(start: Int, length: Int, score: Int)] = []
         text.withUnsafeBufferPointer { t in
@@ -324,7 +324,7 @@ public struct UnigramTrainer: Sendable {
     }
 
     /// ψ(x), as `tokenizers` computes it.
-    static func digamma(_ x: Double) -> Double {
+    package static func digamma(_ x: Double) -> Double {
         var x = x
         var result = 0.0
         while x < 7 {
@@ -341,18 +341,18 @@ public struct UnigramTrainer: Sendable {
 }
 
 /// A piece and its score (a count before scores become log probabilities).
-struct TrainingPiece: Sendable {
-    var piece: String
-    var score: Double
+package struct TrainingPiece: Sendable {
+    package var piece: String
+    package var score: Double
 }
 
 /// The words to train on: their UTF-8 bytes in one buffer, and their counts.
-struct Sentences {
+package struct Sentences {
     var bytes: [UInt8] = []
     var starts: [Int] = [0]
     var counts: [Double] = []
 
-    init(_ words: WordCounts) {
+    package init(_ words: WordCounts) {
         words.table.forEach { w, c in
             guard !w.isEmpty else { return }
             bytes.append(contentsOf: w)

@@ -1,5 +1,5 @@
 import Foundation
-@testable import PrecisText
+import PrecisText
 import Testing
 
 @Suite("Unigram training")
