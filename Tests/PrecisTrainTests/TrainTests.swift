@@ -229,7 +229,15 @@ func smallData() throws -> String {
     @Test func trainingIsReproducibleAndLearns() throws {
         let data = try smallData()
         let a = temp(), b = temp()
-        let ra = try LocalTrainer.run(config(data, out: a, batch: 8, accumulation: 1, steps: 12))
+        // trainer_state.json is kept current during the run: at step 6's progress report it holds steps 1 to 5.
+        var midway: [Int] = []
+        let ra = try LocalTrainer.run(config(data, out: a, batch: 8, accumulation: 1, steps: 12), progress: { p in
+            guard p.step == 6, let d = FileManager.default.contents(atPath: a + "/trainer_state.json"),
+                  let s = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
+                  let h = s["log_history"] as? [[String: Any]] else { return }
+            midway = h.compactMap { $0["step"] as? Int }
+        })
+        #expect(midway == Array(1...5), "\(midway)")
         var quiet = config(data, out: b, batch: 8, accumulation: 1, steps: 12)
         quiet.training.reportTo = ["none"]
         #expect(try LocalTrainer.run(quiet).steps == 12)
