@@ -5,7 +5,7 @@ APT_PACKAGES := libzmq3-dev libopenblas-dev liblz4-dev pkg-config xz-utils
 SAMSUM := data/samsum
 SPLITS := train validation test
 
-.PHONY: setup build test data train eval golden golden-venv check-tokenizer-full bench bench-compare bench-generate clean
+.PHONY: setup build test data train eval golden golden-venv check-tokenizer-full check-tensorboard bench bench-compare bench-generate clean
 
 # Install the system libraries only when one is missing (apt-get needs root; CI runs as root).
 setup:
@@ -71,6 +71,11 @@ golden-venv:
 # Every SAMSum dialogue and summary through the Swift tokenizer and Python `tokenizers`: identical ids.
 check-tokenizer-full: build data golden-venv
 	PRECIS=.build/release/precis bash tools/golden/check_tokenizer_full.sh data/samsum
+
+# A run's TensorBoard event files read by TensorBoard's own reader: every scalar printed.
+check-tensorboard: golden-venv
+	@[ -n "$(LOGDIR)" ] || { echo "usage: make check-tensorboard LOGDIR=OUTPUT_DIR/runs"; exit 2; }
+	.venv-golden/bin/python tools/golden/check_tensorboard.py $(LOGDIR) --expect train/loss train/learning_rate train/grad_norm train/epoch
 
 # The training-step benchmark (docs/benchmarks.md); `tools/bench/compare_step.sh` adds PyTorch.
 bench: build

@@ -68,7 +68,7 @@ let package = Package(
         .target(name: "PrecisEval", dependencies: ["PrecisCore", "PrecisModels", "PrecisData", "PrecisText", "PrecisMetrics"]),
 
         // Training: the YAML config (Seq2SeqTrainingArguments names) and the in-process training loop.
-        .target(name: "PrecisTrain", dependencies: ["PrecisCore", "PrecisModels", "PrecisData", "PrecisText",
+        .target(name: "PrecisTrain", dependencies: ["PrecisCore", "PrecisModels", "PrecisData", "PrecisText", "PrecisWire",
                                                     .product(name: "Yams", package: "Yams")]),
 
         // Wire protocol: ZeroMQ sockets, the data-message header, LZ4 shard codecs (fp32, bf16 with error feedback).
@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore"]),
         .testTarget(name: "PrecisMetricsTests", dependencies: ["PrecisMetrics"]),
         .testTarget(name: "PrecisTextTests", dependencies: ["PrecisText"]),
-        .testTarget(name: "PrecisTrainTests", dependencies: ["PrecisTrain", "PrecisModels", "PrecisCore", "PrecisText"]),
+        .testTarget(name: "PrecisTrainTests", dependencies: ["PrecisTrain", "PrecisModels", "PrecisCore", "PrecisText", "PrecisWire"]),
         .testTarget(name: "PrecisWireTests", dependencies: ["PrecisWire", "PrecisCore", "CLZ4"]),
         .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels"]),
         .testTarget(name: "PrecisHubTests", dependencies: ["PrecisHub", "PrecisCore"]),

@@ -56,6 +56,8 @@ public final class Coordinator {
     var checkpoints = CheckpointState()
     var evaluations = EvaluationState()
     var hub: HubState?
+    /// trainer_state.json and the TensorBoard event file, kept current at every logging step (LiveLogs.swift).
+    var liveLogs = LiveLogs()
 
     // Starts and restarts.
     /// When the coordinator began waiting for its members (for `start_timeout`).

@@ -126,6 +126,7 @@ extension Coordinator {
         entry["epoch"] = (Double(e.step) / Double(plan.stepsPerEpoch) * 100).rounded() / 100
         entry["eval_samples_per_second"] = Double(report.samples) / max(report.seconds, 1e-9)
         metrics.history.append(entry)
+        publishLogs(step: e.step, scalars: TensorBoardTags.scalars(from: entry))
         let rouge = ["rouge1", "rouge2", "rougeL", "rougeLsum"].compactMap { k in report.rouge[k].map { String(format: "%@ %.2f", k, $0) } }
         log(String(format: "eval at step %d: loss %.4f", e.step, report.loss) + (rouge.isEmpty ? "" : ", " + rouge.joined(separator: ", "))
             + (ep.generate ? String(format: ", gen_len %.1f", report.genLen) : "") + String(format: " (%d examples, %.1f s)", report.samples, report.seconds))

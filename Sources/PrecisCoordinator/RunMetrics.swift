@@ -1,4 +1,5 @@
 import Foundation
+import PrecisTrain
 import PrecisWire
 
 /// The run's figures: what the workers report per contribution, gathered into a logging window (the
@@ -15,6 +16,10 @@ package struct RunMetrics {
         package var rawBytes = 0
         package var pullWireBytes = 0
         package var pullRawBytes = 0
+        /// Sums of each step's slowest contribution's figures.
+        package var computeSeconds = 0.0
+        package var waitSeconds = 0.0
+        package var encodeSeconds = 0.0
 
         package init() {}
         package mutating func reset() { self = Window() }
@@ -56,6 +61,8 @@ package struct RunMetrics {
         package let progress: ProgressReport
         /// The human log line, on logging steps (the log_history entry is added then too).
         package let logLine: String?
+        /// The logging step's TensorBoard scalars (Trainer's `train/` tags and the cluster's `cluster/`); empty otherwise.
+        package var scalars: [(tag: String, value: Double)] = []
     }
 
     package let totalSteps: Int
@@ -111,6 +118,8 @@ package struct RunMetrics {
     /// `workers` workers alive.
     package mutating func stepCompleted(_ s: Int, learningRate lr: Double, gradNorm: Double, workers: Int, now: Double) -> StepReport {
         window.steps += 1
+        window.computeSeconds += slowest.computeSeconds; window.waitSeconds += slowest.waitSeconds
+        window.encodeSeconds += slowest.encodeSeconds
         if s == startStep + 2 { totals.reset(at: now) }
         if s > startStep + 2 {
             totals.steps += 1
@@ -131,17 +140,26 @@ package struct RunMetrics {
         let pullWire = Double(window.pullWireBytes) / steps, pullRaw = Double(window.pullRawBytes) / steps
         let loss = window.loss
         // The wire figures go into trainer_state.json's log_history beside the loss.
-        history.append(["step": Double(s), "epoch": (epoch * 100).rounded() / 100, "loss": loss, "learning_rate": lr, "grad_norm": gradNorm,
-                        "gradient_wire_mb_per_step": (wire / 1e4).rounded() / 100,
-                        "gradient_compression_ratio": (raw / max(wire, 1) * 100).rounded() / 100,
-                        "parameter_wire_mb_per_step": (pullWire / 1e4).rounded() / 100,
-                        "parameter_compression_ratio": (pullRaw / max(pullWire, 1) * 100).rounded() / 100])
+        let entry = ["step": Double(s), "epoch": (epoch * 100).rounded() / 100, "loss": loss, "learning_rate": lr, "grad_norm": gradNorm,
+                     "gradient_wire_mb_per_step": (wire / 1e4).rounded() / 100,
+                     "gradient_compression_ratio": (raw / max(wire, 1) * 100).rounded() / 100,
+                     "parameter_wire_mb_per_step": (pullWire / 1e4).rounded() / 100,
+                     "parameter_compression_ratio": (pullRaw / max(pullWire, 1) * 100).rounded() / 100]
+        history.append(entry)
+        // TensorBoard: the entry under Trainer's tags, and the cluster's figures (per step, means over the window).
+        let scalars = TensorBoardTags.scalars(from: entry) + [
+            ("cluster/examples_per_second", examplesPerSecond), ("cluster/workers", Double(workers)),
+            ("cluster/gradient_wire_bytes_per_step", wire), ("cluster/parameter_wire_bytes_per_step", pullWire),
+            ("cluster/compute_seconds_per_step", window.computeSeconds / steps),
+            ("cluster/wait_seconds_per_step", window.waitSeconds / steps),
+            ("cluster/encode_seconds_per_step", window.encodeSeconds / steps),
+        ]
         let line = String(format: "step %d/%d epoch %.2f loss %.4f lr %.3e grad_norm %.3f | %.1f ex/s, %d worker(s), "
                           + "gradients %.2f MB/step on the wire (%.2f MB raw, %.2fx), parameters %.2f MB/step (%.2fx)",
                           s, totalSteps, epoch, loss, lr, gradNorm, examplesPerSecond, workers, wire / 1e6, raw / 1e6,
                           raw / max(wire, 1), pullWire / 1e6, pullRaw / max(pullWire, 1))
         window.reset()
-        return StepReport(progress: progress, logLine: line)
+        return StepReport(progress: progress, logLine: line, scalars: scalars)
     }
 
     /// Seconds since training started.

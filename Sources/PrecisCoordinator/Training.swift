@@ -67,7 +67,10 @@ extension Coordinator {
         let report = metrics.stepCompleted(s, learningRate: plan.schedule.lr(at: c.scheduleStep), gradNorm: c.gradNorm,
                                            workers: membership.aliveWorkers.count, now: Member.now())
         if options.progressLines { Member.emit(ReportLine.progress(report.progress)) }
-        if let line = report.logLine { log(line) }
+        if let line = report.logLine {
+            log(line)
+            publishLogs(step: s, scalars: report.scalars)
+        }
         if consistency == .sync {
             guard isEvalStep(s) else { return }
             do { try startEval(step: s) } catch { log("evaluation at step \(s) skipped: \(error)") }

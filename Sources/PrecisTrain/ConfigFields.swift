@@ -34,6 +34,8 @@ extension TrainingArguments {
         ("max_grad_norm", .double(\.maxGradNorm)),
         ("label_smoothing_factor", .double(\.labelSmoothingFactor)),
         ("logging_steps", .int(\.loggingSteps)),
+        ("logging_dir", .optionalString(\.loggingDir)),
+        ("report_to", .stringList(\.reportTo)),
         ("seed", .int(\.seed)),
         ("train_sampling_strategy", .string(\.trainSamplingStrategy)),
         ("threads", .optionalInt(\.threads)),

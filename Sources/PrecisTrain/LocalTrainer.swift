@@ -58,6 +58,14 @@ public enum LocalTrainer {
         var step = 0, epoch = 0, epochsDone = 0.0
         var windowLoss = 0.0, windowTokens = 0, lastLoss = 0.0, examples = 0
         var history: [[String: Double]] = []
+        // Kept current at every logging step: trainer_state.json and, with report_to tensorboard, the event file.
+        try FileManager.default.createDirectory(atPath: a.outputDir, withIntermediateDirectories: true)
+        var tensorBoard: TensorBoardWriter?
+        if a.reportsToTensorBoard {
+            let w = try TensorBoardWriter(directory: a.loggingDir ?? TensorBoardWriter.defaultLoggingDir(outputDir: a.outputDir))
+            log("TensorBoard: \(w.path)")
+            tensorBoard = w
+        }
         training: while step < totalSteps {
             let batches = plan.microBatches(epoch: epoch)
             var next = 0
@@ -95,6 +103,9 @@ public enum LocalTrainer {
                                                    "learning_rate": lr, "grad_norm": norm]
                     history.append(entry)
                     windowLoss = 0; windowTokens = 0
+                    try writeState(to: a.outputDir, step: step, maxSteps: totalSteps, epochs: ep, history: history.map { $0 as [String: Any] })
+                    try tensorBoard?.add(TensorBoardTags.scalars(from: entry)
+                                         + [("train/examples_per_second", Double(examples) / max(elapsed, 1e-9))], step: step)
                 }
                 if step >= totalSteps { break training }
             }
@@ -116,7 +127,12 @@ public enum LocalTrainer {
         try AtomicFile.write(tok, to: (dir as NSString).appendingPathComponent("tokenizer.json"))
         var log = history.map { $0 as [String: Any] }
         log.append(["step": step, "train_runtime": seconds, "train_samples_per_second": Double(examples) / max(seconds, 1e-9)])
-        let state: [String: Any] = ["global_step": step, "epoch": epochs, "max_steps": step, "log_history": log,
+        try writeState(to: dir, step: step, maxSteps: step, epochs: epochs, history: log)
+    }
+
+    /// `dir/trainer_state.json` with `history` as its log_history, written atomically.
+    static func writeState(to dir: String, step: Int, maxSteps: Int, epochs: Double, history: [[String: Any]]) throws {
+        let state: [String: Any] = ["global_step": step, "epoch": epochs, "max_steps": maxSteps, "log_history": history,
                                     "best_metric": NSNull(), "best_model_checkpoint": NSNull()]
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: state, options: [.prettyPrinted, .sortedKeys]),
                              to: (dir as NSString).appendingPathComponent("trainer_state.json"))

@@ -67,6 +67,10 @@ public struct TrainingArguments: Sendable, Equatable {
     public var maxGradNorm = 1.0
     public var labelSmoothingFactor = 0.0
     public var loggingSteps = 50
+    /// Where the TensorBoard event files go (nil: Trainer's default, `output_dir/runs/<date>_<host>`).
+    public var loggingDir: String? = nil
+    /// `tensorboard` (the default), `none`, `all`, or a list; other integrations are warned about and ignored.
+    public var reportTo: [String] = ["tensorboard"]
     public var seed = 42
     /// `random` (shuffled each epoch), `sequential` or `group_by_length` (transformers 5's
     /// `train_sampling_strategy`; transformers 4's `group_by_length: true` is the third).
@@ -102,6 +106,9 @@ public struct TrainingArguments: Sendable, Equatable {
     public var hubURL = "https://huggingface.co"
 
     public init() {}
+
+    /// Whether the run writes TensorBoard event files (`report_to` names `tensorboard` or `all`).
+    public var reportsToTensorBoard: Bool { reportTo.contains("tensorboard") || reportTo.contains("all") }
 
     /// Whether batches group examples of similar length (`train_sampling_strategy: group_by_length`).
     public var groupByLength: Bool {
@@ -264,6 +271,10 @@ public struct TrainingConfig: Sendable, Equatable {
             if let b = v as? Bool { a.resumeFromCheckpoint = b ? "latest" : nil } else if let s = v as? String { a.resumeFromCheckpoint = s } else {
                 throw ConfigError.wrongType(file: file, key: "training.resume_from_checkpoint", expected: "true, false or a checkpoint folder")
             }
+        }
+        // report_to: Precis writes TensorBoard's event files; other integrations are not there.
+        for name in a.reportTo where !["tensorboard", "none", "all"].contains(name) {
+            cfg.warnings.append("\(file): training.report_to: '\(name)' is not supported by Precis (tensorboard, none or all): ignored")
         }
         var unknown: [UnknownKey] = []
         var refused: ConfigError?
@@ -430,6 +441,8 @@ enum ConfigField<Root>: Sendable {
     case double(WritableKeyPath<Root, Double> & Sendable)
     case bool(WritableKeyPath<Root, Bool> & Sendable)
     case optionalBool(WritableKeyPath<Root, Bool?> & Sendable)
+    /// A string or a list of strings (`report_to`).
+    case stringList(WritableKeyPath<Root, [String]> & Sendable)
 
     /// The value in `root`, as YAML writes it (nil: not set).
     func yaml(_ root: Root) -> String? {
@@ -441,6 +454,7 @@ enum ConfigField<Root>: Sendable {
         case .double(let k): return "\(root[keyPath: k])"
         case .bool(let k): return "\(root[keyPath: k])"
         case .optionalBool(let k): return root[keyPath: k].map { "\($0)" }
+        case .stringList(let k): return "[" + root[keyPath: k].map(Self.quoted).joined(separator: ", ") + "]"
         }
     }
 
@@ -476,6 +490,7 @@ struct Reader {
         case .double(let p): try double(k, &root[keyPath: p])
         case .bool(let p): try bool(k, &root[keyPath: p])
         case .optionalBool(let p): try optionalBool(k, &root[keyPath: p])
+        case .stringList(let p): try stringList(k, &root[keyPath: p])
         }
     }
 
@@ -514,6 +529,15 @@ struct Reader {
         if let d = v as? Double { out = d } else if let i = v as? Int { out = Double(i) } else {
             throw ConfigError.wrongType(file: file, key: "\(section).\(k)", expected: "a number")
         }
+    }
+
+    mutating func stringList(_ k: String, _ out: inout [String]) throws {
+        guard let v = take(k) else { return }
+        if let s = v as? String { out = [s]; return }
+        guard let list = v as? [Any], list.count <= 64, let strings = list as? [String] else {
+            throw ConfigError.wrongType(file: file, key: "\(section).\(k)", expected: "a string or a list of at most 64 strings")
+        }
+        out = strings
     }
 
     mutating func bool(_ k: String, _ out: inout Bool) throws {

@@ -25,6 +25,15 @@ import PrecisWire
         #expect(entry["step"] == 2 && entry["epoch"] == 0.5 && entry["loss"] == 1 && entry["learning_rate"] == 2e-3 && entry["grad_norm"] == 0.75)
         #expect(entry["gradient_wire_mb_per_step"] == 2 && entry["gradient_compression_ratio"] == 2)
         #expect(entry["parameter_wire_mb_per_step"] == 2 && entry["parameter_compression_ratio"] == 2)
+        // TensorBoard: Trainer's tags for the entry, and the cluster's figures per step over the window.
+        #expect(first.scalars.isEmpty)
+        let tb = Dictionary(uniqueKeysWithValues: second.scalars.map { ($0.tag, $0.value) })
+        #expect(tb.count == second.scalars.count)
+        #expect(tb["train/loss"] == 1 && tb["train/learning_rate"] == 2e-3 && tb["train/grad_norm"] == 0.75 && tb["train/epoch"] == 0.5)
+        #expect(tb["train/step"] == nil && tb["cluster/gradient_compression_ratio"] == 2 && tb["cluster/gradient_wire_bytes_per_step"] == 2_000_000)
+        #expect(tb["cluster/workers"] == 2 && tb["cluster/examples_per_second"] == 8.0 / 20)
+        #expect(tb["cluster/compute_seconds_per_step"] == 0.5 && tb["cluster/wait_seconds_per_step"] == 0.1
+                && tb["cluster/encode_seconds_per_step"] == 0.05)
         #expect(m.window == RunMetrics.Window(), "reset after logging")
         // The next window starts from nothing.
         m.record(done(step: 2, loss: 9, tokens: 9))

@@ -242,8 +242,19 @@ func smallData() throws -> String {
     @Test func trainingIsReproducibleAndLearns() throws {
         let data = try smallData()
         let a = temp(), b = temp()
-        let ra = try LocalTrainer.run(config(data, out: a, batch: 8, accumulation: 1, steps: 12))
-        #expect(try LocalTrainer.run(config(data, out: b, batch: 8, accumulation: 1, steps: 12)).steps == 12)
+        // trainer_state.json is kept current during the run: at step 6's progress report it holds steps 1 to 5.
+        var midway: [Int] = []
+        let ra = try LocalTrainer.run(config(data, out: a, batch: 8, accumulation: 1, steps: 12), progress: { p in
+            guard p.step == 6, let d = FileManager.default.contents(atPath: a + "/trainer_state.json"),
+                  let s = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
+                  let h = s["log_history"] as? [[String: Any]] else { return }
+            midway = h.compactMap { $0["step"] as? Int }
+        })
+        #expect(midway == Array(1...5), "\(midway)")
+        var quiet = config(data, out: b, batch: 8, accumulation: 1, steps: 12)
+        quiet.training.reportTo = ["none"]
+        #expect(try LocalTrainer.run(quiet).steps == 12)
+        #expect(!FileManager.default.fileExists(atPath: b + "/runs"), "report_to: none wrote event files")
         #expect(ra.steps == 12)
         let wa = try Data(contentsOf: URL(fileURLWithPath: a + "/model.safetensors"))
         let wb = try Data(contentsOf: URL(fileURLWithPath: b + "/model.safetensors"))
@@ -258,6 +269,17 @@ func smallData() throws -> String {
         let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: a + "/trainer_state.json"))) as! [String: Any]
         #expect(state["global_step"] as? Int == 12)
         #expect((state["log_history"] as? [Any])?.count == 13)
+        // report_to tensorboard (the default): one event file under output_dir/runs/<date>_<host>/ with every logged step.
+        let runs = try FileManager.default.contentsOfDirectory(atPath: a + "/runs")
+        #expect(runs.count == 1)
+        let files = try FileManager.default.contentsOfDirectory(atPath: a + "/runs/" + runs[0])
+        #expect(files.count == 1 && files[0].hasPrefix("events.out.tfevents."), "\(files)")
+        let events = try EventFileReader.read(a + "/runs/" + runs[0] + "/" + files[0])
+        #expect(events.count == 13 && events[0].fileVersion == "brain.Event:2")
+        #expect(events.dropFirst().map(\.step) == Array(1...12))
+        #expect(events.dropFirst().map { $0.scalars["train/loss"] } == ra.logHistory.map { Float($0["loss"]!) })
+        #expect(events.dropFirst().allSatisfy { $0.scalars.keys.sorted() == ["train/epoch", "train/examples_per_second", "train/grad_norm",
+                                                                               "train/learning_rate", "train/loss"] })
         #expect(try ModelFolder.load(a).model.table.count == 724_992)
     }
 

@@ -37,7 +37,7 @@ import PrecisTrain
     }
 
     @Test func harmlessTrainerKeysWarnOnceEachAndHarmfulOnesAreRefused() throws {
-        let c = try parse("  fp16: false\n  report_to: none\n  dataloader_num_workers: 4\n  optim: adamw_torch\n")
+        let c = try parse("  fp16: false\n  run_name: x\n  dataloader_num_workers: 4\n  optim: adamw_torch\n")
         #expect(c.warnings.count == 4)
         #expect(c.warnings.contains { $0.contains("training.dataloader_num_workers") && $0.contains("ignored") })
         for (yaml, key) in [("  fp16: true\n", "training.fp16"), ("  bf16: true\n", "training.bf16"), ("  optim: adafactor\n", "training.optim"),
@@ -50,6 +50,27 @@ import PrecisTrain
                 #expect(file == "c.yaml" && k == key && !reason.isEmpty)
             }
         }
+    }
+
+    @Test func reportToAndLoggingDirAreReadAsTrainerReadsThem() throws {
+        let d = try parse("  learning_rate: 0.001\n")
+        #expect(d.training.reportTo == ["tensorboard"] && d.training.reportsToTensorBoard && d.training.loggingDir == nil && d.warnings.isEmpty)
+        let none = try parse("  report_to: none\n  logging_dir: logs/tb\n")
+        #expect(none.training.reportTo == ["none"] && !none.training.reportsToTensorBoard && none.training.loggingDir == "logs/tb")
+        #expect(none.warnings.isEmpty)
+        let all = try parse("  report_to: all\n")
+        #expect(all.training.reportsToTensorBoard && all.warnings.isEmpty)
+        let list = try parse("  report_to: [wandb, tensorboard]\n")
+        #expect(list.training.reportTo == ["wandb", "tensorboard"] && list.training.reportsToTensorBoard)
+        #expect(list.warnings.count == 1 && list.warnings[0].contains("training.report_to: 'wandb' is not supported"))
+        #expect(!(try parse("  report_to: [wandb]\n")).training.reportsToTensorBoard)
+        #expect(throws: ConfigError.wrongType(file: "c.yaml", key: "training.report_to", expected: "a string or a list of at most 64 strings")) {
+            try parse("  report_to: [1, 2]\n")
+        }
+        #expect(throws: ConfigError.self) { try parse("  report_to: {a: 1}\n") }
+        // The resolved config reads back to the same values.
+        let back = try TrainingConfig.parse(list.resolvedYAML(), file: "r.yaml")
+        #expect(back.training.reportTo == ["wandb", "tensorboard"] && back.training.loggingDir == nil)
     }
 
     @Test func everyUnknownKeyIsListedWithTheClosestName() throws {
