@@ -46,6 +46,8 @@ public struct TrainingArguments: Sendable, Equatable {
     public var warmupRatio = 0.0
     public var lrSchedulerType = "linear"
     public var maxGradNorm = 1.0
+    /// A non-finite loss or gradient norm stops the run at that step, before its update (`NonFiniteStop`).
+    public var stopOnNonfinite = true
     public var labelSmoothingFactor = 0.0
     public var loggingSteps = 50
     public var seed = 42
@@ -206,6 +208,7 @@ public struct TrainingConfig: Sendable, Equatable {
         try r.double("warmup_ratio", &a.warmupRatio)
         try r.string("lr_scheduler_type", &a.lrSchedulerType)
         try r.double("max_grad_norm", &a.maxGradNorm)
+        try r.bool("stop_on_nonfinite", &a.stopOnNonfinite)
         try r.double("label_smoothing_factor", &a.labelSmoothingFactor)
         try r.int("logging_steps", &a.loggingSteps)
         try r.int("seed", &a.seed)
