@@ -85,6 +85,15 @@ bench-generate: build golden-venv
 clean:
 	rm -rf .build
 
+# libFuzzer targets (tools/fuzz/: wire, safetensors, tokenizer, modelconfig, trainconfig, data), built
+# instrumented into .build-fuzz, each run for FUZZ_SECONDS from its seed corpus; prints executions and
+# crashes per target (SKIP when the toolchain has no libFuzzer). make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="wire data"]
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+.PHONY: fuzz
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tools/fuzz/run.sh $(FUZZ_TARGETS)
+
 # ---- The cluster (docs/operations.md, "Running a cluster") ----
 # CLUSTER names the cluster file (cluster/local.yaml: this machine, 1 server, 2 workers); the processes
 # run detached, with logs and pid files in its run_dir (run/ by default).
