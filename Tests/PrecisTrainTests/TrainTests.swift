@@ -136,6 +136,23 @@ func smallData() throws -> String {
         #expect(invalidKey("training: {}\ntraining: {}\n") == "training")
     }
 
+    /// Found by the trainconfig fuzzer (tools/fuzz/corpus/trainconfig/regression-*): a key that is a
+    /// list or a mapping made Yams trap (a force unwrap in its mapping constructor), in release too.
+    @Test func aKeyThatIsNotAScalarIsAnErrorNotATrap() throws {
+        #expect(invalidKey("training:\n  ? [a, b]\n  : 1\n") == "training")
+        #expect(invalidKey("{[a]: 1}\n") == "(top level)")
+        #expect(invalidKey("training: {{x: 1}: 2}\n") == "training")
+        do { _ = try TrainingConfig.parse("cluster:\n  ? {a: 1}\n  : 2\n", file: "k.yaml") } catch {
+            #expect("\(error)" == "k.yaml: key 'cluster': a key must be a plain name, not a list or mapping (line 2)")
+        }
+        let dir = repo.appendingPathComponent("tools/fuzz/corpus/trainconfig").path
+        let found = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("regression-") }
+        #expect(!found.isEmpty)
+        for name in found {
+            #expect(throws: ConfigError.self, "\(name)") { try TrainingConfig.load(dir + "/" + name) }
+        }
+    }
+
     /// What the coordinator sends its members: the same config, less the hub token.
     @Test func theRedactedConfigKeepsEverythingButTheSecrets() throws {
         let text = """

@@ -4,7 +4,7 @@
 # never into the repository) and prints, per target, executions, exec/s, new inputs and crashes.
 # A crash (or a leak of memory past the limit, or an input slower than FUZZ_TIMEOUT seconds) stops
 # that target; its input is kept in .build-fuzz/crashes/<target>/ and the script exits 1.
-#   tools/fuzz/run.sh [target...]      FUZZ_SECONDS=60 FUZZ_BUILD=1 (build first) FUZZ_JOBS=1
+#   tools/fuzz/run.sh [target...]      FUZZ_SECONDS=60 FUZZ_BUILD=1 (build first) FUZZ_SEED=N
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${FUZZ_BUILD_PATH:-.build-fuzz}
@@ -20,6 +20,10 @@ if [ "${FUZZ_BUILD:-1}" = 1 ]; then
 fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=0}
+# libFuzzer reports the crash; Swift's own backtracer, under ASan, would only slow (or hang) it.
+export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
+# FUZZ_SEED=N makes a run repeatable (libFuzzer's -seed; default: a random seed).
+SEED_FLAG=${FUZZ_SEED:+-seed=$FUZZ_SEED}
 status=0
 printf '%-12s %10s %8s %6s %8s  %s\n' target executions exec/s new crashes "seconds"
 summary=()
@@ -33,7 +37,7 @@ for t in $TARGETS; do
     log="$BUILD/fuzz-$t.log"
     start=$(date +%s)
     "$exe" -max_total_time="$SECONDS_EACH" -timeout="$TIMEOUT" -rss_limit_mb="$RSS_MB" -detect_leaks=0 \
-        -print_final_stats=1 -artifact_prefix="$crashes/" "$work" "$seeds" >"$log" 2>&1
+        -print_final_stats=1 -artifact_prefix="$crashes/" $SEED_FLAG "$work" "$seeds" >"$log" 2>&1
     rc=$?
     took=$(( $(date +%s) - start ))
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
