@@ -38,6 +38,9 @@ test: setup data
 	PRECIS_NO_AVX512=1 $(SWIFT) test -c release --skip-build --filter "PrecisCoreTests|PrecisModelsTests|PrecisBenchTests"
 	@# Three network namespaces as three hosts (needs root, as CI has; prints SKIP without it).
 	BIN_DIR=.build/release bash tools/multihost/netns_test.sh
+	@# A 30-second libFuzzer smoke of each parser, two at a time (tools/fuzz/; docs/benchmarks.md,
+	@# "Fuzzing", has the cost); prints SKIP when the toolchain has no libFuzzer.
+	FUZZ_SECONDS=30 FUZZ_SEED=1 FUZZ_JOBS=2 bash tools/fuzz/run.sh
 
 # The main job: a byte-level BPE tokenizer trained on SAMSum train (once), then bart-small trained from
 # scratch on the bundled SAMSum with configs/train-samsum.yaml (progress bar with ETA; the model
@@ -91,6 +94,15 @@ bench-generate: build golden-venv
 
 clean:
 	rm -rf .build
+
+# libFuzzer targets (tools/fuzz/: wire, safetensors, tokenizer, modelconfig, trainconfig, data), built
+# instrumented into .build-fuzz, each run for FUZZ_SECONDS from its seed corpus; prints executions and
+# crashes per target (SKIP when the toolchain has no libFuzzer). make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="wire data"]
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+.PHONY: fuzz
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tools/fuzz/run.sh $(FUZZ_TARGETS)
 
 # ---- The cluster (docs/operations.md, "Running a cluster") ----
 # CLUSTER names the cluster file (cluster/local.yaml: this machine, 1 server, 2 workers); the processes

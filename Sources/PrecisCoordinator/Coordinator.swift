@@ -66,6 +66,8 @@ public final class Coordinator {
     var startStep = 0
     /// Grows on every rollback to a checkpoint (a parameter server was lost).
     var attempt = 0
+    /// A non-finite loss or gradient norm was reported (stop_on_nonfinite): the run ends (NonFinite.swift).
+    var nonFinite: NonFiniteStop?
 
     public init(_ options: Options) throws {
         self.options = options
@@ -131,6 +133,7 @@ public final class Coordinator {
                 return 1
             }
             try receive(timeoutMs: 50)
+            if let stop = nonFinite { return stopForNonFinite(stop) }
             if checkpoints.writes.pending > 0 { collectSaves() }
             try advanceDrain()
             try checkHeartbeats()

@@ -39,7 +39,10 @@ extension Coordinator {
     }
 
     func contributionDone(_ d: DoneMessage, from worker: Int) throws {
-        guard (d.attempt ?? 0) == attempt, phase == .training else { return }
+        guard (d.attempt ?? 0) == attempt, phase == .training, nonFinite == nil else { return }
+        // sync: the worker's gradNorm is 0 (the servers' norms are checked in `serverNorm`).
+        if d.skipped != true, noteNonFinite(step: d.step + 1, loss: d.tokens > 0 ? d.lossSum / Double(d.tokens) : d.lossSum,
+                                            gradientNorm: d.gradNorm) { return }
         if d.skipped != true { membership.countContribution(of: worker) }
         let c = scheduler.contributionDone(d, from: worker, workers: membership.aliveWorkers)
         if c.counted { metrics.record(d) }
@@ -50,7 +53,9 @@ extension Coordinator {
     /// `apply` to every server (asking for a snapshot when the step ends with a checkpoint).
     func serverNorm(_ n: NormMessage) throws {
         // Unassigned contributions (no worker was alive) would still be missing: norms only come once all are in.
-        guard let total = sync?.recordNorm(n) else { return }
+        guard nonFinite == nil, let total = sync?.recordNorm(n) else { return }
+        // The step is not applied: the servers keep the parameters of the step before.
+        if noteNonFinite(step: n.step + 1, loss: nil, gradientNorm: total) { return }
         let clip: Float = cfg.training.maxGradNorm > 0 ? GradClip.coefficient(totalNorm: total, maxNorm: cfg.training.maxGradNorm) : 1
         let save = isSaveStep(n.step + 1)
         if save { beginSnapshot(step: n.step + 1) }

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// A cluster file (`cluster/local.yaml`, `cluster/hosts.example.yaml`): which hosts run how many
 /// parameter servers and workers, where the coordinator listens, and where the training config,
@@ -80,10 +79,7 @@ public struct ClusterFile: Sendable, Equatable {
     }
 
     public static func parse(_ text: String, file: String) throws -> ClusterFile {
-        let root: Any?
-        do { root = try Yams.load(yaml: text) } catch {
-            throw ConfigError.unreadable(file: file, reason: "not valid YAML: \(error)")
-        }
+        let root = try TrainingConfig.loadYAML(text, file: file)
         guard let top = root as? [String: Any] else {
             throw ConfigError.unreadable(file: file, reason: root == nil
                 ? "empty; a cluster file needs at least `hosts:`"
@@ -173,7 +169,7 @@ public struct ClusterFile: Sendable, Equatable {
     /// starts a different number.
     public static func plannedMembers(trainingConfig path: String) -> (servers: Int?, workers: Int?) {
         guard let data = FileManager.default.contents(atPath: path),
-              let root = try? Yams.load(yaml: String(decoding: data, as: UTF8.self)) as? [String: Any],
+              let root = try? TrainingConfig.loadYAML(String(decoding: data, as: UTF8.self), file: path) as? [String: Any],
               let cluster = root["cluster"] as? [String: Any] else { return (nil, nil) }
         return (cluster["servers"] as? Int, cluster["workers"] as? Int)
     }

@@ -32,6 +32,7 @@ extension TrainingArguments {
         ("max_steps", .int(\.maxSteps)),
         ("lr_scheduler_type", .string(\.lrSchedulerType)),
         ("max_grad_norm", .double(\.maxGradNorm)),
+        ("stop_on_nonfinite", .bool(\.stopOnNonfinite)),
         ("label_smoothing_factor", .double(\.labelSmoothingFactor)),
         ("logging_steps", .int(\.loggingSteps)),
         ("logging_dir", .optionalString(\.loggingDir)),

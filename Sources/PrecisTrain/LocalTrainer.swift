@@ -85,6 +85,10 @@ public enum LocalTrainer {
                     lossSum += r.lossSum
                 }
                 let norm = GradClip.norm(model.grads.pointer, count: model.grads.count)
+                // Before the update: a NaN step never reaches the parameters, and nothing is saved.
+                if a.stopOnNonfinite {
+                    try NonFiniteStop.check(step: step + 1, loss: tokens > 0 ? lossSum / Double(tokens) : 0, gradientNorm: norm)
+                }
                 let lr = optimizer.currentLR
                 optimizer.apply(params: model.params.pointer, grads: model.grads.pointer,
                                 clipCoefficient: a.maxGradNorm > 0 ? GradClip.coefficient(totalNorm: norm, maxNorm: a.maxGradNorm) : 1)

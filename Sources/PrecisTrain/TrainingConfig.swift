@@ -65,6 +65,8 @@ public struct TrainingArguments: Sendable, Equatable {
     public var warmupRatio = 0.0
     public var lrSchedulerType = "linear"
     public var maxGradNorm = 1.0
+    /// A non-finite loss or gradient norm stops the run at that step, before its update (`NonFiniteStop`).
+    public var stopOnNonfinite = true
     public var labelSmoothingFactor = 0.0
     public var loggingSteps = 50
     /// Where the TensorBoard event files go (nil: Trainer's default, `output_dir/runs/<date>_<host>`).
@@ -187,8 +189,8 @@ public struct TrainingConfig: Sendable, Equatable {
     /// config has a few dozen keys, so this only stops an alias bomb from growing memory.
     public static let maxNodes = 10_000
 
-    public static func parse(_ text: String, file: String) throws -> TrainingConfig {
-        let root: Any?
+    /// YAML text as values (a config file, a cluster file), checked first: see `checkTree`.
+    static func loadYAML(_ text: String, file: String) throws -> Any? {
         do {
             // Composing shares an alias's nodes with its anchor (nothing expands yet); the tree is
             // walked within a node budget, with duplicate keys refused, before it becomes values.
@@ -196,12 +198,16 @@ public struct TrainingConfig: Sendable, Equatable {
                 var budget = maxNodes
                 try checkTree(node, path: "", budget: &budget, file: file)
             }
-            root = try Yams.load(yaml: text)
+            return try Yams.load(yaml: text)
         } catch let e as ConfigError {
             throw e
         } catch {
             throw ConfigError.unreadable(file: file, reason: "not valid YAML: \(error)")
         }
+    }
+
+    public static func parse(_ text: String, file: String) throws -> TrainingConfig {
+        let root = try loadYAML(text, file: file)
         var cfg = TrainingConfig()
         cfg.file = file
         guard let top = root as? [String: Any] else {
@@ -314,7 +320,8 @@ public struct TrainingConfig: Sendable, Equatable {
     }
 
     /// Refuses duplicate keys in any mapping (YAML forbids them; a parser that keeps the last one
-    /// silently drops a setting) and trees larger than `maxNodes` once aliases are expanded.
+    /// silently drops a setting), keys that are not scalars, and trees larger than `maxNodes` once
+    /// aliases are expanded.
     static func checkTree(_ node: Node, path: String, budget: inout Int, file: String) throws {
         budget -= 1
         guard budget >= 0 else {
@@ -327,10 +334,14 @@ public struct TrainingConfig: Sendable, Equatable {
         case .mapping(let pairs):
             var seen = Set<String>()
             for (key, value) in pairs {
-                let name = key.string ?? "\(key)"
+                let line = key.mark.map { " (line \($0.line))" } ?? ""
+                // Yams turns every key into a string and traps on one that is not a scalar.
+                guard case .scalar = key, let name = key.string else {
+                    throw ConfigError.invalid(file: file, key: path.isEmpty ? "(top level)" : path,
+                                              reason: "a key must be a plain name, not a list or mapping\(line)")
+                }
                 let full = path.isEmpty ? name : "\(path).\(name)"
                 guard seen.insert(name).inserted else {
-                    let line = key.mark.map { " (line \($0.line))" } ?? ""
                     throw ConfigError.invalid(file: file, key: full, reason: "appears twice in the same mapping\(line)")
                 }
                 try checkTree(value, path: full, budget: &budget, file: file)

@@ -9,6 +9,8 @@ public enum Control {
         precondition(type.isControl, "\(type) is not a control message")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        // A NaN loss or norm must reach the coordinator as what it is (JSON has no NaN: the strings below).
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         let payload = (try? [UInt8](encoder.encode(value))) ?? Array("{}".utf8)
         let h = WireHeader(type: type, codec: .none, epoch: epoch, step: step, partition: 0, count: 0,
                            payloadLength: UInt32(payload.count), checksum: CRC32C.checksum(payload))
@@ -24,7 +26,9 @@ public enum Control {
 
     /// Decodes a control payload, with an error naming the message type and the problem.
     public static func decode<T: Decodable>(_ type: T.Type, _ message: DataMessage) throws -> T {
-        do { return try JSONDecoder().decode(T.self, from: Data(message.payload)) } catch {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        do { return try decoder.decode(T.self, from: Data(message.payload)) } catch {
             throw WireError.badControl(type: "\(message.header.type)", reason: "\(error)")
         }
     }

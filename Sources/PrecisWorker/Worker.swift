@@ -319,8 +319,13 @@ public final class Worker {
         let sums = try runMicroBatches(t, pushingDuringBackward: t.exactVersion && t.clipNorm == 0 ? pusher : nil)
         let earlyPartitions = pusher.sentCount
         let norm = clipOwnGradient(t, model)
+        // ssp/async: a non-finite update would be applied on arrival; it is not pushed, and the
+        // report (its loss and norm) stops the run (sync: the coordinator holds the step back).
+        let loss = sums.tokens > 0 ? sums.lossSum / Double(sums.tokens) : sums.lossSum
+        let withheld = !t.exactVersion && cfg.training.stopOnNonfinite && !(loss.isFinite && norm.isFinite)
+        if withheld { log("step \(t.step + 1): loss \(loss), gradient norm \(norm): not pushed (stop_on_nonfinite)") }
         // Whatever was not pushed during backward: last partitions (the decoder) first.
-        pusher.pushRemaining()
+        if !withheld { pusher.pushRemaining() }
         if earlyPartitions > 0 && tasksDone == 0 {
             log("\(earlyPartitions) of \(v.plan.count) gradient partitions went out during backward")
         }

@@ -333,6 +333,33 @@ enum CLI {
         let bad = try CLI.run(["train", "--config", "/nonexistent.yaml"])
         #expect(bad.status == 1 && bad.stderr.contains("/nonexistent.yaml"))
     }
+
+    /// `precis train --in-process` with a learning rate that overflows the model at step 1: exit 1
+    /// at step 2 with the error naming the step and what was not finite; no model folder written.
+    @Test func inProcessStopsOnANonFiniteStep() throws {
+        let data = try CLI.samsum("validation")
+        let dir = CLI.temp()
+        let yaml = """
+            training:
+              output_dir: \(dir)/out
+              model: bart-tiny
+              tokenizer: \(CLI.repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json
+              train_file: \(data)
+              max_train_samples: 16
+              max_source_length: 64
+              max_target_length: 16
+              per_device_train_batch_size: 4
+              learning_rate: 1.0e30
+              max_steps: 4
+              logging_steps: 1
+            """
+        try yaml.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let r = try CLI.run(["train", "--in-process", "--config", dir + "/c.yaml", "--threads", "1"])
+        #expect(r.status == 1, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stderr.contains("error: step 2: the loss is NaN, not a finite number: training stopped before applying this step")
+                || r.stderr.contains("error: step 2: the gradient norm is NaN, not a finite number"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out/model.safetensors"))
+    }
 }
 
 /// `precis tokenizer train --model unigram` as a user runs it, and its refusals.

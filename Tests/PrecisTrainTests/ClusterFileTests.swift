@@ -135,6 +135,17 @@ private let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent
         }
     }
 
+    /// The cluster file is read with the training config's YAML checks: a key that is a list (which
+    /// made Yams trap), a key given twice and an alias bomb are errors naming the file.
+    @Test func hostileYAMLIsAnErrorNotATrap() {
+        let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + (1...6).map { i in
+            "a\(i): &a\(i) [" + Array(repeating: "*a\(i == 1 ? "" : String(i - 1))", count: 10).joined(separator: ", ") + "]\n"
+        }.joined()
+        for yaml in ["? [a, b]\n: 1\nhosts: []\n", "hosts: []\nhosts: []\n", bomb] {
+            #expect(throws: ConfigError.self, "\(yaml)") { try ClusterFile.parse(yaml, file: "c.yaml") }
+        }
+    }
+
     @Test func plannedMembersFromTrainingConfig() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("precis-clusterfile-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

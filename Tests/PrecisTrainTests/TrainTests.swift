@@ -85,6 +85,14 @@ func smallData() throws -> String {
         // Integers are accepted for float keys, as YAML writes them.
         #expect(try TrainingConfig.parse("training:\n  learning_rate: 1\n", file: "c.yaml").training.learningRate == 1)
     }
+
+    @Test func stopOnNonfiniteIsOnByDefaultAndChecked() throws {
+        #expect(try TrainingConfig.parse("training: {}\n", file: "c.yaml").training.stopOnNonfinite)
+        #expect(try !TrainingConfig.parse("training:\n  stop_on_nonfinite: false\n", file: "c.yaml").training.stopOnNonfinite)
+        #expect(throws: ConfigError.wrongType(file: "c.yaml", key: "training.stop_on_nonfinite", expected: "true or false")) {
+            try TrainingConfig.parse("training:\n  stop_on_nonfinite: 1\n", file: "c.yaml")
+        }
+    }
 }
 
 /// Hostile or careless configs: every one is a ConfigError naming the file and the key, before
@@ -141,6 +149,23 @@ func smallData() throws -> String {
             #expect("\(error)".contains("line 4"), "\(error)")
         }
         #expect(invalidKey("training: {}\ntraining: {}\n") == "training")
+    }
+
+    /// Found by the trainconfig fuzzer (tools/fuzz/corpus/trainconfig/regression-*): a key that is a
+    /// list or a mapping made Yams trap (a force unwrap in its mapping constructor), in release too.
+    @Test func aKeyThatIsNotAScalarIsAnErrorNotATrap() throws {
+        #expect(invalidKey("training:\n  ? [a, b]\n  : 1\n") == "training")
+        #expect(invalidKey("{[a]: 1}\n") == "(top level)")
+        #expect(invalidKey("training: {{x: 1}: 2}\n") == "training")
+        do { _ = try TrainingConfig.parse("cluster:\n  ? {a: 1}\n  : 2\n", file: "k.yaml") } catch {
+            #expect("\(error)" == "k.yaml: key 'cluster': a key must be a plain name, not a list or mapping (line 2)")
+        }
+        let dir = repo.appendingPathComponent("tools/fuzz/corpus/trainconfig").path
+        let found = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("regression-") }
+        #expect(!found.isEmpty)
+        for name in found {
+            #expect(throws: ConfigError.self, "\(name)") { try TrainingConfig.load(dir + "/" + name) }
+        }
     }
 
     /// What the coordinator sends its members: the same config, less the hub token.
@@ -308,6 +333,43 @@ func smallData() throws -> String {
             #expect(d.squareRoot() <= 1e-5 * max(n.squareRoot(), 1e-3), "\(name)")
         }
         #expect(compared > 40)
+    }
+
+    /// stop_on_nonfinite (on by default): a learning rate of 1e30 makes the first step's update
+    /// overflow the model, and the next step's loss or gradient norm is not finite: the run stops at
+    /// that step with an error naming it, before its update, and saves nothing.
+    @Test func aNonFiniteStepStopsTheRunAndSavesNothing() throws {
+        var c = config(try smallData(), out: temp() + "/out", batch: 4, accumulation: 1, steps: 4)
+        c.training.learningRate = 1e30
+        c.training.warmupSteps = 0
+        #expect(c.training.stopOnNonfinite)
+        var seen: [Int] = []
+        do {
+            _ = try LocalTrainer.run(c, progress: { seen.append($0.step) })
+            Issue.record("a run with a non-finite step finished")
+        } catch let e as NonFiniteStop {
+            #expect(e.step == 2, "\(e)")
+            #expect(!e.value.isFinite)
+            #expect("\(e)".hasPrefix("step 2: the \(e.quantity.rawValue) is ") && "\(e)".contains("stop_on_nonfinite"), "\(e)")
+        }
+        #expect(seen == [1], "steps reported: \(seen)")
+        #expect(!FileManager.default.fileExists(atPath: c.training.outputDir + "/model.safetensors"))
+    }
+
+    /// With stop_on_nonfinite: false the old behaviour: every step runs on NaN values.
+    @Test func withTheStopOffANonFiniteRunTrainsOn() throws {
+        var c = config(try smallData(), out: temp() + "/out", batch: 4, accumulation: 1, steps: 3)
+        c.training.learningRate = 1e30
+        c.training.warmupSteps = 0
+        c.training.stopOnNonfinite = false
+        var losses: [Int: Double] = [:]
+        do { _ = try LocalTrainer.run(c, progress: { losses[$0.step] = $0.loss }) } catch is NonFiniteStop {
+            Issue.record("stopped with stop_on_nonfinite: false")
+        } catch {
+            // The old ending: the NaN loss reaches trainer_state.json's JSON writer.
+        }
+        #expect(losses.keys.sorted() == [1, 2, 3], "\(losses)")
+        #expect(losses[1]!.isFinite && !losses[3]!.isFinite, "\(losses)")
     }
 
     @Test func aMissingTokenizerIsAClearError() throws {

@@ -187,6 +187,17 @@ import CLZ4
         #expect(throws: WireError.truncated(expected: 40, got: 10)) { try DataMessage(frames: [Array(m.frames[0].prefix(10)), []]) }
         #expect(throws: WireError.self) { try DataMessage(frames: [m.frames[0]]) }
     }
+
+    /// A NaN or infinite loss or norm reaches the coordinator as what it is (JSON has no NaN: it
+    /// travels as a string), not as an empty object it cannot decode.
+    @Test func nonFiniteNumbersInControlMessagesSurviveTheTrip() throws {
+        let done = DoneMessage(step: 1, contribution: 0, lossSum: .nan, tokens: 10, examples: 2, computeSeconds: 0, waitSeconds: 0,
+                               wireBytes: 0, rawBytes: 0, gradNorm: -.infinity)
+        let back = try Control.decode(DoneMessage.self, DataMessage(frames: Control.frames(.contributionDone, done)))
+        #expect(back.lossSum.isNaN && back.gradNorm == -.infinity && back.tokens == 10)
+        let norm = try Control.decode(NormMessage.self, DataMessage(frames: Control.frames(.normReport, NormMessage(step: 3, server: 1, sumOfSquares: .infinity))))
+        #expect(norm.sumOfSquares == .infinity && norm.step == 3)
+    }
 }
 
 @Suite struct SocketTests {
