@@ -136,7 +136,13 @@ public enum LocalTrainer {
 
     /// `dir/trainer_state.json` with `history` as its log_history, written atomically.
     static func writeState(to dir: String, step: Int, maxSteps: Int, epochs: Double, history: [[String: Any]]) throws {
-        let state: [String: Any] = ["global_step": step, "epoch": epochs, "max_steps": maxSteps, "log_history": history,
+        // A NaN loss (stop_on_nonfinite: false) is written as TrainerState.jsonData writes it: "NaN", "Infinity".
+        func finite(_ v: Any) -> Any {
+            guard let d = v as? Double, !d.isFinite else { return v }
+            return d.isNaN ? "NaN" : (d > 0 ? "Infinity" : "-Infinity")
+        }
+        let log = history.map { $0.mapValues(finite) }
+        let state: [String: Any] = ["global_step": step, "epoch": finite(epochs), "max_steps": maxSteps, "log_history": log,
                                     "best_metric": NSNull(), "best_model_checkpoint": NSNull()]
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: state, options: [.prettyPrinted, .sortedKeys]),
                              to: (dir as NSString).appendingPathComponent("trainer_state.json"))
