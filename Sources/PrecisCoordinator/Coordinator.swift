@@ -30,6 +30,10 @@ public final class Coordinator {
         public var resume = false
         /// When a parameter server is lost, spread its partitions over the survivors instead of waiting for a replacement.
         public var reshard = false
+        /// The cluster's keys (the coordinator role's): CURVE on the ROUTER and the data connections
+        /// to the servers. Nil: no authentication, allowed only on a loopback address unless `insecure`.
+        public var keys: ClusterKeys?
+        public var insecure = false
         public init(config: String) { self.config = config }
     }
 
@@ -45,6 +49,8 @@ public final class Coordinator {
     // The sockets.
     let context: ZMQContext
     let router: ZMQSocket
+    /// Admits CURVE clients by key (with keys only).
+    var zap: ZAPHandler?
     public private(set) var endpoint = ""
 
     // The parts.
@@ -102,9 +108,15 @@ public final class Coordinator {
     public func run() -> Int32 {
         Member.installSignalHandlers()
         do {
-            endpoint = try router.bind(options.bind ?? cfg.cluster.coordinator)
+            let bind = options.bind ?? cfg.cluster.coordinator
+            try BindPolicy.check(bind, keys: options.keys, insecure: options.insecure)
+            if let keys = options.keys {
+                zap = try ZAPHandler(context: context, keys: keys, name: "coordinator")
+                try router.secureAsServer(keys)
+            }
+            endpoint = try router.bind(bind)
             if let f = options.endpointFile { try AtomicFile.write(Data((endpoint + "\n").utf8), to: f) }
-            log("listening on \(endpoint); protocol version \(WireHeader.version)")
+            log("listening on \(endpoint)\(options.keys.map { " (CURVE, keys from \($0.dir))" } ?? ""); protocol version \(WireHeader.version)")
             log(plan.loadSummary)
             log("\(model.table.count) parameters, \(plan.dataset.count) examples, \(plan.stepsPerEpoch) steps per epoch, \(plan.totalSteps) steps, "
                 + "\(consistency.rawValue)\(consistency == .ssp ? " (staleness \(cfg.cluster.staleness))" : ""), codec \(cfg.cluster.codec); "

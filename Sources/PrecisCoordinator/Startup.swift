@@ -53,6 +53,7 @@ extension Coordinator {
             try router.send(to: m.identity, Control.frames(.assign, assignment, epoch: membership.epoch))
             let sock = try ZMQSocket(context, .dealer)
             try sock.set(ZMQSocket.routingID, bytes: Array("coordinator/\(getpid())/\(attempt)".utf8))
+            try options.keys?.secureToServer(sock)
             try sock.setUnboundedQueues()
             try sock.connect(m.endpoint!)
             layout.dataSockets[index] = sock

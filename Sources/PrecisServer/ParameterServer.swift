@@ -17,6 +17,10 @@ public final class ParameterServer {
         public var host = "127.0.0.1"
         public var name = "ps"
         public var threads = 1
+        /// The cluster's keys (the server role's): CURVE on every socket. Nil: no authentication,
+        /// allowed only on a loopback address unless `insecure`.
+        public var keys: ClusterKeys?
+        public var insecure = false
         public init(coordinator: String) { self.coordinator = coordinator }
     }
 
@@ -52,15 +56,24 @@ public final class ParameterServer {
     /// The routing ids of the peers seen so far: a message's id is looked up here, so the steady
     /// state keeps no copy of it per message.
     var peers: [[UInt8]] = []
+    /// Admits CURVE clients by key (with keys only).
+    let zap: ZAPHandler?
 
     public init(_ options: Options) throws {
         self.options = options
         context = try ZMQContext()
         control = try ZMQSocket(context, .dealer)
         try control.set(ZMQSocket.routingID, bytes: Array("\(options.name)/\(getpid())".utf8))
+        try options.keys?.secureToCoordinator(control)
         data = try ZMQSocket(context, .router)
         try data.setUnboundedQueues()
-        dataEndpoint = try data.bind("tcp://\(options.host):*")
+        let bind = "tcp://\(options.host):*"
+        try BindPolicy.check(bind, keys: options.keys, insecure: options.insecure)
+        if let keys = options.keys {
+            zap = try ZAPHandler(context: context, keys: keys, name: options.name)
+            try data.secureAsServer(keys)
+        } else { zap = nil }
+        dataEndpoint = try data.bind(bind)
     }
 
     func log(_ s: String) { Member.log(options.name, s) }
@@ -71,7 +84,7 @@ public final class ParameterServer {
         Compute.setThreads(options.threads)
         do {
             try control.connect(options.coordinator)
-            log("serving parameters on \(dataEndpoint); registering with \(options.coordinator)")
+            log("serving parameters on \(dataEndpoint)\(options.keys == nil ? "" : " (CURVE, keys from \(options.keys!.dir))"); registering with \(options.coordinator)")
             try register()
             return try loop()
         } catch {
@@ -127,7 +140,7 @@ public final class ParameterServer {
             let r = try Control.decode(RegisteredMessage.self, m)
             id = r.id
             link.registered(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval,
-                            timeout: r.heartbeatTimeout, name: options.name)
+                            timeout: r.heartbeatTimeout, name: options.name, keys: options.keys)
             log("registered as server \(r.name) (id \(id))")
         case .refused:
             let r = try Control.decode(RefusedMessage.self, m)

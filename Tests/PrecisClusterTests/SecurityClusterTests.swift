@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+import PrecisCore
+import PrecisTrain
+import PrecisWire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension RealProcesses {
+/// A cluster with keys (CurveZMQ + ZAP), against peers that have no key or an unknown one.
+@Suite struct SecurityClusterTests {
+    /// Sends `frames` from a fresh DEALER (plain, or CURVE with `keys` towards `serverKey`) and
+    /// reports whether anything came back within `waitMs`.
+    static func probe(_ endpoint: String, _ frames: [[UInt8]], keys: ClusterKeys? = nil, serverKey: [UInt8]? = nil,
+                      waitMs: Int = 1500) throws -> Bool {
+        let ctx = try ZMQContext()
+        let s = try ZMQSocket(ctx, .dealer)
+        try s.set(ZMQSocket.routingID, bytes: Array("intruder".utf8))
+        if let keys, let serverKey { try s.secureAsClient(keys, serverKey: serverKey) }
+        try s.connect(endpoint)
+        try s.send(frames)
+        return (try? s.receive(timeoutMs: waitMs)) != nil
+    }
+
+    /// Peers without a key, or with a key not in authorized_keys, never reach the coordinator or
+    /// a server: nothing answers them, nothing they send is logged as received, and the run's final
+    /// parameters are bitwise those of an undisturbed run (a keyless one: keys change nothing else).
+    /// The operator key gets the status over CURVE.
+    @Test func keyedClusterNeverHearsPeersWithoutAnAuthorizedKey() throws {
+        let dir = TestCluster.tempDir("curve")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 12, servers: 1, workers: 1)
+        let keysDir = dir + "/keys"
+        try ClusterKeys.generate(into: keysDir)
+        let strangerDir = dir + "/stranger-keys"
+        try ClusterKeys.generate(into: strangerDir)
+        let stranger = try ClusterKeys.load(dir: strangerDir, role: .worker)
+        let operatorKeys = try ClusterKeys.load(dir: keysDir, role: .operator)
+
+        let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1, keys: keysDir)
+        #expect(c.waitForStep(2), "\(c.allLogs())")
+        #expect(c.log("coordinator").contains("(CURVE, keys from \(keysDir))"))
+
+        // Without keys the status request goes unanswered; with the operator's key it is answered.
+        #expect(throws: WireError.self) { try ClusterStatus.query(endpoint: c.endpoint, timeoutMs: 1500) }
+        let status = try ClusterStatus.query(endpoint: c.endpoint, timeoutMs: 5000, keys: operatorKeys)
+        let json = try JSONSerialization.jsonObject(with: Data(status.utf8)) as! [String: Any]
+        let dataEndpoint = (json["servers"] as! [[String: Any]])[0]["endpoint"] as! String
+
+        let register = Control.frames(.register, RegisterMessage(role: .worker, name: "probe", host: "127.0.0.1", pid: 1, threads: 1))
+        let garbage = [Array("GARBAGE-HEADER-THAT-IS-NOT-PRECIS-AT-ALL!!".utf8), [1, 2, 3]]
+        let pullAll = DataMessage(header: WireHeader(type: .pullParameters, codec: .fp32, epoch: 1, step: 0, partition: UInt32.max, count: 0),
+                                  payload: []).frames
+        let values = [Float](repeating: 1e3, count: 1000)
+        let initFrames = try values.withUnsafeBufferPointer {
+            try DataMessage.make(type: .initParameters, codec: .fp32, epoch: 1, step: 0, partition: 0, values: $0, using: ShardCodec())
+        }.frames
+        for frames in [register, garbage] {
+            #expect(try !Self.probe(c.endpoint, frames), "a keyless peer got an answer from the coordinator")
+            #expect(try !Self.probe(c.endpoint, frames, keys: stranger, serverKey: operatorKeys.coordinatorKey),
+                    "an unknown key got an answer from the coordinator")
+        }
+        for frames in [pullAll, initFrames, garbage] {
+            #expect(try !Self.probe(dataEndpoint, frames), "a keyless peer got an answer from the server")
+            #expect(try !Self.probe(dataEndpoint, frames, keys: stranger, serverKey: operatorKeys.serverKey),
+                    "an unknown key got an answer from the server")
+        }
+        // The handshake refusals are logged (by key); nothing they sent is.
+        #expect(c.waitForLog("coordinator", "is not in authorized_keys", timeout: 30), "\(c.log("coordinator"))")
+        #expect(c.waitForLog("ps0", "is not in authorized_keys", timeout: 30), "\(c.log("ps0"))")
+        #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
+        for n in ["ps0", "w0"] { #expect(c.wait(n, timeout: 20) == 0, "\(n): \(c.allLogs())") }
+        let coordinatorLog = c.log("coordinator"), serverLog = c.log("ps0")
+        #expect(coordinatorLog.contains("step 12/12"))
+        for text in ["probe", "intruder", "dropped", "bad magic"] {
+            #expect(!coordinatorLog.contains(text) && !serverLog.contains(text), "\(text) in the logs:\n\(c.allLogs())")
+        }
+        let keyed = try loadParameters(dir + "/out")
+        try FileManager.default.moveItem(atPath: dir + "/out", toPath: dir + "/out-keyed")
+
+        let plain = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1)
+        #expect(plain.wait("coordinator") == 0, "\(plain.allLogs())")
+        let undisturbed = try loadParameters(dir + "/out")
+        #expect(keyed.keys.sorted() == undisturbed.keys.sorted())
+        for (name, v) in undisturbed { #expect(keyed[name]?.map(\.bitPattern) == v.map(\.bitPattern), "\(name) differs") }
+    }
+
+    /// A role asked to listen off loopback without keys refuses to start, naming the fix; with
+    /// --insecure it starts. A secret file others may read is refused by name.
+    @Test func rolesRefuseToListenOnTheNetworkWithoutKeys() throws {
+        let dir = TestCluster.tempDir("nokeys")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 4, servers: 1, workers: 1)
+        let c = TestCluster(dir: dir, config: cfg)
+        c.setEndpoint("tcp://127.0.0.1:1")
+        try c.start("precis-coordinator", "open-coordinator", ["--config", cfg, "--bind", "tcp://0.0.0.0:*"])
+        try c.start("precis-ps", "open-ps", ["--coordinator", "tcp://127.0.0.1:1", "--host", "0.0.0.0"])
+        #expect(c.wait("open-coordinator", timeout: 60) == 1)
+        #expect(c.wait("open-ps", timeout: 60) == 1)
+        for n in ["open-coordinator", "open-ps"] {
+            #expect(c.log(n).contains("refusing to listen on tcp://0.0.0.0:* without keys") && c.log(n).contains("--insecure"), "\(c.log(n))")
+        }
+        try c.start("precis-ps", "insecure-ps", ["--coordinator", "tcp://127.0.0.1:1", "--host", "0.0.0.0", "--insecure"])
+        #expect(c.waitForLog("insecure-ps", "serving parameters on tcp://0.0.0.0:"), "\(c.log("insecure-ps"))")
+        c.signal("insecure-ps", SIGTERM)
+
+        let keysDir = dir + "/keys"
+        try ClusterKeys.generate(into: keysDir)
+        chmod(ClusterKeys.secretFile(keysDir, .server), 0o640)
+        try c.start("precis-ps", "open-secret", ["--coordinator", "tcp://127.0.0.1:1", "--keys", keysDir])
+        #expect(c.wait("open-secret", timeout: 60) == 1)
+        #expect(c.log("open-secret").contains("\(ClusterKeys.secretFile(keysDir, .server)) holds a secret key but is readable by others (mode 640)"),
+                "\(c.log("open-secret"))")
+    }
+}
+}
