@@ -162,7 +162,7 @@ public final class Coordinator {
     func receive(timeoutMs: Int) throws {
         let dataSockets = layout.dataSockets.keys.sorted().map { layout.dataSockets[$0]! }
         let ready = try ZMQPoll.wait([router] + dataSockets, timeoutMs: timeoutMs)
-        if ready[0] { while let f = try router.tryReceive() { try handle(f) } }
+        if ready[0] { while let f = try router.tryReceive() { try handle(f, role: router.lastPeerRole) } }
         for (i, s) in dataSockets.enumerated() where ready[i + 1] {
             while let f = try s.tryReceive() {
                 guard let m = try? DataMessage(frames: f) else { continue }
@@ -171,8 +171,10 @@ public final class Coordinator {
         }
     }
 
-    /// One control message: who sent it, then what it asks.
-    func handle(_ frames: [[UInt8]]) throws {
+    /// One control message: who sent it, then what it asks. A message that cannot be decoded, or
+    /// that its sender may not send, is logged with the peer and dropped: no peer can end the run.
+    /// `role`: the key the peer authenticated with (nil without keys).
+    func handle(_ frames: [[UInt8]], role: KeyRole?) throws {
         guard frames.count >= 2 else { return }
         let peer = frames[0]
         let m: DataMessage
@@ -186,9 +188,25 @@ public final class Coordinator {
             }
             return
         }
+        if let why = ControlPermissions.refusal(m.header.type, role: role, keyed: options.keys != nil) {
+            return log("dropped a \(m.header.type) from \(peerName(peer)): \(why)")
+        }
+        do { try dispatch(m, from: peer, role: role) } catch let e as WireError {
+            guard case .badControl = e else { throw e }
+            log("dropped a malformed \(m.header.type) from \(peerName(peer)): \(e)")
+        } catch let e as CoordinatorError {
+            guard case .invalidRequest = e else { throw e }
+            log("dropped a \(m.header.type) from \(peerName(peer)): \(e)")
+        }
+    }
+
+    func dispatch(_ m: DataMessage, from peer: [UInt8], role: KeyRole?) throws {
         let sender = membership.heard(from: peer)
         switch m.header.type {
-        case .register: try register(Control.decode(RegisterMessage.self, m), peer: peer)
+        case .register:
+            let r = try Control.decode(RegisterMessage.self, m)
+            if let role, let why = ControlPermissions.refusal(register: r.role, role: role) { throw CoordinatorError.invalidRequest(why) }
+            try register(r, peer: peer)
         case .heartbeat:
             if membership.heartbeat(try Control.decode(HeartbeatMessage.self, m).id) {
                 try router.send(to: peer, Control.frames(.heartbeatAck, Empty()))
@@ -203,8 +221,11 @@ public final class Coordinator {
         case .contributionDone:
             guard let s = sender else { return }
             try contributionDone(Control.decode(DoneMessage.self, m), from: s)
-        case .normReport: if phase == .training { try serverNorm(Control.decode(NormMessage.self, m)) }
+        case .normReport:
+            guard let s = sender, membership[s]?.role == .server else { throw CoordinatorError.invalidRequest("not a server of this cluster") }
+            if phase == .training { try serverNorm(Control.decode(NormMessage.self, m)) }
         case .evalResult:
+            guard let s = sender, membership[s]?.role == .worker else { throw CoordinatorError.invalidRequest("not a worker of this cluster") }
             let r = try Control.decode(EvalResultMessage.self, m)
             if r.id >= Self.externalEvalBase { try externalResult(r) } else { try evalResult(r) }
         case .evaluateRequest: try startExternalEval(Control.decode(EvaluateRequest.self, m), client: peer)

@@ -58,6 +58,10 @@ public final class ParameterServer {
     var peers: [[UInt8]] = []
     /// Admits CURVE clients by key (with keys only).
     let zap: ZAPHandler?
+    /// Who may use the data socket (the coordinator's `members`).
+    var announced = AnnouncedPeers()
+    /// Data messages dropped so far (for the log's rate limit).
+    var refusals = 0
 
     public init(_ options: Options) throws {
         self.options = options
@@ -156,6 +160,9 @@ public final class ParameterServer {
             try apply(try Control.decode(ApplyMessage.self, m))
         case .snapshot:
             try sendSnapshot()
+        case .members:
+            announced.announce(try Control.decode(MembersMessage.self, m))
+            for pull in announced.takeAdmitted(keyed: options.keys != nil) { try serve(pull) }
         case .shutdown:
             let s = try Control.decode(ShutdownMessage.self, m)
             log("shutting down: \(s.reason)")
@@ -181,6 +188,7 @@ public final class ParameterServer {
         version = a.startStep
         initialised = Array(repeating: false, count: owned.partitions.count)
         replies.reset()
+        announced.reset()
         log("owns partitions \(owned.partitions.first ?? 0)...\(owned.partitions.last ?? 0) (\(owned.count) values, \(owned.count * 4 / 1_048_576) MiB), \(a.consistency.rawValue), version \(version)")
     }
 
@@ -236,7 +244,9 @@ public final class ParameterServer {
         return p
     }
 
-    /// A data message, read in place (the payload is decoded straight from ZeroMQ's buffer).
+    /// A data message, read in place (the payload is decoded straight from ZeroMQ's buffer). Who
+    /// sent it and every header field are checked before anything else (`AnnouncedPeers`,
+    /// `DataHeaderRules`).
     func handleData(_ received: Result<InPlaceMessage, WireError>, from peer: [UInt8]) throws {
         let m: InPlaceMessage
         switch received {
@@ -247,35 +257,64 @@ public final class ParameterServer {
             log("dropped a \(m.header.type) from \(peerName(peer)): no partitions assigned yet")
             return
         }
-        let p = Int(m.header.partition)
-        let local = layout.local(p)
-        switch m.header.type {
+        let h = m.header, role = data.lastPeerRole, keyed = options.keys != nil
+        let need: AnnouncedPeers.Need
+        switch h.type {
+        case .initParameters, .initMomentM, .initMomentV, .pullMoments: need = .coordinator
+        case .pullParameters: need = .member
+        case .pushGradient: need = .worker
+        default: return refuse(h, from: peer, "not a message a server takes")
+        }
+        let rules = DataHeaderRules(layout: layout, assignmentEpoch: a.epoch, announcedEpoch: announced.epoch, totalSteps: a.totalSteps)
+        if let why = announced.refusal(peer, role: role, keyed: keyed, need: need) {
+            // A worker's first pull may overtake its announcement: a few wait for it.
+            if h.type == .pullParameters && (!keyed || role == .worker) && rules.refusal(h) == nil {
+                let pull = ParameterReplies.Pull(peer: peer, version: Int(h.step), partition: h.partition, codec: h.codec, role: role)
+                refuse(h, from: peer, "\(why) (yet): held until it is (\(AnnouncedPeers.parkedLimit) such pulls at most)")
+                if let pushedOut = announced.park(pull) { refuse(h, from: pushedOut.peer, "never announced: its held pull is dropped") }
+                return
+            }
+            return refuse(h, from: peer, why)
+        }
+        if let why = rules.refusal(h) { return refuse(h, from: peer, why) }
+        let p = Int(h.partition)
+        switch h.type {
         case .initParameters, .initMomentM, .initMomentV:
             coordinatorPeer = peer
-            guard let local else { return log("dropped \(m.header.type) for partition \(p) from \(peerName(peer)): not mine") }
+            guard let local = layout.local(p) else { return }
             try initialise(m, local: local, from: peer)
         case .pushGradient:
-            if let e = a.epoch, m.header.epoch < e {
-                return log("dropped a gradient for step \(m.header.step) partition \(p) from \(peerName(peer)): epoch \(m.header.epoch) is older than this server's assignment (epoch \(e))")
-            }
-            guard let local else { return log("dropped a gradient for partition \(p) from \(peerName(peer)): not mine") }
+            guard let local = layout.local(p) else { return }
             if a.consistency == .sync {
                 try store(m, local: local, from: peer)
             } else {
                 try applyOnArrival(m, local: local, from: peer)
             }
         case .pullParameters:
-            let want = Int(m.header.step)
-            if want > version {
-                replies.wait(.init(peer: peer, version: want, partition: m.header.partition, codec: m.header.codec))
-            } else {
-                try sendParameters(to: peer, partition: m.header.partition, codec: m.header.codec)
-            }
-        case .pullMoments:
-            try sendMoments(to: peer, epoch: m.header.epoch)
+            try serve(.init(peer: peer, version: Int(h.step), partition: h.partition, codec: h.codec, role: role))
         default:
-            log("dropped an unexpected \(m.header.type) from \(peerName(peer))")
+            try sendMoments(to: peer, epoch: h.epoch)
         }
+    }
+
+    /// Answers a pull now, or when its version exists.
+    func serve(_ pull: ParameterReplies.Pull) throws {
+        if pull.version > version {
+            if !replies.wait(pull) {
+                log("dropped a pull from \(peerName(pull.peer)): \(ParameterReplies.waitingLimit) pulls already wait")
+            }
+        } else {
+            try sendParameters(to: pull.peer, partition: pull.partition, codec: pull.codec)
+        }
+    }
+
+    /// Logs a dropped data message (every one of the first 100, then one in 1000: a flood cannot
+    /// fill the disk).
+    func refuse(_ h: WireHeader, from peer: [UInt8], _ why: String) {
+        refusals += 1
+        guard refusals <= 100 || refusals % 1000 == 0 else { return }
+        log("dropped a \(h.type) (step \(h.step), partition \(h.partition), slot \(h.slot), epoch \(h.epoch)) from \(peerName(peer)): \(why)"
+            + (refusals == 100 ? " (from now on one dropped message in 1000 is logged)" : ""))
     }
 
     /// Initial values (or, resuming, moments) of a partition from the coordinator.

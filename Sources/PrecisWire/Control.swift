@@ -338,3 +338,16 @@ public struct EvaluateReply: Codable, Sendable {
         self.metrics = metrics; self.error = error; self.outputDir = outputDir
     }
 }
+
+/// `members` (coordinator → server): the routing ids a server takes data messages from. Sent after
+/// every `assign` (before the initial values) and before every `view` goes to the workers, so a
+/// worker's first pull finds itself announced. `coordinator` alone may send initial values and ask
+/// for moments; `workers` may pull and push (a worker's push thread adds `/push` to its id).
+public struct MembersMessage: Codable, Sendable, Equatable {
+    public var epoch: UInt32
+    public var coordinator: [UInt8]
+    public var workers: [[UInt8]]
+    public init(epoch: UInt32, coordinator: [UInt8], workers: [[UInt8]]) {
+        self.epoch = epoch; self.coordinator = coordinator; self.workers = workers
+    }
+}

@@ -13,7 +13,7 @@ extension RealProcesses {
     /// Sends `frames` from a fresh DEALER (plain, or CURVE with `keys` towards `serverKey`) and
     /// reports whether anything came back within `waitMs`.
     static func probe(_ endpoint: String, _ frames: [[UInt8]], keys: ClusterKeys? = nil, serverKey: [UInt8]? = nil,
-                      waitMs: Int = 1500) throws -> Bool {
+                      waitMs: Int = 1000) throws -> Bool {
         let ctx = try ZMQContext()
         let s = try ZMQSocket(ctx, .dealer)
         try s.set(ZMQSocket.routingID, bytes: Array("intruder".utf8))
@@ -30,7 +30,8 @@ extension RealProcesses {
     @Test func keyedClusterNeverHearsPeersWithoutAnAuthorizedKey() throws {
         let dir = TestCluster.tempDir("curve")
         let model = try TestCluster.tiny(in: dir)
-        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 12, servers: 1, workers: 1)
+        // Long enough to still be training when every probe below is done.
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 50, servers: 1, workers: 1)
         let keysDir = dir + "/keys"
         try ClusterKeys.generate(into: keysDir)
         let strangerDir = dir + "/stranger-keys"
@@ -66,14 +67,25 @@ extension RealProcesses {
             #expect(try !Self.probe(dataEndpoint, frames, keys: stranger, serverKey: operatorKeys.serverKey),
                     "an unknown key got an answer from the server")
         }
+        // Keys that are authorized still only do their role's job.
+        let workerKeys = try ClusterKeys.load(dir: keysDir, role: .worker)
+        #expect(try !Self.probe(dataEndpoint, initFrames, keys: workerKeys, serverKey: workerKeys.serverKey))
+        #expect(c.waitForLog("ps0", "dropped a initParameters (step 0, partition 0, slot 0, epoch 1) from intruder: only the coordinator's data connection may send it"),
+                "\(c.log("ps0"))")
+        #expect(try !Self.probe(c.endpoint, register, keys: operatorKeys, serverKey: operatorKeys.coordinatorKey))
+        #expect(c.waitForLog("coordinator", "dropped a register from intruder: registering as worker with the operator key"), "\(c.log("coordinator"))")
+        let evaluate = Control.frames(.evaluateRequest, EvaluateRequest(checkpoint: dir, dataFile: dir, maxSamples: nil))
+        #expect(try !Self.probe(c.endpoint, evaluate, keys: workerKeys, serverKey: workerKeys.coordinatorKey))
+        #expect(c.waitForLog("coordinator", "dropped a evaluateRequest from intruder: the worker key may not send it"), "\(c.log("coordinator"))")
+        #expect(c.processes["coordinator"]?.isRunning == true, "the run ended before every probe was sent")
         // The handshake refusals are logged (by key); nothing they sent is.
         #expect(c.waitForLog("coordinator", "is not in authorized_keys", timeout: 30), "\(c.log("coordinator"))")
         #expect(c.waitForLog("ps0", "is not in authorized_keys", timeout: 30), "\(c.log("ps0"))")
         #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
         for n in ["ps0", "w0"] { #expect(c.wait(n, timeout: 20) == 0, "\(n): \(c.allLogs())") }
         let coordinatorLog = c.log("coordinator"), serverLog = c.log("ps0")
-        #expect(coordinatorLog.contains("step 12/12"))
-        for text in ["probe", "intruder", "dropped", "bad magic"] {
+        #expect(coordinatorLog.contains("step 50/50"))
+        for text in ["probe", "bad magic", "intruder: bad", "joined (pid 1 "] {
             #expect(!coordinatorLog.contains(text) && !serverLog.contains(text), "\(text) in the logs:\n\(c.allLogs())")
         }
         let keyed = try loadParameters(dir + "/out")
@@ -84,6 +96,69 @@ extension RealProcesses {
         let undisturbed = try loadParameters(dir + "/out")
         #expect(keyed.keys.sorted() == undisturbed.keys.sorted())
         for (name, v) in undisturbed { #expect(keyed[name]?.map(\.bitPattern) == v.map(\.bitPattern), "\(name) differs") }
+    }
+
+    /// A raw peer that reaches the ports of a keyless (loopback) cluster can do nothing: the server
+    /// takes initial values and moments requests only from the coordinator's data connection, pulls
+    /// and pushes only from announced workers; the coordinator logs and drops malformed or
+    /// unexpected control messages instead of ending the run. The parameters are bitwise those of
+    /// an undisturbed run.
+    @Test func aHostilePeerCanNeitherReadNorWriteParametersNorStopTheRun() throws {
+        let dir = TestCluster.tempDir("hostile")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 30, servers: 1, workers: 1)
+        let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1)
+        #expect(c.waitForStep(2), "\(c.allLogs())")
+        let status = try JSONSerialization.jsonObject(with: Data(try ClusterStatus.query(endpoint: c.endpoint).utf8)) as! [String: Any]
+        let dataEndpoint = (status["servers"] as! [[String: Any]])[0]["endpoint"] as! String
+        let epoch = status["epoch"] as! Int
+
+        let ctx = try ZMQContext()
+        let toServer = try ZMQSocket(ctx, .dealer)
+        try toServer.set(ZMQSocket.routingID, bytes: Array("intruder".utf8))
+        try toServer.connect(dataEndpoint)
+        let values = [Float](repeating: 1e3, count: 1000)
+        func data(_ type: MessageType, slot: UInt32 = 0, step: UInt64 = 0) throws -> [[UInt8]] {
+            try values.withUnsafeBufferPointer {
+                try DataMessage.make(type: type, codec: .fp32, epoch: UInt32(epoch), step: step, partition: 0, slot: slot, values: $0, using: ShardCodec())
+            }.frames
+        }
+        let pull = DataMessage(header: WireHeader(type: .pullParameters, codec: .fp32, epoch: UInt32(epoch), step: 0, partition: UInt32.max, count: 0),
+                               payload: []).frames
+        let moments = DataMessage(header: WireHeader(type: .pullMoments, codec: .fp32, epoch: UInt32(epoch), step: 0, partition: 0, count: 0),
+                                  payload: []).frames
+        for frames in [pull, moments, try data(.initParameters), try data(.initMomentM), try data(.pushGradient, slot: 100, step: 3)] {
+            try toServer.send(frames)
+        }
+        #expect(throws: WireError.self) { try toServer.receive(timeoutMs: 1500) }
+        for line in ["dropped a pullParameters (step 0, partition 4294967295, slot 0, epoch \(epoch)) from intruder: not a member the coordinator announced (yet)",
+                     "dropped a pullMoments (step 0, partition 0, slot 0, epoch \(epoch)) from intruder: only the coordinator's data connection may send it",
+                     "dropped a initParameters (step 0, partition 0, slot 0, epoch \(epoch)) from intruder: only the coordinator's data connection may send it",
+                     "dropped a initMomentM (step 0, partition 0, slot 0, epoch \(epoch)) from intruder: only the coordinator's data connection may send it",
+                     "dropped a pushGradient (step 3, partition 0, slot 100, epoch \(epoch)) from intruder: not a worker the coordinator announced"] {
+            #expect(c.waitForLog("ps0", line, timeout: 20), "\(line)\n\(c.log("ps0"))")
+        }
+
+        let toCoordinator = try ZMQSocket(ctx, .dealer)
+        try toCoordinator.set(ZMQSocket.routingID, bytes: Array("intruder".utf8))
+        try toCoordinator.connect(c.endpoint)
+        try toCoordinator.send(Control.frames(.register, json: Array("{}".utf8)))
+        try toCoordinator.send(Control.frames(.evaluateRequest, json: Array("{\"checkpoint\": 5}".utf8)))
+        try toCoordinator.send(Control.frames(.normReport, NormMessage(step: 3, server: 0, sumOfSquares: 1e30)))
+        try toCoordinator.send(Control.frames(.applied, Empty()))
+        #expect(c.waitForLog("coordinator", "dropped a malformed register from intruder: bad register message"), "\(c.log("coordinator"))")
+        #expect(c.waitForLog("coordinator", "dropped a malformed evaluateRequest from intruder"), "\(c.log("coordinator"))")
+        #expect(c.waitForLog("coordinator", "dropped a normReport from intruder: not a server of this cluster"), "\(c.log("coordinator"))")
+        #expect(c.processes["coordinator"]?.isRunning == true, "the run ended before every probe was sent")
+
+        #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
+        #expect(c.log("coordinator").contains("step 30/30"))
+        let disturbed = try loadParameters(dir + "/out")
+        try FileManager.default.moveItem(atPath: dir + "/out", toPath: dir + "/out-disturbed")
+        let plain = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1)
+        #expect(plain.wait("coordinator") == 0, "\(plain.allLogs())")
+        let undisturbed = try loadParameters(dir + "/out")
+        for (name, v) in undisturbed { #expect(disturbed[name]?.map(\.bitPattern) == v.map(\.bitPattern), "\(name) differs") }
     }
 
     /// A role asked to listen off loopback without keys refuses to start, naming the fix; with
