@@ -100,7 +100,7 @@ public final class Coordinator {
         }
         if let r = cfg.training.resumeFromCheckpoint { restart(from: try loadCheckpoint(r)) }
         hub = try makeHub()
-        try router.setUnboundedQueues()
+        try router.limitForControl()
     }
 
     func log(_ s: String) { Member.log("coordinator", s) }

@@ -18,7 +18,7 @@ extension Coordinator {
                 id: m.id, name: m.name, config: configText, configFile: options.config,
                 modelConfig: String(decoding: try model.configJSON(), as: UTF8.self),
                 heartbeatInterval: cfg.cluster.heartbeatInterval, heartbeatTimeout: cfg.cluster.heartbeatTimeout, dataDigest: plan.digest,
-                outputDir: cfg.training.outputDir)))
+                outputDir: cfg.training.outputDir, partitionBytes: cfg.cluster.partitionBytes)))
             log("\(m.roleName) \(m.name) joined (pid \(r.pid) on \(r.host), \(r.threads) thread(s)"
                 + "\(r.endpoint.map { ", data on \($0)" } ?? "")); \(count) \(m.roleName)(s), epoch \(membership.epoch)")
             if m.role == .server && phase == .recovering && membership.allServersAlive {

@@ -59,7 +59,7 @@ extension Coordinator {
             let sock = try ZMQSocket(context, .dealer)
             try sock.set(ZMQSocket.routingID, bytes: layout.dataIdentity)
             try options.keys?.secureToServer(sock)
-            try sock.setUnboundedQueues()
+            try sock.limitForData(partitionFloats: WireLimits.largestPartition(p))
             try sock.connect(m.endpoint!)
             layout.dataSockets[index] = sock
             for part in p.partitions(of: index) {

@@ -28,7 +28,9 @@ public final class ParameterServer {
     let context: ZMQContext
     let control: ZMQSocket
     let data: ZMQSocket
-    let dataEndpoint: String
+    var dataEndpoint: String
+    /// The partition size the data socket's message bound was set for (0: the control bound).
+    var dataLimitFloats = 0
     var link = CoordinatorLink()
     var id = -1
 
@@ -69,8 +71,11 @@ public final class ParameterServer {
         control = try ZMQSocket(context, .dealer)
         try control.set(ZMQSocket.routingID, bytes: Array("\(options.name)/\(getpid())".utf8))
         try options.keys?.secureToCoordinator(control)
+        try control.limitForControl()
         data = try ZMQSocket(context, .router)
-        try data.setUnboundedQueues()
+        // Until the coordinator says how large partitions are, nothing legitimate arrives here:
+        // the small control bound (the socket is bound again with the data bound on `registered`).
+        try data.limitForControl()
         let bind = "tcp://\(options.host):*"
         try BindPolicy.check(bind, keys: options.keys, insecure: options.insecure)
         if let keys = options.keys {
@@ -146,6 +151,7 @@ public final class ParameterServer {
             link.registered(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval,
                             timeout: r.heartbeatTimeout, name: options.name, keys: options.keys)
             log("registered as server \(r.name) (id \(id))")
+            if let b = r.partitionBytes { try limitData(partitionFloats: WireLimits.largestPartition(partitionBytes: b)) }
         case .refused:
             let r = try Control.decode(RefusedMessage.self, m)
             log("the coordinator refused this server: \(r.reason)")
@@ -171,6 +177,24 @@ public final class ParameterServer {
             log("ignored an unexpected \(m.header.type) message from the coordinator")
         }
         return nil
+    }
+
+    /// Binds the data socket again with the message bound of partitions of `partitionFloats` values
+    /// (a listener keeps the bound it was bound with). Only peers that connected before lose their
+    /// connection; ZeroMQ reconnects them.
+    func limitData(partitionFloats: Int) throws {
+        guard partitionFloats != dataLimitFloats else { return }
+        try data.limitForData(partitionFloats: partitionFloats)
+        try data.unbind(dataEndpoint)
+        var lastError: Error?
+        for _ in 0..<50 {
+            do {
+                dataEndpoint = try data.bind(dataEndpoint)
+                dataLimitFloats = partitionFloats
+                return log("data messages up to \(WireLimits.dataMessageBytes(partitionFloats: partitionFloats)) bytes (partitions of \(partitionFloats) values)")
+            } catch { lastError = error; Thread.sleep(forTimeInterval: 0.02) }
+        }
+        throw lastError!
     }
 
     /// A new assignment (also a rollback): everything is reset to its partitions at `startStep`.

@@ -60,9 +60,12 @@ public struct RegisteredMessage: Codable, Sendable {
     public var dataDigest: String
     /// training.output_dir as the coordinator runs it (a command-line override included).
     public var outputDir: String
+    /// cluster.partition_bytes: no partition is larger (a server sizes its data socket's
+    /// `ZMQ_MAXMSGSIZE` from it).
+    public var partitionBytes: Int?
     public init(id: Int, name: String, config: String, configFile: String, modelConfig: String,
-                heartbeatInterval: Double, heartbeatTimeout: Double, dataDigest: String, outputDir: String) {
-        self.outputDir = outputDir
+                heartbeatInterval: Double, heartbeatTimeout: Double, dataDigest: String, outputDir: String, partitionBytes: Int? = nil) {
+        self.outputDir = outputDir; self.partitionBytes = partitionBytes
         self.id = id; self.name = name; self.config = config; self.configFile = configFile; self.modelConfig = modelConfig
         self.heartbeatInterval = heartbeatInterval; self.heartbeatTimeout = heartbeatTimeout; self.dataDigest = dataDigest
     }

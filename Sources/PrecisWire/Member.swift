@@ -87,6 +87,7 @@ public final class HeartbeatThread: Sendable {
         do {
             let s = try ZMQSocket(context, .dealer)
             try keys?.secureToCoordinator(s)
+            try s.limitForControl()
             try s.connect(coordinator)
             let beat = Control.frames(.heartbeat, HeartbeatMessage(id: id))
             var next = Member.now()
@@ -116,6 +117,7 @@ public enum ClusterStatus {
         let ctx = try ZMQContext()
         let s = try ZMQSocket(ctx, .dealer)
         try keys?.secureToCoordinator(s)
+        try s.limitForControl()
         try s.connect(endpoint)
         try s.send(Control.frames(.statusRequest, Empty()))
         let deadline = Member.now() + Double(timeoutMs) / 1000

@@ -267,7 +267,7 @@ private final class PushQueue: Sendable {
                 let s = try ZMQSocket(context, .dealer)
                 try s.set(ZMQSocket.routingID, bytes: identity)
                 try keys?.secureToServer(s)
-                try s.setUnboundedQueues()
+                try s.limitForSending()
                 try s.set(ZMQSocket.linger, 0)
                 try s.connect(job.endpoint)
                 sockets[job.endpoint] = s

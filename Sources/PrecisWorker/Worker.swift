@@ -67,6 +67,7 @@ public final class Worker {
         identity = Array("\(options.name)/\(getpid())".utf8)
         try control.set(ZMQSocket.routingID, bytes: identity)
         try options.keys?.secureToCoordinator(control)
+        try control.limitForControl()
     }
 
     func log(_ s: String) { Member.log(options.name, s) }
@@ -220,7 +221,7 @@ public final class Worker {
             let sock = try ZMQSocket(context, .dealer)
             try sock.set(ZMQSocket.routingID, bytes: identity)
             try options.keys?.secureToServer(sock)
-            try sock.setUnboundedQueues()
+            try sock.limitForData(partitionFloats: WireLimits.largestPartition(v.plan))
             try sock.connect(s.endpoint)
             connected[s.id] = sock
         }

@@ -161,6 +161,46 @@ extension RealProcesses {
         for (name, v) in undisturbed { #expect(disturbed[name]?.map(\.bitPattern) == v.map(\.bitPattern), "\(name) differs") }
     }
 
+    /// Resident memory of a process, in bytes (VmRSS).
+    static func residentBytes(_ pid: Int32) -> Int {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
+
+    /// A frame over a socket's ZMQ_MAXMSGSIZE (16 MiB for the coordinator's control socket, the
+    /// largest partition's encoding for a server's data socket) ends the sender's connection
+    /// before it is allocated: the roles' memory does not grow by the frame, and the run goes on.
+    @Test func oversizedFramesAreRefusedBeforeTheyCostMemory() throws {
+        let dir = TestCluster.tempDir("maxmsg")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 30, servers: 1, workers: 1)
+        let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1)
+        #expect(c.waitForStep(2), "\(c.allLogs())")
+        #expect(c.waitForLog("ps0", "data messages up to"), "\(c.log("ps0"))")
+        let status = try JSONSerialization.jsonObject(with: Data(try ClusterStatus.query(endpoint: c.endpoint).utf8)) as! [String: Any]
+        let dataEndpoint = (status["servers"] as! [[String: Any]])[0]["endpoint"] as! String
+        let coordinatorPid = c.processes["coordinator"]!.processIdentifier, serverPid = c.processes["ps0"]!.processIdentifier
+        let before = (Self.residentBytes(coordinatorPid), Self.residentBytes(serverPid))
+
+        let ctx = try ZMQContext()
+        let big = [UInt8](repeating: 0x50, count: 96 << 20)
+        for endpoint in [c.endpoint, dataEndpoint] {
+            let s = try ZMQSocket(ctx, .dealer)
+            try s.connect(endpoint)
+            try s.send([Array(big.prefix(WireHeader.size)), big])
+        }
+        Thread.sleep(forTimeInterval: 3)
+        let after = (Self.residentBytes(coordinatorPid), Self.residentBytes(serverPid))
+        #expect(after.0 - before.0 < 32 << 20, "the coordinator grew by \(after.0 - before.0) bytes")
+        #expect(after.1 - before.1 < 32 << 20, "the server grew by \(after.1 - before.1) bytes")
+        // Neither the oversized frame nor the header before it reached the application.
+        #expect(!c.log("coordinator").contains("dropped") && !c.log("ps0").contains("dropped"), "\(c.allLogs())")
+        #expect(try ClusterStatus.query(endpoint: c.endpoint, timeoutMs: 5000).contains("training"))
+        #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
+        #expect(c.log("coordinator").contains("step 30/30"))
+    }
+
     /// A role asked to listen off loopback without keys refuses to start, naming the fix; with
     /// --insecure it starts. A secret file others may read is refused by name.
     @Test func rolesRefuseToListenOnTheNetworkWithoutKeys() throws {
