@@ -55,7 +55,8 @@ extension ClusterOperations {
                                                    reason: "copying \(f) failed: \((r.out + r.err).trimmingCharacters(in: .whitespacesAndNewlines))")
                 }
             }
-            say("keys copied to \(dest):\(launcher.workdir(h))/\(keysDir) (secrets: \(KeyRole.allCases.filter(roles.contains).map(\.rawValue).joined(separator: ", ")))")
+            let shown = keysDir.hasPrefix("/") ? keysDir : launcher.workdir(h) + "/" + keysDir
+            say("keys copied to \(dest):\(shown) (secrets: \(KeyRole.allCases.filter(roles.contains).map(\.rawValue).joined(separator: ", ")))")
         }
     }
 
