@@ -73,9 +73,11 @@ public final class ParameterServer {
         try options.keys?.secureToCoordinator(control)
         try control.limitForControl()
         data = try ZMQSocket(context, .router)
-        // Until the coordinator says how large partitions are, nothing legitimate arrives here:
-        // the small control bound (the socket is bound again with the data bound on `registered`).
+        // The control bound (16 MiB) until `registered` says how large partitions are: enough for
+        // any partition up to about 4M values; larger ones make the socket bind again (`limitData`).
         try data.limitForControl()
+        try data.set(ZMQSocket.sendHighWaterMark, WireLimits.dataHighWaterMark)
+        try data.set(ZMQSocket.receiveHighWaterMark, WireLimits.dataHighWaterMark)
         let bind = "tcp://\(options.host):*"
         try BindPolicy.check(bind, keys: options.keys, insecure: options.insecure)
         if let keys = options.keys {
@@ -179,11 +181,15 @@ public final class ParameterServer {
         return nil
     }
 
-    /// Binds the data socket again with the message bound of partitions of `partitionFloats` values
-    /// (a listener keeps the bound it was bound with). Only peers that connected before lose their
-    /// connection; ZeroMQ reconnects them.
+    /// Makes sure the data socket takes the frames of partitions of `partitionFloats` values. It was
+    /// bound with the control bound (16 MiB, more than a default partition's frame); only partitions
+    /// too large for that make it bind again with their own bound (a listener keeps the bound it was
+    /// bound with; peers connected before lose their connection and ZeroMQ reconnects them).
     func limitData(partitionFloats: Int) throws {
-        guard partitionFloats != dataLimitFloats else { return }
+        let needed = WireLimits.dataMessageBytes(partitionFloats: partitionFloats)
+        guard needed > WireLimits.controlMessageBytes, partitionFloats != dataLimitFloats else {
+            return log("data messages up to \(WireLimits.controlMessageBytes) bytes (partitions of \(partitionFloats) values need \(needed))")
+        }
         try data.limitForData(partitionFloats: partitionFloats)
         try data.unbind(dataEndpoint)
         var lastError: Error?
