@@ -15,7 +15,7 @@
 /// | 36 | 4 | CRC-32C of the payload |
 public struct WireHeader: Sendable, Equatable {
     public static let magic: UInt32 = 0x5343_5250 // "PRCS" read little-endian
-    public static let version: UInt16 = 2
+    public static let version: UInt16 = 3
     public static let size = 40
 
     public var type: MessageType
