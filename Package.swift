@@ -107,9 +107,9 @@ let package = Package(
         .executableTarget(name: "precis-coordinator", dependencies: [
             "PrecisCoordinator", "PrecisCore", "PrecisTrain", "PrecisWire", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "precis-ps", dependencies: [
-            "PrecisServer", "PrecisCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "PrecisServer", "PrecisCore", "PrecisWire", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "precis-worker", dependencies: [
-            "PrecisWorker", "PrecisCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "PrecisWorker", "PrecisCore", "PrecisWire", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .testTarget(name: "PrecisCoreTests", dependencies: ["PrecisCore", "PrecisKernels", "PrecisAVX512"]),
         .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore"]),

@@ -30,6 +30,10 @@ public final class Coordinator {
         public var resume = false
         /// When a parameter server is lost, spread its partitions over the survivors instead of waiting for a replacement.
         public var reshard = false
+        /// The cluster's keys (the coordinator role's): CURVE on the ROUTER and the data connections
+        /// to the servers. Nil: no authentication, allowed only on a loopback address unless `insecure`.
+        public var keys: ClusterKeys?
+        public var insecure = false
         public init(config: String) { self.config = config }
     }
 
@@ -45,6 +49,8 @@ public final class Coordinator {
     // The sockets.
     let context: ZMQContext
     let router: ZMQSocket
+    /// Admits CURVE clients by key (with keys only).
+    var zap: ZAPHandler?
     public private(set) var endpoint = ""
 
     // The parts.
@@ -98,7 +104,7 @@ public final class Coordinator {
         }
         if let r = cfg.training.resumeFromCheckpoint { restart(from: try loadCheckpoint(r)) }
         hub = try makeHub()
-        try router.setUnboundedQueues()
+        try router.limitForControl()
     }
 
     func log(_ s: String) { Member.log("coordinator", s) }
@@ -106,9 +112,15 @@ public final class Coordinator {
     public func run() -> Int32 {
         Member.installSignalHandlers()
         do {
-            endpoint = try router.bind(options.bind ?? cfg.cluster.coordinator)
+            let bind = options.bind ?? cfg.cluster.coordinator
+            try BindPolicy.check(bind, keys: options.keys, insecure: options.insecure)
+            if let keys = options.keys {
+                zap = try ZAPHandler(context: context, keys: keys, name: "coordinator")
+                try router.secureAsServer(keys)
+            }
+            endpoint = try router.bind(bind)
             if let f = options.endpointFile { try AtomicFile.write(Data((endpoint + "\n").utf8), to: f) }
-            log("listening on \(endpoint); protocol version \(WireHeader.version)")
+            log("listening on \(endpoint)\(options.keys.map { " (CURVE, keys from \($0.dir))" } ?? ""); protocol version \(WireHeader.version)")
             for w in cfg.warnings { log("warning: \(w)") }
             log(plan.loadSummary)
             log("\(model.table.count) parameters, \(plan.dataset.count) examples, \(plan.stepsPerEpoch) steps per epoch, \(plan.totalSteps) steps, "
@@ -156,7 +168,7 @@ public final class Coordinator {
     func receive(timeoutMs: Int) throws {
         let dataSockets = layout.dataSockets.keys.sorted().map { layout.dataSockets[$0]! }
         let ready = try ZMQPoll.wait([router] + dataSockets, timeoutMs: timeoutMs)
-        if ready[0] { while let f = try router.tryReceive() { try handle(f) } }
+        if ready[0] { while let f = try router.tryReceive() { try handle(f, role: router.lastPeerRole) } }
         for (i, s) in dataSockets.enumerated() where ready[i + 1] {
             while let f = try s.tryReceive() {
                 guard let m = try? DataMessage(frames: f) else { continue }
@@ -165,8 +177,10 @@ public final class Coordinator {
         }
     }
 
-    /// One control message: who sent it, then what it asks.
-    func handle(_ frames: [[UInt8]]) throws {
+    /// One control message: who sent it, then what it asks. A message that cannot be decoded, or
+    /// that its sender may not send, is logged with the peer and dropped: no peer can end the run.
+    /// `role`: the key the peer authenticated with (nil without keys).
+    func handle(_ frames: [[UInt8]], role: KeyRole?) throws {
         guard frames.count >= 2 else { return }
         let peer = frames[0]
         let m: DataMessage
@@ -180,9 +194,25 @@ public final class Coordinator {
             }
             return
         }
+        if let why = ControlPermissions.refusal(m.header.type, role: role, keyed: options.keys != nil) {
+            return log("dropped a \(m.header.type) from \(peerName(peer)): \(why)")
+        }
+        do { try dispatch(m, from: peer, role: role) } catch let e as WireError {
+            guard case .badControl = e else { throw e }
+            log("dropped a malformed \(m.header.type) from \(peerName(peer)): \(e)")
+        } catch let e as CoordinatorError {
+            guard case .invalidRequest = e else { throw e }
+            log("dropped a \(m.header.type) from \(peerName(peer)): \(e)")
+        }
+    }
+
+    func dispatch(_ m: DataMessage, from peer: [UInt8], role: KeyRole?) throws {
         let sender = membership.heard(from: peer)
         switch m.header.type {
-        case .register: try register(Control.decode(RegisterMessage.self, m), peer: peer)
+        case .register:
+            let r = try Control.decode(RegisterMessage.self, m)
+            if let role, let why = ControlPermissions.refusal(register: r.role, role: role) { throw CoordinatorError.invalidRequest(why) }
+            try register(r, peer: peer)
         case .heartbeat:
             if membership.heartbeat(try Control.decode(HeartbeatMessage.self, m).id) {
                 try router.send(to: peer, Control.frames(.heartbeatAck, Empty()))
@@ -197,8 +227,11 @@ public final class Coordinator {
         case .contributionDone:
             guard let s = sender else { return }
             try contributionDone(Control.decode(DoneMessage.self, m), from: s)
-        case .normReport: if phase == .training { try serverNorm(Control.decode(NormMessage.self, m)) }
+        case .normReport:
+            guard let s = sender, membership[s]?.role == .server else { throw CoordinatorError.invalidRequest("not a server of this cluster") }
+            if phase == .training { try serverNorm(Control.decode(NormMessage.self, m)) }
         case .evalResult:
+            guard let s = sender, membership[s]?.role == .worker else { throw CoordinatorError.invalidRequest("not a worker of this cluster") }
             let r = try Control.decode(EvalResultMessage.self, m)
             if isExternalResult(r) { try externalResult(r) } else { try evalResult(r) }
         case .evaluateRequest: try startExternalEval(Control.decode(EvaluateRequest.self, m), client: peer)

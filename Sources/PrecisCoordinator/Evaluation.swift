@@ -288,10 +288,12 @@ public enum CheckpointEvaluation {
     }
 
     /// Asks a running coordinator to evaluate on its workers; nil when none answers at `endpoint`.
-    public static func onCluster(endpoint: String, request: EvaluateRequest, timeoutSeconds: Double) throws -> EvaluateReply? {
-        guard (try? ClusterStatus.query(endpoint: endpoint, timeoutMs: 2000)) != nil else { return nil }
+    public static func onCluster(endpoint: String, request: EvaluateRequest, timeoutSeconds: Double,
+                                 keys: ClusterKeys? = nil) throws -> EvaluateReply? {
+        guard (try? ClusterStatus.query(endpoint: endpoint, timeoutMs: 2000, keys: keys)) != nil else { return nil }
         let ctx = try ZMQContext()
         let s = try ZMQSocket(ctx, .dealer)
+        try keys?.secureToCoordinator(s)
         try s.connect(endpoint)
         try s.send(Control.frames(.evaluateRequest, request))
         let deadline = Member.now() + timeoutSeconds

@@ -18,7 +18,7 @@ extension Coordinator {
                 id: m.id, name: m.name, config: configText, configFile: options.config,
                 modelConfig: String(decoding: try model.configJSON(), as: UTF8.self),
                 heartbeatInterval: cfg.cluster.heartbeatInterval, heartbeatTimeout: cfg.cluster.heartbeatTimeout, dataDigest: plan.digest,
-                outputDir: cfg.training.outputDir)))
+                outputDir: cfg.training.outputDir, partitionBytes: cfg.cluster.partitionBytes)))
             log("\(m.roleName) \(m.name) joined (pid \(r.pid) on \(r.host), \(r.threads) thread(s)"
                 + "\(r.endpoint.map { ", data on \($0)" } ?? "")); \(count) \(m.roleName)(s), epoch \(membership.epoch)")
             if m.role == .server && phase == .recovering && membership.allServersAlive {
@@ -72,6 +72,9 @@ extension Coordinator {
     /// `view` to every living worker: the servers (index, endpoint, partitions), the workers, the attempt.
     func sendView() throws {
         guard let p = layout.plan else { return }
+        // The servers first: a worker's first pull should find itself announced.
+        let members = Control.frames(.members, membersMessage(), epoch: membership.epoch)
+        for sid in membership.servers { if let s = membership[sid], s.alive { try router.send(to: s.identity, members) } }
         let servers = membership.servers.enumerated().compactMap { index, sid in
             membership[sid].map { ServerInfo(id: index, name: $0.name, endpoint: $0.endpoint ?? "", partitions: p.partitions(of: index)) }
         }
@@ -81,6 +84,12 @@ extension Coordinator {
                             attempt: attempt)
         v.layoutEpoch = layout.epoch
         for w in workers { try router.send(to: membership[w]!.identity, Control.frames(.view, v, epoch: membership.epoch)) }
+    }
+
+    /// Who the servers take data messages from: the coordinator's data connections and the living workers.
+    func membersMessage() -> MembersMessage {
+        MembersMessage(epoch: membership.epoch, coordinator: layout.dataIdentity,
+                       workers: membership.aliveWorkers.compactMap { membership[$0]?.identity })
     }
 
     func broadcastShutdown(_ reason: String, code: Int32) {

@@ -13,6 +13,9 @@ struct ServerLayout {
     var initialized = Set<Int>()
     /// Server index → DEALER to its data endpoint.
     var dataSockets: [Int: ZMQSocket] = [:]
+    /// The routing id of those DEALERs (announced to the servers in `members`; a random part
+    /// makes it unguessable).
+    var dataIdentity: [UInt8] = []
 }
 
 /// Starting the run: once the planned servers and workers are there (or some workers after
@@ -41,6 +44,7 @@ extension Coordinator {
         let a = cfg.training
         let segments = model.table.decaySegments(in: 0..<model.table.count).map { DecaySegment(lower: $0.range.lowerBound, upper: $0.range.upperBound, decay: $0.decay) }
         let codec = ShardCodec()
+        layout.dataIdentity = Array("coordinator/\(getpid())/\(attempt)/\(UInt64.random(in: 0...UInt64.max))".utf8)
         for (index, sid) in servers.enumerated() {
             let m = membership[sid]!
             var assignment = AssignMessage(
@@ -51,9 +55,11 @@ extension Coordinator {
             assignment.epoch = membership.epoch
             assignment.maxContributions = plan.microPerStep
             try router.send(to: m.identity, Control.frames(.assign, assignment, epoch: membership.epoch))
+            try router.send(to: m.identity, Control.frames(.members, membersMessage(), epoch: membership.epoch))
             let sock = try ZMQSocket(context, .dealer)
-            try sock.set(ZMQSocket.routingID, bytes: Array("coordinator/\(getpid())/\(attempt)".utf8))
-            try sock.setUnboundedQueues()
+            try sock.set(ZMQSocket.routingID, bytes: layout.dataIdentity)
+            try options.keys?.secureToServer(sock)
+            try sock.limitForData(partitionFloats: WireLimits.largestPartition(p))
             try sock.connect(m.endpoint!)
             layout.dataSockets[index] = sock
             for part in p.partitions(of: index) {

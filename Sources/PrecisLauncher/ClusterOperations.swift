@@ -1,5 +1,6 @@
 import Foundation
 import PrecisTrain
+import PrecisWire
 
 /// `precis cluster up|down|status|scale` over a cluster file: which roles to start on which host
 /// (the `Launcher` starts, watches and stops them) and the record of it in RUN_DIR/cluster.json.
@@ -47,7 +48,8 @@ public struct ClusterOperations {
     /// Starts worker `w<index>` on `host` and records it.
     func startWorker(index: Int, on host: ClusterFile.Host, endpoint: String) throws -> ProcessRecord {
         let name = "w\(index)"
-        return try launcher.start(.worker(coordinator: endpoint, name: name, host: host.address, threads: host.threadsPerWorker),
+        let keys = FileManager.default.fileExists(atPath: ClusterKeys.authorizedFile(keysDir)) ? keysDir : nil
+        return try launcher.start(.worker(coordinator: endpoint, name: name, host: host.address, threads: host.threadsPerWorker, keys: keys),
                                   name: name, on: host, threads: host.threadsPerWorker)
     }
 

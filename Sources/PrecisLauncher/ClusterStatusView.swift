@@ -53,7 +53,7 @@ extension ClusterOperations {
         if let co = rows.first(where: { $0.0.role == .coordinator }), co.1 == .dead {
             coordinator = .notRunning(log: co.0.logLocation, lastLines: launcher.logTail(co.0, lines: 1))
         } else if let endpoint {
-            do { coordinator = .answered(endpoint: endpoint, try ClusterStatus.report(endpoint: endpoint, timeoutMs: queryTimeoutMs)) } catch {
+            do { coordinator = .answered(endpoint: endpoint, try ClusterStatus.report(endpoint: endpoint, timeoutMs: queryTimeoutMs, keys: operatorKeys())) } catch {
                 coordinator = .unreachable(endpoint: endpoint, reason: "\(error)")
             }
         } else {

@@ -16,6 +16,8 @@ extension ClusterOperations {
             if !live.isEmpty { throw LaunchError.alreadyUp(stateFile: statePath, live: live) }
         }
         try preflight(configPath: configPath)
+        let keys = try prepareKeys()
+        try distributeKeys()
 
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
         var state = ClusterState(clusterFile: clusterPath, config: configPath, runDir: runDir, binDir: spec.binDir,
@@ -26,7 +28,7 @@ extension ClusterOperations {
         try? FileManager.default.removeItem(atPath: endpointFile)
         if coordHost.isRemote { launcher.remove(endpointFile, on: coordHost) }
         let command = RoleCommand.coordinator(config: configPath, bind: spec.coordinatorBind, endpointFile: endpointFile,
-                                              outputDir: outputDir, maxSteps: maxSteps)
+                                              outputDir: outputDir, maxSteps: maxSteps, keys: keys)
         let coordinator = try launcher.start(command, name: "coordinator", on: coordHost)
         state.processes.append(coordinator)
         try save(state)
@@ -41,7 +43,7 @@ extension ClusterOperations {
         for h in spec.hosts {
             for _ in 0..<h.servers {
                 let name = "ps\(psIndex)"
-                let p = try launcher.start(.server(coordinator: endpoint, name: name, host: h.address), name: name, on: h)
+                let p = try launcher.start(.server(coordinator: endpoint, name: name, host: h.address, keys: keys), name: name, on: h)
                 psIndex += 1
                 state.processes.append(p)
                 try save(state)

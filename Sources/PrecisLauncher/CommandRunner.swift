@@ -17,8 +17,16 @@ public struct CommandResult: Sendable, Equatable {
 /// Runs a command (`argv[0]` looked up in PATH), stdin from /dev/null, capturing stdout and stderr.
 /// Returns once the command exits, even if something it started in the background still holds its
 /// output pipes (`ssh host 'nohup role &'` must not wait for the role).
-public func runCommand(_ argv: [String]) -> CommandResult {
+/// `input` (at most a pipe's buffer, 64 KiB): what the command reads on stdin instead of nothing.
+public func runCommand(_ argv: [String], input: [UInt8]? = nil) -> CommandResult {
     let outPipe: (read: Int32, write: Int32), errPipe: (read: Int32, write: Int32)
+    var inPipe: (read: Int32, write: Int32)?
+    if let input {
+        precondition(input.count <= 65536, "runCommand input is written before the command reads it")
+        guard let p = try? closeOnExecPipe() else { return CommandResult(status: 127, out: "", err: "could not make a pipe") }
+        inPipe = p
+    }
+    defer { if let inPipe { close(inPipe.read) } }
     do {
         outPipe = try closeOnExecPipe()
         do { errPipe = try closeOnExecPipe() } catch {
@@ -28,13 +36,18 @@ public func runCommand(_ argv: [String]) -> CommandResult {
     } catch { return CommandResult(status: 127, out: "", err: "\(error)") }
     let pid: pid_t
     do {
-        pid = try spawn(argv, stdout: .descriptor(outPipe.write), stderr: .descriptor(errPipe.write), newSession: false, searchPath: true)
+        pid = try spawn(argv, stdout: .descriptor(outPipe.write), stderr: .descriptor(errPipe.write), newSession: false, searchPath: true,
+                        stdin: inPipe?.read)
     } catch {
         for fd in [outPipe.read, outPipe.write, errPipe.read, errPipe.write] { close(fd) }
         let reason = if case let LaunchError.spawnFailed(_, why) = error { why } else { "\(error)" }
         return CommandResult(status: 127, out: "", err: "could not run \(argv[0]): \(reason)")
     }
     close(outPipe.write); close(errPipe.write)
+    if let inPipe, let input {
+        _ = input.withUnsafeBytes { write(inPipe.write, $0.baseAddress, $0.count) }
+        close(inPipe.write)
+    }
 
     var out = [UInt8](), err = [UInt8]()
     var fds = [pollfd(fd: outPipe.read, events: Int16(POLLIN), revents: 0), pollfd(fd: errPipe.read, events: Int16(POLLIN), revents: 0)]

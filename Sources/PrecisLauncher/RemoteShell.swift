@@ -25,7 +25,7 @@ public struct RemoteShell: Sendable, Equatable {
     }
 
     /// Runs `script` on `destination` and waits for it (not for what it starts in the background).
-    public func run(_ destination: String, _ script: String) -> CommandResult {
-        runCommand(argv(destination, script))
+    public func run(_ destination: String, _ script: String, input: [UInt8]? = nil) -> CommandResult {
+        runCommand(argv(destination, script), input: input)
     }
 }

@@ -53,8 +53,9 @@ public struct RoleCommand: Sendable, Equatable {
     /// `progressLines`: one `@progress {json}` line per step and an `@summary {json}` line at the
     /// end, for a program that reads its output.
     public static func coordinator(config: String, bind: String, endpointFile: String, outputDir: String? = nil,
-                                   maxSteps: Int? = nil, progressLines: Bool = false) -> RoleCommand {
+                                   maxSteps: Int? = nil, progressLines: Bool = false, keys: String? = nil) -> RoleCommand {
         var args = ["--config", config, "--bind", bind, "--endpoint-file", endpointFile]
+        if let keys { args += ["--keys", keys] }
         if let outputDir { args += ["--output-dir", outputDir] }
         if let maxSteps { args += ["--max-steps", String(maxSteps)] }
         if progressLines { args.append("--progress-lines") }
@@ -63,20 +64,21 @@ public struct RoleCommand: Sendable, Equatable {
 
     /// A parameter server: the coordinator's endpoint, its name, the address it binds and
     /// advertises (`--host`; nil: the role's default) and its compute threads.
-    public static func server(coordinator: String, name: String, host: String? = nil, threads: Int? = nil) -> RoleCommand {
-        RoleCommand(role: .server, arguments: memberArguments(coordinator: coordinator, name: name, host: host, threads: threads))
+    public static func server(coordinator: String, name: String, host: String? = nil, threads: Int? = nil, keys: String? = nil) -> RoleCommand {
+        RoleCommand(role: .server, arguments: memberArguments(coordinator: coordinator, name: name, host: host, threads: threads, keys: keys))
     }
 
     /// A worker: as a server.
-    public static func worker(coordinator: String, name: String, host: String? = nil, threads: Int? = nil) -> RoleCommand {
-        RoleCommand(role: .worker, arguments: memberArguments(coordinator: coordinator, name: name, host: host, threads: threads))
+    public static func worker(coordinator: String, name: String, host: String? = nil, threads: Int? = nil, keys: String? = nil) -> RoleCommand {
+        RoleCommand(role: .worker, arguments: memberArguments(coordinator: coordinator, name: name, host: host, threads: threads, keys: keys))
     }
 
-    private static func memberArguments(coordinator: String, name: String, host: String?, threads: Int?) -> [String] {
+    private static func memberArguments(coordinator: String, name: String, host: String?, threads: Int?, keys: String? = nil) -> [String] {
         var args = ["--coordinator", coordinator]
         if let host { args += ["--host", host] }
         args += ["--name", name]
         if let threads { args += ["--threads", String(threads)] }
+        if let keys { args += ["--keys", keys] }
         return args
     }
 

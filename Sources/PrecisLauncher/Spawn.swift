@@ -22,10 +22,11 @@ enum Redirect {
 /// Starts `argv` and returns its pid. `searchPath`: look `argv[0]` up in PATH (posix_spawnp).
 /// `newSession`: the process gets a session (and process group) of its own, so it outlives this
 /// process and its terminal; otherwise it stays in this process's group (Ctrl-C reaches it too).
-func spawn(_ argv: [String], stdout: Redirect, stderr: Redirect, newSession: Bool, searchPath: Bool = false) throws -> pid_t {
+/// `stdin`: a descriptor to read from instead of /dev/null.
+func spawn(_ argv: [String], stdout: Redirect, stderr: Redirect, newSession: Bool, searchPath: Bool = false, stdin: Int32? = nil) throws -> pid_t {
     precondition(!argv.isEmpty, "spawn needs a program")
     let actions = SpawnFileActions()
-    actions.open(0, "/dev/null", O_RDONLY)
+    if let stdin { posix_spawn_file_actions_adddup2(&actions.raw, stdin, 0) } else { actions.open(0, "/dev/null", O_RDONLY) }
     actions.redirect(1, stdout)
     actions.redirect(2, stderr)
     let attributes = SpawnAttributes(newSession: newSession)

@@ -12,7 +12,13 @@ final class ParameterReplies {
         var version: Int
         var partition: UInt32
         var codec: Codec
+        /// The role the puller authenticated as (nil without keys).
+        var role: KeyRole? = nil
     }
+
+    /// The most pulls that may wait at once (a few per worker and partition in a real run); beyond
+    /// it a pull is refused, so no peer can grow the list without bound.
+    static let waitingLimit = 4096
 
     /// Pulls waiting for a newer version, in arrival order.
     private(set) var waiting: [Pull] = []
@@ -24,7 +30,12 @@ final class ParameterReplies {
 
     private static func key(_ local: Int, _ codec: Codec) -> Int { local * 4 + Int(codec.rawValue) }
 
-    func wait(_ pull: Pull) { waiting.append(pull) }
+    /// Keeps a pull until its version exists; false when too many already wait.
+    func wait(_ pull: Pull) -> Bool {
+        guard waiting.count < Self.waitingLimit else { return false }
+        waiting.append(pull)
+        return true
+    }
 
     /// Removes and returns the waiting pulls that version `version` answers.
     func takeAnswered(by version: Int) -> [Pull] {

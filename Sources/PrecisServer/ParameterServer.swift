@@ -17,6 +17,10 @@ public final class ParameterServer {
         public var host = "127.0.0.1"
         public var name = "ps"
         public var threads = 1
+        /// The cluster's keys (the server role's): CURVE on every socket. Nil: no authentication,
+        /// allowed only on a loopback address unless `insecure`.
+        public var keys: ClusterKeys?
+        public var insecure = false
         public init(coordinator: String) { self.coordinator = coordinator }
     }
 
@@ -24,7 +28,9 @@ public final class ParameterServer {
     let context: ZMQContext
     let control: ZMQSocket
     let data: ZMQSocket
-    let dataEndpoint: String
+    var dataEndpoint: String
+    /// The partition size the data socket's message bound was set for (0: the control bound).
+    var dataLimitFloats = 0
     var link = CoordinatorLink()
     var id = -1
 
@@ -52,15 +58,33 @@ public final class ParameterServer {
     /// The routing ids of the peers seen so far: a message's id is looked up here, so the steady
     /// state keeps no copy of it per message.
     var peers: [[UInt8]] = []
+    /// Admits CURVE clients by key (with keys only).
+    let zap: ZAPHandler?
+    /// Who may use the data socket (the coordinator's `members`).
+    var announced = AnnouncedPeers()
+    /// Data messages dropped so far (for the log's rate limit).
+    var refusals = 0
 
     public init(_ options: Options) throws {
         self.options = options
         context = try ZMQContext()
         control = try ZMQSocket(context, .dealer)
         try control.set(ZMQSocket.routingID, bytes: Array("\(options.name)/\(getpid())".utf8))
+        try options.keys?.secureToCoordinator(control)
+        try control.limitForControl()
         data = try ZMQSocket(context, .router)
-        try data.setUnboundedQueues()
-        dataEndpoint = try data.bind("tcp://\(options.host):*")
+        // The control bound (16 MiB) until `registered` says how large partitions are: enough for
+        // any partition up to about 4M values; larger ones make the socket bind again (`limitData`).
+        try data.limitForControl()
+        try data.set(ZMQSocket.sendHighWaterMark, WireLimits.dataHighWaterMark)
+        try data.set(ZMQSocket.receiveHighWaterMark, WireLimits.dataHighWaterMark)
+        let bind = "tcp://\(options.host):*"
+        try BindPolicy.check(bind, keys: options.keys, insecure: options.insecure)
+        if let keys = options.keys {
+            zap = try ZAPHandler(context: context, keys: keys, name: options.name)
+            try data.secureAsServer(keys)
+        } else { zap = nil }
+        dataEndpoint = try data.bind(bind)
     }
 
     func log(_ s: String) { Member.log(options.name, s) }
@@ -71,7 +95,7 @@ public final class ParameterServer {
         Compute.setThreads(options.threads)
         do {
             try control.connect(options.coordinator)
-            log("serving parameters on \(dataEndpoint); registering with \(options.coordinator)")
+            log("serving parameters on \(dataEndpoint)\(options.keys == nil ? "" : " (CURVE, keys from \(options.keys!.dir))"); registering with \(options.coordinator)")
             try register()
             return try loop()
         } catch {
@@ -127,8 +151,9 @@ public final class ParameterServer {
             let r = try Control.decode(RegisteredMessage.self, m)
             id = r.id
             link.registered(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval,
-                            timeout: r.heartbeatTimeout, name: options.name)
+                            timeout: r.heartbeatTimeout, name: options.name, keys: options.keys)
             log("registered as server \(r.name) (id \(id))")
+            if let b = r.partitionBytes { try limitData(partitionFloats: WireLimits.largestPartition(partitionBytes: b)) }
         case .refused:
             let r = try Control.decode(RefusedMessage.self, m)
             log("the coordinator refused this server: \(r.reason)")
@@ -143,6 +168,9 @@ public final class ParameterServer {
             try apply(try Control.decode(ApplyMessage.self, m))
         case .snapshot:
             try sendSnapshot()
+        case .members:
+            announced.announce(try Control.decode(MembersMessage.self, m))
+            for pull in announced.takeAdmitted(keyed: options.keys != nil) { try serve(pull) }
         case .shutdown:
             let s = try Control.decode(ShutdownMessage.self, m)
             log("shutting down: \(s.reason)")
@@ -151,6 +179,28 @@ public final class ParameterServer {
             log("ignored an unexpected \(m.header.type) message from the coordinator")
         }
         return nil
+    }
+
+    /// Makes sure the data socket takes the frames of partitions of `partitionFloats` values. It was
+    /// bound with the control bound (16 MiB, more than a default partition's frame); only partitions
+    /// too large for that make it bind again with their own bound (a listener keeps the bound it was
+    /// bound with; peers connected before lose their connection and ZeroMQ reconnects them).
+    func limitData(partitionFloats: Int) throws {
+        let needed = WireLimits.dataMessageBytes(partitionFloats: partitionFloats)
+        guard needed > WireLimits.controlMessageBytes, partitionFloats != dataLimitFloats else {
+            return log("data messages up to \(WireLimits.controlMessageBytes) bytes (partitions of \(partitionFloats) values need \(needed))")
+        }
+        try data.limitForData(partitionFloats: partitionFloats)
+        try data.unbind(dataEndpoint)
+        var lastError: Error?
+        for _ in 0..<50 {
+            do {
+                dataEndpoint = try data.bind(dataEndpoint)
+                dataLimitFloats = partitionFloats
+                return log("data messages up to \(WireLimits.dataMessageBytes(partitionFloats: partitionFloats)) bytes (partitions of \(partitionFloats) values)")
+            } catch { lastError = error; Thread.sleep(forTimeInterval: 0.02) }
+        }
+        throw lastError!
     }
 
     /// A new assignment (also a rollback): everything is reset to its partitions at `startStep`.
@@ -168,6 +218,7 @@ public final class ParameterServer {
         version = a.startStep
         initialised = Array(repeating: false, count: owned.partitions.count)
         replies.reset()
+        announced.reset()
         log("owns partitions \(owned.partitions.first ?? 0)...\(owned.partitions.last ?? 0) (\(owned.count) values, \(owned.count * 4 / 1_048_576) MiB), \(a.consistency.rawValue), version \(version)")
     }
 
@@ -223,7 +274,9 @@ public final class ParameterServer {
         return p
     }
 
-    /// A data message, read in place (the payload is decoded straight from ZeroMQ's buffer).
+    /// A data message, read in place (the payload is decoded straight from ZeroMQ's buffer). Who
+    /// sent it and every header field are checked before anything else (`AnnouncedPeers`,
+    /// `DataHeaderRules`).
     func handleData(_ received: Result<InPlaceMessage, WireError>, from peer: [UInt8]) throws {
         let m: InPlaceMessage
         switch received {
@@ -234,35 +287,64 @@ public final class ParameterServer {
             log("dropped a \(m.header.type) from \(peerName(peer)): no partitions assigned yet")
             return
         }
-        let p = Int(m.header.partition)
-        let local = layout.local(p)
-        switch m.header.type {
+        let h = m.header, role = data.lastPeerRole, keyed = options.keys != nil
+        let need: AnnouncedPeers.Need
+        switch h.type {
+        case .initParameters, .initMomentM, .initMomentV, .pullMoments: need = .coordinator
+        case .pullParameters: need = .member
+        case .pushGradient: need = .worker
+        default: return refuse(h, from: peer, "not a message a server takes")
+        }
+        let rules = DataHeaderRules(layout: layout, assignmentEpoch: a.epoch, announcedEpoch: announced.epoch, totalSteps: a.totalSteps)
+        if let why = announced.refusal(peer, role: role, keyed: keyed, need: need) {
+            // A worker's first pull may overtake its announcement: a few wait for it.
+            if h.type == .pullParameters && (!keyed || role == .worker) && rules.refusal(h) == nil {
+                let pull = ParameterReplies.Pull(peer: peer, version: Int(h.step), partition: h.partition, codec: h.codec, role: role)
+                refuse(h, from: peer, "\(why) (yet): held until it is (\(AnnouncedPeers.parkedLimit) such pulls at most)")
+                if let pushedOut = announced.park(pull) { refuse(h, from: pushedOut.peer, "never announced: its held pull is dropped") }
+                return
+            }
+            return refuse(h, from: peer, why)
+        }
+        if let why = rules.refusal(h) { return refuse(h, from: peer, why) }
+        let p = Int(h.partition)
+        switch h.type {
         case .initParameters, .initMomentM, .initMomentV:
             coordinatorPeer = peer
-            guard let local else { return log("dropped \(m.header.type) for partition \(p) from \(peerName(peer)): not mine") }
+            guard let local = layout.local(p) else { return }
             try initialise(m, local: local, from: peer)
         case .pushGradient:
-            if let e = a.epoch, m.header.epoch < e {
-                return log("dropped a gradient for step \(m.header.step) partition \(p) from \(peerName(peer)): epoch \(m.header.epoch) is older than this server's assignment (epoch \(e))")
-            }
-            guard let local else { return log("dropped a gradient for partition \(p) from \(peerName(peer)): not mine") }
+            guard let local = layout.local(p) else { return }
             if a.consistency == .sync {
                 try store(m, local: local, from: peer)
             } else {
                 try applyOnArrival(m, local: local, from: peer)
             }
         case .pullParameters:
-            let want = Int(m.header.step)
-            if want > version {
-                replies.wait(.init(peer: peer, version: want, partition: m.header.partition, codec: m.header.codec))
-            } else {
-                try sendParameters(to: peer, partition: m.header.partition, codec: m.header.codec)
-            }
-        case .pullMoments:
-            try sendMoments(to: peer, epoch: m.header.epoch)
+            try serve(.init(peer: peer, version: Int(h.step), partition: h.partition, codec: h.codec, role: role))
         default:
-            log("dropped an unexpected \(m.header.type) from \(peerName(peer))")
+            try sendMoments(to: peer, epoch: h.epoch)
         }
+    }
+
+    /// Answers a pull now, or when its version exists.
+    func serve(_ pull: ParameterReplies.Pull) throws {
+        if pull.version > version {
+            if !replies.wait(pull) {
+                log("dropped a pull from \(peerName(pull.peer)): \(ParameterReplies.waitingLimit) pulls already wait")
+            }
+        } else {
+            try sendParameters(to: pull.peer, partition: pull.partition, codec: pull.codec)
+        }
+    }
+
+    /// Logs a dropped data message (every one of the first 100, then one in 1000: a flood cannot
+    /// fill the disk).
+    func refuse(_ h: WireHeader, from peer: [UInt8], _ why: String) {
+        refusals += 1
+        guard refusals <= 100 || refusals % 1000 == 0 else { return }
+        log("dropped a \(h.type) (step \(h.step), partition \(h.partition), slot \(h.slot), epoch \(h.epoch)) from \(peerName(peer)): \(why)"
+            + (refusals == 100 ? " (from now on one dropped message in 1000 is logged)" : ""))
     }
 
     /// Initial values (or, resuming, moments) of a partition from the coordinator.

@@ -64,9 +64,12 @@ public struct RegisteredMessage: Codable, Sendable {
     public var dataDigest: String
     /// training.output_dir as the coordinator runs it (a command-line override included).
     public var outputDir: String
+    /// cluster.partition_bytes: no partition is larger (a server sizes its data socket's
+    /// `ZMQ_MAXMSGSIZE` from it).
+    public var partitionBytes: Int?
     public init(id: Int, name: String, config: String, configFile: String, modelConfig: String,
-                heartbeatInterval: Double, heartbeatTimeout: Double, dataDigest: String, outputDir: String) {
-        self.outputDir = outputDir
+                heartbeatInterval: Double, heartbeatTimeout: Double, dataDigest: String, outputDir: String, partitionBytes: Int? = nil) {
+        self.outputDir = outputDir; self.partitionBytes = partitionBytes
         self.id = id; self.name = name; self.config = config; self.configFile = configFile; self.modelConfig = modelConfig
         self.heartbeatInterval = heartbeatInterval; self.heartbeatTimeout = heartbeatTimeout; self.dataDigest = dataDigest
     }
@@ -340,5 +343,18 @@ public struct EvaluateReply: Codable, Sendable {
     public var outputDir: String?
     public init(metrics: [String: Double], error: String?, outputDir: String?) {
         self.metrics = metrics; self.error = error; self.outputDir = outputDir
+    }
+}
+
+/// `members` (coordinator → server): the routing ids a server takes data messages from. Sent after
+/// every `assign` (before the initial values) and before every `view` goes to the workers, so a
+/// worker's first pull finds itself announced. `coordinator` alone may send initial values and ask
+/// for moments; `workers` may pull and push (a worker's push thread adds `/push` to its id).
+public struct MembersMessage: Codable, Sendable, Equatable {
+    public var epoch: UInt32
+    public var coordinator: [UInt8]
+    public var workers: [[UInt8]]
+    public init(epoch: UInt32, coordinator: [UInt8], workers: [[UInt8]]) {
+        self.epoch = epoch; self.coordinator = coordinator; self.workers = workers
     }
 }

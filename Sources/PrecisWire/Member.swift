@@ -70,10 +70,10 @@ public final class HeartbeatThread: Sendable {
 
     static func micros() -> Int64 { Int64(Member.now() * 1e6) }
 
-    public init(context: ZMQContext, coordinator: String, id: Int, interval: Double, name: String) {
+    public init(context: ZMQContext, coordinator: String, id: Int, interval: Double, name: String, keys: ClusterKeys? = nil) {
         startedMicros = Self.micros()
         lastAckMicros.store(startedMicros, ordering: .relaxed)
-        let thread = Thread { [self] in self.run(context: context, coordinator: coordinator, id: id, interval: interval, name: name) }
+        let thread = Thread { [self] in self.run(context: context, coordinator: coordinator, id: id, interval: interval, name: name, keys: keys) }
         thread.name = "heartbeat"
         thread.start()
     }
@@ -83,9 +83,11 @@ public final class HeartbeatThread: Sendable {
 
     public func stop() { stopFlag.store(true, ordering: .relaxed) }
 
-    private func run(context: ZMQContext, coordinator: String, id: Int, interval: Double, name: String) {
+    private func run(context: ZMQContext, coordinator: String, id: Int, interval: Double, name: String, keys: ClusterKeys?) {
         do {
             let s = try ZMQSocket(context, .dealer)
+            try keys?.secureToCoordinator(s)
+            try s.limitForControl()
             try s.connect(coordinator)
             let beat = Control.frames(.heartbeat, HeartbeatMessage(id: id))
             var next = Member.now()
@@ -110,9 +112,12 @@ public final class HeartbeatThread: Sendable {
 /// Asks a running coordinator for its view of the cluster.
 public enum ClusterStatus {
     /// The coordinator's status as a JSON text (`state`, `step`, `max_steps`, `epoch`, `servers`, `workers`, ...).
-    public static func query(endpoint: String, timeoutMs: Int = 2000) throws -> String {
+    /// With `keys` (the operator's, when the cluster has keys) the request goes over CURVE.
+    public static func query(endpoint: String, timeoutMs: Int = 2000, keys: ClusterKeys? = nil) throws -> String {
         let ctx = try ZMQContext()
         let s = try ZMQSocket(ctx, .dealer)
+        try keys?.secureToCoordinator(s)
+        try s.limitForControl()
         try s.connect(endpoint)
         try s.send(Control.frames(.statusRequest, Empty()))
         let deadline = Member.now() + Double(timeoutMs) / 1000
@@ -144,10 +149,11 @@ public struct CoordinatorLink {
     public var isRegistered: Bool { heartbeat != nil }
 
     /// Registered (again): heartbeats start under the new id.
-    public mutating func registered(context: ZMQContext, coordinator: String, id: Int, interval: Double, timeout: Double, name: String) {
+    public mutating func registered(context: ZMQContext, coordinator: String, id: Int, interval: Double, timeout: Double, name: String,
+                                    keys: ClusterKeys? = nil) {
         heartbeat?.stop()
         self.timeout = timeout
-        heartbeat = HeartbeatThread(context: context, coordinator: coordinator, id: id, interval: interval, name: name)
+        heartbeat = HeartbeatThread(context: context, coordinator: coordinator, id: id, interval: interval, name: name, keys: keys)
     }
 
     /// What to do now: nothing, drop the work in hand (the coordinator is gone), send `register`, or give up.

@@ -15,7 +15,7 @@
 /// | 36 | 4 | CRC-32C of the payload |
 public struct WireHeader: Sendable, Equatable {
     public static let magic: UInt32 = 0x5343_5250 // "PRCS" read little-endian
-    public static let version: UInt16 = 2
+    public static let version: UInt16 = 3
     public static let size = 40
 
     public var type: MessageType
@@ -114,6 +114,8 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case normReport = 26, apply = 27, applied = 28, leave = 29, shutdown = 30
     case statusRequest = 31, statusReply = 32, initDone = 33, snapshot = 34, snapshotDone = 35
     case evalTask = 36, evalResult = 37, evaluateRequest = 38, evaluateReply = 39
+    /// Coordinator → server: the peers allowed on its data socket (`MembersMessage`).
+    case members = 40
 
     public var isControl: Bool { rawValue >= 16 }
 }

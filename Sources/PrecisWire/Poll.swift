@@ -64,6 +64,8 @@ extension ZMQSocket {
                 if n == 0 && zmq_errno() == EAGAIN { return false }
                 throw WireError.lastZMQ("zmq_msg_recv")
             }
+            if n == 0 { lastPeerRole = nil }
+            if lastPeerRole == nil { lastPeerRole = peerRole(of: slot) }
             n += 1
             if zmq_msg_more(slot) == 0 { break }
         }

@@ -172,8 +172,8 @@ public enum ReportLine {
 
 extension ClusterStatus {
     /// The coordinator's status, decoded.
-    public static func report(endpoint: String, timeoutMs: Int = 2000) throws -> StatusReport {
-        let text = try query(endpoint: endpoint, timeoutMs: timeoutMs)
+    public static func report(endpoint: String, timeoutMs: Int = 2000, keys: ClusterKeys? = nil) throws -> StatusReport {
+        let text = try query(endpoint: endpoint, timeoutMs: timeoutMs, keys: keys)
         do { return try JSONDecoder().decode(StatusReport.self, from: Data(text.utf8)) } catch {
             throw WireError.badControl(type: "statusReply", reason: "\(error)")
         }

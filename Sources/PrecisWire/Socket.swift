@@ -21,7 +21,7 @@ public final class ZMQContext: @unchecked Sendable {
 /// A ZeroMQ socket (not thread-safe: create and use it on one thread). Multipart messages are
 /// `[[UInt8]]` frames. Every receive takes a timeout, so no wait is unbounded.
 public final class ZMQSocket {
-    public enum Kind: Int32 { case router = 6, dealer = 5, pair = 0, pub = 1, sub = 2 }
+    public enum Kind: Int32 { case router = 6, dealer = 5, pair = 0, pub = 1, sub = 2, rep = 4 }
     /// `ZMQ_ROUTING_ID` (the identity a ROUTER sees for this peer).
     public static let routingID: Int32 = 5
     /// `ZMQ_LINGER`, `ZMQ_SNDHWM`, `ZMQ_RCVHWM` (for roles that do not import CZMQ).
@@ -36,6 +36,8 @@ public final class ZMQSocket {
     let inPlaceFrames = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 4)
     /// The message struct for zero-copy payload sends, allocated once.
     let sendFrame = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
+    /// The role the last received message's sender authenticated as (CURVE + ZAP; nil without keys).
+    public internal(set) var lastPeerRole: KeyRole?
 
     public init(_ context: ZMQContext, _ kind: Kind) throws {
         guard let s = zmq_socket(context.handle, kind.rawValue) else { throw WireError.lastZMQ("zmq_socket") }
@@ -104,6 +106,9 @@ public final class ZMQSocket {
             zmq_msg_init(msg)
             defer { zmq_msg_close(msg) }
             if zmq_msg_recv(msg, handle, 0) < 0 { throw WireError.lastZMQ("zmq_msg_recv") }
+            // A ROUTER's identity frame carries no metadata: the role comes from the frames after it.
+            if frames.isEmpty { lastPeerRole = nil }
+            if lastPeerRole == nil { lastPeerRole = peerRole(of: msg) }
             let size = zmq_msg_size(msg)
             let data = zmq_msg_data(msg)
             frames.append(size > 0 ? Array(UnsafeRawBufferPointer(start: data, count: size)) : [])

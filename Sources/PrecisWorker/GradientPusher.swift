@@ -85,10 +85,10 @@ package final class GradientPusher {
     private let sender = PartitionSender(label: "worker")
 
     /// Starts the push thread. `identity` is the worker's routing id; `name` labels traces.
-    package init(context: ZMQContext, identity: [UInt8], name: String) {
+    package init(context: ZMQContext, identity: [UInt8], name: String, keys: ClusterKeys? = nil) {
         let queue = PushQueue(name: name)
         self.queue = queue
-        let thread = Thread { PushQueue.runPushThread(queue, context: context, identity: identity + Array("/push".utf8)) }
+        let thread = Thread { PushQueue.runPushThread(queue, context: context, identity: identity + Array("/push".utf8), keys: keys) }
         thread.name = "push"
         thread.start()
     }
@@ -258,7 +258,7 @@ private final class PushQueue: Sendable {
     }
 
     /// The push thread: its own sockets (one per server endpoint) and encoder.
-    static func runPushThread(_ queue: PushQueue, context: ZMQContext, identity: [UInt8]) {
+    static func runPushThread(_ queue: PushQueue, context: ZMQContext, identity: [UInt8], keys: ClusterKeys?) {
         let sender = PartitionSender(label: "push-thread")
         var sockets: [String: ZMQSocket] = [:]
         while let job = queue.nextForPushThread() {
@@ -266,7 +266,8 @@ private final class PushQueue: Sendable {
                 if let s = sockets[job.endpoint] { return s }
                 let s = try ZMQSocket(context, .dealer)
                 try s.set(ZMQSocket.routingID, bytes: identity)
-                try s.setUnboundedQueues()
+                try keys?.secureToServer(s)
+                try s.limitForSending()
                 try s.set(ZMQSocket.linger, 0)
                 try s.connect(job.endpoint)
                 sockets[job.endpoint] = s

@@ -16,6 +16,8 @@ public final class Worker {
         public var host = "127.0.0.1"
         public var name = "worker"
         public var threads = 1
+        /// The cluster's keys (the worker role's): CURVE to the coordinator and the servers.
+        public var keys: ClusterKeys?
         public init(coordinator: String) { self.coordinator = coordinator }
     }
 
@@ -64,6 +66,8 @@ public final class Worker {
         control = try ZMQSocket(context, .dealer)
         identity = Array("\(options.name)/\(getpid())".utf8)
         try control.set(ZMQSocket.routingID, bytes: identity)
+        try options.keys?.secureToCoordinator(control)
+        try control.limitForControl()
     }
 
     func log(_ s: String) { Member.log(options.name, s) }
@@ -176,7 +180,7 @@ public final class Worker {
     func setUp(_ r: RegisteredMessage) throws {
         id = r.id
         link.registered(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval,
-                        timeout: r.heartbeatTimeout, name: options.name)
+                        timeout: r.heartbeatTimeout, name: options.name, keys: options.keys)
         var cfg = try TrainingConfig.parse(r.config, file: r.configFile)
         cfg.training.outputDir = r.outputDir
         let m = try ModelRegistry.model(config: Data(r.modelConfig.utf8), file: "config.json from the coordinator")
@@ -216,7 +220,8 @@ public final class Worker {
             if let sock = byEndpoint[s.endpoint] { connected[s.id] = sock; continue }
             let sock = try ZMQSocket(context, .dealer)
             try sock.set(ZMQSocket.routingID, bytes: identity)
-            try sock.setUnboundedQueues()
+            try options.keys?.secureToServer(sock)
+            try sock.limitForData(partitionFloats: WireLimits.largestPartition(v.plan))
             try sock.connect(s.endpoint)
             connected[s.id] = sock
         }
@@ -354,7 +359,7 @@ public final class Worker {
     /// The gradient path for this contribution (the push thread starts with the first one); logs a
     /// push an earlier, abandoned contribution left failing.
     func beginPush(_ t: TaskMessage, view v: ViewMessage, codec: Codec, model: any Seq2SeqModel) -> GradientPusher {
-        let pusher = self.pusher ?? GradientPusher(context: context, identity: identity, name: options.name)
+        let pusher = self.pusher ?? GradientPusher(context: context, identity: identity, name: options.name, keys: options.keys)
         self.pusher = pusher
         let steps = (0..<v.plan.count).map { UInt64(t.exactVersion ? t.step : max(0, partitionVersion[$0])) }
         let earlier = pusher.begin(GradientContribution(

@@ -32,14 +32,21 @@ struct Run: ParsableCommand {
     var resume = false
     @Flag(help: "When a parameter server is lost, spread its partitions over the others instead of waiting for a replacement.")
     var reshard = false
+    @Option(help: "The cluster's keys folder (`precis keys generate`): CURVE authentication and encryption on every connection.")
+    var keys: String?
+    @Flag(help: "Listen on a non-loopback address without keys (anyone who reaches the port can join the cluster).")
+    var insecure = false
 
     func run() throws {
         Stdio.lineBufferStdout()
         var o = Coordinator.Options(config: config)
         o.bind = bind; o.endpointFile = endpointFile; o.outputDir = outputDir; o.maxSteps = maxSteps; o.progressLines = progressLines
-        o.resume = resume; o.reshard = reshard
+        o.resume = resume; o.reshard = reshard; o.insecure = insecure
         let code: Int32
-        do { code = try Coordinator(o).run() } catch {
+        do {
+            o.keys = try keys.map { try ClusterKeys.load(dir: $0, role: .coordinator) }
+            code = try Coordinator(o).run()
+        } catch {
             print("coordinator: error: \(error)")
             throw ExitCode(1)
         }
@@ -65,6 +72,8 @@ struct Evaluate: ParsableCommand {
     @Option(name: .customLong("max-samples")) var maxSamples: Int?
     @Flag(help: "Evaluate in this process even when a cluster is up.")
     var local = false
+    @Option(help: "The cluster's keys folder: the request goes over CURVE with the operator key.")
+    var keys: String?
 
     func validate() throws {
         if let why = CheckpointEvaluation.invalid(maxSamples: maxSamples) { throw ValidationError(why) }
@@ -82,7 +91,8 @@ struct Evaluate: ParsableCommand {
                 let absData = URL(fileURLWithPath: file).standardizedFileURL.path
                 if let reply = try CheckpointEvaluation.onCluster(endpoint: endpoint, request: EvaluateRequest(checkpoint: abs, dataFile: absData,
                                                                                                                maxSamples: maxSamples),
-                                                                  timeoutSeconds: 6 * 3600) {
+                                                                  timeoutSeconds: 6 * 3600,
+                                                                  keys: try keys.map { try ClusterKeys.load(dir: $0, role: .operator) }) {
                     if let e = reply.error { throw ValidationError("the cluster could not evaluate: \(e)") }
                     print("evaluated \(checkpoint) on \(file) on the cluster at \(endpoint):")
                     for (k, v) in reply.metrics.sorted(by: { $0.key < $1.key }) { print(String(format: "  %@ %.4f", k, v)) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import PrecisCore
 import PrecisServer
+import PrecisWire
 
 @main
 struct ServerCommand: ParsableCommand {
@@ -16,13 +17,20 @@ struct ServerCommand: ParsableCommand {
     var name = "ps"
     @Option(help: "Threads for the optimizer.")
     var threads = 1
+    @Option(help: "The cluster's keys folder (`precis keys generate`): CURVE authentication and encryption on every connection.")
+    var keys: String?
+    @Flag(help: "Listen on a non-loopback address without keys (anyone who reaches the port can join the cluster).")
+    var insecure = false
 
     func run() throws {
         Stdio.lineBufferStdout()
         var o = ParameterServer.Options(coordinator: coordinator)
-        o.host = host; o.name = name; o.threads = max(1, threads)
+        o.host = host; o.name = name; o.threads = max(1, threads); o.insecure = insecure
         let code: Int32
-        do { code = try ParameterServer(o).run() } catch {
+        do {
+            o.keys = try keys.map { try ClusterKeys.load(dir: $0, role: .server) }
+            code = try ParameterServer(o).run()
+        } catch {
             print("\(name): error: \(error)")
             throw ExitCode(1)
         }

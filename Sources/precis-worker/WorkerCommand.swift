@@ -1,6 +1,7 @@
 import ArgumentParser
 import PrecisCore
 import PrecisWorker
+import PrecisWire
 
 @main
 struct WorkerCommand: ParsableCommand {
@@ -16,6 +17,8 @@ struct WorkerCommand: ParsableCommand {
     var name = "worker"
     @Option(help: "Compute threads (default: the cores available).")
     var threads: Int?
+    @Option(help: "The cluster's keys folder (`precis keys generate`): CURVE authentication and encryption on every connection.")
+    var keys: String?
 
     func run() throws {
         Stdio.lineBufferStdout()
@@ -23,7 +26,10 @@ struct WorkerCommand: ParsableCommand {
         var o = Worker.Options(coordinator: coordinator)
         o.host = host; o.name = name; o.threads = max(1, threads ?? Compute.availableCores)
         let code: Int32
-        do { code = try Worker(o).run() } catch {
+        do {
+            o.keys = try keys.map { try ClusterKeys.load(dir: $0, role: .worker) }
+            code = try Worker(o).run()
+        } catch {
             print("\(name): error: \(error)")
             throw ExitCode(1)
         }

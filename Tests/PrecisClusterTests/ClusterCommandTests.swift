@@ -23,9 +23,9 @@ extension RealProcesses {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    /// The coordinator's view: (state, live workers), from `ClusterStatus.query`.
-    static func view(_ endpoint: String) -> (state: String, workers: Int)? {
-        guard let text = try? ClusterStatus.query(endpoint: endpoint, timeoutMs: 2000),
+    /// The coordinator's view: (state, live workers), from `ClusterStatus.query` with the operator key.
+    static func view(_ endpoint: String, keys: ClusterKeys?) -> (state: String, workers: Int)? {
+        guard let text = try? ClusterStatus.query(endpoint: endpoint, timeoutMs: 2000, keys: keys),
               let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return nil }
         let workers = (obj["workers"] as? [[String: Any]] ?? []).filter { $0["alive"] as? Bool == true }.count
         return (obj["state"] as? String ?? "", workers)
@@ -65,7 +65,11 @@ extension RealProcesses {
         let endpoint = (try? String(contentsOfFile: dir + "/run/coordinator.endpoint", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         #expect(endpoint.hasPrefix("tcp://127.0.0.1:"), "\(up.output)")
-        #expect(Self.waitFor("training with 2 workers") { Self.view(endpoint).map { $0.state == "training" && $0.workers == 2 } ?? false })
+        // `cluster up` made the cluster's keys: the status needs the operator's.
+        #expect(up.output.contains("wrote the cluster's keys to \(dir)/run/keys"), "\(up.output)")
+        let keys = try ClusterKeys.load(dir: dir + "/run/keys", role: .operator)
+        #expect(throws: WireError.self) { try ClusterStatus.query(endpoint: endpoint, timeoutMs: 1000) }
+        #expect(Self.waitFor("training with 2 workers") { Self.view(endpoint, keys: keys).map { $0.state == "training" && $0.workers == 2 } ?? false })
         for name in ["coordinator", "ps0", "w0", "w1"] {
             #expect(FileManager.default.fileExists(atPath: dir + "/run/\(name).log"), "\(name).log")
         }
@@ -75,20 +79,20 @@ extension RealProcesses {
 
         let grow = try Self.precis(["cluster", "scale", "--cluster", clusterFile, "--workers", "3"], in: dir)
         #expect(grow.status == 0, "\(grow.output)")
-        #expect(Self.waitFor("a third worker") { Self.view(endpoint)?.workers == 3 })
+        #expect(Self.waitFor("a third worker") { Self.view(endpoint, keys: keys)?.workers == 3 })
 
         let shrink = try Self.precis(["cluster", "scale", "--cluster", clusterFile, "--workers", "1", "--timeout", "60"], in: dir)
         #expect(shrink.status == 0, "\(shrink.output)")
-        #expect(Self.waitFor("one worker left") { Self.view(endpoint)?.workers == 1 })
+        #expect(Self.waitFor("one worker left") { Self.view(endpoint, keys: keys)?.workers == 1 })
         // The leavers left gracefully (SIGTERM → leave), and training goes on with the one left.
         let coordinatorLog = (try? String(contentsOfFile: dir + "/run/coordinator.log", encoding: .utf8)) ?? ""
         #expect(coordinatorLog.contains("left"), "\(coordinatorLog.suffix(2000))")
-        let stepBefore = (try? ClusterStatus.query(endpoint: endpoint)).flatMap { Self.step($0) } ?? -1
-        #expect(Self.waitFor("steps with one worker") { ((try? ClusterStatus.query(endpoint: endpoint)).flatMap { Self.step($0) } ?? -1) > stepBefore + 3 })
+        let stepBefore = (try? ClusterStatus.query(endpoint: endpoint, keys: keys)).flatMap { Self.step($0) } ?? -1
+        #expect(Self.waitFor("steps with one worker") { ((try? ClusterStatus.query(endpoint: endpoint, keys: keys)).flatMap { Self.step($0) } ?? -1) > stepBefore + 3 })
 
         let down = try Self.precis(["cluster", "down", "--cluster", clusterFile, "--timeout", "30"], in: dir)
         #expect(down.status == 0, "\(down.output)")
-        #expect(Self.view(endpoint) == nil, "the coordinator still answers after down")
+        #expect(Self.view(endpoint, keys: keys) == nil, "the coordinator still answers after down")
         let after = try Self.precis(["cluster", "status", "--cluster", clusterFile], in: dir)
         #expect(after.output.contains("0 of 3 process(es) alive (0 worker(s))"), "\(after.output)")
     }

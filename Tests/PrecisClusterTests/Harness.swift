@@ -82,10 +82,14 @@ final class TestCluster {
     let config: String
     private(set) var processes: [String: Process] = [:]
     private(set) var endpoint = ""
+    /// A keys folder (`precis keys generate`): every role is started with `--keys` (CURVE).
+    let keys: String?
 
-    init(dir: String, config: String) {
-        self.dir = dir; self.config = config
+    init(dir: String, config: String, keys: String? = nil) {
+        self.dir = dir; self.config = config; self.keys = keys
     }
+
+    var keyArguments: [String] { keys.map { ["--keys", $0] } ?? [] }
 
     deinit { stopAll() }
 
@@ -113,7 +117,7 @@ final class TestCluster {
     func startCoordinator() throws {
         let ep = dir + "/coordinator.endpoint"
         try? FileManager.default.removeItem(atPath: ep)
-        try start("precis-coordinator", "coordinator", ["--config", config, "--endpoint-file", ep])
+        try start("precis-coordinator", "coordinator", ["--config", config, "--endpoint-file", ep] + keyArguments)
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
             if let s = try? String(contentsOfFile: ep, encoding: .utf8), !s.isEmpty {
@@ -128,14 +132,14 @@ final class TestCluster {
 
     func setEndpoint(_ e: String) { endpoint = e }
 
-    func startServer(_ name: String) throws { try start("precis-ps", name, ["--coordinator", endpoint, "--name", name]) }
+    func startServer(_ name: String) throws { try start("precis-ps", name, ["--coordinator", endpoint, "--name", name] + keyArguments) }
     func startWorker(_ name: String, threads: Int = 1) throws {
-        try start("precis-worker", name, ["--coordinator", endpoint, "--name", name, "--threads", String(threads)])
+        try start("precis-worker", name, ["--coordinator", endpoint, "--name", name, "--threads", String(threads)] + keyArguments)
     }
 
     /// A whole cluster: coordinator, `servers` servers, `workers` workers.
-    static func up(dir: String, config: String, servers: Int, workers: Int, workerThreads: Int = 1) throws -> TestCluster {
-        let c = TestCluster(dir: dir, config: config)
+    static func up(dir: String, config: String, servers: Int, workers: Int, workerThreads: Int = 1, keys: String? = nil) throws -> TestCluster {
+        let c = TestCluster(dir: dir, config: config, keys: keys)
         try c.startCoordinator()
         for i in 0..<servers { try c.startServer("ps\(i)") }
         for i in 0..<workers { try c.startWorker("w\(i)", threads: workerThreads) }

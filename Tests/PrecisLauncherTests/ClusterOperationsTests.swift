@@ -2,6 +2,7 @@ import Foundation
 import PrecisTrain
 import Testing
 import PrecisLauncher
+import PrecisWire
 
 /// `up`, `status`, `scale` and `down` over a cluster file with two hosts, this machine and one
 /// "over ssh" (a stand-in for ssh that runs the script here), and stand-in role executables.
@@ -32,16 +33,24 @@ import PrecisLauncher
         #expect(state.processes.map(\.name) == ["coordinator", "ps0", "w0", "w1"])
         #expect(state.processes.map(\.ssh) == [nil, nil, nil, "node2"])
         #expect(state.processes[3].workdir == remote && state.processes[3].threads == 2)
-        #expect(said.first == "started coordinator on 10.77.0.1 (pid \(state.processes[0].pid)), log \(dir)/run/coordinator.log")
+        // The keys first: made here, copied to node2 with only the worker's secret (on stdin, not in the script).
+        #expect(said.first == "wrote the cluster's keys to \(dir)/run/keys (9 files; secrets mode 0600)")
+        #expect(said.contains("keys copied to node2:\(dir)/run/keys (secrets: worker)"), "\(said)")
+        let scripts = Scratch.text(dir + "/ssh-scripts")
+        #expect(scripts.contains("cat > \(dir)/run/keys/worker.key_secret && chmod 600 \(dir)/run/keys/worker.key_secret"))
+        #expect(!scripts.contains("server.key_secret") && !scripts.contains("coordinator.key_secret") && !scripts.contains("operator.key_secret"))
+        let secret = try #require(try ClusterKeys.load(dir: dir + "/run/keys", role: .worker).own.secretKey)
+        #expect(!scripts.contains(Z85.encode(secret)), "a secret key appeared in an ssh command line")
+        #expect(said.contains("started coordinator on 10.77.0.1 (pid \(state.processes[0].pid)), log \(dir)/run/coordinator.log"))
         #expect(said.contains("coordinator listening at tcp://10.77.0.1:7000"))
         #expect(said.contains("started w1 on 10.77.0.2 (pid \(state.processes[3].pid)), log node2:\(dir)/run/w1.log"))
         #expect(said.last == "cluster up: 1 coordinator, 1 server(s), 2 worker(s); state in \(dir)/run/cluster.json; "
                 + "`precis cluster status --cluster \(dir)/cluster.yaml` shows progress")
         #expect(Scratch.eventually { Scratch.text(dir + "/run/coordinator.log").hasPrefix("started") })
         #expect(Scratch.text(dir + "/run/coordinator.log").hasPrefix("started --config \(dir)/train.yaml --bind tcp://10.77.0.1:* "
-                + "--endpoint-file \(dir)/run/coordinator.endpoint --output-dir out --max-steps 3\n"))
+                + "--endpoint-file \(dir)/run/coordinator.endpoint --keys \(dir)/run/keys --output-dir out --max-steps 3\n"))
         #expect(Scratch.eventually { Scratch.text(dir + "/run/w1.log").hasPrefix("started") })
-        #expect(Scratch.text(dir + "/run/w1.log").hasPrefix("started --coordinator tcp://10.77.0.1:7000 --host 10.77.0.2 --name w1 --threads 2\n"))
+        #expect(Scratch.text(dir + "/run/w1.log").hasPrefix("started --coordinator tcp://10.77.0.1:7000 --host 10.77.0.2 --name w1 --threads 2 --keys \(dir)/run/keys\n"))
         #expect(Scratch.text(dir + "/ssh-scripts").contains("cd \(remote) || exit 3; test -x \(dir)/bin/precis-coordinator"),
                 "up checks the remote host first")
 

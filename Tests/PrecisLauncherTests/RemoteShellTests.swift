@@ -23,6 +23,13 @@ import PrecisLauncher
         #expect(runCommand(["sh", "-c", "printf '%s' " + shellQuote("$HOME 'x' `y`")]).out == "$HOME 'x' `y`")
     }
 
+    /// A command can read given bytes on stdin (how the launcher copies secret keys over ssh).
+    @Test func aCommandReadsItsInputOnStdin() {
+        let text = "secret-key = \"x\"\n"
+        #expect(runCommand(["cat"], input: Array(text.utf8)).out == text)
+        #expect(runCommand(["cat"]).out == "")
+    }
+
     /// A stand-in for ssh: appends DEST and SCRIPT to files in `dir`, then runs SCRIPT with /bin/sh here.
     static func fakeSSH(_ dir: String) throws -> RemoteShell {
         let path = try Scratch.script(dir + "/fake-ssh", """

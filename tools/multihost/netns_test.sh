@@ -152,7 +152,10 @@ elapsed() { echo $(( $(date +%s) - START )); }
 max_step() { grep -oE 'step [0-9]+/[0-9]+' "$TMP/coordinator.log" 2>/dev/null | sed -E 's/step ([0-9]+).*/\1/' | sort -n | tail -1 | grep . || echo 0; }
 alive() { kill -0 "$1" 2>/dev/null; }
 
-ip netns exec "${NS[0]}" "$BIN_DIR/precis-coordinator" --config "$TMP/train.yaml" --bind "tcp://${ADDR[0]}:*" \
+# The roles listen on the bridge, not loopback: they need the cluster's keys (CurveZMQ).
+"$BIN_DIR/precis" keys generate --out "$TMP/keys" > /dev/null || fail "precis keys generate failed"
+KEYS=(--keys "$TMP/keys")
+ip netns exec "${NS[0]}" "$BIN_DIR/precis-coordinator" --config "$TMP/train.yaml" --bind "tcp://${ADDR[0]}:*" "${KEYS[@]}" \
     --endpoint-file "$TMP/coordinator.endpoint" > "$TMP/coordinator.log" 2>&1 &
 COORD=$!; PIDS+=("$COORD")
 until [ -s "$TMP/coordinator.endpoint" ]; do
@@ -171,11 +174,11 @@ for i in 1 2; do
         || fail "${NS[$i]} cannot reach ${ADDR[0]}:$PORT over $BR (is bridged traffic filtered? see /proc/sys/net/bridge/bridge-nf-call-iptables and the FORWARD chain)"
 done
 
-ip netns exec "${NS[1]}" "$BIN_DIR/precis-ps" --coordinator "$EP" --host "${ADDR[1]}" --name ps0 --threads 1 > "$TMP/ps0.log" 2>&1 &
+ip netns exec "${NS[1]}" "$BIN_DIR/precis-ps" --coordinator "$EP" --host "${ADDR[1]}" --name ps0 --threads 1 "${KEYS[@]}" > "$TMP/ps0.log" 2>&1 &
 PS0=$!; PIDS+=("$PS0")
-ip netns exec "${NS[1]}" "$BIN_DIR/precis-worker" --coordinator "$EP" --host "${ADDR[1]}" --name w0 --threads 1 > "$TMP/w0.log" 2>&1 &
+ip netns exec "${NS[1]}" "$BIN_DIR/precis-worker" --coordinator "$EP" --host "${ADDR[1]}" --name w0 --threads 1 "${KEYS[@]}" > "$TMP/w0.log" 2>&1 &
 W0=$!; PIDS+=("$W0")
-ip netns exec "${NS[2]}" "$BIN_DIR/precis-worker" --coordinator "$EP" --host "${ADDR[2]}" --name w1 --threads 1 > "$TMP/w1.log" 2>&1 &
+ip netns exec "${NS[2]}" "$BIN_DIR/precis-worker" --coordinator "$EP" --host "${ADDR[2]}" --name w1 --threads 1 "${KEYS[@]}" > "$TMP/w1.log" 2>&1 &
 W1=$!; PIDS+=("$W1")
 echo "started ps0 (pid $PS0) and w0 (pid $W0) in ${NS[1]}, w1 (pid $W1) in ${NS[2]}"
 

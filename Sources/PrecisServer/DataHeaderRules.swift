@@ -1,0 +1,47 @@
+import PrecisWire
+
+/// What a data header must satisfy against the server's assignment before anything is looked up,
+/// decoded or allocated for it: the partition exists in the plan (and, for values it would store,
+/// is this server's), the value count is the partition's, the epoch is not older than the
+/// assignment nor further ahead than `epochWindow` of the newest epoch announced (a worker's view
+/// may legitimately be a few membership changes ahead of the server's assignment while the
+/// cluster reshards), and the step is within the run.
+struct DataHeaderRules {
+    static let epochWindow: UInt32 = 1024
+
+    let layout: OwnedPartitions
+    let assignmentEpoch: UInt32?
+    let announcedEpoch: UInt32
+    let totalSteps: Int
+
+    /// Nil when the header is acceptable; otherwise why not (for the log line).
+    func refusal(_ h: WireHeader) -> String? {
+        let stores = h.type == .pushGradient || h.type == .initParameters || h.type == .initMomentM || h.type == .initMomentV
+        let everything = h.type == .pullParameters && h.partition == UInt32.max
+        if !everything && h.type != .pullMoments {
+            guard Int(h.partition) < layout.plan.count else { return "partition \(h.partition): the plan has \(layout.plan.count)" }
+        }
+        if stores && layout.local(Int(h.partition)) == nil { return "partition \(h.partition) is not this server's" }
+        if h.type == .pushGradient || h.type == .pullParameters {
+            guard h.step <= UInt64(max(0, totalSteps)) else { return "step \(h.step) is beyond the run's last step \(totalSteps)" }
+        }
+        if let e = assignmentEpoch {
+            switch h.type {
+            case .pushGradient:
+                if h.epoch < e { return "epoch \(h.epoch) is older than this server's assignment (epoch \(e))" }
+                let newest = max(e, announcedEpoch)
+                if h.epoch > newest && h.epoch - newest > Self.epochWindow {
+                    return "epoch \(h.epoch) is more than \(Self.epochWindow) ahead of the newest announced (\(newest))"
+                }
+            case .initParameters, .initMomentM, .initMomentV:
+                if h.epoch != e { return "epoch \(h.epoch), this server's assignment is epoch \(e)" }
+            default: break
+            }
+        }
+        if stores, let local = layout.local(Int(h.partition)) {
+            let n = layout.range(local: local).count
+            guard Int(h.count) == n else { return "\(h.count) values, partition \(h.partition) has \(n)" }
+        }
+        return nil
+    }
+}

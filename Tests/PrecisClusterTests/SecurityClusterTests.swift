@@ -1,0 +1,232 @@
+import Foundation
+import Testing
+import PrecisCore
+import PrecisTrain
+import PrecisWire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension RealProcesses {
+/// A cluster with keys (CurveZMQ + ZAP), against peers that have no key or an unknown one.
+@Suite struct SecurityClusterTests {
+    /// Sends `frames` from a fresh DEALER (plain, or CURVE with `keys` towards `serverKey`) and
+    /// reports whether anything came back within `waitMs`.
+    static func probe(_ endpoint: String, _ frames: [[UInt8]], keys: ClusterKeys? = nil, serverKey: [UInt8]? = nil,
+                      waitMs: Int = 1000) throws -> Bool {
+        let ctx = try ZMQContext()
+        let s = try ZMQSocket(ctx, .dealer)
+        try s.set(ZMQSocket.routingID, bytes: Array("intruder".utf8))
+        if let keys, let serverKey { try s.secureAsClient(keys, serverKey: serverKey) }
+        try s.connect(endpoint)
+        try s.send(frames)
+        return (try? s.receive(timeoutMs: waitMs)) != nil
+    }
+
+    /// Peers without a key, or with a key not in authorized_keys, never reach the coordinator or
+    /// a server: nothing answers them, nothing they send is logged as received, and the run's final
+    /// parameters are bitwise those of an undisturbed run (a keyless one: keys change nothing else).
+    /// The operator key gets the status over CURVE.
+    @Test func keyedClusterNeverHearsPeersWithoutAnAuthorizedKey() throws {
+        let dir = TestCluster.tempDir("curve")
+        let model = try TestCluster.tiny(in: dir)
+        // Long enough to still be training when every probe below is done.
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 50, servers: 1, workers: 1)
+        let keysDir = dir + "/keys"
+        try ClusterKeys.generate(into: keysDir)
+        let strangerDir = dir + "/stranger-keys"
+        try ClusterKeys.generate(into: strangerDir)
+        let stranger = try ClusterKeys.load(dir: strangerDir, role: .worker)
+        let operatorKeys = try ClusterKeys.load(dir: keysDir, role: .operator)
+
+        let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1, keys: keysDir)
+        #expect(c.waitForStep(2), "\(c.allLogs())")
+        #expect(c.log("coordinator").contains("(CURVE, keys from \(keysDir))"))
+
+        // Without keys the status request goes unanswered; with the operator's key it is answered.
+        #expect(throws: WireError.self) { try ClusterStatus.query(endpoint: c.endpoint, timeoutMs: 1500) }
+        let status = try ClusterStatus.query(endpoint: c.endpoint, timeoutMs: 5000, keys: operatorKeys)
+        let json = try JSONSerialization.jsonObject(with: Data(status.utf8)) as! [String: Any]
+        let dataEndpoint = (json["servers"] as! [[String: Any]])[0]["endpoint"] as! String
+
+        let register = Control.frames(.register, RegisterMessage(role: .worker, name: "probe", host: "127.0.0.1", pid: 1, threads: 1))
+        let garbage = [Array("GARBAGE-HEADER-THAT-IS-NOT-PRECIS-AT-ALL!!".utf8), [1, 2, 3]]
+        let pullAll = DataMessage(header: WireHeader(type: .pullParameters, codec: .fp32, epoch: 1, step: 0, partition: UInt32.max, count: 0),
+                                  payload: []).frames
+        let values = [Float](repeating: 1e3, count: 1000)
+        let initFrames = try values.withUnsafeBufferPointer {
+            try DataMessage.make(type: .initParameters, codec: .fp32, epoch: 1, step: 0, partition: 0, values: $0, using: ShardCodec())
+        }.frames
+        for frames in [register, garbage] {
+            #expect(try !Self.probe(c.endpoint, frames), "a keyless peer got an answer from the coordinator")
+            #expect(try !Self.probe(c.endpoint, frames, keys: stranger, serverKey: operatorKeys.coordinatorKey),
+                    "an unknown key got an answer from the coordinator")
+        }
+        for frames in [pullAll, initFrames, garbage] {
+            #expect(try !Self.probe(dataEndpoint, frames), "a keyless peer got an answer from the server")
+            #expect(try !Self.probe(dataEndpoint, frames, keys: stranger, serverKey: operatorKeys.serverKey),
+                    "an unknown key got an answer from the server")
+        }
+        // Keys that are authorized still only do their role's job.
+        let workerKeys = try ClusterKeys.load(dir: keysDir, role: .worker)
+        #expect(try !Self.probe(dataEndpoint, initFrames, keys: workerKeys, serverKey: workerKeys.serverKey))
+        #expect(c.waitForLog("ps0", "dropped a initParameters (step 0, partition 0, slot 0, epoch 1) from intruder: only the coordinator's data connection may send it"),
+                "\(c.log("ps0"))")
+        #expect(try !Self.probe(c.endpoint, register, keys: operatorKeys, serverKey: operatorKeys.coordinatorKey))
+        #expect(c.waitForLog("coordinator", "dropped a register from intruder: registering as worker with the operator key"), "\(c.log("coordinator"))")
+        let evaluate = Control.frames(.evaluateRequest, EvaluateRequest(checkpoint: dir, dataFile: dir, maxSamples: nil))
+        #expect(try !Self.probe(c.endpoint, evaluate, keys: workerKeys, serverKey: workerKeys.coordinatorKey))
+        #expect(c.waitForLog("coordinator", "dropped a evaluateRequest from intruder: the worker key may not send it"), "\(c.log("coordinator"))")
+        #expect(c.processes["coordinator"]?.isRunning == true, "the run ended before every probe was sent")
+        // The handshake refusals are logged (by key); nothing they sent is.
+        #expect(c.waitForLog("coordinator", "is not in authorized_keys", timeout: 30), "\(c.log("coordinator"))")
+        #expect(c.waitForLog("ps0", "is not in authorized_keys", timeout: 30), "\(c.log("ps0"))")
+        #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
+        for n in ["ps0", "w0"] { #expect(c.wait(n, timeout: 20) == 0, "\(n): \(c.allLogs())") }
+        let coordinatorLog = c.log("coordinator"), serverLog = c.log("ps0")
+        #expect(coordinatorLog.contains("step 50/50"))
+        for text in ["probe", "bad magic", "intruder: bad", "joined (pid 1 "] {
+            #expect(!coordinatorLog.contains(text) && !serverLog.contains(text), "\(text) in the logs:\n\(c.allLogs())")
+        }
+        let keyed = try loadParameters(dir + "/out")
+        try FileManager.default.moveItem(atPath: dir + "/out", toPath: dir + "/out-keyed")
+
+        let plain = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1)
+        #expect(plain.wait("coordinator") == 0, "\(plain.allLogs())")
+        let undisturbed = try loadParameters(dir + "/out")
+        #expect(keyed.keys.sorted() == undisturbed.keys.sorted())
+        for (name, v) in undisturbed { #expect(keyed[name]?.map(\.bitPattern) == v.map(\.bitPattern), "\(name) differs") }
+    }
+
+    /// A raw peer that reaches the ports of a keyless (loopback) cluster can do nothing: the server
+    /// takes initial values and moments requests only from the coordinator's data connection, pulls
+    /// and pushes only from announced workers; the coordinator logs and drops malformed or
+    /// unexpected control messages instead of ending the run. The parameters are bitwise those of
+    /// an undisturbed run.
+    @Test func aHostilePeerCanNeitherReadNorWriteParametersNorStopTheRun() throws {
+        let dir = TestCluster.tempDir("hostile")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 30, servers: 1, workers: 1)
+        let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1)
+        #expect(c.waitForStep(2), "\(c.allLogs())")
+        let status = try JSONSerialization.jsonObject(with: Data(try ClusterStatus.query(endpoint: c.endpoint).utf8)) as! [String: Any]
+        let dataEndpoint = (status["servers"] as! [[String: Any]])[0]["endpoint"] as! String
+        let epoch = status["epoch"] as! Int
+
+        let ctx = try ZMQContext()
+        let toServer = try ZMQSocket(ctx, .dealer)
+        try toServer.set(ZMQSocket.routingID, bytes: Array("intruder".utf8))
+        try toServer.connect(dataEndpoint)
+        let values = [Float](repeating: 1e3, count: 1000)
+        func data(_ type: MessageType, slot: UInt32 = 0, step: UInt64 = 0) throws -> [[UInt8]] {
+            try values.withUnsafeBufferPointer {
+                try DataMessage.make(type: type, codec: .fp32, epoch: UInt32(epoch), step: step, partition: 0, slot: slot, values: $0, using: ShardCodec())
+            }.frames
+        }
+        let pull = DataMessage(header: WireHeader(type: .pullParameters, codec: .fp32, epoch: UInt32(epoch), step: 0, partition: UInt32.max, count: 0),
+                               payload: []).frames
+        let moments = DataMessage(header: WireHeader(type: .pullMoments, codec: .fp32, epoch: UInt32(epoch), step: 0, partition: 0, count: 0),
+                                  payload: []).frames
+        for frames in [pull, moments, try data(.initParameters), try data(.initMomentM), try data(.pushGradient, slot: 100, step: 3)] {
+            try toServer.send(frames)
+        }
+        #expect(throws: WireError.self) { try toServer.receive(timeoutMs: 1500) }
+        for line in ["dropped a pullParameters (step 0, partition 4294967295, slot 0, epoch \(epoch)) from intruder: not a member the coordinator announced (yet)",
+                     "dropped a pullMoments (step 0, partition 0, slot 0, epoch \(epoch)) from intruder: only the coordinator's data connection may send it",
+                     "dropped a initParameters (step 0, partition 0, slot 0, epoch \(epoch)) from intruder: only the coordinator's data connection may send it",
+                     "dropped a initMomentM (step 0, partition 0, slot 0, epoch \(epoch)) from intruder: only the coordinator's data connection may send it",
+                     "dropped a pushGradient (step 3, partition 0, slot 100, epoch \(epoch)) from intruder: not a worker the coordinator announced"] {
+            #expect(c.waitForLog("ps0", line, timeout: 20), "\(line)\n\(c.log("ps0"))")
+        }
+
+        let toCoordinator = try ZMQSocket(ctx, .dealer)
+        try toCoordinator.set(ZMQSocket.routingID, bytes: Array("intruder".utf8))
+        try toCoordinator.connect(c.endpoint)
+        try toCoordinator.send(Control.frames(.register, json: Array("{}".utf8)))
+        try toCoordinator.send(Control.frames(.evaluateRequest, json: Array("{\"checkpoint\": 5}".utf8)))
+        try toCoordinator.send(Control.frames(.normReport, NormMessage(step: 3, server: 0, sumOfSquares: 1e30)))
+        try toCoordinator.send(Control.frames(.applied, Empty()))
+        #expect(c.waitForLog("coordinator", "dropped a malformed register from intruder: bad register message"), "\(c.log("coordinator"))")
+        #expect(c.waitForLog("coordinator", "dropped a malformed evaluateRequest from intruder"), "\(c.log("coordinator"))")
+        #expect(c.waitForLog("coordinator", "dropped a normReport from intruder: not a server of this cluster"), "\(c.log("coordinator"))")
+        #expect(c.processes["coordinator"]?.isRunning == true, "the run ended before every probe was sent")
+
+        #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
+        #expect(c.log("coordinator").contains("step 30/30"))
+        let disturbed = try loadParameters(dir + "/out")
+        try FileManager.default.moveItem(atPath: dir + "/out", toPath: dir + "/out-disturbed")
+        let plain = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1)
+        #expect(plain.wait("coordinator") == 0, "\(plain.allLogs())")
+        let undisturbed = try loadParameters(dir + "/out")
+        for (name, v) in undisturbed { #expect(disturbed[name]?.map(\.bitPattern) == v.map(\.bitPattern), "\(name) differs") }
+    }
+
+    /// Resident memory of a process, in bytes (VmRSS).
+    static func residentBytes(_ pid: Int32) -> Int {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
+
+    /// A frame over a socket's ZMQ_MAXMSGSIZE (16 MiB for the coordinator's control socket, the
+    /// largest partition's encoding for a server's data socket) ends the sender's connection
+    /// before it is allocated: the roles' memory does not grow by the frame, and the run goes on.
+    @Test func oversizedFramesAreRefusedBeforeTheyCostMemory() throws {
+        let dir = TestCluster.tempDir("maxmsg")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 30, servers: 1, workers: 1)
+        let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1)
+        #expect(c.waitForStep(2), "\(c.allLogs())")
+        #expect(c.waitForLog("ps0", "data messages up to"), "\(c.log("ps0"))")
+        let status = try JSONSerialization.jsonObject(with: Data(try ClusterStatus.query(endpoint: c.endpoint).utf8)) as! [String: Any]
+        let dataEndpoint = (status["servers"] as! [[String: Any]])[0]["endpoint"] as! String
+        let coordinatorPid = c.processes["coordinator"]!.processIdentifier, serverPid = c.processes["ps0"]!.processIdentifier
+        let before = (Self.residentBytes(coordinatorPid), Self.residentBytes(serverPid))
+
+        let ctx = try ZMQContext()
+        let big = [UInt8](repeating: 0x50, count: 96 << 20)
+        for endpoint in [c.endpoint, dataEndpoint] {
+            let s = try ZMQSocket(ctx, .dealer)
+            try s.connect(endpoint)
+            try s.send([Array(big.prefix(WireHeader.size)), big])
+        }
+        Thread.sleep(forTimeInterval: 3)
+        let after = (Self.residentBytes(coordinatorPid), Self.residentBytes(serverPid))
+        #expect(after.0 - before.0 < 32 << 20, "the coordinator grew by \(after.0 - before.0) bytes")
+        #expect(after.1 - before.1 < 32 << 20, "the server grew by \(after.1 - before.1) bytes")
+        // Neither the oversized frame nor the header before it reached the application.
+        #expect(!c.log("coordinator").contains("dropped") && !c.log("ps0").contains("dropped"), "\(c.allLogs())")
+        #expect(try ClusterStatus.query(endpoint: c.endpoint, timeoutMs: 5000).contains("training"))
+        #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
+        #expect(c.log("coordinator").contains("step 30/30"))
+    }
+
+    /// A role asked to listen off loopback without keys refuses to start, naming the fix; with
+    /// --insecure it starts. A secret file others may read is refused by name.
+    @Test func rolesRefuseToListenOnTheNetworkWithoutKeys() throws {
+        let dir = TestCluster.tempDir("nokeys")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 4, servers: 1, workers: 1)
+        let c = TestCluster(dir: dir, config: cfg)
+        c.setEndpoint("tcp://127.0.0.1:1")
+        try c.start("precis-coordinator", "open-coordinator", ["--config", cfg, "--bind", "tcp://0.0.0.0:*"])
+        try c.start("precis-ps", "open-ps", ["--coordinator", "tcp://127.0.0.1:1", "--host", "0.0.0.0"])
+        #expect(c.wait("open-coordinator", timeout: 60) == 1)
+        #expect(c.wait("open-ps", timeout: 60) == 1)
+        for n in ["open-coordinator", "open-ps"] {
+            #expect(c.log(n).contains("refusing to listen on tcp://0.0.0.0:* without keys") && c.log(n).contains("--insecure"), "\(c.log(n))")
+        }
+        try c.start("precis-ps", "insecure-ps", ["--coordinator", "tcp://127.0.0.1:1", "--host", "0.0.0.0", "--insecure"])
+        #expect(c.waitForLog("insecure-ps", "serving parameters on tcp://0.0.0.0:"), "\(c.log("insecure-ps"))")
+        c.signal("insecure-ps", SIGTERM)
+
+        let keysDir = dir + "/keys"
+        try ClusterKeys.generate(into: keysDir)
+        chmod(ClusterKeys.secretFile(keysDir, .server), 0o640)
+        try c.start("precis-ps", "open-secret", ["--coordinator", "tcp://127.0.0.1:1", "--keys", keysDir])
+        #expect(c.wait("open-secret", timeout: 60) == 1)
+        #expect(c.log("open-secret").contains("\(ClusterKeys.secretFile(keysDir, .server)) holds a secret key but is readable by others (mode 640)"),
+                "\(c.log("open-secret"))")
+    }
+}
+}
