@@ -115,29 +115,7 @@ public struct BartConfig: Codable, Sendable, Equatable {
 
     /// Parses `config.json` bytes; `file` names the source in errors.
     public static func parse(_ data: Data, file: String) throws -> BartConfig {
-        let cfg: BartConfig
-        do {
-            cfg = try JSONDecoder().decode(BartConfig.self, from: data)
-        } catch let DecodingError.typeMismatch(type, ctx) {
-            throw ModelError.invalidConfig(file: file, field: ctx.codingPath.map(\.stringValue).joined(separator: "."),
-                                           reason: "expected \(type)")
-        } catch let DecodingError.dataCorrupted(ctx) {
-            var field = ctx.codingPath.map(\.stringValue).joined(separator: ".")
-            // Valid JSON whose value does not fit its field (`"d_model": 16.5`) comes without a path
-            // from some decoders: find the field by decoding each key alone (the others default).
-            if field.isEmpty, let dict = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
-                for key in dict.keys.sorted() {
-                    guard let one = try? JSONSerialization.data(withJSONObject: [key: dict[key]!]),
-                          (try? JSONDecoder().decode(BartConfig.self, from: one)) == nil else { continue }
-                    throw ModelError.invalidConfig(file: file, field: key, reason: "\(dict[key]!) does not fit this field (a whole number is expected)")
-                }
-            }
-            if !field.isEmpty { throw ModelError.invalidConfig(file: file, field: field, reason: ctx.debugDescription) }
-            field = "(root)"
-            throw ModelError.invalidConfig(file: file, field: field, reason: "not valid JSON: \(ctx.debugDescription)")
-        } catch {
-            throw ModelError.invalidConfig(file: file, field: "(root)", reason: "\(error)")
-        }
+        let cfg = try ConfigDecoding.decode(BartConfig.self, data, file: file)
         try cfg.validate(file: file)
         return cfg
     }

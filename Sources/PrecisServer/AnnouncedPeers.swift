@@ -5,18 +5,20 @@ import PrecisWire
 /// coordinator's data connection, pulls from the coordinator and the announced workers, pushes
 /// from the announced workers only. Pulls from a peer not announced yet wait here (a bounded few)
 /// in case its announcement is still on its way.
-struct AnnouncedPeers {
-    enum Need { case coordinator, member, worker }
+package struct AnnouncedPeers {
+    package enum Need { case coordinator, member, worker }
 
     private(set) var coordinator: [UInt8]?
     private var workers = Set<[UInt8]>()
     /// The newest membership epoch announced.
     private(set) var epoch: UInt32 = 0
     /// Pulls from peers not (yet) announced, oldest first, at most `parkedLimit`.
-    private(set) var parked: [ParameterReplies.Pull] = []
-    static let parkedLimit = 64
+    package private(set) var parked: [ParameterReplies.Pull] = []
+    package static let parkedLimit = 64
 
-    mutating func announce(_ m: MembersMessage) {
+    package init() {}
+
+    package mutating func announce(_ m: MembersMessage) {
         coordinator = m.coordinator
         workers = Set(m.workers.flatMap { [$0, $0 + Array("/push".utf8)] })
         epoch = max(epoch, m.epoch)
@@ -24,7 +26,7 @@ struct AnnouncedPeers {
 
     /// Nil when `peer` (authenticated as `role`, nil without keys) may send a message needing
     /// `need`; otherwise why not.
-    func refusal(_ peer: [UInt8], role: KeyRole?, keyed: Bool, need: Need) -> String? {
+    package func refusal(_ peer: [UInt8], role: KeyRole?, keyed: Bool, need: Need) -> String? {
         let isCoordinator = coordinator == peer && (!keyed || role == .coordinator)
         let isWorker = workers.contains(peer) && (!keyed || role == .worker)
         switch need {
@@ -35,13 +37,13 @@ struct AnnouncedPeers {
     }
 
     /// Keeps a pull from a peer not announced yet; returns the one pushed out when full.
-    mutating func park(_ pull: ParameterReplies.Pull) -> ParameterReplies.Pull? {
+    package mutating func park(_ pull: ParameterReplies.Pull) -> ParameterReplies.Pull? {
         parked.append(pull)
         return parked.count > Self.parkedLimit ? parked.removeFirst() : nil
     }
 
     /// The parked pulls whose peers are now announced (removed from the list).
-    mutating func takeAdmitted(keyed: Bool) -> [ParameterReplies.Pull] {
+    package mutating func takeAdmitted(keyed: Bool) -> [ParameterReplies.Pull] {
         let admitted = parked.filter { refusal($0.peer, role: $0.role, keyed: keyed, need: .member) == nil }
         parked = parked.filter { refusal($0.peer, role: $0.role, keyed: keyed, need: .member) != nil }
         return admitted

@@ -6,16 +6,20 @@ import PrecisWire
 /// assignment nor further ahead than `epochWindow` of the newest epoch announced (a worker's view
 /// may legitimately be a few membership changes ahead of the server's assignment while the
 /// cluster reshards), and the step is within the run.
-struct DataHeaderRules {
-    static let epochWindow: UInt32 = 1024
+package struct DataHeaderRules {
+    package static let epochWindow: UInt32 = 1024
 
     let layout: OwnedPartitions
     let assignmentEpoch: UInt32?
     let announcedEpoch: UInt32
     let totalSteps: Int
 
+    package init(layout: OwnedPartitions, assignmentEpoch: UInt32?, announcedEpoch: UInt32, totalSteps: Int) {
+        self.layout = layout; self.assignmentEpoch = assignmentEpoch; self.announcedEpoch = announcedEpoch; self.totalSteps = totalSteps
+    }
+
     /// Nil when the header is acceptable; otherwise why not (for the log line).
-    func refusal(_ h: WireHeader) -> String? {
+    package func refusal(_ h: WireHeader) -> String? {
         let stores = h.type == .pushGradient || h.type == .initParameters || h.type == .initMomentM || h.type == .initMomentV
         let everything = h.type == .pullParameters && h.partition == UInt32.max
         if !everything && h.type != .pullMoments {

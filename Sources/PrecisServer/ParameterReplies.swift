@@ -5,15 +5,19 @@ import PrecisWire
 /// the server does not hold yet.
 ///
 /// Not thread-safe: the server's event loop owns it.
-final class ParameterReplies {
+package final class ParameterReplies {
     /// A pull: `peer` wants `partition` (0xFFFFFFFF: all it owns) at version ≥ `version`, in `codec`.
-    struct Pull {
-        var peer: [UInt8]
-        var version: Int
-        var partition: UInt32
-        var codec: Codec
+    package struct Pull {
+        package var peer: [UInt8]
+        package var version: Int
+        package var partition: UInt32
+        package var codec: Codec
         /// The role the puller authenticated as (nil without keys).
-        var role: KeyRole? = nil
+        package var role: KeyRole? = nil
+
+        package init(peer: [UInt8], version: Int, partition: UInt32, codec: Codec, role: KeyRole? = nil) {
+            self.peer = peer; self.version = version; self.partition = partition; self.codec = codec; self.role = role
+        }
     }
 
     /// The most pulls that may wait at once (a few per worker and partition in a real run); beyond

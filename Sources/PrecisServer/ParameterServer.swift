@@ -29,8 +29,6 @@ public final class ParameterServer {
     let control: ZMQSocket
     let data: ZMQSocket
     var dataEndpoint: String
-    /// The partition size the data socket's message bound was set for (0: the control bound).
-    var dataLimitFloats = 0
     var link = CoordinatorLink()
     var id = -1
 
@@ -74,7 +72,7 @@ public final class ParameterServer {
         try control.limitForControl()
         data = try ZMQSocket(context, .router)
         // The control bound (16 MiB) until `registered` says how large partitions are: enough for
-        // any partition up to about 4M values; larger ones make the socket bind again (`limitData`).
+        // any partition the config allows (`partition_bytes` ≤ 8 MiB; `limitData` checks it).
         try data.limitForControl()
         try data.set(ZMQSocket.sendHighWaterMark, WireLimits.dataHighWaterMark)
         try data.set(ZMQSocket.receiveHighWaterMark, WireLimits.dataHighWaterMark)
@@ -181,26 +179,16 @@ public final class ParameterServer {
         return nil
     }
 
-    /// Makes sure the data socket takes the frames of partitions of `partitionFloats` values. It was
-    /// bound with the control bound (16 MiB, more than a default partition's frame); only partitions
-    /// too large for that make it bind again with their own bound (a listener keeps the bound it was
-    /// bound with; peers connected before lose their connection and ZeroMQ reconnects them).
+    /// Checks that the data socket takes the frames of partitions of `partitionFloats` values. It is
+    /// bound with the control bound (16 MiB; a listener keeps the bound it was bound with), which
+    /// every partition the config allows fits (`partition_bytes` ≤ 8 MiB): a larger one is an error,
+    /// not a socket bound again under its connected peers.
     func limitData(partitionFloats: Int) throws {
         let needed = WireLimits.dataMessageBytes(partitionFloats: partitionFloats)
-        guard needed > WireLimits.controlMessageBytes, partitionFloats != dataLimitFloats else {
-            return log("data messages up to \(WireLimits.controlMessageBytes) bytes (partitions of \(partitionFloats) values need \(needed))")
+        guard needed <= WireLimits.controlMessageBytes else {
+            throw WireError.badControl(type: "registered", reason: "partitions of \(partitionFloats) values need frames of \(needed) bytes, more than the \(WireLimits.controlMessageBytes)-byte bound (cluster.partition_bytes is at most \(WireLimits.maxPartitionBytes))")
         }
-        try data.limitForData(partitionFloats: partitionFloats)
-        try data.unbind(dataEndpoint)
-        var lastError: Error?
-        for _ in 0..<50 {
-            do {
-                dataEndpoint = try data.bind(dataEndpoint)
-                dataLimitFloats = partitionFloats
-                return log("data messages up to \(WireLimits.dataMessageBytes(partitionFloats: partitionFloats)) bytes (partitions of \(partitionFloats) values)")
-            } catch { lastError = error; Thread.sleep(forTimeInterval: 0.02) }
-        }
-        throw lastError!
+        log("data messages up to \(WireLimits.controlMessageBytes) bytes (partitions of \(partitionFloats) values need \(needed))")
     }
 
     /// A new assignment (also a rollback): everything is reset to its partitions at `startStep`.

@@ -1,5 +1,6 @@
 import Foundation
 import Yams
+import PrecisWire
 
 /// Errors in a training config file; each names the file and the key.
 public enum ConfigError: Error, CustomStringConvertible, Equatable {
@@ -437,7 +438,9 @@ public struct TrainingConfig: Sendable, Equatable {
         }
         try checkCluster(c.heartbeatInterval > 0, "heartbeat_interval", "must be positive")
         try checkCluster(c.heartbeatTimeout > c.heartbeatInterval, "heartbeat_timeout", "must be longer than heartbeat_interval")
-        try checkCluster(c.partitionBytes >= 1024 && c.partitionBytes <= 1 << 30, "partition_bytes", "\(c.partitionBytes) must be in 1024…\(1 << 30)")
+        // A partition's frame must fit the 16 MiB bound every data socket is bound with (WireLimits).
+        try checkCluster(c.partitionBytes >= 1024 && c.partitionBytes <= WireLimits.maxPartitionBytes, "partition_bytes",
+                         "\(c.partitionBytes) must be in 1024…\(WireLimits.maxPartitionBytes)")
         try checkCluster(c.coordinator.hasPrefix("tcp://") || c.coordinator.hasPrefix("ipc://"), "coordinator",
                          "'\(c.coordinator)' must be a ZeroMQ endpoint like tcp://HOST:PORT")
     }

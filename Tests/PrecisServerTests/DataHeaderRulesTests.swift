@@ -1,5 +1,5 @@
 import Testing
-@testable import PrecisServer
+import PrecisServer
 import PrecisWire
 
 @Suite struct DataHeaderRulesTests {

@@ -8,6 +8,9 @@ public enum WireLimits {
     /// Control messages are small JSON objects: the largest (the `registered` reply with the config,
     /// a `view` or `assign` listing every partition of a very large model) stays far below this.
     public static let controlMessageBytes = 16 << 20
+    /// The largest `cluster.partition_bytes`: its frames (LZ4's worst case included) fit the bound
+    /// every data socket starts with, so no socket ever needs a larger one.
+    public static let maxPartitionBytes = 8 << 20
     /// The largest frame of a data message for partitions of at most `partitionFloats` values: the
     /// encoding's bound in any codec (LZ4's worst case included), or the 40-byte header.
     public static func dataMessageBytes(partitionFloats: Int) -> Int {
