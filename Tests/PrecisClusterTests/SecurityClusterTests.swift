@@ -30,8 +30,10 @@ extension RealProcesses {
     @Test func keyedClusterNeverHearsPeersWithoutAnAuthorizedKey() throws {
         let dir = TestCluster.tempDir("curve")
         let model = try TestCluster.tiny(in: dir)
-        // Long enough to still be training when every probe below is done.
-        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 50, servers: 1, workers: 1)
+        // The worker is stopped (SIGSTOP) while the probes run, so the run is still training when every
+        // probe is done however fast it is; its heartbeats may not time out meanwhile.
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 50, servers: 1, workers: 1,
+                                         extraCluster: "heartbeat_timeout: 600")
         let keysDir = dir + "/keys"
         try ClusterKeys.generate(into: keysDir)
         let strangerDir = dir + "/stranger-keys"
@@ -41,6 +43,7 @@ extension RealProcesses {
 
         let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1, keys: keysDir)
         #expect(c.waitForStep(2), "\(c.allLogs())")
+        c.signal("w0", SIGSTOP)
         #expect(c.log("coordinator").contains("(CURVE, keys from \(keysDir))"))
 
         // Without keys the status request goes unanswered; with the operator's key it is answered.
@@ -78,6 +81,7 @@ extension RealProcesses {
         #expect(try !Self.probe(c.endpoint, evaluate, keys: workerKeys, serverKey: workerKeys.coordinatorKey))
         #expect(c.waitForLog("coordinator", "dropped a evaluateRequest from intruder: the worker key may not send it"), "\(c.log("coordinator"))")
         #expect(c.processes["coordinator"]?.isRunning == true, "the run ended before every probe was sent")
+        c.signal("w0", SIGCONT)
         // The handshake refusals are logged (by key); nothing they sent is.
         #expect(c.waitForLog("coordinator", "is not in authorized_keys", timeout: 30), "\(c.log("coordinator"))")
         #expect(c.waitForLog("ps0", "is not in authorized_keys", timeout: 30), "\(c.log("ps0"))")
@@ -106,9 +110,12 @@ extension RealProcesses {
     @Test func aHostilePeerCanNeitherReadNorWriteParametersNorStopTheRun() throws {
         let dir = TestCluster.tempDir("hostile")
         let model = try TestCluster.tiny(in: dir)
-        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 30, servers: 1, workers: 1)
+        // The worker is stopped while the probes run (see above): the run is still training throughout.
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 30, servers: 1, workers: 1,
+                                         extraCluster: "heartbeat_timeout: 600")
         let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1)
         #expect(c.waitForStep(2), "\(c.allLogs())")
+        c.signal("w0", SIGSTOP)
         let status = try JSONSerialization.jsonObject(with: Data(try ClusterStatus.query(endpoint: c.endpoint).utf8)) as! [String: Any]
         let dataEndpoint = (status["servers"] as! [[String: Any]])[0]["endpoint"] as! String
         let epoch = status["epoch"] as! Int
@@ -150,6 +157,7 @@ extension RealProcesses {
         #expect(c.waitForLog("coordinator", "dropped a malformed evaluateRequest from intruder"), "\(c.log("coordinator"))")
         #expect(c.waitForLog("coordinator", "dropped a normReport from intruder: not a server of this cluster"), "\(c.log("coordinator"))")
         #expect(c.processes["coordinator"]?.isRunning == true, "the run ended before every probe was sent")
+        c.signal("w0", SIGCONT)
 
         #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
         #expect(c.log("coordinator").contains("step 30/30"))
@@ -174,9 +182,12 @@ extension RealProcesses {
     @Test func oversizedFramesAreRefusedBeforeTheyCostMemory() throws {
         let dir = TestCluster.tempDir("maxmsg")
         let model = try TestCluster.tiny(in: dir)
-        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 30, servers: 1, workers: 1)
+        // The worker is stopped while the probes run (see above): the run is still training throughout.
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 30, servers: 1, workers: 1,
+                                         extraCluster: "heartbeat_timeout: 600")
         let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1)
         #expect(c.waitForStep(2), "\(c.allLogs())")
+        c.signal("w0", SIGSTOP)
         #expect(c.waitForLog("ps0", "data messages up to"), "\(c.log("ps0"))")
         let status = try JSONSerialization.jsonObject(with: Data(try ClusterStatus.query(endpoint: c.endpoint).utf8)) as! [String: Any]
         let dataEndpoint = (status["servers"] as! [[String: Any]])[0]["endpoint"] as! String
@@ -197,6 +208,7 @@ extension RealProcesses {
         // Neither the oversized frame nor the header before it reached the application.
         #expect(!c.log("coordinator").contains("dropped") && !c.log("ps0").contains("dropped"), "\(c.allLogs())")
         #expect(try ClusterStatus.query(endpoint: c.endpoint, timeoutMs: 5000).contains("training"))
+        c.signal("w0", SIGCONT)
         #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
         #expect(c.log("coordinator").contains("step 30/30"))
     }
