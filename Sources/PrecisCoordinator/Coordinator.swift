@@ -110,6 +110,22 @@ public final class Coordinator {
     func log(_ s: String) { Member.log("coordinator", s) }
 
     public func run() -> Int32 {
+        let code = runUntilTheEnd()
+        closeTransport()
+        return code
+    }
+
+    /// Closes every socket and terminates the context, so the `shutdown` just broadcast (queued on
+    /// the router, whose linger `broadcastShutdown` raised) reaches every member before the process
+    /// exits; bounded, so a member that cannot be reached delays the exit by 3 s at most.
+    func closeTransport() {
+        zap?.stop()
+        for s in layout.dataSockets.values { s.close() }
+        router.close()
+        if !context.terminate(waitingAtMost: 3) { log("warning: the last messages to the members may not have gone out (3 s)") }
+    }
+
+    func runUntilTheEnd() -> Int32 {
         Member.installSignalHandlers()
         do {
             let bind = options.bind ?? cfg.cluster.coordinator
