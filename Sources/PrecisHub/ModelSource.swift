@@ -42,5 +42,29 @@ public enum ModelSource {
         return s
     }
 
+    /// For a training config: `--set` style overrides (`training.model=…`, `training.tokenizer=…`)
+    /// pointing the config at the local copies of what it names on the Hub; empty when it names
+    /// only local paths and presets. The tokenizer is left alone when it is to be trained
+    /// (`tokenizer_model` set). Applied to the config text before it is parsed and handed to the
+    /// cluster's members, so they read local paths and never download.
+    public static func trainingOverrides(model: String, tokenizer: String, trainsTokenizer: Bool,
+                                         environment: [String: String] = ProcessInfo.processInfo.environment,
+                                         log: @escaping @Sendable (String) -> Void = ModelSource.stderrLog) throws -> [String] {
+        var out: [String] = []
+        let m = try modelFolder(model, environment: environment, log: log)
+        if m != model { out.append("training.model=" + yamlString(m)) }
+        if !trainsTokenizer {
+            let t = try tokenizerFile(tokenizer, environment: environment, log: log)
+            if t != tokenizer { out.append("training.tokenizer=" + yamlString(t)) }
+        }
+        return out
+    }
+
+    /// A YAML double-quoted scalar (JSON's string syntax is valid YAML).
+    static func yamlString(_ s: String) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
+        return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
+    }
+
     public static let stderrLog: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("precis: \($0)\n".utf8)) }
 }

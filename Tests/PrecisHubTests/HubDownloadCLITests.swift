@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+import PrecisCore
+
+/// `precis summarize --model org/name` as a user runs it: the built executable, HF_ENDPOINT at the
+/// loopback hub, a fresh Hugging Face cache.
+@Suite struct HubDownloadCLITests {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var binary: String {
+        var dir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<3 {
+            let candidate = dir.appendingPathComponent("precis").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return repo.appendingPathComponent(".build/release/precis").path
+    }
+
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    static func run(_ args: [String], env: [String: String] = [:]) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        var e = ProcessInfo.processInfo.environment
+        for k in ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME", "HF_HUB_CACHE"] { e[k] = nil }
+        p.environment = e.merging(env) { $1 }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), x = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: x, as: UTF8.self))
+    }
+
+    @Test func summarizeWithAHubModel() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("precis-hubcli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let initialised = try Self.run(["init", "--config", "bart-tiny", "--out", dir + "/model", "--seed", "3"])
+        #expect(initialised.status == 0, "\(initialised.stderr)")
+        try FileManager.default.copyItem(atPath: Self.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
+                                         toPath: dir + "/model/tokenizer.json")
+        var files: [String: Data] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir + "/model") {
+            files[name] = try Data(contentsOf: URL(fileURLWithPath: dir + "/model/" + name))
+        }
+        files["README.md"] = Data("# tiny\n".utf8)
+        let hub = try FakeDownloadHub(token: nil)
+        defer { hub.stop() }
+        let commit = hub.publish("precis-test/bart-tiny", files: files)
+        try Data("{\"dialogue\": \"Amanda: I baked cookies. Do you want some?\\nJerry: Sure!\"}\n".utf8)
+            .write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+        let common = ["--input", dir + "/in.jsonl", "--max-new-tokens", "4"]
+        let env = ["HF_ENDPOINT": hub.hubURL, "HF_HOME": dir + "/hf", "HF_TOKEN_PATH": "/nonexistent"]
+
+        let local = try Self.run(["summarize", "--model", dir + "/model"] + common)
+        #expect(local.status == 0, "\(local.stderr)")
+        let fromHub = try Self.run(["summarize", "--model", "precis-test/bart-tiny"] + common, env: env)
+        #expect(fromHub.status == 0, "\(fromHub.stderr)")
+        #expect(fromHub.stdout == local.stdout && !local.stdout.isEmpty)
+        #expect(fromHub.stderr.contains("downloading precis-test/bart-tiny/model.safetensors"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/hf/hub/models--precis-test--bart-tiny/snapshots/\(commit)/model.safetensors"))
+
+        // Offline, from the cache: the same answer and no request at all.
+        hub.clearLog()
+        let offline = try Self.run(["summarize", "--model", "precis-test/bart-tiny@main"] + common, env: env.merging(["HF_HUB_OFFLINE": "1"]) { $1 })
+        #expect(offline.status == 0, "\(offline.stderr)")
+        #expect(offline.stdout == local.stdout && hub.requests.isEmpty)
+
+        // Neither a folder nor a repository: one line, exit status 1.
+        let missing = try Self.run(["summarize", "--model", "precis-test/absent"] + common, env: env)
+        #expect(missing.status == 1 && missing.stderr.contains("no local folder 'precis-test/absent'"), "\(missing.stderr)")
+        let offlineMissing = try Self.run(["summarize", "--model", "precis-test/absent"] + common, env: env.merging(["HF_HUB_OFFLINE": "1"]) { $1 })
+        #expect(offlineMissing.status == 1 && offlineMissing.stderr.contains("HF_HUB_OFFLINE"), "\(offlineMissing.stderr)")
+    }
+}
