@@ -74,4 +74,49 @@ import PrecisCore
         let offlineMissing = try Self.run(["summarize", "--model", "precis-test/absent"] + common, env: env.merging(["HF_HUB_OFFLINE": "1"]) { $1 })
         #expect(offlineMissing.status == 1 && offlineMissing.stderr.contains("HF_HUB_OFFLINE"), "\(offlineMissing.stderr)")
     }
+
+    /// `precis train --in-process` with `model:` and `tokenizer:` naming a Hub repository: both are
+    /// downloaded before training, and the run trains from the downloaded weights.
+    @Test func trainFromAHubModel() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("precis-hubtrain-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        #expect(try Self.run(["init", "--config", "bart-tiny", "--out", dir + "/model", "--seed", "5"]).status == 0)
+        try FileManager.default.copyItem(atPath: Self.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
+                                         toPath: dir + "/model/tokenizer.json")
+        var files: [String: Data] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir + "/model") {
+            files[name] = try Data(contentsOf: URL(fileURLWithPath: dir + "/model/" + name))
+        }
+        let hub = try FakeDownloadHub(token: "hf_trainTOKEN123456789")
+        defer { hub.stop() }
+        let commit = hub.publish("precis-test/bart-tiny", files: files, gated: true)
+        var lines = ""
+        for i in 0..<8 {
+            lines += "{\"dialogue\": \"Anna: Are we meeting at \(i)?\\nBen: Yes, see you then.\", \"summary\": \"Anna and Ben meet at \(i).\"}\n"
+        }
+        try Data(lines.utf8).write(to: URL(fileURLWithPath: dir + "/train.jsonl"))
+        let yaml = """
+            training:
+              output_dir: \(dir)/out
+              model: precis-test/bart-tiny
+              tokenizer: precis-test/bart-tiny@main
+              train_file: \(dir)/train.jsonl
+              max_source_length: 32
+              max_target_length: 8
+              per_device_train_batch_size: 4
+              max_steps: 2
+              logging_steps: 1
+              report_to: none
+            """
+        try yaml.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let env = ["HF_ENDPOINT": hub.hubURL, "HF_HOME": dir + "/hf", "HF_TOKEN": "hf_trainTOKEN123456789"]
+        let r = try Self.run(["train", "--in-process", "--config", dir + "/c.yaml", "--threads", "1"], env: env)
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stderr.contains("precis-test/bart-tiny → \(dir)/hf/hub/models--precis-test--bart-tiny/snapshots/\(commit)"), "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/out/model.safetensors"))
+        // The gated repository without the token: the error says what to do.
+        let gated = try Self.run(["train", "--in-process", "--config", dir + "/c.yaml"],
+                                 env: ["HF_ENDPOINT": hub.hubURL, "HF_HOME": dir + "/hf2", "HF_TOKEN_PATH": "/nonexistent"])
+        #expect(gated.status == 1 && gated.stderr.contains("set HF_TOKEN"), "\(gated.stderr)")
+    }
 }
