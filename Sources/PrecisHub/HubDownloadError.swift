@@ -24,6 +24,8 @@ public enum HubDownloadError: Error, CustomStringConvertible, Equatable, Sendabl
     case noSpace(path: String, needed: Int64, available: Int64)
     case invalidReference(String, reason: String)
     case cache(path: String, reason: String)
+    /// The Hub did not answer (or answered with a server error) for a reference that is not a local path.
+    case unreachable(reference: String, reason: String)
 
     public var description: String {
         switch self {
@@ -55,6 +57,8 @@ public enum HubDownloadError: Error, CustomStringConvertible, Equatable, Sendabl
             return "invalid Hub reference '\(text)': \(reason)"
         case let .cache(path, reason):
             return "Hub cache \(path): \(reason)"
+        case let .unreachable(reference, reason):
+            return "no local folder '\(reference)', and fetching it from the Hub failed: \(reason) (HF_HUB_OFFLINE=1 uses the cache only)"
         }
     }
 }

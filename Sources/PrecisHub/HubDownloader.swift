@@ -237,7 +237,11 @@ public struct HubDownloader: Sendable {
                 try fetchBody(meta, have: have, sink: sink, file: file)
                 if let e = sink.failure { throw e }
             } catch let e as HubError where e.isRetryable && attempt < Self.maxAttempts {
-                log("\(file): \(e); resuming at byte \(Self.fileSize(partial) ?? 0) (attempt \(attempt + 1) of \(Self.maxAttempts))")
+                let now = Self.fileSize(partial) ?? 0
+                log("\(file): \(e); resuming at byte \(now) (attempt \(attempt + 1) of \(Self.maxAttempts))")
+                // A broken connection that delivered bytes is retried at once; a refusal (5xx, 429)
+                // or a connection that delivered nothing waits a little longer each time.
+                if now == have { Thread.sleep(forTimeInterval: min(8, 0.5 * Double(1 << (attempt - 1)))) }
                 continue
             }
             let now = Self.fileSize(partial) ?? 0

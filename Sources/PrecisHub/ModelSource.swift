@@ -36,7 +36,10 @@ public enum ModelSource {
         let settings = try HubSettings(environment: environment)
         let bar = DownloadProgressLine()
         let d = HubDownloader(settings: settings, progress: { bar.report(file: $0, done: $1, total: $2) }, log: log)
-        let s = try d.snapshot(ref, purpose: purpose)
+        let s: HubDownloader.Snapshot
+        do { s = try d.snapshot(ref, purpose: purpose) } catch let e as HubError {
+            throw HubDownloadError.unreachable(reference: spec, reason: "\(e)")
+        }
         let source = settings.offline ? "the cache (HF_HUB_OFFLINE)" : Redact.url(settings.endpoint)
         log("\(ref) → \(s.folder) (commit \(s.commit) from \(source); \(s.downloaded.count) of \(s.files.count) file(s) downloaded)")
         return s

@@ -347,5 +347,14 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         #expect(logged.all.contains { $0.contains("org/tiny → ") })
         let tok = try ModelSource.tokenizerFile("org/tiny", environment: env.merging(["HF_HUB_OFFLINE": "1"]) { $1 }, log: { _ in })
         #expect(tok == folder + "/tokenizer.json")
+        // A reference the Hub cannot be reached for: the error says it is not a local folder either.
+        hub.stop()
+        do {
+            _ = try ModelSource.modelFolder("org/other", environment: env, log: { _ in })
+            Issue.record("expected an error")
+        } catch let e as HubDownloadError {
+            guard case .unreachable = e else { Issue.record("\(e)"); return }
+            #expect("\(e)".contains("no local folder 'org/other'") && "\(e)".contains("HF_HUB_OFFLINE"), "\(e)")
+        }
     }
 }
