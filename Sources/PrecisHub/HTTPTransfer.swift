@@ -45,7 +45,6 @@ struct HTTPTransfer: Sendable {
         let session = URLSession(configuration: config, delegate: state, delegateQueue: nil)
         defer { session.finishTasksAndInvalidate() }
         let task = session.dataTask(with: req)
-        state.task = task
         task.resume()
         state.done.wait()
         let (head, error, stop) = state.lock.withLock { (state.head, state.error, state.stopReason) }
@@ -74,7 +73,6 @@ private final class TransferState: NSObject, URLSessionDataDelegate, @unchecked 
     var error: Error?
     var stopReason: HubDownloadError?
     var finished = false
-    weak var task: URLSessionTask?
 
     init(onHead: @escaping @Sendable (HTTPTransfer.Head) -> HTTPTransfer.Verdict,
          onBody: @escaping @Sendable (Data) -> HTTPTransfer.Verdict) {

@@ -68,6 +68,13 @@ import PrecisCore
         #expect(offline.status == 0, "\(offline.stderr)")
         #expect(offline.stdout == local.stdout && hub.requests.isEmpty)
 
+        // `precis tokenizer encode --tokenizer org/name`: the repository's tokenizer.json, from the cache.
+        let encodeArgs = ["--input", dir + "/in.jsonl", "--field", "dialogue"]
+        let encodedLocal = try Self.run(["tokenizer", "encode", "--tokenizer", dir + "/model/tokenizer.json"] + encodeArgs)
+        let encodedHub = try Self.run(["tokenizer", "encode", "--tokenizer", "precis-test/bart-tiny"] + encodeArgs,
+                                      env: env.merging(["HF_HUB_OFFLINE": "1"]) { $1 })
+        #expect(encodedHub.status == 0 && encodedHub.stdout == encodedLocal.stdout && encodedLocal.stdout.contains("ids"), "\(encodedHub.stderr)")
+
         // Neither a folder nor a repository: one line, exit status 1.
         let missing = try Self.run(["summarize", "--model", "precis-test/absent"] + common, env: env)
         #expect(missing.status == 1 && missing.stderr.contains("no local folder 'precis-test/absent'"), "\(missing.stderr)")
