@@ -40,6 +40,8 @@ final class FakeDownloadHub: @unchecked Sendable {
     var announcedSize: [String: Int] = [:]
     /// Relative (rather than absolute) Location for LFS redirects, through a same-origin hop first.
     var relativeHop = false
+    /// The ETag (X-Linked-Etag for LFS files) announced for these paths instead of the real one.
+    var etagOverride: [String: String] = [:]
 
     var hubURL: String { hub.baseURL }
     var cdnURL: String { cdn.baseURL }
@@ -121,11 +123,11 @@ final class FakeDownloadHub: @unchecked Sendable {
             let size = announcedSize[path] ?? data.count
             var location = "\(cdn.baseURL)/objects/\(oid)?X-Amz-Signature=secret"
             if relativeHop && !r.path.hasPrefix("/hop/") { location = "/hop" + r.path }
-            return Response(status: 302, headers: ["Location": location, "X-Repo-Commit": commit, "X-Linked-Etag": "\"\(oid)\"",
+            return Response(status: 302, headers: ["Location": location, "X-Repo-Commit": commit, "X-Linked-Etag": etagOverride[path] ?? "\"\(oid)\"",
                                                    "X-Linked-Size": String(size), "ETag": "\"\(Hashing.gitBlobSHA1(data: Data(oid.utf8)))\""],
                             body: Data("Found. Redirecting to \(location)".utf8))
         }
-        return Response(status: 200, headers: ["ETag": "\"\(Hashing.gitBlobSHA1(data: data))\"", "X-Repo-Commit": commit,
+        return Response(status: 200, headers: ["ETag": etagOverride[path] ?? "\"\(Hashing.gitBlobSHA1(data: data))\"", "X-Repo-Commit": commit,
                                                "Content-Length": String(data.count)], body: data)
     }
 

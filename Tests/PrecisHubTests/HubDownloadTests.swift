@@ -294,6 +294,10 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         let blobs = try FileManager.default.contentsOfDirectory(atPath: cache + "/models--org--tiny/blobs")
         #expect(!blobs.contains(oid) && !blobs.contains(oid + ".incomplete"))
         hub.with { $0.corrupt = [] }
+        // An ETag that would name a file outside blobs/.
+        hub.with { $0.etagOverride = ["config.json": "\"../../../../evil\""] }
+        expectError({ try attempt() }) { if case .badAnswer = $0 { return "\($0)".contains("not a usable blob name") }; return false }
+        hub.with { $0.etagOverride = [:] }
         // Endless redirects.
         hub.with { $0.loopPaths = ["/config.json"] }
         expectError({ try attempt() }) { if case .tooManyRedirects = $0 { return true }; return false }
@@ -312,6 +316,9 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
             hub.with { $0.revisionBody = Data(body.utf8) }
             expectError({ try attempt() }) { if case .badAnswer = $0 { return true }; return false }
         }
+        // An answer bigger than any listing: refused at the bound, not held in memory.
+        hub.with { $0.revisionBody = Data(repeating: 0x20, count: HubDownloader.maxAPIBytes + 1) }
+        expectError({ try attempt() }) { if case .tooLarge = $0 { return true }; return false }
         // A listing without a model.
         hub.with { $0.revisionBody = Data("{\"sha\": \"0123456789abcdef0123456789abcdef01234567\", \"siblings\": [{\"rfilename\": \"README.md\"}]}".utf8) }
         expectError({ try attempt() }) { if case .unusableRepo = $0 { return "\($0)".contains("config.json") }; return false }
