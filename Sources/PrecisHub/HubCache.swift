@@ -28,6 +28,18 @@ public struct HubCache: Sendable {
     public func refPath(_ repo: RepoID, revision: String) -> String { repoDir(repo) + "/refs/" + revision }
     func lockPath(_ repo: RepoID, etag: String) -> String { root + "/.locks/" + Self.folderName(repo) + "/" + etag + ".lock" }
 
+    /// `owner/name` when `path` is a snapshot folder of this layout (`…/models--owner--name/snapshots/<commit>`),
+    /// e.g. a model that was named by its Hub reference and resolved to the cache (for model cards).
+    public static func repoID(ofSnapshotFolder path: String) -> String? {
+        var parts = path.split(separator: "/").map(String.init)
+        while parts.last == "." { parts.removeLast() }
+        guard parts.count >= 3, parts[parts.count - 2] == "snapshots", HubReference.isCommitHash(parts[parts.count - 1]) else { return nil }
+        let folder = parts[parts.count - 3]
+        guard folder.hasPrefix("models--") else { return nil }
+        let id = folder.dropFirst("models--".count).components(separatedBy: "--").joined(separator: "/")
+        return (try? RepoID(id)).map(\.description)
+    }
+
     /// The commit `revision` resolves to in the cache: itself for a commit id, else refs/<revision>.
     public func commit(for repo: RepoID, revision: String) -> String? {
         if HubReference.isCommitHash(revision) { return revision }

@@ -39,7 +39,7 @@ extension RealProcesses {
         let dir = TestCluster.tempDir("hubmodel")
         let (cache, snapshot) = try Self.cache(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: "precis-test/tiny", batch: 4, steps: 3, servers: 1, workers: 1,
-                                         extraTraining: "tokenizer: precis-test/tiny@main")
+                                         extraTraining: "tokenizer: precis-test/tiny@main\npush_to_hub: true\nhub_model_id: team/tiny\nhub_url: file://\(dir)/hub")
         // precis-coordinator started by hand (as `precis cluster up` does): it resolves from the cache.
         let c = TestCluster(dir: dir, config: cfg)
         c.environment = ["HF_HUB_CACHE": cache, "HF_HUB_OFFLINE": "1"]
@@ -51,6 +51,13 @@ extension RealProcesses {
         #expect(c.log("coordinator").contains("precis-test/tiny → \(snapshot)"), "\(c.allLogs())")
         #expect(c.log("w0").contains("registered as w0"), "\(c.allLogs())")
         #expect(FileManager.default.fileExists(atPath: dir + "/out/model.safetensors"))
+        // The model card names the repository the run started from, not the cache folder.
+        let cards = (FileManager.default.enumerator(atPath: dir + "/hub")?.allObjects as? [String] ?? []).filter { $0.hasSuffix("README.md") }
+        #expect(!cards.isEmpty, "\(c.allLogs())")
+        for card in cards {
+            let text = (try? String(contentsOfFile: dir + "/hub/" + card, encoding: .utf8)) ?? ""
+            #expect(text.contains("base_model: precis-test/tiny") && !text.contains("snapshots"), "\(text)")
+        }
 
         // `precis train`: resolved before anything is launched; every member gets the local paths.
         let p = Process()

@@ -80,6 +80,15 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         }
     }
 
+    @Test func snapshotFoldersNameTheirRepository() {
+        let sha = "0123456789abcdef0123456789abcdef01234567"
+        #expect(HubCache.repoID(ofSnapshotFolder: "/c/hub/models--facebook--bart-base/snapshots/\(sha)") == "facebook/bart-base")
+        #expect(HubCache.repoID(ofSnapshotFolder: "/c/hub/models--facebook--bart-base/snapshots/\(sha)/") == "facebook/bart-base")
+        for no in ["/c/hub/models--a--b/snapshots/main", "/runs/model", "/c/hub/datasets--a--b/snapshots/\(sha)", "/c/models--a--b--c/snapshots/\(sha)"] {
+            #expect(HubCache.repoID(ofSnapshotFolder: no) == nil, "\(no)")
+        }
+    }
+
     @Test func settingsComeFromTheEnvironment() throws {
         let s = try HubSettings(environment: ["HF_HOME": "/tmp/hfh", "HF_ENDPOINT": "http://127.0.0.1:9/", "HF_HUB_OFFLINE": "1", "HF_TOKEN": "hf_x"])
         #expect(s.cacheDir == "/tmp/hfh/hub" && s.offline && s.token?.value == "hf_x")
