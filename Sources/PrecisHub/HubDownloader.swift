@@ -274,7 +274,13 @@ public struct HubDownloader: Sendable {
         let (head, final) = try follow("GET", meta.location, extraHeaders: headers, crossOrigin: .follow, ref: nil, file: file,
                                        onHead: { h in sink.begin(h, limit: limit) }, sink: sink)
         if let e = sink.failure { throw e }
-        if head.status == 416 && have == meta.size { return }
+        if head.status == 416 {
+            if have == meta.size { return }
+            // The partial file does not match what the server has: start it over (retried).
+            if have > 0 && ftruncate(sink.fd, 0) == 0 {
+                throw HubError.network(method: "GET", url: Redact.url(final), reason: "the server cannot resume at byte \(have) (HTTP 416); starting \(file) over")
+            }
+        }
         if !(200..<300).contains(head.status) {
             throw HubError.http(status: head.status, method: "GET", url: Redact.url(final), message: "downloading \(file)")
         }

@@ -314,6 +314,13 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         // An announced size the transfer does not match.
         hub.with { $0.announcedSize["model.safetensors"] = 70_000 }
         expectError({ try attempt() }) { if case .sizeMismatch = $0 { return true }; return false }
+        // A partial file the server cannot continue (HTTP 416): started over, not stuck on it.
+        let stale = tempDir("stale")
+        try FileManager.default.createDirectory(atPath: stale + "/models--org--tiny/blobs", withIntermediateDirectories: true)
+        try files["model.safetensors"]!.write(to: URL(fileURLWithPath: stale + "/models--org--tiny/blobs/\(oid).incomplete"))
+        hub.clearLog()
+        expectError({ try attempt(stale) }) { if case .sizeMismatch = $0 { return true }; return false }
+        #expect(hub.cdnRequests.map { $0.header("Range") } == ["bytes=60000-", nil], "\(hub.cdnRequests.map { $0.header("Range") })")
         // Bigger than the limit: refused before any byte.
         hub.with { $0.announcedSize = [:] }
         hub.clearLog()
