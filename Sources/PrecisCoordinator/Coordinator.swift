@@ -1,5 +1,6 @@
 import Foundation
 import PrecisCore
+import PrecisHub
 import PrecisModels
 import PrecisTrain
 import PrecisWire
@@ -77,9 +78,16 @@ public final class Coordinator {
 
     public init(_ options: Options) throws {
         self.options = options
-        guard let text = FileManager.default.contents(atPath: options.config).map({ String(decoding: $0, as: UTF8.self) }) else {
+        guard var text = FileManager.default.contents(atPath: options.config).map({ String(decoding: $0, as: UTF8.self) }) else {
             throw ConfigError.unreadable(file: options.config, reason: "no such file")
         }
+        let parsed = try TrainingConfig.parse(text, file: options.config)
+        // A model or tokenizer named as a Hub repository is downloaded by the coordinator alone;
+        // members get the config pointing at the local copies (ModelSource.trainingOverrides).
+        let hubSources = try ModelSource.trainingOverrides(model: parsed.training.model, tokenizer: parsed.training.tokenizer,
+                                                           trainsTokenizer: parsed.training.tokenizerModel != nil,
+                                                           log: { Member.log("coordinator", $0) })
+        if !hubSources.isEmpty { text = try TrainingConfig.applying(hubSources, to: text, file: options.config) }
         cfg = try TrainingConfig.parse(text, file: options.config)
         // Members get the config without its secrets (the hub token is the coordinator's alone).
         configText = try TrainingConfig.redacted(text)

@@ -66,7 +66,7 @@ extension Coordinator {
                                         rougeLsum: last["eval_rougeLsum"] ?? 0, genLen: last["eval_gen_len"])
         }
         let hp: [(String, String)] = [
-            ("model", a.model), ("learning_rate", "\(a.learningRate)"), ("train_batch_size (per worker)", "\(a.perDeviceTrainBatchSize)"),
+            ("model", HubCache.repoID(ofSnapshotFolder: a.model) ?? a.model), ("learning_rate", "\(a.learningRate)"), ("train_batch_size (per worker)", "\(a.perDeviceTrainBatchSize)"),
             ("gradient_accumulation_steps", "\(a.gradientAccumulationSteps)"), ("planned workers", "\(cfg.cluster.workers)"),
             ("total_train_batch_size", "\(a.perDeviceTrainBatchSize * a.gradientAccumulationSteps * cfg.cluster.workers)"),
             ("optimizer", "AdamW (betas \(a.adamBeta1), \(a.adamBeta2); eps \(a.adamEpsilon); weight_decay \(a.weightDecay))"),
@@ -75,7 +75,9 @@ extension Coordinator {
             ("consistency", cfg.cluster.consistency), ("servers", "\(cfg.cluster.servers)"), ("gradient codec", cfg.cluster.codec),
         ]
         let name = cfg.training.hubModelId.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "precis-model"
-        let base = FileManager.default.fileExists(atPath: (a.model as NSString).appendingPathComponent("config.json")) ? a.model : nil
+        // A model named by its Hub reference was resolved to a cache snapshot: the card names the repository.
+        let base = HubCache.repoID(ofSnapshotFolder: a.model)
+            ?? (FileManager.default.fileExists(atPath: (a.model as NSString).appendingPathComponent("config.json")) ? a.model : nil)
         return ModelCard.render(modelName: name, repoID: cfg.training.hubModelId, baseModel: base,
                                 dataset: ModelCard.DatasetInfo(name: "samsum", type: "samsum", split: "validation"),
                                 metrics: metrics, hyperparameters: hp, evalHistory: evals,
