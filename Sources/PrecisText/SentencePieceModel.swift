@@ -14,6 +14,7 @@ public struct SentencePieceModel: Sendable, Equatable {
         public var piece: String
         public var score: Float
         public var type: PieceType
+        public init(piece: String, score: Float, type: PieceType) { self.piece = piece; self.score = score; self.type = type }
     }
 
     /// TrainerSpec.ModelType: 1 Unigram, 2 BPE, 3 word, 4 char.
