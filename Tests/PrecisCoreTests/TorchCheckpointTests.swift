@@ -249,6 +249,15 @@ struct PickleWriter {
         }
     }
 
+    @Test func readsProtocol4WithAParameterAndFloat64() throws {
+        let f = try TorchCheckpointFile(path: Self.fixtures.appendingPathComponent("protocol4.bin").path)
+        #expect(f.names == ["a", "p", "d"])
+        #expect(f.shape(of: "a") == [3, 2])
+        #expect(try f.floats("a") == [0, 3, 1, 4, 2, 5])
+        #expect(try f.floats("p") == [1.5, -2])
+        #expect(try f.floats("d") == [Float(0.1 as Double), 3])
+    }
+
     @Test func readsTheTorchSavedFixtureWithTiedStorages() throws {
         let f = try TorchCheckpointFile(path: Self.fixtures.appendingPathComponent("bart-bin/pytorch_model.bin").path)
         #expect(f.names.contains("lm_head.weight") && f.names.contains("model.shared.weight"))

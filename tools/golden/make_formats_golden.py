@@ -9,6 +9,7 @@ Weights (from the tiny fp32 fixtures of Tests/Fixtures/{bart,t5,pegasus}):
   bart-fp16/           model.safetensors with every tensor F16
   pegasus-bin-bf16/    pytorch_model.bin with BFloat16 storages, one weight a transposed (non-contiguous) view
   evil-global.bin      a torch.save'd dict holding an object whose __reduce__ is os.system (must be refused)
+  protocol4.bin        pickle protocol 4, a Parameter, a transposed view, float64
 Tokenizers:
   t5-spiece/           spiece.model (Unigram, nmt_nfkc: a precompiled charsmap) + config.json (model_type t5)
   pegasus-spiece/      spiece.model (Unigram, identity normalization: no charsmap) + config.json (pegasus)
@@ -107,15 +108,29 @@ def make_weights(out):
 
     torch.save({"w": torch.zeros(2), "x": Evil()}, os.path.join(out, "evil-global.bin"))
 
+    # Protocol 4 (FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL…), a Parameter, a transposed view and
+    # float64: values the test states.
+    p4 = {"a": torch.arange(6, dtype=torch.float32).reshape(2, 3).t(),
+          "p": torch.nn.Parameter(torch.tensor([1.5, -2.0])),
+          "d": torch.tensor([0.1, 3.0], dtype=torch.float64)}
+    torch.save(p4, os.path.join(out, "protocol4.bin"), pickle_protocol=4)
+
 
 def train_spm(prefix, texts, normalization):
+    """Trains in `prefix`'s folder with relative names: the model records its input and prefix."""
     import sentencepiece as spm
-    path = prefix + ".txt"
-    with open(path, "w", encoding="utf-8") as f:
+    folder, name = os.path.split(prefix)
+    with open(prefix + ".txt", "w", encoding="utf-8") as f:
         f.write("\n".join(texts))
-    spm.SentencePieceTrainer.train(input=path, model_prefix=prefix, vocab_size=800, model_type="unigram",
-                                   pad_id=0, eos_id=1, unk_id=2, bos_id=-1, character_coverage=1.0,
-                                   normalization_rule_name=normalization, num_threads=1, minloglevel=2)
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        spm.set_random_generator_seed(1)
+        spm.SentencePieceTrainer.train(input=name + ".txt", model_prefix=name, vocab_size=800, model_type="unigram",
+                                       pad_id=0, eos_id=1, unk_id=2, bos_id=-1, character_coverage=1.0,
+                                       normalization_rule_name=normalization, num_threads=1, minloglevel=2)
+    finally:
+        os.chdir(cwd)
     return prefix + ".model"
 
 
@@ -185,7 +200,7 @@ def main():
                 if not os.path.exists(theirs):
                     bad.append(rel + " (missing)")
                 elif rel.endswith(".bin"):
-                    if rel == "evil-global.bin":
+                    if rel in ("evil-global.bin", "protocol4.bin"):
                         continue
                     a, b = torch.load(mine, weights_only=True), torch.load(theirs, weights_only=True)
                     if a.keys() != b.keys() or any(not torch.equal(a[k], b[k]) for k in a):
