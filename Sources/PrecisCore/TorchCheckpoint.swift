@@ -171,14 +171,16 @@ public final class TorchCheckpointFile: WeightFile {
         let dims = t.shape.count
         var index = [Int](repeating: 0, count: dims)
         var at = t.offset
+        // Wrapping steps: a size-1 dimension may carry any stride (validation ignores it), and the
+        // step there is undone at once; every position actually read was validated in range.
         for i in 0..<count {
             dst[i] = dtype.float(raw, at)!
             var k = dims - 1
             while k >= 0 {
                 index[k] += 1
-                at += t.strides[k]
+                at = at &+ t.strides[k]
                 if index[k] < t.shape[k] { break }
-                at -= t.strides[k] * t.shape[k]
+                at = at &- t.strides[k] &* t.shape[k]
                 index[k] = 0
                 k -= 1
             }

@@ -107,6 +107,13 @@ struct PickleWriter {
         #expect(try f.floats("b") == [1, 2, 3, 4, 5])
     }
 
+    @Test func sizeOneDimensionsMayCarryAnyStride() throws {
+        let f = try Self.open(Self.sharedStorageArchive(pickle: PickleWriter.stateDict { p in
+            p.str("w"); p.tensor(key: "0", numel: 6, offset: 1, size: [2, 1, 2], stride: [3, Int(Int64.max), 1])
+        }))
+        #expect(try f.floats("w") == [1, 2, 4, 5])
+    }
+
     @Test func readsHalfAndBFloat16Storages() throws {
         let halves: [Float16] = [1.5, -2, 65504, 0.000061035156]
         let half = halves.flatMap { TorchArchiveBuilder.le16(Int($0.bitPattern)) }
