@@ -7,11 +7,15 @@ import PrecisCore
 struct TorchArchiveBuilder {
     var entries: [(name: String, data: [UInt8])] = []
     var method: UInt16 = 0
+    /// Write zip64 records (as torch does past 4 GiB): saturated 32-bit fields, zip64 extra fields,
+    /// a zip64 end record and its locator.
+    var zip64 = false
 
     mutating func add(_ name: String, _ data: [UInt8]) { entries.append((name, data)) }
 
     static func le16(_ v: Int) -> [UInt8] { [UInt8(v & 0xff), UInt8((v >> 8) & 0xff)] }
     static func le32(_ v: Int) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xff) } }
+    static func le64(_ v: Int) -> [UInt8] { (0..<8).map { UInt8((v >> (8 * $0)) & 0xff) } }
 
     func bytes() -> [UInt8] {
         var out: [UInt8] = []
@@ -21,12 +25,24 @@ struct TorchArchiveBuilder {
             let n = Array(name.utf8)
             out += [0x50, 0x4b, 0x03, 0x04] + Self.le16(20) + Self.le16(0) + Self.le16(Int(method)) + [0, 0, 0, 0]
                 + Self.le32(0) + Self.le32(data.count) + Self.le32(data.count) + Self.le16(n.count) + Self.le16(0) + n + data
-            central += [0x50, 0x4b, 0x01, 0x02] + Self.le16(20) + Self.le16(20) + Self.le16(0) + Self.le16(Int(method))
-                + [0, 0, 0, 0] + Self.le32(0) + Self.le32(data.count) + Self.le32(data.count) + Self.le16(n.count)
-                + Self.le16(0) + Self.le16(0) + Self.le16(0) + Self.le16(0) + Self.le32(0) + Self.le32(offset) + n
+            let sat = 0xFFFF_FFFF
+            let extra = zip64 ? Self.le16(1) + Self.le16(24) + Self.le64(data.count) + Self.le64(data.count) + Self.le64(offset) : []
+            central += [0x50, 0x4b, 0x01, 0x02] + Self.le16(45) + Self.le16(45) + Self.le16(0) + Self.le16(Int(method))
+                + [0, 0, 0, 0] + Self.le32(0) + Self.le32(zip64 ? sat : data.count) + Self.le32(zip64 ? sat : data.count)
+                + Self.le16(n.count) + Self.le16(extra.count) + Self.le16(0) + Self.le16(0) + Self.le16(0) + Self.le32(0)
+                + Self.le32(zip64 ? sat : offset) + n + extra
         }
         let cdOffset = out.count
         out += central
+        if zip64 {
+            let z = out.count
+            out += [0x50, 0x4b, 0x06, 0x06] + Self.le64(44) + Self.le16(45) + Self.le16(45) + Self.le32(0) + Self.le32(0)
+                + Self.le64(entries.count) + Self.le64(entries.count) + Self.le64(central.count) + Self.le64(cdOffset)
+            out += [0x50, 0x4b, 0x06, 0x07] + Self.le32(0) + Self.le64(z) + Self.le32(1)
+            out += [0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0] + Self.le16(0xFFFF) + Self.le16(0xFFFF)
+                + Self.le32(0xFFFF_FFFF) + Self.le32(0xFFFF_FFFF) + Self.le16(0)
+            return out
+        }
         out += [0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0] + Self.le16(entries.count) + Self.le16(entries.count)
             + Self.le32(central.count) + Self.le32(cdOffset) + Self.le16(0)
         return out
@@ -76,8 +92,10 @@ struct PickleWriter {
     static func floats(_ xs: [Float]) -> [UInt8] { xs.flatMap { TorchArchiveBuilder.le32(Int($0.bitPattern)) } }
 
     /// Two tensors sharing one 6-float storage: `a` is a 2×3 column-major view, `b` a 1-D view at offset 1.
-    static func sharedStorageArchive(pickle: [UInt8]? = nil, storage: [UInt8]? = nil, extra: [(String, [UInt8])] = []) -> [UInt8] {
+    static func sharedStorageArchive(pickle: [UInt8]? = nil, storage: [UInt8]? = nil, extra: [(String, [UInt8])] = [],
+                                     zip64: Bool = false) -> [UInt8] {
         var z = TorchArchiveBuilder()
+        z.zip64 = zip64
         z.add("ck/data.pkl", pickle ?? PickleWriter.stateDict { p in
             p.str("a"); p.tensor(key: "0", numel: 6, offset: 0, size: [2, 3], stride: [1, 2])
             p.str("b"); p.tensor(key: "0", numel: 6, offset: 1, size: [5], stride: [1])
@@ -105,6 +123,23 @@ struct PickleWriter {
         #expect(f.shape(of: "a") == [2, 3])
         #expect(try f.floats("a") == [0, 2, 4, 1, 3, 5])
         #expect(try f.floats("b") == [1, 2, 3, 4, 5])
+    }
+
+    @Test func readsZip64Archives() throws {
+        let bytes = Self.sharedStorageArchive(zip64: true)
+        let f = try Self.open(bytes)
+        #expect(try f.floats("a") == [0, 2, 4, 1, 3, 5])
+        // A zip64 end record that is not where its locator says is refused.
+        var moved = bytes
+        let locator = moved.count - 22 - 20
+        moved.replaceSubrange((locator + 8)..<(locator + 16), with: TorchArchiveBuilder.le64(3))
+        #expect(Self.refusal { _ = try Self.open(moved) }?.description.contains("zip64 end record missing") == true)
+        // Zip64 values past the end of the file are refused.
+        var far = bytes
+        let cd = try #require(far.indices.first { far[$0] == 0x50 && far[$0 + 1] == 0x4b && far[$0 + 2] == 0x01 && far[$0 + 3] == 0x02 })
+        let extra = cd + 46 + "ck/data.pkl".utf8.count + 4
+        far.replaceSubrange((extra + 16)..<(extra + 24), with: TorchArchiveBuilder.le64(1 << 50))
+        #expect(Self.refusal { _ = try Self.open(far) }?.description.contains("beyond the end") == true)
     }
 
     @Test func sizeOneDimensionsMayCarryAnyStride() throws {
