@@ -16,7 +16,7 @@ import PrecisData
         return try text.split(separator: "\n").map { line in
             let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             var g = Golden(set: o["set"] as! String, i: o["i"] as! Int, text: o["text"] as? String, hash: [:], ids: [:])
-            for fam in ["bart", "t5", "pegasus"] {
+            for fam in ["bart", "bart_cfg", "t5", "pegasus"] {
                 g.hash[fam] = o[fam] as? String
                 if let ids = o[fam + "_ids"] as? [Int] { g.ids[fam] = ids.map { Int32($0) } }
             }
@@ -43,6 +43,12 @@ import PrecisData
         return String(repeating: "0", count: 16 - s.count) + s
     }
 
+    /// tools/golden/make_formats_golden.py's BART_CFG: the optional files that change the pair's tokenizer.
+    static let bartConfigFiles = [
+        "tokenizer_config.json": #"{"add_prefix_space": true, "tokenizer_class": "BartTokenizer"}"#,
+        "special_tokens_map.json": #"{"mask_token": {"content": "<mask>", "lstrip": true, "normalized": false, "rstrip": false, "single_word": false, "special": true}}"#,
+    ]
+
     static func bartFolder() throws -> String {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("precis-bart-tok-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
@@ -54,13 +60,19 @@ import PrecisData
 
     static func encoder(_ fam: String) throws -> TokenizerEncoder {
         switch fam {
-        case "bart": return try TokenizerEncoder(folder: try bartFolder())
+        case "bart", "bart_cfg":
+            // Read eagerly: the temporary folder can go once the encoder is built.
+            let d = try bartFolder()
+            defer { try? FileManager.default.removeItem(atPath: d) }
+            if fam == "bart" { return try TokenizerEncoder(folder: d) }
+            for (name, text) in bartConfigFiles { try Data(text.utf8).write(to: URL(fileURLWithPath: d + "/" + name)) }
+            return try TokenizerEncoder(folder: d)
         case "t5": return try TokenizerEncoder(folder: formats.appendingPathComponent("t5-spiece").path)
         default: return try TokenizerEncoder(folder: formats.appendingPathComponent("pegasus-spiece").path)
         }
     }
 
-    @Test(arguments: ["bart", "t5", "pegasus"])
+    @Test(arguments: ["bart", "bart_cfg", "t5", "pegasus"])
     func classicFilesGiveTransformersIds(_ fam: String) throws {
         let enc = try Self.encoder(fam)
         let golden = try Self.golden()

@@ -15,7 +15,9 @@ Tokenizers:
   pegasus-spiece/      spiece.model (Unigram, identity normalization: no charsmap) + config.json (pegasus)
   tokenizers-golden.jsonl  per SAMSum validation dialogue: FNV-1a 64 of the ids (joined by ",") that
                        BartTokenizerFast (samsum-bpe-8192 vocab.json + merges.txt), T5TokenizerFast and
-                       PegasusTokenizerFast (from the folders above, nothing else in them) give; the
+                       PegasusTokenizerFast (from the folders above, nothing else in them) give, and
+                       "bart_cfg": the BART pair with BART_CFG's tokenizer_config.json and
+                       special_tokens_map.json (add_prefix_space, <mask> lstrip); the
                        first dialogues and some edge cases carry their text and full ids.
 The .bin files are written by torch 2.13 itself; the SentencePiece models are trained here with
 sentencepiece on SAMSum train dialogues (deterministic: single thread, fixed seed sentences).
@@ -40,6 +42,13 @@ EDGE = [
     "Ünïcödé façade – “quotes” …", "emoji 😀👍🏽 ok", "ｆｕｌｌ ｗｉｄｔｈ ＡＢＣ １２３", "<mask> <s> </s> <pad> <unk>",
     "<extra_id_0> sentinel <extra_id_99>", "<mask_1> <mask_2> <unk_2>", "ﬁ ligature ½ ²", "A: Hi!\r\nB: Hello.\r\n",
 ]
+
+
+BART_CFG = {
+    "tokenizer_config.json": {"add_prefix_space": True, "tokenizer_class": "BartTokenizer"},
+    "special_tokens_map.json": {"mask_token": {"content": "<mask>", "lstrip": True, "normalized": False,
+                                               "rstrip": False, "single_word": False, "special": True}},
+}
 
 
 def fnv(ids):
@@ -157,6 +166,11 @@ def make_tokenizers(out, samsum):
         shutil.copy(os.path.join(REPO, "Tests/Fixtures/tokenizer/samsum-bpe-8192-vocab.json"), os.path.join(bart_only, "vocab.json"))
         shutil.copy(os.path.join(REPO, "Tests/Fixtures/tokenizer/samsum-bpe-8192-merges.txt"), os.path.join(bart_only, "merges.txt"))
         toks["bart"] = BartTokenizerFast.from_pretrained(bart_only)
+        # The same pair with the optional files that change it: add_prefix_space, <mask> taking the space before it.
+        for name, obj in BART_CFG.items():
+            with open(os.path.join(bart_only, name), "w") as f:
+                json.dump(obj, f)
+        toks["bart_cfg"] = BartTokenizerFast.from_pretrained(bart_only)
     finally:
         shutil.rmtree(tmp)
 
@@ -168,7 +182,7 @@ def make_tokenizers(out, samsum):
             full = kind == "edge" or i < FULL
             if full:
                 rec["text"] = text
-            for fam in ["bart", "t5", "pegasus"]:
+            for fam in ["bart", "bart_cfg", "t5", "pegasus"]:
                 ids = toks[fam](text)["input_ids"]
                 rec[fam] = fnv(ids)
                 if full:
