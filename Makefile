@@ -103,7 +103,7 @@ bench-generate: build golden-venv
 clean:
 	rm -rf .build
 
-# libFuzzer targets (tools/fuzz/: wire, safetensors, tokenizer, modelconfig, trainconfig, data), built
+# libFuzzer targets (tools/fuzz/: wire, safetensors, tokenizer, modelconfig, trainconfig, data, torch, spiece), built
 # instrumented into .build-fuzz, each run for FUZZ_SECONDS from its seed corpus; prints executions and
 # crashes per target (SKIP when the toolchain has no libFuzzer). make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="wire data"]
 FUZZ_SECONDS ?= 60
