@@ -108,9 +108,10 @@ import PrecisTrain
         #expect(curve.count <= StatusReport.historyLimit && curve.count >= StatusReport.historyLimit / 2, "\(curve.count)")
         #expect(curve.last?.step == 5000 && zip(curve, curve.dropFirst()).allSatisfy { $0.step < $1.step })
         #expect(t.stride == 4)
-        // A point of 4 steps: their mean loss, at the last one's step.
-        let p = curve.first { $0.step == 4000 }
-        #expect(p?.loss == (3997.0 + 3998 + 3999 + 4000) / 4, "\(String(describing: p))")
+        // The latest points stand for 4 steps each: their mean loss (the loss is the step here), at the last one's step.
+        let recent = curve.dropLast().suffix(10)
+        #expect(recent.allSatisfy { $0.loss == Double($0.step) - 1.5 }, "\(recent.map { ($0.step, $0.loss) })")
+        #expect(zip(recent, recent.dropFirst()).allSatisfy { $1.step - $0.step == 4 })
         // Rolled back to step 3000: steps after it are gone, new ones follow.
         t.stepClosed(point(3001))
         #expect(t.curve.last?.step == 3001 && t.curve.allSatisfy { $0.step <= 3001 })
