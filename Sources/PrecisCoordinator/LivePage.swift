@@ -41,12 +41,14 @@ public enum LivePage {
   .bar { height: 6px; background: #394257; width: 100%; flex-basis: 100%; border-radius: 3px; overflow: hidden; }
   .bar div { height: 100%; background: #6ea2ff; width: 0; transition: width .4s; }
   main { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 14px; padding: 14px 20px 24px; }
-  section { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; min-width: 0; }
+  section { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; min-width: 0; overflow-x: auto; }
   section h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 0 0 8px; }
   section.wide { grid-column: 1 / -1; }
+  @media (min-width: 1000px) { section.span2 { grid-column: span 2; } }
   canvas { width: 100%; height: 220px; display: block; }
   table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
-  th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
+  th, td { text-align: left; padding: 4px 6px; border-bottom: 1px solid var(--line); white-space: nowrap; }
+  td.wrap { white-space: normal; word-break: break-all; }
   th { color: var(--muted); font-weight: 600; font-size: 12px; }
   td.num, th.num { text-align: right; }
   tr.straggler td { background: #fff4ed; }
@@ -77,10 +79,10 @@ public enum LivePage {
     <div class="legend"><i style="background:#2f6fed"></i>training loss (step mean)<i style="background:#c4320a"></i>evaluation loss</div></section>
   <section><h2>Learning rate</h2><canvas id="lrChart"></canvas></section>
   <section><h2>Throughput (examples/s since start)</h2><canvas id="exsChart"></canvas></section>
-  <section><h2>Evaluations</h2><div id="evals"></div></section>
-  <section class="wide"><h2>Members</h2><div id="members"></div></section>
+  <section class="span2"><h2>Evaluations (ROUGE)</h2><div id="evals"></div></section>
   <section><h2>Checkpoints</h2><div id="checkpoints"></div></section>
-  <section><h2>Hub pushes</h2><div id="pushes"></div></section>
+  <section class="wide"><h2>Members</h2><div id="members"></div></section>
+  <section class="wide"><h2>Hub pushes</h2><div id="pushes"></div></section>
 </main>
 <script>
 "use strict";
@@ -147,10 +149,12 @@ function chart(canvas, series, opts) {
 
 function table(head, rows, numeric, rowClass) {
   if (rows.length === 0) return '<div class="empty">none yet</div>';
-  let out = "<table><tr>" + head.map((h, i) => "<th" + (numeric[i] ? ' class="num"' : "") + ">" + esc(h) + "</th>").join("") + "</tr>";
+  // numeric[i]: true (a number column), "wrap" (long text that may wrap) or false.
+  const cls = i => numeric[i] === true ? ' class="num"' : numeric[i] === "wrap" ? ' class="wrap"' : "";
+  let out = "<table><tr>" + head.map((h, i) => "<th" + (numeric[i] === true ? ' class="num"' : "") + ">" + esc(h) + "</th>").join("") + "</tr>";
   rows.forEach((r, k) => {
     out += "<tr" + (rowClass && rowClass[k] ? ' class="' + rowClass[k] + '"' : "") + ">" +
-      r.map((c, i) => "<td" + (numeric[i] ? ' class="num"' : "") + ">" + c + "</td>").join("") + "</tr>";
+      r.map((c, i) => "<td" + cls(i) + ">" + c + "</td>").join("") + "</tr>";
   });
   return out + "</table>";
 }
@@ -198,11 +202,11 @@ function render(s) {
   const cks = Array.isArray(s.checkpoints) ? s.checkpoints : [];
   el("checkpoints").innerHTML = table(["step", "folder", "MB", "seconds", ""],
     cks.slice().reverse().map(c => [c.step, esc(c.path || "—"), num(c.bytes / 1e6, 1), num(c.seconds, 2),
-      c.error ? '<span class="tag">' + esc(c.error) + "</span>" : c.removed ? "removed" : ""]), [true, false, true, true, false]);
+      c.error ? '<span class="tag">' + esc(c.error) + "</span>" : c.removed ? "removed" : ""]), [true, "wrap", true, true, false]);
   const pushes = Array.isArray(s.pushes) ? s.pushes : [];
   el("pushes").innerHTML = table(["folder", "message", "outcome", "attempts"],
     pushes.slice().reverse().map(p => [esc(p.folder), esc(p.message), esc(p.outcome) + (p.error ? " (" + esc(p.error) + ")" : ""), p.attempts]),
-    [false, false, false, true]);
+    ["wrap", false, "wrap", true]);
 
   const b = document.body.dataset;
   b.curvesDrawn = String(curves);

@@ -5,13 +5,13 @@
 # page run for a few seconds of virtual time (it polls status.json every 2 s), and writes a
 # screenshot to OUT.png and, when DOM.html is given, the DOM after the scripts ran (`--dump-dom`),
 # where the live page's self-check attributes are (`data-curves-drawn`, `data-members`, ...).
-# $WINDOW (default 1400,1900) is the window size; $BUDGET_MS (default 6000) the virtual time.
+# $WINDOW (default 1400,1100) is the window size; $BUDGET_MS (default 6000) the virtual time.
 set -euo pipefail
 if [ $# -lt 2 ]; then echo "usage: $0 URL OUT.png [DOM.html]" >&2; exit 1; fi
 url=$1 out=$2 dom=${3:-}
 chromium=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)}
 if [ -z "$chromium" ]; then echo "$0: no chromium found (apt-get install chromium, or set CHROMIUM)" >&2; exit 1; fi
-window=${WINDOW:-1400,1900}
+window=${WINDOW:-1400,1100}
 budget=${BUDGET_MS:-6000}
 profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
