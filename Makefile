@@ -142,3 +142,11 @@ scale:
 # mid-run and training must still finish. Needs root (prints SKIP otherwise).
 test-multihost: build data
 	BIN_DIR=.build/release bash tools/multihost/netns_test.sh
+
+# The live page (Sources/PrecisCoordinator/LivePage.swift) in headless Chromium against a recorded
+# status: served with python3 -m http.server on loopback, self-check attributes read from the DOM.
+# Needs `chromium` (apt-get install chromium). OUT=docs/live-page.png keeps the screenshot.
+.PHONY: live-page-check
+live-page-check: build
+	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && apt-get install -y --no-install-recommends chromium; }
+	BIN_DIR=.build/release bash tools/live/check.sh tools/live/status-sample.json $(OUT)

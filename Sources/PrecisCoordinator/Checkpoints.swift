@@ -191,14 +191,22 @@ extension Coordinator {
     func collectSaves() {
         for r in checkpoints.writes.take() {
             checkpoints.writesInFlight -= 1
-            guard let path = r.path else { log("checkpoint-\(r.step) was not saved: \(r.error ?? "unknown error")"); continue }
+            guard let path = r.path else {
+                log("checkpoint-\(r.step) was not saved: \(r.error ?? "unknown error")")
+                status.checkpoint(StatusReport.CheckpointStatus(step: r.step, path: nil, bytes: 0, seconds: r.seconds, error: r.error ?? "unknown error"))
+                continue
+            }
             log(String(format: "saved %@ (%.1f MB, %.2f s after the step)", path, Double(r.bytes) / 1e6, r.seconds))
+            status.checkpoint(StatusReport.CheckpointStatus(step: r.step, path: path, bytes: Int(r.bytes), seconds: (r.seconds * 1000).rounded() / 1000))
             if let limit = cfg.training.saveTotalLimit {
                 var keep: Set<String> = [path]
                 if let bp = checkpoints.best?.path { keep.insert(bp) }
                 if let pushing = hub?.pushedCheckpoint { keep.insert(pushing) }
                 do {
-                    for d in try checkpointStore.rotate(limit: limit, keep: keep) { log("removed \(d) (save_total_limit \(limit))") }
+                    for d in try checkpointStore.rotate(limit: limit, keep: keep) {
+                        log("removed \(d) (save_total_limit \(limit))")
+                        status.checkpointRemoved(d)
+                    }
                 } catch { log("rotation failed: \(error)") }
             }
             if checkpoints.best?.step == r.step { checkpoints.best?.path = path }
@@ -277,5 +285,6 @@ extension Coordinator {
         if let b = point.best { checkpoints.best = b }
         scheduler.restart(at: point.step, cursor: point.cursor)
         metrics.restart(at: point.step, history: point.history, examples: point.examples)
+        status.restart(at: point.step, history: point.history)
     }
 }

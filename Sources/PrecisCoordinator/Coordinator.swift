@@ -65,6 +65,16 @@ public final class Coordinator {
     var hub: HubState?
     /// trainer_state.json and the TensorBoard event file, kept current at every logging step (LiveLogs.swift).
     var liveLogs = LiveLogs()
+    /// The status reply's figures beyond membership and step (StatusTracker.swift, Status.swift).
+    var status = StatusTracker()
+    /// The latest step's progress figures (nil before the first step).
+    var lastProgress: ProgressReport?
+    /// Hub pushes and their outcomes (written by the uploader's thread too).
+    let pushLog = PushLog()
+    /// The latest status for other threads (an HTTP listener's `status.json`): `statusBoard.statusJSON()`.
+    /// The only part of the coordinator another thread may use; the event loop publishes to it.
+    public let statusBoard = StatusBoard()
+    var lastStatusPublished = 0.0
 
     // Starts and restarts.
     /// When the coordinator began waiting for its members (for `start_timeout`).
@@ -151,6 +161,7 @@ public final class Coordinator {
                 + "\(consistency.rawValue)\(consistency == .ssp ? " (staleness \(cfg.cluster.staleness))" : ""), codec \(cfg.cluster.codec); "
                 + "waiting for \(cfg.cluster.servers) server(s) and \(cfg.cluster.workers) worker(s)")
             waitingSince = Member.now()
+            defer { publishStatus(force: true) }
             return try loop()
         } catch {
             log("error: \(error)")
@@ -169,6 +180,7 @@ public final class Coordinator {
                 return 1
             }
             try receive(timeoutMs: 50)
+            publishStatus()
             if let stop = nonFinite { return stopForNonFinite(stop) }
             if checkpoints.writes.pending > 0 { collectSaves() }
             try advanceDrain()
@@ -182,6 +194,7 @@ public final class Coordinator {
                 if evaluations.current == nil { try send(scheduler.nextWork(workers: membership.aliveWorkers)) }
                 if scheduler.isFinished && checkpoints.snapshot == nil && evaluations.current == nil { phase = .finishing }
             case .finishing:
+                publishStatus(force: true)
                 try finish()
                 return 0
             }
@@ -241,7 +254,10 @@ public final class Coordinator {
             if membership.heartbeat(try Control.decode(HeartbeatMessage.self, m).id) {
                 try router.send(to: peer, Control.frames(.heartbeatAck, Empty()))
             }
-        case .statusRequest: try router.send(to: peer, Control.frames(.statusReply, statusReport()))
+        case .statusRequest:
+            // An older client sends `{}`; anything that does not decode is asked for the plain view.
+            let wantsHistory = (try? Control.decode(StatusRequest.self, m))?.history == true
+            try router.send(to: peer, Control.frames(.statusReply, statusReport(history: wantsHistory)))
         case .leave:
             let l = try Control.decode(LeaveMessage.self, m)
             if let gone = membership.leave(l.id, identity: peer) { try memberGone(gone, because: "left (\(l.reason))") }
@@ -263,12 +279,6 @@ public final class Coordinator {
         default:
             log("dropped an unexpected \(m.header.type) from \(peerName(peer))")
         }
-    }
-
-    /// `statusRequest`'s answer.
-    func statusReport() -> StatusReport {
-        StatusReport(phase: phase, stepsDone: scheduler.stepsDone, maxSteps: plan.totalSteps, consistency: consistency, endpoint: endpoint,
-                     membership: membership, now: Member.now())
     }
 
     /// A peer for log lines: the member's name, pid and host, or its routing id.

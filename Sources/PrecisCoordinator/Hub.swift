@@ -18,6 +18,7 @@ extension Coordinator {
     func makeHub() throws -> HubState? {
         let a = cfg.training
         guard a.pushToHub, let repo = a.hubModelId else { return nil }
+        let pushes = pushLog
         let uploader = try HubUploader(hubURL: a.hubURL, repo: repo, token: a.hubToken, private: a.hubPrivateRepo,
                                        busyPolicy: a.hubStrategy == "every_save" ? .skip : .queue,
                                        log: { Member.log("hub", $0.hasPrefix("hub: ") ? String($0.dropFirst(5)) : $0) },
@@ -27,6 +28,8 @@ extension Coordinator {
                                            case .failed(let e): Member.log("hub", "push of \(r.folder) failed: \(e)")
                                            case .skipped: break
                                            }
+                                           pushes.finished(folder: r.folder, outcome: r.succeeded ? "pushed" : r.error != nil ? "failed" : "skipped",
+                                                           attempts: r.attempts, commitURL: r.commit?.commitURL, error: r.error.map { "\($0)" })
                                            if r.folder.contains("/.hub-staging-") { try? FileManager.default.removeItem(atPath: r.folder) }
                                        })
         log("pushing to \(a.hubURL) repo \(repo) (hub_strategy \(a.hubStrategy))")
@@ -97,6 +100,7 @@ extension Coordinator {
             default: folder = try stage(modelFrom: path, tag: "\(step)")
             }
             hub?.pushedCheckpoint = path
+            pushLog.queued(folder: folder, message: "Training in progress, step \(step)")
             if !uploader.submit(folder: folder, message: "Training in progress, step \(step)") {
                 try? FileManager.default.removeItem(atPath: folder)
             }
@@ -110,6 +114,7 @@ extension Coordinator {
         guard let hub else { return }
         do {
             let folder = try stage(modelFrom: cfg.training.outputDir, tag: "final")
+            pushLog.queued(folder: folder, message: "End of training")
             hub.uploader.submit(folder: folder, message: "End of training", ifBusy: .queue)
             log("waiting for the hub upload to finish (up to 30 min)")
             if !hub.uploader.waitUntilIdle(timeout: 1800) { log("the hub upload is still running after 30 min; giving up on it") }

@@ -10,7 +10,7 @@ struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "precis-coordinator",
         abstract: "The Precis coordinator: membership, data assignment, the training schedule, checkpoints, evaluation, hub uploads.",
-        subcommands: [Run.self, Evaluate.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, Evaluate.self, LivePageCommand.self], defaultSubcommand: Run.self)
 }
 
 struct Run: ParsableCommand {
@@ -37,8 +37,16 @@ struct Run: ParsableCommand {
     @Flag(help: "Listen on a non-loopback address without keys (anyone who reaches the port can join the cluster).")
     var insecure = false
 
+    @Option(name: .customLong("log-format"), help: "Log lines as text (ISO-8601 UTC time, name, message) or json (one object per line).")
+    var logFormat = "text"
+
+    func validate() throws {
+        do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+    }
+
     func run() throws {
         Stdio.lineBufferStdout()
+        Logging.configure(format: (try? LogFormat.parse(logFormat)) ?? .text, role: "coordinator")
         var o = Coordinator.Options(config: config)
         o.bind = bind; o.endpointFile = endpointFile; o.outputDir = outputDir; o.maxSteps = maxSteps; o.progressLines = progressLines
         o.resume = resume; o.reshard = reshard; o.insecure = insecure
@@ -47,7 +55,7 @@ struct Run: ParsableCommand {
             o.keys = try keys.map { try ClusterKeys.load(dir: $0, role: .coordinator) }
             code = try Coordinator(o).run()
         } catch {
-            print("coordinator: error: \(error)")
+            print(Logging.format == .json ? Logging.line("coordinator", "error: \(error)") : "coordinator: error: \(error)")
             throw ExitCode(1)
         }
         if code != 0 { throw ExitCode(code) }
@@ -112,3 +120,35 @@ struct Evaluate: ParsableCommand {
         }
     }
 }
+
+struct LivePageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "live-page",
+        abstract: "Write the live page (index.html: self-contained, reads status.json beside it) to a folder, with a recorded status if given.",
+        discussion: "Record a status with `precis cluster status --json --history > status.json`; serve the folder with any static HTTP server.")
+
+    @Option(help: "The folder to write index.html to (created if missing).")
+    var out: String
+    @Option(help: "A status JSON to copy beside it as status.json.")
+    var status: String?
+
+    func run() throws {
+        do {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try AtomicFile.write(Data(LivePage.html.utf8), to: (out as NSString).appendingPathComponent("index.html"))
+            if let status {
+                guard let data = FileManager.default.contents(atPath: status) else { throw LivePageError(description: "\(status): no such file") }
+                do { _ = try JSONDecoder.statusDecoder.decode(StatusReport.self, from: data) } catch {
+                    throw LivePageError(description: "\(status) is not a status reply: \(error)")
+                }
+                try AtomicFile.write(data, to: (out as NSString).appendingPathComponent("status.json"))
+            }
+            print("wrote \(out)/index.html" + (status != nil ? " and status.json" : ""))
+        } catch {
+            print("precis-coordinator live-page: error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct LivePageError: Error, CustomStringConvertible { let description: String }

@@ -22,8 +22,16 @@ struct ServerCommand: ParsableCommand {
     @Flag(help: "Listen on a non-loopback address without keys (anyone who reaches the port can join the cluster).")
     var insecure = false
 
+    @Option(name: .customLong("log-format"), help: "Log lines as text (ISO-8601 UTC time, name, message) or json (one object per line).")
+    var logFormat = "text"
+
+    func validate() throws {
+        do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+    }
+
     func run() throws {
         Stdio.lineBufferStdout()
+        Logging.configure(format: (try? LogFormat.parse(logFormat)) ?? .text, role: "server")
         var o = ParameterServer.Options(coordinator: coordinator)
         o.host = host; o.name = name; o.threads = max(1, threads); o.insecure = insecure
         let code: Int32
@@ -31,7 +39,7 @@ struct ServerCommand: ParsableCommand {
             o.keys = try keys.map { try ClusterKeys.load(dir: $0, role: .server) }
             code = try ParameterServer(o).run()
         } catch {
-            print("\(name): error: \(error)")
+            print(Logging.format == .json ? Logging.line(name, "error: \(error)") : "\(name): error: \(error)")
             throw ExitCode(1)
         }
         if code != 0 { throw ExitCode(code) }

@@ -20,8 +20,16 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "The cluster's keys folder (`precis keys generate`): CURVE authentication and encryption on every connection.")
     var keys: String?
 
+    @Option(name: .customLong("log-format"), help: "Log lines as text (ISO-8601 UTC time, name, message) or json (one object per line).")
+    var logFormat = "text"
+
+    func validate() throws {
+        do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+    }
+
     func run() throws {
         Stdio.lineBufferStdout()
+        Logging.configure(format: (try? LogFormat.parse(logFormat)) ?? .text, role: "worker")
         BLASKernel.selectBLASKernel()
         var o = Worker.Options(coordinator: coordinator)
         o.host = host; o.name = name; o.threads = max(1, threads ?? Compute.availableCores)
@@ -30,7 +38,7 @@ struct WorkerCommand: ParsableCommand {
             o.keys = try keys.map { try ClusterKeys.load(dir: $0, role: .worker) }
             code = try Worker(o).run()
         } catch {
-            print("\(name): error: \(error)")
+            print(Logging.format == .json ? Logging.line(name, "error: \(error)") : "\(name): error: \(error)")
             throw ExitCode(1)
         }
         if code != 0 { throw ExitCode(code) }

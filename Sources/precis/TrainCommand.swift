@@ -28,8 +28,16 @@ struct TrainCommand: ParsableCommand {
     var settings: [String] = []
     @Flag(name: .customLong("in-process"), help: "Train in this process instead of a local cluster.")
     var inProcess = false
+    @Option(name: .customLong("log-format"), help: "Log lines as text or json (one object per line), for every role and this command's own lines.")
+    var logFormat = "text"
+
+    func validate() throws {
+        do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+    }
 
     func run() throws {
+        let format = (try? LogFormat.parse(logFormat)) ?? .text
+        Logging.configure(format: format, role: "precis")
         do {
             guard let data = FileManager.default.contents(atPath: config) else {
                 throw ConfigError.unreadable(file: config, reason: "no such file")
@@ -62,13 +70,13 @@ struct TrainCommand: ParsableCommand {
             if inProcess {
                 for w in cfg.warnings { FileHandle.standardError.write(Data("precis: warning: \(w)\n".utf8)) }
                 if let threads { cfg.training.threads = threads }
-                let report = try LocalTrainer.run(cfg, log: { print($0) }) { p in
+                let report = try LocalTrainer.run(cfg, log: { print(Logging.note("precis", $0)) }) { p in
                     draw(step: p.step, total: p.totalSteps,
                          extra: String(format: "epoch %.2f loss %.4f lr %.2e %.1f ex/s", p.epoch, p.loss, p.learningRate, p.examplesPerSecond))
                 }
                 for entry in report.logHistory {
-                    print(String(format: "step %5.0f  epoch %5.2f  loss %.4f  lr %.3e  grad_norm %.3f", entry["step"] ?? 0, entry["epoch"] ?? 0,
-                                 entry["loss"] ?? 0, entry["learning_rate"] ?? 0, entry["grad_norm"] ?? 0))
+                    print(Logging.note("precis", String(format: "step %5.0f  epoch %5.2f  loss %.4f  lr %.3e  grad_norm %.3f", entry["step"] ?? 0,
+                                                        entry["epoch"] ?? 0, entry["loss"] ?? 0, entry["learning_rate"] ?? 0, entry["grad_norm"] ?? 0)))
                 }
                 return
             }
@@ -81,7 +89,8 @@ struct TrainCommand: ParsableCommand {
                 }
             }
             defer { if configPath != config { try? FileManager.default.removeItem(atPath: configPath) } }
-            let cluster = LocalCluster(config: cfg, configPath: configPath, outputDir: cfg.training.outputDir, maxSteps: maxSteps, threads: threads)
+            var cluster = LocalCluster(config: cfg, configPath: configPath, outputDir: cfg.training.outputDir, maxSteps: maxSteps, threads: threads)
+            cluster.logFormat = format
             let status = try cluster.run { line in
                 if let p = ReportLine.progress(from: line) {
                     draw(step: p.step, total: p.total,
