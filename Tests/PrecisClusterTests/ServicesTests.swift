@@ -14,11 +14,22 @@ extension RealProcesses {
     static func bytes(_ path: String) -> Data { FileManager.default.contents(atPath: path) ?? Data() }
 
     /// A free TCP port (bound and released), for runs whose coordinator must come back at the same address.
+    /// A TCP port free on loopback now (the kernel's pick for port 0), from a plain socket: no
+    /// ZeroMQ context to terminate.
     static func freePort() throws -> Int {
-        let ctx = try ZMQContext()
-        let s = try ZMQSocket(ctx, .router)
-        let ep = try s.bind("tcp://127.0.0.1:*")
-        return Int(ep.split(separator: ":").last!)!
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard ok else { throw POSIXError(.EADDRINUSE) }
+        return Int(UInt16(bigEndian: addr.sin_port))
     }
 
     /// Train 20 steps saving at 10; resume from checkpoint-10 and train to 20: the same bits. With a
