@@ -76,12 +76,20 @@ struct ClusterCommand: ParsableCommand {
             abstract: "One line per process (alive or dead, where its log is) and the coordinator's own view when it answers.")
 
         @OptionGroup var file: FileOption
-        @Option(name: .customLong("query-timeout"), help: "Milliseconds to wait for the coordinator's status reply.")
-        var queryTimeout = 2000
+        @Option(help: "Seconds to wait for the coordinator's status reply.")
+        var timeout = 2.0
+        /// The old spelling, in milliseconds (kept so scripts do not break).
+        @Option(name: .customLong("query-timeout"), help: .hidden)
+        var queryTimeoutMs: Int?
+
+        func validate() throws {
+            guard timeout.isFinite, timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be in (0, 3600] seconds, not \(timeout)") }
+            if let ms = queryTimeoutMs, ms <= 0 || ms > 3_600_000 { throw ValidationError("--query-timeout must be in 1…3600000 ms, not \(ms)") }
+        }
 
         func run() throws {
             do {
-                printStatus(try file.operations().status(queryTimeoutMs: queryTimeout))
+                printStatus(try file.operations().status(queryTimeoutMs: queryTimeoutMs ?? Int((timeout * 1000).rounded())))
             } catch { throw fail(error) }
         }
     }
