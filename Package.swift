@@ -133,6 +133,6 @@ let package = Package(
         // docs/architecture.md's module table and every import checked against this file.
         .testTarget(name: "ArchitectureTests"),
         // Runs the built `precis` executable as a real process.
-        .testTarget(name: "PrecisCLITests", dependencies: ["PrecisCore", "PrecisMetrics", "precis"]),
+        .testTarget(name: "PrecisCLITests", dependencies: ["PrecisCore", "PrecisMetrics", "precis", "precis-coordinator", "precis-ps", "precis-worker"]),
     ]
 )

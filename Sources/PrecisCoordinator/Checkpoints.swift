@@ -158,8 +158,8 @@ extension Coordinator {
                 ("generation_config.json", try JSONSerialization.data(withJSONObject: model.generationDefaults, options: [.prettyPrinted, .sortedKeys])),
                 ("trainer_state.json", try state.jsonData()),
                 ("training_state.json", try enc.encode(training)),
-            ] + ModelFolder.tokenizerFiles(for: model, tokenizerJSON: try Data(contentsOf: URL(fileURLWithPath: cfg.training.tokenizer)),
-                                           file: cfg.training.tokenizer).map { ($0.name, $0.data) }
+            ] + (try ModelFolder.tokenizerFiles(for: model, tokenizerJSON: try Data(contentsOf: URL(fileURLWithPath: cfg.training.tokenizer)),
+                                           file: cfg.training.tokenizer)).map { ($0.name, $0.data) }
             let store = checkpointStore
             let results = checkpoints.writes
             let started = s.started

@@ -117,7 +117,7 @@ public enum ModelCard {
         b += "model = AutoModelForSeq2SeqLM.from_pretrained(model_id)\n"
         b += "dialogue = \"\"\"Anna: Are we still on for lunch tomorrow?\nBen: Yes! 12:30 at the usual place.\"\"\"\n"
         b += "inputs = tokenizer(\(sourcePrefix.isEmpty ? "" : pythonString(sourcePrefix) + " + ")dialogue, truncation=True, return_tensors=\"pt\")\n"
-        b += "summary_ids = model.generate(**inputs)\n"
+        b += "summary_ids = model.generate(**inputs, max_new_tokens=64)\n"
         b += "print(tokenizer.decode(summary_ids[0], skip_special_tokens=True))\n```\n"
         return y + b
     }

@@ -101,7 +101,7 @@ struct BenchShape: ParsableArguments {
     var batch = 8
     @Option(name: .customLong("source-len"), help: "Source length.")
     var sourceLen = 256
-    @Option(help: "Compute threads (default: available cores).")
+    @Option(help: "Compute threads; the default shown is this machine's core count.")
     var threads = Compute.availableCores
 
     /// The model the config names (uninitialised).
