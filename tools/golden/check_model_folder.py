@@ -29,6 +29,9 @@ TEXTS = [
     "Hannah: Hey, do you have Betty's number?\nAmanda: Lemme check\nHannah: <file_gif>\nAmanda: Sorry, can't find it.",
     "Eric: MACHINE!\r\nRob: That's so gr8!\r\nEric: I know!  And shows how Americans see Russian ;)",
     "Anna: Café at 12:30? 😀\nBen: Ja — gern.   See you there\tbye",
+    # NFKC-sensitive: T5Tokenizer (no normalizer without a precompiled charsmap) would split these
+    # differently from a tokenizer.json that normalizes with NFKC.
+    "ﬁne Ｔｅｓｔ ① ｶﾀｶﾅ",
     "",
 ]
 
