@@ -93,7 +93,8 @@ public enum ModelCard {
                                              ("ROUGE-Lsum", m.rougeLsum), ("Gen Len", m.genLen)]
             for (name, value) in rows { if let v = value, v.isFinite { b += "- \(name): \(number(v))\n" } }
         } else if revision != nil {
-            b += "This revision was not evaluated at its step; the evaluation results below are those logged during training.\n"
+            b += evalTable(evalHistory).isEmpty ? "It was not evaluated during training.\n"
+                : "This revision was not evaluated at its step; the evaluation results below are those logged during training.\n"
         }
         b += "\n## Model description\n\n"
         b += "A sequence-to-sequence transformer (encoder-decoder) that writes short abstractive summaries. "

@@ -95,6 +95,11 @@ import PrecisTrain
         var unknown = cfg
         unknown.training.trainFile = temp() + "/train.jsonl"
         #expect(!RunArtifacts.modelCard(Self.outcome(savedStep: 8), config: unknown, step: 8, baseModel: nil).contains("license:"))
+        // A run without any evaluation says so, and has no results table.
+        var quiet = Self.outcome(savedStep: 8)
+        quiet.history = quiet.history.filter { $0["eval_loss"] == nil }
+        let plain = RunArtifacts.modelCard(quiet, config: cfg, step: 8, baseModel: nil)
+        #expect(plain.contains("It was not evaluated during training.") && !plain.contains("### Evaluation results"))
     }
 
     @Test func inProcessRefusesWhatItDoesNotDo() throws {
