@@ -40,8 +40,9 @@ public enum LocalTrainer {
 
     /// The keys this loop does not act on that a config sets to something that would change what a
     /// run leaves behind: evaluation, checkpoints before the last step, the best model, hub pushes,
-    /// resuming (the cluster does them). nil when there is none.
-    public static func unsupported(_ cfg: TrainingConfig, totalSteps: Int, stepsPerEpoch: Int) -> ConfigError? {
+    /// resuming (the cluster does them). nil when there is none. Without the step counts (known once
+    /// the data is loaded), only the keys that refuse whatever the run's length.
+    public static func unsupported(_ cfg: TrainingConfig, totalSteps: Int?, stepsPerEpoch: Int?) -> ConfigError? {
         let a = cfg.training
         func refuse(_ key: String, _ why: String) -> ConfigError {
             .invalid(file: cfg.file, key: "training.\(key)", reason: why + "; train on a cluster (precis train without --in-process) for that")
@@ -51,6 +52,7 @@ public enum LocalTrainer {
         if a.pushToHub { return refuse("push_to_hub", "training in process does not push to a hub (set it to false)") }
         if a.resumeFromCheckpoint != nil { return refuse("resume_from_checkpoint", "training in process does not resume (remove it)") }
         // The model folder written at the end is the last save; a save before it would be a checkpoint.
+        guard let totalSteps, let stepsPerEpoch else { return nil }
         if a.saveStrategy == "steps", a.saveSteps < totalSteps {
             return refuse("save_strategy", "'steps' with save_steps \(a.saveSteps) < \(totalSteps) steps: training in process writes no checkpoints, only the final model (set save_strategy to no, or save_steps to \(totalSteps) or more)")
         }
@@ -65,6 +67,7 @@ public enum LocalTrainer {
     public static func run(_ cfg: TrainingConfig, refuseUnsupported: Bool = false, log: (String) -> Void = { _ in },
                            progress: (Progress) -> Void = { _ in }) throws -> Report {
         let a = cfg.training
+        if refuseUnsupported, let e = unsupported(cfg, totalSteps: nil, stepsPerEpoch: nil) { throw e }
         Compute.setThreads(a.threads ?? Compute.availableCores)
         let model = try loadModel(a.model, seed: a.seed)
         let plan = try TrainingPlan(cfg, model: ModelShape(model.facts), plannedWorkers: 1)

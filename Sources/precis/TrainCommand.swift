@@ -40,6 +40,8 @@ struct TrainCommand: ParsableCommand {
             if let outputDir { cfg.training.outputDir = outputDir }
             if let maxSteps { cfg.training.maxSteps = maxSteps }
             try cfg.validate()
+            // Before a tokenizer is trained or data loaded: the keys --in-process refuses whatever the run's length.
+            if inProcess, let e = LocalTrainer.unsupported(cfg, totalSteps: nil, stepsPerEpoch: nil) { throw e }
             try TokenizerPreparation.ensure(cfg) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             let tty = isatty(2) != 0
             let bar = ProgressBar(label: "train")

@@ -118,5 +118,11 @@ import PrecisTrain
         #expect(refusal { $0.training.loadBestModelAtEnd = true }?.contains("training.load_best_model_at_end") == true)
         #expect(refusal { $0.training.pushToHub = true; $0.training.hubModelId = "a/b" }?.contains("training.push_to_hub") == true)
         #expect(refusal { $0.training.resumeFromCheckpoint = "latest" }?.contains("training.resume_from_checkpoint") == true)
+        // Before the data is loaded (no step counts): the keys refused whatever the length, not the saves.
+        var early = TrainingConfig()
+        early.training.saveSteps = 10
+        #expect(LocalTrainer.unsupported(early, totalSteps: nil, stepsPerEpoch: nil) == nil)
+        early.training.evalStrategy = "epoch"
+        #expect(LocalTrainer.unsupported(early, totalSteps: nil, stepsPerEpoch: nil) != nil)
     }
 }
