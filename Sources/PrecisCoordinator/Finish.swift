@@ -82,6 +82,7 @@ extension Coordinator {
     func runOutcome(globalStep: Int, seconds: Double, savedStep: Int) -> RunOutcome {
         RunOutcome(globalStep: globalStep, epoch: Double(globalStep) / Double(plan.stepsPerEpoch), seconds: seconds,
                    examples: metrics.examples, trainSamples: plan.dataset.count, history: metrics.history, savedStep: savedStep,
-                   plannedWorkers: cfg.cluster.workers, warmupSteps: plan.warmupSteps, totalSteps: plan.totalSteps)
+                   plannedWorkers: cfg.cluster.workers, warmupSteps: plan.warmupSteps, totalSteps: plan.totalSteps,
+                   onCluster: true)
     }
 }

@@ -20,12 +20,15 @@ public struct RunOutcome: Sendable {
     public var plannedWorkers: Int
     public var warmupSteps: Int
     public var totalSteps: Int
+    /// Trained on a cluster (the card then lists the cluster's settings too).
+    public var onCluster: Bool
 
     public init(globalStep: Int, epoch: Double, seconds: Double, examples: Int, trainSamples: Int?, history: [[String: Double]],
-                savedStep: Int, plannedWorkers: Int, warmupSteps: Int, totalSteps: Int) {
+                savedStep: Int, plannedWorkers: Int, warmupSteps: Int, totalSteps: Int, onCluster: Bool = false) {
         self.globalStep = globalStep; self.epoch = epoch; self.seconds = seconds; self.examples = examples
         self.trainSamples = trainSamples; self.history = history; self.savedStep = savedStep
         self.plannedWorkers = plannedWorkers; self.warmupSteps = warmupSteps; self.totalSteps = totalSteps
+        self.onCluster = onCluster
     }
 }
 
@@ -135,7 +138,7 @@ public enum RunArtifacts {
         } else if let e = evaluation(at: step, in: o.history), let loss = e["eval_loss"] {
             metrics = ModelCard.Metrics(rouge1: .nan, rouge2: .nan, rougeL: .nan, rougeLsum: .nan, genLen: nil, loss: loss)
         }
-        let hp: [(String, String)] = [
+        var hp: [(String, String)] = [
             ("model", a.model), ("learning_rate", "\(a.learningRate)"), ("train_batch_size (per worker)", "\(a.perDeviceTrainBatchSize)"),
             ("gradient_accumulation_steps", "\(a.gradientAccumulationSteps)"), ("planned workers", "\(o.plannedWorkers)"),
             ("total_train_batch_size", "\(a.perDeviceTrainBatchSize * a.gradientAccumulationSteps * o.plannedWorkers)"),
@@ -143,6 +146,9 @@ public enum RunArtifacts {
             ("lr_scheduler_type", a.lrSchedulerType), ("warmup_steps", "\(o.warmupSteps)"), ("training_steps", "\(o.totalSteps)"),
             ("label_smoothing_factor", "\(a.labelSmoothingFactor)"), ("max_grad_norm", "\(a.maxGradNorm)"), ("seed", "\(a.seed)"),
         ]
+        if o.onCluster {
+            hp += [("consistency", cfg.cluster.consistency), ("servers", "\(cfg.cluster.servers)"), ("gradient codec", cfg.cluster.codec)]
+        }
         let name = a.hubModelId.map { String($0.split(separator: "/").last ?? Substring($0)) }
             ?? ((a.outputDir as NSString).lastPathComponent.isEmpty ? "precis-model" : (a.outputDir as NSString).lastPathComponent)
         let evals = o.history.filter { $0["eval_loss"] != nil || $0["eval_rouge1"] != nil }

@@ -75,6 +75,10 @@ import PrecisTrain
         // SAMSum's licence from data/samsum's notes; the dataset from the folder name.
         #expect(best.contains("license: cc-by-nc-nd-4.0\n") && best.contains("datasets:\n- samsum\n"))
         #expect(best.contains("- name: my-model") && best.contains("model at step 4 of 8"))
+        #expect(!best.contains("| consistency |"))
+        var clustered = Self.outcome(savedStep: 4)
+        clustered.onCluster = true
+        #expect(RunArtifacts.modelCard(clustered, config: cfg, step: 4, baseModel: nil).contains("| consistency | sync |\n| servers | 1 |"))
         #expect(best.contains("      value: 30.5\n") && best.contains("- Loss: 2.5\n") && !best.contains("value: 28.0"))
         #expect(!best.contains("pipeline(") && best.contains("AutoModelForSeq2SeqLM.from_pretrained(model_id)"))
         #expect(best.contains("model_id = \"runs/my-model\"\n") && best.contains("truncation=True"))
