@@ -85,6 +85,14 @@ check-tensorboard: golden-venv
 	@[ -n "$(LOGDIR)" ] || { echo "usage: make check-tensorboard LOGDIR=OUTPUT_DIR/runs"; exit 2; }
 	.venv-golden/bin/python tools/golden/check_tensorboard.py $(LOGDIR) --expect train/loss train/learning_rate train/grad_norm train/epoch
 
+# Precis's Hub downloads and huggingface_hub's cache read each other (loopback hub; not part of
+# `make test`). GOLDEN_PYTHON: a Python with huggingface_hub (default: the golden venv);
+# PRECIS: a built precis to check instead of building the release one.
+.PHONY: check-hub-cache
+check-hub-cache: $(if $(PRECIS),,build)
+	@py="$${GOLDEN_PYTHON:-.venv-golden/bin/python}"; [ -x "$$py" ] || bash tools/golden/run.sh --venv-only; \
+	"$$py" tools/golden/check_hub_cache.py --precis "$(or $(PRECIS),.build/release/precis)"
+
 # The training-step benchmark (docs/benchmarks.md); `tools/bench/compare_step.sh` adds PyTorch.
 bench: build
 	.build/release/precis bench step --config bart-small --batch 8 --source-len 256 --target-len 64 --threads $$(nproc) --profile

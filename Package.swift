@@ -118,7 +118,8 @@ let package = Package(
         .testTarget(name: "PrecisTrainTests", dependencies: ["PrecisTrain", "PrecisModels", "PrecisCore", "PrecisText", "PrecisWire"]),
         .testTarget(name: "PrecisWireTests", dependencies: ["PrecisWire", "PrecisCore", "CLZ4"]),
         .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels"]),
-        .testTarget(name: "PrecisHubTests", dependencies: ["PrecisHub", "PrecisCore"]),
+        // "precis": the download tests run the built executable against the loopback hub.
+        .testTarget(name: "PrecisHubTests", dependencies: ["PrecisHub", "PrecisCore", "precis"]),
         .testTarget(name: "PrecisCoordinatorTests", dependencies: ["PrecisCoordinator", "PrecisWire", "PrecisTrain", "PrecisCore"]),
         .testTarget(name: "PrecisBenchTests", dependencies: ["PrecisBench", "PrecisModels", "PrecisCore", "PrecisWire"]),
         // Real child processes (shell scripts) started, watched and stopped; a stand-in for ssh.

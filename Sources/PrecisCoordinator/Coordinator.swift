@@ -1,5 +1,6 @@
 import Foundation
 import PrecisCore
+import PrecisHub
 import PrecisModels
 import PrecisTrain
 import PrecisWire
@@ -77,9 +78,16 @@ public final class Coordinator {
 
     public init(_ options: Options) throws {
         self.options = options
-        guard let text = FileManager.default.contents(atPath: options.config).map({ String(decoding: $0, as: UTF8.self) }) else {
+        guard var text = FileManager.default.contents(atPath: options.config).map({ String(decoding: $0, as: UTF8.self) }) else {
             throw ConfigError.unreadable(file: options.config, reason: "no such file")
         }
+        let parsed = try TrainingConfig.parse(text, file: options.config)
+        // A model or tokenizer named as a Hub repository is downloaded by the coordinator alone;
+        // members get the config pointing at the local copies (ModelSource.trainingOverrides).
+        let hubSources = try ModelSource.trainingOverrides(model: parsed.training.model, tokenizer: parsed.training.tokenizer,
+                                                           trainsTokenizer: parsed.training.tokenizerModel != nil,
+                                                           log: { Member.log("coordinator", $0) })
+        if !hubSources.isEmpty { text = try TrainingConfig.applying(hubSources, to: text, file: options.config) }
         cfg = try TrainingConfig.parse(text, file: options.config)
         // Members get the config without its secrets (the hub token is the coordinator's alone).
         configText = try TrainingConfig.redacted(text)
@@ -110,6 +118,22 @@ public final class Coordinator {
     func log(_ s: String) { Member.log("coordinator", s) }
 
     public func run() -> Int32 {
+        let code = runUntilTheEnd()
+        closeTransport()
+        return code
+    }
+
+    /// Closes every socket and terminates the context, so the `shutdown` just broadcast (queued on
+    /// the router, whose linger `broadcastShutdown` raised) reaches every member before the process
+    /// exits; bounded, so a member that cannot be reached delays the exit by 3 s at most.
+    func closeTransport() {
+        zap?.stop()
+        for s in layout.dataSockets.values { s.close() }
+        router.close()
+        if !context.terminate(waitingAtMost: 3) { log("warning: the last messages to the members may not have gone out (3 s)") }
+    }
+
+    func runUntilTheEnd() -> Int32 {
         Member.installSignalHandlers()
         do {
             let bind = options.bind ?? cfg.cluster.coordinator

@@ -1,6 +1,7 @@
 import Foundation
 import PrecisCore
 import PrecisData
+import PrecisHub
 import PrecisModels
 import PrecisText
 
@@ -164,9 +165,11 @@ public enum LocalTrainer {
         try writeState(to: dir, step: step, maxSteps: step, epochs: epochs, history: log)
     }
 
-    /// The model fine-tuned, for the card: `model` when it is a model folder (nil: trained from scratch).
+    /// The model fine-tuned, for the card: its Hub repository when `model` was resolved to a Hub
+    /// cache snapshot, else `model` when it is a model folder (nil: trained from scratch).
     public static func baseModel(_ model: String) -> String? {
-        FileManager.default.fileExists(atPath: (model as NSString).appendingPathComponent("config.json")) ? model : nil
+        HubCache.repoID(ofSnapshotFolder: model)
+            ?? (FileManager.default.fileExists(atPath: (model as NSString).appendingPathComponent("config.json")) ? model : nil)
     }
 
     /// `dir/trainer_state.json` with `history` as its log_history, written atomically.

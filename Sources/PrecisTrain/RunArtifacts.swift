@@ -139,7 +139,7 @@ public enum RunArtifacts {
             metrics = ModelCard.Metrics(rouge1: .nan, rouge2: .nan, rougeL: .nan, rougeLsum: .nan, genLen: nil, loss: loss)
         }
         var hp: [(String, String)] = [
-            ("model", a.model), ("learning_rate", "\(a.learningRate)"), ("train_batch_size (per worker)", "\(a.perDeviceTrainBatchSize)"),
+            ("model", HubCache.repoID(ofSnapshotFolder: a.model) ?? a.model), ("learning_rate", "\(a.learningRate)"), ("train_batch_size (per worker)", "\(a.perDeviceTrainBatchSize)"),
             ("gradient_accumulation_steps", "\(a.gradientAccumulationSteps)"), ("planned workers", "\(o.plannedWorkers)"),
             ("total_train_batch_size", "\(a.perDeviceTrainBatchSize * a.gradientAccumulationSteps * o.plannedWorkers)"),
             ("optimizer", "AdamW (betas \(a.adamBeta1), \(a.adamBeta2); eps \(a.adamEpsilon); weight_decay \(a.weightDecay))"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PrecisData
 import PrecisEval
+import PrecisHub
 import PrecisMetrics
 import PrecisModels
 import PrecisTrain
@@ -162,7 +163,7 @@ struct SummarizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "summarize", abstract: "Summarise texts (JSON Lines on stdin or --input) with a model folder.")
 
-    @Option(help: "Model folder (config.json, model.safetensors, tokenizer.json, generation_config.json).")
+    @Option(help: "Model folder (config.json, model.safetensors, tokenizer.json, generation_config.json), or a Hub repository org/name[@revision] (downloaded to the Hugging Face cache).")
     var model: String
     @Option(help: "JSON Lines input (default: standard input); each line an object with the text field.")
     var input: String?
@@ -180,7 +181,7 @@ struct SummarizeCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let sm = try SummarizationModel(folder: model)
+            let sm = try SummarizationModel(folder: ModelSource.modelFolder(model))
             try gen.apply(&sm.generation)
             let data: Data
             let name = input ?? "<stdin>"
@@ -217,7 +218,7 @@ struct EvaluateCommand: ParsableCommand {
 
     @Option(help: "Dataset file (.jsonl, .json or .csv).")
     var data: String
-    @Option(help: "Model folder to evaluate.")
+    @Option(help: "Model folder to evaluate, or a Hub repository org/name[@revision].")
     var model: String?
     @Option(help: "Instead of a model, an extractive baseline from the SAMSum paper: lead-3 or longest-3.")
     var baseline: String?
@@ -278,7 +279,7 @@ struct EvaluateCommand: ParsableCommand {
                 metrics["baseline"] = kind.rawValue
                 for t in rougeTypes { metrics["eval_\(t.name)"] = 100 * (mean[t]?.fmeasure ?? 0) }
             } else {
-                let sm = try SummarizationModel(folder: model!)
+                let sm = try SummarizationModel(folder: ModelSource.modelFolder(model!))
                 try gen.apply(&sm.generation)
                 let bars = ["loss": ProgressBar(label: "eval loss"), "generate": ProgressBar(label: "generate ")]
                 let report = try Evaluator.evaluate(sm, records: recs, batchSize: batchSize,

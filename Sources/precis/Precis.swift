@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PrecisBench
 import PrecisCore
+import PrecisHub
 import PrecisModels
 
 @main
@@ -65,7 +66,7 @@ struct InspectCommand: ParsableCommand {
             commandName: "loss-grad",
             abstract: "Loss, logits and every parameter's gradient for one batch, as transformers computes them.")
 
-        @Option(help: "Hugging Face model folder (config.json + model.safetensors).")
+        @Option(help: "Hugging Face model folder (config.json + model.safetensors), or a Hub repository org/name[@revision].")
         var model: String
         @Option(help: "safetensors file with input_ids, attention_mask (optional) and labels (int64; -100 = ignore).")
         var batch: String
@@ -83,7 +84,7 @@ struct InspectCommand: ParsableCommand {
         func run() throws {
             do {
                 Compute.setThreads(threads ?? Compute.availableCores)
-                let (m, report) = try ModelFolder.load(model)
+                let (m, report) = try ModelFolder.load(ModelSource.modelFolder(model))
                 for name in report.unexpected { FileHandle.standardError.write(Data("warning: unused tensor \(name)\n".utf8)) }
                 let loss = try LossGradInspector.run(model: m, batchFile: batch, out: out, training: dropout, seed: seed,
                                                      separatePasses: separatePasses)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PrecisEval
+import PrecisHub
 import PrecisLauncher
 import PrecisTrain
 import PrecisWire
@@ -35,8 +36,17 @@ struct TrainCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: config) else {
                 throw ConfigError.unreadable(file: config, reason: "no such file")
             }
-            let text = try TrainingConfig.applying(settings, to: String(decoding: data, as: UTF8.self), file: config)
+            let original = String(decoding: data, as: UTF8.self)
+            var text = try TrainingConfig.applying(settings, to: original, file: config)
             var cfg = try TrainingConfig.parse(text, file: config)
+            // A model or tokenizer named as a Hub repository is downloaded here, before anything is
+            // launched; the coordinator and the workers get the config with the local paths.
+            let hub = try ModelSource.trainingOverrides(model: cfg.training.model, tokenizer: cfg.training.tokenizer,
+                                                        trainsTokenizer: cfg.training.tokenizerModel != nil)
+            if !hub.isEmpty {
+                text = try TrainingConfig.applying(settings + hub, to: original, file: config)
+                cfg = try TrainingConfig.parse(text, file: config)
+            }
             if let outputDir { cfg.training.outputDir = outputDir }
             if let maxSteps { cfg.training.maxSteps = maxSteps }
             try cfg.validate()
@@ -68,7 +78,7 @@ struct TrainCommand: ParsableCommand {
             }
             // The coordinator reads the config from a file: with --set, the overridden one (private, removed at the end).
             var configPath = config
-            if !settings.isEmpty {
+            if text != original {
                 configPath = FileManager.default.temporaryDirectory.appendingPathComponent("precis-train-\(getpid()).yaml").path
                 guard FileManager.default.createFile(atPath: configPath, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
                     throw ConfigError.unreadable(file: configPath, reason: "cannot write the overridden config")
