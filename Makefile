@@ -5,7 +5,7 @@ APT_PACKAGES := libzmq3-dev libopenblas-dev liblz4-dev pkg-config xz-utils
 SAMSUM := data/samsum
 SPLITS := train validation test
 
-.PHONY: setup build test data train eval golden golden-venv check-tokenizer-full check-tensorboard bench bench-compare bench-generate clean
+.PHONY: setup build test data train eval golden golden-venv check-tokenizer-full check-tensorboard check-artifacts bench bench-compare bench-generate clean
 
 # Install the system libraries only when one is missing (apt-get needs root; CI runs as root).
 setup:
@@ -76,6 +76,11 @@ check-tokenizer-full: build data golden-venv
 	PRECIS=.build/release/precis bash tools/golden/check_tokenizer_full.sh data/samsum
 
 # A run's TensorBoard event files read by TensorBoard's own reader: every scalar printed.
+# The model folders, results and model card a run leaves, loaded by transformers 5 (tokenizer class,
+# model_max_length, truncation + generate, the card's usage snippet): tools/golden/check_artifacts.sh.
+check-artifacts: build data golden-venv
+	PRECIS=.build/release/precis VENV=.venv-golden bash tools/golden/check_artifacts.sh
+
 check-tensorboard: golden-venv
 	@[ -n "$(LOGDIR)" ] || { echo "usage: make check-tensorboard LOGDIR=OUTPUT_DIR/runs"; exit 2; }
 	.venv-golden/bin/python tools/golden/check_tensorboard.py $(LOGDIR) --expect train/loss train/learning_rate train/grad_norm train/epoch

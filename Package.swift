@@ -68,7 +68,7 @@ let package = Package(
         .target(name: "PrecisEval", dependencies: ["PrecisCore", "PrecisModels", "PrecisData", "PrecisText", "PrecisMetrics"]),
 
         // Training: the YAML config (Seq2SeqTrainingArguments names) and the in-process training loop.
-        .target(name: "PrecisTrain", dependencies: ["PrecisCore", "PrecisModels", "PrecisData", "PrecisText", "PrecisWire",
+        .target(name: "PrecisTrain", dependencies: ["PrecisCore", "PrecisModels", "PrecisData", "PrecisText", "PrecisWire", "PrecisHub",
                                                     .product(name: "Yams", package: "Yams")]),
 
         // Wire protocol: ZeroMQ sockets, the data-message header, LZ4 shard codecs (fp32, bf16 with error feedback).
@@ -134,6 +134,6 @@ let package = Package(
         // docs/architecture.md's module table and every import checked against this file.
         .testTarget(name: "ArchitectureTests"),
         // Runs the built `precis` executable as a real process.
-        .testTarget(name: "PrecisCLITests", dependencies: ["PrecisCore", "PrecisMetrics", "precis"]),
+        .testTarget(name: "PrecisCLITests", dependencies: ["PrecisCore", "PrecisMetrics", "precis", "precis-coordinator", "precis-ps", "precis-worker"]),
     ]
 )

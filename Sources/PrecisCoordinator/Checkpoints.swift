@@ -156,10 +156,10 @@ extension Coordinator {
             let small: [(String, Data)] = [
                 ("config.json", try model.configJSON()),
                 ("generation_config.json", try JSONSerialization.data(withJSONObject: model.generationDefaults, options: [.prettyPrinted, .sortedKeys])),
-                ("tokenizer.json", try Data(contentsOf: URL(fileURLWithPath: cfg.training.tokenizer))),
                 ("trainer_state.json", try state.jsonData()),
                 ("training_state.json", try enc.encode(training)),
-            ]
+            ] + (try ModelFolder.tokenizerFiles(for: model, tokenizerJSON: try Data(contentsOf: URL(fileURLWithPath: cfg.training.tokenizer)),
+                                           file: cfg.training.tokenizer)).map { ($0.name, $0.data) }
             let store = checkpointStore
             let results = checkpoints.writes
             let started = s.started

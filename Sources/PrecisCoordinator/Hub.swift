@@ -36,8 +36,9 @@ extension Coordinator {
         return HubState(uploader: uploader, repo: repo)
     }
 
-    /// The files of a model folder that go to the hub (weights, configs, tokenizer, state) plus a model card.
-    func stage(modelFrom dir: String, tag: String, extraFolder: (name: String, path: String)? = nil) throws -> String {
+    /// The files of a model folder that go to the hub (weights, configs, tokenizer, state, the run's
+    /// results and config) plus the model card of the model at `step`.
+    func stage(modelFrom dir: String, tag: String, step: Int, extraFolder: (name: String, path: String)? = nil) throws -> String {
         let fm = FileManager.default
         let staging = (cfg.training.outputDir as NSString).appendingPathComponent(".hub-staging-\(tag)")
         try? fm.removeItem(atPath: staging)
@@ -45,7 +46,8 @@ extension Coordinator {
         func place(_ src: String, _ dst: String) throws {
             do { try fm.linkItem(atPath: src, toPath: dst) } catch { try fm.copyItem(atPath: src, toPath: dst) }
         }
-        for f in ["model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "trainer_state.json"] {
+        for f in ["model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "trainer_state.json",
+                  "train_results.json", "eval_results.json", "all_results.json", RunArtifacts.configFileName] {
             let src = (dir as NSString).appendingPathComponent(f)
             if fm.fileExists(atPath: src) { try place(src, (staging as NSString).appendingPathComponent(f)) }
         }
@@ -56,35 +58,14 @@ extension Coordinator {
                 try place((extra.path as NSString).appendingPathComponent(f), (target as NSString).appendingPathComponent(f))
             }
         }
-        try AtomicFile.write(Data(modelCard().utf8), to: (staging as NSString).appendingPathComponent("README.md"))
+        try AtomicFile.write(Data(modelCard(step: step).utf8), to: (staging as NSString).appendingPathComponent("README.md"))
         return staging
     }
 
-    func modelCard() -> String {
-        let a = cfg.training
-        let evals = metrics.history.filter { $0["eval_loss"] != nil || $0["eval_rouge1"] != nil }
-        var metrics: ModelCard.Metrics?
-        if let last = evals.last(where: { $0["eval_rouge1"] != nil }) {
-            metrics = ModelCard.Metrics(rouge1: last["eval_rouge1"] ?? 0, rouge2: last["eval_rouge2"] ?? 0, rougeL: last["eval_rougeL"] ?? 0,
-                                        rougeLsum: last["eval_rougeLsum"] ?? 0, genLen: last["eval_gen_len"])
-        }
-        let hp: [(String, String)] = [
-            ("model", HubCache.repoID(ofSnapshotFolder: a.model) ?? a.model), ("learning_rate", "\(a.learningRate)"), ("train_batch_size (per worker)", "\(a.perDeviceTrainBatchSize)"),
-            ("gradient_accumulation_steps", "\(a.gradientAccumulationSteps)"), ("planned workers", "\(cfg.cluster.workers)"),
-            ("total_train_batch_size", "\(a.perDeviceTrainBatchSize * a.gradientAccumulationSteps * cfg.cluster.workers)"),
-            ("optimizer", "AdamW (betas \(a.adamBeta1), \(a.adamBeta2); eps \(a.adamEpsilon); weight_decay \(a.weightDecay))"),
-            ("lr_scheduler_type", a.lrSchedulerType), ("warmup_steps", "\(plan.warmupSteps)"), ("training_steps", "\(plan.totalSteps)"),
-            ("label_smoothing_factor", "\(a.labelSmoothingFactor)"), ("max_grad_norm", "\(a.maxGradNorm)"), ("seed", "\(a.seed)"),
-            ("consistency", cfg.cluster.consistency), ("servers", "\(cfg.cluster.servers)"), ("gradient codec", cfg.cluster.codec),
-        ]
-        let name = cfg.training.hubModelId.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "precis-model"
-        // A model named by its Hub reference was resolved to a cache snapshot: the card names the repository.
-        let base = HubCache.repoID(ofSnapshotFolder: a.model)
-            ?? (FileManager.default.fileExists(atPath: (a.model as NSString).appendingPathComponent("config.json")) ? a.model : nil)
-        return ModelCard.render(modelName: name, repoID: cfg.training.hubModelId, baseModel: base,
-                                dataset: ModelCard.DatasetInfo(name: "samsum", type: "samsum", split: "validation"),
-                                metrics: metrics, hyperparameters: hp, evalHistory: evals,
-                                trainingSummary: "Trained with Precis (a Swift parameter-server cluster) on \(a.trainFile).")
+    /// The card of the model at `step`: its evaluation (if it had one), the run's settings.
+    func modelCard(step: Int) -> String {
+        let o = runOutcome(globalStep: scheduler.stepsDone, seconds: metrics.elapsed(now: Member.now()), savedStep: step)
+        return RunArtifacts.modelCard(o, config: cfg, step: step, baseModel: LocalTrainer.baseModel(cfg.training.model))
     }
 
     /// After a checkpoint is saved: what `hub_strategy` pushes then.
@@ -95,9 +76,9 @@ extension Coordinator {
         do {
             let folder: String
             switch strategy {
-            case "checkpoint": folder = try stage(modelFrom: path, tag: "\(step)", extraFolder: ("last-checkpoint", path))
-            case "all_checkpoints": folder = try stage(modelFrom: path, tag: "\(step)", extraFolder: ("checkpoint-\(step)", path))
-            default: folder = try stage(modelFrom: path, tag: "\(step)")
+            case "checkpoint": folder = try stage(modelFrom: path, tag: "\(step)", step: step, extraFolder: ("last-checkpoint", path))
+            case "all_checkpoints": folder = try stage(modelFrom: path, tag: "\(step)", step: step, extraFolder: ("checkpoint-\(step)", path))
+            default: folder = try stage(modelFrom: path, tag: "\(step)", step: step)
             }
             hub?.pushedCheckpoint = path
             pushLog.queued(folder: folder, message: "Training in progress, step \(step)")
@@ -110,10 +91,10 @@ extension Coordinator {
     }
 
     /// At the end: the final model, always (queued behind a running push), and wait for the uploads.
-    func hubAtEnd() {
+    func hubAtEnd(savedStep: Int) {
         guard let hub else { return }
         do {
-            let folder = try stage(modelFrom: cfg.training.outputDir, tag: "final")
+            let folder = try stage(modelFrom: cfg.training.outputDir, tag: "final", step: savedStep)
             pushLog.queued(folder: folder, message: "End of training")
             hub.uploader.submit(folder: folder, message: "End of training", ifBusy: .queue)
             log("waiting for the hub upload to finish (up to 30 min)")

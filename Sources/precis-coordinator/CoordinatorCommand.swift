@@ -10,6 +10,7 @@ struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "precis-coordinator",
         abstract: "The Precis coordinator: membership, data assignment, the training schedule, checkpoints, evaluation, hub uploads.",
+        version: PrecisVersion.string,
         subcommands: [Run.self, Evaluate.self, LivePageCommand.self], defaultSubcommand: Run.self)
 }
 
@@ -77,7 +78,8 @@ struct Evaluate: ParsableCommand {
     var config: String?
     @Option(help: "A running coordinator to evaluate on (tcp://HOST:PORT).")
     var coordinator: String?
-    @Option(name: .customLong("max-samples")) var maxSamples: Int?
+    @Option(name: .customLong("max-samples"), help: "Evaluate the first N examples only.")
+    var maxSamples: Int?
     @Flag(help: "Evaluate in this process even when a cluster is up.")
     var local = false
     @Option(help: "The cluster's keys folder: the request goes over CURVE with the operator key.")

@@ -7,7 +7,8 @@ import PrecisWire
 struct ServerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "precis-ps",
-        abstract: "A Precis parameter server: owns partitions of the flat parameter buffer and their AdamW state.")
+        abstract: "A Precis parameter server: owns partitions of the flat parameter buffer and their AdamW state.",
+        version: PrecisVersion.string)
 
     @Option(help: "The coordinator's endpoint (tcp://HOST:PORT).")
     var coordinator: String

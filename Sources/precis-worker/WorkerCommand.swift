@@ -7,7 +7,8 @@ import PrecisWire
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "precis-worker",
-        abstract: "A Precis worker: pulls parameters, computes gradients on its share of each step, pushes them.")
+        abstract: "A Precis worker: pulls parameters, computes gradients on its share of each step, pushes them.",
+        version: PrecisVersion.string)
 
     @Option(help: "The coordinator's endpoint (tcp://HOST:PORT).")
     var coordinator: String

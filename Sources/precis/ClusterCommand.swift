@@ -77,8 +77,16 @@ struct ClusterCommand: ParsableCommand {
             discussion: "--json prints the coordinator's status reply exactly (docs/operations.md lists its fields); exit status 1 when it does not answer.")
 
         @OptionGroup var file: FileOption
-        @Option(name: .customLong("query-timeout"), help: "Milliseconds to wait for the coordinator's status reply.")
-        var queryTimeout = 2000
+        @Option(help: "Seconds to wait for the coordinator's status reply.")
+        var timeout = 2.0
+        /// The old spelling, in milliseconds (kept so scripts do not break).
+        @Option(name: .customLong("query-timeout"), help: .hidden)
+        var queryTimeoutMs: Int?
+
+        func validate() throws {
+            guard timeout.isFinite, timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be in (0, 3600] seconds, not \(timeout)") }
+            if let ms = queryTimeoutMs, ms <= 0 || ms > 3_600_000 { throw ValidationError("--query-timeout must be in 1…3600000 ms, not \(ms)") }
+        }
         @Flag(help: "Print the coordinator's status reply (JSON) as it came, nothing else.")
         var json = false
         @Flag(help: "With --json: include the training curve (`history`: step, loss, lr, grad_norm, examples/s; at most 2000 points).")
@@ -88,7 +96,7 @@ struct ClusterCommand: ParsableCommand {
             let view: ClusterStatusView
             do {
                 let ops = try file.operations()
-                view = try ops.status(queryTimeoutMs: queryTimeout, history: json && history)
+                view = try ops.status(queryTimeoutMs: queryTimeoutMs ?? Int((timeout * 1000).rounded()), history: json && history)
             } catch { throw fail(error) }
             guard json else { return printStatus(view) }
             guard let text = view.coordinatorJSON else {

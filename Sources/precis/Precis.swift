@@ -21,6 +21,7 @@ struct Precis: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "precis",
         abstract: "Fine-tune and evaluate seq2seq summarization transformers on CPU clusters.",
+        version: PrecisVersion.string,
         subcommands: [InitCommand.self, InspectCommand.self, BenchCommand.self, RougeCommand.self, EvaluateCommand.self, SummarizeCommand.self, TokenizerCommand.self, TrainCommand.self, ClusterCommand.self, ConfigCommand.self, KeysCommand.self])
 }
 
@@ -36,12 +37,17 @@ struct InitCommand: ParsableCommand {
 
     @Option(help: "A config.json path or a preset name (bart-tiny, bart-small, t5-tiny, t5-scratch-small, t5-small, flan-t5-small).")
     var config: String
-    @Option(help: "Output model folder.")
-    var out: String
+    @Option(name: .customLong("output-dir"), help: "Output model folder.")
+    var outputDir: String?
+    @Option(name: .customLong("out"), help: .hidden)
+    var legacyOut: String?
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
+    func validate() throws { _ = try OutputDir.resolve(outputDir, legacy: legacyOut, required: true) }
+
     func run() throws {
+        let out = try OutputDir.resolve(outputDir, legacy: legacyOut, required: true)!
         do {
             let model = try ModelPresets.model(config)
             model.initializeWeights(seed: seed)
@@ -96,7 +102,7 @@ struct BenchShape: ParsableArguments {
     var batch = 8
     @Option(name: .customLong("source-len"), help: "Source length.")
     var sourceLen = 256
-    @Option(help: "Compute threads (default: available cores).")
+    @Option(help: "Compute threads; the default shown is this machine's core count.")
     var threads = Compute.availableCores
 
     /// The model the config names (uninitialised).

@@ -13,7 +13,9 @@ struct TrainCommand: ParsableCommand {
         discussion: """
         Runs a whole cluster on this host: the coordinator, the parameter servers and the workers the \
         config's `cluster:` section asks for, as separate processes over TCP loopback. `--in-process` \
-        runs the same training loop in this one process instead (the single-process reference).
+        runs the same training loop in this one process instead (the single-process reference); it does \
+        not evaluate, write checkpoints before the end, load the best model or push to a hub, and refuses \
+        a config that asks for any of them (naming the key).
         """)
 
     @Option(help: "YAML config with a `training:` section (and an optional `cluster:` section).")
@@ -56,6 +58,8 @@ struct TrainCommand: ParsableCommand {
             if let outputDir { cfg.training.outputDir = outputDir }
             if let maxSteps { cfg.training.maxSteps = maxSteps }
             try cfg.validate()
+            // Before a tokenizer is trained or data loaded: the keys --in-process refuses whatever the run's length.
+            if inProcess, let e = LocalTrainer.unsupported(cfg, totalSteps: nil, stepsPerEpoch: nil) { throw e }
             try TokenizerPreparation.ensure(cfg) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             let tty = isatty(2) != 0
             let bar = ProgressBar(label: "train")
@@ -70,7 +74,7 @@ struct TrainCommand: ParsableCommand {
             if inProcess {
                 for w in cfg.warnings { FileHandle.standardError.write(Data("precis: warning: \(w)\n".utf8)) }
                 if let threads { cfg.training.threads = threads }
-                let report = try LocalTrainer.run(cfg, log: { print(Logging.note("precis", $0)) }) { p in
+                let report = try LocalTrainer.run(cfg, refuseUnsupported: true, log: { print(Logging.note("precis", $0)) }) { p in
                     draw(step: p.step, total: p.totalSteps,
                          extra: String(format: "epoch %.2f loss %.4f lr %.2e %.1f ex/s", p.epoch, p.loss, p.learningRate, p.examplesPerSecond))
                 }

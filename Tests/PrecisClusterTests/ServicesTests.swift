@@ -185,6 +185,16 @@ extension RealProcesses {
         #expect(kept.contains("checkpoint-\(bestStep)"), "\(kept)")
         #expect(kept.count <= 2, "\(kept)")
         #expect(FileManager.default.fileExists(atPath: dir + "/out/eval_predictions-16.jsonl"))
+        // What the run leaves: the saved (best) model's evaluation, not the last one; the results, the
+        // resolved config, the card of that step; tokenizer_config.json in the model and the checkpoints.
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/out/eval_results.json"))) as! [String: Any]
+        #expect(results["eval_loss"] as? Double == bestLoss, "\(results)")
+        for f in ["train_results.json", "all_results.json", "training_config.yaml", "README.md", "tokenizer_config.json",
+                  "checkpoint-\(bestStep)/tokenizer_config.json"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/out/" + f), "\(f)")
+        }
+        let outCard = try String(contentsOfFile: dir + "/out/README.md", encoding: .utf8)
+        #expect(outCard.contains("model at step \(bestStep) of 16") && !outCard.contains("pipeline("), "\(outCard)")
         // The hub got one revision per save (skipped ones aside) and the final model, with a card.
         let hub = dir + "/hub/team/tiny-samsum"
         let latest = try String(contentsOfFile: hub + "/main", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -36,7 +36,7 @@ links_of() {
         safetensors) echo "$CORE" ;;
         tokenizer) echo "PrecisText" ;;
         modelconfig) echo "PrecisModels $CORE" ;;
-        trainconfig) echo "PrecisTrain PrecisWire CCRC32C PrecisData PrecisModels PrecisText $CORE Yams CYaml" ;;
+        trainconfig) echo "PrecisTrain PrecisWire CCRC32C PrecisHub PrecisData PrecisModels PrecisText $CORE Yams CYaml" ;;
         data) echo "PrecisData PrecisModels PrecisText $CORE" ;;
         torch) echo "$CORE" ;;
         spiece) echo "PrecisText" ;;
