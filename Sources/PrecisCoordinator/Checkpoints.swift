@@ -183,6 +183,7 @@ extension Coordinator {
             log(String(format: "checkpoint at step %d: the servers' shards are in (%.3f s); writing %@ in the background", global,
                        Member.now() - s.started, path))
         } catch {
+            observed.checkpointFailed()
             log("could not prepare checkpoint-\(global): \(error)")
         }
     }
@@ -191,7 +192,12 @@ extension Coordinator {
     func collectSaves() {
         for r in checkpoints.writes.take() {
             checkpoints.writesInFlight -= 1
-            guard let path = r.path else { log("checkpoint-\(r.step) was not saved: \(r.error ?? "unknown error")"); continue }
+            guard let path = r.path else {
+                observed.checkpointFailed()
+                log("checkpoint-\(r.step) was not saved: \(r.error ?? "unknown error")")
+                continue
+            }
+            observed.checkpointSaved(seconds: r.seconds)
             log(String(format: "saved %@ (%.1f MB, %.2f s after the step)", path, Double(r.bytes) / 1e6, r.seconds))
             if let limit = cfg.training.saveTotalLimit {
                 var keep: Set<String> = [path]

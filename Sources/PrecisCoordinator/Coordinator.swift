@@ -1,6 +1,7 @@
 import Foundation
 import PrecisCore
 import PrecisModels
+import PrecisObservability
 import PrecisTrain
 import PrecisWire
 
@@ -34,6 +35,9 @@ public final class Coordinator {
         /// to the servers. Nil: no authentication, allowed only on a loopback address unless `insecure`.
         public var keys: ClusterKeys?
         public var insecure = false
+        /// Override `cluster.metrics_port` / `cluster.metrics_bind` (the Prometheus listener).
+        public var metricsPort: Int?
+        public var metricsBind: String?
         public init(config: String) { self.config = config }
     }
 
@@ -64,6 +68,14 @@ public final class Coordinator {
     var hub: HubState?
     /// trainer_state.json and the TensorBoard event file, kept current at every logging step (LiveLogs.swift).
     var liveLogs = LiveLogs()
+    /// The Prometheus metrics (Observability.swift), kept whether or not a listener serves them.
+    let observed = CoordinatorMetrics()
+    var observedState = ObservedState()
+    var metricsServer: MetricsServer?
+    /// Extra pages of the metrics listener beside `/metrics` (`GET /`, `/status.json`, …): a route
+    /// set here, before or during `run`, is served once the listener is up (`cluster.metrics_port`).
+    /// Its closure runs on the listener's threads: it may read only what is safe from another thread.
+    public let routes = HTTPRoutes()
 
     // Starts and restarts.
     /// When the coordinator began waiting for its members (for `start_timeout`).
@@ -104,6 +116,7 @@ public final class Coordinator {
         }
         if let r = cfg.training.resumeFromCheckpoint { restart(from: try loadCheckpoint(r)) }
         hub = try makeHub()
+        observed.planned(totalSteps: plan.totalSteps, step: startStep)
         try router.limitForControl()
     }
 
@@ -119,6 +132,7 @@ public final class Coordinator {
                 try router.secureAsServer(keys)
             }
             endpoint = try router.bind(bind)
+            try startMetricsServer()
             if let f = options.endpointFile { try AtomicFile.write(Data((endpoint + "\n").utf8), to: f) }
             log("listening on \(endpoint)\(options.keys.map { " (CURVE, keys from \($0.dir))" } ?? ""); protocol version \(WireHeader.version)")
             for w in cfg.warnings { log("warning: \(w)") }
@@ -145,6 +159,7 @@ public final class Coordinator {
                 return 1
             }
             try receive(timeoutMs: 50)
+            observeState()
             if let stop = nonFinite { return stopForNonFinite(stop) }
             if checkpoints.writes.pending > 0 { collectSaves() }
             try advanceDrain()

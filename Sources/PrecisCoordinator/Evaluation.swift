@@ -75,6 +75,7 @@ extension Coordinator {
         }
         let workers = membership.aliveWorkers
         guard !workers.isEmpty else {
+            observed.evaluationFailed()
             log("no workers to evaluate step \(s) with: skipped")
             if checkpoints.snapshotWaitsForEvaluation { finishSnapshot() }
             return
@@ -121,6 +122,7 @@ extension Coordinator {
         let refs = results.flatMap { $0.indices.map { ep.records[$0].target } }
         let shards = results.map { EvaluationShard(lossSum: $0.lossSum, count: $0.count, predictions: $0.predictions, genLengths: $0.genLengths) }
         let report = Evaluator.report(references: refs, shards: shards, seconds: Member.now() - e.started)
+        observed.evaluationFinished(seconds: report.seconds)
         var entry = report.metrics
         entry["step"] = Double(e.step)
         entry["epoch"] = (Double(e.step) / Double(plan.stepsPerEpoch) * 100).rounded() / 100
@@ -203,6 +205,7 @@ extension Coordinator {
             }) else {
                 evaluations.external = nil
                 let why = "every worker was lost during the evaluation"
+                observed.evaluationFailed()
                 log("evaluation of \(e.request.checkpoint) failed: \(why)")
                 try router.send(to: e.client, Control.frames(.evaluateReply, EvaluateReply(metrics: [:], error: why, outputDir: nil)))
                 return
@@ -221,6 +224,7 @@ extension Coordinator {
         if r.count < 0 {
             evaluations.external = nil
             let why = r.predictions.first ?? "a worker failed"
+            observed.evaluationFailed()
             log("evaluation of \(e.request.checkpoint) failed: \(why)")
             try router.send(to: e.client, Control.frames(.evaluateReply, EvaluateReply(metrics: [:], error: why, outputDir: nil)))
             return
@@ -236,6 +240,7 @@ extension Coordinator {
         let refs = results.flatMap { $0.indices.map { e.references[$0] } }
         let shards = results.map { EvaluationShard(lossSum: $0.lossSum, count: $0.count, predictions: $0.predictions, genLengths: $0.genLengths) }
         let report = Evaluator.report(references: refs, shards: shards, seconds: Member.now() - e.run.started)
+        observed.evaluationFinished(seconds: report.seconds)
         var predictions = [Int: String]()
         for r in results { for (i, p) in zip(r.indices, r.predictions) { predictions[i] = p } }
         let out = try CheckpointEvaluation.write(report: report, predictions: e.references.indices.map { predictions[$0] ?? "" },
