@@ -48,7 +48,7 @@ public final class MetricsServer: Sendable {
             onServerRunning: { channel in outcome.listening(port: channel.localAddress?.port ?? endpoint.port) },
             // The library's own log lines (one per start, per connection error) stay out of the role's log.
             logger: Logger(label: "precis.metrics", factory: { _ in SwiftLogNoOpLogHandler() }))
-        let task = Task.detached {
+        let task = Task(executorPreference: ListenerExecutor.shared) {
             do { try await app.run() } catch { outcome.failed(String(describing: error)) }
             outcome.failed("the listener stopped")
             ended.signal()
@@ -129,5 +129,19 @@ private final class StartOutcome: Sendable {
     func wait(seconds: Double) -> State? {
         guard decided.wait(timeout: .now() + seconds) == .success else { return nil }
         return state.withLock { $0 }
+    }
+}
+
+/// Where the listener's tasks run: a serial dispatch queue of their own, not Swift's cooperative
+/// pool. `start` blocks its caller until the socket listens; a caller that is itself on a pool
+/// thread (an async context, a test) must not be able to starve the very task it waits for.
+final class ListenerExecutor: TaskExecutor {
+    static let shared = ListenerExecutor()
+    private let queue = DispatchQueue(label: "precis.metrics.listener")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { job.runSynchronously(on: executor) }
     }
 }

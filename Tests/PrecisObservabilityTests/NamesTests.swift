@@ -22,7 +22,7 @@ import Testing
         var word = ""
         for c in text + " " {
             if c.isLetter || c.isNumber || c == "_" { word.append(c); continue }
-            if word.hasPrefix("precis_") {
+            if word.hasPrefix("precis_") && word.count > "precis_".count {
                 var name = word
                 for s in ["_bucket", "_sum", "_count"] where name.hasSuffix(s) && families[String(name.dropLast(s.count))] == "histogram" {
                     name = String(name.dropLast(s.count))
