@@ -42,43 +42,43 @@ public final class CoordinatorMetrics: MetricsExposing {
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         let r = registry
-        r.makeGauge(name: "precis_role_info", labels: [("role", "coordinator")], help: "1 for the role this process plays").set(to: 1)
-        step = r.makeGauge(name: "precis_step", help: "Optimizer steps done (sync: global steps; ssp/async: tasks)")
-        totalSteps = r.makeGauge(name: "precis_total_steps", help: "Steps the run is planned for")
-        epoch = r.makeGauge(name: "precis_epoch", help: "Epochs done, fractional (step / steps per epoch)")
-        loss = r.makeGauge(name: "precis_loss", help: "Mean token loss of the latest contribution")
-        learningRate = r.makeGauge(name: "precis_learning_rate", help: "Learning rate of the latest step")
-        gradNorm = r.makeGauge(name: "precis_grad_norm", help: "Gradient norm of the latest step (before clipping)")
-        examplesPerSecond = r.makeGauge(name: "precis_examples_per_second", help: "Training examples per second since training started")
-        stepsCompleted = r.makeCounter(name: "precis_steps_completed_total", help: "Steps this coordinator process closed")
-        contributions = r.makeCounter(name: "precis_contributions_total", help: "Worker contributions counted (sync) or tasks (ssp/async)")
-        contributionsOpen = r.makeGauge(name: "precis_contributions_open", help: "Contributions (sync) or tasks (ssp/async) handed out and not reported yet")
+        r.gauge("precis_role_info", labels: [("role", "coordinator")], help: "1 for the role this process plays").set(to: 1)
+        step = r.gauge("precis_step", help: "Optimizer steps done (sync: global steps; ssp/async: tasks)")
+        totalSteps = r.gauge("precis_total_steps", help: "Steps the run is planned for")
+        epoch = r.gauge("precis_epoch", help: "Epochs done, fractional (step / steps per epoch)")
+        loss = r.gauge("precis_loss", help: "Mean token loss of the latest contribution")
+        learningRate = r.gauge("precis_learning_rate", help: "Learning rate of the latest step")
+        gradNorm = r.gauge("precis_grad_norm", help: "Gradient norm of the latest step (before clipping)")
+        examplesPerSecond = r.gauge("precis_examples_per_second", help: "Training examples per second since training started")
+        stepsCompleted = r.counter("precis_steps_completed_total", help: "Steps this coordinator process closed")
+        contributions = r.counter("precis_contributions_total", help: "Worker contributions counted (sync) or tasks (ssp/async)")
+        contributionsOpen = r.gauge("precis_contributions_open", help: "Contributions (sync) or tasks (ssp/async) handed out and not reported yet")
         var m: [String: Gauge] = [:]
         for role in ["server", "worker"] {
             for state in ["alive", "lost"] {
-                m[role + "/" + state] = r.makeGauge(name: "precis_members", labels: [("role", role), ("state", state)],
+                m[role + "/" + state] = r.gauge("precis_members", labels: [("role", role), ("state", state)],
                                                     help: "Cluster members by role and state (lost: left or missed its heartbeats)")
             }
         }
         members = m
         var p: [String: Gauge] = [:]
         for name in Self.phaseNames {
-            p[name] = r.makeGauge(name: "precis_run_phase", labels: [("phase", name)], help: "1 for the phase the run is in, 0 for the others")
+            p[name] = r.gauge("precis_run_phase", labels: [("phase", name)], help: "1 for the phase the run is in, 0 for the others")
         }
         phases = p
-        gradientWireBytes = r.makeCounter(name: "precis_gradient_wire_bytes_total", help: "Gradient bytes the workers pushed, as sent (encoded)")
-        gradientRawBytes = r.makeCounter(name: "precis_gradient_raw_bytes_total", help: "Gradient bytes the workers pushed, as fp32 before encoding")
-        parameterWireBytes = r.makeCounter(name: "precis_parameter_wire_bytes_total", help: "Parameter bytes the workers pulled, as sent (encoded)")
-        parameterRawBytes = r.makeCounter(name: "precis_parameter_raw_bytes_total", help: "Parameter bytes the workers pulled, as fp32")
-        checkpointSeconds = r.makeValueHistogram(name: "precis_checkpoint_seconds", buckets: Self.serviceBuckets,
+        gradientWireBytes = r.counter("precis_gradient_wire_bytes_total", help: "Gradient bytes the workers pushed, as sent (encoded)")
+        gradientRawBytes = r.counter("precis_gradient_raw_bytes_total", help: "Gradient bytes the workers pushed, as fp32 before encoding")
+        parameterWireBytes = r.counter("precis_parameter_wire_bytes_total", help: "Parameter bytes the workers pulled, as sent (encoded)")
+        parameterRawBytes = r.counter("precis_parameter_raw_bytes_total", help: "Parameter bytes the workers pulled, as fp32")
+        checkpointSeconds = r.histogram("precis_checkpoint_seconds", buckets: Self.serviceBuckets,
                                                  help: "Seconds from a checkpoint's step to its folder saved")
-        checkpointFailures = r.makeCounter(name: "precis_checkpoint_failures_total", help: "Checkpoints that could not be prepared or saved")
-        evaluationSeconds = r.makeValueHistogram(name: "precis_evaluation_seconds", buckets: Self.serviceBuckets,
+        checkpointFailures = r.counter("precis_checkpoint_failures_total", help: "Checkpoints that could not be prepared or saved")
+        evaluationSeconds = r.histogram("precis_evaluation_seconds", buckets: Self.serviceBuckets,
                                                  help: "Seconds an evaluation took (loss, generation, ROUGE)")
-        evaluationFailures = r.makeCounter(name: "precis_evaluation_failures_total", help: "Evaluations that failed or were skipped")
-        hubPushSeconds = r.makeValueHistogram(name: "precis_hub_push_seconds", buckets: Self.serviceBuckets,
+        evaluationFailures = r.counter("precis_evaluation_failures_total", help: "Evaluations that failed or were skipped")
+        hubPushSeconds = r.histogram("precis_hub_push_seconds", buckets: Self.serviceBuckets,
                                               help: "Seconds a hub push took, retries included")
-        hubPushFailures = r.makeCounter(name: "precis_hub_push_failures_total", help: "Hub pushes that failed after their retries")
+        hubPushFailures = r.counter("precis_hub_push_failures_total", help: "Hub pushes that failed after their retries")
         setPhase("waiting")
     }
 

@@ -20,16 +20,16 @@ public final class ServerMetrics: MetricsExposing {
     public init(name: String, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         let r = registry, l = [("member", name)]
-        r.makeGauge(name: "precis_role_info", labels: [("role", "server"), ("member", name)], help: "1 for the role this process plays").set(to: 1)
-        pushes = r.makeCounter(name: "precis_server_pushes_total", labels: l, help: "Gradient partitions taken from workers (summed in sync, applied on arrival in ssp/async)")
-        updates = r.makeCounter(name: "precis_server_updates_total", labels: l, help: "Optimizer updates applied (sync: steps; ssp/async: partition updates)")
-        pulls = r.makeCounter(name: "precis_server_parameter_replies_total", labels: l, help: "Parameter partitions sent to workers")
-        receivedBytes = r.makeCounter(name: "precis_server_received_bytes_total", labels: l, help: "Bytes of data messages received (header and payload)")
-        sentBytes = r.makeCounter(name: "precis_server_sent_bytes_total", labels: l, help: "Bytes of data messages sent (header and payload)")
-        decodeSeconds = r.makeCounter(name: "precis_server_decode_seconds_total", labels: l, help: "Seconds spent decoding gradient pushes")
-        optimizerSeconds = r.makeCounter(name: "precis_server_optimizer_seconds_total", labels: l, help: "Seconds spent in the optimizer (AdamW)")
-        partitions = r.makeGauge(name: "precis_server_partitions", labels: l, help: "Partitions this server holds")
-        version = r.makeGauge(name: "precis_server_version", labels: l, help: "Optimizer steps applied (sync: all partitions; ssp/async: the fewest any partition has had)")
+        r.gauge("precis_role_info", labels: [("role", "server"), ("member", name)], help: "1 for the role this process plays").set(to: 1)
+        pushes = r.counter("precis_server_pushes_total", labels: l, help: "Gradient partitions taken from workers (summed in sync, applied on arrival in ssp/async)")
+        updates = r.counter("precis_server_updates_total", labels: l, help: "Optimizer updates applied (sync: steps; ssp/async: partition updates)")
+        pulls = r.counter("precis_server_parameter_replies_total", labels: l, help: "Parameter partitions sent to workers")
+        receivedBytes = r.counter("precis_server_received_bytes_total", labels: l, help: "Bytes of data messages received (header and payload)")
+        sentBytes = r.counter("precis_server_sent_bytes_total", labels: l, help: "Bytes of data messages sent (header and payload)")
+        decodeSeconds = r.counter("precis_server_decode_seconds_total", labels: l, help: "Seconds spent decoding gradient pushes")
+        optimizerSeconds = r.counter("precis_server_optimizer_seconds_total", labels: l, help: "Seconds spent in the optimizer (AdamW)")
+        partitions = r.gauge("precis_server_partitions", labels: l, help: "Partitions this server holds")
+        version = r.gauge("precis_server_version", labels: l, help: "Optimizer steps applied (sync: all partitions; ssp/async: the fewest any partition has had)")
     }
 
     public func exposition() -> [UInt8] { registry.emitToBuffer() }

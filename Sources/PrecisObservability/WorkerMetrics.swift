@@ -23,19 +23,19 @@ public final class WorkerMetrics: MetricsExposing {
     public init(name: String, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         let r = registry, l = [("member", name)]
-        r.makeGauge(name: "precis_role_info", labels: [("role", "worker"), ("member", name)], help: "1 for the role this process plays").set(to: 1)
-        contributions = r.makeCounter(name: "precis_worker_contributions_total", labels: l, help: "Contributions (sync) or tasks (ssp/async) computed and pushed")
-        computeSeconds = r.makeCounter(name: "precis_worker_compute_seconds_total", labels: l, help: "Seconds of forward + backward")
-        waitSeconds = r.makeCounter(name: "precis_worker_wait_seconds_total", labels: l, help: "Seconds waiting for parameters")
-        encodeSeconds = r.makeCounter(name: "precis_worker_encode_seconds_total", labels: l, help: "Seconds encoding and pushing gradients after backward")
-        lastCompute = r.makeGauge(name: "precis_worker_step_compute_seconds", labels: l, help: "Forward + backward seconds of the latest contribution")
-        lastWait = r.makeGauge(name: "precis_worker_step_wait_seconds", labels: l, help: "Seconds the latest contribution waited for parameters")
-        lastEncode = r.makeGauge(name: "precis_worker_step_encode_seconds", labels: l, help: "Encoding seconds after backward of the latest contribution")
-        pushedBytes = r.makeCounter(name: "precis_worker_pushed_bytes_total", labels: l, help: "Gradient bytes sent to the servers (encoded)")
-        pulledBytes = r.makeCounter(name: "precis_worker_pulled_bytes_total", labels: l, help: "Parameter bytes received from the servers (encoded)")
-        tokens = r.makeCounter(name: "precis_worker_tokens_total", labels: l, help: "Tokens computed (source + target, padding included)")
-        tokensPerSecond = r.makeGauge(name: "precis_worker_tokens_per_second", labels: l, help: "Tokens per second of the latest contribution (wait included)")
-        examples = r.makeCounter(name: "precis_worker_examples_total", labels: l, help: "Training examples computed")
+        r.gauge("precis_role_info", labels: [("role", "worker"), ("member", name)], help: "1 for the role this process plays").set(to: 1)
+        contributions = r.counter("precis_worker_contributions_total", labels: l, help: "Contributions (sync) or tasks (ssp/async) computed and pushed")
+        computeSeconds = r.counter("precis_worker_compute_seconds_total", labels: l, help: "Seconds of forward + backward")
+        waitSeconds = r.counter("precis_worker_wait_seconds_total", labels: l, help: "Seconds waiting for parameters")
+        encodeSeconds = r.counter("precis_worker_encode_seconds_total", labels: l, help: "Seconds encoding and pushing gradients after backward")
+        lastCompute = r.gauge("precis_worker_step_compute_seconds", labels: l, help: "Forward + backward seconds of the latest contribution")
+        lastWait = r.gauge("precis_worker_step_wait_seconds", labels: l, help: "Seconds the latest contribution waited for parameters")
+        lastEncode = r.gauge("precis_worker_step_encode_seconds", labels: l, help: "Encoding seconds after backward of the latest contribution")
+        pushedBytes = r.counter("precis_worker_pushed_bytes_total", labels: l, help: "Gradient bytes sent to the servers (encoded)")
+        pulledBytes = r.counter("precis_worker_pulled_bytes_total", labels: l, help: "Parameter bytes received from the servers (encoded)")
+        tokens = r.counter("precis_worker_tokens_total", labels: l, help: "Tokens computed (source + target, padding included)")
+        tokensPerSecond = r.gauge("precis_worker_tokens_per_second", labels: l, help: "Tokens per second of the latest contribution (wait included)")
+        examples = r.counter("precis_worker_examples_total", labels: l, help: "Training examples computed")
     }
 
     public func exposition() -> [UInt8] { registry.emitToBuffer() }
