@@ -140,5 +140,31 @@ extension RealProcesses {
         #expect(c.wait("w0", timeout: 60) == 0, "\(c.allLogs())")
         c.stopAll()
     }
+
+    /// `precis train` with `cluster.metrics_port: 0`: the coordinator and every member it starts serve
+    /// metrics on free ports and log their URLs.
+    @Test func precisTrainStartsEveryMembersListener() throws {
+        let dir = TestCluster.tempDir("metrics-train")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 4, servers: 1, workers: 2, extraCluster: "metrics_port: 0")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestCluster.binDir + "/precis")
+        p.arguments = ["train", "--config", cfg]
+        let out = Pipe()
+        p.standardOutput = out; p.standardError = FileHandle.nullDevice
+        try p.run()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(stdout)")
+        #expect(stdout.contains("coordinator: metrics on http://127.0.0.1:"), "\(stdout)")
+        var ports: Set<String> = []
+        for name in ["ps0", "w0", "w1"] {
+            let log = (try? String(contentsOfFile: "\(dir)/out/logs/\(name).log", encoding: .utf8)) ?? ""
+            let url = log.components(separatedBy: "\(name): metrics on ").dropFirst().first?.split(separator: "\n").first.map(String.init)
+            #expect(url?.hasPrefix("http://127.0.0.1:") == true && url?.hasSuffix("/metrics") == true, "\(name): \(log)")
+            if let url { ports.insert(url) }
+        }
+        #expect(ports.count == 3)
+    }
 }
 }
