@@ -5,7 +5,7 @@ APT_PACKAGES := libzmq3-dev libopenblas-dev liblz4-dev pkg-config xz-utils
 SAMSUM := data/samsum
 SPLITS := train validation test
 
-.PHONY: setup build test data train eval golden golden-venv check-tokenizer-full check-tensorboard bench bench-compare bench-generate clean
+.PHONY: setup build test data train eval golden golden-venv check-tokenizer-full check-tensorboard check-artifacts bench bench-compare bench-generate clean
 
 # Install the system libraries only when one is missing (apt-get needs root; CI runs as root).
 setup:
@@ -76,9 +76,22 @@ check-tokenizer-full: build data golden-venv
 	PRECIS=.build/release/precis bash tools/golden/check_tokenizer_full.sh data/samsum
 
 # A run's TensorBoard event files read by TensorBoard's own reader: every scalar printed.
+# The model folders, results and model card a run leaves, loaded by transformers 5 (tokenizer class,
+# model_max_length, truncation + generate, the card's usage snippet): tools/golden/check_artifacts.sh.
+check-artifacts: build data golden-venv
+	PRECIS=.build/release/precis VENV=.venv-golden bash tools/golden/check_artifacts.sh
+
 check-tensorboard: golden-venv
 	@[ -n "$(LOGDIR)" ] || { echo "usage: make check-tensorboard LOGDIR=OUTPUT_DIR/runs"; exit 2; }
 	.venv-golden/bin/python tools/golden/check_tensorboard.py $(LOGDIR) --expect train/loss train/learning_rate train/grad_norm train/epoch
+
+# Precis's Hub downloads and huggingface_hub's cache read each other (loopback hub; not part of
+# `make test`). GOLDEN_PYTHON: a Python with huggingface_hub (default: the golden venv);
+# PRECIS: a built precis to check instead of building the release one.
+.PHONY: check-hub-cache
+check-hub-cache: $(if $(PRECIS),,build)
+	@py="$${GOLDEN_PYTHON:-.venv-golden/bin/python}"; [ -x "$$py" ] || bash tools/golden/run.sh --venv-only; \
+	"$$py" tools/golden/check_hub_cache.py --precis "$(or $(PRECIS),.build/release/precis)"
 
 # The training-step benchmark (docs/benchmarks.md); `tools/bench/compare_step.sh` adds PyTorch.
 bench: build
@@ -95,7 +108,7 @@ bench-generate: build golden-venv
 clean:
 	rm -rf .build
 
-# libFuzzer targets (tools/fuzz/: wire, safetensors, tokenizer, modelconfig, trainconfig, data), built
+# libFuzzer targets (tools/fuzz/: wire, safetensors, tokenizer, modelconfig, trainconfig, data, torch, spiece), built
 # instrumented into .build-fuzz, each run for FUZZ_SECONDS from its seed corpus; prints executions and
 # crashes per target (SKIP when the toolchain has no libFuzzer). make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="wire data"]
 FUZZ_SECONDS ?= 60
@@ -134,3 +147,11 @@ scale:
 # mid-run and training must still finish. Needs root (prints SKIP otherwise).
 test-multihost: build data
 	BIN_DIR=.build/release bash tools/multihost/netns_test.sh
+
+# The live page (Sources/PrecisCoordinator/LivePage.swift) in headless Chromium against a recorded
+# status: served with python3 -m http.server on loopback, self-check attributes read from the DOM.
+# Needs `chromium` (apt-get install chromium). OUT=docs/live-page.png keeps the screenshot.
+.PHONY: live-page-check
+live-page-check: build
+	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && apt-get install -y --no-install-recommends chromium; }
+	BIN_DIR=.build/release bash tools/live/check.sh tools/live/status-sample.json $(OUT)

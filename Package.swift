@@ -75,7 +75,7 @@ let package = Package(
         .target(name: "PrecisEval", dependencies: ["PrecisCore", "PrecisModels", "PrecisData", "PrecisText", "PrecisMetrics"]),
 
         // Training: the YAML config (Seq2SeqTrainingArguments names) and the in-process training loop.
-        .target(name: "PrecisTrain", dependencies: ["PrecisCore", "PrecisModels", "PrecisData", "PrecisText", "PrecisWire",
+        .target(name: "PrecisTrain", dependencies: ["PrecisCore", "PrecisModels", "PrecisData", "PrecisText", "PrecisWire", "PrecisHub",
                                                     .product(name: "Yams", package: "Yams")]),
 
         // Wire protocol: ZeroMQ sockets, the data-message header, LZ4 shard codecs (fp32, bf16 with error feedback).
@@ -137,7 +137,8 @@ let package = Package(
         .testTarget(name: "PrecisTrainTests", dependencies: ["PrecisTrain", "PrecisModels", "PrecisCore", "PrecisText", "PrecisWire"]),
         .testTarget(name: "PrecisWireTests", dependencies: ["PrecisWire", "PrecisCore", "CLZ4"]),
         .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels"]),
-        .testTarget(name: "PrecisHubTests", dependencies: ["PrecisHub", "PrecisCore"]),
+        // "precis": the download tests run the built executable against the loopback hub.
+        .testTarget(name: "PrecisHubTests", dependencies: ["PrecisHub", "PrecisCore", "precis"]),
         .testTarget(name: "PrecisCoordinatorTests", dependencies: ["PrecisCoordinator", "PrecisWire", "PrecisTrain", "PrecisCore"]),
         .testTarget(name: "PrecisBenchTests", dependencies: ["PrecisBench", "PrecisModels", "PrecisCore", "PrecisWire"]),
         // Real child processes (shell scripts) started, watched and stopped; a stand-in for ssh.
@@ -153,6 +154,6 @@ let package = Package(
         // docs/architecture.md's module table and every import checked against this file.
         .testTarget(name: "ArchitectureTests"),
         // Runs the built `precis` executable as a real process.
-        .testTarget(name: "PrecisCLITests", dependencies: ["PrecisCore", "PrecisMetrics", "precis"]),
+        .testTarget(name: "PrecisCLITests", dependencies: ["PrecisCore", "PrecisMetrics", "precis", "precis-coordinator", "precis-ps", "precis-worker"]),
     ]
 )

@@ -156,10 +156,10 @@ extension Coordinator {
             let small: [(String, Data)] = [
                 ("config.json", try model.configJSON()),
                 ("generation_config.json", try JSONSerialization.data(withJSONObject: model.generationDefaults, options: [.prettyPrinted, .sortedKeys])),
-                ("tokenizer.json", try Data(contentsOf: URL(fileURLWithPath: cfg.training.tokenizer))),
                 ("trainer_state.json", try state.jsonData()),
                 ("training_state.json", try enc.encode(training)),
-            ]
+            ] + (try ModelFolder.tokenizerFiles(for: model, tokenizerJSON: try Data(contentsOf: URL(fileURLWithPath: cfg.training.tokenizer)),
+                                           file: cfg.training.tokenizer)).map { ($0.name, $0.data) }
             let store = checkpointStore
             let results = checkpoints.writes
             let started = s.started
@@ -195,16 +195,21 @@ extension Coordinator {
             guard let path = r.path else {
                 observed.checkpointFailed()
                 log("checkpoint-\(r.step) was not saved: \(r.error ?? "unknown error")")
+                status.checkpoint(StatusReport.CheckpointStatus(step: r.step, path: nil, bytes: 0, seconds: r.seconds, error: r.error ?? "unknown error"))
                 continue
             }
             observed.checkpointSaved(seconds: r.seconds)
             log(String(format: "saved %@ (%.1f MB, %.2f s after the step)", path, Double(r.bytes) / 1e6, r.seconds))
+            status.checkpoint(StatusReport.CheckpointStatus(step: r.step, path: path, bytes: Int(r.bytes), seconds: (r.seconds * 1000).rounded() / 1000))
             if let limit = cfg.training.saveTotalLimit {
                 var keep: Set<String> = [path]
                 if let bp = checkpoints.best?.path { keep.insert(bp) }
                 if let pushing = hub?.pushedCheckpoint { keep.insert(pushing) }
                 do {
-                    for d in try checkpointStore.rotate(limit: limit, keep: keep) { log("removed \(d) (save_total_limit \(limit))") }
+                    for d in try checkpointStore.rotate(limit: limit, keep: keep) {
+                        log("removed \(d) (save_total_limit \(limit))")
+                        status.checkpointRemoved(d)
+                    }
                 } catch { log("rotation failed: \(error)") }
             }
             if checkpoints.best?.step == r.step { checkpoints.best?.path = path }
@@ -283,5 +288,6 @@ extension Coordinator {
         if let b = point.best { checkpoints.best = b }
         scheduler.restart(at: point.step, cursor: point.cursor)
         metrics.restart(at: point.step, history: point.history, examples: point.examples)
+        status.restart(at: point.step, history: point.history)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import PrecisCore
+import PrecisHub
 import PrecisModels
 import PrecisObservability
 import PrecisTrain
@@ -76,6 +77,16 @@ public final class Coordinator {
     /// set here, before or during `run`, is served once the listener is up (`cluster.metrics_port`).
     /// Its closure runs on the listener's threads: it may read only what is safe from another thread.
     public let routes = HTTPRoutes()
+    /// The status reply's figures beyond membership and step (StatusTracker.swift, Status.swift).
+    var status = StatusTracker()
+    /// The latest step's progress figures (nil before the first step).
+    var lastProgress: ProgressReport?
+    /// Hub pushes and their outcomes (written by the uploader's thread too).
+    let pushLog = PushLog()
+    /// The latest status for other threads (an HTTP listener's `status.json`): `statusBoard.statusJSON()`.
+    /// The only part of the coordinator another thread may use; the event loop publishes to it.
+    public let statusBoard = StatusBoard()
+    var lastStatusPublished = 0.0
 
     // Starts and restarts.
     /// When the coordinator began waiting for its members (for `start_timeout`).
@@ -89,9 +100,16 @@ public final class Coordinator {
 
     public init(_ options: Options) throws {
         self.options = options
-        guard let text = FileManager.default.contents(atPath: options.config).map({ String(decoding: $0, as: UTF8.self) }) else {
+        guard var text = FileManager.default.contents(atPath: options.config).map({ String(decoding: $0, as: UTF8.self) }) else {
             throw ConfigError.unreadable(file: options.config, reason: "no such file")
         }
+        let parsed = try TrainingConfig.parse(text, file: options.config)
+        // A model or tokenizer named as a Hub repository is downloaded by the coordinator alone;
+        // members get the config pointing at the local copies (ModelSource.trainingOverrides).
+        let hubSources = try ModelSource.trainingOverrides(model: parsed.training.model, tokenizer: parsed.training.tokenizer,
+                                                           trainsTokenizer: parsed.training.tokenizerModel != nil,
+                                                           log: { Member.log("coordinator", $0) })
+        if !hubSources.isEmpty { text = try TrainingConfig.applying(hubSources, to: text, file: options.config) }
         cfg = try TrainingConfig.parse(text, file: options.config)
         // Members get the config without its secrets (the hub token is the coordinator's alone).
         configText = try TrainingConfig.redacted(text)
@@ -123,6 +141,22 @@ public final class Coordinator {
     func log(_ s: String) { Member.log("coordinator", s) }
 
     public func run() -> Int32 {
+        let code = runUntilTheEnd()
+        closeTransport()
+        return code
+    }
+
+    /// Closes every socket and terminates the context, so the `shutdown` just broadcast (queued on
+    /// the router, whose linger `broadcastShutdown` raised) reaches every member before the process
+    /// exits; bounded, so a member that cannot be reached delays the exit by 3 s at most.
+    func closeTransport() {
+        zap?.stop()
+        for s in layout.dataSockets.values { s.close() }
+        router.close()
+        if !context.terminate(waitingAtMost: 3) { log("warning: the last messages to the members may not have gone out (3 s)") }
+    }
+
+    func runUntilTheEnd() -> Int32 {
         Member.installSignalHandlers()
         do {
             let bind = options.bind ?? cfg.cluster.coordinator
@@ -141,6 +175,7 @@ public final class Coordinator {
                 + "\(consistency.rawValue)\(consistency == .ssp ? " (staleness \(cfg.cluster.staleness))" : ""), codec \(cfg.cluster.codec); "
                 + "waiting for \(cfg.cluster.servers) server(s) and \(cfg.cluster.workers) worker(s)")
             waitingSince = Member.now()
+            defer { publishStatus(force: true) }
             return try loop()
         } catch {
             log("error: \(error)")
@@ -160,6 +195,7 @@ public final class Coordinator {
             }
             try receive(timeoutMs: 50)
             observeState()
+            publishStatus()
             if let stop = nonFinite { return stopForNonFinite(stop) }
             if checkpoints.writes.pending > 0 { collectSaves() }
             try advanceDrain()
@@ -173,6 +209,7 @@ public final class Coordinator {
                 if evaluations.current == nil { try send(scheduler.nextWork(workers: membership.aliveWorkers)) }
                 if scheduler.isFinished && checkpoints.snapshot == nil && evaluations.current == nil { phase = .finishing }
             case .finishing:
+                publishStatus(force: true)
                 try finish()
                 return 0
             }
@@ -232,7 +269,10 @@ public final class Coordinator {
             if membership.heartbeat(try Control.decode(HeartbeatMessage.self, m).id) {
                 try router.send(to: peer, Control.frames(.heartbeatAck, Empty()))
             }
-        case .statusRequest: try router.send(to: peer, Control.frames(.statusReply, statusReport()))
+        case .statusRequest:
+            // An older client sends `{}`; anything that does not decode is asked for the plain view.
+            let wantsHistory = (try? Control.decode(StatusRequest.self, m))?.history == true
+            try router.send(to: peer, Control.frames(.statusReply, statusReport(history: wantsHistory)))
         case .leave:
             let l = try Control.decode(LeaveMessage.self, m)
             if let gone = membership.leave(l.id, identity: peer) { try memberGone(gone, because: "left (\(l.reason))") }
@@ -254,12 +294,6 @@ public final class Coordinator {
         default:
             log("dropped an unexpected \(m.header.type) from \(peerName(peer))")
         }
-    }
-
-    /// `statusRequest`'s answer.
-    func statusReport() -> StatusReport {
-        StatusReport(phase: phase, stepsDone: scheduler.stepsDone, maxSteps: plan.totalSteps, consistency: consistency, endpoint: endpoint,
-                     membership: membership, now: Member.now())
     }
 
     /// A peer for log lines: the member's name, pid and host, or its routing id.

@@ -89,6 +89,7 @@ extension Coordinator {
 
     func sendEvalTask(_ c: Int) throws {
         guard let e = evaluations.current, let w = membership[e.chunks[c].worker], let ep = evaluations.plan else { return }
+        status.evalTaskSent(to: e.chunks[c].worker, run: e.id, share: c, attempt: attempt, now: Member.now())
         try router.send(to: w.identity, Control.frames(.evalTask, EvalTaskMessage(
             id: EvalTaskId(run: e.id, share: c).wire, version: e.step, exactVersion: consistency == .sync, indices: e.chunks[c].indices, generate: ep.generate)))
     }
@@ -99,6 +100,7 @@ extension Coordinator {
         guard c < e.chunks.count, e.chunks[c].result == nil, r.indices == e.chunks[c].indices else { return }
         e.chunks[c].result = r
         evaluations.current = e
+        status.evalTaskDone(by: e.chunks[c].worker, run: e.id, share: c, now: Member.now())
         if e.chunks.allSatisfy({ $0.result != nil }) { try finishEval() }
     }
 
@@ -128,6 +130,7 @@ extension Coordinator {
         entry["epoch"] = (Double(e.step) / Double(plan.stepsPerEpoch) * 100).rounded() / 100
         entry["eval_samples_per_second"] = Double(report.samples) / max(report.seconds, 1e-9)
         metrics.history.append(entry)
+        status.evaluated(step: e.step, entry: entry)
         publishLogs(step: e.step, scalars: TensorBoardTags.scalars(from: entry))
         let rouge = ["rouge1", "rouge2", "rougeL", "rougeLsum"].compactMap { k in report.rouge[k].map { String(format: "%@ %.2f", k, $0) } }
         log(String(format: "eval at step %d: loss %.4f", e.step, report.loss) + (rouge.isEmpty ? "" : ", " + rouge.joined(separator: ", "))

@@ -50,15 +50,20 @@ extension Coordinator {
         try LocalTrainer.save(model: model, tokenizerFile: cfg.training.tokenizer, to: cfg.training.outputDir, step: steps,
                               epochs: Double(steps) / Double(plan.stepsPerEpoch), history: metrics.history, seconds: seconds,
                               examples: metrics.examples)
+        var savedStep = steps
         if cfg.training.loadBestModelAtEnd, let b = checkpoints.best, let bp = b.path {
             _ = try ModelFolder.loadWeights(into: model, folder: bp)
             try ModelFolder.save(model, to: cfg.training.outputDir)
+            savedStep = b.step
             log("load_best_model_at_end: the model in \(cfg.training.outputDir) is \(bp) (\(cfg.training.bestMetric?.key ?? "") \(b.value))")
         }
         var finalState = trainerState(globalStep: steps)
         finalState.logHistory.append(["step": Double(steps), "train_runtime": seconds,
                                       "train_samples_per_second": Double(metrics.examples) / max(seconds, 1e-9)])
         try finalState.write(to: (cfg.training.outputDir as NSString).appendingPathComponent("trainer_state.json"))
+        // Trainer's results files, the resolved config and the model card of the model saved.
+        try RunArtifacts.write(runOutcome(globalStep: steps, seconds: seconds, savedStep: savedStep), config: cfg,
+                               baseModel: LocalTrainer.baseModel(cfg.training.model), to: cfg.training.outputDir)
         log("saved \(cfg.training.outputDir) after \(steps) steps in \(String(format: "%.1f", seconds)) s")
         if let r = metrics.summary {
             log(r.logLine)
@@ -67,7 +72,17 @@ extension Coordinator {
         let gap = staleness.map { "; largest clock gap \($0.largestGap) (staleness \(cfg.cluster.staleness))" } ?? ""
         log("contributions per worker: " + membership.all.filter { $0.role == .worker }.map { "\($0.name) \($0.contributions)" }
             .joined(separator: ", ") + (consistency == .ssp ? gap : ""))
-        hubAtEnd()
+        hubAtEnd(savedStep: savedStep)
         broadcastShutdown("training finished", code: 0)
+    }
+}
+
+extension Coordinator {
+    /// The run so far, as the results files and model cards report it.
+    func runOutcome(globalStep: Int, seconds: Double, savedStep: Int) -> RunOutcome {
+        RunOutcome(globalStep: globalStep, epoch: Double(globalStep) / Double(plan.stepsPerEpoch), seconds: seconds,
+                   examples: metrics.examples, trainSamples: plan.dataset.count, history: metrics.history, savedStep: savedStep,
+                   plannedWorkers: cfg.cluster.workers, warmupSteps: plan.warmupSteps, totalSteps: plan.totalSteps,
+                   onCluster: true)
     }
 }

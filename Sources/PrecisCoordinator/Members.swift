@@ -42,6 +42,7 @@ extension Coordinator {
 
     /// A member left or was lost (the membership has marked it dead).
     func memberGone(_ m: ClusterMember, because why: String) throws {
+        if m.role == .worker { status.workerGone(m.id) }
         log("\(m.roleName) \(m.name) (pid \(m.pid) on \(m.host)) \(why); epoch \(membership.epoch)")
         if m.role == .server {
             switch phase {

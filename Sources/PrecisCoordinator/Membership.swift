@@ -18,6 +18,8 @@ package struct ClusterMember: Equatable {
     package var alive = true
     /// Contributions (sync) or tasks (ssp/async) it reported.
     package var contributions = 0
+    /// It left (`leave`) rather than being lost.
+    package var left = false
 
     /// "server" or "worker", as log lines say it.
     package var roleName: String { role == .server ? "server" : "worker" }
@@ -105,6 +107,7 @@ package struct Membership {
     /// A `leave` from `identity` for member `id`: only a living member may leave, and only for itself.
     package mutating func leave(_ id: Int, identity: [UInt8]) -> ClusterMember? {
         guard let m = members[id], m.alive, m.identity == identity else { return nil }
+        members[id]?.left = true
         return lose(id)
     }
 

@@ -76,6 +76,10 @@ package struct RunMetrics {
     package private(set) var examples = 0
     /// The latest contribution's mean token loss.
     package private(set) var lastLoss = 0.0
+    /// The latest finished step's mean token loss over all its contributions (the status curve).
+    package private(set) var lastStepLoss = 0.0
+    private var stepLossSum = 0.0
+    private var stepTokens = 0
     /// Trainer's log_history: the logged steps here, evaluations added by the evaluation service.
     package var history: [[String: Double]] = []
     package private(set) var window = Window()
@@ -112,12 +116,15 @@ package struct RunMetrics {
         window.pullWireBytes += d.pullWireBytes; window.pullRawBytes += d.pullRawBytes
         examples += d.examples
         if d.tokens > 0 { lastLoss = d.lossSum / Double(d.tokens) }
+        stepLossSum += d.lossSum; stepTokens += d.tokens
     }
 
     /// Step `s` (1-based) finished at `now` with learning rate `lr` and gradient norm `gradNorm`,
     /// `workers` workers alive.
     package mutating func stepCompleted(_ s: Int, learningRate lr: Double, gradNorm: Double, workers: Int, now: Double) -> StepReport {
         window.steps += 1
+        lastStepLoss = stepTokens > 0 ? stepLossSum / Double(stepTokens) : lastLoss
+        stepLossSum = 0; stepTokens = 0
         window.computeSeconds += slowest.computeSeconds; window.waitSeconds += slowest.waitSeconds
         window.encodeSeconds += slowest.encodeSeconds
         if s == startStep + 2 { totals.reset(at: now) }

@@ -35,6 +35,7 @@ extension Coordinator {
         guard let w = membership[a.worker] else { return }
         var t = a.task
         t.attempt = attempt
+        status.taskSent(to: a.worker, step: t.step, contribution: t.contribution, attempt: attempt, now: Member.now())
         try router.send(to: w.identity, Control.frames(.task, t, epoch: membership.epoch, step: UInt64(t.step)))
     }
 
@@ -44,6 +45,7 @@ extension Coordinator {
         if d.skipped != true, noteNonFinite(step: d.step + 1, loss: d.tokens > 0 ? d.lossSum / Double(d.tokens) : d.lossSum,
                                             gradientNorm: d.gradNorm) { return }
         if d.skipped != true { membership.countContribution(of: worker) }
+        status.contributionDone(d, from: worker, now: Member.now())
         let c = scheduler.contributionDone(d, from: worker, workers: membership.aliveWorkers)
         if c.counted {
             metrics.record(d)
@@ -76,11 +78,17 @@ extension Coordinator {
         let report = metrics.stepCompleted(s, learningRate: plan.schedule.lr(at: c.scheduleStep), gradNorm: c.gradNorm,
                                            workers: membership.aliveWorkers.count, now: Member.now())
         let p = report.progress
-        observed.stepCompleted(step: s, epoch: p.epoch, loss: p.loss, learningRate: p.learningRate, gradNorm: c.gradNorm,
+        observed.stepCompleted(step: s, epoch: p.epoch, loss: metrics.lastStepLoss, learningRate: p.learningRate, gradNorm: c.gradNorm,
                                examplesPerSecond: p.examplesPerSecond)
         if options.progressLines { Member.emit(ReportLine.progress(report.progress)) }
+        lastProgress = report.progress
+        status.stepClosed(StatusReport.HistoryPoint(step: s, loss: metrics.lastStepLoss, learningRate: report.progress.learningRate,
+                                                    gradNorm: c.gradNorm, examplesPerSecond: report.progress.examplesPerSecond))
         if let line = report.logLine {
-            log(line)
+            Member.log("coordinator", line, fields: ["step": .int(s), "total_steps": .int(plan.totalSteps), "loss": .double(metrics.history.last?["loss"] ?? 0),
+                                                     "learning_rate": .double(report.progress.learningRate), "grad_norm": .double(c.gradNorm),
+                                                     "examples_per_second": .double(report.progress.examplesPerSecond),
+                                                     "workers": .int(report.progress.workers)])
             publishLogs(step: s, scalars: report.scalars)
         }
         if consistency == .sync {

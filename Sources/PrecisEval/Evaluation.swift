@@ -5,7 +5,8 @@ import PrecisMetrics
 import PrecisModels
 import PrecisText
 
-/// A model folder ready to summarise: weights, generation settings and `tokenizer.json`.
+/// A model folder ready to summarise: weights, generation settings and its tokenizer (`tokenizer.json`,
+/// `vocab.json` + `merges.txt` or `spiece.model`).
 public final class SummarizationModel {
     public let model: any Seq2SeqModel
     public let encoder: TokenizerEncoder
@@ -14,9 +15,8 @@ public final class SummarizationModel {
 
     public init(folder: String) throws {
         model = try ModelFolder.load(folder).model
-        let tok = (folder as NSString).appendingPathComponent("tokenizer.json")
-        guard FileManager.default.fileExists(atPath: tok) else { throw ModelError.missingFile(path: tok) }
-        encoder = try TokenizerEncoder(file: tok)
+        // tokenizer.json, else vocab.json + merges.txt, else spiece.model (TokenizerFolder).
+        encoder = try TokenizerEncoder(folder: folder)
         generation = try GenerationSettings.load(folder: folder)
         self.folder = folder
     }

@@ -10,10 +10,21 @@ public enum ModelCard {
         public var rougeL: Double
         public var rougeLsum: Double
         public var genLen: Double?
+        /// The validation loss (shown in the body; not a `model-index` metric).
+        public var loss: Double?
 
-        public init(rouge1: Double, rouge2: Double, rougeL: Double, rougeLsum: Double, genLen: Double? = nil) {
+        public init(rouge1: Double, rouge2: Double, rougeL: Double, rougeLsum: Double, genLen: Double? = nil, loss: Double? = nil) {
             self.rouge1 = rouge1; self.rouge2 = rouge2; self.rougeL = rougeL; self.rougeLsum = rougeLsum; self.genLen = genLen
+            self.loss = loss
         }
+    }
+
+    /// Which model of the run the card describes, so cards of different revisions differ.
+    public struct Revision: Equatable, Sendable {
+        public var step: Int
+        public var epoch: Double
+        public var totalSteps: Int
+        public init(step: Int, epoch: Double, totalSteps: Int) { self.step = step; self.epoch = epoch; self.totalSteps = totalSteps }
     }
 
     /// The dataset the metrics were computed on (the Hub's `model-index` dataset block).
@@ -33,19 +44,24 @@ public enum ModelCard {
     ///   - hyperparameters: shown in this order (`learning_rate`, `train_batch_size`, …).
     ///   - evalHistory: `log_history` entries; those with `eval_*` keys become the results table.
     ///   - trainingSummary: a sentence or two on how it was trained (hosts, steps, time).
+    ///   - license: the Hub's licence identifier (nil: no `license` key).
+    ///   - metrics: the evaluation of this revision's model (nil: not evaluated at its step).
+    ///   - revision: the step (and epoch) of the model the card describes.
+    ///   - sourcePrefix: put before the input in the usage snippet ("summarize: " for T5).
     public static func render(modelName: String, repoID: String? = nil, baseModel: String? = nil,
-                              license: String = "apache-2.0", dataset: DatasetInfo = DatasetInfo(),
+                              license: String? = nil, dataset: DatasetInfo = DatasetInfo(),
                               metrics: Metrics? = nil, hyperparameters: [(String, String)] = [],
-                              evalHistory: [[String: Double]] = [], trainingSummary: String? = nil) -> String {
+                              evalHistory: [[String: Double]] = [], trainingSummary: String? = nil,
+                              revision: Revision? = nil, sourcePrefix: String = "") -> String {
         var y = "---\n"
         y += "library_name: transformers\n"
-        y += "license: \(yaml(license))\n"
+        if let license { y += "license: \(yaml(license))\n" }
         if let baseModel { y += "base_model: \(yaml(baseModel))\n" }
         y += "datasets:\n- \(yaml(dataset.type))\n"
         y += "tags:\n- summarization\n- precis\n"
         y += "pipeline_tag: summarization\n"
         y += "model-index:\n- name: \(yaml(modelName))\n"
-        if let m = metrics {
+        if let m = metrics, [m.rouge1, m.rouge2, m.rougeL, m.rougeLsum].contains(where: \.isFinite) {
             y += "  results:\n  - task:\n      type: summarization\n      name: Summarization\n"
             y += "    dataset:\n      name: \(yaml(dataset.name))\n      type: \(yaml(dataset.type))\n      split: \(yaml(dataset.split))\n"
             y += "    metrics:\n"
@@ -68,11 +84,17 @@ public enum ModelCard {
             b += "This model was trained from scratch on the \(dataset.name) dataset"
         }
         b += " for abstractive summarization.\n"
+        if let r = revision {
+            b += "This revision is the model at step \(r.step) of \(r.totalSteps) (epoch \(number(r.epoch, digits: 2))).\n"
+        }
         if let m = metrics {
             b += "It achieves the following results on the \(dataset.split) split:\n\n"
-            b += "- ROUGE-1: \(number(m.rouge1))\n- ROUGE-2: \(number(m.rouge2))\n"
-            b += "- ROUGE-L: \(number(m.rougeL))\n- ROUGE-Lsum: \(number(m.rougeLsum))\n"
-            if let g = m.genLen, g.isFinite { b += "- Gen Len: \(number(g))\n" }
+            let rows: [(String, Double?)] = [("Loss", m.loss), ("ROUGE-1", m.rouge1), ("ROUGE-2", m.rouge2), ("ROUGE-L", m.rougeL),
+                                             ("ROUGE-Lsum", m.rougeLsum), ("Gen Len", m.genLen)]
+            for (name, value) in rows { if let v = value, v.isFinite { b += "- \(name): \(number(v))\n" } }
+        } else if revision != nil {
+            b += evalTable(evalHistory).isEmpty ? "It was not evaluated during training.\n"
+                : "This revision was not evaluated at its step; the evaluation results below are those logged during training.\n"
         }
         b += "\n## Model description\n\n"
         b += "A sequence-to-sequence transformer (encoder-decoder) that writes short abstractive summaries. "
@@ -89,10 +111,15 @@ public enum ModelCard {
         let table = evalTable(evalHistory)
         if !table.isEmpty { b += "\n### Evaluation results\n\n" + table }
         let id = repoID ?? modelName
-        b += "\n## How to use\n\n```python\nfrom transformers import pipeline\n\n"
-        b += "summarizer = pipeline(\"summarization\", model=\(pythonString(id)))\n"
+        // transformers 5 has no "summarization" pipeline task any more: tokenizer, model and generate.
+        b += "\n## How to use\n\n```python\nfrom transformers import AutoModelForSeq2SeqLM, AutoTokenizer\n\n"
+        b += "model_id = \(pythonString(id))\n"
+        b += "tokenizer = AutoTokenizer.from_pretrained(model_id)\n"
+        b += "model = AutoModelForSeq2SeqLM.from_pretrained(model_id)\n"
         b += "dialogue = \"\"\"Anna: Are we still on for lunch tomorrow?\nBen: Yes! 12:30 at the usual place.\"\"\"\n"
-        b += "print(summarizer(dialogue)[0][\"summary_text\"])\n```\n"
+        b += "inputs = tokenizer(\(sourcePrefix.isEmpty ? "" : pythonString(sourcePrefix) + " + ")dialogue, truncation=True, return_tensors=\"pt\")\n"
+        b += "summary_ids = model.generate(**inputs, max_new_tokens=64)\n"
+        b += "print(tokenizer.decode(summary_ids[0], skip_special_tokens=True))\n```\n"
         return y + b
     }
 
@@ -100,7 +127,7 @@ public enum ModelCard {
     static func evalTable(_ history: [[String: Double]]) -> String {
         let evals = history.filter { $0.keys.contains { $0.hasPrefix("eval_") } }
         guard !evals.isEmpty else { return "" }
-        let noise: Set<String> = ["eval_runtime", "eval_samples_per_second", "eval_steps_per_second"]
+        let noise: Set<String> = ["eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "eval_samples"]
         let preferred = ["eval_loss", "eval_rouge1", "eval_rouge2", "eval_rougeL", "eval_rougeLsum", "eval_gen_len"]
         let present = Set(evals.flatMap(\.keys)).filter { $0.hasPrefix("eval_") && !noise.contains($0) }
         let columns = preferred.filter(present.contains) + present.subtracting(preferred).sorted()
@@ -158,7 +185,9 @@ public enum ModelCard {
         s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
     }
 
+    /// A Python string literal (JSON's escapes are Python's).
     static func pythonString(_ s: String) -> String {
-        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        guard let d = try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes]) else { return "\"\"" }
+        return String(String(decoding: d, as: UTF8.self).dropFirst().dropLast())
     }
 }

@@ -25,6 +25,8 @@ public struct ClusterStatusView: Sendable {
     public var source: Source
     public var processes: [(record: ProcessRecord, liveness: Liveness)]
     public var coordinator: Coordinator
+    /// The coordinator's reply exactly as it came (JSON), when it answered.
+    public var coordinatorJSON: String?
 
     public var aliveCount: Int { processes.filter { $0.liveness == .alive }.count }
     /// Live workers not on their way out.
@@ -34,8 +36,9 @@ public struct ClusterStatusView: Sendable {
 }
 
 extension ClusterOperations {
-    /// Each process's liveness and the coordinator's status query (`queryTimeoutMs` for its reply).
-    public func status(queryTimeoutMs: Int) throws -> ClusterStatusView {
+    /// Each process's liveness and the coordinator's status query (`queryTimeoutMs` for its reply;
+    /// with its training curve when `history`).
+    public func status(queryTimeoutMs: Int, history: Bool = false) throws -> ClusterStatusView {
         let (state, procs) = try recordedProcesses()
         var endpoint = state?.endpoint
         let source: ClusterStatusView.Source
@@ -50,15 +53,25 @@ extension ClusterOperations {
         }
         let rows = launcher.liveness(procs)
         let coordinator: ClusterStatusView.Coordinator
+        var json: String?
         if let co = rows.first(where: { $0.0.role == .coordinator }), co.1 == .dead {
             coordinator = .notRunning(log: co.0.logLocation, lastLines: launcher.logTail(co.0, lines: 1))
         } else if let endpoint {
-            do { coordinator = .answered(endpoint: endpoint, try ClusterStatus.report(endpoint: endpoint, timeoutMs: queryTimeoutMs, keys: operatorKeys())) } catch {
+            do {
+                let text = try ClusterStatus.query(endpoint: endpoint, timeoutMs: queryTimeoutMs, keys: operatorKeys(), history: history)
+                let report: StatusReport
+                do { report = try JSONDecoder.statusDecoder.decode(StatusReport.self, from: Data(text.utf8)) } catch {
+                    throw WireError.badControl(type: "statusReply", reason: "\(error)")
+                }
+                coordinator = .answered(endpoint: endpoint, report)
+                json = text
+            } catch {
                 coordinator = .unreachable(endpoint: endpoint, reason: "\(error)")
             }
         } else {
             coordinator = .noEndpoint
         }
-        return ClusterStatusView(source: source, processes: rows.map { (record: $0.0, liveness: $0.1) }, coordinator: coordinator)
+        return ClusterStatusView(source: source, processes: rows.map { (record: $0.0, liveness: $0.1) }, coordinator: coordinator,
+                                 coordinatorJSON: json)
     }
 }

@@ -22,6 +22,8 @@ public struct LocalCluster {
     /// After the coordinator exits, how long the members get to exit by themselves (it tells them
     /// to) before they are stopped, and how long each role then gets between SIGTERM and SIGKILL.
     public var memberExitTimeout = 10.0
+    /// How every role logs (`--log-format`); this launcher's own lines follow it too.
+    public var logFormat = LogFormat.text
 
     public init(config: TrainingConfig, configPath: String, outputDir: String, maxSteps: Int? = nil, threads: Int? = nil,
                 binDir: String = LocalCluster.executableDirectory) {
@@ -50,6 +52,7 @@ public struct LocalCluster {
     /// the members to shut down), and whatever still runs after that is stopped as above, so nothing
     /// this started outlives it.
     public func run(onLine: (String) -> Void) throws -> ExitStatus {
+        func note(_ s: String) -> String { logFormat == .json ? Logging.line("precis", s) : s }
         Member.installSignalHandlers()
         let logs = logDirectory
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
@@ -57,7 +60,7 @@ public struct LocalCluster {
         try? FileManager.default.removeItem(atPath: endpointFile)
 
         let command = RoleCommand.coordinator(config: configPath, bind: "tcp://127.0.0.1:*", endpointFile: endpointFile,
-                                              outputDir: outputDir, maxSteps: maxSteps, progressLines: true)
+                                              outputDir: outputDir, maxSteps: maxSteps, progressLines: true).logging(logFormat)
         let coordinator = try ChildProcess(command.argv(binDir: binDir), output: .lines)
         var members: [(role: Role, process: ChildProcess)] = []
         defer {
@@ -86,7 +89,7 @@ public struct LocalCluster {
         let c = config.cluster
         func start(_ command: RoleCommand, _ name: String) throws {
             let log = (logs as NSString).appendingPathComponent("\(name).log")
-            members.append((command.role, try ChildProcess(command.argv(binDir: binDir), output: .file(log))))
+            members.append((command.role, try ChildProcess(command.logging(logFormat).argv(binDir: binDir), output: .file(log))))
         }
         // cluster.metrics_port: the members' listeners by RoleCommand.memberMetricsPort (ps0, ps1, …, w0, …).
         for i in 0..<c.servers {
@@ -97,14 +100,14 @@ public struct LocalCluster {
             try start(.worker(coordinator: endpoint, name: "w\(i)", threads: workerThreads,
                               metricsPort: RoleCommand.memberMetricsPort(base: c.metricsPort, index: c.servers + i)), "w\(i)")
         }
-        onLine("cluster on this host: coordinator \(endpoint), \(c.servers) server(s), \(c.workers) worker(s) × \(workerThreads) thread(s); logs in \(logs)")
+        onLine(note("cluster on this host: coordinator \(endpoint), \(c.servers) server(s), \(c.workers) worker(s) × \(workerThreads) thread(s); logs in \(logs)"))
 
         var stopping = false
         while !coordinator.readLines(timeout: 0.2, onLine) {
             let signal = Member.terminationSignal
             guard signal != 0, !stopping else { continue }
             stopping = true
-            onLine("signal \(signal): stopping the cluster")
+            onLine(note("signal \(signal): stopping the cluster"))
             coordinator.signal(SIGTERM)
         }
         let status = coordinator.wait()!

@@ -1,3 +1,5 @@
+import PrecisWire
+
 // The three cluster roles and the command line each one takes.
 
 /// A cluster role: each is its own executable (`precis-coordinator`, `precis-ps`, `precis-worker`).
@@ -97,6 +99,11 @@ public struct RoleCommand: Sendable, Equatable {
         if let keys { args += ["--keys", keys] }
         if let metricsPort { args += ["--metrics-port", String(metricsPort)] }
         return args
+    }
+
+    /// The same command logging in `format` (`--log-format json`; the text format is every role's default, so nothing is added for it).
+    public func logging(_ format: LogFormat) -> RoleCommand {
+        format == .text ? self : RoleCommand(role: role, arguments: arguments + ["--log-format", format.rawValue])
     }
 
     /// The whole command line, the executable taken from `binDir`.

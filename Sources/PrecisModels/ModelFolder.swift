@@ -1,8 +1,9 @@
 import Foundation
 import PrecisCore
 
-/// Hugging Face model folders: `config.json`, `model.safetensors` (or a sharded
-/// `model.safetensors.index.json`), optional `generation_config.json`.
+/// Hugging Face model folders: `config.json`, the weights (`model.safetensors`, a sharded
+/// `model.safetensors.index.json`, `pytorch_model.bin` or a sharded `pytorch_model.bin.index.json`:
+/// see ``WeightFiles``), optional `generation_config.json`.
 public enum ModelFolder {
     public struct LoadReport: Sendable {
         /// Tensors in the files that the model does not use (transformers warns about these too).
@@ -18,32 +19,16 @@ public enum ModelFolder {
         return (model, report)
     }
 
-    /// Fills `model`'s parameters from the folder's safetensors file(s).
+    /// Fills `model`'s parameters from the folder's weight files (see ``WeightFiles``).
     public static func loadWeights(into model: any Seq2SeqModel, folder dir: String) throws -> LoadReport {
-        let single = (dir as NSString).appendingPathComponent("model.safetensors")
-        let index = (dir as NSString).appendingPathComponent("model.safetensors.index.json")
-        var files: [SafeTensorsFile] = []
-        if FileManager.default.fileExists(atPath: single) {
-            files = [try SafeTensorsFile(path: single)]
-        } else if let data = FileManager.default.contents(atPath: index) {
-            guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let map = obj["weight_map"] as? [String: String] else {
-                throw ModelError.invalidConfig(file: index, field: "weight_map", reason: "missing or not an object of strings")
-            }
-            for name in Set(map.values).sorted() {
-                files.append(try SafeTensorsFile(path: (dir as NSString).appendingPathComponent(name)))
-            }
-        } else {
-            throw ModelError.missingFile(path: single)
-        }
-        return try loadWeights(into: model, files: files)
+        try loadWeights(into: model, files: try WeightFiles.open(folder: dir))
     }
 
-    public static func loadWeights(into model: any Seq2SeqModel, files: [SafeTensorsFile]) throws -> LoadReport {
+    public static func loadWeights(into model: any Seq2SeqModel, files: [any WeightFile]) throws -> LoadReport {
         var report = LoadReport()
         var used = Set<String>()
-        func find(_ names: [String]) -> (SafeTensorsFile, String)? {
-            for n in names { for f in files where f.tensors[n] != nil { return (f, n) } }
+        func find(_ names: [String]) -> (any WeightFile, String)? {
+            for n in names { for f in files where f.contains(n) { return (f, n) } }
             return nil
         }
         for e in model.table.entries {
@@ -55,11 +40,11 @@ public enum ModelFolder {
         }
         for x in model.extraTensors {
             if let (f, n) = find([x.name, "model." + x.name]) {
-                let t = try f.tensor(n)
-                guard t.count == x.values.count else {
-                    throw SafeTensorsError.shapeMismatch(path: f.path, tensor: n, expected: x.shape, found: t.shape)
+                let shape = f.shape(of: n) ?? []
+                guard shape.reduce(1, *) == x.values.count else {
+                    throw SafeTensorsError.shapeMismatch(path: f.path, tensor: n, expected: x.shape, found: shape)
                 }
-                try f.readFloats(n, into: x.values.pointer)
+                try f.readFloats(n, into: x.values.pointer, expectShape: nil)
                 used.insert(n)
             } else {
                 x.values.zero()

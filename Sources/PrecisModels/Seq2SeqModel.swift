@@ -58,6 +58,13 @@ public protocol Seq2SeqModel: AnyObject, MatrixProductDescribing {
     func configJSON() throws -> Data
     /// `generation_config.json` defaults derived from the config, as transformers derives them.
     var generationDefaults: [String: Any] { get }
+    /// `model_max_length` of `tokenizer_config.json`: the longest input the positions allow (or, for
+    /// relative positions, the length transformers gives the family's tokenizer).
+    var tokenizerModelMaxLength: Int { get }
+    /// transformers' tokenizer class for the family and its special-token keys, when that class
+    /// rebuilds `tokenizer` (the run's tokenizer.json) into the same tokenizer; nil otherwise (the
+    /// folder then names the generic class; see `TokenizerConfig`).
+    func tokenizerSettings(for tokenizer: TokenizerJSON) -> TokenizerSettings?
     /// Other names a checkpoint may store parameter `name` under (tied copies, a bare base-model prefix).
     func aliases(for name: String) -> [String]
     /// Tensors the model rebuilds from its config instead of loading (Pegasus' frozen sinusoidal

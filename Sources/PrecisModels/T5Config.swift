@@ -35,6 +35,9 @@ public struct T5Config: Codable, Sendable, Equatable {
     public var tieWordEmbeddings = true
     /// nil: as `tieWordEmbeddings` (transformers' derivation).
     public var scaleDecoderOutputs: Bool? = nil
+    /// transformers 4's `n_positions` (the length T5 was pretrained on; relative positions set no
+    /// limit): read and written back when a config has it, the tokenizer's `model_max_length`.
+    public var nPositions: Int? = nil
 
     public init() {}
 
@@ -47,6 +50,7 @@ public struct T5Config: Codable, Sendable, Equatable {
         case feedForwardProj = "feed_forward_proj", isEncoderDecoder = "is_encoder_decoder", useCache = "use_cache"
         case padTokenId = "pad_token_id", eosTokenId = "eos_token_id", decoderStartTokenId = "decoder_start_token_id"
         case tieWordEmbeddings = "tie_word_embeddings", scaleDecoderOutputs = "scale_decoder_outputs"
+        case nPositions = "n_positions"
         // Written (derived, as transformers writes them), never read.
         case denseActFn = "dense_act_fn", isGatedAct = "is_gated_act"
     }
@@ -77,6 +81,8 @@ public struct T5Config: Codable, Sendable, Equatable {
         decoderStartTokenId = try c.decodeIfPresent(Int.self, forKey: .decoderStartTokenId)
         tieWordEmbeddings = try get(.tieWordEmbeddings, tieWordEmbeddings)
         scaleDecoderOutputs = try c.decodeIfPresent(Bool.self, forKey: .scaleDecoderOutputs)
+        // Only a hint (the tokenizer's length limit): a value that is not a positive integer is dropped.
+        if let n = try? c.decodeIfPresent(Int.self, forKey: .nPositions), n > 0 { nPositions = n }
     }
 
     /// As transformers 5 writes it for this model (with the derived `dense_act_fn` / `is_gated_act`).
@@ -105,6 +111,7 @@ public struct T5Config: Codable, Sendable, Equatable {
         try c.encode(scalesDecoderOutput, forKey: .scaleDecoderOutputs)
         try c.encode(denseActFn, forKey: .denseActFn)
         try c.encode(isGatedAct, forKey: .isGatedAct)
+        try c.encodeIfPresent(nPositions, forKey: .nPositions)
     }
 
     // MARK: Derived as transformers derives them

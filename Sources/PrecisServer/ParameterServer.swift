@@ -96,6 +96,8 @@ public final class ParameterServer {
 
     /// Runs until the coordinator ends the run; returns the process exit status.
     public func run() -> Int32 {
+        // The ZAP thread holds a socket, and so the context, until it is stopped.
+        defer { zap?.stop() }
         Member.installSignalHandlers()
         Compute.setThreads(options.threads)
         do {

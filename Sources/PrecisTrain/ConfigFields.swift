@@ -60,6 +60,8 @@ extension TrainingArguments {
         ("hub_private_repo", .bool(\.hubPrivateRepo)),
         ("hub_token", .optionalString(\.hubToken)),
         ("hub_url", .string(\.hubURL)),
+        ("license", .optionalString(\.license)),
+        ("dataset_name", .optionalString(\.datasetName)),
     ]
 }
 

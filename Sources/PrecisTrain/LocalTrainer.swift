@@ -1,6 +1,7 @@
 import Foundation
 import PrecisCore
 import PrecisData
+import PrecisHub
 import PrecisModels
 import PrecisText
 
@@ -38,12 +39,40 @@ public enum LocalTrainer {
         return m
     }
 
-    public static func run(_ cfg: TrainingConfig, log: (String) -> Void = { _ in },
+    /// The keys this loop does not act on that a config sets to something that would change what a
+    /// run leaves behind: evaluation, checkpoints before the last step, the best model, hub pushes,
+    /// resuming (the cluster does them). nil when there is none. Without the step counts (known once
+    /// the data is loaded), only the keys that refuse whatever the run's length.
+    public static func unsupported(_ cfg: TrainingConfig, totalSteps: Int?, stepsPerEpoch: Int?) -> ConfigError? {
+        let a = cfg.training
+        func refuse(_ key: String, _ why: String) -> ConfigError {
+            .invalid(file: cfg.file, key: "training.\(key)", reason: why + "; train on a cluster (precis train without --in-process) for that")
+        }
+        if a.evalStrategy != "no" { return refuse("eval_strategy", "'\(a.evalStrategy)': training in process does not evaluate (set it to no)") }
+        if a.loadBestModelAtEnd { return refuse("load_best_model_at_end", "training in process does not pick a best checkpoint (set it to false)") }
+        if a.pushToHub { return refuse("push_to_hub", "training in process does not push to a hub (set it to false)") }
+        if a.resumeFromCheckpoint != nil { return refuse("resume_from_checkpoint", "training in process does not resume (remove it)") }
+        // The model folder written at the end is the last save; a save before it would be a checkpoint.
+        guard let totalSteps, let stepsPerEpoch else { return nil }
+        if a.saveStrategy == "steps", a.saveSteps < totalSteps {
+            return refuse("save_strategy", "'steps' with save_steps \(a.saveSteps) < \(totalSteps) steps: training in process writes no checkpoints, only the final model (set save_strategy to no, or save_steps to \(totalSteps) or more)")
+        }
+        if a.saveStrategy == "epoch", stepsPerEpoch < totalSteps {
+            return refuse("save_strategy", "'epoch' over \(totalSteps) steps of \(stepsPerEpoch) per epoch: training in process writes no checkpoints, only the final model (set save_strategy to no)")
+        }
+        return nil
+    }
+
+    /// - Parameter refuseUnsupported: throw `unsupported`'s error instead of training without those keys
+    ///   (what `precis train --in-process` asks for; the reference runs of the tests do not).
+    public static func run(_ cfg: TrainingConfig, refuseUnsupported: Bool = false, log: (String) -> Void = { _ in },
                            progress: (Progress) -> Void = { _ in }) throws -> Report {
         let a = cfg.training
+        if refuseUnsupported, let e = unsupported(cfg, totalSteps: nil, stepsPerEpoch: nil) { throw e }
         Compute.setThreads(a.threads ?? Compute.availableCores)
         let model = try loadModel(a.model, seed: a.seed)
         let plan = try TrainingPlan(cfg, model: ModelShape(model.facts), plannedWorkers: 1)
+        if refuseUnsupported, let e = unsupported(cfg, totalSteps: plan.totalSteps, stepsPerEpoch: plan.stepsPerEpoch) { throw e }
         log(plan.loadSummary)
         let ds = plan.dataset
         log("tokenized \(ds.count) examples\(plan.fromCache ? " (from the cache)" : "")")
@@ -118,20 +147,29 @@ public enum LocalTrainer {
         let seconds = Date().timeIntervalSince(t0)
         try save(model: model, tokenizerFile: a.tokenizer, to: a.outputDir, step: step, epochs: epochsDone,
                  history: history, seconds: seconds, examples: examples)
+        let outcome = RunOutcome(globalStep: step, epoch: epochsDone, seconds: seconds, examples: examples, trainSamples: ds.count,
+                                 history: history, savedStep: step, plannedWorkers: 1, warmupSteps: plan.warmupSteps, totalSteps: totalSteps)
+        try RunArtifacts.write(outcome, config: cfg, baseModel: baseModel(a.model), to: a.outputDir)
         log("saved \(a.outputDir) after \(step) steps in \(String(format: "%.1f", seconds)) s")
         return Report(steps: step, finalLoss: lastLoss, logHistory: history, seconds: seconds, outputDir: a.outputDir)
     }
 
     /// Writes the model folder Trainer's `save_model` would: weights, config, generation config,
-    /// tokenizer, and `trainer_state.json` with the log history. Every file is written atomically.
+    /// tokenizer (tokenizer.json and tokenizer_config.json), and `trainer_state.json` with the log history. Every file is written atomically.
     public static func save(model: any Seq2SeqModel, tokenizerFile: String, to dir: String, step: Int, epochs: Double,
                      history: [[String: Double]], seconds: Double, examples: Int) throws {
         try ModelFolder.save(model, to: dir)
-        let tok = try Data(contentsOf: URL(fileURLWithPath: tokenizerFile))
-        try AtomicFile.write(tok, to: (dir as NSString).appendingPathComponent("tokenizer.json"))
+        try ModelFolder.saveTokenizer(for: model, tokenizerFile: tokenizerFile, to: dir)
         var log = history.map { $0 as [String: Any] }
         log.append(["step": step, "train_runtime": seconds, "train_samples_per_second": Double(examples) / max(seconds, 1e-9)])
         try writeState(to: dir, step: step, maxSteps: step, epochs: epochs, history: log)
+    }
+
+    /// The model fine-tuned, for the card: its Hub repository when `model` was resolved to a Hub
+    /// cache snapshot, else `model` when it is a model folder (nil: trained from scratch).
+    public static func baseModel(_ model: String) -> String? {
+        HubCache.repoID(ofSnapshotFolder: model)
+            ?? (FileManager.default.fileExists(atPath: (model as NSString).appendingPathComponent("config.json")) ? model : nil)
     }
 
     /// `dir/trainer_state.json` with `history` as its log_history, written atomically.

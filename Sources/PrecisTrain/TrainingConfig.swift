@@ -108,6 +108,12 @@ public struct TrainingArguments: Sendable, Equatable {
     public var hubToken: String? = nil
     public var hubURL = "https://huggingface.co"
 
+    // The model card (README.md in output_dir and in hub pushes).
+    /// The model's licence as a Hub identifier (nil: the licence the training data's notes state, if any).
+    public var license: String? = nil
+    /// The dataset's name on the card (nil: the training file's folder name).
+    public var datasetName: String? = nil
+
     public init() {}
 
     /// Whether the run writes TensorBoard event files (`report_to` names `tensorboard` or `all`).

@@ -36,6 +36,9 @@ public struct TrainingPlan {
             throw ConfigError.invalid(file: cfg.file, key: "training.model",
                                       reason: "the tokenizer has \(encoder.tokenizer.vocabSize) ids but the model's vocab_size is \(model.vocabSize)")
         }
+        if let why = model.mismatch(with: encoder.tokenizer, file: a.tokenizer) {
+            throw ConfigError.invalid(file: cfg.file, key: "training.tokenizer", reason: why)
+        }
         let loaded = try DatasetLoader.load(a.trainFile, options: DatasetOptions(textColumn: a.textColumn, summaryColumn: a.summaryColumn,
                                                                                 skipBadRecords: a.skipBadRecords))
         loadSummary = loaded.summary
@@ -112,14 +115,34 @@ public struct ModelShape: Sendable {
     public var vocabSize: Int
     public var maxSourcePositions: Int?
     public var maxTargetPositions: Int?
-    public init(vocabSize: Int, maxSourcePositions: Int?, maxTargetPositions: Int?) {
+    /// The model's end-of-sequence and padding ids (nil: not checked against the tokenizer's).
+    public var eosTokenId: Int?
+    public var padTokenId: Int?
+    public init(vocabSize: Int, maxSourcePositions: Int?, maxTargetPositions: Int?, eosTokenId: Int? = nil, padTokenId: Int? = nil) {
         self.vocabSize = vocabSize; self.maxSourcePositions = maxSourcePositions; self.maxTargetPositions = maxTargetPositions
+        self.eosTokenId = eosTokenId; self.padTokenId = padTokenId
     }
     public init(vocabSize: Int, maxPositions: Int) {
         self.init(vocabSize: vocabSize, maxSourcePositions: maxPositions, maxTargetPositions: maxPositions)
     }
     public init(_ f: Seq2SeqFacts) {
-        self.init(vocabSize: f.vocabSize, maxSourcePositions: f.maxSourcePositions, maxTargetPositions: f.maxTargetPositions)
+        self.init(vocabSize: f.vocabSize, maxSourcePositions: f.maxSourcePositions, maxTargetPositions: f.maxTargetPositions,
+                  eosTokenId: f.eosTokenId, padTokenId: f.padTokenId)
+    }
+
+    /// Why `tokenizer` cannot feed this model, or nil. Labels end with the tokenizer's closing special
+    /// token: were it not the model's `eos_token_id`, the model would learn to end with a token
+    /// generation does not stop at (every summary would run to the length limit). A `<pad>` token at
+    /// another id than `pad_token_id` means the two were made for different vocabularies.
+    public func mismatch(with tokenizer: Tokenizer, file: String) -> String? {
+        if let eos = eosTokenId, let e = try? tokenizer.encode("a"), let last = e.ids.last, e.specialTokensMask.last == true, last != eos {
+            return "\(file) ends every sequence with \(tokenizer.idToToken(last) ?? "?") (id \(last)) but the model's eos_token_id is "
+                + "\(eos)\(tokenizer.idToToken(eos).map { " (\($0) in this tokenizer)" } ?? ""): the tokenizer was not made for this model"
+        }
+        if let pad = padTokenId, let p = tokenizer.tokenToID("<pad>"), p != pad {
+            return "\(file) has <pad> at id \(p) but the model's pad_token_id is \(pad): the tokenizer was not made for this model"
+        }
+        return nil
     }
 }
 

@@ -23,18 +23,11 @@ public enum Member {
     /// The termination signal received (0 when none).
     public static var terminationSignal: Int32 { terminationRequested.load(ordering: .relaxed) }
 
-    /// One log line on stdout: UTC time, the role's name, the message. Line-buffered, so several
-    /// processes writing to one terminal or file interleave by line.
-    public static func log(_ who: String, _ message: String) {
-        var t = timeval()
-        gettimeofday(&t, nil)
-        var tmv = tm()
-        var secs = t.tv_sec
-        gmtime_r(&secs, &tmv)
-        let stamp = String(format: "%02d:%02d:%02d.%03d", tmv.tm_hour, tmv.tm_min, tmv.tm_sec, Int(t.tv_usec / 1000))
-        let line = "\(stamp) \(who): \(message)\n"
-        fputs(line, stdout)
-        fflush(stdout)
+    /// One log line on stdout, in the process's `Logging.format`: text (`2026-12-02T05:45:36.584Z
+    /// NAME: MESSAGE`, UTC) or one JSON object (`ts`, `role`, `name`, `level`, `msg`, then `fields`).
+    /// Line-buffered, so several processes writing to one terminal or file interleave by line.
+    public static func log(_ who: String, _ message: String, fields: KeyValuePairs<String, LogField> = [:]) {
+        emit(Logging.line(who, message, fields: fields))
     }
 
     /// One raw line on stdout, flushed.
@@ -111,15 +104,15 @@ public final class HeartbeatThread: Sendable {
 
 /// Asks a running coordinator for its view of the cluster.
 public enum ClusterStatus {
-    /// The coordinator's status as a JSON text (`state`, `step`, `max_steps`, `epoch`, `servers`, `workers`, ...).
-    /// With `keys` (the operator's, when the cluster has keys) the request goes over CURVE.
-    public static func query(endpoint: String, timeoutMs: Int = 2000, keys: ClusterKeys? = nil) throws -> String {
+    /// The coordinator's status as a JSON text (`StatusReport`: `state`, `step`, `max_steps`, `epoch`, `servers`, `workers`, ...),
+    /// with the training curve when `history`. With `keys` (the operator's, when the cluster has keys) the request goes over CURVE.
+    public static func query(endpoint: String, timeoutMs: Int = 2000, keys: ClusterKeys? = nil, history: Bool = false) throws -> String {
         let ctx = try ZMQContext()
         let s = try ZMQSocket(ctx, .dealer)
         try keys?.secureToCoordinator(s)
         try s.limitForControl()
         try s.connect(endpoint)
-        try s.send(Control.frames(.statusRequest, Empty()))
+        try s.send(Control.frames(.statusRequest, StatusRequest(history: history ? true : nil)))
         let deadline = Member.now() + Double(timeoutMs) / 1000
         while true {
             let left = Int((deadline - Member.now()) * 1000)

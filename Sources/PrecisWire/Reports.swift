@@ -18,55 +18,6 @@ public enum RunPhase: String, Codable, Sendable, CaseIterable {
     case finishing
 }
 
-/// `statusReply` (coordinator → client): the coordinator's view of the cluster.
-public struct StatusReport: Codable, Sendable, Equatable {
-    /// One server or worker as the coordinator knows it.
-    public struct MemberStatus: Codable, Sendable, Equatable {
-        public var name: String
-        public var host: String
-        public var pid: Int32
-        public var alive: Bool
-        /// Contributions (sync) or tasks (ssp/async) this worker reported; 0 for servers.
-        public var contributions: Int
-        /// A server's data endpoint; "" for workers.
-        public var endpoint: String
-        public var secondsSinceHeartbeat: Double
-
-        public init(name: String, host: String, pid: Int32, alive: Bool, contributions: Int, endpoint: String, secondsSinceHeartbeat: Double) {
-            self.name = name; self.host = host; self.pid = pid; self.alive = alive; self.contributions = contributions
-            self.endpoint = endpoint; self.secondsSinceHeartbeat = secondsSinceHeartbeat
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case name, host, pid, alive, contributions, endpoint
-            case secondsSinceHeartbeat = "seconds_since_heartbeat"
-        }
-    }
-
-    public var state: RunPhase
-    /// Steps done (sync: the global step; ssp/async: tasks completed).
-    public var step: Int
-    public var maxSteps: Int
-    /// The membership epoch (grows on every join and loss).
-    public var epoch: UInt32
-    public var consistency: String
-    /// The coordinator's bound endpoint.
-    public var endpoint: String
-    public var servers: [MemberStatus]
-    public var workers: [MemberStatus]
-
-    public init(state: RunPhase, step: Int, maxSteps: Int, epoch: UInt32, consistency: String, endpoint: String,
-                servers: [MemberStatus], workers: [MemberStatus]) {
-        self.state = state; self.step = step; self.maxSteps = maxSteps; self.epoch = epoch; self.consistency = consistency
-        self.endpoint = endpoint; self.servers = servers; self.workers = workers
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case state, step, epoch, consistency, endpoint, servers, workers
-        case maxSteps = "max_steps"
-    }
-}
-
 /// One `@progress {json}` line per step (`Coordinator.Options.progressLines`), read by `precis train`'s
 /// progress bar and `precis bench cluster`.
 public struct ProgressReport: Codable, Sendable, Equatable {
@@ -168,14 +119,4 @@ public enum ReportLine {
     public static func summary(_ s: RunSummary) -> String { line(summaryPrefix, s) }
     public static func progress(from line: String) -> ProgressReport? { parse(ProgressReport.self, prefix: progressPrefix, from: line) }
     public static func summary(from line: String) -> RunSummary? { parse(RunSummary.self, prefix: summaryPrefix, from: line) }
-}
-
-extension ClusterStatus {
-    /// The coordinator's status, decoded.
-    public static func report(endpoint: String, timeoutMs: Int = 2000, keys: ClusterKeys? = nil) throws -> StatusReport {
-        let text = try query(endpoint: endpoint, timeoutMs: timeoutMs, keys: keys)
-        do { return try JSONDecoder().decode(StatusReport.self, from: Data(text.utf8)) } catch {
-            throw WireError.badControl(type: "statusReply", reason: "\(error)")
-        }
-    }
 }

@@ -1,4 +1,6 @@
 import CZMQ
+import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,13 +11,35 @@ public final class ZMQContext: @unchecked Sendable {
     // only the sockets made from it are not, and those are not Sendable.
     let handle: UnsafeMutableRawPointer
 
+    private let terminated = Atomic<Bool>(false)
+
     public init(ioThreads: Int = 1) throws {
         guard let h = zmq_ctx_new() else { throw WireError.lastZMQ("zmq_ctx_new") }
         zmq_ctx_set(h, ZMQ_IO_THREADS, Int32(ioThreads))
         handle = h
     }
 
-    deinit { zmq_ctx_term(handle) }
+    /// Terminates the context: libzmq first delivers what closed sockets still queue (up to each
+    /// one's linger), then returns once every socket made from it is closed. The wait is bounded by
+    /// `seconds`, on a thread of its own, so a socket some thread still holds open cannot hang the
+    /// caller; returns false when the time ran out. A process that must not lose its last messages
+    /// (the coordinator's `shutdown` to every member) closes its sockets, then calls this before it
+    /// exits: `exit` does not wait for libzmq's I/O thread.
+    @discardableResult
+    public func terminate(waitingAtMost seconds: Double) -> Bool {
+        guard !terminated.exchange(true, ordering: .acquiringAndReleasing) else { return true }
+        let done = DispatchSemaphore(value: 0)
+        let h = UInt(bitPattern: handle)
+        let t = Thread {
+            zmq_ctx_term(UnsafeMutableRawPointer(bitPattern: h))
+            done.signal()
+        }
+        t.name = "zmq-term"
+        t.start()
+        return done.wait(timeout: .now() + seconds) == .success
+    }
+
+    deinit { if !terminated.load(ordering: .acquiring) { zmq_ctx_term(handle) } }
 }
 
 /// A ZeroMQ socket (not thread-safe: create and use it on one thread). Multipart messages are
@@ -47,8 +71,18 @@ public final class ZMQSocket {
         try set(ZMQ_LINGER, 0)
     }
 
-    deinit {
+    private var closed = false
+
+    /// Closes the socket now (deinit otherwise does): what it still queues keeps going out for its
+    /// linger, in libzmq's I/O thread, until its context is terminated. Using it afterwards is an error.
+    public func close() {
+        guard !closed else { return }
+        closed = true
         zmq_close(handle)
+    }
+
+    deinit {
+        if !closed { zmq_close(handle) }
         inPlaceFrames.deallocate()
         sendFrame.deallocate()
     }

@@ -10,7 +10,8 @@ struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "precis-coordinator",
         abstract: "The Precis coordinator: membership, data assignment, the training schedule, checkpoints, evaluation, hub uploads.",
-        subcommands: [Run.self, Evaluate.self], defaultSubcommand: Run.self)
+        version: PrecisVersion.string,
+        subcommands: [Run.self, Evaluate.self, LivePageCommand.self], defaultSubcommand: Run.self)
 }
 
 struct Run: ParsableCommand {
@@ -45,8 +46,16 @@ struct Run: ParsableCommand {
         if let p = metricsPort, !(0...65_535).contains(p) { throw ValidationError("--metrics-port \(p) is not a TCP port (0–65535; 0 picks a free one)") }
     }
 
+    @Option(name: .customLong("log-format"), help: "Log lines as text (ISO-8601 UTC time, name, message) or json (one object per line).")
+    var logFormat = "text"
+
+    func validate() throws {
+        do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+    }
+
     func run() throws {
         Stdio.lineBufferStdout()
+        Logging.configure(format: (try? LogFormat.parse(logFormat)) ?? .text, role: "coordinator")
         var o = Coordinator.Options(config: config)
         o.bind = bind; o.endpointFile = endpointFile; o.outputDir = outputDir; o.maxSteps = maxSteps; o.progressLines = progressLines
         o.resume = resume; o.reshard = reshard; o.insecure = insecure
@@ -56,7 +65,7 @@ struct Run: ParsableCommand {
             o.keys = try keys.map { try ClusterKeys.load(dir: $0, role: .coordinator) }
             code = try Coordinator(o).run()
         } catch {
-            print("coordinator: error: \(error)")
+            print(Logging.format == .json ? Logging.line("coordinator", "error: \(error)") : "coordinator: error: \(error)")
             throw ExitCode(1)
         }
         if code != 0 { throw ExitCode(code) }
@@ -78,7 +87,8 @@ struct Evaluate: ParsableCommand {
     var config: String?
     @Option(help: "A running coordinator to evaluate on (tcp://HOST:PORT).")
     var coordinator: String?
-    @Option(name: .customLong("max-samples")) var maxSamples: Int?
+    @Option(name: .customLong("max-samples"), help: "Evaluate the first N examples only.")
+    var maxSamples: Int?
     @Flag(help: "Evaluate in this process even when a cluster is up.")
     var local = false
     @Option(help: "The cluster's keys folder: the request goes over CURVE with the operator key.")
@@ -121,3 +131,35 @@ struct Evaluate: ParsableCommand {
         }
     }
 }
+
+struct LivePageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "live-page",
+        abstract: "Write the live page (index.html: self-contained, reads status.json beside it) to a folder, with a recorded status if given.",
+        discussion: "Record a status with `precis cluster status --json --history > status.json`; serve the folder with any static HTTP server.")
+
+    @Option(help: "The folder to write index.html to (created if missing).")
+    var out: String
+    @Option(help: "A status JSON to copy beside it as status.json.")
+    var status: String?
+
+    func run() throws {
+        do {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try AtomicFile.write(Data(LivePage.html.utf8), to: (out as NSString).appendingPathComponent("index.html"))
+            if let status {
+                guard let data = FileManager.default.contents(atPath: status) else { throw LivePageError(description: "\(status): no such file") }
+                do { _ = try JSONDecoder.statusDecoder.decode(StatusReport.self, from: data) } catch {
+                    throw LivePageError(description: "\(status) is not a status reply: \(error)")
+                }
+                try AtomicFile.write(data, to: (out as NSString).appendingPathComponent("status.json"))
+            }
+            print("wrote \(out)/index.html" + (status != nil ? " and status.json" : ""))
+        } catch {
+            print("precis-coordinator live-page: error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct LivePageError: Error, CustomStringConvertible { let description: String }

@@ -8,7 +8,8 @@ import PrecisWire
 struct ServerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "precis-ps",
-        abstract: "A Precis parameter server: owns partitions of the flat parameter buffer and their AdamW state.")
+        abstract: "A Precis parameter server: owns partitions of the flat parameter buffer and their AdamW state.",
+        version: PrecisVersion.string)
 
     @Option(help: "The coordinator's endpoint (tcp://HOST:PORT).")
     var coordinator: String
@@ -31,8 +32,16 @@ struct ServerCommand: ParsableCommand {
         if let p = metricsPort, !(0...65_535).contains(p) { throw ValidationError("--metrics-port \(p) is not a TCP port (0–65535; 0 picks a free one)") }
     }
 
+    @Option(name: .customLong("log-format"), help: "Log lines as text (ISO-8601 UTC time, name, message) or json (one object per line).")
+    var logFormat = "text"
+
+    func validate() throws {
+        do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+    }
+
     func run() throws {
         Stdio.lineBufferStdout()
+        Logging.configure(format: (try? LogFormat.parse(logFormat)) ?? .text, role: "server")
         var o = ParameterServer.Options(coordinator: coordinator)
         o.host = host; o.name = name; o.threads = max(1, threads); o.insecure = insecure
         o.metrics = metricsPort.map { MetricsEndpoint(bind: metricsBind, port: $0) }
@@ -41,7 +50,7 @@ struct ServerCommand: ParsableCommand {
             o.keys = try keys.map { try ClusterKeys.load(dir: $0, role: .server) }
             code = try ParameterServer(o).run()
         } catch {
-            print("\(name): error: \(error)")
+            print(Logging.format == .json ? Logging.line(name, "error: \(error)") : "\(name): error: \(error)")
             throw ExitCode(1)
         }
         if code != 0 { throw ExitCode(code) }

@@ -8,7 +8,8 @@ import PrecisWire
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "precis-worker",
-        abstract: "A Precis worker: pulls parameters, computes gradients on its share of each step, pushes them.")
+        abstract: "A Precis worker: pulls parameters, computes gradients on its share of each step, pushes them.",
+        version: PrecisVersion.string)
 
     @Option(help: "The coordinator's endpoint (tcp://HOST:PORT).")
     var coordinator: String
@@ -29,8 +30,16 @@ struct WorkerCommand: ParsableCommand {
         if let p = metricsPort, !(0...65_535).contains(p) { throw ValidationError("--metrics-port \(p) is not a TCP port (0–65535; 0 picks a free one)") }
     }
 
+    @Option(name: .customLong("log-format"), help: "Log lines as text (ISO-8601 UTC time, name, message) or json (one object per line).")
+    var logFormat = "text"
+
+    func validate() throws {
+        do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+    }
+
     func run() throws {
         Stdio.lineBufferStdout()
+        Logging.configure(format: (try? LogFormat.parse(logFormat)) ?? .text, role: "worker")
         BLASKernel.selectBLASKernel()
         var o = Worker.Options(coordinator: coordinator)
         o.host = host; o.name = name; o.threads = max(1, threads ?? Compute.availableCores)
@@ -40,7 +49,7 @@ struct WorkerCommand: ParsableCommand {
             o.keys = try keys.map { try ClusterKeys.load(dir: $0, role: .worker) }
             code = try Worker(o).run()
         } catch {
-            print("\(name): error: \(error)")
+            print(Logging.format == .json ? Logging.line(name, "error: \(error)") : "\(name): error: \(error)")
             throw ExitCode(1)
         }
         if code != 0 { throw ExitCode(code) }

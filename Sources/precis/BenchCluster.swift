@@ -45,9 +45,9 @@ extension BenchCommand {
         var trainFile = "data/samsum/train.jsonl"
         @Option(help: "tokenizer.json.")
         var tokenizer = "Tests/Fixtures/tokenizer/samsum-bpe-8192.json"
-        @Option(name: .customLong("max-source-length"))
+        @Option(name: .customLong("max-source-length"), help: "Sources are truncated to this many tokens (training.max_source_length).")
         var maxSourceLength = 256
-        @Option(name: .customLong("max-target-length"))
+        @Option(name: .customLong("max-target-length"), help: "Summaries are truncated to this many tokens (training.max_target_length).")
         var maxTargetLength = 64
         @Option(name: .customLong("repeat"), help: "Interleaved rounds (medians are reported).")
         var repeats = 1

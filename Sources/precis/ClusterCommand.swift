@@ -73,16 +73,43 @@ struct ClusterCommand: ParsableCommand {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "status",
-            abstract: "One line per process (alive or dead, where its log is) and the coordinator's own view when it answers.")
+            abstract: "One line per process (alive or dead, where its log is) and the coordinator's own view when it answers.",
+            discussion: "--json prints the coordinator's status reply exactly (docs/operations.md lists its fields); exit status 1 when it does not answer.")
 
         @OptionGroup var file: FileOption
-        @Option(name: .customLong("query-timeout"), help: "Milliseconds to wait for the coordinator's status reply.")
-        var queryTimeout = 2000
+        @Option(help: "Seconds to wait for the coordinator's status reply.")
+        var timeout = 2.0
+        /// The old spelling, in milliseconds (kept so scripts do not break).
+        @Option(name: .customLong("query-timeout"), help: .hidden)
+        var queryTimeoutMs: Int?
+
+        func validate() throws {
+            guard timeout.isFinite, timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be in (0, 3600] seconds, not \(timeout)") }
+            if let ms = queryTimeoutMs, ms <= 0 || ms > 3_600_000 { throw ValidationError("--query-timeout must be in 1…3600000 ms, not \(ms)") }
+        }
+        @Flag(help: "Print the coordinator's status reply (JSON) as it came, nothing else.")
+        var json = false
+        @Flag(help: "With --json: include the training curve (`history`: step, loss, lr, grad_norm, examples/s; at most 2000 points).")
+        var history = false
 
         func run() throws {
+            let view: ClusterStatusView
             do {
-                printStatus(try file.operations().status(queryTimeoutMs: queryTimeout))
+                let ops = try file.operations()
+                view = try ops.status(queryTimeoutMs: queryTimeoutMs ?? Int((timeout * 1000).rounded()), history: json && history)
             } catch { throw fail(error) }
+            guard json else { return printStatus(view) }
+            guard let text = view.coordinatorJSON else {
+                let why: String
+                switch view.coordinator {
+                case .notRunning(let log, _): why = "the coordinator is not running (its log: \(log))"
+                case .noEndpoint: why = "no coordinator endpoint recorded (it never started listening)"
+                case let .unreachable(endpoint, reason): why = "the coordinator at \(endpoint) did not answer: \(reason)"
+                case .answered: why = "no reply"
+                }
+                throw fail(ClusterStatusUnavailable(description: why))
+            }
+            print(text)
         }
     }
 
@@ -147,19 +174,67 @@ func printStatus(_ view: ClusterStatusView) {
     }
 }
 
-/// The coordinator's view as lines: `training, step 12/100, membership epoch 3`, then its servers
-/// and workers, then its consistency.
+struct ClusterStatusUnavailable: Error, CustomStringConvertible { let description: String }
+
+/// The coordinator's view as lines: `training, step 12/100, …`, the latest figures (loss, lr, ETA,
+/// ex/s), evaluations, checkpoints, pushes, then a table of the servers and workers (a straggler
+/// marked), then its consistency.
 func describe(_ r: StatusReport) -> String {
-    var line = "\(r.state.rawValue), step \(r.step)/\(r.maxSteps), membership epoch \(r.epoch)"
+    var line = "\(r.phase.map { $0 == r.state.rawValue ? $0 : "\(r.state.rawValue) (\($0))" } ?? r.state.rawValue), step \(r.step)/\(r.maxSteps)"
+    if r.maxSteps > 0 { line += String(format: " (%.1f%%)", 100 * Double(r.step) / Double(r.maxSteps)) }
+    if let e = r.trainEpoch { line += String(format: ", epoch %.2f", e) }
+    line += ", membership epoch \(r.epoch)"
+    if let loss = r.loss {
+        var figures = String(format: "loss %.4f", loss)
+        if let lr = r.learningRate { figures += String(format: "  lr %.3e", lr) }
+        if let g = r.gradNorm { figures += String(format: "  grad_norm %.3f", g) }
+        if let x = r.examplesPerSecond { figures += String(format: "  %.1f ex/s", x) }
+        if let e = r.elapsedSeconds { figures += "  elapsed \(duration(e))" }
+        if let eta = r.etaSeconds { figures += "  ETA \(duration(eta))" }
+        line += "\n  " + figures
+    }
+    if let last = r.evaluations.last {
+        let keys = ["eval_loss", "eval_rouge1", "eval_rouge2", "eval_rougeL", "eval_rougeLsum", "eval_gen_len"]
+        let shown = keys.compactMap { k in last.metrics[k].map { String(format: "%@ %.4g", String(k.dropFirst(5)), $0) } }
+        line += "\n  evaluations: \(r.evaluations.count), the latest at step \(last.step): " + shown.joined(separator: ", ")
+    }
+    if !r.checkpoints.isEmpty {
+        let saved = r.checkpoints.filter { $0.path != nil }
+        line += "\n  checkpoints: \(saved.count) saved" + (r.checkpoints.count > saved.count ? ", \(r.checkpoints.count - saved.count) failed" : "")
+            + (saved.last.map { ", the latest \($0.path ?? "") (step \($0.step))" } ?? "")
+    }
+    if !r.pushes.isEmpty {
+        let counts = Dictionary(grouping: r.pushes, by: \.outcome).mapValues(\.count)
+        line += "\n  hub pushes: " + counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+    }
     for (key, members) in [("servers", r.servers), ("workers", r.workers)] {
-        let names = members.map { m -> String in
-            var s = "\(m.name)@\(m.host)"
-            if !m.alive { s += " (gone)" }
-            if key == "workers" { s += " \(m.contributions) contribution(s)" }
-            if m.secondsSinceHeartbeat >= 2 { s += String(format: " (no heartbeat for %.1f s)", m.secondsSinceHeartbeat) }
-            return s
+        line += "\n  \(key): \(members.filter(\.alive).count)/\(members.count) alive"
+    }
+    let members = r.servers + r.workers
+    if !members.isEmpty {
+        var table = [["NAME", "ROLE", "HOST", "STATE", "HEARD", "CONTRIB", "EX/S", "S/CONTRIB", "TASK AGE", ""]]
+        for m in members {
+            let worker = m.role == "worker" || (m.role.isEmpty && m.endpoint.isEmpty)
+            table.append([m.name, m.role.isEmpty ? (worker ? "worker" : "server") : m.role, m.host, m.state,
+                          String(format: "%.1fs ago", m.secondsSinceHeartbeat),
+                          worker ? String(m.contributions) : "-", worker ? String(format: "%.1f", m.examplesPerSecond) : "-",
+                          worker ? String(format: "%.3f", m.secondsPerContribution) : "-", worker ? String(format: "%.1f", m.taskAgeSeconds) : "-",
+                          m.straggler ? "<- straggler" : ""])
         }
-        line += "\n  \(key): \(members.filter(\.alive).count)/\(members.count) alive: " + names.joined(separator: ", ")
+        let widths = (0..<table[0].count).map { c in table.map { $0[c].count }.max() ?? 0 }
+        for row in table {
+            line += "\n    " + row.enumerated().map { c, s in c == row.count - 1 ? s : s.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
     }
     return line + "\n  consistency: \(r.consistency)"
+}
+
+/// `1h 02m 03s`, `4m 05s`, `6s`.
+func duration(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds >= 0 else { return "?" }
+    let s = Int(seconds.rounded())
+    if s >= 3600 { return String(format: "%dh %02dm %02ds", s / 3600, s % 3600 / 60, s % 60) }
+    if s >= 60 { return String(format: "%dm %02ds", s / 60, s % 60) }
+    return "\(s)s"
 }

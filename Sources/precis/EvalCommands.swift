@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PrecisData
 import PrecisEval
+import PrecisHub
 import PrecisMetrics
 import PrecisModels
 import PrecisTrain
@@ -108,17 +109,28 @@ struct RougeCommand: ParsableCommand {
 /// Generation options shared by `summarize` and `evaluate`; unset ones keep the model folder's
 /// generation_config.json values.
 struct GenerationOptions: ParsableArguments {
-    @Option(name: .customLong("num-beams")) var numBeams: Int?
-    @Option(name: .customLong("max-new-tokens")) var maxNewTokens: Int?
-    @Option(name: .customLong("max-length")) var maxLength: Int?
-    @Option(name: .customLong("min-length")) var minLength: Int?
-    @Option(name: .customLong("length-penalty")) var lengthPenalty: Double?
-    @Option(name: .customLong("no-repeat-ngram-size")) var noRepeatNgramSize: Int?
-    @Flag(name: .customLong("do-sample")) var doSample = false
-    @Option var temperature: Double?
-    @Option(name: .customLong("top-k")) var topK: Int?
-    @Option(name: .customLong("top-p")) var topP: Double?
-    @Option var seed: UInt64?
+    @Option(name: .customLong("num-beams"), help: "Beams of beam search (1: greedy or sampling).")
+    var numBeams: Int?
+    @Option(name: .customLong("max-new-tokens"), help: "The most tokens generated per summary (overrides --max-length).")
+    var maxNewTokens: Int?
+    @Option(name: .customLong("max-length"), help: "The most tokens per summary, the decoder start token included.")
+    var maxLength: Int?
+    @Option(name: .customLong("min-length"), help: "The fewest tokens per summary before end of sequence is allowed.")
+    var minLength: Int?
+    @Option(name: .customLong("length-penalty"), help: "Beam search: scores are divided by length^this (above 1 favours longer summaries).")
+    var lengthPenalty: Double?
+    @Option(name: .customLong("no-repeat-ngram-size"), help: "No n-gram of this size appears twice in a summary (0: no limit).")
+    var noRepeatNgramSize: Int?
+    @Flag(name: .customLong("do-sample"), help: "Sample tokens instead of taking the most likely ones.")
+    var doSample = false
+    @Option(help: "Sampling temperature (with --do-sample).")
+    var temperature: Double?
+    @Option(name: .customLong("top-k"), help: "Sample from the k most likely tokens only (with --do-sample; 0: all).")
+    var topK: Int?
+    @Option(name: .customLong("top-p"), help: "Sample from the smallest set of tokens whose probabilities sum to p (with --do-sample).")
+    var topP: Double?
+    @Option(help: "Random seed for sampling.")
+    var seed: UInt64?
 
     func apply(_ g: inout GenerationSettings) throws {
         if let v = numBeams { g.numBeams = v }
@@ -151,14 +163,16 @@ struct SummarizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "summarize", abstract: "Summarise texts (JSON Lines on stdin or --input) with a model folder.")
 
-    @Option(help: "Model folder (config.json, model.safetensors, tokenizer.json, generation_config.json).")
+    @Option(help: "Model folder (config.json, model.safetensors, tokenizer.json, generation_config.json), or a Hub repository org/name[@revision] (downloaded to the Hugging Face cache).")
     var model: String
     @Option(help: "JSON Lines input (default: standard input); each line an object with the text field.")
     var input: String?
     @Option(name: .customLong("text-column"), help: "Field holding the text (\"text\" is also accepted).")
     var textColumn = "dialogue"
-    @Option(name: .customLong("batch-size")) var batchSize = 16
-    @Option(name: .customLong("max-source-length")) var maxSourceLength = 512
+    @Option(name: .customLong("batch-size"), help: "Inputs summarised together.")
+    var batchSize = 16
+    @Option(name: .customLong("max-source-length"), help: "Inputs are truncated to this many tokens.")
+    var maxSourceLength = 512
     @Option(name: .customLong("source-prefix"), help: "Text put before every input (run_summarization's --source_prefix, e.g. \"summarize: \" for T5).")
     var sourcePrefix = ""
     @OptionGroup var gen: GenerationOptions
@@ -167,7 +181,7 @@ struct SummarizeCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let sm = try SummarizationModel(folder: model)
+            let sm = try SummarizationModel(folder: ModelSource.modelFolder(model))
             try gen.apply(&sm.generation)
             let data: Data
             let name = input ?? "<stdin>"
@@ -204,25 +218,34 @@ struct EvaluateCommand: ParsableCommand {
 
     @Option(help: "Dataset file (.jsonl, .json or .csv).")
     var data: String
-    @Option(help: "Model folder to evaluate.")
+    @Option(help: "Model folder to evaluate, or a Hub repository org/name[@revision].")
     var model: String?
     @Option(help: "Instead of a model, an extractive baseline from the SAMSum paper: lead-3 or longest-3.")
     var baseline: String?
-    @Option(name: .customLong("text-column")) var textColumn = "dialogue"
-    @Option(name: .customLong("summary-column")) var summaryColumn = "summary"
-    @Option(name: .customLong("max-samples")) var maxSamples: Int?
-    @Option(name: .customLong("batch-size")) var batchSize = 16
-    @Option(name: .customLong("max-source-length")) var maxSourceLength = 512
-    @Option(name: .customLong("max-target-length")) var maxTargetLength = 128
+    @Option(name: .customLong("text-column"), help: "Field holding each example's text.")
+    var textColumn = "dialogue"
+    @Option(name: .customLong("summary-column"), help: "Field holding each example's reference summary.")
+    var summaryColumn = "summary"
+    @Option(name: .customLong("max-samples"), help: "Evaluate the first N examples only.")
+    var maxSamples: Int?
+    @Option(name: .customLong("batch-size"), help: "Examples per batch.")
+    var batchSize = 16
+    @Option(name: .customLong("max-source-length"), help: "Sources are truncated to this many tokens.")
+    var maxSourceLength = 512
+    @Option(name: .customLong("max-target-length"), help: "References are truncated to this many tokens for the loss.")
+    var maxTargetLength = 128
     @Option(name: .customLong("source-prefix"), help: "Text put before every source (run_summarization's --source_prefix, e.g. \"summarize: \" for T5).")
     var sourcePrefix = ""
     @Flag(name: .customLong("no-stemmer"), help: "Score baselines without the Porter stemmer (the recipes use it).")
     var noStemmer = false
-    @Option(help: "Output folder for predictions.jsonl and metrics.json.")
-    var out: String?
+    @Option(name: .customLong("output-dir"), help: "Output folder for predictions.jsonl and metrics.json.")
+    var outputDir: String?
+    @Option(name: .customLong("out"), help: .hidden)
+    var legacyOut: String?
     @OptionGroup var gen: GenerationOptions
 
     func validate() throws {
+        _ = try OutputDir.resolve(outputDir, legacy: legacyOut, required: false)
         if (model == nil) == (baseline == nil) { throw ValidationError("give exactly one of --model and --baseline") }
         if let m = maxSamples, m <= 0 { throw ValidationError("--max-samples must be positive, not \(m)") }
         try validateSourcePrefix(sourcePrefix)
@@ -256,7 +279,7 @@ struct EvaluateCommand: ParsableCommand {
                 metrics["baseline"] = kind.rawValue
                 for t in rougeTypes { metrics["eval_\(t.name)"] = 100 * (mean[t]?.fmeasure ?? 0) }
             } else {
-                let sm = try SummarizationModel(folder: model!)
+                let sm = try SummarizationModel(folder: ModelSource.modelFolder(model!))
                 try gen.apply(&sm.generation)
                 let bars = ["loss": ProgressBar(label: "eval loss"), "generate": ProgressBar(label: "generate ")]
                 let report = try Evaluator.evaluate(sm, records: recs, batchSize: batchSize,
@@ -272,7 +295,7 @@ struct EvaluateCommand: ParsableCommand {
                 metrics["model"] = model!
                 for (k, v) in report.metrics { metrics[k] = v }
             }
-            if let out {
+            if let out = try OutputDir.resolve(outputDir, legacy: legacyOut, required: false) {
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 try writeJSONLines(zip(recs, preds).map { ["id": $0.id ?? "", "prediction": $1, "reference": $0.target] },
                                    to: out + "/predictions.jsonl")

@@ -17,10 +17,15 @@ struct KeysCommand: ParsableCommand {
                 Start each role with --keys DIR. Existing files are never overwritten: to rotate, generate into a new folder.
                 """)
 
-        @Option(help: "The folder to write the keys into (created mode 0700 when missing).")
-        var out: String
+        @Option(name: .customLong("output-dir"), help: "The folder to write the keys into (created mode 0700 when missing).")
+        var outputDir: String?
+        @Option(name: .customLong("out"), help: .hidden)
+        var legacyOut: String?
+
+        func validate() throws { _ = try OutputDir.resolve(outputDir, legacy: legacyOut, required: true) }
 
         func run() throws {
+            let out = try OutputDir.resolve(outputDir, legacy: legacyOut, required: true)!
             do {
                 let files = try ClusterKeys.generate(into: out)
                 print("wrote \(files.count) files to \(out):")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PrecisBench
 import PrecisCore
+import PrecisHub
 import PrecisModels
 
 @main
@@ -20,6 +21,7 @@ struct Precis: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "precis",
         abstract: "Fine-tune and evaluate seq2seq summarization transformers on CPU clusters.",
+        version: PrecisVersion.string,
         subcommands: [InitCommand.self, InspectCommand.self, BenchCommand.self, RougeCommand.self, EvaluateCommand.self, SummarizeCommand.self, TokenizerCommand.self, TrainCommand.self, ClusterCommand.self, ConfigCommand.self, KeysCommand.self])
 }
 
@@ -35,12 +37,17 @@ struct InitCommand: ParsableCommand {
 
     @Option(help: "A config.json path or a preset name (bart-tiny, bart-small, t5-tiny, t5-scratch-small, t5-small, flan-t5-small).")
     var config: String
-    @Option(help: "Output model folder.")
-    var out: String
+    @Option(name: .customLong("output-dir"), help: "Output model folder.")
+    var outputDir: String?
+    @Option(name: .customLong("out"), help: .hidden)
+    var legacyOut: String?
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
+    func validate() throws { _ = try OutputDir.resolve(outputDir, legacy: legacyOut, required: true) }
+
     func run() throws {
+        let out = try OutputDir.resolve(outputDir, legacy: legacyOut, required: true)!
         do {
             let model = try ModelPresets.model(config)
             model.initializeWeights(seed: seed)
@@ -59,7 +66,7 @@ struct InspectCommand: ParsableCommand {
             commandName: "loss-grad",
             abstract: "Loss, logits and every parameter's gradient for one batch, as transformers computes them.")
 
-        @Option(help: "Hugging Face model folder (config.json + model.safetensors).")
+        @Option(help: "Hugging Face model folder (config.json + model.safetensors), or a Hub repository org/name[@revision].")
         var model: String
         @Option(help: "safetensors file with input_ids, attention_mask (optional) and labels (int64; -100 = ignore).")
         var batch: String
@@ -77,7 +84,7 @@ struct InspectCommand: ParsableCommand {
         func run() throws {
             do {
                 Compute.setThreads(threads ?? Compute.availableCores)
-                let (m, report) = try ModelFolder.load(model)
+                let (m, report) = try ModelFolder.load(ModelSource.modelFolder(model))
                 for name in report.unexpected { FileHandle.standardError.write(Data("warning: unused tensor \(name)\n".utf8)) }
                 let loss = try LossGradInspector.run(model: m, batchFile: batch, out: out, training: dropout, seed: seed,
                                                      separatePasses: separatePasses)
@@ -95,7 +102,7 @@ struct BenchShape: ParsableArguments {
     var batch = 8
     @Option(name: .customLong("source-len"), help: "Source length.")
     var sourceLen = 256
-    @Option(help: "Compute threads (default: available cores).")
+    @Option(help: "Compute threads; the default shown is this machine's core count.")
     var threads = Compute.availableCores
 
     /// The model the config names (uninitialised).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PrecisHub
 import PrecisText
 
 /// `precis tokenizer train|encode|decode`: byte-level BPE tokenizers in Hugging Face's
@@ -99,7 +100,7 @@ struct TokenizerCommand: ParsableCommand {
             every line (without its LF, and without a CR before it) is one text.
             """)
 
-        @Option(help: "tokenizer.json")
+        @Option(help: "tokenizer.json, or a Hub repository org/name[@revision] (its tokenizer.json).")
         var tokenizer: String
         @Option(help: "Input file (default: standard input).")
         var input: String = "-"
@@ -112,7 +113,7 @@ struct TokenizerCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let tok = try Tokenizer(contentsOfFile: tokenizer)
+                let tok = try Tokenizer(contentsOfFile: ModelSource.tokenizerFile(tokenizer))
                 let name = input == "-" ? "<stdin>" : input
                 let bytes = try JSONLines.readAll(input)
                 var out = Output()
@@ -139,7 +140,7 @@ struct TokenizerCommand: ParsableCommand {
             commandName: "decode",
             abstract: "Decode JSON Lines {\"ids\": [...]} into {\"text\": ...}, one output line per input line.")
 
-        @Option(help: "tokenizer.json")
+        @Option(help: "tokenizer.json, or a Hub repository org/name[@revision] (its tokenizer.json).")
         var tokenizer: String
         @Option(help: "Input file (default: standard input).")
         var input: String = "-"
@@ -148,7 +149,7 @@ struct TokenizerCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let tok = try Tokenizer(contentsOfFile: tokenizer)
+                let tok = try Tokenizer(contentsOfFile: ModelSource.tokenizerFile(tokenizer))
                 let name = input == "-" ? "<stdin>" : input
                 let bytes = try JSONLines.readAll(input)
                 var out = Output()
@@ -171,7 +172,7 @@ struct TokenizerCommand: ParsableCommand {
             thread (special tokens added). The first pass starts with an empty word cache.
             """)
 
-        @Option(help: "tokenizer.json")
+        @Option(help: "tokenizer.json, or a Hub repository org/name[@revision] (its tokenizer.json).")
         var tokenizer: String
         @Option(name: .customLong("data"), help: "JSON Lines file (repeatable).")
         var data: [String]
@@ -182,7 +183,7 @@ struct TokenizerCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let tok = try Tokenizer(contentsOfFile: tokenizer)
+                let tok = try Tokenizer(contentsOfFile: ModelSource.tokenizerFile(tokenizer))
                 let fieldNames = fields.split(separator: ",").map(String.init)
                 var texts: [String] = []
                 for file in data {

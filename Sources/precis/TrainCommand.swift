@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PrecisEval
+import PrecisHub
 import PrecisLauncher
 import PrecisTrain
 import PrecisWire
@@ -12,7 +13,9 @@ struct TrainCommand: ParsableCommand {
         discussion: """
         Runs a whole cluster on this host: the coordinator, the parameter servers and the workers the \
         config's `cluster:` section asks for, as separate processes over TCP loopback. `--in-process` \
-        runs the same training loop in this one process instead (the single-process reference).
+        runs the same training loop in this one process instead (the single-process reference); it does \
+        not evaluate, write checkpoints before the end, load the best model or push to a hub, and refuses \
+        a config that asks for any of them (naming the key).
         """)
 
     @Option(help: "YAML config with a `training:` section (and an optional `cluster:` section).")
@@ -27,17 +30,36 @@ struct TrainCommand: ParsableCommand {
     var settings: [String] = []
     @Flag(name: .customLong("in-process"), help: "Train in this process instead of a local cluster.")
     var inProcess = false
+    @Option(name: .customLong("log-format"), help: "Log lines as text or json (one object per line), for every role and this command's own lines.")
+    var logFormat = "text"
+
+    func validate() throws {
+        do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+    }
 
     func run() throws {
+        let format = (try? LogFormat.parse(logFormat)) ?? .text
+        Logging.configure(format: format, role: "precis")
         do {
             guard let data = FileManager.default.contents(atPath: config) else {
                 throw ConfigError.unreadable(file: config, reason: "no such file")
             }
-            let text = try TrainingConfig.applying(settings, to: String(decoding: data, as: UTF8.self), file: config)
+            let original = String(decoding: data, as: UTF8.self)
+            var text = try TrainingConfig.applying(settings, to: original, file: config)
             var cfg = try TrainingConfig.parse(text, file: config)
+            // A model or tokenizer named as a Hub repository is downloaded here, before anything is
+            // launched; the coordinator and the workers get the config with the local paths.
+            let hub = try ModelSource.trainingOverrides(model: cfg.training.model, tokenizer: cfg.training.tokenizer,
+                                                        trainsTokenizer: cfg.training.tokenizerModel != nil)
+            if !hub.isEmpty {
+                text = try TrainingConfig.applying(settings + hub, to: original, file: config)
+                cfg = try TrainingConfig.parse(text, file: config)
+            }
             if let outputDir { cfg.training.outputDir = outputDir }
             if let maxSteps { cfg.training.maxSteps = maxSteps }
             try cfg.validate()
+            // Before a tokenizer is trained or data loaded: the keys --in-process refuses whatever the run's length.
+            if inProcess, let e = LocalTrainer.unsupported(cfg, totalSteps: nil, stepsPerEpoch: nil) { throw e }
             try TokenizerPreparation.ensure(cfg) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             let tty = isatty(2) != 0
             let bar = ProgressBar(label: "train")
@@ -52,26 +74,27 @@ struct TrainCommand: ParsableCommand {
             if inProcess {
                 for w in cfg.warnings { FileHandle.standardError.write(Data("precis: warning: \(w)\n".utf8)) }
                 if let threads { cfg.training.threads = threads }
-                let report = try LocalTrainer.run(cfg, log: { print($0) }) { p in
+                let report = try LocalTrainer.run(cfg, refuseUnsupported: true, log: { print(Logging.note("precis", $0)) }) { p in
                     draw(step: p.step, total: p.totalSteps,
                          extra: String(format: "epoch %.2f loss %.4f lr %.2e %.1f ex/s", p.epoch, p.loss, p.learningRate, p.examplesPerSecond))
                 }
                 for entry in report.logHistory {
-                    print(String(format: "step %5.0f  epoch %5.2f  loss %.4f  lr %.3e  grad_norm %.3f", entry["step"] ?? 0, entry["epoch"] ?? 0,
-                                 entry["loss"] ?? 0, entry["learning_rate"] ?? 0, entry["grad_norm"] ?? 0))
+                    print(Logging.note("precis", String(format: "step %5.0f  epoch %5.2f  loss %.4f  lr %.3e  grad_norm %.3f", entry["step"] ?? 0,
+                                                        entry["epoch"] ?? 0, entry["loss"] ?? 0, entry["learning_rate"] ?? 0, entry["grad_norm"] ?? 0)))
                 }
                 return
             }
             // The coordinator reads the config from a file: with --set, the overridden one (private, removed at the end).
             var configPath = config
-            if !settings.isEmpty {
+            if text != original {
                 configPath = FileManager.default.temporaryDirectory.appendingPathComponent("precis-train-\(getpid()).yaml").path
                 guard FileManager.default.createFile(atPath: configPath, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
                     throw ConfigError.unreadable(file: configPath, reason: "cannot write the overridden config")
                 }
             }
             defer { if configPath != config { try? FileManager.default.removeItem(atPath: configPath) } }
-            let cluster = LocalCluster(config: cfg, configPath: configPath, outputDir: cfg.training.outputDir, maxSteps: maxSteps, threads: threads)
+            var cluster = LocalCluster(config: cfg, configPath: configPath, outputDir: cfg.training.outputDir, maxSteps: maxSteps, threads: threads)
+            cluster.logFormat = format
             let status = try cluster.run { line in
                 if let p = ReportLine.progress(from: line) {
                     draw(step: p.step, total: p.total,

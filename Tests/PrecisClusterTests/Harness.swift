@@ -84,6 +84,8 @@ final class TestCluster {
     private(set) var endpoint = ""
     /// A keys folder (`precis keys generate`): every role is started with `--keys` (CURVE).
     let keys: String?
+    /// Extra environment variables for the processes started from now on.
+    var environment: [String: String] = [:]
 
     init(dir: String, config: String, keys: String? = nil) {
         self.dir = dir; self.config = config; self.keys = keys
@@ -107,7 +109,7 @@ final class TestCluster {
         p.standardOutput = h; p.standardError = h
         var env = ProcessInfo.processInfo.environment
         env["OPENBLAS_NUM_THREADS"] = "1"
-        p.environment = env
+        p.environment = env.merging(environment) { $1 }
         try p.run()
         processes[name] = p
         return p

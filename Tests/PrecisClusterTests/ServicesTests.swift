@@ -14,11 +14,22 @@ extension RealProcesses {
     static func bytes(_ path: String) -> Data { FileManager.default.contents(atPath: path) ?? Data() }
 
     /// A free TCP port (bound and released), for runs whose coordinator must come back at the same address.
+    /// A TCP port free on loopback now (the kernel's pick for port 0), from a plain socket: no
+    /// ZeroMQ context to terminate.
     static func freePort() throws -> Int {
-        let ctx = try ZMQContext()
-        let s = try ZMQSocket(ctx, .router)
-        let ep = try s.bind("tcp://127.0.0.1:*")
-        return Int(ep.split(separator: ":").last!)!
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard ok else { throw POSIXError(.EADDRINUSE) }
+        return Int(UInt16(bigEndian: addr.sin_port))
     }
 
     /// Train 20 steps saving at 10; resume from checkpoint-10 and train to 20: the same bits. With a
@@ -174,6 +185,16 @@ extension RealProcesses {
         #expect(kept.contains("checkpoint-\(bestStep)"), "\(kept)")
         #expect(kept.count <= 2, "\(kept)")
         #expect(FileManager.default.fileExists(atPath: dir + "/out/eval_predictions-16.jsonl"))
+        // What the run leaves: the saved (best) model's evaluation, not the last one; the results, the
+        // resolved config, the card of that step; tokenizer_config.json in the model and the checkpoints.
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/out/eval_results.json"))) as! [String: Any]
+        #expect(results["eval_loss"] as? Double == bestLoss, "\(results)")
+        for f in ["train_results.json", "all_results.json", "training_config.yaml", "README.md", "tokenizer_config.json",
+                  "checkpoint-\(bestStep)/tokenizer_config.json"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/out/" + f), "\(f)")
+        }
+        let outCard = try String(contentsOfFile: dir + "/out/README.md", encoding: .utf8)
+        #expect(outCard.contains("model at step \(bestStep) of 16") && !outCard.contains("pipeline("), "\(outCard)")
         // The hub got one revision per save (skipped ones aside) and the final model, with a card.
         let hub = dir + "/hub/team/tiny-samsum"
         let latest = try String(contentsOfFile: hub + "/main", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -3,8 +3,9 @@ import Testing
 import PrecisCore
 import PrecisTrain
 
+extension RealProcesses {
 /// T5 through the whole cluster: coordinator, parameter servers and workers as real processes.
-@Suite(.serialized) struct T5ClusterTests {
+@Suite struct T5ClusterTests {
     /// t5-tiny with the test tokenizer's special ids (pad 1, eos 2; T5 starts decoding from pad)
     /// and no dropout.
     static func tinyT5(in dir: String) throws -> String {
@@ -36,4 +37,5 @@ import PrecisTrain
         let initial = try TestCluster.initialParameters(model: model)
         #expect(compareParameters(reference, initial).global > 1e-3, "training moved the parameters")
     }
+}
 }

@@ -23,6 +23,9 @@ final class TestHTTPServer: @unchecked Sendable {
         var status: Int
         var headers: [String: String] = [:]
         var body = Data()
+        /// Send only this many bytes of the body (after headers announcing all of it), then close
+        /// the connection: a transfer broken mid-way.
+        var dropAfter: Int? = nil
 
         static func json(_ object: Any, status: Int = 200) -> Response {
             Response(status: status, headers: ["Content-Type": "application/json"],
@@ -144,11 +147,19 @@ final class TestHTTPServer: @unchecked Sendable {
         let response = handler(request)
         var out = "HTTP/1.1 \(response.status) \(Self.reason(response.status))\r\n"
         var hs = response.headers
-        hs["Content-Length"] = String(response.body.count)
+        // A HEAD answer announces the length of the body a GET would get (a handler may set it).
+        if request.method != "HEAD" || hs["Content-Length"] == nil { hs["Content-Length"] = String(response.body.count) }
         hs["Connection"] = "close"
         for (k, v) in hs.sorted(by: { $0.key < $1.key }) { out += "\(k): \(v)\r\n" }
         out += "\r\n"
-        send(fd, Data(out.utf8) + response.body)
+        if request.method == "HEAD" {
+            send(fd, Data(out.utf8))
+        } else if let n = response.dropAfter {
+            send(fd, Data(out.utf8) + response.body.prefix(n))
+            shutdown(fd, Int32(SHUT_RDWR))
+        } else {
+            send(fd, Data(out.utf8) + response.body)
+        }
     }
 
     private func send(_ fd: Int32, _ data: Data) {
@@ -166,6 +177,10 @@ final class TestHTTPServer: @unchecked Sendable {
         switch status {
         case 100: return "Continue"
         case 200: return "OK"
+        case 206: return "Partial Content"
+        case 302: return "Found"
+        case 307: return "Temporary Redirect"
+        case 416: return "Range Not Satisfiable"
         case 400: return "Bad Request"
         case 401: return "Unauthorized"
         case 403: return "Forbidden"

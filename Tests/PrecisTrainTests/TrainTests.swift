@@ -281,6 +281,27 @@ func smallData() throws -> String {
         }
     }
 
+    /// A tokenizer made for another model family (the test tokenizer ends with `</s>` = 2 and pads
+    /// with 1, as BART; T5 and Pegasus use eos 1, pad 0) is refused before anything is tokenized: the
+    /// model would learn to end summaries with a token generation does not stop at.
+    @Test func aTokenizerWithOtherSpecialIdsThanTheModelIsRefused() throws {
+        let data = try smallData()
+        let c = config(data, out: temp(), batch: 2, accumulation: 1, steps: 2)
+        for (eos, pad, field) in [(1, 0, "eos_token_id is 1"), (2, 0, "pad_token_id is 0")] {
+            do {
+                _ = try TrainingPlan(c, model: ModelShape(vocabSize: 8192, maxSourcePositions: nil, maxTargetPositions: nil,
+                                                          eosTokenId: eos, padTokenId: pad), plannedWorkers: 1)
+                Issue.record("a tokenizer with other special ids than the model (eos \(eos), pad \(pad)) was accepted")
+            } catch let ConfigError.invalid(_, key, reason) {
+                #expect(key == "training.tokenizer")
+                #expect(reason.contains(c.training.tokenizer) && reason.contains(field), "\(reason)")
+            }
+        }
+        // The ids the tokenizer was made with pass.
+        _ = try TrainingPlan(c, model: ModelShape(vocabSize: 8192, maxSourcePositions: nil, maxTargetPositions: nil,
+                                                  eosTokenId: 2, padTokenId: 1), plannedWorkers: 1)
+    }
+
     /// Same seed → bitwise the same model; the loss falls; the folder is a complete model folder.
     @Test func trainingIsReproducibleAndLearns() throws {
         let data = try smallData()

@@ -112,4 +112,38 @@ import Glibc
         #expect(throws: WireError.self) { try router.receive(timeoutMs: 300) }
         #expect(zap.refused >= 1 && zap.admitted == 1)
     }
+
+    /// What a CURVE ROUTER queues before its owner exits reaches the peer: once the ZAP handler is
+    /// stopped (its thread held a socket, so the context could never be terminated and `exit` cut
+    /// off the coordinator's last `shutdown` messages), closing the socket and terminating the
+    /// context returns after they went out.
+    @Test func theLastMessagesOfAKeyedSocketGoOutBeforeItsContextEnds() throws {
+        let dir = tempDir()
+        try ClusterKeys.generate(into: dir)
+        let serverKeys = try ClusterKeys.load(dir: dir, role: .server)
+        let ctx = try ZMQContext()
+        let zap = try ZAPHandler(context: ctx, keys: serverKeys, name: "test")
+        let router = try ZMQSocket(ctx, .router)
+        try router.secureAsServer(serverKeys)
+        let endpoint = try router.bind("tcp://127.0.0.1:*")
+
+        let clientCtx = try ZMQContext()
+        let worker = try ZMQSocket(clientCtx, .dealer)
+        try ClusterKeys.load(dir: dir, role: .worker).secureToServer(worker)
+        try worker.connect(endpoint)
+        try worker.send([Array("hello".utf8)])
+        let hello = try router.receive(timeoutMs: 5000)
+        let identity = hello[0]
+        let count = 64
+        let payload = [UInt8](repeating: 7, count: 256 << 10)
+        for i in 0..<count { try router.send([identity, [UInt8(i)], payload]) }
+        try router.set(ZMQSocket.linger, 5000)
+        router.close()
+        zap.stop()
+        #expect(ctx.terminate(waitingAtMost: 10), "the context did not end: a socket is still open")
+        for i in 0..<count {
+            let m = try worker.receive(timeoutMs: 5000)
+            #expect(m.count == 2 && m[0] == [UInt8(i)] && m[1].count == payload.count)
+        }
+    }
 }

@@ -5,26 +5,28 @@
 # run plus the per-round ratios and their median.
 #
 #   VENV=/path/to/venv ROUNDS=5 THREADS=2 bash tools/bench/compare_generate.sh
+#   MODEL=t5-scratch-small bash tools/bench/compare_generate.sh     # another preset (configs/$MODEL.json)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV=${VENV:-.venv-golden}
 ROUNDS=${ROUNDS:-5}
 THREADS=${THREADS:-2}
 BEAMS=${BEAMS:-1,4}
+MODEL=${MODEL:-bart-small}
 PRECIS=${PRECIS:-.build/release/precis}
 [ -x "$PRECIS" ] || swift build -c release >/dev/null
 out=$(mktemp -d)
 for r in $(seq 1 "$ROUNDS"); do
-  "$PRECIS" bench generate --config bart-small --threads "$THREADS" --num-beams "$BEAMS" --json | grep '^{' | sed "s/^{/{\"round\":$r,/" | tee -a "$out/precis.jsonl"
-  "$VENV/bin/python" tools/bench/pytorch_generate.py --config configs/bart-small.json --threads "$THREADS" --num-beams "$BEAMS" 2>/dev/null \
+  "$PRECIS" bench generate --config "$MODEL" --threads "$THREADS" --num-beams "$BEAMS" --json | grep '^{' | sed "s/^{/{\"round\":$r,/" | tee -a "$out/precis.jsonl"
+  "$VENV/bin/python" tools/bench/pytorch_generate.py --config "configs/$MODEL.json" --threads "$THREADS" --num-beams "$BEAMS" 2>/dev/null \
     | grep '^{' | sed "s/^{/{\"round\":$r,/" | tee -a "$out/torch.jsonl"
 done
-python3 - "$out" <<'PY'
+MODEL="$MODEL" python3 - "$out" <<'PY'
 import json, statistics, sys, os
 d = sys.argv[1]
 def load(n): return [json.loads(l) for l in open(os.path.join(d, n)) if l.strip()]
 p, t = load("precis.jsonl"), load("torch.jsonl")
-print()
+print(f"\n{os.environ.get('MODEL', 'bart-small')}")
 for beams in sorted({x["num_beams"] for x in p}):
     pr = {x["round"]: x for x in p if x["num_beams"] == beams}
     tr = {x["round"]: x for x in t if x["num_beams"] == beams}

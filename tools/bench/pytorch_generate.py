@@ -5,7 +5,7 @@ step via min_new_tokens), greedy and beam search. Prints one JSON line per beam 
 import argparse, json, os, resource, time
 
 import torch
-from transformers import BartConfig, BartForConditionalGeneration
+from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
 
 def main():
@@ -20,11 +20,13 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    cfg = BartConfig.from_json_file(a.config)
-    model = BartForConditionalGeneration(cfg).eval()
+    # Any model type the config names (bart, t5, pegasus), as `precis bench generate` builds it from the registry.
+    fields = json.load(open(a.config))
+    cfg = AutoConfig.for_model(fields.pop("model_type"), **fields)
+    model = AutoModelForSeq2SeqLM.from_config(cfg).eval()
     g = torch.Generator().manual_seed(3)
     ids = torch.randint(4, cfg.vocab_size, (a.batch, a.source_len), generator=g)
-    ids[:, 0] = 0
+    ids[:, 0] = 0   # the same ids as Seq2SeqBatch.random (the values do not change the work)
     ids[:, -1] = 2
     mask = torch.ones_like(ids)
     for beams in [int(x) for x in a.num_beams.split(",")]:
@@ -39,7 +41,7 @@ def main():
             assert out.shape[1] == a.new_tokens + 1, out.shape
         print(json.dumps({"num_beams": beams, "seconds": best, "tokens_per_s": a.batch * a.new_tokens / best,
                           "batch": a.batch, "source_len": a.source_len, "new_tokens": a.new_tokens, "threads": a.threads,
-                          "torch": torch.__version__,
+                          "torch": torch.__version__, "model_type": cfg.model_type,
                           "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
 
 

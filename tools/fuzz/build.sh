@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 SWIFT=${SWIFT:-swift}
 SWIFTC=${SWIFTC:-swiftc}
 BUILD=${FUZZ_BUILD_PATH:-.build-fuzz}
-ALL_TARGETS="wire safetensors tokenizer modelconfig trainconfig data"
+ALL_TARGETS="wire safetensors tokenizer modelconfig trainconfig data torch spiece"
 TARGETS=${*:-$ALL_TARGETS}
 SANITIZE=-sanitize=fuzzer,address
 
@@ -24,6 +24,8 @@ module_of() {
         modelconfig) echo PrecisModels ;;
         trainconfig) echo PrecisTrain ;;
         data) echo PrecisData ;;
+        torch) echo PrecisCore ;;
+        spiece) echo PrecisText ;;
         *) echo "unknown fuzz target '$1' (targets: $ALL_TARGETS)" >&2; exit 2 ;;
     esac
 }
@@ -34,8 +36,10 @@ links_of() {
         safetensors) echo "$CORE" ;;
         tokenizer) echo "PrecisText" ;;
         modelconfig) echo "PrecisModels $CORE" ;;
-        trainconfig) echo "PrecisTrain PrecisWire CCRC32C PrecisData PrecisModels PrecisText $CORE Yams CYaml" ;;
+        trainconfig) echo "PrecisTrain PrecisWire CCRC32C PrecisHub PrecisData PrecisModels PrecisText $CORE Yams CYaml" ;;
         data) echo "PrecisData PrecisModels PrecisText $CORE" ;;
+        torch) echo "$CORE" ;;
+        spiece) echo "PrecisText" ;;
     esac
 }
 

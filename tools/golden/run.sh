@@ -7,6 +7,7 @@
 #   bash tools/golden/run.sh --venv-only         # only create/refresh the venv (for benchmarks and full checks)
 #   bash tools/golden/run.sh --family t5 [--check]       # the T5 fixtures (Tests/Fixtures/t5, Tests/Fixtures/generation/t5_*)
 #   bash tools/golden/run.sh --family pegasus [--check]  # the Pegasus fixtures (Tests/Fixtures/pegasus, …/pegasus/generation)
+#   bash tools/golden/run.sh --family formats [--check]  # checkpoint/tokenizer formats (Tests/Fixtures/formats)
 #
 # Extra arguments are passed to make_bart_golden.py.
 set -euo pipefail
@@ -54,7 +55,9 @@ if [ "${1:-}" = "--family" ]; then
     pegasus)
       "$PY" "$HERE/make_pegasus_golden.py" --out "$ROOT/Tests/Fixtures/pegasus" "$@"
       exec "$PY" "$HERE/make_pegasus_generation_golden.py" --out "$ROOT/Tests/Fixtures/pegasus/generation" "$@" ;;
-    *) echo "golden: --family t5 or --family pegasus" >&2; exit 2 ;;
+    formats)
+      exec "$PY" "$HERE/make_formats_golden.py" --out "$ROOT/Tests/Fixtures/formats" "$@" ;;
+    *) echo "golden: --family t5, pegasus or formats" >&2; exit 2 ;;
   esac
 fi
 exec "$PY" "$HERE/make_bart_golden.py" --out "$ROOT/Tests/Fixtures/bart" "$@"

@@ -14,6 +14,8 @@ public final class ZAPHandler: Sendable {
     public static let domain = "precis"
 
     private let stopFlag = Atomic<Bool>(false)
+    /// Signalled once by the handler's thread after it closed its socket.
+    private let finished = DispatchSemaphore(value: 0)
     private let admittedCount = Atomic<Int>(0)
     private let refusedCount = Atomic<Int>(0)
 
@@ -30,10 +32,13 @@ public final class ZAPHandler: Sendable {
         try s.bind(Self.endpoint)
         let handoff = Handoff(s)
         let authorized = keys.authorized
+        let finished = self.finished
         let thread = Thread { [self] in
             let sock = handoff.socket!
             handoff.socket = nil
             self.serve(sock, authorized: authorized, name: name)
+            sock.close()
+            finished.signal()
         }
         thread.name = "zap"
         thread.start()
@@ -43,7 +48,14 @@ public final class ZAPHandler: Sendable {
     public var admitted: Int { admittedCount.load(ordering: .relaxed) }
     public var refused: Int { refusedCount.load(ordering: .relaxed) }
 
-    public func stop() { stopFlag.store(true, ordering: .relaxed) }
+    /// Stops the handler and waits (up to 2 s) until its thread has closed its socket, so the
+    /// context can be terminated: the owner calls it when its run ends. Its thread holds the socket,
+    /// and through it the context, until then; a context never terminated does not deliver what its
+    /// sockets still queue before the process exits (the coordinator's last `shutdown`).
+    public func stop() {
+        guard !stopFlag.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        _ = finished.wait(timeout: .now() + 2)
+    }
 
     private func serve(_ s: ZMQSocket, authorized: [String: KeyRole], name: String) {
         while !stopFlag.load(ordering: .relaxed) {
