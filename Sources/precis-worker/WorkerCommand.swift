@@ -26,15 +26,12 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("metrics-bind"), help: "The address the metrics listener binds.")
     var metricsBind = "127.0.0.1"
 
-    func validate() throws {
-        if let p = metricsPort, !(0...65_535).contains(p) { throw ValidationError("--metrics-port \(p) is not a TCP port (0–65535; 0 picks a free one)") }
-    }
-
     @Option(name: .customLong("log-format"), help: "Log lines as text (ISO-8601 UTC time, name, message) or json (one object per line).")
     var logFormat = "text"
 
     func validate() throws {
         do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+        if let p = metricsPort, !(0...65_535).contains(p) { throw ValidationError("--metrics-port \(p) is not a TCP port (0–65535; 0 picks a free one)") }
     }
 
     func run() throws {
