@@ -36,6 +36,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // Observability: the Prometheus registry and exposition, and the HTTP listener that serves it
+        // (no traits: swift-configuration and full Foundation are not needed; see docs/benchmarks.md
+        // for the build time they add).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C shims over system libraries (Debian: libopenblas-dev, liblz4-dev, libzmq3-dev).
@@ -74,12 +81,24 @@ let package = Package(
         // Wire protocol: ZeroMQ sockets, the data-message header, LZ4 shard codecs (fp32, bf16 with error feedback).
         .target(name: "PrecisWire", dependencies: ["CZMQ", "CLZ4", "CCRC32C"], swiftSettings: numerics),
 
+        // Observability: each role's Prometheus metrics (atomic counters and gauges the roles update
+        // where they already compute their figures) and the HTTP listener serving `/metrics` (and the
+        // coordinator's extra pages). Only the role modules depend on it, never PrecisWire,
+        // PrecisTrain or PrecisCore (tools/fuzz/build.sh links those by hand).
+        .target(name: "PrecisObservability", dependencies: [
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // The three cluster roles. Each depends on the wire protocol and the shared libraries, never on
         // another role.
         .target(name: "PrecisCoordinator", dependencies: ["PrecisWire", "PrecisTrain", "PrecisCore", "PrecisModels", "PrecisData",
-                                                          "PrecisText", "PrecisHub", "PrecisEval"]),
-        .target(name: "PrecisServer", dependencies: ["PrecisWire", "PrecisCore"], swiftSettings: numerics),
-        .target(name: "PrecisWorker", dependencies: ["PrecisWire", "PrecisTrain", "PrecisCore", "PrecisModels", "PrecisData", "PrecisEval"]),
+                                                          "PrecisText", "PrecisHub", "PrecisEval", "PrecisObservability"]),
+        .target(name: "PrecisServer", dependencies: ["PrecisWire", "PrecisCore", "PrecisObservability"], swiftSettings: numerics),
+        .target(name: "PrecisWorker", dependencies: ["PrecisWire", "PrecisTrain", "PrecisCore", "PrecisModels", "PrecisData", "PrecisEval",
+                                                     "PrecisObservability"]),
 
         // Hub upload: the Hugging Face Hub HTTP protocol and a plain-directory hub, model cards.
         .target(name: "PrecisHub", dependencies: ["PrecisCore"]),
@@ -107,9 +126,9 @@ let package = Package(
         .executableTarget(name: "precis-coordinator", dependencies: [
             "PrecisCoordinator", "PrecisCore", "PrecisTrain", "PrecisWire", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "precis-ps", dependencies: [
-            "PrecisServer", "PrecisCore", "PrecisWire", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "PrecisServer", "PrecisCore", "PrecisWire", "PrecisObservability", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "precis-worker", dependencies: [
-            "PrecisWorker", "PrecisCore", "PrecisWire", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "PrecisWorker", "PrecisCore", "PrecisWire", "PrecisObservability", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .testTarget(name: "PrecisCoreTests", dependencies: ["PrecisCore", "PrecisKernels", "PrecisAVX512"]),
         .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore"]),
@@ -125,11 +144,12 @@ let package = Package(
         // Real child processes (shell scripts) started, watched and stopped; a stand-in for ssh.
         .testTarget(name: "PrecisLauncherTests", dependencies: ["PrecisLauncher", "PrecisTrain", "PrecisWire"]),
         .testTarget(name: "PrecisWorkerTests", dependencies: ["PrecisWorker", "PrecisWire", "PrecisCore"]),
+        .testTarget(name: "PrecisObservabilityTests", dependencies: ["PrecisObservability"]),
         .testTarget(name: "PrecisServerTests", dependencies: ["PrecisServer", "PrecisWire", "PrecisCore"]),
         .testTarget(name: "PrecisEvalTests", dependencies: ["PrecisEval", "PrecisModels", "PrecisData", "PrecisCore"]),
         // Real coordinator, server and worker processes over real sockets.
         .testTarget(name: "PrecisClusterTests", dependencies: [
-            "PrecisCore", "PrecisWire", "PrecisTrain", "PrecisModels", "PrecisData",
+            "PrecisCore", "PrecisWire", "PrecisTrain", "PrecisModels", "PrecisData", "PrecisObservability",
             "precis", "precis-coordinator", "precis-ps", "precis-worker"]),
         // docs/architecture.md's module table and every import checked against this file.
         .testTarget(name: "ArchitectureTests"),

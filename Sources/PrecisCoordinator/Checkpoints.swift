@@ -183,6 +183,7 @@ extension Coordinator {
             log(String(format: "checkpoint at step %d: the servers' shards are in (%.3f s); writing %@ in the background", global,
                        Member.now() - s.started, path))
         } catch {
+            observed.checkpointFailed()
             log("could not prepare checkpoint-\(global): \(error)")
         }
     }
@@ -192,10 +193,12 @@ extension Coordinator {
         for r in checkpoints.writes.take() {
             checkpoints.writesInFlight -= 1
             guard let path = r.path else {
+                observed.checkpointFailed()
                 log("checkpoint-\(r.step) was not saved: \(r.error ?? "unknown error")")
                 status.checkpoint(StatusReport.CheckpointStatus(step: r.step, path: nil, bytes: 0, seconds: r.seconds, error: r.error ?? "unknown error"))
                 continue
             }
+            observed.checkpointSaved(seconds: r.seconds)
             log(String(format: "saved %@ (%.1f MB, %.2f s after the step)", path, Double(r.bytes) / 1e6, r.seconds))
             status.checkpoint(StatusReport.CheckpointStatus(step: r.step, path: path, bytes: Int(r.bytes), seconds: (r.seconds * 1000).rounded() / 1000))
             if let limit = cfg.training.saveTotalLimit {

@@ -2,6 +2,7 @@ import Foundation
 import PrecisCore
 import PrecisHub
 import PrecisModels
+import PrecisObservability
 import PrecisTrain
 import PrecisWire
 
@@ -35,6 +36,9 @@ public final class Coordinator {
         /// to the servers. Nil: no authentication, allowed only on a loopback address unless `insecure`.
         public var keys: ClusterKeys?
         public var insecure = false
+        /// Override `cluster.metrics_port` / `cluster.metrics_bind` (the Prometheus listener).
+        public var metricsPort: Int?
+        public var metricsBind: String?
         public init(config: String) { self.config = config }
     }
 
@@ -65,6 +69,14 @@ public final class Coordinator {
     var hub: HubState?
     /// trainer_state.json and the TensorBoard event file, kept current at every logging step (LiveLogs.swift).
     var liveLogs = LiveLogs()
+    /// The Prometheus metrics (Observability.swift), kept whether or not a listener serves them.
+    let observed = CoordinatorMetrics()
+    var observedState = ObservedState()
+    var metricsServer: MetricsServer?
+    /// Extra pages of the metrics listener beside `/metrics` (`GET /`, `/status.json`, …): a route
+    /// set here, before or during `run`, is served once the listener is up (`cluster.metrics_port`).
+    /// Its closure runs on the listener's threads: it may read only what is safe from another thread.
+    public let routes = HTTPRoutes()
     /// The status reply's figures beyond membership and step (StatusTracker.swift, Status.swift).
     var status = StatusTracker()
     /// The latest step's progress figures (nil before the first step).
@@ -122,6 +134,7 @@ public final class Coordinator {
         }
         if let r = cfg.training.resumeFromCheckpoint { restart(from: try loadCheckpoint(r)) }
         hub = try makeHub()
+        observed.planned(totalSteps: plan.totalSteps, step: startStep)
         try router.limitForControl()
     }
 
@@ -153,6 +166,7 @@ public final class Coordinator {
                 try router.secureAsServer(keys)
             }
             endpoint = try router.bind(bind)
+            try startMetricsServer()
             if let f = options.endpointFile { try AtomicFile.write(Data((endpoint + "\n").utf8), to: f) }
             log("listening on \(endpoint)\(options.keys.map { " (CURVE, keys from \($0.dir))" } ?? ""); protocol version \(WireHeader.version)")
             for w in cfg.warnings { log("warning: \(w)") }
@@ -180,6 +194,7 @@ public final class Coordinator {
                 return 1
             }
             try receive(timeoutMs: 50)
+            observeState()
             publishStatus()
             if let stop = nonFinite { return stopForNonFinite(stop) }
             if checkpoints.writes.pending > 0 { collectSaves() }

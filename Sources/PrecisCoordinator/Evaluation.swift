@@ -75,6 +75,7 @@ extension Coordinator {
         }
         let workers = membership.aliveWorkers
         guard !workers.isEmpty else {
+            observed.evaluationFailed()
             log("no workers to evaluate step \(s) with: skipped")
             if checkpoints.snapshotWaitsForEvaluation { finishSnapshot() }
             return
@@ -123,6 +124,7 @@ extension Coordinator {
         let refs = results.flatMap { $0.indices.map { ep.records[$0].target } }
         let shards = results.map { EvaluationShard(lossSum: $0.lossSum, count: $0.count, predictions: $0.predictions, genLengths: $0.genLengths) }
         let report = Evaluator.report(references: refs, shards: shards, seconds: Member.now() - e.started)
+        observed.evaluationFinished(seconds: report.seconds)
         var entry = report.metrics
         entry["step"] = Double(e.step)
         entry["epoch"] = (Double(e.step) / Double(plan.stepsPerEpoch) * 100).rounded() / 100
@@ -206,6 +208,7 @@ extension Coordinator {
             }) else {
                 evaluations.external = nil
                 let why = "every worker was lost during the evaluation"
+                observed.evaluationFailed()
                 log("evaluation of \(e.request.checkpoint) failed: \(why)")
                 try router.send(to: e.client, Control.frames(.evaluateReply, EvaluateReply(metrics: [:], error: why, outputDir: nil)))
                 return
@@ -224,6 +227,7 @@ extension Coordinator {
         if r.count < 0 {
             evaluations.external = nil
             let why = r.predictions.first ?? "a worker failed"
+            observed.evaluationFailed()
             log("evaluation of \(e.request.checkpoint) failed: \(why)")
             try router.send(to: e.client, Control.frames(.evaluateReply, EvaluateReply(metrics: [:], error: why, outputDir: nil)))
             return
@@ -239,6 +243,7 @@ extension Coordinator {
         let refs = results.flatMap { $0.indices.map { e.references[$0] } }
         let shards = results.map { EvaluationShard(lossSum: $0.lossSum, count: $0.count, predictions: $0.predictions, genLengths: $0.genLengths) }
         let report = Evaluator.report(references: refs, shards: shards, seconds: Member.now() - e.run.started)
+        observed.evaluationFinished(seconds: report.seconds)
         var predictions = [Int: String]()
         for r in results { for (i, p) in zip(r.indices, r.predictions) { predictions[i] = p } }
         let out = try CheckpointEvaluation.write(report: report, predictions: e.references.indices.map { predictions[$0] ?? "" },

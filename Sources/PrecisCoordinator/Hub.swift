@@ -18,14 +18,19 @@ extension Coordinator {
     func makeHub() throws -> HubState? {
         let a = cfg.training
         guard a.pushToHub, let repo = a.hubModelId else { return nil }
+        let observed = self.observed
         let pushes = pushLog
         let uploader = try HubUploader(hubURL: a.hubURL, repo: repo, token: a.hubToken, private: a.hubPrivateRepo,
                                        busyPolicy: a.hubStrategy == "every_save" ? .skip : .queue,
                                        log: { Member.log("hub", $0.hasPrefix("hub: ") ? String($0.dropFirst(5)) : $0) },
                                        onResult: { r in
                                            switch r.outcome {
-                                           case .pushed(let c): Member.log("hub", "pushed \(r.folder) to \(repo)\(c.commitURL.map { " (\($0))" } ?? "") after \(r.attempts) attempt(s)")
-                                           case .failed(let e): Member.log("hub", "push of \(r.folder) failed: \(e)")
+                                           case .pushed(let c):
+                                               observed.hubPushed(seconds: r.seconds)
+                                               Member.log("hub", "pushed \(r.folder) to \(repo)\(c.commitURL.map { " (\($0))" } ?? "") after \(r.attempts) attempt(s)")
+                                           case .failed(let e):
+                                               observed.hubPushFailed(seconds: r.seconds)
+                                               Member.log("hub", "push of \(r.folder) failed: \(e)")
                                            case .skipped: break
                                            }
                                            pushes.finished(folder: r.folder, outcome: r.succeeded ? "pushed" : r.error != nil ? "failed" : "skipped",

@@ -15,6 +15,8 @@ package protocol Scheduler {
     var isFinished: Bool { get }
     /// sync: the step open now (0-based); ssp/async: nil, there are no steps to open.
     var openStep: Int? { get }
+    /// Contributions (sync) or tasks (ssp/async) handed out and not reported yet (for the metrics).
+    var openContributions: Int { get }
     /// Where the next task's micro-batches start (ssp/async; recorded in checkpoints). sync steps
     /// know their micro-batches from the step alone and keep the cursor they were restarted with.
     var cursor: TaskCursor { get }

@@ -59,6 +59,7 @@ package struct StalenessScheduler: Scheduler {
     /// Every task reported, and no evaluation is waiting for them.
     package var isFinished: Bool { completed >= source.totalSteps && outstanding.isEmpty && drain?.evaluation != true }
     package var openStep: Int? { nil }
+    package var openContributions: Int { outstanding.count }
 
     package mutating func restart(at step: Int, cursor: TaskCursor) {
         issued = step

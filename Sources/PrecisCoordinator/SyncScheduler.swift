@@ -44,6 +44,7 @@ package struct SyncScheduler: Scheduler {
     package var stepsDone: Int { step }
     package var isFinished: Bool { step >= source.totalSteps }
     package var openStep: Int? { open?.step }
+    package var openContributions: Int { open?.contributions.reduce(0) { $0 + ($1.done ? 0 : 1) } ?? 0 }
 
     package mutating func restart(at step: Int, cursor: TaskCursor) {
         self.step = step

@@ -47,7 +47,11 @@ extension Coordinator {
         if d.skipped != true { membership.countContribution(of: worker) }
         status.contributionDone(d, from: worker, now: Member.now())
         let c = scheduler.contributionDone(d, from: worker, workers: membership.aliveWorkers)
-        if c.counted { metrics.record(d) }
+        if c.counted {
+            metrics.record(d)
+            observed.contribution(gradientWireBytes: d.wireBytes, gradientRawBytes: d.rawBytes,
+                                  parameterWireBytes: d.pullWireBytes, parameterRawBytes: d.pullRawBytes)
+        }
         if let closed = c.closed { stepClosed(closed) }
     }
 
@@ -73,6 +77,9 @@ extension Coordinator {
         let s = c.stepsDone
         let report = metrics.stepCompleted(s, learningRate: plan.schedule.lr(at: c.scheduleStep), gradNorm: c.gradNorm,
                                            workers: membership.aliveWorkers.count, now: Member.now())
+        let p = report.progress
+        observed.stepCompleted(step: s, epoch: p.epoch, loss: metrics.lastStepLoss, learningRate: p.learningRate, gradNorm: c.gradNorm,
+                               examplesPerSecond: p.examplesPerSecond)
         if options.progressLines { Member.emit(ReportLine.progress(report.progress)) }
         lastProgress = report.progress
         status.stepClosed(StatusReport.HistoryPoint(step: s, loss: metrics.lastStepLoss, learningRate: report.progress.learningRate,
@@ -86,7 +93,10 @@ extension Coordinator {
         }
         if consistency == .sync {
             guard isEvalStep(s) else { return }
-            do { try startEval(step: s) } catch { log("evaluation at step \(s) skipped: \(error)") }
+            do { try startEval(step: s) } catch {
+                observed.evaluationFailed()
+                log("evaluation at step \(s) skipped: \(error)")
+            }
         } else {
             staleness?.hold(checkpoint: isSaveStep(s), evaluation: isEvalStep(s))
         }

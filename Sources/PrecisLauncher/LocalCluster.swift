@@ -91,8 +91,15 @@ public struct LocalCluster {
             let log = (logs as NSString).appendingPathComponent("\(name).log")
             members.append((command.role, try ChildProcess(command.logging(logFormat).argv(binDir: binDir), output: .file(log))))
         }
-        for i in 0..<c.servers { try start(.server(coordinator: endpoint, name: "ps\(i)", threads: 1), "ps\(i)") }
-        for i in 0..<c.workers { try start(.worker(coordinator: endpoint, name: "w\(i)", threads: workerThreads), "w\(i)") }
+        // cluster.metrics_port: the members' listeners by RoleCommand.memberMetricsPort (ps0, ps1, …, w0, …).
+        for i in 0..<c.servers {
+            try start(.server(coordinator: endpoint, name: "ps\(i)", threads: 1,
+                              metricsPort: RoleCommand.memberMetricsPort(base: c.metricsPort, index: i)), "ps\(i)")
+        }
+        for i in 0..<c.workers {
+            try start(.worker(coordinator: endpoint, name: "w\(i)", threads: workerThreads,
+                              metricsPort: RoleCommand.memberMetricsPort(base: c.metricsPort, index: c.servers + i)), "w\(i)")
+        }
         onLine(note("cluster on this host: coordinator \(endpoint), \(c.servers) server(s), \(c.workers) worker(s) × \(workerThreads) thread(s); logs in \(logs)"))
 
         var stopping = false

@@ -66,21 +66,38 @@ public struct RoleCommand: Sendable, Equatable {
 
     /// A parameter server: the coordinator's endpoint, its name, the address it binds and
     /// advertises (`--host`; nil: the role's default) and its compute threads.
-    public static func server(coordinator: String, name: String, host: String? = nil, threads: Int? = nil, keys: String? = nil) -> RoleCommand {
-        RoleCommand(role: .server, arguments: memberArguments(coordinator: coordinator, name: name, host: host, threads: threads, keys: keys))
+    /// `metricsPort`: serve Prometheus metrics there (`--metrics-port`; nil: no listener).
+    public static func server(coordinator: String, name: String, host: String? = nil, threads: Int? = nil, keys: String? = nil,
+                              metricsPort: Int? = nil) -> RoleCommand {
+        RoleCommand(role: .server, arguments: memberArguments(coordinator: coordinator, name: name, host: host, threads: threads, keys: keys,
+                                                              metricsPort: metricsPort))
     }
 
     /// A worker: as a server.
-    public static func worker(coordinator: String, name: String, host: String? = nil, threads: Int? = nil, keys: String? = nil) -> RoleCommand {
-        RoleCommand(role: .worker, arguments: memberArguments(coordinator: coordinator, name: name, host: host, threads: threads, keys: keys))
+    public static func worker(coordinator: String, name: String, host: String? = nil, threads: Int? = nil, keys: String? = nil,
+                              metricsPort: Int? = nil) -> RoleCommand {
+        RoleCommand(role: .worker, arguments: memberArguments(coordinator: coordinator, name: name, host: host, threads: threads, keys: keys,
+                                                              metricsPort: metricsPort))
     }
 
-    private static func memberArguments(coordinator: String, name: String, host: String?, threads: Int?, keys: String? = nil) -> [String] {
+    /// The metrics port of member `index` (servers first, then workers) of a cluster whose config
+    /// says `cluster.metrics_port: base`: the coordinator has `base`, member i `base + 1 + i`; with
+    /// `base` 0 every member picks a free port (and logs it). nil: no metrics, or past port 65535.
+    public static func memberMetricsPort(base: Int?, index: Int) -> Int? {
+        guard let base else { return nil }
+        if base == 0 { return 0 }
+        let port = base + 1 + index
+        return port <= 65_535 ? port : nil
+    }
+
+    private static func memberArguments(coordinator: String, name: String, host: String?, threads: Int?, keys: String? = nil,
+                                        metricsPort: Int? = nil) -> [String] {
         var args = ["--coordinator", coordinator]
         if let host { args += ["--host", host] }
         args += ["--name", name]
         if let threads { args += ["--threads", String(threads)] }
         if let keys { args += ["--keys", keys] }
+        if let metricsPort { args += ["--metrics-port", String(metricsPort)] }
         return args
     }
 

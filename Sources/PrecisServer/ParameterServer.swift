@@ -1,5 +1,6 @@
 import Foundation
 import PrecisCore
+import PrecisObservability
 import PrecisWire
 
 /// `precis-ps`: owns a contiguous run of partitions of the flat parameter buffer, its fp32 master
@@ -21,6 +22,8 @@ public final class ParameterServer {
         /// allowed only on a loopback address unless `insecure`.
         public var keys: ClusterKeys?
         public var insecure = false
+        /// Where to serve Prometheus metrics (nil: no listener).
+        public var metrics: MetricsEndpoint?
         public init(coordinator: String) { self.coordinator = coordinator }
     }
 
@@ -62,6 +65,9 @@ public final class ParameterServer {
     var announced = AnnouncedPeers()
     /// Data messages dropped so far (for the log's rate limit).
     var refusals = 0
+    /// The Prometheus metrics (atomic updates from this loop) and their listener.
+    let observed: ServerMetrics
+    var metricsServer: MetricsServer?
 
     public init(_ options: Options) throws {
         self.options = options
@@ -83,6 +89,7 @@ public final class ParameterServer {
             try data.secureAsServer(keys)
         } else { zap = nil }
         dataEndpoint = try data.bind(bind)
+        observed = ServerMetrics(name: options.name)
     }
 
     func log(_ s: String) { Member.log(options.name, s) }
@@ -94,6 +101,10 @@ public final class ParameterServer {
         Member.installSignalHandlers()
         Compute.setThreads(options.threads)
         do {
+            if let endpoint = options.metrics {
+                metricsServer = try MetricsServer.start(endpoint, metrics: observed, role: options.name)
+                log("metrics on \(metricsServer!.url)")
+            }
             try control.connect(options.coordinator)
             log("serving parameters on \(dataEndpoint)\(options.keys == nil ? "" : " (CURVE, keys from \(options.keys!.dir))"); registering with \(options.coordinator)")
             try register()
@@ -206,6 +217,7 @@ public final class ParameterServer {
             arrival = FloatBuffer(count: owned.count); slots = nil
         }
         version = a.startStep
+        observed.assigned(partitions: owned.partitions.count, version: version)
         initialised = Array(repeating: false, count: owned.partitions.count)
         replies.reset()
         announced.reset()
@@ -232,6 +244,7 @@ public final class ParameterServer {
         Member.trace(options.name, "apply step \(msg.step)")
         let waiting = replies.takeAnswered(by: next)
         replies.invalidate()
+        let started = Member.now()
         try rule.applyAll(params: params.pointer, gradient: slots.sum.pointer, clip: msg.clip) { local in
             let p = layout.partitions[local]
             Member.trace(options.name, "adamw p\(p)")
@@ -242,6 +255,7 @@ public final class ParameterServer {
         }
         version = next
         updates += 1
+        observed.applied(seconds: Member.now() - started, version: version)
         slots.finish(step: msg.step)
         try control.send(Control.frames(.applied, AppliedMessage(server: a.server, version: version, updates: updates)))
         if msg.snapshot == true { try sendSnapshot() }
@@ -273,6 +287,7 @@ public final class ParameterServer {
         case .success(let x): m = x
         case .failure(let error): return log("dropped a message from \(peerName(peer)): \(error)")
         }
+        observed.received(bytes: WireHeader.size + m.payload.count)
         guard let a = assignment, let layout else {
             log("dropped a \(m.header.type) from \(peerName(peer)): no partitions assigned yet")
             return
@@ -375,9 +390,11 @@ public final class ParameterServer {
         guard Int(m.header.count) == r.count else {
             return log("dropped a gradient for partition \(p) from \(peerName(peer)): \(m.header.count) values, the partition has \(r.count)")
         }
+        let started = Member.now()
         do { try slots.store(contribution: c, local: local) { try m.decode(into: $0, capacity: r.count, using: codec) } } catch {
             return log("dropped a gradient for step \(step) partition \(p) from \(peerName(peer)): \(error)")
         }
+        observed.pushed(decodeSeconds: Member.now() - started)
         Member.trace(options.name, "push p\(p) c\(c) step \(step)")
         try reportNormIfComplete()
     }
@@ -386,16 +403,20 @@ public final class ParameterServer {
     func applyOnArrival(_ m: InPlaceMessage, local: Int, from peer: [UInt8]) throws {
         guard let layout, let params, let rule, let arrival else { return }
         let p = layout.partitions[local], r = layout.range(local: local)
+        let started = Member.now()
         do { try m.decode(into: arrival.pointer + r.lowerBound, capacity: r.count, using: codec) } catch {
             return log("dropped a gradient for partition \(p) from \(peerName(peer)): \(error)")
         }
         guard Int(m.header.count) == r.count else {
             return log("dropped a gradient for partition \(p) from \(peerName(peer)): \(m.header.count) values, the partition has \(r.count)")
         }
+        let decoded = Member.now()
+        observed.pushed(decodeSeconds: decoded - started)
         rule.apply(local: local, params: params.pointer, gradient: arrival.pointer, clip: 1)
         replies.invalidate(local: local)
         updates += 1
         version = rule.steps
+        observed.applied(seconds: Member.now() - decoded, version: version)
         try answerWaitingPulls()
     }
 
@@ -420,6 +441,7 @@ public final class ParameterServer {
                                       values: UnsafeBufferPointer(start: params.pointer + r.lowerBound, count: r.count),
                                       version: v, codec: kind, epoch: a.epoch ?? 0)
         try data.send(to: peer, header: reply.header, payload: reply.payload)
+        observed.sentParameters(bytes: WireHeader.size + reply.payload.count)
     }
 
     /// The AdamW moments of every owned partition (a `pullMoments`).
@@ -431,7 +453,9 @@ public final class ParameterServer {
                 let msg = try DataMessage.make(type: .moments, codec: .fp32, epoch: epoch, step: UInt64(o.steps),
                                                partition: UInt32(p), slot: UInt32(slot),
                                                values: UnsafeBufferPointer(start: buf.pointer, count: buf.count), using: codec)
-                try data.send(to: peer, msg.frames)
+                let frames = msg.frames
+                try data.send(to: peer, frames)
+                observed.sent(bytes: frames.reduce(0) { $0 + $1.count })
             }
         }
     }
@@ -448,7 +472,9 @@ public final class ParameterServer {
             for (type, slot, ptr) in parts {
                 let msg = try DataMessage.make(type: type, codec: .none, epoch: 0, step: UInt64(o.steps), partition: UInt32(p), slot: slot,
                                                values: UnsafeBufferPointer(start: ptr, count: r.count), using: codec)
-                try data.send(to: peer, msg.frames)
+                let frames = msg.frames
+                try data.send(to: peer, frames)
+                observed.sent(bytes: frames.reduce(0) { $0 + $1.count })
             }
         }
     }

@@ -79,6 +79,8 @@ extension ClusterSettings {
         ("heartbeat_timeout", .double(\.heartbeatTimeout)),
         ("partition_bytes", .int(\.partitionBytes)),
         ("start_timeout", .double(\.startTimeout)),
+        ("metrics_port", .optionalInt(\.metricsPort)),
+        ("metrics_bind", .string(\.metricsBind)),
     ]
 }
 

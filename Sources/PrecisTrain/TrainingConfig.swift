@@ -170,6 +170,11 @@ public struct ClusterSettings: Sendable, Equatable {
     public var partitionBytes = 4_096_000
     /// How long the coordinator waits for the planned workers before starting with those present.
     public var startTimeout = 30.0
+    /// The TCP port of the coordinator's Prometheus `/metrics` listener (0: any free port, logged;
+    /// nil: no listener). Servers and workers take theirs on the command line (`--metrics-port`).
+    public var metricsPort: Int? = nil
+    /// The address the coordinator's metrics listener binds (loopback unless set).
+    public var metricsBind = "127.0.0.1"
 
     public init() {}
 }
@@ -447,6 +452,9 @@ public struct TrainingConfig: Sendable, Equatable {
         // A partition's frame must fit the 16 MiB bound every data socket is bound with (WireLimits).
         try checkCluster(c.partitionBytes >= 1024 && c.partitionBytes <= WireLimits.maxPartitionBytes, "partition_bytes",
                          "\(c.partitionBytes) must be in 1024…\(WireLimits.maxPartitionBytes)")
+        if let p = c.metricsPort { try checkCluster((0...65_535).contains(p), "metrics_port", "\(p) is not a TCP port (0–65535; 0 picks a free one)") }
+        try checkCluster(!c.metricsBind.isEmpty && !c.metricsBind.contains(where: { $0.isWhitespace || $0 == "/" }), "metrics_bind",
+                         "'\(c.metricsBind)' is not an address to bind (an IP address or host name)")
         try checkCluster(c.coordinator.hasPrefix("tcp://") || c.coordinator.hasPrefix("ipc://"), "coordinator",
                          "'\(c.coordinator)' must be a ZeroMQ endpoint like tcp://HOST:PORT")
     }

@@ -2,6 +2,7 @@ import Foundation
 import PrecisCore
 import PrecisData
 import PrecisModels
+import PrecisObservability
 import PrecisTrain
 import PrecisWire
 
@@ -18,6 +19,8 @@ public final class Worker {
         public var threads = 1
         /// The cluster's keys (the worker role's): CURVE to the coordinator and the servers.
         public var keys: ClusterKeys?
+        /// Where to serve Prometheus metrics (nil: no listener).
+        public var metrics: MetricsEndpoint?
         public init(coordinator: String) { self.coordinator = coordinator }
     }
 
@@ -59,6 +62,9 @@ public final class Worker {
     /// When the last contribution's report went out (sync: the worker idles from then until the
     /// next version's parameters are in, and that idle time is communication).
     var lastDoneAt: Double?
+    /// The Prometheus metrics (updated once per contribution) and their listener.
+    let observed: WorkerMetrics
+    var metricsServer: MetricsServer?
 
     public init(_ options: Options) throws {
         self.options = options
@@ -68,6 +74,7 @@ public final class Worker {
         try control.set(ZMQSocket.routingID, bytes: identity)
         try options.keys?.secureToCoordinator(control)
         try control.limitForControl()
+        observed = WorkerMetrics(name: options.name)
     }
 
     func log(_ s: String) { Member.log(options.name, s) }
@@ -75,6 +82,14 @@ public final class Worker {
     public func run() -> Int32 {
         Member.installSignalHandlers()
         Compute.setThreads(options.threads)
+        // Before connecting: a listener that cannot start ends the worker with nothing to undo.
+        if let endpoint = options.metrics {
+            do { metricsServer = try MetricsServer.start(endpoint, metrics: observed, role: options.name) } catch {
+                log("error: \(error)")
+                return 1
+            }
+            log("metrics on \(metricsServer!.url)")
+        }
         do {
             try control.connect(options.coordinator)
             log("registering with \(options.coordinator)")
@@ -417,6 +432,8 @@ public final class Worker {
             gradNorm: gradNorm, paddedTokens: sums.paddedTokens, pullWireBytes: pulledWire, pullRawBytes: pulledRaw,
             attempt: t.attempt ?? 0, encodeSeconds: seconds.encode)))
         lastDoneAt = t.exactVersion ? Member.now() : nil
+        observed.contributionDone(computeSeconds: seconds.compute, waitSeconds: seconds.wait, encodeSeconds: seconds.encode,
+                                  pushedBytes: pushed.wireBytes, pulledBytes: pulledWire, tokens: sums.paddedTokens, examples: sums.examples)
         pulledWire = 0; pulledRaw = 0
         tasksDone += 1
         if t.exactVersion && tasks.isEmpty { try pull(version: t.step + 1) }

@@ -37,12 +37,17 @@ struct Run: ParsableCommand {
     var keys: String?
     @Flag(help: "Listen on a non-loopback address without keys (anyone who reaches the port can join the cluster).")
     var insecure = false
+    @Option(name: .customLong("metrics-port"), help: "Overrides cluster.metrics_port: serve Prometheus metrics at http://BIND:PORT/metrics (0: any free port, logged).")
+    var metricsPort: Int?
+    @Option(name: .customLong("metrics-bind"), help: "Overrides cluster.metrics_bind: the address the metrics listener binds.")
+    var metricsBind: String?
 
     @Option(name: .customLong("log-format"), help: "Log lines as text (ISO-8601 UTC time, name, message) or json (one object per line).")
     var logFormat = "text"
 
     func validate() throws {
         do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+        if let p = metricsPort, !(0...65_535).contains(p) { throw ValidationError("--metrics-port \(p) is not a TCP port (0–65535; 0 picks a free one)") }
     }
 
     func run() throws {
@@ -51,6 +56,7 @@ struct Run: ParsableCommand {
         var o = Coordinator.Options(config: config)
         o.bind = bind; o.endpointFile = endpointFile; o.outputDir = outputDir; o.maxSteps = maxSteps; o.progressLines = progressLines
         o.resume = resume; o.reshard = reshard; o.insecure = insecure
+        o.metricsPort = metricsPort; o.metricsBind = metricsBind
         let code: Int32
         do {
             o.keys = try keys.map { try ClusterKeys.load(dir: $0, role: .coordinator) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PrecisCore
+import PrecisObservability
 import PrecisWorker
 import PrecisWire
 
@@ -20,12 +21,17 @@ struct WorkerCommand: ParsableCommand {
     var threads: Int?
     @Option(help: "The cluster's keys folder (`precis keys generate`): CURVE authentication and encryption on every connection.")
     var keys: String?
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics at http://BIND:PORT/metrics (0: any free port, logged; default: no listener).")
+    var metricsPort: Int?
+    @Option(name: .customLong("metrics-bind"), help: "The address the metrics listener binds.")
+    var metricsBind = "127.0.0.1"
 
     @Option(name: .customLong("log-format"), help: "Log lines as text (ISO-8601 UTC time, name, message) or json (one object per line).")
     var logFormat = "text"
 
     func validate() throws {
         do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+        if let p = metricsPort, !(0...65_535).contains(p) { throw ValidationError("--metrics-port \(p) is not a TCP port (0–65535; 0 picks a free one)") }
     }
 
     func run() throws {
@@ -34,6 +40,7 @@ struct WorkerCommand: ParsableCommand {
         BLASKernel.selectBLASKernel()
         var o = Worker.Options(coordinator: coordinator)
         o.host = host; o.name = name; o.threads = max(1, threads ?? Compute.availableCores)
+        o.metrics = metricsPort.map { MetricsEndpoint(bind: metricsBind, port: $0) }
         let code: Int32
         do {
             o.keys = try keys.map { try ClusterKeys.load(dir: $0, role: .worker) }

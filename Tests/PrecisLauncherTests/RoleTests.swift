@@ -42,4 +42,17 @@ import PrecisLauncher
         let full = RoleCommand.worker(coordinator: "tcp://h:1", name: "w0", host: "h2", threads: 1)
         #expect(full.arguments == ["--coordinator", "tcp://h:1", "--host", "h2", "--name", "w0", "--threads", "1"])
     }
+
+    /// cluster.metrics_port: the coordinator at the port, member i (servers, then workers) at port + 1 + i.
+    @Test func memberMetricsPorts() {
+        #expect(RoleCommand.memberMetricsPort(base: nil, index: 0) == nil)
+        #expect(RoleCommand.memberMetricsPort(base: 0, index: 5) == 0)
+        #expect(RoleCommand.memberMetricsPort(base: 9100, index: 0) == 9101)
+        #expect(RoleCommand.memberMetricsPort(base: 9100, index: 3) == 9104)
+        #expect(RoleCommand.memberMetricsPort(base: 65_535, index: 0) == nil)
+        let w = RoleCommand.worker(coordinator: "tcp://h:1", name: "w0", threads: 1, metricsPort: 9102)
+        #expect(w.arguments == ["--coordinator", "tcp://h:1", "--name", "w0", "--threads", "1", "--metrics-port", "9102"])
+        let ps = RoleCommand.server(coordinator: "tcp://h:1", name: "ps0", metricsPort: 0)
+        #expect(ps.arguments == ["--coordinator", "tcp://h:1", "--name", "ps0", "--metrics-port", "0"])
+    }
 }

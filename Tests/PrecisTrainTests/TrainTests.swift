@@ -135,11 +135,29 @@ func smallData() throws -> String {
         ("cluster:\n  workers: 5000\n", "cluster.workers"),
         ("cluster:\n  heartbeat_timeout: .inf\n", "cluster.heartbeat_timeout"),
         ("cluster:\n  partition_bytes: 100000000000\n", "cluster.partition_bytes"),
+        ("cluster:\n  metrics_port: 65536\n", "cluster.metrics_port"),
+        ("cluster:\n  metrics_port: -1\n", "cluster.metrics_port"),
+        ("cluster:\n  metrics_bind: \"\"\n", "cluster.metrics_bind"),
+        ("cluster:\n  metrics_bind: \"127.0.0.1 9100\"\n", "cluster.metrics_bind"),
         ("training:\n  source_prefix: \"a\\u0001b\"\n", "training.source_prefix"),
         ("training:\n  source_prefix: \"\(String(repeating: "x", count: 1025))\"\n", "training.source_prefix"),
     ])
     func outOfRangeValuesNameTheKey(yaml: String, key: String) {
         #expect(invalidKey(yaml) == key, "\(yaml)")
+    }
+
+    /// `cluster.metrics_port`: absent is no listener, 0 any free port; the bind defaults to loopback.
+    @Test func metricsPortAndBind() throws {
+        let none = try TrainingConfig.parse("cluster:\n  workers: 1\n", file: "m.yaml")
+        #expect(none.cluster.metricsPort == nil && none.cluster.metricsBind == "127.0.0.1")
+        let set = try TrainingConfig.parse("cluster:\n  metrics_port: 9100\n  metrics_bind: 0.0.0.0\n", file: "m.yaml")
+        #expect(set.cluster.metricsPort == 9100 && set.cluster.metricsBind == "0.0.0.0")
+        #expect(try TrainingConfig.parse("cluster:\n  metrics_port: 0\n", file: "m.yaml").cluster.metricsPort == 0)
+        #expect(throws: ConfigError.self) { try TrainingConfig.parse("cluster:\n  metrics_port: \"9100\"\n", file: "m.yaml") }
+        // Printed resolved and read back.
+        let again = try TrainingConfig.parse(set.resolvedYAML(), file: "r.yaml")
+        #expect(again.cluster == set.cluster)
+        #expect(none.resolvedYAML().contains("  metrics_port: null\n"))
     }
 
     @Test func duplicateKeysAreRefusedWithTheirLine() {
