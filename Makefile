@@ -9,7 +9,7 @@ SPLITS := train validation test
 
 # Install the system libraries only when one is missing (apt-get needs root; CI runs as root).
 setup:
-	@missing=""; for p in $(APT_PACKAGES); do \
+	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -31,6 +31,8 @@ $(SAMSUM)/%.jsonl: $(SAMSUM)/%.jsonl.xz | setup
 build: setup
 	$(SWIFT) build -c release
 
+# The tests also need a browser: the live page is drawn by headless Chromium against a real cluster.
+test: EXTRA_APT_PACKAGES := chromium
 test: setup data
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build

@@ -16,10 +16,20 @@ extension Coordinator {
     /// logs its URL; throws `MetricsServerError` (the port in use, …) naming the port and the role.
     func startMetricsServer() throws {
         guard let port = options.metricsPort ?? cfg.cluster.metricsPort else { return }
+        servePages()
         let server = try MetricsServer.start(MetricsEndpoint(bind: options.metricsBind ?? cfg.cluster.metricsBind, port: port),
                                              metrics: observed, routes: routes, role: "coordinator")
         metricsServer = server
         log("metrics on \(server.url)")
+    }
+
+    /// The live page (`GET /`) and the status it polls (`GET /status.json`) on the same listener.
+    /// The closures capture only the status board (a Mutex-guarded snapshot the event loop
+    /// publishes), never the coordinator.
+    func servePages() {
+        let board = statusBoard
+        routes.set("/") { HTTPPage(contentType: LivePage.contentType, text: LivePage.html) }
+        routes.set("/status.json") { HTTPPage(contentType: LivePage.statusContentType, body: [UInt8](board.statusJSON())) }
     }
 
     /// Refreshes the metrics that count the coordinator's tables (cheap when nothing changed).

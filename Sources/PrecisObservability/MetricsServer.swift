@@ -85,6 +85,7 @@ public final class MetricsServer: Sendable {
         }
         var headers = HTTPFields()
         headers[.contentType] = page.contentType
+        headers[.cacheControl] = "no-store"   // live figures: never from a cache
         if page.status == 405 { headers[.allow] = "GET, HEAD" }
         let body = method == .head ? ByteBuffer() : ByteBuffer(bytes: page.body)
         if method == .head { headers[.contentLength] = String(page.body.count) }
