@@ -94,7 +94,7 @@ public final class Coordinator {
         router = try ZMQSocket(context, .router)
         membership = Membership(plannedServers: cfg.cluster.servers, heartbeatTimeout: cfg.cluster.heartbeatTimeout)
         switch consistency {
-        case .sync: scheduler = SyncScheduler(source: plan)
+        case .sync: scheduler = SyncScheduler(source: plan, contributions: cfg.cluster.workers)
         case .ssp: scheduler = StalenessScheduler(source: plan, bound: .steps(cfg.cluster.staleness), clipNorm: cfg.training.maxGradNorm)
         case .async: scheduler = StalenessScheduler(source: plan, bound: .unbounded, clipNorm: cfg.training.maxGradNorm)
         }
@@ -105,6 +105,7 @@ public final class Coordinator {
         if let r = cfg.training.resumeFromCheckpoint { restart(from: try loadCheckpoint(r)) }
         hub = try makeHub()
         try router.limitForControl()
+        try router.reportUndeliverable()
     }
 
     func log(_ s: String) { Member.log("coordinator", s) }
@@ -145,6 +146,7 @@ public final class Coordinator {
                 return 1
             }
             try receive(timeoutMs: 50)
+            try checkUndelivered()
             if let stop = nonFinite { return stopForNonFinite(stop) }
             if checkpoints.writes.pending > 0 { collectSaves() }
             try advanceDrain()

@@ -76,6 +76,7 @@ public final class ParameterServer {
         try data.limitForControl()
         try data.set(ZMQSocket.sendHighWaterMark, WireLimits.dataHighWaterMark)
         try data.set(ZMQSocket.receiveHighWaterMark, WireLimits.dataHighWaterMark)
+        try data.reportUndeliverable()
         let bind = "tcp://\(options.host):*"
         try BindPolicy.check(bind, keys: options.keys, insecure: options.insecure)
         if let keys = options.keys {
@@ -133,6 +134,7 @@ public final class ParameterServer {
             if ready[1] {
                 while try data.receiveInPlace({ m, identity in try handleData(m, from: interned(identity)) }) {}
             }
+            reportUndelivered()
         }
     }
 
@@ -323,6 +325,17 @@ public final class ParameterServer {
             }
         } else {
             try sendParameters(to: pull.peer, partition: pull.partition, codec: pull.codec)
+        }
+    }
+
+    /// Data messages the ROUTER could not hand to a peer (its queue full, or it is gone): one line
+    /// per peer. The worker pulls again when it needs the parameters; a full queue also drops the
+    /// pulls it has waiting here, so nothing more is queued for it.
+    func reportUndelivered() {
+        guard let drops = data.drops else { return }
+        for r in drops.takeNew() {
+            log(PeerDrops.line(r, peerName: peerName(r.peer)))
+            if case .queueFull = r.reason { replies.drop(peer: r.peer) }
         }
     }
 

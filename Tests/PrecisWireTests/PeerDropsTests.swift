@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+import PrecisCore
+import PrecisWire
+
+/// A ROUTER that reports undeliverable messages (`reportUndeliverable`, ZMQ_ROUTER_MANDATORY),
+/// over real TCP sockets on loopback: a peer whose queue is full and a peer that is not connected
+/// are detected, counted per peer and reported once; nothing blocks, nothing half-sent is queued.
+@Suite struct PeerDropsTests {
+    /// A ROUTER with a small send high-water mark and a DEALER named `w1` that has said hello.
+    func pair(sendHWM: Int32) throws -> (router: ZMQSocket, dealer: ZMQSocket?, peer: [UInt8]) {
+        let ctx = try ZMQContext()
+        let router = try ZMQSocket(ctx, .router)
+        try router.set(ZMQSocket.sendHighWaterMark, sendHWM)
+        try router.reportUndeliverable()
+        let endpoint = try router.bind("tcp://127.0.0.1:*")
+        let dealer = try ZMQSocket(ctx, .dealer)
+        try dealer.set(ZMQSocket.routingID, bytes: Array("w1".utf8))
+        try dealer.set(ZMQSocket.receiveHighWaterMark, sendHWM)
+        try dealer.connect(endpoint)
+        try dealer.send([Array("hello".utf8)])
+        let hello = try router.receive(timeoutMs: 30_000)
+        #expect(hello == [Array("w1".utf8), Array("hello".utf8)])
+        return (router, dealer, hello[0])
+    }
+
+    @Test func aPeerThatStopsReadingIsDetectedAndReportedOnce() throws {
+        let (router, maybeDealer, peer) = try pair(sendHWM: 8)
+        let dealer = try #require(maybeDealer)
+        let drops = try #require(router.drops)
+        // 64 KiB messages to a peer that reads nothing: the kernel's buffers and both queues fill,
+        // then the ROUTER refuses the next message instead of blocking or dropping it silently.
+        let payload = [UInt8](repeating: 0xA5, count: 64 << 10)
+        var sent = 0
+        /// Offers message number `sent`; true when the ROUTER dropped it.
+        func offer() throws -> Bool {
+            let before = drops.total
+            try router.send(to: peer, [withUnsafeBytes(of: UInt32(sent).littleEndian, Array.init) + payload])
+            if drops.total == before { sent += 1; return false }
+            return true
+        }
+        var tries = 0
+        while try !offer() {
+            tries += 1
+            if tries >= 100_000 { Issue.record("the queue never filled"); return }
+        }
+        let first = drops.takeNew()
+        #expect(first == [PeerDrops.Report(peer: peer, count: 1, reason: .queueFull(highWaterMark: 8))])
+        #expect(PeerDrops.line(first[0], peerName: "w1") == "dropped 1 message to w1: its queue is full (HWM 8 messages)")
+        // More drops to the same peer are counted, not reported again.
+        var dropped = 1
+        for _ in 0..<5 { if try offer() { dropped += 1 } }
+        #expect(dropped > 1)
+        #expect(drops.total == dropped)
+        #expect(drops.takeNew().isEmpty)
+
+        // The peer reads again: every message it gets is whole, in order, and only those sent.
+        var got = 0
+        while got < sent {
+            let frames = try dealer.receive(timeoutMs: 30_000)
+            #expect(frames.count == 1 && frames[0].count == payload.count + 4)
+            let index = frames[0].prefix(4).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+            #expect(index == got)
+            got += 1
+        }
+        // Its queue has room again: the next message arrives, and after `forget` a new drop would be reported anew.
+        try router.send(to: peer, [Array("after".utf8)])
+        #expect(try dealer.receive(timeoutMs: 30_000) == [Array("after".utf8)])
+        drops.forget(peer)
+        #expect(drops.total == dropped)
+    }
+
+    @Test func aPeerThatIsNotConnectedIsCountedNotThrown() throws {
+        let (router, connected, peer) = try pair(sendHWM: 100)
+        var dealer = connected
+        let drops = try #require(router.drops)
+        let ghost = Array("ghost/123".utf8)
+        // Control frames and a zero-copy data message to a routing id nobody has.
+        try router.send(to: ghost, [Array("task".utf8)])
+        try router.send(to: ghost, [Array("view".utf8)])
+        let buf = WireBuffer()
+        let values: [Float] = [1, 2, 3]
+        let h = try values.withUnsafeBufferPointer {
+            try ShardCodec().encode($0, codec: .fp32, into: buf, type: .parameters, epoch: 1, step: 0, partition: 0)
+        }
+        try router.send(to: ghost, header: h, payload: buf)
+        #expect(drops.takeNew() == [PeerDrops.Report(peer: ghost, count: 3, reason: .notConnected)])
+        #expect(PeerDrops.line(PeerDrops.Report(peer: ghost, count: 3, reason: .notConnected), peerName: "w9")
+                == "dropped 3 messages to w9: it is not connected")
+        // The connected peer still gets its messages, the data message whole.
+        try router.send(to: peer, header: h, payload: buf)
+        let m = try DataMessage(frames: dealer!.receive(timeoutMs: 30_000))
+        #expect(m.header.type == .parameters && m.header.count == 3)
+        #expect(drops.total == 3)
+
+        // A peer that disconnects becomes "not connected" for the ROUTER (after ZeroMQ notices).
+        dealer = nil
+        var waited = 0
+        while drops.total == 3 && waited < 3000 {
+            try router.send(to: peer, [Array("still there?".utf8)])
+            if drops.total == 3 { Thread.sleep(forTimeInterval: 0.01); waited += 1 }
+        }
+        #expect(drops.takeNew() == [PeerDrops.Report(peer: peer, count: 1, reason: .notConnected)])
+    }
+}
