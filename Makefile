@@ -134,3 +134,12 @@ scale:
 # mid-run and training must still finish. Needs root (prints SKIP otherwise).
 test-multihost: build data
 	BIN_DIR=.build/release bash tools/multihost/netns_test.sh
+
+# Chaos soak (tools/chaos/chaos.sh; docs/operations.md, "Chaos soak"): a sync run over four network
+# namespaces with random kill -9 of workers, servers and the coordinator (restarted as recovery
+# works) and network faults, checked bitwise against the same run undisturbed. Needs root (SKIP
+# otherwise). make chaos [CHAOS_SECONDS=300] [CHAOS_SEED=N] [CHAOS_STEPS=N]
+CHAOS_SECONDS ?= 300
+.PHONY: chaos
+chaos: build data
+	CHAOS_SECONDS=$(CHAOS_SECONDS) BIN_DIR=.build/release bash tools/chaos/chaos.sh
