@@ -112,6 +112,11 @@ public final class Coordinator {
 
     public func run() -> Int32 {
         Member.installSignalHandlers()
+        // Found by the chaos soak: with keys, the ZAP thread's socket kept the context alive, so the
+        // context was never terminated at exit and the last `shutdown` could be lost in the queue
+        // (the members then waited for a coordinator that had finished). Stopped here, the context
+        // ends with the coordinator and sends what is queued (the router lingers 2 s) first.
+        defer { zap?.stopAndWait() }
         do {
             let bind = options.bind ?? cfg.cluster.coordinator
             try BindPolicy.check(bind, keys: options.keys, insecure: options.insecure)

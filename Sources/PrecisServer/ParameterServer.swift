@@ -77,6 +77,7 @@ public final class ParameterServer {
         try data.set(ZMQSocket.sendHighWaterMark, WireLimits.dataHighWaterMark)
         try data.set(ZMQSocket.receiveHighWaterMark, WireLimits.dataHighWaterMark)
         try data.reportUndeliverable()
+        try data.allowHandover()
         let bind = "tcp://\(options.host):*"
         try BindPolicy.check(bind, keys: options.keys, insecure: options.insecure)
         if let keys = options.keys {

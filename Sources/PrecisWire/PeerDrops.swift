@@ -31,6 +31,7 @@ public final class PeerDrops {
         public var peer: [UInt8]
         public var count: Int
         public var reason: Reason
+        public init(peer: [UInt8], count: Int, reason: Reason) { self.peer = peer; self.count = count; self.reason = reason }
     }
 
     /// Drops not yet taken, per peer, in the order the peers first dropped.
@@ -88,6 +89,19 @@ extension ZMQSocket {
         precondition(kind == .router, "ROUTER_MANDATORY is a ROUTER option")
         try set(Self.routerMandatory, 1)
         drops = PeerDrops()
+    }
+
+    /// `ZMQ_ROUTER_HANDOVER`.
+    static let routerHandover: Int32 = 56
+
+    /// A peer that connects with a routing id already in use takes it over (ZMQ_ROUTER_HANDOVER):
+    /// its messages are read and the replies go to it, the older connection is closed. Without it
+    /// libzmq ignores the newcomer while the older connection lives — a worker that re-made its
+    /// connection (its DEALER closed and opened again under the same routing id, faster than the
+    /// ROUTER noticed the close) would be ignored for good, its pulls never answered.
+    public func allowHandover() throws {
+        precondition(kind == .router, "ROUTER_HANDOVER is a ROUTER option")
+        try set(Self.routerHandover, 1)
     }
 
     /// The current send high-water mark.

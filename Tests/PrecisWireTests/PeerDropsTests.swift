@@ -102,4 +102,30 @@ import PrecisWire
         }
         #expect(drops.takeNew() == [PeerDrops.Report(peer: peer, count: 1, reason: .notConnected)])
     }
+
+    /// Found by a soak: a worker that lost the coordinator closed its data connections and opened
+    /// new ones under the same routing id; the server's ROUTER ignored the newcomer while the old
+    /// connection lived, and the worker waited for parameters forever. With `allowHandover` the
+    /// newcomer takes the routing id over.
+    @Test func aReconnectionUnderTheSameRoutingIdTakesOver() throws {
+        let ctx = try ZMQContext()
+        let router = try ZMQSocket(ctx, .router)
+        try router.allowHandover()
+        try router.reportUndeliverable()
+        let endpoint = try router.bind("tcp://127.0.0.1:*")
+        let old = try ZMQSocket(ctx, .dealer)
+        try old.set(ZMQSocket.routingID, bytes: Array("w1/7".utf8))
+        try old.connect(endpoint)
+        try old.send([Array("first".utf8)])
+        #expect(try router.receive(timeoutMs: 30_000) == [Array("w1/7".utf8), Array("first".utf8)])
+        // A second connection with the same routing id while the first is still open.
+        let new = try ZMQSocket(ctx, .dealer)
+        try new.set(ZMQSocket.routingID, bytes: Array("w1/7".utf8))
+        try new.connect(endpoint)
+        try new.send([Array("pull".utf8)])
+        #expect(try router.receive(timeoutMs: 30_000) == [Array("w1/7".utf8), Array("pull".utf8)])
+        try router.send(to: Array("w1/7".utf8), [Array("parameters".utf8)])
+        #expect(try new.receive(timeoutMs: 30_000) == [Array("parameters".utf8)])
+        #expect(router.drops?.total == 0)
+    }
 }

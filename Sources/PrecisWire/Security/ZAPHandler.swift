@@ -14,6 +14,8 @@ public final class ZAPHandler: Sendable {
     public static let domain = "precis"
 
     private let stopFlag = Atomic<Bool>(false)
+    /// The handler's thread has returned and closed its socket.
+    private let finished = Atomic<Bool>(false)
     private let admittedCount = Atomic<Int>(0)
     private let refusedCount = Atomic<Int>(0)
 
@@ -31,9 +33,12 @@ public final class ZAPHandler: Sendable {
         let handoff = Handoff(s)
         let authorized = keys.authorized
         let thread = Thread { [self] in
-            let sock = handoff.socket!
-            handoff.socket = nil
-            self.serve(sock, authorized: authorized, name: name)
+            do {
+                let sock = handoff.socket!
+                handoff.socket = nil
+                self.serve(sock, authorized: authorized, name: name)
+            }
+            self.finished.store(true, ordering: .releasing)
         }
         thread.name = "zap"
         thread.start()
@@ -44,6 +49,15 @@ public final class ZAPHandler: Sendable {
     public var refused: Int { refusedCount.load(ordering: .relaxed) }
 
     public func stop() { stopFlag.store(true, ordering: .relaxed) }
+
+    /// Stops the handler and waits (up to `seconds`) until its thread has closed its socket. A role
+    /// calls it before it exits: the context can only be terminated — which is what sends the
+    /// messages still queued, such as the coordinator's last `shutdown` — once every socket is closed.
+    public func stopAndWait(seconds: Double = 2) {
+        stop()
+        let deadline = Member.now() + seconds
+        while !finished.load(ordering: .acquiring) && Member.now() < deadline { usleep(10_000) }
+    }
 
     private func serve(_ s: ZMQSocket, authorized: [String: KeyRole], name: String) {
         while !stopFlag.load(ordering: .relaxed) {
