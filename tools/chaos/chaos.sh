@@ -264,6 +264,7 @@ declare -a RETRANS0=()
 for i in 0 1 2 3; do RETRANS0[$i]=$(snmp_retrans "${NS[$i]}"); done
 # Every connection's bytes_retrans, keyed by namespace and 4-tuple (the largest seen is its total).
 sample_retrans() {
+    local i   # not the caller's: link_fault's own `i` names the faulty host
     for i in 0 1 2 3; do
         ip netns exec "${NS[$i]}" ss -tinH 2>/dev/null | awk -v ns="$i" '
             /^[A-Z]/ { key = ns " " $4 " " $5; next }
@@ -327,6 +328,9 @@ link_fault() {
     QDISC_DROPS=$(( QDISC_DROPS + dropped ))
     ip netns exec "${NS[$i]}" tc qdisc del dev "${PEER[$i]}" root 2>/dev/null
     tc qdisc del dev "${VETH[$i]}" root 2>/dev/null
+    if { ip netns exec "${NS[$i]}" tc qdisc show dev "${PEER[$i]}"; tc qdisc show dev "${VETH[$i]}"; } | grep -qE 'netem|tbf'; then
+        fail "the fault on ${NS[$i]} could not be cleared"
+    fi
 }
 
 # A member that exits during the chaos with a non-zero status is started again, as systemd's
@@ -334,6 +338,7 @@ link_fault() {
 # noticed its predecessor's death is refused (the cluster still has its servers) and exits 2.
 SUPERVISED=0
 supervise() {
+    local n
     for n in "${MEMBERS[@]}"; do
         alive "${PID[$n]}" && continue
         wait "${PID[$n]}"; local rc=$?
