@@ -235,16 +235,15 @@ finish_run() {
 
 # ---- how many steps ----
 if [ -z "$CHAOS_STEPS" ]; then
-    start_run calibration 12
-    t_start=$(date +%s.%N)
+    start_run calibration 24
     finish_run 600
-    # Seconds per step from the coordinator's own clock would need parsing; the wall time of the run
-    # (start-up included) over its steps is a fair, slightly slow, estimate.
-    secs=$(awk -v a="$(date +%s.%N)" -v b="$t_start" 'BEGIN { print a - b }')
-    # Under chaos a step costs more (losses, rollbacks, resumes): plan for the run to take about
-    # CHAOS_SECONDS + a third with a third of the steps' speed lost to the chaos.
-    CHAOS_STEPS=$(awk -v c="$CHAOS_SECONDS" -v s="$secs" 'BEGIN { n = int(c * 12 / s * 0.75); print (n < 24 ? 24 : n) }')
-    echo "calibration: 12 steps in $(printf '%.1f' "$secs") s; the runs take $CHAOS_STEPS steps"
+    # Seconds per step from the coordinator's own timestamps, step 4 to step 24 (start-up left out).
+    secs=$(grep -E 'coordinator: step (4|24)/24 ' "$TMP/calibration/coordinator.log" | awk '
+        { split($1, t, ":"); s = t[1] * 3600 + t[2] * 60 + t[3]; if (!a) a = s; else b = s }
+        END { if (b > a) printf "%.4f", (b - a) / 20; else print 1 }')
+    # The chaos costs the run about a quarter of its speed (losses, rollbacks, resumes, slow links).
+    CHAOS_STEPS=$(awk -v c="$CHAOS_SECONDS" -v s="$secs" 'BEGIN { n = int(c / s / 1.25); print (n < 24 ? 24 : n) }')
+    echo "calibration: $secs s per step; the runs take $CHAOS_STEPS steps"
 fi
 
 # ---- 1. the undisturbed run ----
