@@ -71,8 +71,10 @@ import PrecisWire
     }
 
     @Test func aPeerThatIsNotConnectedIsCountedNotThrown() throws {
-        let (router, connected, peer) = try pair(sendHWM: 100)
-        var dealer = connected
+        // Destructured straight into `dealer`: no other reference may keep the socket open below.
+        let router: ZMQSocket, peer: [UInt8]
+        var dealer: ZMQSocket?
+        (router, dealer, peer) = try pair(sendHWM: 100)
         let drops = try #require(router.drops)
         let ghost = Array("ghost/123".utf8)
         // Control frames and a zero-copy data message to a routing id nobody has.

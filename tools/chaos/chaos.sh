@@ -153,7 +153,7 @@ fi
 "$BIN_DIR/precis" keys generate --out "$TMP/keys" > /dev/null || fail "precis keys generate failed"
 KEYS=(--keys "$TMP/keys")
 # write_config RUN STEPS: 48 examples, 3 contributions of 2 examples per step (8 steps an epoch),
-# a checkpoint every 4 steps, heartbeats every 0.2 s (a member is lost after 4 s of silence: on a
+# a checkpoint every 4 steps (every STEPS/60 in longer runs, so at most about 60 are kept), heartbeats every 0.2 s (a member is lost after 4 s of silence: on a
 # busy 2-core machine a shorter timeout loses members of the undisturbed run too).
 write_config() {
     cat > "$TMP/$1.yaml" <<EOF
@@ -168,7 +168,7 @@ training:
   max_source_length: 64
   max_target_length: 24
   logging_steps: 1
-  save_steps: 4
+  save_steps: $(( $2 / 60 > 4 ? $2 / 60 : 4 ))
   seed: 7
   report_to: none
 cluster:
