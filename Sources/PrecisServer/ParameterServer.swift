@@ -318,9 +318,13 @@ public final class ParameterServer {
         }
     }
 
-    /// Answers a pull now, or when its version exists.
+    /// Answers a pull now, or when its version exists. Found by the chaos soak: between an
+    /// `assign` (a rollback) and the last initial values, the server is at the checkpoint's
+    /// version with parameters not yet loaded; a pull from before the rollback that arrived then
+    /// was answered with them (zeros), and a worker computed its step on them. Such a pull waits
+    /// for the initial values now.
     func serve(_ pull: ParameterReplies.Pull) throws {
-        if pull.version > version {
+        if pull.version > version || !initialised.allSatisfy({ $0 }) {
             if !replies.wait(pull) {
                 log("dropped a pull from \(peerName(pull.peer)): \(ParameterReplies.waitingLimit) pulls already wait")
             }
@@ -366,6 +370,7 @@ public final class ParameterServer {
         if m.header.type == .initParameters && initialised.allSatisfy({ $0 }) {
             try control.send(Control.frames(.initDone, InitDoneMessage(server: a.server, version: version)))
             log("initial parameters loaded")
+            try answerWaitingPulls()
         }
     }
 

@@ -18,9 +18,15 @@ import PrecisWire
         try dealer.set(ZMQSocket.routingID, bytes: Array("w1".utf8))
         try dealer.set(ZMQSocket.receiveHighWaterMark, sendHWM)
         try dealer.connect(endpoint)
-        try dealer.send([Array("hello".utf8)])
-        let hello = try router.receive(timeoutMs: 30_000)
+        // The ROUTER learns the peer's routing id from its first message (sent again each second
+        // until one arrives: on a loaded machine the connection can take a while).
+        var hello: [[UInt8]] = []
+        for _ in 0..<60 where hello.isEmpty {
+            try dealer.send([Array("hello".utf8)])
+            hello = (try? router.receive(timeoutMs: 1000)) ?? []
+        }
         #expect(hello == [Array("w1".utf8), Array("hello".utf8)])
+        guard hello.count == 2 else { throw WireError.timeout(operation: "hello from the DEALER", milliseconds: 60_000) }
         return (router, dealer, hello[0])
     }
 
@@ -57,17 +63,30 @@ import PrecisWire
         // The peer reads again: every message it gets is whole, in order, and only those sent.
         var got = 0
         while got < sent {
-            let frames = try dealer.receive(timeoutMs: 30_000)
+            guard let frames = try? dealer.receive(timeoutMs: 30_000) else {
+                Issue.record("got \(got) of \(sent) messages sent, \(dropped) dropped")
+                return
+            }
             #expect(frames.count == 1 && frames[0].count == payload.count + 4)
             let index = frames[0].prefix(4).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
             #expect(index == got)
             got += 1
         }
-        // Its queue has room again: the next message arrives, and after `forget` a new drop would be reported anew.
-        try router.send(to: peer, [Array("after".utf8)])
+        // Its queue has room again (the ROUTER learns it from the peer's next credit, asynchronously:
+        // until then a message is still refused, and counted): the next accepted message arrives.
+        var retries = 0
+        while true {
+            let before = drops.total
+            try router.send(to: peer, [Array("after".utf8)])
+            if drops.total == before { break }
+            retries += 1
+            if retries >= 3000 { Issue.record("the ROUTER never took a message again"); return }
+            _ = try ZMQPoll.wait([router], timeoutMs: 10)
+        }
         #expect(try dealer.receive(timeoutMs: 30_000) == [Array("after".utf8)])
+        #expect(drops.total == dropped + retries)
+        #expect(drops.takeNew().isEmpty, "reported once until forgotten")
         drops.forget(peer)
-        #expect(drops.total == dropped)
     }
 
     @Test func aPeerThatIsNotConnectedIsCountedNotThrown() throws {
