@@ -157,3 +157,12 @@ test-multihost: build data
 live-page-check: build
 	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && apt-get install -y --no-install-recommends chromium; }
 	BIN_DIR=.build/release bash tools/live/check.sh tools/live/status-sample.json $(OUT)
+
+# Chaos soak (tools/chaos/chaos.sh; docs/operations.md, "Chaos soak"): a sync run over four network
+# namespaces with random kill -9 of workers, servers and the coordinator (restarted as recovery
+# works) and network faults, checked bitwise against the same run undisturbed. Needs root (SKIP
+# otherwise). make chaos [CHAOS_SECONDS=300] [CHAOS_SEED=N] [CHAOS_STEPS=N]
+CHAOS_SECONDS ?= 300
+.PHONY: chaos
+chaos: build data
+	CHAOS_SECONDS=$(CHAOS_SECONDS) BIN_DIR=.build/release bash tools/chaos/chaos.sh

@@ -124,7 +124,7 @@ public final class Coordinator {
         router = try ZMQSocket(context, .router)
         membership = Membership(plannedServers: cfg.cluster.servers, heartbeatTimeout: cfg.cluster.heartbeatTimeout)
         switch consistency {
-        case .sync: scheduler = SyncScheduler(source: plan)
+        case .sync: scheduler = SyncScheduler(source: plan, contributions: cfg.cluster.workers)
         case .ssp: scheduler = StalenessScheduler(source: plan, bound: .steps(cfg.cluster.staleness), clipNorm: cfg.training.maxGradNorm)
         case .async: scheduler = StalenessScheduler(source: plan, bound: .unbounded, clipNorm: cfg.training.maxGradNorm)
         }
@@ -136,6 +136,7 @@ public final class Coordinator {
         hub = try makeHub()
         observed.planned(totalSteps: plan.totalSteps, step: startStep)
         try router.limitForControl()
+        try router.reportUndeliverable()
     }
 
     func log(_ s: String) { Member.log("coordinator", s) }
@@ -194,6 +195,7 @@ public final class Coordinator {
                 return 1
             }
             try receive(timeoutMs: 50)
+            try checkUndelivered()
             observeState()
             publishStatus()
             if let stop = nonFinite { return stopForNonFinite(stop) }

@@ -7,7 +7,12 @@ extension Coordinator {
     func register(_ r: RegisterMessage, peer: [UInt8]) throws {
         switch membership.register(r, identity: peer, phase: phase) {
         case .alreadyMember(let m):
-            log("\(m.name) registered again; keeping id \(m.id)")
+            // It stopped hearing from this coordinator (a stall longer than heartbeat_timeout) and
+            // dropped its work and its heartbeats: that incarnation is gone, and a new one joins now
+            // (it would otherwise wait without an answer until lost, then 10 s more to register).
+            guard let gone = membership.lose(m.id) else { return }
+            try memberGone(gone, because: "registered again (it had stopped hearing from the coordinator)")
+            try register(r, peer: peer)
         case .client:
             return
         case .refused(let reason):

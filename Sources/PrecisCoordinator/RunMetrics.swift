@@ -95,11 +95,18 @@ package struct RunMetrics {
     /// Training starts at `now` (the first time only: a rollback keeps the run's clock).
     package mutating func trainingStarted(at now: Double) { if startedAt == 0 { startedAt = now } }
 
-    /// Starts again at `step` with a checkpoint's (or the initial) history and examples seen.
+    /// Starts again at `step` with a checkpoint's (or the initial) history and examples seen. What
+    /// the abandoned steps' contributions had put in the window goes too: those steps are repeated,
+    /// and their figures would otherwise be logged with the first step after the rollback.
+    /// Entries past `step` go too (found by the chaos soak): a checkpoint's trainer_state.json is
+    /// written once its shards are in, when the next steps may already be logged, and resuming from
+    /// it logged those steps twice.
     package mutating func restart(at step: Int, history: [[String: Double]], examples: Int) {
         startStep = step
-        self.history = history
+        self.history = history.filter { ($0["step"] ?? 0) <= Double(step) }
         self.examples = examples
+        window.reset()
+        slowest = Slowest()
     }
 
     /// A contribution's figures.

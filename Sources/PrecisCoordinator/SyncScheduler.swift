@@ -1,10 +1,14 @@
 import PrecisWire
 
 /// Bulk-synchronous steps. Each step's micro-batches (gradient_accumulation × the planned workers'
-/// micro-batches, in the epoch's order) are split into contiguous groups, one contribution per living
-/// worker in rank order, so the batch and the schedule do not depend on how many workers are up. The
-/// servers sum the contributions; the step closes when every server has reported its norm (it is
-/// applying the step) and every contribution has reported (or its worker is gone).
+/// micro-batches, in the epoch's order) are split into `contributions` contiguous groups (one per
+/// planned worker), dealt to the living workers in rank order (round-robin when fewer are alive; a
+/// worker computes each of its contributions separately). The groups depend on the config alone, not
+/// on how many workers are up, so every contribution's gradient — and the servers' sum, added in
+/// contribution order — is the same bits whoever computes it: a run that loses workers ends with the
+/// parameters of one that did not. The servers sum the contributions; the step closes when every
+/// server has reported its norm (it is applying the step) and every contribution has reported (or its
+/// worker is gone).
 ///
 /// A lost worker's contributions go to the least-loaded survivor (fewest contributions this step,
 /// then lowest id) — done ones too, as its pushes may not all have reached the servers; with no
@@ -39,7 +43,13 @@ package struct SyncScheduler: Scheduler {
     private var pauseNoted = false
     private var epochs = EpochBatches()
 
-    package init(source: any MicroBatchSource) { self.source = source }
+    /// Contributions per step (at most the step's micro-batches): the planned workers.
+    package let contributions: Int
+
+    package init(source: any MicroBatchSource, contributions: Int) {
+        self.source = source
+        self.contributions = max(1, contributions)
+    }
 
     package var stepsDone: Int { step }
     package var isFinished: Bool { step >= source.totalSteps }
@@ -64,12 +74,12 @@ package struct SyncScheduler: Scheduler {
         }
         pauseNoted = false
         let micro = Array(stepMicroBatches(step))
-        let k = min(workers.count, micro.count)
+        let k = min(self.contributions, micro.count)
         var contributions: [Contribution] = []
         var start = 0
         for c in 0..<k {
             let n = micro.count / k + (c < micro.count % k ? 1 : 0)
-            contributions.append(Contribution(micro: Array(micro[start..<start + n]), firstMicro: start, worker: workers[c]))
+            contributions.append(Contribution(micro: Array(micro[start..<start + n]), firstMicro: start, worker: workers[c % workers.count]))
             start += n
         }
         open = OpenStep(step: step, contributions: contributions, normalizer: source.labelTokens(of: micro))

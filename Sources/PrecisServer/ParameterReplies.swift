@@ -49,6 +49,9 @@ package final class ParameterReplies {
         return ready
     }
 
+    /// Forgets the pulls `peer` has waiting.
+    func drop(peer: [UInt8]) { waiting.removeAll { $0.peer == peer } }
+
     /// Forgets every encoded payload (the parameters changed).
     func invalidate() { encoded = [:] }
 

@@ -82,6 +82,8 @@ public final class ParameterServer {
         try data.limitForControl()
         try data.set(ZMQSocket.sendHighWaterMark, WireLimits.dataHighWaterMark)
         try data.set(ZMQSocket.receiveHighWaterMark, WireLimits.dataHighWaterMark)
+        try data.reportUndeliverable()
+        try data.allowHandover()
         let bind = "tcp://\(options.host):*"
         try BindPolicy.check(bind, keys: options.keys, insecure: options.insecure)
         if let keys = options.keys {
@@ -146,6 +148,7 @@ public final class ParameterServer {
             if ready[1] {
                 while try data.receiveInPlace({ m, identity in try handleData(m, from: interned(identity)) }) {}
             }
+            reportUndelivered()
         }
     }
 
@@ -332,14 +335,29 @@ public final class ParameterServer {
         }
     }
 
-    /// Answers a pull now, or when its version exists.
+    /// Answers a pull now, or when its version exists. Found by the chaos soak: between an
+    /// `assign` (a rollback) and the last initial values, the server is at the checkpoint's
+    /// version with parameters not yet loaded; a pull from before the rollback that arrived then
+    /// was answered with them (zeros), and a worker computed its step on them. Such a pull waits
+    /// for the initial values now.
     func serve(_ pull: ParameterReplies.Pull) throws {
-        if pull.version > version {
+        if pull.version > version || !initialised.allSatisfy({ $0 }) {
             if !replies.wait(pull) {
                 log("dropped a pull from \(peerName(pull.peer)): \(ParameterReplies.waitingLimit) pulls already wait")
             }
         } else {
             try sendParameters(to: pull.peer, partition: pull.partition, codec: pull.codec)
+        }
+    }
+
+    /// Data messages the ROUTER could not hand to a peer (its queue full, or it is gone): one line
+    /// per peer. The worker pulls again when it needs the parameters; a full queue also drops the
+    /// pulls it has waiting here, so nothing more is queued for it.
+    func reportUndelivered() {
+        guard let drops = data.drops else { return }
+        for r in drops.takeNew() {
+            log(PeerDrops.line(r, peerName: peerName(r.peer)))
+            if case .queueFull = r.reason { replies.drop(peer: r.peer) }
         }
     }
 
@@ -369,6 +387,7 @@ public final class ParameterServer {
         if m.header.type == .initParameters && initialised.allSatisfy({ $0 }) {
             try control.send(Control.frames(.initDone, InitDoneMessage(server: a.server, version: version)))
             log("initial parameters loaded")
+            try answerWaitingPulls()
         }
     }
 

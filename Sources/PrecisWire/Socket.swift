@@ -62,6 +62,9 @@ public final class ZMQSocket {
     let sendFrame = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
     /// The role the last received message's sender authenticated as (CURVE + ZAP; nil without keys).
     public internal(set) var lastPeerRole: KeyRole?
+    /// A ROUTER's undeliverable messages, per peer (set by `reportUndeliverable()`; nil: a message
+    /// to a full or missing peer is dropped silently, as ZeroMQ does by default).
+    public internal(set) var drops: PeerDrops?
 
     public init(_ context: ZMQContext, _ kind: Kind) throws {
         guard let s = zmq_socket(context.handle, kind.rawValue) else { throw WireError.lastZMQ("zmq_socket") }
@@ -118,9 +121,18 @@ public final class ZMQSocket {
         if zmq_connect(handle, endpoint) != 0 { throw WireError.lastZMQ("zmq_connect(\(endpoint))") }
     }
 
-    /// Sends a multipart message.
+    /// Sends a multipart message. On a ROUTER that reports undeliverable messages the first frame
+    /// is the peer's routing id, and a message it cannot take is counted in `drops`, not sent.
     public func send(_ frames: [[UInt8]]) throws {
-        for (i, f) in frames.enumerated() {
+        if drops != nil, let first = frames.first {
+            guard try sendIdentity(first) else { return }
+            // A routing id alone is no message: end it with an empty frame.
+            if frames.count == 1 {
+                if zmq_send(handle, nil, 0, 0) < 0 { throw WireError.lastZMQ("zmq_send") }
+                return
+            }
+        }
+        for (i, f) in frames.enumerated() where drops == nil || i > 0 {
             let flags: Int32 = i < frames.count - 1 ? ZMQ_SNDMORE : 0
             let rc = f.withUnsafeBytes { zmq_send(handle, $0.baseAddress, f.count, flags) }
             if rc < 0 { throw WireError.lastZMQ("zmq_send") }

@@ -73,8 +73,7 @@ extension ZMQSocket {
 
     public func send(to identity: [UInt8]? = nil, header: WireHeader, payload: WireBuffer) throws {
         if let identity {
-            let rc = identity.withUnsafeBytes { zmq_send(handle, $0.baseAddress, identity.count, ZMQ_SNDMORE) }
-            if rc < 0 { throw WireError.lastZMQ("zmq_send") }
+            guard try sendIdentity(identity) else { return }   // dropped: counted in `drops`
         }
         let rc = header.withBytes { zmq_send(handle, $0.baseAddress, $0.count, ZMQ_SNDMORE) }
         if rc < 0 { throw WireError.lastZMQ("zmq_send") }

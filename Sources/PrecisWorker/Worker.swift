@@ -292,6 +292,9 @@ public final class Worker {
         let before = partitionsReceived
         let resetsBefore = resets
         var lastNote = Member.now()
+        // A reply can be lost (a server restarted, or dropped it for a full queue): ask again when
+        // nothing has come for a while; the servers answer a repeated pull with the same bytes.
+        var lastProgress = (at: Member.now(), received: partitionsReceived)
         while true {
             if resets != resetsBefore { return false }
             if t.exactVersion {
@@ -303,6 +306,13 @@ public final class Worker {
             try checkAlive()
             if Member.terminationSignal != 0 { tasks.insert(t, at: 0); try leave("signal \(Member.terminationSignal)") }
             try pump(timeoutMs: 50)
+            if partitionsReceived != lastProgress.received {
+                lastProgress = (Member.now(), partitionsReceived)
+            } else if Member.now() - lastProgress.at > Self.pullRetrySeconds {
+                lastProgress = (Member.now(), partitionsReceived)
+                log("no parameters for \(Int(Self.pullRetrySeconds)) s: pulling version \(t.exactVersion ? t.step : t.minVersion) again")
+                try pull(version: t.exactVersion ? t.step : t.minVersion)
+            }
             if Member.now() - lastNote > 30 {
                 lastNote = Member.now()
                 log("still waiting for the parameters of version \(t.step) (have \(partitionVersion.filter { $0 == t.step }.count) of \(v.plan.count) partitions)")
@@ -311,6 +321,9 @@ public final class Worker {
         pullInFlight = nil
         return true
     }
+
+    /// Seconds without a parameter reply before a pull is sent again.
+    static let pullRetrySeconds = 10.0
 
     func pull(version: Int) throws {
         // The header's codec is the codec wanted for the reply.

@@ -22,7 +22,7 @@ struct Precis: ParsableCommand {
         commandName: "precis",
         abstract: "Fine-tune and evaluate seq2seq summarization transformers on CPU clusters.",
         version: PrecisVersion.string,
-        subcommands: [InitCommand.self, InspectCommand.self, BenchCommand.self, RougeCommand.self, EvaluateCommand.self, SummarizeCommand.self, TokenizerCommand.self, TrainCommand.self, ClusterCommand.self, ConfigCommand.self, KeysCommand.self])
+        subcommands: [InitCommand.self, InspectCommand.self, BenchCommand.self, RougeCommand.self, EvaluateCommand.self, SummarizeCommand.self, TokenizerCommand.self, TrainCommand.self, ClusterCommand.self, ConfigCommand.self, KeysCommand.self, CheckpointCommand.self])
 }
 
 /// Prints an error the way every subcommand reports failures: one line naming what was wrong.

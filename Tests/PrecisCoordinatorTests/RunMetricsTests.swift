@@ -85,6 +85,25 @@ import PrecisWire
         #expect(s.logLine.hasPrefix("summary: 2 steps timed, 3.0000 s/step, compute 1.4500 s/step"))
     }
 
+    /// Found by the chaos soak: a server lost mid-step rolled the run back, and the abandoned step's
+    /// contributions (already recorded) were logged with the first repeated step — its loss the mean
+    /// of two different steps', its bytes doubled.
+    @Test func aRollbackDropsTheAbandonedStepsFigures() throws {
+        var m = metrics(total: 20, logging: 1)
+        m.record(done(step: 0, loss: 6, tokens: 3))
+        _ = m.stepCompleted(1, learningRate: 0, gradNorm: 0, workers: 1, now: 1_001)
+        m.record(done(step: 1, loss: 100, tokens: 10, wire: 5_000_000, raw: 5_000_000))   // step 2, abandoned
+        m.restart(at: 1, history: m.history, examples: 0)
+        m.record(done(step: 1, loss: 4, tokens: 2, wire: 1_000_000, raw: 1_000_000))
+        let report = m.stepCompleted(2, learningRate: 0, gradNorm: 0, workers: 1, now: 1_002)
+        #expect(m.history.last?["loss"] == 2, "the repeated step's own loss: 4 / 2")
+        #expect(report.logLine?.contains("gradients 1.00 MB/step on the wire") == true)
+        #expect(m.history.count == 2)
+        // A checkpoint's history may hold steps logged after it: they are logged again, once.
+        m.restart(at: 1, history: m.history + [["step": 3, "loss": 1]], examples: 0)
+        #expect(m.history.map { $0["step"] } == [1])
+    }
+
     @Test func aRestartMovesTheWarmUpAndRestoresHistoryAndExamples() throws {
         var m = metrics(total: 20, logging: 100)
         m.restart(at: 10, history: [["step": 10, "loss": 3]], examples: 320)

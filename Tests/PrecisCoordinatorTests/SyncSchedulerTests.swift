@@ -4,10 +4,11 @@ import PrecisWire
 
 @Suite struct SyncSchedulerTests {
     /// Steps of `micro` micro-batches, `steps` steps per epoch; two servers.
-    func scheduler(micro: Int, steps: Int = 3, total: Int = 6, workers: [Int]) -> SyncScheduler {
+    /// Planned for `planned` workers (default: as many as `workers`).
+    func scheduler(micro: Int, steps: Int = 3, total: Int = 6, workers: [Int], planned: Int? = nil) -> SyncScheduler {
         let source = FakeBatches(epochs: [FakeBatches.pairs(micro * steps), FakeBatches.pairs(micro * steps, from: 1_000)],
                                  totalSteps: total, stepsPerEpoch: steps, microPerStep: micro)
-        var s = SyncScheduler(source: source)
+        var s = SyncScheduler(source: source, contributions: planned ?? workers.count)
         s.trainingStarts(workers: workers, servers: 2)
         return s
     }
@@ -42,6 +43,31 @@ import PrecisWire
         #expect(tasks.allSatisfy { $0.task.exactVersion && $0.task.minVersion == 0 && $0.task.step == 0 && $0.task.clipNorm == 0 })
         #expect(s.openStep == 0)
         #expect(s.nextWork(workers: [10, 20, 30]).isNothing, "one step at a time")
+    }
+
+    /// Found by the chaos soak: with a worker down, the step used to be cut into fewer, larger
+    /// contributions, whose gradients (micro-batches accumulated in one backward) differ in the last
+    /// bits from the sum of the smaller ones, so the run drifted from an undisturbed one. The groups
+    /// now depend on the plan alone: fewer workers take several contributions each.
+    @Test func fewerWorkersThanPlannedTakeSeveralContributionsOfTheSameGroups() throws {
+        var full = scheduler(micro: 7, workers: [10, 20, 30])
+        var short = scheduler(micro: 7, workers: [10, 20], planned: 3)
+        let (_, all) = try #require(open(&full, workers: [10, 20, 30]))
+        let (plan, some) = try #require(open(&short, workers: [10, 20]))
+        #expect(plan.contributions == 3)
+        #expect(some.map(\.task.contribution) == [0, 1, 2])
+        #expect(some.map(\.task.micro) == all.map(\.task.micro))
+        #expect(some.map(\.task.firstMicro) == all.map(\.task.firstMicro))
+        #expect(some.map(\.task.normalizer) == all.map(\.task.normalizer))
+        #expect(some.map(\.worker) == [10, 20, 10], "round-robin in rank order")
+        // One worker alone computes all three, still as three contributions.
+        var alone = scheduler(micro: 7, workers: [5], planned: 3)
+        let (_, one) = try #require(open(&alone, workers: [5]))
+        #expect(one.map(\.worker) == [5, 5, 5] && one.map(\.task.micro) == all.map(\.task.micro))
+        // More workers than planned: the extra ones stay idle (spares for a loss).
+        var more = scheduler(micro: 7, workers: [1, 2, 3, 4], planned: 3)
+        let (_, spare) = try #require(open(&more, workers: [1, 2, 3, 4]))
+        #expect(spare.map(\.worker) == [1, 2, 3] && spare.map(\.task.micro) == all.map(\.task.micro))
     }
 
     @Test func moreWorkersThanMicroBatchesLeavesSomeIdle() throws {

@@ -1,0 +1,50 @@
+import Foundation
+import Testing
+import PrecisCore
+import PrecisTrain
+import PrecisWire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension RealProcesses {
+/// Found by the chaos soak (tools/chaos/chaos.sh) on a busy machine: a coordinator that stalls past
+/// `heartbeat_timeout` while its members run on.
+@Suite struct StallClusterTests {
+    /// The members stop hearing from the coordinator, drop their work and register again while it
+    /// still counts them alive. It used to log "registered again; keeping id" and answer nothing, so
+    /// they waited until it declared them lost and then 10 s more; now each is a new incarnation at
+    /// once. At the end every member gets the `shutdown` (with keys the ZAP thread's socket kept the
+    /// context from flushing it at exit), and the parameters are bitwise those of an undisturbed run.
+    @Test func membersThatLostAStalledCoordinatorRejoinAndTheRunEndsAsUndisturbed() throws {
+        let dir = TestCluster.tempDir("stall")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 2, steps: 200, servers: 1, workers: 2,
+                                         extraTraining: "save_steps: 10")
+        let keysDir = dir + "/keys"
+        try ClusterKeys.generate(into: keysDir)
+        let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 2, keys: keysDir)
+        #expect(c.waitForStep(3), "\(c.allLogs())")
+        c.signal("coordinator", SIGSTOP)
+        // Every member notices the silence (heartbeat_timeout 3 s) and sends `register` again.
+        for n in ["ps0", "w0", "w1"] {
+            #expect(c.waitForLog(n, "has not answered for", timeout: 60), "\(n): \(c.log(n))")
+        }
+        Thread.sleep(forTimeInterval: 0.5)   // their `register` is on its way; the coordinator reads it when it runs again
+        c.signal("coordinator", SIGCONT)
+        #expect(c.wait("coordinator", timeout: 300) == 0, "\(c.allLogs())")
+        for n in ["ps0", "w0", "w1"] { #expect(c.wait(n, timeout: 30) == 0, "\(n) was not told the run ended: \(c.allLogs())") }
+        let log = c.log("coordinator")
+        #expect(log.contains("step 200/200"))
+        #expect(!log.contains("keeping id"), "\(log)")
+        let stalled = try loadParameters(dir + "/out")
+        try FileManager.default.moveItem(atPath: dir + "/out", toPath: dir + "/out-stalled")
+
+        let plain = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 2)
+        #expect(plain.wait("coordinator") == 0, "\(plain.allLogs())")
+        let undisturbed = try loadParameters(dir + "/out")
+        #expect(stalled.keys.sorted() == undisturbed.keys.sorted())
+        for (name, v) in undisturbed { #expect(stalled[name]?.map(\.bitPattern) == v.map(\.bitPattern), "\(name) differs") }
+    }
+}
+}
