@@ -144,12 +144,12 @@ let package = Package(
         // Real child processes (shell scripts) started, watched and stopped; a stand-in for ssh.
         .testTarget(name: "PrecisLauncherTests", dependencies: ["PrecisLauncher", "PrecisTrain", "PrecisWire"]),
         .testTarget(name: "PrecisWorkerTests", dependencies: ["PrecisWorker", "PrecisWire", "PrecisCore"]),
-        .testTarget(name: "PrecisObservabilityTests", dependencies: ["PrecisObservability"]),
+        .testTarget(name: "PrecisObservabilityTests", dependencies: ["PrecisObservability", "PrecisHub"]),
         .testTarget(name: "PrecisServerTests", dependencies: ["PrecisServer", "PrecisWire", "PrecisCore"]),
         .testTarget(name: "PrecisEvalTests", dependencies: ["PrecisEval", "PrecisModels", "PrecisData", "PrecisCore"]),
         // Real coordinator, server and worker processes over real sockets.
         .testTarget(name: "PrecisClusterTests", dependencies: [
-            "PrecisCore", "PrecisWire", "PrecisTrain", "PrecisModels", "PrecisData", "PrecisObservability",
+            "PrecisCore", "PrecisWire", "PrecisTrain", "PrecisModels", "PrecisData", "PrecisObservability", "PrecisHub",
             "precis", "precis-coordinator", "precis-ps", "precis-worker"]),
         // docs/architecture.md's module table and every import checked against this file.
         .testTarget(name: "ArchitectureTests"),

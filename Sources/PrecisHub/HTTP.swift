@@ -4,16 +4,21 @@ import FoundationNetworking
 #endif
 
 /// A blocking HTTP exchange over URLSession (call it from a background thread, never from an async
-/// context). Transport failures become `HubError.network`; any status is returned as is.
-struct HTTP: Sendable {
-    struct Response: Sendable {
-        let status: Int
+/// context). Transport failures become `HubError.network`; any status is returned as is. The
+/// project's one HTTP client: the hub's uploads and downloads, and the tests that read the roles'
+/// HTTP pages (`request`).
+package struct HTTP: Sendable {
+    package struct Response: Sendable {
+        package let status: Int
         /// Header names lowercased.
-        let headers: [String: String]
-        let body: Data
+        package let headers: [String: String]
+        package let body: Data
 
         var ok: Bool { (200..<300).contains(status) }
-        func header(_ name: String) -> String? { headers[name.lowercased()] }
+        package func header(_ name: String) -> String? { headers[name.lowercased()] }
+        /// The body as UTF-8 text.
+        package var text: String { String(decoding: body, as: UTF8.self) }
+        package var contentType: String? { header("Content-Type") }
     }
 
     enum Body: Sendable {
@@ -24,6 +29,12 @@ struct HTTP: Sendable {
     }
 
     let session: URLSession
+
+    /// One request to `url` with a fresh session (`timeout` seconds per request).
+    package static func request(_ url: String, method: String = "GET", timeout: TimeInterval = 60) throws -> Response {
+        guard let u = URL(string: url) else { throw HubError.network(method: method, url: url, reason: "not a URL") }
+        return try HTTP(timeout: timeout).send(method, u)
+    }
 
     init(timeout: TimeInterval) {
         let config = URLSessionConfiguration.ephemeral

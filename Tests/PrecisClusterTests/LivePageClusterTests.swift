@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PrecisHub
 import PrecisWire
 #if canImport(Glibc)
 import Glibc
@@ -46,18 +47,18 @@ extension RealProcesses {
         c.signal("w1", SIGSTOP)
         defer { c.signal("w1", SIGCONT) }
 
-        let page = try httpRequest(base)
+        let page = try HTTP.request(base)
         #expect(page.status == 200 && page.contentType == "text/html; charset=utf-8")
-        #expect(page.body.contains("<canvas") && !page.body.contains("http://") && !page.body.contains("https://"),
+        #expect(page.text.contains("<canvas") && !page.text.contains("http://") && !page.text.contains("https://"),
                 "the page must be self-contained")
         // status.json is the coordinator's (published twice a second): wait until it shows the step the
         // stopped run stands at.
         var status: StatusReport?
         let deadline = Date().addingTimeInterval(30)
         repeat {
-            let answer = try httpRequest(base + "status.json")
+            let answer = try HTTP.request(base + "status.json")
             #expect(answer.status == 200 && answer.contentType == "application/json")
-            status = try JSONDecoder().decode(StatusReport.self, from: Data(answer.body.utf8))
+            status = try JSONDecoder().decode(StatusReport.self, from: answer.body)
             if status?.step == c.coordinatorStep() && status?.step ?? 0 >= 5 { break }
             Thread.sleep(forTimeInterval: 0.2)
         } while Date() < deadline

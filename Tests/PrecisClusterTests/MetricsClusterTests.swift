@@ -1,9 +1,14 @@
 import Foundation
 import Testing
+import PrecisHub
 import PrecisObservability
 #if canImport(Glibc)
 import Glibc
 #endif
+
+struct ScrapeFailed: Error, CustomStringConvertible {
+    var description: String
+}
 
 extension RealProcesses {
 /// Every role's Prometheus `/metrics` over real HTTP while a real cluster trains, read with
@@ -19,12 +24,12 @@ extension RealProcesses {
     }
 
     static func scrape(_ url: String) throws -> PrometheusText {
-        let answer = try httpRequest(url)
-        guard answer.status == 200 else { throw HTTPFailed(description: "\(url) answered \(answer.status)") }
+        let answer = try HTTP.request(url)
+        guard answer.status == 200 else { throw ScrapeFailed(description: "\(url) answered \(answer.status)") }
         guard answer.contentType == "text/plain; version=0.0.4; charset=utf-8" else {
-            throw HTTPFailed(description: "\(url): content type \(answer.contentType ?? "none")")
+            throw ScrapeFailed(description: "\(url): content type \(answer.contentType ?? "none")")
         }
-        return try PrometheusText.parse(answer.body)
+        return try PrometheusText.parse(answer.text)
     }
 
     /// Waits (scraping) until `ok` holds for the scrape of `url`; returns the last scrape.

@@ -1,4 +1,5 @@
 import Foundation
+import PrecisHub
 import PrecisObservability
 import Testing
 
@@ -16,25 +17,25 @@ import Testing
         #expect(server.port > 0)
         #expect(server.url == "http://127.0.0.1:\(server.port)/metrics")
 
-        let m = try httpRequest(server.url)
+        let m = try HTTP.request(server.url)
         #expect(m.status == 200)
         #expect(m.contentType == MetricsServer.metricsContentType)
-        let p = try PrometheusText.parse(m.body)
+        let p = try PrometheusText.parse(m.text)
         #expect(p.value("precis_worker_compute_seconds_total", ["member": "w0"]) == 2)
         // Scrapes see updates made since (the same registry, read live).
         metrics.contributionDone(computeSeconds: 3, waitSeconds: 0, encodeSeconds: 0, pushedBytes: 0, pulledBytes: 0, tokens: 0, examples: 0)
-        #expect(try PrometheusText.parse(httpRequest(server.url).body).value("precis_worker_compute_seconds_total") == 5)
+        #expect(try PrometheusText.parse(HTTP.request(server.url).text).value("precis_worker_compute_seconds_total") == 5)
 
         let base = "http://127.0.0.1:\(server.port)"
-        let status = try httpRequest(base + "/status.json")
-        #expect(status.status == 200 && status.contentType == "application/json" && status.body == "{\"step\":3}")
+        let status = try HTTP.request(base + "/status.json")
+        #expect(status.status == 200 && status.contentType == "application/json" && status.text == "{\"step\":3}")
         // A route added after the start is served too.
         routes.set("/") { HTTPPage(contentType: "text/html; charset=utf-8", text: "<h1>run</h1>") }
-        let page = try httpRequest(base + "/")
-        #expect(page.status == 200 && page.contentType == "text/html; charset=utf-8" && page.body == "<h1>run</h1>")
-        #expect(try httpRequest(base + "/nothing").status == 404)
-        #expect(try httpRequest(server.url, method: "POST").status == 405)
-        let head = try httpRequest(server.url, method: "HEAD")
+        let page = try HTTP.request(base + "/")
+        #expect(page.status == 200 && page.contentType == "text/html; charset=utf-8" && page.text == "<h1>run</h1>")
+        #expect(try HTTP.request(base + "/nothing").status == 404)
+        #expect(try HTTP.request(server.url, method: "POST").status == 405)
+        let head = try HTTP.request(server.url, method: "HEAD")
         #expect(head.status == 200 && head.body.isEmpty)
     }
 
@@ -52,7 +53,7 @@ import Testing
             #expect(error.description.lowercased().contains("in use"), "\(error)")
         }
         // The first one still answers.
-        #expect(try httpRequest(first.url).status == 200)
+        #expect(try HTTP.request(first.url).status == 200)
     }
 
     @Test func anInvalidPortIsRefused() {
