@@ -1,4 +1,5 @@
 import Foundation
+import PrecisTrain
 
 extension ClusterOperations {
     /// Starts or stops workers until `wanted` are alive: new ones round-robin over the hosts that
@@ -23,7 +24,8 @@ extension ClusterOperations {
             for _ in workers.count..<wanted {
                 // Round-robin: the host with the fewest live workers, in file order on ties.
                 let i = perHost.indices.min { perHost[$0] < perHost[$1] || (perHost[$0] == perHost[$1] && $0 < $1) }!
-                let p = try startWorker(index: next, on: candidates[i], endpoint: endpoint)
+                let p = try startWorker(index: next, on: candidates[i], endpoint: endpoint,
+                                        metrics: ClusterFile.memberMetrics(trainingConfig: state.config))
                 next += 1
                 perHost[i] += 1
                 state.processes.append(p)

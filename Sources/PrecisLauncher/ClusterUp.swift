@@ -39,11 +39,15 @@ extension ClusterOperations {
         try save(state)
         say("coordinator listening at \(endpoint)")
 
+        // cluster.metrics_port: member i (servers first) serves on metrics_port + 1 + i, on metrics_bind.
+        let metrics = ClusterFile.memberMetrics(trainingConfig: configPath)
         var psIndex = 0, wIndex = 0
         for h in spec.hosts {
             for _ in 0..<h.servers {
                 let name = "ps\(psIndex)"
-                let p = try launcher.start(.server(coordinator: endpoint, name: name, host: h.address, keys: keys), name: name, on: h)
+                let p = try launcher.start(.server(coordinator: endpoint, name: name, host: h.address, keys: keys,
+                                                   metricsPort: RoleCommand.memberMetricsPort(base: metrics.port, index: psIndex),
+                                                   metricsBind: metrics.bind), name: name, on: h)
                 psIndex += 1
                 state.processes.append(p)
                 try save(state)
@@ -52,7 +56,7 @@ extension ClusterOperations {
         }
         for h in spec.hosts {
             for _ in 0..<h.workers {
-                let p = try startWorker(index: wIndex, on: h, endpoint: endpoint)
+                let p = try startWorker(index: wIndex, on: h, endpoint: endpoint, metrics: metrics)
                 wIndex += 1
                 state.processes.append(p)
                 try save(state)

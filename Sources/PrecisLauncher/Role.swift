@@ -68,16 +68,16 @@ public struct RoleCommand: Sendable, Equatable {
     /// advertises (`--host`; nil: the role's default) and its compute threads.
     /// `metricsPort`: serve Prometheus metrics there (`--metrics-port`; nil: no listener).
     public static func server(coordinator: String, name: String, host: String? = nil, threads: Int? = nil, keys: String? = nil,
-                              metricsPort: Int? = nil) -> RoleCommand {
+                              metricsPort: Int? = nil, metricsBind: String? = nil) -> RoleCommand {
         RoleCommand(role: .server, arguments: memberArguments(coordinator: coordinator, name: name, host: host, threads: threads, keys: keys,
-                                                              metricsPort: metricsPort))
+                                                              metricsPort: metricsPort, metricsBind: metricsBind))
     }
 
     /// A worker: as a server.
     public static func worker(coordinator: String, name: String, host: String? = nil, threads: Int? = nil, keys: String? = nil,
-                              metricsPort: Int? = nil) -> RoleCommand {
+                              metricsPort: Int? = nil, metricsBind: String? = nil) -> RoleCommand {
         RoleCommand(role: .worker, arguments: memberArguments(coordinator: coordinator, name: name, host: host, threads: threads, keys: keys,
-                                                              metricsPort: metricsPort))
+                                                              metricsPort: metricsPort, metricsBind: metricsBind))
     }
 
     /// The metrics port of member `index` (servers first, then workers) of a cluster whose config
@@ -91,13 +91,16 @@ public struct RoleCommand: Sendable, Equatable {
     }
 
     private static func memberArguments(coordinator: String, name: String, host: String?, threads: Int?, keys: String? = nil,
-                                        metricsPort: Int? = nil) -> [String] {
+                                        metricsPort: Int? = nil, metricsBind: String? = nil) -> [String] {
         var args = ["--coordinator", coordinator]
         if let host { args += ["--host", host] }
         args += ["--name", name]
         if let threads { args += ["--threads", String(threads)] }
         if let keys { args += ["--keys", keys] }
-        if let metricsPort { args += ["--metrics-port", String(metricsPort)] }
+        if let metricsPort {
+            args += ["--metrics-port", String(metricsPort)]
+            if let metricsBind { args += ["--metrics-bind", metricsBind] }
+        }
         return args
     }
 

@@ -173,6 +173,15 @@ public struct ClusterFile: Sendable, Equatable {
               let cluster = root["cluster"] as? [String: Any] else { return (nil, nil) }
         return (cluster["servers"] as? Int, cluster["workers"] as? Int)
     }
+
+    /// `cluster.metrics_port` and `cluster.metrics_bind` of a training config (nil when absent or
+    /// unreadable: the coordinator validates the file itself), for the members a launcher starts.
+    public static func memberMetrics(trainingConfig path: String) -> (port: Int?, bind: String?) {
+        guard let data = FileManager.default.contents(atPath: path),
+              let root = try? TrainingConfig.loadYAML(String(decoding: data, as: UTF8.self), file: path) as? [String: Any],
+              let cluster = root["cluster"] as? [String: Any] else { return (nil, nil) }
+        return (cluster["metrics_port"] as? Int, cluster["metrics_bind"] as? String)
+    }
 }
 
 /// Reads the keys of one YAML mapping, remembering which were used; errors name `prefix + key`.

@@ -45,7 +45,9 @@ extension RealProcesses {
         let dir = TestCluster.tempDir("clustercmd")
         let model = try TestCluster.tiny(in: dir)
         // Long enough to outlast the scaling below; `down` ends it.
-        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 100_000, servers: 1, workers: 2)
+        // metrics_port 0: every role's Prometheus listener on a free port (members get --metrics-port from `up`).
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 100_000, servers: 1, workers: 2,
+                                         extraCluster: "metrics_port: 0")
         let clusterFile = dir + "/cluster.yaml"
         try """
         config: \(cfg)
@@ -72,6 +74,8 @@ extension RealProcesses {
         #expect(Self.waitFor("training with 2 workers") { Self.view(endpoint, keys: keys).map { $0.state == "training" && $0.workers == 2 } ?? false })
         for name in ["coordinator", "ps0", "w0", "w1"] {
             #expect(FileManager.default.fileExists(atPath: dir + "/run/\(name).log"), "\(name).log")
+            #expect(Self.waitFor("\(name)'s metrics listener") { Self.runLog(dir, name).contains("\(name): metrics on http://127.0.0.1:") },
+                    "\(Self.runLog(dir, name).suffix(1500))")
         }
 
         let status = try Self.precis(["cluster", "status", "--cluster", clusterFile], in: dir)
@@ -80,6 +84,8 @@ extension RealProcesses {
         let grow = try Self.precis(["cluster", "scale", "--cluster", clusterFile, "--workers", "3"], in: dir)
         #expect(grow.status == 0, "\(grow.output)")
         #expect(Self.waitFor("a third worker") { Self.view(endpoint, keys: keys)?.workers == 3 })
+        #expect(Self.waitFor("w2's metrics listener") { Self.runLog(dir, "w2").contains("w2: metrics on http://127.0.0.1:") },
+                "\(Self.runLog(dir, "w2").suffix(1500))")
 
         let shrink = try Self.precis(["cluster", "scale", "--cluster", clusterFile, "--workers", "1", "--timeout", "60"], in: dir)
         #expect(shrink.status == 0, "\(shrink.output)")
@@ -95,6 +101,10 @@ extension RealProcesses {
         #expect(Self.view(endpoint, keys: keys) == nil, "the coordinator still answers after down")
         let after = try Self.precis(["cluster", "status", "--cluster", clusterFile], in: dir)
         #expect(after.output.contains("0 of 3 process(es) alive (0 worker(s))"), "\(after.output)")
+    }
+
+    static func runLog(_ dir: String, _ name: String) -> String {
+        (try? String(contentsOfFile: dir + "/run/\(name).log", encoding: .utf8)) ?? ""
     }
 
     static func step(_ statusJSON: String) -> Int? {
