@@ -45,14 +45,15 @@ public struct ClusterOperations {
         return (nil, PidFile.records(in: runDir))
     }
 
-    /// Starts worker `w<index>` on `host` and records it; with the config's `metrics` port, its
-    /// listener is on metrics_port + 1 + (servers + index).
-    func startWorker(index: Int, on host: ClusterFile.Host, endpoint: String, metrics: (port: Int?, bind: String?)) throws -> ProcessRecord {
+    /// Starts worker `w<index>` on `host`, logging in `logFormat`, and records it; with the config's
+    /// `metrics` port, its listener is on metrics_port + 1 + (servers + index).
+    func startWorker(index: Int, on host: ClusterFile.Host, endpoint: String, metrics: (port: Int?, bind: String?),
+                     logFormat: LogFormat) throws -> ProcessRecord {
         let name = "w\(index)"
         let keys = FileManager.default.fileExists(atPath: ClusterKeys.authorizedFile(keysDir)) ? keysDir : nil
         return try launcher.start(.worker(coordinator: endpoint, name: name, host: host.address, threads: host.threadsPerWorker, keys: keys,
                                           metricsPort: RoleCommand.memberMetricsPort(base: metrics.port, index: spec.totalServers + index),
-                                          metricsBind: metrics.bind),
+                                          metricsBind: metrics.bind).logging(logFormat),
                                   name: name, on: host, threads: host.threadsPerWorker)
     }
 

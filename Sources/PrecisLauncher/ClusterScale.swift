@@ -1,5 +1,6 @@
 import Foundation
 import PrecisTrain
+import PrecisWire
 
 extension ClusterOperations {
     /// Starts or stops workers until `wanted` are alive: new ones round-robin over the hosts that
@@ -25,7 +26,8 @@ extension ClusterOperations {
                 // Round-robin: the host with the fewest live workers, in file order on ties.
                 let i = perHost.indices.min { perHost[$0] < perHost[$1] || (perHost[$0] == perHost[$1] && $0 < $1) }!
                 let p = try startWorker(index: next, on: candidates[i], endpoint: endpoint,
-                                        metrics: ClusterFile.memberMetrics(trainingConfig: state.config))
+                                        metrics: ClusterFile.memberMetrics(trainingConfig: state.config),
+                                        logFormat: state.logFormat.flatMap(LogFormat.init(rawValue:)) ?? .text)
                 next += 1
                 perHost[i] += 1
                 state.processes.append(p)

@@ -13,15 +13,19 @@ public struct ClusterState: Codable, Sendable, Equatable {
     /// ISO 8601.
     public var started: String
     public var processes: [ProcessRecord]
+    /// The `--log-format` `up` gave every role (`text` or `json`); `scale` starts new workers with the
+    /// same. Absent in state files written before it existed (read as text).
+    public var logFormat: String?
 
     public init(clusterFile: String, config: String, runDir: String, binDir: String, endpoint: String? = nil,
-                started: String, processes: [ProcessRecord] = []) {
+                started: String, processes: [ProcessRecord] = [], logFormat: String? = nil) {
         self.clusterFile = clusterFile; self.config = config; self.runDir = runDir; self.binDir = binDir
-        self.endpoint = endpoint; self.started = started; self.processes = processes
+        self.endpoint = endpoint; self.started = started; self.processes = processes; self.logFormat = logFormat
     }
 
     enum CodingKeys: String, CodingKey {
         case clusterFile = "cluster_file", config, runDir = "run_dir", binDir = "bin_dir", endpoint, started, processes
+        case logFormat = "log_format"
     }
 
     /// RUN_DIR/cluster.json.

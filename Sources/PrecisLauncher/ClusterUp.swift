@@ -1,11 +1,12 @@
 import Foundation
 import PrecisTrain
+import PrecisWire
 
 extension ClusterOperations {
     /// Starts the coordinator, waits for its endpoint, then every host's servers and workers, all
-    /// detached; records each in RUN_DIR/cluster.json as it starts. Refuses while the state file
-    /// lists live processes.
-    public func up(config: String?, outputDir: String?, maxSteps: Int?, startTimeout: Double) throws {
+    /// detached, each logging in `logFormat`; records each in RUN_DIR/cluster.json as it starts.
+    /// Refuses while the state file lists live processes.
+    public func up(config: String?, outputDir: String?, maxSteps: Int?, startTimeout: Double, logFormat: LogFormat = .text) throws {
         guard let configPath = config ?? spec.config else { throw LaunchError.noTrainingConfig(clusterFile: clusterPath) }
         if let old = try loadState() {
             let rows = launcher.liveness(old.processes)
@@ -21,14 +22,14 @@ extension ClusterOperations {
 
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
         var state = ClusterState(clusterFile: clusterPath, config: configPath, runDir: runDir, binDir: spec.binDir,
-                                 started: ISO8601DateFormatter().string(from: Date()))
+                                 started: ISO8601DateFormatter().string(from: Date()), logFormat: logFormat.rawValue)
 
         // The coordinator first; the members need its endpoint.
         let coordHost = coordinatorHost
         try? FileManager.default.removeItem(atPath: endpointFile)
         if coordHost.isRemote { launcher.remove(endpointFile, on: coordHost) }
         let command = RoleCommand.coordinator(config: configPath, bind: spec.coordinatorBind, endpointFile: endpointFile,
-                                              outputDir: outputDir, maxSteps: maxSteps, keys: keys)
+                                              outputDir: outputDir, maxSteps: maxSteps, keys: keys).logging(logFormat)
         let coordinator = try launcher.start(command, name: "coordinator", on: coordHost)
         state.processes.append(coordinator)
         try save(state)
@@ -47,7 +48,7 @@ extension ClusterOperations {
                 let name = "ps\(psIndex)"
                 let p = try launcher.start(.server(coordinator: endpoint, name: name, host: h.address, keys: keys,
                                                    metricsPort: RoleCommand.memberMetricsPort(base: metrics.port, index: psIndex),
-                                                   metricsBind: metrics.bind), name: name, on: h)
+                                                   metricsBind: metrics.bind).logging(logFormat), name: name, on: h)
                 psIndex += 1
                 state.processes.append(p)
                 try save(state)
@@ -56,7 +57,7 @@ extension ClusterOperations {
         }
         for h in spec.hosts {
             for _ in 0..<h.workers {
-                let p = try startWorker(index: wIndex, on: h, endpoint: endpoint, metrics: metrics)
+                let p = try startWorker(index: wIndex, on: h, endpoint: endpoint, metrics: metrics, logFormat: logFormat)
                 wIndex += 1
                 state.processes.append(p)
                 try save(state)

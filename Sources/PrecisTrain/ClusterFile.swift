@@ -168,19 +168,23 @@ public struct ClusterFile: Sendable, Equatable {
     /// not say), read without validating the rest, so `cluster up` can warn when the cluster file
     /// starts a different number.
     public static func plannedMembers(trainingConfig path: String) -> (servers: Int?, workers: Int?) {
-        guard let data = FileManager.default.contents(atPath: path),
-              let root = try? TrainingConfig.loadYAML(String(decoding: data, as: UTF8.self), file: path) as? [String: Any],
-              let cluster = root["cluster"] as? [String: Any] else { return (nil, nil) }
+        let cluster = clusterSection(trainingConfig: path)
         return (cluster["servers"] as? Int, cluster["workers"] as? Int)
     }
 
     /// `cluster.metrics_port` and `cluster.metrics_bind` of a training config (nil when absent or
     /// unreadable: the coordinator validates the file itself), for the members a launcher starts.
     public static func memberMetrics(trainingConfig path: String) -> (port: Int?, bind: String?) {
+        let cluster = clusterSection(trainingConfig: path)
+        return (cluster["metrics_port"] as? Int, cluster["metrics_bind"] as? String)
+    }
+
+    /// The `cluster:` mapping of a training config, empty when the file is missing, unreadable or has none.
+    private static func clusterSection(trainingConfig path: String) -> [String: Any] {
         guard let data = FileManager.default.contents(atPath: path),
               let root = try? TrainingConfig.loadYAML(String(decoding: data, as: UTF8.self), file: path) as? [String: Any],
-              let cluster = root["cluster"] as? [String: Any] else { return (nil, nil) }
-        return (cluster["metrics_port"] as? Int, cluster["metrics_bind"] as? String)
+              let cluster = root["cluster"] as? [String: Any] else { return [:] }
+        return cluster
     }
 }
 

@@ -46,10 +46,17 @@ struct ClusterCommand: ParsableCommand {
         var maxSteps: Int?
         @Option(name: .customLong("start-timeout"), help: "Seconds to wait for the coordinator to write its endpoint file.")
         var startTimeout = 120.0
+        @Option(name: .customLong("log-format"), help: "Every role's log lines as text or json (one object per line); `scale` keeps it for new workers.")
+        var logFormat = "text"
+
+        func validate() throws {
+            do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+        }
 
         func run() throws {
             do {
-                try file.operations().up(config: config, outputDir: outputDir, maxSteps: maxSteps, startTimeout: startTimeout)
+                try file.operations().up(config: config, outputDir: outputDir, maxSteps: maxSteps, startTimeout: startTimeout,
+                                         logFormat: try LogFormat.parse(logFormat))
             } catch { throw fail(error) }
         }
     }

@@ -103,6 +103,51 @@ extension RealProcesses {
         #expect(after.output.contains("0 of 3 process(es) alive (0 worker(s))"), "\(after.output)")
     }
 
+    /// `cluster up --log-format json`: every role it starts, and a worker `scale` adds later, logs one
+    /// JSON object per line (the format is kept in RUN_DIR/cluster.json for `scale`).
+    @Test func upAndScaleKeepTheLogFormat() throws {
+        let dir = TestCluster.tempDir("clusterjson")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 100_000, servers: 1, workers: 1)
+        let clusterFile = dir + "/cluster.yaml"
+        try """
+        config: \(cfg)
+        run_dir: \(dir)/run
+        bin_dir: \(TestCluster.binDir)
+        coordinator: {host: 127.0.0.1, port: "*"}
+        hosts:
+          - address: 127.0.0.1
+            servers: 1
+            workers: 1
+            threads_per_worker: 1
+        """.write(toFile: clusterFile, atomically: true, encoding: .utf8)
+        defer { _ = try? Self.precis(["cluster", "down", "--cluster", clusterFile, "--timeout", "5"], in: dir) }
+
+        let bad = try Self.precis(["cluster", "up", "--cluster", clusterFile, "--log-format", "xml"], in: dir)
+        #expect(bad.status != 0 && bad.output.contains("--log-format must be one of text, json"), "\(bad.output)")
+
+        let up = try Self.precis(["cluster", "up", "--cluster", clusterFile, "--log-format", "json"], in: dir)
+        #expect(up.status == 0, "\(up.output)")
+        let endpoint = (try? String(contentsOfFile: dir + "/run/coordinator.endpoint", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        let keys = try ClusterKeys.load(dir: dir + "/run/keys", role: .operator)
+        #expect(Self.waitFor("training with 1 worker") { Self.view(endpoint, keys: keys).map { $0.state == "training" && $0.workers == 1 } ?? false })
+        let grow = try Self.precis(["cluster", "scale", "--cluster", clusterFile, "--workers", "2"], in: dir)
+        #expect(grow.status == 0, "\(grow.output)")
+        #expect(Self.waitFor("a second worker") { Self.view(endpoint, keys: keys)?.workers == 2 })
+        let down = try Self.precis(["cluster", "down", "--cluster", clusterFile, "--timeout", "30"], in: dir)
+        #expect(down.status == 0, "\(down.output)")
+
+        for (name, role) in [("coordinator", "coordinator"), ("ps0", "server"), ("w0", "worker"), ("w1", "worker")] {
+            let lines = Self.runLog(dir, name).split(separator: "\n").map(String.init)
+            #expect(!lines.isEmpty, "\(name).log is empty")
+            for line in lines {
+                let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                #expect(o?["role"] as? String == role && o?["msg"] is String && o?["ts"] is String, "\(name).log: \(line)")
+            }
+        }
+    }
+
     static func runLog(_ dir: String, _ name: String) -> String {
         (try? String(contentsOfFile: dir + "/run/\(name).log", encoding: .utf8)) ?? ""
     }
