@@ -132,6 +132,40 @@ import PrecisCore
         #expect(saved.status == 0 && saved.stdout == reference.stdout, "\(saved.stderr)")
     }
 
+    /// `precis summarize --ids`: each line's ids start with the decoder start token, and decoded
+    /// (`precis tokenizer decode --skip-special-tokens`, stripped) they are the line's summary.
+    @Test func summarizeIdsDecodeToTheSummary() throws {
+        let dir = try Self.tempDir("sumids")
+        let made = try HubDownloadCLITests.run(["init", "--config", "bart-tiny", "--out", dir + "/model", "--seed", "9"])
+        #expect(made.status == 0, "\(made.stderr)")
+        try Self.copy(Self.fixtures + "/tokenizer/samsum-bpe-8192-vocab.json", dir + "/model/vocab.json")
+        try Self.copy(Self.fixtures + "/tokenizer/samsum-bpe-8192-merges.txt", dir + "/model/merges.txt")
+        let input = dir + "/in.jsonl"
+        try Self.writeInputs(input)
+        let common = ["summarize", "--model", dir + "/model", "--input", input, "--text-column", "text",
+                      "--max-new-tokens", "6", "--min-length", "5", "--batch-size", "3"]
+        let plain = try HubDownloadCLITests.run(common)
+        let withIds = try HubDownloadCLITests.run(common + ["--ids"])
+        #expect(plain.status == 0 && withIds.status == 0, "\(plain.stderr)\n\(withIds.stderr)")
+        let lines = withIds.stdout.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let plainLines = plain.stdout.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(lines.count == 4 && plainLines.count == 4)
+        try withIds.stdout.write(toFile: dir + "/ids.jsonl", atomically: true, encoding: .utf8)
+        let decoded = try HubDownloadCLITests.run(["tokenizer", "decode", "--tokenizer", dir + "/model", "--input", dir + "/ids.jsonl",
+                                                   "--skip-special-tokens"])
+        #expect(decoded.status == 0, "\(decoded.stderr)")
+        let texts = decoded.stdout.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        for (i, line) in lines.enumerated() {
+            let ids = line?["ids"] as? [Int] ?? []
+            let summary = line?["summary"] as? String
+            #expect(ids.first == 2 && ids.count >= 5, "\(ids)")
+            #expect(summary == plainLines[i]?["summary"] as? String)
+            let text = (texts.count > i ? texts[i]?["text"] as? String : nil)?.trimmingCharacters(in: .whitespacesAndNewlines)
+            // (A random model may generate special tokens only: then both are empty.)
+            #expect(text == summary, "\(String(describing: text)) vs \(String(describing: summary))")
+        }
+    }
+
     /// Folders that hold no usable tokenizer: one line naming the folder or file, exit status 1.
     @Test func unusableFoldersAreRefused() throws {
         let dir = try Self.tempDir("tokbad")
