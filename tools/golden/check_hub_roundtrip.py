@@ -27,6 +27,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from local_hub import LocalHub  # noqa: E402
@@ -194,10 +196,12 @@ cluster:
 """)
     train_cache = os.path.join(work, f"{family}-hf-train")
     env = precis_env({"HF_ENDPOINT": hub.endpoint, "HF_HOME": train_cache, "HF_TOKEN": TOKEN})
+    hub.clear_log()
     rc, _, log = run([precis, "train", "--config", cfg_path], env, os.path.join(work, f"{family}-train.log"))
     if not check(rc == 0, f"precis train: a cluster of 1 server + 2 workers on {base} from the Hub, exit {rc}"):
         print(tail(log))
         return
+    check("2 worker(s)" in log, "… and both workers trained (the progress line counts 2 worker(s))")
     check(f"{base} → " in log and base_commit in log, f"precis train downloaded {base} (commit {base_commit[:12]}) through HF_ENDPOINT")
     check(os.path.isdir(os.path.join(train_cache, "hub", f"models--{base.replace('/', '--')}", "snapshots", base_commit)),
           "… into the huggingface_hub cache layout under HF_HOME")
@@ -297,6 +301,13 @@ def main():
         sys.exit("data/samsum/test.jsonl is missing: run `make data`")
     work = tempfile.mkdtemp(prefix="precis-hub-roundtrip-")
     hub = LocalHub(token=TOKEN).start()
+    # The Hub refuses writes without the token, so a push that lands proves Precis sent it.
+    req = urllib.request.Request(hub.endpoint + "/api/repos/create", data=b'{"name": "x", "organization": "org"}', method="POST")
+    try:
+        urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req)
+        check(False, "the loopback Hub refuses a write without the token")
+    except urllib.error.HTTPError as e:
+        check(e.code == 401, f"the loopback Hub refuses a write without the token (HTTP {e.code})")
     # transformers / huggingface_hub read these when imported: the loopback Hub, a cache of our own, the token.
     os.environ.update({"HF_ENDPOINT": hub.endpoint, "HF_HOME": os.path.join(work, "hf-transformers"), "HF_TOKEN": TOKEN,
                        "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "0"})
