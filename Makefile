@@ -95,6 +95,16 @@ check-hub-cache: $(if $(PRECIS),,build)
 	@py="$${GOLDEN_PYTHON:-.venv-golden/bin/python}"; [ -x "$$py" ] || bash tools/golden/run.sh --venv-only; \
 	"$$py" tools/golden/check_hub_cache.py --precis "$(or $(PRECIS),.build/release/precis)"
 
+# The Hugging Face round trip (tools/golden/check_hub_roundtrip.py; not part of `make test`): transformers
+# saves a tiny random BART (and T5 with spiece.model only), a loopback Hub serves it, `precis train` fine-tunes
+# it on a cluster (1 server, 2 workers) and pushes it back, transformers loads the push and generates the
+# same summaries as `precis summarize --model org/name`. ROUNDTRIP_FAMILIES=bart limits it; PRECIS/GOLDEN_PYTHON as above.
+ROUNDTRIP_FAMILIES ?= bart,t5
+.PHONY: check-hub-roundtrip
+check-hub-roundtrip: data $(if $(PRECIS),,build)
+	@py="$${GOLDEN_PYTHON:-.venv-golden/bin/python}"; [ -x "$$py" ] || bash tools/golden/run.sh --venv-only; \
+	"$$py" tools/golden/check_hub_roundtrip.py --precis "$(or $(PRECIS),.build/release/precis)" --families "$(ROUNDTRIP_FAMILIES)"
+
 # The training-step benchmark (docs/benchmarks.md); `tools/bench/compare_step.sh` adds PyTorch.
 bench: build
 	.build/release/precis bench step --config bart-small --batch 8 --source-len 256 --target-len 64 --threads $$(nproc) --profile

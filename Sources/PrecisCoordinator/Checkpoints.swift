@@ -1,5 +1,6 @@
 import Foundation
 import PrecisCore
+import PrecisData
 import PrecisModels
 import PrecisTrain
 import PrecisWire
@@ -158,7 +159,7 @@ extension Coordinator {
                 ("generation_config.json", try JSONSerialization.data(withJSONObject: model.generationDefaults, options: [.prettyPrinted, .sortedKeys])),
                 ("trainer_state.json", try state.jsonData()),
                 ("training_state.json", try enc.encode(training)),
-            ] + (try ModelFolder.tokenizerFiles(for: model, tokenizerJSON: try Data(contentsOf: URL(fileURLWithPath: cfg.training.tokenizer)),
+            ] + (try ModelFolder.tokenizerFiles(for: model, tokenizerJSON: try TokenizerFolder.tokenizerJSON(path: cfg.training.tokenizer),
                                            file: cfg.training.tokenizer)).map { ($0.name, $0.data) }
             let store = checkpointStore
             let results = checkpoints.writes

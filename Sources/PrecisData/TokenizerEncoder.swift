@@ -10,10 +10,14 @@ public struct TokenizerEncoder: TextEncoder, Sendable {
         self.tokenizer = tokenizer; self.fingerprint = fingerprint
     }
 
-    /// Loads `tokenizer.json`; its fingerprint is the hash of the file's bytes.
+    /// Loads `tokenizer.json`; its fingerprint is the hash of the file's bytes. A folder is read as
+    /// a model folder's tokenizer (`init(folder:)`: tokenizer.json, vocab.json + merges.txt or spiece.model).
     public init(file: String) throws {
-        tokenizer = try Tokenizer(contentsOfFile: file)
-        fingerprint = try FNV.file(file)
+        if TokenizerFolder.isFolder(file) {
+            try self.init(folder: file)
+        } else {
+            try self.init(tokenizer: Tokenizer(contentsOfFile: file), fingerprint: FNV.file(file))
+        }
     }
 
     public func encode(_ text: String, maxLength: Int?) throws -> [Int32] {

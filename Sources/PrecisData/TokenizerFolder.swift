@@ -124,6 +124,36 @@ public enum TokenizerFolder {
     }
 }
 
+extension TokenizerFolder {
+    /// Whether `path` is an existing folder.
+    public static func isFolder(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+    }
+
+    /// The tokenizer a `tokenizer` setting names: a `tokenizer.json` file, or a folder holding
+    /// `tokenizer.json`, `vocab.json` + `merges.txt` or `spiece.model` (``load(_:)``).
+    public static func load(path: String) throws -> Loaded {
+        if isFolder(path) { return try load(path) }
+        return Loaded(tokenizer: try Tokenizer(contentsOfFile: path), files: [path])
+    }
+
+    /// The `tokenizer.json` bytes a model folder saved with the tokenizer at `path` gets: the file
+    /// itself (a file, or a folder's `tokenizer.json`) byte for byte; for a folder of classic files
+    /// (vocab.json + merges.txt, spiece.model), the tokenizer built from them in tokenizer.json form.
+    public static func tokenizerJSON(path: String) throws -> Data {
+        let loaded = try load(path: path)
+        let asIs = !isFolder(path) || loaded.files == [(path as NSString).appendingPathComponent("tokenizer.json")]
+        if asIs {
+            guard let data = FileManager.default.contents(atPath: loaded.files[0]) else {
+                throw Failure.unsupported(file: loaded.files[0], detail: "cannot be read")
+            }
+            return data
+        }
+        return Data(loaded.tokenizer.toJSON().prettyString().utf8)
+    }
+}
+
 extension TokenizerEncoder {
     /// The tokenizer of a model folder (``TokenizerFolder``); its fingerprint hashes the files it came from.
     public init(folder: String) throws {

@@ -8,7 +8,8 @@ public enum HubFilePlan {
     public enum Purpose: Sendable, Equatable {
         /// A model folder: config, weights, generation config and the tokenizer files.
         case model
-        /// The tokenizer files alone.
+        /// The tokenizer files alone (and config.json when there is no tokenizer.json: its
+        /// model_type names the tokenizer class when tokenizer_config.json does not).
         case tokenizer
     }
 
@@ -43,6 +44,11 @@ public enum HubFilePlan {
         if purpose == .tokenizer && tokenizer.isEmpty {
             throw HubDownloadError.unusableRepo(repo: repo, revision: revision,
                                                 reason: "it has none of \(tokenizerFiles.joined(separator: ", "))")
+        }
+        // A tokenizer without tokenizer.json is built from the classic files by the class that
+        // tokenizer_config.json names, else the one config.json's model_type implies: fetch that too.
+        if purpose == .tokenizer && !siblings.contains("tokenizer.json") && siblings.contains("config.json") {
+            files.append("config.json")
         }
         return (files + tokenizer, index)
     }

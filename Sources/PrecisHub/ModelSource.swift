@@ -15,8 +15,9 @@ public enum ModelSource {
         try resolve(spec, purpose: .model, environment: environment, log: log)?.folder ?? spec
     }
 
-    /// The tokenizer file `spec` names: a local path as it is, or the `tokenizer.json` of a Hub
-    /// reference's snapshot (its folder when the repository has no tokenizer.json).
+    /// The tokenizer `spec` names: a local path (a tokenizer.json file or a folder) as it is, or the
+    /// `tokenizer.json` of a Hub reference's snapshot (its folder when the repository has no
+    /// tokenizer.json: vocab.json + merges.txt or spiece.model, read by PrecisData's TokenizerFolder).
     public static func tokenizerFile(_ spec: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                                      log: @escaping @Sendable (String) -> Void = ModelSource.stderrLog) throws -> String {
         guard let s = try resolve(spec, purpose: .tokenizer, environment: environment, log: log) else { return spec }

@@ -159,7 +159,11 @@ public enum LocalTrainer {
     public static func save(model: any Seq2SeqModel, tokenizerFile: String, to dir: String, step: Int, epochs: Double,
                      history: [[String: Double]], seconds: Double, examples: Int) throws {
         try ModelFolder.save(model, to: dir)
-        try ModelFolder.saveTokenizer(for: model, tokenizerFile: tokenizerFile, to: dir)
+        // tokenizerFile may be a folder of classic files: saved as tokenizer.json (TokenizerFolder.tokenizerJSON).
+        for (name, bytes) in try ModelFolder.tokenizerFiles(for: model, tokenizerJSON: TokenizerFolder.tokenizerJSON(path: tokenizerFile),
+                                                            file: tokenizerFile) {
+            try AtomicFile.write(bytes, to: (dir as NSString).appendingPathComponent(name))
+        }
         var log = history.map { $0 as [String: Any] }
         log.append(["step": step, "train_runtime": seconds, "train_samples_per_second": Double(examples) / max(seconds, 1e-9)])
         try writeState(to: dir, step: step, maxSteps: step, epochs: epochs, history: log)

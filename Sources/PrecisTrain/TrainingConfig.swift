@@ -37,6 +37,8 @@ public struct TrainingArguments: Sendable, Equatable {
     public var outputDir = "runs/precis"
     /// A model folder to start from, or a config (preset name or config.json) to initialise from scratch.
     public var model = "bart-small"
+    /// A tokenizer.json, a folder holding tokenizer.json, vocab.json + merges.txt or spiece.model
+    /// (PrecisData's TokenizerFolder), or a Hub repository `org/name[@revision]` (ModelSource).
     public var tokenizer = "runs/tokenizer.json"
     /// When set (`bpe` or `unigram`), `precis train` trains the tokenizer at `tokenizer` on the
     /// text and summary columns of `train_file` if that file does not exist yet.

@@ -29,7 +29,7 @@ public struct TrainingPlan {
         config = cfg
         guard FileManager.default.fileExists(atPath: a.tokenizer) else {
             throw ConfigError.invalid(file: cfg.file, key: "training.tokenizer",
-                                      reason: "\(a.tokenizer) does not exist (make one with `precis tokenizer train`)")
+                                      reason: "\(a.tokenizer) does not exist (a tokenizer.json, a folder with tokenizer.json, vocab.json + merges.txt or spiece.model, or a Hub repository; make one with `precis tokenizer train`)")
         }
         let encoder = try TokenizerEncoder(file: a.tokenizer)
         guard encoder.tokenizer.vocabSize <= model.vocabSize else {

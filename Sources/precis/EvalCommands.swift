@@ -176,6 +176,8 @@ struct SummarizeCommand: ParsableCommand {
     @Option(name: .customLong("source-prefix"), help: "Text put before every input (run_summarization's --source_prefix, e.g. \"summarize: \" for T5).")
     var sourcePrefix = ""
     @OptionGroup var gen: GenerationOptions
+    @Flag(help: "Also print each summary's generated token ids as \"ids\" (the decoder start and end-of-sequence tokens included, as transformers' generate returns them).")
+    var ids = false
 
     func validate() throws { try validateSourcePrefix(sourcePrefix) }
 
@@ -202,10 +204,11 @@ struct SummarizeCommand: ParsableCommand {
                 texts.append(t.replacingOccurrences(of: "\r\n", with: "\n"))
             }
             let bar = ProgressBar(label: "summarize")
-            let (out, _) = try sm.summarize(texts, sourcePrefix: sourcePrefix, batchSize: batchSize,
-                                            maxSourceLength: maxSourceLength) { showProgress(bar, $0, $1) }
-            for s in out {
-                print(String(decoding: try JSONSerialization.data(withJSONObject: ["summary": s], options: [.sortedKeys]), as: UTF8.self))
+            let (out, tokens) = try sm.summarize(texts, sourcePrefix: sourcePrefix, batchSize: batchSize,
+                                                 maxSourceLength: maxSourceLength) { showProgress(bar, $0, $1) }
+            for (s, t) in zip(out, tokens) {
+                let line: [String: Any] = ids ? ["summary": s, "ids": t.map { Int($0) }] : ["summary": s]
+                print(String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), as: UTF8.self))
             }
         } catch let e as ValidationError { throw e } catch { throw fail(error) }
     }

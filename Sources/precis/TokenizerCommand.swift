@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PrecisData
 import PrecisHub
 import PrecisText
 
@@ -100,7 +101,7 @@ struct TokenizerCommand: ParsableCommand {
             every line (without its LF, and without a CR before it) is one text.
             """)
 
-        @Option(help: "tokenizer.json, or a Hub repository org/name[@revision] (its tokenizer.json).")
+        @Option(help: "tokenizer.json, a folder (tokenizer.json, vocab.json + merges.txt or spiece.model), or a Hub repository org/name[@revision].")
         var tokenizer: String
         @Option(help: "Input file (default: standard input).")
         var input: String = "-"
@@ -113,7 +114,7 @@ struct TokenizerCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let tok = try Tokenizer(contentsOfFile: ModelSource.tokenizerFile(tokenizer))
+                let tok = try TokenizerFolder.load(path: ModelSource.tokenizerFile(tokenizer)).tokenizer
                 let name = input == "-" ? "<stdin>" : input
                 let bytes = try JSONLines.readAll(input)
                 var out = Output()
@@ -140,7 +141,7 @@ struct TokenizerCommand: ParsableCommand {
             commandName: "decode",
             abstract: "Decode JSON Lines {\"ids\": [...]} into {\"text\": ...}, one output line per input line.")
 
-        @Option(help: "tokenizer.json, or a Hub repository org/name[@revision] (its tokenizer.json).")
+        @Option(help: "tokenizer.json, a folder (tokenizer.json, vocab.json + merges.txt or spiece.model), or a Hub repository org/name[@revision].")
         var tokenizer: String
         @Option(help: "Input file (default: standard input).")
         var input: String = "-"
@@ -149,7 +150,7 @@ struct TokenizerCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let tok = try Tokenizer(contentsOfFile: ModelSource.tokenizerFile(tokenizer))
+                let tok = try TokenizerFolder.load(path: ModelSource.tokenizerFile(tokenizer)).tokenizer
                 let name = input == "-" ? "<stdin>" : input
                 let bytes = try JSONLines.readAll(input)
                 var out = Output()
@@ -172,7 +173,7 @@ struct TokenizerCommand: ParsableCommand {
             thread (special tokens added). The first pass starts with an empty word cache.
             """)
 
-        @Option(help: "tokenizer.json, or a Hub repository org/name[@revision] (its tokenizer.json).")
+        @Option(help: "tokenizer.json, a folder (tokenizer.json, vocab.json + merges.txt or spiece.model), or a Hub repository org/name[@revision].")
         var tokenizer: String
         @Option(name: .customLong("data"), help: "JSON Lines file (repeatable).")
         var data: [String]
@@ -183,7 +184,7 @@ struct TokenizerCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let tok = try Tokenizer(contentsOfFile: ModelSource.tokenizerFile(tokenizer))
+                let tok = try TokenizerFolder.load(path: ModelSource.tokenizerFile(tokenizer)).tokenizer
                 let fieldNames = fields.split(separator: ",").map(String.init)
                 var texts: [String] = []
                 for file in data {
