@@ -108,7 +108,17 @@ public struct TrainingArguments: Sendable, Equatable {
     public var hubStrategy = "every_save"
     public var hubPrivateRepo = false
     public var hubToken: String? = nil
-    public var hubURL = "https://huggingface.co"
+    /// `hub_url`; unset, `HF_ENDPOINT` of the coordinator's environment (as transformers' `push_to_hub`
+    /// follows it), else https://huggingface.co.
+    public var hubURL = TrainingArguments.defaultHubURL(environment: ProcessInfo.processInfo.environment)
+
+    /// The hub pushes go to when the config names none: `HF_ENDPOINT` (without a trailing slash) when
+    /// set and not empty, else https://huggingface.co.
+    public static func defaultHubURL(environment: [String: String]) -> String {
+        var e = environment["HF_ENDPOINT"]?.trimmingCharacters(in: .whitespaces) ?? ""
+        while e.hasSuffix("/") { e.removeLast() }
+        return e.isEmpty ? "https://huggingface.co" : e
+    }
 
     // The model card (README.md in output_dir and in hub pushes).
     /// The model's licence as a Hub identifier (nil: the licence the training data's notes state, if any).

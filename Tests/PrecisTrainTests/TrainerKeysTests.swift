@@ -9,6 +9,14 @@ import PrecisTrain
         try TrainingConfig.parse("training:\n" + training, file: "c.yaml")
     }
 
+    /// `hub_url` unset follows `HF_ENDPOINT` as transformers' `push_to_hub` does.
+    @Test func theDefaultHubFollowsHFEndpoint() {
+        #expect(TrainingArguments.defaultHubURL(environment: [:]) == "https://huggingface.co")
+        #expect(TrainingArguments.defaultHubURL(environment: ["HF_ENDPOINT": ""]) == "https://huggingface.co")
+        #expect(TrainingArguments.defaultHubURL(environment: ["HF_ENDPOINT": "http://127.0.0.1:8080/"]) == "http://127.0.0.1:8080")
+        #expect(TrainingArguments.defaultHubURL(environment: ["HF_ENDPOINT": "https://hub.example.org/mirror"]) == "https://hub.example.org/mirror")
+    }
+
     @Test func warmupStepsBelowOneIsARatioAsInTransformers5() throws {
         let ratio = try parse("  warmup_steps: 0.1\n")
         #expect(ratio.training.warmupRatio == 0.1 && ratio.training.warmupSteps == 0)
