@@ -260,6 +260,33 @@ func tempDir() -> String {
         }
     }
 
+    /// `config.json` as written reads back as the same config, for BART and Pegasus (the shared core
+    /// and each family's own fields), with an unset forced BOS written as transformers writes it:
+    /// null for BART, left out for Pegasus.
+    @Test func configJSONRoundTripsForBartAndPegasus() throws {
+        var b = tinyConfig(dropout: 0.2, scale: true)
+        b.forcedBosTokenId = nil; b.bosTokenId = 3
+        let bartJSON = try BartModel(config: b).configJSON()
+        #expect(try BartConfig.parse(bartJSON, file: "b") == b)
+        let bart = try JSONSerialization.jsonObject(with: bartJSON) as! [String: Any]
+        #expect(bart["forced_bos_token_id"] is NSNull && (bart["bos_token_id"] as? NSNumber)?.intValue == 3)
+        #expect(bart["architectures"] as? [String] == ["BartForConditionalGeneration"] && bart["model_type"] as? String == "bart")
+        var p = tinyPegasusConfig(dropout: 0.1)
+        p.forcedBosTokenId = nil; p.bosTokenId = nil
+        let pegasusJSON = try PegasusModel(config: p).configJSON()
+        #expect(try PegasusConfig.parse(pegasusJSON, file: "p") == p)
+        let pegasus = try JSONSerialization.jsonObject(with: pegasusJSON) as! [String: Any]
+        #expect(pegasus["forced_bos_token_id"] == nil && pegasus["bos_token_id"] == nil)
+        #expect((pegasus["encoder_layerdrop"] as? NSNumber)?.doubleValue == 0 && pegasus["model_type"] as? String == "pegasus")
+        p.bosTokenId = 2; p.forcedBosTokenId = 4
+        #expect(try PegasusConfig.parse(PegasusModel(config: p).configJSON(), file: "p") == p)
+        // Each family keeps its own defaults for what a file leaves out.
+        let bartDefaults = try BartConfig.parse(Data("{}".utf8), file: "b"), pegasusDefaults = try PegasusConfig.parse(Data("{}".utf8), file: "p")
+        #expect(bartDefaults.padTokenId == 1 && bartDefaults.eosTokenId == 2 && bartDefaults.forcedEosTokenId == 2 && bartDefaults.bosTokenId == 0)
+        #expect(pegasusDefaults.padTokenId == 0 && pegasusDefaults.eosTokenId == 1 && pegasusDefaults.decoderStartTokenId == 0)
+        #expect(pegasusDefaults.bosTokenId == nil && pegasusDefaults.forcedEosTokenId == 1)
+    }
+
     @Test func shippedConfigFilesMatchThePresets() throws {
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         for name in ModelPresets.all.keys where name.hasPrefix("bart-") {
