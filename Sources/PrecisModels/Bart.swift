@@ -17,26 +17,33 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
     /// `final_logits_bias` is a buffer in transformers, not a parameter: it is loaded and saved but
     /// never trained.
     public let finalLogitsBias: FloatBuffer
-    let layout: BartLayout
+    /// Each stack's `layernorm_embedding` is its layout's `encoderNorm` / `decoderNorm`.
+    let layout: BartFamilyLayout
     /// Runs the step's lanes (see `LaneRunner`); lane 0's gradients are `grads`.
     let runner: LaneRunner<BartModel>
     /// Wall time per region of the step (enable for profiling).
     public let profiler = Profiler()
-    /// Decoder weights packed for generation, with the fingerprint of the parameters they were packed
-    /// from: repacking (~10 ms for bart-small) happens only when the parameters changed.
-    var packedCache: (fingerprint: [Double], decoder: BartIncrementalDecoder.PackedDecoder)?
-    /// The last incremental decoder, reused by the next generation of the same shape.
-    var decoderCache: BartIncrementalDecoder?
+    /// Packed decoder weights and the last incremental decoder, kept between generations.
+    let generation = BartFamilyGenerationCache()
 
     public static let modelType = "bart"
+    /// transformers' `BartLearnedPositionalEmbedding` offset: position j is row j + 2 of the table.
+    static let positionOffset = 2
 
     public init(config: BartConfig) {
         self.config = config
-        (table, layout) = BartLayout.build(config)
+        (table, layout) = Self.layout(config)
         params = FloatBuffer(count: table.count)
         grads = FloatBuffer(count: table.count)
         finalLogitsBias = FloatBuffer(count: config.vocabSize)
         runner = LaneRunner(grads: grads, table: table, reportPrefixes: Self.gradientReportPrefixes(config))
+    }
+
+    /// The parameters' offsets: learned positions (max_position_embeddings + offset rows) and a
+    /// `layernorm_embedding` per stack.
+    static func layout(_ config: BartConfig) -> (ParameterTable, BartFamilyLayout) {
+        BartFamilyLayout.build(config.core, learnedPositionRows: config.maxPositionEmbeddings + positionOffset,
+                               stackNorm: "layernorm_embedding")
     }
 
     /// Backward's order: each decoder layer from the last, the decoder's positions and its
@@ -48,13 +55,7 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
         return prefixes
     }
 
-    public var facts: Seq2SeqFacts {
-        Seq2SeqFacts(modelType: Self.modelType, vocabSize: config.vocabSize, dModel: config.dModel,
-                     padTokenId: config.padTokenId, eosTokenId: config.eosTokenId, bosTokenId: config.bosTokenId,
-                     decoderStartTokenId: config.decoderStartTokenId, forcedBosTokenId: config.forcedBosTokenId,
-                     forcedEosTokenId: config.forcedEosTokenId, maxSourcePositions: config.maxPositionEmbeddings,
-                     maxTargetPositions: config.maxPositionEmbeddings, tiedHead: config.tieWordEmbeddings)
-    }
+    public var facts: Seq2SeqFacts { config.core.facts(modelType: Self.modelType, bosTokenId: config.bosTokenId) }
     public var extraTensors: [(name: String, values: FloatBuffer, shape: [Int])] {
         [("final_logits_bias", finalLogitsBias, [1, config.vocabSize])]
     }
@@ -62,51 +63,19 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
     public func zeroGradients() { grads.zero() }
 
     /// `config.json` as transformers writes it for `BartForConditionalGeneration`.
-    public func configJSON() throws -> Data {
-        let base = try JSONEncoder().encode(config)
-        var dict = try JSONSerialization.jsonObject(with: base) as! [String: Any]
-        dict["architectures"] = ["BartForConditionalGeneration"]
-        dict["dtype"] = "float32"
-        return try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
-    }
+    public func configJSON() throws -> Data { try ConfigEncoding.encode(config, architecture: "BartForConditionalGeneration") }
 
     /// `generation_config.json` defaults derived from the model config, as transformers does.
-    public var generationDefaults: [String: Any] {
-        var g: [String: Any] = ["bos_token_id": config.bosTokenId, "decoder_start_token_id": config.decoderStartTokenId,
-                                "eos_token_id": config.eosTokenId, "pad_token_id": config.padTokenId]
-        if let f = config.forcedBosTokenId { g["forced_bos_token_id"] = f }
-        if let f = config.forcedEosTokenId { g["forced_eos_token_id"] = f }
-        return g
-    }
+    public var generationDefaults: [String: Any] { config.core.generationDefaults(bosTokenId: config.bosTokenId) }
 
     /// Other names a checkpoint may store a parameter under (tied embeddings; a bare `BartModel`).
-    public func aliases(for name: String) -> [String] {
-        var out: [String] = []
-        if name == "model.shared.weight" {
-            out = ["model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight", "lm_head.weight"]
-        }
-        if name.hasPrefix("model.") { out.append(String(name.dropFirst("model.".count))) }
-        if name == "model.shared.weight" { out += ["encoder.embed_tokens.weight", "decoder.embed_tokens.weight"] }
-        return out
-    }
+    public func aliases(for name: String) -> [String] { BartFamilyLayout.aliases(for: name) }
 
     /// transformers' `_init_weights`: N(0, init_std) for linear and embedding weights (the padding
     /// row of the token embedding zeroed), zero biases, LayerNorm weight 1 and bias 0.
     public func initializeWeights(seed: UInt64) {
-        var rng = SeededRNG(seed: seed)
-        let std = config.initStd
-        for e in table.entries {
-            let p = params.pointer + e.offset
-            if e.name.hasSuffix(".bias") {
-                Vec.zero(p, e.count)
-            } else if e.name.contains("layer_norm") || e.name.contains("layernorm") {
-                Vec.fill(p, 1, e.count)
-            } else {
-                for i in 0..<e.count { p[i] = Float(rng.normal() * std) }
-            }
-        }
-        let shared = params.pointer + layout.shared
-        Vec.zero(shared + config.padTokenId * config.dModel, config.dModel)
+        layout.initializeWeights(table, params: params, std: config.initStd, padTokenId: config.padTokenId, dim: config.dModel,
+                                 seed: seed)
         finalLogitsBias.zero()
     }
 
@@ -170,31 +139,8 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
 
     /// The lane's workspace, grown if needed, holding its rows of the batch.
     func laneWorkspace(_ old: BartWorkspace?, lane index: Int, rows: Range<Int>, batch: Seq2SeqBatch) -> BartWorkspace {
-        let b = rows.count, s = batch.sourceLength, t = batch.targetLength, r0 = rows.lowerBound
-        let ws: BartWorkspace
-        if let w = old, w.capB >= b, w.capS >= s, w.capT >= t, w.attnScratch.probTiles.count >= Parallel.available {
-            ws = w
-        } else {
-            ws = BartWorkspace(config: config, b: max(b, old?.capB ?? 0), s: max(s, old?.capS ?? 0),
-                               t: max(t, old?.capT ?? 0))
-        }
-        ws.b = b; ws.s = s; ws.t = t
-        ws.profiled = index == 0
-        ws.work = LaneWork()  // no board unless the caller's region has one
-        for i in 0..<(b * s) {
-            ws.sourceIds[i] = batch.inputIds[r0 * s + i]
-            ws.sourceMask[i] = Float(batch.attentionMask[r0 * s + i])
-        }
-        // shift_tokens_right: [decoder_start, labels[:-1]] with -100 replaced by pad.
-        for r in 0..<b {
-            for j in 0..<t {
-                let lab = batch.labels[(r0 + r) * t + j]
-                ws.labels[r * t + j] = lab
-                let prev: Int32 = j == 0 ? Int32(config.decoderStartTokenId) : batch.labels[(r0 + r) * t + j - 1]
-                ws.targetIds[r * t + j] = prev == Seq2SeqBatch.ignoreIndex ? Int32(config.padTokenId) : prev
-            }
-        }
-        return ws
+        BartWorkspace.lane(old, index: index, rows: rows, batch: batch, decoderStart: config.decoderStartTokenId,
+                           pad: config.padTokenId) { BartWorkspace(config: config, b: $0, s: $1, t: $2) }
     }
 
     /// One lane's forward pass over the rows its workspace holds: encoder, decoder, LM head, loss
@@ -202,7 +148,7 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
     func laneForward(_ ws: BartWorkspace, rows: Range<Int>, options: StepOptions, logitsOut: UnsafeMutablePointer<Float>?,
                      work: LaneWork) -> CrossEntropy.Result {
         ws.work = work
-        let drop = DropoutPlan(config: config, training: options.training, seed: options.seed).lane(rows)
+        let drop = DropoutPlan(config: config.core, training: options.training, seed: options.seed).lane(rows)
         ws.drop = drop
         encode(ws, drop)
         decode(ws, drop)
@@ -243,7 +189,7 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
         Embedding.forward(out: ws.tmp, table: p + layout.shared, ids: ids, rows: rows, dim: d, scale: scale)
         for r in 0..<ws.b {
             for j in 0..<length {
-                Vec.add(ws.tmp + (r * length + j) * d, p + positions + (j + BartLayout.positionOffset) * d, d)
+                Vec.add(ws.tmp + (r * length + j) * d, p + positions + (j + Self.positionOffset) * d, d)
             }
         }
         norm.forward(ws.tmp, normOffsets, params: p, rows: rows, dim: d, eps: config.layerNormEps)
@@ -265,7 +211,7 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
     func encode(_ ws: BartWorkspace, _ drop: DropoutPlan) {
         let c = config, d = c.dModel, n = ws.b * ws.s, p = params.pointer
         prof(ws, "fwd embed") { embed(ws, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions, norm: ws.encoderEmbedNorm,
-              normOffsets: layout.encoderEmbedNorm, out: ws.encoderInput, dropout: drop.site(.encoderEmbedding)) }
+              normOffsets: layout.encoderNorm, out: ws.encoderInput, dropout: drop.site(.encoderEmbedding)) }
         let shape = AttentionShape(batch: ws.b, tq: ws.s, tk: ws.s, dim: d, heads: c.encoderAttentionHeads)
         var x = UnsafePointer(ws.encoderInput)
         for (l, acts) in ws.encoderLayers.enumerated() {
@@ -291,7 +237,7 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
     private func decode(_ ws: BartWorkspace, _ drop: DropoutPlan) {
         let c = config, d = c.dModel, n = ws.b * ws.t, p = params.pointer
         prof(ws, "fwd embed") { embed(ws, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions, norm: ws.decoderEmbedNorm,
-              normOffsets: layout.decoderEmbedNorm, out: ws.decoderInput, dropout: drop.site(.decoderEmbedding)) }
+              normOffsets: layout.decoderNorm, out: ws.decoderInput, dropout: drop.site(.decoderEmbedding)) }
         let selfShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.t, dim: d, heads: c.decoderAttentionHeads)
         let crossShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.s, dim: d, heads: c.decoderAttentionHeads)
         var x = UnsafePointer(ws.decoderInput)
@@ -373,7 +319,7 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
             report(reported); reported += 1
         }
         prof(ws, "bwd embed") { embedBackward(ws, grad: gA, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions,
-                      norm: ws.decoderEmbedNorm, normOffsets: layout.decoderEmbedNorm,
+                      norm: ws.decoderEmbedNorm, normOffsets: layout.decoderNorm,
                       dropout: drop.site(.decoderEmbedding)) }
         report(reported); report(reported + 1); reported += 2
 
@@ -400,7 +346,7 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
             report(reported); reported += 1
         }
         prof(ws, "bwd embed") { embedBackward(ws, grad: gA, ids: ws.sourceIds, length: ws.s, positions: layout.encoderPositions,
-                      norm: ws.encoderEmbedNorm, normOffsets: layout.encoderEmbedNorm,
+                      norm: ws.encoderEmbedNorm, normOffsets: layout.encoderNorm,
                       dropout: drop.site(.encoderEmbedding)) }
         assert(reported == runner.reportRanges.count)
     }
@@ -426,74 +372,14 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
         Embedding.backward(dtable: g + layout.shared, dout: grad, ids: ids, rows: rows, dim: d, scale: scale)
         for r in 0..<ws.b {
             for j in 0..<length {
-                Vec.add(g + positions + (j + BartLayout.positionOffset) * d, grad + (r * length + j) * d, d)
+                Vec.add(g + positions + (j + Self.positionOffset) * d, grad + (r * length + j) * d, d)
             }
         }
     }
 }
 
-/// Flat-buffer offsets of every BART parameter, in `named_parameters()` order.
-struct BartLayout {
-    static let positionOffset = 2
-
-    struct EncoderLayer {
-        var selfAttn: AttentionOffsets, ln1: NormOffsets, ffn: FeedForwardOffsets, ln2: NormOffsets
-    }
-    struct DecoderLayer {
-        var selfAttn: AttentionOffsets, ln1: NormOffsets, crossAttn: AttentionOffsets, ln2: NormOffsets
-        var ffn: FeedForwardOffsets, ln3: NormOffsets
-    }
-
-    var shared = 0
-    var encoderPositions = 0, decoderPositions = 0
-    var encoderEmbedNorm = NormOffsets(weight: 0, bias: 0), decoderEmbedNorm = NormOffsets(weight: 0, bias: 0)
-    var encoder: [EncoderLayer] = []
-    var decoder: [DecoderLayer] = []
-
-    static func build(_ c: BartConfig) -> (ParameterTable, BartLayout) {
-        var t = ParameterTable()
-        var l = BartLayout()
-        let d = c.dModel
-        func linear(_ name: String, _ out: Int, _ inp: Int) -> (Int, Int) {
-            (t.add(name + ".weight", [out, inp], decay: true), t.add(name + ".bias", [out], decay: false))
-        }
-        func norm(_ name: String) -> NormOffsets {
-            NormOffsets(weight: t.add(name + ".weight", [d], decay: false), bias: t.add(name + ".bias", [d], decay: false))
-        }
-        func attention(_ name: String) -> AttentionOffsets {
-            let k = linear(name + ".k_proj", d, d), v = linear(name + ".v_proj", d, d)
-            let q = linear(name + ".q_proj", d, d), o = linear(name + ".out_proj", d, d)
-            return AttentionOffsets(qw: q.0, qb: q.1, kw: k.0, kb: k.1, vw: v.0, vb: v.1, ow: o.0, ob: o.1)
-        }
-        func ffn(_ prefix: String, _ f: Int) -> FeedForwardOffsets {
-            let a = linear(prefix + ".fc1", f, d), b = linear(prefix + ".fc2", d, f)
-            return FeedForwardOffsets(w1: a.0, b1: a.1, w2: b.0, b2: b.1)
-        }
-        let positions = c.maxPositionEmbeddings + positionOffset
-        l.shared = t.add("model.shared.weight", [c.vocabSize, d], decay: true)
-        l.encoderPositions = t.add("model.encoder.embed_positions.weight", [positions, d], decay: true)
-        for i in 0..<c.encoderLayers {
-            let p = "model.encoder.layers.\(i)"
-            let sa = attention(p + ".self_attn"), n1 = norm(p + ".self_attn_layer_norm")
-            let f = ffn(p, c.encoderFfnDim), n2 = norm(p + ".final_layer_norm")
-            l.encoder.append(EncoderLayer(selfAttn: sa, ln1: n1, ffn: f, ln2: n2))
-        }
-        l.encoderEmbedNorm = norm("model.encoder.layernorm_embedding")
-        l.decoderPositions = t.add("model.decoder.embed_positions.weight", [positions, d], decay: true)
-        for i in 0..<c.decoderLayers {
-            let p = "model.decoder.layers.\(i)"
-            let sa = attention(p + ".self_attn"), n1 = norm(p + ".self_attn_layer_norm")
-            let ca = attention(p + ".encoder_attn"), n2 = norm(p + ".encoder_attn_layer_norm")
-            let f = ffn(p, c.decoderFfnDim), n3 = norm(p + ".final_layer_norm")
-            l.decoder.append(DecoderLayer(selfAttn: sa, ln1: n1, crossAttn: ca, ln2: n2, ffn: f, ln3: n3))
-        }
-        l.decoderEmbedNorm = norm("model.decoder.layernorm_embedding")
-        return (t, l)
-    }
-}
-
 /// Every activation and scratch buffer of a training step, allocated once per shape capacity.
-final class BartWorkspace {
+final class BartWorkspace: LaneWorkspace {
     struct EncoderLayerActs {
         var attn: AttentionActs, ln1: NormActs, ffn: FeedForwardActs, ln2: NormActs
     }

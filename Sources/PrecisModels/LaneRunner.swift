@@ -189,6 +189,22 @@ final class LaneRunner<Arch: LaneArchitecture> {
         endLaneBackward(shared)
     }
 
+    /// The encoder's last hidden state [B, S, D] for these sources, in evaluation mode: `encode` runs
+    /// the encoder in a lane's workspace and returns where its output (rows × S × D) is.
+    func encoderHiddenStates(_ arch: Arch, facts: Seq2SeqFacts, dModel: Int, inputIds: [Int32], attentionMask: [Int32],
+                             batchSize: Int, sourceLength: Int,
+                             encode: (Arch.Workspace) -> UnsafePointer<Float>) throws -> FloatBuffer {
+        let batch = try Seq2SeqBatch(batchSize: batchSize, sourceLength: sourceLength, targetLength: 1, inputIds: inputIds,
+                                     attentionMask: attentionMask, labels: Array(repeating: Seq2SeqBatch.ignoreIndex, count: batchSize))
+        try batch.validate(facts)
+        let out = FloatBuffer(count: batchSize * sourceLength * dModel)
+        let rowFloats = sourceLength * dModel
+        eachLane(arch, batch) { rows, ws in
+            (out.pointer + rows.lowerBound * rowFloats).update(from: encode(ws), count: rows.count * rowFloats)
+        }
+        return out
+    }
+
     /// Runs `body` for each lane's rows of `batch` (a validated batch) in its workspace, the lanes
     /// at once; no board (an encoder pass for generation, say).
     func eachLane(_ arch: Arch, _ batch: Seq2SeqBatch, _ body: (_ rows: Range<Int>, _ ws: Arch.Workspace) -> Void) {

@@ -104,19 +104,20 @@ struct MatrixProductList {
 
 extension BartModel {
     public func matrixProducts(batch: Int, source: Int, target: Int) -> [MatrixProduct] {
-        Self.matrixProducts(config: config, table: table, batch: batch, source: source, target: target)
+        Self.matrixProducts(config: config.core, table: table, batch: batch, source: source, target: target)
     }
 
     /// The products of a BART config's training step, without allocating a model.
     public static func matrixProducts(_ config: BartConfig, batch: Int, source: Int, target: Int) -> [MatrixProduct] {
-        matrixProducts(config: config, table: BartLayout.build(config).0, batch: batch, source: source, target: target)
+        matrixProducts(config: config.core, table: layout(config).0, batch: batch, source: source, target: target)
     }
 
     /// Walks the layers as `step` runs them, with the weights' shapes read from the parameter table:
     /// each encoder layer's self-attention and FFN (over batch × source rows), each decoder layer's
     /// causal self-attention, cross-attention (queries over batch × target rows, keys and values
-    /// projected from the encoder output) and FFN, and the LM head tied to the shared embedding.
-    static func matrixProducts(config c: BartConfig, table: ParameterTable, batch b: Int, source s: Int,
+    /// projected from the encoder output) and FFN, and the LM head tied to the shared embedding (the
+    /// same walk serves Pegasus).
+    static func matrixProducts(config c: BartFamilyConfigCore, table: ParameterTable, batch b: Int, source s: Int,
                                target t: Int) -> [MatrixProduct] {
         func weight(_ module: String) -> [Int] {
             guard let e = table[module + ".weight"] else { preconditionFailure("no parameter \(module).weight") }

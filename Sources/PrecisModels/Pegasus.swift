@@ -21,26 +21,30 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
     public let finalLogitsBias: FloatBuffer
     /// The sinusoidal position table [max_position_embeddings, d_model], shared by encoder and decoder.
     let positions: FloatBuffer
-    let layout: PegasusLayout
+    /// Each stack's final `layer_norm` is its layout's `encoderNorm` / `decoderNorm`.
+    let layout: BartFamilyLayout
     /// Runs the step's lanes (see `LaneRunner`); lane 0's gradients are `grads`.
     let runner: LaneRunner<PegasusModel>
     /// Wall time per region of the step (enable for profiling).
     public let profiler = Profiler()
-    /// Decoder weights packed for generation, with the fingerprint of the parameters they were packed from.
-    var packedCache: (fingerprint: [Double], decoder: PegasusIncrementalDecoder.PackedDecoder)?
-    /// The last incremental decoder, reused by the next generation of the same shape.
-    var decoderCache: PegasusIncrementalDecoder?
+    /// Packed decoder weights and the last incremental decoder, kept between generations.
+    let generation = BartFamilyGenerationCache()
 
     public static let modelType = "pegasus"
 
     public init(config: PegasusConfig) {
         self.config = config
-        (table, layout) = PegasusLayout.build(config)
+        (table, layout) = Self.layout(config)
         params = FloatBuffer(count: table.count)
         grads = FloatBuffer(count: table.count)
         finalLogitsBias = FloatBuffer(count: config.vocabSize)
         positions = Self.sinusoidalPositions(count: config.maxPositionEmbeddings, dim: config.dModel)
         runner = LaneRunner(grads: grads, table: table, reportPrefixes: Self.gradientReportPrefixes(config))
+    }
+
+    /// The trainable parameters' offsets: no position tables (they are fixed), a final `layer_norm` per stack.
+    static func layout(_ config: PegasusConfig) -> (ParameterTable, BartFamilyLayout) {
+        BartFamilyLayout.build(config.core, learnedPositionRows: nil, stackNorm: "layer_norm")
     }
 
     /// transformers' `PegasusSinusoidalPositionalEmbedding.create_weight`: row `pos`, column j < ⌈d/2⌉
@@ -72,13 +76,7 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
         return prefixes
     }
 
-    public var facts: Seq2SeqFacts {
-        Seq2SeqFacts(modelType: Self.modelType, vocabSize: config.vocabSize, dModel: config.dModel,
-                     padTokenId: config.padTokenId, eosTokenId: config.eosTokenId, bosTokenId: config.bosTokenId,
-                     decoderStartTokenId: config.decoderStartTokenId, forcedBosTokenId: config.forcedBosTokenId,
-                     forcedEosTokenId: config.forcedEosTokenId, maxSourcePositions: config.maxPositionEmbeddings,
-                     maxTargetPositions: config.maxPositionEmbeddings, tiedHead: config.tieWordEmbeddings)
-    }
+    public var facts: Seq2SeqFacts { config.core.facts(modelType: Self.modelType, bosTokenId: config.bosTokenId) }
     public var extraTensors: [(name: String, values: FloatBuffer, shape: [Int])] {
         [("final_logits_bias", finalLogitsBias, [1, config.vocabSize])]
     }
@@ -94,52 +92,20 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
     public func zeroGradients() { grads.zero() }
 
     /// `config.json` as transformers writes it for `PegasusForConditionalGeneration`.
-    public func configJSON() throws -> Data {
-        let base = try JSONEncoder().encode(config)
-        var dict = try JSONSerialization.jsonObject(with: base) as! [String: Any]
-        dict["architectures"] = ["PegasusForConditionalGeneration"]
-        dict["dtype"] = "float32"
-        return try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
-    }
+    public func configJSON() throws -> Data { try ConfigEncoding.encode(config, architecture: "PegasusForConditionalGeneration") }
 
     /// `generation_config.json` defaults derived from the model config, as transformers does.
-    public var generationDefaults: [String: Any] {
-        var g: [String: Any] = ["decoder_start_token_id": config.decoderStartTokenId, "eos_token_id": config.eosTokenId,
-                                "pad_token_id": config.padTokenId]
-        if let b = config.bosTokenId { g["bos_token_id"] = b }
-        if let f = config.forcedBosTokenId { g["forced_bos_token_id"] = f }
-        if let f = config.forcedEosTokenId { g["forced_eos_token_id"] = f }
-        return g
-    }
+    public var generationDefaults: [String: Any] { config.core.generationDefaults(bosTokenId: config.bosTokenId) }
 
     /// Other names a checkpoint may store a parameter under (tied embeddings; a bare `PegasusModel`).
-    public func aliases(for name: String) -> [String] {
-        var out: [String] = []
-        if name == "model.shared.weight" {
-            out = ["model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight", "lm_head.weight"]
-        }
-        if name.hasPrefix("model.") { out.append(String(name.dropFirst("model.".count))) }
-        if name == "model.shared.weight" { out += ["encoder.embed_tokens.weight", "decoder.embed_tokens.weight"] }
-        return out
-    }
+    public func aliases(for name: String) -> [String] { BartFamilyLayout.aliases(for: name) }
 
     /// transformers' `_init_weights`: N(0, init_std) for linear and embedding weights (the padding
     /// row of the token embedding zeroed), zero biases, LayerNorm weight 1 and bias 0; the
     /// sinusoidal tables are fixed and `final_logits_bias` is zero.
     public func initializeWeights(seed: UInt64) {
-        var rng = SeededRNG(seed: seed)
-        let std = config.initStd
-        for e in table.entries {
-            let p = params.pointer + e.offset
-            if e.name.hasSuffix(".bias") {
-                Vec.zero(p, e.count)
-            } else if e.name.contains("layer_norm") {
-                Vec.fill(p, 1, e.count)
-            } else {
-                for i in 0..<e.count { p[i] = Float(rng.normal() * std) }
-            }
-        }
-        Vec.zero(params.pointer + layout.shared + config.padTokenId * config.dModel, config.dModel)
+        layout.initializeWeights(table, params: params, std: config.initStd, padTokenId: config.padTokenId, dim: config.dModel,
+                                 seed: seed)
         finalLogitsBias.zero()
     }
 
@@ -192,31 +158,8 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
 
     /// The lane's workspace, grown if needed, holding its rows of the batch.
     func laneWorkspace(_ old: PegasusWorkspace?, lane index: Int, rows: Range<Int>, batch: Seq2SeqBatch) -> PegasusWorkspace {
-        let b = rows.count, s = batch.sourceLength, t = batch.targetLength, r0 = rows.lowerBound
-        let ws: PegasusWorkspace
-        if let w = old, w.capB >= b, w.capS >= s, w.capT >= t, w.attnScratch.probTiles.count >= Parallel.available {
-            ws = w
-        } else {
-            ws = PegasusWorkspace(config: config, b: max(b, old?.capB ?? 0), s: max(s, old?.capS ?? 0),
-                                  t: max(t, old?.capT ?? 0))
-        }
-        ws.b = b; ws.s = s; ws.t = t
-        ws.profiled = index == 0
-        ws.work = LaneWork()  // no board unless the caller's region has one
-        for i in 0..<(b * s) {
-            ws.sourceIds[i] = batch.inputIds[r0 * s + i]
-            ws.sourceMask[i] = Float(batch.attentionMask[r0 * s + i])
-        }
-        // shift_tokens_right: [decoder_start, labels[:-1]] with -100 replaced by pad.
-        for r in 0..<b {
-            for j in 0..<t {
-                let lab = batch.labels[(r0 + r) * t + j]
-                ws.labels[r * t + j] = lab
-                let prev: Int32 = j == 0 ? Int32(config.decoderStartTokenId) : batch.labels[(r0 + r) * t + j - 1]
-                ws.targetIds[r * t + j] = prev == Seq2SeqBatch.ignoreIndex ? Int32(config.padTokenId) : prev
-            }
-        }
-        return ws
+        PegasusWorkspace.lane(old, index: index, rows: rows, batch: batch, decoderStart: config.decoderStartTokenId,
+                              pad: config.padTokenId) { PegasusWorkspace(config: config, b: $0, s: $1, t: $2) }
     }
 
     /// One lane's forward pass: encoder, decoder, LM head, loss (fused with the logits' gradient
@@ -224,7 +167,7 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
     func laneForward(_ ws: PegasusWorkspace, rows: Range<Int>, options: StepOptions, logitsOut: UnsafeMutablePointer<Float>?,
                      work: LaneWork) -> CrossEntropy.Result {
         ws.work = work
-        let drop = DropoutPlan(config: config, training: options.training, seed: options.seed).lane(rows)
+        let drop = DropoutPlan(config: config.core, training: options.training, seed: options.seed).lane(rows)
         ws.drop = drop
         encode(ws, drop)
         decode(ws, drop)
@@ -257,7 +200,7 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
         ws.profiled ? try profiler.measure(name, body) : try body()
     }
 
-    private var embedScale: Float { config.scaleEmbedding ? Float(Double(config.dModel).squareRoot()) : 1 }
+    var embedScale: Float { config.scaleEmbedding ? Float(Double(config.dModel).squareRoot()) : 1 }
 
     /// out = dropout(scale · E[ids] + positions), the mask recorded in `mask`.
     private func embed(_ ws: PegasusWorkspace, ids: UnsafePointer<Int32>, length: Int, out: Ptr,
@@ -285,22 +228,22 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
         let c = config, d = c.dModel, n = ws.b * ws.s, p = params.pointer
         let x = ws.encoderStream
         prof(ws, "fwd embed") {
-            embed(ws, ids: ws.sourceIds, length: ws.s, out: x, mask: ws.encoderEmbedMask, dropout: drop.at(.encoderEmbedding))
+            embed(ws, ids: ws.sourceIds, length: ws.s, out: x, mask: ws.encoderEmbedMask, dropout: drop.site(.encoderEmbedding))
         }
         let shape = AttentionShape(batch: ws.b, tq: ws.s, tk: ws.s, dim: d, heads: c.encoderAttentionHeads)
         for (l, acts) in ws.encoderLayers.enumerated() {
             let o = layout.encoder[l]
-            sublayer(ws, x, rows: n, norm: acts.ln1, o.ln1, dropout: drop.at(.encoder(l, .attentionOutput))) { h, out in
+            sublayer(ws, x, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(.encoder(l, .attentionOutput))) { h, out in
                 prof(ws, "fwd enc attention") {
                     AttentionBlock.forward(acts.attn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: h, xkv: h, shape: shape,
                                            keyMask: ws.sourceMask, causal: false,
-                                           dropout: drop.at(.encoder(l, .attentionProbabilities)), out: out, work: ws.work)
+                                           dropout: drop.site(.encoder(l, .attentionProbabilities)), out: out, work: ws.work)
                 }
             }
-            sublayer(ws, x, rows: n, norm: acts.ln2, o.ln2, dropout: drop.at(.encoder(l, .ffnOutput))) { h, out in
+            sublayer(ws, x, rows: n, norm: acts.ln2, o.ln2, dropout: drop.site(.encoder(l, .ffnOutput))) { h, out in
                 prof(ws, "fwd enc ffn") {
                     FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: h, rows: n, dim: d, ffn: c.encoderFfnDim,
-                                             activation: c.activation, dropout: drop.at(.encoder(l, .activation)),
+                                             activation: c.activation, dropout: drop.site(.encoder(l, .activation)),
                                              out: out, hidden: ws.hidden, work: ws.work)
                 }
             }
@@ -312,31 +255,31 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
         let c = config, d = c.dModel, n = ws.b * ws.t, p = params.pointer
         let x = ws.decoderStream
         prof(ws, "fwd embed") {
-            embed(ws, ids: ws.targetIds, length: ws.t, out: x, mask: ws.decoderEmbedMask, dropout: drop.at(.decoderEmbedding))
+            embed(ws, ids: ws.targetIds, length: ws.t, out: x, mask: ws.decoderEmbedMask, dropout: drop.site(.decoderEmbedding))
         }
         let selfShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.t, dim: d, heads: c.decoderAttentionHeads)
         let crossShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.s, dim: d, heads: c.decoderAttentionHeads)
         let enc = UnsafePointer(ws.encoderNorm.y)
         for (l, acts) in ws.decoderLayers.enumerated() {
             let o = layout.decoder[l]
-            sublayer(ws, x, rows: n, norm: acts.ln1, o.ln1, dropout: drop.at(.decoder(l, .selfAttentionOutput))) { h, out in
+            sublayer(ws, x, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(.decoder(l, .selfAttentionOutput))) { h, out in
                 prof(ws, "fwd dec self-attention") {
                     AttentionBlock.forward(acts.selfAttn, o.selfAttn, params: p, scratch: ws.attnScratch, xq: h, xkv: h,
                                            shape: selfShape, keyMask: nil, causal: true,
-                                           dropout: drop.at(.decoder(l, .selfAttentionProbabilities)), out: out, work: ws.work)
+                                           dropout: drop.site(.decoder(l, .selfAttentionProbabilities)), out: out, work: ws.work)
                 }
             }
-            sublayer(ws, x, rows: n, norm: acts.ln2, o.ln2, dropout: drop.at(.decoder(l, .crossAttentionOutput))) { h, out in
+            sublayer(ws, x, rows: n, norm: acts.ln2, o.ln2, dropout: drop.site(.decoder(l, .crossAttentionOutput))) { h, out in
                 prof(ws, "fwd dec cross-attention") {
                     AttentionBlock.forward(acts.crossAttn, o.crossAttn, params: p, scratch: ws.attnScratch, xq: h, xkv: enc,
                                            shape: crossShape, keyMask: ws.sourceMask, causal: false,
-                                           dropout: drop.at(.decoder(l, .crossAttentionProbabilities)), out: out, work: ws.work)
+                                           dropout: drop.site(.decoder(l, .crossAttentionProbabilities)), out: out, work: ws.work)
                 }
             }
-            sublayer(ws, x, rows: n, norm: acts.ln3, o.ln3, dropout: drop.at(.decoder(l, .ffnOutput))) { h, out in
+            sublayer(ws, x, rows: n, norm: acts.ln3, o.ln3, dropout: drop.site(.decoder(l, .ffnOutput))) { h, out in
                 prof(ws, "fwd dec ffn") {
                     FeedForwardBlock.forward(acts.ffn, o.ffn, params: p, x: h, rows: n, dim: d, ffn: c.decoderFfnDim,
-                                             activation: c.activation, dropout: drop.at(.decoder(l, .activation)),
+                                             activation: c.activation, dropout: drop.site(.decoder(l, .activation)),
                                              out: out, hidden: ws.hidden, work: ws.work)
                 }
             }
@@ -370,29 +313,29 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
         for l in stride(from: ws.decoderLayers.count - 1, through: 0, by: -1) {
             let acts = ws.decoderLayers[l], o = layout.decoder[l]
             sublayerBackward(ws, grad: gA, scratch: gB, rows: nt, norm: acts.ln3, o.ln3,
-                             dropout: drop.at(.decoder(l, .ffnOutput))) { dOut, dx in
+                             dropout: drop.site(.decoder(l, .ffnOutput))) { dOut, dx in
                 prof(ws, "bwd dec ffn") {
                     FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln3.y, rows: nt, dim: d,
                                               ffn: c.decoderFfnDim, activation: c.activation,
-                                              dropout: drop.at(.decoder(l, .activation)),
+                                              dropout: drop.site(.decoder(l, .activation)),
                                               dOut: dOut, dx: dx, accumulateDx: false, hidden: ws.hidden, work: ws.work)
                 }
             }
             sublayerBackward(ws, grad: gA, scratch: gB, rows: nt, norm: acts.ln2, o.ln2,
-                             dropout: drop.at(.decoder(l, .crossAttentionOutput))) { dOut, dx in
+                             dropout: drop.site(.decoder(l, .crossAttentionOutput))) { dOut, dx in
                 prof(ws, "bwd dec cross-attention") {
                     AttentionBlock.backward(acts.crossAttn, o.crossAttn, params: p, grads: g, scratch: ws.attnScratch,
                                             xq: acts.ln2.y, xkv: enc, shape: crossShape,
-                                            dropout: drop.at(.decoder(l, .crossAttentionProbabilities)), dOut: dOut,
+                                            dropout: drop.site(.decoder(l, .crossAttentionProbabilities)), dOut: dOut,
                                             dxq: dx, accumulateDxq: false, dxkv: ws.gradEncoder, accumulateDxkv: true, work: ws.work)
                 }
             }
             sublayerBackward(ws, grad: gA, scratch: gB, rows: nt, norm: acts.ln1, o.ln1,
-                             dropout: drop.at(.decoder(l, .selfAttentionOutput))) { dOut, dx in
+                             dropout: drop.site(.decoder(l, .selfAttentionOutput))) { dOut, dx in
                 prof(ws, "bwd dec self-attention") {
                     AttentionBlock.backward(acts.selfAttn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
                                             xq: acts.ln1.y, xkv: acts.ln1.y, shape: selfShape,
-                                            dropout: drop.at(.decoder(l, .selfAttentionProbabilities)),
+                                            dropout: drop.site(.decoder(l, .selfAttentionProbabilities)),
                                             dOut: dOut, dxq: dx, accumulateDxq: false, dxkv: dx, accumulateDxkv: false, work: ws.work)
                 }
             }
@@ -400,7 +343,7 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
         }
         prof(ws, "bwd embed") {
             embedBackward(ws, grad: gA, ids: ws.targetIds, length: ws.t, mask: ws.decoderEmbedMask,
-                          dropout: drop.at(.decoderEmbedding))
+                          dropout: drop.site(.decoderEmbedding))
         }
 
         // Encoder: the gradient of its output gathered from every cross-attention, through its final LayerNorm.
@@ -410,20 +353,20 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
         for l in stride(from: ws.encoderLayers.count - 1, through: 0, by: -1) {
             let acts = ws.encoderLayers[l], o = layout.encoder[l]
             sublayerBackward(ws, grad: gA, scratch: gB, rows: ns, norm: acts.ln2, o.ln2,
-                             dropout: drop.at(.encoder(l, .ffnOutput))) { dOut, dx in
+                             dropout: drop.site(.encoder(l, .ffnOutput))) { dOut, dx in
                 prof(ws, "bwd enc ffn") {
                     FeedForwardBlock.backward(acts.ffn, o.ffn, params: p, grads: g, x: acts.ln2.y, rows: ns, dim: d,
                                               ffn: c.encoderFfnDim, activation: c.activation,
-                                              dropout: drop.at(.encoder(l, .activation)),
+                                              dropout: drop.site(.encoder(l, .activation)),
                                               dOut: dOut, dx: dx, accumulateDx: false, hidden: ws.hidden, work: ws.work)
                 }
             }
             sublayerBackward(ws, grad: gA, scratch: gB, rows: ns, norm: acts.ln1, o.ln1,
-                             dropout: drop.at(.encoder(l, .attentionOutput))) { dOut, dx in
+                             dropout: drop.site(.encoder(l, .attentionOutput))) { dOut, dx in
                 prof(ws, "bwd enc attention") {
                     AttentionBlock.backward(acts.attn, o.selfAttn, params: p, grads: g, scratch: ws.attnScratch,
                                             xq: acts.ln1.y, xkv: acts.ln1.y, shape: encShape,
-                                            dropout: drop.at(.encoder(l, .attentionProbabilities)),
+                                            dropout: drop.site(.encoder(l, .attentionProbabilities)),
                                             dOut: dOut, dxq: dx, accumulateDxq: false, dxkv: dx, accumulateDxkv: false, work: ws.work)
                 }
             }
@@ -431,7 +374,7 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
         }
         prof(ws, "bwd embed") {
             embedBackward(ws, grad: gA, ids: ws.sourceIds, length: ws.s, mask: ws.encoderEmbedMask,
-                          dropout: drop.at(.encoderEmbedding))
+                          dropout: drop.site(.encoderEmbedding))
         }
         assert(reported == runner.reportRanges.count)
     }
@@ -460,65 +403,10 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
     }
 }
 
-/// Flat-buffer offsets of every trainable Pegasus parameter, in `named_parameters()` order (the
-/// frozen sinusoidal tables left out).
-struct PegasusLayout {
-    struct EncoderLayer {
-        var selfAttn: AttentionOffsets, ln1: NormOffsets, ffn: FeedForwardOffsets, ln2: NormOffsets
-    }
-    struct DecoderLayer {
-        var selfAttn: AttentionOffsets, ln1: NormOffsets, crossAttn: AttentionOffsets, ln2: NormOffsets
-        var ffn: FeedForwardOffsets, ln3: NormOffsets
-    }
-
-    var shared = 0
-    var encoder: [EncoderLayer] = []
-    var decoder: [DecoderLayer] = []
-    var encoderNorm = NormOffsets(weight: 0, bias: 0), decoderNorm = NormOffsets(weight: 0, bias: 0)
-
-    static func build(_ c: PegasusConfig) -> (ParameterTable, PegasusLayout) {
-        var t = ParameterTable()
-        var l = PegasusLayout()
-        let d = c.dModel
-        func linear(_ name: String, _ out: Int, _ inp: Int) -> (Int, Int) {
-            (t.add(name + ".weight", [out, inp], decay: true), t.add(name + ".bias", [out], decay: false))
-        }
-        func norm(_ name: String) -> NormOffsets {
-            NormOffsets(weight: t.add(name + ".weight", [d], decay: false), bias: t.add(name + ".bias", [d], decay: false))
-        }
-        func attention(_ name: String) -> AttentionOffsets {
-            let k = linear(name + ".k_proj", d, d), v = linear(name + ".v_proj", d, d)
-            let q = linear(name + ".q_proj", d, d), o = linear(name + ".out_proj", d, d)
-            return AttentionOffsets(qw: q.0, qb: q.1, kw: k.0, kb: k.1, vw: v.0, vb: v.1, ow: o.0, ob: o.1)
-        }
-        func ffn(_ prefix: String, _ f: Int) -> FeedForwardOffsets {
-            let a = linear(prefix + ".fc1", f, d), b = linear(prefix + ".fc2", d, f)
-            return FeedForwardOffsets(w1: a.0, b1: a.1, w2: b.0, b2: b.1)
-        }
-        l.shared = t.add("model.shared.weight", [c.vocabSize, d], decay: true)
-        for i in 0..<c.encoderLayers {
-            let p = "model.encoder.layers.\(i)"
-            let sa = attention(p + ".self_attn"), n1 = norm(p + ".self_attn_layer_norm")
-            let f = ffn(p, c.encoderFfnDim), n2 = norm(p + ".final_layer_norm")
-            l.encoder.append(EncoderLayer(selfAttn: sa, ln1: n1, ffn: f, ln2: n2))
-        }
-        l.encoderNorm = norm("model.encoder.layer_norm")
-        for i in 0..<c.decoderLayers {
-            let p = "model.decoder.layers.\(i)"
-            let sa = attention(p + ".self_attn"), n1 = norm(p + ".self_attn_layer_norm")
-            let ca = attention(p + ".encoder_attn"), n2 = norm(p + ".encoder_attn_layer_norm")
-            let f = ffn(p, c.decoderFfnDim), n3 = norm(p + ".final_layer_norm")
-            l.decoder.append(DecoderLayer(selfAttn: sa, ln1: n1, crossAttn: ca, ln2: n2, ffn: f, ln3: n3))
-        }
-        l.decoderNorm = norm("model.decoder.layer_norm")
-        return (t, l)
-    }
-}
-
 /// Every activation and scratch buffer of a Pegasus training step, allocated once per shape capacity.
 /// Each sublayer's LayerNorm keeps its output (the block's input) and the mask of the dropout on the
 /// block's output; the residual streams are updated in place (backward does not read them).
-final class PegasusWorkspace {
+final class PegasusWorkspace: LaneWorkspace {
     struct EncoderLayerActs {
         var ln1: NormActs, attn: AttentionActs, ln2: NormActs, ffn: FeedForwardActs
     }
@@ -587,41 +475,8 @@ final class PegasusWorkspace {
 // MARK: Matrix products
 
 extension PegasusModel {
+    /// The same products as BART's (pre-LN moves the norms, not the products).
     public func matrixProducts(batch: Int, source: Int, target: Int) -> [MatrixProduct] {
-        Self.matrixProducts(config: config, table: table, batch: batch, source: source, target: target)
-    }
-
-    /// Walks the layers as `step` runs them (the same products as BART's: pre-LN moves the norms,
-    /// not the products), with the weights' shapes read from the parameter table.
-    static func matrixProducts(config c: PegasusConfig, table: ParameterTable, batch b: Int, source s: Int,
-                               target t: Int) -> [MatrixProduct] {
-        func weight(_ module: String) -> [Int] {
-            guard let e = table[module + ".weight"] else { preconditionFailure("no parameter \(module).weight") }
-            return e.shape
-        }
-        var list = MatrixProductList()
-        let ns = b * s, nt = b * t
-        for l in 0..<c.encoderLayers {
-            let layer = "model.encoder.layers.\(l)", attn = layer + ".self_attn"
-            for proj in ["q_proj", "k_proj", "v_proj"] { list.linear("enc proj", weight: weight("\(attn).\(proj)"), rows: ns) }
-            list.heads("enc attn", batch: b, queries: s, keys: s, dim: weight(attn + ".q_proj")[0], heads: c.encoderAttentionHeads)
-            list.linear("enc proj", weight: weight(attn + ".out_proj"), rows: ns)
-            list.linear("enc fc1", weight: weight(layer + ".fc1"), rows: ns)
-            list.linear("enc fc2", weight: weight(layer + ".fc2"), rows: ns)
-        }
-        for l in 0..<c.decoderLayers {
-            let layer = "model.decoder.layers.\(l)", selfAttn = layer + ".self_attn", cross = layer + ".encoder_attn"
-            for proj in ["q_proj", "k_proj", "v_proj"] { list.linear("dec proj", weight: weight("\(selfAttn).\(proj)"), rows: nt) }
-            list.heads("dec self", batch: b, queries: t, keys: t, dim: weight(selfAttn + ".q_proj")[0], heads: c.decoderAttentionHeads)
-            list.linear("dec proj", weight: weight(selfAttn + ".out_proj"), rows: nt)
-            list.linear("dec proj", weight: weight(cross + ".q_proj"), rows: nt)
-            for proj in ["k_proj", "v_proj"] { list.linear("dec cross K,V", weight: weight("\(cross).\(proj)"), rows: ns) }
-            list.heads("dec cross", batch: b, queries: t, keys: s, dim: weight(cross + ".q_proj")[0], heads: c.decoderAttentionHeads)
-            list.linear("dec proj", weight: weight(cross + ".out_proj"), rows: nt)
-            list.linear("dec fc1", weight: weight(layer + ".fc1"), rows: nt)
-            list.linear("dec fc2", weight: weight(layer + ".fc2"), rows: nt)
-        }
-        list.linear("lm head", weight: weight("model.shared"), rows: nt, labels: ("Y·Eᵀ", "dL·E", "dLᵀ·Y"))
-        return list.products
+        BartModel.matrixProducts(config: config.core, table: table, batch: batch, source: source, target: target)
     }
 }

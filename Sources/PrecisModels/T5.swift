@@ -57,11 +57,7 @@ public final class T5Model: Seq2SeqModel, LaneArchitecture {
 
     /// `config.json` as transformers writes it for `T5ForConditionalGeneration`.
     public func configJSON() throws -> Data {
-        let base = try JSONEncoder().encode(config)
-        var dict = try JSONSerialization.jsonObject(with: base) as! [String: Any]
-        dict["architectures"] = ["T5ForConditionalGeneration"]
-        dict["dtype"] = "float32"
-        let data = try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
+        let data = try ConfigEncoding.encode(config, architecture: "T5ForConditionalGeneration")
         return Self.floatsWrittenAsFloats(data, keys: ["dropout_rate", "initializer_factor", "layer_norm_epsilon"])
     }
 
@@ -162,28 +158,10 @@ public final class T5Model: Seq2SeqModel, LaneArchitecture {
     var logitsWidth: Int { config.vocabSize }
 
     func laneWorkspace(_ old: T5Workspace?, lane index: Int, rows: Range<Int>, batch: Seq2SeqBatch) -> T5Workspace {
-        let b = rows.count, s = batch.sourceLength, t = batch.targetLength, r0 = rows.lowerBound
-        let ws: T5Workspace
-        if let w = old, w.capB >= b, w.capS >= s, w.capT >= t, w.attnScratch.probTiles.count >= Parallel.available {
-            ws = w
-        } else {
-            ws = T5Workspace(config: config, b: max(b, old?.capB ?? 0), s: max(s, old?.capS ?? 0), t: max(t, old?.capT ?? 0))
-        }
-        ws.b = b; ws.s = s; ws.t = t
-        ws.profiled = index == 0
-        ws.work = LaneWork()
-        for i in 0..<(b * s) {
-            ws.sourceIds[i] = batch.inputIds[r0 * s + i]
-            ws.sourceMask[i] = Float(batch.attentionMask[r0 * s + i])
-        }
-        // _shift_right: [decoder_start, labels[:-1]] with -100 replaced by pad.
-        for r in 0..<b {
-            for j in 0..<t {
-                ws.labels[r * t + j] = batch.labels[(r0 + r) * t + j]
-                let prev: Int32 = j == 0 ? Int32(config.startTokenId) : batch.labels[(r0 + r) * t + j - 1]
-                ws.targetIds[r * t + j] = prev == Seq2SeqBatch.ignoreIndex ? Int32(config.padTokenId) : prev
-            }
-        }
+        let s = batch.sourceLength, t = batch.targetLength
+        // _shift_right: as BART's shift_tokens_right.
+        let ws = T5Workspace.lane(old, index: index, rows: rows, batch: batch, decoderStart: config.startTokenId,
+                                  pad: config.padTokenId) { T5Workspace(config: config, b: $0, s: $1, t: $2) }
         // The position buckets of this shape (the bias itself depends on the weights: each forward).
         if ws.bucketShape != (s, t) {
             T5PositionBias.buckets(ws.encoderBuckets, tq: s, tk: s, bidirectional: true, buckets: config.relativeAttentionNumBuckets,
@@ -489,7 +467,7 @@ struct T5Layout {
 }
 
 /// Every activation and scratch buffer of a T5 training step, allocated once per shape capacity.
-final class T5Workspace {
+final class T5Workspace: LaneWorkspace {
     struct EncoderBlockActs {
         var ln1: NormActs, attn: AttentionActs, ln2: NormActs, ffn: T5FeedForwardActs
     }

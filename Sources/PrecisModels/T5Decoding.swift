@@ -181,16 +181,11 @@ extension T5Model {
 
     /// Runs the encoder alone in evaluation mode (no dropout) and returns its last hidden state [B, S, D].
     public func encoderHiddenStates(inputIds: [Int32], attentionMask: [Int32], batchSize: Int, sourceLength: Int) throws -> FloatBuffer {
-        let batch = try Seq2SeqBatch(batchSize: batchSize, sourceLength: sourceLength, targetLength: 1, inputIds: inputIds,
-                                     attentionMask: attentionMask, labels: Array(repeating: Seq2SeqBatch.ignoreIndex, count: batchSize))
-        try batch.validate(facts)
-        let out = FloatBuffer(count: batchSize * sourceLength * config.dModel)
-        let rowFloats = sourceLength * config.dModel
-        runner.eachLane(self, batch) { rows, ws in
+        try runner.encoderHiddenStates(self, facts: facts, dModel: config.dModel, inputIds: inputIds, attentionMask: attentionMask,
+                                       batchSize: batchSize, sourceLength: sourceLength) { ws in
             encode(ws, T5DropoutPlan(config: config, training: false, seed: 0))
-            (out.pointer + rows.lowerBound * rowFloats).update(from: ws.encoderOutput, count: rows.count * rowFloats)
+            return UnsafePointer(ws.encoderOutput)
         }
-        return out
     }
 }
 

@@ -34,37 +34,12 @@ func tempDir() -> String {
         let model = BartModel(config: tinyConfig(dropout: dropout, scale: scale, activation: activation))
         model.initializeWeights(seed: 3)
         for i in 0..<model.finalLogitsBias.count { model.finalLogitsBias[i] = Float(i % 5) * 0.01 }
-        let batch = try tinyBatch()
-        let opts = StepOptions(training: true, labelSmoothing: 0.1, seed: 11)
-        model.zeroGradients()
-        _ = try model.step(batch, options: opts, logitsOut: nil)
-        let analytic = model.grads.array
-        func loss() throws -> Double {
-            try model.step(batch, options: StepOptions(training: true, computeGradients: false, labelSmoothing: 0.1, seed: 11),
-                           logitsOut: nil).mean
+        try expectBackwardMatchesFiniteDifferences(model, try tinyBatch()) { e, rng in
+            var i = e.offset + Int(rng.next() % UInt64(e.count))
+            if e.name == "model.shared.weight" { i = e.offset + 14 * 16 + Int(rng.next() % 16) } // a used row
+            if e.name.contains("embed_positions") { i = e.offset + 2 * 16 + Int(rng.next() % 64) } // used positions
+            return i
         }
-        var rng = SeededRNG(seed: 5)
-        var checked = 0
-        for e in model.table.entries {
-            for _ in 0..<2 {
-                var i = e.offset + Int(rng.next() % UInt64(e.count))
-                if e.name == "model.shared.weight" { i = e.offset + 14 * 16 + Int(rng.next() % 16) } // a used row
-                if e.name.contains("embed_positions") { i = e.offset + 2 * 16 + Int(rng.next() % 64) } // used positions
-                let orig = model.params[i], h: Float = 1e-2
-                model.params[i] = orig + h; let up = try loss()
-                model.params[i] = orig - h; let down = try loss()
-                model.params[i] = orig
-                let numeric = (up - down) / Double(2 * h), a = Double(analytic[i])
-                let tol = 2e-3 + 3e-2 * max(abs(numeric), abs(a))
-                if e.name.hasSuffix("k_proj.bias") {
-                    #expect(abs(a) < 1e-5, "\(e.name): gradient should be zero")
-                } else {
-                    #expect(abs(numeric - a) <= tol, "\(e.name)[\(i - e.offset)]: analytic \(a), numeric \(numeric)")
-                }
-                checked += 1
-            }
-        }
-        #expect(checked == 2 * model.table.entries.count)
     }
 
     @Test func gradientsAccumulateAcrossMicroBatches() throws {
@@ -258,6 +233,33 @@ func tempDir() -> String {
         #expect(throws: ModelError.unknownModelType(file: "x", modelType: "gpt2", known: ModelRegistry.knownTypes)) {
             try ModelRegistry.model(config: Data(#"{"model_type": "gpt2"}"#.utf8), file: "x")
         }
+    }
+
+    /// `config.json` as written reads back as the same config, for BART and Pegasus (the shared core
+    /// and each family's own fields), with an unset forced BOS written as transformers writes it:
+    /// null for BART, left out for Pegasus.
+    @Test func configJSONRoundTripsForBartAndPegasus() throws {
+        var b = tinyConfig(dropout: 0.2, scale: true)
+        b.forcedBosTokenId = nil; b.bosTokenId = 3
+        let bartJSON = try BartModel(config: b).configJSON()
+        #expect(try BartConfig.parse(bartJSON, file: "b") == b)
+        let bart = try JSONSerialization.jsonObject(with: bartJSON) as! [String: Any]
+        #expect(bart["forced_bos_token_id"] is NSNull && (bart["bos_token_id"] as? NSNumber)?.intValue == 3)
+        #expect(bart["architectures"] as? [String] == ["BartForConditionalGeneration"] && bart["model_type"] as? String == "bart")
+        var p = tinyPegasusConfig(dropout: 0.1)
+        p.forcedBosTokenId = nil; p.bosTokenId = nil
+        let pegasusJSON = try PegasusModel(config: p).configJSON()
+        #expect(try PegasusConfig.parse(pegasusJSON, file: "p") == p)
+        let pegasus = try JSONSerialization.jsonObject(with: pegasusJSON) as! [String: Any]
+        #expect(pegasus["forced_bos_token_id"] == nil && pegasus["bos_token_id"] == nil)
+        #expect((pegasus["encoder_layerdrop"] as? NSNumber)?.doubleValue == 0 && pegasus["model_type"] as? String == "pegasus")
+        p.bosTokenId = 2; p.forcedBosTokenId = 4
+        #expect(try PegasusConfig.parse(PegasusModel(config: p).configJSON(), file: "p") == p)
+        // Each family keeps its own defaults for what a file leaves out.
+        let bartDefaults = try BartConfig.parse(Data("{}".utf8), file: "b"), pegasusDefaults = try PegasusConfig.parse(Data("{}".utf8), file: "p")
+        #expect(bartDefaults.padTokenId == 1 && bartDefaults.eosTokenId == 2 && bartDefaults.forcedEosTokenId == 2 && bartDefaults.bosTokenId == 0)
+        #expect(pegasusDefaults.padTokenId == 0 && pegasusDefaults.eosTokenId == 1 && pegasusDefaults.decoderStartTokenId == 0)
+        #expect(pegasusDefaults.bosTokenId == nil && pegasusDefaults.forcedEosTokenId == 1)
     }
 
     @Test func shippedConfigFilesMatchThePresets() throws {

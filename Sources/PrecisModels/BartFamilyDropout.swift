@@ -1,12 +1,13 @@
 import PrecisCore
 
-/// Every place Pegasus drops out, by name: forward and backward ask for the same site, which fixes
-/// its probability (hidden, attention or activation dropout) and its mask stream.
-enum PegasusDropoutSite: Equatable {
-    /// After the encoder's token and position embeddings are added.
+/// Every place a BART-family model (BART, Pegasus) drops out, by name: forward and backward ask for
+/// the same site, which fixes its probability (hidden, attention or activation dropout) and its mask
+/// stream.
+enum BartFamilyDropoutSite: Equatable {
+    /// After the encoder's embeddings (BART: after their LayerNorm).
     case encoderEmbedding
     case encoder(Int, EncoderLayerSite)
-    /// After the decoder's token and position embeddings are added.
+    /// After the decoder's embeddings (BART: after their LayerNorm).
     case decoderEmbedding
     case decoder(Int, DecoderLayerSite)
 
@@ -33,18 +34,41 @@ enum PegasusDropoutSite: Equatable {
     }
 }
 
-extension DropoutPlan {
-    /// The step's plan for a Pegasus config: its three probabilities in training, none in evaluation.
-    init(config: PegasusConfig, training: Bool, seed: UInt64) {
-        self = .off
+/// Dropout probabilities and the seed of one step, and the rows of the batch a lane runs.
+struct DropoutPlan {
+    var hidden: Float
+    var attention: Float
+    var activation: Float
+    var seed: UInt64
+    /// The lane's rows of the batch (see `DropoutSite.firstRow`).
+    var firstRow = 0
+    var rows = 1
+
+    /// The step's plan for a BART-family config: its three probabilities in training, none in evaluation.
+    init(config: BartFamilyConfigCore, training: Bool, seed: UInt64) {
         hidden = training ? Float(config.dropout) : 0
         attention = training ? Float(config.attentionDropout) : 0
         activation = training ? Float(config.activationDropout) : 0
         self.seed = seed
     }
 
+    private init(hidden: Float, attention: Float, activation: Float, seed: UInt64) {
+        self.hidden = hidden; self.attention = attention; self.activation = activation; self.seed = seed
+    }
+
+    /// No dropout anywhere.
+    static let off = DropoutPlan(hidden: 0, attention: 0, activation: 0, seed: 0)
+
+    /// The plan for the lane that runs `rows` of the batch.
+    func lane(_ rows: Range<Int>) -> DropoutPlan {
+        var d = self
+        d.firstRow = rows.lowerBound
+        d.rows = max(1, rows.count)
+        return d
+    }
+
     /// The site's probability and mask stream for this step and lane.
-    func at(_ site: PegasusDropoutSite) -> DropoutSite {
+    func site(_ site: BartFamilyDropoutSite) -> DropoutSite {
         let p: Float
         switch site {
         case .encoderEmbedding, .decoderEmbedding: p = hidden
