@@ -83,6 +83,15 @@ check-tokenizer-full: build data golden-venv
 check-artifacts: build data golden-venv
 	PRECIS=.build/release/precis VENV=.venv-golden bash tools/golden/check_artifacts.sh
 
+# Folders `precis init` writes for each family (bart-tiny, t5-tiny and a flan-like T5, pegasus-tiny),
+# loaded by transformers' *ForConditionalGeneration with no missing or unexpected keys: the same loss,
+# logits and gradients as `precis inspect loss-grad`.
+.PHONY: check-roundtrip
+check-roundtrip: build golden-venv
+	.venv-golden/bin/python tools/golden/check_roundtrip.py --precis .build/release/precis
+	.venv-golden/bin/python tools/golden/check_t5_roundtrip.py --precis .build/release/precis
+	.venv-golden/bin/python tools/golden/check_pegasus_roundtrip.py --precis .build/release/precis
+
 check-tensorboard: golden-venv
 	@[ -n "$(LOGDIR)" ] || { echo "usage: make check-tensorboard LOGDIR=OUTPUT_DIR/runs"; exit 2; }
 	.venv-golden/bin/python tools/golden/check_tensorboard.py $(LOGDIR) --expect train/loss train/learning_rate train/grad_norm train/epoch

@@ -26,17 +26,19 @@ import PrecisModels
         #expect(runs.count == 8)
         #expect(Set(runs.map(\.name)).isSuperset(of: ["greedy", "beam4", "sample_topk1_seed", "beam4_lp06_maxlen10",
                                                        "greedy_minlen8_norepeat2", "beam4_lp2_noearly_norepeat3_minlen5"]))
+        #expect(Set(runs.map(\.name)).isSuperset(of: GenerationGoldenTests.commonRuns))
         for run in runs {
             var g = try GenerationSettings(json: run.effective, file: "\(name)/\(run.name)")
-            if run.name.hasPrefix("sample") {
-                #expect(g.doSample && g.topK == 1)
-                g.seed = 1234
-            }
-            let out = try Generator.generate(model: model, inputIds: ids, attentionMask: mask, batchSize: shape[0],
+            #expect(g.doSample == run.name.hasPrefix("sample"), "\(name) \(run.name)")
+            var out: GenerationOutput?
+            for seed in GenerationGoldenTests.samplingSeeds(g, vocabSize: model.vocabSize, "\(name) \(run.name)") {
+                g.seed = seed
+                out = try Generator.generate(model: model, inputIds: ids, attentionMask: mask, batchSize: shape[0],
                                              sourceLength: shape[1], settings: g)
-            #expect(out.sequences == run.sequences, "\(name) \(run.name)")
+                #expect(out?.sequences == run.sequences, "\(name) \(run.name) seed \(seed)")
+            }
             if let want = run.scores {
-                let got = try #require(out.scores, "\(name) \(run.name): no scores")
+                let got = try #require(out?.scores, "\(name) \(run.name): no scores")
                 #expect(got.count == want.count)
                 for (a, b) in zip(got, want) { #expect(abs(a - b) <= 1e-4, "\(name) \(run.name): score \(a) vs \(b)") }
             }

@@ -3,9 +3,10 @@ import Testing
 import PrecisCore
 import PrecisModels
 
-/// T5 greedy and beam search against transformers 5.24 `model.generate` (fixtures from
-/// tools/golden/make_t5_generation_golden.py): token-identical sequences (beam outputs filled with
-/// EOS, transformers' `pad_token_id or eos` with pad 0), beam scores within 1e-4.
+/// T5 greedy search, beam search and seeded sampling (top_k 1; temperature + top_p with min length,
+/// n-gram blocking and 2 sequences per source) against transformers 5.24 `model.generate` (fixtures
+/// from tools/golden/make_t5_generation_golden.py): token-identical sequences (beam outputs filled
+/// with EOS, transformers' `pad_token_id or eos` with pad 0), beam scores within 1e-4.
 @Suite struct T5GenerationGoldenTests {
     static let cases = ["t5_v1_0", "t5_v1_1"]
 
@@ -18,14 +19,20 @@ import PrecisModels
         let shape = try inputs.tensor("input_ids").shape
         let ids = try inputs.int64s("input_ids").map { Int32($0) }, mask = try inputs.int64s("attention_mask").map { Int32($0) }
         let runs = try GenerationGoldenTests.runs(dir)
-        #expect(runs.count == 7)
+        #expect(runs.count == 9)
+        #expect(Set(runs.map(\.name)).isSuperset(of: GenerationGoldenTests.commonRuns.union(
+            ["beam3_return2", "sample_temp07_topp001_minlen6_norepeat2_return2_seed"])))
         for run in runs {
-            let g = try GenerationSettings(json: run.effective, file: "\(name)/\(run.name)")
-            let out = try Generator.generate(model: model, inputIds: ids, attentionMask: mask, batchSize: shape[0],
+            var g = try GenerationSettings(json: run.effective, file: "\(name)/\(run.name)")
+            var out: GenerationOutput?
+            for seed in GenerationGoldenTests.samplingSeeds(g, vocabSize: model.vocabSize, "\(name) \(run.name)") {
+                g.seed = seed
+                out = try Generator.generate(model: model, inputIds: ids, attentionMask: mask, batchSize: shape[0],
                                              sourceLength: shape[1], settings: g)
-            #expect(out.sequences == run.sequences, "\(name) \(run.name)")
+                #expect(out?.sequences == run.sequences, "\(name) \(run.name) seed \(seed)")
+            }
             if let want = run.scores {
-                let got = try #require(out.scores, "\(name) \(run.name): no scores")
+                let got = try #require(out?.scores, "\(name) \(run.name): no scores")
                 #expect(got.count == want.count)
                 for (a, b) in zip(got, want) { #expect(abs(a - b) <= 1e-4, "\(name) \(run.name): score \(a) vs \(b)") }
             }

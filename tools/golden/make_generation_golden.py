@@ -3,7 +3,8 @@
 
 Builds small, randomly initialised BART models (float32, CPU, seeded), runs ``model.generate``
 with a fixed list of settings (greedy / beam search / n-gram blocking / min length / forced
-BOS+EOS / num_return_sequences / max_length vs max_new_tokens / config defaults) and writes, per
+BOS+EOS / num_return_sequences / max_length vs max_new_tokens / sampling with a seed / config
+defaults) and writes, per
 case, a folder ``<out>/<case>/`` with:
 
   config.json, generation_config.json, model.safetensors   (save_pretrained)
@@ -18,6 +19,12 @@ transformers and the re-implementation disagree, or if any decision (argmax / to
 finished-hypothesis ranking) is closer than MIN_MARGIN, so that the fixtures are robust to the
 float32 rounding differences of another implementation. It also checks that sdpa attention,
 use_cache=False and a float64 copy of the model produce the same sequences.
+
+The sampled runs (``do_sample=True`` under ``torch.manual_seed``: top_k 1; temperature 0.7 with top_p
+0.01, min length and n-gram blocking, 2 sequences per source) keep one candidate token per step, so
+their tokens do not depend on the random generator and can be token-identical across
+implementations while going through the sampling path (warpers, the draw, the row expansion); the
+re-implementation checks them as greedy decisions.
 
 Usage:
   python make_generation_golden.py --out Tests/Fixtures/generation            # (re)generate
@@ -184,6 +191,24 @@ def run_specs(case_spec: dict) -> list[dict]:
             ),
         ),
         dict(name="greedy_maxlen10", settings=dict(num_beams=1, do_sample=False, max_length=10, **special)),
+        # Sampling with a seed; each keeps one candidate token per step (top_k 1; top_p 0.01, below 1/vocab,
+        # the least the most likely token can have), so the tokens do not depend on the random generator.
+        dict(name="sample_topk1_seed", settings=dict(num_beams=1, do_sample=True, top_k=1, max_new_tokens=12, **special)),
+        dict(
+            name="sample_temp07_topp001_minlen6_norepeat2_return2_seed",
+            settings=dict(
+                num_beams=1,
+                do_sample=True,
+                temperature=0.7,
+                top_k=0,
+                top_p=0.01,
+                num_return_sequences=2,
+                min_length=6,
+                no_repeat_ngram_size=2,
+                max_new_tokens=12,
+                **special,
+            ),
+        ),
         dict(name="defaults", settings=dict(max_new_tokens=12)),
     ]
 
@@ -471,17 +496,33 @@ def json_value(v):
     return v
 
 
+SAMPLING_KEYS = dict(temperature=1.0, top_k=50, top_p=1.0)  # GenerationConfig's defaults
+
+
+def sampling_settings(model, settings: dict) -> dict:
+    """The warpers' settings as generate resolves them: the kwargs over the model's generation config."""
+    out = {}
+    for k, default in SAMPLING_KEYS.items():
+        v = settings.get(k, getattr(model.generation_config, k, None))
+        out[k] = default if v is None else v
+    return out
+
+
 def evaluate(model, inputs: dict, spec: dict) -> tuple[list[dict], list[str]]:
     """All runs for one case; returns (run objects, list of property failures for seed tuning)."""
     runs, problems = [], []
     for rs in run_specs(spec):
+        torch.manual_seed(spec["seed"])  # the sampled runs' generator (their tokens do not depend on it)
         res = hf_generate(model, inputs, rs["settings"])
         eff = {k: json_value(v) for k, v in res["effective"].items()}
+        if eff["do_sample"]:
+            eff.update(sampling_settings(model, rs["settings"]))
         seqs = res["sequences"].tolist()
         margins = Margins()
         if eff["num_beams"] == 1:
-            assert res["mode"] == "greedy_search", res["mode"]
-            ref = ref_greedy(model, inputs, eff, margins)
+            assert res["mode"] == ("sample" if eff["do_sample"] else "greedy_search"), res["mode"]
+            # Sampling expands each source into num_return_sequences rows, side by side.
+            ref = [row for row in ref_greedy(model, inputs, eff, margins) for _ in range(eff["num_return_sequences"])]
             ref_scores = None
         else:
             assert res["mode"] == "beam_search", res["mode"]

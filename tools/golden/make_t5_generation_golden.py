@@ -5,11 +5,19 @@ The T5 counterpart of make_generation_golden.py (whose transformers capture, ind
 beam re-implementation, decision-margin check and JSON layout it imports): small random T5 models
 (v1.0: ReLU, tied and scaled head; v1.1: gated-gelu, own head), the same list of generate()
 settings (greedy, min_length + no_repeat_ngram_size, beam 4, beam 4 with length_penalty 2 and
-n-gram blocking, beam 3 returning 2, max_length, config defaults), written to
+n-gram blocking, beam 3 returning 2, max_length, sampling with a seed, config defaults), written to
 ``<out>/<case>/`` as config.json, generation_config.json, model.safetensors, inputs.safetensors
 and expected.json. It refuses to write fixtures when transformers and the re-implementation
 disagree, when a decision is closer than MIN_MARGIN, or when sdpa / no-cache / float64 change a
 sequence.
+
+Sampling with a seed (``do_sample=True`` under ``torch.manual_seed``): top_k=1, and temperature 0.7 with
+top_p 0.01 (top_k 0), min_length 6 and no_repeat_ngram_size 2, returning 2 sequences per source. Both keep one candidate token per step (top_p
+0.01 is below 1/vocab, the least the most likely token can have), so their tokens do not depend on the
+random generator and can be token-identical across implementations while still going through the
+sampling path (warpers, the draw, the expansion of each source into num_return_sequences rows); the
+re-implementation checks them as greedy decisions with the same margins. Precis' sampler draws from
+its own generator otherwise (GenerationTests checks that a seed makes it reproducible).
 
 Usage:
   python make_t5_generation_golden.py --out Tests/Fixtures/generation            # (re)generate
@@ -41,7 +49,7 @@ from transformers.utils import logging as hf_logging  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_bart_golden import canonicalize_safetensors, check_versions, compare_trees, setup_determinism  # noqa: E402
 from make_generation_golden import (  # noqa: E402
-    MIN_MARGIN, Margins, hf_generate, json_dump, json_value, ref_beam, ref_greedy, row_lengths,
+    MIN_MARGIN, Margins, hf_generate, json_dump, json_value, ref_beam, ref_greedy, row_lengths, sampling_settings,
 )
 
 hf_logging.set_verbosity_error()
@@ -85,6 +93,10 @@ def run_specs() -> list[dict]:
         dict(name="beam3_return2", settings=dict(num_beams=3, num_return_sequences=2, do_sample=False, length_penalty=1.0,
                                                  early_stopping=False, max_new_tokens=12, **special)),
         dict(name="greedy_maxlen10", settings=dict(num_beams=1, do_sample=False, max_length=10, **special)),
+        dict(name="sample_topk1_seed", settings=dict(num_beams=1, do_sample=True, top_k=1, max_new_tokens=12, **special)),
+        dict(name="sample_temp07_topp001_minlen6_norepeat2_return2_seed",
+             settings=dict(num_beams=1, do_sample=True, temperature=0.7, top_k=0, top_p=0.01, num_return_sequences=2,
+                           min_length=6, no_repeat_ngram_size=2, max_new_tokens=12, **special)),
         dict(name="defaults", settings=dict(max_new_tokens=12)),
     ]
 
@@ -127,15 +139,23 @@ def next_eos(row: list[int], eos: int) -> int:
     return next((i + 1 for i in range(1, len(row)) if row[i] == eos), len(row))
 
 
-def evaluate(model, inputs: dict) -> tuple[list[dict], list[str]]:
+def evaluate(model, inputs: dict, seed: int) -> tuple[list[dict], list[str]]:
     runs, problems = [], []
     for rs in run_specs():
+        torch.manual_seed(seed)  # the sampled runs' generator (their tokens do not depend on it)
         res = hf_generate(model, inputs, rs["settings"])
         eff = {k: json_value(v) for k, v in res["effective"].items()}
+        if eff["do_sample"]:
+            # The warpers' settings, as generate resolved them (the kwargs over the model's generation config).
+            eff.update(sampling_settings(model, rs["settings"]))
         seqs = res["sequences"].tolist()
         margins = Margins()
         if eff["num_beams"] == 1:
-            ref, ref_scores = ref_greedy(model, inputs, eff, margins), None
+            if res["mode"] != ("sample" if eff["do_sample"] else "greedy_search"):
+                problems.append(f"{rs['name']}: decoded by {res['mode']}")
+            # Each source's rows, num_return_sequences of them side by side (sampling expands the inputs).
+            ref = [row for row in ref_greedy(model, inputs, eff, margins) for _ in range(eff["num_return_sequences"])]
+            ref_scores = None
         else:
             ref, ref_scores = ref_beam(model, inputs, eff, margins)
             # transformers fills beam outputs with `pad_token_id or eos_token_id[0]`: T5's pad id 0 is
@@ -185,7 +205,7 @@ def write_case(name: str, spec: dict, out_root: str, seed: int | None = None, dr
     model = load(case_dir)
     assert (model.lm_head.weight is not model.shared.weight) == spec["untied_head"]
     inputs = make_inputs(model.config, spec["src_lens"], torch.Generator().manual_seed(seed + 2))
-    runs, problems = evaluate(model, inputs)
+    runs, problems = evaluate(model, inputs, seed)
     if not problems:
         problems = cross_checks(case_dir, inputs, runs)
     if dry:
