@@ -112,7 +112,7 @@ public final class Worker {
             return 0
         } catch Stop.exit(let code) {
             link.stop()
-            if view?.pullCodec == .bf16Delta { log("bf16-delta pulls: \(deltaReplies) deltas added, \(fullReplies) full replies") }
+            if deltaReplies + fullReplies > 0 { log("bf16-delta pulls: \(deltaReplies) deltas added, \(fullReplies) full replies") }
             if code == 0 { dumpParametersIfAsked() }
             return code
         } catch {
