@@ -12,6 +12,9 @@ public final class ServerMetrics: MetricsExposing {
     let pulls: Counter
     let receivedBytes: Counter
     let sentBytes: Counter
+    /// Parameter reply bytes by the reply's codec (`none`, `fp32`, `bf16`, `bf16-delta`; a
+    /// `bf16-delta` pull's full reply is `fp32`).
+    let replyBytes: [String: Counter]
     let decodeSeconds: Counter
     let optimizerSeconds: Counter
     let partitions: Gauge
@@ -26,6 +29,12 @@ public final class ServerMetrics: MetricsExposing {
         pulls = r.counter("precis_server_parameter_replies_total", labels: l, help: "Parameter partitions sent to workers")
         receivedBytes = r.counter("precis_server_received_bytes_total", labels: l, help: "Bytes of data messages received (header and payload)")
         sentBytes = r.counter("precis_server_sent_bytes_total", labels: l, help: "Bytes of data messages sent (header and payload)")
+        var byCodec: [String: Counter] = [:]
+        for c in Self.replyCodecs {
+            byCodec[c] = r.counter("precis_server_parameter_reply_bytes_total", labels: l + [("codec", c)],
+                                   help: "Bytes of parameter replies sent (header and payload), by the reply's codec")
+        }
+        replyBytes = byCodec
         decodeSeconds = r.counter("precis_server_decode_seconds_total", labels: l, help: "Seconds spent decoding gradient pushes")
         optimizerSeconds = r.counter("precis_server_optimizer_seconds_total", labels: l, help: "Seconds spent in the optimizer (AdamW)")
         partitions = r.gauge("precis_server_partitions", labels: l, help: "Partitions this server holds")
@@ -40,8 +49,14 @@ public final class ServerMetrics: MetricsExposing {
     /// A gradient partition taken, decoded in `decodeSeconds`.
     public func pushed(decodeSeconds s: Double) { pushes.increment(); decodeSeconds.increment(by: max(0, s)) }
 
-    /// A parameter partition sent (`bytes`: its message).
-    public func sentParameters(bytes: Int) { pulls.increment(); sentBytes.increment(by: Int64(max(0, bytes))) }
+    /// The codecs a parameter reply can be in (the `codec` label of `precis_server_parameter_reply_bytes_total`).
+    public static let replyCodecs = ["none", "fp32", "bf16", "bf16-delta"]
+
+    /// A parameter partition sent (`bytes`: its message; `codec`: the reply's codec name).
+    public func sentParameters(bytes: Int, codec: String? = nil) {
+        pulls.increment(); sentBytes.increment(by: Int64(max(0, bytes)))
+        if let codec { replyBytes[codec]?.increment(by: Int64(max(0, bytes))) }
+    }
 
     /// Any other data message sent (moments, snapshots).
     public func sent(bytes: Int) { sentBytes.increment(by: Int64(max(0, bytes))) }

@@ -5,7 +5,8 @@ import PrecisWire
 /// is this server's), the value count is the partition's, the epoch is not older than the
 /// assignment nor further ahead than `epochWindow` of the newest epoch announced (a worker's view
 /// may legitimately be a few membership changes ahead of the server's assignment while the
-/// cluster reshards), and the step is within the run.
+/// cluster reshards), the step is within the run, and the codec and slot fit the type (`bf16-delta`
+/// only in a pull, whose slot names the puller's base version, at most the run's last step).
 package struct DataHeaderRules {
     package static let epochWindow: UInt32 = 1024
 
@@ -28,6 +29,13 @@ package struct DataHeaderRules {
         if stores && layout.local(Int(h.partition)) == nil { return "partition \(h.partition) is not this server's" }
         if h.type == .pushGradient || h.type == .pullParameters {
             guard h.step <= UInt64(max(0, totalSteps)) else { return "step \(h.step) is beyond the run's last step \(totalSteps)" }
+        }
+        if h.codec == .bf16Delta && h.type != .pullParameters { return "codec bf16-delta is for parameter pulls only" }
+        if h.type == .pullParameters && h.slot != 0 {
+            guard h.codec == .bf16Delta else { return "slot \(h.slot) in a \(h.codec.name) pull (only a bf16-delta pull names a base version)" }
+            guard let base = PullDelta.base(slot: h.slot), base <= max(0, totalSteps) else {
+                return "base version \(h.slot - 1) is beyond the run's last step \(totalSteps)"
+            }
         }
         if let e = assignmentEpoch {
             switch h.type {

@@ -2,7 +2,8 @@ import PrecisWire
 
 /// What a server keeps for answering pulls: each owned partition encoded once per version and
 /// codec (every puller gets the same bytes, without a copy), and the pulls waiting for a version
-/// the server does not hold yet.
+/// the server does not hold yet. `bf16-delta` pulls are answered from `DeltaChains` (a delta against
+/// the copy the puller holds, or the chain's shadow in full).
 ///
 /// Not thread-safe: the server's event loop owns it.
 package final class ParameterReplies {
@@ -14,9 +15,13 @@ package final class ParameterReplies {
         package var codec: Codec
         /// The role the puller authenticated as (nil without keys).
         package var role: KeyRole? = nil
+        /// `bf16-delta`: the version of the copy the puller holds of every partition it pulls from
+        /// this server (the header's slot − 1; nil: none or not one version).
+        package var base: Int? = nil
 
-        package init(peer: [UInt8], version: Int, partition: UInt32, codec: Codec, role: KeyRole? = nil) {
+        package init(peer: [UInt8], version: Int, partition: UInt32, codec: Codec, role: KeyRole? = nil, base: Int? = nil) {
             self.peer = peer; self.version = version; self.partition = partition; self.codec = codec; self.role = role
+            self.base = base
         }
     }
 
@@ -31,6 +36,8 @@ package final class ParameterReplies {
     /// The buffers each (partition, codec) has used: one whose last send has left is reused.
     private var buffers: [Int: [WireBuffer]] = [:]
     private let codec = ShardCodec()
+    /// The `bf16-delta` chains (shadows), one per owned partition.
+    package let chains = DeltaChains()
 
     private static func key(_ local: Int, _ codec: Codec) -> Int { local * 4 + Int(codec.rawValue) }
 
@@ -61,12 +68,21 @@ package final class ParameterReplies {
     }
 
     /// Forgets everything (a new assignment).
-    func reset() { waiting = []; encoded = [:] }
+    func reset() { waiting = []; encoded = [:]; chains.reset() }
+
+    /// The parameters were replaced without a new version (initial values): encoded payloads and
+    /// the `bf16-delta` shadows no longer describe them.
+    func replaced() { encoded = [:]; chains.reset() }
 
     /// Local partition `local` (global index `partition`, `values` its parameters) encoded as of
     /// version `version` in `codec`: encoded on the first request, the same bytes afterwards.
-    func reply(local: Int, partition: Int, values: UnsafeBufferPointer<Float>, version: Int, codec kind: Codec,
+    /// A `bf16-delta` pull (`base`: the version of the puller's copy) gets a delta or the full shadow.
+    func reply(local: Int, partition: Int, values: UnsafeBufferPointer<Float>, version: Int, codec kind: Codec, base: Int? = nil,
                epoch: UInt32) throws -> (header: WireHeader, payload: WireBuffer) {
+        if kind == .bf16Delta {
+            let r = try chains.reply(local: local, partition: partition, master: values, version: version, base: base, epoch: epoch)
+            return (r.header, r.payload)
+        }
         let key = Self.key(local, kind)
         if let e = encoded[key], e.version == version { return (e.header, e.buffer) }
         let buf = WireBuffer.free(in: &buffers[key, default: []])

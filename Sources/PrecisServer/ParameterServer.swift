@@ -252,7 +252,7 @@ public final class ParameterServer {
             let p = layout.partitions[local]
             Member.trace(options.name, "adamw p\(p)")
             for pull in waiting where pull.partition == UInt32.max || pull.partition == UInt32(p) {
-                try sendParameters(to: pull.peer, local: local, version: next, codec: pull.codec)
+                try sendParameters(to: pull.peer, local: local, version: next, codec: pull.codec, base: pull.base)
             }
             Member.trace(options.name, "sent p\(p) to \(waiting.count)")
         }
@@ -307,7 +307,8 @@ public final class ParameterServer {
         if let why = announced.refusal(peer, role: role, keyed: keyed, need: need) {
             // A worker's first pull may overtake its announcement: a few wait for it.
             if h.type == .pullParameters && (!keyed || role == .worker) && rules.refusal(h) == nil {
-                let pull = ParameterReplies.Pull(peer: peer, version: Int(h.step), partition: h.partition, codec: h.codec, role: role)
+                let pull = ParameterReplies.Pull(peer: peer, version: Int(h.step), partition: h.partition, codec: h.codec, role: role,
+                                                 base: PullDelta.base(slot: h.slot))
                 refuse(h, from: peer, "\(why) (yet): held until it is (\(AnnouncedPeers.parkedLimit) such pulls at most)")
                 if let pushedOut = announced.park(pull) { refuse(h, from: pushedOut.peer, "never announced: its held pull is dropped") }
                 return
@@ -329,7 +330,7 @@ public final class ParameterServer {
                 try applyOnArrival(m, local: local, from: peer)
             }
         case .pullParameters:
-            try serve(.init(peer: peer, version: Int(h.step), partition: h.partition, codec: h.codec, role: role))
+            try serve(.init(peer: peer, version: Int(h.step), partition: h.partition, codec: h.codec, role: role, base: PullDelta.base(slot: h.slot)))
         default:
             try sendMoments(to: peer, epoch: h.epoch)
         }
@@ -346,7 +347,7 @@ public final class ParameterServer {
                 log("dropped a pull from \(peerName(pull.peer)): \(ParameterReplies.waitingLimit) pulls already wait")
             }
         } else {
-            try sendParameters(to: pull.peer, partition: pull.partition, codec: pull.codec)
+            try sendParameters(to: pull.peer, partition: pull.partition, codec: pull.codec, base: pull.base)
         }
     }
 
@@ -383,7 +384,7 @@ public final class ParameterServer {
             default: try m.decode(into: rule.optimizers[local].v.pointer, capacity: r.count, using: codec)
             }
         } catch { return log("dropped \(m.header.type) for partition \(layout.partitions[local]) from \(peerName(peer)): \(error)") }
-        replies.invalidate()
+        replies.replaced()
         if m.header.type == .initParameters && initialised.allSatisfy({ $0 }) {
             try control.send(Control.frames(.initDone, InitDoneMessage(server: a.server, version: version)))
             log("initial parameters loaded")
@@ -440,27 +441,29 @@ public final class ParameterServer {
     }
 
     func answerWaitingPulls() throws {
-        for pull in replies.takeAnswered(by: version) { try sendParameters(to: pull.peer, partition: pull.partition, codec: pull.codec) }
+        for pull in replies.takeAnswered(by: version) { try sendParameters(to: pull.peer, partition: pull.partition, codec: pull.codec, base: pull.base) }
     }
 
     /// Sends the owned partitions a pull asks for, in the codec it asks for (workers ask for
     /// `pull_codec`; the coordinator asks for `none`, so the model it saves is the fp32 master copy).
-    func sendParameters(to peer: [UInt8], partition: UInt32, codec: Codec) throws {
+    func sendParameters(to peer: [UInt8], partition: UInt32, codec: Codec, base: Int? = nil) throws {
         guard let a = assignment, let layout, let rule else { return }
         for (local, p) in layout.partitions.enumerated() where partition == UInt32.max || partition == UInt32(p) {
-            try sendParameters(to: peer, local: local, version: a.consistency == .sync ? version : rule.optimizers[local].steps, codec: codec)
+            try sendParameters(to: peer, local: local, version: a.consistency == .sync ? version : rule.optimizers[local].steps, codec: codec,
+                               base: base)
         }
     }
 
-    /// Sends local partition `local` as of version `v` (encoded once per version and codec).
-    func sendParameters(to peer: [UInt8], local: Int, version v: Int, codec kind: Codec) throws {
+    /// Sends local partition `local` as of version `v` (encoded once per version and codec; `bf16-delta`:
+    /// a delta against the puller's copy at `base`, or the chain's shadow in full, `DeltaChains`).
+    func sendParameters(to peer: [UInt8], local: Int, version v: Int, codec kind: Codec, base: Int? = nil) throws {
         guard let a = assignment, let layout, let params else { return }
         let r = layout.range(local: local)
         let reply = try replies.reply(local: local, partition: layout.partitions[local],
                                       values: UnsafeBufferPointer(start: params.pointer + r.lowerBound, count: r.count),
-                                      version: v, codec: kind, epoch: a.epoch ?? 0)
+                                      version: v, codec: kind, base: base, epoch: a.epoch ?? 0)
         try data.send(to: peer, header: reply.header, payload: reply.payload)
-        observed.sentParameters(bytes: WireHeader.size + reply.payload.count)
+        observed.sentParameters(bytes: WireHeader.size + reply.payload.count, codec: reply.header.codec.name)
     }
 
     /// The AdamW moments of every owned partition (a `pullMoments`).

@@ -174,7 +174,9 @@ public struct ClusterSettings: Sendable, Equatable {
     public var staleness = 2
     /// Gradients (worker → server): `fp32` (shuffle + LZ4, lossless), `bf16` (with error feedback) or `none`.
     public var codec = "fp32"
-    /// Parameters (server → worker).
+    /// Parameters (server → worker): `fp32`, `none`, `bf16` (the parameters rounded: lossy), or
+    /// `bf16-delta` (bf16 deltas against the worker's copy, error feedback on the server: the copy
+    /// stays within one delta's bf16 rounding of the fp32 master, `PullDelta`).
     public var pullCodec = "fp32"
     public var threadsPerWorker: Int? = nil
     public var heartbeatInterval = 1.0
@@ -456,9 +458,9 @@ public struct TrainingConfig: Sendable, Equatable {
         }
         try checkCluster(["sync", "ssp", "async"].contains(c.consistency), "consistency", "'\(c.consistency)' is not one of sync, ssp, async")
         try checkCluster(c.staleness >= 0, "staleness", "must not be negative")
-        for (k, v) in [("codec", c.codec), ("pull_codec", c.pullCodec)] {
-            try checkCluster(["none", "fp32", "bf16"].contains(v), k, "'\(v)' is not one of none, fp32, bf16")
-        }
+        try checkCluster(["none", "fp32", "bf16"].contains(c.codec), "codec", "'\(c.codec)' is not one of none, fp32, bf16")
+        try checkCluster(["none", "fp32", "bf16", "bf16-delta"].contains(c.pullCodec), "pull_codec",
+                         "'\(c.pullCodec)' is not one of none, fp32, bf16, bf16-delta")
         try checkCluster(c.heartbeatInterval > 0, "heartbeat_interval", "must be positive")
         try checkCluster(c.heartbeatTimeout > c.heartbeatInterval, "heartbeat_timeout", "must be longer than heartbeat_interval")
         // A partition's frame must fit the 16 MiB bound every data socket is bound with (WireLimits).

@@ -1,7 +1,9 @@
 import CLZ4
 
 /// How a shard of floats travels. Every codec is lossless except `bf16`, whose rounding error the
-/// sender keeps and adds to the next shard it sends (error feedback), so nothing is lost over steps.
+/// sender keeps and adds to the next shard it sends (error feedback), so nothing is lost over steps,
+/// and `bf16Delta` (parameters only), a bf16 difference the receiver adds to the copy it holds
+/// (`PullDelta`: the server keeps the residual, so the copy stays within one delta's rounding).
 public enum Codec: UInt8, Sendable, CaseIterable, Codable {
     /// Raw little-endian fp32.
     case none = 0
@@ -11,19 +13,31 @@ public enum Codec: UInt8, Sendable, CaseIterable, Codable {
     /// Rounded to bfloat16 (round to nearest even), byte-shuffled with the top plane bit-transposed,
     /// then LZ4.
     case bf16 = 2
+    /// Parameters only (`pull_codec: bf16-delta`): the payload is a `bf16` shard of the difference
+    /// between the server's values and the copy the puller holds (the header's slot names that
+    /// copy's version); the puller adds it. See `PullDelta`.
+    case bf16Delta = 3
 
-    public var bytesPerValue: Int { self == .bf16 ? 2 : 4 }
+    public var bytesPerValue: Int { self == .bf16 || self == .bf16Delta ? 2 : 4 }
 
-    /// The codec a config names (`none`, `fp32`, `bf16`; the config reader validates the name).
+    /// The codec a config names (`none`, `fp32`, `bf16`, `bf16-delta`; the config reader validates the name).
     public init(name: String) {
         switch name {
         case "none": self = .none
         case "bf16": self = .bf16
+        case "bf16-delta": self = .bf16Delta
         default: self = .fp32
         }
     }
 
-    public var name: String { self == .none ? "none" : self == .fp32 ? "fp32" : "bf16" }
+    public var name: String {
+        switch self {
+        case .none: "none"
+        case .fp32: "fp32"
+        case .bf16: "bf16"
+        case .bf16Delta: "bf16-delta"
+        }
+    }
 }
 
 /// Encodes and decodes float shards. Holds its scratch buffers so the steady state allocates nothing
@@ -79,7 +93,7 @@ public final class ShardCodec {
                     p0[i] = UInt8(truncatingIfNeeded: v); p1[i] = UInt8(truncatingIfNeeded: v >> 8)
                     p2[i] = UInt8(truncatingIfNeeded: v >> 16); pt[i] = UInt8(truncatingIfNeeded: v >> 24)
                 }
-            case .bf16:
+            case .bf16, .bf16Delta:
                 let src = values.baseAddress!
                 if let r = errorFeedback {
                     for i in 0..<n {
@@ -123,7 +137,7 @@ public final class ShardCodec {
         case .none:
             guard payload.count == n * 4 else { throw WireError.lengthMismatch(field: "fp32 payload", expected: n * 4, got: payload.count) }
             if n > 0 { UnsafeMutableRawPointer(out).copyMemory(from: payload.baseAddress!, byteCount: n * 4) }
-        case .fp32, .bf16:
+        case .fp32, .bf16, .bf16Delta:
             let low = n * (codec.bytesPerValue - 1)
             guard payload.count > low, let base = payload.baseAddress else {
                 throw WireError.lengthMismatch(field: "\(codec.name) payload (at least)", expected: low + 1, got: payload.count)

@@ -21,6 +21,9 @@ public final class Worker {
         public var keys: ClusterKeys?
         /// Where to serve Prometheus metrics (nil: no listener).
         public var metrics: MetricsEndpoint?
+        /// For checks and diagnosis: at exit, write this worker's parameter copy, the versions of its
+        /// partitions and the last `bf16-delta` each value got to this safetensors file (`dumpParametersIfAsked`).
+        public var dumpParameters: String?
         public init(coordinator: String) { self.coordinator = coordinator }
     }
 
@@ -43,6 +46,17 @@ public final class Worker {
     var serverEndpoints: [Int: String] = [:]
     /// The version each partition of `model.params` holds (-1: none yet).
     var partitionVersion: [Int] = []
+    /// `bf16-delta`: the epoch stamped on the reply that last set each partition's copy (a delta is
+    /// added only to a copy from a reply of the same assignment epoch).
+    var copyEpoch: [UInt32] = []
+    /// `bf16-delta`: a delta decodes here before it is added to the copy (the largest partition).
+    var deltaScratch: FloatBuffer?
+    /// With `dumpParameters`: the last delta each value was given.
+    var lastDelta: FloatBuffer?
+    /// A delta that did not fit the copy arrived: pull again now (full replies) instead of after the retry time.
+    var pullAgain = false
+    /// `bf16-delta` replies taken so far: deltas added, full replies (logged at exit).
+    var deltaReplies = 0, fullReplies = 0
     var partitionsReceived = 0
     var pulledWire = 0, pulledRaw = 0
     var pullInFlight: Int?
@@ -98,6 +112,8 @@ public final class Worker {
             return 0
         } catch Stop.exit(let code) {
             link.stop()
+            if deltaReplies + fullReplies > 0 { log("bf16-delta pulls: \(deltaReplies) deltas added, \(fullReplies) full replies") }
+            if code == 0 { dumpParametersIfAsked() }
             return code
         } catch {
             log("error: \(error)")
@@ -211,6 +227,7 @@ public final class Worker {
         if model == nil || model!.params.count != m.params.count { model = m }
         collator = Collator(padId: Int32(m.facts.padTokenId))
         if cfg.cluster.codec == "bf16" { errorFeedback = FloatBuffer(count: m.params.count) }
+        if options.dumpParameters != nil && lastDelta?.count != m.params.count { lastDelta = FloatBuffer(count: m.params.count) }
         log("registered as \(r.name) (id \(id)); \(m.params.count) parameters, \(p.dataset.count) examples, \(options.threads) thread(s)")
     }
 
@@ -244,6 +261,7 @@ public final class Worker {
         serverEndpoints = Dictionary(v.servers.map { ($0.id, $0.endpoint) }, uniquingKeysWith: { a, _ in a })
         if view?.plan != v.plan || v.attempt != view?.attempt || v.layoutEpoch != view?.layoutEpoch {
             partitionVersion = Array(repeating: -1, count: v.plan.count)
+            copyEpoch = Array(repeating: 0, count: v.plan.count)
             pullInFlight = nil
             layoutEpoch = v.layoutEpoch ?? 0
         }
@@ -268,11 +286,18 @@ public final class Worker {
         guard Int(m.header.count) == r.count else {
             return log("dropped parameters for partition \(p): \(m.header.count) values, the partition has \(r.count)")
         }
-        do { try m.decode(into: model.params.pointer + r.lowerBound, capacity: r.count, using: codec) } catch {
-            partitionVersion[p] = -1
-            return log("dropped parameters for partition \(p): \(error)")
+        if m.header.codec == .bf16Delta {
+            guard addDelta(m, partition: p, range: r, into: model) else { return }
+        } else {
+            do { try m.decode(into: model.params.pointer + r.lowerBound, capacity: r.count, using: codec) } catch {
+                partitionVersion[p] = -1
+                return log("dropped parameters for partition \(p): \(error)")
+            }
+            if let lastDelta { (lastDelta.pointer + r.lowerBound).update(repeating: 0, count: r.count) }
+            if v.pullCodec == .bf16Delta { fullReplies += 1 }
         }
         partitionVersion[p] = Int(m.header.step)
+        if p < copyEpoch.count { copyEpoch[p] = m.header.epoch }
         Member.trace(options.name, "parameters p\(p) v\(m.header.step)")
         partitionsReceived += 1
         pulledWire += WireHeader.size + m.payload.count
@@ -306,6 +331,7 @@ public final class Worker {
             try checkAlive()
             if Member.terminationSignal != 0 { tasks.insert(t, at: 0); try leave("signal \(Member.terminationSignal)") }
             try pump(timeoutMs: 50)
+            if pullAgain { try pull(version: t.exactVersion ? t.step : t.minVersion) }
             if partitionsReceived != lastProgress.received {
                 lastProgress = (Member.now(), partitionsReceived)
             } else if Member.now() - lastProgress.at > Self.pullRetrySeconds {
@@ -326,11 +352,85 @@ public final class Worker {
     static let pullRetrySeconds = 10.0
 
     func pull(version: Int) throws {
-        // The header's codec is the codec wanted for the reply.
-        let h = WireHeader(type: .pullParameters, codec: view?.pullCodec ?? .fp32, epoch: view?.epoch ?? 0, step: UInt64(version), partition: UInt32.max,
+        // The header's codec is the codec wanted for the reply; bf16-delta names the copy's version.
+        let codec = view?.pullCodec ?? .fp32
+        var h = WireHeader(type: .pullParameters, codec: codec, epoch: view?.epoch ?? 0, step: UInt64(version), partition: UInt32.max,
                            count: 0, payloadLength: 0, checksum: 0)   // CRC-32C of no bytes is 0
-        for (_, s) in servers { try s.send(header: h) }
+        for (index, s) in servers {
+            h.slot = codec == .bf16Delta ? PullDelta.slot(base: deltaBase(server: index)) : 0
+            try s.send(header: h)
+        }
         pullInFlight = version
+        pullAgain = false
+    }
+
+    /// `bf16-delta`: the version every partition this worker holds of server `index` is at, from
+    /// replies of one assignment epoch (nil when they differ or one is missing: the server answers in full).
+    func deltaBase(server index: Int) -> Int? {
+        guard let info = view?.servers.first(where: { $0.id == index }), let first = info.partitions.first,
+              first >= 0, first < partitionVersion.count, first < copyEpoch.count else { return nil }
+        let version = partitionVersion[first], epoch = copyEpoch[first]
+        guard version >= 0 else { return nil }
+        for p in info.partitions {
+            guard p >= 0, p < partitionVersion.count, p < copyEpoch.count, partitionVersion[p] == version, copyEpoch[p] == epoch else { return nil }
+        }
+        return version
+    }
+
+    /// A `bf16-delta` reply: added to the copy when the copy is the delta's base (same version, same
+    /// assignment epoch), so the copy becomes the server's shadow bit for bit. A repeated reply to a
+    /// copy already at its version is ignored; any other is dropped and the worker pulls again (the
+    /// server then answers in full). Decoded into scratch first: a bad payload leaves the copy as it was.
+    func addDelta(_ m: InPlaceMessage, partition p: Int, range r: Range<Int>, into model: any Seq2SeqModel) -> Bool {
+        let version = Int(m.header.step)
+        guard let base = PullDelta.base(slot: m.header.slot) else {
+            log("dropped a bf16-delta for partition \(p) that names no base version")
+            return false
+        }
+        if partitionVersion[p] == version { return false }   // a second answer to a repeated pull
+        guard partitionVersion[p] == base, base < version, p < copyEpoch.count, copyEpoch[p] == m.header.epoch else {
+            log("dropped a bf16-delta for partition \(p) from version \(base) to \(version): this copy is at version \(partitionVersion[p]); pulling in full")
+            pullAgain = true
+            return false
+        }
+        if deltaScratch == nil || deltaScratch!.count < r.count { deltaScratch = FloatBuffer(count: max(1, r.count)) }
+        let scratch = deltaScratch!
+        do { try m.decode(into: scratch.pointer, capacity: r.count, using: codec) } catch {
+            log("dropped a bf16-delta for partition \(p): \(error)")
+            pullAgain = true
+            return false
+        }
+        PullDelta.add(scratch.pointer, to: model.params.pointer + r.lowerBound, count: r.count)
+        if let lastDelta { (lastDelta.pointer + r.lowerBound).update(from: scratch.pointer, count: r.count) }
+        deltaReplies += 1
+        return true
+    }
+
+    /// With `--dump-parameters`: once the last pull's replies are in (10 s at most), writes the copy,
+    /// the partitions' versions and the last delta each value got (`parameters`, `versions`,
+    /// `last_delta`) to a safetensors file, atomically.
+    func dumpParametersIfAsked() {
+        guard let path = options.dumpParameters, let model else { return }
+        let deadline = Member.now() + 10
+        if let wanted = pullInFlight {
+            while Member.now() < deadline && !partitionVersion.allSatisfy({ $0 >= wanted }) {
+                let socks = servers.keys.sorted().map { servers[$0]! }
+                guard let ready = try? ZMQPoll.wait(socks, timeoutMs: 50) else { break }
+                for (i, s) in socks.enumerated() where ready[i] {
+                    while (try? s.receiveInPlace({ m, _ in handleData(m) })) == true {}
+                }
+            }
+        }
+        var w = SafeTensorsWriter()
+        w.add("parameters", floats: UnsafeBufferPointer(start: model.params.pointer, count: model.params.count), shape: [model.params.count])
+        let delta = lastDelta.map { Array(UnsafeBufferPointer(start: $0.pointer, count: model.params.count)) }
+            ?? [Float](repeating: 0, count: model.params.count)
+        w.add("last_delta", floats: delta, shape: [model.params.count])
+        w.add("versions", int64s: partitionVersion.map(Int64.init), shape: [partitionVersion.count])
+        do {
+            try w.write(to: path)
+            log("parameters written to \(path) (versions \(partitionVersion.min() ?? -1)…\(partitionVersion.max() ?? -1))")
+        } catch { log("could not write the parameters to \(path): \(error)") }
     }
 
     // MARK: a contribution

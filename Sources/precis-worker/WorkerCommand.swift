@@ -26,6 +26,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("metrics-bind"), help: "The address the metrics listener binds.")
     var metricsBind = "127.0.0.1"
 
+    @Option(name: .customLong("dump-parameters"), help: "For checks: at exit, write this worker's parameter copy (with its partitions' versions and the last bf16-delta it added) to this safetensors file.")
+    var dumpParameters: String?
+
     @Option(name: .customLong("log-format"), help: "Log lines as text (ISO-8601 UTC time, name, message) or json (one object per line).")
     var logFormat = "text"
 
@@ -40,6 +43,7 @@ struct WorkerCommand: ParsableCommand {
         BLASKernel.selectBLASKernel()
         var o = Worker.Options(coordinator: coordinator)
         o.host = host; o.name = name; o.threads = max(1, threads ?? Compute.availableCores)
+        o.dumpParameters = dumpParameters
         o.metrics = metricsPort.map { MetricsEndpoint(bind: metricsBind, port: $0) }
         let code: Int32
         do {

@@ -33,7 +33,7 @@ extension BenchCommand {
         var batch = 8
         @Option(help: "Gradient codecs to run, comma-separated (fp32, bf16, none).")
         var codecs = "fp32,bf16,none"
-        @Option(name: .customLong("pull-codec"), help: "Parameter codec (fp32, bf16, none), or 'same' for the gradient codec of the run.")
+        @Option(name: .customLong("pull-codec"), help: "Parameter codecs, comma-separated (fp32, bf16, bf16-delta, none), or 'same' for the gradient codec of the run; with several, every gradient codec runs with each (rows named GRADIENT+PARAMETERS).")
         var pullCodec = "fp32"
         @Option(name: .customLong("threads-per-worker"), help: "Compute threads per worker (the reference gets workers × this).")
         var threadsPerWorker = 1
@@ -73,10 +73,25 @@ extension BenchCommand {
             guard ["accumulate", "batch", "none"].contains(reference) else { throw ValidationError("--reference must be accumulate, batch or none") }
             for c in codecList where !["fp32", "bf16", "none"].contains(c) { throw ValidationError("unknown codec '\(c)' (fp32, bf16, none)") }
             guard !codecList.isEmpty || reference != "none" else { throw ValidationError("nothing to run") }
-            guard ["fp32", "bf16", "none", "same"].contains(pullCodec) else { throw ValidationError("--pull-codec must be fp32, bf16, none or same") }
+            guard !pullList.isEmpty else { throw ValidationError("--pull-codec names no codec") }
+            for p in pullList where !["fp32", "bf16", "bf16-delta", "none", "same"].contains(p) {
+                throw ValidationError("--pull-codec must be fp32, bf16, bf16-delta, none or same (comma-separated), not '\(p)'")
+            }
         }
 
         var codecList: [String] { codecs.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        var pullList: [String] { pullCodec.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+
+        /// The cluster runs of a round: each gradient codec, with each parameter codec when several
+        /// are given (`GRADIENT+PARAMETERS`; one: the gradient codec's name alone, as before).
+        var runKinds: [String] { codecList.flatMap { c in pullList.count == 1 ? [c] : pullList.map { "\(c)+\($0)" } } }
+
+        /// The gradient and parameter codecs of a run kind.
+        func runCodecs(of kind: String) -> (gradient: String, pull: String) {
+            let parts = kind.split(separator: "+").map(String.init)
+            let gradient = parts[0], pull = parts.count > 1 ? parts[1] : (pullList.first ?? "fp32")
+            return (gradient, pull == "same" ? gradient : pull)
+        }
 
         func run() throws {
             do {
@@ -119,10 +134,10 @@ extension BenchCommand {
         }
 
         /// The YAML of one run. `cluster` false: the single-process reference (threads set, accumulation or a bigger batch).
-        func yaml(outputDir: String, codec: String, cluster: Bool) -> String {
+        func yaml(outputDir: String, codec kind: String, cluster: Bool) -> String {
             let perDevice = cluster || reference == "accumulate" ? batch : batch * workers
             let accumulation = cluster || reference == "batch" ? 1 : workers
-            let pull = pullCodec == "same" ? codec : pullCodec
+            let (codec, pull) = runCodecs(of: kind)
             return """
             # Written by `precis bench cluster`.
             training:
@@ -198,7 +213,7 @@ extension BenchCommand {
             var results: [RunResult] = []
             for round in 1...repeats {
                 // Alternate the order each round so neither side always runs first (the VM drifts).
-                var order: [String] = codecList
+                var order: [String] = runKinds
                 if reference != "none" { if round % 2 == 1 { order.append("single") } else { order.insert("single", at: 0) } }
                 for kind in order {
                     let name = "r\(round)-\(kind)"
@@ -275,7 +290,7 @@ extension BenchCommand {
                           "param MB wire", "raw", "ratio", "tokens/s", "× single", "other load"]
             var rows: [[String]] = []
             var summary: [[String: Any]] = []
-            for c in codecList {
+            for c in runKinds {
                 let rs = results.filter { $0.kind == c }
                 guard !rs.isEmpty else { continue }
                 let step = median(rs.map(\.stepSeconds)), compute = median(rs.map(\.compute))

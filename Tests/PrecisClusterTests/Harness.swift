@@ -86,6 +86,8 @@ final class TestCluster {
     let keys: String?
     /// Extra environment variables for the processes started from now on.
     var environment: [String: String] = [:]
+    /// Extra command-line arguments for the workers started from now on, by name.
+    var workerArguments: [String: [String]] = [:]
 
     init(dir: String, config: String, keys: String? = nil) {
         self.dir = dir; self.config = config; self.keys = keys
@@ -136,7 +138,8 @@ final class TestCluster {
 
     func startServer(_ name: String) throws { try start("precis-ps", name, ["--coordinator", endpoint, "--name", name] + keyArguments) }
     func startWorker(_ name: String, threads: Int = 1) throws {
-        try start("precis-worker", name, ["--coordinator", endpoint, "--name", name, "--threads", String(threads)] + keyArguments)
+        try start("precis-worker", name, ["--coordinator", endpoint, "--name", name, "--threads", String(threads)] + keyArguments
+                  + (workerArguments[name] ?? []))
     }
 
     /// A whole cluster: coordinator, `servers` servers, `workers` workers.

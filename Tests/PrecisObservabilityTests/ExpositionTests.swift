@@ -89,6 +89,20 @@ import Testing
         #expect(p.samples.allSatisfy { $0.labels["member"] == "ps0" })
     }
 
+    /// Parameter reply bytes by the reply's codec (a bf16-delta pull's full replies count as fp32).
+    @Test func serverParameterReplyBytesByCodec() throws {
+        let m = ServerMetrics(name: "ps0")
+        m.sentParameters(bytes: 700, codec: "fp32")
+        m.sentParameters(bytes: 200, codec: "bf16-delta")
+        m.sentParameters(bytes: 220, codec: "bf16-delta")
+        let p = try parsed(m)
+        #expect(p.value("precis_server_parameter_reply_bytes_total", ["member": "ps0", "codec": "fp32"]) == 700)
+        #expect(p.value("precis_server_parameter_reply_bytes_total", ["member": "ps0", "codec": "bf16-delta"]) == 420)
+        #expect(p.value("precis_server_parameter_reply_bytes_total", ["member": "ps0", "codec": "bf16"]) == 0)
+        #expect(p.value("precis_server_parameter_replies_total", ["member": "ps0"]) == 3)
+        #expect(p.value("precis_server_sent_bytes_total", ["member": "ps0"]) == 1120)
+    }
+
     @Test func workerMetricsRoundTrip() throws {
         let m = WorkerMetrics(name: "w\"1\\")   // a name that needs escaping in a label value
         m.contributionDone(computeSeconds: 1.5, waitSeconds: 0.25, encodeSeconds: 0.25, pushedBytes: 300, pulledBytes: 700, tokens: 1000, examples: 4)

@@ -60,3 +60,27 @@ import PrecisWire
         #expect(peers.parked.count == AnnouncedPeers.parkedLimit - 1)
     }
 }
+
+/// `bf16-delta` only in a pull, and only such a pull names a base version (in its slot), within the run.
+@Suite struct DeltaPullHeaderRulesTests {
+    let plan = PartitionPlan(total: 30_000, servers: 2, partitionFloats: 2_500, cuts: [4_321, 17_000])
+
+    @Test func bf16DeltaIsForPullsAndTheBaseIsBounded() {
+        let layout = OwnedPartitions(plan: plan, server: 1, partitions: plan.partitions(of: 1))
+        let rules = DataHeaderRules(layout: layout, assignmentEpoch: 5, announcedEpoch: 5, totalSteps: 100)
+        let mine = UInt32(layout.partitions[0]), count = UInt32(layout.range(local: 0).count)
+        func pull(_ codec: Codec, slot: UInt32) -> WireHeader {
+            WireHeader(type: .pullParameters, codec: codec, epoch: 5, step: 10, partition: UInt32.max, slot: slot, count: 0)
+        }
+        #expect(rules.refusal(pull(.bf16Delta, slot: 0)) == nil, "no base: a full reply")
+        #expect(rules.refusal(pull(.bf16Delta, slot: 10)) == nil)
+        #expect(rules.refusal(pull(.bf16Delta, slot: 101)) == nil, "base 100, the last step")
+        #expect(rules.refusal(pull(.bf16Delta, slot: 102))?.contains("base version 101 is beyond") == true)
+        #expect(rules.refusal(pull(.bf16Delta, slot: UInt32.max))?.contains("beyond") == true)
+        #expect(rules.refusal(pull(.fp32, slot: 3))?.contains("only a bf16-delta pull names a base version") == true)
+        let push = WireHeader(type: .pushGradient, codec: .bf16Delta, epoch: 5, step: 3, partition: mine, count: count)
+        #expect(rules.refusal(push)?.contains("for parameter pulls only") == true)
+        let initial = WireHeader(type: .initParameters, codec: .bf16Delta, epoch: 5, step: 0, partition: mine, count: count)
+        #expect(rules.refusal(initial)?.contains("for parameter pulls only") == true)
+    }
+}

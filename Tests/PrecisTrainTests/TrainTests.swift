@@ -61,6 +61,14 @@ func smallData() throws -> String {
         #expect(throws: ConfigError.invalid(file: "c.yaml", key: "cluster.codec", reason: "'zstd' is not one of none, fp32, bf16")) {
             try TrainingConfig.parse("cluster:\n  codec: zstd\n", file: "c.yaml")
         }
+        // bf16-delta is a parameter codec only (deltas against the copy a worker holds).
+        #expect(try TrainingConfig.parse("cluster:\n  pull_codec: bf16-delta\n", file: "c.yaml").cluster.pullCodec == "bf16-delta")
+        #expect(throws: ConfigError.invalid(file: "c.yaml", key: "cluster.codec", reason: "'bf16-delta' is not one of none, fp32, bf16")) {
+            try TrainingConfig.parse("cluster:\n  codec: bf16-delta\n", file: "c.yaml")
+        }
+        #expect(throws: ConfigError.invalid(file: "c.yaml", key: "cluster.pull_codec", reason: "'bf8' is not one of none, fp32, bf16, bf16-delta")) {
+            try TrainingConfig.parse("cluster:\n  pull_codec: bf8\n", file: "c.yaml")
+        }
         #expect(throws: ConfigError.self) { try TrainingConfig.parse("training:\n  push_to_hub: true\n", file: "c.yaml") }
         #expect(throws: ConfigError.self) { try TrainingConfig.parse("training:\n  save_strategy: sometimes\n", file: "c.yaml") }
         let r = try TrainingConfig.parse("training:\n  resume_from_checkpoint: true\n  metric_for_best_model: loss\n", file: "c.yaml")
