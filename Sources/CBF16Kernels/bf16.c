@@ -126,13 +126,23 @@ void precis_bf16_pack_a(const float *a, size_t lda, int transA, size_t m, size_t
             for (size_t c = k; c < k32; c++) d[c] = 0;
         }
     } else if (r0 < live) {
-        // op(A)[i][c] = a[c*lda + i]: read rows of a (contiguous over i), write columns of dst.
-        for (size_t c = 0; c < k; c++) {
-            const float *src = a + c * lda;
-            for (size_t i = r0; i < live; i++) dst[i * k32 + c] = precis_bf16_from_f32(src[i]);
+        // op(A)[i][c] = a[c*lda + i]: transposed through 16 x 32 blocks in L1, so the reads run along
+        // rows of a (contiguous over i) and each output row's 32 values are written as one 64-byte line.
+        for (size_t i0 = r0; i0 < live; i0 += 16) {
+            const size_t ni = live - i0 < 16 ? live - i0 : 16;
+            for (size_t c0 = 0; c0 < k32; c0 += 32) {
+                uint16_t t[16][32];
+                const size_t nc = c0 >= k ? 0 : (k - c0 < 32 ? k - c0 : 32);
+                for (size_t c = 0; c < nc; c++) {
+                    const float *src = a + (c0 + c) * lda + i0;
+                    for (size_t i = 0; i < ni; i++) t[i][c] = precis_bf16_from_f32(src[i]);
+                }
+                for (size_t i = 0; i < ni; i++) {
+                    for (size_t c = nc; c < 32; c++) t[i][c] = 0;
+                    memcpy(dst + (i0 + i) * k32 + c0, t[i], sizeof t[i]);
+                }
+            }
         }
-        for (size_t i = r0; i < live; i++)
-            for (size_t c = k; c < k32; c++) dst[i * k32 + c] = 0;
     }
     for (size_t i = live > r0 ? live : r0; i < r1; i++) memset(dst + i * k32, 0, k32 * sizeof(uint16_t));
 }
