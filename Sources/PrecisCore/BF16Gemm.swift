@@ -7,10 +7,11 @@ import CBF16Kernels
 /// product of the rounded inputs by at most about k · 2⁻²⁴ · Σ|a||b|). Allocates nothing.
 public enum BF16Gemm {
     /// The kernel products run on here, or nil (then `unavailableReason` says why).
-    public static var kernel: BF16Kernel? { BF16Support.current.kernels.first }
+    /// (Read once: `kernels` looks at the environment, too slow for every product.)
+    public static let kernel: BF16Kernel? = BF16Support.current.kernels.first
 
     /// Why bf16 products cannot run here (the missing CPU flags), or nil when they can.
-    public static var unavailableReason: String? { BF16Support.current.unavailableReason }
+    public static let unavailableReason: String? = BF16Support.current.unavailableReason
 
     /// The kernel to use, or the error naming the missing flags.
     public static func requireKernel() throws(BF16Error) -> BF16Kernel {
