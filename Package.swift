@@ -55,6 +55,10 @@ let package = Package(
         .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O3"])]),
         // The CPU's spin-wait hint, for the compute pool's waits (`Parallel`).
         .target(name: "CSpin"),
+        // bf16 matrix products (AVX-512-BF16 and AMX kernels, fp32 -> bf16 packing, CPUID/XCR0/arch_prctl
+        // checks). Each ISA-specific function carries its own target attribute, so the rest of the file
+        // runs on any x86-64 and PrecisCore.BF16Support chooses a kernel at run time.
+        .target(name: "CBF16Kernels", cSettings: [.unsafeFlags(["-O3"])]),
 
         // ISA-specific kernels (see `avx512` above).
         // Portable bodies of the elementwise kernels, inlined into (and compiled for the target of)
@@ -62,7 +66,7 @@ let package = Package(
         .target(name: "PrecisKernels", swiftSettings: numerics),
         .target(name: "PrecisAVX512", dependencies: ["PrecisKernels"], swiftSettings: avx512),
         // Numerics core: buffers, BLAS, kernels, optimizer, safetensors.
-        .target(name: "PrecisCore", dependencies: ["COpenBLAS", "CSpin", "PrecisKernels", "PrecisAVX512"], swiftSettings: numerics),
+        .target(name: "PrecisCore", dependencies: ["COpenBLAS", "CSpin", "CBF16Kernels", "PrecisKernels", "PrecisAVX512"], swiftSettings: numerics),
         // Models: configs, flat parameter layout, BART, registry, HF model folders.
         .target(name: "PrecisModels", dependencies: ["PrecisCore"], swiftSettings: numerics),
 

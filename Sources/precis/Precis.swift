@@ -229,10 +229,13 @@ struct BenchCommand: ParsableCommand {
         @OptionGroup var shape: BenchShape
         @Option(name: .customLong("target-len"), help: "Target length.")
         var targetLen = 64
+        @Flag(help: "Time each shape as a bf16 product too (AMX or AVX-512-BF16), interleaved with fp32, against the bf16 peak.")
+        var bf16 = false
 
         func run() throws {
             do {
                 let model = try shape.model()
+                if bf16 { return try runBF16(model) }
                 let peak = Timing.sgemmPeak(threads: shape.threads)
                 let products = model.matrixProducts(batch: shape.batch, source: shape.sourceLen, target: targetLen)
                 let rows = GemmProfile.run(products, threads: shape.threads)
@@ -246,6 +249,33 @@ struct BenchCommand: ParsableCommand {
                 }
                 print(String(format: "  total (GEMMs alone, the kernels training uses)                        %7.1f ms/step", total))
             } catch let e as ValidationError { throw e } catch { throw fail(error) }
+        }
+
+        /// `--bf16`: fp32 and bf16 GFLOP/s of every shape side by side (interleaved), and the bf16 peak.
+        func runBF16(_ model: any Seq2SeqModel) throws {
+            guard let kernel = BF16Gemm.kernel else {
+                throw BF16Error.unavailable(BF16Gemm.unavailableReason ?? "no bf16 kernel")
+            }
+            let sgemm = Timing.sgemmPeak(threads: shape.threads)
+            let products = model.matrixProducts(batch: shape.batch, source: shape.sourceLen, target: targetLen)
+            let rows = try BF16GemmProfile.run(products, threads: shape.threads)
+            let peak = BF16GemmProfile.peak(kernel: kernel, threads: shape.threads)
+            print("bf16 kernel \(kernel.rawValue) (\(BF16Support.current))")
+            print(String(format: "bf16 peak %.1f GFLOP/s = %d threads × %.2f GHz (cpu MHz) × %.0f FLOP/cycle (%@); sgemm peak %.1f GFLOP/s (kernel %@)",
+                         peak.gflops, shape.threads, peak.ghz, peak.flopsPerCycle, peak.how, sgemm, BLASKernel.current))
+            print("  " + "shape".padding(toLength: 38, withPad: " ", startingAt: 0) +
+                  "   m ×    n ×    k op calls   fp32   bf16  bf16+pack GFLOP/s  bf16/fp32  % bf16 peak")
+            var fp32Total = 0.0, bf16Total = 0.0
+            for r in rows {
+                let flops = 2 * Double(r.m * r.n * r.k) * Double(r.calls) / 1e9
+                fp32Total += flops / r.fp32Gflops; bf16Total += flops / r.bf16Gflops
+                print("  " + r.name.padding(toLength: 38, withPad: " ", startingAt: 0) +
+                      String(format: " %5d×%5d×%5d %@%@ ×%4d %6.1f %6.1f %6.1f            %5.2f×     %5.1f%%",
+                             r.m, r.n, r.k, r.transA ? "T" : "N", r.transB ? "T" : "N", r.calls, r.fp32Gflops, r.bf16Gflops,
+                             r.bf16PackedGflops, r.bf16Gflops / r.fp32Gflops, 100 * r.bf16Gflops / peak.gflops))
+            }
+            print(String(format: "  total (GEMMs alone): fp32 %.1f ms/step, bf16 (operands packed beforehand) %.1f ms/step = %.2f×",
+                         fp32Total * 1000, bf16Total * 1000, fp32Total / bf16Total))
         }
     }
 }

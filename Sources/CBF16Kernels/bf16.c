@@ -1,0 +1,341 @@
+// bf16 products with fp32 accumulation: see include/precis_bf16.h for the layouts.
+#include "precis_bf16.h"
+
+#include <errno.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// CPU and OS support
+
+#if defined(__x86_64__)
+static uint64_t read_xcr0(void) {
+    uint32_t lo, hi;
+    // XGETBV with ECX = 0 (inline, so this file needs no -mxsave); only called when OSXSAVE is set.
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+#endif
+
+void precis_bf16_query(precis_bf16_cpu *out) {
+    memset(out, 0, sizeof *out);
+#if defined(__x86_64__)
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return;
+    int osxsave = (ecx >> 27) & 1;
+    unsigned maxLeaf = __get_cpuid_max(0, 0);
+    if (maxLeaf < 7) return;
+    __cpuid_count(7, 0, eax, ebx, ecx, edx);
+    unsigned subleaves = eax;
+    out->avx512f = (ebx >> 16) & 1;
+    out->amx_bf16 = (edx >> 22) & 1;
+    out->amx_tile = (edx >> 24) & 1;
+    if (subleaves >= 1) {
+        __cpuid_count(7, 1, eax, ebx, ecx, edx);
+        out->avx512bf16 = (eax >> 5) & 1;
+    }
+    if (osxsave) {
+        uint64_t xcr0 = read_xcr0();
+        const uint64_t avx512State = (1u << 1) | (1u << 2) | (1u << 5) | (1u << 6) | (1u << 7);
+        const uint64_t amxState = (1u << 17) | (1u << 18);
+        out->os_avx512 = (xcr0 & avx512State) == avx512State;
+        out->os_amx = (xcr0 & amxState) == amxState;
+    }
+#endif
+}
+
+int precis_bf16_amx_request(void) {
+#if defined(__x86_64__) && defined(__linux__)
+    // Linux >= 5.16: the tile data state is off until the process asks for it.
+    const long ARCH_GET_XCOMP_PERM = 0x1022, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18;
+    unsigned long bitmask = 0;
+    if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &bitmask) == 0 && (bitmask & (1ul << XFEATURE_XTILEDATA)))
+        return 0;
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return errno ? errno : EPERM;
+    return 0;
+#else
+    return ENOSYS;
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversion and packing (plain C: any CPU)
+
+uint16_t precis_bf16_from_f32(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);  // NaN: keep it, quiet
+    u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even (overflow to infinity is right)
+    return (uint16_t)(u >> 16);
+}
+
+float precis_bf16_to_f32(uint16_t x) {
+    uint32_t u = (uint32_t)x << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+void precis_bf16_pack_b(const float *b, size_t ldb, int transB, size_t k, size_t n,
+                        uint16_t *dst, size_t p0, size_t p1) {
+    const size_t k32 = precis_bf16_pad32(k), pairs = k32 >> 1;
+    for (size_t p = p0; p < p1; p++) {
+        uint16_t *panel = dst + p * pairs * 32;
+        const size_t c0 = p * 16, lanes = c0 >= n ? 0 : (n - c0 < 16 ? n - c0 : 16);
+        if (lanes < 16) memset(panel, 0, pairs * 32 * sizeof(uint16_t));
+        if (transB) {
+            // op(B)[r][c] = b[c*ldb + r]: column c of op(B) is a row of b, read contiguously.
+            for (size_t l = 0; l < lanes; l++) {
+                const float *src = b + (c0 + l) * ldb;
+                uint16_t *d = panel + l * 2;
+                for (size_t r = 0; r < k; r++) d[(r >> 1) * 32 + (r & 1)] = precis_bf16_from_f32(src[r]);
+                for (size_t r = k; r < k32; r++) d[(r >> 1) * 32 + (r & 1)] = 0;
+            }
+        } else {
+            // op(B)[r][c] = b[r*ldb + c]: each row's 16 columns are contiguous.
+            for (size_t r = 0; r < k32; r++) {
+                uint16_t *d = panel + (r >> 1) * 32 + (r & 1);
+                if (r >= k) {
+                    for (size_t l = 0; l < 16; l++) d[l * 2] = 0;
+                    continue;
+                }
+                const float *src = b + r * ldb + c0;
+                for (size_t l = 0; l < lanes; l++) d[l * 2] = precis_bf16_from_f32(src[l]);
+            }
+        }
+    }
+}
+
+void precis_bf16_pack_a(const float *a, size_t lda, int transA, size_t m, size_t k,
+                        uint16_t *dst, size_t r0, size_t r1) {
+    const size_t k32 = precis_bf16_pad32(k);
+    const size_t live = r1 < m ? r1 : m;
+    if (!transA) {
+        for (size_t i = r0; i < live; i++) {
+            const float *src = a + i * lda;
+            uint16_t *d = dst + i * k32;
+            for (size_t c = 0; c < k; c++) d[c] = precis_bf16_from_f32(src[c]);
+            for (size_t c = k; c < k32; c++) d[c] = 0;
+        }
+    } else if (r0 < live) {
+        // op(A)[i][c] = a[c*lda + i]: transposed through 16 x 32 blocks in L1, so the reads run along
+        // rows of a (contiguous over i) and each output row's 32 values are written as one 64-byte line.
+        for (size_t i0 = r0; i0 < live; i0 += 16) {
+            const size_t ni = live - i0 < 16 ? live - i0 : 16;
+            for (size_t c0 = 0; c0 < k32; c0 += 32) {
+                uint16_t t[16][32];
+                const size_t nc = c0 >= k ? 0 : (k - c0 < 32 ? k - c0 : 32);
+                for (size_t c = 0; c < nc; c++) {
+                    const float *src = a + (c0 + c) * lda + i0;
+                    for (size_t i = 0; i < ni; i++) t[i][c] = precis_bf16_from_f32(src[i]);
+                }
+                for (size_t i = 0; i < ni; i++) {
+                    for (size_t c = nc; c < 32; c++) t[i][c] = 0;
+                    memcpy(dst + (i0 + i) * k32 + c0, t[i], sizeof t[i]);
+                }
+            }
+        }
+    }
+    for (size_t i = live > r0 ? live : r0; i < r1; i++) memset(dst + i * k32, 0, k32 * sizeof(uint16_t));
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512-BF16 kernel
+
+#if defined(__x86_64__)
+#define AVX_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define MR 6
+#define NP 4
+
+// C[rows x 16*panels] (the last panel `lastMask` columns wide) = alpha * A * B + beta * C.
+// `rows` and `panels` are constants at every call site, so the accumulators live in registers.
+static inline __attribute__((always_inline)) AVX_TARGET void avx_block(
+    const uint16_t *a, size_t k32, const uint16_t *b, size_t panelStride, float *c, size_t ldc,
+    const int rows, const int panels, __mmask16 lastMask, float alpha, float beta) {
+    __m512 acc[MR][NP];
+    for (int r = 0; r < MR; r++)
+        for (int p = 0; p < NP; p++) acc[r][p] = _mm512_setzero_ps();
+    const uint32_t *ar[MR];
+    for (int r = 0; r < MR; r++) ar[r] = (const uint32_t *)(a + (r < rows ? r : 0) * k32);
+    const size_t pairs = k32 >> 1;
+    for (size_t q = 0; q < pairs; q++) {
+        __m512bh bv[NP];
+        for (int p = 0; p < NP; p++)
+            if (p < panels) bv[p] = (__m512bh)_mm512_loadu_si512((const void *)(b + p * panelStride + q * 32));
+        for (int r = 0; r < MR; r++) {
+            if (r >= rows) continue;
+            __m512bh av = (__m512bh)_mm512_set1_epi32((int)ar[r][q]);
+            for (int p = 0; p < NP; p++)
+                if (p < panels) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], av, bv[p]);
+        }
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int r = 0; r < MR; r++) {
+        if (r >= rows) continue;
+        float *cr = c + r * ldc;
+        for (int p = 0; p < NP; p++) {
+            if (p >= panels) continue;
+            __mmask16 mk = p == panels - 1 ? lastMask : (__mmask16)0xffff;
+            __m512 v = _mm512_mul_ps(acc[r][p], va);
+            if (beta != 0) v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, cr + p * 16), vb, v);
+            _mm512_mask_storeu_ps(cr + p * 16, mk, v);
+        }
+    }
+}
+
+#define AVX_CASE(R, P) avx_block(a, k32, b, panelStride, c, ldc, R, P, lastMask, alpha, beta)
+#define AVX_ROWS(R)                 \
+    switch (panels) {               \
+    case 4: AVX_CASE(R, 4); break;  \
+    case 3: AVX_CASE(R, 3); break;  \
+    case 2: AVX_CASE(R, 2); break;  \
+    default: AVX_CASE(R, 1); break; \
+    }
+
+static AVX_TARGET void avx_dispatch(const uint16_t *a, size_t k32, const uint16_t *b, size_t panelStride,
+                                    float *c, size_t ldc, int rows, int panels, __mmask16 lastMask,
+                                    float alpha, float beta) {
+    switch (rows) {
+    case 6: AVX_ROWS(6); break;
+    case 5: AVX_ROWS(5); break;
+    case 4: AVX_ROWS(4); break;
+    case 3: AVX_ROWS(3); break;
+    case 2: AVX_ROWS(2); break;
+    default: AVX_ROWS(1); break;
+    }
+}
+
+AVX_TARGET void precis_bf16_gemm_avx512(const uint16_t *a, const uint16_t *b, float *c, size_t ldc,
+                                        size_t m, size_t n, size_t k, float alpha, float beta,
+                                        size_t r0, size_t r1, size_t p0, size_t p1) {
+    const size_t k32 = precis_bf16_pad32(k), panelStride = (k32 >> 1) * 32;
+    const size_t allPanels = precis_bf16_pad16(n) >> 4;
+    if (r1 > m) r1 = m;
+    if (p1 > allPanels) p1 = allPanels;
+    // Panel groups outside, rows inside: one group's panels of B (64 columns x K) stay in L2 while
+    // every block of rows streams past them.
+    for (size_t p = p0; p < p1; p += NP) {
+        const int panels = (int)(p1 - p < NP ? p1 - p : NP);
+        const size_t lastCol = (p + panels) * 16 > n ? n : (p + panels) * 16;
+        const size_t lastWidth = lastCol - (p + panels - 1) * 16;
+        const __mmask16 lastMask = (__mmask16)((1u << lastWidth) - 1);
+        for (size_t i = r0; i < r1; i += MR) {
+            const int rows = (int)(r1 - i < MR ? r1 - i : MR);
+            avx_dispatch(a + i * k32, k32, b + p * panelStride, panelStride, c + i * ldc + p * 16, ldc,
+                         rows, panels, lastMask, alpha, beta);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AMX kernel
+
+#define AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl")))
+
+typedef struct __attribute__((packed, aligned(64))) {
+    uint8_t palette;
+    uint8_t startRow;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_config;
+
+// Tiles 0-3: C (16 rows x 16 fp32); 4, 5: A (16 rows x 32 bf16); 6, 7: B (16 pairs x 16 columns x 2).
+static AMX_TARGET void amx_configure(void) {
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = 16;
+    }
+    _tile_loadconfig(&cfg);
+}
+
+// Merges one 16 x 16 accumulator tile (in `t`) into C: `rows` x `cols` of it are inside C.
+static inline AMX_TARGET void amx_merge(const float *t, float *c, size_t ldc, size_t rows, size_t cols,
+                                        float alpha, float beta) {
+    const __mmask16 mk = (__mmask16)((1u << cols) - 1);
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (size_t r = 0; r < rows; r++) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(t + r * 16), va);
+        if (beta != 0) v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, c + r * ldc), vb, v);
+        _mm512_mask_storeu_ps(c + r * ldc, mk, v);
+    }
+}
+
+AMX_TARGET void precis_bf16_gemm_amx(const uint16_t *a, const uint16_t *b, float *c, size_t ldc,
+                                     size_t m, size_t n, size_t k, float alpha, float beta,
+                                     size_t r0, size_t r1, size_t p0, size_t p1) {
+    const size_t k32 = precis_bf16_pad32(k), panelStride = (k32 >> 1) * 32, strideA = k32 * 2;
+    const size_t allPanels = precis_bf16_pad16(n) >> 4;
+    if (r1 > m) r1 = m;
+    if (p1 > allPanels) p1 = allPanels;
+    if (r0 >= r1 || p0 >= p1) return;
+    amx_configure();
+    float out[4][256] __attribute__((aligned(64)));
+    for (size_t p = p0; p < p1; p += 2) {
+        const int two = p + 1 < p1;
+        const uint16_t *b0 = b + p * panelStride, *b1 = b0 + panelStride;
+        for (size_t i = r0; i < r1; i += 32) {
+            const int down = i + 16 < r1;
+            const uint16_t *a0 = a + i * k32, *a1 = a0 + 16 * k32;
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (size_t kk = 0; kk < k32; kk += 32) {
+                _tile_loadd(4, a0 + kk, strideA);
+                _tile_loadd(6, b0 + kk * 16, 64);
+                _tile_dpbf16ps(0, 4, 6);
+                if (two) {
+                    _tile_loadd(7, b1 + kk * 16, 64);
+                    _tile_dpbf16ps(1, 4, 7);
+                }
+                if (down) {
+                    _tile_loadd(5, a1 + kk, strideA);
+                    _tile_dpbf16ps(2, 5, 6);
+                    if (two) _tile_dpbf16ps(3, 5, 7);
+                }
+            }
+            _tile_stored(0, out[0], 64);
+            if (two) _tile_stored(1, out[1], 64);
+            if (down) {
+                _tile_stored(2, out[2], 64);
+                if (two) _tile_stored(3, out[3], 64);
+            }
+            for (int t = 0; t < 4; t++) {
+                const int dr = t >> 1, dc = t & 1;
+                if ((dc && !two) || (dr && !down)) continue;
+                const size_t row = i + 16 * dr, col = (p + dc) * 16;
+                if (col >= n) continue;
+                const size_t rows = r1 - row < 16 ? r1 - row : 16, cols = n - col < 16 ? n - col : 16;
+                amx_merge(out[t], c + row * ldc + col, ldc, rows, cols, alpha, beta);
+            }
+        }
+    }
+    _tile_release();
+}
+
+#else
+
+void precis_bf16_gemm_avx512(const uint16_t *a, const uint16_t *b, float *c, size_t ldc, size_t m, size_t n,
+                             size_t k, float alpha, float beta, size_t r0, size_t r1, size_t p0, size_t p1) {
+    (void)a; (void)b; (void)c; (void)ldc; (void)m; (void)n; (void)k; (void)alpha; (void)beta;
+    (void)r0; (void)r1; (void)p0; (void)p1;
+}
+void precis_bf16_gemm_amx(const uint16_t *a, const uint16_t *b, float *c, size_t ldc, size_t m, size_t n,
+                          size_t k, float alpha, float beta, size_t r0, size_t r1, size_t p0, size_t p1) {
+    (void)a; (void)b; (void)c; (void)ldc; (void)m; (void)n; (void)k; (void)alpha; (void)beta;
+    (void)r0; (void)r1; (void)p0; (void)p1;
+}
+
+#endif

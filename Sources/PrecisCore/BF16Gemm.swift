@@ -1,0 +1,86 @@
+import CBF16Kernels
+
+/// bf16 matrix products with fp32 accumulation: C = alpha · A · B + beta · C for a `BF16Rows` A
+/// [m × k] and a `PackedBF16Matrix` B [k × n], on the best kernel this CPU runs (AMX, then
+/// AVX-512-BF16; `BF16Support`). Inputs are rounded to bf16 once, when packed; every product of
+/// two bf16 values is exact in fp32 and the sums are fp32 (so the result differs from the exact
+/// product of the rounded inputs by at most about k · 2⁻²⁴ · Σ|a||b|). Allocates nothing.
+public enum BF16Gemm {
+    /// The kernel products run on here, or nil (then `unavailableReason` says why).
+    /// (Read once: `kernels` looks at the environment, too slow for every product.)
+    public static let kernel: BF16Kernel? = BF16Support.current.kernels.first
+
+    /// Why bf16 products cannot run here (the missing CPU flags), or nil when they can.
+    public static let unavailableReason: String? = BF16Support.current.unavailableReason
+
+    /// The kernel to use, or the error naming the missing flags.
+    public static func requireKernel() throws(BF16Error) -> BF16Kernel {
+        guard let k = kernel else { throw .unavailable(unavailableReason ?? "no bf16 kernel") }
+        return k
+    }
+
+    /// C[m × n] (row stride `ldc`) = alpha · A · B + beta · C. With beta 0, C is only written (it may
+    /// hold anything). Products large enough are split into blocks of rows or of 16-column panels
+    /// over the compute workers (pass `parallel: false` inside a parallel region). `kernel` picks one
+    /// (it must run here); nil takes the best.
+    public static func multiply(
+        _ a: BF16Rows, _ b: PackedBF16Matrix, alpha: Float = 1, beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int, kernel: BF16Kernel? = nil, parallel: Bool = true
+    ) throws(BF16Error) {
+        let chosen: BF16Kernel
+        if let kernel {
+            guard BF16Support.current.supports(kernel) else {
+                throw .kernelUnsupported(kernel, "this CPU/OS reports \(BF16Support.current)")
+            }
+            chosen = kernel
+        } else {
+            chosen = try requireKernel()
+        }
+        guard a.k == b.k else { throw .mismatch("A is \(a.m) × \(a.k) but B is \(b.k) × \(b.n)") }
+        guard ldc >= max(1, b.n) else { throw .mismatch("ldc \(ldc) < n \(b.n)") }
+        let (m, n, k) = (a.m, b.n, a.k)
+        if m == 0 || n == 0 { return }
+        let pa = UnsafePointer(a.storage.pointer), pb = UnsafePointer(b.storage.pointer)
+        let run: (Int, Int, Int, Int) -> Void = { r0, r1, p0, p1 in
+            switch chosen {
+            case .avx512bf16:
+                precis_bf16_gemm_avx512(pa, pb, c, ldc, m, n, k, alpha, beta, r0, r1, p0, p1)
+            case .amx:
+                precis_bf16_gemm_amx(pa, pb, c, ldc, m, n, k, alpha, beta, r0, r1, p0, p1)
+            }
+        }
+        let panels = (n + 15) / 16
+        let parts = parallel && m * n * max(k, 1) >= 1 << 21 ? Parallel.available : 1
+        if parts <= 1 {
+            run(0, m, 0, panels)
+            return
+        }
+        // Rows in blocks of 48 (whole 6-row AVX-512 blocks and 16-row AMX tiles), panels in fours
+        // (whole 64-column AVX-512 blocks and AMX's pairs of panels); the larger side is split.
+        let rowBlocks = (m + 47) / 48, panelBlocks = (panels + 3) / 4
+        if rowBlocks >= panelBlocks {
+            Parallel.run(min(parts, rowBlocks)) { i in
+                let q = min(parts, rowBlocks)
+                let lo = rowBlocks * i / q * 48, hi = min(m, rowBlocks * (i + 1) / q * 48)
+                if hi > lo { run(lo, hi, 0, panels) }
+            }
+        } else {
+            Parallel.run(min(parts, panelBlocks)) { i in
+                let q = min(parts, panelBlocks)
+                let lo = panelBlocks * i / q * 4, hi = min(panels, panelBlocks * (i + 1) / q * 4)
+                if hi > lo { run(0, m, lo, hi) }
+            }
+        }
+    }
+
+    /// The same product from fp32 A in its sgemm form (`BLAS.gemm`'s transA / lda): A is converted
+    /// into `scratch` (which keeps its storage between calls), then multiplied by the packed B.
+    public static func multiply(
+        transA: Bool, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, scratch: inout BF16Rows,
+        _ b: PackedBF16Matrix, alpha: Float = 1, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+        kernel: BF16Kernel? = nil, parallel: Bool = true
+    ) throws(BF16Error) {
+        try scratch.load(a, lda: lda, transposed: transA, m: m, k: k)
+        try multiply(scratch, b, alpha: alpha, beta: beta, c: c, ldc: ldc, kernel: kernel, parallel: parallel)
+    }
+}
