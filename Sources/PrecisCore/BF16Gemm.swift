@@ -27,6 +27,16 @@ public enum BF16Gemm {
         _ a: BF16Rows, _ b: PackedBF16Matrix, alpha: Float = 1, beta: Float,
         c: UnsafeMutablePointer<Float>, ldc: Int, kernel: BF16Kernel? = nil, parallel: Bool = true
     ) throws(BF16Error) {
+        try multiply(a, b, alpha: alpha, beta: beta, c: c, ldc: ldc, kernel: kernel,
+                     splitInto: parallel ? nil : 1)
+    }
+
+    /// `multiply` split into `splitInto` parts whatever the product's size (nil: as `parallel: true`
+    /// decides); the parts run serially when the compute width is 1, so tests reach every split.
+    package static func multiply(
+        _ a: BF16Rows, _ b: PackedBF16Matrix, alpha: Float = 1, beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int, kernel: BF16Kernel?, splitInto: Int?
+    ) throws(BF16Error) {
         let chosen: BF16Kernel
         if let kernel {
             guard BF16Support.current.supports(kernel) else {
@@ -50,7 +60,7 @@ public enum BF16Gemm {
             }
         }
         let panels = (n + 15) / 16
-        let parts = parallel && m * n * max(k, 1) >= 1 << 21 ? Parallel.available : 1
+        let parts = splitInto ?? (m * n * max(k, 1) >= 1 << 21 ? Parallel.available : 1)
         if parts <= 1 {
             run(0, m, 0, panels)
             return

@@ -127,6 +127,24 @@ import PrecisCore
         }
     }
 
+    /// Split into parts (rows in 48-row blocks, or 16-column panels in fours), the product is the
+    /// same bits as unsplit: every element is computed by one part, in the same order.
+    @Test(.enabled(if: BF16Gemm.kernel != nil, "no bf16 kernel on this CPU (avx512_bf16 / amx_tile + amx_bf16 absent)"))
+    func splitProductsMatchTheWholeProduct() throws {
+        for (m, n, k) in [(200, 70, 37), (20, 300, 40), (97, 97, 64)] {
+            let a = Self.fill(m * k, seed: 5), b = Self.fill(k * n, seed: 6)
+            let rows = try BF16Rows(a, lda: k, transposed: false, m: m, k: k)
+            let packed = try PackedBF16Matrix(b, ldb: n, transposed: false, k: k, n: n)
+            var whole = [Float](repeating: 0, count: m * n)
+            try BF16Gemm.multiply(rows, packed, beta: 0, c: &whole, ldc: n, kernel: nil, splitInto: 1)
+            for parts in [2, 3, 5] {
+                var split = [Float](repeating: .nan, count: m * n)
+                try BF16Gemm.multiply(rows, packed, beta: 0, c: &split, ldc: n, kernel: nil, splitInto: parts)
+                #expect(split.map(\.bitPattern) == whole.map(\.bitPattern), "\(m)×\(n)×\(k) in \(parts) parts")
+            }
+        }
+    }
+
     // MARK: - packing
 
     /// Every element of a packed operand reads back as the fp32 input rounded to bf16 (round to
