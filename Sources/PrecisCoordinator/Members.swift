@@ -39,6 +39,10 @@ extension Coordinator {
     }
 
     func checkHeartbeats() throws {
+        guard !membership.overdue().isEmpty else { return }
+        // This loop may have been busy (a checkpoint prepared, a rollback loaded, the CPU taken by
+        // others) while the members' heartbeats queued up: read what is waiting before judging.
+        try receive(timeoutMs: 0)
         for (id, silence) in membership.overdue() {
             guard let m = membership.lose(id) else { continue }
             try memberGone(m, because: "lost: no heartbeat for \(String(format: "%.1f", silence)) s")

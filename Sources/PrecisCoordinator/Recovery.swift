@@ -31,6 +31,7 @@ extension Coordinator {
 
     /// Every server back to the latest checkpoint, then training goes on from its step.
     func rollBack(reason: String) throws {
+        waitForCheckpointWrites()
         let point: ResumePoint
         if let latest = checkpointStore.latestValid(onSkip: { p, e in self.log("skipping \(p): \(e)") }) {
             point = try loadCheckpoint(latest.path)
@@ -42,7 +43,28 @@ extension Coordinator {
         }
         let stepsBefore = scheduler.stepsDone
         restart(from: point)
-        log("\(reason): rolling back to step \(startStep) (\(stepsBefore - startStep) step(s) to repeat)")
+        if startStep < stepsBefore {
+            log("\(reason): rolling back to step \(startStep) (\(stepsBefore - startStep) step(s) to repeat)")
+        } else {
+            log("\(reason): rolling back to step \(startStep) (nothing to repeat)")
+        }
         try assignServers()
+    }
+
+    /// A checkpoint still being written is the newest point to go back to, and reading one while its
+    /// writer replaces an older copy of the same step would mix the two (its manifest then names
+    /// other bytes, and it would be skipped): wait for the writes under way, which end by themselves,
+    /// and take in their results first.
+    func waitForCheckpointWrites() {
+        guard checkpoints.writesInFlight > 0 else { return }
+        let started = Member.now()
+        while checkpoints.writesInFlight > 0 && Member.now() - started < 600 {
+            if checkpoints.writes.pending > 0 { collectSaves() } else { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        if checkpoints.writesInFlight > 0 {
+            log("warning: \(checkpoints.writesInFlight) checkpoint write(s) still under way after 600 s; rolling back without them")
+        } else {
+            log(String(format: "waited %.1f s for the checkpoint being written before rolling back", Member.now() - started))
+        }
     }
 }
