@@ -21,6 +21,9 @@ public final class Worker {
         public var keys: ClusterKeys?
         /// Where to serve Prometheus metrics (nil: no listener).
         public var metrics: MetricsEndpoint?
+        /// Seconds within which the first registration must succeed (the coordinator may start
+        /// later); then the worker exits 1.
+        public var connectTimeout = 120.0
         public init(coordinator: String) { self.coordinator = coordinator }
     }
 
@@ -30,7 +33,7 @@ public final class Worker {
     let context: ZMQContext
     let control: ZMQSocket
     let identity: [UInt8]
-    var link = CoordinatorLink()
+    var link: CoordinatorLink
     var id = -1
 
     var config: TrainingConfig?
@@ -68,6 +71,7 @@ public final class Worker {
 
     public init(_ options: Options) throws {
         self.options = options
+        link = CoordinatorLink(connectTimeout: options.connectTimeout)
         context = try ZMQContext()
         control = try ZMQSocket(context, .dealer)
         identity = Array("\(options.name)/\(getpid())".utf8)
@@ -136,10 +140,17 @@ public final class Worker {
             servers = [:]; serverEndpoints = [:]
             lastDoneAt = nil
             resets += 1
-        case .registerNow: try register()
+        case .registerNow:
+            if !link.everRegistered {
+                log("no answer from the coordinator at \(options.coordinator) after \(Int(link.waited)) s: registering again (giving up after \(Int(link.connectTimeout)) s, --connect-timeout)")
+            }
+            try register()
         case .giveUp:
             log("no coordinator at \(options.coordinator) for \(Int(link.giveUpAfter)) s: stopping")
             throw Stop.exit(3)
+        case .noCoordinator:
+            log("error: no coordinator at \(options.coordinator) admitted this worker within \(Int(link.connectTimeout)) s (--connect-timeout): is it running and reachable from here?")
+            throw Stop.exit(1)
         case .fine: break
         }
     }

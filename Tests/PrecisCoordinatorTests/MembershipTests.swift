@@ -68,9 +68,9 @@ import PrecisWire
         #expect(m.serverIndex(of: s1.id) == 1)
         let epoch = m.epoch
         #expect(m.register(registration(.server, "ps2"), identity: identity("ps2/1"), phase: .waiting)
-                == .refused("the cluster already has its 2 server(s)"))
+                == .refused("the cluster already has its 2 server(s)", transient: true))
         #expect(m.register(registration(.server, "ps2"), identity: identity("ps2/1"), phase: .training)
-                == .refused("the cluster already has its 2 server(s)"))
+                == .refused("the cluster already has its 2 server(s)", transient: true))
         #expect(m.epoch == epoch, "a refusal changes nothing")
         #expect(m.aliveServerCount == 2 && m.allServersAlive)
     }
