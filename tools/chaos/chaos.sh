@@ -375,8 +375,9 @@ link_fault() {
 }
 
 # A member that exits during the chaos with a non-zero status is started again, as systemd's
-# Restart=on-failure (ops/systemd) would: e.g. a server started again before the coordinator has
-# noticed its predecessor's death is refused (the cluster still has its servers) and exits 2.
+# Restart=on-failure (ops/systemd) would. (Roles before the `retryAfter` refusal exited 2 when
+# started again before the coordinator had noticed their predecessor's death; now they register
+# again until admitted, and exit 1 only after --connect-timeout.)
 SUPERVISED=0
 supervise() {
     local n
