@@ -142,7 +142,7 @@ public final class Worker {
             resets += 1
         case .registerNow:
             if !link.everRegistered {
-                log("no answer from the coordinator at \(options.coordinator) after \(Int(link.waited)) s: registering again (giving up after \(Int(link.connectTimeout)) s, --connect-timeout)")
+                log("not admitted by the coordinator at \(options.coordinator) after \(Int(link.waited)) s: registering again (giving up after \(Int(link.connectTimeout)) s, --connect-timeout)")
             }
             try register()
         case .giveUp:
