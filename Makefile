@@ -181,7 +181,10 @@ live-page-check: build
 # namespaces with random kill -9 of workers, servers and the coordinator (restarted as recovery
 # works) and network faults, checked bitwise against the same run undisturbed. Needs root (SKIP
 # otherwise). make chaos [CHAOS_SECONDS=300] [CHAOS_SEED=N] [CHAOS_STEPS=N]
+# Without sch_netem in the kernel the delay/jitter/loss/reordering come from tools/chaos/linkfault.c
+# (an NFQUEUE program built by chaos.sh): it needs libnetfilter-queue-dev and iptables.
 CHAOS_SECONDS ?= 300
 .PHONY: chaos
+chaos: EXTRA_APT_PACKAGES := libnetfilter-queue-dev iptables iputils-ping
 chaos: build data
 	CHAOS_SECONDS=$(CHAOS_SECONDS) BIN_DIR=.build/release bash tools/chaos/chaos.sh

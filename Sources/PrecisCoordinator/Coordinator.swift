@@ -129,6 +129,9 @@ public final class Coordinator {
         case .async: scheduler = StalenessScheduler(source: plan, bound: .unbounded, clipNorm: cfg.training.maxGradNorm)
         }
         metrics = RunMetrics(totalSteps: plan.totalSteps, stepsPerEpoch: plan.stepsPerEpoch, loggingSteps: cfg.training.loggingSteps)
+        for p in StaleTemporaries.clean(outputDir: cfg.training.outputDir) {
+            Member.log("coordinator", "removed \(p): the temporary file of a write its process (gone) never finished")
+        }
         if options.resume && cfg.training.resumeFromCheckpoint == nil && CheckpointStore(outputDir: cfg.training.outputDir).latest() != nil {
             cfg.training.resumeFromCheckpoint = "latest"
         }
@@ -222,7 +225,7 @@ public final class Coordinator {
     func receive(timeoutMs: Int) throws {
         let dataSockets = layout.dataSockets.keys.sorted().map { layout.dataSockets[$0]! }
         let ready = try ZMQPoll.wait([router] + dataSockets, timeoutMs: timeoutMs)
-        if ready[0] { while let f = try router.tryReceive() { try handle(f, role: router.lastPeerRole) } }
+        if ready[0] { while let f = try router.tryReceive() { try handle(f, role: router.lastPeerRole, key: router.lastPeerKey) } }
         for (i, s) in dataSockets.enumerated() where ready[i + 1] {
             while let f = try s.tryReceive() {
                 guard let m = try? DataMessage(frames: f) else { continue }
@@ -234,7 +237,8 @@ public final class Coordinator {
     /// One control message: who sent it, then what it asks. A message that cannot be decoded, or
     /// that its sender may not send, is logged with the peer and dropped: no peer can end the run.
     /// `role`: the key the peer authenticated with (nil without keys).
-    func handle(_ frames: [[UInt8]], role: KeyRole?) throws {
+    /// `key`: that key itself (Z85), which binds a member to the key it registered with.
+    func handle(_ frames: [[UInt8]], role: KeyRole?, key: String? = nil) throws {
         guard frames.count >= 2 else { return }
         let peer = frames[0]
         let m: DataMessage
@@ -251,7 +255,7 @@ public final class Coordinator {
         if let why = ControlPermissions.refusal(m.header.type, role: role, keyed: options.keys != nil) {
             return log("dropped a \(m.header.type) from \(peerName(peer)): \(why)")
         }
-        do { try dispatch(m, from: peer, role: role) } catch let e as WireError {
+        do { try dispatch(m, from: peer, role: role, key: key) } catch let e as WireError {
             guard case .badControl = e else { throw e }
             log("dropped a malformed \(m.header.type) from \(peerName(peer)): \(e)")
         } catch let e as CoordinatorError {
@@ -260,15 +264,20 @@ public final class Coordinator {
         }
     }
 
-    func dispatch(_ m: DataMessage, from peer: [UInt8], role: KeyRole?) throws {
-        let sender = membership.heard(from: peer)
+    func dispatch(_ m: DataMessage, from peer: [UInt8], role: KeyRole?, key: String? = nil) throws {
+        let sender = membership.heard(from: peer, key: key)
+        if sender == nil, m.header.type != .register, let other = membership.member(identity: peer), other.key != key {
+            return foreignKey(m.header.type, member: other, from: peer)
+        }
         switch m.header.type {
         case .register:
             let r = try Control.decode(RegisterMessage.self, m)
             if let role, let why = ControlPermissions.refusal(register: r.role, role: role) { throw CoordinatorError.invalidRequest(why) }
-            try register(r, peer: peer)
+            try register(r, peer: peer, key: key)
         case .heartbeat:
-            if membership.heartbeat(try Control.decode(HeartbeatMessage.self, m).id) {
+            let id = try Control.decode(HeartbeatMessage.self, m).id
+            if let member = membership[id], member.alive, !membership.holdsKey(id, key) { return foreignKey(.heartbeat, member: member, from: peer) }
+            if membership.heartbeat(id, key: key) {
                 try router.send(to: peer, Control.frames(.heartbeatAck, Empty()))
             }
         case .statusRequest:
@@ -277,7 +286,7 @@ public final class Coordinator {
             try router.send(to: peer, Control.frames(.statusReply, statusReport(history: wantsHistory)))
         case .leave:
             let l = try Control.decode(LeaveMessage.self, m)
-            if let gone = membership.leave(l.id, identity: peer) { try memberGone(gone, because: "left (\(l.reason))") }
+            if let gone = membership.leave(l.id, identity: peer, key: key) { try memberGone(gone, because: "left (\(l.reason))") }
         case .initDone:
             guard let s = sender, membership[s]?.role == .server else { return }
             try serverInitialized(Control.decode(InitDoneMessage.self, m))
@@ -296,6 +305,15 @@ public final class Coordinator {
         default:
             log("dropped an unexpected \(m.header.type) from \(peerName(peer))")
         }
+    }
+
+    /// A message for (or from the routing id of) a member that came with another key than the one it
+    /// registered with: dropped and logged (the first 20, then one in 1000).
+    func foreignKey(_ type: MessageType, member m: ClusterMember, from peer: [UInt8]) {
+        let n = membership.countForeignKey()
+        guard n <= 20 || n % 1000 == 0 else { return }
+        log("dropped a \(type) for \(m.roleName) \(m.name) (id \(m.id)) from \(peerName(peer)): it comes with another key than the member registered with"
+            + (n == 20 ? " (from now on one such message in 1000 is logged)" : ""))
     }
 
     /// A peer for log lines: the member's name, pid and host, or its routing id.

@@ -4,20 +4,23 @@ import PrecisWire
 /// What the coordinator does when the membership changes: welcome or refuse, tell the workers the
 /// new view, and hand a lost member's work to the others.
 extension Coordinator {
-    func register(_ r: RegisterMessage, peer: [UInt8]) throws {
-        switch membership.register(r, identity: peer, phase: phase) {
+    /// `key`: the public key the `register` came with (nil without keys); the member is bound to it.
+    func register(_ r: RegisterMessage, peer: [UInt8], key: String? = nil) throws {
+        switch membership.register(r, identity: peer, key: key, phase: phase) {
         case .alreadyMember(let m):
             // It stopped hearing from this coordinator (a stall longer than heartbeat_timeout) and
             // dropped its work and its heartbeats: that incarnation is gone, and a new one joins now
             // (it would otherwise wait without an answer until lost, then 10 s more to register).
             guard let gone = membership.lose(m.id) else { return }
             try memberGone(gone, because: "registered again (it had stopped hearing from the coordinator)")
-            try register(r, peer: peer)
+            try register(r, peer: peer, key: key)
         case .client:
             return
-        case .refused(let reason):
-            log("refused \(r.role.rawValue) \(r.name) (pid \(r.pid) on \(r.host)): \(reason)")
-            try router.send(to: peer, Control.frames(.refused, RefusedMessage(reason: reason)))
+        case .refused(let reason, let transient):
+            // A transient refusal suggests registering again once a dead member would have been noticed.
+            let retry = transient ? min(10, max(0.5, cfg.cluster.heartbeatTimeout / 2)) : nil
+            log("refused \(r.role.rawValue) \(r.name) (pid \(r.pid) on \(r.host)): \(reason)\(retry.map { String(format: "; it may try again in %.1f s", $0) } ?? "")")
+            try router.send(to: peer, Control.frames(.refused, RefusedMessage(reason: reason, retryAfter: retry)))
         case .joined(let m, let count):
             try router.send(to: peer, Control.frames(.registered, RegisteredMessage(
                 id: m.id, name: m.name, config: configText, configFile: options.config,

@@ -20,6 +20,9 @@ package struct ClusterMember: Equatable {
     package var contributions = 0
     /// It left (`leave`) rather than being lost.
     package var left = false
+    /// The public key (Z85) it registered with, when the cluster has keys: its heartbeats, reports
+    /// and `leave` count only when they come with the same key (nil without keys).
+    package var key: String? = nil
 
     /// "server" or "worker", as log lines say it.
     package var roleName: String { role == .server ? "server" : "worker" }
@@ -39,8 +42,10 @@ package struct Membership {
         case alreadyMember(ClusterMember)
         /// A status client: answered, never a member.
         case client
-        /// Not admitted, and why (sent to the peer in `refused`).
-        case refused(String)
+        /// Not admitted, and why (sent to the peer in `refused`); `transient`: it may be admitted
+        /// later (a server while every slot still counts as alive: a dead one's is noticed within
+        /// `heartbeatTimeout`), so the refusal tells it to try again.
+        case refused(String, transient: Bool = false)
         /// A new member, with the number of living members of its role now.
         case joined(ClusterMember, count: Int)
     }
@@ -71,14 +76,14 @@ package struct Membership {
 
     /// Admits a member (or says why not). `phase` decides the rules: servers fill free slots only while
     /// the run waits to start, later only a dead server's slot; no worker joins a finishing run.
-    package mutating func register(_ r: RegisterMessage, identity: [UInt8], phase: RunPhase) -> Registration {
+    package mutating func register(_ r: RegisterMessage, identity: [UInt8], key: String? = nil, phase: RunPhase) -> Registration {
         if let existing = members.values.first(where: { $0.identity == identity && $0.alive }) { return .alreadyMember(existing) }
         switch r.role {
         case .client: return .client
         case .server:
             guard r.endpoint != nil else { return .refused("a server must give its data endpoint") }
             guard (phase == .waiting && servers.count < plannedServers) || deadServerSlot != nil else {
-                return .refused("the cluster already has its \(servers.count) server(s)")
+                return .refused("the cluster already has its \(servers.count) server(s)", transient: phase != .finishing)
             }
         case .worker:
             guard phase != .finishing else { return .refused("the run is finishing") }
@@ -86,7 +91,7 @@ package struct Membership {
         let id = nextId
         nextId += 1
         let member = ClusterMember(id: id, role: r.role, name: uniqueName(r.name), host: r.host, pid: r.pid, identity: identity,
-                                   endpoint: r.endpoint, threads: r.threads, lastSeen: clock.now())
+                                   endpoint: r.endpoint, threads: r.threads, lastSeen: clock.now(), key: key)
         if r.role == .server {
             if let slot = deadServerSlot { servers[slot] = id } else { servers.append(id) }
         }
@@ -105,8 +110,8 @@ package struct Membership {
     }
 
     /// A `leave` from `identity` for member `id`: only a living member may leave, and only for itself.
-    package mutating func leave(_ id: Int, identity: [UInt8]) -> ClusterMember? {
-        guard let m = members[id], m.alive, m.identity == identity else { return nil }
+    package mutating func leave(_ id: Int, identity: [UInt8], key: String? = nil) -> ClusterMember? {
+        guard let m = members[id], m.alive, m.identity == identity, m.key == key else { return nil }
         members[id]?.left = true
         return lose(id)
     }
@@ -118,8 +123,11 @@ package struct Membership {
     // MARK: heartbeats
 
     /// Anything from `identity` shows its member is there; returns that member's id.
-    package mutating func heard(from identity: [UInt8]) -> Int? {
-        guard let id = member(identity: identity)?.id else { return nil }
+    /// With keys, only when `key` is the one it registered with: a holder of another valid key that
+    /// takes over a routing id is nobody.
+    package mutating func heard(from identity: [UInt8], key: String? = nil) -> Int? {
+        guard let m = member(identity: identity), m.key == key else { return nil }
+        let id = m.id
         let now = clock.now()
         members[id]?.lastSeen = now
         return id
@@ -128,8 +136,11 @@ package struct Membership {
     /// A heartbeat for member `id`: true when it should be acknowledged. Only living members are: one
     /// that was declared dead, or that registered with a coordinator before a restart, hears nothing
     /// and registers again.
-    package mutating func heartbeat(_ id: Int) -> Bool {
-        guard members[id]?.alive == true else { return false }
+    ///
+    /// With keys, a heartbeat counts only when it comes with the key the member registered with
+    /// (`holdsKey`): the holder of one valid key cannot keep another member alive.
+    package mutating func heartbeat(_ id: Int, key: String? = nil) -> Bool {
+        guard members[id]?.alive == true, holdsKey(id, key) else { return false }
         let now = clock.now()
         members[id]?.lastSeen = now
         return true
@@ -143,6 +154,14 @@ package struct Membership {
     }
 
     package mutating func countContribution(of id: Int) { members[id]?.contributions += 1 }
+
+    /// Whether `key` (the public key a message came with; nil without keys) is the one member `id`
+    /// registered with.
+    package func holdsKey(_ id: Int, _ key: String?) -> Bool { members[id].map { $0.key == key } ?? false }
+
+    /// Messages dropped because they came for a member with another key than its own (the log's rate limit).
+    package private(set) var foreignKeyMessages = 0
+    package mutating func countForeignKey() -> Int { foreignKeyMessages += 1; return foreignKeyMessages }
 
     // MARK: who is there
 

@@ -24,6 +24,9 @@ public final class ParameterServer {
         public var insecure = false
         /// Where to serve Prometheus metrics (nil: no listener).
         public var metrics: MetricsEndpoint?
+        /// Seconds within which the first registration must succeed (the coordinator may start
+        /// later, or refuse for a while); then the server exits 1.
+        public var connectTimeout = 120.0
         public init(coordinator: String) { self.coordinator = coordinator }
     }
 
@@ -32,7 +35,7 @@ public final class ParameterServer {
     let control: ZMQSocket
     let data: ZMQSocket
     var dataEndpoint: String
-    var link = CoordinatorLink()
+    var link: CoordinatorLink
     var id = -1
 
     // Set by `assign`.
@@ -71,6 +74,7 @@ public final class ParameterServer {
 
     public init(_ options: Options) throws {
         self.options = options
+        link = CoordinatorLink(connectTimeout: options.connectTimeout)
         context = try ZMQContext()
         control = try ZMQSocket(context, .dealer)
         try control.set(ZMQSocket.routingID, bytes: Array("\(options.name)/\(getpid())".utf8))
@@ -133,10 +137,17 @@ public final class ParameterServer {
             case .lost(let seconds):
                 // Keep the parameters; a restarted coordinator re-initialises them from its checkpoint.
                 log("the coordinator at \(options.coordinator) has not answered for \(Int(seconds)) s: registering again")
-            case .registerNow: try register()
+            case .registerNow:
+                if !link.everRegistered {
+                    log("not admitted by the coordinator at \(options.coordinator) after \(Int(link.waited)) s: registering again (giving up after \(Int(link.connectTimeout)) s, --connect-timeout)")
+                }
+                try register()
             case .giveUp:
                 log("no coordinator at \(options.coordinator) for \(Int(link.giveUpAfter)) s: stopping")
                 return 3
+            case .noCoordinator:
+                log("error: no coordinator at \(options.coordinator) admitted this server within \(Int(link.connectTimeout)) s (--connect-timeout): is it running, reachable from here, and expecting this server?")
+                return 1
             case .fine: break
             }
             let ready = try ZMQPoll.wait([control, data], timeoutMs: 100)
@@ -170,6 +181,15 @@ public final class ParameterServer {
             if let b = r.partitionBytes { try limitData(partitionFloats: WireLimits.largestPartition(partitionBytes: b)) }
         case .refused:
             let r = try Control.decode(RefusedMessage.self, m)
+            // A transient refusal (the coordinator still counts a dead predecessor as alive): again later.
+            if let hint = r.retryAfter, hint.isFinite, hint >= 0, !link.isRegistered {
+                if let delay = link.retry(after: hint) {
+                    log("the coordinator refused this server for now: \(r.reason); registering again in \(String(format: "%.1f", delay)) s (giving up after \(Int(link.connectTimeout)) s, --connect-timeout)")
+                    return nil
+                }
+                log("error: the coordinator still refuses this server after \(Int(link.waited)) s (--connect-timeout \(Int(link.connectTimeout))): \(r.reason)")
+                return 1
+            }
             log("the coordinator refused this server: \(r.reason)")
             return 2
         case .assign:

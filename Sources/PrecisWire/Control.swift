@@ -78,7 +78,11 @@ public struct RegisteredMessage: Codable, Sendable {
 /// `refused` (coordinator → would-be member): why it may not join.
 public struct RefusedMessage: Codable, Sendable {
     public var reason: String
-    public init(reason: String) { self.reason = reason }
+    /// Present when the refusal is transient (a server registering while the coordinator still
+    /// counts its dead predecessor as alive): the member may register again after about this many
+    /// seconds, within its connect timeout. Absent: final (the member exits 2).
+    public var retryAfter: Double?
+    public init(reason: String, retryAfter: Double? = nil) { self.reason = reason; self.retryAfter = retryAfter }
 }
 
 /// `heartbeat` (member → coordinator) and `heartbeatAck` (back).

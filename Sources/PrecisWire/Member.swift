@@ -126,27 +126,55 @@ public enum ClusterStatus {
 /// A member's hold on the coordinator: the heartbeat thread while registered; when the coordinator
 /// stops acknowledging for `timeout`, the registration is dropped and `register` is due again every
 /// 10 s, until `giveUpAfter` seconds without a coordinator.
+///
+/// Before the first `registered` (a member started before its coordinator, or restarted before the
+/// coordinator noticed its predecessor's death and so refused for now): `register` again every 10 s,
+/// or sooner after a transient refusal (`retry(after:)`, backing off), until `connectTimeout` seconds
+/// after the start; then `noCoordinator` (the member exits 1 saying so).
 public struct CoordinatorLink {
-    public enum Event { case fine, lost(seconds: Double), registerNow, giveUp }
+    public enum Event { case fine, lost(seconds: Double), registerNow, giveUp, noCoordinator }
 
     public private(set) var heartbeat: HeartbeatThread?
     private var silentSince: Double
-    private var lastRegister: Double
+    private var nextRegister: Double
     private var timeout = 10.0
     public let giveUpAfter: Double
+    /// Seconds from the start within which the first registration must succeed.
+    public let connectTimeout: Double
+    private let started: Double
+    public private(set) var everRegistered = false
+    /// Transient refusals in a row (the backoff's exponent).
+    private var refusals = 0
 
-    public init(giveUpAfter: Double = 600) {
-        silentSince = Member.now(); lastRegister = Member.now(); self.giveUpAfter = giveUpAfter
+    public init(giveUpAfter: Double = 600, connectTimeout: Double = 120) {
+        let now = Member.now()
+        silentSince = now; nextRegister = now + 10; started = now
+        self.giveUpAfter = giveUpAfter; self.connectTimeout = connectTimeout
     }
 
     public var isRegistered: Bool { heartbeat != nil }
+    /// Seconds since the member started.
+    public var waited: Double { Member.now() - started }
 
     /// Registered (again): heartbeats start under the new id.
     public mutating func registered(context: ZMQContext, coordinator: String, id: Int, interval: Double, timeout: Double, name: String,
                                     keys: ClusterKeys? = nil) {
         heartbeat?.stop()
         self.timeout = timeout
+        everRegistered = true
+        refusals = 0
         heartbeat = HeartbeatThread(context: context, coordinator: coordinator, id: id, interval: interval, name: name, keys: keys)
+    }
+
+    /// A refusal the coordinator says is transient, with the delay it suggests: `register` is due
+    /// again after it, doubled on every refusal in a row (at most 10 s). Returns the delay, or nil
+    /// when the connect timeout would pass first (the member gives up).
+    public mutating func retry(after hint: Double) -> Double? {
+        let delay = min(10, max(0.2, hint) * Double(1 << min(refusals, 6)))
+        refusals += 1
+        guard waited + delay <= connectTimeout || everRegistered else { return nil }
+        nextRegister = Member.now() + delay
+        return delay
     }
 
     /// What to do now: nothing, drop the work in hand (the coordinator is gone), send `register`, or give up.
@@ -156,12 +184,13 @@ public struct CoordinatorLink {
             hb.stop()
             heartbeat = nil
             silentSince = Member.now() - s
-            lastRegister = 0
+            nextRegister = 0
             return .lost(seconds: s)
         }
         guard heartbeat == nil else { return .fine }
+        if !everRegistered && waited > connectTimeout { return .noCoordinator }
         if Member.now() - silentSince > giveUpAfter { return .giveUp }
-        if Member.now() - lastRegister > 10 { lastRegister = Member.now(); return .registerNow }
+        if Member.now() >= nextRegister { nextRegister = Member.now() + 10; return .registerNow }
         return .fine
     }
 

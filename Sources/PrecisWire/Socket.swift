@@ -62,6 +62,9 @@ public final class ZMQSocket {
     let sendFrame = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
     /// The role the last received message's sender authenticated as (CURVE + ZAP; nil without keys).
     public internal(set) var lastPeerRole: KeyRole?
+    /// The public key (Z85) the last message's sender authenticated with (`receive` and
+    /// `tryReceive` only; nil without keys).
+    public internal(set) var lastPeerKey: String?
     /// A ROUTER's undeliverable messages, per peer (set by `reportUndeliverable()`; nil: a message
     /// to a full or missing peer is dropped silently, as ZeroMQ does by default).
     public internal(set) var drops: PeerDrops?
@@ -153,8 +156,9 @@ public final class ZMQSocket {
             defer { zmq_msg_close(msg) }
             if zmq_msg_recv(msg, handle, 0) < 0 { throw WireError.lastZMQ("zmq_msg_recv") }
             // A ROUTER's identity frame carries no metadata: the role comes from the frames after it.
-            if frames.isEmpty { lastPeerRole = nil }
+            if frames.isEmpty { lastPeerRole = nil; lastPeerKey = nil }
             if lastPeerRole == nil { lastPeerRole = peerRole(of: msg) }
+            if lastPeerKey == nil { lastPeerKey = peerKey(of: msg) }
             let size = zmq_msg_size(msg)
             let data = zmq_msg_data(msg)
             frames.append(size > 0 ? Array(UnsafeRawBufferPointer(start: data, count: size)) : [])

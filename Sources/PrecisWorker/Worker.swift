@@ -24,6 +24,9 @@ public final class Worker {
         /// For checks and diagnosis: at exit, write this worker's parameter copy, the versions of its
         /// partitions and the last `bf16-delta` each value got to this safetensors file (`dumpParametersIfAsked`).
         public var dumpParameters: String?
+        /// Seconds within which the first registration must succeed (the coordinator may start
+        /// later); then the worker exits 1.
+        public var connectTimeout = 120.0
         public init(coordinator: String) { self.coordinator = coordinator }
     }
 
@@ -33,7 +36,7 @@ public final class Worker {
     let context: ZMQContext
     let control: ZMQSocket
     let identity: [UInt8]
-    var link = CoordinatorLink()
+    var link: CoordinatorLink
     var id = -1
 
     var config: TrainingConfig?
@@ -82,6 +85,7 @@ public final class Worker {
 
     public init(_ options: Options) throws {
         self.options = options
+        link = CoordinatorLink(connectTimeout: options.connectTimeout)
         context = try ZMQContext()
         control = try ZMQSocket(context, .dealer)
         identity = Array("\(options.name)/\(getpid())".utf8)
@@ -152,10 +156,17 @@ public final class Worker {
             servers = [:]; serverEndpoints = [:]
             lastDoneAt = nil
             resets += 1
-        case .registerNow: try register()
+        case .registerNow:
+            if !link.everRegistered {
+                log("not admitted by the coordinator at \(options.coordinator) after \(Int(link.waited)) s: registering again (giving up after \(Int(link.connectTimeout)) s, --connect-timeout)")
+            }
+            try register()
         case .giveUp:
             log("no coordinator at \(options.coordinator) for \(Int(link.giveUpAfter)) s: stopping")
             throw Stop.exit(3)
+        case .noCoordinator:
+            log("error: no coordinator at \(options.coordinator) admitted this worker within \(Int(link.connectTimeout)) s (--connect-timeout): is it running and reachable from here?")
+            throw Stop.exit(1)
         case .fine: break
         }
     }

@@ -28,11 +28,17 @@ struct ServerCommand: ParsableCommand {
     @Option(name: .customLong("metrics-bind"), help: "The address the metrics listener binds.")
     var metricsBind = "127.0.0.1"
 
+    @Option(name: .customLong("connect-timeout"), help: "Seconds to keep trying to register with the coordinator (not started yet, or refusing for now) before exiting 1.")
+    var connectTimeout: Double = 120
+
     @Option(name: .customLong("log-format"), help: "Log lines as text (ISO-8601 UTC time, name, message) or json (one object per line).")
     var logFormat = "text"
 
     func validate() throws {
         do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+        guard connectTimeout.isFinite, connectTimeout > 0, connectTimeout <= 86_400 else {
+            throw ValidationError("--connect-timeout \(connectTimeout) is not a number of seconds in (0, 86400]")
+        }
         if let p = metricsPort, !(0...65_535).contains(p) { throw ValidationError("--metrics-port \(p) is not a TCP port (0–65535; 0 picks a free one)") }
     }
 
@@ -41,6 +47,7 @@ struct ServerCommand: ParsableCommand {
         Logging.configure(format: (try? LogFormat.parse(logFormat)) ?? .text, role: "server")
         var o = ParameterServer.Options(coordinator: coordinator)
         o.host = host; o.name = name; o.threads = max(1, threads); o.insecure = insecure
+        o.connectTimeout = connectTimeout
         o.metrics = metricsPort.map { MetricsEndpoint(bind: metricsBind, port: $0) }
         let code: Int32
         do {

@@ -28,12 +28,17 @@ struct WorkerCommand: ParsableCommand {
 
     @Option(name: .customLong("dump-parameters"), help: "For checks: at exit, write this worker's parameter copy (with its partitions' versions and the last bf16-delta it added) to this safetensors file.")
     var dumpParameters: String?
+    @Option(name: .customLong("connect-timeout"), help: "Seconds to keep trying to register with the coordinator (not started yet) before exiting 1.")
+    var connectTimeout: Double = 120
 
     @Option(name: .customLong("log-format"), help: "Log lines as text (ISO-8601 UTC time, name, message) or json (one object per line).")
     var logFormat = "text"
 
     func validate() throws {
         do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+        guard connectTimeout.isFinite, connectTimeout > 0, connectTimeout <= 86_400 else {
+            throw ValidationError("--connect-timeout \(connectTimeout) is not a number of seconds in (0, 86400]")
+        }
         if let p = metricsPort, !(0...65_535).contains(p) { throw ValidationError("--metrics-port \(p) is not a TCP port (0–65535; 0 picks a free one)") }
     }
 
@@ -45,6 +50,7 @@ struct WorkerCommand: ParsableCommand {
         o.host = host; o.name = name; o.threads = max(1, threads ?? Compute.availableCores)
         o.dumpParameters = dumpParameters
         o.metrics = metricsPort.map { MetricsEndpoint(bind: metricsBind, port: $0) }
+        o.connectTimeout = connectTimeout
         let code: Int32
         do {
             o.keys = try keys.map { try ClusterKeys.load(dir: $0, role: .worker) }

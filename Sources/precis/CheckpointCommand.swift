@@ -21,6 +21,10 @@ struct CheckpointCommand: ParsableCommand {
         func run() throws {
             var failed = 0
             for dir in folders {
+                // A killed writer's `NAME.tmp-PID` (its process gone) is not part of the checkpoint.
+                for p in AtomicFile.removeStaleTemporaries(in: dir) {
+                    FileHandle.standardError.write(Data("removed \(p): the temporary file of a write its process (gone) never finished\n".utf8))
+                }
                 do {
                     print(try CheckpointCheck.verify(dir).line)
                 } catch {

@@ -68,4 +68,34 @@ import PrecisCore
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("not a finite number") && bad.stderr.contains("layers.0"), "\(bad.stderr)")
     }
+
+    /// A coordinator killed while writing leaves `NAME.tmp-PID` in a checkpoint folder: `checkpoint
+    /// verify` removes it (its process is gone), leaves a live writer's and everything else, and
+    /// the checkpoint verifies.
+    @Test func removesTheStaleTemporariesOfAKilledWriter() throws {
+        let dir = CLI.temp()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = dir + "/model"
+        #expect(try CLI.run(["init", "--config", "bart-tiny", "--out", model, "--seed", "3"]).status == 0)
+        let cp = try checkpoint(from: model, step: 5, in: dir)
+        // A writer that really ran and was killed -9 before its rename: its pid is gone.
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/bin/sh")
+        writer.arguments = ["-c", "printf '{\"global_step\": 5' > \"$0/trainer_state.json.tmp-$$\"; kill -9 $$", cp]
+        try writer.run()
+        writer.waitUntilExit()
+        let stale = cp + "/trainer_state.json.tmp-\(writer.processIdentifier)"
+        #expect(FileManager.default.fileExists(atPath: stale), "the killed writer left no file")
+        let live = cp + "/manifest.json.tmp-\(getpid())"   // this test process is alive
+        try write(Data("partial".utf8), live)
+
+        let r = try CLI.run(["checkpoint", "verify", cp])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("removed \(stale)"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(FileManager.default.fileExists(atPath: live), "a live process's temporary was removed")
+        for name in ["manifest.json", "config.json", "model.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: cp + "/" + name))
+        }
+    }
 }

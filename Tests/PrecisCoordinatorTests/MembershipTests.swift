@@ -33,6 +33,35 @@ import PrecisWire
         #expect(m.member(identity: identity("w1/2"))?.id == 7_001)
     }
 
+    /// With keys a member is bound to the key it registered with: heartbeats, anything heard from
+    /// its routing id and `leave` count only with that key.
+    @Test func aMemberIsBoundToTheKeyItRegisteredWith() throws {
+        var m = membership(timeout: 5)
+        let keyA = String(repeating: "A", count: 40), keyB = String(repeating: "B", count: 40)
+        guard case .joined(let w0, _) = m.register(registration(.worker, "w0"), identity: identity("w0/1"), key: keyA, phase: .waiting) else {
+            Issue.record("w0 was not admitted"); return
+        }
+        #expect(w0.key == keyA && m.holdsKey(w0.id, keyA) && !m.holdsKey(w0.id, keyB) && !m.holdsKey(w0.id, nil))
+        clock.seconds += 4
+        let foreign = m.heartbeat(w0.id, key: keyB), keyless = m.heartbeat(w0.id)
+        #expect(!foreign, "a heartbeat with another key counted")
+        #expect(!keyless, "a heartbeat without a key counted")
+        let heardForeign = m.heard(from: identity("w0/1"), key: keyB)
+        #expect(heardForeign == nil)
+        clock.seconds += 2
+        #expect(m.overdue().map(\.id) == [w0.id], "the foreign heartbeats kept w0 alive")
+        let own = m.heartbeat(w0.id, key: keyA)
+        #expect(own)
+        let heardOwn = m.heard(from: identity("w0/1"), key: keyA)
+        #expect(heardOwn == w0.id)
+        #expect(m.overdue().isEmpty)
+        let leftForeign = m.leave(w0.id, identity: identity("w0/1"), key: keyB)
+        #expect(leftForeign == nil)
+        #expect(m[w0.id]?.alive == true)
+        let leftOwn = m.leave(w0.id, identity: identity("w0/1"), key: keyA)
+        #expect(leftOwn?.id == w0.id)
+    }
+
     @Test func theSamePeerRegisteringAgainKeepsItsId() throws {
         var m = membership()
         let w = try #require(join(&m, .worker, "w0", as: "w0/1"))
@@ -68,9 +97,9 @@ import PrecisWire
         #expect(m.serverIndex(of: s1.id) == 1)
         let epoch = m.epoch
         #expect(m.register(registration(.server, "ps2"), identity: identity("ps2/1"), phase: .waiting)
-                == .refused("the cluster already has its 2 server(s)"))
+                == .refused("the cluster already has its 2 server(s)", transient: true))
         #expect(m.register(registration(.server, "ps2"), identity: identity("ps2/1"), phase: .training)
-                == .refused("the cluster already has its 2 server(s)"))
+                == .refused("the cluster already has its 2 server(s)", transient: true))
         #expect(m.epoch == epoch, "a refusal changes nothing")
         #expect(m.aliveServerCount == 2 && m.allServersAlive)
     }

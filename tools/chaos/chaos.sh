@@ -15,7 +15,10 @@
 #      again with `--resume` on the same address (the members register again by themselves);
 #    - a network fault on one host's link, both directions, for a few seconds: with the kernel's
 #      netem qdisc, delay + jitter, loss and reordering (`tc qdisc … netem`); where netem is not
-#      available (this prints `SKIP netem: …`), a shallow token bucket (`tbf`: a rate limit whose
+#      available (this prints `SKIP netem: …`), the same knobs from linkfault (tools/chaos/linkfault.c,
+#      built here with cc: the host's packets through an NFQUEUE, held delay ± jitter, verdicts in
+#      release order, a fraction dropped, a fraction let through at once); without that either
+#      (no iptables or libnetfilter-queue), a shallow token bucket (`tbf`: a rate limit whose
 #      queue overflows, so packets are dropped and delayed) or a link flap (down 0.3–1.2 s, up).
 #    After each event the driver waits until training makes progress again (a new `step N/M` line)
 #    before the next one: a run that stops progressing for RECOVERY_TIMEOUT seconds is a FAIL.
@@ -139,7 +142,25 @@ if tc qdisc add dev "${VETH[3]}" root netem delay 10ms 2>"$TMP/tc.err"; then
     NETEM=1; tc qdisc del dev "${VETH[3]}" root 2>/dev/null
     echo "netem: available (delay, jitter, loss and reordering on the links)"
 else
-    echo "SKIP netem: tc cannot add a netem qdisc here ($(tr -d '\n' < "$TMP/tc.err"); the sch_netem kernel module is missing); network faults are token-bucket overflows (tbf: drops and queueing delay) and link flaps instead"
+    echo "SKIP netem: tc cannot add a netem qdisc here ($(tr -d '\n' < "$TMP/tc.err"); the sch_netem kernel module is missing)"
+fi
+# Where netem is missing, linkfault (tools/chaos/linkfault.c): the host's packets through an NFQUEUE
+# (iptables rules in its namespace, both directions of its link), held for the delay ± jitter and
+# given their verdicts in release order (reordering), a fraction dropped, a fraction let through at
+# once (netem's `reorder`). tools/chaos/linkfault_check.sh measures that it does what it says.
+LINKFAULT=0
+if [ "$NETEM" = 0 ]; then
+    if ! command -v iptables >/dev/null 2>&1; then
+        echo "SKIP linkfault: iptables is not installed (make chaos installs it)"
+    elif ! cc -O2 -Wall -o "$TMP/linkfault" "$REPO/tools/chaos/linkfault.c" -lnetfilter_queue 2> "$TMP/cc.err"; then
+        echo "SKIP linkfault: cannot build tools/chaos/linkfault.c ($(head -c 300 "$TMP/cc.err" | tr '\n' ' '); libnetfilter-queue-dev installed?)"
+    elif ! ip netns exec "${NS[3]}" iptables -w -A OUTPUT -o "${PEER[3]}" -j NFQUEUE --queue-num 3 --queue-bypass 2> "$TMP/ipt.err"; then
+        echo "SKIP linkfault: iptables cannot add an NFQUEUE rule here ($(tr -d '\n' < "$TMP/ipt.err"))"
+    else
+        ip netns exec "${NS[3]}" iptables -w -D OUTPUT -o "${PEER[3]}" -j NFQUEUE --queue-num 3 --queue-bypass
+        LINKFAULT=1
+        echo "linkfault: netem's delay, jitter, loss and reordering from an NFQUEUE (tools/chaos/linkfault.c)"
+    fi
 fi
 TBF=0
 if tc qdisc add dev "${VETH[3]}" root tbf rate 1mbit burst 16kb latency 50ms 2>/dev/null; then TBF=1; tc qdisc del dev "${VETH[3]}" root 2>/dev/null; fi
@@ -303,6 +324,27 @@ link_fault() {
         "${dev_out[@]}" add dev "${PEER[$i]}" root netem delay ${d}ms ${j}ms loss ${loss}% reorder ${re}% 50% || fail "tc netem failed"
         "${dev_in[@]}" add dev "${VETH[$i]}" root netem delay ${d}ms ${j}ms loss ${loss}% reorder ${re}% 50% || fail "tc netem failed"
         EVENTS[netem]=$(( ${EVENTS[netem]:-0} + 1 ))
+    elif [ "$LINKFAULT" = 1 ]; then
+        local d=$(( 5 + RANDOM % 60 )) j=$(( RANDOM % 20 )) loss=$(( RANDOM % 5 )) re=$(( 5 + RANDOM % 20 ))
+        kind="linkfault delay ${d}ms ${j}ms loss ${loss}% reorder ${re}%"
+        local rule
+        for rule in "OUTPUT -o" "INPUT -i"; do
+            ip netns exec "${NS[$i]}" iptables -w -A ${rule} "${PEER[$i]}" -j NFQUEUE --queue-num "$i" --queue-bypass || fail "iptables NFQUEUE failed"
+        done
+        ip netns exec "${NS[$i]}" "$TMP/linkfault" --queue "$i" --delay "$d" --jitter "$j" --loss "$loss" --reorder "$re" \
+            --seed "$(( RANDOM + 1 ))" >> "$TMP/linkfault.stats" 2>> "$TMP/linkfault.log" &
+        local lf=$!
+        EVENTS[linkfault]=$(( ${EVENTS[linkfault]:-0} + 1 ))
+        event_note "${NS[$i]} (${ADDR[$i]}): $kind for $secs s"
+        local t_end=$(( $(date +%s) + secs ))
+        while [ "$(date +%s)" -lt "$t_end" ]; do sample_retrans; sleep 1; done
+        # The rules first (packets pass again), then linkfault lets what it holds go and prints its counters.
+        for rule in "OUTPUT -o" "INPUT -i"; do
+            ip netns exec "${NS[$i]}" iptables -w -D ${rule} "${PEER[$i]}" -j NFQUEUE --queue-num "$i" --queue-bypass
+        done
+        kill -TERM "$lf" 2>/dev/null; wait "$lf" 2>/dev/null
+        ip netns exec "${NS[$i]}" iptables -w -S | grep -q NFQUEUE && fail "the fault on ${NS[$i]} could not be cleared"
+        return
     elif [ "$TBF" = 1 ] && [ $(( RANDOM % 2 )) = 0 ]; then
         local rate=$(( 2 + RANDOM % 20 ))
         kind="tbf rate ${rate}mbit, 8 kB queue (drops and queueing delay)"
@@ -333,8 +375,9 @@ link_fault() {
 }
 
 # A member that exits during the chaos with a non-zero status is started again, as systemd's
-# Restart=on-failure (ops/systemd) would: e.g. a server started again before the coordinator has
-# noticed its predecessor's death is refused (the cluster still has its servers) and exits 2.
+# Restart=on-failure (ops/systemd) would. (Roles before the `retryAfter` refusal exited 2 when
+# started again before the coordinator had noticed their predecessor's death; now they register
+# again until admitted, and exit 1 only after --connect-timeout.)
 SUPERVISED=0
 supervise() {
     local n
@@ -451,12 +494,16 @@ rec=$(printf '%s\n' "${RECOVERIES[@]}" | sort -n)
 nrec=${#RECOVERIES[@]}
 echo "== figures (CHAOS_SEED=$CHAOS_SEED) =="
 echo "steps: $CHAOS_STEPS; undisturbed run $UNDISTURBED_SECONDS s, chaos run $CHAOS_TOTAL s ($CHAOS_RAN s of chaos)"
-echo "events: $(for k in kill netem tbf flap; do printf '%s %s  ' "$k" "${EVENTS[$k]:-0}"; done)"
+echo "events: $(for k in kill netem linkfault tbf flap; do printf '%s %s  ' "$k" "${EVENTS[$k]:-0}"; done)"
 echo "kills (kill -9) by role: coordinator ${KILLS[coordinator]}, server ${KILLS[server]}, worker ${KILLS[worker]}; restarts $RESTARTS (+ $SUPERVISED of members that exited non-zero, as Restart=on-failure would)"
 if [ "$nrec" -gt 0 ]; then
     echo "recoveries: $nrec (training progressed again after every event; seconds to the next step: min $(echo "$rec" | head -1), median $(echo "$rec" | sed -n "$(( (nrec + 1) / 2 ))p"), max $(echo "$rec" | tail -1))"
 fi
 echo "coordinator: $RESUMES resume(s) from a checkpoint, $ROLLBACKS rollback(s) to a checkpoint, $LOSSES member(s) lost, $HANDED contribution(s) handed over; $DROPLINES 'dropped N messages to …' line(s) in the logs"
 echo "network: TCP segments retransmitted$PER (total $SEGS); bytes retransmitted at least $BYTES (ss bytes_retrans); packets dropped by the fault qdiscs $QDISC_DROPS"
-[ "$NETEM" = 1 ] || echo "netem: SKIPPED (no sch_netem in this kernel); faults were tbf overflows and link flaps"
-echo "PASS: chaos soak of $CHAOS_RAN s survived $(( KILLS[coordinator] + KILLS[server] + KILLS[worker] )) kill(s) and $(( ${EVENTS[netem]:-0} + ${EVENTS[tbf]:-0} + ${EVENTS[flap]:-0} )) network fault(s); final parameters bitwise equal to the undisturbed run's"
+if [ "$LINKFAULT" = 1 ] && [ -s "$TMP/linkfault.stats" ]; then
+    echo "linkfault (netem substitute): $(awk '{ for (i = 2; i < NF; i += 2) if ($i != "delay-mean-ms" && $i != "held-max") s[$i] += $(i + 1) }
+        END { printf "packets %d, dropped %d, reordered (sent after a later one) %d, duplicated %d", s["received"], s["dropped"], s["reordered"], s["duplicated"] }' "$TMP/linkfault.stats") over ${EVENTS[linkfault]:-0} fault(s)"
+fi
+[ "$NETEM" = 1 ] || [ "$LINKFAULT" = 1 ] || echo "netem: SKIPPED (no sch_netem in this kernel, and no linkfault); faults were tbf overflows and link flaps"
+echo "PASS: chaos soak of $CHAOS_RAN s survived $(( KILLS[coordinator] + KILLS[server] + KILLS[worker] )) kill(s) and $(( ${EVENTS[netem]:-0} + ${EVENTS[linkfault]:-0} + ${EVENTS[tbf]:-0} + ${EVENTS[flap]:-0} )) network fault(s); final parameters bitwise equal to the undisturbed run's"

@@ -31,6 +31,13 @@ extension ClusterKeys {
     public func secureToServer(_ s: ZMQSocket) throws { try s.secureAsClient(self, serverKey: serverKey) }
 }
 
+/// The public key (Z85) of the peer a message came from, as the ZAP handler named it (nil without CURVE).
+func peerKey(of msg: UnsafePointer<zmq_msg_t>) -> String? {
+    guard let p = zmq_msg_gets(UnsafeMutablePointer(mutating: msg), ZAPHandler.keyProperty) else { return nil }
+    let s = String(cString: p)
+    return s.utf8.count == 40 ? s : nil
+}
+
 /// The role of the peer a message came from, as the ZAP handler named it (nil without CURVE).
 func peerRole(of msg: UnsafePointer<zmq_msg_t>) -> KeyRole? {
     guard let p = zmq_msg_gets(UnsafeMutablePointer(mutating: msg), "User-Id") else { return nil }

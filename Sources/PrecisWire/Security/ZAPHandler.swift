@@ -6,7 +6,9 @@ import Synchronization
 /// socket on `inproc://zeromq.zap.01` in the process's context, answering libzmq's requests on a
 /// thread of its own. A CURVE client is admitted when its public key is in `authorized_keys`; the
 /// reply's User-Id is the key's role, which every message from that peer then carries
-/// (`ZMQSocket.peerRole`). Anyone else fails the handshake: nothing they send reaches the application.
+/// (`ZMQSocket.peerRole`), and its metadata the public key itself (property `X-Precis-Key`, Z85:
+/// `ZMQSocket.lastPeerKey`), so the coordinator can bind a member to the key it registered with.
+/// Anyone else fails the handshake: nothing they send reaches the application.
 /// It must run before the socket it guards binds.
 public final class ZAPHandler: Sendable {
     public static let endpoint = "inproc://zeromq.zap.01"
@@ -82,10 +84,22 @@ public final class ZAPHandler: Sendable {
         var peer: String
     }
 
+    /// The metadata property naming the client's public key (Z85) on every message it sends.
+    public static let keyProperty = "X-Precis-Key"
+
+    /// ZAP metadata (ZMTP property encoding): a name length byte, the name, a 4-byte big-endian
+    /// value length, the value.
+    static func metadata(_ name: String, _ value: String) -> [UInt8] {
+        let n = Array(name.utf8), v = Array(value.utf8)
+        let len = UInt32(v.count)
+        return [UInt8(n.count)] + n + [UInt8(len >> 24), UInt8(len >> 16 & 0xFF), UInt8(len >> 8 & 0xFF), UInt8(len & 0xFF)] + v
+    }
+
     /// The reply to one ZAP request: [version, request id, status, status text, user id, metadata].
     static func answer(_ r: [[UInt8]], authorized: [String: KeyRole]) -> Reply {
-        func reply(_ id: [UInt8], _ code: String, _ text: String, user: String, peer: String) -> Reply {
-            Reply(frames: [Array("1.0".utf8), id, Array(code.utf8), Array(text.utf8), Array(user.utf8), []],
+        func reply(_ id: [UInt8], _ code: String, _ text: String, user: String, peer: String, key: String? = nil) -> Reply {
+            Reply(frames: [Array("1.0".utf8), id, Array(code.utf8), Array(text.utf8), Array(user.utf8),
+                           key.map { metadata(keyProperty, $0) } ?? []],
                   admitted: code == "200", reason: text, peer: peer)
         }
         guard r.count >= 6, r[0] == Array("1.0".utf8) else {
@@ -99,6 +113,6 @@ public final class ZAPHandler: Sendable {
         guard let role = authorized[key] else {
             return reply(r[1], "400", "public key \(key) is not in authorized_keys", user: "", peer: peer)
         }
-        return reply(r[1], "200", "OK", user: role.rawValue, peer: peer)
+        return reply(r[1], "200", "OK", user: role.rawValue, peer: peer, key: key)
     }
 }
