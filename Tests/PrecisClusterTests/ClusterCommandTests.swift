@@ -31,6 +31,24 @@ extension RealProcesses {
         return (obj["state"] as? String ?? "", workers)
     }
 
+    /// DIR/cluster.yaml for `precis cluster …`: one local host with `servers` and `workers` (one thread
+    /// each) training `config`, the run directory DIR/run, the coordinator on a free port.
+    static func writeClusterFile(dir: String, config: String, servers: Int, workers: Int) throws -> String {
+        let path = dir + "/cluster.yaml"
+        try """
+        config: \(config)
+        run_dir: \(dir)/run
+        bin_dir: \(TestCluster.binDir)
+        coordinator: {host: 127.0.0.1, port: "*"}
+        hosts:
+          - address: 127.0.0.1
+            servers: \(servers)
+            workers: \(workers)
+            threads_per_worker: 1
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     static func waitFor(_ what: String, timeout: Double = 60, _ ok: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -48,18 +66,7 @@ extension RealProcesses {
         // metrics_port 0: every role's Prometheus listener on a free port (members get --metrics-port from `up`).
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 100_000, servers: 1, workers: 2,
                                          extraCluster: "metrics_port: 0")
-        let clusterFile = dir + "/cluster.yaml"
-        try """
-        config: \(cfg)
-        run_dir: \(dir)/run
-        bin_dir: \(TestCluster.binDir)
-        coordinator: {host: 127.0.0.1, port: "*"}
-        hosts:
-          - address: 127.0.0.1
-            servers: 1
-            workers: 2
-            threads_per_worker: 1
-        """.write(toFile: clusterFile, atomically: true, encoding: .utf8)
+        let clusterFile = try Self.writeClusterFile(dir: dir, config: cfg, servers: 1, workers: 2)
         defer { _ = try? Self.precis(["cluster", "down", "--cluster", clusterFile, "--timeout", "5"], in: dir) }
 
         let up = try Self.precis(["cluster", "up", "--cluster", clusterFile], in: dir)
@@ -109,18 +116,7 @@ extension RealProcesses {
         let dir = TestCluster.tempDir("clusterjson")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 100_000, servers: 1, workers: 1)
-        let clusterFile = dir + "/cluster.yaml"
-        try """
-        config: \(cfg)
-        run_dir: \(dir)/run
-        bin_dir: \(TestCluster.binDir)
-        coordinator: {host: 127.0.0.1, port: "*"}
-        hosts:
-          - address: 127.0.0.1
-            servers: 1
-            workers: 1
-            threads_per_worker: 1
-        """.write(toFile: clusterFile, atomically: true, encoding: .utf8)
+        let clusterFile = try Self.writeClusterFile(dir: dir, config: cfg, servers: 1, workers: 1)
         defer { _ = try? Self.precis(["cluster", "down", "--cluster", clusterFile, "--timeout", "5"], in: dir) }
 
         let bad = try Self.precis(["cluster", "up", "--cluster", clusterFile, "--log-format", "xml"], in: dir)

@@ -44,18 +44,7 @@ extension RealProcesses {
             hub_strategy: every_save
             hub_url: file://\(dir)/hub
             """, extraCluster: "heartbeat_timeout: 600")
-        let clusterFile = dir + "/cluster.yaml"
-        try """
-        config: \(cfg)
-        run_dir: \(dir)/run
-        bin_dir: \(TestCluster.binDir)
-        coordinator: {host: 127.0.0.1, port: "*"}
-        hosts:
-          - address: 127.0.0.1
-            servers: 1
-            workers: 2
-            threads_per_worker: 1
-        """.write(toFile: clusterFile, atomically: true, encoding: .utf8)
+        let clusterFile = try ClusterCommandTests.writeClusterFile(dir: dir, config: cfg, servers: 1, workers: 2)
         var stopped: Int32?
         defer {
             if let p = stopped { kill(p, SIGCONT) }

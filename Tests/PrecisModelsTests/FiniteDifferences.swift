@@ -3,10 +3,10 @@ import PrecisCore
 import PrecisModels
 
 /// Central differences of the whole model's loss (training mode, label smoothing 0.1, dropout seed
-/// 11, so the loss is a deterministic function of the parameters) against backward, for two
+/// 11, so the loss is a deterministic function of the parameters) against backward, for `samples`
 /// parameters of every entry of the table: `index(entry, rng)` picks one (an offset into the flat
 /// buffer). A key projection's bias must get no gradient (softmax ignores it).
-func expectBackwardMatchesFiniteDifferences(_ model: any Seq2SeqModel, _ batch: Seq2SeqBatch,
+func expectBackwardMatchesFiniteDifferences(_ model: any Seq2SeqModel, _ batch: Seq2SeqBatch, samples: Int = 2,
                                             index: (ParameterTable.Entry, inout SeededRNG) -> Int) throws {
     let opts = StepOptions(training: true, labelSmoothing: 0.1, seed: 11)
     model.zeroGradients()
@@ -19,7 +19,7 @@ func expectBackwardMatchesFiniteDifferences(_ model: any Seq2SeqModel, _ batch: 
     var rng = SeededRNG(seed: 5)
     var checked = 0
     for e in model.table.entries {
-        for _ in 0..<2 {
+        for _ in 0..<samples {
             let i = index(e, &rng)
             let orig = model.params[i], h: Float = 1e-2
             model.params[i] = orig + h; let up = try loss()
@@ -35,5 +35,5 @@ func expectBackwardMatchesFiniteDifferences(_ model: any Seq2SeqModel, _ batch: 
             checked += 1
         }
     }
-    #expect(checked == 2 * model.table.entries.count)
+    #expect(checked == samples * model.table.entries.count)
 }

@@ -3,7 +3,7 @@ import Testing
 import PrecisCore
 import PrecisModels
 
-/// What the BART and Pegasus golden tests check against transformers / PyTorch fixtures.
+/// What the families' golden tests (BART, Pegasus, T5) check against transformers / PyTorch fixtures.
 
 /// Every parameter's gradient against the reference's `grad.<name>` within `tolerance` (relative); a
 /// key projection's bias, analytically zero, absolutely.
