@@ -29,7 +29,7 @@ module_of() {
         *) echo "unknown fuzz target '$1' (targets: $ALL_TARGETS)" >&2; exit 2 ;;
     esac
 }
-CORE="PrecisCore PrecisKernels PrecisAVX512 CSpin"
+CORE="PrecisCore PrecisKernels PrecisAVX512 CSpin CBF16Kernels"
 links_of() {
     case $1 in
         wire) echo "PrecisWire CCRC32C" ;;
@@ -68,6 +68,15 @@ for t in $TARGETS; do
     objects=()
     for m in $(links_of "$t"); do
         mapfile -t objs < <(find "$BIN/$m.build" -name '*.o' | sort)
+        if [ -d "Sources/$m" ]; then
+            # Only the objects of sources that exist now: a renamed or deleted file leaves its old
+            # object behind in an incremental build, and linking it would define symbols twice.
+            kept=()
+            for o in "${objs[@]}"; do
+                [ -n "$(find "Sources/$m" -name "$(basename "$o" .o)" -print -quit)" ] && kept+=("$o")
+            done
+            objs=("${kept[@]}")
+        fi
         [ ${#objs[@]} -gt 0 ] || { echo "no objects for $m in $BIN/$m.build" >&2; exit 1; }
         objects+=("${objs[@]}")
     done
