@@ -339,3 +339,73 @@ void precis_bf16_gemm_amx(const uint16_t *a, const uint16_t *b, float *c, size_t
 }
 
 #endif
+
+// ---------------------------------------------------------------------------------------------
+// Portable kernel: the same operands and the same arithmetic (exact bf16 products, fp32 sums of
+// pairs as VDPBF16PS forms them) in plain C, for CPUs without bf16 instructions. Slower than fp32
+// sgemm: it exists so that the bf16 path (packing, lanes, the training step) can be checked on any
+// CPU, and is used only when asked for (PrecisCore's BF16Support, PRECIS_BF16_EMULATE=1).
+
+void precis_bf16_gemm_portable(const uint16_t *a, const uint16_t *b, float *c, size_t ldc,
+                               size_t m, size_t n, size_t k, float alpha, float beta,
+                               size_t r0, size_t r1, size_t p0, size_t p1) {
+    const size_t k32 = precis_bf16_pad32(k), pairs = k32 >> 1;
+    const size_t allPanels = precis_bf16_pad16(n) >> 4;
+    if (r1 > m) r1 = m;
+    if (p1 > allPanels) p1 = allPanels;
+    for (size_t p = p0; p < p1; p++) {
+        const uint16_t *panel = b + p * pairs * 32;
+        const size_t c0 = p * 16, width = n - c0 < 16 ? n - c0 : 16;
+        for (size_t i = r0; i < r1; i++) {
+            const uint16_t *row = a + i * k32;
+            float acc[16] = {0};
+            for (size_t q = 0; q < pairs; q++) {
+                const float a0 = precis_bf16_to_f32(row[2 * q]), a1 = precis_bf16_to_f32(row[2 * q + 1]);
+                const uint16_t *bp = panel + q * 32;
+                for (size_t l = 0; l < 16; l++)
+                    acc[l] += a0 * precis_bf16_to_f32(bp[2 * l]) + a1 * precis_bf16_to_f32(bp[2 * l + 1]);
+            }
+            float *out = c + i * ldc + c0;
+            for (size_t l = 0; l < width; l++) out[l] = beta == 0 ? alpha * acc[l] : alpha * acc[l] + beta * out[l];
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Products from fp32 operands, converted into per-thread scratch
+
+#include <stdlib.h>
+
+// Each compute thread keeps its own conversion buffers for the life of the thread (the compute
+// pool's threads live as long as the process); they grow to the largest product the thread ran.
+static _Thread_local uint16_t *scratch_a, *scratch_b;
+static _Thread_local size_t scratch_a_cap, scratch_b_cap;
+
+static uint16_t *scratch_grow(uint16_t **p, size_t *cap, size_t need) {
+    if (need <= *cap && *p) return *p;
+    size_t bytes = (need * sizeof(uint16_t) + 63) & ~(size_t)63;
+    uint16_t *q = aligned_alloc(64, bytes ? bytes : 64);
+    if (!q) return NULL;
+    free(*p);
+    *p = q;
+    *cap = need;
+    return q;
+}
+
+int precis_bf16_sgemm(int kernel, int transA, int transB, size_t m, size_t n, size_t k, float alpha,
+                      const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+    if (m == 0 || n == 0) return 0;
+    uint16_t *pa = scratch_grow(&scratch_a, &scratch_a_cap, precis_bf16_rows_a_count(m, k));
+    if (!pa) return ENOMEM;
+    uint16_t *pb = scratch_grow(&scratch_b, &scratch_b_cap, precis_bf16_packed_b_count(k, n));
+    if (!pb) return ENOMEM;
+    const size_t panels = precis_bf16_pad16(n) / 16;
+    precis_bf16_pack_a(a, lda, transA, m, k, pa, 0, precis_bf16_pad16(m));
+    precis_bf16_pack_b(b, ldb, transB, k, n, pb, 0, panels);
+    switch (kernel) {
+    case 1: precis_bf16_gemm_amx(pa, pb, c, ldc, m, n, k, alpha, beta, 0, m, 0, panels); break;
+    case 2: precis_bf16_gemm_portable(pa, pb, c, ldc, m, n, k, alpha, beta, 0, m, 0, panels); break;
+    default: precis_bf16_gemm_avx512(pa, pb, c, ldc, m, n, k, alpha, beta, 0, m, 0, panels); break;
+    }
+    return 0;
+}

@@ -49,6 +49,9 @@ public enum BF16GemmProfile {
             return Peak(kernel: kernel, threads: threads, ghz: mhz / 1000, flopsPerCycle: amd ? 64 : 128,
                         how: amd ? "VDPBF16PS zmm: 64 FLOP, one per cycle on Zen 4/5 = 64 FLOP/cycle/core"
                                  : "VDPBF16PS zmm: 64 FLOP, two per cycle (ports 0, 5) = 128 FLOP/cycle/core")
+        case .portable:
+            return Peak(kernel: kernel, threads: threads, ghz: mhz / 1000, flopsPerCycle: 0,
+                        how: "portable C kernel (emulated bf16): no peak is claimed")
         }
     }
 

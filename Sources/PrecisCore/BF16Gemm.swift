@@ -57,6 +57,8 @@ public enum BF16Gemm {
                 precis_bf16_gemm_avx512(pa, pb, c, ldc, m, n, k, alpha, beta, r0, r1, p0, p1)
             case .amx:
                 precis_bf16_gemm_amx(pa, pb, c, ldc, m, n, k, alpha, beta, r0, r1, p0, p1)
+            case .portable:
+                precis_bf16_gemm_portable(pa, pb, c, ldc, m, n, k, alpha, beta, r0, r1, p0, p1)
             }
         }
         let panels = (n + 15) / 16
@@ -92,5 +94,73 @@ public enum BF16Gemm {
     ) throws(BF16Error) {
         try scratch.load(a, lda: lda, transposed: transA, m: m, k: k)
         try multiply(scratch, b, alpha: alpha, beta: beta, c: c, ldc: ldc, kernel: kernel, parallel: parallel)
+    }
+
+    /// C[m × n] = alpha · op(A) · op(B) + beta · C from fp32 operands in `BLAS.gemm`'s form, both
+    /// converted to bf16 in the running thread's scratch (`precis_bf16_sgemm`): for products whose
+    /// operands both change every call (a weight gradient dYᵀ·X). Large products are split by rows
+    /// of C over the compute workers (each converts all of op(B)); pass `parallel: false` inside a
+    /// parallel region.
+    public static func sgemm(
+        kernel: BF16Kernel, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, parallel: Bool = true
+    ) {
+        if m == 0 || n == 0 { return }
+        let code: Int32 = kernel == .amx ? 1 : kernel == .portable ? 2 : 0
+        func part(_ lo: Int, _ hi: Int) {
+            // Row i of op(A) starts at a + i·lda, or at a + i when A is stored transposed.
+            let rc = precis_bf16_sgemm(code, transA ? 1 : 0, transB ? 1 : 0, hi - lo, n, k, alpha,
+                                       transA ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc)
+            if rc != 0 { fatalError("bf16 product \(m) × \(n) × \(k): no memory for the converted operands") }
+        }
+        let blocks = (m + 47) / 48
+        let parts = min(blocks, parallel && m * n * max(k, 1) >= 1 << 21 ? Parallel.available : 1)
+        if parts <= 1 { part(0, m); return }
+        Parallel.run(parts) { i in
+            let lo = blocks * i / parts * 48, hi = min(m, blocks * (i + 1) / parts * 48)
+            if hi > lo { part(lo, hi) }
+        }
+    }
+
+    /// Rows [r0, r1) of C = alpha · A · B + beta · C over operands already converted and packed (a
+    /// part of a product another lane may run: `BF16RowsTask`).
+    @inline(__always)
+    static func rows(kernel: BF16Kernel, a: UnsafePointer<UInt16>, b: UnsafePointer<UInt16>, c: UnsafeMutablePointer<Float>,
+                     ldc: Int, m: Int, n: Int, k: Int, alpha: Float, beta: Float, r0: Int, r1: Int) {
+        let panels = (n + 15) / 16
+        switch kernel {
+        case .avx512bf16: precis_bf16_gemm_avx512(a, b, c, ldc, m, n, k, alpha, beta, r0, r1, 0, panels)
+        case .amx: precis_bf16_gemm_amx(a, b, c, ldc, m, n, k, alpha, beta, r0, r1, 0, panels)
+        case .portable: precis_bf16_gemm_portable(a, b, c, ldc, m, n, k, alpha, beta, r0, r1, 0, panels)
+        }
+    }
+}
+
+/// Rows [r0, r1) of a bf16 product whose operands are packed already (a `BF16Rows` A and a
+/// `PackedBF16Matrix` B, kept alive by the poster until it settles): what a lane posts on a
+/// `WorkBoard` so that another lane can run part of it. Plain pointers: posting allocates nothing.
+/// r0 must be a multiple of 16 (AMX tiles), as every cut of 48 rows is.
+public struct BF16RowsTask {
+    public var kernel: BF16Kernel
+    public var a: UnsafePointer<UInt16>, b: UnsafePointer<UInt16>
+    public var c: UnsafeMutablePointer<Float>, ldc: Int
+    public var m: Int, n: Int, k: Int
+    public var alpha: Float, beta: Float
+    public var r0: Int, r1: Int
+
+    /// Rows r0..<r1 of C = alpha · A · B + beta · C.
+    public init(kernel: BF16Kernel, a: BF16Rows, b: PackedBF16Matrix, alpha: Float = 1, beta: Float,
+                c: UnsafeMutablePointer<Float>, ldc: Int, rows: Range<Int>) {
+        precondition(a.k == b.k && rows.lowerBound % 16 == 0 && rows.upperBound <= a.m, "bf16 part \(rows) of \(a.m) × \(a.k) · \(b.k) × \(b.n)")
+        self.kernel = kernel
+        self.a = UnsafePointer(a.storage.pointer); self.b = UnsafePointer(b.storage.pointer)
+        self.c = c; self.ldc = ldc; self.m = a.m; self.n = b.n; self.k = a.k
+        self.alpha = alpha; self.beta = beta; self.r0 = rows.lowerBound; self.r1 = rows.upperBound
+    }
+
+    @inline(__always)
+    public func run() {
+        BF16Gemm.rows(kernel: kernel, a: a, b: b, c: c, ldc: ldc, m: m, n: n, k: k, alpha: alpha, beta: beta, r0: r0, r1: r1)
     }
 }

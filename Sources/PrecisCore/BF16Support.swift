@@ -1,10 +1,14 @@
 import CBF16Kernels
 import Foundation
 
-/// A bf16 matrix-product kernel (`BF16Gemm`): AMX tiles (`TDPBF16PS`) or AVX-512-BF16 (`VDPBF16PS`).
+/// A bf16 matrix-product kernel (`BF16Gemm`): AMX tiles (`TDPBF16PS`), AVX-512-BF16
+/// (`VDPBF16PS`), or the portable C kernel with the same arithmetic, which runs anywhere but
+/// slower than fp32 and is used only when `PRECIS_BF16_EMULATE=1` asks for it (to check the bf16
+/// path on a CPU without bf16 instructions).
 public enum BF16Kernel: String, Sendable, CaseIterable {
     case amx = "AMX"
     case avx512bf16 = "AVX512-BF16"
+    case portable = "portable (emulated)"
 }
 
 /// What this CPU and OS offer for bf16 products, from CPUID, XCR0 and (for AMX) Linux's
@@ -50,14 +54,18 @@ public struct BF16Support: Sendable, Equatable, CustomStringConvertible {
         switch kernel {
         case .avx512bf16: return avx
         case .amx: return avx512f && osAVX512 && amxTile && amxBF16 && osAMX && amxPermission == true
+        case .portable: return true
         }
     }
 
-    /// The kernels that run here, best first (AMX, then AVX-512-BF16), after the environment's opt-outs.
+    /// The kernels that run here, best first (AMX, then AVX-512-BF16), after the environment's
+    /// opt-outs; then the portable kernel, only when `PRECIS_BF16_EMULATE=1` asks for it.
     public var kernels: [BF16Kernel] {
         let env = ProcessInfo.processInfo.environment
-        if env["PRECIS_NO_AVX512"] != nil { return [] }
-        return BF16Kernel.allCases.filter { supports($0) && !($0 == .amx && env["PRECIS_NO_AMX"] != nil) }
+        let emulated: [BF16Kernel] = env["PRECIS_BF16_EMULATE"] == "1" ? [.portable] : []
+        if env["PRECIS_NO_AVX512"] != nil { return emulated }
+        return BF16Kernel.allCases.filter { $0 != .portable && supports($0) && !($0 == .amx && env["PRECIS_NO_AMX"] != nil) }
+            + emulated
     }
 
     /// Why no kernel runs here, naming the CPU flags (as /proc/cpuinfo spells them) that are missing;

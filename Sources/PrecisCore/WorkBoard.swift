@@ -15,6 +15,9 @@ public struct GemmTask {
     public var c: UnsafeMutablePointer<Float>, ldc: Int
     /// dst[cols] += Σ over rows of src (rows × cols, `ld` apart).
     public var sums: (dst: UnsafeMutablePointer<Float>, src: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int)?
+    /// Run as a bf16 product on this kernel (operands converted by the running thread,
+    /// `BF16Gemm.sgemm`) instead of sgemm; the column sums stay fp32.
+    public var bf16: BF16Kernel? = nil
 
     public init(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -38,8 +41,13 @@ public struct GemmTask {
 
     /// Runs it: on the calling thread inside a parallel region (a lane), else split over the workers.
     public func run() {
-        BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-                  beta: beta, c: c, ldc: ldc)
+        if let kernel = bf16 {
+            BF16Gemm.sgemm(kernel: kernel, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                           b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        } else {
+            BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                      beta: beta, c: c, ldc: ldc)
+        }
         if let s = sums { Vec.addColumnSums(s.dst, s.src, rows: s.rows, cols: s.cols, ld: s.ld) }
     }
 }
@@ -63,12 +71,14 @@ public struct ItemsTask {
 public enum SharedTask {
     case gemm(GemmTask)
     case items(ItemsTask)
+    case bf16Rows(BF16RowsTask)
 
     @inline(__always)
     public func run() {
         switch self {
         case .gemm(let g): g.run()
         case .items(let t): t.run(t.job, t.part, t.lo, t.hi)
+        case .bf16Rows(let t): t.run()
         }
     }
 }

@@ -123,6 +123,13 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
     /// current lane count was made; and the last forward's end.
     public var laneFigures: LaneFigures { runner.figures }
 
+    public var matmulPrecision: MatmulPrecision { runner.precision }
+
+    public func setMatmulPrecision(_ precision: MatmulPrecision, kernel: BF16Kernel?) throws {
+        try runner.setPrecision(precision, kernel: kernel, base: params.pointer,
+                                weights: table.productWeights(head: layout.shared, vocab: config.vocabSize, dModel: config.dModel))
+    }
+
     /// The encoder's last hidden state of the most recent `step` ([B, S, D]).
     public func lastEncoderOutput() -> [Float] {
         var out: [Float] = []

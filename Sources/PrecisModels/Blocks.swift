@@ -12,8 +12,13 @@ typealias Ptr = UnsafeMutablePointer<Float>
 struct LaneWork {
     var board: WorkBoard?
     var lane = 0
+    /// With bf16 products (`MatmulPrecision.bf16`): the model's packed weights and this lane's
+    /// converted activations; nil for fp32.
+    var bf16: BF16Lane? = nil
 
     func post(_ task: GemmTask) {
+        var task = task
+        task.bf16 = bf16?.weights.kernel
         if let board { board.post(lane, task) } else { task.run() }
     }
 
@@ -76,10 +81,15 @@ struct LaneWork {
         board.settle(lane, from: first)
     }
 
-    /// y[rows × outDim] = x · Wᵀ + b (`Linear.forward`), through `gemm`.
+    /// y[rows × outDim] = x · Wᵀ + b (`Linear.forward`), through `gemm`, or in bf16 with the
+    /// weight's packed copy.
     func linearForward(y: Ptr, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                        rows: Int, inDim: Int, outDim: Int) {
         if let b = bias { Linear.fill(y, rowsWith: b, rows: rows, cols: outDim) }
+        if let bf16, let packed = bf16.weights.forward(weight) {
+            bf16Product(bf16, a: x, lda: inDim, m: rows, k: inDim, packed, beta: bias == nil ? 0 : 1, c: y, ldc: outDim)
+            return
+        }
         gemm(transA: false, transB: true, m: rows, n: outDim, k: inDim, a: x, lda: inDim, b: weight, ldb: inDim,
              beta: bias == nil ? 0 : 1, c: y, ldc: outDim)
     }
@@ -87,8 +97,47 @@ struct LaneWork {
     /// dx (= or +=) dy · W (`Linear.backwardInput`), through `gemm`.
     func linearBackwardInput(dx: Ptr, accumulate: Bool = false, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                              rows: Int, inDim: Int, outDim: Int) {
+        if let bf16, let packed = bf16.weights.backward(weight) {
+            bf16Product(bf16, a: dy, lda: outDim, m: rows, k: outDim, packed, beta: accumulate ? 1 : 0, c: dx, ldc: inDim)
+            return
+        }
         gemm(transA: false, transB: false, m: rows, n: inDim, k: outDim, a: dy, lda: outDim, b: weight, ldb: inDim,
              beta: accumulate ? 1 : 0, c: dx, ldc: inDim)
+    }
+    /// C = A · B + beta · C with A = `a` [m × k] converted into the lane's bf16 rows and B a packed
+    /// weight; with a board, a product this large is cut into `parts` blocks of 48 rows of C that
+    /// this lane and a lane with nothing left to do run at once (fixed cuts, as `gemm`).
+    private func bf16Product(_ l: BF16Lane, a: UnsafePointer<Float>, lda: Int, m: Int, k: Int, _ packed: PackedBF16Matrix,
+                             beta: Float, c: Ptr, ldc: Int) {
+        // The shapes come from the model's own layers and the packed weight's: they always fit.
+        try! l.rows.load(a, lda: lda, transposed: false, m: m, k: k)
+        let n = packed.n, blocks = (m + 47) / 48
+        guard let board, blocks >= Self.parts, m * n * k >= 1 << 26 else {
+            try! BF16Gemm.multiply(l.rows, packed, beta: beta, c: c, ldc: ldc, kernel: l.weights.kernel)
+            return
+        }
+        let first = board.mark(lane)
+        for i in 0..<Self.parts {
+            let lo = blocks * i / Self.parts * 48, hi = min(m, blocks * (i + 1) / Self.parts * 48)
+            if hi > lo {
+                board.post(lane, .bf16Rows(BF16RowsTask(kernel: l.weights.kernel, a: l.rows, b: packed, beta: beta, c: c, ldc: ldc,
+                                                        rows: lo..<hi)))
+            }
+        }
+        board.settle(lane, from: first)
+    }
+}
+
+/// What one lane needs for bf16 products: the model's packed weights (shared by the lanes) and
+/// the lane's own activations converted to bf16 (kept between products, grown when a product
+/// needs more).
+final class BF16Lane {
+    let weights: BF16Weights
+    var rows: BF16Rows
+
+    init(weights: BF16Weights) {
+        self.weights = weights
+        rows = try! BF16Rows(capacityRows: 0, k: 0)
     }
 }
 

@@ -7,7 +7,7 @@ import Synchronization
 /// knows its layers; the runner knows lanes, the shared `WorkBoard`, the lanes' gradient buffers
 /// and when a range is final for the whole batch.
 protocol LaneArchitecture: AnyObject {
-    associatedtype Workspace: AnyObject
+    associatedtype Workspace: LaneWorkspace
     /// Parameter-name prefixes of the ranges backward reports final, in the order it finishes them
     /// (`laneBackward`'s `report(k)` means prefix k's parameters are done).
     var gradientReportPrefixes: [String] { get }
@@ -71,6 +71,12 @@ final class LaneRunner<Arch: LaneArchitecture> {
     private(set) var lastForwardSeconds = 0.0
     /// See `Seq2SeqModel.onGradientsFinal`.
     var onGradientsFinal: ((Range<Int>) -> Void)?
+    /// The precision of the linear products (`Seq2SeqModel.matmulPrecision`).
+    private(set) var precision: MatmulPrecision = .fp32
+    /// With bf16: the weights' packed copies, made again at the start of every pass, and each
+    /// board slot's converted activations.
+    private var bf16Weights: BF16Weights?
+    private var bf16Lanes: [BF16Lane] = []
 
     /// `reportPrefixes`: parameter-name prefixes in backward's order; each range reported is the
     /// span of the entries of `table` with that prefix.
@@ -114,6 +120,38 @@ final class LaneRunner<Arch: LaneArchitecture> {
         return out
     }
 
+    // MARK: Precision
+
+    /// Sets the precision of the products of every following pass (bf16 on `kernel`, nil: the
+    /// best here). For bf16, `weights` lists the
+    /// weight matrices of the buffer at `base` that the linear layers multiply by (packed now and
+    /// before every pass); throws when this CPU has no bf16 kernel, naming the missing flags.
+    func setPrecision(_ p: MatmulPrecision, kernel: BF16Kernel?, base: UnsafePointer<Float>, weights: [BF16Weights.Entry]) throws {
+        switch p {
+        case .fp32:
+            bf16Weights = nil
+        case .bf16:
+            let chosen = try kernel ?? BF16Gemm.requireKernel()
+            guard BF16Support.current.supports(chosen) else {
+                throw BF16Error.kernelUnsupported(chosen, "this CPU/OS reports \(BF16Support.current)")
+            }
+            bf16Weights = try BF16Weights(kernel: chosen, base: base, entries: weights)
+        }
+        bf16Lanes = []
+        precision = p
+    }
+
+    /// The products' destination for board slot `slot` (a board's lane, or 0 without one).
+    private func work(board: WorkBoard?, slot: Int) -> LaneWork {
+        guard let w = bf16Weights else { return LaneWork(board: board, lane: slot) }
+        while bf16Lanes.count <= slot { bf16Lanes.append(BF16Lane(weights: w)) }
+        return LaneWork(board: board, lane: slot, bf16: bf16Lanes[slot])
+    }
+
+    /// Before a pass that starts from the parameters: the bf16 copies of the weights, from their
+    /// current values (a pull or an optimizer step may have changed them since the last pass).
+    private func refreshWeights() { bf16Weights?.refresh() }
+
     // MARK: Passes
 
     /// Forward and backward of a validated batch with `options.computeGradients`.
@@ -124,6 +162,7 @@ final class LaneRunner<Arch: LaneArchitecture> {
             backward(arch)
             return result
         }
+        refreshWeights()
         // Several lanes: each runs its forward and then at once its backward, in one region, so a
         // lane that finishes its forward first starts on its backward instead of waiting, and the
         // lanes even out on the weight-gradient products they share (`WorkBoard`).
@@ -136,16 +175,17 @@ final class LaneRunner<Arch: LaneArchitecture> {
             }
         }
         let shared = beginLaneBackward(running, boardLanes: n)
+        let works = (0..<n).map { work(board: shared.board, slot: $0) }
         let t0 = DispatchTime.now().uptimeNanoseconds
         Parallel.run(n) { i in
             shared.board.begin(i)
             defer { shared.board.finish(helping: i) }
             let lane = all[i]
-            forwardLane(arch, lane, batch, options, logitsOut, start: t0, work: LaneWork(board: shared.board, lane: i))
+            forwardLane(arch, lane, batch, options, logitsOut, start: t0, work: works[i])
             guard running.contains(where: { $0 === lane }) else { return }
             // A lane with label tokens has its logits' gradient (the loss counted them).
             lane.pendingBackward = false
-            backwardLane(arch, lane, slot: i, shared)
+            backwardLane(arch, lane, slot: i, shared, work: works[i])
         }
         lastForwardSeconds = all.map(\.forwardEnd).max()!
         // No label token in the whole batch: no gradient, nothing to report (as `backward()`).
@@ -158,10 +198,12 @@ final class LaneRunner<Arch: LaneArchitecture> {
     func forward(_ arch: Arch, _ batch: Seq2SeqBatch, options: StepOptions, logitsOut: UnsafeMutablePointer<Float>?) -> CrossEntropy.Result {
         let n = lanes(forRows: batch.batchSize)
         let options = laneOptions(batch, lanes: n, options)
+        refreshWeights()
         let all = Array(lanes.prefix(n)), t0 = DispatchTime.now().uptimeNanoseconds
+        let works = (0..<n).map { work(board: nil, slot: $0) }
         Parallel.run(n) { i in
             all[i].rows = batch.batchSize * i / n ..< batch.batchSize * (i + 1) / n
-            forwardLane(arch, all[i], batch, options, logitsOut, start: t0)
+            forwardLane(arch, all[i], batch, options, logitsOut, start: t0, work: works[i])
         }
         lastForwardSeconds = all.map(\.forwardEnd).max()!
         return Self.total(all)
@@ -175,16 +217,17 @@ final class LaneRunner<Arch: LaneArchitecture> {
         if running.count == 1 && running[0].index == 0 {
             let lane = running[0]
             lane.pendingBackward = false
-            arch.laneBackward(lane.workspace!, gradients: grads.pointer, work: LaneWork()) { k in onGradientsFinal?(reportRanges[k]) }
+            arch.laneBackward(lane.workspace!, gradients: grads.pointer, work: work(board: nil, slot: 0)) { k in onGradientsFinal?(reportRanges[k]) }
             onGradientsFinal?(0..<grads.count)
             return
         }
         let shared = beginLaneBackward(running, boardLanes: running.count)
+        let works = running.indices.map { work(board: shared.board, slot: $0) }
         Parallel.run(running.count) { i in
             shared.board.begin(i)
             defer { shared.board.finish(helping: i) }
             running[i].pendingBackward = false
-            backwardLane(arch, running[i], slot: i, shared)
+            backwardLane(arch, running[i], slot: i, shared, work: works[i])
         }
         endLaneBackward(shared)
     }
@@ -209,10 +252,13 @@ final class LaneRunner<Arch: LaneArchitecture> {
     /// at once; no board (an encoder pass for generation, say).
     func eachLane(_ arch: Arch, _ batch: Seq2SeqBatch, _ body: (_ rows: Range<Int>, _ ws: Arch.Workspace) -> Void) {
         let n = lanes(forRows: batch.batchSize), all = lanes
+        refreshWeights()
+        let works = (0..<n).map { work(board: nil, slot: $0) }
         Parallel.run(n) { i in
             let lane = all[i]
             lane.rows = batch.batchSize * i / n ..< batch.batchSize * (i + 1) / n
             let ws = arch.laneWorkspace(lane.workspace, lane: lane.index, rows: lane.rows, batch: batch)
+            ws.work = works[i]
             lane.workspace = ws
             body(lane.rows, ws)
         }
@@ -243,7 +289,7 @@ final class LaneRunner<Arch: LaneArchitecture> {
 
     /// One lane's forward over its rows (`lane.rows`, set by the caller).
     private func forwardLane(_ arch: Arch, _ lane: Lane, _ batch: Seq2SeqBatch, _ options: StepOptions,
-                             _ logitsOut: UnsafeMutablePointer<Float>?, start: UInt64, work: LaneWork = LaneWork()) {
+                             _ logitsOut: UnsafeMutablePointer<Float>?, start: UInt64, work: LaneWork) {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let ws = arch.laneWorkspace(lane.workspace, lane: lane.index, rows: lane.rows, batch: batch)
         lane.workspace = ws
@@ -286,11 +332,10 @@ final class LaneRunner<Arch: LaneArchitecture> {
     }
 
     /// One lane's backward; `slot` is its place on the board.
-    private func backwardLane(_ arch: Arch, _ lane: Lane, slot: Int, _ shared: LaneBackward) {
+    private func backwardLane(_ arch: Arch, _ lane: Lane, slot: Int, _ shared: LaneBackward, work: LaneWork) {
         let t0 = DispatchTime.now().uptimeNanoseconds
         defer { lane.busy += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
         let g = grads.pointer, lanes = shared.running.count
-        let work = LaneWork(board: shared.board, lane: slot)
         arch.laneBackward(lane.workspace!, gradients: lane.ownGrads?.pointer ?? g, work: work) { k in
             let last = arrivals.withLock { counts in
                 counts[k] += 1

@@ -42,6 +42,14 @@ public protocol Seq2SeqModel: AnyObject, MatrixProductDescribing {
     var profiler: Profiler { get }
     /// How the lanes of the steps so far spent their time (see `LaneRunner`).
     var laneFigures: LaneFigures { get }
+    /// The precision of the linear layers' and the LM head's products in steps, encoder passes and
+    /// decoders made from now on (`MatmulPrecision`); fp32 until set.
+    var matmulPrecision: MatmulPrecision { get }
+    /// Sets `matmulPrecision`, bf16 on `kernel` (nil: the best this CPU runs, `BF16Gemm.kernel`).
+    /// bf16 throws `BF16Error.unavailable` (naming the missing CPU flags) on a CPU without a bf16
+    /// kernel, or `.kernelUnsupported` for a kernel that does not run here; the weights' bf16 copies
+    /// are then made again before every pass.
+    func setMatmulPrecision(_ precision: MatmulPrecision, kernel: BF16Kernel?) throws
 
     // MARK: Generation
 
@@ -75,6 +83,8 @@ public protocol Seq2SeqModel: AnyObject, MatrixProductDescribing {
 
 extension Seq2SeqModel {
     public var vocabSize: Int { facts.vocabSize }
+    /// `setMatmulPrecision(_:kernel:)` on the best kernel this CPU runs.
+    public func setMatmulPrecision(_ precision: MatmulPrecision) throws { try setMatmulPrecision(precision, kernel: nil) }
     public var derivedTensors: [(name: String, values: FloatBuffer, shape: [Int])] { [] }
 }
 

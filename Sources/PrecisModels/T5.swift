@@ -143,6 +143,13 @@ public final class T5Model: Seq2SeqModel, LaneArchitecture {
     public var gradientCuts: [Int] { runner.gradientCuts }
     public var laneFigures: LaneFigures { runner.figures }
 
+    public var matmulPrecision: MatmulPrecision { runner.precision }
+
+    public func setMatmulPrecision(_ precision: MatmulPrecision, kernel: BF16Kernel?) throws {
+        try runner.setPrecision(precision, kernel: kernel, base: params.pointer,
+                                weights: table.productWeights(head: layout.head, vocab: config.vocabSize, dModel: config.dModel))
+    }
+
     /// The encoder's last hidden state of the most recent `step` ([B, S, D]).
     public func lastEncoderOutput() -> [Float] {
         var out: [Float] = []

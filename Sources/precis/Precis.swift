@@ -130,10 +130,13 @@ struct BenchCommand: ParsableCommand {
         var json = false
         @Flag(help: "Also print the wall time of each region of the step.")
         var profile = false
+        @Flag(help: "Run the linear layers' products in bf16 with fp32 accumulation (Trainer's bf16: true).")
+        var bf16 = false
 
         func run() throws {
             do {
                 let model = try shape.model()
+                if bf16 { try model.setMatmulPrecision(.bf16) }
                 let r = try StepBenchmark.run(model: model, batch: shape.batch, source: shape.sourceLen, target: targetLen,
                                               threads: shape.threads, steps: steps, warmup: warmup, profile: profile)
                 if json {
@@ -144,11 +147,11 @@ struct BenchCommand: ParsableCommand {
                         "gflops": r.achievedGflops, "sgemm_peak_gflops": r.sgemmPeakGflops,
                         "sgemm_between_steps_gflops": r.sgemmBetweenStepsGflops ?? NSNull(),
                         "peak_rss_mib": r.peakRSSMiB, "parameters": r.parameters, "steps": r.steps,
-                        "blas_kernel": BLASKernel.current]
+                        "blas_kernel": BLASKernel.current, "precision": model.matmulPrecision.rawValue]
                     let d = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
                     print(String(decoding: d, as: UTF8.self))
                 } else {
-                    print("precis bench step: \(shape.config), batch \(shape.batch), source \(shape.sourceLen), target \(targetLen), \(shape.threads) thread(s), \(r.parameters) parameters, median of \(r.steps) steps, OpenBLAS kernel \(BLASKernel.current)")
+                    print("precis bench step: \(shape.config), batch \(shape.batch), source \(shape.sourceLen), target \(targetLen), \(shape.threads) thread(s), \(r.parameters) parameters, median of \(r.steps) steps, OpenBLAS kernel \(BLASKernel.current), products \(model.matmulPrecision.rawValue)\(bf16 ? " (" + (BF16Gemm.kernel?.rawValue ?? "") + ")" : "")")
                     print(String(format: "  forward     %8.1f ms", r.forwardMs))
                     print(String(format: "  backward    %8.1f ms", r.backwardMs))
                     print(String(format: "  optimizer   %8.1f ms", r.optimizerMs))

@@ -81,4 +81,19 @@ void precis_bf16_gemm_amx(const uint16_t *a, const uint16_t *b, float *c, size_t
                           size_t m, size_t n, size_t k, float alpha, float beta,
                           size_t r0, size_t r1, size_t p0, size_t p1);
 
+/// The same in plain C (any CPU): exact bf16 products summed in pairs in fp32, as VDPBF16PS forms
+/// them; for checking the bf16 path where the CPU has no bf16 instructions (much slower than sgemm).
+void precis_bf16_gemm_portable(const uint16_t *a, const uint16_t *b, float *c, size_t ldc,
+                               size_t m, size_t n, size_t k, float alpha, float beta,
+                               size_t r0, size_t r1, size_t p0, size_t p1);
+
+/// C[m x n] (row stride ldc) = alpha * op(A) * op(B) + beta * C from fp32 operands in sgemm's
+/// row-major form (op(A)[r][c] = transA ? a[c*lda + r] : a[r*lda + c], op(B) likewise): both are
+/// converted into this thread's scratch (kept between calls, grown when a product needs more), then
+/// multiplied by the AVX-512-BF16 kernel (`kernel` 0), the AMX kernel (1) or the portable one (2). For products whose
+/// operands are both activations (weight gradients), run on whichever compute thread takes them.
+/// Returns 0, or ENOMEM when the scratch cannot grow (C is then untouched).
+int precis_bf16_sgemm(int kernel, int transA, int transB, size_t m, size_t n, size_t k, float alpha,
+                      const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc);
+
 #endif
