@@ -80,11 +80,14 @@ struct InspectCommand: ParsableCommand {
         var threads: Int?
         @Flag(help: "Run forward and backward as two calls instead of one step (same results).")
         var separatePasses = false
+        @Flag(help: "bf16 products with fp32 accumulation (Trainer's bf16: true), as the training step runs them.")
+        var bf16 = false
 
         func run() throws {
             do {
                 Compute.setThreads(threads ?? Compute.availableCores)
                 let (m, report) = try ModelFolder.load(ModelSource.modelFolder(model))
+                if bf16 { try m.setMatmulPrecision(.bf16) }
                 for name in report.unexpected { FileHandle.standardError.write(Data("warning: unused tensor \(name)\n".utf8)) }
                 let loss = try LossGradInspector.run(model: m, batchFile: batch, out: out, training: dropout, seed: seed,
                                                      separatePasses: separatePasses)

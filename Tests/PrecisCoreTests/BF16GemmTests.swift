@@ -105,6 +105,34 @@ import PrecisCore
         try Self.check(cs, kernel: .amx)
     }
 
+    /// The portable kernel (what `PRECIS_BF16_EMULATE=1` runs on CPUs without bf16 instructions)
+    /// has the hardware kernels' arithmetic: it meets the same bound on every case, on any CPU.
+    @Test(arguments: cases)
+    func portableKernelMatchesReference(_ cs: Case) throws {
+        try Self.check(cs, kernel: .portable)
+    }
+
+    /// `BF16Gemm.sgemm` — both fp32 operands converted per call in the running thread's scratch,
+    /// as weight gradients run — gives the same bits as converting A, packing B and multiplying, on
+    /// every kernel that runs here (each element's sum is formed the same way whatever the cuts).
+    @Test(arguments: cases)
+    func sgemmFormIsThePackedProduct(_ cs: Case) throws {
+        let (m, n, k) = (cs.m, cs.n, cs.k)
+        let lda = (cs.transA ? m : k) + cs.pad, ldb = (cs.transB ? k : n) + cs.pad, ldc = n + cs.pad
+        let a = Self.fill((cs.transA ? k : m) * lda, seed: UInt64(m + 3 * k)), b = Self.fill((cs.transB ? n : k) * ldb, seed: UInt64(n + 5 * k))
+        let c0 = Self.fill(m * ldc, seed: 5)
+        let kernels = BF16Support.current.kernels.filter { $0 != .portable } + [.portable]
+        for kernel in kernels {
+            let packed = try PackedBF16Matrix(b, ldb: ldb, transposed: cs.transB, k: k, n: n)
+            let rows = try BF16Rows(a, lda: lda, transposed: cs.transA, m: m, k: k)
+            var viaPacked = c0, viaSgemm = c0
+            try BF16Gemm.multiply(rows, packed, alpha: 0.5, beta: 1, c: &viaPacked, ldc: ldc, kernel: kernel)
+            BF16Gemm.sgemm(kernel: kernel, transA: cs.transA, transB: cs.transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda,
+                           b: b, ldb: ldb, beta: 1, c: &viaSgemm, ldc: ldc)
+            #expect(viaPacked == viaSgemm, "\(kernel.rawValue) \(cs)")
+        }
+    }
+
     /// Both kernels give results within the tolerance of each other's reference, so also within
     /// 2× of it of each other; where both run, compare them directly on one layer-sized product.
     @Test(.enabled(if: BF16Support.current.supports(.amx) && BF16Support.current.supports(.avx512bf16),
@@ -242,10 +270,16 @@ import PrecisCore
         #expect((s.unavailableReason == nil) == !s.kernels.isEmpty)
         #expect(BF16Gemm.kernel == s.kernels.first)
         if s.supports(.amx) { #expect(s.amxPermission == true) }
+        // The portable kernel is offered only when asked for, and then last.
+        let emulated = env["PRECIS_BF16_EMULATE"] == "1"
+        #expect(s.kernels.contains(.portable) == emulated)
+        if emulated { #expect(s.kernels.last == .portable) }
         let none = BF16Support(avx512f: true, avx512bf16: false, amxTile: false, amxBF16: false, osAVX512: true, osAMX: false, amxPermission: nil)
-        #expect(none.kernels.isEmpty)
+        #expect(none.kernels == (emulated ? [.portable] : []))
         let why = none.unavailableReason ?? ""
-        if env["PRECIS_NO_AVX512"] != nil {
+        if emulated {
+            #expect(none.unavailableReason == nil)
+        } else if env["PRECIS_NO_AVX512"] != nil {
             // The opt-out comes first: the message says it, whatever the CPU lacks.
             #expect(why.contains("PRECIS_NO_AVX512"), "\(why)")
         } else {

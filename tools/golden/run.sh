@@ -8,6 +8,7 @@
 #   bash tools/golden/run.sh --family t5 [--check]       # the T5 fixtures (Tests/Fixtures/t5, Tests/Fixtures/generation/t5_*)
 #   bash tools/golden/run.sh --family pegasus [--check]  # the Pegasus fixtures (Tests/Fixtures/pegasus, …/pegasus/generation)
 #   bash tools/golden/run.sh --family formats [--check]  # checkpoint/tokenizer formats (Tests/Fixtures/formats)
+#   bash tools/golden/run.sh --family bf16 [--check]     # one training step under torch.autocast bf16 (Tests/Fixtures/bf16)
 #
 # Extra arguments are passed to make_bart_golden.py.
 set -euo pipefail
@@ -57,7 +58,9 @@ if [ "${1:-}" = "--family" ]; then
       exec "$PY" "$HERE/make_pegasus_generation_golden.py" --out "$ROOT/Tests/Fixtures/pegasus/generation" "$@" ;;
     formats)
       exec "$PY" "$HERE/make_formats_golden.py" --out "$ROOT/Tests/Fixtures/formats" "$@" ;;
-    *) echo "golden: --family t5, pegasus or formats" >&2; exit 2 ;;
+    bf16)
+      exec "$PY" "$HERE/make_bf16_golden.py" --out "$ROOT/Tests/Fixtures/bf16" "$@" ;;
+    *) echo "golden: --family t5, pegasus, formats or bf16" >&2; exit 2 ;;
   esac
 fi
 exec "$PY" "$HERE/make_bart_golden.py" --out "$ROOT/Tests/Fixtures/bart" "$@"
