@@ -92,15 +92,16 @@ import PrecisModels
         #expect(after.loss == reference.loss && after.grads == reference.grads)
     }
 
-    /// Every family's bf16 step stays within bf16 rounding of its fp32 step: the loss within u/16,
-    /// every gradient within `ulps`·u in relative norm. How far bf16 moves a gradient depends on the
-    /// model: T5 does not scale its attention scores (large scores, a peaked softmax, every rounding
-    /// of q and k amplified) and these tiny random models have large logits. The bounds are set
-    /// from PyTorch's own autocast on the same presets and seeds (`precis init --seed 7`, the same
-    /// batch shape; transformers 5.24): gradients moved by at most 0.9 % (BART fixture above), 3.5 %
-    /// (Pegasus, median 0.6 %) and 7.0 % (T5, median 3.9 %), i.e. ≈ 2u, 9u and 18u; Precis's must stay
-    /// under 4u, 10u and 20u, and its median under autocast's.
-    @Test(arguments: [("bart-tiny", 4.0, 1.5), ("pegasus-tiny", 10.0, 1.5), ("t5-tiny", 20.0, 10.0)])
+    /// Every family's bf16 step stays within bf16 rounding of its fp32 step: the loss within u/16;
+    /// the whole gradient (every parameter's, as one vector) within `ulps`·u in relative norm, and
+    /// the median tensor within `medianUlps`·u; and no tensor beyond 32u (12.5 %: a product wired to
+    /// the wrong weight or transposed moves a gradient by its own size). How far bf16 moves a single
+    /// small tensor depends on the model and the batch: T5 does not scale its attention scores (a
+    /// peaked softmax amplifies every rounding of q and k) and these tiny random models have large
+    /// logits. PyTorch's own autocast, on the same presets (`precis init --seed 7`) and a batch of
+    /// this shape, moved single gradients by up to 3.5 % (Pegasus, median 0.6 %) and 7.0 % (T5,
+    /// median 3.9 %; transformers 5.24).
+    @Test(arguments: [("bart-tiny", 4.0, 2.0), ("pegasus-tiny", 4.0, 2.0), ("t5-tiny", 12.0, 12.0)])
     func familiesStayNearFP32(_ preset: String, ulps: Double, medianUlps: Double) throws {
         let model = try ModelPresets.model(preset)
         model.initializeWeights(seed: 7)
@@ -116,11 +117,13 @@ import PrecisModels
             let err = bf16.grads[e.range].withUnsafeBufferPointer { relativeError($0, ref) }
             // Gradients that are zero or nearly so in fp32 (k_proj biases, unused embedding rows) are compared absolutely.
             if err.refNorm < 1e-6 { #expect(err.absNorm <= 1e-5, "\(preset) \(e.name): |Δ| \(err.absNorm)"); continue }
-            #expect(err.rel <= ulps * Self.u, "\(preset) \(e.name): \(err.rel) from fp32")
+            #expect(err.rel <= 32 * Self.u, "\(preset) \(e.name): \(err.rel) from fp32")
             errors.append(err.rel)
         }
+        let whole = bf16.grads.withUnsafeBufferPointer { relativeError($0, fp32.grads).rel }
+        #expect(whole <= ulps * Self.u, "\(preset): the whole gradient \(whole) from fp32")
         let median = errors.sorted()[errors.count / 2]
-        #expect(median <= medianUlps * Self.u, "\(preset): median \(median) from fp32")
+        #expect(median <= medianUlps * Self.u, "\(preset): median tensor \(median) from fp32")
     }
 
     /// A kernel the CPU lacks is refused with the CPU's flags named, and leaves the model as it was.
@@ -142,7 +145,7 @@ import PrecisModels
 
     /// Three rows of random tokens (fixed seed), labels shorter than the sources, some padding.
     static func randomBatch(vocab: Int, pad: Int) throws -> Seq2SeqBatch {
-        var rng = BF16TestRandom(seed: 11)
+        var rng = SeededRNG(seed: 11)
         let b = 3, s = 40, t = 16
         var ids = [Int32](), mask = [Int32](), labels = [Int32]()
         for r in 0..<b {
@@ -151,18 +154,5 @@ import PrecisModels
             for j in 0..<t { labels.append(j < m ? Int32(3 + Int(rng.next() % UInt64(vocab - 3))) : Seq2SeqBatch.ignoreIndex) }
         }
         return try Seq2SeqBatch(batchSize: b, sourceLength: s, targetLength: t, inputIds: ids, attentionMask: mask, labels: labels)
-    }
-}
-
-/// A small deterministic generator for test inputs.
-struct BF16TestRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
