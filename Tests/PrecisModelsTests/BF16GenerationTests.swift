@@ -117,19 +117,24 @@ import PrecisModels
         }
     }
 
-    /// (d) New parameter values after a bf16 generation reach the next one (no stale packed copy):
-    /// it generates what a fresh model with the new values does, which is not what the old values
-    /// gave; and switching the model back to fp32 generates what an fp32 model does.
+    /// (d) New parameter values after a bf16 generation reach the next one (no stale packed copy or
+    /// cross-attention keys): the reused decoder's logits and the generated tokens are a fresh
+    /// model's with the new values, and the logits are not the old values' ones; switching the
+    /// model back to fp32 generates what an fp32 model does.
     @Test(arguments: presets)
     func newParametersReachTheNextBF16Generation(_ preset: String) throws {
         let batch = try tinyBatch()
         let model = try Self.model(preset, seed: 3, bf16: true)
-        let before = try Self.generate(model, batch).sequences
+        _ = try Self.generate(model, batch)
+        let before = try Self.decoderLogits(model, batch)
         model.initializeWeights(seed: 4)
-        let after = try Self.generate(model, batch).sequences
-        #expect(after == (try Self.generate(try Self.model(preset, seed: 4, bf16: true), batch).sequences), "\(preset)")
-        #expect(after != before, "\(preset): new weights generated the old output")
+        let fresh = try Self.model(preset, seed: 4, bf16: true)
+        #expect(try Self.generate(model, batch).sequences == (try Self.generate(fresh, batch).sequences), "\(preset)")
+        let after = try Self.decoderLogits(model, batch)
+        #expect(after == (try Self.decoderLogits(fresh, batch)), "\(preset)")
+        #expect(after != before, "\(preset): new weights gave the old logits")
         try model.setMatmulPrecision(.fp32)
         #expect(try Self.generate(model, batch).sequences == (try Self.generate(try Self.model(preset, seed: 4, bf16: false), batch).sequences))
+        #expect(try Self.decoderLogits(model, batch) == (try Self.decoderLogits(try Self.model(preset, seed: 4, bf16: false), batch)))
     }
 }
