@@ -77,8 +77,10 @@ public final class T5IncrementalDecoder: IncrementalDecoding {
         let p = model.params.pointer
         for (i, l) in model.layout.decoder.enumerated() {
             if let bf16 {
-                bf16.linear(y: crossK[i], ldy: inner, x: encoderOutput.pointer, m: sources * sourceLength, weight: l.crossAttn.k, bias: nil)
-                bf16.linear(y: crossV[i], ldy: inner, x: encoderOutput.pointer, m: sources * sourceLength, weight: l.crossAttn.v, bias: nil)
+                bf16.linear(y: crossK[i], ldy: inner, x: encoderOutput.pointer, m: sources * sourceLength,
+                            weight: l.crossAttn.k, bias: nil)
+                bf16.linear(y: crossV[i], ldy: inner, x: encoderOutput.pointer, m: sources * sourceLength,
+                            weight: l.crossAttn.v, bias: nil)
                 continue
             }
             Linear.forward(y: crossK[i], x: encoderOutput.pointer, weight: p + l.crossAttn.k, bias: nil,
