@@ -55,8 +55,10 @@ final class DecoderBF16Products {
 }
 
 /// What tells a generation cache that the parameters changed since it packed its copies of the
-/// weights: the sum of squares and the sum of each buffer (one pass over it, a fraction of the
-/// packing cost). Equal fingerprints are taken for equal parameters.
+/// weights: per buffer, the sum of squares, the sum, and a sum weighted by position, which sees
+/// values that only moved (two swapped) where the plain sums see at most their rounding (a few
+/// passes over the buffer, a fraction of the packing cost). Equal fingerprints are taken for
+/// equal parameters.
 struct ParameterFingerprint: Equatable {
     private var sums: [Double] = []
 
@@ -64,7 +66,24 @@ struct ParameterFingerprint: Equatable {
         for b in buffers {
             sums.append(Vec.sumOfSquares(b.pointer, b.count))
             sums.append(Double(Vec.total(b.pointer, b.count)))
+            sums.append(Self.positional(b.pointer, b.count))
         }
+    }
+
+    /// Σ over blocks of 4096 values of (block + 1) · (block · ramp), ramp[j] = 1 + j / 4096.
+    static func positional(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+        let block = 4096, blocks = (n + block - 1) / block
+        let ramp = (0..<block).map { 1 + Float($0) / Float(block) }
+        var partial = [Double](repeating: 0, count: blocks)
+        ramp.withUnsafeBufferPointer { r in
+            partial.withUnsafeMutableBufferPointer { p in
+                let rp = r.baseAddress!, pp = p.baseAddress!
+                Parallel.chunks(blocks, grain: 16) { _, range in
+                    for i in range { pp[i] = Double(i + 1) * Double(Vec.dot(x + i * block, rp, min(block, n - i * block))) }
+                }
+            }
+        }
+        return partial.reduce(0, +)
     }
 }
 
