@@ -5,10 +5,12 @@ public typealias BartIncrementalDecoder = BartFamilyIncrementalDecoder
 
 extension BartFamilyIncrementalDecoder {
     /// - Parameters: `encoderOutput` [sources, S, D] from `encoderHiddenStates`; `attentionMask` the
-    ///   sources' mask; `rowSource` maps each decoding row to its source.
+    ///   sources' mask; `rowSource` maps each decoding row to its source. Its products have the
+    ///   model's `matmulPrecision`.
     public convenience init(model: BartModel, encoderOutput: FloatBuffer, attentionMask: [Int32], sources: Int,
                             sourceLength: Int, rowSource: [Int], maxLength: Int) {
-        self.init(model.decoderWeights, packed: { model.generation.packedDecoder(model.decoderWeights) },
+        let w = model.decoderWeights
+        self.init(w, packed: { model.generation.packedDecoder(w) }, bf16: { model.generation.bf16Weights(w) },
                   encoderOutput: encoderOutput, attentionMask: attentionMask, sources: sources, sourceLength: sourceLength,
                   rowSource: rowSource, maxLength: maxLength)
     }
@@ -23,7 +25,7 @@ extension BartModel {
         return BartFamilyDecoderWeights(
             params: params, finalLogitsBias: finalLogitsBias, layout: layout, config: config.core, preNorm: false,
             embedScale: config.scaleEmbedding ? Float(d).squareRoot() : 1,
-            positions: params.pointer + layout.decoderPositions + Self.positionOffset * d)
+            positions: params.pointer + layout.decoderPositions + Self.positionOffset * d, bf16Kernel: bf16Kernel)
     }
 
     /// An incremental decoder for these sources: the previous one reset when the shape is the same

@@ -15,6 +15,22 @@ struct BartFamilyDecoderWeights {
     /// Position 0's row of the decoder's position table (learned past its offset, or sinusoidal);
     /// `config.maxPositionEmbeddings` rows from there.
     let positions: UnsafePointer<Float>
+    /// The kernel of the model's bf16 products (`MatmulPrecision.bf16`), or nil for fp32 products.
+    let bf16Kernel: BF16Kernel?
+
+    /// The weights the decoder multiplies by: each layer's projections (the cross-attention's keys
+    /// and values of the encoder output included) and FFN, and the LM head.
+    var productWeights: [BF16Weights.Entry] {
+        let d = config.dModel, f = config.decoderFfnDim
+        func e(_ offset: Int, _ out: Int, _ inp: Int) -> BF16Weights.Entry { BF16Weights.Entry(offset: offset, outDim: out, inDim: inp) }
+        var out: [BF16Weights.Entry] = []
+        for o in layout.decoder {
+            out += [o.selfAttn.qw, o.selfAttn.kw, o.selfAttn.vw, o.selfAttn.ow,
+                    o.crossAttn.qw, o.crossAttn.kw, o.crossAttn.vw, o.crossAttn.ow].map { e($0, d, d) }
+            out += [e(o.ffn.w1, f, d), e(o.ffn.w2, d, f)]
+        }
+        return out + [e(layout.shared, config.vocabSize, d)]
+    }
 }
 
 /// Incremental decoding for generation with a BART-family model: the encoder runs once per source,
@@ -22,6 +38,11 @@ struct BartFamilyDecoderWeights {
 /// and values are cached per row, so each new token costs one position's worth of work. Rows are
 /// hypotheses (batch × beams); `rowSource[r]` says which source row r attends to. Evaluation mode
 /// (no dropout). `BartIncrementalDecoder` and `PegasusIncrementalDecoder` name it.
+///
+/// With bf16 products (`BartFamilyDecoderWeights.bf16Kernel`), every weight product (the
+/// projections, the cross-attention keys and values of the encoder output, the FFN and the LM head)
+/// multiplies the step's rows converted to bf16 by the weight's packed bf16 copy, accumulating in
+/// fp32, as the bf16 training forward does; attention over the cache stays fp32.
 public final class BartFamilyIncrementalDecoder: IncrementalDecoding {
     public let rows: Int
     public let sourceLength: Int
@@ -38,14 +59,16 @@ public final class BartFamilyIncrementalDecoder: IncrementalDecoding {
     private let arena = Arena()
     private let sourceMask: Ptr
     private var crossK: [Ptr] = [], crossV: [Ptr] = []
-    private var selfK: [Ptr] = [], selfV: [Ptr] = []
-    private var spareK: [Ptr] = [], spareV: [Ptr] = []
+    private var selfAttention: SelfAttentionCache
     /// The residual stream `x` and a LayerNorm's output `h` (a pre-LN block's input), per row.
     private let x: Ptr, h: Ptr, q: Ptr, k: Ptr, v: Ptr, ctx: Ptr, tmp: Ptr, hidden: Ptr, xhat: Ptr, rstd: Ptr
     private let scores: [Ptr]
     private let ids: UnsafeMutablePointer<Int32>
-    /// Decoder weights repacked for few-row products (nil when there are too many rows to gain).
+    /// Decoder weights repacked for few-row products (nil when there are too many rows to gain, or
+    /// with bf16 products).
     fileprivate var packed: PackedDecoder?
+    /// The bf16 products (nil for fp32 products).
+    fileprivate var bf16: DecoderBF16Products?
 
     /// The decoder's weights as `PackedWeights`, one set per layer, and the LM head.
     final class PackedDecoder {
@@ -76,9 +99,11 @@ public final class BartFamilyIncrementalDecoder: IncrementalDecoding {
 
     /// - Parameters: `encoderOutput` [sources, S, D] from `encoderHiddenStates`; `attentionMask` the
     ///   sources' mask; `rowSource` maps each decoding row to its source; `packed` the weights packed
-    ///   for few-row products (used when there are at most 16 rows).
-    init(_ w: BartFamilyDecoderWeights, packed: () -> PackedDecoder, encoderOutput: FloatBuffer, attentionMask: [Int32],
-         sources: Int, sourceLength s: Int, rowSource: [Int], maxLength: Int) {
+    ///   for few-row products (used when there are at most 16 rows and products are fp32); `bf16`
+    ///   the weights' bf16 copies (used when `w.bf16Kernel` is set).
+    init(_ w: BartFamilyDecoderWeights, packed: () -> PackedDecoder, bf16: () -> DecoderBF16Weights,
+         encoderOutput: FloatBuffer, attentionMask: [Int32], sources: Int, sourceLength s: Int, rowSource: [Int],
+         maxLength: Int) {
         let c = w.config
         self.w = w
         rows = rowSource.count
@@ -91,9 +116,8 @@ public final class BartFamilyIncrementalDecoder: IncrementalDecoding {
         sourceMask = a.floats(sources * s)
         for _ in w.layout.decoder {
             crossK.append(a.floats(sources * s * d)); crossV.append(a.floats(sources * s * d))
-            selfK.append(a.floats(rows * maxLength * d)); selfV.append(a.floats(rows * maxLength * d))
-            spareK.append(a.floats(rows * maxLength * d)); spareV.append(a.floats(rows * maxLength * d))
         }
+        selfAttention = SelfAttentionCache(a, layers: crossK.count, rows: rows, maxLength: maxLength, width: d)
         x = a.floats(rows * d); h = a.floats(rows * d); q = a.floats(rows * d); k = a.floats(rows * d); v = a.floats(rows * d)
         ctx = a.floats(rows * d); tmp = a.floats(rows * d); hidden = a.floats(rows * ffn)
         xhat = a.floats(rows * d); rstd = a.floats(rows)
@@ -103,7 +127,11 @@ public final class BartFamilyIncrementalDecoder: IncrementalDecoding {
         let pad16 = { (n: Int) in (n + 15) / 16 * 16 }
         logits = a.floats(rows * pad16(c.vocabSize))
         logitsStride = pad16(c.vocabSize)
-        self.packed = rows <= 16 ? packed() : nil
+        if w.bf16Kernel != nil {
+            self.bf16 = DecoderBF16Products(weights: bf16(), rows: max(rows, sources * s), inDim: max(d, ffn))
+        } else {
+            self.packed = rows <= 16 ? packed() : nil
+        }
         reset(encoderOutput: encoderOutput, attentionMask: attentionMask, rowSource: rowSource)
     }
 
@@ -116,6 +144,13 @@ public final class BartFamilyIncrementalDecoder: IncrementalDecoding {
         for i in 0..<(sources * sourceLength) { sourceMask[i] = Float(attentionMask[i]) }
         let p = w.params.pointer
         for (i, l) in w.layout.decoder.enumerated() {
+            if let bf16 {
+                bf16.linear(y: crossK[i], ldy: d, x: encoderOutput.pointer, m: sources * sourceLength, weight: l.crossAttn.kw,
+                            bias: p + l.crossAttn.kb)
+                bf16.linear(y: crossV[i], ldy: d, x: encoderOutput.pointer, m: sources * sourceLength, weight: l.crossAttn.vw,
+                            bias: p + l.crossAttn.vb)
+                continue
+            }
             Linear.forward(y: crossK[i], x: encoderOutput.pointer, weight: p + l.crossAttn.kw, bias: p + l.crossAttn.kb,
                            rows: sources * sourceLength, inDim: d, outDim: d)
             Linear.forward(y: crossV[i], x: encoderOutput.pointer, weight: p + l.crossAttn.vw, bias: p + l.crossAttn.vb,
@@ -127,14 +162,7 @@ public final class BartFamilyIncrementalDecoder: IncrementalDecoding {
     public func reorder(_ from: [Int]) {
         precondition(from.count == rows)
         if from == Array(0..<rows) { return }
-        let n = length * d
-        for l in 0..<selfK.count {
-            for (i, j) in from.enumerated() {
-                Vec.copy(spareK[l] + i * maxLength * d, selfK[l] + j * maxLength * d, n)
-                Vec.copy(spareV[l] + i * maxLength * d, selfV[l] + j * maxLength * d, n)
-            }
-            swap(&selfK[l], &spareK[l]); swap(&selfV[l], &spareV[l])
-        }
+        selfAttention.reorder(from, length: length)
         rowSource = from.map { rowSource[$0] }
     }
 
@@ -156,12 +184,9 @@ public final class BartFamilyIncrementalDecoder: IncrementalDecoding {
             linear(q, input, pk?.q, o.selfAttn.qw, o.selfAttn.qb, d, d)
             linear(k, input, pk?.k, o.selfAttn.kw, o.selfAttn.kb, d, d)
             linear(v, input, pk?.v, o.selfAttn.vw, o.selfAttn.vb, d, d)
-            for r in 0..<rows {
-                Vec.copy(selfK[l] + (r * maxLength + t) * d, k + r * d, d)
-                Vec.copy(selfV[l] + (r * maxLength + t) * d, v + r * d, d)
-            }
-            attend(keys: selfK[l], values: selfV[l], rowStride: maxLength * d, keyCount: t + 1, mask: nil, scaling: scaling,
-                   sourceOf: { $0 })
+            selfAttention.store(layer: l, position: t, keys: k, values: v)
+            attend(keys: selfAttention.keys[l], values: selfAttention.values[l], rowStride: selfAttention.rowStride,
+                   keyCount: t + 1, mask: nil, scaling: scaling, sourceOf: { $0 })
             linear(tmp, ctx, pk?.o, o.selfAttn.ow, o.selfAttn.ob, d, d)
             addResidual(o.ln1)
             // Cross-attention over the row's source.
@@ -182,7 +207,9 @@ public final class BartFamilyIncrementalDecoder: IncrementalDecoding {
         // The LM head, over the decoder's output (pre-LN: after its final LayerNorm).
         if w.preNorm { norm(x, layout.decoderNorm, into: h) }
         let y = w.preNorm ? h : x
-        if let head = packed?.lmHead {
+        if let bf16 {
+            bf16.linear(y: logits, ldy: logitsStride, x: y, m: rows, weight: layout.shared, bias: w.finalLogitsBias.pointer)
+        } else if let head = packed?.lmHead {
             head.apply(logits, ldy: logitsStride, y, rows: rows)
         } else {
             BLAS.gemm(transA: false, transB: true, m: rows, n: c.vocabSize, k: d, a: y, lda: d, b: p + layout.shared, ldb: d,
@@ -209,10 +236,12 @@ public final class BartFamilyIncrementalDecoder: IncrementalDecoding {
         }
     }
 
-    /// y = x·Wᵀ + b for this step's rows: the packed product when few rows, else a GEMM.
+    /// y = x·Wᵀ + b for this step's rows: the bf16 product, or the packed product when few rows, else a GEMM.
     private func linear(_ y: Ptr, _ x: UnsafePointer<Float>, _ packedW: PackedWeights?, _ wOffset: Int, _ b: Int, _ inDim: Int,
                         _ outDim: Int) {
-        if let packedW, outDim % 16 == 0 {
+        if let bf16 {
+            bf16.linear(y: y, ldy: outDim, x: x, m: rows, weight: wOffset, bias: w.params.pointer + b)
+        } else if let packedW, outDim % 16 == 0 {
             packedW.apply(y, ldy: outDim, x, rows: rows)
         } else {
             let p = w.params.pointer
@@ -244,36 +273,50 @@ public final class BartFamilyIncrementalDecoder: IncrementalDecoding {
 }
 
 /// What a BART-family model keeps between generations: its decoder weights packed for few-row
-/// products, reused while the parameters are unchanged (repacking takes ~10 ms for bart-small), and
+/// fp32 products and their bf16 copies, each reused while the parameters are unchanged (repacking
+/// takes ~10 ms for bart-small; `ParameterFingerprint` over the parameters and the logits bias), and
 /// the last incremental decoder, reused by the next generation of the same shape.
 final class BartFamilyGenerationCache {
-    private var packed: (fingerprint: [Double], decoder: BartFamilyIncrementalDecoder.PackedDecoder)?
+    private var packed: (fingerprint: ParameterFingerprint, decoder: BartFamilyIncrementalDecoder.PackedDecoder)?
+    private let bf16 = DecoderBF16Cache()
     private var decoder: BartFamilyIncrementalDecoder?
 
-    /// The packed weights, packed again only when the fingerprint changed: two independent weighted
-    /// sums over every parameter and the logits bias (one pass over the buffer, a fraction of the
-    /// packing cost).
+    private func fingerprint(_ w: BartFamilyDecoderWeights) -> ParameterFingerprint {
+        ParameterFingerprint([w.params, w.finalLogitsBias])
+    }
+
+    /// The packed weights, packed again only when the fingerprint changed.
     func packedDecoder(_ w: BartFamilyDecoderWeights) -> BartFamilyIncrementalDecoder.PackedDecoder {
-        let params = w.params, bias = w.finalLogitsBias
-        let fp = [Vec.sumOfSquares(params.pointer, params.count), Double(Vec.total(params.pointer, params.count)),
-                  Vec.sumOfSquares(bias.pointer, bias.count)]
+        let fp = fingerprint(w)
         if let c = packed, c.fingerprint == fp { return c.decoder }
         let d = BartFamilyIncrementalDecoder.PackedDecoder(w)
         packed = (fp, d)
         return d
     }
 
+    /// The weights' bf16 copies on `w.bf16Kernel` (which must be set), made again only when the
+    /// fingerprint or the kernel changed.
+    func bf16Weights(_ w: BartFamilyDecoderWeights) -> DecoderBF16Weights {
+        guard let kernel = w.bf16Kernel else { preconditionFailure("bf16 weights of a decoder with fp32 products") }
+        return bf16.weights(fingerprint(w), kernel: kernel) {
+            DecoderBF16Weights(kernel: kernel, params: w.params.pointer, entries: w.productWeights)
+        }
+    }
+
     /// An incremental decoder for these sources: the previous one reset (with the current packed
-    /// weights) when the shape is the same (its buffers are reused), else a new one.
+    /// weights) when the shape and the products' precision are the same (its buffers are reused),
+    /// else a new one.
     func incrementalDecoder(_ w: BartFamilyDecoderWeights, encoderOutput: FloatBuffer, attentionMask: [Int32], sources: Int,
                             sourceLength: Int, rowSource: [Int], maxLength: Int) -> BartFamilyIncrementalDecoder {
         if let d = decoder, d.rows == rowSource.count, d.sources == sources, d.sourceLength == sourceLength,
-           d.maxLength == maxLength {
-            d.reset(encoderOutput: encoderOutput, attentionMask: attentionMask, rowSource: rowSource)
+           d.maxLength == maxLength, (d.bf16 != nil) == (w.bf16Kernel != nil) {
+            // The weights first: reset computes the cross-attention keys and values with them.
+            if let b = d.bf16 { b.weights = bf16Weights(w) }
             if d.packed != nil { d.packed = packedDecoder(w) }
+            d.reset(encoderOutput: encoderOutput, attentionMask: attentionMask, rowSource: rowSource)
             return d
         }
-        let d = BartFamilyIncrementalDecoder(w, packed: { packedDecoder(w) }, encoderOutput: encoderOutput,
+        let d = BartFamilyIncrementalDecoder(w, packed: { packedDecoder(w) }, bf16: { bf16Weights(w) }, encoderOutput: encoderOutput,
                                              attentionMask: attentionMask, sources: sources, sourceLength: sourceLength,
                                              rowSource: rowSource, maxLength: maxLength)
         decoder = d

@@ -10,7 +10,7 @@ extension PegasusModel {
     /// The decoder as incremental decoding runs it: pre-LN, sinusoidal positions.
     var decoderWeights: BartFamilyDecoderWeights {
         BartFamilyDecoderWeights(params: params, finalLogitsBias: finalLogitsBias, layout: layout, config: config.core,
-                                 preNorm: true, embedScale: embedScale, positions: positions.pointer)
+                                 preNorm: true, embedScale: embedScale, positions: positions.pointer, bf16Kernel: bf16Kernel)
     }
 
     /// An incremental decoder for these sources: the previous one reset when the shape is the same

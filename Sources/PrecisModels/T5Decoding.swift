@@ -4,6 +4,12 @@ import PrecisCore
 /// cross-attention keys and values are computed once, self-attention keys and values are cached per
 /// row, and the position bias of the new query position is one row per head. Rows are hypotheses
 /// (batch × beams); `rowSource[r]` says which source row r attends to. Evaluation mode (no dropout).
+///
+/// With bf16 products (the model's `matmulPrecision` when the decoder was made), every weight
+/// product (the projections, the cross-attention keys and values of the encoder output, the FFN and
+/// the LM head, after the tied head's d_model^-0.5 scaling) multiplies the step's rows converted to
+/// bf16 by the weight's packed bf16 copy, accumulating in fp32, as the bf16 training forward does;
+/// attention over the cache stays fp32.
 public final class T5IncrementalDecoder: IncrementalDecoding {
     /// The model (unowned: the model caches its last decoder, and a decoder must not outlive its model).
     public unowned let model: T5Model
@@ -18,16 +24,18 @@ public final class T5IncrementalDecoder: IncrementalDecoding {
     private let arena = Arena()
     private let sourceMask: Ptr
     private var crossK: [Ptr] = [], crossV: [Ptr] = []
-    private var selfK: [Ptr] = [], selfV: [Ptr] = []
-    private var spareK: [Ptr] = [], spareV: [Ptr] = []
+    private var selfAttention: SelfAttentionCache
     private let x: Ptr, h: Ptr, q: Ptr, k: Ptr, v: Ptr, ctx: Ptr, tmp: Ptr, gate: Ptr, linear: Ptr, xhat: Ptr, rstd: Ptr
     /// The self-attention bias of the current query position, [heads, maxLength].
     private let biasRow: Ptr
     private let scores: [Ptr]
     private let ids: UnsafeMutablePointer<Int32>
+    /// The bf16 products (nil for fp32 products).
+    fileprivate var bf16: DecoderBF16Products?
     public let logits: UnsafeMutablePointer<Float>
     public let logitsStride: Int
 
+    /// Its products have the model's `matmulPrecision`.
     public init(model: T5Model, encoderOutput: FloatBuffer, attentionMask: [Int32], sources: Int, sourceLength s: Int,
                 rowSource: [Int], maxLength: Int) {
         let c = model.config
@@ -42,9 +50,8 @@ public final class T5IncrementalDecoder: IncrementalDecoding {
         sourceMask = a.floats(sources * s)
         for _ in model.layout.decoder {
             crossK.append(a.floats(sources * s * inner)); crossV.append(a.floats(sources * s * inner))
-            selfK.append(a.floats(rows * maxLength * inner)); selfV.append(a.floats(rows * maxLength * inner))
-            spareK.append(a.floats(rows * maxLength * inner)); spareV.append(a.floats(rows * maxLength * inner))
         }
+        selfAttention = SelfAttentionCache(a, layers: crossK.count, rows: rows, maxLength: maxLength, width: inner)
         x = a.floats(rows * d); h = a.floats(rows * d); tmp = a.floats(rows * d)
         q = a.floats(rows * inner); k = a.floats(rows * inner); v = a.floats(rows * inner); ctx = a.floats(rows * inner)
         gate = a.floats(rows * ffn); linear = a.floats(rows * ffn)
@@ -54,6 +61,10 @@ public final class T5IncrementalDecoder: IncrementalDecoding {
         ids = a.ints(rows)
         logits = a.floats(rows * c.vocabSize)
         logitsStride = c.vocabSize
+        if let kernel = model.bf16Kernel {
+            bf16 = DecoderBF16Products(weights: model.decoderBF16Weights(kernel), rows: max(rows, sources * s),
+                                       inDim: max(d, inner, ffn))
+        }
         reset(encoderOutput: encoderOutput, attentionMask: attentionMask, rowSource: rowSource)
     }
 
@@ -65,6 +76,13 @@ public final class T5IncrementalDecoder: IncrementalDecoding {
         for i in 0..<(sources * sourceLength) { sourceMask[i] = Float(attentionMask[i]) }
         let p = model.params.pointer
         for (i, l) in model.layout.decoder.enumerated() {
+            if let bf16 {
+                bf16.linear(y: crossK[i], ldy: inner, x: encoderOutput.pointer, m: sources * sourceLength,
+                            weight: l.crossAttn.k, bias: nil)
+                bf16.linear(y: crossV[i], ldy: inner, x: encoderOutput.pointer, m: sources * sourceLength,
+                            weight: l.crossAttn.v, bias: nil)
+                continue
+            }
             Linear.forward(y: crossK[i], x: encoderOutput.pointer, weight: p + l.crossAttn.k, bias: nil,
                            rows: sources * sourceLength, inDim: d, outDim: inner)
             Linear.forward(y: crossV[i], x: encoderOutput.pointer, weight: p + l.crossAttn.v, bias: nil,
@@ -75,14 +93,7 @@ public final class T5IncrementalDecoder: IncrementalDecoding {
     public func reorder(_ from: [Int]) {
         precondition(from.count == rows)
         if from == Array(0..<rows) { return }
-        let n = length * inner
-        for l in 0..<selfK.count {
-            for (i, j) in from.enumerated() {
-                Vec.copy(spareK[l] + i * maxLength * inner, selfK[l] + j * maxLength * inner, n)
-                Vec.copy(spareV[l] + i * maxLength * inner, selfV[l] + j * maxLength * inner, n)
-            }
-            swap(&selfK[l], &spareK[l]); swap(&selfV[l], &spareV[l])
-        }
+        selfAttention.reorder(from, length: length)
         rowSource = from.map { rowSource[$0] }
     }
 
@@ -100,42 +111,52 @@ public final class T5IncrementalDecoder: IncrementalDecoding {
         for (l, o) in layout.decoder.enumerated() {
             // Self-attention over positions 0…t of this row.
             norm(x, o.ln1, into: h)
-            Linear.forward(y: q, x: h, weight: p + o.selfAttn.q, bias: nil, rows: rows, inDim: d, outDim: inner)
-            Linear.forward(y: k, x: h, weight: p + o.selfAttn.k, bias: nil, rows: rows, inDim: d, outDim: inner)
-            Linear.forward(y: v, x: h, weight: p + o.selfAttn.v, bias: nil, rows: rows, inDim: d, outDim: inner)
-            for r in 0..<rows {
-                Vec.copy(selfK[l] + (r * maxLength + t) * inner, k + r * inner, inner)
-                Vec.copy(selfV[l] + (r * maxLength + t) * inner, v + r * inner, inner)
-            }
-            attend(keys: selfK[l], values: selfV[l], rowStride: maxLength * inner, keyCount: t + 1, mask: nil, bias: biasRow,
-                   sourceOf: { $0 })
-            Linear.forward(y: tmp, x: ctx, weight: p + o.selfAttn.o, bias: nil, rows: rows, inDim: inner, outDim: d)
+            product(q, h, o.selfAttn.q, d, inner)
+            product(k, h, o.selfAttn.k, d, inner)
+            product(v, h, o.selfAttn.v, d, inner)
+            selfAttention.store(layer: l, position: t, keys: k, values: v)
+            attend(keys: selfAttention.keys[l], values: selfAttention.values[l], rowStride: selfAttention.rowStride,
+                   keyCount: t + 1, mask: nil, bias: biasRow, sourceOf: { $0 })
+            product(tmp, ctx, o.selfAttn.o, inner, d)
             Vec.add(x, tmp, rows * d)
             // Cross-attention over the row's source.
             norm(x, o.ln2, into: h)
-            Linear.forward(y: q, x: h, weight: p + o.crossAttn.q, bias: nil, rows: rows, inDim: d, outDim: inner)
+            product(q, h, o.crossAttn.q, d, inner)
             let src = rowSource
             attend(keys: crossK[l], values: crossV[l], rowStride: sourceLength * inner, keyCount: sourceLength, mask: sourceMask,
                    bias: nil, sourceOf: { src[$0] })
-            Linear.forward(y: tmp, x: ctx, weight: p + o.crossAttn.o, bias: nil, rows: rows, inDim: inner, outDim: d)
+            product(tmp, ctx, o.crossAttn.o, inner, d)
             Vec.add(x, tmp, rows * d)
             // Feed-forward.
             norm(x, o.ln3, into: h)
-            Linear.forward(y: gate, x: h, weight: p + o.ffn.wi, bias: nil, rows: rows, inDim: d, outDim: ffn)
+            product(gate, h, o.ffn.wi, d, ffn)
             if let wi1 = o.ffn.wi1 {
-                Linear.forward(y: linear, x: h, weight: p + wi1, bias: nil, rows: rows, inDim: d, outDim: ffn)
+                product(linear, h, wi1, d, ffn)
                 c.activation.gatedForward(gate, gate: gate, linear: linear, rows * ffn)
             } else {
                 c.activation.forward(gate, gate, rows * ffn)
             }
-            Linear.forward(y: tmp, x: gate, weight: p + o.ffn.wo, bias: nil, rows: rows, inDim: ffn, outDim: d)
+            product(tmp, gate, o.ffn.wo, ffn, d)
             Vec.add(x, tmp, rows * d)
         }
         norm(x, layout.decoderFinalNorm, into: h)
         if c.scalesDecoderOutput { Vec.scale(h, 1 / Float(d).squareRoot(), rows * d) }
-        BLAS.gemm(transA: false, transB: true, m: rows, n: c.vocabSize, k: d, a: h, lda: d, b: p + layout.head, ldb: d,
-                  beta: 0, c: logits, ldc: logitsStride)
+        if let bf16 {
+            bf16.linear(y: logits, ldy: logitsStride, x: h, m: rows, weight: layout.head, bias: nil)
+        } else {
+            BLAS.gemm(transA: false, transB: true, m: rows, n: c.vocabSize, k: d, a: h, lda: d, b: p + layout.head, ldb: d,
+                      beta: 0, c: logits, ldc: logitsStride)
+        }
         length += 1
+    }
+
+    /// y = x·Wᵀ for this step's rows, W [outDim × inDim] at `weight` in the parameters: in bf16, or a GEMM.
+    private func product(_ y: Ptr, _ x: UnsafePointer<Float>, _ weight: Int, _ inDim: Int, _ outDim: Int) {
+        if let bf16 {
+            bf16.linear(y: y, ldy: outDim, x: x, m: rows, weight: weight, bias: nil)
+        } else {
+            Linear.forward(y: y, x: x, weight: model.params.pointer + weight, bias: nil, rows: rows, inDim: inDim, outDim: outDim)
+        }
     }
 
     private func norm(_ input: UnsafePointer<Float>, _ weight: Int, into y: Ptr) {
@@ -169,7 +190,9 @@ extension T5Model {
     public func incrementalDecoder(encoderOutput: FloatBuffer, attentionMask: [Int32], sources: Int, sourceLength: Int,
                                    rowSource: [Int], maxLength: Int) -> any IncrementalDecoding {
         if let d = decoderCache, d.rows == rowSource.count, d.sources == sources, d.sourceLength == sourceLength,
-           d.maxLength == maxLength {
+           d.maxLength == maxLength, (d.bf16 != nil) == (bf16Kernel != nil) {
+            // The weights first: reset computes the cross-attention keys and values with them.
+            if let b = d.bf16, let kernel = bf16Kernel { b.weights = decoderBF16Weights(kernel) }
             d.reset(encoderOutput: encoderOutput, attentionMask: attentionMask, rowSource: rowSource)
             return d
         }
@@ -177,6 +200,28 @@ extension T5Model {
                                      sourceLength: sourceLength, rowSource: rowSource, maxLength: maxLength)
         decoderCache = d
         return d
+    }
+
+    /// The weights the decoder multiplies by: each block's projections (the cross-attention's keys and
+    /// values of the encoder output included) and FFN, and the LM head.
+    var decoderProductWeights: [BF16Weights.Entry] {
+        let d = config.dModel, inner = config.innerDim, f = config.dFf
+        func e(_ offset: Int, _ out: Int, _ inp: Int) -> BF16Weights.Entry { BF16Weights.Entry(offset: offset, outDim: out, inDim: inp) }
+        var out: [BF16Weights.Entry] = []
+        for o in layout.decoder {
+            out += [o.selfAttn.q, o.selfAttn.k, o.selfAttn.v, o.crossAttn.q, o.crossAttn.k, o.crossAttn.v].map { e($0, inner, d) }
+            out += [e(o.selfAttn.o, d, inner), e(o.crossAttn.o, d, inner), e(o.ffn.wi, f, d), e(o.ffn.wo, d, f)]
+            if let wi1 = o.ffn.wi1 { out.append(e(wi1, f, d)) }
+        }
+        return out + [e(layout.head, config.vocabSize, d)]
+    }
+
+    /// The decoder weights' bf16 copies on `kernel`, packed again only when the parameters'
+    /// fingerprint or the kernel changed.
+    func decoderBF16Weights(_ kernel: BF16Kernel) -> DecoderBF16Weights {
+        decoderBF16.weights(ParameterFingerprint([params]), kernel: kernel) {
+            DecoderBF16Weights(kernel: kernel, params: params.pointer, entries: decoderProductWeights)
+        }
     }
 
     /// Runs the encoder alone in evaluation mode (no dropout) and returns its last hidden state [B, S, D].

@@ -205,22 +205,29 @@ struct BenchCommand: ParsableCommand {
         var json = false
         @Flag(help: "Also print the time of each phase (encoder, decoder set-up, decoder steps).")
         var profile = false
+        @Flag(help: "Run the linear layers' and the LM head's products in bf16 with fp32 accumulation (the encoder and the incremental decoder).")
+        var bf16 = false
 
         func run() throws {
             do {
                 let model = try shape.model()
                 model.initializeWeights(seed: 0)
+                if bf16 { try model.setMatmulPrecision(.bf16) }
+                // The products' precision, and with bf16 the kernel that runs them.
+                let products = model.matmulPrecision.rawValue + (bf16 ? " (" + (BF16Gemm.kernel?.rawValue ?? "") + ")" : "")
                 for beams in GenerateBenchmark.beamSizes(numBeams) {
                     let r = try GenerateBenchmark.run(model: model, batch: shape.batch, source: shape.sourceLen, newTokens: newTokens,
                                                       numBeams: beams, threads: shape.threads, repeats: repeats, profile: profile)
                     if json {
                         let o: [String: Any] = ["num_beams": beams, "seconds": r.seconds, "tokens_per_s": r.tokensPerSecond,
                                                 "batch": shape.batch, "source_len": shape.sourceLen, "new_tokens": newTokens,
-                                                "threads": shape.threads, "peak_rss_mib": r.peakRSSMiB]
+                                                "threads": shape.threads, "peak_rss_mib": r.peakRSSMiB,
+                                                "precision": model.matmulPrecision.rawValue, "bf16_kernel": bf16 ? BF16Gemm.kernel?.rawValue ?? NSNull() : NSNull()]
                         print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
                     } else {
-                        print(String(format: "%@, batch %d, source %d, %d new tokens, %d beam(s), %d thread(s): %.3f s, %.0f tokens/s",
-                                     shape.config, shape.batch, shape.sourceLen, newTokens, beams, shape.threads, r.seconds, r.tokensPerSecond))
+                        print(String(format: "%@, batch %d, source %d, %d new tokens, %d beam(s), %d thread(s), products %@: %.3f s, %.0f tokens/s",
+                                     shape.config, shape.batch, shape.sourceLen, newTokens, beams, shape.threads, products, r.seconds,
+                                     r.tokensPerSecond))
                     }
                     for (name, ms) in r.phases { print(String(format: "    %@: %.1f ms", name, ms)) }
                 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch reference for `precis bench generate`: transformers' generate() on the same random-init
 config, batch, source length, thread count and number of new tokens (EOS banned until the last
-step via min_new_tokens), greedy and beam search. Prints one JSON line per beam size."""
-import argparse, json, os, resource, time
+step via min_new_tokens), greedy and beam search; with --bf16 under torch.autocast("cpu",
+dtype=torch.bfloat16), as `precis bench generate --bf16` runs its products. Prints one JSON line per
+beam size."""
+import argparse, contextlib, json, os, resource, time
 
 import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM
@@ -17,6 +19,7 @@ def main():
     ap.add_argument("--num-beams", default="1,4")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--bf16", action="store_true", help="generate under torch.autocast(\"cpu\", dtype=torch.bfloat16)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -33,7 +36,8 @@ def main():
         best = float("inf")
         for _ in range(a.repeats):
             t0 = time.perf_counter()
-            with torch.no_grad():
+            autocast = torch.autocast("cpu", dtype=torch.bfloat16) if a.bf16 else contextlib.nullcontext()
+            with torch.no_grad(), autocast:
                 out = model.generate(input_ids=ids, attention_mask=mask, num_beams=beams, do_sample=False,
                                      max_new_tokens=a.new_tokens, min_new_tokens=a.new_tokens, early_stopping=True,
                                      forced_eos_token_id=None, no_repeat_ngram_size=0)
@@ -42,6 +46,7 @@ def main():
         print(json.dumps({"num_beams": beams, "seconds": best, "tokens_per_s": a.batch * a.new_tokens / best,
                           "batch": a.batch, "source_len": a.source_len, "new_tokens": a.new_tokens, "threads": a.threads,
                           "torch": torch.__version__, "model_type": cfg.model_type,
+                          "precision": "bf16" if a.bf16 else "fp32",
                           "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
 
 
