@@ -8,7 +8,7 @@ import Foundation
 public enum BF16Kernel: String, Sendable, CaseIterable {
     case amx = "AMX"
     case avx512bf16 = "AVX512-BF16"
-    case portable = "portable (emulated)"
+    case portable = "portable"
 }
 
 /// What this CPU and OS offer for bf16 products, from CPUID, XCR0 and (for AMX) Linux's

@@ -26,7 +26,7 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
     /// Packed decoder weights and the last incremental decoder, kept between generations.
     let generation = BartFamilyGenerationCache()
     /// The kernel of the bf16 products (`matmulPrecision` bf16), for the decoders made from now on.
-    var bf16Kernel: BF16Kernel?
+    var bf16Kernel: BF16Kernel? { runner.bf16Kernel }
 
     public static let modelType = "bart"
     /// transformers' `BartLearnedPositionalEmbedding` offset: position j is row j + 2 of the table.
@@ -130,8 +130,6 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
     public func setMatmulPrecision(_ precision: MatmulPrecision, kernel: BF16Kernel?) throws {
         try runner.setPrecision(precision, kernel: kernel, base: params.pointer,
                                 weights: table.productWeights(head: layout.shared, vocab: config.vocabSize, dModel: config.dModel))
-        // setPrecision checked the kernel (nil: the best here, which exists, or it threw).
-        bf16Kernel = precision == .bf16 ? kernel ?? BF16Gemm.kernel : nil
     }
 
     /// The encoder's last hidden state of the most recent `step` ([B, S, D]).

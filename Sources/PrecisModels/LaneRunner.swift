@@ -141,6 +141,9 @@ final class LaneRunner<Arch: LaneArchitecture> {
         precision = p
     }
 
+    /// The kernel of the bf16 products, nil in fp32.
+    var bf16Kernel: BF16Kernel? { bf16Weights?.kernel }
+
     /// The products' destination for board slot `slot` (a board's lane, or 0 without one).
     private func work(board: WorkBoard?, slot: Int) -> LaneWork {
         guard let w = bf16Weights else { return LaneWork(board: board, lane: slot) }

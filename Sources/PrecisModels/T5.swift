@@ -25,7 +25,7 @@ public final class T5Model: Seq2SeqModel, LaneArchitecture {
     /// The decoder weights' bf16 copies, kept between generations while the parameters are unchanged.
     let decoderBF16 = DecoderBF16Cache()
     /// The kernel of the bf16 products (`matmulPrecision` bf16), for the decoders made from now on.
-    var bf16Kernel: BF16Kernel?
+    var bf16Kernel: BF16Kernel? { runner.bf16Kernel }
 
     public static let modelType = "t5"
 
@@ -152,8 +152,6 @@ public final class T5Model: Seq2SeqModel, LaneArchitecture {
     public func setMatmulPrecision(_ precision: MatmulPrecision, kernel: BF16Kernel?) throws {
         try runner.setPrecision(precision, kernel: kernel, base: params.pointer,
                                 weights: table.productWeights(head: layout.head, vocab: config.vocabSize, dModel: config.dModel))
-        // setPrecision checked the kernel (nil: the best here, which exists, or it threw).
-        bf16Kernel = precision == .bf16 ? kernel ?? BF16Gemm.kernel : nil
     }
 
     /// The encoder's last hidden state of the most recent `step` ([B, S, D]).
