@@ -9,6 +9,7 @@
 #   PRECIS_BF16_EMULATE=1 bash tools/bench/bf16_loss_curve.sh   # a CPU without AMX / AVX-512-BF16 (slow)
 #   COMPARE_ONLY=1 bash tools/bench/bf16_loss_curve.sh       # compare what OUT holds (runs cut short too)
 #   PARALLEL=1 ...                                           # both runs at once (THREADS each)
+#   RUNS=fp32 ... / RUNS=bf16 ...                            # one of the two (then COMPARE_ONLY=1)
 #
 # The recipe's settings, except: max_steps STEPS, warmup_steps a tenth of them (the recipe warms up
 # over 400 of its ~5,500 steps), the loss logged every step, no evaluation, no checkpoints, no
@@ -22,12 +23,13 @@ OUT=${OUT:-runs/bf16-loss-curve}
 CONFIG=${CONFIG:-configs/train-samsum.yaml}
 PRECIS=${PRECIS:-.build/release/precis}
 TOKENIZER=${TOKENIZER:-runs/tokenizer.json}
+RUNS=${RUNS:-fp32 bf16}
 [ -f "$TOKENIZER" ] || TOKENIZER=Tests/Fixtures/tokenizer/samsum-bpe-8192.json
 
 run() {  # run NAME BF16
   "$PRECIS" train --in-process --config "$CONFIG" --threads "$THREADS" \
     --set "output_dir=$OUT/$1" --set "max_steps=$STEPS" --set "warmup_steps=$(( (STEPS + 9) / 10 ))" \
-    --set logging_steps=1 --set eval_strategy=no --set save_strategy=no --set load_best_model_at_end=false \
+    --set logging_steps=1 --set "eval_strategy=\"no\"" --set "save_strategy=\"no\"" --set load_best_model_at_end=false \
     --set report_to=none --set "tokenizer=$TOKENIZER" --set "bf16=$2" > "$OUT/$1.log" 2>&1
 }
 
@@ -40,8 +42,9 @@ if [ "${COMPARE_ONLY:-0}" != 1 ]; then
     run fp32 false & f=$!; run bf16 true & b=$!
     wait $f; wait $b
   else
-    start=$(date +%s); run fp32 false; echo "fp32: $(( $(date +%s) - start )) s"
-    start=$(date +%s); run bf16 true; echo "bf16: $(( $(date +%s) - start )) s"
+    for r in $RUNS; do
+      start=$(date +%s); run "$r" "$([ "$r" = bf16 ] && echo true || echo false)"; echo "$r: $(( $(date +%s) - start )) s"
+    done
   fi
 fi
 
