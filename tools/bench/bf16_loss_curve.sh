@@ -69,13 +69,14 @@ for i in range(window - 1, len(steps)):
     if r > worst: worst, worst_step = r, steps[i]
     if steps[i] % 50 == 0 or i == len(steps) - 1:
         s = steps[i]
-        print(f"{s:>6} {a[s]:>10.4f} {b[s]:>10.4f} {x:>9.4f} {y:>9.4f} {100 * r:>15.3f}%")
+        print(f"{s:>6} {a[s]:>10.4f} {b[s]:>10.4f} {x:>9.4f} {y:>9.4f} {100 * r:>15.4f}%")
 fx, fy = ma(a, len(steps) - 1), ma(b, len(steps) - 1)
 final = abs(fy - fx) / abs(fx)
 print(f"steps compared: {len(steps)} (moving average over {window} steps, from step {steps[window - 1]})")
-print(f"largest relative difference of the moving averages: {100 * worst:.3f}% at step {worst_step}")
-print(f"final loss (mean of the last {window} steps): fp32 {fx:.4f}, bf16 {fy:.4f}, relative difference {100 * final:.3f}%")
+print(f"largest relative difference of the moving averages: {100 * worst:.4f}% at step {worst_step}")
+print(f"final loss (mean of the last {window} steps): fp32 {fx:.4f}, bf16 {fy:.4f}, relative difference {100 * final:.4f}%")
 ok = worst <= 0.01 and final <= 0.01
+print(f"per step, largest |bf16 - fp32| / fp32: {100 * max(abs(b[s] - a[s]) / abs(a[s]) for s in steps):.4f}%")
 print(f"verdict: {'within' if ok else 'NOT within'} 1 % of the fp32 run" + ("" if steps[-1] >= 300 else f" over {steps[-1]} steps (not 300)"))
 sys.exit(0 if ok else 1)
 PY
