@@ -19,13 +19,18 @@ package struct ScalingInputs: Sendable, Equatable {
     package var computeSeconds: Double
     /// Gradient encoding not overlapped with backward.
     package var encodeSeconds: Double = 0
+    /// The fraction of compute a pull could hide behind (0 today: a worker starts forward once every
+    /// partition has arrived; a forward pass that starts on the first layers' partitions would hide
+    /// the rest of the pull behind itself, up to about a third of compute).
+    package var pullOverlap: Double = 0
 
     package init(workers: Int, servers: Int, parameters: Double, gradientBytesPerParameter: Double, pullBytesPerParameter: Double,
-                 bandwidthBitsPerSecond: Double, roundTripSeconds: Double, computeSeconds: Double, encodeSeconds: Double = 0) {
+                 bandwidthBitsPerSecond: Double, roundTripSeconds: Double, computeSeconds: Double, encodeSeconds: Double = 0, pullOverlap: Double = 0) {
         self.workers = workers; self.servers = servers; self.parameters = parameters
         self.gradientBytesPerParameter = gradientBytesPerParameter; self.pullBytesPerParameter = pullBytesPerParameter
         self.bandwidthBitsPerSecond = bandwidthBitsPerSecond; self.roundTripSeconds = roundTripSeconds
         self.computeSeconds = computeSeconds; self.encodeSeconds = encodeSeconds
+        self.pullOverlap = pullOverlap
     }
 
     /// How many times a worker's bytes the busiest link carries: a server's link when servers are
@@ -63,6 +68,7 @@ package struct StepPrediction: Sendable, Equatable {
     /// Push time left over once backward ends.
     package var pushExposed: Double
     package var update: Double
+    /// Pull time not hidden behind compute.
     package var pull: Double
     package var latency: Double
     package var overhead: Double
@@ -97,7 +103,7 @@ package enum ScalingModel {
         return StepPrediction(compute: inputs.computeSeconds, encode: inputs.encodeSeconds,
                               pushExposed: max(0, push - hidden),
                               update: constants.updateSecondsPerParameter * inputs.parameters / Double(max(inputs.servers, 1)),
-                              pull: pull, latency: constants.roundTrips * inputs.roundTripSeconds, overhead: constants.overheadSeconds)
+                              pull: max(0, pull - inputs.pullOverlap * inputs.computeSeconds), latency: constants.roundTrips * inputs.roundTripSeconds, overhead: constants.overheadSeconds)
     }
 
     /// |predicted − measured| ÷ measured.
@@ -208,12 +214,12 @@ package enum ScalingModel {
 
     package static func fleetRow(workers: Int, shape: Shape, bandwidthBitsPerSecond: Double, roundTripSeconds: Double,
                                  gradientBytesPerParameter: Double, pullBytesPerParameter: Double, target: Double,
-                                 constants: ScalingConstants = .calibrated) -> FleetRow {
+                                 pullOverlap: Double = 0, constants: ScalingConstants = .calibrated) -> FleetRow {
         func step(_ s: Int) -> StepPrediction {
             predict(ScalingInputs(workers: workers, servers: s, parameters: shape.parameters,
                                   gradientBytesPerParameter: gradientBytesPerParameter, pullBytesPerParameter: pullBytesPerParameter,
                                   bandwidthBitsPerSecond: bandwidthBitsPerSecond, roundTripSeconds: roundTripSeconds,
-                                  computeSeconds: shape.computeSeconds), constants)
+                                  computeSeconds: shape.computeSeconds, pullOverlap: pullOverlap), constants)
         }
         for s in 1...max(workers, 1) {
             let p = step(s)
@@ -225,7 +231,7 @@ package enum ScalingModel {
     /// The most workers one server can serve with the efficiency at `target` or above (0: not even one).
     package static func workersPerServer(shape: Shape, bandwidthBitsPerSecond: Double, roundTripSeconds: Double,
                                          gradientBytesPerParameter: Double, pullBytesPerParameter: Double, target: Double,
-                                         constants: ScalingConstants = .calibrated, limit: Int = 4096) -> Int {
+                                         pullOverlap: Double = 0, constants: ScalingConstants = .calibrated, limit: Int = 4096) -> Int {
         var best = 0
         for w in 1...limit {
             // With servers = 1 the fan-in is w; a fleet of w·k workers on k servers has the same step except
@@ -233,7 +239,7 @@ package enum ScalingModel {
             let p = predict(ScalingInputs(workers: w, servers: 1, parameters: shape.parameters,
                                           gradientBytesPerParameter: gradientBytesPerParameter, pullBytesPerParameter: pullBytesPerParameter,
                                           bandwidthBitsPerSecond: bandwidthBitsPerSecond, roundTripSeconds: roundTripSeconds,
-                                          computeSeconds: shape.computeSeconds), constants)
+                                          computeSeconds: shape.computeSeconds, pullOverlap: pullOverlap), constants)
             if p.efficiency >= target { best = w } else { break }
         }
         return best

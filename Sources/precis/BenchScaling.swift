@@ -33,6 +33,8 @@ extension BenchCommand {
         var hostSpeedup = 16.0
         @Option(help: "Efficiency (compute ÷ step) the server count is chosen for.")
         var target = 0.9
+        @Option(name: .customLong("pull-overlap"), help: "What if: the fraction of compute a pull hides behind (0: today's workers wait for every partition before forward).")
+        var pullOverlap = 0.0
         @Option(help: "Worker host counts, comma-separated.")
         var hosts = "1,2,4,8,16,32,64"
         @Flag(help: "Print the predictions as JSON Lines too (tools/bench/scaling_plot.py draws them).")
@@ -41,8 +43,8 @@ extension BenchCommand {
         static let shapes: [(name: String, parameters: Double)] = [("bart-small", 8.15e6), ("bart-base", 139.42e6), ("bart-large", 406.29e6)]
 
         func validate() throws {
-            guard rttMs >= 0, gradientBytes > 0, pullBytes > 0, smallCompute > 0, hostSpeedup > 0, target > 0, target < 1 else {
-                throw ValidationError("--rtt-ms must be ≥ 0; --gradient-bytes, --pull-bytes, --small-compute, --host-speedup positive; --target in (0, 1)")
+            guard rttMs >= 0, gradientBytes > 0, pullBytes > 0, smallCompute > 0, hostSpeedup > 0, target > 0, target < 1, pullOverlap >= 0, pullOverlap <= 1 else {
+                throw ValidationError("--rtt-ms must be ≥ 0; --gradient-bytes, --pull-bytes, --small-compute, --host-speedup positive; --target in (0, 1); --pull-overlap in [0, 1]")
             }
             guard !rates.isEmpty, !hostCounts.isEmpty else { throw ValidationError("--bandwidths and --hosts need positive numbers, comma-separated") }
         }
@@ -66,8 +68,8 @@ extension BenchCommand {
             print(String(format: "constants: link efficiency %.3f, push hidden %.2f of compute, update %.3g s per parameter per server, %.2f round trips, overhead %.4f s",
                          constants.linkEfficiency, constants.hiddenPushFraction, constants.updateSecondsPerParameter, constants.roundTrips, constants.overheadSeconds))
             print(String(format: "predictions: one worker per host, compute = %.2f s × parameters ÷ 8.15 M ÷ %.0f (host speed-up); gradients %.2f B/parameter, "
-                         + "parameters %.2f B/parameter; round trip %.2f ms; servers: the fewest keeping compute ≥ %.0f %% of the step",
-                         smallCompute, hostSpeedup, gradientBytes, pullBytes, rttMs, 100 * target))
+                         + "parameters %.2f B/parameter; round trip %.2f ms; pull hidden behind up to %.2f of compute; servers: the fewest keeping compute ≥ %.0f %% of the step",
+                         smallCompute, hostSpeedup, gradientBytes, pullBytes, rttMs, pullOverlap, 100 * target))
             for shape in Self.shapes {
                 let s = ScalingModel.Shape(name: shape.name, parameters: shape.parameters,
                                            computeSeconds: smallCompute * shape.parameters / 8.15e6 / hostSpeedup)
@@ -75,7 +77,7 @@ extension BenchCommand {
                     let bits = g * 1e9
                     let perServer = ScalingModel.workersPerServer(shape: s, bandwidthBitsPerSecond: bits, roundTripSeconds: rttMs / 1000,
                                                                   gradientBytesPerParameter: gradientBytes, pullBytesPerParameter: pullBytes,
-                                                                  target: target, constants: constants)
+                                                                  target: target, pullOverlap: pullOverlap, constants: constants)
                     print("")
                     print(String(format: "%@ (%.1f M parameters, compute %.3f s/step) at %g Gbit/s: %@", s.name, s.parameters / 1e6, s.computeSeconds, g,
                                  perServer == 0 ? "below \(Int(100 * target)) % even with one server per worker"
@@ -84,7 +86,7 @@ extension BenchCommand {
                     for h in hostCounts {
                         let r = ScalingModel.fleetRow(workers: h, shape: s, bandwidthBitsPerSecond: bits, roundTripSeconds: rttMs / 1000,
                                                       gradientBytesPerParameter: gradientBytes, pullBytesPerParameter: pullBytes,
-                                                      target: target, constants: constants)
+                                                      target: target, pullOverlap: pullOverlap, constants: constants)
                         print(String(format: "  %5d  %7d  %8.3f  %6.3f  %7.3f  %7.4f  %9.1f %%%@", h, r.servers, r.step.total, r.step.wire, r.step.update,
                                      r.step.latency, 100 * r.step.efficiency, r.meetsTarget ? "" : " (below target)"))
                         if json {

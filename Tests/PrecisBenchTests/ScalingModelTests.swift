@@ -37,6 +37,15 @@ import PrecisBench
         #expect(p.pull > 0)
     }
 
+    @Test func aPullHiddenBehindForwardLeavesOnlyItsRest() {
+        var i = Self.inputs()
+        let full = ScalingModel.predict(i, Self.constants).pull     // 0.4 s
+        i.pullOverlap = 0.3                                          // hides 0.3 s of a 1 s compute
+        #expect(abs(ScalingModel.predict(i, Self.constants).pull - (full - 0.3)) < 1e-12)
+        i.pullOverlap = 1
+        #expect(ScalingModel.predict(i, Self.constants).pull == 0)
+    }
+
     @Test func busiestLinkFollowsWorkersPerServer() {
         #expect(Self.inputs(workers: 1, servers: 4).fanIn == 1)
         #expect(Self.inputs(workers: 4, servers: 4).fanIn == 1)

@@ -8,9 +8,11 @@
 #
 # Every host has its own veth into one bridge. Each direction of each host's link is capped with a
 # token bucket (tc tbf: upload on the namespace's side, download on the bridge's side). Latency: this
-# kernel has no sch_netem, so a one-way delay on each host's egress comes from linkfault
+# kernel has no sch_netem, so a one-way delay on each host's ingress comes from linkfault
 # (tools/chaos/linkfault.c, an NFQUEUE program; needs iptables and libnetfilter-queue-dev): a packet
-# between two hosts is delayed once, a round trip by twice the delay. The links run with an MTU of
+# between two hosts is delayed once, a round trip by twice the delay. (On egress, TCP's small-queue
+# limit counts the held packets as still unsent and caps a flow near 15 MB/s at 2 ms; held on the
+# receiver's side they are not.) The links run with an MTU of
 # $MTU (jumbo frames by default: NFQUEUE cannot keep up with 1500-byte packets at these rates on two
 # cores). The runs use the coordinator's `--insecure` mode (no CURVE encryption), like the loopback
 # `precis bench cluster`, so what is measured is the links, not the cipher (KEYS=1: with keys).
@@ -167,7 +169,7 @@ add_host() {
         if [ "$NETEM" = 1 ]; then
             fail "netem is available here, but this script only drives linkfault; extend it"
         elif [ -n "$LINKFAULT" ]; then
-            ip netns exec "$ns" iptables -w -A OUTPUT -o "$peer" -j NFQUEUE --queue-num 0 --queue-bypass || fail "iptables NFQUEUE in $ns"
+            ip netns exec "$ns" iptables -w -A INPUT -i "$peer" -j NFQUEUE --queue-num 0 --queue-bypass || fail "iptables NFQUEUE in $ns"
             ip netns exec "$ns" "$LINKFAULT" --queue 0 --delay "$delay" > "$TMP/linkfault-$name.stats" 2>&1 &
             PIDS+=($!)
         else
