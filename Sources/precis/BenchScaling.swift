@@ -13,7 +13,7 @@ extension BenchCommand {
             discussion: """
             The measurements come from `make bench-scaling` (tools/bench/scaling.sh, network namespaces with capped links). \
             With --measured FILE the model's constants are fitted to that file's runs and every run's error is printed; \
-            without it the constants calibrated in docs/benchmarks.md are used. The prediction: one worker per host, \
+            without it the starting values in ScalingModel.swift (ScalingConstants.defaults) are used. The prediction: one worker per host, \
             server hosts of the same link, the fewest servers that keep compute ≥ --target of the step.
             """)
 
@@ -53,7 +53,7 @@ extension BenchCommand {
         var hostCounts: [Int] { hosts.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 && $0 <= 100_000 } }
 
         func run() throws {
-            var constants = ScalingConstants.calibrated
+            var constants = ScalingConstants.defaults
             if let measured {
                 let text: String
                 do { text = try String(contentsOfFile: measured, encoding: .utf8) } catch {
@@ -65,7 +65,7 @@ extension BenchCommand {
                 constants = ScalingModel.fit(points)
                 printCheck(points, constants)
             }
-            print(String(format: "constants: link efficiency %.3f, push hidden %.2f of compute, update %.3g s per parameter per server, %.2f round trips, overhead %.4f s",
+            print(String(format: "constants (%@): link efficiency %.3f, push hidden %.2f of compute, update %.3g s per parameter per server, %.2f round trips, overhead %.4f s", measured == nil ? "starting values, not fitted" : "fitted",
                          constants.linkEfficiency, constants.hiddenPushFraction, constants.updateSecondsPerParameter, constants.roundTrips, constants.overheadSeconds))
             print(String(format: "predictions: one worker per host, compute = %.2f s × parameters ÷ 8.15 M ÷ %.0f (host speed-up); gradients %.2f B/parameter, "
                          + "parameters %.2f B/parameter; round trip %.2f ms; pull hidden behind up to %.2f of compute; servers: the fewest keeping compute ≥ %.0f %% of the step",

@@ -238,8 +238,9 @@ EOF
     done
     local ep; ep=$(cat "$dir/endpoint")
     local wk=(); [ "$KEYS" = 1 ] && wk=("${KEYARGS[@]}")
+    local pk=(--insecure); [ "$KEYS" = 1 ] && pk=("${KEYARGS[@]}")
     for i in $(seq 1 "$servers"); do
-        ip netns exec "${HOSTNS[s$i]}" "$BIN_DIR/precis-ps" --coordinator "$ep" --host "10.79.0.$(( 10 + i ))" --name "ps$i" --threads 1 "${wk[@]}" > "$dir/ps$i.log" 2>&1 &
+        ip netns exec "${HOSTNS[s$i]}" "$BIN_DIR/precis-ps" --coordinator "$ep" --host "10.79.0.$(( 10 + i ))" --name "ps$i" --threads 1 "${pk[@]}" > "$dir/ps$i.log" 2>&1 &
         PIDS+=($!)
     done
     for i in $(seq 1 "$workers"); do
