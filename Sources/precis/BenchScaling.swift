@@ -25,8 +25,8 @@ extension BenchCommand {
         var rttMs = 0.1
         @Option(name: .customLong("gradient-bytes"), help: "Gradient wire bytes per parameter (bf16 + error feedback + LZ4, measured: 1.53).")
         var gradientBytes = 1.53
-        @Option(name: .customLong("pull-bytes"), help: "Parameter wire bytes per parameter (bf16-delta + LZ4 measured: 1.6; fp32 + LZ4: 3.5).")
-        var pullBytes = 1.6
+        @Option(name: .customLong("pull-bytes"), help: "Parameter wire bytes per parameter (bf16-delta + LZ4 measured on loopback: 1.34; fp32 + LZ4: 3.5).")
+        var pullBytes = 1.34
         @Option(name: .customLong("small-compute"), help: "bart-small's forward + backward per worker step on one thread of the measuring host (batch 8, source ≤ 256, target ≤ 64), s.")
         var smallCompute = 0.70
         @Option(name: .customLong("host-speedup"), help: "How much faster a worker host computes than that one thread (its cores × their speed).")
