@@ -2,7 +2,7 @@
 # Scaling bench (`make bench-scaling`; docs/benchmarks.md, "Scaling past one host"): short sync
 # training runs over network namespaces, one per role host, each host's link capped with tc.
 #
-#   prcs-sc0-PID        10.79.0.1       precis-coordinator
+#   prcs-sc-PID         10.79.0.1       precis-coordinator
 #   prcs-ss<i>-PID      10.79.0.(10+i)  precis-ps ps<i>        (i = 1…servers)
 #   prcs-sw<j>-PID      10.79.0.(100+j) precis-worker w<j>     (j = 1…workers, 1 thread each)
 #
@@ -24,8 +24,9 @@
 #
 # The grid: GRID, one run per line "MODEL SERVERS WORKERS RATE DELAY_MS" (RATE as tc writes it,
 # e.g. 1gbit, 10gbit; DELAY_MS 0 = no linkfault). Default: bart-small over 1 and 10 Gbit/s, 0.1 and
-# 2 ms, 1 server × 2 workers and 2 servers × 4 workers; bart-base shapes (scaling/bart-base.json,
-# 139 M parameters with the 8192-token tokenizer's model... see BASE_CONFIG) on 1 and 10 Gbit/s.
+# 2 ms, 1 server × 2 workers and 2 servers × 4 workers; bart-base shapes (facebook/bart-base's
+# dimensions and vocabulary, 139.4 M parameters; written to BASE_CONFIG) on 1 and 10 Gbit/s.
+# MODEL is bart-base or any preset name (bart-tiny for a quick check of the script).
 #
 # Environment: BIN_DIR (.build/release: precis, precis-coordinator, precis-ps, precis-worker),
 # OUT (runs/bench-scaling/scaling.jsonl, appended to), GRID, STEPS_SMALL (12), STEPS_BASE (6),
@@ -77,7 +78,7 @@ done
 command -v python3 >/dev/null 2>&1 || { echo "FAIL: python3 is needed for the JSON lines and the table"; exit 1; }
 
 ID=$$
-BR=prcs-sbr-$ID
+BR=psbr$ID                 # interface names stay within 15 characters (PIDs have at most 7 digits)
 TMP=$(mktemp -d /tmp/precis-scaling.XXXXXX)
 NSS=()          # every namespace made (for the cleanup)
 LINKS=()        # every root-side veth made
@@ -111,9 +112,12 @@ trap 'echo "terminated"; exit 143' TERM
 fail() { echo "FAIL: $*"; FAILED=1; exit 1; }
 
 # linkfault for the delays (no sch_netem here).
+ip link add "$BR" type bridge || fail "cannot create the bridge $BR"
+ip link set "$BR" mtu "$MTU" 2>/dev/null
+ip link set "$BR" up
 LINKFAULT=""
-if tc qdisc add dev lo root netem delay 1ms 2>/dev/null; then
-    tc qdisc del dev lo root 2>/dev/null
+if tc qdisc add dev "$BR" root netem delay 1ms 2>/dev/null; then
+    tc qdisc del dev "$BR" root 2>/dev/null
     NETEM=1
 else
     NETEM=0
@@ -122,9 +126,6 @@ else
     fi
 fi
 
-ip link add "$BR" type bridge || fail "cannot create the bridge $BR"
-ip link set "$BR" mtu "$MTU" 2>/dev/null
-ip link set "$BR" up
 
 DATA="$TMP/train.jsonl"
 xz -dc "$REPO/data/samsum/train.jsonl.xz" | head -n "$SAMPLES" > "$DATA" || fail "cannot decompress the SAMSum training split"
@@ -148,7 +149,7 @@ mkdir -p "$(dirname "$OUT")"
 # add_host NAME ADDR RATE DELAY_MS: a namespace with a capped veth into the bridge.
 add_host() {
     local name=$1 addr=$2 rate=$3 delay=$4 n=${#NSS[@]}
-    local ns=prcs-s$name-$ID veth=prcs-s${n}v-$ID peer=prcs-s${n}p-$ID
+    local ns=prcs-s$name-$ID veth=ps${n}v$ID peer=ps${n}p$ID
     ip netns add "$ns" || fail "ip netns add $ns"
     NSS+=("$ns")
     ip link add "$veth" type veth peer name "$peer" || fail "cannot create veth $veth"
