@@ -184,6 +184,17 @@ live-page-check: build
 	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && apt-get install -y --no-install-recommends chromium; }
 	BIN_DIR=.build/release bash tools/live/check.sh tools/live/status-sample.json $(OUT)
 
+# Scaling bench (tools/bench/scaling.sh; docs/benchmarks.md, "Scaling past one host"): short sync runs
+# over network namespaces (a host per role) with tc-capped links; one JSON line per run to
+# runs/bench-scaling/scaling.jsonl and a table. Needs root (SKIP otherwise); the delays come from
+# tools/chaos/linkfault.c (iptables, libnetfilter-queue-dev). make bench-scaling [GRID="…"]
+.PHONY: bench-scaling
+bench-scaling: EXTRA_APT_PACKAGES := libnetfilter-queue-dev iptables iputils-ping
+bench-scaling: build data
+	rm -f runs/bench-scaling/scaling.jsonl
+	BIN_DIR=.build/release bash tools/bench/scaling.sh
+	.build/release/precis bench scaling --measured runs/bench-scaling/scaling.jsonl
+
 # Chaos soak (tools/chaos/chaos.sh; docs/operations.md, "Chaos soak"): a sync run over four network
 # namespaces with random kill -9 of workers, servers and the coordinator (restarted as recovery
 # works) and network faults, checked bitwise against the same run undisturbed. Needs root (SKIP

@@ -116,7 +116,7 @@ struct BenchShape: ParsableArguments {
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [Step.self, Gemm.self, Generate.self, ClusterBench.self, CodecBench.self])
+        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [Step.self, Gemm.self, Generate.self, ClusterBench.self, CodecBench.self, ScalingBench.self])
 
     struct Step: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -1,0 +1,75 @@
+import Foundation
+
+/// A line of tools/bench/scaling.sh's output that cannot be read as a run.
+package struct ScalingMeasurementError: Error, CustomStringConvertible {
+    package let description: String
+    init(_ line: Int, _ what: String) { description = "scaling measurement line \(line): \(what)" }
+}
+
+/// One run of tools/bench/scaling.sh (one JSON line), as the model's point.
+package enum ScalingMeasurement {
+    /// `1gbit`, `10gbit`, `500mbit`, `100kbit`, `8bit` (tc's spelling) in bits per second.
+    package static func bitsPerSecond(_ rate: String) -> Double? {
+        let s = rate.lowercased()
+        guard s.hasSuffix("bit") else { return nil }
+        let body = s.dropLast(3)
+        let scale: Double, digits: Substring
+        switch body.last {
+        case "k": scale = 1e3; digits = body.dropLast()
+        case "m": scale = 1e6; digits = body.dropLast()
+        case "g": scale = 1e9; digits = body.dropLast()
+        default: scale = 1; digits = body
+        }
+        guard let v = Double(digits), v.isFinite, v > 0 else { return nil }
+        return v * scale
+    }
+
+    /// The point of one JSON line (`lineNumber` names it in errors). The parameter count is the
+    /// gradients' raw bytes ÷ 4 per worker; bytes per parameter are the wire bytes ÷ that; the
+    /// round trip is the one measured with ping, else twice the one-way delay.
+    package static func point(jsonLine: String, lineNumber: Int = 1) throws -> ScalingPoint {
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(jsonLine.utf8)) as? [String: Any] else {
+            throw ScalingMeasurementError(lineNumber, "not a JSON object")
+        }
+        func number(_ o: [String: Any], _ key: String) throws -> Double {
+            guard let v = o[key] as? NSNumber, v.doubleValue.isFinite else { throw ScalingMeasurementError(lineNumber, "no number '\(key)'") }
+            return v.doubleValue
+        }
+        guard let summary = obj["summary"] as? [String: Any] else { throw ScalingMeasurementError(lineNumber, "no 'summary' object") }
+        guard let rate = obj["rate"] as? String, let bits = bitsPerSecond(rate) else {
+            throw ScalingMeasurementError(lineNumber, "'rate' is not like 1gbit")
+        }
+        let workers = try number(obj, "workers"), servers = try number(obj, "servers")
+        guard workers >= 1, servers >= 1, workers <= 1e6, servers <= 1e6 else {
+            throw ScalingMeasurementError(lineNumber, "workers and servers must be between 1 and 1000000")
+        }
+        let rawGrad = try number(summary, "gradient_raw_mb_per_step")
+        let parameters = rawGrad * 1e6 / workers / 4
+        guard parameters > 0 else { throw ScalingMeasurementError(lineNumber, "gradient_raw_mb_per_step must be positive") }
+        let gradWire = try number(summary, "gradient_wire_mb_per_step"), pullWire = try number(summary, "parameter_wire_mb_per_step")
+        let step = try number(summary, "s_per_step")
+        guard step > 0 else { throw ScalingMeasurementError(lineNumber, "s_per_step must be positive") }
+        let rtt: Double
+        if let r = obj["rtt_ms"] as? NSNumber, r.doubleValue.isFinite, r.doubleValue >= 0 { rtt = r.doubleValue / 1000 } else { rtt = 2 * (try number(obj, "delay_ms")) / 1000 }
+        let inputs = ScalingInputs(workers: Int(workers), servers: Int(servers), parameters: parameters,
+                                   gradientBytesPerParameter: gradWire * 1e6 / workers / parameters,
+                                   pullBytesPerParameter: pullWire * 1e6 / workers / parameters,
+                                   bandwidthBitsPerSecond: bits, roundTripSeconds: rtt,
+                                   computeSeconds: try number(summary, "compute_s_per_step"),
+                                   encodeSeconds: try number(summary, "encode_s_per_step"))
+        let model = obj["model"] as? String ?? "?"
+        let delay = (obj["delay_ms"] as? NSNumber)?.doubleValue ?? 0
+        let label = "\(model) \(Int(servers))x\(Int(workers)) \(rate) \(String(format: "%g", delay)) ms"
+        return ScalingPoint(label: label, inputs: inputs, measuredStepSeconds: step)
+    }
+
+    /// Every non-empty line of a JSON Lines file.
+    package static func points(jsonLines text: String) throws -> [ScalingPoint] {
+        var out: [ScalingPoint] = []
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+        where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            out.append(try point(jsonLine: String(line), lineNumber: i + 1))
+        }
+        return out
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+
+/// A sync step over links, as `precis bench scaling` predicts it: `workers` workers and `servers`
+/// parameter servers, each on its own host with one link of `bandwidthBitsPerSecond` per direction.
+/// The parameters are split evenly over the servers; every worker pushes all its gradients and pulls
+/// all the parameters every step, so a server's link carries `workers ÷ servers` times a worker's.
+package struct ScalingInputs: Sendable, Equatable {
+    package var workers: Int
+    package var servers: Int
+    package var parameters: Double
+    /// Wire bytes per parameter of a worker's push (bf16 with error feedback + LZ4 ≈ 1.5).
+    package var gradientBytesPerParameter: Double
+    /// Wire bytes per parameter of a worker's pull (fp32 + LZ4 ≈ 3.5; bf16-delta + LZ4 ≈ 1.5).
+    package var pullBytesPerParameter: Double
+    package var bandwidthBitsPerSecond: Double
+    /// Round trip between two hosts.
+    package var roundTripSeconds: Double
+    /// The slowest worker's forward + backward.
+    package var computeSeconds: Double
+    /// Gradient encoding not overlapped with backward.
+    package var encodeSeconds: Double = 0
+    /// The fraction of compute a pull could hide behind (0 today: a worker starts forward once every
+    /// partition has arrived; a forward pass that starts on the first layers' partitions would hide
+    /// the rest of the pull behind itself, up to about a third of compute).
+    package var pullOverlap: Double = 0
+
+    package init(workers: Int, servers: Int, parameters: Double, gradientBytesPerParameter: Double, pullBytesPerParameter: Double,
+                 bandwidthBitsPerSecond: Double, roundTripSeconds: Double, computeSeconds: Double, encodeSeconds: Double = 0, pullOverlap: Double = 0) {
+        self.workers = workers; self.servers = servers; self.parameters = parameters
+        self.gradientBytesPerParameter = gradientBytesPerParameter; self.pullBytesPerParameter = pullBytesPerParameter
+        self.bandwidthBitsPerSecond = bandwidthBitsPerSecond; self.roundTripSeconds = roundTripSeconds
+        self.computeSeconds = computeSeconds; self.encodeSeconds = encodeSeconds
+        self.pullOverlap = pullOverlap
+    }
+
+    /// How many times a worker's bytes the busiest link carries: a server's link when servers are
+    /// fewer than workers (each server answers every worker), else the worker's own.
+    package var fanIn: Double { max(1, Double(workers) / Double(max(servers, 1))) }
+}
+
+/// The constants of the model, fitted to measured runs (`ScalingModel.fit`).
+package struct ScalingConstants: Sendable, Equatable {
+    /// The fraction of a link's rate a transfer achieves (TCP, framing, the token bucket).
+    package var linkEfficiency: Double
+    /// The fraction of compute the gradient push hides (it leaves while backward runs).
+    package var hiddenPushFraction: Double
+    /// A server's update (decode, sum, AdamW, encode for the pull) per parameter it holds, seconds.
+    package var updateSecondsPerParameter: Double
+    /// Round trips a step waits for beyond the bytes (push, version, pull request and reply).
+    package var roundTrips: Double
+    /// Fixed cost per step: scheduling, messages, wake-ups.
+    package var overheadSeconds: Double
+
+    package init(linkEfficiency: Double, hiddenPushFraction: Double, updateSecondsPerParameter: Double, roundTrips: Double, overheadSeconds: Double) {
+        self.linkEfficiency = linkEfficiency; self.hiddenPushFraction = hiddenPushFraction
+        self.updateSecondsPerParameter = updateSecondsPerParameter; self.roundTrips = roundTrips; self.overheadSeconds = overheadSeconds
+    }
+
+    /// Starting values, not a fit to capped links: the update from the loopback trace in
+    /// docs/benchmarks.md ("Where the cluster's time goes": AdamW and encoding ≈ 5 ns per parameter
+    /// each on one thread of the 2-vCPU VM), a push mostly hidden behind backward, 90 % of a link's
+    /// rate, three round trips and 20 ms of fixed cost. `precis bench scaling --measured FILE` fits
+    /// all five to tools/bench/scaling.sh's runs and uses the fit instead.
+    package static let defaults = ScalingConstants(linkEfficiency: 0.9, hiddenPushFraction: 0.3,
+                                                   updateSecondsPerParameter: 1e-8, roundTrips: 3, overheadSeconds: 0.02)
+}
+
+/// One predicted step, split as the coordinator's summary splits a measured one.
+package struct StepPrediction: Sendable, Equatable {
+    package var compute: Double
+    package var encode: Double
+    /// Push time left over once backward ends.
+    package var pushExposed: Double
+    package var update: Double
+    /// Pull time not hidden behind compute.
+    package var pull: Double
+    package var latency: Double
+    package var overhead: Double
+
+    /// Time on the wire that the step waits for (push not hidden + pull).
+    package var wire: Double { pushExposed + pull }
+    /// Everything after compute and encoding: what a worker waits for.
+    package var waiting: Double { pushExposed + update + pull + latency + overhead }
+    package var total: Double { compute + encode + waiting }
+    /// Compute ÷ step: the share of a worker's time spent on forward + backward.
+    package var efficiency: Double { total > 0 ? compute / total : 0 }
+}
+
+/// A measured run reduced to what the model needs (from one JSON line of tools/bench/scaling.sh).
+package struct ScalingPoint: Sendable, Equatable {
+    package var label: String
+    package var inputs: ScalingInputs
+    package var measuredStepSeconds: Double
+
+    package init(label: String, inputs: ScalingInputs, measuredStepSeconds: Double) {
+        self.label = label; self.inputs = inputs; self.measuredStepSeconds = measuredStepSeconds
+    }
+}
+
+package enum ScalingModel {
+    /// The step of `inputs` under `constants`.
+    package static func predict(_ inputs: ScalingInputs, _ constants: ScalingConstants = .defaults) -> StepPrediction {
+        let bytesPerSecond = inputs.bandwidthBitsPerSecond / 8 * constants.linkEfficiency
+        let push = inputs.parameters * inputs.gradientBytesPerParameter * inputs.fanIn / bytesPerSecond
+        let pull = inputs.parameters * inputs.pullBytesPerParameter * inputs.fanIn / bytesPerSecond
+        let hidden = constants.hiddenPushFraction * inputs.computeSeconds
+        return StepPrediction(compute: inputs.computeSeconds, encode: inputs.encodeSeconds,
+                              pushExposed: max(0, push - hidden),
+                              update: constants.updateSecondsPerParameter * inputs.parameters / Double(max(inputs.servers, 1)),
+                              pull: max(0, pull - inputs.pullOverlap * inputs.computeSeconds), latency: constants.roundTrips * inputs.roundTripSeconds, overhead: constants.overheadSeconds)
+    }
+
+    /// |predicted − measured| ÷ measured.
+    package static func relativeError(_ p: ScalingPoint, _ constants: ScalingConstants) -> Double {
+        abs(predict(p.inputs, constants).total - p.measuredStepSeconds) / p.measuredStepSeconds
+    }
+
+    /// The constants that minimise the largest relative error over `points` (then the summed squared
+    /// relative error): link efficiency and hidden fraction on a grid, the update, round-trip and
+    /// overhead terms (linear, non-negative) by least squares on relative errors for each grid cell.
+    package static func fit(_ points: [ScalingPoint]) -> ScalingConstants {
+        precondition(!points.isEmpty, "fit needs measured points")
+        var best: (worst: Double, sum: Double, c: ScalingConstants)?
+        for e in stride(from: 0.3, through: 1.0001, by: 0.025) {
+            for h in stride(from: 0.0, through: 0.6501, by: 0.05) {
+                var c = ScalingConstants(linkEfficiency: e, hiddenPushFraction: h, updateSecondsPerParameter: 0, roundTrips: 0, overheadSeconds: 0)
+                // What is left of each step once compute, encoding and wire are counted: u·P/S + k·RTT + o.
+                let rows = points.map { p -> (x: [Double], y: Double, w: Double) in
+                    let base = predict(p.inputs, c)
+                    let x = [p.inputs.parameters / Double(max(p.inputs.servers, 1)), p.inputs.roundTripSeconds, 1]
+                    return (x, p.measuredStepSeconds - (base.compute + base.encode + base.pushExposed + base.pull), 1 / p.measuredStepSeconds)
+                }
+                let beta = nonNegativeLeastSquares(rows)
+                c.updateSecondsPerParameter = beta[0]; c.roundTrips = beta[1]; c.overheadSeconds = beta[2]
+                let errors = points.map { relativeError($0, c) }
+                let worst = errors.max()!, sum = errors.reduce(0) { $0 + $1 * $1 }
+                if best == nil || worst < best!.worst - 1e-12 || (abs(worst - best!.worst) <= 1e-12 && sum < best!.sum) { best = (worst, sum, c) }
+            }
+        }
+        return best!.c
+    }
+
+    /// Weighted least squares with every coefficient ≥ 0, exactly: the unconstrained solution on every
+    /// subset of the columns (a few unknowns: 2ⁿ small solves), the best one with no negative coefficient.
+    static func nonNegativeLeastSquares(_ unscaled: [(x: [Double], y: Double, w: Double)]) -> [Double] {
+        let n = unscaled.first?.x.count ?? 0
+        // Columns scaled to unit weighted norm (parameters per server and seconds differ by 10¹⁰).
+        let norms = (0..<n).map { j in max(sqrt(unscaled.reduce(0) { $0 + pow($1.w * $1.x[j], 2) }), 1e-300) }
+        let rows = unscaled.map { r in (x: (0..<n).map { r.x[$0] / norms[$0] }, y: r.y, w: r.w) }
+        var best = [Double](repeating: 0, count: n)
+        var bestResidual = residual(rows, best)
+        for mask in 1..<(1 << n) {
+            let cols = (0..<n).filter { mask & (1 << $0) != 0 }
+            // Normal equations on these columns.
+            var a = [[Double]](repeating: [Double](repeating: 0, count: cols.count + 1), count: cols.count)
+            for r in rows {
+                let w2 = r.w * r.w
+                for (i, ci) in cols.enumerated() {
+                    for (j, cj) in cols.enumerated() { a[i][j] += w2 * r.x[ci] * r.x[cj] }
+                    a[i][cols.count] += w2 * r.x[ci] * r.y
+                }
+            }
+            guard let solution = solve(a) else { continue }
+            var beta = [Double](repeating: 0, count: n)
+            for (i, c) in cols.enumerated() { beta[c] = solution[i] }
+            guard beta.allSatisfy({ $0 >= 0 && $0.isFinite }) else { continue }
+            let res = residual(rows, beta)
+            if res < bestResidual { best = beta; bestResidual = res }
+        }
+        return (0..<n).map { best[$0] / norms[$0] }
+    }
+
+    static func residual(_ rows: [(x: [Double], y: Double, w: Double)], _ beta: [Double]) -> Double {
+        rows.reduce(0) { acc, r in
+            let fit = zip(r.x, beta).reduce(0) { $0 + $1.0 * $1.1 }
+            return acc + pow(r.w * (r.y - fit), 2)
+        }
+    }
+
+    /// Gaussian elimination with partial pivoting on an augmented n × (n + 1) matrix; nil when singular.
+    static func solve(_ m: [[Double]]) -> [Double]? {
+        var a = m
+        let n = a.count
+        for col in 0..<n {
+            let pivot = (col..<n).max { abs(a[$0][col]) < abs(a[$1][col]) }!
+            let scale = a.map { abs($0[col]) }.max() ?? 0
+            guard abs(a[pivot][col]) > 1e-12 * max(scale, 1e-300) else { return nil }
+            a.swapAt(col, pivot)
+            for r in 0..<n where r != col {
+                let f = a[r][col] / a[col][col]
+                if f != 0 { for c in col...n { a[r][c] -= f * a[col][c] } }
+            }
+        }
+        return (0..<n).map { a[$0][n] / a[$0][$0] }
+    }
+
+    // MARK: predictions for a fleet
+
+    /// A model shape for the prediction table.
+    package struct Shape: Sendable, Equatable {
+        package var name: String
+        package var parameters: Double
+        /// Forward + backward of one worker's step on one host.
+        package var computeSeconds: Double
+        package init(name: String, parameters: Double, computeSeconds: Double) {
+            self.name = name; self.parameters = parameters; self.computeSeconds = computeSeconds
+        }
+    }
+
+    /// One row of the prediction table: `workers` worker hosts and the fewest server hosts (at most
+    /// one per worker) that keep the efficiency at `target` or above; all `workers` servers when none does.
+    package struct FleetRow: Sendable, Equatable {
+        package var workers: Int
+        package var servers: Int
+        package var step: StepPrediction
+        package var meetsTarget: Bool
+    }
+
+    package static func fleetRow(workers: Int, shape: Shape, bandwidthBitsPerSecond: Double, roundTripSeconds: Double,
+                                 gradientBytesPerParameter: Double, pullBytesPerParameter: Double, target: Double,
+                                 pullOverlap: Double = 0, constants: ScalingConstants = .defaults) -> FleetRow {
+        func step(_ s: Int) -> StepPrediction {
+            predict(ScalingInputs(workers: workers, servers: s, parameters: shape.parameters,
+                                  gradientBytesPerParameter: gradientBytesPerParameter, pullBytesPerParameter: pullBytesPerParameter,
+                                  bandwidthBitsPerSecond: bandwidthBitsPerSecond, roundTripSeconds: roundTripSeconds,
+                                  computeSeconds: shape.computeSeconds, pullOverlap: pullOverlap), constants)
+        }
+        for s in 1...max(workers, 1) {
+            let p = step(s)
+            if p.efficiency >= target { return FleetRow(workers: workers, servers: s, step: p, meetsTarget: true) }
+        }
+        return FleetRow(workers: workers, servers: max(workers, 1), step: step(max(workers, 1)), meetsTarget: false)
+    }
+
+    /// The most workers one server can serve with the efficiency at `target` or above (0: not even one).
+    package static func workersPerServer(shape: Shape, bandwidthBitsPerSecond: Double, roundTripSeconds: Double,
+                                         gradientBytesPerParameter: Double, pullBytesPerParameter: Double, target: Double,
+                                         pullOverlap: Double = 0, constants: ScalingConstants = .defaults, limit: Int = 4096) -> Int {
+        var best = 0
+        for w in 1...limit {
+            // With servers = 1 the fan-in is w; a fleet of w·k workers on k servers has the same step except
+            // for the update term, which only shrinks with more servers.
+            let p = predict(ScalingInputs(workers: w, servers: 1, parameters: shape.parameters,
+                                          gradientBytesPerParameter: gradientBytesPerParameter, pullBytesPerParameter: pullBytesPerParameter,
+                                          bandwidthBitsPerSecond: bandwidthBitsPerSecond, roundTripSeconds: roundTripSeconds,
+                                          computeSeconds: shape.computeSeconds, pullOverlap: pullOverlap), constants)
+            if p.efficiency >= target { best = w } else { break }
+        }
+        return best
+    }
+}

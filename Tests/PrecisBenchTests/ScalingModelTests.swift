@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+import PrecisBench
+
+/// The step-time model behind `precis bench scaling`: the split of a predicted step, how the busiest
+/// link's bytes grow with workers per server, the fit recovering known constants, the fleet table,
+/// and reading tools/bench/scaling.sh's JSON lines.
+@Suite struct ScalingModelTests {
+    static let constants = ScalingConstants(linkEfficiency: 0.8, hiddenPushFraction: 0.25, updateSecondsPerParameter: 4e-9,
+                                            roundTrips: 2, overheadSeconds: 0.01)
+
+    static func inputs(workers: Int = 2, servers: Int = 1, parameters: Double = 10e6, gbit: Double = 1, rtt: Double = 0.001,
+                       compute: Double = 1, encode: Double = 0.05) -> ScalingInputs {
+        ScalingInputs(workers: workers, servers: servers, parameters: parameters, gradientBytesPerParameter: 1.5,
+                      pullBytesPerParameter: 2, bandwidthBitsPerSecond: gbit * 1e9, roundTripSeconds: rtt,
+                      computeSeconds: compute, encodeSeconds: encode)
+    }
+
+    @Test func stepIsTheSumOfItsTermsComputedByHand() {
+        // 2 workers on 1 server: the server's link carries twice a worker's bytes.
+        let p = ScalingModel.predict(Self.inputs(), Self.constants)
+        let bytesPerSecond = 1e9 / 8 * 0.8
+        let push = 10e6 * 1.5 * 2 / bytesPerSecond          // 0.3 s
+        let pull = 10e6 * 2 * 2 / bytesPerSecond            // 0.4 s
+        #expect(abs(p.pushExposed - (push - 0.25)) < 1e-12)
+        #expect(abs(p.pull - pull) < 1e-12)
+        #expect(abs(p.update - 0.04) < 1e-12)
+        #expect(abs(p.latency - 0.002) < 1e-12)
+        #expect(abs(p.total - (1 + 0.05 + (push - 0.25) + 0.04 + pull + 0.002 + 0.01)) < 1e-12)
+        #expect(abs(p.efficiency - 1 / p.total) < 1e-12)
+        #expect(abs(p.waiting - (p.total - 1 - 0.05)) < 1e-12)
+    }
+
+    @Test func aPushShorterThanTheHiddenPartCostsNothing() {
+        let p = ScalingModel.predict(Self.inputs(gbit: 100, compute: 2), Self.constants)
+        #expect(p.pushExposed == 0)
+        #expect(p.pull > 0)
+    }
+
+    @Test func aPullHiddenBehindForwardLeavesOnlyItsRest() {
+        var i = Self.inputs()
+        let full = ScalingModel.predict(i, Self.constants).pull     // 0.4 s
+        i.pullOverlap = 0.3                                          // hides 0.3 s of a 1 s compute
+        #expect(abs(ScalingModel.predict(i, Self.constants).pull - (full - 0.3)) < 1e-12)
+        i.pullOverlap = 1
+        #expect(ScalingModel.predict(i, Self.constants).pull == 0)
+    }
+
+    @Test func busiestLinkFollowsWorkersPerServer() {
+        #expect(Self.inputs(workers: 1, servers: 4).fanIn == 1)
+        #expect(Self.inputs(workers: 4, servers: 4).fanIn == 1)
+        #expect(Self.inputs(workers: 8, servers: 2).fanIn == 4)
+        // Doubling both workers and servers leaves the wire time alone; doubling workers alone doubles the pull.
+        let base = ScalingModel.predict(Self.inputs(workers: 4, servers: 2), Self.constants)
+        let both = ScalingModel.predict(Self.inputs(workers: 8, servers: 4), Self.constants)
+        let more = ScalingModel.predict(Self.inputs(workers: 8, servers: 2), Self.constants)
+        #expect(abs(both.pull - base.pull) < 1e-12)
+        #expect(abs(more.pull - 2 * base.pull) < 1e-12)
+        #expect(both.update < base.update)
+    }
+
+    @Test func fitRecoversTheConstantsOfSyntheticRuns() {
+        var points: [ScalingPoint] = []
+        for (w, s) in [(2, 1), (4, 2), (4, 1), (3, 3)] {
+            for gbit in [1.0, 10] {
+                for rtt in [0.0002, 0.004] {
+                    let i = Self.inputs(workers: w, servers: s, gbit: gbit, rtt: rtt, compute: 0.5 + 0.1 * Double(w))
+                    points.append(ScalingPoint(label: "\(s)x\(w)", inputs: i, measuredStepSeconds: ScalingModel.predict(i, Self.constants).total))
+                }
+            }
+        }
+        let c = ScalingModel.fit(points)
+        // The grid holds the true efficiency and hidden fraction, so the fit is exact.
+        #expect(abs(c.linkEfficiency - 0.8) < 1e-9)
+        #expect(abs(c.hiddenPushFraction - 0.25) < 1e-9)
+        #expect(abs(c.updateSecondsPerParameter - 4e-9) < 1e-12)
+        #expect(abs(c.roundTrips - 2) < 1e-4)
+        #expect(abs(c.overheadSeconds - 0.01) < 1e-5)
+        for p in points { #expect(ScalingModel.relativeError(p, c) < 1e-6, "\(p.label)") }
+    }
+
+    @Test func fleetPicksTheFewestServersThatMeetTheTarget() {
+        let shape = ScalingModel.Shape(name: "m", parameters: 100e6, computeSeconds: 1)
+        let row = ScalingModel.fleetRow(workers: 16, shape: shape, bandwidthBitsPerSecond: 10e9, roundTripSeconds: 1e-4,
+                                        gradientBytesPerParameter: 1.5, pullBytesPerParameter: 2, target: 0.9, constants: Self.constants)
+        #expect(row.meetsTarget && row.step.efficiency >= 0.9)
+        if row.servers > 1 {
+            let fewer = ScalingModel.fleetRow(workers: 16, shape: shape, bandwidthBitsPerSecond: 10e9, roundTripSeconds: 1e-4,
+                                              gradientBytesPerParameter: 1.5, pullBytesPerParameter: 2, target: 0.999, constants: Self.constants)
+            #expect(fewer.servers >= row.servers)
+        }
+        let perServer = ScalingModel.workersPerServer(shape: shape, bandwidthBitsPerSecond: 10e9, roundTripSeconds: 1e-4,
+                                                      gradientBytesPerParameter: 1.5, pullBytesPerParameter: 2, target: 0.9, constants: Self.constants)
+        #expect(perServer >= 1)
+        let at = { (w: Int) in ScalingModel.predict(ScalingInputs(workers: w, servers: 1, parameters: 100e6, gradientBytesPerParameter: 1.5,
+                                                                  pullBytesPerParameter: 2, bandwidthBitsPerSecond: 10e9, roundTripSeconds: 1e-4,
+                                                                  computeSeconds: 1), Self.constants).efficiency }
+        #expect(at(perServer) >= 0.9 && at(perServer + 1) < 0.9)
+        // A link too slow for even one worker per server: no server count meets the target.
+        let slow = ScalingModel.fleetRow(workers: 4, shape: shape, bandwidthBitsPerSecond: 1e8, roundTripSeconds: 1e-4,
+                                         gradientBytesPerParameter: 1.5, pullBytesPerParameter: 2, target: 0.9, constants: Self.constants)
+        #expect(!slow.meetsTarget && slow.servers == 4)
+    }
+
+    @Test func readsAScalingLine() throws {
+        let line = #"{"model": "bart-small", "servers": 2, "workers": 4, "rate": "10gbit", "delay_ms": 2.0, "rtt_ms": 4.2, "#
+            + #""summary": {"s_per_step": 1.5, "compute_s_per_step": 1.2, "encode_s_per_step": 0.03, "waiting_s_per_step": 0.2, "#
+            + #""gradient_wire_mb_per_step": 50, "gradient_raw_mb_per_step": 130.4, "parameter_wire_mb_per_step": 60, "parameter_raw_mb_per_step": 130.4}}"#
+        let p = try ScalingMeasurement.point(jsonLine: line)
+        #expect(p.inputs.workers == 4 && p.inputs.servers == 2)
+        #expect(abs(p.inputs.parameters - 8.15e6) < 1)
+        #expect(abs(p.inputs.gradientBytesPerParameter - 50e6 / 4 / 8.15e6) < 1e-9)
+        #expect(abs(p.inputs.pullBytesPerParameter - 60e6 / 4 / 8.15e6) < 1e-9)
+        #expect(p.inputs.bandwidthBitsPerSecond == 10e9)
+        #expect(abs(p.inputs.roundTripSeconds - 0.0042) < 1e-12)
+        #expect(p.measuredStepSeconds == 1.5 && p.inputs.computeSeconds == 1.2 && p.inputs.encodeSeconds == 0.03)
+        #expect(p.label == "bart-small 2x4 10gbit 2 ms")
+        // Without a ping figure the round trip is twice the one-way delay.
+        let noPing = try ScalingMeasurement.point(jsonLine: line.replacingOccurrences(of: #""rtt_ms": 4.2, "#, with: ""))
+        #expect(abs(noPing.inputs.roundTripSeconds - 0.004) < 1e-12)
+    }
+
+    @Test func rejectsHostileLinesWithTheirLineNumber() {
+        #expect(ScalingMeasurement.bitsPerSecond("1gbit") == 1e9)
+        #expect(ScalingMeasurement.bitsPerSecond("500mbit") == 5e8)
+        #expect(ScalingMeasurement.bitsPerSecond("fast") == nil)
+        #expect(ScalingMeasurement.bitsPerSecond("-1gbit") == nil)
+        #expect(ScalingMeasurement.bitsPerSecond("nangbit") == nil)
+        do {
+            _ = try ScalingMeasurement.points(jsonLines: "\n[1, 2]\n")
+            Issue.record("an array was accepted")
+        } catch {
+            #expect("\(error)".contains("line 2"))
+        }
+        let noSummary = #"{"servers": 1, "workers": 2, "rate": "1gbit", "delay_ms": 0}"#
+        #expect(throws: ScalingMeasurementError.self) { try ScalingMeasurement.point(jsonLine: noSummary) }
+        let zeroWorkers = #"{"servers": 1, "workers": 0, "rate": "1gbit", "delay_ms": 0, "summary": {}}"#
+        #expect(throws: ScalingMeasurementError.self) { try ScalingMeasurement.point(jsonLine: zeroWorkers) }
+    }
+}
