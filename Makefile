@@ -35,6 +35,8 @@ build: setup
 test: EXTRA_APT_PACKAGES := chromium
 test: setup data
 	$(SWIFT) build -c release --build-tests
+	@# No AVX-512 code may reach the portable kernels through a shared specialization (SIGILL without AVX-512).
+	bash tools/check_isa_symbols.sh .build/release
 	$(SWIFT) test -c release --skip-build
 	@# Again with the AVX-512 kernels off, so the portable kernels are proven on this machine too.
 	PRECIS_NO_AVX512=1 $(SWIFT) test -c release --skip-build --filter "PrecisCoreTests|PrecisModelsTests|PrecisBenchTests"

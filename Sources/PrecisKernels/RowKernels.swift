@@ -14,6 +14,18 @@ import Darwin
 
 public typealias F8 = SIMD8<Float>
 
+/// The largest lane, as the standard library's `SIMD.max()` computes it (`Float.maximum` from lane
+/// 0 up), written out: `max()` is emitted into each client module as a shared specialization, and
+/// the copy compiled in `PrecisAVX512` (for skylake-avx512) could then be the one the linker keeps
+/// for every module, so a CPU without AVX-512 would run AVX-512 instructions in the portable kernels.
+/// `tools/check_isa_symbols.sh` checks that no such shared symbol is left.
+@inlinable @inline(__always) public func laneMax(_ v: F8) -> Float {
+    var m = v[0]
+    m = Float.maximum(m, v[1]); m = Float.maximum(m, v[2]); m = Float.maximum(m, v[3])
+    m = Float.maximum(m, v[4]); m = Float.maximum(m, v[5]); m = Float.maximum(m, v[6])
+    return Float.maximum(m, v[7])
+}
+
 @inlinable @inline(__always) public func load8(_ p: UnsafePointer<Float>) -> F8 {
     UnsafeRawPointer(p).loadUnaligned(as: F8.self)
 }
@@ -94,7 +106,7 @@ public enum Row {
             var acc = load8(x)
             i = 8
             while i + 8 <= n { let v = load8(x + i); acc = acc.replacing(with: v, where: v .> acc); i += 8 }
-            m = acc.max()
+            m = laneMax(acc)
         }
         while i < n { m = Swift.max(m, x[i]); i += 1 }
         return m
@@ -147,7 +159,7 @@ public enum Row {
                 acc = acc.replacing(with: v, where: v .> acc)
                 j += 8
             }
-            m = acc.max()
+            m = laneMax(acc)
             while j < limit { if km[j] != 0 { m = Swift.max(m, row[j]) }; j += 1 }
         } else if limit > 0 {
             m = max(row, limit)

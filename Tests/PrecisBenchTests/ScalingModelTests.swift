@@ -80,7 +80,7 @@ import PrecisBench
     }
 
     @Test func fleetPicksTheFewestServersThatMeetTheTarget() {
-        let shape = ScalingModel.Shape(name: "m", parameters: 100e6, computeSeconds: 1)
+        let shape = ScalingModel.Shape(name: "m", parameters: 10e6, computeSeconds: 1)
         let row = ScalingModel.fleetRow(workers: 16, shape: shape, bandwidthBitsPerSecond: 10e9, roundTripSeconds: 1e-4,
                                         gradientBytesPerParameter: 1.5, pullBytesPerParameter: 2, target: 0.9, constants: Self.constants)
         #expect(row.meetsTarget && row.step.efficiency >= 0.9)
@@ -92,7 +92,7 @@ import PrecisBench
         let perServer = ScalingModel.workersPerServer(shape: shape, bandwidthBitsPerSecond: 10e9, roundTripSeconds: 1e-4,
                                                       gradientBytesPerParameter: 1.5, pullBytesPerParameter: 2, target: 0.9, constants: Self.constants)
         #expect(perServer >= 1)
-        let at = { (w: Int) in ScalingModel.predict(ScalingInputs(workers: w, servers: 1, parameters: 100e6, gradientBytesPerParameter: 1.5,
+        let at = { (w: Int) in ScalingModel.predict(ScalingInputs(workers: w, servers: 1, parameters: 10e6, gradientBytesPerParameter: 1.5,
                                                                   pullBytesPerParameter: 2, bandwidthBitsPerSecond: 10e9, roundTripSeconds: 1e-4,
                                                                   computeSeconds: 1), Self.constants).efficiency }
         #expect(at(perServer) >= 0.9 && at(perServer + 1) < 0.9)
