@@ -128,6 +128,13 @@ bench-compare: build golden-venv
 bench-generate: build golden-venv
 	bash tools/bench/compare_generate.sh
 
+# 300 steps of the default bart-small recipe in fp32 and with bf16 products, loss curves compared
+# against 1 % (docs/benchmarks.md, "bf16 loss curve"). On a CPU without AMX or AVX-512-BF16:
+# make bf16-loss-curve PRECIS_BF16_EMULATE=1 (the portable kernel: slow). STEPS=, THREADS= as the script.
+.PHONY: bf16-loss-curve
+bf16-loss-curve: build data
+	bash tools/bench/bf16_loss_curve.sh
+
 clean:
 	rm -rf .build
 

@@ -84,8 +84,8 @@ float precis_bf16_to_f32(uint16_t x) {
     return f;
 }
 
-void precis_bf16_pack_b(const float *b, size_t ldb, int transB, size_t k, size_t n,
-                        uint16_t *dst, size_t p0, size_t p1) {
+static void pack_b_scalar(const float *b, size_t ldb, int transB, size_t k, size_t n,
+                          uint16_t *dst, size_t p0, size_t p1) {
     const size_t k32 = precis_bf16_pad32(k), pairs = k32 >> 1;
     for (size_t p = p0; p < p1; p++) {
         uint16_t *panel = dst + p * pairs * 32;
@@ -114,8 +114,8 @@ void precis_bf16_pack_b(const float *b, size_t ldb, int transB, size_t k, size_t
     }
 }
 
-void precis_bf16_pack_a(const float *a, size_t lda, int transA, size_t m, size_t k,
-                        uint16_t *dst, size_t r0, size_t r1) {
+static void pack_a_scalar(const float *a, size_t lda, int transA, size_t m, size_t k,
+                          uint16_t *dst, size_t r0, size_t r1) {
     const size_t k32 = precis_bf16_pad32(k);
     const size_t live = r1 < m ? r1 : m;
     if (!transA) {
@@ -145,6 +145,140 @@ void precis_bf16_pack_a(const float *a, size_t lda, int transA, size_t m, size_t
         }
     }
     for (size_t i = live > r0 ? live : r0; i < r1; i++) memset(dst + i * k32, 0, k32 * sizeof(uint16_t));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversion and packing with AVX-512F: the same bits as the scalar code above (round to nearest,
+// ties to even, NaN kept and quieted, denormals kept: integer arithmetic on the fp32 bits, not
+// VCVTNEPS2BF16, which flushes denormals), 16 values per instruction. Used where the CPU and OS
+// have AVX-512F and PRECIS_NO_AVX512 is unset; the scalar code everywhere else. Packing activations
+// for every weight-gradient product is on the training step's path, so this is measured speed
+// (docs/benchmarks.md, "bf16 training step"), not tidiness.
+
+#if defined(__x86_64__)
+#include <stdlib.h>
+#define PACK_TARGET __attribute__((target("avx512f")))
+
+// 16 fp32 values -> 16 bf16 values, each in the low half of a 32-bit lane (the high half zero).
+static inline __attribute__((always_inline)) PACK_TARGET __m512i bf16_round16(__m512 x) {
+    const __m512i u = _mm512_castps_si512(x);
+    const __m512i hi = _mm512_srli_epi32(u, 16);
+    const __m512i bias = _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(hi, _mm512_set1_epi32(1)));
+    const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, bias), 16);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                                 _mm512_set1_epi32(0x7f800000));
+    return _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(hi, _mm512_set1_epi32(0x40)));
+}
+
+static inline PACK_TARGET __mmask16 first_lanes(size_t count) {
+    return count >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << count) - 1);
+}
+
+// `count` values of `src` -> 16-value groups of `d` up to `width` (a multiple of 16), zero beyond `count`.
+static PACK_TARGET void row_avx512(const float *src, size_t count, size_t width, uint16_t *d) {
+    for (size_t c = 0; c < width; c += 16) {
+        const __mmask16 m = first_lanes(c < count ? count - c : 0);
+        const __m512i v = bf16_round16(_mm512_maskz_loadu_ps(m, src + c));
+        _mm256_storeu_si256((__m256i *)(d + c), _mm512_cvtepi32_epi16(v));
+    }
+}
+
+static PACK_TARGET void pack_a_avx512(const float *a, size_t lda, int transA, size_t m, size_t k,
+                                      uint16_t *dst, size_t r0, size_t r1) {
+    const size_t k32 = precis_bf16_pad32(k);
+    const size_t live = r1 < m ? r1 : m;
+    if (!transA) {
+        for (size_t i = r0; i < live; i++) row_avx512(a + i * lda, k, k32, dst + i * k32);
+    } else if (r0 < live) {
+        // op(A)[i][c] = a[c*lda + i]: 16 rows of op(A) at a time; each row of a gives 16 values of one
+        // column, converted at once, then transposed through L1.
+        for (size_t i0 = r0; i0 < live; i0 += 16) {
+            const size_t ni = live - i0 < 16 ? live - i0 : 16;
+            const __mmask16 mi = first_lanes(ni);
+            for (size_t c0 = 0; c0 < k32; c0 += 32) {
+                uint16_t t[32][16] __attribute__((aligned(64)));
+                for (size_t c = 0; c < 32; c++) {
+                    const __mmask16 mc = c0 + c < k ? mi : 0;
+                    const __m512i v = bf16_round16(_mm512_maskz_loadu_ps(mc, a + (c0 + c) * lda + i0));
+                    _mm256_store_si256((__m256i *)t[c], _mm512_cvtepi32_epi16(v));
+                }
+                for (size_t i = 0; i < ni; i++) {
+                    uint16_t *d = dst + (i0 + i) * k32 + c0;
+                    for (size_t c = 0; c < 32; c++) d[c] = t[c][i];
+                }
+            }
+        }
+    }
+    for (size_t i = live > r0 ? live : r0; i < r1; i++) memset(dst + i * k32, 0, k32 * sizeof(uint16_t));
+}
+
+static PACK_TARGET void pack_b_avx512(const float *b, size_t ldb, int transB, size_t k, size_t n,
+                                      uint16_t *dst, size_t p0, size_t p1) {
+    const size_t k32 = precis_bf16_pad32(k), pairs = k32 >> 1;
+    for (size_t p = p0; p < p1; p++) {
+        uint32_t *panel = (uint32_t *)(dst + p * pairs * 32);  // [pairs][16 lanes] of (even row | odd row << 16)
+        const size_t c0 = p * 16, lanes = c0 >= n ? 0 : (n - c0 < 16 ? n - c0 : 16);
+        if (!transB) {
+            // op(B)[r][c] = b[r*ldb + c]: rows r and r+1 give one 64-byte line of the panel.
+            const __mmask16 ml = first_lanes(lanes);
+            for (size_t q = 0; q < pairs; q++) {
+                const size_t r = 2 * q;
+                const __m512i even = bf16_round16(_mm512_maskz_loadu_ps(r < k ? ml : 0, b + r * ldb + c0));
+                const __m512i odd = bf16_round16(_mm512_maskz_loadu_ps(r + 1 < k ? ml : 0, b + (r + 1) * ldb + c0));
+                _mm512_storeu_si512((void *)(panel + q * 16), _mm512_or_si512(even, _mm512_slli_epi32(odd, 16)));
+            }
+        } else {
+            // op(B)[r][c] = b[c*ldb + r]: column c is a row of b; 32 of its values are 16 (even | odd)
+            // pairs, converted at once for each of the 16 lanes, then transposed through L1.
+            for (size_t q0 = 0; q0 < pairs; q0 += 16) {
+                uint32_t t[16][16] __attribute__((aligned(64)));
+                const size_t r0 = 2 * q0;
+                const size_t left = r0 < k ? k - r0 : 0;
+                const __mmask16 m0 = first_lanes(left), m1 = first_lanes(left > 16 ? left - 16 : 0);
+                for (size_t l = 0; l < 16; l++) {
+                    const float *src = b + (c0 + l) * ldb + r0;
+                    const int live = l < lanes;
+                    const __m256i lo = _mm512_cvtepi32_epi16(bf16_round16(_mm512_maskz_loadu_ps(live ? m0 : 0, src)));
+                    const __m256i hi = _mm512_cvtepi32_epi16(bf16_round16(_mm512_maskz_loadu_ps(live ? m1 : 0, src + 16)));
+                    _mm256_store_si256((__m256i *)t[l], lo);
+                    _mm256_store_si256((__m256i *)t[l] + 1, hi);
+                }
+                for (size_t q = 0; q < 16; q++)
+                    for (size_t l = 0; l < 16; l++) panel[(q0 + q) * 16 + l] = t[l][q];
+            }
+        }
+    }
+}
+
+// Whether the AVX-512F packers may run: CPUID and XCR0, and PRECIS_NO_AVX512 unset (read once; a
+// race between threads computes the same answer twice).
+static int pack_simd(void) {
+    static int cached = -1;
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v < 0) {
+        precis_bf16_cpu q;
+        precis_bf16_query(&q);
+        v = q.avx512f && q.os_avx512 && getenv("PRECIS_NO_AVX512") == NULL;
+        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+#endif
+
+void precis_bf16_pack_b(const float *b, size_t ldb, int transB, size_t k, size_t n,
+                        uint16_t *dst, size_t p0, size_t p1) {
+#if defined(__x86_64__)
+    if (pack_simd()) { pack_b_avx512(b, ldb, transB, k, n, dst, p0, p1); return; }
+#endif
+    pack_b_scalar(b, ldb, transB, k, n, dst, p0, p1);
+}
+
+void precis_bf16_pack_a(const float *a, size_t lda, int transA, size_t m, size_t k,
+                        uint16_t *dst, size_t r0, size_t r1) {
+#if defined(__x86_64__)
+    if (pack_simd()) { pack_a_avx512(a, lda, transA, m, k, dst, r0, r1); return; }
+#endif
+    pack_a_scalar(a, lda, transA, m, k, dst, r0, r1);
 }
 
 // ---------------------------------------------------------------------------------------------

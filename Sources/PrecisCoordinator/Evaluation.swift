@@ -283,6 +283,7 @@ public enum CheckpointEvaluation {
                              progress: (String, Int, Int) -> Void = { _, _, _ in }) throws -> (EvaluationReport, String) {
         if let why = invalid(maxSamples: maxSamples) { throw CoordinatorError.invalidRequest(why) }
         let sm = try SummarizationModel(folder: checkpoint)
+        try BF16Setting.apply(config, to: sm.model)
         let a = config.training
         if let m = a.generationMaxLength { sm.generation.maxLength = m; sm.generation.maxNewTokens = nil }
         if let b = a.generationNumBeams { sm.generation.numBeams = b }

@@ -34,6 +34,7 @@ extension TrainingArguments {
         ("max_grad_norm", .double(\.maxGradNorm)),
         ("stop_on_nonfinite", .bool(\.stopOnNonfinite)),
         ("label_smoothing_factor", .double(\.labelSmoothingFactor)),
+        ("bf16", .bool(\.bf16)),
         ("logging_steps", .int(\.loggingSteps)),
         ("logging_dir", .optionalString(\.loggingDir)),
         ("report_to", .stringList(\.reportTo)),

@@ -71,6 +71,7 @@ public enum LocalTrainer {
         if refuseUnsupported, let e = unsupported(cfg, totalSteps: nil, stepsPerEpoch: nil) { throw e }
         Compute.setThreads(a.threads ?? Compute.availableCores)
         let model = try loadModel(a.model, seed: a.seed)
+        try BF16Setting.apply(cfg, to: model)
         let plan = try TrainingPlan(cfg, model: ModelShape(model.facts), plannedWorkers: 1)
         if refuseUnsupported, let e = unsupported(cfg, totalSteps: plan.totalSteps, stepsPerEpoch: plan.stepsPerEpoch) { throw e }
         log(plan.loadSummary)
@@ -80,7 +81,7 @@ public enum LocalTrainer {
         let optimizer = OptimizerState(table: model.table,
                                        adamw: AdamW(beta1: a.adamBeta1, beta2: a.adamBeta2, eps: a.adamEpsilon, weightDecay: a.weightDecay),
                                        schedule: plan.schedule)
-        log("\(model.table.count) parameters, \(ds.count) examples, \(plan.stepsPerEpoch) steps per epoch, \(totalSteps) steps, warmup \(plan.warmupSteps), \(Compute.threads) thread(s)")
+        log("\(model.table.count) parameters, \(ds.count) examples, \(plan.stepsPerEpoch) steps per epoch, \(totalSteps) steps, warmup \(plan.warmupSteps), \(Compute.threads) thread(s), products \(BF16Setting.describe(model))")
 
         let collator = Collator(padId: Int32(model.facts.padTokenId))
         let t0 = Date()

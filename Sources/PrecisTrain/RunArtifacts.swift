@@ -146,6 +146,8 @@ public enum RunArtifacts {
             ("lr_scheduler_type", a.lrSchedulerType), ("warmup_steps", "\(o.warmupSteps)"), ("training_steps", "\(o.totalSteps)"),
             ("label_smoothing_factor", "\(a.labelSmoothingFactor)"), ("max_grad_norm", "\(a.maxGradNorm)"), ("seed", "\(a.seed)"),
         ]
+        // Trainer's card says "mixed_precision_training: Native AMP" for bf16; this names what Precis does.
+        if a.bf16 { hp.append(("mixed_precision_training", "bf16 matrix products, fp32 accumulation")) }
         if o.onCluster {
             hp += [("consistency", cfg.cluster.consistency), ("servers", "\(cfg.cluster.servers)"), ("gradient codec", cfg.cluster.codec)]
         }

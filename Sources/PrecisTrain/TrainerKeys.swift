@@ -36,8 +36,9 @@ enum TrainerKeys {
     static let ignored: [String: Verdict] = [
         "fp16": refusedIfTrue("fp16 would train in half precision; Precis trains in fp32"),
         "fp16_full_eval": refusedIfTrue("fp16 evaluation would change the metrics; Precis evaluates in fp32"),
-        "bf16": refusedIfTrue("bf16 mixed precision is not available yet; Precis trains in fp32"),
-        "bf16_full_eval": refusedIfTrue("bf16 evaluation is not available yet; Precis evaluates in fp32"),
+        "bf16_full_eval": refusedIfTrue("bf16_full_eval would evaluate a model cast to bf16 (weights, LayerNorm, softmax and loss "
+                                        + "in bf16); Precis evaluates with fp32 weights: set bf16: true instead, which evaluates with "
+                                        + "bf16 matrix products and fp32 accumulation"),
         "tf32": harmless,
         "optim": refusedUnlessIn(["adamw_torch", "adamw_torch_fused", "adamw_hf", "adamw"],
                                  "Precis's optimizer is AdamW (adamw_torch); another optimizer would change the result"),

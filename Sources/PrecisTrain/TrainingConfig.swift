@@ -71,6 +71,11 @@ public struct TrainingArguments: Sendable, Equatable {
     /// A non-finite loss or gradient norm stops the run at that step, before its update (`NonFiniteStop`).
     public var stopOnNonfinite = true
     public var labelSmoothingFactor = 0.0
+    /// Trainer's `bf16`: the matrix products of training, evaluation and generation take bf16
+    /// operands and accumulate in fp32 (`MatmulPrecision.bf16`), as `torch.autocast` does on CPU;
+    /// parameters, optimizer state, LayerNorm, softmax, the loss and gradient sums stay fp32.
+    /// Needs a CPU with AMX or AVX-512-BF16 (`BF16Setting`).
+    public var bf16 = false
     public var loggingSteps = 50
     /// Where the TensorBoard event files go (nil: Trainer's default, `output_dir/runs/<date>_<host>`).
     public var loggingDir: String? = nil

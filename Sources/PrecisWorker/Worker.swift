@@ -236,10 +236,20 @@ public final class Worker {
         }
         config = cfg; plan = p
         if model == nil || model!.params.count != m.params.count { model = m }
+        do {
+            try BF16Setting.apply(cfg, to: model!)
+        } catch {
+            // The config asks for bf16 products and this CPU has no bf16 kernel: this worker cannot train it.
+            log("error: \(error)")
+            try? control.send(Control.frames(.leave, LeaveMessage(id: id, reason: "no bf16 kernel on this CPU (training.bf16)")))
+            try? control.set(ZMQSocket.linger, 2000)
+            link.stop()
+            throw Stop.exit(1)
+        }
         collator = Collator(padId: Int32(m.facts.padTokenId))
         if cfg.cluster.codec == "bf16" { errorFeedback = FloatBuffer(count: m.params.count) }
         if options.dumpParameters != nil && lastDelta?.count != m.params.count { lastDelta = FloatBuffer(count: m.params.count) }
-        log("registered as \(r.name) (id \(id)); \(m.params.count) parameters, \(p.dataset.count) examples, \(options.threads) thread(s)")
+        log("registered as \(r.name) (id \(id)); \(m.params.count) parameters, \(p.dataset.count) examples, \(options.threads) thread(s), products \(BF16Setting.describe(model!))")
     }
 
     func apply(view v: ViewMessage) throws {

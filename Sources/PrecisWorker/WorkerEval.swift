@@ -41,6 +41,7 @@ extension Worker {
         var reply = EvalResultMessage(id: t.id, indices: t.indices, lossSum: 0, count: 0, predictions: [], genLengths: [], seconds: 0)
         do {
             let sm = try SummarizationModel(folder: folder)
+            try BF16Setting.apply(cfg, to: sm.model)
             let ep = try EvaluationPlan(cfg, model: sm.model)
             if let m = cfg.training.generationMaxLength { sm.generation.maxLength = m; sm.generation.maxNewTokens = nil }
             if let b = cfg.training.generationNumBeams { sm.generation.numBeams = b }

@@ -15,7 +15,8 @@ struct ConfigCommand: ParsableCommand {
             `group_by_length` and `evaluation_strategy` are read as `warmup_steps` (a ratio below 1), \
             `train_sampling_strategy` and `eval_strategy`. Keys Precis does not act on are listed as \
             warnings when ignoring them is harmless and refused when it would change the result. \
-            Exit status 1 when the file is not a valid config (every unknown key is named).
+            Exit status 1 when the file is not a valid config (every unknown key is named), or when it \
+            sets bf16: true and this CPU has no bf16 kernel (the missing CPU flags are named).
             """)
 
         @Argument(help: "The YAML config file.")
@@ -24,6 +25,7 @@ struct ConfigCommand: ParsableCommand {
         func run() throws {
             do {
                 let cfg = try TrainingConfig.load(file)
+                try BF16Setting.check(cfg)
                 for w in cfg.warnings { FileHandle.standardError.write(Data("precis: warning: \(w)\n".utf8)) }
                 print(cfg.resolvedYAML(), terminator: "")
             } catch { throw fail(error) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PrecisCore
 import PrecisData
 import PrecisEval
 import PrecisHub
@@ -176,6 +177,8 @@ struct SummarizeCommand: ParsableCommand {
     @Option(name: .customLong("source-prefix"), help: "Text put before every input (run_summarization's --source_prefix, e.g. \"summarize: \" for T5).")
     var sourcePrefix = ""
     @OptionGroup var gen: GenerationOptions
+    @Flag(help: "Matrix products with bf16 operands and fp32 accumulation (training.bf16's products; needs a CPU with AMX or AVX-512-BF16).")
+    var bf16 = false
     @Flag(help: "Also print each summary's generated token ids as \"ids\" (the decoder start and end-of-sequence tokens included, as transformers' generate returns them).")
     var ids = false
 
@@ -184,6 +187,7 @@ struct SummarizeCommand: ParsableCommand {
     func run() throws {
         do {
             let sm = try SummarizationModel(folder: ModelSource.modelFolder(model))
+            if bf16 { try setBF16(sm.model) }
             try gen.apply(&sm.generation)
             let data: Data
             let name = input ?? "<stdin>"
@@ -245,9 +249,12 @@ struct EvaluateCommand: ParsableCommand {
     var outputDir: String?
     @Option(name: .customLong("out"), help: .hidden)
     var legacyOut: String?
+    @Flag(help: "Matrix products with bf16 operands and fp32 accumulation (training.bf16's products; needs a CPU with AMX or AVX-512-BF16).")
+    var bf16 = false
     @OptionGroup var gen: GenerationOptions
 
     func validate() throws {
+        if bf16 && baseline != nil { throw ValidationError("--bf16 is for a model; a baseline runs no matrix products") }
         _ = try OutputDir.resolve(outputDir, legacy: legacyOut, required: false)
         if (model == nil) == (baseline == nil) { throw ValidationError("give exactly one of --model and --baseline") }
         if let m = maxSamples, m <= 0 { throw ValidationError("--max-samples must be positive, not \(m)") }
@@ -283,6 +290,7 @@ struct EvaluateCommand: ParsableCommand {
                 for t in rougeTypes { metrics["eval_\(t.name)"] = 100 * (mean[t]?.fmeasure ?? 0) }
             } else {
                 let sm = try SummarizationModel(folder: ModelSource.modelFolder(model!))
+                if bf16 { try setBF16(sm.model) }
                 try gen.apply(&sm.generation)
                 let bars = ["loss": ProgressBar(label: "eval loss"), "generate": ProgressBar(label: "generate ")]
                 let report = try Evaluator.evaluate(sm, records: recs, batchSize: batchSize,
@@ -308,3 +316,13 @@ struct EvaluateCommand: ParsableCommand {
         } catch let e as ValidationError { throw e } catch { throw fail(error) }
     }
 }
+
+/// `--bf16`: bf16 products on `model`; on a CPU without a bf16 kernel, an error naming the flag and
+/// the missing CPU flags (exit status 1).
+func setBF16(_ model: any Seq2SeqModel) throws {
+    do { try model.setMatmulPrecision(.bf16) } catch let BF16Error.unavailable(why) {
+        throw BF16FlagError(description: "--bf16: \(why)")
+    }
+}
+
+struct BF16FlagError: Error, CustomStringConvertible { let description: String }

@@ -58,6 +58,8 @@ struct TrainCommand: ParsableCommand {
             if let outputDir { cfg.training.outputDir = outputDir }
             if let maxSteps { cfg.training.maxSteps = maxSteps }
             try cfg.validate()
+            // bf16: true on a CPU without a bf16 kernel stops here, before anything is launched.
+            try BF16Setting.check(cfg)
             // Before a tokenizer is trained or data loaded: the keys --in-process refuses whatever the run's length.
             if inProcess, let e = LocalTrainer.unsupported(cfg, totalSteps: nil, stepsPerEpoch: nil) { throw e }
             try TokenizerPreparation.ensure(cfg) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }

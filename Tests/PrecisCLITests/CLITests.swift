@@ -22,10 +22,16 @@ enum CLI {
 
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
-    static func run(_ args: [String]) throws -> Result {
+    /// `environment` is added to this process's (the child's alone: tests run in parallel).
+    static func run(_ args: [String], environment: [String: String] = [:], removing: [String] = []) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
+        if !environment.isEmpty || !removing.isEmpty {
+            var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            for k in removing { env[k] = nil }
+            p.environment = env
+        }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
         try p.run()

@@ -217,10 +217,24 @@ import PrecisCore
         #expect(BF16.value(BF16.bits(.nan)).isNaN && BF16.value(BF16.bits(Float(bitPattern: 0x7F80_0001))).isNaN)
         // The C packing's conversion is the same function: compare on a spread of bit patterns.
         let xs = (0..<4096).map { Float(bitPattern: UInt32(truncatingIfNeeded: $0 &* 0x9E37_79B1)) }
-        let packed = try? PackedBF16Matrix(xs, ldb: 1, transposed: false, k: xs.count, n: 1)
-        for (i, x) in xs.enumerated() {
-            let got = packed?.element(row: i, col: 0)
-            #expect(got?.bitPattern == BF16.rounded(x).bitPattern || (got?.isNaN == true && x.isNaN))
+        // Every packing form (the AVX-512F packers where the CPU has them, the scalar ones under
+        // PRECIS_NO_AVX512): B as a column and as a transposed row, A as a row and as a transposed column.
+        let n = xs.count
+        let b = try? PackedBF16Matrix(xs, ldb: 1, transposed: false, k: n, n: 1)
+        let bt = try? PackedBF16Matrix(xs, ldb: n, transposed: true, k: n, n: 1)
+        let a = try? BF16Rows(xs, lda: n, transposed: false, m: 1, k: n)
+        let at = try? BF16Rows(xs, lda: n, transposed: true, m: n, k: 1)
+        let forms: [(String, (Int) -> Float?)] = [
+            ("B", { i in b?.element(row: i, col: 0) }), ("Bᵀ", { i in bt?.element(row: i, col: 0) }),
+            ("A", { i in a?.element(row: 0, col: i) }), ("Aᵀ", { i in at?.element(row: i, col: 0) }),
+        ]
+        for (name, read) in forms {
+            var wrong = 0
+            for (i, x) in xs.enumerated() {
+                let got = read(i)
+                if !(got?.bitPattern == BF16.rounded(x).bitPattern || (got?.isNaN == true && x.isNaN)) { wrong += 1 }
+            }
+            #expect(wrong == 0, "\(name): \(wrong) of \(n) bit patterns converted differently")
         }
     }
 

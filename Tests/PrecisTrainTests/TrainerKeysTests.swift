@@ -48,7 +48,7 @@ import PrecisTrain
         let c = try parse("  fp16: false\n  run_name: x\n  dataloader_num_workers: 4\n  optim: adamw_torch\n")
         #expect(c.warnings.count == 4)
         #expect(c.warnings.contains { $0.contains("training.dataloader_num_workers") && $0.contains("ignored") })
-        for (yaml, key) in [("  fp16: true\n", "training.fp16"), ("  bf16: true\n", "training.bf16"), ("  optim: adafactor\n", "training.optim"),
+        for (yaml, key) in [("  fp16: true\n", "training.fp16"), ("  bf16_full_eval: true\n", "training.bf16_full_eval"), ("  optim: adafactor\n", "training.optim"),
                             ("  data_seed: 7\n", "training.data_seed"), ("  dataloader_drop_last: true\n", "training.dataloader_drop_last"),
                             ("  sortish_sampler: true\n", "training.sortish_sampler"), ("  eval_delay: 2\n", "training.eval_delay")] {
             do {

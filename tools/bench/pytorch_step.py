@@ -47,7 +47,10 @@ def plain(args, cfg):
     for i in range(args.warmup + args.steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels, use_cache=False).loss
+        # --bf16: matrix products in bf16 under autocast (oneDNN's AMX / AVX-512-BF16 kernels), the rest
+        # fp32, as Trainer's `bf16: true` does on CPU.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels, use_cache=False).loss
         t1 = time.perf_counter()
         loss.backward()
         t2 = time.perf_counter()
@@ -91,7 +94,8 @@ def trainer(args, cfg):
         targs = Seq2SeqTrainingArguments(output_dir=out, per_device_train_batch_size=args.batch,
                                          max_steps=args.warmup + args.steps, learning_rate=1e-4, weight_decay=0.01,
                                          max_grad_norm=1.0, logging_steps=10_000, save_strategy="no", report_to=[],
-                                         dataloader_num_workers=0, use_cpu=True, disable_tqdm=True)
+                                         dataloader_num_workers=0, use_cpu=True, disable_tqdm=True,
+                                         bf16=args.bf16)
         Seq2SeqTrainer(model=model, args=targs, train_dataset=DS(), callbacks=[Timer()]).train()
     step = statistics.median(times[args.warmup:])
     return {"mode": "trainer", "step_ms": 1000 * step,
@@ -107,13 +111,14 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true", help="torch.autocast(cpu, bfloat16) / Trainer's bf16=True")
     ap.add_argument("--mode", choices=["plain", "trainer", "both"], default="both")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     # Any model type the config names (bart, t5, …), as `precis bench step` builds it from the registry.
     fields = json.load(open(args.config))
     cfg = AutoConfig.for_model(fields.pop("model_type"), **fields)
-    meta = {"torch": torch.__version__, "threads": args.threads, "batch": args.batch,
+    meta = {"torch": torch.__version__, "precision": "bf16 (autocast)" if args.bf16 else "fp32", "threads": args.threads, "batch": args.batch,
             "source_len": args.source_len, "target_len": args.target_len}
     # Each mode in its own process so peak RSS is per mode.
     if args.mode == "both":

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import PrecisCore
+
+/// `training.bf16` and `--bf16` as a user meets them: accepted where a bf16 kernel runs, refused at
+/// start (exit 1, the YAML key or the flag and the missing CPU flags named) where none does.
+/// `PRECIS_NO_AVX512=1` takes every hardware kernel away, `PRECIS_BF16_EMULATE=1` gives the portable
+/// one back; both go to the child processes only.
+@Suite struct BF16CommandTests {
+    static let noKernel = ["PRECIS_NO_AVX512": "1"]
+    static let emulated = ["PRECIS_NO_AVX512": "1", "PRECIS_BF16_EMULATE": "1"]
+
+    static func config(_ dir: String, _ training: String) throws -> String {
+        let file = dir + "/c.yaml"
+        try ("training:\n  output_dir: \(dir)/out\n" + training).write(toFile: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    @Test func configCheckAndTrainRefuseBF16WithoutAKernel() throws {
+        let dir = CLI.temp()
+        let file = try Self.config(dir, "  bf16: true\n")
+        let r = try CLI.run(["config", "check", file], environment: Self.noKernel, removing: ["PRECIS_BF16_EMULATE"])
+        #expect(r.status == 1, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stderr.contains("\(file): key 'training.bf16': true asks for bf16 matrix products")
+                && r.stderr.contains("PRECIS_NO_AVX512"), "\(r.stderr)")
+        let ok = try CLI.run(["config", "check", file], environment: Self.emulated)
+        #expect(ok.status == 0 && ok.stdout.contains("  bf16: true\n"), "\(ok.stderr)")
+        // precis train stops before anything is launched or written, in process or as a cluster.
+        for extra in [["--in-process"], []] {
+            let t = try CLI.run(["train", "--config", file] + extra, environment: Self.noKernel, removing: ["PRECIS_BF16_EMULATE"])
+            #expect(t.status == 1 && t.stderr.contains("training.bf16"), "\(extra): \(t.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out"))
+    }
+
+    /// On a CPU with neither AVX-512-BF16 nor AMX (this test's own CPU, when it is one), the message
+    /// names the flags it lacks as /proc/cpuinfo spells them.
+    @Test func theRefusalNamesTheMissingCPUFlags() throws {
+        let cpu = BF16Support.query()
+        guard !cpu.supports(.avx512bf16) && !cpu.supports(.amx) else { return }
+        let dir = CLI.temp()
+        let file = try Self.config(dir, "  bf16: true\n")
+        let r = try CLI.run(["config", "check", file], removing: ["PRECIS_BF16_EMULATE", "PRECIS_NO_AVX512"])
+        #expect(r.status == 1, "\(r.stdout)")
+        #expect(r.stderr.contains("training.bf16") && r.stderr.contains("avx512_bf16") && r.stderr.contains("amx_bf16"), "\(r.stderr)")
+    }
+
+    @Test func evaluateAndSummarizeTakeBF16() throws {
+        let (model, data) = try ModelCommandTests.setUp()
+        let args = ["evaluate", "--model", model, "--data", data, "--max-samples", "2", "--batch-size", "2", "--max-new-tokens", "4", "--bf16"]
+        let refused = try CLI.run(args, environment: Self.noKernel, removing: ["PRECIS_BF16_EMULATE"])
+        #expect(refused.status == 1 && refused.stderr.contains("--bf16: ") && refused.stderr.contains("PRECIS_NO_AVX512"), "\(refused.stderr)")
+        let out = CLI.temp()
+        let fp32 = try CLI.run(Array(args.dropLast()) + ["--output-dir", out + "/fp32"], environment: Self.emulated)
+        let bf16 = try CLI.run(args + ["--output-dir", out + "/bf16"], environment: Self.emulated)
+        #expect(fp32.status == 0 && bf16.status == 0, "\(fp32.stderr)\n\(bf16.stderr)")
+        // The loss moves by bf16's rounding of the products' operands: a little; not at all would mean fp32 ran.
+        func loss(_ run: String) throws -> Double? {
+            let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/\(run)/metrics.json"))) as? [String: Any]
+            return m?["eval_loss"] as? Double
+        }
+        let a = try loss("fp32"), b = try loss("bf16")
+        #expect(a != nil && b != nil && a != b && abs(a! - b!) < 0.05 * a!, "fp32 \(String(describing: a)), bf16 \(String(describing: b))")
+        let input = CLI.temp() + "/in.jsonl"
+        try "{\"dialogue\": \"Amanda: I baked cookies. Do you want some?\\nJerry: Sure!\"}\n".write(toFile: input, atomically: true, encoding: .utf8)
+        let s = try CLI.run(["summarize", "--model", model, "--input", input, "--max-new-tokens", "4", "--bf16"], environment: Self.emulated)
+        #expect(s.status == 0 && s.stdout.contains("\"summary\""), "\(s.stderr)")
+        let sr = try CLI.run(["summarize", "--model", model, "--input", input, "--bf16"], environment: Self.noKernel, removing: ["PRECIS_BF16_EMULATE"])
+        #expect(sr.status == 1 && sr.stderr.contains("--bf16: "), "\(sr.stderr)")
+    }
+}
