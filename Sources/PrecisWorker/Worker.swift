@@ -176,12 +176,13 @@ public final class Worker {
                                                                    pid: getpid(), threads: options.threads)))
     }
 
-    func leave(_ reason: String) throws -> Never {
+    /// Tells the coordinator this worker leaves (giving `reason`) and stops with `exitCode`.
+    func leave(_ reason: String, exitCode: Int32 = 0) throws -> Never {
         log("leaving (\(reason)) after \(tasksDone) contribution(s)\(tasks.isEmpty ? "" : "; \(tasks.count) queued task(s) handed back")")
         try? control.send(Control.frames(.leave, LeaveMessage(id: id, reason: reason)))
         try? control.set(ZMQSocket.linger, 2000)
         link.stop()
-        throw Stop.exit(0)
+        throw Stop.exit(exitCode)
     }
 
     /// Waits up to `timeoutMs` for messages from the coordinator and the servers and handles them.
@@ -241,10 +242,7 @@ public final class Worker {
         } catch {
             // The config asks for bf16 products and this CPU has no bf16 kernel: this worker cannot train it.
             log("error: \(error)")
-            try? control.send(Control.frames(.leave, LeaveMessage(id: id, reason: "no bf16 kernel on this CPU (training.bf16)")))
-            try? control.set(ZMQSocket.linger, 2000)
-            link.stop()
-            throw Stop.exit(1)
+            try leave("no bf16 kernel on this CPU (training.bf16)", exitCode: 1)
         }
         collator = Collator(padId: Int32(m.facts.padTokenId))
         if cfg.cluster.codec == "bf16" { errorFeedback = FloatBuffer(count: m.params.count) }
