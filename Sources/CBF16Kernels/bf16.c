@@ -174,6 +174,32 @@ static inline PACK_TARGET __mmask16 first_lanes(size_t count) {
     return count >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << count) - 1);
 }
 
+// Transposes 16 x 16 32-bit elements in registers: afterwards lane j of r[i] is what lane i of r[j]
+// was. Two rounds of unpacks within 128-bit lanes (32-, then 64-bit), then two of 128-bit lane shuffles.
+static inline __attribute__((always_inline)) PACK_TARGET void transpose16x16_epi32(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);      // per 128-bit lane L: r[i][4L], r[i+1][4L], r[i][4L+1], r[i+1][4L+1]
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);  // elements 4L+2, 4L+3
+    }
+    for (int g = 0; g < 16; g += 4) {                      // u[g + c], lane L: column 4L + c of rows g..g+3
+        r[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+        r[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+        r[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+        r[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        // Lanes of rows 0-3 and 4-7 (then 8-11 and 12-15) for columns c, 4+c, 8+c, 12+c.
+        const __m512i v0 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x88), v1 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xdd);
+        const __m512i v2 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x88), v3 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xdd);
+        t[c] = _mm512_shuffle_i32x4(v0, v2, 0x88);
+        t[8 + c] = _mm512_shuffle_i32x4(v0, v2, 0xdd);
+        t[4 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);
+        t[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xdd);
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
 // `count` values of `src` -> 16-value groups of `d` up to `width` (a multiple of 16), zero beyond `count`.
 static PACK_TARGET void row_avx512(const float *src, size_t count, size_t width, uint16_t *d) {
     for (size_t c = 0; c < width; c += 16) {
@@ -190,22 +216,22 @@ static PACK_TARGET void pack_a_avx512(const float *a, size_t lda, int transA, si
     if (!transA) {
         for (size_t i = r0; i < live; i++) row_avx512(a + i * lda, k, k32, dst + i * k32);
     } else if (r0 < live) {
-        // op(A)[i][c] = a[c*lda + i]: 16 rows of op(A) at a time; each row of a gives 16 values of one
-        // column, converted at once, then transposed through L1.
+        // op(A)[i][c] = a[c*lda + i]: 16 rows of op(A) at a time. Rows c and c+1 of a give, lane by
+        // lane, the pair (op(A)[i][c], op(A)[i][c+1]) as one 32-bit word; 16 such vectors (32 values
+        // of c) transposed in registers are the 16 rows' next 32 values, one 64-byte store each.
         for (size_t i0 = r0; i0 < live; i0 += 16) {
             const size_t ni = live - i0 < 16 ? live - i0 : 16;
             const __mmask16 mi = first_lanes(ni);
             for (size_t c0 = 0; c0 < k32; c0 += 32) {
-                uint16_t t[32][16] __attribute__((aligned(64)));
-                for (size_t c = 0; c < 32; c++) {
-                    const __mmask16 mc = c0 + c < k ? mi : 0;
-                    const __m512i v = bf16_round16(_mm512_maskz_loadu_ps(mc, a + (c0 + c) * lda + i0));
-                    _mm256_store_si256((__m256i *)t[c], _mm512_cvtepi32_epi16(v));
+                __m512i v[16];
+                for (size_t q = 0; q < 16; q++) {
+                    const size_t c = c0 + 2 * q;
+                    const __m512i even = bf16_round16(_mm512_maskz_loadu_ps(c < k ? mi : 0, a + c * lda + i0));
+                    const __m512i odd = bf16_round16(_mm512_maskz_loadu_ps(c + 1 < k ? mi : 0, a + (c + 1) * lda + i0));
+                    v[q] = _mm512_or_si512(even, _mm512_slli_epi32(odd, 16));
                 }
-                for (size_t i = 0; i < ni; i++) {
-                    uint16_t *d = dst + (i0 + i) * k32 + c0;
-                    for (size_t c = 0; c < 32; c++) d[c] = t[c][i];
-                }
+                transpose16x16_epi32(v);
+                for (size_t i = 0; i < ni; i++) _mm512_storeu_si512((void *)(dst + (i0 + i) * k32 + c0), v[i]);
             }
         }
     }
@@ -229,9 +255,10 @@ static PACK_TARGET void pack_b_avx512(const float *b, size_t ldb, int transB, si
             }
         } else {
             // op(B)[r][c] = b[c*ldb + r]: column c is a row of b; 32 of its values are 16 (even | odd)
-            // pairs, converted at once for each of the 16 lanes, then transposed through L1.
+            // pairs, converted at once for each of the 16 lanes, then transposed in registers so that
+            // each pair index's 16 lanes are one 64-byte line of the panel.
             for (size_t q0 = 0; q0 < pairs; q0 += 16) {
-                uint32_t t[16][16] __attribute__((aligned(64)));
+                __m512i v[16];
                 const size_t r0 = 2 * q0;
                 const size_t left = r0 < k ? k - r0 : 0;
                 const __mmask16 m0 = first_lanes(left), m1 = first_lanes(left > 16 ? left - 16 : 0);
@@ -240,11 +267,10 @@ static PACK_TARGET void pack_b_avx512(const float *b, size_t ldb, int transB, si
                     const int live = l < lanes;
                     const __m256i lo = _mm512_cvtepi32_epi16(bf16_round16(_mm512_maskz_loadu_ps(live ? m0 : 0, src)));
                     const __m256i hi = _mm512_cvtepi32_epi16(bf16_round16(_mm512_maskz_loadu_ps(live ? m1 : 0, src + 16)));
-                    _mm256_store_si256((__m256i *)t[l], lo);
-                    _mm256_store_si256((__m256i *)t[l] + 1, hi);
+                    v[l] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
                 }
-                for (size_t q = 0; q < 16; q++)
-                    for (size_t l = 0; l < 16; l++) panel[(q0 + q) * 16 + l] = t[l][q];
+                transpose16x16_epi32(v);
+                for (size_t q = 0; q < 16; q++) _mm512_storeu_si512((void *)(panel + (q0 + q) * 16), v[q]);
             }
         }
     }
@@ -406,15 +432,34 @@ static inline AMX_TARGET void amx_merge(const float *t, float *c, size_t ldc, si
     }
 }
 
+// One accumulator tile of the 2 x 2 block: tile T holds C rows i + 16*DR, columns (p + DC)*16.
+// `direct` tiles (alpha 1, beta 0 or 1, all 16 x 16 inside C) start from C itself (beta 1) or zero
+// and are stored straight into C; the others go through `out` and amx_merge.
+#define AMX_START(T)                                                                   \
+    do {                                                                               \
+        if (direct[T] && beta != 0) _tile_loadd(T, cTile[T], strideC);                 \
+        else _tile_zero(T);                                                            \
+    } while (0)
+#define AMX_FINISH(T)                                                                  \
+    do {                                                                               \
+        if (!live[T]) break;                                                           \
+        if (direct[T]) { _tile_stored(T, cTile[T], strideC); break; }                  \
+        _tile_stored(T, out[T], 64);                                                   \
+        amx_merge(out[T], cTile[T], ldc, rowsIn[T], colsIn[T], alpha, beta);           \
+    } while (0)
+
 AMX_TARGET void precis_bf16_gemm_amx(const uint16_t *a, const uint16_t *b, float *c, size_t ldc,
                                      size_t m, size_t n, size_t k, float alpha, float beta,
                                      size_t r0, size_t r1, size_t p0, size_t p1) {
-    const size_t k32 = precis_bf16_pad32(k), panelStride = (k32 >> 1) * 32, strideA = k32 * 2;
+    const size_t k32 = precis_bf16_pad32(k), panelStride = (k32 >> 1) * 32, strideA = k32 * 2, strideC = ldc * 4;
     const size_t allPanels = precis_bf16_pad16(n) >> 4;
     if (r1 > m) r1 = m;
     if (p1 > allPanels) p1 = allPanels;
     if (r0 >= r1 || p0 >= p1) return;
     amx_configure();
+    // With alpha 1 and beta 0 or 1, whole tiles need no fp32 pass over C: the accumulator starts as
+    // C (beta 1: C + A·B summed in the tile, C first) or zero and is stored into C.
+    const int plain = alpha == 1 && (beta == 0 || beta == 1);
     float out[4][256] __attribute__((aligned(64)));
     for (size_t p = p0; p < p1; p += 2) {
         const int two = p + 1 < p1;
@@ -422,10 +467,22 @@ AMX_TARGET void precis_bf16_gemm_amx(const uint16_t *a, const uint16_t *b, float
         for (size_t i = r0; i < r1; i += 32) {
             const int down = i + 16 < r1;
             const uint16_t *a0 = a + i * k32, *a1 = a0 + 16 * k32;
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
+            int live[4], direct[4];
+            size_t rowsIn[4], colsIn[4];
+            float *cTile[4];
+            for (int t = 0; t < 4; t++) {
+                const int dr = t >> 1, dc = t & 1;
+                const size_t row = i + 16 * dr, col = (p + dc) * 16;
+                live[t] = !((dc && !two) || (dr && !down)) && col < n;
+                rowsIn[t] = live[t] ? (r1 - row < 16 ? r1 - row : 16) : 0;
+                colsIn[t] = live[t] ? (n - col < 16 ? n - col : 16) : 0;
+                direct[t] = live[t] && plain && rowsIn[t] == 16 && colsIn[t] == 16;
+                cTile[t] = c + row * ldc + col;
+            }
+            AMX_START(0);
+            AMX_START(1);
+            AMX_START(2);
+            AMX_START(3);
             for (size_t kk = 0; kk < k32; kk += 32) {
                 _tile_loadd(4, a0 + kk, strideA);
                 _tile_loadd(6, b0 + kk * 16, 64);
@@ -440,20 +497,10 @@ AMX_TARGET void precis_bf16_gemm_amx(const uint16_t *a, const uint16_t *b, float
                     if (two) _tile_dpbf16ps(3, 5, 7);
                 }
             }
-            _tile_stored(0, out[0], 64);
-            if (two) _tile_stored(1, out[1], 64);
-            if (down) {
-                _tile_stored(2, out[2], 64);
-                if (two) _tile_stored(3, out[3], 64);
-            }
-            for (int t = 0; t < 4; t++) {
-                const int dr = t >> 1, dc = t & 1;
-                if ((dc && !two) || (dr && !down)) continue;
-                const size_t row = i + 16 * dr, col = (p + dc) * 16;
-                if (col >= n) continue;
-                const size_t rows = r1 - row < 16 ? r1 - row : 16, cols = n - col < 16 ? n - col : 16;
-                amx_merge(out[t], c + row * ldc + col, ldc, rows, cols, alpha, beta);
-            }
+            AMX_FINISH(0);
+            AMX_FINISH(1);
+            AMX_FINISH(2);
+            AMX_FINISH(3);
         }
     }
     _tile_release();

@@ -50,7 +50,9 @@ import PrecisCore
             try b.withUnsafeBufferPointer { try PackedBF16Matrix($0.baseAddress!, ldb: ldb, transposed: cs.transB, k: k, n: n) }
         }
         var rows = try BF16Rows(capacityRows: 1, k: 1)
-        for (alpha, beta) in [(Float(1), Float(0)), (Float(0.5), Float(1))] {
+        // (1, 0) and (1, 1) take the AMX kernel's direct path (whole tiles start from zero or C and
+        // are stored into C), (0.5, 1) the pass over C that scales and adds.
+        for (alpha, beta) in [(Float(1), Float(0)), (Float(1), Float(1)), (Float(0.5), Float(1))] {
             let c0 = fill(m * ldc, seed: 99)
             var c = c0
             if beta == 0 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] = .nan } } }
@@ -74,9 +76,12 @@ import PrecisCore
                     // Tolerance: each product of two bf16 values (8-bit significands) is exact in fp32;
                     // summing k of them in fp32 (in any order, pairwise inside VDPBF16PS/TDPBF16PS) errs by
                     // at most γ_k·Σ|a||b| ≈ k·u·Σ|a||b| (u = 2⁻²⁴); scaling by alpha and adding beta·C
-                    // round twice more: (k + 2)·u·|alpha|·Σ|a||b| + 2u·(|beta·C| + |ref|), and a floor
-                    // for denormal flushing (AMX flushes denormals), far below these values' scale.
-                    let tol = Double(k + 2) * u * Double(alpha) * abs + 2 * u * (Swift.abs(cOld) + Swift.abs(ref)) + 1e-30
+                    // round twice more: (k + 2)·u·|alpha|·Σ|a||b| + 2u·(|beta·C| + |ref|). With alpha 1
+                    // and beta 1 the AMX kernel starts the sum from C, so C's value takes part in every
+                    // one of the k additions: (k + 2)·u·|C| instead of 2u·|C|. And a floor for denormal
+                    // flushing (AMX flushes denormals), far below these values' scale.
+                    let cTerm = alpha == 1 && beta == 1 ? Double(k + 2) * u * Swift.abs(cOld) : 2 * u * Swift.abs(cOld)
+                    let tol = Double(k + 2) * u * Double(alpha) * abs + cTerm + 2 * u * Swift.abs(ref) + 1e-30
                     let got = Double(c[i * ldc + j])
                     #expect(Swift.abs(got - ref) <= tol, "\(kernel.rawValue) \(cs) α \(alpha) β \(beta): C[\(i)][\(j)] = \(got), reference \(ref), tolerance \(tol)")
                     if !(Swift.abs(got - ref) <= tol) { return }
