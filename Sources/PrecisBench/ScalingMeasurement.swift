@@ -26,7 +26,7 @@ package enum ScalingMeasurement {
 
     /// The point of one JSON line (`lineNumber` names it in errors). The parameter count is the
     /// gradients' raw bytes ÷ 4 per worker; bytes per parameter are the wire bytes ÷ that; the
-    /// round trip is the one measured with ping, else twice the one-way delay.
+    /// round trip is twice the emulated one-way delay, else the one measured with ping.
     package static func point(jsonLine: String, lineNumber: Int = 1) throws -> ScalingPoint {
         guard let obj = try? JSONSerialization.jsonObject(with: Data(jsonLine.utf8)) as? [String: Any] else {
             throw ScalingMeasurementError(lineNumber, "not a JSON object")
@@ -49,14 +49,30 @@ package enum ScalingMeasurement {
         let gradWire = try number(summary, "gradient_wire_mb_per_step"), pullWire = try number(summary, "parameter_wire_mb_per_step")
         let step = try number(summary, "s_per_step")
         guard step > 0 else { throw ScalingMeasurementError(lineNumber, "s_per_step must be positive") }
+        // The links' own round trip, twice the one-way delay each host's ingress adds; without a delay,
+        // ping's figure. (Ping runs while the roles start on the shared cores: its figure carries their
+        // scheduling, 0.5–6 ms for links of 0.2 ms.)
         let rtt: Double
-        if let r = obj["rtt_ms"] as? NSNumber, r.doubleValue.isFinite, r.doubleValue >= 0 { rtt = r.doubleValue / 1000 } else { rtt = 2 * (try number(obj, "delay_ms")) / 1000 }
-        let inputs = ScalingInputs(workers: Int(workers), servers: Int(servers), parameters: parameters,
+        if let d = obj["delay_ms"] as? NSNumber, d.doubleValue.isFinite, d.doubleValue > 0, d.doubleValue <= 60_000 {
+            rtt = 2 * d.doubleValue / 1000
+        } else if let r = obj["rtt_ms"] as? NSNumber, r.doubleValue.isFinite, r.doubleValue >= 0, r.doubleValue <= 60_000 {
+            rtt = r.doubleValue / 1000
+        } else {
+            rtt = 0
+        }
+        var inputs = ScalingInputs(workers: Int(workers), servers: Int(servers), parameters: parameters,
                                    gradientBytesPerParameter: gradWire * 1e6 / workers / parameters,
                                    pullBytesPerParameter: pullWire * 1e6 / workers / parameters,
                                    bandwidthBitsPerSecond: bits, roundTripSeconds: rtt,
                                    computeSeconds: try number(summary, "compute_s_per_step"),
                                    encodeSeconds: try number(summary, "encode_s_per_step"))
+        // The cores the run's hosts shared (scaling.sh writes the machine's); absent: hosts of their own.
+        if let raw = obj["cores"], !(raw is NSNull) {
+            guard let c = (raw as? NSNumber)?.doubleValue, c.isFinite, c >= 1, c <= 1e6, c == c.rounded() else {
+                throw ScalingMeasurementError(lineNumber, "'cores' must be a whole number from 1 to 1000000")
+            }
+            inputs.sharedCores = Int(c)
+        }
         let model = obj["model"] as? String ?? "?"
         let delay = (obj["delay_ms"] as? NSNumber)?.doubleValue ?? 0
         let label = "\(model) \(Int(servers))x\(Int(workers)) \(rate) \(String(format: "%g", delay)) ms"

@@ -23,6 +23,11 @@ package struct ScalingInputs: Sendable, Equatable {
     /// partition has arrived; a forward pass that starts on the first layers' partitions would hide
     /// the rest of the pull behind itself, up to about a third of compute).
     package var pullOverlap: Double = 0
+    /// 0: every server has a host of its own, so the update is split S ways. n > 0: the servers share
+    /// n cores (tools/bench/scaling.sh's runs on one VM: every role's namespace is on the same
+    /// cores, and a sync step's update runs while the workers wait), so the update is split only
+    /// min(S, n) ways.
+    package var sharedCores: Int = 0
 
     package init(workers: Int, servers: Int, parameters: Double, gradientBytesPerParameter: Double, pullBytesPerParameter: Double,
                  bandwidthBitsPerSecond: Double, roundTripSeconds: Double, computeSeconds: Double, encodeSeconds: Double = 0, pullOverlap: Double = 0) {
@@ -36,6 +41,12 @@ package struct ScalingInputs: Sendable, Equatable {
     /// How many times a worker's bytes the busiest link carries: a server's link when servers are
     /// fewer than workers (each server answers every worker), else the worker's own.
     package var fanIn: Double { max(1, Double(workers) / Double(max(servers, 1))) }
+
+    /// How many ways the servers' update is split: one per server, or at most `sharedCores`.
+    package var updateWidth: Double {
+        let s = max(servers, 1)
+        return Double(sharedCores > 0 ? min(s, sharedCores) : s)
+    }
 }
 
 /// The constants of the model, fitted to measured runs (`ScalingModel.fit`).
@@ -50,10 +61,16 @@ package struct ScalingConstants: Sendable, Equatable {
     package var roundTrips: Double
     /// Fixed cost per step: scheduling, messages, wake-ups.
     package var overheadSeconds: Double
+    /// CPU seconds per byte moved (the kernel's copies through TCP and, on the bench, the link
+    /// emulation's user-space verdicts): a transfer takes the longer of its time on the link and
+    /// its time on the CPU (`ScalingInputs.sharedCores`).
+    package var cpuSecondsPerByte: Double
 
-    package init(linkEfficiency: Double, hiddenPushFraction: Double, updateSecondsPerParameter: Double, roundTrips: Double, overheadSeconds: Double) {
+    package init(linkEfficiency: Double, hiddenPushFraction: Double, updateSecondsPerParameter: Double, roundTrips: Double, overheadSeconds: Double,
+                 cpuSecondsPerByte: Double = 0) {
         self.linkEfficiency = linkEfficiency; self.hiddenPushFraction = hiddenPushFraction
         self.updateSecondsPerParameter = updateSecondsPerParameter; self.roundTrips = roundTrips; self.overheadSeconds = overheadSeconds
+        self.cpuSecondsPerByte = cpuSecondsPerByte
     }
 
     /// Starting values, not a fit to capped links: the update from the loopback trace in
@@ -101,12 +118,19 @@ package enum ScalingModel {
     /// The step of `inputs` under `constants`.
     package static func predict(_ inputs: ScalingInputs, _ constants: ScalingConstants = .defaults) -> StepPrediction {
         let bytesPerSecond = inputs.bandwidthBitsPerSecond / 8 * constants.linkEfficiency
-        let push = inputs.parameters * inputs.gradientBytesPerParameter * inputs.fanIn / bytesPerSecond
-        let pull = inputs.parameters * inputs.pullBytesPerParameter * inputs.fanIn / bytesPerSecond
+        // The bytes each transfer puts through one CPU: on hosts of their own, the busiest host's (a
+        // server's fan-in times a worker's); on the bench's shared cores, every worker's, spread over them.
+        let cpuShare = inputs.sharedCores > 0 ? Double(inputs.workers) / Double(inputs.sharedCores) : inputs.fanIn
+        func transfer(_ bytesPerParameter: Double) -> Double {
+            let bytes = inputs.parameters * bytesPerParameter
+            return max(bytes * inputs.fanIn / bytesPerSecond, constants.cpuSecondsPerByte * bytes * cpuShare)
+        }
+        let push = transfer(inputs.gradientBytesPerParameter)
+        let pull = transfer(inputs.pullBytesPerParameter)
         let hidden = constants.hiddenPushFraction * inputs.computeSeconds
         return StepPrediction(compute: inputs.computeSeconds, encode: inputs.encodeSeconds,
                               pushExposed: max(0, push - hidden),
-                              update: constants.updateSecondsPerParameter * inputs.parameters / Double(max(inputs.servers, 1)),
+                              update: constants.updateSecondsPerParameter * inputs.parameters / inputs.updateWidth,
                               pull: max(0, pull - inputs.pullOverlap * inputs.computeSeconds), latency: constants.roundTrips * inputs.roundTripSeconds, overhead: constants.overheadSeconds)
     }
 
@@ -115,27 +139,34 @@ package enum ScalingModel {
         abs(predict(p.inputs, constants).total - p.measuredStepSeconds) / p.measuredStepSeconds
     }
 
+    /// The CPU cost per byte the fit tries: none, then 24 values from 0.5 to 20 ns per byte, evenly
+    /// spaced in the logarithm.
+    static let cpuPerByteGrid: [Double] = [0] + (0..<24).map { 0.5e-9 * pow(40, Double($0) / 23) }
+
     /// The constants that minimise the largest relative error over `points` (then the summed squared
-    /// relative error): link efficiency and hidden fraction on a grid, the update, round-trip and
-    /// overhead terms (linear, non-negative) by least squares on relative errors for each grid cell.
+    /// relative error): link efficiency, hidden fraction and CPU per byte on a grid, the update,
+    /// round-trip and overhead terms (linear, non-negative) by least squares on relative errors for
+    /// each grid cell.
     package static func fit(_ points: [ScalingPoint]) -> ScalingConstants {
         precondition(!points.isEmpty, "fit needs measured points")
         var best: (worst: Double, sum: Double, c: ScalingConstants)?
-        for e in stride(from: 0.3, through: 1.0001, by: 0.025) {
-            for h in stride(from: 0.0, through: 0.6501, by: 0.05) {
-                var c = ScalingConstants(linkEfficiency: e, hiddenPushFraction: h, updateSecondsPerParameter: 0, roundTrips: 0, overheadSeconds: 0)
-                // What is left of each step once compute, encoding and wire are counted: u·P/S + k·RTT + o.
-                let rows = points.map { p -> (x: [Double], y: Double, w: Double) in
-                    let base = predict(p.inputs, c)
-                    let x = [p.inputs.parameters / Double(max(p.inputs.servers, 1)), p.inputs.roundTripSeconds, 1]
-                    return (x, p.measuredStepSeconds - (base.compute + base.encode + base.pushExposed + base.pull), 1 / p.measuredStepSeconds)
-                }
-                let beta = nonNegativeLeastSquares(rows)
-                c.updateSecondsPerParameter = beta[0]; c.roundTrips = beta[1]; c.overheadSeconds = beta[2]
-                let errors = points.map { relativeError($0, c) }
-                let worst = errors.max()!, sum = errors.reduce(0) { $0 + $1 * $1 }
-                if best == nil || worst < best!.worst - 1e-12 || (abs(worst - best!.worst) <= 1e-12 && sum < best!.sum) { best = (worst, sum, c) }
+        let cells = stride(from: 0.3, through: 1.0001, by: 0.025).flatMap { e in
+            stride(from: 0.0, through: 1.0001, by: 0.05).flatMap { h in cpuPerByteGrid.map { (e, h, $0) } }
+        }
+        for (e, h, z) in cells {
+            var c = ScalingConstants(linkEfficiency: e, hiddenPushFraction: h, updateSecondsPerParameter: 0, roundTrips: 0, overheadSeconds: 0,
+                                     cpuSecondsPerByte: z)
+            // What is left of each step once compute, encoding and transfers are counted: u·P/S + k·RTT + o.
+            let rows = points.map { p -> (x: [Double], y: Double, w: Double) in
+                let base = predict(p.inputs, c)
+                let x = [p.inputs.parameters / p.inputs.updateWidth, p.inputs.roundTripSeconds, 1]
+                return (x, p.measuredStepSeconds - (base.compute + base.encode + base.pushExposed + base.pull), 1 / p.measuredStepSeconds)
             }
+            let beta = nonNegativeLeastSquares(rows)
+            c.updateSecondsPerParameter = beta[0]; c.roundTrips = beta[1]; c.overheadSeconds = beta[2]
+            let errors = points.map { relativeError($0, c) }
+            let worst = errors.max()!, sum = errors.reduce(0) { $0 + $1 * $1 }
+            if best == nil || worst < best!.worst - 1e-12 || (abs(worst - best!.worst) <= 1e-12 && sum < best!.sum) { best = (worst, sum, c) }
         }
         return best!.c
     }

@@ -19,6 +19,8 @@ extension BenchCommand {
 
         @Option(help: "JSON Lines of tools/bench/scaling.sh: fit the constants to them and print the error per run.")
         var measured: String?
+        @Option(name: .customLong("bench-cores"), help: "Cores of arithmetic the measured runs' hosts shared (default: each line's `cores`, the machine's CPU count; on a VM whose vCPUs share a core's arithmetic, fewer).")
+        var benchCores: Int?
         @Option(name: .customLong("bandwidths"), help: "Link rates to predict, Gbit/s, comma-separated.")
         var bandwidths = "10,25"
         @Option(name: .customLong("rtt-ms"), help: "Round trip between hosts, ms.")
@@ -31,6 +33,10 @@ extension BenchCommand {
         var smallCompute = 0.70
         @Option(name: .customLong("host-speedup"), help: "How much faster a worker host computes than that one thread (its cores × their speed).")
         var hostSpeedup = 16.0
+        @Option(name: .customLong("server-speedup"), help: "How much faster a server host runs its update than the one thread each measured server had (its threads × their speed).")
+        var serverSpeedup = 1.0
+        @Option(name: .customLong("cpu-per-byte-ns"), help: "CPU time per byte a host moves, ns, in the predictions (the fit's figure is the bench's: kernel copies through veth and the link emulation's user-space verdicts on shared cores; 0: a host keeps up with its own link).")
+        var cpuPerByteNs = 0.0
         @Option(help: "Efficiency (compute ÷ step) the server count is chosen for.")
         var target = 0.9
         @Option(name: .customLong("pull-overlap"), help: "What if: the fraction of compute a pull hides behind (0: today's workers wait for every partition before forward).")
@@ -43,9 +49,12 @@ extension BenchCommand {
         static let shapes: [(name: String, parameters: Double)] = [("bart-small", 8.15e6), ("bart-base", 139.42e6), ("bart-large", 406.29e6)]
 
         func validate() throws {
-            guard rttMs >= 0, gradientBytes > 0, pullBytes > 0, smallCompute > 0, hostSpeedup > 0, target > 0, target < 1, pullOverlap >= 0, pullOverlap <= 1 else {
-                throw ValidationError("--rtt-ms must be ≥ 0; --gradient-bytes, --pull-bytes, --small-compute, --host-speedup positive; --target in (0, 1); --pull-overlap in [0, 1]")
+            guard rttMs >= 0, gradientBytes > 0, pullBytes > 0, smallCompute > 0, hostSpeedup > 0, serverSpeedup > 0, target > 0, target < 1,
+                  pullOverlap >= 0, pullOverlap <= 1, cpuPerByteNs >= 0,
+                  [rttMs, gradientBytes, pullBytes, smallCompute, hostSpeedup, serverSpeedup, cpuPerByteNs].allSatisfy(\.isFinite) else {
+                throw ValidationError("--rtt-ms and --cpu-per-byte-ns must be ≥ 0; --gradient-bytes, --pull-bytes, --small-compute, --host-speedup, --server-speedup positive; all finite; --target in (0, 1); --pull-overlap in [0, 1]")
             }
+            if let benchCores, benchCores < 1 || benchCores > 1_000_000 { throw ValidationError("--bench-cores must be between 1 and 1000000") }
             guard !rates.isEmpty, !hostCounts.isEmpty else { throw ValidationError("--bandwidths and --hosts need positive numbers, comma-separated") }
         }
 
@@ -59,17 +68,25 @@ extension BenchCommand {
                 do { text = try String(contentsOfFile: measured, encoding: .utf8) } catch {
                     throw fail("\(measured) cannot be read: \(error.localizedDescription)")
                 }
-                let points: [ScalingPoint]
+                var points: [ScalingPoint]
                 do { points = try ScalingMeasurement.points(jsonLines: text) } catch { throw fail("\(measured): \(error)") }
                 guard !points.isEmpty else { throw fail("\(measured): no runs") }
+                if let benchCores { for i in points.indices { points[i].inputs.sharedCores = benchCores } }
                 constants = ScalingModel.fit(points)
                 printCheck(points, constants)
             }
-            print(String(format: "constants (%@): link efficiency %.3f, push hidden %.2f of compute, update %.3g s per parameter per server, %.2f round trips, overhead %.4f s", measured == nil ? "starting values, not fitted" : "fitted",
-                         constants.linkEfficiency, constants.hiddenPushFraction, constants.updateSecondsPerParameter, constants.roundTrips, constants.overheadSeconds))
+            print(String(format: "constants (%@): link efficiency %.3f, push hidden %.2f of compute, update %.3g s per parameter per server, %.2f round trips, overhead %.4f s, CPU %.2f ns per byte moved",
+                         measured == nil ? "starting values, not fitted" : "fitted",
+                         constants.linkEfficiency, constants.hiddenPushFraction, constants.updateSecondsPerParameter, constants.roundTrips, constants.overheadSeconds,
+                         constants.cpuSecondsPerByte * 1e9))
+            // A server host with more (or faster) threads than the measured one-thread servers updates
+            // faster; the bytes' CPU cost is the predicted hosts' own, not the bench's.
+            constants.updateSecondsPerParameter /= serverSpeedup
+            constants.cpuSecondsPerByte = cpuPerByteNs * 1e-9
             print(String(format: "predictions: one worker per host, compute = %.2f s × parameters ÷ 8.15 M ÷ %.0f (host speed-up); gradients %.2f B/parameter, "
-                         + "parameters %.2f B/parameter; round trip %.2f ms; pull hidden behind up to %.2f of compute; servers: the fewest keeping compute ≥ %.0f %% of the step",
-                         smallCompute, hostSpeedup, gradientBytes, pullBytes, rttMs, pullOverlap, 100 * target))
+                         + "parameters %.2f B/parameter; round trip %.2f ms; pull hidden behind up to %.2f of compute; server update %.0f× one measured thread; "
+                         + "CPU %.2f ns per byte moved; servers: the fewest keeping compute ≥ %.0f %% of the step",
+                         smallCompute, hostSpeedup, gradientBytes, pullBytes, rttMs, pullOverlap, serverSpeedup, cpuPerByteNs, 100 * target))
             for shape in Self.shapes {
                 let s = ScalingModel.Shape(name: shape.name, parameters: shape.parameters,
                                            computeSeconds: smallCompute * shape.parameters / 8.15e6 / hostSpeedup)

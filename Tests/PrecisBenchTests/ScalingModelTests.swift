@@ -59,6 +59,37 @@ import PrecisBench
         #expect(both.update < base.update)
     }
 
+    /// Servers on hosts of their own split the update S ways; the bench's servers share the VM's
+    /// cores, so theirs is split at most `sharedCores` ways.
+    @Test func sharedCoresCapHowFarTheUpdateSplits() {
+        var i = Self.inputs(workers: 4, servers: 4)
+        #expect(abs(ScalingModel.predict(i, Self.constants).update - 0.01) < 1e-12)   // 4e-9 × 10e6 / 4
+        i.sharedCores = 2
+        #expect(i.updateWidth == 2)
+        #expect(abs(ScalingModel.predict(i, Self.constants).update - 0.02) < 1e-12)
+        i.servers = 1
+        #expect(i.updateWidth == 1)
+        #expect(abs(ScalingModel.predict(i, Self.constants).update - 0.04) < 1e-12)
+    }
+
+    /// A transfer takes the longer of its time on the link and its time on the CPU: on hosts of their
+    /// own the busiest host moves fan-in × a worker's bytes; on shared cores, every worker's bytes
+    /// pass through the same cores.
+    @Test func transfersTakeTheLongerOfLinkAndCPU() {
+        var c = Self.constants
+        let i = Self.inputs(gbit: 10)                                     // 2 workers, 1 server
+        let wire = ScalingModel.predict(i, c).pull                        // 10e6 · 2 B · 2 / 1 GB/s = 0.04 s
+        #expect(abs(wire - 0.04) < 1e-12)
+        c.cpuSecondsPerByte = 1e-9
+        #expect(abs(ScalingModel.predict(i, c).pull - 0.04) < 1e-12)     // 10e6 · 2 · 2 · 1 ns = 0.04 s: a tie
+        c.cpuSecondsPerByte = 4e-9
+        #expect(abs(ScalingModel.predict(i, c).pull - 0.16) < 1e-12)     // the CPU's 0.16 s
+        var shared = Self.inputs(workers: 4, servers: 4, gbit: 10)
+        #expect(abs(ScalingModel.predict(shared, c).pull - 0.08) < 1e-12) // own hosts: fan-in 1 → 10e6 · 2 · 4 ns
+        shared.sharedCores = 2
+        #expect(abs(ScalingModel.predict(shared, c).pull - 0.16) < 1e-12) // 4 workers' bytes over 2 cores
+    }
+
     @Test func fitRecoversTheConstantsOfSyntheticRuns() {
         var points: [ScalingPoint] = []
         for (w, s) in [(2, 1), (4, 2), (4, 1), (3, 3)] {
@@ -112,12 +143,24 @@ import PrecisBench
         #expect(abs(p.inputs.gradientBytesPerParameter - 50e6 / 4 / 8.15e6) < 1e-9)
         #expect(abs(p.inputs.pullBytesPerParameter - 60e6 / 4 / 8.15e6) < 1e-9)
         #expect(p.inputs.bandwidthBitsPerSecond == 10e9)
-        #expect(abs(p.inputs.roundTripSeconds - 0.0042) < 1e-12)
+        #expect(abs(p.inputs.roundTripSeconds - 0.004) < 1e-12)   // the links' 2 ms each way, not ping's 4.2
         #expect(p.measuredStepSeconds == 1.5 && p.inputs.computeSeconds == 1.2 && p.inputs.encodeSeconds == 0.03)
         #expect(p.label == "bart-small 2x4 10gbit 2 ms")
-        // Without a ping figure the round trip is twice the one-way delay.
-        let noPing = try ScalingMeasurement.point(jsonLine: line.replacingOccurrences(of: #""rtt_ms": 4.2, "#, with: ""))
-        #expect(abs(noPing.inputs.roundTripSeconds - 0.004) < 1e-12)
+        // Without an emulated delay, ping's figure; without either, none.
+        let noDelay = try ScalingMeasurement.point(jsonLine: line.replacingOccurrences(of: #""delay_ms": 2.0"#, with: #""delay_ms": 0"#))
+        #expect(abs(noDelay.inputs.roundTripSeconds - 0.0042) < 1e-12)
+        let neither = try ScalingMeasurement.point(jsonLine: line.replacingOccurrences(of: #""delay_ms": 2.0"#, with: #""delay_ms": 0"#)
+            .replacingOccurrences(of: #""rtt_ms": 4.2, "#, with: ""))
+        #expect(neither.inputs.roundTripSeconds == 0)
+        // Without "cores" the hosts are taken as separate; with it, the update splits at most that many ways.
+        #expect(p.inputs.sharedCores == 0)
+        let shared = try ScalingMeasurement.point(jsonLine: line.replacingOccurrences(of: #""rtt_ms": 4.2, "#, with: #""rtt_ms": 4.2, "cores": 2, "#))
+        #expect(shared.inputs.sharedCores == 2 && shared.inputs.updateWidth == 2)
+        for bad in ["0", "2.5", "-1", "1e9", "\"two\""] {
+            #expect(throws: ScalingMeasurementError.self, "cores \(bad)") {
+                try ScalingMeasurement.point(jsonLine: line.replacingOccurrences(of: #""rtt_ms": 4.2, "#, with: #""rtt_ms": 4.2, "cores": "# + bad + ", "))
+            }
+        }
     }
 
     @Test func rejectsHostileLinesWithTheirLineNumber() {

@@ -250,10 +250,11 @@ EOF
         ip netns exec "${HOSTNS[w$i]}" "$BIN_DIR/precis-worker" --coordinator "$ep" --host "10.79.0.$(( 100 + i ))" --name "w$i" --threads 1 "${wk[@]}" > "$dir/w$i.log" 2>&1 &
         PIDS+=($!)
     done
-    # Round trip worker 1 → server 1 (a TCP connect to the coordinator's port stands in when ping is absent).
+    # Round trip worker 1 → server 1 as the processes see it: `ping -U` times the reply when ping reads
+    # it, not when the kernel stamped its arrival, which is before the worker's ingress delay.
     local rtt=""
     if command -v ping >/dev/null 2>&1; then
-        rtt=$(ip netns exec "${HOSTNS[w1]}" ping -c 5 -i 0.2 -q 10.79.0.11 2>/dev/null | sed -nE 's#.*= [0-9.]+/([0-9.]+)/.*#\1#p')
+        rtt=$(ip netns exec "${HOSTNS[w1]}" ping -U -c 5 -i 0.2 -q 10.79.0.11 2>/dev/null | sed -nE 's#.*= [0-9.]+/([0-9.]+)/.*#\1#p')
     fi
     # Counters at the end of step 2 and of the last step.
     local before="" after="" s

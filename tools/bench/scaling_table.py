@@ -46,6 +46,9 @@ def make_line(log):
         "steps": steps, "batch_per_worker": int(env["RUN_BATCH"]), "max_source_length": int(env["RUN_SRC"]),
         "max_target_length": int(env["RUN_TGT"]), "threads_per_worker": 1, "wall_s": int(env["RUN_WALL"]),
         "summary": summary, "links": links,
+        # Every host of the run is a namespace on this machine: they share its cores (the model splits
+        # the servers' update over at most this many).
+        "cores": os.cpu_count(),
         # The host's 1-minute load average at the start and the end of the run (other work on the cores).
         "loadavg": [float(x) for x in env.get("RUN_LOAD", "").split()],
     }

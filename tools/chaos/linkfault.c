@@ -195,15 +195,18 @@ int main(int argc, char **argv) {
             queue, opt_delay, opt_jitter, opt_loss, opt_reorder, opt_dup);
     static char buf[1 << 17] __attribute__((aligned));
     while (!stop_flag) {
-        int timeout = 100;
+        // Wait for a packet or the next release, to the nanosecond (poll's milliseconds would round a
+        // 0.1 ms delay up to a whole one whenever no other packet comes first), at most 100 ms.
+        uint64_t wait_ns = 100000000ULL;
         if (held_count > 0) {
             uint64_t now = now_ns();
-            timeout = heap[0].release_ns <= now ? 0 : (int)((heap[0].release_ns - now + 999999) / 1000000);
-            if (timeout > 100) timeout = 100;
+            wait_ns = heap[0].release_ns <= now ? 0 : heap[0].release_ns - now;
+            if (wait_ns > 100000000ULL) wait_ns = 100000000ULL;
         }
+        struct timespec timeout = { .tv_sec = (time_t)(wait_ns / 1000000000ULL), .tv_nsec = (long)(wait_ns % 1000000000ULL) };
         struct pollfd p = { .fd = fd, .events = POLLIN };
-        int r = poll(&p, 1, timeout);
-        if (r < 0 && errno != EINTR) { perror("linkfault: poll"); break; }
+        int r = ppoll(&p, 1, &timeout, NULL);
+        if (r < 0 && errno != EINTR) { perror("linkfault: ppoll"); break; }
         if (r > 0 && (p.revents & POLLIN)) {
             for (;;) {
                 ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
