@@ -52,14 +52,16 @@ package enum ScalingMeasurement {
         // The links' own round trip, twice the one-way delay each host's ingress adds; without a delay,
         // ping's figure. (Ping runs while the roles start on the shared cores: its figure carries their
         // scheduling, 0.5–6 ms for links of 0.2 ms.)
-        let rtt: Double
-        if let d = obj["delay_ms"] as? NSNumber, d.doubleValue.isFinite, d.doubleValue > 0, d.doubleValue <= 60_000 {
-            rtt = 2 * d.doubleValue / 1000
-        } else if let r = obj["rtt_ms"] as? NSNumber, r.doubleValue.isFinite, r.doubleValue >= 0, r.doubleValue <= 60_000 {
-            rtt = r.doubleValue / 1000
-        } else {
-            rtt = 0
+        // Each may be absent (or null: no ping); present, it must be a time from 0 to 60 s.
+        func milliseconds(_ key: String) throws -> Double? {
+            guard let raw = obj[key], !(raw is NSNull) else { return nil }
+            guard let v = (raw as? NSNumber)?.doubleValue, v.isFinite, v >= 0, v <= 60_000 else {
+                throw ScalingMeasurementError(lineNumber, "'\(key)' must be a number of milliseconds from 0 to 60000")
+            }
+            return v
         }
+        let delay = try milliseconds("delay_ms") ?? 0, pinged = try milliseconds("rtt_ms")
+        let rtt = delay > 0 ? 2 * delay / 1000 : (pinged ?? 0) / 1000
         var inputs = ScalingInputs(workers: Int(workers), servers: Int(servers), parameters: parameters,
                                    gradientBytesPerParameter: gradWire * 1e6 / workers / parameters,
                                    pullBytesPerParameter: pullWire * 1e6 / workers / parameters,
@@ -74,7 +76,6 @@ package enum ScalingMeasurement {
             inputs.sharedCores = Int(c)
         }
         let model = obj["model"] as? String ?? "?"
-        let delay = (obj["delay_ms"] as? NSNumber)?.doubleValue ?? 0
         let label = "\(model) \(Int(servers))x\(Int(workers)) \(rate) \(String(format: "%g", delay)) ms"
         return ScalingPoint(label: label, inputs: inputs, measuredStepSeconds: step)
     }

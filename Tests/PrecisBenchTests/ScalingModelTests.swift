@@ -156,6 +156,10 @@ import PrecisBench
         #expect(p.inputs.sharedCores == 0)
         let shared = try ScalingMeasurement.point(jsonLine: line.replacingOccurrences(of: #""rtt_ms": 4.2, "#, with: #""rtt_ms": 4.2, "cores": 2, "#))
         #expect(shared.inputs.sharedCores == 2 && shared.inputs.updateWidth == 2)
+        for (key, bad) in [("delay_ms", "-2"), ("delay_ms", "\"2\""), ("rtt_ms", "1e9"), ("rtt_ms", "[]")] {
+            let edited = line.replacingOccurrences(of: #""\#(key)": "#, with: #""\#(key)": \#(bad), "old_\#(key)": "#)
+            #expect(throws: ScalingMeasurementError.self, "\(key) \(bad)") { try ScalingMeasurement.point(jsonLine: edited) }
+        }
         for bad in ["0", "2.5", "-1", "1e9", "\"two\""] {
             #expect(throws: ScalingMeasurementError.self, "cores \(bad)") {
                 try ScalingMeasurement.point(jsonLine: line.replacingOccurrences(of: #""rtt_ms": 4.2, "#, with: #""rtt_ms": 4.2, "cores": "# + bad + ", "))
