@@ -208,7 +208,7 @@ private struct KeyReader {
 
     mutating func optionalString(_ k: String) throws -> String? {
         guard let v = take(k) else { return nil }
-        guard let s = v as? String else { throw ConfigError.wrongType(file: file, key: prefix + k, expected: "a string") }
+        guard let s = v as? String else { throw ConfigError.wrongType(file: file, key: prefix + k, expected: ConfigError.expectedString(v)) }
         return s
     }
 

@@ -24,6 +24,14 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+extension ConfigError {
+    /// What a string-valued key expects, naming YAML's trap when the value read as a boolean (an
+    /// unquoted `no`, `yes`, `off` or `on`, as in `eval_strategy: no`).
+    static func expectedString(_ value: Any) -> String {
+        value is Bool ? "a string (YAML reads an unquoted no, yes, off or on as false or true: quote it, e.g. \"no\")" : "a string"
+    }
+}
+
 /// A key no reader knows, and the valid key closest to it.
 public struct UnknownKey: Equatable, Sendable {
     public var key: String
@@ -279,7 +287,7 @@ public struct TrainingConfig: Sendable, Equatable {
         var r = Reader(dict: tr, file: file)
         for (key, field) in TrainingArguments.fields { try r.read(key, field, into: &a) }
         if let v = r.take("evaluation_strategy") {
-            guard let s = v as? String else { throw ConfigError.wrongType(file: file, key: "training.evaluation_strategy", expected: "a string") }
+            guard let s = v as? String else { throw ConfigError.wrongType(file: file, key: "training.evaluation_strategy", expected: ConfigError.expectedString(v)) }
             a.evalStrategy = s
         }
         if let v = r.take("warmup_steps") {
@@ -543,7 +551,7 @@ struct Reader {
 
     mutating func string(_ k: String, _ out: inout String) throws {
         guard let v = take(k) else { return }
-        guard let s = v as? String else { throw ConfigError.wrongType(file: file, key: "\(section).\(k)", expected: "a string") }
+        guard let s = v as? String else { throw ConfigError.wrongType(file: file, key: "\(section).\(k)", expected: ConfigError.expectedString(v)) }
         out = s
     }
 
@@ -561,7 +569,7 @@ struct Reader {
 
     mutating func optionalString(_ k: String, _ out: inout String?) throws {
         guard let v = take(k) else { return }
-        guard let s = v as? String else { throw ConfigError.wrongType(file: file, key: "\(section).\(k)", expected: "a string") }
+        guard let s = v as? String else { throw ConfigError.wrongType(file: file, key: "\(section).\(k)", expected: ConfigError.expectedString(v)) }
         out = s
     }
 

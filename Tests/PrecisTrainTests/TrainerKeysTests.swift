@@ -60,6 +60,24 @@ import PrecisTrain
         }
     }
 
+    /// YAML reads an unquoted `no` as false: a strategy written so gets an error that says to quote
+    /// it; quoted, it is Trainer's "no".
+    @Test func anUnquotedNoIsExplained() throws {
+        for key in ["eval_strategy", "save_strategy", "evaluation_strategy"] {
+            do {
+                _ = try parse("  \(key): no\n")
+                Issue.record("\(key): no was accepted")
+            } catch {
+                let message = "\(error)"
+                #expect(message.contains("c.yaml") && message.contains("training.\(key)") && message.contains("quote it"), "\(message)")
+            }
+            #expect(throws: Never.self) { try parse("  \(key): \"no\"\n") }
+        }
+        #expect(throws: ConfigError.wrongType(file: "c.yaml", key: "training.eval_strategy", expected: "a string")) {
+            try parse("  eval_strategy: 3\n")
+        }
+    }
+
     @Test func reportToAndLoggingDirAreReadAsTrainerReadsThem() throws {
         let d = try parse("  learning_rate: 0.001\n")
         #expect(d.training.reportTo == ["tensorboard"] && d.training.reportsToTensorBoard && d.training.loggingDir == nil && d.warnings.isEmpty)
