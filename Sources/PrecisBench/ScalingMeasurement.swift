@@ -49,18 +49,20 @@ package enum ScalingMeasurement {
         let gradWire = try number(summary, "gradient_wire_mb_per_step"), pullWire = try number(summary, "parameter_wire_mb_per_step")
         let step = try number(summary, "s_per_step")
         guard step > 0 else { throw ScalingMeasurementError(lineNumber, "s_per_step must be positive") }
-        // The links' own round trip, twice the one-way delay each host's ingress adds; without a delay,
-        // ping's figure. (Ping runs while the roles start on the shared cores: its figure carries their
-        // scheduling, 0.5–6 ms for links of 0.2 ms.)
-        // Each may be absent (or null: no ping); present, it must be a time from 0 to 60 s.
-        func milliseconds(_ key: String) throws -> Double? {
+        // An optional field: absent or null gives nil; present, it must be a number in `range` (whole
+        // when asked), or the line is refused.
+        func optional(_ key: String, _ range: ClosedRange<Double>, whole: Bool = false, _ what: String) throws -> Double? {
             guard let raw = obj[key], !(raw is NSNull) else { return nil }
-            guard let v = (raw as? NSNumber)?.doubleValue, v.isFinite, v >= 0, v <= 60_000 else {
-                throw ScalingMeasurementError(lineNumber, "'\(key)' must be a number of milliseconds from 0 to 60000")
+            guard let v = (raw as? NSNumber)?.doubleValue, v.isFinite, range.contains(v), !whole || v == v.rounded() else {
+                throw ScalingMeasurementError(lineNumber, "'\(key)' must be \(what)")
             }
             return v
         }
-        let delay = try milliseconds("delay_ms") ?? 0, pinged = try milliseconds("rtt_ms")
+        // The links' own round trip, twice the one-way delay each host's ingress adds; without a delay,
+        // ping's figure (null when ping was absent). Ping runs while the roles start on the shared
+        // cores: its figure carries their scheduling, 0.5–6 ms for links of 0.2 ms.
+        let ms = "a number of milliseconds from 0 to 60000"
+        let delay = try optional("delay_ms", 0...60_000, ms) ?? 0, pinged = try optional("rtt_ms", 0...60_000, ms)
         let rtt = delay > 0 ? 2 * delay / 1000 : (pinged ?? 0) / 1000
         var inputs = ScalingInputs(workers: Int(workers), servers: Int(servers), parameters: parameters,
                                    gradientBytesPerParameter: gradWire * 1e6 / workers / parameters,
@@ -69,11 +71,8 @@ package enum ScalingMeasurement {
                                    computeSeconds: try number(summary, "compute_s_per_step"),
                                    encodeSeconds: try number(summary, "encode_s_per_step"))
         // The cores the run's hosts shared (scaling.sh writes the machine's); absent: hosts of their own.
-        if let raw = obj["cores"], !(raw is NSNull) {
-            guard let c = (raw as? NSNumber)?.doubleValue, c.isFinite, c >= 1, c <= 1e6, c == c.rounded() else {
-                throw ScalingMeasurementError(lineNumber, "'cores' must be a whole number from 1 to 1000000")
-            }
-            inputs.sharedCores = Int(c)
+        if let cores = try optional("cores", 1...1_000_000, whole: true, "a whole number from 1 to 1000000") {
+            inputs.sharedCores = Int(cores)
         }
         let model = obj["model"] as? String ?? "?"
         let label = "\(model) \(Int(servers))x\(Int(workers)) \(rate) \(String(format: "%g", delay)) ms"
