@@ -82,12 +82,21 @@ struct LaneWork {
     }
 
     /// y[rows × outDim] = x · Wᵀ + b (`Linear.forward`), through `gemm`, or in bf16 with the
-    /// weight's packed copy.
+    /// weight's packed copy. `sameInput`: x is the input of this lane's previous `linearForward`,
+    /// unchanged since (the projections of one attention input), so in bf16 its converted copy is
+    /// used again instead of converting it once more.
     func linearForward(y: Ptr, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                       rows: Int, inDim: Int, outDim: Int) {
+                       rows: Int, inDim: Int, outDim: Int, sameInput: Bool = false) {
         if let b = bias { Linear.fill(y, rowsWith: b, rows: rows, cols: outDim) }
         if let bf16, let packed = bf16.weights.forward(weight) {
-            bf16Product(bf16, a: x, lda: inDim, m: rows, k: inDim, packed, beta: bias == nil ? 0 : 1, c: y, ldc: outDim)
+            if sameInput {
+                precondition(bf16.forwardInput.map { $0.x == x && $0.rows == rows && $0.inDim == inDim } ?? false, "sameInput: x is not the previous forward product's input")
+            } else {
+                // The shapes come from the model's own layers: they always fit.
+                try! bf16.rows.load(x, lda: inDim, transposed: false, m: rows, k: inDim)
+                bf16.forwardInput = (x, rows, inDim)
+            }
+            bf16Product(bf16, packed, beta: bias == nil ? 0 : 1, c: y, ldc: outDim)
             return
         }
         gemm(transA: false, transB: true, m: rows, n: outDim, k: inDim, a: x, lda: inDim, b: weight, ldb: inDim,
@@ -98,20 +107,19 @@ struct LaneWork {
     func linearBackwardInput(dx: Ptr, accumulate: Bool = false, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                              rows: Int, inDim: Int, outDim: Int) {
         if let bf16, let packed = bf16.weights.backward(weight) {
-            bf16Product(bf16, a: dy, lda: outDim, m: rows, k: outDim, packed, beta: accumulate ? 1 : 0, c: dx, ldc: inDim)
+            try! bf16.rows.load(dy, lda: outDim, transposed: false, m: rows, k: outDim)
+            bf16.forwardInput = nil
+            bf16Product(bf16, packed, beta: accumulate ? 1 : 0, c: dx, ldc: inDim)
             return
         }
         gemm(transA: false, transB: false, m: rows, n: inDim, k: outDim, a: dy, lda: outDim, b: weight, ldb: inDim,
              beta: accumulate ? 1 : 0, c: dx, ldc: inDim)
     }
-    /// C = A · B + beta · C with A = `a` [m × k] converted into the lane's bf16 rows and B a packed
+    /// C = A · B + beta · C with A the lane's bf16 rows (converted by the caller) and B a packed
     /// weight; with a board, a product this large is cut into `parts` blocks of 48 rows of C that
     /// this lane and a lane with nothing left to do run at once (fixed cuts, as `gemm`).
-    private func bf16Product(_ l: BF16Lane, a: UnsafePointer<Float>, lda: Int, m: Int, k: Int, _ packed: PackedBF16Matrix,
-                             beta: Float, c: Ptr, ldc: Int) {
-        // The shapes come from the model's own layers and the packed weight's: they always fit.
-        try! l.rows.load(a, lda: lda, transposed: false, m: m, k: k)
-        let n = packed.n, blocks = (m + 47) / 48
+    private func bf16Product(_ l: BF16Lane, _ packed: PackedBF16Matrix, beta: Float, c: Ptr, ldc: Int) {
+        let m = l.rows.m, n = packed.n, k = l.rows.k, blocks = (m + 47) / 48
         guard let board, blocks >= Self.parts, m * n * k >= 1 << 26 else {
             try! BF16Gemm.multiply(l.rows, packed, beta: beta, c: c, ldc: ldc, kernel: l.weights.kernel)
             return
@@ -134,6 +142,9 @@ struct LaneWork {
 final class BF16Lane {
     let weights: BF16Weights
     var rows: BF16Rows
+    /// What `rows` holds when the last product converted a forward input: x, its rows and width
+    /// (checked by `LaneWork.linearForward(sameInput:)`); nil after any other conversion.
+    var forwardInput: (x: UnsafePointer<Float>, rows: Int, inDim: Int)?
 
     init(weights: BF16Weights) {
         self.weights = weights
@@ -256,9 +267,12 @@ enum AttentionBlock {
         keyMask: UnsafePointer<Float>?, causal: Bool, dropout: DropoutSite, out: Ptr, work: LaneWork
     ) {
         let nq = s.batch * s.tq, nk = s.batch * s.tk, d = s.dim
+        // K and V read one input, and self-attention's Q reads it too: in bf16 it is converted once.
         work.linearForward(y: acts.q, x: xq, weight: params + p.qw, bias: params + p.qb, rows: nq, inDim: d, outDim: d)
-        work.linearForward(y: acts.k, x: xkv, weight: params + p.kw, bias: params + p.kb, rows: nk, inDim: d, outDim: d)
-        work.linearForward(y: acts.v, x: xkv, weight: params + p.vw, bias: params + p.vb, rows: nk, inDim: d, outDim: d)
+        work.linearForward(y: acts.k, x: xkv, weight: params + p.kw, bias: params + p.kb, rows: nk, inDim: d, outDim: d,
+                           sameInput: xq == xkv)
+        work.linearForward(y: acts.v, x: xkv, weight: params + p.vw, bias: params + p.vb, rows: nk, inDim: d, outDim: d,
+                           sameInput: true)
         // (batch, head) pairs are independent: two halves another lane can take, each with its own tile.
         var job = AttentionPairs(acts: acts, scratch: scratch, shape: s, keyMask: keyMask, causal: causal, dropout: dropout)
         withUnsafePointer(to: &job) { job in

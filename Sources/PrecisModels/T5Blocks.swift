@@ -42,7 +42,7 @@ enum T5FeedForwardBlock {
         let n = s.rows * s.ffn
         work.linearForward(y: acts.pre, x: x, weight: params + p.wi, bias: nil, rows: s.rows, inDim: s.dim, outDim: s.ffn)
         if let wi1 = p.wi1, let linear = acts.linear {
-            work.linearForward(y: linear, x: x, weight: params + wi1, bias: nil, rows: s.rows, inDim: s.dim, outDim: s.ffn)
+            work.linearForward(y: linear, x: x, weight: params + wi1, bias: nil, rows: s.rows, inDim: s.dim, outDim: s.ffn, sameInput: true)
             s.activation.gatedForward(hidden, gate: acts.pre, linear: linear, n)
         } else {
             s.activation.forward(hidden, acts.pre, n)
@@ -169,8 +169,10 @@ enum T5AttentionBlock {
                         out: Ptr, work: LaneWork) {
         let nq = s.batch * s.tq, nk = s.batch * s.tk, inner = s.dim
         work.linearForward(y: acts.q, x: xq, weight: params + p.q, bias: nil, rows: nq, inDim: d, outDim: inner)
-        work.linearForward(y: acts.k, x: xkv, weight: params + p.k, bias: nil, rows: nk, inDim: d, outDim: inner)
-        work.linearForward(y: acts.v, x: xkv, weight: params + p.v, bias: nil, rows: nk, inDim: d, outDim: inner)
+        // As BART's: one conversion of xkv for K and V (and Q in self-attention) in bf16.
+        work.linearForward(y: acts.k, x: xkv, weight: params + p.k, bias: nil, rows: nk, inDim: d, outDim: inner,
+                           sameInput: xq == xkv)
+        work.linearForward(y: acts.v, x: xkv, weight: params + p.v, bias: nil, rows: nk, inDim: d, outDim: inner, sameInput: true)
         var job = T5AttentionPairs(base: AttentionPairs(acts: acts, scratch: scratch, shape: s, keyMask: keyMask, causal: causal,
                                                         dropout: dropout),
                                    bias: bias, keepScoreGradients: false)
