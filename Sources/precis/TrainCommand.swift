@@ -1,10 +1,28 @@
 import ArgumentParser
 import Foundation
+import PrecisCore
 import PrecisEval
 import PrecisHub
 import PrecisLauncher
 import PrecisTrain
 import PrecisWire
+
+/// `precis train --bf16`: training.bf16 set for one run, or chosen by the CPU (`auto`).
+enum BF16Choice: String, ExpressibleByArgument, CaseIterable {
+    case auto
+    case on = "true"
+    case off = "false"
+
+    /// The YAML value of training.bf16: `auto` is true when a bf16 kernel runs here (`kernelReason`,
+    /// why none does, is nil).
+    func resolved(kernelReason: String?) -> Bool {
+        switch self {
+        case .on: true
+        case .off: false
+        case .auto: kernelReason == nil
+        }
+    }
+}
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,6 +50,9 @@ struct TrainCommand: ParsableCommand {
     var inProcess = false
     @Option(name: .customLong("log-format"), help: "Log lines as text or json (one object per line), for every role and this command's own lines.")
     var logFormat = "text"
+    @Option(help: ArgumentHelp("Overrides training.bf16: true, false, or auto (bf16 products where this CPU has a bf16 kernel, fp32 where it has none; what make train passes).",
+                               valueName: "auto|true|false"))
+    var bf16: BF16Choice?
 
     func validate() throws {
         do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
@@ -45,6 +66,13 @@ struct TrainCommand: ParsableCommand {
                 throw ConfigError.unreadable(file: config, reason: "no such file")
             }
             let original = String(decoding: data, as: UTF8.self)
+            // --bf16 is one more --set, after the others, so the coordinator and the workers read it too.
+            let settings = settings + (bf16.map { ["training.bf16=\($0.resolved(kernelReason: BF16Gemm.unavailableReason))"] } ?? [])
+            if bf16 == .auto {
+                let note = BF16Gemm.unavailableReason.map { "--bf16 auto: fp32 products (\($0))" }
+                    ?? "--bf16 auto: bf16 products (\(BF16Gemm.kernel?.rawValue ?? "no") kernel)"
+                print(Logging.note("precis", note))
+            }
             var text = try TrainingConfig.applying(settings, to: original, file: config)
             var cfg = try TrainingConfig.parse(text, file: config)
             // A model or tokenizer named as a Hub repository is downloaded here, before anything is

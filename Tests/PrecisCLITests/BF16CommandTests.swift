@@ -68,4 +68,42 @@ import PrecisCore
         let sr = try CLI.run(["summarize", "--model", model, "--input", input, "--bf16"], environment: Self.noKernel, removing: ["PRECIS_BF16_EMULATE"])
         #expect(sr.status == 1 && sr.stderr.contains("--bf16: "), "\(sr.stderr)")
     }
+
+    /// `precis train --bf16 auto` (what `make train` passes): bf16 products where a kernel runs, fp32
+    /// where none does, the choice said in the log; `--bf16 true` on a CPU without one is refused as
+    /// the YAML key is, and `--bf16 false` overrides a config's `bf16: true`.
+    @Test func trainBF16AutoFollowsTheCPU() throws {
+        let data = try CLI.samsum("validation")
+        let dir = CLI.temp()
+        let file = try Self.config(dir, """
+              model: bart-tiny
+              tokenizer: \(CLI.repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json
+              train_file: \(data)
+              max_train_samples: 8
+              max_source_length: 32
+              max_target_length: 8
+              per_device_train_batch_size: 4
+              max_steps: 1
+              bf16: true
+
+            """)
+        func train(_ choice: String, _ env: [String: String], removing: [String] = []) throws -> CLI.Result {
+            try CLI.run(["train", "--in-process", "--config", file, "--threads", "1", "--bf16", choice, "--output-dir", CLI.temp()],
+                        environment: env, removing: removing)
+        }
+        let fp32 = try train("auto", Self.noKernel, removing: ["PRECIS_BF16_EMULATE"])
+        #expect(fp32.status == 0, "\(fp32.stderr)")
+        #expect(fp32.stdout.contains("--bf16 auto: fp32 products (") && fp32.stdout.contains("PRECIS_NO_AVX512")
+                && fp32.stdout.contains("products fp32"), "\(fp32.stdout)")
+        let bf16 = try train("auto", Self.emulated)
+        #expect(bf16.status == 0, "\(bf16.stderr)")
+        #expect(bf16.stdout.contains("--bf16 auto: bf16 products (portable kernel)")
+                && bf16.stdout.contains("products bf16 operands, fp32 accumulation (portable kernel)"), "\(bf16.stdout)")
+        let off = try train("false", Self.noKernel, removing: ["PRECIS_BF16_EMULATE"])
+        #expect(off.status == 0 && off.stdout.contains("products fp32") && !off.stdout.contains("--bf16 auto"), "\(off.stderr)")
+        let on = try train("true", Self.noKernel, removing: ["PRECIS_BF16_EMULATE"])
+        #expect(on.status == 1 && on.stderr.contains("training.bf16") && on.stderr.contains("PRECIS_NO_AVX512"), "\(on.stderr)")
+        let bad = try train("yes", Self.emulated)
+        #expect(bad.status == 64 && bad.stderr.contains("--bf16"), "\(bad.stderr)")
+    }
 }

@@ -52,5 +52,8 @@ if os.path.exists(os.path.join(d, "precis-fp32.jsonl")):
   f = load("precis-fp32.jsonl")
   print(f"{'precis fp32 (same rounds)':24}{med(f,'step_ms'):10.1f}{med(f,'tokens_per_s'):11.0f}{med(f,'forward_ms'):9.1f}{med(f,'backward_ms'):9.1f}{med(f,'optimizer_ms'):9.1f}{med(f,'peak_rss_mib'):14.0f}")
   print(f"precis bf16 / precis fp32 tokens/s: {med(p,'tokens_per_s')/med(f,'tokens_per_s'):.2f}x")
+  # Each round's own ratio (the two runs minutes apart, so the VM's drift cancels more than across rounds).
+  rs = [a['tokens_per_s'] / b['tokens_per_s'] for a, b in zip(p, f)]
+  print(f"  per round: {' · '.join(f'{r:.2f}' for r in rs)} (median {statistics.median(rs):.2f}x)")
 print(f"precis peak RSS / pytorch: {med(p,'peak_rss_mib')/med(t,'peak_rss_mib'):.2f}")
 PY
