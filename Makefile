@@ -48,15 +48,19 @@ test: setup data
 
 # The main job: a byte-level BPE tokenizer trained on SAMSum train (once), then bart-small trained from
 # scratch on the bundled SAMSum with configs/train-samsum.yaml (progress bar with ETA; the model
-# folder lands in runs/bart-small-samsum). CONFIG=... picks another config.
+# folder lands in runs/bart-small-samsum). CONFIG=... picks another config. BF16=auto (the default)
+# gives the matrix products bf16 operands where this CPU has AMX or AVX-512-BF16 and keeps fp32
+# where it has neither (docs/benchmarks.md, "fp32 and bf16 side by side"); BF16=false trains in
+# fp32 everywhere, BF16=true refuses a CPU without a bf16 kernel.
 CONFIG ?= configs/train-samsum.yaml
+BF16 ?= auto
 train: build data
 	@mkdir -p runs
 	@# A config with training.tokenizer_model (configs/train-samsum-t5.yaml) has `precis train` train its own.
 	@grep -Eq '^[[:space:]]*tokenizer_model:' $(CONFIG) || [ -f runs/tokenizer.json ] || \
 	  .build/release/precis tokenizer train --data $(SAMSUM)/train.jsonl \
 	  --fields dialogue,summary --vocab-size 8192 --out runs/tokenizer.json
-	.build/release/precis train --config $(CONFIG)
+	.build/release/precis train --config $(CONFIG) --bf16 $(BF16)
 
 # Evaluate a saved checkpoint (loss, ROUGE, predictions written beside it in eval-<split>/): on the
 # running cluster's workers when its coordinator answers at the config's address, else in this process.
