@@ -75,18 +75,7 @@ import PrecisCore
     @Test func trainBF16AutoFollowsTheCPU() throws {
         let data = try CLI.samsum("validation")
         let dir = CLI.temp()
-        let file = try Self.config(dir, """
-              model: bart-tiny
-              tokenizer: \(CLI.repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json
-              train_file: \(data)
-              max_train_samples: 8
-              max_source_length: 32
-              max_target_length: 8
-              per_device_train_batch_size: 4
-              max_steps: 1
-              bf16: true
-
-            """)
+        let file = try Self.config(dir, CLI.tinyTrainingKeys(data: data, maxSteps: 1) + "\n  bf16: true\n")
         func train(_ choice: String, _ env: [String: String], removing: [String] = []) throws -> CLI.Result {
             try CLI.run(["train", "--in-process", "--config", file, "--threads", "1", "--bf16", choice, "--output-dir", CLI.temp()],
                         environment: env, removing: removing)

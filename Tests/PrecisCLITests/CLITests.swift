@@ -22,6 +22,21 @@ enum CLI {
 
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
+    /// The `training:` keys (indented as under it, one per line, no trailing newline) of a bart-tiny
+    /// run on `data` small enough for a test: 8 examples of 32/8 tokens, batch 4, `maxSteps` steps.
+    static func tinyTrainingKeys(data: String, maxSteps: Int) -> String {
+        """
+          model: bart-tiny
+          tokenizer: \(repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json
+          train_file: \(data)
+          max_train_samples: 8
+          max_source_length: 32
+          max_target_length: 8
+          per_device_train_batch_size: 4
+          max_steps: \(maxSteps)
+        """
+    }
+
     /// `environment` is added to this process's (the child's alone: tests run in parallel).
     static func run(_ args: [String], environment: [String: String] = [:], removing: [String] = []) throws -> Result {
         let p = Process()

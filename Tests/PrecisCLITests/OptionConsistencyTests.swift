@@ -115,18 +115,7 @@ import PrecisCore
     @Test func inProcessRefusesEvaluationCheckpointsBestModelAndHub() throws {
         let data = try CLI.samsum("validation")
         let dir = CLI.temp()
-        let base = """
-            training:
-              output_dir: \(dir)/out
-              model: bart-tiny
-              tokenizer: \(CLI.repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json
-              train_file: \(data)
-              max_train_samples: 8
-              max_source_length: 32
-              max_target_length: 8
-              per_device_train_batch_size: 4
-              max_steps: 4
-            """
+        let base = "training:\n  output_dir: \(dir)/out\n" + CLI.tinyTrainingKeys(data: data, maxSteps: 4)
         for (extra, key) in [("eval_strategy: steps", "training.eval_strategy"), ("save_steps: 2", "training.save_strategy"),
                              ("push_to_hub: true\n  hub_model_id: a/b", "training.push_to_hub"),
                              ("resume_from_checkpoint: true", "training.resume_from_checkpoint")] {
