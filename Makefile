@@ -50,7 +50,7 @@ test: setup data
 # scratch on the bundled SAMSum with configs/train-samsum.yaml (progress bar with ETA; the model
 # folder lands in runs/bart-small-samsum). CONFIG=... picks another config. BF16=auto (the default)
 # gives the matrix products bf16 operands where this CPU has AMX or AVX-512-BF16 and keeps fp32
-# where it has neither (docs/benchmarks.md, "fp32 and bf16 side by side"); BF16=false trains in
+# where it has neither (docs/benchmarks.md, "The main job in bf16"); BF16=false trains in
 # fp32 everywhere, BF16=true refuses a CPU without a bf16 kernel.
 CONFIG ?= configs/train-samsum.yaml
 BF16 ?= auto
