@@ -3,9 +3,10 @@
 /// op(B) = W packed for the input gradient dY·W, made again by `refresh()` from the fp32 master
 /// values (once per step, after the parameters changed), never once per product.
 ///
-/// `@unchecked Sendable` because `refresh` rewrites the packed copies while no product runs (the
-/// model calls it at the start of a pass, before its lanes start), and during a pass the copies
-/// and the index are only read, by any number of threads.
+/// `@unchecked Sendable` because `refresh` rewrites the packed copies while no product reads them:
+/// `refresh()` at the start of a pass, before its lanes start; `refresh(_:)` during a pass for
+/// weights no lane has reached yet, published to the lanes by `ParameterGate`'s release store.
+/// Otherwise the copies and the index are only read, by any number of threads.
 public final class BF16Weights: @unchecked Sendable {
     /// One weight matrix W [outDim × inDim] at `offset` in the flat buffer.
     public struct Entry: Sendable, Equatable {
@@ -42,11 +43,20 @@ public final class BF16Weights: @unchecked Sendable {
 
     /// Packs every weight again from the buffer's current values (no allocation: each copy keeps its storage).
     public func refresh() {
-        for (i, e) in entries.enumerated() {
-            // The shapes were checked when first packed and do not change: this cannot throw.
-            try! forwardPacks[i].repack(base + e.offset, ldb: e.inDim, transposed: true, k: e.inDim, n: e.outDim)
-            try! backwardPacks[i].repack(base + e.offset, ldb: e.inDim, transposed: false, k: e.outDim, n: e.inDim)
-        }
+        for i in entries.indices { repack(i) }
+    }
+
+    /// Packs again the weights that start inside `range` of the flat buffer (the parameters that
+    /// just arrived, while lanes may read the copies of other weights).
+    public func refresh(_ range: Range<Int>) {
+        for (i, e) in entries.enumerated() where range.contains(e.offset) { repack(i) }
+    }
+
+    private func repack(_ i: Int) {
+        let e = entries[i]
+        // The shapes were checked when first packed and do not change: this cannot throw.
+        try! forwardPacks[i].repack(base + e.offset, ldb: e.inDim, transposed: true, k: e.inDim, n: e.outDim)
+        try! backwardPacks[i].repack(base + e.offset, ldb: e.inDim, transposed: false, k: e.outDim, n: e.inDim)
     }
 
     /// op(B) = Wᵀ for y = x·Wᵀ, when `weight` is the first float of one of the entries.

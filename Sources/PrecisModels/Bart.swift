@@ -114,6 +114,11 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
         set { runner.onGradientsFinal = newValue }
     }
 
+    public var onParametersNeeded: ((Range<Int>) -> Void)? {
+        get { runner.onParametersNeeded }
+        set { runner.onParametersNeeded = newValue }
+    }
+
     /// Where in the flat buffer the time a gradient becomes final changes: the bounds of every range
     /// `onGradientsFinal` reports before the end of backward (each decoder layer, the decoder's
     /// position embedding and its LayerNorm, each encoder layer). The cluster cuts its partitions
@@ -224,6 +229,7 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
         let shape = AttentionShape(batch: ws.b, tq: ws.s, tk: ws.s, dim: d, heads: c.encoderAttentionHeads)
         var x = UnsafePointer(ws.encoderInput)
         for (l, acts) in ws.encoderLayers.enumerated() {
+            ws.work.needParameters()    // encoder layer l
             let o = layout.encoder[l]
             let h = x
             x = residual(ws, h, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(.encoder(l, .attentionOutput))) { out in
@@ -245,6 +251,8 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
 
     private func decode(_ ws: BartWorkspace, _ drop: DropoutPlan) {
         let c = config, d = c.dModel, n = ws.b * ws.t, p = params.pointer
+        ws.work.needParameters()        // the decoder's layernorm_embedding
+        ws.work.needParameters()        // its positions
         prof(ws, "fwd embed") { embed(ws, ids: ws.targetIds, length: ws.t, positions: layout.decoderPositions, norm: ws.decoderEmbedNorm,
               normOffsets: layout.decoderNorm, out: ws.decoderInput, dropout: drop.site(.decoderEmbedding)) }
         let selfShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.t, dim: d, heads: c.decoderAttentionHeads)
@@ -252,6 +260,7 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
         var x = UnsafePointer(ws.decoderInput)
         let enc = UnsafePointer(ws.encoderOutput)
         for (l, acts) in ws.decoderLayers.enumerated() {
+            ws.work.needParameters()    // decoder layer l
             let o = layout.decoder[l]
             let h = x
             x = residual(ws, h, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(.decoder(l, .selfAttentionOutput))) { out in

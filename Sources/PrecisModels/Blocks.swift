@@ -15,6 +15,20 @@ struct LaneWork {
     /// With bf16 products (`MatmulPrecision.bf16`): the model's packed weights and this lane's
     /// converted activations; nil for fp32.
     var bf16: BF16Lane? = nil
+    /// Where this lane's forward waits for parameters still arriving (`ParameterGate`); nil when
+    /// all are in before the pass starts, as in every pass but a worker's overlapped pull.
+    var gate: ParameterGate? = nil
+    /// How many of backward's reported ranges this lane's forward has asked for so far.
+    private(set) var rangesNeeded = 0
+
+    /// Forward is about to read the next of backward's reported ranges in forward's order (the
+    /// reverse of backward's): returns once it is in (see `ParameterGate`). Every lane's forward
+    /// asks for each range exactly once, in order, before it first reads it; `LaneRunner` checks
+    /// the count.
+    mutating func needParameters() {
+        rangesNeeded += 1
+        gate?.reach(rangesNeeded)
+    }
 
     func post(_ task: GemmTask) {
         var task = task

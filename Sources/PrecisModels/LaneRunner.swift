@@ -71,6 +71,11 @@ final class LaneRunner<Arch: LaneArchitecture> {
     private(set) var lastForwardSeconds = 0.0
     /// See `Seq2SeqModel.onGradientsFinal`.
     var onGradientsFinal: ((Range<Int>) -> Void)?
+    /// See `Seq2SeqModel.onParametersNeeded`.
+    var onParametersNeeded: ((Range<Int>) -> Void)?
+    /// Where forward waits for the parameters `onParametersNeeded` brings in (open for a pass only
+    /// when it is set).
+    private let gate: ParameterGate
     /// The precision of the linear products (`Seq2SeqModel.matmulPrecision`).
     private(set) var precision: MatmulPrecision = .fp32
     /// With bf16: the weights' packed copies, made again at the start of every pass, and each
@@ -95,6 +100,7 @@ final class LaneRunner<Arch: LaneArchitecture> {
         }
         restRanges = rest
         arrivals = Mutex(Array(repeating: 0, count: reportRanges.count))
+        gate = ParameterGate(reportRanges: reportRanges, restRanges: rest)
     }
 
     /// Where in the flat buffer the time a gradient becomes final changes: the bounds of every
@@ -146,14 +152,21 @@ final class LaneRunner<Arch: LaneArchitecture> {
 
     /// The products' destination for board slot `slot` (a board's lane, or 0 without one).
     private func work(board: WorkBoard?, slot: Int) -> LaneWork {
-        guard let w = bf16Weights else { return LaneWork(board: board, lane: slot) }
+        guard let w = bf16Weights else { return LaneWork(board: board, lane: slot, gate: gate) }
         while bf16Lanes.count <= slot { bf16Lanes.append(BF16Lane(weights: w)) }
-        return LaneWork(board: board, lane: slot, bf16: bf16Lanes[slot])
+        return LaneWork(board: board, lane: slot, bf16: bf16Lanes[slot], gate: gate)
     }
 
     /// Before a pass that starts from the parameters: the bf16 copies of the weights, from their
     /// current values (a pull or an optimizer step may have changed them since the last pass).
     private func refreshWeights() { bf16Weights?.refresh() }
+
+    /// Before a training pass: with `onParametersNeeded`, the gate opens (each stage's parameters
+    /// are waited for, and their bf16 copies packed, when forward reaches it); else every copy is
+    /// packed now.
+    private func beginTrainingPass() {
+        if let need = onParametersNeeded { gate.open(need: need, weights: bf16Weights) } else { refreshWeights() }
+    }
 
     // MARK: Passes
 
@@ -165,7 +178,8 @@ final class LaneRunner<Arch: LaneArchitecture> {
             backward(arch)
             return result
         }
-        refreshWeights()
+        beginTrainingPass()
+        defer { gate.close() }
         // Several lanes: each runs its forward and then at once its backward, in one region, so a
         // lane that finishes its forward first starts on its backward instead of waiting, and the
         // lanes even out on the weight-gradient products they share (`WorkBoard`).
@@ -201,7 +215,8 @@ final class LaneRunner<Arch: LaneArchitecture> {
     func forward(_ arch: Arch, _ batch: Seq2SeqBatch, options: StepOptions, logitsOut: UnsafeMutablePointer<Float>?) -> CrossEntropy.Result {
         let n = lanes(forRows: batch.batchSize)
         let options = laneOptions(batch, lanes: n, options)
-        refreshWeights()
+        beginTrainingPass()
+        defer { gate.close() }
         let all = Array(lanes.prefix(n)), t0 = DispatchTime.now().uptimeNanoseconds
         let works = (0..<n).map { work(board: nil, slot: $0) }
         Parallel.run(n) { i in
@@ -296,9 +311,13 @@ final class LaneRunner<Arch: LaneArchitecture> {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let ws = arch.laneWorkspace(lane.workspace, lane: lane.index, rows: lane.rows, batch: batch)
         lane.workspace = ws
+        gate.reach(0)
         lane.result = arch.laneForward(ws, rows: lane.rows, options: options,
                                        logitsOut: logitsOut.map { $0 + lane.rows.lowerBound * batch.targetLength * arch.logitsWidth },
                                        work: work)
+        // A range forward read without asking would be read before it arrived (see `ParameterGate`).
+        precondition(ws.work.rangesNeeded == reportRanges.count,
+                     "forward asked for \(ws.work.rangesNeeded) of the \(reportRanges.count) reported ranges")
         lane.pendingBackward = options.computeGradients && lane.result.count > 0
         let t1 = DispatchTime.now().uptimeNanoseconds
         lane.busy += Double(t1 - t0) / 1e9

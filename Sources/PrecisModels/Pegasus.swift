@@ -141,6 +141,11 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
         set { runner.onGradientsFinal = newValue }
     }
 
+    public var onParametersNeeded: ((Range<Int>) -> Void)? {
+        get { runner.onParametersNeeded }
+        set { runner.onParametersNeeded = newValue }
+    }
+
     public var gradientCuts: [Int] { runner.gradientCuts }
     public var laneFigures: LaneFigures { runner.figures }
 
@@ -241,6 +246,7 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
         }
         let shape = AttentionShape(batch: ws.b, tq: ws.s, tk: ws.s, dim: d, heads: c.encoderAttentionHeads)
         for (l, acts) in ws.encoderLayers.enumerated() {
+            ws.work.needParameters()    // encoder layer l
             let o = layout.encoder[l]
             sublayer(ws, x, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(.encoder(l, .attentionOutput))) { h, out in
                 prof(ws, "fwd enc attention") {
@@ -257,6 +263,7 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
                 }
             }
         }
+        ws.work.needParameters()        // the encoder's layer_norm
         ws.encoderNorm.forward(x, layout.encoderNorm, params: p, rows: n, dim: d, eps: c.layerNormEps)
     }
 
@@ -270,6 +277,7 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
         let crossShape = AttentionShape(batch: ws.b, tq: ws.t, tk: ws.s, dim: d, heads: c.decoderAttentionHeads)
         let enc = UnsafePointer(ws.encoderNorm.y)
         for (l, acts) in ws.decoderLayers.enumerated() {
+            ws.work.needParameters()    // decoder layer l
             let o = layout.decoder[l]
             sublayer(ws, x, rows: n, norm: acts.ln1, o.ln1, dropout: drop.site(.decoder(l, .selfAttentionOutput))) { h, out in
                 prof(ws, "fwd dec self-attention") {
@@ -293,6 +301,7 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
                 }
             }
         }
+        ws.work.needParameters()        // the decoder's layer_norm
         ws.decoderNorm.forward(x, layout.decoderNorm, params: p, rows: n, dim: d, eps: c.layerNormEps)
     }
 

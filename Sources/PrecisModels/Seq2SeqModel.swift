@@ -38,6 +38,13 @@ public protocol Seq2SeqModel: AnyObject, MatrixProductDescribing {
     /// `onGradientsFinal` reports before the end of backward, plus 0 and the count): the cluster
     /// cuts its partitions here.
     var gradientCuts: [Int] { get }
+    /// Set, the next training pass (`step` or `forward`) starts before its parameters are all in:
+    /// its forward calls this with each range of the flat buffer just before it first reads it —
+    /// the ranges `gradientCuts` bounds, in forward's order, starting with everything outside the
+    /// ranges `onGradientsFinal` reports — and reads it only once this returns. Called from any
+    /// of the step's compute threads, one call at a time, once per range per pass. A worker waits
+    /// here for the pull's partitions, so forward runs while the later layers' parameters travel.
+    var onParametersNeeded: ((Range<Int>) -> Void)? { get set }
     /// Wall time per region of the step (enable for profiling).
     var profiler: Profiler { get }
     /// How the lanes of the steps so far spent their time (see `LaneRunner`).

@@ -144,6 +144,11 @@ public final class T5Model: Seq2SeqModel, LaneArchitecture {
         get { runner.onGradientsFinal }
         set { runner.onGradientsFinal = newValue }
     }
+
+    public var onParametersNeeded: ((Range<Int>) -> Void)? {
+        get { runner.onParametersNeeded }
+        set { runner.onParametersNeeded = newValue }
+    }
     public var gradientCuts: [Int] { runner.gradientCuts }
     public var laneFigures: LaneFigures { runner.figures }
 
@@ -192,6 +197,7 @@ public final class T5Model: Seq2SeqModel, LaneArchitecture {
         encode(ws, drop)
         decode(ws, drop)
         let c = config, nt = ws.b * ws.t
+        if !c.tiedHead { ws.work.needParameters() }     // lm_head
         prof(ws, "fwd lm head") {
             ws.work.linearForward(y: ws.logits, x: ws.decoderOutput, weight: params.pointer + layout.head, bias: nil,
                                   rows: nt, inDim: c.dModel, outDim: c.vocabSize)
@@ -231,6 +237,7 @@ public final class T5Model: Seq2SeqModel, LaneArchitecture {
 
     func encode(_ ws: T5Workspace, _ drop: T5DropoutPlan) {
         let c = config, d = c.dModel, n = ws.b * ws.s, p = params.pointer
+        ws.work.needParameters()        // encoder block 0, which holds the position bias read here
         prof(ws, "fwd embed") {
             Embedding.forward(out: ws.tmp, table: p + layout.shared, ids: ws.sourceIds, rows: n, dim: d)
             drop.site(.encoderEmbedding).apply(ws.encoderHidden, ws.tmp, count: n * d, recordingTo: ws.encoderEmbedMask)
@@ -241,6 +248,7 @@ public final class T5Model: Seq2SeqModel, LaneArchitecture {
         let ffnShape = T5FeedForwardShape(rows: n, dim: d, ffn: c.dFf, activation: c.activation)
         let x = ws.encoderHidden
         for (l, acts) in ws.encoderBlocks.enumerated() {
+            if l > 0 { ws.work.needParameters() }   // encoder block l (block 0: above)
             let o = layout.encoder[l]
             sublayer(ws, x, rows: n, norm: acts.ln1, weight: o.ln1, dropout: drop.site(.encoder(l, .attentionOutput))) { h, out in
                 prof(ws, "fwd enc attention") {
@@ -256,12 +264,14 @@ public final class T5Model: Seq2SeqModel, LaneArchitecture {
                 }
             }
         }
+        ws.work.needParameters()        // the encoder's final_layer_norm
         T5Norm.forward(ws.encoderFinal, x: x, weight: layout.encoderFinalNorm, params: p, rows: n, dim: d, eps: c.layerNormEps)
         drop.site(.encoderFinal).apply(ws.encoderOutput, ws.encoderFinal.y, count: n * d, recordingTo: ws.encoderFinal.dropMask)
     }
 
     private func decode(_ ws: T5Workspace, _ drop: T5DropoutPlan) {
         let c = config, d = c.dModel, n = ws.b * ws.t, p = params.pointer
+        ws.work.needParameters()        // decoder block 0, which holds the position bias read here
         prof(ws, "fwd embed") {
             Embedding.forward(out: ws.tmp, table: p + layout.shared, ids: ws.targetIds, rows: n, dim: d)
             drop.site(.decoderEmbedding).apply(ws.decoderHidden, ws.tmp, count: n * d, recordingTo: ws.decoderEmbedMask)
@@ -273,6 +283,7 @@ public final class T5Model: Seq2SeqModel, LaneArchitecture {
         let ffnShape = T5FeedForwardShape(rows: n, dim: d, ffn: c.dFf, activation: c.activation)
         let x = ws.decoderHidden, enc = UnsafePointer(ws.encoderOutput)
         for (l, acts) in ws.decoderBlocks.enumerated() {
+            if l > 0 { ws.work.needParameters() }   // decoder block l (block 0: above)
             let o = layout.decoder[l]
             sublayer(ws, x, rows: n, norm: acts.ln1, weight: o.ln1, dropout: drop.site(.decoder(l, .selfAttentionOutput))) { h, out in
                 prof(ws, "fwd dec self-attention") {
@@ -295,6 +306,7 @@ public final class T5Model: Seq2SeqModel, LaneArchitecture {
                 }
             }
         }
+        ws.work.needParameters()        // the decoder's final_layer_norm
         T5Norm.forward(ws.decoderFinal, x: x, weight: layout.decoderFinalNorm, params: p, rows: n, dim: d, eps: c.layerNormEps)
         drop.site(.decoderFinal).apply(ws.decoderOutput, ws.decoderFinal.y, count: n * d, recordingTo: ws.decoderFinal.dropMask)
         if c.scalesDecoderOutput { Vec.scale(ws.decoderOutput, 1 / Float(d).squareRoot(), n * d) }

@@ -75,6 +75,7 @@ extension ClusterSettings {
         ("staleness", .int(\.staleness)),
         ("codec", .string(\.codec)),
         ("pull_codec", .string(\.pullCodec)),
+        ("overlap_pull", .bool(\.overlapPull)),
         ("threads_per_worker", .optionalInt(\.threadsPerWorker)),
         ("heartbeat_interval", .double(\.heartbeatInterval)),
         ("heartbeat_timeout", .double(\.heartbeatTimeout)),

@@ -191,6 +191,9 @@ public struct ClusterSettings: Sendable, Equatable {
     /// `bf16-delta` (bf16 deltas against the worker's copy, error feedback on the server: the copy
     /// stays within one delta's bf16 rounding of the fp32 master, `PullDelta`).
     public var pullCodec = "fp32"
+    /// Sync: a worker starts forward once the embeddings' partitions of the pull are in and waits
+    /// for each layer's as forward reaches it, so the rest of the pull travels during forward.
+    public var overlapPull = true
     public var threadsPerWorker: Int? = nil
     public var heartbeatInterval = 1.0
     public var heartbeatTimeout = 10.0

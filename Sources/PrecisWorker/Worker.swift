@@ -10,7 +10,9 @@ import PrecisWire
 /// then repeatedly takes a task (a contribution: micro-batches of dataset indices of one step), pulls
 /// the parameters it needs from the servers, runs forward/backward, pushes the gradient partitions
 /// to their servers and reports. In sync mode it asks for the next version's parameters as soon as
-/// its pushes are out, so the pull overlaps the other workers' last pushes and the servers' update.
+/// its pushes are out, so the pull overlaps the other workers' last pushes and the servers' update,
+/// and (`overlap_pull`) starts forward once the embeddings' partitions are in: the later layers'
+/// partitions arrive while forward runs (`OverlappedPull`).
 public final class Worker {
     public struct Options: Sendable {
         public var coordinator: String
@@ -60,6 +62,9 @@ public final class Worker {
     var pullAgain = false
     /// `bf16-delta` replies taken so far: deltas added, full replies (logged at exit).
     var deltaReplies = 0, fullReplies = 0
+    /// `overlap_pull`: contributions whose forward started before all their partitions were in,
+    /// and the seconds their forwards waited for partitions (logged at exit).
+    var overlappedForwards = 0, forwardWaitSeconds = 0.0
     var partitionsReceived = 0
     var pulledWire = 0, pulledRaw = 0
     var pullInFlight: Int?
@@ -79,6 +84,10 @@ public final class Worker {
     /// When the last contribution's report went out (sync: the worker idles from then until the
     /// next version's parameters are in, and that idle time is communication).
     var lastDoneAt: Double?
+    /// A step is running (`runMicroBatches`): a `registered` from the coordinator waits until it ends
+    /// (setting up again would change the model under the running step).
+    var stepRunning = false
+    var deferredControl: [[[UInt8]]] = []
     /// The Prometheus metrics (updated once per contribution) and their listener.
     let observed: WorkerMetrics
     var metricsServer: MetricsServer?
@@ -117,6 +126,9 @@ public final class Worker {
         } catch Stop.exit(let code) {
             link.stop()
             if deltaReplies + fullReplies > 0 { log("bf16-delta pulls: \(deltaReplies) deltas added, \(fullReplies) full replies") }
+            if overlappedForwards > 0 {
+                log("overlapped pulls: \(overlappedForwards) forward(s) started before their parameters were all in, waiting \(String(format: "%.3f", forwardWaitSeconds)) s in all for partitions")
+            }
             if code == 0 { dumpParametersIfAsked() }
             return code
         } catch {
@@ -204,6 +216,7 @@ public final class Worker {
             return
         }
         switch m.header.type {
+        case .registered where stepRunning: deferredControl.append(frames)
         case .registered: try setUp(try Control.decode(RegisteredMessage.self, m))
         case .refused:
             log("the coordinator refused this worker: \(try Control.decode(RefusedMessage.self, m).reason)")
@@ -305,6 +318,12 @@ public final class Worker {
         guard Int(m.header.count) == r.count else {
             return log("dropped parameters for partition \(p): \(m.header.count) values, the partition has \(r.count)")
         }
+        // During a step (an overlapped pull) a second answer for a partition already at its version
+        // is not written again: forward may be reading those values (the server's bytes are the same).
+        if stepRunning && partitionVersion[p] == Int(m.header.step) && p < copyEpoch.count && copyEpoch[p] == m.header.epoch {
+            partitionsReceived += 1
+            return
+        }
         if m.header.codec == .bf16Delta {
             guard addDelta(m, partition: p, range: r, into: model) else { return }
         } else {
@@ -325,14 +344,29 @@ public final class Worker {
 
     /// Brings `model.params` to the version the task needs: exactly `step` (sync) or fresh (ssp/async).
     func ensureParameters(_ t: TaskMessage) throws -> Bool {
-        guard let v = view else { return false }
+        guard view != nil else { return false }
         if t.exactVersion {
-            if partitionVersion.allSatisfy({ $0 == t.step }) { return true }
-            if partitionVersion.contains(where: { $0 > t.step }) { return false }
-            if pullInFlight != t.step { try pull(version: t.step) }
+            guard try startPull(t) else { return false }
         } else {
             try pull(version: t.minVersion)
         }
+        return try waitForParameters(t, partitions: nil)
+    }
+
+    /// Sync: asks for version `step` unless every partition is at it or a pull for it is out;
+    /// false when the servers have moved past it (the contribution is skipped).
+    func startPull(_ t: TaskMessage) throws -> Bool {
+        if partitionVersion.allSatisfy({ $0 == t.step }) { return true }
+        if partitionVersion.contains(where: { $0 > t.step }) { return false }
+        if pullInFlight != t.step { try pull(version: t.step) }
+        return true
+    }
+
+    /// Takes replies until the task's parameters are in: `partitions` (sync only) or all of them.
+    /// False when the contribution must be abandoned: the worker was reset or re-planned, or (sync)
+    /// the servers moved past the step.
+    func waitForParameters(_ t: TaskMessage, partitions wanted: [Int]?) throws -> Bool {
+        guard let v = view else { return false }
         let before = partitionsReceived
         let resetsBefore = resets
         var lastNote = Member.now()
@@ -340,8 +374,9 @@ public final class Worker {
         // nothing has come for a while; the servers answer a repeated pull with the same bytes.
         var lastProgress = (at: Member.now(), received: partitionsReceived)
         while true {
-            if resets != resetsBefore { return false }
+            if resets != resetsBefore || view?.plan != v.plan { return false }
             if t.exactVersion {
+                if let wanted, wanted.allSatisfy({ partitionVersion[$0] == t.step }) { break }
                 if partitionVersion.allSatisfy({ $0 == t.step }) { break }
                 if partitionVersion.contains(where: { $0 > t.step }) { return false }
             } else if partitionsReceived - before >= v.plan.count && partitionVersion.allSatisfy({ $0 >= t.minVersion }) {
@@ -363,8 +398,27 @@ public final class Worker {
                 log("still waiting for the parameters of version \(t.step) (have \(partitionVersion.filter { $0 == t.step }.count) of \(v.plan.count) partitions)")
             }
         }
-        pullInFlight = nil
+        if wanted == nil || partitionVersion.allSatisfy({ $0 == t.step }) { pullInFlight = nil }
         return true
+    }
+
+    /// Sync with `overlap_pull`, during the task's first forward (`Seq2SeqModel.onParametersNeeded`,
+    /// on a compute thread while the worker's thread waits in the step): returns once the
+    /// partitions overlapping `range` are at the task's version. A failure (the worker reset, the
+    /// servers moved past the step, a shutdown) abandons the contribution: forward runs on with
+    /// whatever the buffer holds, and nothing of it is pushed (`perform`).
+    func partitionsNeeded(_ t: TaskMessage, _ range: Range<Int>, _ pulling: OverlappedPull) {
+        guard !pulling.abandoned, let v = view else { return }
+        let wanted = (0..<v.plan.count).filter { v.plan.range($0).overlaps(range) }
+        if wanted.allSatisfy({ partitionVersion[$0] == t.step }) { return }
+        let t0 = Member.now()
+        defer { pulling.waited += Member.now() - t0 }
+        do {
+            if try !waitForParameters(t, partitions: wanted) { pulling.abandon() }
+        } catch {
+            pulling.error = error
+            pulling.abandon()
+        }
     }
 
     /// Seconds without a parameter reply before a pull is sent again.
@@ -458,17 +512,32 @@ public final class Worker {
     func perform(_ t: TaskMessage) throws {
         guard let model, let cfg = config, let v = view, plan != nil, collator != nil else { return }
         let t0 = Member.now()
-        guard try ensureParameters(t) else { return try reportSkipped(t) }
+        // Sync with overlap_pull: forward starts now and waits for each layer's partitions as it reaches them.
+        let overlap = t.exactVersion && cfg.cluster.overlapPull
+        guard try overlap ? startPull(t) : ensureParameters(t) else { return try reportSkipped(t) }
+        let pulling = overlap && !partitionVersion.allSatisfy({ $0 == t.step }) ? OverlappedPull() : nil
         let tStart = Member.now()
         Member.trace(options.name, "compute-start step \(t.step)")
-        // Waiting for parameters: since the previous report when the worker went straight on to this
-        // task (what a sync step costs beyond compute), else since this task began.
-        let tWait = tStart - min(t0, lastDoneAt ?? t0)
         let pusher = beginPush(t, view: v, codec: Codec(name: cfg.cluster.codec), model: model)
         model.zeroGradients()
         // Sync: the servers clip, so each partition can go as soon as its gradient is final (during
         // the last micro-batch's backward: decoder partitions first), overlapping the rest of backward.
-        let sums = try runMicroBatches(t, pushingDuringBackward: t.exactVersion && t.clipNorm == 0 ? pusher : nil)
+        let sums = try runMicroBatches(t, pushingDuringBackward: t.exactVersion && t.clipNorm == 0 ? pusher : nil, pulling: pulling)
+        for frames in deferredControl { try handleControl(frames) }
+        deferredControl = []
+        if let pulling {
+            if let error = pulling.error { throw error }
+            if pulling.abandoned {
+                log("abandoned contribution \(t.contribution) of step \(t.step): its parameters did not arrive during forward")
+                return try reportSkipped(t)
+            }
+        }
+        // Waiting for parameters: since the previous report when the worker went straight on to this
+        // task (what a sync step costs beyond compute), else since this task began; with the pull
+        // overlapped, the time forward waited for a partition too.
+        let forwardWait = pulling?.waited ?? 0
+        if pulling != nil { overlappedForwards += 1; forwardWaitSeconds += forwardWait }
+        let tWait = tStart - min(t0, lastDoneAt ?? t0) + forwardWait
         let earlyPartitions = pusher.sentCount
         let norm = clipOwnGradient(t, model)
         // ssp/async: a non-finite update would be applied on arrival; it is not pushed, and the
@@ -489,7 +558,7 @@ public final class Worker {
         let tPush = Member.now()
         Member.trace(options.name, "pushed step \(t.step)")
         try reportDone(t, sums, gradNorm: norm, pushed: pushed,
-                       seconds: (compute: tCompute - tStart, wait: tWait, encode: tPush - tCompute))
+                       seconds: (compute: tCompute - tStart - forwardWait, wait: tWait, encode: tPush - tCompute))
     }
 
     /// A task whose parameters the worker could not get. When the servers applied its step without
@@ -523,14 +592,27 @@ public final class Worker {
 
     /// Forward and backward over the task's micro-batches, each normalised by the whole step's label
     /// tokens, accumulating into the model's gradients. With `pusher`, the last micro-batch's
-    /// backward hands each partition to it as soon as its gradient is final.
-    func runMicroBatches(_ t: TaskMessage, pushingDuringBackward pusher: GradientPusher?) throws -> ContributionSums {
+    /// backward hands each partition to it as soon as its gradient is final. With `pulling`, the
+    /// first micro-batch's forward waits for each range's partitions as it reaches it; an
+    /// abandoned contribution hands nothing to the pusher.
+    func runMicroBatches(_ t: TaskMessage, pushingDuringBackward pusher: GradientPusher?,
+                         pulling: OverlappedPull? = nil) throws -> ContributionSums {
         guard let model, let plan, let collator, let cfg = config else { return ContributionSums() }
         var sums = ContributionSums()
+        stepRunning = true
+        defer { stepRunning = false }
         for (i, mb) in t.micro.enumerated() {
             let batch = try collator.batch(mb, from: plan.dataset)
-            if let pusher, i == t.micro.count - 1 { model.onGradientsFinal = pusher.onGradientsFinal }
-            defer { model.onGradientsFinal = nil }
+            if let pulling, i == 0 {
+                // Called on a compute thread while this thread waits inside `step`, one call at a
+                // time (`ParameterGate`'s lock): the worker's state has one user at a time.
+                model.onParametersNeeded = { [unowned self] range in self.partitionsNeeded(t, range, pulling) }
+            }
+            if let pusher, i == t.micro.count - 1 {
+                let push = pusher.onGradientsFinal
+                model.onGradientsFinal = pulling.map { pulling in { range in if !pulling.abandoned { push(range) } } } ?? push
+            }
+            defer { model.onGradientsFinal = nil; model.onParametersNeeded = nil }
             let r = try model.step(batch, options: StepOptions(training: true, labelSmoothing: Float(cfg.training.labelSmoothingFactor),
                                                                seed: plan.dropoutSeed(step: t.step, micro: t.firstMicro + i),
                                                                lossNormalizer: max(1, t.normalizer)), logitsOut: nil)

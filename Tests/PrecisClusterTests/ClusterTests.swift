@@ -15,13 +15,15 @@ extension RealProcesses {
 @Suite struct ClusterTests {
     /// The proof of correctness: in sync mode 2 workers × batch 4 give the same parameters
     /// after 20 steps as one process training batch 8 on the same examples in the same order, and
-    /// two cluster runs give the same bits (contributions are summed in a fixed order).
+    /// two cluster runs give the same bits (contributions are summed in a fixed order) — the first
+    /// with the pull overlapped with forward (`overlap_pull`, the default), the second without.
     @Test func syncTwoWorkersMatchOneProcessWithTheWholeBatch() throws {
         let dir = TestCluster.tempDir("sync")
         let model = try TestCluster.tiny(in: dir)
-        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 20, servers: 2, workers: 2)
         var results: [[String: [Float]]] = []
         for run in 0..<2 {
+            let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 20, servers: 2, workers: 2,
+                                             extraCluster: run == 0 ? "" : "overlap_pull: false")
             let c = try TestCluster.up(dir: dir, config: cfg, servers: 2, workers: 2)
             let status = c.wait("coordinator")
             #expect(status == 0, "\(c.allLogs())")
@@ -30,11 +32,16 @@ extension RealProcesses {
             let out = dir + "/out-\(run)"
             try FileManager.default.moveItem(atPath: dir + "/out", toPath: out)
             results.append(try loadParameters(out))
+            let overlapped = c.log("w0").contains("overlapped pulls:") || c.log("w1").contains("overlapped pulls:")
             if run == 0 {
                 // Several partitions per server, so the sums and the norm really are spread.
                 #expect(c.log("coordinator").contains("partitions of about"))
+                #expect(overlapped, "no forward started before its parameters were in: \(c.allLogs())")
+            } else {
+                #expect(!overlapped, "overlap_pull: false overlapped: \(c.allLogs())")
             }
         }
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 20, servers: 2, workers: 2)
         let reference = try referenceRun(config: cfg, batch: 8, outputDir: dir + "/reference")
         let d = compareParameters(results[0], reference)
         #expect(d.global < 1e-6, "relative difference \(d.global)")
@@ -43,7 +50,7 @@ extension RealProcesses {
         #expect(d.keyBias < 1e-5, "key biases differ by \(d.keyBias)")
         let initial = try TestCluster.initialParameters(model: model)
         #expect(compareParameters(reference, initial).global > 1e-3, "training moved the parameters")
-        for (name, v) in results[0] { #expect(v.map(\.bitPattern) == results[1][name]!.map(\.bitPattern), "\(name) differs between two runs") }
+        for (name, v) in results[0] { #expect(v.map(\.bitPattern) == results[1][name]!.map(\.bitPattern), "\(name) differs between the run with the pull overlapped and the run without") }
     }
 
     /// Workers with 2 threads run each micro-batch in two lanes (half the rows each, see
@@ -58,6 +65,8 @@ extension RealProcesses {
         for n in ["ps0", "ps1", "w0", "w1"] { #expect(c.wait(n, timeout: 20) == 0, "\(n) exit: \(c.allLogs())") }
         #expect(c.log("w0").contains("went out during backward") || c.log("w1").contains("went out during backward"),
                 "\(c.allLogs())")
+        // Their forwards started before the pull was in: two lanes waited at the gate (`ParameterGate`).
+        #expect(c.log("w0").contains("overlapped pulls:") || c.log("w1").contains("overlapped pulls:"), "\(c.allLogs())")
         let got = try loadParameters(dir + "/out")
         let reference = try referenceRun(config: cfg, batch: 8, outputDir: dir + "/reference")
         let d = compareParameters(got, reference)
