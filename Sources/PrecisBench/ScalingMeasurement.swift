@@ -75,7 +75,21 @@ package enum ScalingMeasurement {
             inputs.sharedCores = Int(cores)
         }
         let model = obj["model"] as? String ?? "?"
-        let label = "\(model) \(Int(servers))x\(Int(workers)) \(rate) \(String(format: "%g", delay)) ms"
+        // `overlap_pull` (absent: a run from before it existed, not overlapped): the flag 1 until
+        // the fit sets the hidden fraction (`ScalingModel.withPullOverlap`).
+        var overlapped = false
+        if let raw = obj["overlap_pull"], !(raw is NSNull) {
+            // JSON's true/false come back as NSNumbers of type "c" (a number 1 would pass `as? Bool`).
+            guard let n = raw as? NSNumber, String(cString: n.objCType) == "c" else {
+                throw ScalingMeasurementError(lineNumber, "'overlap_pull' must be true or false")
+            }
+            overlapped = n.boolValue
+        }
+        if overlapped {
+            inputs.pullOverlap = 1
+            inputs.firstStageShare = ScalingModel.firstStageShare(model: model)
+        }
+        let label = "\(model) \(Int(servers))x\(Int(workers)) \(rate) \(String(format: "%g", delay)) ms\(overlapped ? " ov" : "")"
         return ScalingPoint(label: label, inputs: inputs, measuredStepSeconds: step)
     }
 

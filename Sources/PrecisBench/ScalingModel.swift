@@ -19,10 +19,13 @@ package struct ScalingInputs: Sendable, Equatable {
     package var computeSeconds: Double
     /// Gradient encoding not overlapped with backward.
     package var encodeSeconds: Double = 0
-    /// The fraction of compute a pull could hide behind (0 today: a worker starts forward once every
-    /// partition has arrived; a forward pass that starts on the first layers' partitions would hide
-    /// the rest of the pull behind itself, up to about a third of compute).
+    /// The fraction of compute the pull and the servers' update hide behind (`cluster.overlap_pull`:
+    /// forward starts once its first stage is in and waits for each layer's partitions as it
+    /// reaches them; 0: a worker starts forward once every partition has arrived).
     package var pullOverlap: Double = 0
+    /// With `pullOverlap`: the share of the parameters forward needs before it starts (the token
+    /// embedding and the encoder's positions): their update and transfer are never hidden.
+    package var firstStageShare: Double = 0
     /// 0: every server has a host of its own, so the update is split S ways. n > 0: the servers share
     /// n cores (tools/bench/scaling.sh's runs on one VM: every role's namespace is on the same
     /// cores, and a sync step's update runs while the workers wait), so the update is split only
@@ -65,6 +68,9 @@ package struct ScalingConstants: Sendable, Equatable {
     /// emulation's user-space verdicts): a transfer takes the longer of its time on the link and
     /// its time on the CPU (`ScalingInputs.sharedCores`).
     package var cpuSecondsPerByte: Double
+    /// With `overlap_pull`: the fraction of compute the pull and the servers' update hide behind
+    /// (forward's share before the LM head, at most; measured runs set `ScalingInputs.pullOverlap` to it).
+    package var hiddenPullFraction: Double = 0
 
     package init(linkEfficiency: Double, hiddenPushFraction: Double, updateSecondsPerParameter: Double, roundTrips: Double, overheadSeconds: Double,
                  cpuSecondsPerByte: Double = 0) {
@@ -93,6 +99,17 @@ package struct StepPrediction: Sendable, Equatable {
     package var pull: Double
     package var latency: Double
     package var overhead: Double
+
+    /// The step with `hidden` seconds of compute covering the pull and the servers' update (pull
+    /// first), except the `firstStageShare` of both that forward needs before it starts.
+    func hidingPull(behind hidden: Double, firstStageShare: Double) -> StepPrediction {
+        guard hidden > 0 else { return self }
+        let covered = min(hidden, (1 - min(max(firstStageShare, 0), 1)) * (pull + update))
+        var p = self
+        p.pull = max(0, pull - covered)
+        p.update = max(0, update - max(0, covered - pull))
+        return p
+    }
 
     /// Time on the wire that the step waits for (push not hidden + pull).
     package var wire: Double { pushExposed + pull }
@@ -131,12 +148,36 @@ package enum ScalingModel {
         return StepPrediction(compute: inputs.computeSeconds, encode: inputs.encodeSeconds,
                               pushExposed: max(0, push - hidden),
                               update: constants.updateSecondsPerParameter * inputs.parameters / inputs.updateWidth,
-                              pull: max(0, pull - inputs.pullOverlap * inputs.computeSeconds), latency: constants.roundTrips * inputs.roundTripSeconds, overhead: constants.overheadSeconds)
+                              pull: pull, latency: constants.roundTrips * inputs.roundTripSeconds, overhead: constants.overheadSeconds)
+            .hidingPull(behind: inputs.pullOverlap * inputs.computeSeconds, firstStageShare: inputs.firstStageShare)
+    }
+
+    /// The share of a shape's parameters forward reads before its first layer (stage 0 of
+    /// `ParameterGate`): the tied token embedding, the encoder's learned positions (max + 2 rows)
+    /// and its embedding LayerNorm, over all parameters. bart-small (8,192 × 256, 1,026 × 256):
+    /// 0.290; bart-base (50,265 × 768, 1,026 × 768): 0.283; bart-large (× 1,024): 0.129.
+    /// ParametersNeededTests checks bart-small's against the model's own first ranges. 0 for a
+    /// shape not listed (every parameter hideable: an optimistic bound).
+    package static func firstStageShare(model: String) -> Double {
+        switch model {
+        case "bart-small": return 0.290
+        case "bart-base": return 0.283
+        case "bart-large": return 0.129
+        default: return 0
+        }
+    }
+
+    /// The fraction of compute the pull hides behind in a measured run with `overlap_pull` (the
+    /// runs' `pullOverlap` is a flag until fitted: 1 marks a run that overlapped).
+    package static func withPullOverlap(_ p: ScalingPoint, _ c: ScalingConstants) -> ScalingInputs {
+        var i = p.inputs
+        i.pullOverlap = i.pullOverlap > 0 ? c.hiddenPullFraction : 0
+        return i
     }
 
     /// |predicted − measured| ÷ measured.
     package static func relativeError(_ p: ScalingPoint, _ constants: ScalingConstants) -> Double {
-        abs(predict(p.inputs, constants).total - p.measuredStepSeconds) / p.measuredStepSeconds
+        abs(predict(withPullOverlap(p, constants), constants).total - p.measuredStepSeconds) / p.measuredStepSeconds
     }
 
     /// The CPU cost per byte the fit tries: none, then 24 values from 0.5 to 20 ns per byte, evenly
@@ -144,11 +185,28 @@ package enum ScalingModel {
     static let cpuPerByteGrid: [Double] = [0] + (0..<24).map { 0.5e-9 * pow(40, Double($0) / 23) }
 
     /// The constants that minimise the largest relative error over `points` (then the summed squared
-    /// relative error): link efficiency, hidden fraction and CPU per byte on a grid, the update,
-    /// round-trip and overhead terms (linear, non-negative) by least squares on relative errors for
-    /// each grid cell.
+    /// relative error), in two stages. On the runs without `overlap_pull`: link efficiency, hidden
+    /// fraction and CPU per byte on a grid, the update, round-trip and overhead terms (linear,
+    /// non-negative) by least squares on relative errors for each grid cell. Then, with those fixed,
+    /// the fraction of compute the pull hides behind on the runs with it (a grid from 0 to 1).
     package static func fit(_ points: [ScalingPoint]) -> ScalingConstants {
         precondition(!points.isEmpty, "fit needs measured points")
+        let serial = points.filter { $0.inputs.pullOverlap == 0 }, overlapped = points.filter { $0.inputs.pullOverlap > 0 }
+        var c = fitSerial(serial.isEmpty ? points.map { var p = $0; p.inputs.pullOverlap = 0; return p } : serial)
+        guard !overlapped.isEmpty else { return c }
+        var best: (worst: Double, sum: Double, hidden: Double)?
+        for hidden in stride(from: 0.0, through: 1.0001, by: 0.01) {
+            c.hiddenPullFraction = hidden
+            let errors = overlapped.map { relativeError($0, c) }
+            let worst = errors.max()!, sum = errors.reduce(0) { $0 + $1 * $1 }
+            if best == nil || worst < best!.worst - 1e-12 || (abs(worst - best!.worst) <= 1e-12 && sum < best!.sum) { best = (worst, sum, hidden) }
+        }
+        c.hiddenPullFraction = best!.hidden
+        return c
+    }
+
+    /// `fit`'s first stage, on runs whose pull is not overlapped.
+    static func fitSerial(_ points: [ScalingPoint]) -> ScalingConstants {
         var best: (worst: Double, sum: Double, c: ScalingConstants)?
         let cells = stride(from: 0.3, through: 1.0001, by: 0.025).flatMap { e in
             stride(from: 0.0, through: 1.0001, by: 0.05).flatMap { h in cpuPerByteGrid.map { (e, h, $0) } }
@@ -233,8 +291,11 @@ package enum ScalingModel {
         package var parameters: Double
         /// Forward + backward of one worker's step on one host.
         package var computeSeconds: Double
-        package init(name: String, parameters: Double, computeSeconds: Double) {
+        /// See `ScalingInputs.firstStageShare`.
+        package var firstStageShare: Double
+        package init(name: String, parameters: Double, computeSeconds: Double, firstStageShare: Double = 0) {
             self.name = name; self.parameters = parameters; self.computeSeconds = computeSeconds
+            self.firstStageShare = firstStageShare
         }
     }
 
@@ -251,10 +312,12 @@ package enum ScalingModel {
                                  gradientBytesPerParameter: Double, pullBytesPerParameter: Double, target: Double,
                                  pullOverlap: Double = 0, constants: ScalingConstants = .defaults) -> FleetRow {
         func step(_ s: Int) -> StepPrediction {
-            predict(ScalingInputs(workers: workers, servers: s, parameters: shape.parameters,
+            var i = ScalingInputs(workers: workers, servers: s, parameters: shape.parameters,
                                   gradientBytesPerParameter: gradientBytesPerParameter, pullBytesPerParameter: pullBytesPerParameter,
                                   bandwidthBitsPerSecond: bandwidthBitsPerSecond, roundTripSeconds: roundTripSeconds,
-                                  computeSeconds: shape.computeSeconds, pullOverlap: pullOverlap), constants)
+                                  computeSeconds: shape.computeSeconds, pullOverlap: pullOverlap)
+            i.firstStageShare = shape.firstStageShare
+            return predict(i, constants)
         }
         for s in 1...max(workers, 1) {
             let p = step(s)
@@ -271,10 +334,12 @@ package enum ScalingModel {
         for w in 1...limit {
             // With servers = 1 the fan-in is w; a fleet of w·k workers on k servers has the same step except
             // for the update term, which only shrinks with more servers.
-            let p = predict(ScalingInputs(workers: w, servers: 1, parameters: shape.parameters,
-                                          gradientBytesPerParameter: gradientBytesPerParameter, pullBytesPerParameter: pullBytesPerParameter,
-                                          bandwidthBitsPerSecond: bandwidthBitsPerSecond, roundTripSeconds: roundTripSeconds,
-                                          computeSeconds: shape.computeSeconds, pullOverlap: pullOverlap), constants)
+            var i = ScalingInputs(workers: w, servers: 1, parameters: shape.parameters,
+                                  gradientBytesPerParameter: gradientBytesPerParameter, pullBytesPerParameter: pullBytesPerParameter,
+                                  bandwidthBitsPerSecond: bandwidthBitsPerSecond, roundTripSeconds: roundTripSeconds,
+                                  computeSeconds: shape.computeSeconds, pullOverlap: pullOverlap)
+            i.firstStageShare = shape.firstStageShare
+            let p = predict(i, constants)
             if p.efficiency >= target { best = w } else { break }
         }
         return best

@@ -199,6 +199,11 @@ public final class Worker {
 
     /// Waits up to `timeoutMs` for messages from the coordinator and the servers and handles them.
     func pump(timeoutMs: Int) throws {
+        if !stepRunning && !deferredControl.isEmpty {
+            let deferred = deferredControl
+            deferredControl = []
+            for frames in deferred { try handleControl(frames) }
+        }
         let socks = [control] + servers.keys.sorted().map { servers[$0]! }
         let ready = try ZMQPoll.wait(socks, timeoutMs: timeoutMs)
         if ready[0] { while let f = try control.tryReceive() { try handleControl(f) } }
@@ -408,7 +413,8 @@ public final class Worker {
     /// servers moved past the step, a shutdown) abandons the contribution: forward runs on with
     /// whatever the buffer holds, and nothing of it is pushed (`perform`).
     func partitionsNeeded(_ t: TaskMessage, _ range: Range<Int>, _ pulling: OverlappedPull) {
-        guard !pulling.abandoned, let v = view else { return }
+        guard !pulling.abandoned else { return }
+        guard let v = view else { return pulling.abandon() }
         let wanted = (0..<v.plan.count).filter { v.plan.range($0).overlaps(range) }
         if wanted.allSatisfy({ partitionVersion[$0] == t.step }) { return }
         let t0 = Member.now()
@@ -523,8 +529,9 @@ public final class Worker {
         // Sync: the servers clip, so each partition can go as soon as its gradient is final (during
         // the last micro-batch's backward: decoder partitions first), overlapping the rest of backward.
         let sums = try runMicroBatches(t, pushingDuringBackward: t.exactVersion && t.clipNorm == 0 ? pusher : nil, pulling: pulling)
-        for frames in deferredControl { try handleControl(frames) }
+        let deferred = deferredControl
         deferredControl = []
+        for frames in deferred { try handleControl(frames) }
         if let pulling {
             if let error = pulling.error { throw error }
             if pulling.abandoned {

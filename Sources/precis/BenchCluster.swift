@@ -35,6 +35,8 @@ extension BenchCommand {
         var codecs = "fp32,bf16,none"
         @Option(name: .customLong("pull-codec"), help: "Parameter codecs, comma-separated (fp32, bf16, bf16-delta, none), or 'same' for the gradient codec of the run; with several, every gradient codec runs with each (rows named GRADIENT+PARAMETERS).")
         var pullCodec = "fp32"
+        @Option(name: .customLong("overlap-pull"), help: "cluster.overlap_pull of the runs: true, false, or both (every run kind also runs without the overlap, named KIND/serial).")
+        var overlapPull = "true"
         @Option(name: .customLong("threads-per-worker"), help: "Compute threads per worker (the reference gets workers × this).")
         var threadsPerWorker = 1
         @Option(help: "Parameter servers.")
@@ -74,6 +76,7 @@ extension BenchCommand {
             for c in codecList where !["fp32", "bf16", "none"].contains(c) { throw ValidationError("unknown codec '\(c)' (fp32, bf16, none)") }
             guard !codecList.isEmpty || reference != "none" else { throw ValidationError("nothing to run") }
             guard !pullList.isEmpty else { throw ValidationError("--pull-codec names no codec") }
+            guard ["true", "false", "both"].contains(overlapPull) else { throw ValidationError("--overlap-pull must be true, false or both") }
             for p in pullList where !["fp32", "bf16", "bf16-delta", "none", "same"].contains(p) {
                 throw ValidationError("--pull-codec must be fp32, bf16, bf16-delta, none or same (comma-separated), not '\(p)'")
             }
@@ -84,11 +87,14 @@ extension BenchCommand {
 
         /// The cluster runs of a round: each gradient codec, with each parameter codec when several
         /// are given (`GRADIENT+PARAMETERS`; one: the gradient codec's name alone, as before).
-        var runKinds: [String] { codecList.flatMap { c in pullList.count == 1 ? [c] : pullList.map { "\(c)+\($0)" } } }
+        var runKinds: [String] {
+            let kinds = codecList.flatMap { c in pullList.count == 1 ? [c] : pullList.map { "\(c)+\($0)" } }
+            return overlapPull == "both" ? kinds.flatMap { [$0, $0 + "/serial"] } : kinds
+        }
 
         /// The gradient and parameter codecs of a run kind.
         func runCodecs(of kind: String) -> (gradient: String, pull: String) {
-            let parts = kind.split(separator: "+").map(String.init)
+            let parts = kind.split(separator: "/")[0].split(separator: "+").map(String.init)
             let gradient = parts[0], pull = parts.count > 1 ? parts[1] : (pullList.first ?? "fp32")
             return (gradient, pull == "same" ? gradient : pull)
         }
@@ -166,6 +172,7 @@ extension BenchCommand {
               consistency: sync
               codec: \(codec)
               pull_codec: \(pull)
+              overlap_pull: \(overlapPull == "false" || kind.hasSuffix("/serial") ? "false" : "true")
               threads_per_worker: \(threadsPerWorker)
               start_timeout: 120
 
@@ -216,7 +223,7 @@ extension BenchCommand {
                 var order: [String] = runKinds
                 if reference != "none" { if round % 2 == 1 { order.append("single") } else { order.insert("single", at: 0) } }
                 for kind in order {
-                    let name = "r\(round)-\(kind)"
+                    let name = "r\(round)-\(kind.replacingOccurrences(of: "/", with: "-"))"
                     let dir = work + "/" + name
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                     try FileManager.default.createSymbolicLink(atPath: dir + "/cache", withDestinationPath: cacheDir)

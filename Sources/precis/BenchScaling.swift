@@ -39,8 +39,8 @@ extension BenchCommand {
         var cpuPerByteNs = 0.0
         @Option(help: "Efficiency (compute ÷ step) the server count is chosen for.")
         var target = 0.9
-        @Option(name: .customLong("pull-overlap"), help: "What if: the fraction of compute a pull hides behind (0: today's workers wait for every partition before forward).")
-        var pullOverlap = 0.0
+        @Option(name: .customLong("pull-overlap"), help: "The fraction of compute the pull and the servers' update hide behind (default: the fit's, from the --measured runs with overlap_pull, else 0; 0: workers that wait for every partition before forward, overlap_pull: false).")
+        var pullOverlap: Double?
         @Option(help: "Worker host counts, comma-separated.")
         var hosts = "1,2,4,8,16,32,64"
         @Flag(help: "Print the predictions as JSON Lines too (tools/bench/scaling_plot.py draws them).")
@@ -50,7 +50,7 @@ extension BenchCommand {
 
         func validate() throws {
             guard rttMs >= 0, gradientBytes > 0, pullBytes > 0, smallCompute > 0, hostSpeedup > 0, serverSpeedup > 0, target > 0, target < 1,
-                  pullOverlap >= 0, pullOverlap <= 1, cpuPerByteNs >= 0,
+                  (pullOverlap ?? 0) >= 0, (pullOverlap ?? 0) <= 1, cpuPerByteNs >= 0,
                   [rttMs, gradientBytes, pullBytes, smallCompute, hostSpeedup, serverSpeedup, cpuPerByteNs].allSatisfy(\.isFinite) else {
                 throw ValidationError("--rtt-ms and --cpu-per-byte-ns must be ≥ 0; --gradient-bytes, --pull-bytes, --small-compute, --host-speedup, --server-speedup positive; all finite; --target in (0, 1); --pull-overlap in [0, 1]")
             }
@@ -75,10 +75,11 @@ extension BenchCommand {
                 constants = ScalingModel.fit(points)
                 printCheck(points, constants)
             }
-            print(String(format: "constants (%@): link efficiency %.3f, push hidden %.2f of compute, update %.3g s per parameter per server, %.2f round trips, overhead %.4f s, CPU %.2f ns per byte moved",
+            print(String(format: "constants (%@): link efficiency %.3f, push hidden %.2f of compute, update %.3g s per parameter per server, %.2f round trips, overhead %.4f s, CPU %.2f ns per byte moved, pull hidden %.2f of compute (overlap_pull)",
                          measured == nil ? "starting values, not fitted" : "fitted",
                          constants.linkEfficiency, constants.hiddenPushFraction, constants.updateSecondsPerParameter, constants.roundTrips, constants.overheadSeconds,
-                         constants.cpuSecondsPerByte * 1e9))
+                         constants.cpuSecondsPerByte * 1e9, constants.hiddenPullFraction))
+            let pullOverlap = self.pullOverlap ?? constants.hiddenPullFraction
             // A server host with more (or faster) threads than the measured one-thread servers updates
             // faster; the bytes' CPU cost is the predicted hosts' own, not the bench's.
             constants.updateSecondsPerParameter /= serverSpeedup
@@ -89,7 +90,8 @@ extension BenchCommand {
                          smallCompute, hostSpeedup, gradientBytes, pullBytes, rttMs, pullOverlap, serverSpeedup, cpuPerByteNs, 100 * target))
             for shape in Self.shapes {
                 let s = ScalingModel.Shape(name: shape.name, parameters: shape.parameters,
-                                           computeSeconds: smallCompute * shape.parameters / 8.15e6 / hostSpeedup)
+                                           computeSeconds: smallCompute * shape.parameters / 8.15e6 / hostSpeedup,
+                                           firstStageShare: ScalingModel.firstStageShare(model: shape.name))
                 for g in rates {
                     let bits = g * 1e9
                     let perServer = ScalingModel.workersPerServer(shape: s, bandwidthBitsPerSecond: bits, roundTripSeconds: rttMs / 1000,
@@ -122,7 +124,7 @@ extension BenchCommand {
             print("  run                                  measured   predicted   error   compute    wire   update  latency")
             var worst = 0.0
             for p in points {
-                let pr = ScalingModel.predict(p.inputs, c)
+                let pr = ScalingModel.predict(ScalingModel.withPullOverlap(p, c), c)
                 let e = (pr.total - p.measuredStepSeconds) / p.measuredStepSeconds
                 worst = max(worst, abs(e))
                 print(String(format: "  %@  %8.3f  %10.3f  %+6.1f %%  %7.3f  %6.3f  %7.3f  %7.4f", p.label.padding(toLength: 35, withPad: " ", startingAt: 0),

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PrecisBench
+import PrecisModels
 
 /// The step-time model behind `precis bench scaling`: the split of a predicted step, how the busiest
 /// link's bytes grow with workers per server, the fit recovering known constants, the fleet table,
@@ -44,6 +45,61 @@ import PrecisBench
         #expect(abs(ScalingModel.predict(i, Self.constants).pull - (full - 0.3)) < 1e-12)
         i.pullOverlap = 1
         #expect(ScalingModel.predict(i, Self.constants).pull == 0)
+    }
+
+    /// With `overlap_pull` the hidden compute covers the pull, then the servers' update; the first
+    /// stage's share of both is never covered.
+    @Test func anOverlappedPullHidesTheUpdateTooButNotTheFirstStage() {
+        var i = Self.inputs()
+        let serial = ScalingModel.predict(i, Self.constants)          // pull 0.4 s, update 0.04 s
+        i.pullOverlap = 0.42                                          // 0.42 s: all the pull and 0.02 s of the update
+        let some = ScalingModel.predict(i, Self.constants)
+        #expect(some.pull == 0 && abs(some.update - 0.02) < 1e-12)
+        #expect(abs(some.total - (serial.total - 0.42)) < 1e-12)
+        i.firstStageShare = 0.25                                      // a quarter of pull + update stays
+        let floored = ScalingModel.predict(i, Self.constants)
+        #expect(abs(floored.pull + floored.update - 0.25 * (serial.pull + serial.update)) < 1e-12)
+        #expect(abs(floored.pushExposed - serial.pushExposed) < 1e-12)
+    }
+
+    /// Runs with and without `overlap_pull`: the serial runs fit the link, push, update and
+    /// overhead terms, the overlapped ones the pull's hidden fraction.
+    @Test func fitRecoversTheHiddenPullFraction() {
+        var c = Self.constants
+        c.hiddenPullFraction = 0.3
+        var points: [ScalingPoint] = []
+        for (w, s) in [(2, 1), (4, 2), (4, 1), (3, 3)] {
+            for gbit in [1.0, 10] {
+                for overlapped in [false, true] {
+                    var i = Self.inputs(workers: w, servers: s, gbit: gbit, compute: 0.5 + 0.1 * Double(w))
+                    if overlapped { i.pullOverlap = 0.3; i.firstStageShare = 0.2 }
+                    let measured = ScalingModel.predict(i, c).total
+                    if overlapped { i.pullOverlap = 1 }                   // the flag a measured line carries
+                    points.append(ScalingPoint(label: "\(s)x\(w)", inputs: i, measuredStepSeconds: measured))
+                }
+            }
+        }
+        let fitted = ScalingModel.fit(points)
+        #expect(abs(fitted.hiddenPullFraction - 0.3) < 1e-9)
+        #expect(abs(fitted.hiddenPushFraction - 0.25) < 1e-9)
+        for p in points { #expect(ScalingModel.relativeError(p, fitted) < 1e-6, "\(p.label)") }
+    }
+
+    /// The first stage of `ScalingModel.firstStageShare` is what bart-small's forward really asks
+    /// for before its first encoder layer (`Seq2SeqModel.onParametersNeeded`).
+    @Test func bartSmallsFirstStageShareIsWhatForwardAsksForFirst() throws {
+        let model = try ModelPresets.model("bart-small")
+        model.initializeWeights(seed: 1)
+        let layer0 = try #require(model.table.entries.first { $0.name.hasPrefix("model.encoder.layers.0.") })
+        final class Asked: @unchecked Sendable { var ranges: [Range<Int>] = [] }   // the hook's calls never overlap
+        let asked = Asked()
+        model.onParametersNeeded = { asked.ranges.append($0) }
+        let batch = try Seq2SeqBatch(batchSize: 1, sourceLength: 4, targetLength: 2, inputIds: [5, 6, 7, 2],
+                                     attentionMask: [1, 1, 1, 1], labels: [5, 2])
+        _ = try model.forward(batch, options: StepOptions(), logitsOut: nil)
+        let firstLayer = try #require(asked.ranges.firstIndex { $0.contains(layer0.offset) })
+        let share = Double(asked.ranges[..<firstLayer].reduce(0) { $0 + $1.count }) / Double(model.params.count)
+        #expect(abs(share - ScalingModel.firstStageShare(model: "bart-small")) < 0.0005, "\(share)")
     }
 
     @Test func busiestLinkFollowsWorkersPerServer() {
@@ -160,6 +216,14 @@ import PrecisBench
             let edited = line.replacingOccurrences(of: #""\#(key)": "#, with: #""\#(key)": \#(bad), "old_\#(key)": "#)
             #expect(throws: ScalingMeasurementError.self, "\(key) \(bad)") { try ScalingMeasurement.point(jsonLine: edited) }
         }
+        // `overlap_pull`: absent (runs from before it) or false, a serial run; true, a flag the fit
+        // turns into the hidden fraction, with the shape's first stage.
+        #expect(p.inputs.pullOverlap == 0)
+        let withOverlap = { (v: String) in line.replacingOccurrences(of: #""rtt_ms": 4.2, "#, with: #""rtt_ms": 4.2, "overlap_pull": "# + v + ", ") }
+        let overlapped = try ScalingMeasurement.point(jsonLine: withOverlap("true"))
+        #expect(overlapped.inputs.pullOverlap == 1 && overlapped.inputs.firstStageShare == ScalingModel.firstStageShare(model: "bart-small"))
+        #expect(try ScalingMeasurement.point(jsonLine: withOverlap("false")).inputs.pullOverlap == 0)
+        #expect(throws: ScalingMeasurementError.self) { try ScalingMeasurement.point(jsonLine: withOverlap("1")) }
         for bad in ["0", "2.5", "-1", "1e9", "\"two\""] {
             #expect(throws: ScalingMeasurementError.self, "cores \(bad)") {
                 try ScalingMeasurement.point(jsonLine: line.replacingOccurrences(of: #""rtt_ms": 4.2, "#, with: #""rtt_ms": 4.2, "cores": "# + bad + ", "))

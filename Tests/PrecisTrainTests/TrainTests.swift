@@ -69,6 +69,10 @@ func smallData() throws -> String {
         #expect(throws: ConfigError.invalid(file: "c.yaml", key: "cluster.pull_codec", reason: "'bf8' is not one of none, fp32, bf16, bf16-delta")) {
             try TrainingConfig.parse("cluster:\n  pull_codec: bf8\n", file: "c.yaml")
         }
+        // overlap_pull: on unless turned off; a boolean, nothing else.
+        #expect(try TrainingConfig.parse("cluster:\n  servers: 1\n", file: "c.yaml").cluster.overlapPull)
+        #expect(try !TrainingConfig.parse("cluster:\n  overlap_pull: false\n", file: "c.yaml").cluster.overlapPull)
+        #expect(throws: ConfigError.self) { try TrainingConfig.parse("cluster:\n  overlap_pull: sometimes\n", file: "c.yaml") }
         #expect(throws: ConfigError.self) { try TrainingConfig.parse("training:\n  push_to_hub: true\n", file: "c.yaml") }
         #expect(throws: ConfigError.self) { try TrainingConfig.parse("training:\n  save_strategy: sometimes\n", file: "c.yaml") }
         let r = try TrainingConfig.parse("training:\n  resume_from_checkpoint: true\n  metric_for_best_model: loss\n", file: "c.yaml")

@@ -30,7 +30,8 @@
 #
 # Environment: BIN_DIR (.build/release: precis, precis-coordinator, precis-ps, precis-worker),
 # OUT (runs/bench-scaling/scaling.jsonl, appended to), GRID, STEPS_SMALL (12), STEPS_BASE (6),
-# PULL_CODEC (bf16-delta), CODEC (bf16), MTU (9000), KEYS (0), KEEP (1: keep the temporary folder),
+# PULL_CODEC (bf16-delta), CODEC (bf16), OVERLAP (true: cluster.overlap_pull), MTU (9000), KEYS (0),
+# KEEP (1: keep the temporary folder),
 # SAMPLES (512 training examples: start-up stays short).
 # bart-small runs batch 8, source ≤ 256, target ≤ 64 (the main job's shape); bart-base runs batch 1,
 # source ≤ 64, target ≤ 16 (a shortened step: the bytes per step are the full model's).
@@ -47,6 +48,7 @@ STEPS_SMALL=${STEPS_SMALL:-12}
 STEPS_BASE=${STEPS_BASE:-6}
 PULL_CODEC=${PULL_CODEC:-bf16-delta}
 CODEC=${CODEC:-bf16}
+OVERLAP=${OVERLAP:-true}
 MTU=${MTU:-9000}
 KEYS=${KEYS:-0}
 KEEP=${KEEP:-0}
@@ -226,6 +228,7 @@ cluster:
   consistency: sync
   codec: $CODEC
   pull_codec: $PULL_CODEC
+  overlap_pull: $OVERLAP
   threads_per_worker: 1
   start_timeout: 300
 EOF
@@ -272,7 +275,7 @@ EOF
     teardown
     RUN_MODEL=$model RUN_SERVERS=$servers RUN_WORKERS=$workers RUN_RATE=$rate RUN_DELAY=$delay RUN_STEPS=$steps \
     RUN_BATCH=$batch RUN_SRC=$src RUN_TGT=$tgt RUN_RTT=${rtt:-} RUN_MTU=$MTU RUN_KEYS=$KEYS \
-    RUN_CODEC=$CODEC RUN_PULL=$PULL_CODEC RUN_BEFORE="$before" RUN_AFTER="$after" RUN_WALL=$(( $(date +%s) - t0 )) \
+    RUN_CODEC=$CODEC RUN_PULL=$PULL_CODEC RUN_OVERLAP=$OVERLAP RUN_BEFORE="$before" RUN_AFTER="$after" RUN_WALL=$(( $(date +%s) - t0 )) \
     RUN_LOAD="$load0 $(cut -d' ' -f1 /proc/loadavg)" \
         python3 "$REPO/tools/bench/scaling_table.py" --line "$dir/coordinator.log" >> "$OUT" \
         || fail "run $RUN: no @summary line (see $dir/coordinator.log)"

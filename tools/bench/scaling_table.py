@@ -43,6 +43,7 @@ def make_line(log):
         "model": env["RUN_MODEL"], "servers": int(env["RUN_SERVERS"]), "workers": int(env["RUN_WORKERS"]),
         "rate": env["RUN_RATE"], "delay_ms": float(env["RUN_DELAY"]), "rtt_ms": float(rtt) if rtt else None,
         "mtu": int(env["RUN_MTU"]), "keys": env["RUN_KEYS"] == "1", "codec": env["RUN_CODEC"], "pull_codec": env["RUN_PULL"],
+        "overlap_pull": env.get("RUN_OVERLAP", "false") == "true",
         "steps": steps, "batch_per_worker": int(env["RUN_BATCH"]), "max_source_length": int(env["RUN_SRC"]),
         "max_target_length": int(env["RUN_TGT"]), "threads_per_worker": 1, "wall_s": int(env["RUN_WALL"]),
         "summary": summary, "links": links,
