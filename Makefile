@@ -191,15 +191,17 @@ live-page-check: build
 	BIN_DIR=.build/release bash tools/live/check.sh tools/live/status-sample.json $(OUT)
 
 # Scaling bench (tools/bench/scaling.sh; docs/benchmarks.md, "Scaling past one host"): short sync runs
-# over network namespaces (a host per role) with tc-capped links; one JSON line per run to
-# runs/bench-scaling/scaling.jsonl and a table. Needs root (SKIP otherwise); the delays come from
+# over network namespaces (a host per role) with tc-capped links, the grid without and then with
+# cluster.overlap_pull (the model fits its link, push and update terms on the first set and the pull's
+# hidden share on the second); one JSON line per run to runs/bench-scaling/scaling.jsonl and a table. Needs root (SKIP otherwise); the delays come from
 # tools/chaos/linkfault.c (iptables, libnetfilter-queue-dev). make bench-scaling [GRID="…"] [BENCH_CORES=1]
 # (BENCH_CORES: cores of arithmetic the roles share; this project's VM: 1, its two vCPUs share one core)
 .PHONY: bench-scaling
 bench-scaling: EXTRA_APT_PACKAGES := libnetfilter-queue-dev iptables iputils-ping
 bench-scaling: build data
 	rm -f runs/bench-scaling/scaling.jsonl
-	BIN_DIR=.build/release bash tools/bench/scaling.sh
+	OVERLAP=false BIN_DIR=.build/release bash tools/bench/scaling.sh
+	OVERLAP=true BIN_DIR=.build/release bash tools/bench/scaling.sh
 	.build/release/precis bench scaling --measured runs/bench-scaling/scaling.jsonl $(if $(BENCH_CORES),--bench-cores $(BENCH_CORES))
 
 # Chaos soak (tools/chaos/chaos.sh; docs/operations.md, "Chaos soak"): a sync run over four network

@@ -192,6 +192,8 @@ package enum ScalingModel {
     package static func fit(_ points: [ScalingPoint]) -> ScalingConstants {
         precondition(!points.isEmpty, "fit needs measured points")
         let serial = points.filter { $0.inputs.pullOverlap == 0 }, overlapped = points.filter { $0.inputs.pullOverlap > 0 }
+        // Without a serial run the overlapped ones stand in for the first stage (which then absorbs
+        // some of the overlap's gain: `make bench-scaling` measures both sets).
         var c = fitSerial(serial.isEmpty ? points.map { var p = $0; p.inputs.pullOverlap = 0; return p } : serial)
         guard !overlapped.isEmpty else { return c }
         var best: (worst: Double, sum: Double, hidden: Double)?
