@@ -156,7 +156,7 @@ package enum ScalingModel {
     /// `ParameterGate`): the tied token embedding, the encoder's learned positions (max + 2 rows)
     /// and its embedding LayerNorm, over all parameters. bart-small (8,192 × 256, 1,026 × 256):
     /// 0.290; bart-base (50,265 × 768, 1,026 × 768): 0.283; bart-large (× 1,024): 0.129.
-    /// ParametersNeededTests checks bart-small's against the model's own first ranges. 0 for a
+    /// ScalingModelTests checks bart-small's against the model's own first ranges. 0 for a
     /// shape not listed (every parameter hideable: an optimistic bound).
     package static func firstStageShare(model: String) -> Double {
         switch model {
@@ -299,6 +299,17 @@ package enum ScalingModel {
             self.name = name; self.parameters = parameters; self.computeSeconds = computeSeconds
             self.firstStageShare = firstStageShare
         }
+
+        /// The inputs of a step of this shape on `workers` workers and `servers` servers.
+        func inputs(workers: Int, servers: Int, bandwidthBitsPerSecond: Double, roundTripSeconds: Double,
+                    gradientBytesPerParameter: Double, pullBytesPerParameter: Double, pullOverlap: Double) -> ScalingInputs {
+            var i = ScalingInputs(workers: workers, servers: servers, parameters: parameters,
+                                  gradientBytesPerParameter: gradientBytesPerParameter, pullBytesPerParameter: pullBytesPerParameter,
+                                  bandwidthBitsPerSecond: bandwidthBitsPerSecond, roundTripSeconds: roundTripSeconds,
+                                  computeSeconds: computeSeconds, pullOverlap: pullOverlap)
+            i.firstStageShare = firstStageShare
+            return i
+        }
     }
 
     /// One row of the prediction table: `workers` worker hosts and the fewest server hosts (at most
@@ -314,12 +325,9 @@ package enum ScalingModel {
                                  gradientBytesPerParameter: Double, pullBytesPerParameter: Double, target: Double,
                                  pullOverlap: Double = 0, constants: ScalingConstants = .defaults) -> FleetRow {
         func step(_ s: Int) -> StepPrediction {
-            var i = ScalingInputs(workers: workers, servers: s, parameters: shape.parameters,
-                                  gradientBytesPerParameter: gradientBytesPerParameter, pullBytesPerParameter: pullBytesPerParameter,
-                                  bandwidthBitsPerSecond: bandwidthBitsPerSecond, roundTripSeconds: roundTripSeconds,
-                                  computeSeconds: shape.computeSeconds, pullOverlap: pullOverlap)
-            i.firstStageShare = shape.firstStageShare
-            return predict(i, constants)
+            predict(shape.inputs(workers: workers, servers: s, bandwidthBitsPerSecond: bandwidthBitsPerSecond, roundTripSeconds: roundTripSeconds,
+                                 gradientBytesPerParameter: gradientBytesPerParameter, pullBytesPerParameter: pullBytesPerParameter,
+                                 pullOverlap: pullOverlap), constants)
         }
         for s in 1...max(workers, 1) {
             let p = step(s)
@@ -336,12 +344,9 @@ package enum ScalingModel {
         for w in 1...limit {
             // With servers = 1 the fan-in is w; a fleet of w·k workers on k servers has the same step except
             // for the update term, which only shrinks with more servers.
-            var i = ScalingInputs(workers: w, servers: 1, parameters: shape.parameters,
-                                  gradientBytesPerParameter: gradientBytesPerParameter, pullBytesPerParameter: pullBytesPerParameter,
-                                  bandwidthBitsPerSecond: bandwidthBitsPerSecond, roundTripSeconds: roundTripSeconds,
-                                  computeSeconds: shape.computeSeconds, pullOverlap: pullOverlap)
-            i.firstStageShare = shape.firstStageShare
-            let p = predict(i, constants)
+            let p = predict(shape.inputs(workers: w, servers: 1, bandwidthBitsPerSecond: bandwidthBitsPerSecond, roundTripSeconds: roundTripSeconds,
+                                         gradientBytesPerParameter: gradientBytesPerParameter, pullBytesPerParameter: pullBytesPerParameter,
+                                         pullOverlap: pullOverlap), constants)
             if p.efficiency >= target { best = w } else { break }
         }
         return best

@@ -15,8 +15,8 @@ struct LaneWork {
     /// With bf16 products (`MatmulPrecision.bf16`): the model's packed weights and this lane's
     /// converted activations; nil for fp32.
     var bf16: BF16Lane? = nil
-    /// Where this lane's forward waits for parameters still arriving (`ParameterGate`); nil when
-    /// all are in before the pass starts, as in every pass but a worker's overlapped pull.
+    /// Where this lane's forward waits for parameters still arriving (`ParameterGate`; closed, so
+    /// nothing waits, in every pass but a worker's overlapped pull; nil outside `LaneRunner`).
     var gate: ParameterGate? = nil
     /// How many of backward's reported ranges this lane's forward has asked for so far.
     private(set) var rangesNeeded = 0
