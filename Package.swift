@@ -138,9 +138,9 @@ let package = Package(
         .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore"]),
         .testTarget(name: "PrecisMetricsTests", dependencies: ["PrecisMetrics"]),
         .testTarget(name: "PrecisTextTests", dependencies: ["PrecisText"]),
-        .testTarget(name: "PrecisTrainTests", dependencies: ["PrecisTrain", "PrecisModels", "PrecisCore", "PrecisText", "PrecisWire"]),
+        .testTarget(name: "PrecisTrainTests", dependencies: ["PrecisTrain", "PrecisData", "PrecisModels", "PrecisCore", "PrecisText", "PrecisWire"]),
         .testTarget(name: "PrecisWireTests", dependencies: ["PrecisWire", "PrecisCore", "CLZ4"]),
-        .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels"]),
+        .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels", "PrecisCore", "PrecisText"]),
         // "precis": the download tests run the built executable against the loopback hub.
         .testTarget(name: "PrecisHubTests", dependencies: ["PrecisHub", "PrecisCore", "precis"]),
         .testTarget(name: "PrecisCoordinatorTests", dependencies: ["PrecisCoordinator", "PrecisWire", "PrecisTrain", "PrecisCore"]),

@@ -83,7 +83,7 @@ public enum LocalTrainer {
                                        schedule: plan.schedule)
         log("\(model.table.count) parameters, \(ds.count) examples, \(plan.stepsPerEpoch) steps per epoch, \(totalSteps) steps, warmup \(plan.warmupSteps), \(Compute.threads) thread(s), products \(BF16Setting.describe(model))")
 
-        let collator = Collator(padId: Int32(model.facts.padTokenId))
+        let collator = plan.collator(padId: model.facts.padTokenId)
         let t0 = Date()
         var step = 0, epoch = 0, epochsDone = 0.0
         var windowLoss = 0.0, windowTokens = 0, lastLoss = 0.0, examples = 0
@@ -104,7 +104,7 @@ public enum LocalTrainer {
                 next += group.count
                 // The loss (and so the gradient) is the mean over every label token of the update,
                 // whatever the split into micro-batches.
-                let micro = try group.map { try collator.batch($0, from: ds) }
+                let micro = try group.map { try collator.batch($0, from: ds, step: step) }
                 let tokens = micro.reduce(0) { $0 + $1.labels.filter { $0 != Seq2SeqBatch.ignoreIndex }.count }
                 model.zeroGradients()
                 var lossSum = 0.0

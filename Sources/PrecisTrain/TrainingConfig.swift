@@ -95,6 +95,19 @@ public struct TrainingArguments: Sendable, Equatable {
     public var trainSamplingStrategy = "random"
     public var threads: Int? = nil
 
+    // The objective: `summarization` (text → summary) or `denoising`, BART's pre-training (a text with
+    // its sentences permuted and spans of words masked → the text), with the noise's names from
+    // transformers' run_bart_dlm_flax.py.
+    public var objective = "summarization"
+    /// The columns whose texts the denoising objective reconstructs, each text one example (empty:
+    /// `text_column`); each is `text_column` or `summary_column`.
+    public var denoisingColumns: [String] = []
+    public var maskRatio = 0.3
+    public var poissonLambda = 3.0
+    public var permuteSentenceRatio = 1.0
+    /// The tokenizer's token a masked span becomes.
+    public var maskToken = "<mask>"
+
     // Checkpoints (Trainer's names).
     public var saveStrategy = "steps"
     public var saveSteps = 500
@@ -427,6 +440,16 @@ public struct TrainingConfig: Sendable, Equatable {
         }
         if let n = t.threads { try inRange(n, "threads", 1, 1024) }
         try inRange(t.maxSourceLength, "max_source_length", 1)
+        try check(["summarization", "denoising"].contains(t.objective), "objective",
+                  "'\(t.objective)' is not an objective Precis trains (summarization or denoising)")
+        try check(t.maskRatio >= 0 && t.maskRatio <= 1, "mask_ratio", "must be in [0, 1]")
+        try check(t.poissonLambda > 0 && t.poissonLambda <= 64, "poisson_lambda", "must be in (0, 64]")
+        try check(t.permuteSentenceRatio >= 0 && t.permuteSentenceRatio <= 1, "permute_sentence_ratio", "must be in [0, 1]")
+        for c in t.denoisingColumns {
+            try check(c == t.textColumn || c == t.summaryColumn, "denoising_columns",
+                      "'\(c)' is neither text_column ('\(t.textColumn)') nor summary_column ('\(t.summaryColumn)')")
+        }
+        try check(t.maskToken.utf8.count <= 256, "mask_token", "longer than 256 bytes")
         try inRange(t.maxTargetLength, "max_target_length", 1)
         if let n = t.generationMaxLength { try inRange(n, "generation_max_length", 1) }
         if let n = t.generationNumBeams { try inRange(n, "generation_num_beams", 1, 256) }

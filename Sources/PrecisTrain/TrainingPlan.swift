@@ -21,6 +21,10 @@ public struct TrainingPlan {
     public let totalSteps: Int
     public let warmupSteps: Int
     public let schedule: LRSchedule
+    /// The denoising objective's noise (nil: summarization).
+    public let noise: DenoisingNoise?
+    /// The longest source the model takes.
+    public let maxSourceLength: Int
 
     /// Loads and tokenizes the training data (or maps the cache) and derives the step schedule.
     /// `plannedWorkers` is 1 for a single process, `cluster.workers` on a cluster.
@@ -49,10 +53,36 @@ public struct TrainingPlan {
                                       reason: "\(a.trainFile) has no usable example (\(loaded.summary)); its records need the "
                                         + "text_column '\(a.textColumn)' and summary_column '\(a.summaryColumn)'")
         }
-        let tokOptions = TokenizationOptions(maxSourceLength: min(a.maxSourceLength, model.maxSourcePositions ?? .max),
+        let maxSource = min(a.maxSourceLength, model.maxSourcePositions ?? .max)
+        var tokOptions = TokenizationOptions(maxSourceLength: maxSource,
                                              maxTargetLength: min(a.maxTargetLength, model.maxTargetPositions ?? .max),
                                              sourcePrefix: a.sourcePrefix)
-        (dataset, fromCache) = try TokenizedDataset.build(records: records, dataFingerprint: try FNV.file(a.trainFile) + "-\(records.count)",
+        var examples = records
+        var fingerprint = try FNV.file(a.trainFile) + "-\(records.count)"
+        if a.objective == "denoising" {
+            // Each text of the chosen columns is an example whose target is itself, both cut to the
+            // shorter of the two lengths, so the target is the whole source.
+            let columns = a.denoisingColumns.isEmpty ? [a.textColumn] : a.denoisingColumns
+            examples = columns.flatMap { c in
+                records.map { r in
+                    let text = c == a.textColumn ? r.source : r.target
+                    return SummarizationRecord(source: text, target: text)
+                }
+            }
+            let length = min(tokOptions.maxSourceLength, tokOptions.maxTargetLength)
+            tokOptions = TokenizationOptions(maxSourceLength: length, maxTargetLength: length, sourcePrefix: "")
+            fingerprint += "-denoising-" + columns.joined(separator: ",")
+            guard let mask = encoder.tokenizer.tokenToID(a.maskToken), mask < model.vocabSize else {
+                throw ConfigError.invalid(file: cfg.file, key: "training.mask_token",
+                                          reason: "\(a.tokenizer) has no token '\(a.maskToken)' inside the model's vocabulary (the denoising objective replaces masked spans by it)")
+            }
+            noise = DenoisingNoise(maskId: Int32(mask), maskRatio: a.maskRatio, poissonLambda: a.poissonLambda,
+                                   permuteSentenceRatio: a.permuteSentenceRatio, classes: TokenClasses(tokenizer: encoder.tokenizer))
+        } else {
+            noise = nil
+        }
+        maxSourceLength = maxSource
+        (dataset, fromCache) = try TokenizedDataset.build(records: examples, dataFingerprint: fingerprint,
                                                           encoder: encoder, options: tokOptions,
                                                           cacheDir: (a.outputDir as NSString).appendingPathComponent("cache"))
         perDevice = a.perDeviceTrainBatchSize
@@ -64,6 +94,12 @@ public struct TrainingPlan {
         warmupSteps = a.warmupSteps > 0 ? a.warmupSteps : LRSchedule.warmupSteps(ratio: a.warmupRatio, totalSteps: totalSteps)
         schedule = LRSchedule(kind: LRSchedule.Kind(rawValue: a.lrSchedulerType)!, baseLR: a.learningRate,
                               warmupSteps: warmupSteps, totalSteps: totalSteps)
+    }
+
+    /// The collator every process batches this run's examples with: padding to the model's `padId`,
+    /// and the objective's noise seeded by the run's seed.
+    public func collator(padId: Int) -> Collator {
+        Collator(padId: Int32(padId), noise: noise, seed: UInt64(config.training.seed), maxSourceLength: maxSourceLength)
     }
 
     /// The micro-batches of an epoch, in order (dataset indices), as `train_sampling_strategy` says:

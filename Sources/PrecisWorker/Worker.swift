@@ -262,7 +262,7 @@ public final class Worker {
             log("error: \(error)")
             try leave("no bf16 kernel on this CPU (training.bf16)", exitCode: 1)
         }
-        collator = Collator(padId: Int32(m.facts.padTokenId))
+        collator = p.collator(padId: m.facts.padTokenId)
         if cfg.cluster.codec == "bf16" { errorFeedback = FloatBuffer(count: m.params.count) }
         if options.dumpParameters != nil && lastDelta?.count != m.params.count { lastDelta = FloatBuffer(count: m.params.count) }
         log("registered as \(r.name) (id \(id)); \(m.params.count) parameters, \(p.dataset.count) examples, \(options.threads) thread(s), products \(BF16Setting.describe(model!))")
@@ -609,7 +609,7 @@ public final class Worker {
         stepRunning = true
         defer { stepRunning = false }
         for (i, mb) in t.micro.enumerated() {
-            let batch = try collator.batch(mb, from: plan.dataset)
+            let batch = try collator.batch(mb, from: plan.dataset, step: t.step)
             if let pulling, i == 0 {
                 // Called on a compute thread while this thread waits inside `step`, one call at a
                 // time (`ParameterGate`'s lock): the worker's state has one user at a time.

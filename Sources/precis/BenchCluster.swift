@@ -183,7 +183,7 @@ extension BenchCommand {
         func paddedPerTimedStep(config: TrainingConfig, plannedWorkers: Int) throws -> Double {
             let shape = try LocalTrainer.loadModel(config.training.model, seed: 0)
             let plan = try TrainingPlan(config, model: ModelShape(shape.facts), plannedWorkers: plannedWorkers)
-            let collator = Collator(padId: Int32(shape.facts.padTokenId))
+            let collator = plan.collator(padId: shape.facts.padTokenId)
             var total = 0
             var cache: (epoch: Int, batches: [[Int]])? = nil
             for s in 2..<steps {
@@ -191,7 +191,7 @@ extension BenchCommand {
                 if cache?.epoch != e { cache = (e, plan.microBatches(epoch: e)) }
                 // In-process: micro-batches in groups of gradient_accumulation_steps; cluster: microPerStep per step.
                 for mb in plan.stepMicroBatches(step: s, epochBatches: cache!.batches) {
-                    let b = try collator.batch(mb, from: plan.dataset)
+                    let b = try collator.batch(mb, from: plan.dataset, step: s)
                     total += b.batchSize * (b.sourceLength + b.targetLength)
                 }
             }

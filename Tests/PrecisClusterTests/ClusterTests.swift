@@ -53,6 +53,25 @@ extension RealProcesses {
         for (name, v) in results[0] { #expect(v.map(\.bitPattern) == results[1][name]!.map(\.bitPattern), "\(name) differs between the run with the pull overlapped and the run without") }
     }
 
+    /// The denoising objective on a cluster: each worker noises its own examples, seeded by (seed,
+    /// step, example), so 2 workers × batch 4 see exactly the noisy batch one process of batch 8 sees
+    /// and end with its parameters.
+    @Test func denoisingWorkersNoiseAsOneProcessDoes() throws {
+        let dir = TestCluster.tempDir("denoise")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 6, servers: 1, workers: 2,
+                                         extraTraining: "objective: denoising\ndenoising_columns: [dialogue, summary]")
+        let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 2)
+        #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
+        for n in ["ps0", "w0", "w1"] { #expect(c.wait(n, timeout: 20) == 0, "\(n) exit: \(c.allLogs())") }
+        let got = try loadParameters(dir + "/out")
+        let reference = try referenceRun(config: cfg, batch: 8, outputDir: dir + "/reference")
+        let d = compareParameters(got, reference)
+        #expect(d.global < 1e-6, "relative difference \(d.global)")
+        #expect(d.worst < 1e-6, "\(d.worstName): relative difference \(d.worst)")
+        #expect(compareParameters(reference, try TestCluster.initialParameters(model: model)).global > 1e-3, "training moved the parameters")
+    }
+
     /// Workers with 2 threads run each micro-batch in two lanes (half the rows each, see
     /// `LaneRunner`); in sync mode (the servers clip) they push gradient partitions while
     /// backward runs, as the lanes finish each range. The result is one process's on the whole batch.

@@ -3,6 +3,7 @@ import Testing
 import PrecisCore
 import PrecisModels
 import PrecisTrain
+import PrecisData
 
 let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -421,6 +422,69 @@ func smallData() throws -> String {
         }
         #expect(losses.keys.sorted() == [1, 2, 3], "\(losses)")
         #expect(losses[1]!.isFinite && !losses[3]!.isFinite, "\(losses)")
+    }
+
+    /// The denoising objective (BART's pre-training): each text of the chosen columns is an example
+    /// whose labels are the text itself; the sources the steps see are noisy (masks, sentences
+    /// moved), the run is reproducible, and the loss falls. Its model folder then starts a
+    /// summarization run, as a pre-train → fine-tune recipe does.
+    @Test func denoisingTrainsOnNoisyTextsAndFeedsFineTuning() throws {
+        let data = try smallData()
+        func denoise(_ out: String) -> TrainingConfig {
+            var c = config(data, out: out, batch: 8, accumulation: 1, steps: 10)
+            c.training.objective = "denoising"
+            c.training.denoisingColumns = ["dialogue", "summary"]
+            c.training.reportTo = ["none"]
+            return c
+        }
+        let a = temp(), b = temp()
+        let plan = try TrainingPlan(denoise(a), model: ModelShape(vocabSize: 8192, maxPositions: 1024), plannedWorkers: 1)
+        // 64 records, two columns: 128 examples, each cut to the shorter length (24) on both sides.
+        #expect(plan.dataset.count == 128)
+        for i in [0, 63, 64, 127] {
+            #expect(Array(plan.dataset.source(i)) == Array(plan.dataset.target(i)))
+            #expect(plan.dataset.sourceLength(i) <= 24)
+        }
+        let batch = try plan.collator(padId: 1).batch(Array(0..<8), from: plan.dataset, step: 0)
+        #expect(batch.inputIds.contains(8191), "no <mask> in the noisy sources")
+        let ra = try LocalTrainer.run(denoise(a)), rb = try LocalTrainer.run(denoise(b))
+        let fa = try SafeTensorsFile(path: a + "/model.safetensors"), fb = try SafeTensorsFile(path: b + "/model.safetensors")
+        for name in fa.names { #expect(try fa.floats(name) == fb.floats(name), "\(name)") }
+        let losses = ra.logHistory.map { $0["loss"]! }
+        #expect(losses == rb.logHistory.map { $0["loss"]! })
+        #expect(losses.last! < losses.first! - 0.05, "losses \(losses)")
+        let card = try String(contentsOfFile: a + "/README.md", encoding: .utf8)
+        #expect(card.contains("denoising (BART's pre-training) on dialogue, summary: mask_ratio 0.3"), "\(card)")
+        // Fine-tuning from the pre-trained folder.
+        var tune = config(data, out: temp(), batch: 8, accumulation: 1, steps: 2, model: a)
+        tune.training.reportTo = ["none"]
+        let first = try LocalTrainer.run(tune).logHistory[0]["loss"]!
+        var scratch = config(data, out: temp(), batch: 8, accumulation: 1, steps: 2)
+        scratch.training.reportTo = ["none"]
+        #expect(try first < LocalTrainer.run(scratch).logHistory[0]["loss"]!, "pre-training did not help the first summarization step")
+    }
+
+    /// A tokenizer without the mask token, or a column that is not one of the two, is a config error naming the key.
+    @Test func denoisingSettingsAreChecked() throws {
+        var c = config(try smallData(), out: temp(), batch: 8, accumulation: 1, steps: 1)
+        c.training.objective = "denoising"
+        c.training.maskToken = "<nomask>"
+        do {
+            _ = try TrainingPlan(c, model: ModelShape(vocabSize: 8192, maxPositions: 1024), plannedWorkers: 1)
+            Issue.record("no error")
+        } catch let e as ConfigError {
+            #expect("\(e)".contains("training.mask_token") && "\(e)".contains("<nomask>"), "\(e)")
+        }
+        for (yaml, key) in [("objective: pretraining", "objective"), ("mask_ratio: 1.5", "mask_ratio"), ("mask_ratio: .nan", "mask_ratio"),
+                            ("poisson_lambda: 0", "poisson_lambda"), ("permute_sentence_ratio: -1", "permute_sentence_ratio"),
+                            ("denoising_columns: [id]", "denoising_columns")] {
+            #expect(throws: ConfigError.self, "\(yaml)") { try TrainingConfig.parse("training:\n  \(yaml)\n", file: "d.yaml") }
+            do { _ = try TrainingConfig.parse("training:\n  \(yaml)\n", file: "d.yaml") } catch {
+                #expect("\(error)".contains(key), "\(error)")
+            }
+        }
+        let ok = try TrainingConfig.parse("training:\n  objective: denoising\n  denoising_columns: [dialogue, summary]\n  mask_ratio: 0.3\n", file: "d.yaml")
+        #expect(ok.training.objective == "denoising" && ok.training.denoisingColumns == ["dialogue", "summary"])
     }
 
     @Test func aMissingTokenizerIsAClearError() throws {
