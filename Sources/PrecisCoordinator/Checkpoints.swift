@@ -156,7 +156,8 @@ extension Coordinator {
             enc.keyEncodingStrategy = .convertToSnakeCase
             let small: [(String, Data)] = [
                 ("config.json", try model.configJSON()),
-                ("generation_config.json", try JSONSerialization.data(withJSONObject: model.generationDefaults, options: [.prettyPrinted, .sortedKeys])),
+                ("generation_config.json", try JSONSerialization.data(withJSONObject: try GenerationConfigFile.defaults(for: model, config: cfg),
+                                                                     options: [.prettyPrinted, .sortedKeys])),
                 ("trainer_state.json", try state.jsonData()),
                 ("training_state.json", try enc.encode(training)),
             ] + (try ModelFolder.tokenizerFiles(for: model, tokenizerJSON: try TokenizerFolder.tokenizerJSON(path: cfg.training.tokenizer),

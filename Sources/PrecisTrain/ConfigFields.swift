@@ -60,6 +60,7 @@ extension TrainingArguments {
         ("predict_with_generate", .bool(\.predictWithGenerate)),
         ("generation_max_length", .optionalInt(\.generationMaxLength)),
         ("generation_num_beams", .optionalInt(\.generationNumBeams)),
+        ("generation_config", .optionalString(\.generationConfig)),
         ("max_eval_samples", .optionalInt(\.maxEvalSamples)),
         ("push_to_hub", .bool(\.pushToHub)),
         ("hub_model_id", .optionalString(\.hubModelId)),

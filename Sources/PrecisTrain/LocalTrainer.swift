@@ -147,7 +147,7 @@ public enum LocalTrainer {
         }
         let seconds = Date().timeIntervalSince(t0)
         try save(model: model, tokenizerFile: a.tokenizer, to: a.outputDir, step: step, epochs: epochsDone,
-                 history: history, seconds: seconds, examples: examples)
+                 history: history, seconds: seconds, examples: examples, generation: try GenerationConfigFile.defaults(for: model, config: cfg))
         let outcome = RunOutcome(globalStep: step, epoch: epochsDone, seconds: seconds, examples: examples, trainSamples: ds.count,
                                  history: history, savedStep: step, plannedWorkers: 1, warmupSteps: plan.warmupSteps, totalSteps: totalSteps)
         try RunArtifacts.write(outcome, config: cfg, baseModel: baseModel(a.model), to: a.outputDir)
@@ -157,9 +157,10 @@ public enum LocalTrainer {
 
     /// Writes the model folder Trainer's `save_model` would: weights, config, generation config,
     /// tokenizer (tokenizer.json and tokenizer_config.json), and `trainer_state.json` with the log history. Every file is written atomically.
+    /// `generation`: generation_config.json's values (nil: the model's defaults).
     public static func save(model: any Seq2SeqModel, tokenizerFile: String, to dir: String, step: Int, epochs: Double,
-                     history: [[String: Double]], seconds: Double, examples: Int) throws {
-        try ModelFolder.save(model, to: dir)
+                     history: [[String: Double]], seconds: Double, examples: Int, generation: [String: Any]? = nil) throws {
+        try ModelFolder.save(model, to: dir, generation: generation)
         // tokenizerFile may be a folder of classic files: saved as tokenizer.json (TokenizerFolder.tokenizerJSON).
         for (name, bytes) in try ModelFolder.tokenizerFiles(for: model, tokenizerJSON: TokenizerFolder.tokenizerJSON(path: tokenizerFile),
                                                             file: tokenizerFile) {

@@ -107,7 +107,6 @@ enum TrainerKeys {
         "ddp_backend": harmless,
         "local_rank": harmless,
         "batch_eval_metrics": harmless,
-        "generation_config": refusedIfSet("a generation config file is not read; use generation_max_length and generation_num_beams"),
         "deepspeed": refusedIfSet("DeepSpeed is not used; the cluster section says how Precis distributes training"),
         "fsdp": { v in
             if v is NSNull { return nil }

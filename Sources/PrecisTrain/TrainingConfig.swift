@@ -126,6 +126,9 @@ public struct TrainingArguments: Sendable, Equatable {
     public var predictWithGenerate = false
     public var generationMaxLength: Int? = nil
     public var generationNumBeams: Int? = nil
+    /// A generation_config.json (or a folder with one) whose values replace the model's generation
+    /// defaults, in evaluation and in the folders the run writes (`GenerationConfigFile`).
+    public var generationConfig: String? = nil
     public var maxEvalSamples: Int? = nil
 
     // Hub.

@@ -85,6 +85,8 @@ public struct TrainingPlan {
         (dataset, fromCache) = try TokenizedDataset.build(records: examples, dataFingerprint: fingerprint,
                                                           encoder: encoder, options: tokOptions,
                                                           cacheDir: (a.outputDir as NSString).appendingPathComponent("cache"))
+        // A bad generation_config stops every process here, not when the first folder is saved.
+        _ = try GenerationConfigFile.load(cfg)
         perDevice = a.perDeviceTrainBatchSize
         // async/ssp: each worker's contribution is an update of its own (gradient_accumulation_steps micro-batches).
         microPerStep = a.gradientAccumulationSteps * (asyncUpdates ? 1 : max(1, plannedWorkers))
@@ -204,7 +206,8 @@ public struct EvaluationPlan {
                                         + "text_column '\(a.textColumn)' and summary_column '\(a.summaryColumn)'")
         }
         options = TokenizationOptions(maxSourceLength: a.maxSourceLength, maxTargetLength: a.maxTargetLength, sourcePrefix: a.sourcePrefix)
-        var g = try GenerationSettings(json: model.generationDefaults, file: "generation defaults of \(a.model)")
+        var g = try GenerationSettings(json: try GenerationConfigFile.defaults(for: model, config: cfg),
+                                       file: "generation defaults of \(a.model)")
         if let m = a.generationMaxLength { g.maxLength = m; g.maxNewTokens = nil }
         if let b = a.generationNumBeams { g.numBeams = b }
         generation = g

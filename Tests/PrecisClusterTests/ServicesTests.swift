@@ -152,7 +152,9 @@ extension RealProcesses {
     @Test func evaluationBestCheckpointAndHubPushes() throws {
         let dir = TestCluster.tempDir("eval")
         let model = try TestCluster.tiny(in: dir)
+        try Data(#"{"num_beams": 2, "no_repeat_ngram_size": 3}"#.utf8).write(to: URL(fileURLWithPath: dir + "/gen.json"))
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 16, servers: 1, workers: 2, extraTraining: """
+            generation_config: \(dir)/gen.json
             save_steps: 4
             save_total_limit: 1
             eval_strategy: steps
@@ -193,6 +195,12 @@ extension RealProcesses {
                   "checkpoint-\(bestStep)/tokenizer_config.json"] {
             #expect(FileManager.default.fileExists(atPath: dir + "/out/" + f), "\(f)")
         }
+        // generation_config's values are in the model folder and every checkpoint, over the model's defaults.
+        for folder in ["out", "out/checkpoint-\(bestStep)"] {
+            let g = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/\(folder)/generation_config.json"))) as! [String: Any]
+            #expect(g["num_beams"] as? Int == 2 && g["no_repeat_ngram_size"] as? Int == 3 && g["eos_token_id"] as? Int == 2, "\(folder): \(g)")
+        }
+        #expect(log.contains("with generation"))
         let outCard = try String(contentsOfFile: dir + "/out/README.md", encoding: .utf8)
         #expect(outCard.contains("model at step \(bestStep) of 16") && !outCard.contains("pipeline("), "\(outCard)")
         // The hub got one revision per save (skipped ones aside) and the final model, with a card.

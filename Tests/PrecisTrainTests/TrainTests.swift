@@ -487,6 +487,43 @@ func smallData() throws -> String {
         #expect(ok.training.objective == "denoising" && ok.training.denoisingColumns == ["dialogue", "summary"])
     }
 
+    /// `generation_config` (Seq2SeqTrainingArguments' name): the file's values replace the model's
+    /// generation defaults in the folder the run writes, so evaluation decodes with them without
+    /// flags; a folder holding one is read too; a missing, malformed or invalid file is refused
+    /// before the first step with the key and the file named.
+    @Test func generationConfigGoesIntoTheSavedFolder() throws {
+        let dir = temp()
+        let gen = dir + "/generation_config.json"
+        try Data(#"{"num_beams": 4, "length_penalty": 1.2, "no_repeat_ngram_size": 3, "max_new_tokens": 64}"#.utf8).write(to: URL(fileURLWithPath: gen))
+        for value in [gen, dir] {
+            var c = config(try smallData(), out: temp(), batch: 8, accumulation: 1, steps: 1)
+            c.training.generationConfig = value
+            c.training.reportTo = ["none"]
+            _ = try LocalTrainer.run(c)
+            let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: c.training.outputDir + "/generation_config.json"))) as! [String: Any]
+            #expect(saved["num_beams"] as? Int == 4 && saved["length_penalty"] as? Double == 1.2 && saved["no_repeat_ngram_size"] as? Int == 3)
+            #expect(saved["max_new_tokens"] as? Int == 64)
+            // The model's own values stay where the file says nothing.
+            #expect(saved["decoder_start_token_id"] as? Int == 2 && saved["eos_token_id"] as? Int == 2, "\(saved)")
+            let g = try GenerationSettings.load(folder: c.training.outputDir)
+            #expect(g.numBeams == 4 && g.lengthPenalty == 1.2 && g.noRepeatNgramSize == 3 && g.maxNewTokens == 64)
+        }
+        for (content, why) in [(nil, "no such file"), ("[1, 2]", "not a JSON object"), (#"{"num_beams": 0}"#, "num_beams"),
+                               (#"{"num_beams": "four"}"#, "num_beams")] {
+            let bad = temp() + "/gen.json"
+            if let content { try Data(content.utf8).write(to: URL(fileURLWithPath: bad)) }
+            var c = config(try smallData(), out: temp(), batch: 8, accumulation: 1, steps: 1)
+            c.training.generationConfig = bad
+            do {
+                _ = try LocalTrainer.run(c)
+                Issue.record("\(why): no error")
+            } catch let e as ConfigError {
+                #expect("\(e)".contains("training.generation_config") && "\(e)".contains(bad) && "\(e)".contains(why), "\(e)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: c.training.outputDir + "/model.safetensors"))
+        }
+    }
+
     @Test func aMissingTokenizerIsAClearError() throws {
         var c = config(try smallData(), out: temp(), batch: 8, accumulation: 1, steps: 1)
         c.training.tokenizer = "/nonexistent/tokenizer.json"
