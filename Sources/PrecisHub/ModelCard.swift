@@ -191,3 +191,33 @@ public enum ModelCard {
         return String(String(decoding: d, as: UTF8.self).dropFirst().dropLast())
     }
 }
+
+extension ModelCard {
+    /// `card` with a `## heading` section holding `body`: an existing section of that heading is
+    /// replaced (up to the next `## ` heading), else the section goes before "## Model description"
+    /// (or at the end when the card has none). The front matter and every other section are kept.
+    public static func withSection(_ card: String, heading: String, body: String) -> String {
+        let title = "## \(heading)\n"
+        let section = title + "\n" + body.trimmingCharacters(in: .newlines) + "\n\n"
+        var lines = card.components(separatedBy: "\n")
+        if let start = lines.firstIndex(of: "## \(heading)") {
+            let end = lines[(start + 1)...].firstIndex { $0.hasPrefix("## ") } ?? lines.count
+            lines.replaceSubrange(start..<end, with: section.components(separatedBy: "\n").dropLast())
+            return lines.joined(separator: "\n")
+        }
+        if let at = card.range(of: "\n## Model description\n") {
+            return String(card[..<at.lowerBound]) + "\n" + section + String(card[card.index(after: at.lowerBound)...])
+        }
+        return card + (card.hasSuffix("\n") ? "\n" : "\n\n") + section
+    }
+
+    /// The body of a results section: how the model was evaluated, and the scores in one table.
+    public static func resultsSection(data: String, examples: Int, decoding: String, metrics: Metrics) -> String {
+        var b = "Evaluated with `precis evaluate` on `\(data)` (\(examples) examples), \(decoding); "
+        b += "ROUGE F-measures × 100 with the Porter stemmer (rouge-score's semantics).\n\n"
+        b += "| Loss | ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-Lsum | Gen Len |\n|---|---|---|---|---|---|\n"
+        let values = [metrics.loss, metrics.rouge1, metrics.rouge2, metrics.rougeL, metrics.rougeLsum, metrics.genLen]
+        b += "| " + values.map { $0.map { number($0) } ?? "" }.joined(separator: " | ") + " |\n"
+        return b
+    }
+}

@@ -251,10 +251,13 @@ struct EvaluateCommand: ParsableCommand {
     var legacyOut: String?
     @Flag(help: "Matrix products with bf16 operands and fp32 accumulation (training.bf16's products; needs a CPU with AMX or AVX-512-BF16).")
     var bf16 = false
+    @Flag(name: .customLong("record-in-card"), help: "Also write the scores into the model folder's README.md, as a section \"Results on FILE\" (replaced when it is there already).")
+    var recordInCard = false
     @OptionGroup var gen: GenerationOptions
 
     func validate() throws {
         if bf16 && baseline != nil { throw ValidationError("--bf16 is for a model; a baseline runs no matrix products") }
+        if recordInCard && baseline != nil { throw ValidationError("--record-in-card is for a model folder; a baseline has no card") }
         _ = try OutputDir.resolve(outputDir, legacy: legacyOut, required: false)
         if (model == nil) == (baseline == nil) { throw ValidationError("give exactly one of --model and --baseline") }
         if let m = maxSamples, m <= 0 { throw ValidationError("--max-samples must be positive, not \(m)") }
@@ -289,6 +292,10 @@ struct EvaluateCommand: ParsableCommand {
                 metrics["baseline"] = kind.rawValue
                 for t in rougeTypes { metrics["eval_\(t.name)"] = 100 * (mean[t]?.fmeasure ?? 0) }
             } else {
+                let card = (model! as NSString).appendingPathComponent("README.md")
+                if recordInCard && !FileManager.default.fileExists(atPath: card) {
+                    throw ValidationError("--record-in-card: \(card) does not exist (the card a training run writes into its model folder)")
+                }
                 let sm = try SummarizationModel(folder: ModelSource.modelFolder(model!))
                 if bf16 { try setBF16(sm.model) }
                 try gen.apply(&sm.generation)
@@ -305,6 +312,16 @@ struct EvaluateCommand: ParsableCommand {
                 print(rougeTable(report.scores, count: recs.count), terminator: "")
                 metrics["model"] = model!
                 for (k, v) in report.metrics { metrics[k] = v }
+                if recordInCard {
+                    let m = ModelCard.Metrics(rouge1: report.metrics["eval_rouge1"] ?? .nan, rouge2: report.metrics["eval_rouge2"] ?? .nan,
+                                              rougeL: report.metrics["eval_rougeL"] ?? .nan, rougeLsum: report.metrics["eval_rougeLsum"] ?? .nan,
+                                              genLen: report.genLen, loss: report.loss)
+                    let body = ModelCard.resultsSection(data: data, examples: recs.count, decoding: decodingDescription(sm.generation), metrics: m)
+                    let text = try String(contentsOfFile: card, encoding: .utf8)
+                    try AtomicFile.write(Data(ModelCard.withSection(text, heading: "Results on \((data as NSString).lastPathComponent)", body: body).utf8),
+                                         to: card)
+                    print("recorded in \(card)")
+                }
             }
             if let out = try OutputDir.resolve(outputDir, legacy: legacyOut, required: false) {
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -315,6 +332,17 @@ struct EvaluateCommand: ParsableCommand {
             }
         } catch let e as ValidationError { throw e } catch { throw fail(error) }
     }
+}
+
+/// How `g` decodes, in generation_config.json's names (for a model card).
+func decodingDescription(_ g: GenerationSettings) -> String {
+    var parts = [g.doSample ? "sampling (temperature \(g.temperature), top_k \(g.topK), top_p \(g.topP), seed \(g.seed))"
+                 : g.numBeams > 1 ? "beam search with num_beams \(g.numBeams)" : "greedy decoding"]
+    if g.numBeams > 1 && g.lengthPenalty != 1 { parts.append("length_penalty \(g.lengthPenalty)") }
+    if g.noRepeatNgramSize > 0 { parts.append("no_repeat_ngram_size \(g.noRepeatNgramSize)") }
+    if g.minLength > 0 { parts.append("min_length \(g.minLength)") }
+    parts.append(g.maxNewTokens.map { "max_new_tokens \($0)" } ?? "max_length \(g.maxLength)")
+    return parts.joined(separator: ", ")
 }
 
 /// `--bf16`: bf16 products on `model`; on a CPU without a bf16 kernel, an error naming the flag and

@@ -286,6 +286,26 @@ enum CLI {
         #expect(preds.count == 8)
     }
 
+    /// `--record-in-card`: the scores go into the model folder's README.md under "Results on FILE",
+    /// once however often it is run; a folder without a card, or a baseline, is refused.
+    @Test func evaluateRecordsItsScoresInTheModelCard() throws {
+        let (model, data) = try Self.setUp()
+        let noCard = try CLI.run(["evaluate", "--model", model, "--data", data, "--max-samples", "2", "--record-in-card"])
+        #expect(noCard.status != 0 && noCard.stderr.contains("README.md"), "\(noCard.stderr)")
+        let base = try CLI.run(["evaluate", "--baseline", "lead-3", "--data", data, "--record-in-card"])
+        #expect(base.status != 0 && base.stderr.contains("--record-in-card"), "\(base.stderr)")
+        try "---\nlicense: cc-by-nc-nd-4.0\n---\n\n# model\n\n## Model description\n\nA model.\n".write(toFile: model + "/README.md", atomically: true, encoding: .utf8)
+        for _ in 0..<2 {
+            let r = try CLI.run(["evaluate", "--model", model, "--data", data, "--max-samples", "3", "--max-new-tokens", "4",
+                                 "--num-beams", "2", "--length-penalty", "1.2", "--record-in-card"])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        let card = try String(contentsOfFile: model + "/README.md", encoding: .utf8)
+        #expect(card.components(separatedBy: "## Results on val.jsonl").count == 2, "\(card)")
+        #expect(card.contains("(3 examples), beam search with num_beams 2, length_penalty 1.2, max_new_tokens 4"), "\(card)")
+        #expect(card.contains("| Loss | ROUGE-1 |") && card.contains("license: cc-by-nc-nd-4.0") && card.contains("## Model description"))
+    }
+
     @Test func summarizeReadsJSONLinesAndSamplesReproducibly() throws {
         let (model, data) = try Self.setUp()
         let args = ["summarize", "--model", model, "--input", data, "--max-new-tokens", "5", "--do-sample", "--seed", "7"]

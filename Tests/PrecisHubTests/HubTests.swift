@@ -394,6 +394,31 @@ final class Lines: @unchecked Sendable {
 }
 
 @Suite struct ModelCardTests {
+    /// A results section goes before "Model description", replaces one of the same heading (and
+    /// nothing else), and is appended to a card without that section.
+    @Test func aResultsSectionIsInsertedOnceAndReplaced() {
+        let card = ModelCard.render(modelName: "m", license: "cc-by-nc-nd-4.0")
+        let m = ModelCard.Metrics(rouge1: 40.1234, rouge2: 15, rougeL: 31, rougeLsum: 36, genLen: 22.5, loss: 3.1)
+        let body = ModelCard.resultsSection(data: "data/samsum/test.jsonl", examples: 819, decoding: "beam search with num_beams 4", metrics: m)
+        let once = ModelCard.withSection(card, heading: "Results on test.jsonl", body: body)
+        #expect(once.components(separatedBy: "## Results on test.jsonl").count == 2)
+        let at = once.range(of: "## Results on test.jsonl")!.lowerBound, desc = once.range(of: "## Model description")!.lowerBound
+        #expect(at < desc)
+        #expect(once.contains("| 3.1 | 40.1234 | 15.0 | 31.0 | 36.0 | 22.5 |") && once.contains("819 examples"), "\(once)")
+        #expect(once.hasPrefix("---\n") && once.contains("license: cc-by-nc-nd-4.0"))
+        let m2 = ModelCard.Metrics(rouge1: 41, rouge2: 16, rougeL: 32, rougeLsum: 37, genLen: 23, loss: 3)
+        let twice = ModelCard.withSection(once, heading: "Results on test.jsonl",
+                                          body: ModelCard.resultsSection(data: "t.jsonl", examples: 819, decoding: "greedy decoding", metrics: m2))
+        #expect(twice.components(separatedBy: "## Results on test.jsonl").count == 2)
+        #expect(!twice.contains("40.1234") && twice.contains("| 3.0 | 41.0 | 16.0 | 32.0 | 37.0 | 23.0 |"))
+        #expect(twice.replacingOccurrences(of: "\n", with: "").count > 0 && twice.contains("## Model description") && twice.contains("## How to use"))
+        // Everything outside the section is unchanged.
+        let strip = { (s: String) in s.components(separatedBy: "\n").filter { !$0.contains("|") && !$0.contains("Evaluated with") }.joined(separator: "\n") }
+        #expect(strip(once) == strip(twice))
+        let bare = ModelCard.withSection("# m\n", heading: "Results on x", body: "b")
+        #expect(bare == "# m\n\n## Results on x\n\nb\n\n")
+    }
+
     static let card = ModelCard.render(
         modelName: "bart-small-samsum", repoID: "precis/bart-small-samsum", baseModel: "facebook/bart-base",
         license: "apache-2.0", metrics: .init(rouge1: 42.12346, rouge2: 18.9, rougeL: 34.5678, rougeLsum: 38.7, genLen: 18.27),
