@@ -199,11 +199,7 @@ public final class Worker {
 
     /// Waits up to `timeoutMs` for messages from the coordinator and the servers and handles them.
     func pump(timeoutMs: Int) throws {
-        if !stepRunning && !deferredControl.isEmpty {
-            let deferred = deferredControl
-            deferredControl = []
-            for frames in deferred { try handleControl(frames) }
-        }
+        if !stepRunning { try handleDeferredControl() }
         let socks = [control] + servers.keys.sorted().map { servers[$0]! }
         let ready = try ZMQPoll.wait(socks, timeoutMs: timeoutMs)
         if ready[0] { while let f = try control.tryReceive() { try handleControl(f) } }
@@ -211,6 +207,16 @@ public final class Worker {
             while try s.receiveInPlace({ m, _ in handleData(m) }) {}
         }
     }
+
+    /// Handles the control messages put off while a step ran (a `registered` during a step).
+    func handleDeferredControl() throws {
+        let deferred = deferredControl
+        deferredControl = []
+        for frames in deferred { try handleControl(frames) }
+    }
+
+    /// Whether every partition of this worker's copy is at `version`.
+    func partitionsAt(_ version: Int) -> Bool { partitionVersion.allSatisfy { $0 == version } }
 
     // MARK: control
 
@@ -361,7 +367,7 @@ public final class Worker {
     /// Sync: asks for version `step` unless every partition is at it or a pull for it is out;
     /// false when the servers have moved past it (the contribution is skipped).
     func startPull(_ t: TaskMessage) throws -> Bool {
-        if partitionVersion.allSatisfy({ $0 == t.step }) { return true }
+        if partitionsAt(t.step) { return true }
         if partitionVersion.contains(where: { $0 > t.step }) { return false }
         if pullInFlight != t.step { try pull(version: t.step) }
         return true
@@ -382,7 +388,7 @@ public final class Worker {
             if resets != resetsBefore || view?.plan != v.plan { return false }
             if t.exactVersion {
                 if let wanted, wanted.allSatisfy({ partitionVersion[$0] == t.step }) { break }
-                if partitionVersion.allSatisfy({ $0 == t.step }) { break }
+                if partitionsAt(t.step) { break }
                 if partitionVersion.contains(where: { $0 > t.step }) { return false }
             } else if partitionsReceived - before >= v.plan.count && partitionVersion.allSatisfy({ $0 >= t.minVersion }) {
                 break
@@ -403,7 +409,7 @@ public final class Worker {
                 log("still waiting for the parameters of version \(t.step) (have \(partitionVersion.filter { $0 == t.step }.count) of \(v.plan.count) partitions)")
             }
         }
-        if wanted == nil || partitionVersion.allSatisfy({ $0 == t.step }) { pullInFlight = nil }
+        if wanted == nil || partitionsAt(t.step) { pullInFlight = nil }
         return true
     }
 
@@ -521,7 +527,7 @@ public final class Worker {
         // Sync with overlap_pull: forward starts now and waits for each layer's partitions as it reaches them.
         let overlap = t.exactVersion && cfg.cluster.overlapPull
         guard try overlap ? startPull(t) : ensureParameters(t) else { return try reportSkipped(t) }
-        let pulling = overlap && !partitionVersion.allSatisfy({ $0 == t.step }) ? OverlappedPull() : nil
+        let pulling = overlap && !partitionsAt(t.step) ? OverlappedPull() : nil
         let tStart = Member.now()
         Member.trace(options.name, "compute-start step \(t.step)")
         let pusher = beginPush(t, view: v, codec: Codec(name: cfg.cluster.codec), model: model)
@@ -529,9 +535,7 @@ public final class Worker {
         // Sync: the servers clip, so each partition can go as soon as its gradient is final (during
         // the last micro-batch's backward: decoder partitions first), overlapping the rest of backward.
         let sums = try runMicroBatches(t, pushingDuringBackward: t.exactVersion && t.clipNorm == 0 ? pusher : nil, pulling: pulling)
-        let deferred = deferredControl
-        deferredControl = []
-        for frames in deferred { try handleControl(frames) }
+        try handleDeferredControl()
         if let pulling {
             if let error = pulling.error { throw error }
             if pulling.abandoned {
