@@ -46,13 +46,17 @@ test: setup data
 	@# "Fuzzing", has the cost); prints SKIP when the toolchain has no libFuzzer.
 	FUZZ_SECONDS=30 FUZZ_SEED=1 FUZZ_JOBS=2 bash tools/fuzz/run.sh
 
-# The main job: a byte-level BPE tokenizer trained on SAMSum train (once), then bart-small trained from
-# scratch on the bundled SAMSum with configs/train-samsum.yaml (progress bar with ETA; the model
-# folder lands in runs/bart-small-samsum). CONFIG=... picks another config. BF16=auto (the default)
+# The main job: a byte-level BPE tokenizer trained on SAMSum train (once), then bart-small from
+# scratch on the bundled SAMSum in two stages on the local cluster: BART's denoising pre-training on
+# SAMSum's own texts (PRETRAIN=configs/pretrain-samsum.yaml), then summarization fine-tuning from it
+# (configs/train-samsum-finetune.yaml); progress bars with ETA; the model folder lands in
+# runs/bart-small-samsum. CONFIG=... picks another config (and then no pre-training unless PRETRAIN=
+# is given; configs/train-samsum.yaml is the one-stage job from scratch). BF16=auto (the default)
 # gives the matrix products bf16 operands where this CPU has AMX or AVX-512-BF16 and keeps fp32
 # where it has neither (docs/benchmarks.md, "The main job in bf16"); BF16=false trains in
 # fp32 everywhere, BF16=true refuses a CPU without a bf16 kernel.
-CONFIG ?= configs/train-samsum.yaml
+CONFIG ?= configs/train-samsum-finetune.yaml
+PRETRAIN ?= $(if $(filter configs/train-samsum-finetune.yaml,$(CONFIG)),configs/pretrain-samsum.yaml,)
 BF16 ?= auto
 train: build data
 	@mkdir -p runs
@@ -60,6 +64,7 @@ train: build data
 	@grep -Eq '^[[:space:]]*tokenizer_model:' $(CONFIG) || [ -f runs/tokenizer.json ] || \
 	  .build/release/precis tokenizer train --data $(SAMSUM)/train.jsonl \
 	  --fields dialogue,summary --vocab-size 8192 --out runs/tokenizer.json
+	$(if $(PRETRAIN),.build/release/precis train --config $(PRETRAIN) --bf16 $(BF16))
 	.build/release/precis train --config $(CONFIG) --bf16 $(BF16)
 
 # The best from-scratch recipe: denoising pre-training on SAMSum's own texts

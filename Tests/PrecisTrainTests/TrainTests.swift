@@ -37,6 +37,15 @@ func smallData() throws -> String {
         #expect(main.training.evalStrategy == "epoch" && main.training.predictWithGenerate && main.training.bestMetric?.key == "eval_rougeL")
         #expect(main.training.bestMetric?.greaterIsBetter == true)
         #expect(main.training.learningRate == 7e-4 && main.training.labelSmoothingFactor == 0.1 && main.training.groupByLength)
+        // make train's two stages and make train-best's: denoising, then fine-tuning from its folder.
+        for (pre, tune) in [("pretrain-samsum", "train-samsum-finetune"), ("pretrain-samsum-best", "train-samsum-best")] {
+            let p = try TrainingConfig.load(repo.appendingPathComponent("configs/\(pre).yaml").path)
+            let t = try TrainingConfig.load(repo.appendingPathComponent("configs/\(tune).yaml").path)
+            #expect(p.training.objective == "denoising" && p.training.denoisingColumns == ["dialogue", "summary"] && p.training.model == "bart-small")
+            #expect(t.training.objective == "summarization" && t.training.model == p.training.outputDir, "\(tune) does not start from \(pre)")
+            #expect(t.training.generationConfig == "configs/generation-samsum.json")
+            #expect(try GenerationConfigFile.load(t)["length_penalty"] as? Double == 1.2)
+        }
         let smoke = try TrainingConfig.load(repo.appendingPathComponent("configs/train-smoke.yaml").path)
         #expect(smoke.training.maxSteps == 6 && smoke.training.gradientAccumulationSteps == 2)
     }
