@@ -156,7 +156,7 @@ extension Coordinator {
             enc.keyEncodingStrategy = .convertToSnakeCase
             let small: [(String, Data)] = [
                 ("config.json", try model.configJSON()),
-                ("generation_config.json", try JSONSerialization.data(withJSONObject: try GenerationConfigFile.defaults(for: model, config: cfg),
+                ("generation_config.json", try JSONSerialization.data(withJSONObject: plan.generationDefaults(for: model),
                                                                      options: [.prettyPrinted, .sortedKeys])),
                 ("trainer_state.json", try state.jsonData()),
                 ("training_state.json", try enc.encode(training)),

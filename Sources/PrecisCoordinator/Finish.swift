@@ -49,11 +49,11 @@ extension Coordinator {
         let seconds = metrics.elapsed(now: Member.now())
         try LocalTrainer.save(model: model, tokenizerFile: cfg.training.tokenizer, to: cfg.training.outputDir, step: steps,
                               epochs: Double(steps) / Double(plan.stepsPerEpoch), history: metrics.history, seconds: seconds,
-                              examples: metrics.examples, generation: try GenerationConfigFile.defaults(for: model, config: cfg))
+                              examples: metrics.examples, generation: plan.generationDefaults(for: model))
         var savedStep = steps
         if cfg.training.loadBestModelAtEnd, let b = checkpoints.best, let bp = b.path {
             _ = try ModelFolder.loadWeights(into: model, folder: bp)
-            try ModelFolder.save(model, to: cfg.training.outputDir, generation: try GenerationConfigFile.defaults(for: model, config: cfg))
+            try ModelFolder.save(model, to: cfg.training.outputDir, generation: plan.generationDefaults(for: model))
             savedStep = b.step
             log("load_best_model_at_end: the model in \(cfg.training.outputDir) is \(bp) (\(cfg.training.bestMetric?.key ?? "") \(b.value))")
         }

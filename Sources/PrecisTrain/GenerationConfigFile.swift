@@ -15,11 +15,10 @@ public enum GenerationConfigFile {
         return value
     }
 
-    /// `model`'s generation defaults with the config's `generation_config` file laid over them (the
-    /// defaults alone without one).
-    public static func defaults(for model: any Seq2SeqModel, config cfg: TrainingConfig) throws -> [String: Any] {
+    /// `model`'s generation defaults with `overrides` (what `load` read) laid over them.
+    public static func defaults(for model: any Seq2SeqModel, overrides: [String: Any]) -> [String: Any] {
         var merged = model.generationDefaults
-        for (k, v) in try load(cfg) { merged[k] = v }
+        for (k, v) in overrides { merged[k] = v }
         return merged
     }
 

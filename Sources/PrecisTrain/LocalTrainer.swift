@@ -147,7 +147,7 @@ public enum LocalTrainer {
         }
         let seconds = Date().timeIntervalSince(t0)
         try save(model: model, tokenizerFile: a.tokenizer, to: a.outputDir, step: step, epochs: epochsDone,
-                 history: history, seconds: seconds, examples: examples, generation: try GenerationConfigFile.defaults(for: model, config: cfg))
+                 history: history, seconds: seconds, examples: examples, generation: plan.generationDefaults(for: model))
         let outcome = RunOutcome(globalStep: step, epoch: epochsDone, seconds: seconds, examples: examples, trainSamples: ds.count,
                                  history: history, savedStep: step, plannedWorkers: 1, warmupSteps: plan.warmupSteps, totalSteps: totalSteps)
         try RunArtifacts.write(outcome, config: cfg, baseModel: baseModel(a.model), to: a.outputDir)

@@ -25,6 +25,9 @@ public struct TrainingPlan {
     public let noise: DenoisingNoise?
     /// The longest source the model takes.
     public let maxSourceLength: Int
+    /// The `generation_config` file's values ([:] without one), laid over the model's generation
+    /// defaults in every folder the run writes (`generationDefaults(for:)`).
+    public let generationOverrides: [String: Any]
 
     /// Loads and tokenizes the training data (or maps the cache) and derives the step schedule.
     /// `plannedWorkers` is 1 for a single process, `cluster.workers` on a cluster.
@@ -85,8 +88,9 @@ public struct TrainingPlan {
         (dataset, fromCache) = try TokenizedDataset.build(records: examples, dataFingerprint: fingerprint,
                                                           encoder: encoder, options: tokOptions,
                                                           cacheDir: (a.outputDir as NSString).appendingPathComponent("cache"))
-        // A bad generation_config stops every process here, not when the first folder is saved.
-        _ = try GenerationConfigFile.load(cfg)
+        // Read once: a bad generation_config stops every process here, not when the first folder is
+        // saved, and a file changed during the run changes no later save.
+        generationOverrides = try GenerationConfigFile.load(cfg)
         perDevice = a.perDeviceTrainBatchSize
         // async/ssp: each worker's contribution is an update of its own (gradient_accumulation_steps micro-batches).
         microPerStep = a.gradientAccumulationSteps * (asyncUpdates ? 1 : max(1, plannedWorkers))
@@ -96,6 +100,12 @@ public struct TrainingPlan {
         warmupSteps = a.warmupSteps > 0 ? a.warmupSteps : LRSchedule.warmupSteps(ratio: a.warmupRatio, totalSteps: totalSteps)
         schedule = LRSchedule(kind: LRSchedule.Kind(rawValue: a.lrSchedulerType)!, baseLR: a.learningRate,
                               warmupSteps: warmupSteps, totalSteps: totalSteps)
+    }
+
+    /// What the run's folders hold as generation_config.json: `model`'s defaults with the
+    /// `generation_config` file's values over them.
+    public func generationDefaults(for model: any Seq2SeqModel) -> [String: Any] {
+        GenerationConfigFile.defaults(for: model, overrides: generationOverrides)
     }
 
     /// The collator every process batches this run's examples with: padding to the model's `padId`,
@@ -206,7 +216,7 @@ public struct EvaluationPlan {
                                         + "text_column '\(a.textColumn)' and summary_column '\(a.summaryColumn)'")
         }
         options = TokenizationOptions(maxSourceLength: a.maxSourceLength, maxTargetLength: a.maxTargetLength, sourcePrefix: a.sourcePrefix)
-        var g = try GenerationSettings(json: try GenerationConfigFile.defaults(for: model, config: cfg),
+        var g = try GenerationSettings(json: GenerationConfigFile.defaults(for: model, overrides: try GenerationConfigFile.load(cfg)),
                                        file: "generation defaults of \(a.model)")
         if let m = a.generationMaxLength { g.maxLength = m; g.maxNewTokens = nil }
         if let b = a.generationNumBeams { g.numBeams = b }

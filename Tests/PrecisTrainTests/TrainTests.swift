@@ -517,6 +517,15 @@ func smallData() throws -> String {
             let g = try GenerationSettings.load(folder: c.training.outputDir)
             #expect(g.numBeams == 4 && g.lengthPenalty == 1.2 && g.noRepeatNgramSize == 3 && g.maxNewTokens == 64)
         }
+        // Read once, when the run starts: removing the file during the run changes nothing saved.
+        let gone = temp() + "/generation_config.json"
+        try FileManager.default.copyItem(atPath: gen, toPath: gone)
+        var once = config(try smallData(), out: temp(), batch: 8, accumulation: 1, steps: 2)
+        once.training.generationConfig = gone
+        once.training.reportTo = ["none"]
+        _ = try LocalTrainer.run(once, progress: { p in if p.step == 1 { try? FileManager.default.removeItem(atPath: gone) } })
+        #expect(!FileManager.default.fileExists(atPath: gone))
+        #expect(try GenerationSettings.load(folder: once.training.outputDir).lengthPenalty == 1.2)
         for (content, why) in [(nil, "no such file"), ("[1, 2]", "not a JSON object"), (#"{"num_beams": 0}"#, "num_beams"),
                                (#"{"num_beams": "four"}"#, "num_beams")] {
             let bad = temp() + "/gen.json"
