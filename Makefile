@@ -1,7 +1,7 @@
 # Precis — build, test and run. Every target installs what it needs first (idempotently).
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libzmq3-dev libopenblas-dev liblz4-dev pkg-config xz-utils
+APT_PACKAGES := libzmq3-dev libopenblas-dev liblz4-dev libcurl4-openssl-dev pkg-config xz-utils
 SAMSUM := data/samsum
 SPLITS := train validation test
 

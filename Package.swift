@@ -51,6 +51,8 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         // No pkgConfig for libzmq: its .pc adds -isystem flags SwiftPM rejects.
         .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
+        // libcurl's easy interface, for the hub's HTTP(S) client (typed wrappers of its variadic setters).
+        .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // CRC-32C with the CPU's instruction (SSE4.2 / AArch64 CRC32), chosen at run time.
         .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O3"])]),
         // The CPU's spin-wait hint, for the compute pool's waits (`Parallel`).
@@ -105,7 +107,7 @@ let package = Package(
                                                      "PrecisObservability"]),
 
         // Hub upload: the Hugging Face Hub HTTP protocol and a plain-directory hub, model cards.
-        .target(name: "PrecisHub", dependencies: ["PrecisCore"]),
+        .target(name: "PrecisHub", dependencies: ["PrecisCore", "CCurl"]),
 
         // Starting, watching and stopping role processes (here with posix_spawn, elsewhere over ssh),
         // pid files and RUN_DIR/cluster.json; what `precis train`, `precis cluster` and `precis bench

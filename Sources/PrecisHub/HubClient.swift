@@ -1,8 +1,5 @@
 import Foundation
 import PrecisCore
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// The Hugging Face Hub's HTTP upload protocol (as huggingface.js `commit.ts` speaks it):
 /// preupload → hashing → LFS batch and transfers → one NDJSON commit.
