@@ -41,6 +41,9 @@ public enum ModelCard {
     ///   - modelName: the `model-index` name and the title (usually the repository's name part).
     ///   - repoID: what the usage snippet loads (defaults to `modelName`).
     ///   - baseModel: the model fine-tuned, if any (nil: trained from scratch).
+    ///   - baseModelIsLocal: `baseModel` is a local folder, not a Hub repository (no link to the Hub).
+    ///   - baseModelTraining: how the base model was trained, when it is known (an earlier Precis
+    ///     run's output folder): a table under the training procedure.
     ///   - hyperparameters: shown in this order (`learning_rate`, `train_batch_size`, …).
     ///   - evalHistory: `log_history` entries; those with `eval_*` keys become the results table.
     ///   - trainingSummary: a sentence or two on how it was trained (hosts, steps, time).
@@ -49,6 +52,7 @@ public enum ModelCard {
     ///   - revision: the step (and epoch) of the model the card describes.
     ///   - sourcePrefix: put before the input in the usage snippet ("summarize: " for T5).
     public static func render(modelName: String, repoID: String? = nil, baseModel: String? = nil,
+                              baseModelIsLocal: Bool = false, baseModelTraining: [(String, String)] = [],
                               license: String? = nil, dataset: DatasetInfo = DatasetInfo(),
                               metrics: Metrics? = nil, hyperparameters: [(String, String)] = [],
                               evalHistory: [[String: Double]] = [], trainingSummary: String? = nil,
@@ -78,7 +82,9 @@ public enum ModelCard {
         y += "---\n\n"
 
         var b = "# \(modelName)\n\n"
-        if let baseModel {
+        if let baseModel, baseModelIsLocal {
+            b += "This model is a fine-tuned version of the local model `\(baseModel)` on the \(dataset.name) dataset"
+        } else if let baseModel {
             b += "This model is a fine-tuned version of [\(baseModel)](https://huggingface.co/\(baseModel)) on the \(dataset.name) dataset"
         } else {
             b += "This model was trained from scratch on the \(dataset.name) dataset"
@@ -107,6 +113,12 @@ public enum ModelCard {
         if !hyperparameters.isEmpty {
             b += "\n### Training hyperparameters\n\n| Hyperparameter | Value |\n|---|---|\n"
             for (k, v) in hyperparameters { b += "| \(cell(k)) | \(cell(v)) |\n" }
+        }
+        if !baseModelTraining.isEmpty {
+            b += "\n### How the base model was trained\n\n"
+            b += "The base model is the output of an earlier Precis run; its recipe, from the `training_config.yaml` and "
+            b += "`trainer_state.json` in its folder:\n\n| Hyperparameter | Value |\n|---|---|\n"
+            for (k, v) in baseModelTraining { b += "| \(cell(k)) | \(cell(v)) |\n" }
         }
         let table = evalTable(evalHistory)
         if !table.isEmpty { b += "\n### Evaluation results\n\n" + table }

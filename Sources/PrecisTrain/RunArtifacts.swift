@@ -161,7 +161,12 @@ public enum RunArtifacts {
         let evals = o.history.filter { $0["eval_loss"] != nil || $0["eval_rouge1"] != nil }
         let dataset = DatasetCredit.name(for: cfg)
         let epoch = Double(step) / Double(max(1, o.globalStep)) * o.epoch
+        // A local base folder written by an earlier Precis run (the pre-training stage of a two-stage
+        // recipe) has its recipe carried into this card.
+        let isLocal = baseModel != nil && HubCache.repoID(ofSnapshotFolder: a.model) == nil
+        let baseTraining = isLocal ? BaseRunRecipe.read(modelFolder: a.model)?.rows ?? [] : []
         return ModelCard.render(modelName: name, repoID: a.hubModelId ?? a.outputDir, baseModel: baseModel,
+                                baseModelIsLocal: isLocal, baseModelTraining: baseTraining,
                                 license: DatasetCredit.license(for: cfg),
                                 dataset: ModelCard.DatasetInfo(name: dataset, type: dataset, split: "validation"),
                                 metrics: metrics, hyperparameters: hp, evalHistory: evals,

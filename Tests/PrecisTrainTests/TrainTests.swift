@@ -471,6 +471,21 @@ func smallData() throws -> String {
         var scratch = config(data, out: temp(), batch: 8, accumulation: 1, steps: 2)
         scratch.training.reportTo = ["none"]
         #expect(try first < LocalTrainer.run(scratch).logHistory[0]["loss"]!, "pre-training did not help the first summarization step")
+        // The fine-tuned model's card carries the pre-training's recipe (from the base folder), and
+        // names its start as a local folder, not as a Hub link.
+        let tuned = try String(contentsOfFile: tune.training.outputDir + "/README.md", encoding: .utf8)
+        #expect(tuned.contains("fine-tuned version of the local model `\(a)`") && !tuned.contains("huggingface.co/\(a)"), "\(tuned)")
+        let base = try #require(tuned.range(of: "### How the base model was trained"), "\(tuned)")
+        let section = String(tuned[base.upperBound...])
+        for row in ["| objective | denoising (BART's pre-training) on dialogue, summary: mask_ratio 0.3", "| training_steps | 10 |",
+                    "| train_batch_size (per worker) | 8 |", "| model | bart-tiny |"] {
+            #expect(section.contains(row), "\(row) not in:\n\(section)")
+        }
+        // A base folder whose recipe files are damaged gives a card without the section, never an error.
+        try "training: [".write(toFile: a + "/training_config.yaml", atomically: true, encoding: .utf8)
+        #expect(BaseRunRecipe.read(modelFolder: a) == nil)
+        #expect(BaseRunRecipe.read(modelFolder: b)?.steps == 10)
+        #expect(BaseRunRecipe.read(modelFolder: temp()) == nil)
     }
 
     /// A tokenizer without the mask token, or a column that is not one of the two, is a config error naming the key.
