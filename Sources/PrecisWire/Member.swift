@@ -55,11 +55,15 @@ public enum Member {
 
 /// Sends heartbeats to the coordinator from a thread of its own (with its own DEALER socket, since
 /// ZeroMQ sockets belong to one thread), so a member busy computing still counts as alive, and
-/// records when the coordinator last answered, so a member can tell a dead coordinator.
+/// records when the coordinator last answered, so a member can tell a dead coordinator. `stop()`
+/// returns once the thread has ended and closed its socket (within one receive wait, ≤ 100 ms), so
+/// no heartbeat is sent after it and the ZeroMQ context can be closed without waiting on the socket.
 public final class HeartbeatThread: Sendable {
     private let stopFlag = Atomic<Bool>(false)
     private let lastAckMicros = Atomic<Int64>(0)
     private let startedMicros: Int64
+    /// Signalled once when the thread ends (and again by each `stop` that saw it, for the next).
+    private let ended = DispatchSemaphore(value: 0)
 
     static func micros() -> Int64 { Int64(Member.now() * 1e6) }
 
@@ -74,9 +78,14 @@ public final class HeartbeatThread: Sendable {
     /// Seconds since the coordinator last acknowledged a heartbeat.
     public var coordinatorSilence: Double { Double(Self.micros() - lastAckMicros.load(ordering: .relaxed)) / 1e6 }
 
-    public func stop() { stopFlag.store(true, ordering: .relaxed) }
+    /// Tells the thread to stop and waits until it has (at most `timeout` seconds; it checks every 100 ms).
+    public func stop(timeout: Double = 5) {
+        stopFlag.store(true, ordering: .relaxed)
+        if ended.wait(timeout: .now() + timeout) == .success { ended.signal() }
+    }
 
     private func run(context: ZMQContext, coordinator: String, id: Int, interval: Double, name: String, keys: ClusterKeys?) {
+        defer { ended.signal() }
         do {
             let s = try ZMQSocket(context, .dealer)
             try keys?.secureToCoordinator(s)

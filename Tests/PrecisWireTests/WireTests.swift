@@ -244,6 +244,32 @@ import CLZ4
         #expect(try dealer.receive(timeoutMs: 5000) == [Array("ack".utf8)])
     }
 
+    /// The heartbeat thread beats on its own DEALER, records the acknowledgements, and `stop()`
+    /// returns only once it has ended: nothing arrives after it, and the context closes at once.
+    @Test func heartbeatThreadBeatsAndStopsForGood() throws {
+        let ctx = try ZMQContext()
+        let router = try ZMQSocket(ctx, .router)
+        let endpoint = try router.bind("tcp://127.0.0.1:*")
+        let hb = HeartbeatThread(context: ctx, coordinator: endpoint, id: 7, interval: 0.02, name: "test")
+        for _ in 0..<3 {
+            let frames = try router.receive(timeoutMs: 5000)
+            let m = try DataMessage(frames: Array(frames.dropFirst()))
+            #expect(m.header.type == .heartbeat)
+            #expect(try Control.decode(HeartbeatMessage.self, m).id == 7)
+            try router.send([frames[0]] + Control.frames(.heartbeatAck, Empty()))
+        }
+        let deadline = Date().addingTimeInterval(5)
+        while hb.coordinatorSilence > 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(hb.coordinatorSilence < 1, "the acknowledgements were not recorded")
+        let t0 = Date()
+        hb.stop()
+        hb.stop()  // a second stop returns at once
+        #expect(Date().timeIntervalSince(t0) < 2)
+        // Drain what was sent before the stop; then silence for many intervals.
+        while (try? router.receive(timeoutMs: 100)) != nil {}
+        #expect(throws: WireError.self) { try router.receive(timeoutMs: 300) }
+    }
+
     @Test func receiveTimesOutInsteadOfHanging() throws {
         let ctx = try ZMQContext()
         let s = try ZMQSocket(ctx, .router)
