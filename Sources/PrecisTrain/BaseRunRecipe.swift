@@ -39,17 +39,19 @@ public struct BaseRunRecipe: Sendable {
         return String(data: data, encoding: .utf8)
     }
 
+    /// The card's description of a denoising objective (nil for summarization).
+    static func denoising(_ a: TrainingArguments) -> String? {
+        guard a.objective == "denoising" else { return nil }
+        let columns = a.denoisingColumns.isEmpty ? [a.textColumn] : a.denoisingColumns
+        return "denoising (BART's pre-training) on \(columns.joined(separator: ", ")): mask_ratio \(a.maskRatio), "
+            + "poisson_lambda \(a.poissonLambda), permute_sentence_ratio \(a.permuteSentenceRatio)"
+    }
+
     /// The card's rows: what it started from, its objective and data, and its optimisation.
     public var rows: [(String, String)] {
         let a = config.training
         var rows: [(String, String)] = [("model", a.model)]
-        if a.objective == "denoising" {
-            let columns = a.denoisingColumns.isEmpty ? [a.textColumn] : a.denoisingColumns
-            rows.append(("objective", "denoising (BART's pre-training) on \(columns.joined(separator: ", ")): mask_ratio \(a.maskRatio), "
-                         + "poisson_lambda \(a.poissonLambda), permute_sentence_ratio \(a.permuteSentenceRatio)"))
-        } else {
-            rows.append(("objective", "\(a.objective) (\(a.textColumn) → \(a.summaryColumn))"))
-        }
+        rows.append(("objective", Self.denoising(a) ?? "\(a.objective) (\(a.textColumn) → \(a.summaryColumn))"))
         rows += [
             ("train_file", a.trainFile), ("max_source_length / max_target_length", "\(a.maxSourceLength) / \(a.maxTargetLength)"),
             ("learning_rate", "\(a.learningRate)"), ("train_batch_size (per worker)", "\(a.perDeviceTrainBatchSize)"),

@@ -148,11 +148,7 @@ public enum RunArtifacts {
         ]
         // Trainer's card says "mixed_precision_training: Native AMP" for bf16; this names what Precis does.
         if a.bf16 { hp.append(("mixed_precision_training", "bf16 matrix products, fp32 accumulation")) }
-        if a.objective == "denoising" {
-            let columns = a.denoisingColumns.isEmpty ? [a.textColumn] : a.denoisingColumns
-            hp.append(("objective", "denoising (BART's pre-training) on \(columns.joined(separator: ", ")): mask_ratio \(a.maskRatio), "
-                       + "poisson_lambda \(a.poissonLambda), permute_sentence_ratio \(a.permuteSentenceRatio)"))
-        }
+        if let objective = BaseRunRecipe.denoising(a) { hp.append(("objective", objective)) }
         if o.onCluster {
             hp += [("consistency", cfg.cluster.consistency), ("servers", "\(cfg.cluster.servers)"), ("gradient codec", cfg.cluster.codec)]
         }
