@@ -32,10 +32,22 @@ package struct HTTP: Sendable {
         transfer = HTTPTransfer(timeout: timeout)
     }
 
+    /// The largest answer `send` keeps in memory: the Hub's JSON answers and the roles' pages are a
+    /// few KiB to a few MiB; a server sending more is refused rather than followed into memory.
+    static let maxAnswerBytes = 64 << 20
+
     func send(_ method: String, _ url: URL, headers: [String: String] = [:], body: Body = .none) throws -> Response {
         var received = Data()
-        let head = try transfer.run(method, url, headers: headers, body: body, followRedirects: true,
-                                    onHead: { _ in .more }, onBody: { received.append($0); return .more })
+        var tooLarge = false
+        let head = try transfer.run(method, url, headers: headers, body: body, followRedirects: true, onHead: { _ in .more },
+                                    onBody: { piece in
+                                        guard received.count + piece.count <= Self.maxAnswerBytes else { tooLarge = true; return .skip }
+                                        received.append(piece)
+                                        return .more
+                                    })
+        if tooLarge {
+            throw HubError.badResponse(url: Redact.url(url), reason: "the answer to \(method) is larger than \(Self.maxAnswerBytes >> 20) MiB")
+        }
         return Response(status: head.status, headers: head.headers, body: received)
     }
 }

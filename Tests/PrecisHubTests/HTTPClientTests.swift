@@ -34,6 +34,8 @@ import Glibc
             case "/slow":
                 Thread.sleep(forTimeInterval: 4)
                 return .text("late", status: 200)
+            case "/huge":
+                return TestHTTPServer.Response(status: 200, body: Data(count: HTTP.maxAnswerBytes + 1))
             case "/moved":
                 return TestHTTPServer.Response(status: 307, headers: ["Location": "/echo"])
             default:
@@ -66,6 +68,10 @@ import Glibc
         #expect {
             try http.send("PUT", URL(string: server.baseURL + "/echo")!, body: .file(file + ".missing"))
         } throws: { "\($0)".contains(file + ".missing") }
+        // An answer larger than the client keeps in memory is an error, not an allocation.
+        #expect {
+            try http.send("GET", URL(string: server.baseURL + "/huge")!)
+        } throws: { "\($0)".contains("larger than 64 MiB") }
         // HTTPTransfer does not follow: the 307's head comes back as it is.
         let head = try HTTPTransfer(timeout: 10).run("GET", URL(string: server.baseURL + "/moved")!, headers: [:],
                                                      onHead: { _ in .skip }, onBody: { _ in .more })
