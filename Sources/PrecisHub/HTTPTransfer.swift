@@ -122,6 +122,7 @@ struct HTTPTransfer: Sendable {
         }
         if code == CURLE_OK && !exchange.report(), let stop = exchange.stopReason { throw stop }  // a head with no body byte
         if let stop = exchange.stopReason { throw stop }
+        if let refusal = exchange.refusal { throw failure(refusal) }
         if let error = exchange.upload?.error { throw failure("reading the request body: \(error)") }
         if code == CURLE_OK || exchange.skipped, let head = exchange.finalHead { return head }
         if code == CURLE_OK { throw failure("no HTTP response") }
@@ -150,6 +151,12 @@ private final class Exchange {
     var headReported = false
     var skipped = false
     var stopReason: HubDownloadError?
+    /// Header bytes of the answers so far (redirects and 1xx included), bounded by `maxHeaderBytes`
+    /// (below libcurl's own 300 KiB, so the error is the same whatever libcurl a host has).
+    var headerBytes = 0
+    static let maxHeaderBytes = 256 << 10
+    /// Why the exchange was cut short by this side, other than a sink's verdict.
+    var refusal: String?
 
     init(onHead: @escaping (HTTPTransfer.Head) -> HTTPTransfer.Verdict, onBody: @escaping (Data) -> HTTPTransfer.Verdict,
          reportsEachHead: Bool, upload: UploadSource?) {
@@ -158,6 +165,11 @@ private final class Exchange {
 
     /// One header line (CRLF included). Returns false to abort the transfer.
     func header(_ line: String) -> Bool {
+        headerBytes += line.utf8.count
+        guard headerBytes <= Self.maxHeaderBytes else {
+            refusal = "the answer's headers are larger than \(Self.maxHeaderBytes >> 10) KiB"
+            return false
+        }
         let text = line.trimmingCharacters(in: .whitespacesAndNewlines)
         if text.hasPrefix("HTTP/") {
             // A new answer (after a 1xx, or a redirect curl follows) starts a new block.

@@ -36,6 +36,11 @@ import Glibc
                 return .text("late", status: 200)
             case "/huge":
                 return TestHTTPServer.Response(status: 200, body: Data(count: HTTP.maxAnswerBytes + 1))
+            case "/headers":
+                // 280 headers of 1,000 bytes: past the client's 256 KiB of headers.
+                var h: [String: String] = [:]
+                for i in 0..<280 { h["X-Filler-\(i)"] = String(repeating: "v", count: 1000) }
+                return TestHTTPServer.Response(status: 200, headers: h)
             case "/moved":
                 return TestHTTPServer.Response(status: 307, headers: ["Location": "/echo"])
             default:
@@ -72,6 +77,9 @@ import Glibc
         #expect {
             try http.send("GET", URL(string: server.baseURL + "/huge")!)
         } throws: { "\($0)".contains("larger than 64 MiB") }
+        #expect {
+            try http.send("GET", URL(string: server.baseURL + "/headers")!)
+        } throws: { "\($0)".contains("headers are larger than 256 KiB") && "\($0)".contains("/headers") }
         // HTTPTransfer does not follow: the 307's head comes back as it is.
         let head = try HTTPTransfer(timeout: 10).run("GET", URL(string: server.baseURL + "/moved")!, headers: [:],
                                                      onHead: { _ in .skip }, onBody: { _ in .more })
