@@ -86,6 +86,7 @@ struct HTTPTransfer: Sendable {
             func set(_ o: CURLoption, _ s: String) { options.append(precis_curl_setopt_string(handle, o, s)) }  // libcurl copies strings
             set(CURLOPT_URL, url.absoluteString)
             set(CURLOPT_NOSIGNAL, 1)
+            set(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1)  // a proxy's CONNECT answer is not the server's head
             set(CURLOPT_PROTOCOLS_STR, "http,https")
             set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
             set(CURLOPT_CONNECTTIMEOUT_MS, Int(min(max(timeout, 0.001), 1e6) * 1000))
