@@ -85,8 +85,8 @@ for t in $TARGETS; do
     for map in "$BIN"/*.build/module.modulemap; do [ -f "$map" ] && maps+=(-Xcc -fmodule-map-file="$map"); done
     echo "linking $BUILD/fuzz/$t"
     "$SWIFTC" $SANITIZE -parse-as-library -g -module-name "Fuzz_$t" "tools/fuzz/$t.swift" "${objects[@]}" \
-        -I "$BIN/Modules" -I Sources/CZMQ -I Sources/CLZ4 -I Sources/COpenBLAS "${maps[@]}" \
-        -lzmq -llz4 -lopenblas -o "$BUILD/fuzz/$t" 2>&1 | { grep -v 'Cannot export local symbol' || true; }
+        -I "$BIN/Modules" -I Sources/CZMQ -I Sources/CLZ4 -I Sources/COpenBLAS -I Sources/CCurl "${maps[@]}" \
+        -lzmq -llz4 -lopenblas -lcurl -o "$BUILD/fuzz/$t" 2>&1 | { grep -v 'Cannot export local symbol' || true; }
     [ -x "$BUILD/fuzz/$t" ] || { echo "linking $t failed" >&2; exit 1; }
 done
 echo "built: $(for t in $TARGETS; do printf '%s ' "$BUILD/fuzz/$t"; done)"
