@@ -121,7 +121,7 @@ struct HTTPTransfer: Sendable {
                 return code
             }
         }
-        if code == CURLE_OK && !exchange.report(), let stop = exchange.stopReason { throw stop }  // a head with no body byte
+        if code == CURLE_OK { _ = exchange.report() }  // a head with no body byte is handed over now
         if let stop = exchange.stopReason { throw stop }
         if let refusal = exchange.refusal { throw failure(refusal) }
         if let error = exchange.upload?.error { throw failure("reading the request body: \(error)") }
