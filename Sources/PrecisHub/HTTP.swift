@@ -18,7 +18,7 @@ package struct HTTP: Sendable {
         package var contentType: String? { header("Content-Type") }
     }
 
-    typealias Body = HTTPTransfer.Body
+    package typealias Body = HTTPTransfer.Body
 
     let transfer: HTTPTransfer
 
@@ -28,15 +28,15 @@ package struct HTTP: Sendable {
         return try HTTP(timeout: timeout).send(method, u)
     }
 
-    init(timeout: TimeInterval) {
+    package init(timeout: TimeInterval) {
         transfer = HTTPTransfer(timeout: timeout)
     }
 
     /// The largest answer `send` keeps in memory: the Hub's JSON answers and the roles' pages are a
     /// few KiB to a few MiB; a server sending more is refused rather than followed into memory.
-    static let maxAnswerBytes = 64 << 20
+    package static let maxAnswerBytes = 64 << 20
 
-    func send(_ method: String, _ url: URL, headers: [String: String] = [:], body: Body = .none) throws -> Response {
+    package func send(_ method: String, _ url: URL, headers: [String: String] = [:], body: Body = .none) throws -> Response {
         var received = Data()
         var tooLarge = false
         let head = try transfer.run(method, url, headers: headers, body: body, followRedirects: true, onHead: { _ in .more },
@@ -53,13 +53,13 @@ package struct HTTP: Sendable {
 }
 
 /// Small JSON helpers over JSONSerialization (the Hub's answers are loosely typed).
-enum JSON {
+package enum JSON {
     static func encode(_ object: Any) -> Data {
         // Only ever called with dictionaries/arrays of strings, numbers and booleans.
         (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
     }
 
-    static func object(_ data: Data) -> [String: Any]? {
+    package static func object(_ data: Data) -> [String: Any]? {
         (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
     }
 }

@@ -16,18 +16,18 @@ import Glibc
 /// makes requests while some fail (connection refused, timeouts, retries) can die in libdispatch's
 /// event loop ("Source finalized twice"); this project's test process did. The easy interface runs
 /// the whole exchange on this thread: no sources, no queues, no shared state between requests.
-struct HTTPTransfer: Sendable {
-    struct Head: Sendable {
-        let status: Int
+package struct HTTPTransfer: Sendable {
+    package struct Head: Sendable {
+        package let status: Int
         /// Header names lowercased (a repeated header's values joined with ", ").
-        let headers: [String: String]
-        func header(_ name: String) -> String? { headers[name.lowercased()] }
+        package let headers: [String: String]
+        package func header(_ name: String) -> String? { headers[name.lowercased()] }
         var isRedirect: Bool { [301, 302, 303, 307, 308].contains(status) }
     }
 
     /// What the sinks say after the head and after each piece of the body: go on, or stop (with an
     /// error to report).
-    enum Verdict: Sendable {
+    package enum Verdict: Sendable {
         case more
         /// Not interested in the body (a redirect's, an error page's): not an error.
         case skip
@@ -35,7 +35,7 @@ struct HTTPTransfer: Sendable {
     }
 
     /// What the request sends.
-    enum Body: Sendable {
+    package enum Body: Sendable {
         case none
         case data(Data)
         /// Streamed from the file.
@@ -43,13 +43,15 @@ struct HTTPTransfer: Sendable {
     }
 
     /// Seconds to connect, and seconds without a byte moving either way before the request fails.
-    let timeout: TimeInterval
+    package let timeout: TimeInterval
+
+    package init(timeout: TimeInterval) { self.timeout = timeout }
 
     /// Sends the request. Redirects are not followed unless `followRedirects` (then only the last
     /// answer's head and body are seen, and never to a scheme other than http and https). `onHead`
     /// sees the status and headers before any body byte and may refuse the body (a redirect's or an
     /// error's body then goes nowhere); `onBody` gets each piece.
-    func run(_ method: String, _ url: URL, headers: [String: String], body: Body = .none, followRedirects: Bool = false,
+    package func run(_ method: String, _ url: URL, headers: [String: String], body: Body = .none, followRedirects: Bool = false,
              onHead: @escaping (Head) -> Verdict, onBody: @escaping (Data) -> Verdict) throws -> Head {
         func failure(_ reason: String) -> HubError {
             HubError.network(method: method, url: Redact.url(url), reason: Redact.text(reason))

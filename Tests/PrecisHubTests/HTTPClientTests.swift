@@ -1,6 +1,6 @@
 import Foundation
 import PrecisCore
-@testable import PrecisHub
+import PrecisHub
 import Testing
 #if canImport(Glibc)
 import Glibc
