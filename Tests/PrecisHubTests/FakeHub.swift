@@ -35,8 +35,13 @@ final class FakeHub: @unchecked Sendable {
 
     init(token: String?) throws {
         self.token = token
-        server = try TestHTTPServer { [unowned self] in self.handle($0) }
+        // Weak: a connection the server accepted just before this hub went away (a client's late
+        // retry, or another test's client that the kernel gave this server's port) is answered 503
+        // instead of reaching a freed hub.
+        server = try TestHTTPServer { [weak self] in self?.handle($0) ?? .text("this hub has stopped", status: 503) }
     }
+
+    deinit { server?.stop() }
 
     func stop() { server.stop() }
 

@@ -48,9 +48,12 @@ final class FakeDownloadHub: @unchecked Sendable {
 
     init(token: String?) throws {
         self.token = token
-        hub = try TestHTTPServer { [unowned self] in self.handleHub($0) }
-        cdn = try TestHTTPServer { [unowned self] in self.handleCDN($0) }
+        // Weak, as in FakeHub: a request arriving after this hub went away is answered 503.
+        hub = try TestHTTPServer { [weak self] in self?.handleHub($0) ?? .text("this hub has stopped", status: 503) }
+        cdn = try TestHTTPServer { [weak self] in self?.handleCDN($0) ?? .text("this CDN has stopped", status: 503) }
     }
+
+    deinit { hub?.stop(); cdn?.stop() }
 
     func stop() { hub.stop(); cdn.stop() }
 

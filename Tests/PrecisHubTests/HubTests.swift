@@ -300,9 +300,9 @@ final class Lines: @unchecked Sendable {
     }
 
     @Test func networkErrorsAreRetriedThenReported() throws {
-        let hub = try FakeHub(token: nil)
-        let url = hub.baseURL
-        hub.stop()  // nothing listens there now
+        let closedPort = RefusedPort()  // nothing listens there
+        defer { closedPort.close() }
+        let url = "http://127.0.0.1:\(closedPort.port)"
         let (dir, _) = try modelFolder()
         let up = try uploader(url, token: nil, attempts: 3)
         up.submit(folder: dir, message: "x")

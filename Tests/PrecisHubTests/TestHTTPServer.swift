@@ -193,3 +193,23 @@ final class TestHTTPServer: @unchecked Sendable {
         }
     }
 }
+
+/// A port nothing listens on: a socket bound to it but not listening, so connections are refused,
+/// kept open until `close` so the kernel cannot hand the port to another test's server meanwhile
+/// (bind-then-close left it free, and a server of a test running alongside could take it).
+struct RefusedPort {
+    let fd: Int32
+    let port: UInt16
+    init() {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        self.fd = fd
+        port = UInt16(bigEndian: addr.sin_port)
+    }
+    func close() { _ = Glibc.close(fd) }
+}
