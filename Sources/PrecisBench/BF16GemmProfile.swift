@@ -71,80 +71,81 @@ public enum BF16GemmProfile {
     /// best of each. Whole-batch products run split over the workers as training runs them;
     /// per-head ones run one product per worker, 64 of them spread over the workers.
     public static func run(_ products: [MatrixProduct], threads: Int, rounds: Int = 3) throws -> [Row] {
-        Compute.setThreads(threads)
-        _ = try BF16Gemm.requireKernel()
-        var out: [Row] = []
-        for s in GemmProfile.shapes(products) {
-            let (m, n, k, ta, tb) = (s.m, s.n, s.k, s.transA, s.transB)
-            let (lda, ldb, ldc) = (s.lda, s.ldb, s.ldc)
-            let a = FloatBuffer(count: (ta ? k : m) * lda), b = FloatBuffer(count: (tb ? n : k) * ldb)
-            for i in 0..<a.count { a[i] = Float(i % 13) * 0.01 }
-            for i in 0..<b.count { b[i] = Float(i % 11) * 0.01 }
-            let rows = try BF16Rows(a.pointer, lda: lda, transposed: ta, m: m, k: k)
-            let packed = try PackedBF16Matrix(b.pointer, ldb: ldb, transposed: tb, k: k, n: n)
-            let workers = s.perHead ? max(1, Parallel.available) : 1
-            let lanes = (0..<workers).map { _ in Lane(m: m, n: n, k: k, ldc: ldc, rows: rows, packed: packed) }
-            // Each lane's own copies, so repacking inside the timed loop never copies on write.
-            for lane in lanes {
-                try lane.rows.load(a.pointer, lda: lda, transposed: ta, m: m, k: k)
-                try lane.packed.repack(b.pointer, ldb: ldb, transposed: tb, k: k, n: n)
-            }
-            let scratch = s.perHead && CPUFeatures.avx512
-                ? (0..<workers).map { _ in FloatBuffer(count: HeadGemm.scratchFloats(n: n, k: k)) } : []
-            let reps = s.perHead ? 64 : 8
-            var best = [Double](repeating: .infinity, count: 3)
-            for _ in 0..<rounds {
-                for variant in 0..<3 {
-                    let t0 = Timing.now()
-                    if s.perHead {
-                        Parallel.chunks(reps, maxParts: workers) { w, r in
-                            let lane = lanes[w]
-                            for _ in r {
-                                do throws(BF16Error) {
-                                    switch variant {
-                                    case 0:
-                                        if scratch.isEmpty {
-                                            BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: lda, b: b.pointer,
-                                                      ldb: ldb, beta: 0, c: lane.c.pointer, ldc: ldc, parallel: false)
-                                        } else {
-                                            HeadGemm.run(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: lda, b: b.pointer,
-                                                         ldb: ldb, c: lane.c.pointer, ldc: ldc, scratch: scratch[w].pointer)
-                                        }
-                                    case 1:
-                                        try BF16Gemm.multiply(lane.rows, lane.packed, beta: 0, c: lane.c.pointer, ldc: ldc, parallel: false)
-                                    default:
-                                        try lane.packed.repack(b.pointer, ldb: ldb, transposed: tb, k: k, n: n)
-                                        try BF16Gemm.multiply(transA: ta, m: m, k: k, a: a.pointer, lda: lda, scratch: &lane.rows,
-                                                              lane.packed, beta: 0, c: lane.c.pointer, ldc: ldc, parallel: false)
-                                    }
-                                } catch { lane.failure = error }
-                            }
-                        }
-                    } else {
-                        let lane = lanes[0]
-                        for _ in 0..<reps {
-                            switch variant {
-                            case 0:
-                                BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: lda, b: b.pointer, ldb: ldb,
-                                          beta: 0, c: lane.c.pointer, ldc: ldc)
-                            case 1:
-                                try BF16Gemm.multiply(lane.rows, lane.packed, beta: 0, c: lane.c.pointer, ldc: ldc)
-                            default:
-                                try lane.packed.repack(b.pointer, ldb: ldb, transposed: tb, k: k, n: n)
-                                try BF16Gemm.multiply(transA: ta, m: m, k: k, a: a.pointer, lda: lda, scratch: &lane.rows,
-                                                      lane.packed, beta: 0, c: lane.c.pointer, ldc: ldc)
-                            }
-                        }
-                    }
-                    // Per-head: reps products over the workers; whole-batch: reps products one after another.
-                    best[variant] = min(best[variant], (Timing.now() - t0) / Double(reps))
+        return try Compute.withThreads(threads) {
+            _ = try BF16Gemm.requireKernel()
+            var out: [Row] = []
+            for s in GemmProfile.shapes(products) {
+                let (m, n, k, ta, tb) = (s.m, s.n, s.k, s.transA, s.transB)
+                let (lda, ldb, ldc) = (s.lda, s.ldb, s.ldc)
+                let a = FloatBuffer(count: (ta ? k : m) * lda), b = FloatBuffer(count: (tb ? n : k) * ldb)
+                for i in 0..<a.count { a[i] = Float(i % 13) * 0.01 }
+                for i in 0..<b.count { b[i] = Float(i % 11) * 0.01 }
+                let rows = try BF16Rows(a.pointer, lda: lda, transposed: ta, m: m, k: k)
+                let packed = try PackedBF16Matrix(b.pointer, ldb: ldb, transposed: tb, k: k, n: n)
+                let workers = s.perHead ? max(1, Parallel.available) : 1
+                let lanes = (0..<workers).map { _ in Lane(m: m, n: n, k: k, ldc: ldc, rows: rows, packed: packed) }
+                // Each lane's own copies, so repacking inside the timed loop never copies on write.
+                for lane in lanes {
+                    try lane.rows.load(a.pointer, lda: lda, transposed: ta, m: m, k: k)
+                    try lane.packed.repack(b.pointer, ldb: ldb, transposed: tb, k: k, n: n)
                 }
+                let scratch = s.perHead && CPUFeatures.avx512
+                    ? (0..<workers).map { _ in FloatBuffer(count: HeadGemm.scratchFloats(n: n, k: k)) } : []
+                let reps = s.perHead ? 64 : 8
+                var best = [Double](repeating: .infinity, count: 3)
+                for _ in 0..<rounds {
+                    for variant in 0..<3 {
+                        let t0 = Timing.now()
+                        if s.perHead {
+                            Parallel.chunks(reps, maxParts: workers) { w, r in
+                                let lane = lanes[w]
+                                for _ in r {
+                                    do throws(BF16Error) {
+                                        switch variant {
+                                        case 0:
+                                            if scratch.isEmpty {
+                                                BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: lda, b: b.pointer,
+                                                          ldb: ldb, beta: 0, c: lane.c.pointer, ldc: ldc, parallel: false)
+                                            } else {
+                                                HeadGemm.run(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: lda, b: b.pointer,
+                                                             ldb: ldb, c: lane.c.pointer, ldc: ldc, scratch: scratch[w].pointer)
+                                            }
+                                        case 1:
+                                            try BF16Gemm.multiply(lane.rows, lane.packed, beta: 0, c: lane.c.pointer, ldc: ldc, parallel: false)
+                                        default:
+                                            try lane.packed.repack(b.pointer, ldb: ldb, transposed: tb, k: k, n: n)
+                                            try BF16Gemm.multiply(transA: ta, m: m, k: k, a: a.pointer, lda: lda, scratch: &lane.rows,
+                                                                  lane.packed, beta: 0, c: lane.c.pointer, ldc: ldc, parallel: false)
+                                        }
+                                    } catch { lane.failure = error }
+                                }
+                            }
+                        } else {
+                            let lane = lanes[0]
+                            for _ in 0..<reps {
+                                switch variant {
+                                case 0:
+                                    BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: lda, b: b.pointer, ldb: ldb,
+                                              beta: 0, c: lane.c.pointer, ldc: ldc)
+                                case 1:
+                                    try BF16Gemm.multiply(lane.rows, lane.packed, beta: 0, c: lane.c.pointer, ldc: ldc)
+                                default:
+                                    try lane.packed.repack(b.pointer, ldb: ldb, transposed: tb, k: k, n: n)
+                                    try BF16Gemm.multiply(transA: ta, m: m, k: k, a: a.pointer, lda: lda, scratch: &lane.rows,
+                                                          lane.packed, beta: 0, c: lane.c.pointer, ldc: ldc)
+                                }
+                            }
+                        }
+                        // Per-head: reps products over the workers; whole-batch: reps products one after another.
+                        best[variant] = min(best[variant], (Timing.now() - t0) / Double(reps))
+                    }
+                }
+                if let failure = lanes.compactMap(\.failure).first { throw failure }
+                let flops = 2 * Double(m * n * k) / 1e9
+                out.append(Row(name: s.name, m: m, n: n, k: k, transA: ta, transB: tb, calls: s.calls, perHead: s.perHead,
+                               fp32Gflops: flops / best[0], bf16Gflops: flops / best[1], bf16PackedGflops: flops / best[2]))
             }
-            if let failure = lanes.compactMap(\.failure).first { throw failure }
-            let flops = 2 * Double(m * n * k) / 1e9
-            out.append(Row(name: s.name, m: m, n: n, k: k, transA: ta, transB: tb, calls: s.calls, perHead: s.perHead,
-                           fp32Gflops: flops / best[0], bf16Gflops: flops / best[1], bf16PackedGflops: flops / best[2]))
+            return out
         }
-        return out
     }
 }

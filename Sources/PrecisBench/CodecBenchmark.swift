@@ -47,13 +47,13 @@ public struct CodecBenchmark {
     public var parameters: Int { model.params.count }
 
     /// Initialises `model`'s weights (seed 0) and runs one forward + backward pass on `batch` with
-    /// `threads` compute threads, so its gradients are real; then sets one compute thread.
+    /// `threads` compute threads, so its gradients are real.
     public init(model: any Seq2SeqModel, batch: Seq2SeqBatch, threads: Int) throws {
-        Compute.setThreads(threads)
-        model.initializeWeights(seed: 0)
-        model.zeroGradients()
-        _ = try model.step(batch, options: StepOptions(training: true, seed: 1), logitsOut: nil)
-        Compute.setThreads(1)
+        try Compute.withThreads(threads) {
+            model.initializeWeights(seed: 0)
+            model.zeroGradients()
+            _ = try model.step(batch, options: StepOptions(training: true, seed: 1), logitsOut: nil)
+        }
         self.model = model
         plan = PartitionPlan(total: model.params.count, servers: 1)
     }

@@ -45,51 +45,52 @@ public enum GemmProfile {
     /// 8 products (64 for per-head ones, spread over the threads one product per thread, as
     /// training's (row, head) pairs are), from which its GFLOP/s and its ms per step.
     public static func run(_ products: [MatrixProduct], threads: Int) -> [Row] {
-        Compute.setThreads(threads)
-        var rows: [Row] = []
-        for s in shapes(products) {
-            let (m, n, k, ta, tb) = (s.m, s.n, s.k, s.transA, s.transB)
-            let (lda, ldb, ldc) = (s.lda, s.ldb, s.ldc)
-            let a = FloatBuffer(count: (ta ? k : m) * lda), bb = FloatBuffer(count: (tb ? n : k) * ldb)
-            let cc = FloatBuffer(count: m * ldc)
-            for i in 0..<a.count { a[i] = Float(i % 13) * 0.01 }
-            for i in 0..<bb.count { bb[i] = Float(i % 11) * 0.01 }
-            let reps = s.perHead ? 64 : 8
-            // The head kernel's scratch, one per worker (per-head shapes only).
-            let scratch = s.perHead
-                ? (0..<max(1, Parallel.available)).map { _ in FloatBuffer(count: HeadGemm.scratchFloats(n: n, k: k)) } : []
-            for kernel in s.perHead ? ["OpenBLAS", "HeadGemm"] : [""] {
-                var best = Double.infinity
-                for _ in 0..<3 {
-                    let t0 = Timing.now()
-                    if s.perHead {
-                        // Independent heads spread over the workers, one thread per product.
-                        Parallel.chunks(reps) { w, r in
-                            for _ in r {
-                                if kernel == "OpenBLAS" {
-                                    BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: lda,
-                                              b: bb.pointer, ldb: ldb, beta: 0, c: cc.pointer, ldc: ldc, parallel: false)
-                                } else {
-                                    HeadGemm.run(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: lda, b: bb.pointer,
-                                                 ldb: ldb, c: cc.pointer, ldc: ldc, scratch: scratch[w].pointer)
+        return Compute.withThreads(threads) {
+            var rows: [Row] = []
+            for s in shapes(products) {
+                let (m, n, k, ta, tb) = (s.m, s.n, s.k, s.transA, s.transB)
+                let (lda, ldb, ldc) = (s.lda, s.ldb, s.ldc)
+                let a = FloatBuffer(count: (ta ? k : m) * lda), bb = FloatBuffer(count: (tb ? n : k) * ldb)
+                let cc = FloatBuffer(count: m * ldc)
+                for i in 0..<a.count { a[i] = Float(i % 13) * 0.01 }
+                for i in 0..<bb.count { bb[i] = Float(i % 11) * 0.01 }
+                let reps = s.perHead ? 64 : 8
+                // The head kernel's scratch, one per worker (per-head shapes only).
+                let scratch = s.perHead
+                    ? (0..<max(1, Parallel.available)).map { _ in FloatBuffer(count: HeadGemm.scratchFloats(n: n, k: k)) } : []
+                for kernel in s.perHead ? ["OpenBLAS", "HeadGemm"] : [""] {
+                    var best = Double.infinity
+                    for _ in 0..<3 {
+                        let t0 = Timing.now()
+                        if s.perHead {
+                            // Independent heads spread over the workers, one thread per product.
+                            Parallel.chunks(reps) { w, r in
+                                for _ in r {
+                                    if kernel == "OpenBLAS" {
+                                        BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: lda,
+                                                  b: bb.pointer, ldb: ldb, beta: 0, c: cc.pointer, ldc: ldc, parallel: false)
+                                    } else {
+                                        HeadGemm.run(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: lda, b: bb.pointer,
+                                                     ldb: ldb, c: cc.pointer, ldc: ldc, scratch: scratch[w].pointer)
+                                    }
                                 }
                             }
+                        } else {
+                            for _ in 0..<reps {
+                                BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: lda,
+                                          b: bb.pointer, ldb: ldb, beta: 0, c: cc.pointer, ldc: ldc)
+                            }
                         }
-                    } else {
-                        for _ in 0..<reps {
-                            BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.pointer, lda: lda,
-                                      b: bb.pointer, ldb: ldb, beta: 0, c: cc.pointer, ldc: ldc)
-                        }
+                        best = min(best, (Timing.now() - t0) / Double(reps))
                     }
-                    best = min(best, (Timing.now() - t0) / Double(reps))
+                    let gf = 2 * Double(m * n * k) / best / 1e9
+                    rows.append(Row(name: kernel.isEmpty ? s.name : s.name.replacingOccurrences(of: "per head", with: "per head, \(kernel)"),
+                                    m: m, n: n, k: k, transA: ta, transB: tb, calls: s.calls, gflops: gf,
+                                    msPerStep: best * Double(s.calls) * 1000,
+                                    inStep: kernel.isEmpty || (kernel == "HeadGemm") == CPUFeatures.avx512))
                 }
-                let gf = 2 * Double(m * n * k) / best / 1e9
-                rows.append(Row(name: kernel.isEmpty ? s.name : s.name.replacingOccurrences(of: "per head", with: "per head, \(kernel)"),
-                                m: m, n: n, k: k, transA: ta, transB: tb, calls: s.calls, gflops: gf,
-                                msPerStep: best * Double(s.calls) * 1000,
-                                inStep: kernel.isEmpty || (kernel == "HeadGemm") == CPUFeatures.avx512))
             }
+            return rows
         }
-        return rows
     }
 }

@@ -23,32 +23,33 @@ public enum GenerateBenchmark {
     /// `numBeams` beams, `repeats` times (at least once); the fastest run is reported.
     public static func run(model: any Seq2SeqModel, batch: Int, source: Int, newTokens: Int, numBeams: Int, threads: Int,
                            repeats: Int, profile: Bool = false) throws -> Report {
-        Compute.setThreads(threads)
-        let data = try Seq2SeqBatch.random(vocab: model.facts.vocabSize, batch: batch, source: source, target: 2, seed: 3)
-        var g = GenerationSettings()
-        g.numBeams = numBeams
-        g.maxNewTokens = newTokens
-        g.minNewTokens = newTokens
-        g.earlyStopping = .yes
-        g.forcedBosTokenId = model.facts.forcedBosTokenId
-        g.forcedEosTokenId = nil
-        var best = Double.infinity
-        var phases: [(name: String, ms: Double)] = []
-        for _ in 0..<max(1, repeats) {
-            model.profiler.reset()
-            model.profiler.enabled = profile
-            let t0 = Timing.now()
-            let out = try Generator.generate(model: model, inputIds: data.inputIds, attentionMask: data.attentionMask,
-                                             batchSize: batch, sourceLength: source, settings: g)
-            let dt = Timing.now() - t0
-            precondition(out.sequences.allSatisfy { $0.count == newTokens + 1 })
-            if dt < best {
-                best = dt
-                phases = model.profiler.order.filter { $0.hasPrefix("generate") }.map { ($0, model.profiler.totals[$0]! * 1000) }
+        return try Compute.withThreads(threads) {
+            let data = try Seq2SeqBatch.random(vocab: model.facts.vocabSize, batch: batch, source: source, target: 2, seed: 3)
+            var g = GenerationSettings()
+            g.numBeams = numBeams
+            g.maxNewTokens = newTokens
+            g.minNewTokens = newTokens
+            g.earlyStopping = .yes
+            g.forcedBosTokenId = model.facts.forcedBosTokenId
+            g.forcedEosTokenId = nil
+            var best = Double.infinity
+            var phases: [(name: String, ms: Double)] = []
+            for _ in 0..<max(1, repeats) {
+                model.profiler.reset()
+                model.profiler.enabled = profile
+                let t0 = Timing.now()
+                let out = try Generator.generate(model: model, inputIds: data.inputIds, attentionMask: data.attentionMask,
+                                                 batchSize: batch, sourceLength: source, settings: g)
+                let dt = Timing.now() - t0
+                precondition(out.sequences.allSatisfy { $0.count == newTokens + 1 })
+                if dt < best {
+                    best = dt
+                    phases = model.profiler.order.filter { $0.hasPrefix("generate") }.map { ($0, model.profiler.totals[$0]! * 1000) }
+                }
+                model.profiler.enabled = false
             }
-            model.profiler.enabled = false
+            return Report(numBeams: numBeams, seconds: best, tokensPerSecond: Double(batch * newTokens) / best,
+                          peakRSSMiB: Timing.peakRSSMiB(), phases: phases)
         }
-        return Report(numBeams: numBeams, seconds: best, tokensPerSecond: Double(batch * newTokens) / best,
-                      peakRSSMiB: Timing.peakRSSMiB(), phases: phases)
     }
 }

@@ -38,53 +38,54 @@ public enum StepBenchmark {
                            steps: Int, warmup: Int, profile: Bool = false,
                            progress: (String) -> Void = { _ in }) throws -> Report {
         let peak = Timing.sgemmPeak(threads: threads)
-        Compute.setThreads(threads)
-        model.initializeWeights(seed: 0)
-        let data = try Seq2SeqBatch.random(vocab: model.facts.vocabSize, batch: batch, source: source, target: target, seed: 1)
-        let opt = OptimizerState(table: model.table, adamw: AdamW(weightDecay: 0.01),
-                                 schedule: LRSchedule(kind: .linear, baseLR: 1e-4, warmupSteps: 0, totalSteps: 1_000_000))
-        var fwd: [Double] = [], bwd: [Double] = [], optim: [Double] = [], total: [Double] = [], bursts: [Double] = []
-        var laneBase: [Double] = [], helpBase: [Double] = [], idleBase: [Double] = []
-        for i in 0..<(warmup + steps) {
-            if i == warmup {
-                model.profiler.reset(); model.profiler.enabled = profile
-                let lanes = model.laneFigures
-                laneBase = lanes.busySeconds; helpBase = lanes.helpingSeconds; idleBase = lanes.idleSeconds
+        return try Compute.withThreads(threads) {
+            model.initializeWeights(seed: 0)
+            let data = try Seq2SeqBatch.random(vocab: model.facts.vocabSize, batch: batch, source: source, target: target, seed: 1)
+            let opt = OptimizerState(table: model.table, adamw: AdamW(weightDecay: 0.01),
+                                     schedule: LRSchedule(kind: .linear, baseLR: 1e-4, warmupSteps: 0, totalSteps: 1_000_000))
+            var fwd: [Double] = [], bwd: [Double] = [], optim: [Double] = [], total: [Double] = [], bursts: [Double] = []
+            var laneBase: [Double] = [], helpBase: [Double] = [], idleBase: [Double] = []
+            for i in 0..<(warmup + steps) {
+                if i == warmup {
+                    model.profiler.reset(); model.profiler.enabled = profile
+                    let lanes = model.laneFigures
+                    laneBase = lanes.busySeconds; helpBase = lanes.helpingSeconds; idleBase = lanes.idleSeconds
+                }
+                let t0 = Timing.now()
+                model.zeroGradients()
+                // One `step`, as training runs it (with several lanes, a lane's backward follows its own
+                // forward without waiting for the others): "forward" is until the last lane finished its
+                // forward, "backward" the rest.
+                let ts = Timing.now()
+                _ = try model.step(data, options: StepOptions(training: true, seed: UInt64(i)), logitsOut: nil)
+                let t2 = Timing.now(), t1 = ts + model.laneFigures.lastForwardSeconds
+                let norm = GradClip.norm(model.grads.pointer, count: model.grads.count)
+                opt.apply(params: model.params.pointer, grads: model.grads.pointer,
+                          clipCoefficient: GradClip.coefficient(totalNorm: norm, maxNorm: 1))
+                let t3 = Timing.now()
+                if i >= warmup {
+                    fwd.append(t1 - t0); bwd.append(t2 - t1); optim.append(t3 - t2); total.append(t3 - t0)
+                    progress(String(format: "step %d/%d: %.1f ms", i - warmup + 1, steps, (t3 - t0) * 1000))
+                    if let g = Timing.sgemmBurst(model) { bursts.append(g) }
+                }
             }
-            let t0 = Timing.now()
-            model.zeroGradients()
-            // One `step`, as training runs it (with several lanes, a lane's backward follows its own
-            // forward without waiting for the others): "forward" is until the last lane finished its
-            // forward, "backward" the rest.
-            let ts = Timing.now()
-            _ = try model.step(data, options: StepOptions(training: true, seed: UInt64(i)), logitsOut: nil)
-            let t2 = Timing.now(), t1 = ts + model.laneFigures.lastForwardSeconds
-            let norm = GradClip.norm(model.grads.pointer, count: model.grads.count)
-            opt.apply(params: model.params.pointer, grads: model.grads.pointer,
-                      clipCoefficient: GradClip.coefficient(totalNorm: norm, maxNorm: 1))
-            let t3 = Timing.now()
-            if i >= warmup {
-                fwd.append(t1 - t0); bwd.append(t2 - t1); optim.append(t3 - t2); total.append(t3 - t0)
-                progress(String(format: "step %d/%d: %.1f ms", i - warmup + 1, steps, (t3 - t0) * 1000))
-                if let g = Timing.sgemmBurst(model) { bursts.append(g) }
+            let stepS = Timing.median(total)
+            let flops = Double(model.matrixProducts(batch: batch, source: source, target: target).flops())
+            model.profiler.enabled = false
+            let regions = model.profiler.order.map { ($0, model.profiler.totals[$0]! * 1000 / Double(steps)) }
+            let lanes = model.laneFigures
+            return Report(forwardMs: Timing.median(fwd) * 1000, backwardMs: Timing.median(bwd) * 1000,
+                          optimizerMs: Timing.median(optim) * 1000, stepMs: stepS * 1000,
+                          tokensPerSecond: Double(batch * (source + target)) / stepS,
+                          gflopPerStep: flops / 1e9, achievedGflops: flops / stepS / 1e9, sgemmPeakGflops: peak,
+                          sgemmBetweenStepsGflops: bursts.isEmpty ? nil : Timing.median(bursts),
+                          peakRSSMiB: Timing.peakRSSMiB(), parameters: model.table.count, steps: steps, regions: regions,
+                          laneMs: perStep(lanes.busySeconds, since: laneBase),
+                          laneHelpingMs: perStep(lanes.helpingSeconds, since: helpBase),
+                          laneIdleMs: perStep(lanes.idleSeconds, since: idleBase))
+            func perStep(_ now: [Double], since base: [Double]) -> [Double] {
+                now.enumerated().map { i, s in (s - (i < base.count ? base[i] : 0)) * 1000 / Double(steps) }
             }
-        }
-        let stepS = Timing.median(total)
-        let flops = Double(model.matrixProducts(batch: batch, source: source, target: target).flops())
-        model.profiler.enabled = false
-        let regions = model.profiler.order.map { ($0, model.profiler.totals[$0]! * 1000 / Double(steps)) }
-        let lanes = model.laneFigures
-        return Report(forwardMs: Timing.median(fwd) * 1000, backwardMs: Timing.median(bwd) * 1000,
-                      optimizerMs: Timing.median(optim) * 1000, stepMs: stepS * 1000,
-                      tokensPerSecond: Double(batch * (source + target)) / stepS,
-                      gflopPerStep: flops / 1e9, achievedGflops: flops / stepS / 1e9, sgemmPeakGflops: peak,
-                      sgemmBetweenStepsGflops: bursts.isEmpty ? nil : Timing.median(bursts),
-                      peakRSSMiB: Timing.peakRSSMiB(), parameters: model.table.count, steps: steps, regions: regions,
-                      laneMs: perStep(lanes.busySeconds, since: laneBase),
-                      laneHelpingMs: perStep(lanes.helpingSeconds, since: helpBase),
-                      laneIdleMs: perStep(lanes.idleSeconds, since: idleBase))
-        func perStep(_ now: [Double], since base: [Double]) -> [Double] {
-            now.enumerated().map { i, s in (s - (i < base.count ? base[i] : 0)) * 1000 / Double(steps) }
         }
     }
 }

@@ -27,21 +27,22 @@ public enum Timing {
     /// Best fp32 GEMM throughput (GFLOP/s) over a few square and layer-shaped products, each run six
     /// times (the first untimed), with `threads` compute threads.
     public static func sgemmPeak(threads: Int) -> Double {
-        Compute.setThreads(threads)
-        var best = 0.0
-        for (m, n, k) in [(1024, 1024, 1024), (2048, 1024, 256), (2048, 256, 1024)] {
-            let a = FloatBuffer(count: m * k), b = FloatBuffer(count: k * n), c = FloatBuffer(count: m * n)
-            for i in 0..<a.count { a[i] = Float(i % 7) * 0.01 }
-            for i in 0..<b.count { b[i] = Float(i % 5) * 0.01 }
-            for rep in 0..<6 {
-                let t0 = now()
-                BLAS.gemm(transA: false, transB: false, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n,
-                          beta: 0, c: c.pointer, ldc: n)
-                let dt = now() - t0
-                if rep > 0 { best = max(best, 2 * Double(m * n * k) / dt / 1e9) }
+        return Compute.withThreads(threads) {
+            var best = 0.0
+            for (m, n, k) in [(1024, 1024, 1024), (2048, 1024, 256), (2048, 256, 1024)] {
+                let a = FloatBuffer(count: m * k), b = FloatBuffer(count: k * n), c = FloatBuffer(count: m * n)
+                for i in 0..<a.count { a[i] = Float(i % 7) * 0.01 }
+                for i in 0..<b.count { b[i] = Float(i % 5) * 0.01 }
+                for rep in 0..<6 {
+                    let t0 = now()
+                    BLAS.gemm(transA: false, transB: false, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n,
+                              beta: 0, c: c.pointer, ldc: n)
+                    let dt = now() - t0
+                    if rep > 0 { best = max(best, 2 * Double(m * n * k) / dt / 1e9) }
+                }
             }
+            return best
         }
-        return best
     }
 
     /// One sgemm burst between two steps (the 1024 × 512 × 512 product, four times, with the compute

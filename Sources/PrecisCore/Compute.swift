@@ -18,12 +18,22 @@ public enum Compute {
         max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 
-    /// Sets the number of compute threads for every following call. Call it while no computation runs.
+    /// Sets the process's number of compute threads, for every following call on a thread without
+    /// its own (`withThreads`). A role or the CLI calls it once at start, while no computation runs.
     public static func setThreads(_ n: Int) {
         _ = BLAS.singleThreaded
         Parallel.setWidth(n)
     }
 
-    /// The number of compute threads.
+    /// Runs `body` with `n` compute threads for the computations the calling thread starts, whatever
+    /// the process's count is or becomes meanwhile: what a library caller (a trainer, a benchmark)
+    /// uses, so that two of them in one process neither change each other's thread count nor, with
+    /// it, each other's bits.
+    public static func withThreads<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
+        _ = BLAS.singleThreaded
+        return try Parallel.withWidth(n, body)
+    }
+
+    /// The number of compute threads of computations started on this thread.
     public static var threads: Int { Parallel.width }
 }

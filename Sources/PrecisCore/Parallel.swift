@@ -13,15 +13,38 @@ private let insideRegion: pthread_key_t = {
     return key
 }()
 
+/// The thread count set for the calling thread by `Parallel.withWidth` (absent: the process's).
+private let threadWidth: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
+
 /// Fork–join parallelism for the numerics: `Parallel.width` workers (the caller plus `width − 1`
 /// threads of a persistent pool). OpenBLAS itself runs single-threaded (see `Compute`), so there is
 /// exactly one pool of compute threads and nothing spins against anything else.
 public enum Parallel {
-    /// Set by `Compute.setThreads` before any parallel region runs. Reads from inside a region see the
-    /// value the region started with: it is only written while no region is running.
-    nonisolated(unsafe) public private(set) static var width = 1
+    /// The process's thread count, set by `Compute.setThreads` (a role's or the CLI's, once at start).
+    private static let processWidth = Atomic<Int>(1)
 
-    static func setWidth(_ n: Int) { width = max(1, n) }
+    /// The workers of a region opened on this thread: the count `withWidth` set for the calling thread,
+    /// else the process's. A computation that runs under `withWidth` keeps its count, and so its
+    /// chunking and its bits, whatever another thread of the process sets meanwhile.
+    @inline(__always)
+    public static var width: Int {
+        if let w = pthread_getspecific(threadWidth) { return Int(bitPattern: w) }
+        return processWidth.load(ordering: .relaxed)
+    }
+
+    static func setWidth(_ n: Int) { processWidth.store(max(1, n), ordering: .relaxed) }
+
+    /// Runs `body` with `n` workers for the regions this thread opens, then restores the count it had.
+    static func withWidth<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
+        let previous = pthread_getspecific(threadWidth)
+        pthread_setspecific(threadWidth, UnsafeRawPointer(bitPattern: max(1, n)))
+        defer { pthread_setspecific(threadWidth, previous) }
+        return try body()
+    }
 
     /// The workers a parallel region opened here would get: `width`, or 1 inside another region
     /// (whose iterations already occupy the workers), so callers do not split work that would then
@@ -32,6 +55,7 @@ public enum Parallel {
     /// Runs body(0..<n), spread over the workers; returns when all are done.
     @inline(__always)
     public static func run(_ n: Int, _ body: (Int) -> Void) {
+        let width = self.width
         if n <= 1 || width <= 1 || pthread_getspecific(insideRegion) != nil {
             for i in 0..<n { body(i) }
             return

@@ -67,9 +67,17 @@ public enum LocalTrainer {
     ///   (what `precis train --in-process` asks for; the reference runs of the tests do not).
     public static func run(_ cfg: TrainingConfig, refuseUnsupported: Bool = false, log: (String) -> Void = { _ in },
                            progress: (Progress) -> Void = { _ in }) throws -> Report {
-        let a = cfg.training
         if refuseUnsupported, let e = unsupported(cfg, totalSteps: nil, stepsPerEpoch: nil) { throw e }
-        Compute.setThreads(a.threads ?? Compute.availableCores)
+        // The run's thread count is its own (not the process's): another run or benchmark in the
+        // same process cannot change it, or the run's bits, midway.
+        return try Compute.withThreads(cfg.training.threads ?? Compute.availableCores) {
+            try train(cfg, refuseUnsupported: refuseUnsupported, log: log, progress: progress)
+        }
+    }
+
+    private static func train(_ cfg: TrainingConfig, refuseUnsupported: Bool, log: (String) -> Void,
+                              progress: (Progress) -> Void) throws -> Report {
+        let a = cfg.training
         let model = try loadModel(a.model, seed: a.seed)
         try BF16Setting.apply(cfg, to: model)
         let plan = try TrainingPlan(cfg, model: ModelShape(model.facts), plannedWorkers: 1)

@@ -369,6 +369,43 @@ func smallData() throws -> String {
         #expect(try ModelFolder.load(a).model.table.count == 724_992)
     }
 
+    /// A run's thread count is its own: a run with 2 threads gives the same bits while another run
+    /// with 1 thread trains beside it in the same process (the thread count was once process-wide,
+    /// and the second run's start changed the first one's chunking midway).
+    @Test func aRunKeepsItsThreadCountWhileAnotherRunsBeside() throws {
+        let data = try smallData()
+        var alone = config(data, out: temp(), batch: 8, accumulation: 1, steps: 6)
+        alone.training.threads = 2
+        alone.training.reportTo = ["none"]
+        _ = try LocalTrainer.run(alone)
+        var beside = alone
+        beside.training.outputDir = temp()
+        var other = alone
+        other.training.outputDir = temp()
+        other.training.threads = 1
+        // The other run starts after this one's second step, and this one goes on only once the
+        // other has made its first step: the two overlap for certain.
+        let otherStarted = DispatchSemaphore(value: 0), otherDone = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var otherError: Error?
+        let otherConfig = other
+        _ = try LocalTrainer.run(beside, progress: { p in
+            guard p.step == 2 else { return }
+            Thread {
+                defer { otherDone.signal() }
+                do {
+                    _ = try LocalTrainer.run(otherConfig, progress: { if $0.step == 1 { otherStarted.signal() } })
+                } catch { otherError = error; otherStarted.signal() }
+            }.start()
+            otherStarted.wait()
+        })
+        otherDone.wait()
+        #expect(otherError == nil, "\(String(describing: otherError))")
+        let a = try SafeTensorsFile(path: alone.training.outputDir + "/model.safetensors")
+        let b = try SafeTensorsFile(path: beside.training.outputDir + "/model.safetensors")
+        #expect(a.names == b.names && !a.names.isEmpty)
+        for name in a.names { #expect(try a.floats(name) == b.floats(name), "\(name)") }
+    }
+
     /// Gradient accumulation: 2 micro-batches of 8 make the same update as one batch of 16 on the same
     /// examples (the loss is averaged over all label tokens of the update), without dropout.
     /// `k_proj.bias` is left out: its gradient is analytically zero (softmax ignores a constant added
