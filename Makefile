@@ -42,9 +42,9 @@ test: setup data
 	PRECIS_NO_AVX512=1 $(SWIFT) test -c release --skip-build --filter "PrecisCoreTests|PrecisModelsTests|PrecisBenchTests"
 	@# Three network namespaces as three hosts (needs root, as CI has; prints SKIP without it).
 	BIN_DIR=.build/release bash tools/multihost/netns_test.sh
-	@# A 30-second libFuzzer smoke of each parser, two at a time (tools/fuzz/; docs/benchmarks.md,
+	@# A 20-second libFuzzer smoke of each parser, two at a time (tools/fuzz/; docs/benchmarks.md,
 	@# "Fuzzing", has the cost); prints SKIP when the toolchain has no libFuzzer.
-	FUZZ_SECONDS=30 FUZZ_SEED=1 FUZZ_JOBS=2 bash tools/fuzz/run.sh
+	FUZZ_SECONDS=20 FUZZ_SEED=1 FUZZ_JOBS=2 bash tools/fuzz/run.sh
 
 # The main job: a byte-level BPE tokenizer trained on SAMSum train (once), then bart-small from
 # scratch on the bundled SAMSum in two stages on the local cluster: BART's denoising pre-training on

@@ -15,6 +15,13 @@ let avx512: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512", "-O
 let avx512: [SwiftSetting] = []
 #endif
 
+// Test targets whose own code only drives the product (processes, sockets, files, HTTP) are compiled
+// without optimisation even in release builds: CI builds the tests in release so that the code
+// under test is the shipped code, and optimising these drivers only adds build time (measured:
+// about a third of their compile time). Targets with heavy loops of their own (references in
+// Double, every-scalar sweeps) stay optimised: they run beside the cluster tests on CI's 2 cores.
+let driverTests: [SwiftSetting] = [.unsafeFlags(["-Onone"], .when(configuration: .release))]
+
 let package = Package(
     name: "Precis",
     platforms: [.macOS(.v15)],
@@ -140,26 +147,26 @@ let package = Package(
         .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore"]),
         .testTarget(name: "PrecisMetricsTests", dependencies: ["PrecisMetrics"]),
         .testTarget(name: "PrecisTextTests", dependencies: ["PrecisText"]),
-        .testTarget(name: "PrecisTrainTests", dependencies: ["PrecisTrain", "PrecisData", "PrecisModels", "PrecisCore", "PrecisText", "PrecisWire"]),
+        .testTarget(name: "PrecisTrainTests", dependencies: ["PrecisTrain", "PrecisData", "PrecisModels", "PrecisCore", "PrecisText", "PrecisWire"], swiftSettings: driverTests),
         .testTarget(name: "PrecisWireTests", dependencies: ["PrecisWire", "PrecisCore", "CLZ4"]),
-        .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels", "PrecisCore", "PrecisText"]),
+        .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels", "PrecisCore", "PrecisText"], swiftSettings: driverTests),
         // "precis": the download tests run the built executable against the loopback hub.
-        .testTarget(name: "PrecisHubTests", dependencies: ["PrecisHub", "PrecisCore", "precis"]),
-        .testTarget(name: "PrecisCoordinatorTests", dependencies: ["PrecisCoordinator", "PrecisWire", "PrecisTrain", "PrecisCore"]),
+        .testTarget(name: "PrecisHubTests", dependencies: ["PrecisHub", "PrecisCore", "precis"], swiftSettings: driverTests),
+        .testTarget(name: "PrecisCoordinatorTests", dependencies: ["PrecisCoordinator", "PrecisWire", "PrecisTrain", "PrecisCore"], swiftSettings: driverTests),
         .testTarget(name: "PrecisBenchTests", dependencies: ["PrecisBench", "PrecisModels", "PrecisCore", "PrecisWire"]),
         // Real child processes (shell scripts) started, watched and stopped; a stand-in for ssh.
-        .testTarget(name: "PrecisLauncherTests", dependencies: ["PrecisLauncher", "PrecisTrain", "PrecisWire"]),
-        .testTarget(name: "PrecisWorkerTests", dependencies: ["PrecisWorker", "PrecisWire", "PrecisCore"]),
-        .testTarget(name: "PrecisObservabilityTests", dependencies: ["PrecisObservability", "PrecisHub"]),
-        .testTarget(name: "PrecisServerTests", dependencies: ["PrecisServer", "PrecisWire", "PrecisCore"]),
-        .testTarget(name: "PrecisEvalTests", dependencies: ["PrecisEval", "PrecisModels", "PrecisData", "PrecisCore"]),
+        .testTarget(name: "PrecisLauncherTests", dependencies: ["PrecisLauncher", "PrecisTrain", "PrecisWire"], swiftSettings: driverTests),
+        .testTarget(name: "PrecisWorkerTests", dependencies: ["PrecisWorker", "PrecisWire", "PrecisCore"], swiftSettings: driverTests),
+        .testTarget(name: "PrecisObservabilityTests", dependencies: ["PrecisObservability", "PrecisHub"], swiftSettings: driverTests),
+        .testTarget(name: "PrecisServerTests", dependencies: ["PrecisServer", "PrecisWire", "PrecisCore"], swiftSettings: driverTests),
+        .testTarget(name: "PrecisEvalTests", dependencies: ["PrecisEval", "PrecisModels", "PrecisData", "PrecisCore"], swiftSettings: driverTests),
         // Real coordinator, server and worker processes over real sockets.
         .testTarget(name: "PrecisClusterTests", dependencies: [
             "PrecisCore", "PrecisWire", "PrecisTrain", "PrecisModels", "PrecisData", "PrecisObservability", "PrecisHub",
-            "precis", "precis-coordinator", "precis-ps", "precis-worker"]),
+            "precis", "precis-coordinator", "precis-ps", "precis-worker"], swiftSettings: driverTests),
         // docs/architecture.md's module table and every import checked against this file.
-        .testTarget(name: "ArchitectureTests"),
+        .testTarget(name: "ArchitectureTests", swiftSettings: driverTests),
         // Runs the built `precis` executable as a real process.
-        .testTarget(name: "PrecisCLITests", dependencies: ["PrecisCore", "PrecisMetrics", "precis", "precis-coordinator", "precis-ps", "precis-worker"]),
+        .testTarget(name: "PrecisCLITests", dependencies: ["PrecisCore", "PrecisMetrics", "precis", "precis-coordinator", "precis-ps", "precis-worker"], swiftSettings: driverTests),
     ]
 )
