@@ -55,22 +55,18 @@ if ! "$SWIFTC" $SANITIZE -parse-as-library "$probe/probe.swift" -o "$probe/probe
     exit 0
 fi
 
-# The modules a module's build also builds (its Package.swift dependencies among the fuzzed ones):
-# one `swift build` per module not built by another's, since each invocation costs ~10 s of
-# package loading even when there is nothing to compile.
-builds_also() {
-    case $1 in
-        PrecisTrain) echo "PrecisCore PrecisModels PrecisData PrecisText PrecisWire" ;;
-        PrecisData) echo "PrecisCore PrecisModels PrecisText" ;;
-        PrecisModels) echo "PrecisCore" ;;
-    esac
-}
+# One `swift build` per module that no other requested target already builds (a module is built
+# with everything it links, `links_of`): each invocation costs ~10 s of package loading even when
+# there is nothing to compile.
 wanted=""
 for t in $TARGETS; do m=$(module_of "$t"); case " $wanted " in *" $m "*) ;; *) wanted="$wanted $m" ;; esac; done
 modules=""
 for m in $wanted; do
     covered=0
-    for other in $wanted; do case " $(builds_also "$other") " in *" $m "*) covered=1 ;; esac; done
+    for t in $TARGETS; do
+        [ "$(module_of "$t")" = "$m" ] && continue
+        case " $(links_of "$t") " in *" $m "*) covered=1 ;; esac
+    done
     [ $covered = 1 ] || modules="$modules $m"
 done
 for m in $modules; do
