@@ -76,7 +76,7 @@ import Glibc
     @Test func manyRequestsAtOnceWithRefusalsAndTimeoutsEachEndWithTheirOwnOutcome() throws {
         let server = try Self.server()
         defer { server.stop() }
-        let closedPort = RefusedPort()
+        let closedPort = try RefusedPort()
         defer { closedPort.close() }
         let refused = "http://127.0.0.1:\(closedPort.port)/echo"
         let threads = 6, rounds = 12

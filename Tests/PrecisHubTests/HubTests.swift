@@ -300,7 +300,7 @@ final class Lines: @unchecked Sendable {
     }
 
     @Test func networkErrorsAreRetriedThenReported() throws {
-        let closedPort = RefusedPort()  // nothing listens there
+        let closedPort = try RefusedPort()  // nothing listens there
         defer { closedPort.close() }
         let url = "http://127.0.0.1:\(closedPort.port)"
         let (dir, _) = try modelFolder()
