@@ -25,6 +25,8 @@ public enum LocalTrainer {
         public var logHistory: [[String: Double]]
         public var seconds: Double
         public var outputDir: String
+        /// The threads the run's products used (`threads` in the config, else every core).
+        public var threads: Int
     }
 
     /// The model to train: an existing folder (config.json + model.safetensors) or a config to
@@ -160,7 +162,8 @@ public enum LocalTrainer {
                                  history: history, savedStep: step, plannedWorkers: 1, warmupSteps: plan.warmupSteps, totalSteps: totalSteps)
         try RunArtifacts.write(outcome, config: cfg, baseModel: baseModel(a.model), to: a.outputDir)
         log("saved \(a.outputDir) after \(step) steps in \(String(format: "%.1f", seconds)) s")
-        return Report(steps: step, finalLoss: lastLoss, logHistory: history, seconds: seconds, outputDir: a.outputDir)
+        return Report(steps: step, finalLoss: lastLoss, logHistory: history, seconds: seconds, outputDir: a.outputDir,
+                      threads: Compute.threads)
     }
 
     /// Writes the model folder Trainer's `save_model` would: weights, config, generation config,

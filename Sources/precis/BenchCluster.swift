@@ -418,7 +418,7 @@ extension BenchCommand {
             var elapsed: [Double] = []
             let report = try LocalTrainer.run(cfg, log: { print($0) }) { p in elapsed.append(p.elapsed) }
             let obj: [String: Any] = ["elapsed": elapsed, "steps": report.steps, "seconds": report.seconds,
-                                      "threads": cfg.training.threads ?? Compute.availableCores]
+                                      "threads": report.threads]
             print("@reference " + String(decoding: try JSONSerialization.data(withJSONObject: obj), as: UTF8.self))
         }
     }
