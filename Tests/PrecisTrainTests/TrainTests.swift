@@ -387,19 +387,21 @@ func smallData() throws -> String {
         // other has made its first step: the two overlap for certain.
         let otherStarted = DispatchSemaphore(value: 0), otherDone = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var otherError: Error?
+        nonisolated(unsafe) var otherThreads = 0
         let otherConfig = other
-        _ = try LocalTrainer.run(beside, progress: { p in
+        let besideReport = try LocalTrainer.run(beside, progress: { p in
             guard p.step == 2 else { return }
             Thread {
                 defer { otherDone.signal() }
                 do {
-                    _ = try LocalTrainer.run(otherConfig, progress: { if $0.step == 1 { otherStarted.signal() } })
+                    otherThreads = try LocalTrainer.run(otherConfig, progress: { if $0.step == 1 { otherStarted.signal() } }).threads
                 } catch { otherError = error; otherStarted.signal() }
             }.start()
             otherStarted.wait()
         })
         otherDone.wait()
         #expect(otherError == nil, "\(String(describing: otherError))")
+        #expect(besideReport.threads == 2 && otherThreads == 1, "each report names its own run's threads: \(besideReport.threads), \(otherThreads)")
         let a = try SafeTensorsFile(path: alone.training.outputDir + "/model.safetensors")
         let b = try SafeTensorsFile(path: beside.training.outputDir + "/model.safetensors")
         #expect(a.names == b.names && !a.names.isEmpty)
