@@ -1,6 +1,7 @@
 import Foundation
 import PrecisCore
 import PrecisTrain
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -198,6 +199,45 @@ final class TestCluster {
     /// Every log, for failure messages.
     func allLogs() -> String {
         processes.keys.sorted().map { "--- \($0)\n" + log($0).split(separator: "\n").suffix(25).joined(separator: "\n") }.joined(separator: "\n")
+    }
+}
+
+/// Loopback TCP ports for runs whose coordinator binds a fixed address (to come back at it after
+/// kill -9, or to be found by members started before it). They are taken from below the kernel's
+/// ephemeral range (`ip_local_port_range`), where neither bind(0) nor connect() ever picks a port:
+/// a port merely found free by binding 0 and closing could be handed to another test's socket
+/// before the coordinator binds it. Each port is checked free now by binding it; successive calls
+/// in one process walk the range from a start set by the pid, so two test processes rarely meet.
+enum FixedPorts {
+    private static let next = Mutex<Int>(Int(getpid()) &* 7919)
+
+    static func take() throws -> Int {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let ephemeralStart = Int(text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first ?? "") ?? 32768
+        let low = 10_000, high = min(ephemeralStart, 65_536)
+        guard high - low >= 1_000 else { throw HarnessError("ephemeral ports start at \(ephemeralStart): no room below them for fixed ports") }
+        for _ in 0..<200 {
+            let port = low + next.withLock { n in n &+= 1; return (n & Int.max) % (high - low) }
+            if canBind(port) { return port }
+        }
+        throw HarnessError("no free loopback port in \(low)..<\(high) after 200 tries")
+    }
+
+    /// Whether a TCP socket can bind 127.0.0.1:port now (closed again at once; SO_REUSEADDR as
+    /// ZeroMQ sets it, so a port left in TIME_WAIT counts as free, as it is for the coordinator).
+    private static func canBind(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
     }
 }
 

@@ -13,15 +13,6 @@ extension RealProcesses {
 /// and, with keys, a member's messages bound to the key it registered with. Real processes and
 /// real sockets.
 @Suite struct RegistrationClusterTests {
-    /// A loopback TCP port nobody listens on now (bound by a throwaway ZeroMQ socket, then closed).
-    static func freePort() throws -> Int {
-        let ctx = try ZMQContext()
-        let s = try ZMQSocket(ctx, .router)
-        let ep = try s.bind("tcp://127.0.0.1:*")
-        s.close()
-        return Int(ep.split(separator: ":").last!)!
-    }
-
     /// The id of a process that has exited (reaped: nothing answers to it).
     static func deadPid() throws -> Int32 {
         let p = Process()
@@ -37,7 +28,7 @@ extension RealProcesses {
     @Test func membersStartedBeforeTheCoordinatorJoinItWhenItComes() throws {
         let dir = TestCluster.tempDir("early")
         let model = try TestCluster.tinyModel(in: dir)
-        let port = try Self.freePort()
+        let port = try FixedPorts.take()
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 6, servers: 1, workers: 1,
                                          extraCluster: "coordinator: tcp://127.0.0.1:\(port)")
         // What a coordinator killed -9 mid-write leaves, beside what it must keep.
@@ -75,7 +66,7 @@ extension RealProcesses {
     @Test func membersGiveUpAfterTheConnectTimeout() throws {
         let dir = TestCluster.tempDir("noone")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let port = try Self.freePort()
+        let port = try FixedPorts.take()
         let c = TestCluster(dir: dir, config: "")
         let ep = "tcp://127.0.0.1:\(port)"
         try c.start("precis-ps", "ps0", ["--coordinator", ep, "--name", "ps0", "--connect-timeout", "3"])

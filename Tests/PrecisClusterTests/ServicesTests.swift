@@ -13,25 +13,6 @@ extension RealProcesses {
 @Suite struct ServicesTests {
     static func bytes(_ path: String) -> Data { FileManager.default.contents(atPath: path) ?? Data() }
 
-    /// A free TCP port (bound and released), for runs whose coordinator must come back at the same address.
-    /// A TCP port free on loopback now (the kernel's pick for port 0), from a plain socket: no
-    /// ZeroMQ context to terminate.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EMFILE) }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard ok else { throw POSIXError(.EADDRINUSE) }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
-
     /// Train 20 steps saving at 10; resume from checkpoint-10 and train to 20: the same bits. With a
     /// different number of workers, the same parameters to 1e-6.
     @Test func resumingFromACheckpointContinuesExactly() throws {
@@ -93,13 +74,13 @@ extension RealProcesses {
             return path
         }
         // Undisturbed.
-        let base = try config("undisturbed", port: try Self.freePort())
+        let base = try config("undisturbed", port: try FixedPorts.take())
         let u = try TestCluster.up(dir: dir + "/undisturbed", config: base, servers: 2, workers: 2)
         #expect(u.wait("coordinator") == 0, "\(u.allLogs())")
         let reference = Self.bytes(dir + "/undisturbed/out/model.safetensors")
 
         // A server lost and started again.
-        let sc = try config("server", port: try Self.freePort())
+        let sc = try config("server", port: try FixedPorts.take())
         let s = try TestCluster.up(dir: dir + "/server", config: sc, servers: 2, workers: 2)
         #expect(s.waitForStep(13), "\(s.allLogs())")
         s.signal("ps1", SIGKILL)
@@ -112,7 +93,7 @@ extension RealProcesses {
         #expect(Self.bytes(dir + "/server/out/model.safetensors") == reference, "differs from the undisturbed run")
 
         // The coordinator lost and started again on the same address.
-        let cc = try config("coordinator", port: try Self.freePort())
+        let cc = try config("coordinator", port: try FixedPorts.take())
         let c = try TestCluster.up(dir: dir + "/coordinator", config: cc, servers: 2, workers: 2)
         #expect(c.waitForStep(19), "\(c.allLogs())")
         c.signal("coordinator", SIGKILL)
@@ -127,7 +108,7 @@ extension RealProcesses {
         #expect(Self.bytes(dir + "/coordinator/out/model.safetensors") == reference, "differs from the undisturbed run")
 
         // --reshard: the lost server's partitions go to the survivor instead of waiting.
-        let rc = try config("reshard", port: try Self.freePort())
+        let rc = try config("reshard", port: try FixedPorts.take())
         let r = TestCluster(dir: dir + "/reshard", config: rc)
         try r.start("precis-coordinator", "coordinator", ["--config", rc, "--reshard"])
         Thread.sleep(forTimeInterval: 0.3)
