@@ -7,12 +7,16 @@ let numerics: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
 ]
 
-// The AVX-512 kernels module alone is compiled for skylake-avx512; code only calls into it after a
-// runtime check of the CPU (PrecisCore.CPUFeatures), so the binaries still run on any x86-64.
+// The vector kernels' source (Sources/PrecisAVX512) is compiled twice, once for skylake-avx512 and
+// once for haswell (AVX2 + FMA; Sources/PrecisAVX2 links to the same files); code only calls into
+// them after a runtime check of the CPU (PrecisCore.CPUFeatures.vectorKernels), so the binaries
+// still run on any x86-64.
 #if arch(x86_64)
 let avx512: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512", "-Ounchecked"])]
+let avx2: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell", "-Ounchecked"])]
 #else
 let avx512: [SwiftSetting] = []
+let avx2: [SwiftSetting] = []
 #endif
 
 // Test targets whose own code only drives the product (processes, sockets, files, HTTP) are compiled
@@ -69,13 +73,14 @@ let package = Package(
         // runs on any x86-64 and PrecisCore.BF16Support chooses a kernel at run time.
         .target(name: "CBF16Kernels", cSettings: [.unsafeFlags(["-O3"])]),
 
-        // ISA-specific kernels (see `avx512` above).
+        // ISA-specific kernels (see `avx512` and `avx2` above).
         // Portable bodies of the elementwise kernels, inlined into (and compiled for the target of)
-        // PrecisCore and PrecisAVX512.
+        // PrecisCore, PrecisAVX512 and PrecisAVX2.
         .target(name: "PrecisKernels", swiftSettings: numerics),
         .target(name: "PrecisAVX512", dependencies: ["PrecisKernels"], swiftSettings: avx512),
+        .target(name: "PrecisAVX2", dependencies: ["PrecisKernels"], swiftSettings: avx2),
         // Numerics core: buffers, BLAS, kernels, optimizer, safetensors.
-        .target(name: "PrecisCore", dependencies: ["COpenBLAS", "CSpin", "CBF16Kernels", "PrecisKernels", "PrecisAVX512"], swiftSettings: numerics),
+        .target(name: "PrecisCore", dependencies: ["COpenBLAS", "CSpin", "CBF16Kernels", "PrecisKernels", "PrecisAVX512", "PrecisAVX2"], swiftSettings: numerics),
         // Models: configs, flat parameter layout, BART, registry, HF model folders.
         .target(name: "PrecisModels", dependencies: ["PrecisCore"], swiftSettings: numerics),
 
@@ -143,7 +148,7 @@ let package = Package(
         .executableTarget(name: "precis-worker", dependencies: [
             "PrecisWorker", "PrecisCore", "PrecisWire", "PrecisObservability", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
-        .testTarget(name: "PrecisCoreTests", dependencies: ["PrecisCore", "PrecisKernels", "PrecisAVX512"]),
+        .testTarget(name: "PrecisCoreTests", dependencies: ["PrecisCore", "PrecisKernels", "PrecisAVX512", "PrecisAVX2"]),
         .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore"]),
         .testTarget(name: "PrecisMetricsTests", dependencies: ["PrecisMetrics"]),
         .testTarget(name: "PrecisTextTests", dependencies: ["PrecisText"]),

@@ -8,7 +8,7 @@
 /// units, not the loads, set the pace. Only B is copied (a k-chunk of a head's 64 columns, when its
 /// rows are strided); OpenBLAS packs both operands of every call, which for these thin shapes
 /// (k or n = 64) costs a fifth of its time.
-extension AVX512Kernels {
+extension VectorKernels {
     /// Six rows of 64 accumulators.
     private struct Acc {
         var r0: (F16, F16, F16, F16), r1: (F16, F16, F16, F16), r2: (F16, F16, F16, F16)

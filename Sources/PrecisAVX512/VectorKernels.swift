@@ -1,10 +1,13 @@
 import PrecisKernels
 
-/// Kernels compiled for AVX-512 (this module alone is built with `-target-cpu skylake-avx512` on
-/// x86-64, see Package.swift). Nothing here may run unless the CPU supports AVX-512F/BW/VL/DQ:
-/// callers check `PrecisCore.CPUFeatures.avx512` first and fall back to the portable kernels.
-/// Every function is `@inline(never)` so no AVX-512 instruction is inlined into portable code.
-public enum AVX512Kernels {
+/// PrecisKernels' portable bodies (and a few loops of their own), compiled for one vector ISA: this
+/// source is compiled twice, as `PrecisAVX512` (`-target-cpu skylake-avx512`) and as `PrecisAVX2`
+/// (`-target-cpu haswell`, whose files are links to these), see Package.swift. Both builds perform
+/// the portable kernels' operations lane for lane, so every ISA gives the same bits; only the width
+/// of the instructions differs. Nothing here may run unless the CPU has the module's ISA:
+/// `PrecisCore.CPUFeatures.vectorKernels` picks the widest module this CPU runs, or none. Every
+/// function is `@inline(never)` so no wide instruction is inlined into portable code.
+public enum VectorKernels: VectorKernelSet {
     typealias F16 = SIMD16<Float>
     typealias V8 = F8
 
@@ -13,7 +16,7 @@ public enum AVX512Kernels {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: F16.self)
     }
 
-    /// Φ(x) and φ(x): PrecisKernels' `vnormal`, compiled here for AVX-512.
+    /// Φ(x) and φ(x): PrecisKernels' `vnormal`, compiled here for this module's ISA.
     @inline(__always) static func normal(_ x: V8) -> (cdf: V8, pdf: V8) { vnormal(x) }
 
     /// Exact GELU, y = x·Φ(x), over n elements (n a multiple of 8; callers handle tails).
@@ -87,7 +90,14 @@ public enum AVX512Kernels {
         }
     }
 
-    // The row kernels of PrecisKernels, compiled here for AVX-512 (same operations, same bits).
+    /// `AdamWUpdate.apply` over `count` values.
+    @inline(never)
+    public static func adamW(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+                             v: UnsafeMutablePointer<Float>, count: Int, _ c: AdamWConstants) {
+        AdamWUpdate.apply(params: params, grads: grads, m: m, v: v, count: count, c)
+    }
+
+    // The row kernels of PrecisKernels, compiled here for this module's ISA (same operations, same bits).
 
     /// `Softmax.forward` over `rows` rows `ld` apart.
     @inline(never)

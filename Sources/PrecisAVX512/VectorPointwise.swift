@@ -1,9 +1,8 @@
 import PrecisKernels
 
 // The tanh GELU (`gelu_new`) and ReLU, plain and gated (PrecisKernels' `Pointwise` loops), compiled
-// here for AVX-512 (same operations, same bits; any n, tails included). Run only after
-// `CPUFeatures.avx512`.
-extension AVX512Kernels {
+// here for this module's ISA (same operations, same bits; any n, tails included).
+extension VectorKernels {
     /// y = gelu_new(x) over n elements.
     @inline(never)
     public static func geluNewForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {

@@ -1,9 +1,9 @@
 import PrecisKernels
 
 // Attention's softmax with an additive position bias and the bias's gradient (PrecisKernels'
-// `Rows.softmax(_:bias:…)` / `Rows.accumulateBiasGradient`), compiled here for AVX-512 (same
-// operations, same bits). Run only after `CPUFeatures.avx512`.
-extension AVX512Kernels {
+// `Rows.softmax(_:bias:…)` / `Rows.accumulateBiasGradient`), compiled here for this module's
+// ISA (same operations, same bits).
+extension VectorKernels {
     /// `Softmax.forward(_:bias:…)` over `rows` rows `ld` apart.
     @inline(never)
     public static func softmax(_ s: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, biasLd: Int, rows: Int, cols: Int, ld: Int,

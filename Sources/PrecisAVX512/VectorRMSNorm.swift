@@ -1,8 +1,8 @@
 import PrecisKernels
 
-// RMS norm (PrecisKernels' `Row.rmsNorm…` / `Rows.rmsNorm…`), compiled here for AVX-512 (same
-// operations, same bits). Run only after `CPUFeatures.avx512`.
-extension AVX512Kernels {
+// RMS norm (PrecisKernels' `Row.rmsNorm…` / `Rows.rmsNorm…`), compiled here for this module's ISA
+// (same operations, same bits).
+extension VectorKernels {
     /// `RMSNorm.forward` over rows `rows` (rows `dim` apart).
     @inline(never)
     public static func rmsNorm(y: UnsafeMutablePointer<Float>, xhat: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,

@@ -1,5 +1,4 @@
 import Foundation
-import PrecisAVX512
 
 /// Pointwise activations with their derivatives. Names follow transformers' `ACT2FN`.
 public enum Activation: String, Sendable, Codable, CaseIterable {
@@ -24,15 +23,15 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
     public func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
         Parallel.chunks(n, grain: 1 << 15) { _, r in
             let y = y + r.lowerBound, x = x + r.lowerBound, n = r.count
-            if CPUFeatures.avx512 {
+            if let K = CPUFeatures.vectorKernels {
                 switch self {
                 case .gelu:
                     let m = n & ~7
-                    AVX512Kernels.geluForward(y, x, m)
+                    K.geluForward(y, x, m)
                     forwardSerial(y + m, x + m, n - m)
                     return
-                case .geluNew: AVX512Kernels.geluNewForward(y, x, n); return
-                case .relu: AVX512Kernels.reluForward(y, x, n); return
+                case .geluNew: K.geluNewForward(y, x, n); return
+                case .relu: K.reluForward(y, x, n); return
                 case .silu: break
                 }
             }
@@ -44,15 +43,15 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
     public func backward(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
         Parallel.chunks(n, grain: 1 << 15) { _, r in
             let dx = dx + r.lowerBound, dy = dy + r.lowerBound, x = x + r.lowerBound, n = r.count
-            if CPUFeatures.avx512 {
+            if let K = CPUFeatures.vectorKernels {
                 switch self {
                 case .gelu:
                     let m = n & ~7
-                    AVX512Kernels.geluBackward(dx, dy, x, m)
+                    K.geluBackward(dx, dy, x, m)
                     backwardSerial(dx + m, dy + m, x + m, n - m)
                     return
-                case .geluNew: AVX512Kernels.geluNewBackward(dx, dy, x, n); return
-                case .relu: AVX512Kernels.reluBackward(dx, dy, x, n); return
+                case .geluNew: K.geluNewBackward(dx, dy, x, n); return
+                case .relu: K.reluBackward(dx, dy, x, n); return
                 case .silu: break
                 }
             }
@@ -66,15 +65,15 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
     public func backwardRecomputing(x: UnsafeMutablePointer<Float>, grad: UnsafeMutablePointer<Float>, _ n: Int) {
         Parallel.chunks(n, grain: 1 << 15) { _, r in
             let x = x + r.lowerBound, g = grad + r.lowerBound, n = r.count
-            if CPUFeatures.avx512 {
+            if let K = CPUFeatures.vectorKernels {
                 switch self {
                 case .gelu:
                     let m = n & ~7
-                    AVX512Kernels.geluRecomputeBackward(x, g, m)
+                    K.geluRecomputeBackward(x, g, m)
                     backwardRecomputingSerial(x: x + m, grad: g + m, n - m)
                     return
-                case .geluNew: AVX512Kernels.geluNewRecomputeBackward(x, g, n); return
-                case .relu: AVX512Kernels.reluRecomputeBackward(x, g, n); return
+                case .geluNew: K.geluNewRecomputeBackward(x, g, n); return
+                case .relu: K.reluRecomputeBackward(x, g, n); return
                 case .silu: break
                 }
             }
@@ -88,10 +87,10 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
     public func gatedForward(_ h: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>, linear: UnsafePointer<Float>, _ n: Int) {
         Parallel.chunks(n, grain: 1 << 15) { _, r in
             let h = h + r.lowerBound, a = gate + r.lowerBound, b = linear + r.lowerBound, n = r.count
-            if CPUFeatures.avx512 {
+            if let K = CPUFeatures.vectorKernels {
                 switch self {
-                case .geluNew: AVX512Kernels.gatedGeluNewForward(h, gate: a, linear: b, n); return
-                case .relu: AVX512Kernels.gatedReluForward(h, gate: a, linear: b, n); return
+                case .geluNew: K.gatedGeluNewForward(h, gate: a, linear: b, n); return
+                case .relu: K.gatedReluForward(h, gate: a, linear: b, n); return
                 case .gelu, .silu: break
                 }
             }
@@ -109,10 +108,10 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
         Parallel.chunks(n, grain: 1 << 15) { _, r in
             let o = r.lowerBound, n = r.count
             let da = dGate + o, db = dLinear + o, h = output.map { $0 + o }, g = grad + o, a = gate + o, b = linear + o
-            if CPUFeatures.avx512 {
+            if let K = CPUFeatures.vectorKernels {
                 switch self {
-                case .geluNew: AVX512Kernels.gatedGeluNewBackward(dGate: da, dLinear: db, output: h, grad: g, gate: a, linear: b, n); return
-                case .relu: AVX512Kernels.gatedReluBackward(dGate: da, dLinear: db, output: h, grad: g, gate: a, linear: b, n); return
+                case .geluNew: K.gatedGeluNewBackward(dGate: da, dLinear: db, output: h, grad: g, gate: a, linear: b, n); return
+                case .relu: K.gatedReluBackward(dGate: da, dLinear: db, output: h, grad: g, gate: a, linear: b, n); return
                 case .gelu, .silu: break
                 }
             }
@@ -121,8 +120,8 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
     }
 
     // The portable (any x86-64 or ARM) kernels, single-threaded: PrecisKernels' `Pointwise` loops
-    // compiled here for the baseline. The dispatched entry points above use them unless an AVX-512
-    // build applies. Public so tests can compare the two.
+    // compiled here for the baseline. The dispatched entry points above use them unless a vector-ISA
+    // build applies (`CPUFeatures.vectorKernels`). Public so tests can compare the two.
 
     public func forwardSerial(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
         switch self {

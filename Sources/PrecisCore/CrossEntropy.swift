@@ -1,4 +1,3 @@
-import PrecisAVX512
 import Foundation
 
 /// Token-level cross-entropy with an ignore index and label smoothing, fused with its gradient.
@@ -52,8 +51,8 @@ public enum CrossEntropy {
             if let d { Vec.zero(d, vocab) }
             return 0
         }
-        if CPUFeatures.avx512 {
-            return AVX512Kernels.crossEntropy(z, d, label: Int(label), vocab: vocab, eps: eps, scale: scale)
+        if let K = CPUFeatures.vectorKernels {
+            return K.crossEntropy(z, d, label: Int(label), vocab: vocab, eps: eps, scale: scale)
         }
         return Row.crossEntropy(z, d, label: Int(label), vocab: vocab, eps: eps, scale: scale)
     }

@@ -1,4 +1,3 @@
-import PrecisAVX512
 /// Inverted dropout driven by a counter-based hash, so a mask is a pure function of
 /// (seed, stream, element index): the backward pass recomputes it instead of storing it, and the
 /// same seed reproduces a run exactly on any number of threads or processes.
@@ -68,13 +67,13 @@ public enum Dropout {
 
     static let bitValues = SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128)
 
-    /// One thread's run of `apply` (the AVX-512 build of the same kernel when the CPU has it).
+    /// One thread's run of `apply` (the AVX-512 or AVX2 build of the same kernel when the CPU has one).
     static func applySerial(
         _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int, p: Float,
         seed: UInt64, stream: UInt32, offset: Int, bits: UnsafeMutablePointer<UInt8>? = nil
     ) {
-        if CPUFeatures.avx512 {
-            AVX512Kernels.dropout(y, x, count: n, threshold: threshold(p), scale: 1 / (1 - p), seed: seed, stream: stream,
+        if let K = CPUFeatures.vectorKernels {
+            K.dropout(y, x, count: n, threshold: threshold(p), scale: 1 / (1 - p), seed: seed, stream: stream,
                                   offset: offset, bits: bits)
         } else {
             Row.dropout(y, x, count: n, threshold: threshold(p), scale: 1 / (1 - p), seed: seed, stream: stream,

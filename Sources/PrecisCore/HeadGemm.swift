@@ -2,14 +2,15 @@ import PrecisAVX512
 
 /// The per-head products of attention (scores Q·Kᵀ, context P·V and their gradients), one thread
 /// each: k or n is the head dimension (64 in BART), thin shapes for which OpenBLAS spends a fifth of
-/// its time packing operands. With AVX-512 they run as `AVX512Kernels.broadcastGemm` (C's rows in
-/// registers, B's rows streamed in L1-sized chunks, A not packed); otherwise through `BLAS.gemm`. The two give results
+/// its time packing operands. With AVX-512 they run as `PrecisAVX512.VectorKernels.broadcastGemm` (C's
+/// rows in registers, B's rows streamed in L1-sized chunks, A not packed); otherwise (AVX2 included:
+/// its 16 registers cannot hold the 6 × 64 block) through `BLAS.gemm`. The two give results
 /// within rounding of each other, not the same bits; each is deterministic.
 public enum HeadGemm {
     /// Floats of scratch a product of n columns, k deep, needs: Bᵀ for `nt` (k·n) and the kernel's
     /// own (a chunk of B, packed).
     public static func scratchFloats(transB: Bool = true, n: Int, k: Int) -> Int {
-        (transB ? k * n : 0) + AVX512Kernels.broadcastScratch
+        (transB ? k * n : 0) + PrecisAVX512.VectorKernels.broadcastScratch
     }
 
     /// C[m×n] = α·op(A)·op(B), as `BLAS.gemm` with β = 0: A is m×k (k×m when `transA`), rows `lda`
@@ -27,11 +28,11 @@ public enum HeadGemm {
         // a(i, k) is A[i·lda + k], or A[k·lda + i] when A is stored transposed.
         let rowStride = transA ? 1 : lda, kStride = transA ? lda : 1
         if transB {
-            AVX512Kernels.transposePanels(scratch, b, rows: n, cols: k, ldb: ldb)
-            AVX512Kernels.broadcastGemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStride: rowStride, kStride: kStride,
+            PrecisAVX512.VectorKernels.transposePanels(scratch, b, rows: n, cols: k, ldb: ldb)
+            PrecisAVX512.VectorKernels.broadcastGemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStride: rowStride, kStride: kStride,
                                         b: scratch, ldb: nil, c: c, ldc: ldc, scratch: scratch + k * n)
         } else {
-            AVX512Kernels.broadcastGemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStride: rowStride, kStride: kStride,
+            PrecisAVX512.VectorKernels.broadcastGemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStride: rowStride, kStride: kStride,
                                         b: b, ldb: ldb, c: c, ldc: ldc, scratch: scratch)
         }
     }

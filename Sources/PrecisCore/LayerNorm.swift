@@ -1,8 +1,7 @@
-import PrecisAVX512
 
 /// LayerNorm over the last dimension: y = (x − mean) / sqrt(var + eps) · γ + β (biased variance, as
 /// PyTorch). Forward saves x̂ and 1/σ per row for the backward pass. The row kernels are
-/// PrecisKernels' (their AVX-512 build when the CPU has it).
+/// PrecisKernels' (their AVX-512 or AVX2 build when the CPU has one).
 public enum LayerNorm {
     public static func forward(
         y: UnsafeMutablePointer<Float>, xhat: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
@@ -10,8 +9,8 @@ public enum LayerNorm {
         rows: Int, dim: Int, eps: Float
     ) {
         Parallel.chunks(rows, grain: max(1, (1 << 14) / dim)) { _, block in
-            if CPUFeatures.avx512 {
-                AVX512Kernels.layerNorm(y: y, xhat: xhat, rstd: rstd, x: x, gamma: gamma, beta: beta, rows: block, dim: dim, eps: eps)
+            if let K = CPUFeatures.vectorKernels {
+                K.layerNorm(y: y, xhat: xhat, rstd: rstd, x: x, gamma: gamma, beta: beta, rows: block, dim: dim, eps: eps)
                 return
             }
             Rows.layerNorm(y: y, xhat: xhat, rstd: rstd, x: x, gamma: gamma, beta: beta, rows: block, dim: dim, eps: eps)
@@ -33,8 +32,8 @@ public enum LayerNorm {
         } else {
             Parallel.chunks(dim / 8, grain: rows * 8 >= 1 << 14 ? 1 : dim) { _, blocks in
                 let lo = blocks.lowerBound * 8, hi = blocks.upperBound == dim / 8 ? dim : blocks.upperBound * 8
-                if CPUFeatures.avx512 {
-                    AVX512Kernels.layerNormParameterGradients(dgamma: dgamma, dbeta: dbeta, dy: dy, xhat: xhat, rows: rows, dim: dim,
+                if let K = CPUFeatures.vectorKernels {
+                    K.layerNormParameterGradients(dgamma: dgamma, dbeta: dbeta, dy: dy, xhat: xhat, rows: rows, dim: dim,
                                                               columns: lo, hi)
                 } else {
                     Row.layerNormParameterGradients(dgamma: dgamma, dbeta: dbeta, dy: dy, xhat: xhat, rows: rows, dim: dim, columns: lo, hi)
@@ -42,8 +41,8 @@ public enum LayerNorm {
             }
         }
         Parallel.chunks(rows, grain: max(1, (1 << 14) / dim)) { _, block in
-            if CPUFeatures.avx512 {
-                AVX512Kernels.layerNormBackward(dx: dx, dy: dy, xhat: xhat, rstd: rstd, gamma: gamma, rows: block, dim: dim)
+            if let K = CPUFeatures.vectorKernels {
+                K.layerNormBackward(dx: dx, dy: dy, xhat: xhat, rstd: rstd, gamma: gamma, rows: block, dim: dim)
                 return
             }
             Rows.layerNormBackward(dx: dx, dy: dy, xhat: xhat, rstd: rstd, gamma: gamma, rows: block, dim: dim)

@@ -1,4 +1,5 @@
 import Foundation
+import PrecisKernels
 
 /// AdamW with PyTorch's semantics (`torch.optim.AdamW`, single-tensor path): decoupled weight decay
 /// applied first, m ← lerp(m, g, 1 − β₁), v ← β₂v + (1 − β₂)g², bias correction, and eps added
@@ -25,39 +26,19 @@ public struct AdamW: Sendable, Equatable, Codable {
     ) {
         let bc1 = 1 - pow(beta1, Double(t))
         let bc2 = 1 - pow(beta2, Double(t))
-        let stepSize = Float(lr / bc1)
-        let bc2Sqrt = Float(bc2.squareRoot())
-        let w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2), e = Float(eps)
         for seg in segments {
-          Parallel.chunks(seg.range.count, grain: 1 << 15) { _, part in
             let decay: Float = seg.decay && weightDecay != 0 ? Float(1 - lr * weightDecay) : 1
-            let start = seg.range.lowerBound + part.lowerBound
-            let p = params + start, g = grads + start, mm = m + start, vv = v + start
-            let n = part.count
-            let w1v = F8(repeating: w1), b2v = F8(repeating: b2), w2v = F8(repeating: w2)
-            let ev = F8(repeating: e), sv = F8(repeating: stepSize), dv = F8(repeating: decay)
-            let bcv = F8(repeating: bc2Sqrt), cv = F8(repeating: gradScale)
-            let scaled = gradScale != 1
-            var i = 0
-            while i + 8 <= n {
-                let gi = scaled ? load8(g + i) * cv : load8(g + i)
-                let mi = load8(mm + i) + w1v * (gi - load8(mm + i))
-                let vi = load8(vv + i) * b2v + w2v * gi * gi
-                store8(mi, mm + i); store8(vi, vv + i)
-                let denom = vi.squareRoot() / bcv + ev
-                store8(load8(p + i) * dv - sv * mi / denom, p + i)
-                i += 8
+            let c = AdamWConstants(stepSize: Float(lr / bc1), bc2Sqrt: Float(bc2.squareRoot()), w1: Float(1 - beta1), b2: Float(beta2),
+                                   w2: Float(1 - beta2), eps: Float(eps), decay: decay, gradScale: gradScale)
+            Parallel.chunks(seg.range.count, grain: 1 << 15) { _, part in
+                let start = seg.range.lowerBound + part.lowerBound
+                let p = params + start, g = grads + start, mm = m + start, vv = v + start
+                if let K = CPUFeatures.vectorKernels {
+                    K.adamW(params: p, grads: g, m: mm, v: vv, count: part.count, c)
+                } else {
+                    AdamWUpdate.apply(params: p, grads: g, m: mm, v: vv, count: part.count, c)
+                }
             }
-            while i < n {
-                let gi = scaled ? g[i] * gradScale : g[i]
-                let mi = mm[i] + w1 * (gi - mm[i])
-                let vi = vv[i] * b2 + w2 * gi * gi
-                mm[i] = mi; vv[i] = vi
-                let denom = vi.squareRoot() / bc2Sqrt + e
-                p[i] = p[i] * decay - stepSize * mi / denom
-                i += 1
-            }
-          }
         }
     }
 }

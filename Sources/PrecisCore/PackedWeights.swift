@@ -1,4 +1,3 @@
-import PrecisAVX512
 
 /// A weight matrix W [out × in] (PyTorch layout) repacked as [out/16][in][16] — 16 consecutive
 /// outputs side by side for each input — so that y = x·Wᵀ + b for a handful of rows (incremental
@@ -44,9 +43,9 @@ public final class PackedWeights {
             let n = min(8, rows - r0)
             let yr = y + r0 * ldy, xr = x + r0 * inDim
             Parallel.chunks(blocks, grain: 8) { _, range in
-                if CPUFeatures.avx512 {
-                    AVX512Kernels.packedMatmul(yr, ldy: ldy, xr, ldx: inDim, packed: data.pointer, bias: bias?.pointer,
-                                               rows: n, inDim: inDim, blocks: range)
+                if let K = CPUFeatures.vectorKernels {
+                    K.packedMatmul(yr, ldy: ldy, xr, ldx: inDim, packed: data.pointer, bias: bias?.pointer,
+                                   rows: n, inDim: inDim, blocks: range)
                 } else {
                     portable(yr, ldy: ldy, xr, rows: n, blocks: range)
                 }
@@ -56,7 +55,7 @@ public final class PackedWeights {
     }
 
     /// The portable kernel for `rows` ≤ 8 rows and the given 16-output blocks (what `apply` runs when
-    /// the CPU lacks AVX-512). Public so tests can compare the two.
+    /// the CPU has neither AVX-512 nor AVX2). Public so tests can compare the two.
     public func portable(_ y: UnsafeMutablePointer<Float>, ldy: Int, _ x: UnsafePointer<Float>, rows: Int, blocks range: Range<Int>) {
         for blk in range {
             let w = data.pointer + blk * inDim * 16

@@ -1,17 +1,16 @@
-import PrecisAVX512
 
 /// RMS norm over the last dimension, as T5's `T5LayerNorm`: y = γ · x / √(mean(x²) + eps), no mean
 /// subtraction and no bias (variance Σx²/dim in fp32, h = x · rsqrt(variance + eps), y = γ · h).
 /// Forward saves h (x̂) and 1/√(variance + eps) per row for the backward pass, as `LayerNorm` does.
-/// The row kernels are PrecisKernels' (their AVX-512 build when the CPU has it).
+/// The row kernels are PrecisKernels' (their AVX-512 or AVX2 build when the CPU has one).
 public enum RMSNorm {
     public static func forward(
         y: UnsafeMutablePointer<Float>, xhat: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
         x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, rows: Int, dim: Int, eps: Float
     ) {
         Parallel.chunks(rows, grain: max(1, (1 << 14) / dim)) { _, block in
-            if CPUFeatures.avx512 {
-                AVX512Kernels.rmsNorm(y: y, xhat: xhat, rstd: rstd, x: x, gamma: gamma, rows: block, dim: dim, eps: eps)
+            if let K = CPUFeatures.vectorKernels {
+                K.rmsNorm(y: y, xhat: xhat, rstd: rstd, x: x, gamma: gamma, rows: block, dim: dim, eps: eps)
                 return
             }
             Rows.rmsNorm(y: y, xhat: xhat, rstd: rstd, x: x, gamma: gamma, rows: block, dim: dim, eps: eps)
@@ -32,16 +31,16 @@ public enum RMSNorm {
         } else {
             Parallel.chunks(dim / 8, grain: rows * 8 >= 1 << 14 ? 1 : dim) { _, blocks in
                 let lo = blocks.lowerBound * 8, hi = blocks.upperBound == dim / 8 ? dim : blocks.upperBound * 8
-                if CPUFeatures.avx512 {
-                    AVX512Kernels.rmsNormParameterGradients(dgamma: dgamma, dy: dy, xhat: xhat, rows: rows, dim: dim, columns: lo, hi)
+                if let K = CPUFeatures.vectorKernels {
+                    K.rmsNormParameterGradients(dgamma: dgamma, dy: dy, xhat: xhat, rows: rows, dim: dim, columns: lo, hi)
                 } else {
                     Row.rmsNormParameterGradients(dgamma: dgamma, dy: dy, xhat: xhat, rows: rows, dim: dim, columns: lo, hi)
                 }
             }
         }
         Parallel.chunks(rows, grain: max(1, (1 << 14) / dim)) { _, block in
-            if CPUFeatures.avx512 {
-                AVX512Kernels.rmsNormBackward(dx: dx, dy: dy, xhat: xhat, rstd: rstd, gamma: gamma, rows: block, dim: dim)
+            if let K = CPUFeatures.vectorKernels {
+                K.rmsNormBackward(dx: dx, dy: dy, xhat: xhat, rstd: rstd, gamma: gamma, rows: block, dim: dim)
                 return
             }
             Rows.rmsNormBackward(dx: dx, dy: dy, xhat: xhat, rstd: rstd, gamma: gamma, rows: block, dim: dim)

@@ -1,4 +1,3 @@
-import PrecisAVX512
 /// Row softmax for attention scores, with a key mask and an optional causal limit, and its backward.
 public enum Softmax {
     /// In place over `rows` rows of `cols` scores each (row stride `ld`). For row i, key j takes part
@@ -9,8 +8,8 @@ public enum Softmax {
         _ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
         keyMask: UnsafePointer<Float>?, causal: Bool, causalOffset: Int = 0
     ) {
-        if CPUFeatures.avx512 {
-            AVX512Kernels.softmax(s, rows: rows, cols: cols, ld: ld, keyMask: keyMask, causal: causal, causalOffset: causalOffset)
+        if let K = CPUFeatures.vectorKernels {
+            K.softmax(s, rows: rows, cols: cols, ld: ld, keyMask: keyMask, causal: causal, causalOffset: causalOffset)
             return
         }
         Rows.softmax(s, rows: rows, cols: cols, ld: ld, keyMask: keyMask, causal: causal, causalOffset: causalOffset)
@@ -26,8 +25,8 @@ public enum Softmax {
         _ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, bias: UnsafePointer<Float>, biasLd: Int,
         keyMask: UnsafePointer<Float>?, causal: Bool, causalOffset: Int = 0
     ) {
-        if CPUFeatures.avx512 {
-            AVX512Kernels.softmax(s, bias: bias, biasLd: biasLd, rows: rows, cols: cols, ld: ld, keyMask: keyMask, causal: causal,
+        if let K = CPUFeatures.vectorKernels {
+            K.softmax(s, bias: bias, biasLd: biasLd, rows: rows, cols: cols, ld: ld, keyMask: keyMask, causal: causal,
                                   causalOffset: causalOffset)
             return
         }
@@ -45,8 +44,8 @@ public enum Softmax {
         rows: Int, cols: Int, batch: Int = 1, batchStride: Int = 0
     ) {
         Parallel.chunks(rows, grain: max(1, (1 << 14) / max(1, cols * batch))) { _, block in
-            if CPUFeatures.avx512 {
-                AVX512Kernels.accumulateBiasGradient(dBias: dBias, ldBias: ldBias, dScores: dScores, ld: ld, batch: batch,
+            if let K = CPUFeatures.vectorKernels {
+                K.accumulateBiasGradient(dBias: dBias, ldBias: ldBias, dScores: dScores, ld: ld, batch: batch,
                                                      batchStride: batchStride, rows: block, cols: cols)
                 return
             }
@@ -59,8 +58,8 @@ public enum Softmax {
     public static func backward(
         _ dp: UnsafeMutablePointer<Float>, p: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int
     ) {
-        if CPUFeatures.avx512 {
-            AVX512Kernels.softmaxBackward(dp, p: p, rows: rows, cols: cols, ld: ld)
+        if let K = CPUFeatures.vectorKernels {
+            K.softmaxBackward(dp, p: p, rows: rows, cols: cols, ld: ld)
             return
         }
         Rows.softmaxBackward(dp, p: p, rows: rows, cols: cols, ld: ld)

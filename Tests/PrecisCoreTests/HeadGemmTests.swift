@@ -69,7 +69,7 @@ import PrecisAVX512
             let ldb = k + 2
             let b = (0..<(n * ldb)).map { Float($0) }
             var t = [Float](repeating: -1, count: k * n)
-            b.withUnsafeBufferPointer { AVX512Kernels.transposePanels(&t, $0.baseAddress!, rows: n, cols: k, ldb: ldb) }
+            b.withUnsafeBufferPointer { PrecisAVX512.VectorKernels.transposePanels(&t, $0.baseAddress!, rows: n, cols: k, ldb: ldb) }
             for j in 0..<n {
                 let p = j / 64, w = min(64, n - 64 * p)
                 for kk in 0..<k { #expect(t[64 * p * k + kk * w + j % 64] == b[j * ldb + kk], "n \(n) k \(k) j \(j) kk \(kk)") }

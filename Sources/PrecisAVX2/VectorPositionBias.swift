@@ -1,0 +1,1 @@
+../PrecisAVX512/VectorPositionBias.swift
