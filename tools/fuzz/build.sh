@@ -29,7 +29,7 @@ module_of() {
         *) echo "unknown fuzz target '$1' (targets: $ALL_TARGETS)" >&2; exit 2 ;;
     esac
 }
-CORE="PrecisCore PrecisKernels PrecisAVX512 CSpin CBF16Kernels"
+CORE="PrecisCore PrecisKernels PrecisAVX512 PrecisAVX2 CSpin CBF16Kernels"
 links_of() {
     case $1 in
         wire) echo "PrecisWire CCRC32C" ;;
