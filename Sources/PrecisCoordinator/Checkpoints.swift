@@ -246,20 +246,24 @@ extension Coordinator {
 
     // MARK: resuming
 
-    /// Loads a checkpoint's weights into the coordinator's copy of the model; returns the rest of what
-    /// resuming from it needs.
-    func loadCheckpoint(_ spec: String) throws -> ResumePoint {
+    /// The checkpoint `resume_from_checkpoint` names ("latest" / "true": the newest valid one in the
+    /// output folder), verified against its manifest.
+    func verifiedCheckpoint(_ spec: String) throws -> String {
         let store = checkpointStore
-        let path: String
         if spec == "latest" || spec == "true" {
             guard let l = store.latestValid(onSkip: { p, e in self.log("skipping \(p): \(e)") }) else {
                 throw CoordinatorError.checkpoint("resume_from_checkpoint: no valid checkpoint in \(cfg.training.outputDir)")
             }
-            path = l.path
-        } else {
-            path = spec
-            try store.verify(path)
+            return l.path
         }
+        try store.verify(spec)
+        return spec
+    }
+
+    /// Loads a checkpoint already verified against its manifest (`verifiedCheckpoint`,
+    /// `CheckpointStore.latestValid`: each hashes every file, so it is not done twice) into the
+    /// coordinator's copy of the model; returns the rest of what resuming from it needs.
+    func loadCheckpoint(verified path: String) throws -> ResumePoint {
         _ = try ModelFolder.loadWeights(into: model, folder: path)
         let opt = try SafeTensorsFile(path: path + "/optimizer.safetensors")
         let m = FloatBuffer(count: model.table.count), v = FloatBuffer(count: model.table.count)

@@ -135,7 +135,7 @@ public final class Coordinator {
         if options.resume && cfg.training.resumeFromCheckpoint == nil && CheckpointStore(outputDir: cfg.training.outputDir).latest() != nil {
             cfg.training.resumeFromCheckpoint = "latest"
         }
-        if let r = cfg.training.resumeFromCheckpoint { restart(from: try loadCheckpoint(r)) }
+        if let r = cfg.training.resumeFromCheckpoint { restart(from: try loadCheckpoint(verified: try verifiedCheckpoint(r))) }
         hub = try makeHub()
         observed.planned(totalSteps: plan.totalSteps, step: startStep)
         try router.limitForControl()

@@ -34,7 +34,7 @@ extension Coordinator {
         waitForCheckpointWrites()
         let point: ResumePoint
         if let latest = checkpointStore.latestValid(onSkip: { p, e in self.log("skipping \(p): \(e)") }) {
-            point = try loadCheckpoint(latest.path)
+            point = try loadCheckpoint(verified: latest.path)
         } else {
             log("no checkpoint yet: starting again from the initial parameters")
             let fresh = try LocalTrainer.loadModel(cfg.training.model, seed: cfg.training.seed)
