@@ -74,7 +74,7 @@ public enum Dropout {
     ) {
         if let K = CPUFeatures.vectorKernels {
             K.dropout(y, x, count: n, threshold: threshold(p), scale: 1 / (1 - p), seed: seed, stream: stream,
-                                  offset: offset, bits: bits)
+                      offset: offset, bits: bits)
         } else {
             Row.dropout(y, x, count: n, threshold: threshold(p), scale: 1 / (1 - p), seed: seed, stream: stream,
                         offset: offset, bits: bits)

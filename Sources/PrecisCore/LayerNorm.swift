@@ -1,4 +1,3 @@
-
 /// LayerNorm over the last dimension: y = (x − mean) / sqrt(var + eps) · γ + β (biased variance, as
 /// PyTorch). Forward saves x̂ and 1/σ per row for the backward pass. The row kernels are
 /// PrecisKernels' (their AVX-512 or AVX2 build when the CPU has one).
@@ -34,7 +33,7 @@ public enum LayerNorm {
                 let lo = blocks.lowerBound * 8, hi = blocks.upperBound == dim / 8 ? dim : blocks.upperBound * 8
                 if let K = CPUFeatures.vectorKernels {
                     K.layerNormParameterGradients(dgamma: dgamma, dbeta: dbeta, dy: dy, xhat: xhat, rows: rows, dim: dim,
-                                                              columns: lo, hi)
+                                                  columns: lo, hi)
                 } else {
                     Row.layerNormParameterGradients(dgamma: dgamma, dbeta: dbeta, dy: dy, xhat: xhat, rows: rows, dim: dim, columns: lo, hi)
                 }

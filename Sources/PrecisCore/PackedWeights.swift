@@ -1,4 +1,3 @@
-
 /// A weight matrix W [out × in] (PyTorch layout) repacked as [out/16][in][16] — 16 consecutive
 /// outputs side by side for each input — so that y = x·Wᵀ + b for a handful of rows (incremental
 /// decoding) streams every weight exactly once, instead of copying W into a GEMM panel first.

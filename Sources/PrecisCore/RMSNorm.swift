@@ -1,4 +1,3 @@
-
 /// RMS norm over the last dimension, as T5's `T5LayerNorm`: y = γ · x / √(mean(x²) + eps), no mean
 /// subtraction and no bias (variance Σx²/dim in fp32, h = x · rsqrt(variance + eps), y = γ · h).
 /// Forward saves h (x̂) and 1/√(variance + eps) per row for the backward pass, as `LayerNorm` does.

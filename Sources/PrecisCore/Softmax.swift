@@ -27,7 +27,7 @@ public enum Softmax {
     ) {
         if let K = CPUFeatures.vectorKernels {
             K.softmax(s, bias: bias, biasLd: biasLd, rows: rows, cols: cols, ld: ld, keyMask: keyMask, causal: causal,
-                                  causalOffset: causalOffset)
+                      causalOffset: causalOffset)
             return
         }
         Rows.softmax(s, bias: bias, biasLd: biasLd, rows: rows, cols: cols, ld: ld, keyMask: keyMask, causal: causal,
@@ -46,7 +46,7 @@ public enum Softmax {
         Parallel.chunks(rows, grain: max(1, (1 << 14) / max(1, cols * batch))) { _, block in
             if let K = CPUFeatures.vectorKernels {
                 K.accumulateBiasGradient(dBias: dBias, ldBias: ldBias, dScores: dScores, ld: ld, batch: batch,
-                                                     batchStride: batchStride, rows: block, cols: cols)
+                                         batchStride: batchStride, rows: block, cols: cols)
                 return
             }
             Rows.accumulateBiasGradient(dBias: dBias, ldBias: ldBias, dScores: dScores, ld: ld, batch: batch, batchStride: batchStride,

@@ -310,7 +310,7 @@ import PrecisAVX2
                 mask.withUnsafeBufferPointer { km in
                     let keyMask = useMask ? km.baseAddress : nil
                     K.softmax(&a, bias: bias, biasLd: biasLd, rows: rows, cols: cols, ld: ld, keyMask: keyMask, causal: causal,
-                                          causalOffset: 1)
+                              causalOffset: 1)
                     Rows.softmax(&b, bias: bias, biasLd: biasLd, rows: rows, cols: cols, ld: ld, keyMask: keyMask, causal: causal,
                                  causalOffset: 1)
                 }
@@ -322,7 +322,7 @@ import PrecisAVX2
         let dScores = vector(batch * batchStride)
         var db1 = vector(rows * biasLd), db2 = db1
         K.accumulateBiasGradient(dBias: &db1, ldBias: biasLd, dScores: dScores, ld: ld, batch: batch, batchStride: batchStride,
-                                             rows: 0..<rows, cols: cols)
+                                 rows: 0..<rows, cols: cols)
         Rows.accumulateBiasGradient(dBias: &db2, ldBias: biasLd, dScores: dScores, ld: ld, batch: batch, batchStride: batchStride,
                                     rows: 0..<rows, cols: cols)
         #expect(db1 == db2, "bias gradient")
