@@ -96,6 +96,9 @@ extension RealProcesses {
         let cc = try config("coordinator", port: try FixedPorts.take())
         let c = try TestCluster.up(dir: dir + "/coordinator", config: cc, servers: 2, workers: 2)
         #expect(c.waitForStep(19), "\(c.allLogs())")
+        // Checkpoints are written in the background: the one to resume from must be on disk first
+        // (an unoptimised build can still be writing step 8's at step 19).
+        #expect(c.waitForLog("coordinator", "saved \(dir)/coordinator/out/checkpoint-8 ("), "\(c.allLogs())")
         c.signal("coordinator", SIGKILL)
         _ = c.wait("coordinator", timeout: 10)
         try c.start("precis-coordinator", "coordinator2", ["--config", cc, "--resume"])
