@@ -150,11 +150,11 @@ struct BenchCommand: ParsableCommand {
                         "gflops": r.achievedGflops, "sgemm_peak_gflops": r.sgemmPeakGflops,
                         "sgemm_between_steps_gflops": r.sgemmBetweenStepsGflops ?? NSNull(),
                         "peak_rss_mib": r.peakRSSMiB, "parameters": r.parameters, "steps": r.steps,
-                        "blas_kernel": BLASKernel.current, "precision": model.matmulPrecision.rawValue]
+                        "blas_kernel": BLASKernel.current, "row_kernels": CPUFeatures.vectorISA, "precision": model.matmulPrecision.rawValue]
                     let d = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
                     print(String(decoding: d, as: UTF8.self))
                 } else {
-                    print("precis bench step: \(shape.config), batch \(shape.batch), source \(shape.sourceLen), target \(targetLen), \(shape.threads) thread(s), \(r.parameters) parameters, median of \(r.steps) steps, OpenBLAS kernel \(BLASKernel.current), products \(model.matmulPrecision.rawValue)\(bf16 ? " (" + (BF16Gemm.kernel?.rawValue ?? "") + ")" : "")")
+                    print("precis bench step: \(shape.config), batch \(shape.batch), source \(shape.sourceLen), target \(targetLen), \(shape.threads) thread(s), \(r.parameters) parameters, median of \(r.steps) steps, OpenBLAS kernel \(BLASKernel.current), row kernels \(CPUFeatures.vectorISA), products \(model.matmulPrecision.rawValue)\(bf16 ? " (" + (BF16Gemm.kernel?.rawValue ?? "") + ")" : "")")
                     print(String(format: "  forward     %8.1f ms", r.forwardMs))
                     print(String(format: "  backward    %8.1f ms", r.backwardMs))
                     print(String(format: "  optimizer   %8.1f ms", r.optimizerMs))

@@ -77,6 +77,9 @@ import PrecisCore
                                  "--steps", "1", "--warmup", "0", "--threads", "1", "--json"])
         #expect(bench.status == 0, "\(bench.stderr)")
         #expect(bench.stdout.contains(preset), "\(bench.stdout)")
+        // It names the build of the row kernels it ran (the child sees this process's CPU and environment).
+        let fields = try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any]
+        #expect(fields?["row_kernels"] as? String == CPUFeatures.vectorISA, "\(bench.stdout)")
     }
 
     /// The presets with the real checkpoints' shapes: `precis init --config t5-small` writes t5-small's
