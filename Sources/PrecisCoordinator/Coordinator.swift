@@ -91,6 +91,10 @@ public final class Coordinator {
     // Starts and restarts.
     /// When the coordinator began waiting for its members (for `start_timeout`).
     var waitingSince = 0.0
+    /// Control messages a `HeartbeatStandIn` received while the loop was busy, to handle before
+    /// what the router has (they came first).
+    var held = HeldMessages()
+
     /// The step training (re)started at: 0, a resumed checkpoint's, or a rollback's.
     var startStep = 0
     /// Grows on every rollback to a checkpoint (a parameter server was lost).
@@ -224,14 +228,39 @@ public final class Coordinator {
     /// Waits up to `timeoutMs` for messages: control messages on the ROUTER, checkpoint shards from the servers.
     func receive(timeoutMs: Int) throws {
         let dataSockets = layout.dataSockets.keys.sorted().map { layout.dataSockets[$0]! }
-        let ready = try ZMQPoll.wait([router] + dataSockets, timeoutMs: timeoutMs)
-        if ready[0] { while let f = try router.tryReceive() { try handle(f, role: router.lastPeerRole, key: router.lastPeerKey) } }
+        let ready = try ZMQPoll.wait([router] + dataSockets, timeoutMs: held.isEmpty ? timeoutMs : 0)
+        if ready[0] || !held.isEmpty { while let m = try nextControlMessage() { try handle(m.frames, role: m.role, key: m.key) } }
         for (i, s) in dataSockets.enumerated() where ready[i + 1] {
             while let f = try s.tryReceive() {
                 guard let m = try? DataMessage(frames: f) else { continue }
                 if checkpoints.snapshot != nil && (m.header.type == .parameters || m.header.type == .moments) { receiveSnapshotShard(m) }
             }
         }
+    }
+
+    /// The next control message: one a stand-in held first, then the router's.
+    func nextControlMessage() throws -> HeartbeatStandIn.Held? {
+        if let h = held.pop() { return h }
+        guard let f = try router.tryReceive() else { return nil }
+        return HeartbeatStandIn.Held(frames: f, role: router.lastPeerRole, key: router.lastPeerKey)
+    }
+
+    /// Runs `work`, something long done in one go (`what` names it in the log), while a
+    /// `HeartbeatStandIn` keeps the members' heartbeats acknowledged and answers status requests;
+    /// the other messages it received are handled next, before the router's. `work` must not use
+    /// the router.
+    func standingIn<T>(_ what: String, _ work: () throws -> T) throws -> T {
+        let answers = HeartbeatStandIn.Answers(members: membership.livingKeys, keyed: options.keys != nil,
+                                               status: Control.frames(.statusReply, statusReport()),
+                                               statusWithHistory: Control.frames(.statusReply, statusReport(history: true)))
+        let (result, o) = try HeartbeatStandIn.during(router, answers: answers, work)
+        for id in o.heartbeats.sorted() { _ = membership.heartbeat(id, key: answers.members[id] ?? nil) }
+        held.push(o.held)
+        if o.dropped > 0 {
+            log("while \(what): dropped \(o.dropped) control message(s) beyond the \(answers.limitBytes >> 20) MiB held for later")
+        }
+        if let f = o.failure { log("while \(what): heartbeats went unanswered after a socket error: \(f)") }
+        return result
     }
 
     /// One control message: who sent it, then what it asks. A message that cannot be decoded, or

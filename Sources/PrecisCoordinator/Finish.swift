@@ -9,6 +9,14 @@ import PrecisWire
 extension Coordinator {
     func finish() throws {
         guard let p = layout.plan else { return }
+        // The members wait, idle, for `shutdown`: a long save or hub upload must not look like a
+        // dead coordinator to them (they would register again, then give up).
+        try standingIn("finishing") { try saveTheRun(p) }
+        broadcastShutdown("training finished", code: 0)
+    }
+
+    /// Everything `finish` does before `shutdown`; it uses the data sockets, not the router.
+    private func saveTheRun(_ p: PartitionPlan) throws {
         let steps = scheduler.stepsDone
         let want = consistency == .sync ? steps : plan.totalSteps
         let h = WireHeader(type: .pullParameters, codec: .none, epoch: membership.epoch, step: UInt64(want), partition: UInt32.max, count: 0,
@@ -32,12 +40,6 @@ extension Coordinator {
                     guard m.header.type == .parameters, part < p.count else { continue }
                     try m.decode(into: model.params.pointer + p.range(part).lowerBound, capacity: p.range(part).count, using: codec)
                     got.insert(part)
-                }
-            }
-            // Keep answering heartbeats while waiting.
-            while let f = try router.tryReceive() {
-                if let m = try? DataMessage(frames: Array(f.dropFirst())), m.header.type == .heartbeat {
-                    try router.send(to: f[0], Control.frames(.heartbeatAck, Empty()))
                 }
             }
         }
@@ -73,7 +75,6 @@ extension Coordinator {
         log("contributions per worker: " + membership.all.filter { $0.role == .worker }.map { "\($0.name) \($0.contributions)" }
             .joined(separator: ", ") + (consistency == .ssp ? gap : ""))
         hubAtEnd(savedStep: savedStep)
-        broadcastShutdown("training finished", code: 0)
     }
 }
 

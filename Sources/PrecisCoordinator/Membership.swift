@@ -146,6 +146,13 @@ package struct Membership {
         return true
     }
 
+    /// The living members (by id) and the key each registered with (nil without keys).
+    package var livingKeys: [Int: String?] {
+        var keys: [Int: String?] = [:]
+        for m in members.values where m.alive { keys[m.id] = .some(m.key) }
+        return keys
+    }
+
     /// Living members silent for longer than `heartbeatTimeout`, with their silence in seconds (by id).
     package func overdue() -> [(id: Int, silence: Double)] {
         let now = clock.now()

@@ -30,16 +30,19 @@ extension Coordinator {
     }
 
     /// Every server back to the latest checkpoint, then training goes on from its step.
+    /// The verification and read of the checkpoint (SHA-256 of every file; gigabytes for a large
+    /// model) go on while a `HeartbeatStandIn` keeps the members from taking the pause for a dead
+    /// coordinator (they would register again, and a server's return would roll back once more).
     func rollBack(reason: String) throws {
-        waitForCheckpointWrites()
-        let point: ResumePoint
-        if let latest = checkpointStore.latestValid(onSkip: { p, e in self.log("skipping \(p): \(e)") }) {
-            point = try loadCheckpoint(verified: latest.path)
-        } else {
+        let point = try standingIn("rolling back") { () throws -> ResumePoint in
+            waitForCheckpointWrites()
+            if let latest = checkpointStore.latestValid(onSkip: { p, e in self.log("skipping \(p): \(e)") }) {
+                return try loadCheckpoint(verified: latest.path)
+            }
             log("no checkpoint yet: starting again from the initial parameters")
             let fresh = try LocalTrainer.loadModel(cfg.training.model, seed: cfg.training.seed)
             model.params.pointer.update(from: fresh.params.pointer, count: model.table.count)
-            point = .initial
+            return .initial
         }
         let stepsBefore = scheduler.stepsDone
         restart(from: point)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import PrecisCore
 import PrecisTrain
@@ -47,5 +48,47 @@ extension RealProcesses {
         #expect(stalled.keys.sorted() == undisturbed.keys.sorted())
         for (name, v) in undisturbed { #expect(stalled[name]?.map(\.bitPattern) == v.map(\.bitPattern), "\(name) differs") }
     }
+
+    /// The coordinator's own long steps are not stalls: here the final hub push waits 8 s on a slow
+    /// hub (a real HTTP server that answers each request after 8 s, with 403) — more than twice
+    /// `heartbeat_timeout` (3 s) — while the members wait for `shutdown`. A `HeartbeatStandIn`
+    /// acknowledges their heartbeats meanwhile: none of them takes the coordinator for dead and
+    /// registers again, and each gets the `shutdown`.
+    @Test func membersWaitOutALongFinalPushWithoutRegisteringAgain() throws {
+        let dir = TestCluster.tempDir("busy")
+        let model = try TestCluster.tiny(in: dir)
+        let requests = RequestLog()
+        let hub = try TestHTTPServer { r in
+            requests.add(r.method + " " + r.path)
+            Thread.sleep(forTimeInterval: 8)
+            return .json(["error": "this test's hub refuses every push"], status: 403)
+        }
+        defer { hub.stop() }
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 2, steps: 6, servers: 1, workers: 2, extraTraining: """
+            push_to_hub: true
+            hub_model_id: team/busy
+            hub_strategy: end
+            hub_url: \(hub.baseURL)
+            hub_token: hf_test
+            """)
+        let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 2)
+        #expect(c.wait("coordinator", timeout: 300) == 0, "\(c.allLogs())")
+        for n in ["ps0", "w0", "w1"] {
+            #expect(c.wait(n, timeout: 30) == 0, "\(n) was not told the run ended: \(c.allLogs())")
+            #expect(!c.log(n).contains("has not answered for"), "\(n) took the busy coordinator for dead: \(c.log(n))")
+        }
+        let log = c.log("coordinator")
+        #expect(log.contains("waiting for the hub upload to finish"), "\(log)")
+        #expect(log.contains("failed") && log.contains("403"), "\(log)")
+        #expect(!log.contains("registered again"), "\(log)")
+        #expect(requests.all.count == 1, "\(requests.all)")
+    }
 }
+}
+
+/// What a test HTTP server was asked, from its connection threads.
+final class RequestLog: Sendable {
+    private let lines = Mutex<[String]>([])
+    func add(_ line: String) { lines.withLock { $0.append(line) } }
+    var all: [String] { lines.withLock { $0 } }
 }

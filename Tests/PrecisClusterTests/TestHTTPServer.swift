@@ -1,0 +1,1 @@
+../PrecisHubTests/TestHTTPServer.swift
