@@ -96,7 +96,9 @@ package final class HeartbeatStandIn: Sendable {
         do {
             while !stopFlag.load(ordering: .relaxed) {
                 guard try ZMQPoll.wait([router], timeoutMs: 20)[0] else { continue }
-                while let frames = try router.tryReceive() {
+                // The flag is checked between messages too: a peer that never stops sending
+                // cannot keep the stand-in from giving the router back.
+                while !stopFlag.load(ordering: .relaxed), let frames = try router.tryReceive() {
                     try take(frames, role: router.lastPeerRole, key: router.lastPeerKey, router: router, answers: answers)
                 }
             }

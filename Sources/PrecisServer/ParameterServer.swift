@@ -176,7 +176,7 @@ public final class ParameterServer {
             let r = try Control.decode(RegisteredMessage.self, m)
             id = r.id
             link.registered(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval,
-                            timeout: r.heartbeatTimeout, name: options.name, keys: options.keys)
+                            heartbeatTimeout: r.heartbeatTimeout, name: options.name, keys: options.keys)
             log("registered as server \(r.name) (id \(id))")
             if let b = r.partitionBytes { try limitData(partitionFloats: WireLimits.largestPartition(partitionBytes: b)) }
         case .refused:

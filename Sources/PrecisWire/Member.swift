@@ -133,8 +133,8 @@ public enum ClusterStatus {
 }
 
 /// A member's hold on the coordinator: the heartbeat thread while registered; when the coordinator
-/// stops acknowledging for `timeout`, the registration is dropped and `register` is due again every
-/// 10 s, until `giveUpAfter` seconds without a coordinator.
+/// stops acknowledging for `patience(heartbeatTimeout:)`, the registration is dropped and `register`
+/// is due again every 10 s, until `giveUpAfter` seconds without a coordinator.
 ///
 /// Before the first `registered` (a member started before its coordinator, or restarted before the
 /// coordinator noticed its predecessor's death and so refused for now): `register` again every 10 s,
@@ -165,11 +165,21 @@ public struct CoordinatorLink {
     /// Seconds since the member started.
     public var waited: Double { Member.now() - started }
 
-    /// Registered (again): heartbeats start under the new id.
-    public mutating func registered(context: ZMQContext, coordinator: String, id: Int, interval: Double, timeout: Double, name: String,
-                                    keys: ClusterKeys? = nil) {
+    /// How long a member waits for the coordinator's acknowledgements before it takes it for dead:
+    /// twice the `heartbeat_timeout` the coordinator judges its members by. The coordinator is the
+    /// one that decides: when it is slow (a starved CPU, a paused VM) it reads the heartbeats waiting
+    /// before it judges anyone, so a pause shorter than this costs nothing, whereas a member that gave
+    /// up first would register again — a worker's share handed over, a server's return rolling every
+    /// server back to a checkpoint — more work for a machine already overloaded. (The coordinator's
+    /// own long steps keep acknowledging anyway: `HeartbeatStandIn`.)
+    public static func patience(heartbeatTimeout: Double) -> Double { 2 * heartbeatTimeout }
+
+    /// Registered (again): heartbeats start under the new id; the coordinator is taken for dead
+    /// after `patience(heartbeatTimeout:)` without an acknowledgement.
+    public mutating func registered(context: ZMQContext, coordinator: String, id: Int, interval: Double, heartbeatTimeout: Double,
+                                    name: String, keys: ClusterKeys? = nil) {
         heartbeat?.stop()
-        self.timeout = timeout
+        self.timeout = Self.patience(heartbeatTimeout: heartbeatTimeout)
         everRegistered = true
         refusals = 0
         heartbeat = HeartbeatThread(context: context, coordinator: coordinator, id: id, interval: interval, name: name, keys: keys)

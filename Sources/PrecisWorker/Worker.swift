@@ -247,7 +247,7 @@ public final class Worker {
     func setUp(_ r: RegisteredMessage) throws {
         id = r.id
         link.registered(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval,
-                        timeout: r.heartbeatTimeout, name: options.name, keys: options.keys)
+                        heartbeatTimeout: r.heartbeatTimeout, name: options.name, keys: options.keys)
         var cfg = try TrainingConfig.parse(r.config, file: r.configFile)
         cfg.training.outputDir = r.outputDir
         let m = try ModelRegistry.model(config: Data(r.modelConfig.utf8), file: "config.json from the coordinator")

@@ -49,6 +49,32 @@ extension RealProcesses {
         for (name, v) in undisturbed { #expect(stalled[name]?.map(\.bitPattern) == v.map(\.bitPattern), "\(name) differs") }
     }
 
+    /// A stall longer than `heartbeat_timeout` (3 s) but shorter than the members' patience (twice
+    /// it, `CoordinatorLink.patience`): the coordinator reads the heartbeats that waited before it
+    /// judges anyone, and the members wait it out — nobody is lost, nobody registers again, nothing
+    /// is handed over or rolled back.
+    @Test func aStallShorterThanTheMembersPatienceCostsNothing() throws {
+        let dir = TestCluster.tempDir("pause")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 2, steps: 40, servers: 1, workers: 2)
+        #expect(CoordinatorLink.patience(heartbeatTimeout: 3) > 4 + 1.5)
+        let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 2)
+        #expect(c.waitForStep(3), "\(c.allLogs())")
+        c.signal("coordinator", SIGSTOP)
+        let stopped = Member.now()
+        Thread.sleep(forTimeInterval: 4)
+        c.signal("coordinator", SIGCONT)
+        #expect(Member.now() - stopped > 3)
+        #expect(c.wait("coordinator", timeout: 300) == 0, "\(c.allLogs())")
+        for n in ["ps0", "w0", "w1"] {
+            #expect(c.wait(n, timeout: 30) == 0, "\(c.allLogs())")
+            #expect(!c.log(n).contains("has not answered for"), "\(n) gave up on the coordinator: \(c.log(n))")
+        }
+        let log = c.log("coordinator")
+        #expect(log.contains("step 40/40"), "\(log)")
+        for sign in ["lost:", "registered again", "rolling back", "handed"] { #expect(!log.contains(sign), "\(sign): \(log)") }
+    }
+
     /// The coordinator's own long steps are not stalls: here the final hub push waits 8 s on a slow
     /// hub (a real HTTP server that answers each request after 8 s, with 403) — more than twice
     /// `heartbeat_timeout` (3 s) — while the members wait for `shutdown`. A `HeartbeatStandIn`
