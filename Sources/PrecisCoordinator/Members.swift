@@ -42,15 +42,29 @@ extension Coordinator {
     }
 
     func checkHeartbeats() throws {
+        // A loop that did not turn for a while — the process stopped (SIGSTOP, a paused VM) or
+        // starved of CPU, or busy in one long step — heard nothing meanwhile, and neither may have
+        // ZeroMQ's I/O thread, which stalls with it: the heartbeats sent then may still be in the
+        // kernel's buffers when the loop runs again, so reading what is waiting is not enough.
+        // That time is not the members' silence.
+        let now = Member.now()
+        if lastHeartbeatCheck > 0 && now - lastHeartbeatCheck > Self.stallExcused {
+            membership.excuse(seconds: now - lastHeartbeatCheck)
+        }
+        lastHeartbeatCheck = now
         guard !membership.overdue().isEmpty else { return }
-        // This loop may have been busy (a checkpoint prepared, a rollback loaded, the CPU taken by
-        // others) while the members' heartbeats queued up: read what is waiting before judging.
+        // This loop may have been busy (a checkpoint prepared, an evaluation scored, the CPU taken
+        // by others) while the members' heartbeats queued up: read what is waiting before judging.
         try receive(timeoutMs: 0)
         for (id, silence) in membership.overdue() {
             guard let m = membership.lose(id) else { continue }
             try memberGone(m, because: "lost: no heartbeat for \(String(format: "%.1f", silence)) s")
         }
     }
+
+    /// A gap between two heartbeat checks longer than this (seconds; a turn of the loop waits 50 ms
+    /// for messages) is the coordinator's own stall, excused to every member.
+    static let stallExcused = 0.5
 
     /// A member left or was lost (the membership has marked it dead).
     func memberGone(_ m: ClusterMember, because why: String) throws {

@@ -153,6 +153,14 @@ package struct Membership {
         return keys
     }
 
+    /// The coordinator itself was not running (or not listening) for `seconds`: that time does not
+    /// count as any living member's silence.
+    package mutating func excuse(seconds: Double) {
+        guard seconds > 0 else { return }
+        let now = clock.now()
+        for (id, m) in members where m.alive { members[id]?.lastSeen = min(now, m.lastSeen + seconds) }
+    }
+
     /// Living members silent for longer than `heartbeatTimeout`, with their silence in seconds (by id).
     package func overdue() -> [(id: Int, silence: Double)] {
         let now = clock.now()

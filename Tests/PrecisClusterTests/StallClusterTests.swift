@@ -50,9 +50,10 @@ extension RealProcesses {
     }
 
     /// A stall longer than `heartbeat_timeout` (3 s) but shorter than the members' patience (twice
-    /// it, `CoordinatorLink.patience`): the coordinator reads the heartbeats that waited before it
-    /// judges anyone, and the members wait it out — nobody is lost, nobody registers again, nothing
-    /// is handed over or rolled back.
+    /// it, `CoordinatorLink.patience`): the coordinator does not count the time it was stopped as the
+    /// members' silence (the heartbeats sent meanwhile are still in the kernel's buffers when it
+    /// wakes, its ZeroMQ I/O thread stopped with it), and the members wait it out — nobody is lost,
+    /// nobody registers again, nothing is handed over or rolled back.
     @Test func aStallShorterThanTheMembersPatienceCostsNothing() throws {
         let dir = TestCluster.tempDir("pause")
         let model = try TestCluster.tiny(in: dir)

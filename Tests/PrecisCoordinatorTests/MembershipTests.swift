@@ -168,6 +168,32 @@ import PrecisWire
         #expect(m.aliveWorkers == [w1.id])
     }
 
+    /// The coordinator's own stall is excused: the time it was not running is not the members'
+    /// silence, but never moves anyone's last heartbeat past now; the dead stay dead.
+    @Test func theCoordinatorsOwnStallIsNotTheMembersSilence() throws {
+        var m = membership(timeout: 10)
+        let w0 = try #require(join(&m, .worker, "w0", as: "w0/1"))
+        let w1 = try #require(join(&m, .worker, "w1", as: "w1/1"))
+        let w2 = try #require(join(&m, .worker, "w2", as: "w2/1"))
+        #expect(m.lose(w2.id) != nil)
+        clock.advance(2)
+        _ = m.heartbeat(w0.id)                   // w0 last heard at 2 s, w1 at 0 s
+        clock.advance(1)                         // the coordinator's last check before it stops: 3 s
+        clock.advance(12)                        // stopped for 12 s
+        _ = m.heartbeat(w1.id)                   // the first turn after it reads w1's heartbeat (15 s)
+        m.excuse(seconds: 12)
+        #expect(m.overdue().isEmpty, "w0 would be 13 s silent, w1 15 s without the excuse")
+        clock.advance(9)
+        #expect(m.overdue().isEmpty, "w0: 10 s of silence counted, the timeout is 10")
+        clock.advance(1.5)
+        // w0: 2 s before the stall + 10.5 s after; w1: heard when the stall ended, not moved past it.
+        #expect(m.overdue().map(\.id) == [w0.id, w1.id])
+        #expect(m.overdue().map(\.silence) == [11.5, 10.5])
+        m.excuse(seconds: -3)
+        #expect(m.overdue().map(\.silence) == [11.5, 10.5], "nothing to excuse")
+        #expect(m.aliveWorkers == [w0.id, w1.id].sorted(), "the dead stay dead")
+    }
+
     @Test func leaveIsOnlyForTheMemberItself() throws {
         var m = membership()
         let w0 = try #require(join(&m, .worker, "w0", as: "w0/1"))
