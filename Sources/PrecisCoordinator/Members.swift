@@ -46,10 +46,12 @@ extension Coordinator {
         // starved of CPU, or busy in one long step — heard nothing meanwhile, and neither may have
         // ZeroMQ's I/O thread, which stalls with it: the heartbeats sent then may still be in the
         // kernel's buffers when the loop runs again, so reading what is waiting is not enough.
-        // That time is not the members' silence.
+        // That time, beyond a turn's normal length, is not the members' silence. (Only beyond it:
+        // a loop whose every turn is slow still sees a dead member's silence grow, by
+        // `turnAllowance` a turn, and loses it in the end.)
         let now = Member.now()
-        if lastHeartbeatCheck > 0 && now - lastHeartbeatCheck > Self.stallExcused {
-            membership.excuse(seconds: now - lastHeartbeatCheck)
+        if lastHeartbeatCheck > 0 && now - lastHeartbeatCheck > Self.turnAllowance {
+            membership.excuse(seconds: now - lastHeartbeatCheck - Self.turnAllowance)
         }
         lastHeartbeatCheck = now
         guard !membership.overdue().isEmpty else { return }
@@ -62,9 +64,10 @@ extension Coordinator {
         }
     }
 
-    /// A gap between two heartbeat checks longer than this (seconds; a turn of the loop waits 50 ms
-    /// for messages) is the coordinator's own stall, excused to every member.
-    static let stallExcused = 0.5
+    /// The longest a turn of the loop may take (seconds; a turn waits at most 50 ms for messages):
+    /// the part of a gap between two heartbeat checks beyond it is the coordinator's own stall,
+    /// excused to every member.
+    static let turnAllowance = 0.5
 
     /// A member left or was lost (the membership has marked it dead).
     func memberGone(_ m: ClusterMember, because why: String) throws {
