@@ -87,8 +87,6 @@ public final class Coordinator {
     /// The only part of the coordinator another thread may use; the event loop publishes to it.
     public let statusBoard = StatusBoard()
     var lastStatusPublished = 0.0
-    /// When `checkHeartbeats` last ran (0: not yet): a long gap is the coordinator's own stall.
-    var lastHeartbeatCheck = 0.0
 
     // Starts and restarts.
     /// When the coordinator began waiting for its members (for `start_timeout`).

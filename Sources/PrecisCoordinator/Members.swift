@@ -42,18 +42,8 @@ extension Coordinator {
     }
 
     func checkHeartbeats() throws {
-        // A loop that did not turn for a while — the process stopped (SIGSTOP, a paused VM) or
-        // starved of CPU, or busy in one long step — heard nothing meanwhile, and neither may have
-        // ZeroMQ's I/O thread, which stalls with it: the heartbeats sent then may still be in the
-        // kernel's buffers when the loop runs again, so reading what is waiting is not enough.
-        // That time, beyond a turn's normal length, is not the members' silence. (Only beyond it:
-        // a loop whose every turn is slow still sees a dead member's silence grow, by
-        // `turnAllowance` a turn, and loses it in the end.)
-        let now = Member.now()
-        if lastHeartbeatCheck > 0 && now - lastHeartbeatCheck > Self.turnAllowance {
-            membership.excuse(seconds: now - lastHeartbeatCheck - Self.turnAllowance)
-        }
-        lastHeartbeatCheck = now
+        // The coordinator's own stall is not the members' silence (see `loopTurned`).
+        membership.loopTurned()
         guard !membership.overdue().isEmpty else { return }
         // This loop may have been busy (a checkpoint prepared, an evaluation scored, the CPU taken
         // by others) while the members' heartbeats queued up: read what is waiting before judging.
@@ -63,11 +53,6 @@ extension Coordinator {
             try memberGone(m, because: "lost: no heartbeat for \(String(format: "%.1f", silence)) s")
         }
     }
-
-    /// The longest a turn of the loop may take (seconds; a turn waits at most 50 ms for messages):
-    /// the part of a gap between two heartbeat checks beyond it is the coordinator's own stall,
-    /// excused to every member.
-    static let turnAllowance = 0.5
 
     /// A member left or was lost (the membership has marked it dead).
     func memberGone(_ m: ClusterMember, because why: String) throws {

@@ -153,8 +153,27 @@ package struct Membership {
         return keys
     }
 
+    /// The coordinator's loop is about to judge the members (once a turn). A loop that did not turn
+    /// for a while — the process stopped (SIGSTOP, a paused VM) or starved of CPU, or busy in one
+    /// long step — heard nothing meanwhile, and neither may have ZeroMQ's I/O thread, which stalls
+    /// with it: the heartbeats sent then may still be in the kernel's buffers when the loop runs
+    /// again, so reading what is waiting is not enough. The part of the gap since the last turn
+    /// beyond `turnAllowance` is therefore excused (`excuse`). Only beyond it: a loop whose every
+    /// turn is slow still sees a dead member's silence grow, by `turnAllowance` a turn, and loses it
+    /// in the end.
+    package mutating func loopTurned() {
+        let now = clock.now()
+        if let last = lastTurn, now - last > Self.turnAllowance { excuse(seconds: now - last - Self.turnAllowance) }
+        lastTurn = now
+    }
+
+    /// The longest a turn of the coordinator's loop may take, in seconds (a turn waits at most 50 ms
+    /// for messages).
+    package static let turnAllowance = 0.5
+    private var lastTurn: Double?
+
     /// The coordinator itself was not running (or not listening) for `seconds`: that time does not
-    /// count as any living member's silence.
+    /// count as any living member's silence (but moves no one's last message past now).
     package mutating func excuse(seconds: Double) {
         guard seconds > 0 else { return }
         let now = clock.now()

@@ -168,29 +168,36 @@ import PrecisWire
         #expect(m.aliveWorkers == [w1.id])
     }
 
-    /// The coordinator's own stall is excused: the time it was not running is not the members'
-    /// silence, but never moves anyone's last heartbeat past now; the dead stay dead.
+    /// The coordinator's own stall is excused: the time its loop did not turn, beyond a turn's
+    /// allowance, is not the members' silence, but moves no one's last message past now; a loop
+    /// whose every turn is slow still loses the silent members in the end; the dead stay dead.
     @Test func theCoordinatorsOwnStallIsNotTheMembersSilence() throws {
         var m = membership(timeout: 10)
         let w0 = try #require(join(&m, .worker, "w0", as: "w0/1"))
         let w1 = try #require(join(&m, .worker, "w1", as: "w1/1"))
         let w2 = try #require(join(&m, .worker, "w2", as: "w2/1"))
         #expect(m.lose(w2.id) != nil)
+        #expect(Membership.turnAllowance == 0.5)
         clock.advance(2)
         _ = m.heartbeat(w0.id)                   // w0 last heard at 2 s, w1 at 0 s
-        clock.advance(1)                         // the coordinator's last check before it stops: 3 s
+        clock.advance(1)
+        m.loopTurned()                           // the loop's last turn before it stops: 3 s
         clock.advance(12)                        // stopped for 12 s
         _ = m.heartbeat(w1.id)                   // the first turn after it reads w1's heartbeat (15 s)
-        m.excuse(seconds: 12)
-        #expect(m.overdue().isEmpty, "w0 would be 13 s silent, w1 15 s without the excuse")
-        clock.advance(9)
+        m.loopTurned()                           // 11.5 s excused
+        #expect(m.overdue().isEmpty, "w0 would be 13 s silent without the excuse")
+        // From now on every turn takes 1 s and nothing is heard: 0.5 s of each is excused, so the
+        // silences (w0 1.5 s, w1 0 s: heard at 15 s, not moved past it) grow by 0.5 s a turn.
+        for _ in 0..<17 { clock.advance(1); m.loopTurned() }
         #expect(m.overdue().isEmpty, "w0: 10 s of silence counted, the timeout is 10")
-        clock.advance(1.5)
-        // w0: 2 s before the stall + 10.5 s after; w1: heard when the stall ended, not moved past it.
+        clock.advance(1); m.loopTurned()
+        #expect(m.overdue().map(\.id) == [w0.id])
+        #expect(m.overdue().map(\.silence) == [10.5])
+        for _ in 0..<3 { clock.advance(1); m.loopTurned() }
         #expect(m.overdue().map(\.id) == [w0.id, w1.id])
-        #expect(m.overdue().map(\.silence) == [11.5, 10.5])
+        #expect(m.overdue().map(\.silence) == [12, 10.5])
         m.excuse(seconds: -3)
-        #expect(m.overdue().map(\.silence) == [11.5, 10.5], "nothing to excuse")
+        #expect(m.overdue().map(\.silence) == [12, 10.5], "nothing to excuse")
         #expect(m.aliveWorkers == [w0.id, w1.id].sorted(), "the dead stay dead")
     }
 
