@@ -66,12 +66,7 @@ extension RealProcesses {
         Thread.sleep(forTimeInterval: 4)
         c.signal("coordinator", SIGCONT)
         #expect(Member.now() - stopped > 3)
-        #expect(c.wait("coordinator", timeout: 300) == 0, "\(c.allLogs())")
-        for n in ["ps0", "w0", "w1"] {
-            #expect(c.wait(n, timeout: 30) == 0, "\(c.allLogs())")
-            #expect(!c.log(n).contains("has not answered for"), "\(n) gave up on the coordinator: \(c.log(n))")
-        }
-        let log = c.log("coordinator")
+        let log = Self.endsWithNoMemberGivingUp(c)
         #expect(log.contains("step 40/40"), "\(log)")
         for sign in ["lost:", "registered again", "rolling back", "handed"] { #expect(!log.contains(sign), "\(sign): \(log)") }
     }
@@ -99,16 +94,22 @@ extension RealProcesses {
             hub_token: hf_test
             """)
         let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 2)
-        #expect(c.wait("coordinator", timeout: 300) == 0, "\(c.allLogs())")
-        for n in ["ps0", "w0", "w1"] {
-            #expect(c.wait(n, timeout: 30) == 0, "\(n) was not told the run ended: \(c.allLogs())")
-            #expect(!c.log(n).contains("has not answered for"), "\(n) took the busy coordinator for dead: \(c.log(n))")
-        }
-        let log = c.log("coordinator")
+        let log = Self.endsWithNoMemberGivingUp(c)
         #expect(log.contains("waiting for the hub upload to finish"), "\(log)")
         #expect(log.contains("failed") && log.contains("403"), "\(log)")
         #expect(!log.contains("registered again"), "\(log)")
         #expect(requests.all.count == 1, "\(requests.all)")
+    }
+
+    /// The run ends well (every process exits 0: the members got the `shutdown`) and no member ever
+    /// took the coordinator for dead; returns the coordinator's log.
+    static func endsWithNoMemberGivingUp(_ c: TestCluster) -> String {
+        #expect(c.wait("coordinator", timeout: 300) == 0, "\(c.allLogs())")
+        for n in ["ps0", "w0", "w1"] {
+            #expect(c.wait(n, timeout: 30) == 0, "\(n) was not told the run ended: \(c.allLogs())")
+            #expect(!c.log(n).contains("has not answered for"), "\(n) took the coordinator for dead: \(c.log(n))")
+        }
+        return c.log("coordinator")
     }
 }
 }
