@@ -167,9 +167,9 @@ public struct CoordinatorLink {
 
     /// How long a member waits for the coordinator's acknowledgements before it takes it for dead:
     /// twice the `heartbeat_timeout` the coordinator judges its members by. The coordinator is the
-    /// one that decides: when it is slow (a starved CPU, a paused VM) it reads the heartbeats waiting
-    /// before it judges anyone, so a pause shorter than this costs nothing, whereas a member that gave
-    /// up first would register again — a worker's share handed over, a server's return rolling every
+    /// one that decides: when it is slow (a starved CPU, a paused VM) it does not count its own
+    /// stall as its members' silence, so a pause shorter than this costs nothing, whereas a member
+    /// that gave up first would register again — a worker's share handed over, a server's return rolling every
     /// server back to a checkpoint — more work for a machine already overloaded. (The coordinator's
     /// own long steps keep acknowledging anyway: `HeartbeatStandIn`.)
     public static func patience(heartbeatTimeout: Double) -> Double { 2 * heartbeatTimeout }
