@@ -229,7 +229,16 @@ public final class Coordinator {
     func receive(timeoutMs: Int) throws {
         let dataSockets = layout.dataSockets.keys.sorted().map { layout.dataSockets[$0]! }
         let ready = try ZMQPoll.wait([router] + dataSockets, timeoutMs: held.isEmpty ? timeoutMs : 0)
-        if ready[0] || !held.isEmpty { while let m = try nextControlMessage() { try handle(m.frames, role: m.role, key: m.key) } }
+        if ready[0] || !held.isEmpty {
+            // At most `controlPerTurn` a turn: a peer that sends without pause cannot keep the loop
+            // from its other work (ZeroMQ reads its peers in turn, so the members' messages still
+            // come through); what is left waits for the next turn, which does not wait.
+            var n = 0
+            while n < Self.controlPerTurn, let m = try nextControlMessage() {
+                n += 1
+                try handle(m.frames, role: m.role, key: m.key)
+            }
+        }
         for (i, s) in dataSockets.enumerated() where ready[i + 1] {
             while let f = try s.tryReceive() {
                 guard let m = try? DataMessage(frames: f) else { continue }
@@ -237,6 +246,9 @@ public final class Coordinator {
             }
         }
     }
+
+    /// The most control messages one turn of the loop handles.
+    static let controlPerTurn = 1000
 
     /// The next control message: one a stand-in held first, then the router's.
     func nextControlMessage() throws -> HeartbeatStandIn.Held? {

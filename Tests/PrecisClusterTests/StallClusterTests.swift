@@ -101,6 +101,30 @@ extension RealProcesses {
         #expect(requests.all.count == 1, "\(requests.all)")
     }
 
+    /// A peer that asks for the status without pause (as fast as the coordinator answers: its
+    /// DEALER's queue is full all the time) does not stop the run: a turn of the loop handles at most
+    /// `controlPerTurn` control messages, then does its other work (steps, heartbeats), and the
+    /// members' messages come through between the flood's. Without the bound the loop never left
+    /// its read and training stopped at the step the flood began.
+    @Test func aPeerFloodingTheCoordinatorDoesNotStopTheRun() throws {
+        let dir = TestCluster.tempDir("flood")
+        let model = try TestCluster.tiny(in: dir)
+        let cfg = try TestCluster.config(dir: dir, model: model, batch: 2, steps: 30, servers: 1, workers: 2)
+        let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 2)
+        #expect(c.waitForStep(2), "\(c.allLogs())")
+        let flood = Flood()
+        let endpoint = c.endpoint
+        let flooder = Thread { flood.run(endpoint) }
+        flooder.start()
+        defer { flood.stop() }
+        #expect(flood.started.wait(timeout: .now() + 10) == .success)
+        let log = Self.endsWithNoMemberGivingUp(c)
+        flood.stop()
+        #expect(log.contains("step 30/30"), "\(log)")
+        #expect(flood.replies > 1000, "the flood was answered \(flood.replies) times: it did not last")
+        #expect(!log.contains("lost:"), "\(log)")
+    }
+
     /// The run ends well (every process exits 0: the members got the `shutdown`) and no member ever
     /// took the coordinator for dead; returns the coordinator's log.
     static func endsWithNoMemberGivingUp(_ c: TestCluster) -> String {
@@ -119,4 +143,35 @@ final class RequestLog: Sendable {
     private let lines = Mutex<[String]>([])
     func add(_ line: String) { lines.withLock { $0.append(line) } }
     var all: [String] { lines.withLock { $0 } }
+}
+
+/// Status requests sent to a coordinator without pause from a thread of its own, reading the replies.
+final class Flood: Sendable {
+    private let on = Atomic<Bool>(true)
+    private let answered = Atomic<Int>(0)
+    private let ended = DispatchSemaphore(value: 0)
+    /// Signalled once the first request is out.
+    let started = DispatchSemaphore(value: 0)
+    var replies: Int { answered.load(ordering: .relaxed) }
+
+    func run(_ endpoint: String) {
+        defer { ended.signal() }
+        guard let context = try? ZMQContext(), let s = try? ZMQSocket(context, .dealer) else { started.signal(); return }
+        defer { s.close(); _ = context.terminate(waitingAtMost: 1) }
+        _ = try? s.set(28, 100)   // ZMQ_SNDTIMEO: a full queue makes send fail after 100 ms, not block for ever
+        _ = try? s.connect(endpoint)
+        let request = Control.frames(.statusRequest, StatusRequest())
+        var first = true
+        while on.load(ordering: .relaxed) {
+            _ = try? s.send(request)
+            if first { started.signal(); first = false }
+            while (try? s.tryReceive()) != nil { answered.add(1, ordering: .relaxed) }
+        }
+    }
+
+    /// Ends the flood and waits for its thread (once; later calls return at once).
+    func stop() {
+        guard on.exchange(false, ordering: .relaxed) else { return }
+        ended.wait()
+    }
 }
