@@ -249,15 +249,20 @@ extension Coordinator {
     /// The checkpoint `resume_from_checkpoint` names ("latest" / "true": the newest valid one in the
     /// output folder), verified against its manifest.
     func verifiedCheckpoint(_ spec: String) throws -> String {
-        let store = checkpointStore
         if spec == "latest" || spec == "true" {
-            guard let l = store.latestValid(onSkip: { p, e in self.log("skipping \(p): \(e)") }) else {
+            guard let path = latestValidCheckpoint() else {
                 throw CoordinatorError.checkpoint("resume_from_checkpoint: no valid checkpoint in \(cfg.training.outputDir)")
             }
-            return l.path
+            return path
         }
-        try store.verify(spec)
+        try checkpointStore.verify(spec)
         return spec
+    }
+
+    /// The newest checkpoint in the output folder that verifies against its manifest (each one
+    /// skipped is logged with why), or nil when there is none.
+    func latestValidCheckpoint() -> String? {
+        checkpointStore.latestValid(onSkip: { p, e in self.log("skipping \(p): \(e)") })?.path
     }
 
     /// Loads a checkpoint already verified against its manifest (`verifiedCheckpoint`,

@@ -36,9 +36,7 @@ extension Coordinator {
     func rollBack(reason: String) throws {
         let point = try standingIn("rolling back") { () throws -> ResumePoint in
             waitForCheckpointWrites()
-            if let latest = checkpointStore.latestValid(onSkip: { p, e in self.log("skipping \(p): \(e)") }) {
-                return try loadCheckpoint(verified: latest.path)
-            }
+            if let latest = latestValidCheckpoint() { return try loadCheckpoint(verified: latest) }
             log("no checkpoint yet: starting again from the initial parameters")
             let fresh = try LocalTrainer.loadModel(cfg.training.model, seed: cfg.training.seed)
             model.params.pointer.update(from: fresh.params.pointer, count: model.table.count)
