@@ -38,6 +38,9 @@ struct CheckpointState {
     /// Finished writes, reported by the writer threads.
     let writes = SaveResults()
     var writesInFlight = 0
+    /// The longest a rollback or the final save waits for the writes under way (a disk that hangs
+    /// must not hang the run with it).
+    static let writeWaitLimit: Double = 600
     /// The best evaluation so far (`metric_for_best_model`) and, once saved, its checkpoint.
     var best: BestCheckpoint?
     /// AdamW moments of the checkpoint resumed from, sent to the servers with the parameters.
@@ -187,6 +190,23 @@ extension Coordinator {
         } catch {
             observed.checkpointFailed()
             log("could not prepare checkpoint-\(global): \(error)")
+        }
+    }
+
+    /// Waits for the checkpoint writes under way (they end by themselves) and takes in their results,
+    /// so that what comes next — `what`: a rollback, the final save — sees them; at most
+    /// `CheckpointState.writeWaitLimit` seconds, then goes on without them (logged).
+    func waitForCheckpointWrites(before what: String) {
+        guard checkpoints.writesInFlight > 0 else { return }
+        let started = Member.now()
+        while checkpoints.writesInFlight > 0 && Member.now() - started < CheckpointState.writeWaitLimit {
+            if checkpoints.writes.pending > 0 { collectSaves() } else { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        if checkpoints.writesInFlight > 0 {
+            log(String(format: "warning: %d checkpoint write(s) still under way after %.0f s; %@ without them",
+                       checkpoints.writesInFlight, CheckpointState.writeWaitLimit, what))
+        } else {
+            log(String(format: "waited %.1f s for the checkpoint being written before %@", Member.now() - started, what))
         }
     }
 

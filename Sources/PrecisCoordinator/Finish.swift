@@ -43,11 +43,8 @@ extension Coordinator {
                 }
             }
         }
-        // Let checkpoints being written finish first.
-        while checkpoints.writesInFlight > 0 {
-            Thread.sleep(forTimeInterval: 0.05)
-            if checkpoints.writes.pending > 0 { collectSaves() }
-        }
+        // The checkpoints being written first: the best one may be among them (load_best_model_at_end).
+        waitForCheckpointWrites(before: "the final save")
         let seconds = metrics.elapsed(now: Member.now())
         try LocalTrainer.save(model: model, tokenizerFile: cfg.training.tokenizer, to: cfg.training.outputDir, step: steps,
                               epochs: Double(steps) / Double(plan.stepsPerEpoch), history: metrics.history, seconds: seconds,

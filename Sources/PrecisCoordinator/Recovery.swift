@@ -35,7 +35,10 @@ extension Coordinator {
     /// coordinator (they would register again, and a server's return would roll back once more).
     func rollBack(reason: String) throws {
         let point = try standingIn("rolling back") { () throws -> ResumePoint in
-            waitForCheckpointWrites()
+            // A checkpoint still being written is the newest point to go back to, and reading one while
+            // its writer replaces an older copy of the same step would mix the two (its manifest then
+            // names other bytes, and it would be skipped).
+            waitForCheckpointWrites(before: "rolling back")
             if let latest = latestValidCheckpoint() { return try loadCheckpoint(verified: latest) }
             log("no checkpoint yet: starting again from the initial parameters")
             let fresh = try LocalTrainer.loadModel(cfg.training.model, seed: cfg.training.seed)
@@ -50,22 +53,5 @@ extension Coordinator {
             log("\(reason): rolling back to step \(startStep) (nothing to repeat)")
         }
         try assignServers()
-    }
-
-    /// A checkpoint still being written is the newest point to go back to, and reading one while its
-    /// writer replaces an older copy of the same step would mix the two (its manifest then names
-    /// other bytes, and it would be skipped): wait for the writes under way, which end by themselves,
-    /// and take in their results first.
-    func waitForCheckpointWrites() {
-        guard checkpoints.writesInFlight > 0 else { return }
-        let started = Member.now()
-        while checkpoints.writesInFlight > 0 && Member.now() - started < 600 {
-            if checkpoints.writes.pending > 0 { collectSaves() } else { Thread.sleep(forTimeInterval: 0.01) }
-        }
-        if checkpoints.writesInFlight > 0 {
-            log("warning: \(checkpoints.writesInFlight) checkpoint write(s) still under way after 600 s; rolling back without them")
-        } else {
-            log(String(format: "waited %.1f s for the checkpoint being written before rolling back", Member.now() - started))
-        }
     }
 }
