@@ -66,47 +66,29 @@ bart-base 1 2 10gbit 0.1
 bart-base 2 2 1gbit 0.1"
 GRID=${GRID:-$DEFAULT_GRID}
 
-skip() { echo "SKIP: $*"; exit 0; }
-[ "$(id -u)" = 0 ] || skip "needs root to create network namespaces"
-command -v ip >/dev/null 2>&1 || skip "the ip command (iproute2) is not installed"
+. "$REPO/tools/lib/netns_hosts.sh"
+netns_preflight "$BIN_DIR" precis precis-coordinator precis-ps precis-worker
 command -v tc >/dev/null 2>&1 || skip "tc (iproute2) is not installed"
-ip netns list >/dev/null 2>&1 || skip "ip netns is unavailable here"
-probe=prcs-scprobe-$$
-ip netns add "$probe" 2>/dev/null || skip "cannot create network namespaces here (no CAP_SYS_ADMIN?)"
-ip netns del "$probe" 2>/dev/null
-for b in precis precis-coordinator precis-ps precis-worker; do
-    [ -x "$BIN_DIR/$b" ] || { echo "FAIL: $BIN_DIR/$b is missing; build first (swift build -c release, or set BIN_DIR)"; exit 1; }
-done
 command -v python3 >/dev/null 2>&1 || { echo "FAIL: python3 is needed for the JSON lines and the table"; exit 1; }
 
 ID=$$
 BR=psbr$ID                 # interface names stay within 15 characters (PIDs have at most 7 digits)
 TMP=$(mktemp -d /tmp/precis-scaling.XXXXXX)
-NSS=()          # every namespace made (for the cleanup)
-LINKS=()        # every root-side veth made
-PIDS=()
+PIDS=()         # this run's background processes (the roles, linkfault)
 FAILED=0
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     teardown
-    ip link del "$BR" 2>/dev/null
-    if [ "$rc" != 0 ] || [ "$FAILED" = 1 ] || [ "$KEEP" = 1 ]; then echo "logs and configs kept in $TMP"; else rm -rf "$TMP"; fi
+    netns_remove_all
+    netns_keep_or_remove "$TMP" "$rc" "$KEEP"
     exit "$rc"
 }
 # Ends this run's processes (the namespaces' and linkfault's) and removes its hosts.
 teardown() {
-    local ns pids p
-    for ns in "${NSS[@]}"; do
-        pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
-        [ -n "${pids// /}" ] && kill -9 $pids 2>/dev/null
-    done
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null; done
-    for p in "${LINKS[@]}"; do ip link del "$p" 2>/dev/null; done
-    NSS=(); LINKS=(); PIDS=()
+    netns_remove_hosts "${PIDS[@]}"
+    PIDS=()
 }
 trap cleanup EXIT
 trap 'echo "interrupted"; exit 130' INT
@@ -114,9 +96,7 @@ trap 'echo "terminated"; exit 143' TERM
 fail() { echo "FAIL: $*"; FAILED=1; exit 1; }
 
 # linkfault for the delays (no sch_netem here).
-ip link add "$BR" type bridge || fail "cannot create the bridge $BR"
-ip link set "$BR" mtu "$MTU" 2>/dev/null
-ip link set "$BR" up
+netns_bridge "$BR" "$MTU"
 LINKFAULT=""
 if tc qdisc add dev "$BR" root netem delay 1ms 2>/dev/null; then
     tc qdisc del dev "$BR" root 2>/dev/null
@@ -152,17 +132,9 @@ mkdir -p "$(dirname "$OUT")"
 
 # add_host NAME ADDR RATE DELAY_MS: a namespace with a capped veth into the bridge.
 add_host() {
-    local name=$1 addr=$2 rate=$3 delay=$4 n=${#NSS[@]}
+    local name=$1 addr=$2 rate=$3 delay=$4 n=${#NETNS_HOSTS[@]}
     local ns=prcs-s$name-$ID veth=ps${n}v$ID peer=ps${n}p$ID
-    ip netns add "$ns" || fail "ip netns add $ns"
-    NSS+=("$ns")
-    ip link add "$veth" type veth peer name "$peer" || fail "cannot create veth $veth"
-    LINKS+=("$veth")
-    ip link set "$veth" mtu "$MTU"; ip link set "$peer" mtu "$MTU"
-    ip link set "$veth" master "$BR" && ip link set "$veth" up || fail "cannot attach $veth to $BR"
-    ip link set "$peer" netns "$ns" || fail "cannot move $peer into $ns"
-    ip -n "$ns" addr add "$addr/24" dev "$peer" || fail "cannot address $peer"
-    ip -n "$ns" link set "$peer" up && ip -n "$ns" link set lo up || fail "cannot bring up $ns"
+    netns_host "$ns" "$addr" "$veth" "$peer" "$MTU"
     # Burst: 1 ms at the rate (at least 256 kB), so the bucket's timer granularity does not cap it.
     local bits burst
     bits=$(python3 -c "import re,sys; m=re.fullmatch(r'([0-9.]+)([kmg]?)bit','$rate'); print(int(float(m[1])*{'':1,'k':1e3,'m':1e6,'g':1e9}[m[2]]))") \

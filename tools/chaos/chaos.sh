@@ -60,16 +60,8 @@ CHAOS_STEPS=${CHAOS_STEPS:-}
 RECOVERY_TIMEOUT=${RECOVERY_TIMEOUT:-180}
 KEEP=${KEEP:-0}
 
-skip() { echo "SKIP: $*"; exit 0; }
-[ "$(id -u)" = 0 ] || skip "needs root to create network namespaces"
-command -v ip >/dev/null 2>&1 || skip "the ip command (iproute2) is not installed"
-ip netns list >/dev/null 2>&1 || skip "ip netns is unavailable here"
-probe=prcs-cprobe-$$
-ip netns add "$probe" 2>/dev/null || skip "cannot create network namespaces here (no CAP_SYS_ADMIN?)"
-ip netns del "$probe" 2>/dev/null
-for b in precis precis-coordinator precis-ps precis-worker; do
-    [ -x "$BIN_DIR/$b" ] || { echo "FAIL: $BIN_DIR/$b is missing; build first (make build, or set BIN_DIR)"; exit 1; }
-done
+. "$REPO/tools/lib/netns_hosts.sh"
+netns_preflight "$BIN_DIR" precis precis-coordinator precis-ps precis-worker
 case "$CHAOS_SECONDS$CHAOS_SEED$RECOVERY_TIMEOUT${CHAOS_STEPS:-1}" in *[!0-9]*) echo "FAIL: CHAOS_SECONDS, CHAOS_SEED, CHAOS_STEPS and RECOVERY_TIMEOUT are whole numbers"; exit 1 ;; esac
 
 ID=$$
@@ -91,17 +83,8 @@ MEMBERS=(ps0 ps1 w0 w1 w2)
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    for ns in "${NS[@]}"; do
-        local pids
-        pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
-        [ -n "${pids// /}" ] && kill -9 $pids 2>/dev/null
-    done
-    for p in "${PID[@]}"; do kill -9 "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    for ns in "${NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
-    for v in "${VETH[@]}"; do ip link del "$v" 2>/dev/null; done
-    ip link del "$BR" 2>/dev/null
-    if [ "$rc" != 0 ] || [ "$FAILED" = 1 ] || [ "$KEEP" = 1 ]; then echo "logs, configs and outputs kept in $TMP"; else rm -rf "$TMP"; fi
+    netns_remove_all "${PID[@]}"
+    netns_keep_or_remove "$TMP" "$rc" "$KEEP"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -124,16 +107,8 @@ elapsed() { echo $(( $(date +%s) - START )); }
 alive() { kill -0 "$1" 2>/dev/null; }
 
 # ---- four hosts ----
-ip link add "$BR" type bridge 2>"$TMP/ip.err" || skip "cannot create a bridge: $(cat "$TMP/ip.err")"
-ip link set "$BR" up
-for i in 0 1 2 3; do
-    ip netns add "${NS[$i]}" || fail "ip netns add ${NS[$i]}"
-    ip link add "${VETH[$i]}" type veth peer name "${PEER[$i]}" || fail "cannot create veth ${VETH[$i]}"
-    ip link set "${VETH[$i]}" master "$BR" && ip link set "${VETH[$i]}" up || fail "cannot attach ${VETH[$i]} to $BR"
-    ip link set "${PEER[$i]}" netns "${NS[$i]}" || fail "cannot move ${PEER[$i]} into ${NS[$i]}"
-    ip -n "${NS[$i]}" addr add "${ADDR[$i]}/24" dev "${PEER[$i]}" || fail "cannot address ${PEER[$i]}"
-    ip -n "${NS[$i]}" link set "${PEER[$i]}" up && ip -n "${NS[$i]}" link set lo up || fail "cannot bring up ${NS[$i]}"
-done
+netns_bridge "$BR"
+for i in 0 1 2 3; do netns_host "${NS[$i]}" "${ADDR[$i]}" "${VETH[$i]}" "${PEER[$i]}"; done
 echo "hosts: $(for i in 0 1 2 3; do printf '%s %s  ' "${NS[$i]}" "${ADDR[$i]}"; done)on bridge $BR"
 
 # Is netem there? (a kernel without sch_netem says "Specified qdisc kind is unknown")

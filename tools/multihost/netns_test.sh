@@ -39,20 +39,9 @@ KILL_AT=${KILL_AT:-5}
 TIMEOUT=${TIMEOUT:-600}
 KEEP=${KEEP:-0}
 
-skip() { echo "SKIP: $*"; exit 0; }
-[ "$(id -u)" = 0 ] || skip "needs root to create network namespaces"
-command -v ip >/dev/null 2>&1 || skip "the ip command (iproute2) is not installed"
-ip netns list >/dev/null 2>&1 || skip "ip netns is unavailable here"
-# Root inside a container may still lack the capability to make namespaces and bridges: probe first.
-probe=prcs-probe-$$
-if ! ip netns add "$probe" 2>/dev/null; then skip "cannot create network namespaces here (no CAP_SYS_ADMIN?)"; fi
-ip netns del "$probe" 2>/dev/null
-if ! ip link add "prcs-pb-$$" type bridge 2>/dev/null; then skip "cannot create a bridge here"; fi
-ip link del "prcs-pb-$$" 2>/dev/null
+. "$REPO/tools/lib/netns_hosts.sh"
+netns_preflight "$BIN_DIR" precis precis-coordinator precis-ps precis-worker
 [ "$KILL_AT" -lt "$MAX_STEPS" ] || { echo "FAIL: KILL_AT ($KILL_AT) must be below MAX_STEPS ($MAX_STEPS)"; exit 1; }
-for b in precis-coordinator precis-ps precis-worker; do
-    [ -x "$BIN_DIR/$b" ] || { echo "FAIL: $BIN_DIR/$b is missing; build first (make build, or set BIN_DIR)"; exit 1; }
-done
 
 ID=$$
 BR=prcs-br-$ID                         # interface names stay within 15 characters (PIDs have at most 7 digits)
@@ -67,21 +56,8 @@ FAILED=0
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    for ns in "${NS[@]}"; do
-        local pids
-        pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
-        [ -n "${pids// /}" ] && kill -9 $pids 2>/dev/null
-    done
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    for ns in "${NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
-    for v in "${VETH[@]}"; do ip link del "$v" 2>/dev/null; done
-    ip link del "$BR" 2>/dev/null
-    if [ "$rc" != 0 ] || [ "$FAILED" = 1 ] || [ "$KEEP" = 1 ]; then
-        echo "logs and config kept in $TMP"
-    else
-        rm -rf "$TMP"
-    fi
+    netns_remove_all "${PIDS[@]}"
+    netns_keep_or_remove "$TMP" "$rc" "$KEEP"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -106,17 +82,8 @@ fail() {
 }
 
 # ---- three hosts ----
-ip netns add "${NS[0]}" 2>"$TMP/ip.err" || skip "cannot create a network namespace: $(cat "$TMP/ip.err")"
-ip link add "$BR" type bridge 2>"$TMP/ip.err" || skip "cannot create a bridge: $(cat "$TMP/ip.err")"
-ip link set "$BR" up
-for i in 0 1 2; do
-    [ "$i" = 0 ] || ip netns add "${NS[$i]}" || fail "ip netns add ${NS[$i]}"
-    ip link add "${VETH[$i]}" type veth peer name "${PEER[$i]}" || fail "cannot create veth ${VETH[$i]}"
-    ip link set "${VETH[$i]}" master "$BR" && ip link set "${VETH[$i]}" up || fail "cannot attach ${VETH[$i]} to $BR"
-    ip link set "${PEER[$i]}" netns "${NS[$i]}" || fail "cannot move ${PEER[$i]} into ${NS[$i]}"
-    ip -n "${NS[$i]}" addr add "${ADDR[$i]}/24" dev "${PEER[$i]}" || fail "cannot address ${PEER[$i]}"
-    ip -n "${NS[$i]}" link set "${PEER[$i]}" up && ip -n "${NS[$i]}" link set lo up || fail "cannot bring up ${NS[$i]}"
-done
+netns_bridge "$BR"
+for i in 0 1 2; do netns_host "${NS[$i]}" "${ADDR[$i]}" "${VETH[$i]}" "${PEER[$i]}"; done
 echo "hosts: ${NS[0]} ${ADDR[0]}, ${NS[1]} ${ADDR[1]}, ${NS[2]} ${ADDR[2]} on bridge $BR"
 
 # ---- the run ----
