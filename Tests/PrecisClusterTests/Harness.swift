@@ -2,6 +2,7 @@ import Foundation
 import PrecisCore
 import PrecisTrain
 import Synchronization
+import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -252,6 +253,24 @@ func loadParameters(_ folder: String) throws -> [String: [Float]] {
     var out: [String: [Float]] = [:]
     for n in f.names { out[n] = try f.floats(n) }
     return out
+}
+
+/// A disturbed run's model (`dir/out`) against the same config run again undisturbed: the model is
+/// moved to `dir/out-<tag>`, the config trained once more (`servers` × `workers`, no keys), and
+/// every parameter of the two must be bitwise equal (sync training does not depend on who computed
+/// what, or how often a step was repeated).
+func expectBitwiseEqualToUndisturbedRun(dir: String, config: String, servers: Int, workers: Int, tag: String,
+                                        timeout: Double = 120, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let disturbed = try loadParameters(dir + "/out")
+    try FileManager.default.moveItem(atPath: dir + "/out", toPath: dir + "/out-" + tag)
+    let plain = try TestCluster.up(dir: dir, config: config, servers: servers, workers: workers)
+    #expect(plain.wait("coordinator", timeout: timeout) == 0, "\(plain.allLogs())", sourceLocation: sourceLocation)
+    let undisturbed = try loadParameters(dir + "/out")
+    #expect(disturbed.keys.sorted() == undisturbed.keys.sorted(), sourceLocation: sourceLocation)
+    for (name, v) in undisturbed {
+        #expect(disturbed[name]?.map(\.bitPattern) == v.map(\.bitPattern), "\(name) differs from the undisturbed run's",
+                sourceLocation: sourceLocation)
+    }
 }
 
 /// Relative L2 difference of two parameter sets: over everything, and the worst single tensor

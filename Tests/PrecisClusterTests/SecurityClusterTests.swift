@@ -92,14 +92,7 @@ extension RealProcesses {
         for text in ["probe", "bad magic", "intruder: bad", "joined (pid 1 "] {
             #expect(!coordinatorLog.contains(text) && !serverLog.contains(text), "\(text) in the logs:\n\(c.allLogs())")
         }
-        let keyed = try loadParameters(dir + "/out")
-        try FileManager.default.moveItem(atPath: dir + "/out", toPath: dir + "/out-keyed")
-
-        let plain = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1)
-        #expect(plain.wait("coordinator") == 0, "\(plain.allLogs())")
-        let undisturbed = try loadParameters(dir + "/out")
-        #expect(keyed.keys.sorted() == undisturbed.keys.sorted())
-        for (name, v) in undisturbed { #expect(keyed[name]?.map(\.bitPattern) == v.map(\.bitPattern), "\(name) differs") }
+        try expectBitwiseEqualToUndisturbedRun(dir: dir, config: cfg, servers: 1, workers: 1, tag: "keyed")
     }
 
     /// A raw peer that reaches the ports of a keyless (loopback) cluster can do nothing: the server
@@ -161,12 +154,7 @@ extension RealProcesses {
 
         #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
         #expect(c.log("coordinator").contains("step 30/30"))
-        let disturbed = try loadParameters(dir + "/out")
-        try FileManager.default.moveItem(atPath: dir + "/out", toPath: dir + "/out-disturbed")
-        let plain = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1)
-        #expect(plain.wait("coordinator") == 0, "\(plain.allLogs())")
-        let undisturbed = try loadParameters(dir + "/out")
-        for (name, v) in undisturbed { #expect(disturbed[name]?.map(\.bitPattern) == v.map(\.bitPattern), "\(name) differs") }
+        try expectBitwiseEqualToUndisturbedRun(dir: dir, config: cfg, servers: 1, workers: 1, tag: "disturbed")
     }
 
     /// Resident memory of a process, in bytes (VmRSS).

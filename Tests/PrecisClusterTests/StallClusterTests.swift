@@ -38,15 +38,8 @@ extension RealProcesses {
         let log = c.log("coordinator")
         #expect(log.contains("step 200/200"))
         #expect(!log.contains("keeping id"), "\(log)")
-        let stalled = try loadParameters(dir + "/out")
-        try FileManager.default.moveItem(atPath: dir + "/out", toPath: dir + "/out-stalled")
-
-        let plain = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 2)
         // 200 debug-build steps on a loaded 2-core machine can take longer than the default 120 s.
-        #expect(plain.wait("coordinator", timeout: 900) == 0, "\(plain.allLogs())")
-        let undisturbed = try loadParameters(dir + "/out")
-        #expect(stalled.keys.sorted() == undisturbed.keys.sorted())
-        for (name, v) in undisturbed { #expect(stalled[name]?.map(\.bitPattern) == v.map(\.bitPattern), "\(name) differs") }
+        try expectBitwiseEqualToUndisturbedRun(dir: dir, config: cfg, servers: 1, workers: 2, tag: "stalled", timeout: 900)
     }
 
     /// A stall longer than `heartbeat_timeout` (3 s) but shorter than the members' patience (twice
