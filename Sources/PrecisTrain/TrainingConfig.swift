@@ -70,6 +70,9 @@ public struct TrainingArguments: Sendable, Equatable {
     public var adamEpsilon = 1e-8
     public var numTrainEpochs = 3.0
     public var maxSteps = -1
+    /// The most steps a run may have (max_steps, warmup_steps, or num_train_epochs × steps per epoch):
+    /// far beyond any real run, small enough that step counts never overflow.
+    public static let maxStepsLimit = 1 << 40
     /// `warmup_steps` given as a whole number of steps (transformers 5 also takes a ratio there: `warmupRatio`).
     public var warmupSteps = 0
     /// `warmup_steps` below 1 (transformers 5), or transformers 4's `warmup_ratio`: a fraction of the total steps.
@@ -314,7 +317,7 @@ public struct TrainingConfig: Sendable, Equatable {
             if let i = v as? Int {
                 a.warmupSteps = i
             } else if let d = v as? Double, d.isFinite, d >= 0 {
-                if d < 1 { a.warmupRatio = d } else if d == d.rounded(), d <= Double(1 << 40) { a.warmupSteps = Int(d) } else {
+                if d < 1 { a.warmupRatio = d } else if d == d.rounded(), d <= Double(TrainingArguments.maxStepsLimit) { a.warmupSteps = Int(d) } else {
                     throw ConfigError.invalid(file: file, key: "training.warmup_steps", reason: "\(d) must be a whole number of steps, or a ratio in [0, 1)")
                 }
             } else {
@@ -431,9 +434,9 @@ public struct TrainingConfig: Sendable, Equatable {
         try finite(t.adamEpsilon, "adam_epsilon", atLeast: 0, orEqual: false)
         try finite(t.maxGradNorm, "max_grad_norm", atLeast: 0)
         try finite(t.numTrainEpochs, "num_train_epochs", atLeast: 0)
-        try check(t.maxSteps == -1 || (t.maxSteps > 0 && t.maxSteps <= 1 << 40), "max_steps",
-                  "\(t.maxSteps) must be positive, or -1 to train num_train_epochs")
-        try inRange(t.warmupSteps, "warmup_steps", 0, 1 << 40)
+        try check(t.maxSteps == -1 || (t.maxSteps > 0 && t.maxSteps <= TrainingArguments.maxStepsLimit), "max_steps",
+                  "\(t.maxSteps) must be in 1…\(TrainingArguments.maxStepsLimit), or -1 to train num_train_epochs")
+        try inRange(t.warmupSteps, "warmup_steps", 0, TrainingArguments.maxStepsLimit)
         try check(t.seed >= 0 && t.seed <= Int(UInt32.max), "seed", "\(t.seed) must be in 0…\(UInt32.max), as Trainer's")
         if let n = t.maxTrainSamples {
             try check(n > 0, "max_train_samples", "\(n) must be positive (it is how many training examples to use)")

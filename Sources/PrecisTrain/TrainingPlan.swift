@@ -96,7 +96,17 @@ public struct TrainingPlan {
         microPerStep = a.gradientAccumulationSteps * (asyncUpdates ? 1 : max(1, plannedWorkers))
         let microPerEpoch = (dataset.count + perDevice - 1) / perDevice
         stepsPerEpoch = max(1, (microPerEpoch + microPerStep - 1) / microPerStep)
-        totalSteps = a.maxSteps > 0 ? a.maxSteps : Int((a.numTrainEpochs * Double(stepsPerEpoch)).rounded(.up))
+        if a.maxSteps > 0 {
+            totalSteps = a.maxSteps
+        } else {
+            // The same bound as max_steps': a huge num_train_epochs is refused, not turned into an Int trap.
+            let steps = (a.numTrainEpochs * Double(stepsPerEpoch)).rounded(.up)
+            guard steps <= Double(TrainingArguments.maxStepsLimit) else {
+                throw ConfigError.invalid(file: cfg.file, key: "training.num_train_epochs",
+                                          reason: "\(a.numTrainEpochs) epochs of \(stepsPerEpoch) steps are more than \(TrainingArguments.maxStepsLimit) steps")
+            }
+            totalSteps = Int(steps)
+        }
         warmupSteps = a.warmupSteps > 0 ? a.warmupSteps : LRSchedule.warmupSteps(ratio: a.warmupRatio, totalSteps: totalSteps)
         schedule = LRSchedule(kind: LRSchedule.Kind(rawValue: a.lrSchedulerType)!, baseLR: a.learningRate,
                               warmupSteps: warmupSteps, totalSteps: totalSteps)

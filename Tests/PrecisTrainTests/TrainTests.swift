@@ -303,6 +303,28 @@ func smallData() throws -> String {
         }
     }
 
+    /// num_train_epochs so large that its steps pass max_steps' bound (1e300 once trapped converting
+    /// the step count to Int) is an error naming the key; the bound itself still plans.
+    @Test func tooManyEpochsAreAnErrorNamingTheKey() throws {
+        let data = try smallData()
+        var c = config(data, out: temp(), batch: 2, accumulation: 1, steps: 2)
+        c.training.maxSteps = -1
+        let shape = ModelShape(vocabSize: 8192, maxPositions: 1024)
+        for epochs in [1e300, 1e15] {
+            c.training.numTrainEpochs = epochs
+            do {
+                _ = try TrainingPlan(c, model: shape, plannedWorkers: 1)
+                Issue.record("num_train_epochs \(epochs) was accepted")
+            } catch let ConfigError.invalid(_, key, reason) {
+                #expect(key == "training.num_train_epochs")
+                #expect(reason.contains("more than \(TrainingArguments.maxStepsLimit) steps"), "\(reason)")
+            }
+        }
+        c.training.numTrainEpochs = 2
+        let plan = try TrainingPlan(c, model: shape, plannedWorkers: 1)
+        #expect(plan.totalSteps == 2 * plan.stepsPerEpoch)
+    }
+
     /// A tokenizer made for another model family (the test tokenizer ends with `</s>` = 2 and pads
     /// with 1, as BART; T5 and Pegasus use eos 1, pad 0) is refused before anything is tokenized: the
     /// model would learn to end summaries with a token generation does not stop at.
