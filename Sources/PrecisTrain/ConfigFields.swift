@@ -122,7 +122,7 @@ extension TrainingConfig {
     public static func applying(_ settings: [String], to text: String, file: String) throws -> String {
         guard !settings.isEmpty else { return text }
         var top: Node.Mapping
-        switch try Yams.compose(yaml: text) {
+        switch try YAMLTree.compose(text, file: file) {
         case .mapping(let m)?: top = m
         case nil: top = Node.Mapping([])
         default: throw ConfigError.unreadable(file: file, reason: "the top level must be a mapping with 'training' and 'cluster'")
@@ -147,7 +147,7 @@ extension TrainingConfig {
                 throw ConfigError.unknownKeys(file: "--set", keys: [UnknownKey(key, suggestion: TrainerKeys.closest(to: key, in: Array(trainingKeys.union(clusterKeys))))])
             }
             let value: Node
-            do { value = try Yams.compose(yaml: valueText) ?? Node("", Tag(.null)) } catch {
+            do { value = try YAMLTree.compose(valueText, file: "--set") ?? Node("", Tag(.null)) } catch {
                 throw ConfigError.invalid(file: "--set", key: "\(section).\(key)", reason: "'\(valueText)' is not a YAML value")
             }
             var m: Node.Mapping

@@ -246,23 +246,11 @@ public struct TrainingConfig: Sendable, Equatable {
         return try parse(text, file: path)
     }
 
-    /// The most YAML nodes a config may expand to (aliases counted each time they are used): a
-    /// config has a few dozen keys, so this only stops an alias bomb from growing memory.
-    public static let maxNodes = 10_000
-
-    /// YAML text as values (a config file, a cluster file), checked first: see `checkTree`.
+    /// YAML text as values (a config file, a cluster file), checked first (`YAMLTree.compose`).
     static func loadYAML(_ text: String, file: String) throws -> Any? {
-        do {
-            // Composing shares an alias's nodes with its anchor (nothing expands yet); the tree is
-            // walked within a node budget, with duplicate keys refused, before it becomes values.
-            if let node = try Yams.compose(yaml: text) {
-                var budget = maxNodes
-                try checkTree(node, path: "", budget: &budget, file: file)
-            }
-            return try Yams.load(yaml: text)
-        } catch let e as ConfigError {
-            throw e
-        } catch {
+        // A tree that passed is shallow and small: parsing it again into values is safe.
+        guard try YAMLTree.compose(text, file: file) != nil else { return nil }
+        do { return try Yams.load(yaml: text) } catch {
             throw ConfigError.unreadable(file: file, reason: "not valid YAML: \(error)")
         }
     }
@@ -369,7 +357,7 @@ public struct TrainingConfig: Sendable, Equatable {
     /// `text` without its secret keys, as YAML: what the coordinator sends its members (they
     /// parse it to the same config, less the secrets, which only the coordinator uses).
     public static func redacted(_ text: String) throws -> String {
-        guard let root = try Yams.compose(yaml: text), case .mapping(var top) = root else { return text }
+        guard let root = try YAMLTree.compose(text, file: "config"), case .mapping(var top) = root else { return text }
         var changed = false
         for (section, key) in secretKeys {
             guard case .mapping(var m)? = top[section], m[key] != nil else { continue }
@@ -378,36 +366,6 @@ public struct TrainingConfig: Sendable, Equatable {
             changed = true
         }
         return changed ? try Yams.serialize(node: .mapping(top)) : text
-    }
-
-    /// Refuses duplicate keys in any mapping (YAML forbids them; a parser that keeps the last one
-    /// silently drops a setting), keys that are not scalars, and trees larger than `maxNodes` once
-    /// aliases are expanded.
-    static func checkTree(_ node: Node, path: String, budget: inout Int, file: String) throws {
-        budget -= 1
-        guard budget >= 0 else {
-            throw ConfigError.unreadable(file: file, reason: "more than \(maxNodes) YAML nodes once aliases are expanded (an alias bomb?)")
-        }
-        switch node {
-        case .scalar: return
-        case .sequence(let items):
-            for (i, item) in items.enumerated() { try checkTree(item, path: "\(path)[\(i)]", budget: &budget, file: file) }
-        case .mapping(let pairs):
-            var seen = Set<String>()
-            for (key, value) in pairs {
-                let line = key.mark.map { " (line \($0.line))" } ?? ""
-                // Yams turns every key into a string and traps on one that is not a scalar.
-                guard case .scalar = key, let name = key.string else {
-                    throw ConfigError.invalid(file: file, key: path.isEmpty ? "(top level)" : path,
-                                              reason: "a key must be a plain name, not a list or mapping\(line)")
-                }
-                let full = path.isEmpty ? name : "\(path).\(name)"
-                guard seen.insert(name).inserted else {
-                    throw ConfigError.invalid(file: file, key: full, reason: "appears twice in the same mapping\(line)")
-                }
-                try checkTree(value, path: full, budget: &budget, file: file)
-            }
-        }
     }
 
     public func validate() throws {

@@ -247,6 +247,42 @@ func smallData() throws -> String {
         #expect((try? TrainingConfig.parse(ok, file: "ok.yaml"))?.training.perDeviceEvalBatchSize == 4)
     }
 
+    /// Nesting deep enough to overflow the stack of Yams' recursive composer (`- - - … x`, or
+    /// `[[[…]]]`, a few thousand levels: a segmentation fault before), flow nesting that makes
+    /// libyaml slow (its time grows with the square of it) and texts too large are refused with the
+    /// file named, quickly, on any thread; so is a chain of aliases nested past the depth limit.
+    @Test func deeplyNestedOrOversizedYAMLIsRefused() {
+        func refusal(_ yaml: String) -> String? {
+            do {
+                _ = try TrainingConfig.parse(yaml, file: "deep.yaml")
+                return nil
+            } catch let ConfigError.unreadable(file, reason) {
+                #expect(file == "deep.yaml")
+                return reason
+            } catch {
+                return "\(error)"
+            }
+        }
+        let levels = 20_000
+        let block = "training:\n" + String(repeating: "- ", count: levels) + "x\n"
+        #expect(refusal(block)?.contains("nested more than \(YAMLTree.maxDepth) levels deep (line 2") == true, "\(refusal(block) ?? "accepted")")
+        let flow = "training: " + String(repeating: "[", count: 3_000) + String(repeating: "]", count: 3_000) + "\n"
+        #expect(refusal(flow)?.contains("nested more than \(YAMLTree.maxDepth) levels deep") == true, "\(refusal(flow) ?? "accepted")")
+        let openers = "training: " + String(repeating: "[", count: YAMLTree.maxFlowOpeners + 1)
+        #expect(refusal(openers)?.contains("'[' and '{' characters: more than the \(YAMLTree.maxFlowOpeners)") == true)
+        let large = "training:\n  source_prefix: '" + String(repeating: "x", count: YAMLTree.maxBytes) + "'\n"
+        #expect(refusal(large)?.contains("more than the \(YAMLTree.maxBytes) a YAML file may have") == true)
+        var chain = "a0: &a0 x\n"
+        for i in 1...100 { chain += "a\(i): &a\(i) [*a\(i - 1)]\n" }
+        #expect(refusal(chain)?.contains("nested more than") == true, "\(refusal(chain) ?? "accepted")")
+        // Nesting at the limit parses (as a config it is then refused for its content, not its shape).
+        let atLimit = "a: " + String(repeating: "[", count: YAMLTree.maxDepth) + String(repeating: "]", count: YAMLTree.maxDepth) + "\n"
+        #expect(throws: ConfigError.self) { _ = try TrainingConfig.parse(atLimit, file: "ok.yaml") }
+        #expect(refusal(atLimit)?.contains("nested") != true)
+        // A cluster file goes through the same door.
+        #expect(throws: ConfigError.self) { _ = try ClusterFile.parse(block, file: "deep.yaml") }
+    }
+
     @Test func plausibleValuesStillParse() throws {
         let c = try TrainingConfig.parse("""
             training:
