@@ -104,9 +104,7 @@ public final class Coordinator {
 
     public init(_ options: Options) throws {
         self.options = options
-        guard var text = FileManager.default.contents(atPath: options.config).map({ String(decoding: $0, as: UTF8.self) }) else {
-            throw ConfigError.unreadable(file: options.config, reason: "no such file")
-        }
+        var text = try TrainingConfig.readText(options.config)
         let parsed = try TrainingConfig.parse(text, file: options.config)
         // A model or tokenizer named as a Hub repository is downloaded by the coordinator alone;
         // members get the config pointing at the local copies (ModelSource.trainingOverrides).

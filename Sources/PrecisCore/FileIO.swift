@@ -64,3 +64,52 @@ public enum AtomicFile {
         if fd >= 0 { fsync(fd); close(fd) }
     }
 }
+
+/// Files that should be small (a config, a cluster file, a JSON settings file), read whole only when
+/// they are: a regular file (a FIFO would block the read for ever) of at most `limit` bytes (a huge
+/// one, or a link to /dev/zero, would fill memory before anything looked at it).
+public enum SmallFile {
+    public enum Problem: Error, CustomStringConvertible, Equatable {
+        case missing
+        case notRegular
+        case tooLarge(limit: Int)
+        case unreadable(String)
+
+        public var description: String {
+            switch self {
+            case .missing: return "no such file"
+            case .notRegular: return "not a regular file"
+            case .tooLarge(let limit): return "larger than the \(limit) bytes such a file may have"
+            case .unreadable(let why): return "cannot be read: \(why)"
+            }
+        }
+    }
+
+    /// The file's bytes, or the problem that kept them from being read.
+    public static func read(_ path: String, limit: Int) throws(Problem) -> Data {
+        // Non-blocking, so that opening a FIFO returns at once (fstat then refuses it).
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw errno == ENOENT || errno == ENOTDIR ? .missing : .unreadable(String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .unreadable(String(cString: strerror(errno))) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw .notRegular }
+        guard Int(st.st_size) <= limit else { throw .tooLarge(limit: limit) }
+        // Read up to one byte past the limit: the file may have grown since fstat.
+        var bytes = [UInt8](repeating: 0, count: limit + 1)
+        var count = 0
+        while count < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, $0.count - count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .unreadable(String(cString: strerror(errno)))
+            }
+            if n == 0 { break }
+            count += n
+        }
+        guard count <= limit else { throw .tooLarge(limit: limit) }
+        return Data(bytes[..<count])
+    }
+}

@@ -71,11 +71,7 @@ public struct ClusterFile: Sendable, Equatable {
     public var totalWorkers: Int { hosts.reduce(0) { $0 + $1.workers } }
 
     public static func load(_ path: String) throws -> ClusterFile {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError.unreadable(file: path, reason: "no such file")
-        }
-        guard let text = String(data: data, encoding: .utf8) else { throw ConfigError.unreadable(file: path, reason: "not UTF-8") }
-        return try parse(text, file: path)
+        try parse(try TrainingConfig.readText(path), file: path)
     }
 
     public static func parse(_ text: String, file: String) throws -> ClusterFile {
@@ -181,8 +177,8 @@ public struct ClusterFile: Sendable, Equatable {
 
     /// The `cluster:` mapping of a training config, empty when the file is missing, unreadable or has none.
     private static func clusterSection(trainingConfig path: String) -> [String: Any] {
-        guard let data = FileManager.default.contents(atPath: path),
-              let root = try? TrainingConfig.loadYAML(String(decoding: data, as: UTF8.self), file: path) as? [String: Any],
+        guard let text = try? TrainingConfig.readText(path),
+              let root = try? TrainingConfig.loadYAML(text, file: path) as? [String: Any],
               let cluster = root["cluster"] as? [String: Any] else { return [:] }
         return cluster
     }

@@ -1,4 +1,5 @@
 import Foundation
+import PrecisCore
 import Yams
 import PrecisWire
 
@@ -239,11 +240,18 @@ public struct TrainingConfig: Sendable, Equatable {
     public init() {}
 
     public static func load(_ path: String) throws -> TrainingConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError.unreadable(file: path, reason: "no such file")
+        try parse(try readText(path), file: path)
+    }
+
+    /// The text of a YAML file (a config, a cluster file): a regular file of at most
+    /// `YAMLTree.maxBytes`, in UTF-8.
+    public static func readText(_ path: String) throws(ConfigError) -> String {
+        let data: Data
+        do { data = try SmallFile.read(path, limit: YAMLTree.maxBytes) } catch {
+            throw ConfigError.unreadable(file: path, reason: "\(error)")
         }
         guard let text = String(data: data, encoding: .utf8) else { throw ConfigError.unreadable(file: path, reason: "not UTF-8") }
-        return try parse(text, file: path)
+        return text
     }
 
     /// YAML text as values (a config file, a cluster file), checked first (`YAMLTree.compose`).

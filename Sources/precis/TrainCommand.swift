@@ -62,10 +62,7 @@ struct TrainCommand: ParsableCommand {
         let format = (try? LogFormat.parse(logFormat)) ?? .text
         Logging.configure(format: format, role: "precis")
         do {
-            guard let data = FileManager.default.contents(atPath: config) else {
-                throw ConfigError.unreadable(file: config, reason: "no such file")
-            }
-            let original = String(decoding: data, as: UTF8.self)
+            let original = try TrainingConfig.readText(config)
             // --bf16 is one more --set, after the others, so the coordinator and the workers read it too.
             let settings = settings + (bf16.map { ["training.bf16=\($0.resolved(kernelReason: BF16Gemm.unavailableReason))"] } ?? [])
             if bf16 == .auto {

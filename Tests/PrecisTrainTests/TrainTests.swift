@@ -4,6 +4,9 @@ import PrecisCore
 import PrecisModels
 import PrecisTrain
 import PrecisData
+#if canImport(Glibc)
+import Glibc
+#endif
 
 let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -281,6 +284,25 @@ func smallData() throws -> String {
         #expect(refusal(atLimit)?.contains("nested") != true)
         // A cluster file goes through the same door.
         #expect(throws: ConfigError.self) { _ = try ClusterFile.parse(block, file: "deep.yaml") }
+    }
+
+    /// A config path that is a FIFO is refused at once (reading it would wait for a writer for ever),
+    /// and so is a file larger than a YAML file may be; both name the file.
+    @Test func aConfigThatIsNotASmallRegularFileIsRefused() throws {
+        let dir = temp()
+        let fifo = dir + "/fifo.yaml", big = dir + "/big.yaml"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        try Data(repeating: UInt8(ascii: "#"), count: YAMLTree.maxBytes + 1).write(to: URL(fileURLWithPath: big))
+        for (path, reason) in [(fifo, "not a regular file"), (big, "larger than the \(YAMLTree.maxBytes) bytes")] {
+            for load in [{ _ = try TrainingConfig.load(path) }, { _ = try ClusterFile.load(path) }] as [() throws -> Void] {
+                do {
+                    try load()
+                    Issue.record("\(path) was accepted")
+                } catch let ConfigError.unreadable(file, why) {
+                    #expect(file == path && why.contains(reason), "\(why)")
+                }
+            }
+        }
     }
 
     @Test func plausibleValuesStillParse() throws {

@@ -61,6 +61,26 @@ import Glibc
         #expect { try ClusterKeys.load(dir: dir + "/nowhere", role: .server) } throws: { "\($0)".contains("does not exist") }
     }
 
+    /// A key file that is not a regular file (a FIFO would block the read) or is larger than a key
+    /// file can be (a hostile one would fill memory first) is refused, naming it, before it is read.
+    @Test func keyFilesThatAreNotSmallRegularFilesAreRefused() throws {
+        let dir = tempDir()
+        try ClusterKeys.generate(into: dir)
+        let authorized = dir + "/authorized_keys"
+        try FileManager.default.removeItem(atPath: authorized)
+        #expect(mkfifo(authorized, 0o600) == 0)
+        #expect { try ClusterKeys.load(dir: dir, role: .coordinator) } throws: {
+            "\($0)".contains(authorized) && "\($0)".contains("not a regular file")
+        }
+        try FileManager.default.removeItem(atPath: authorized)
+        try Data(repeating: UInt8(ascii: "a"), count: (1 << 20) + 1).write(to: URL(fileURLWithPath: authorized))
+        #expect { try ClusterKeys.load(dir: dir, role: .coordinator) } throws: {
+            "\($0)".contains(authorized) && "\($0)".contains("larger than the 1048576 bytes")
+        }
+        // Workers do not read authorized_keys: their own certificate still loads.
+        _ = try ClusterKeys.load(dir: dir, role: .worker)
+    }
+
     @Test func authorizedKeysLinesAreChecked() throws {
         let k = try CurveKeyPair.generate().publicText
         #expect(try ClusterKeys.parseAuthorized("# c\n#\n\(k) worker # w0\n\n", file: "a")[k] == .worker)

@@ -71,9 +71,25 @@ public enum Certificate {
         return pair
     }
 
+    /// The most bytes a key file may have: a certificate is a few hundred, authorized_keys about 50
+    /// a key.
+    static let maxFileBytes = 1 << 20
+
     static func readText(_ path: String) throws -> String {
         guard FileManager.default.fileExists(atPath: path) else { throw SecurityError.missingFile(path) }
+        // A regular file of bounded size (a FIFO would block the read, a huge file fill memory);
+        // PrecisCore's SmallFile does the same for configs, but this module does not depend on it.
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              attributes[.type] as? FileAttributeType == .typeRegular else {
+            throw SecurityError.unreadable(file: path, reason: "not a regular file")
+        }
+        guard let size = attributes[.size] as? NSNumber, size.intValue <= maxFileBytes else {
+            throw SecurityError.unreadable(file: path, reason: "larger than the \(maxFileBytes) bytes a key file may have")
+        }
         guard let d = FileManager.default.contents(atPath: path) else { throw SecurityError.unreadable(file: path, reason: "cannot be read") }
+        guard d.count <= maxFileBytes else {
+            throw SecurityError.unreadable(file: path, reason: "larger than the \(maxFileBytes) bytes a key file may have")
+        }
         guard let s = String(data: d, encoding: .utf8) else { throw SecurityError.badCertificate(file: path, reason: "not UTF-8 text") }
         return s
     }
