@@ -10,9 +10,15 @@ struct Precis: ParsableCommand {
     static func main() {
         BLASKernel.selectBLASKernel()
         Stdio.lineBufferStdout()
+        var command: ParsableCommand
+        do { command = try parseAsRoot() } catch { exit(withError: error) }
         do {
-            var command = try parseAsRoot()
             try command.run()
+        } catch let e as ValidationError {
+            // Thrown while running, a ValidationError is about an input (a file, a text, what options
+            // found there), not the command line's syntax: an error line and status 1, as every other
+            // failure of a run, rather than ArgumentParser's usage text and status 64.
+            exit(withError: fail(e))
         } catch {
             exit(withError: error)
         }
