@@ -87,7 +87,10 @@ public struct GenerationSettings: Sendable, Equatable {
     public static func load(folder: String) throws -> GenerationSettings {
         for name in ["generation_config.json", "config.json"] {
             let path = (folder as NSString).appendingPathComponent(name)
-            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            // A file that is missing falls through to the next; one that is there but cannot be
+            // read is an error (settings silently taken from config.json would change the output).
+            let data: Data
+            do { data = try ModelError.readFile(path) } catch ModelError.missingFile { continue }
             guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
                 throw ModelError.invalidConfig(file: path, field: "(root)", reason: "not a JSON object")
             }

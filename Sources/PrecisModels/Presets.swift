@@ -77,8 +77,7 @@ public enum ModelPresets {
     /// `nameOrPath` is a preset name or a path to a config.json; returns the bytes and a name for errors.
     public static func resolve(_ nameOrPath: String) throws -> (data: Data, file: String) {
         if FileManager.default.fileExists(atPath: nameOrPath) {
-            guard let d = FileManager.default.contents(atPath: nameOrPath) else { throw ModelError.missingFile(path: nameOrPath) }
-            return (d, nameOrPath)
+            return (try ModelError.readFile(nameOrPath), nameOrPath)
         }
         if let json = all[nameOrPath] { return (Data(json.utf8), "preset \(nameOrPath)") }
         throw ModelError.invalidConfig(file: nameOrPath, field: "(file)",

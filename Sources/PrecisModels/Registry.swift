@@ -33,7 +33,6 @@ public enum ModelRegistry {
 
     /// Builds a model from a config file on disk.
     public static func model(configFile path: String) throws -> any Seq2SeqModel {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ModelError.missingFile(path: path) }
-        return try model(config: data, file: path)
+        return try model(config: try ModelError.readFile(path), file: path)
     }
 }

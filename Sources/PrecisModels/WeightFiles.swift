@@ -25,7 +25,7 @@ public enum WeightFiles {
 
     /// The shard paths an index names (`weight_map`: tensor → file), each once, sorted.
     static func shards(index: String, folder dir: String) throws -> [String] {
-        guard let data = FileManager.default.contents(atPath: index) else { throw ModelError.missingFile(path: index) }
+        let data = try ModelError.readFile(index)
         guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let map = obj["weight_map"] as? [String: String] else {
             throw ModelError.invalidConfig(file: index, field: "weight_map", reason: "missing or not an object of strings")
