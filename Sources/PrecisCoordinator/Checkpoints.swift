@@ -82,6 +82,20 @@ struct TrainingState: Codable {
     var cursorEpoch: Int
     var cursorOffset: Int
     var examplesSeen: Int
+
+    /// What makes this state unusable for a run whose epochs have `microBatchesPerEpoch`
+    /// micro-batches, or nil: a file changed by hand (its manifest digest made to match) must not
+    /// put a negative or overflowing step, epoch or cursor into the run.
+    func problem(microBatchesPerEpoch: Int) -> String? {
+        let limit = TrainingArguments.maxStepsLimit
+        if !(0...limit).contains(globalStep) { return "global_step \(globalStep) is not in 0…\(limit)" }
+        if !(0...limit).contains(cursorEpoch) { return "cursor_epoch \(cursorEpoch) is not in 0…\(limit)" }
+        if !(0...microBatchesPerEpoch).contains(cursorOffset) {
+            return "cursor_offset \(cursorOffset) is not in 0…\(microBatchesPerEpoch) (the micro-batches of an epoch)"
+        }
+        if examplesSeen < 0 { return "examples_seen \(examplesSeen) is negative" }
+        return nil
+    }
 }
 
 extension Coordinator {
@@ -302,6 +316,13 @@ extension Coordinator {
         guard let data = FileManager.default.contents(atPath: stateFile) else { throw CoordinatorError.checkpoint("\(stateFile): missing") }
         let ts: TrainingState
         do { ts = try dec.decode(TrainingState.self, from: data) } catch { throw CoordinatorError.checkpoint("\(stateFile): \(error)") }
+        if let problem = ts.problem(microBatchesPerEpoch: (plan.dataset.count + plan.perDevice - 1) / plan.perDevice) {
+            throw CoordinatorError.checkpoint("\(stateFile): \(problem)")
+        }
+        guard ts.globalStep <= plan.totalSteps else {
+            throw CoordinatorError.checkpoint("\(stateFile): the checkpoint is at step \(ts.globalStep), past this run's last step "
+                                              + "(\(plan.totalSteps)): nothing is left to train (raise max_steps or num_train_epochs to go on from it)")
+        }
         guard ts.dataDigest == plan.digest else {
             throw CoordinatorError.checkpoint("\(stateFile): the checkpoint was trained on other data (digest \(ts.dataDigest), now \(plan.digest))")
         }

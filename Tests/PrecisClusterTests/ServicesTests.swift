@@ -50,6 +50,36 @@ extension RealProcesses {
                 #expect(d.global < 1e-6 && d.worst < 1e-6, "\(d)")
             }
         }
+        // A training_state.json edited by hand (its manifest digest made to match) is refused, naming
+        // the field, before anything starts: a negative or overflowing step trapped the coordinator.
+        // So is a checkpoint past the run's last step (the coordinator waited a minute, then failed).
+        for (edit, steps, reason) in [("global_step", -5, "global_step -5 is not in 0…"),
+                                      ("global_step", Int.max, "global_step \(Int.max) is not in 0…"),
+                                      ("cursor_offset", -7, "cursor_offset -7 is not in 0…"),
+                                      ("examples_seen", -1, "examples_seen -1 is negative"),
+                                      ("global_step", 10, "the checkpoint is at step 10, past this run's last step (8)")] {
+            let tampered = dir + "/tampered"
+            try? FileManager.default.removeItem(atPath: tampered)
+            try FileManager.default.copyItem(atPath: dir + "/saved-10", toPath: tampered)
+            var state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tampered + "/training_state.json"))) as! [String: Any]
+            state[edit] = steps
+            let bytes = try JSONSerialization.data(withJSONObject: state)
+            try bytes.write(to: URL(fileURLWithPath: tampered + "/training_state.json"))
+            var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tampered + "/manifest.json"))) as! [String: Any]
+            var files = manifest["files"] as! [String: Any]
+            files["training_state.json"] = ["sha256": Hashing.sha256Hex(bytes), "size": bytes.count]
+            manifest["files"] = files
+            try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: tampered + "/manifest.json"))
+            let sub = dir + "/tampered-run"
+            try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+            let tcfg = try TestCluster.config(dir: sub, model: model, batch: 4, steps: edit == "global_step" && steps == 10 ? 8 : 20,
+                                              servers: 2, workers: 2, extraTraining: "resume_from_checkpoint: \(tampered)")
+            let t = TestCluster(dir: sub, config: tcfg)
+            try t.start("precis-coordinator", "coordinator", ["--config", tcfg, "--bind", "tcp://127.0.0.1:*"])
+            #expect(t.wait("coordinator", timeout: 60) == 1, "\(t.log("coordinator"))")
+            #expect(t.log("coordinator").contains(tampered + "/training_state.json: " + reason), "\(t.log("coordinator"))")
+        }
+
         // A corrupted newest checkpoint is skipped with its reason; the one before is used.
         var w = Self.bytes(dir + "/out/checkpoint-10/model.safetensors")
         w[w.count / 2] ^= 0x55
