@@ -25,10 +25,10 @@ package enum YAMLTree {
     /// The most nodes a text may expand to, aliases counted each time they are used: this stops an
     /// alias bomb from growing memory.
     package static let maxNodes = 10_000
-    /// The composing thread's stack: `maxBytes` of `- ` nest `maxBytes / 2` levels, at under 2 KB a
-    /// level (with room to spare). Reserved, not used: only the pages a text's nesting reaches are
-    /// ever touched.
-    static let stackBytes = 256 << 20
+    /// The composing thread's stack: `maxBytes` of `- ` nest `maxBytes / 2` levels, about 1.7 KB a
+    /// level in a release build (110 MB at most), with room for a debug build's larger frames.
+    /// Reserved, not used: only the pages a text's nesting reaches are ever touched.
+    static let stackBytes = 512 << 20
 
     /// The tree of `text` (nil when it holds no document), checked: at most `maxBytes` and
     /// `maxFlowOpeners`, `maxDepth` levels and `maxNodes` nodes once aliases are expanded, no key
