@@ -67,6 +67,16 @@ public struct ClusterFile: Sendable, Equatable {
     /// means this machine.
     public var coordinatorHostEntry: Host? { hosts.first { $0.address == coordinatorHost } }
 
+    /// Why `word` cannot stand as one argument of a command line (an ssh destination, an address),
+    /// or nil: it must not start with '-' nor hold blanks or control characters.
+    static func commandWordProblem(_ word: String) -> String? {
+        if word.hasPrefix("-") { return "starts with '-' (it would be read as an option)" }
+        if word.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) {
+            return "holds blanks or control characters"
+        }
+        return nil
+    }
+
     public var totalServers: Int { hosts.reduce(0) { $0 + $1.servers } }
     public var totalWorkers: Int { hosts.reduce(0) { $0 + $1.workers } }
 
@@ -110,6 +120,13 @@ public struct ClusterFile: Sendable, Equatable {
             host.threadsPerWorker = try h.optionalInt("threads_per_worker") ?? 1
             try h.rejectUnknown()
             if let s = host.ssh, s.isEmpty { throw ConfigError.invalid(file: file, key: key + ".ssh", reason: "empty (use null for this machine)") }
+            // Both reach command lines: a leading '-' would be read as an option (ssh's
+            // `-oProxyCommand=…` runs a command on this machine), blanks would split a word.
+            for (field, value) in [("address", host.address), ("ssh", host.ssh)] {
+                if let v = value, let problem = Self.commandWordProblem(v) {
+                    throw ConfigError.invalid(file: file, key: key + "." + field, reason: "'\(v)' \(problem)")
+                }
+            }
             if host.workdir != nil && host.ssh == nil {
                 throw ConfigError.invalid(file: file, key: key + ".workdir", reason: "only for hosts reached over ssh (roles on this machine run in the current directory)")
             }

@@ -126,6 +126,29 @@ private let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent
         }
     }
 
+    /// An ssh destination or an address that would not stay one word of a command line is refused:
+    /// `-oProxyCommand=…` as a destination is an option to ssh that runs a command on this machine.
+    @Test func destinationsAndAddressesMustBePlainWords() throws {
+        let cases: [(String, String, String)] = [
+            ("{address: 10.0.0.2, ssh: \"-oProxyCommand=touch /tmp/x\", workers: 1}", "hosts[1].ssh", "starts with '-'"),
+            ("{address: 10.0.0.2, ssh: \"-F/tmp/evil\", workers: 1}", "hosts[1].ssh", "starts with '-'"),
+            ("{address: 10.0.0.2, ssh: \"user@b x\", workers: 1}", "hosts[1].ssh", "blanks or control characters"),
+            ("{address: 10.0.0.2, ssh: \"b\\nc\", workers: 1}", "hosts[1].ssh", "blanks or control characters"),
+            ("{address: \"--insecure\", ssh: b, workers: 1}", "hosts[1].address", "starts with '-'"),
+        ]
+        for (host, key, reason) in cases {
+            let yaml = "hosts:\n  - {address: 10.0.0.1, servers: 1}\n  - \(host)\n"
+            do {
+                _ = try ClusterFile.parse(yaml, file: "c.yaml")
+                Issue.record("accepted: \(host)")
+            } catch let ConfigError.invalid(file, k, r) {
+                #expect(file == "c.yaml" && k == key && r.contains(reason), "\(k): \(r)")
+            }
+        }
+        _ = try ClusterFile.parse("hosts:\n  - {address: 10.0.0.1, servers: 1}\n  - {address: 10.0.0.2, ssh: deploy@b-2.example, workers: 1}\n",
+                                  file: "c.yaml")
+    }
+
     @Test func errorMessagesNameFileAndKey() {
         do {
             _ = try ClusterFile.parse("hosts:\n  - {address: 127.0.0.1, servers: x, workers: 1}\n", file: "cluster/local.yaml")
