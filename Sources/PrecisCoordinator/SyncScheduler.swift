@@ -22,6 +22,10 @@ package struct SyncScheduler: Scheduler {
         /// The worker computing it; -1 while no worker is alive to take it.
         package var worker: Int
         package var done = false
+        /// Its report (loss, tokens, bytes) went into the step's figures. It stays set when a done
+        /// contribution is handed over: the second report of the same computation is not counted again
+        /// (the chaos soak saw a step's loss with one contribution in it twice).
+        package var counted = false
     }
 
     /// The step being computed.
@@ -102,9 +106,11 @@ package struct SyncScheduler: Scheduler {
             return Completion(closed: closeIfComplete(workers: workers))
         }
         guard !s.contributions[d.contribution].done else { return Completion() }
+        let first = !s.contributions[d.contribution].counted
         s.contributions[d.contribution].done = true
+        s.contributions[d.contribution].counted = true
         open = s
-        return Completion(counted: true, closed: closeIfComplete(workers: workers))
+        return Completion(counted: first, closed: closeIfComplete(workers: workers))
     }
 
     package mutating func abandon() { open = nil }

@@ -115,6 +115,14 @@ import PrecisWire
         let lost = s.workerLost(1, workers: [2])
         #expect(lost.handedOver.map(\.task.contribution) == [0])
         #expect(s.open?.contributions[0].done == false)
+        // Its second report (the same computation) completes it but is not counted again: the step's
+        // loss and byte figures hold each contribution once (found by the chaos soak: a step's logged
+        // loss had the handed-over contribution in it twice).
+        let again = s.contributionDone(done(step: 0, contribution: 0), from: 2, workers: [2])
+        #expect(!again.counted && s.open?.contributions[0].done == true)
+        #expect(s.contributionDone(done(step: 0, contribution: 1), from: 2, workers: [2]).counted)
+        _ = norms(&s, step: 0, [1, 1])
+        #expect(s.closeIfComplete(workers: [2])?.stepsDone == 1)
     }
 
     @Test func withNoSurvivorContributionsWaitForANewcomer() throws {
