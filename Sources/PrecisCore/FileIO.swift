@@ -97,10 +97,15 @@ public enum SmallFile {
         guard fstat(fd, &st) == 0 else { throw .unreadable(String(cString: strerror(errno))) }
         guard st.st_mode & S_IFMT == S_IFREG else { throw .notRegular }
         guard Int(st.st_size) <= limit else { throw .tooLarge(limit: limit) }
-        // Read up to one byte past the limit: the file may have grown since fstat.
-        var bytes = [UInt8](repeating: 0, count: limit + 1)
+        // Room for the size fstat gave and one byte more: a file that grew since is read on, in a
+        // buffer that doubles, up to one byte past the limit.
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
         var count = 0
-        while count < bytes.count {
+        while true {
+            if count == bytes.count {
+                guard bytes.count <= limit else { throw .tooLarge(limit: limit) }
+                bytes += [UInt8](repeating: 0, count: min(bytes.count, limit + 1 - bytes.count))
+            }
             let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, $0.count - count) }
             if n < 0 {
                 if errno == EINTR { continue }
