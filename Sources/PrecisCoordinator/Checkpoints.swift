@@ -316,7 +316,7 @@ extension Coordinator {
         guard let data = FileManager.default.contents(atPath: stateFile) else { throw CoordinatorError.checkpoint("\(stateFile): missing") }
         let ts: TrainingState
         do { ts = try dec.decode(TrainingState.self, from: data) } catch { throw CoordinatorError.checkpoint("\(stateFile): \(error)") }
-        if let problem = ts.problem(microBatchesPerEpoch: (plan.dataset.count + plan.perDevice - 1) / plan.perDevice) {
+        if let problem = ts.problem(microBatchesPerEpoch: plan.microBatchesPerEpoch) {
             throw CoordinatorError.checkpoint("\(stateFile): \(problem)")
         }
         guard ts.globalStep <= plan.totalSteps else {

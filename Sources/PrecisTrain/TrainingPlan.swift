@@ -18,6 +18,9 @@ public struct TrainingPlan {
     /// (1 for a single process).
     public let microPerStep: Int
     public let stepsPerEpoch: Int
+    /// Micro-batches of `perDevice` examples in one epoch (the last may be short).
+    public var microBatchesPerEpoch: Int { Self.microBatches(examples: dataset.count, perDevice: perDevice) }
+    static func microBatches(examples: Int, perDevice: Int) -> Int { (examples + perDevice - 1) / perDevice }
     public let totalSteps: Int
     public let warmupSteps: Int
     public let schedule: LRSchedule
@@ -94,7 +97,7 @@ public struct TrainingPlan {
         perDevice = a.perDeviceTrainBatchSize
         // async/ssp: each worker's contribution is an update of its own (gradient_accumulation_steps micro-batches).
         microPerStep = a.gradientAccumulationSteps * (asyncUpdates ? 1 : max(1, plannedWorkers))
-        let microPerEpoch = (dataset.count + perDevice - 1) / perDevice
+        let microPerEpoch = Self.microBatches(examples: dataset.count, perDevice: perDevice)
         stepsPerEpoch = max(1, (microPerEpoch + microPerStep - 1) / microPerStep)
         if a.maxSteps > 0 {
             totalSteps = a.maxSteps
