@@ -256,11 +256,9 @@ public struct TrainingConfig: Sendable, Equatable {
 
     /// YAML text as values (a config file, a cluster file), checked first (`YAMLTree.compose`).
     static func loadYAML(_ text: String, file: String) throws -> Any? {
-        // A tree that passed is shallow and small: parsing it again into values is safe.
-        guard try YAMLTree.compose(text, file: file) != nil else { return nil }
-        do { return try Yams.load(yaml: text) } catch {
-            throw ConfigError.unreadable(file: file, reason: "not valid YAML: \(error)")
-        }
+        // The checked tree is shallow and small: made into values here (what Yams.load does after
+        // composing), not parsed a second time.
+        try YAMLTree.compose(text, file: file)?.any
     }
 
     public static func parse(_ text: String, file: String) throws -> TrainingConfig {
