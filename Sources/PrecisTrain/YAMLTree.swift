@@ -13,7 +13,7 @@ import Yams
 ///   a minute. A text with more than `maxFlowOpeners` of those characters in all (quoted or not:
 ///   an upper bound on the flow nesting, found without parsing) is refused before it is parsed.
 /// What leaves `compose` is at most `maxDepth` deep and `maxNodes` large, shallow enough for every
-/// later recursive walk (Yams' `load`, `serialize`, the tree's release) on any thread.
+/// later recursive walk (`Node.any`, `serialize`, the tree's release) on any thread.
 package enum YAMLTree {
     /// The largest text read: a config is a few kilobytes, a cluster file about 100 bytes a host.
     package static let maxBytes = 128 << 10
