@@ -65,9 +65,9 @@ public enum AtomicFile {
     }
 }
 
-/// Files that should be small (a config, a cluster file, a JSON settings file), read whole only when
-/// they are: a regular file (a FIFO would block the read for ever) of at most `limit` bytes (a huge
-/// one, or a link to /dev/zero, would fill memory before anything looked at it).
+/// Files read whole (a config, a cluster file, a JSON settings file; a dataset, with a larger
+/// limit), only when they are a regular file (a FIFO would block the read for ever) of at most
+/// `limit` bytes (a huge one, or a link to /dev/zero, would fill memory before anything looked at it).
 public enum SmallFile {
     public enum Problem: Error, CustomStringConvertible, Equatable {
         case missing

@@ -1,4 +1,5 @@
 import Foundation
+import PrecisCore
 
 /// Column mapping and cleaning as transformers' `run_summarization.py` does it.
 public struct DatasetOptions: Sendable, Equatable {
@@ -41,11 +42,13 @@ public enum DatasetLoader {
         }
     }
 
+    /// The largest dataset file read (its records are held in memory).
+    public static let maxFileBytes = 1 << 32
+
     public static func load(_ path: String, options: DatasetOptions = DatasetOptions()) throws -> LoadedDataset {
         let format = try format(of: path)
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError.cannotRead(file: path, reason: FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")
-        }
+        let data: Data
+        do { data = try SmallFile.read(path, limit: maxFileBytes) } catch { throw DataError.cannotRead(file: path, reason: error.description) }
         return try load(data: data, file: path, format: format, options: options)
     }
 

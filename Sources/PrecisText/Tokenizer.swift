@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A Hugging Face-compatible tokenizer: normalizer → pre-tokenizer → model → post-processor,
 /// with added/special tokens found before everything else, truncation, padding, and a
@@ -312,18 +315,38 @@ public struct Tokenizer: Sendable {
 
 // MARK: - Reading files
 
+/// Tokenizer and SentencePiece files, read whole once checked: a regular file (opening a FIFO for
+/// reading would wait for a writer for ever) of at most `limit` bytes (the largest tokenizer.json
+/// published is a few tens of MB; a link to /dev/zero would otherwise fill memory). PrecisText
+/// depends on no other module, so it checks here what `SmallFile` checks in PrecisCore.
 enum FileBytes {
+    static let limit = 512 << 20
+
     static func read(_ path: String) throws(TokenizerError) -> [UInt8] {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            let exists = FileManager.default.fileExists(atPath: path)
-            throw .unreadableFile(file: path, reason: exists ? "permission denied or not a regular file" : "no such file")
+        // Non-blocking, so that opening a FIFO returns at once (fstat then refuses it).
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            throw .unreadableFile(file: path, reason: e == ENOENT || e == ENOTDIR ? "no such file" : String(cString: strerror(e)))
         }
-        defer { try? handle.close() }
-        do {
-            return [UInt8](try handle.readToEnd() ?? Data())
-        } catch {
-            throw .unreadableFile(file: path, reason: error.localizedDescription)
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .unreadableFile(file: path, reason: String(cString: strerror(errno))) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw .unreadableFile(file: path, reason: "not a regular file") }
+        guard Int(st.st_size) <= limit else {
+            throw .unreadableFile(file: path, reason: "larger than the \(limit) bytes a tokenizer file may have")
         }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw .unreadableFile(file: path, reason: String(cString: strerror(errno))) }
+            if n == 0 { break }    // shrank since fstat: what is there
+            done += n
+        }
+        if done < bytes.count { bytes.removeLast(bytes.count - done) }
+        return bytes
     }
 }
 

@@ -109,6 +109,12 @@ struct ByteEncoder: TextEncoder {
         #expect(throws: DataError.self) { try DatasetLoader.load(open, options: opts) }
         #expect(throws: DataError.unknownFormat(file: "x.parquet")) { try DatasetLoader.load("x.parquet") }
         #expect(throws: DataError.cannotRead(file: "/nonexistent.jsonl", reason: "no such file")) { try DatasetLoader.load("/nonexistent.jsonl") }
+        // Not a regular file: said so (it used to say "permission denied").
+        let fifo = (NSTemporaryDirectory() as NSString).appendingPathComponent("precis-fifo-\(getpid()).jsonl")
+        unlink(fifo)
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        #expect(throws: DataError.cannotRead(file: fifo, reason: "not a regular file")) { try DatasetLoader.load(fifo) }
     }
 }
 

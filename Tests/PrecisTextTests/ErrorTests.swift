@@ -127,6 +127,12 @@ struct ErrorTests {
         #expect(throws: TokenizerError.invalidUTF8(file: bad, line: 2)) { try Tokenizer(contentsOfFile: bad) }
         let missing = dir.appendingPathComponent("missing.json").path
         #expect(throws: TokenizerError.unreadableFile(file: missing, reason: "no such file")) { try Tokenizer(contentsOfFile: missing) }
+        // A FIFO is refused at once (opening it for reading used to wait for a writer for ever), and
+        // so is a folder.
+        let fifo = dir.appendingPathComponent("fifo.json").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(throws: TokenizerError.unreadableFile(file: fifo, reason: "not a regular file")) { try Tokenizer(contentsOfFile: fifo) }
+        #expect(throws: TokenizerError.unreadableFile(file: dir.path, reason: "not a regular file")) { try Tokenizer(contentsOfFile: dir.path) }
     }
 
     @Test("vocab.json + merges.txt errors name the file and line")
