@@ -86,7 +86,8 @@ public struct CodecBenchmark {
                         let r = plan.range(p)
                         headers.append(try codec.encode(UnsafeBufferPointer(start: data + r.lowerBound, count: r.count), codec: kind,
                                                         into: buffers[p], type: .pushGradient, epoch: 0, step: 0, partition: UInt32(p),
-                                                        errorFeedback: kind == .bf16 ? errorFeedback.pointer + r.lowerBound : nil))
+                                                        errorFeedback: kind == .bf16 ? errorFeedback.pointer + r.lowerBound : nil,
+                                                        figures: ContributionFigures(lossSum: 0, tokens: 0, examples: 0)))
                     }
                     let t1 = Timing.now()
                     wire = buffers.reduce(0) { $0 + $1.count + WireHeader.size }

@@ -118,12 +118,18 @@ package struct RunMetrics {
         totals.wireBytes += d.wireBytes; totals.rawBytes += d.rawBytes
         totals.pullWireBytes += d.pullWireBytes; totals.pullRawBytes += d.pullRawBytes
         totals.paddedTokens += d.paddedTokens
-        window.lossSum += d.lossSum; window.tokens += d.tokens
         window.wireBytes += d.wireBytes; window.rawBytes += d.rawBytes
         window.pullWireBytes += d.pullWireBytes; window.pullRawBytes += d.pullRawBytes
-        examples += d.examples
-        if d.tokens > 0 { lastLoss = d.lossSum / Double(d.tokens) }
-        stepLossSum += d.lossSum; stepTokens += d.tokens
+        record(ContributionFigures(lossSum: d.lossSum, tokens: d.tokens, examples: d.examples))
+    }
+
+    /// A contribution's loss, tokens and examples (alone: one whose worker's report never came,
+    /// from what its pushes carried).
+    package mutating func record(_ f: ContributionFigures) {
+        window.lossSum += f.lossSum; window.tokens += f.tokens
+        examples += f.examples
+        if f.tokens > 0 { lastLoss = f.lossSum / Double(f.tokens) }
+        stepLossSum += f.lossSum; stepTokens += f.tokens
     }
 
     /// Step `s` (1-based) finished at `now` with learning rate `lr` and gradient norm `gradNorm`,

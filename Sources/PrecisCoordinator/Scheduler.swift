@@ -87,8 +87,19 @@ package struct ClosedStep: Equatable {
     package let scheduleStep: Int
     /// sync: the global norm of the summed gradient; ssp/async: the worker's own.
     package let gradNorm: Double
-    package init(stepsDone: Int, scheduleStep: Int, gradNorm: Double) {
-        self.stepsDone = stepsDone; self.scheduleStep = scheduleStep; self.gradNorm = gradNorm
+    /// sync: contributions the servers summed whose worker's report never came (it left after
+    /// pushing and before reporting), with the figures their pushes carried: they still belong in
+    /// the step's loss and the run's examples.
+    package var unreported: [(contribution: Int, figures: ContributionFigures)] = []
+    package init(stepsDone: Int, scheduleStep: Int, gradNorm: Double,
+                 unreported: [(contribution: Int, figures: ContributionFigures)] = []) {
+        self.stepsDone = stepsDone; self.scheduleStep = scheduleStep; self.gradNorm = gradNorm; self.unreported = unreported
+    }
+
+    package static func == (a: ClosedStep, b: ClosedStep) -> Bool {
+        a.stepsDone == b.stepsDone && a.scheduleStep == b.scheduleStep && a.gradNorm == b.gradNorm
+            && a.unreported.map(\.contribution) == b.unreported.map(\.contribution)
+            && a.unreported.map(\.figures) == b.unreported.map(\.figures)
     }
 }
 

@@ -8,7 +8,8 @@ import PrecisWire
 /// contribution order — is the same bits whoever computes it: a run that loses workers ends with the
 /// parameters of one that did not. The servers sum the contributions; the step closes when every
 /// server has reported its norm (it is applying the step) and every contribution has reported (or its
-/// worker is gone).
+/// worker is gone). A contribution whose report never came (its worker left after pushing) is
+/// counted from the figures its pushes carried, which the servers send with their norms.
 ///
 /// A lost worker's contributions go to the least-loaded survivor (fewest contributions this step,
 /// then lowest id) — done ones too, as its pushes may not all have reached the servers; with no
@@ -36,6 +37,9 @@ package struct SyncScheduler: Scheduler {
         package let normalizer: Int
         /// Σg² reported by each server (by server index).
         package var norms: [Int: Double] = [:]
+        /// Each contribution's figures as its pushes carried them (from the first server's report
+        /// that has them all).
+        package var figures: [ContributionFigures] = []
     }
 
     package let source: any MicroBatchSource
@@ -100,7 +104,8 @@ package struct SyncScheduler: Scheduler {
     package mutating func contributionDone(_ d: DoneMessage, from worker: Int, workers: [Int]) -> Completion {
         guard var s = open, d.step == s.step, d.contribution >= 0, d.contribution < s.contributions.count else { return Completion() }
         if d.skipped == true {
-            // Handed over after its first worker had pushed it: the servers have it, nothing to count.
+            // Handed over after its first worker had pushed it: the servers have it, and its figures
+            // (`closeIfComplete`).
             s.contributions[d.contribution].done = true
             open = s
             return Completion(closed: closeIfComplete(workers: workers))
@@ -122,6 +127,7 @@ package struct SyncScheduler: Scheduler {
     package mutating func recordNorm(_ n: NormMessage) -> Double? {
         guard var s = open, n.step == s.step else { return nil }
         s.norms[n.server] = n.sumOfSquares
+        if s.figures.isEmpty, let f = n.contributions, f.count == s.contributions.count { s.figures = f }
         open = s
         guard s.norms.count == servers else { return nil }
         return (0..<servers).reduce(0.0) { $0 + (s.norms[$1] ?? 0) }.squareRoot()
@@ -135,7 +141,8 @@ package struct SyncScheduler: Scheduler {
         let norm = (0..<servers).reduce(0.0) { $0 + (s.norms[$1] ?? 0) }.squareRoot()
         step += 1
         open = nil
-        return ClosedStep(stepsDone: step, scheduleStep: s.step, gradNorm: norm)
+        let unreported = s.figures.isEmpty ? [] : s.contributions.indices.filter { !s.contributions[$0].counted }.map { ($0, s.figures[$0]) }
+        return ClosedStep(stepsDone: step, scheduleStep: s.step, gradNorm: norm, unreported: unreported)
     }
 
     // MARK: helpers

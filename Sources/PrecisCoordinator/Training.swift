@@ -75,6 +75,10 @@ extension Coordinator {
     /// A step (sync) or task (ssp/async) finished: report it, then what its end sets off.
     func stepClosed(_ c: ClosedStep) {
         let s = c.stepsDone
+        for (contribution, figures) in c.unreported {
+            metrics.record(figures)
+            log("step \(s): contribution \(contribution) counted from the figures its pushes carried (its worker left before reporting)")
+        }
         let report = metrics.stepCompleted(s, learningRate: plan.schedule.lr(at: c.scheduleStep), gradNorm: c.gradNorm,
                                            workers: membership.aliveWorkers.count, now: Member.now())
         let p = report.progress

@@ -109,7 +109,7 @@ public final class BartModel: Seq2SeqModel, LaneArchitecture {
     /// Called during `backward` each time a run of the flat buffer has its final gradient for this
     /// batch (a decoder layer, then the decoder embeddings' own parameters, each encoder layer, then
     /// everything): a worker pushes those partitions while the rest of backward runs.
-    public var onGradientsFinal: ((Range<Int>) -> Void)? {
+    public var onGradientsFinal: ((Range<Int>, CrossEntropy.Result) -> Void)? {
         get { runner.onGradientsFinal }
         set { runner.onGradientsFinal = newValue }
     }

@@ -70,7 +70,9 @@ final class LaneRunner<Arch: LaneArchitecture> {
     /// Seconds from the start of the last `step` or `forward` until its last lane finished its forward.
     private(set) var lastForwardSeconds = 0.0
     /// See `Seq2SeqModel.onGradientsFinal`.
-    var onGradientsFinal: ((Range<Int>) -> Void)?
+    var onGradientsFinal: ((Range<Int>, CrossEntropy.Result) -> Void)?
+    /// The last `forward`'s loss, which `backward` reports with its ranges.
+    private var forwardLoss = CrossEntropy.Result(lossSum: 0, count: 0)
     /// See `Seq2SeqModel.onParametersNeeded`.
     var onParametersNeeded: ((Range<Int>) -> Void)?
     /// Where forward waits for the parameters `onParametersNeeded` brings in (open for a pass only
@@ -191,7 +193,7 @@ final class LaneRunner<Arch: LaneArchitecture> {
                 batch.labels[r * batch.targetLength ..< (r + 1) * batch.targetLength].contains { $0 != Seq2SeqBatch.ignoreIndex }
             }
         }
-        let shared = beginLaneBackward(running, boardLanes: n)
+        let shared = beginLaneBackward(running, boardLanes: n, loss: nil)
         let works = (0..<n).map { work(board: shared.board, slot: $0) }
         let t0 = DispatchTime.now().uptimeNanoseconds
         Parallel.run(n) { i in
@@ -224,7 +226,8 @@ final class LaneRunner<Arch: LaneArchitecture> {
             forwardLane(arch, all[i], batch, options, logitsOut, start: t0, work: works[i])
         }
         lastForwardSeconds = all.map(\.forwardEnd).max()!
-        return Self.total(all)
+        forwardLoss = Self.total(all)
+        return forwardLoss
     }
 
     /// The backward half of `step`: adds the last forward's gradients into the model's. Does nothing
@@ -235,11 +238,13 @@ final class LaneRunner<Arch: LaneArchitecture> {
         if running.count == 1 && running[0].index == 0 {
             let lane = running[0]
             lane.pendingBackward = false
-            arch.laneBackward(lane.workspace!, gradients: grads.pointer, work: work(board: nil, slot: 0)) { k in onGradientsFinal?(reportRanges[k]) }
-            onGradientsFinal?(0..<grads.count)
+            arch.laneBackward(lane.workspace!, gradients: grads.pointer, work: work(board: nil, slot: 0)) { k in
+                onGradientsFinal?(reportRanges[k], forwardLoss)
+            }
+            onGradientsFinal?(0..<grads.count, forwardLoss)
             return
         }
-        let shared = beginLaneBackward(running, boardLanes: running.count)
+        let shared = beginLaneBackward(running, boardLanes: running.count, loss: forwardLoss)
         let works = running.indices.map { work(board: shared.board, slot: $0) }
         Parallel.run(running.count) { i in
             shared.board.begin(i)
@@ -325,7 +330,7 @@ final class LaneRunner<Arch: LaneArchitecture> {
     }
 
     /// The lanes' losses added up.
-    private static func total(_ lanes: [Lane]) -> CrossEntropy.Result {
+    fileprivate static func total(_ lanes: [Lane]) -> CrossEntropy.Result {
         lanes.reduce(CrossEntropy.Result(lossSum: 0, count: 0)) {
             CrossEntropy.Result(lossSum: $0.lossSum + $1.result.lossSum, count: $0.count + $1.result.count)
         }
@@ -334,23 +339,31 @@ final class LaneRunner<Arch: LaneArchitecture> {
     // MARK: Backward across lanes
 
     /// What the lanes of one backward share: the lanes that run it, the extra lanes' gradient
-    /// buffers, and the board of weight-gradient products.
+    /// buffers, the board of weight-gradient products, and the batch's loss when its forward is
+    /// already over (`backward`; in `step` it is added up at the first report, once every lane
+    /// with label tokens has finished its forward).
     private struct LaneBackward {
         var running: [Lane]
         var extra: [Ptr]
         var board: WorkBoard
+        var loss: CrossEntropy.Result?
+
+        /// The loss reported with a range: every running lane's forward is over by then (each
+        /// counted its arrival under the lock the report is made under). Lanes without label tokens
+        /// add nothing.
+        var reportedLoss: CrossEntropy.Result { loss ?? LaneRunner.total(running) }
     }
 
     /// Lanes after the first accumulate into their own buffers; whichever lane finishes a range last
     /// adds them into the model's (and zeroes them for the next call) and reports the range.
-    private func beginLaneBackward(_ running: [Lane], boardLanes: Int) -> LaneBackward {
+    private func beginLaneBackward(_ running: [Lane], boardLanes: Int, loss: CrossEntropy.Result?) -> LaneBackward {
         arrivals.withLock { counts in for k in counts.indices { counts[k] = 0 } }
         for lane in running where lane.index > 0 && lane.ownGrads == nil {
             lane.ownGrads = FloatBuffer(count: grads.count)
         }
         if workBoard?.lanes != boardLanes { workBoard = WorkBoard(lanes: boardLanes) }
         workBoard!.reset()
-        return LaneBackward(running: running, extra: running.compactMap { $0.ownGrads?.pointer }, board: workBoard!)
+        return LaneBackward(running: running, extra: running.compactMap { $0.ownGrads?.pointer }, board: workBoard!, loss: loss)
     }
 
     /// One lane's backward; `slot` is its place on the board.
@@ -367,14 +380,14 @@ final class LaneRunner<Arch: LaneArchitecture> {
             // The last lane to finish a range adds the others' buffers into it — in two halves a
             // lane with nothing left to do can share (the last lane is the slowest) — and reports it.
             gatherLaneGradients(into: g, from: shared.extra, reportRanges[k], work: work)
-            arrivals.withLock { _ in onGradientsFinal?(reportRanges[k]) }
+            arrivals.withLock { _ in onGradientsFinal?(reportRanges[k], shared.reportedLoss) }
         }
     }
 
     /// The rest (embeddings, the encoder's own LayerNorm…), once every lane is done.
     private func endLaneBackward(_ shared: LaneBackward) {
         for r in restRanges { addLaneGradients(into: grads.pointer, from: shared.extra, r) }
-        onGradientsFinal?(0..<grads.count)
+        onGradientsFinal?(0..<grads.count, shared.reportedLoss)
     }
 }
 

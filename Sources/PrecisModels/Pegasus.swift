@@ -136,7 +136,7 @@ public final class PegasusModel: Seq2SeqModel, LaneArchitecture {
     /// Called during `backward` each time a run of the flat buffer has its final gradient (the
     /// decoder's final LayerNorm, each decoder layer, the encoder's final LayerNorm, each encoder
     /// layer, then everything).
-    public var onGradientsFinal: ((Range<Int>) -> Void)? {
+    public var onGradientsFinal: ((Range<Int>, CrossEntropy.Result) -> Void)? {
         get { runner.onGradientsFinal }
         set { runner.onGradientsFinal = newValue }
     }

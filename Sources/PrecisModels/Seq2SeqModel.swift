@@ -31,9 +31,11 @@ public protocol Seq2SeqModel: AnyObject, MatrixProductDescribing {
     /// The backward half of `step`; does nothing unless the last `forward` computed the loss gradient.
     func backward()
     /// Called during backward each time a range of the flat buffer has its final gradient for the
-    /// batch (in backward's order, then the whole buffer once at the end); it may be called from
-    /// any of the step's compute threads, one call at a time.
-    var onGradientsFinal: ((Range<Int>) -> Void)? { get set }
+    /// batch (in backward's order, then the whole buffer once at the end), with the batch's loss
+    /// (what `step` returns: forward is over for every row by the first report, so a worker's
+    /// first push can carry it); it may be called from any of the step's compute threads, one
+    /// call at a time.
+    var onGradientsFinal: ((Range<Int>, CrossEntropy.Result) -> Void)? { get set }
     /// The offsets where the time a gradient becomes final changes (the bounds of every range
     /// `onGradientsFinal` reports before the end of backward, plus 0 and the count): the cluster
     /// cuts its partitions here.

@@ -140,7 +140,7 @@ public final class T5Model: Seq2SeqModel, LaneArchitecture {
 
     public func backward() { runner.backward(self) }
 
-    public var onGradientsFinal: ((Range<Int>) -> Void)? {
+    public var onGradientsFinal: ((Range<Int>, CrossEntropy.Result) -> Void)? {
         get { runner.onGradientsFinal }
         set { runner.onGradientsFinal = newValue }
     }

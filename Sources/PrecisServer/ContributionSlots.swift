@@ -1,8 +1,10 @@
 import PrecisCore
+import PrecisWire
 
 /// The bookkeeping of a sync step on one server: one slot per contribution (a buffer over the
-/// server's values), which contribution has delivered which partition, and each partition's sum as
-/// soon as every contribution has delivered it.
+/// server's values), which contribution has delivered which partition, the figures (loss, tokens,
+/// examples) its pushes carried, and each partition's sum as soon as every contribution has
+/// delivered it.
 ///
 /// A partition's slots are added in contribution order (slot 0, then 1, …) and the partitions' Σg²
 /// in partition order, so the sum and the norm are the same bits whatever order the pushes arrived
@@ -24,6 +26,8 @@ package final class ContributionSlots {
     private var slots: [FloatBuffer] = []
     /// received[contribution][local partition]
     private var received: [[Bool]] = []
+    /// Each contribution's figures, from its latest push (every push of a contribution carries the same).
+    private var figures: [ContributionFigures?] = []
     private var summed: [Bool]
     private var partitionSumOfSquares: [Double]
     /// The step's Σg² has been handed out: the step is complete and later copies are ignored.
@@ -48,18 +52,30 @@ package final class ContributionSlots {
     /// plan is in, below `limit` before.
     package func accepts(contribution c: Int, step: Int) -> Bool { c >= 0 && c < min(limit, expected[step] ?? limit) }
 
-    /// Stores contribution `c`'s gradient of local partition `local`: `write` fills the partition's
-    /// values in c's slot (the transport decodes the shard straight into it). When `write` throws,
-    /// the partition counts as not delivered by `c`, and the error goes to the caller.
-    package func store(contribution c: Int, local: Int, _ write: (UnsafeMutablePointer<Float>) throws -> Void) rethrows {
+    /// Stores contribution `c`'s gradient of local partition `local` and the figures its push
+    /// carried: `write` fills the partition's values in c's slot (the transport decodes the shard
+    /// straight into it). When `write` throws, the partition counts as not delivered by `c`, and
+    /// the error goes to the caller.
+    package func store(contribution c: Int, local: Int, figures f: ContributionFigures,
+                       _ write: (UnsafeMutablePointer<Float>) throws -> Void) rethrows {
         precondition(c >= 0 && c < Self.maxContributions, "contribution index \(c)")
         while slots.count <= c {
             slots.append(FloatBuffer(count: layout.count))
             received.append(Array(repeating: false, count: layout.partitions.count))
+            figures.append(nil)
         }
         received[c][local] = false
         try write(slots[c].pointer + layout.range(local: local).lowerBound)
         received[c][local] = true
+        figures[c] = f
+    }
+
+    /// The figures of `step`'s contributions, in contribution order, once every one has delivered
+    /// a partition here (empty before, and on a server without partitions).
+    package func contributionFigures(step: Int) -> [ContributionFigures] {
+        guard let n = expected[step], n > 0, figures.count >= n else { return [] }
+        let f = figures.prefix(n).compactMap { $0 }
+        return f.count == n ? f : []
     }
 
     /// Sums every partition that all of `step`'s contributions have delivered and that is not summed
@@ -89,6 +105,7 @@ package final class ContributionSlots {
     package func finish(step: Int) {
         expected[step] = nil
         for c in received.indices { for i in received[c].indices { received[c][i] = false } }
+        for c in figures.indices { figures[c] = nil }
         for i in summed.indices { summed[i] = false }
         reported = false
     }

@@ -251,7 +251,8 @@ public final class ParameterServer {
     func reportNormIfComplete() throws {
         guard let a = assignment, let slots, let ss = slots.sumCompleted(step: version) else { return }
         Member.trace(options.name, "norm step \(version)")
-        try control.send(Control.frames(.normReport, NormMessage(step: version, server: a.server, sumOfSquares: ss)))
+        try control.send(Control.frames(.normReport, NormMessage(step: version, server: a.server, sumOfSquares: ss,
+                                                                 contributions: slots.contributionFigures(step: version))))
     }
 
     /// Sync: applies the step with the coordinator's clip coefficient. Pulls already waiting for the
@@ -431,7 +432,10 @@ public final class ParameterServer {
             return log("dropped a gradient for partition \(p) from \(peerName(peer)): \(m.header.count) values, the partition has \(r.count)")
         }
         let started = Member.now()
-        do { try slots.store(contribution: c, local: local) { try m.decode(into: $0, capacity: r.count, using: codec) } } catch {
+        do {
+            let figures = try m.figures()
+            try slots.store(contribution: c, local: local, figures: figures) { try m.decode(into: $0, capacity: r.count, using: codec) }
+        } catch {
             return log("dropped a gradient for step \(step) partition \(p) from \(peerName(peer)): \(error)")
         }
         observed.pushed(decodeSeconds: Member.now() - started)

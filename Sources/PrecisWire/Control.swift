@@ -239,12 +239,17 @@ public struct DoneMessage: Codable, Sendable {
     }
 }
 
-/// `normReport` (server → coordinator): the sum of squares of step `step`'s summed gradient on this server.
+/// `normReport` (server → coordinator): the sum of squares of step `step`'s summed gradient on this
+/// server, and the figures each contribution's pushes carried (index = contribution; empty when the
+/// server owns no partition).
 public struct NormMessage: Codable, Sendable {
     public var step: Int
     public var server: Int
     public var sumOfSquares: Double
-    public init(step: Int, server: Int, sumOfSquares: Double) { self.step = step; self.server = server; self.sumOfSquares = sumOfSquares }
+    public var contributions: [ContributionFigures]?
+    public init(step: Int, server: Int, sumOfSquares: Double, contributions: [ContributionFigures]? = nil) {
+        self.step = step; self.server = server; self.sumOfSquares = sumOfSquares; self.contributions = contributions
+    }
 }
 
 /// `apply` (coordinator → servers): apply step `step` with this clip coefficient.

@@ -15,7 +15,7 @@
 /// | 36 | 4 | CRC-32C of the payload |
 public struct WireHeader: Sendable, Equatable {
     public static let magic: UInt32 = 0x5343_5250 // "PRCS" read little-endian
-    public static let version: UInt16 = 3
+    public static let version: UInt16 = 4
     public static let size = 40
 
     public var type: MessageType
@@ -120,16 +120,22 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     public var isControl: Bool { rawValue >= 16 }
 }
 
-/// A data message: header + encoded shard payload.
+/// A data message: header + payload (the encoded shard; a gradient push's `ContributionFigures` after it).
 public struct DataMessage: Sendable, Equatable {
     public var header: WireHeader
     public var payload: [UInt8]
 
-    /// Encodes a shard into a message (payload length and checksum filled in).
+    /// Encodes a shard into a message (payload length and checksum filled in). A `pushGradient`
+    /// needs its contribution's `figures` (they end its payload); other types take none.
     public static func make(type: MessageType, codec: Codec, epoch: UInt32, step: UInt64, partition: UInt32, slot: UInt32 = 0,
                             values: UnsafeBufferPointer<Float>, using shardCodec: ShardCodec,
-                            errorFeedback: UnsafeMutablePointer<Float>? = nil) throws -> DataMessage {
-        let payload = try shardCodec.encode(values, codec: codec, errorFeedback: errorFeedback)
+                            errorFeedback: UnsafeMutablePointer<Float>? = nil, figures: ContributionFigures? = nil) throws -> DataMessage {
+        precondition((type == .pushGradient) == (figures != nil), "a pushGradient carries its contribution's figures, nothing else does")
+        var payload = try shardCodec.encode(values, codec: codec, errorFeedback: errorFeedback)
+        if let figures {
+            payload.append(contentsOf: repeatElement(0, count: ContributionFigures.size))
+            payload.withUnsafeMutableBytes { figures.write(into: $0.baseAddress! + ($0.count - ContributionFigures.size)) }
+        }
         let h = WireHeader(type: type, codec: codec, epoch: epoch, step: step, partition: partition, slot: slot, count: UInt32(values.count),
                            payloadLength: UInt32(payload.count), checksum: CRC32C.checksum(payload))
         return DataMessage(header: h, payload: payload)
@@ -154,6 +160,9 @@ public struct DataMessage: Sendable, Equatable {
         guard Int(header.count) <= capacity else {
             throw WireError.lengthMismatch(field: "shard", expected: capacity, got: Int(header.count))
         }
-        try payload.withUnsafeBytes { try shardCodec.decode($0, codec: header.codec, count: Int(header.count), into: out) }
+        try payload.withUnsafeBytes { try shardCodec.decode(header.shard(of: $0), codec: header.codec, count: Int(header.count), into: out) }
     }
+
+    /// A gradient push's contribution figures (the end of its payload).
+    public func figures() throws -> ContributionFigures { try payload.withUnsafeBytes { try ContributionFigures(trailerOf: $0) } }
 }

@@ -41,8 +41,11 @@ public struct InPlaceMessage {
         guard Int(header.count) <= capacity else {
             throw WireError.lengthMismatch(field: "shard", expected: capacity, got: Int(header.count))
         }
-        try shardCodec.decode(payload, codec: header.codec, count: Int(header.count), into: out)
+        try shardCodec.decode(header.shard(of: payload), codec: header.codec, count: Int(header.count), into: out)
     }
+
+    /// A gradient push's contribution figures (the end of its payload).
+    public func figures() throws -> ContributionFigures { try ContributionFigures(trailerOf: payload) }
 }
 
 extension ZMQSocket {

@@ -51,12 +51,19 @@ private let releaseWireBuffer: @convention(c) (UnsafeMutableRawPointer?, UnsafeM
 }
 
 extension ShardCodec {
-    /// Encodes `values` into `out` (reusing its storage) and returns the header to send with it.
+    /// Encodes `values` into `out` (reusing its storage) and returns the header to send with it. A
+    /// `pushGradient` needs its contribution's `figures` (written after the shard); other types take none.
     public func encode(_ values: UnsafeBufferPointer<Float>, codec: Codec, into out: WireBuffer, type: MessageType, epoch: UInt32,
-                       step: UInt64, partition: UInt32, slot: UInt32 = 0, errorFeedback: UnsafeMutablePointer<Float>? = nil) throws -> WireHeader {
+                       step: UInt64, partition: UInt32, slot: UInt32 = 0, errorFeedback: UnsafeMutablePointer<Float>? = nil,
+                       figures: ContributionFigures? = nil) throws -> WireHeader {
+        precondition((type == .pushGradient) == (figures != nil), "a pushGradient carries its contribution's figures, nothing else does")
         let n = values.count
-        out.reserve(Self.bound(count: n, codec: codec))
+        out.reserve(Self.bound(count: n, codec: codec) + (figures == nil ? 0 : ContributionFigures.size))
         out.count = try encode(values, codec: codec, errorFeedback: errorFeedback, into: out.storage)
+        if let figures {
+            figures.write(into: out.storage + out.count)
+            out.count += ContributionFigures.size
+        }
         return WireHeader(type: type, codec: codec, epoch: epoch, step: step, partition: partition, slot: slot, count: UInt32(n),
                           payloadLength: UInt32(out.count), checksum: CRC32C.checksum(out.bytes))
     }

@@ -32,12 +32,12 @@ package struct GradientContribution: @unchecked Sendable {
         self.codec = codec; self.epoch = epoch; self.steps = steps; self.slot = slot
     }
 
-    /// Partition `p` as a push to `endpoint`.
-    func job(_ p: Int, endpoint: String) -> PushJob {
+    /// Partition `p` as a push to `endpoint`, carrying the contribution's `figures`.
+    func job(_ p: Int, endpoint: String, figures: ContributionFigures) -> PushJob {
         let r = plan.range(p)
         return PushJob(values: gradients + r.lowerBound, count: r.count, errorFeedback: errorFeedback.map { $0 + r.lowerBound },
                        endpoint: endpoint, server: plan.owner[p], codec: codec, epoch: epoch, step: steps[p],
-                       partition: UInt32(p), slot: slot)
+                       partition: UInt32(p), slot: slot, figures: figures)
     }
 }
 
@@ -55,6 +55,8 @@ struct PushJob: @unchecked Sendable {
     var step: UInt64
     var partition: UInt32
     var slot: UInt32
+    /// The contribution's loss, tokens and examples: every push carries them (`ContributionFigures`).
+    var figures: ContributionFigures
 }
 
 /// What a contribution's pushes cost.
@@ -104,16 +106,17 @@ package final class GradientPusher {
     }
 
     /// For `Seq2SeqModel.onGradientsFinal`: `range` of the gradient is final; the partitions it
-    /// completes go to the push thread. Safe on any thread.
-    package var onGradientsFinal: @Sendable (Range<Int>) -> Void {
-        { [queue] range in queue.gradientsFinal(range) }
+    /// completes go to the push thread, each carrying `figures` (the contribution's, its last
+    /// micro-batch's loss included: the model reports the loss with the range). Safe on any thread.
+    package var onGradientsFinal: @Sendable (Range<Int>, ContributionFigures) -> Void {
+        { [queue] range, figures in queue.gradientsFinal(range, figures: figures) }
     }
 
     /// Partitions of this contribution handed on so far.
     package var sentCount: Int { queue.sentCount }
 
-    /// Hands on every partition not pushed yet, last first (the decoder's).
-    package func pushRemaining() { queue.pushRemaining() }
+    /// Hands on every partition not pushed yet, last first (the decoder's), each carrying `figures`.
+    package func pushRemaining(figures: ContributionFigures) { queue.pushRemaining(figures: figures) }
 
     /// Encodes and sends, on the caller's thread and its sockets (`socket(server)`), the partitions
     /// the push thread has not started; waits for the rest. Returns what this contribution's pushes
@@ -137,6 +140,8 @@ private final class PushQueue: Sendable {
     private struct State {
         var contribution: GradientContribution?
         var readiness: PushState?
+        /// The contribution's figures, once its loss is known (before its first partition is final).
+        var figures: ContributionFigures?
         /// Partitions handed on and not started by either thread.
         var jobs: [PushJob] = []
         /// Jobs handed on since the last `waitForAll` (each signals `done` once, sent or failed).
@@ -158,12 +163,14 @@ private final class PushQueue: Sendable {
         state.withLock { s in
             s.contribution = c
             s.readiness = PushState(plan: c.plan)
+            s.figures = nil
         }
     }
 
-    func gradientsFinal(_ range: Range<Int>) {
+    func gradientsFinal(_ range: Range<Int>, figures: ContributionFigures) {
         let handed = state.withLock { s -> [Int] in
             guard s.readiness != nil else { return [] }
+            s.figures = figures
             var handed: [Int] = []
             for p in s.readiness!.covered(range) where Self.handOn(p, &s) { handed.append(p) }
             return handed
@@ -171,8 +178,9 @@ private final class PushQueue: Sendable {
         announce(handed)
     }
 
-    func pushRemaining() {
+    func pushRemaining(figures: ContributionFigures) {
         let handed = state.withLock { s -> [Int] in
+            s.figures = figures
             var handed: [Int] = []
             for p in s.readiness?.unsent ?? [] where Self.handOn(p, &s) { handed.append(p) }
             return handed
@@ -186,14 +194,14 @@ private final class PushQueue: Sendable {
     /// worker's view is an error the contribution reports (never a push silently left out: the
     /// server would wait for it for ever).
     private static func handOn(_ p: Int, _ s: inout State) -> Bool {
-        guard let c = s.contribution, s.readiness!.markSent(p) else { return false }
+        guard let c = s.contribution, let figures = s.figures, s.readiness!.markSent(p) else { return false }
         guard let endpoint = c.endpoints[c.plan.owner[p]] else {
             if s.totals.error == nil {
                 s.totals.error = "partition \(p) belongs to server \(c.plan.owner[p]), which is not in this worker's view"
             }
             return false
         }
-        s.jobs.append(c.job(p, endpoint: endpoint))
+        s.jobs.append(c.job(p, endpoint: endpoint, figures: figures))
         s.handedOn += 1
         return true
     }
@@ -298,7 +306,7 @@ private final class PartitionSender {
             let buf = WireBuffer.free(in: &buffers[job.partition, default: []])
             let header = try codec.encode(UnsafeBufferPointer(start: job.values, count: job.count), codec: job.codec, into: buf,
                                           type: .pushGradient, epoch: job.epoch, step: job.step, partition: job.partition,
-                                          slot: job.slot, errorFeedback: job.errorFeedback)
+                                          slot: job.slot, errorFeedback: job.errorFeedback, figures: job.figures)
             let seconds = Member.now() - t0
             try sock.send(header: header, payload: buf)
             Member.trace(queue.name, "\(label) sent p\(job.partition) (\(String(format: "%.1f", seconds * 1000)) ms)")

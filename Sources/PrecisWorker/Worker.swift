@@ -557,7 +557,7 @@ public final class Worker {
         let withheld = !t.exactVersion && cfg.training.stopOnNonfinite && !(loss.isFinite && norm.isFinite)
         if withheld { log("step \(t.step + 1): loss \(loss), gradient norm \(norm): not pushed (stop_on_nonfinite)") }
         // Whatever was not pushed during backward: last partitions (the decoder) first.
-        if !withheld { pusher.pushRemaining() }
+        if !withheld { pusher.pushRemaining(figures: sums.figures) }
         if earlyPartitions > 0 && tasksDone == 0 {
             log("\(earlyPartitions) of \(v.plan.count) gradient partitions went out during backward")
         }
@@ -599,6 +599,8 @@ public final class Worker {
     /// What a contribution's micro-batches added up to.
     struct ContributionSums {
         var lossSum = 0.0, tokens = 0, examples = 0, paddedTokens = 0
+        /// What the contribution's pushes carry.
+        var figures: ContributionFigures { ContributionFigures(lossSum: lossSum, tokens: tokens, examples: examples) }
     }
 
     /// Forward and backward over the task's micro-batches, each normalised by the whole step's label
@@ -614,21 +616,27 @@ public final class Worker {
         defer { stepRunning = false }
         for (i, mb) in t.micro.enumerated() {
             let batch = try collator.batch(mb, from: plan.dataset, step: t.step)
+            let tokens = batch.labels.reduce(0) { $0 + ($1 == Seq2SeqBatch.ignoreIndex ? 0 : 1) }
             if let pulling, i == 0 {
                 // Called on a compute thread while this thread waits inside `step`, one call at a
                 // time (`ParameterGate`'s lock): the worker's state has one user at a time.
                 model.onParametersNeeded = { [unowned self] range in self.partitionsNeeded(t, range, pulling) }
             }
             if let pusher, i == t.micro.count - 1 {
-                let push = pusher.onGradientsFinal
-                model.onGradientsFinal = pulling.map { pulling in { range in if !pulling.abandoned { push(range) } } } ?? push
+                // Every push carries the contribution's figures: the earlier micro-batches' and this one's loss.
+                let before = sums, examples = mb.count, push = pusher.onGradientsFinal
+                model.onGradientsFinal = { range, loss in
+                    if pulling?.abandoned == true { return }
+                    push(range, ContributionFigures(lossSum: before.lossSum + loss.lossSum, tokens: before.tokens + tokens,
+                                                    examples: before.examples + examples))
+                }
             }
             defer { model.onGradientsFinal = nil; model.onParametersNeeded = nil }
             let r = try model.step(batch, options: StepOptions(training: true, labelSmoothing: Float(cfg.training.labelSmoothingFactor),
                                                                seed: plan.dropoutSeed(step: t.step, micro: t.firstMicro + i),
                                                                lossNormalizer: max(1, t.normalizer)), logitsOut: nil)
             sums.lossSum += r.lossSum
-            sums.tokens += batch.labels.reduce(0) { $0 + ($1 == Seq2SeqBatch.ignoreIndex ? 0 : 1) }
+            sums.tokens += tokens
             sums.examples += mb.count
             sums.paddedTokens += batch.batchSize * (batch.sourceLength + batch.targetLength)
         }

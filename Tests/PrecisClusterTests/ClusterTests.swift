@@ -204,7 +204,7 @@ extension RealProcesses {
         try toServer.connect(dataEndpoint)
         let values = [Float](repeating: 1, count: 1000)
         var push = try values.withUnsafeBufferPointer {
-            try DataMessage.make(type: .pushGradient, codec: .fp32, epoch: 1, step: 0, partition: 0, values: $0, using: ShardCodec())
+            try DataMessage.make(type: .pushGradient, codec: .fp32, epoch: 1, step: 0, partition: 0, values: $0, using: ShardCodec(), figures: ContributionFigures(lossSum: 1, tokens: 1, examples: 1))
         }.frames
         push[1][0] ^= 0xFF
         try toServer.send(push)
@@ -212,7 +212,7 @@ extension RealProcesses {
         // A well-formed shard from a peer the coordinator never announced is refused too (the
         // header rules, epochs included, are DataHeaderRulesTests').
         let stale = try values.withUnsafeBufferPointer {
-            try DataMessage.make(type: .pushGradient, codec: .fp32, epoch: 0, step: 0, partition: 0, values: $0, using: ShardCodec())
+            try DataMessage.make(type: .pushGradient, codec: .fp32, epoch: 0, step: 0, partition: 0, values: $0, using: ShardCodec(), figures: ContributionFigures(lossSum: 1, tokens: 1, examples: 1))
         }.frames
         try toServer.send(stale)
         #expect(c.waitForLog("ps0", "from intruder: not a worker the coordinator announced"), "\(c.log("ps0"))")

@@ -120,7 +120,8 @@ extension RealProcesses {
         let values = [Float](repeating: 1e3, count: 1000)
         func data(_ type: MessageType, slot: UInt32 = 0, step: UInt64 = 0) throws -> [[UInt8]] {
             try values.withUnsafeBufferPointer {
-                try DataMessage.make(type: type, codec: .fp32, epoch: UInt32(epoch), step: step, partition: 0, slot: slot, values: $0, using: ShardCodec())
+                try DataMessage.make(type: type, codec: .fp32, epoch: UInt32(epoch), step: step, partition: 0, slot: slot, values: $0, using: ShardCodec(),
+                                     figures: type == .pushGradient ? ContributionFigures(lossSum: 1, tokens: 1, examples: 1) : nil)
             }.frames
         }
         let pull = DataMessage(header: WireHeader(type: .pullParameters, codec: .fp32, epoch: UInt32(epoch), step: 0, partition: UInt32.max, count: 0),

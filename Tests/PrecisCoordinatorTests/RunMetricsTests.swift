@@ -43,6 +43,19 @@ import PrecisWire
         #expect(m.history.count == 2)
     }
 
+    /// A contribution whose worker's report never came counts from its pushes' figures: in the
+    /// step's loss, the window's and the run's examples, with no bytes or times of its own.
+    @Test func aContributionCountedFromItsFiguresAddsItsLossAndExamplesOnly() throws {
+        var m = metrics(total: 10, logging: 1)
+        m.record(done(step: 0, loss: 6, tokens: 3, examples: 4, wire: 1_000_000, raw: 3_000_000))
+        m.record(ContributionFigures(lossSum: 2, tokens: 5, examples: 4))
+        _ = m.stepCompleted(1, learningRate: 1e-3, gradNorm: 1, workers: 1, now: 1_010)
+        #expect(m.lastStepLoss == 1, "(6 + 2) / (3 + 5)")
+        #expect(m.examples == 8)
+        let entry = try #require(m.history.last)
+        #expect(entry["loss"] == 1 && entry["gradient_wire_mb_per_step"] == 1)
+    }
+
     @Test func theLastStepIsAlwaysLogged() {
         var m = metrics(total: 3, logging: 2)
         _ = m.stepCompleted(1, learningRate: 0, gradNorm: 0, workers: 1, now: 1_001)

@@ -22,11 +22,17 @@ import PrecisWire
         return (plan, tasks)
     }
 
-    func norms(_ s: inout SyncScheduler, step: Int, _ sumsOfSquares: [Double]) -> Double? {
+    /// Every server's norm report, each with the figures the contributions' pushes carried.
+    func norms(_ s: inout SyncScheduler, step: Int, _ sumsOfSquares: [Double], figures: [ContributionFigures]? = nil) -> Double? {
         var total: Double?
-        for (i, v) in sumsOfSquares.enumerated() { total = s.recordNorm(NormMessage(step: step, server: i, sumOfSquares: v)) }
+        for (i, v) in sumsOfSquares.enumerated() {
+            total = s.recordNorm(NormMessage(step: step, server: i, sumOfSquares: v, contributions: figures))
+        }
         return total
     }
+
+    /// Figures as contribution `c`'s pushes would carry them.
+    func figures(_ c: Int) -> ContributionFigures { ContributionFigures(lossSum: 10.5 + Double(c), tokens: 30 + c, examples: 2) }
 
     @Test func aStepsMicroBatchesAreSplitOverTheWorkersInRankOrder() throws {
         var s = scheduler(micro: 7, workers: [10, 20, 30])
@@ -121,8 +127,10 @@ import PrecisWire
         let again = s.contributionDone(done(step: 0, contribution: 0), from: 2, workers: [2])
         #expect(!again.counted && s.open?.contributions[0].done == true)
         #expect(s.contributionDone(done(step: 0, contribution: 1), from: 2, workers: [2]).counted)
-        _ = norms(&s, step: 0, [1, 1])
-        #expect(s.closeIfComplete(workers: [2])?.stepsDone == 1)
+        _ = norms(&s, step: 0, [1, 1], figures: [figures(0), figures(1)])
+        let closed = s.closeIfComplete(workers: [2])
+        #expect(closed?.stepsDone == 1)
+        #expect(closed?.unreported.isEmpty == true, "both reports were counted: nothing is taken from the servers' figures")
     }
 
     @Test func withNoSurvivorContributionsWaitForANewcomer() throws {
@@ -158,25 +166,30 @@ import PrecisWire
         #expect(s.stepsDone == 1 && s.openStep == nil)
     }
 
-    @Test func aSkippedContributionClosesTheStepWithoutCounting() throws {
+    /// A skipped contribution's worker computed nothing: its figures come from what its first
+    /// worker's pushes carried, which the servers report with their norms (a server without
+    /// partitions has none; another's are taken).
+    @Test func aSkippedContributionIsCountedFromTheFiguresItsPushesCarried() throws {
         var s = scheduler(micro: 2, workers: [1, 2])
         _ = try #require(open(&s, workers: [1, 2]))
-        _ = norms(&s, step: 0, [1, 3])
+        #expect(s.recordNorm(NormMessage(step: 0, server: 0, sumOfSquares: 1, contributions: [])) == nil)
+        #expect(s.recordNorm(NormMessage(step: 0, server: 1, sumOfSquares: 3, contributions: [figures(0), figures(1)])) == 2)
         #expect(s.contributionDone(done(step: 0, contribution: 0), from: 1, workers: [1, 2]).counted)
         let skipped = s.contributionDone(done(step: 0, contribution: 1, skipped: true), from: 2, workers: [1, 2])
         #expect(!skipped.counted)
-        #expect(skipped.closed == ClosedStep(stepsDone: 1, scheduleStep: 0, gradNorm: 2))
+        #expect(skipped.closed == ClosedStep(stepsDone: 1, scheduleStep: 0, gradNorm: 2, unreported: [(1, figures(1))]))
     }
 
     @Test func theServersHavingTheStepALostWorkersReportIsNotAwaited() throws {
         var s = scheduler(micro: 2, workers: [1, 2])
         _ = try #require(open(&s, workers: [1, 2]))
-        _ = norms(&s, step: 0, [1, 0])
+        _ = norms(&s, step: 0, [1, 0], figures: [figures(0), figures(1)])
         #expect(s.contributionDone(done(step: 0, contribution: 0), from: 1, workers: [1, 2]).closed == nil)
-        // Every norm is in, so worker 2 pushed everything: its contribution stays with it, and the step closes.
+        // Every norm is in, so worker 2 pushed everything: its contribution stays with it, and the
+        // step closes, with its loss and examples from what its pushes carried.
         let lost = s.workerLost(2, workers: [1])
         #expect(lost.handedOver.isEmpty)
-        #expect(lost.closed?.stepsDone == 1)
+        #expect(lost.closed == ClosedStep(stepsDone: 1, scheduleStep: 0, gradNorm: 1, unreported: [(1, figures(1))]))
     }
 
     @Test func noWorkersPausesOnceAndTheRunEndsAtTotalSteps() throws {

@@ -86,15 +86,18 @@ func tinyPegasusBatch() throws -> Seq2SeqBatch {
         let model = PegasusModel(config: tinyPegasusConfig(dropout: 0.1))
         model.initializeWeights(seed: 4)
         let batch = try Seq2SeqBatch.random(vocab: 40, batch: 3, source: 10, target: 7, seed: 2)
-        final class Reports: Sendable { let seen = Mutex<[(range: Range<Int>, values: [Float])]>([]) }
+        final class Reports: Sendable { let seen = Mutex<[(range: Range<Int>, values: [Float], loss: CrossEntropy.Result)]>([]) }
         let reports = Reports(), grads = model.grads
         model.zeroGradients()
-        model.onGradientsFinal = { r in
+        model.onGradientsFinal = { r, loss in
             let values = Array(UnsafeBufferPointer(start: grads.pointer + r.lowerBound, count: r.count))
-            reports.seen.withLock { $0.append((r, values)) }
+            reports.seen.withLock { $0.append((r, values, loss)) }
         }
         defer { model.onGradientsFinal = nil }
-        _ = try model.step(batch, options: StepOptions(training: true, seed: 3), logitsOut: nil)
+        let result = try model.step(batch, options: StepOptions(training: true, seed: 3), logitsOut: nil)
+        // Every report carries the batch's loss, the one `step` returns (a worker's pushes carry it).
+        #expect(reports.seen.withLock { $0 }.allSatisfy { $0.loss.lossSum.bitPattern == result.lossSum.bitPattern && $0.loss.count == result.count })
+        #expect(result.count > 0)
         let seen = reports.seen.withLock { $0 }, final = grads.array
         #expect(seen.last?.range == 0..<final.count)
         let early = Array(seen.dropLast())
@@ -107,7 +110,7 @@ func tinyPegasusBatch() throws -> Seq2SeqBatch {
                      "model.encoder.layer_norm.", "model.encoder.layers.1.", "model.encoder.layers.0."]
         #expect(early.map(\.range) == order.map(span))
         var covered = Set<Int>()
-        for (range, values) in early {
+        for (range, values, _) in early {
             #expect(covered.isDisjoint(with: range), "\(range) reported twice")
             covered.formUnion(range)
             #expect(values == Array(final[range]), "\(range) changed after it was reported final")

@@ -118,16 +118,19 @@ import PrecisModels
             inputIds: (0..<(rows * s)).map { _ in Int32(3 + rng.next() % 37) }, attentionMask: Array(repeating: 1, count: rows * s),
             labels: (0..<(rows * t)).map { i in i % t < t - i / t ? Int32(3 + rng.next() % 37) : -100 })
         final class Reports: Sendable {
-            let seen = Mutex<[(range: Range<Int>, values: [Float])]>([])
+            let seen = Mutex<[(range: Range<Int>, values: [Float], loss: CrossEntropy.Result)]>([])
         }
         let reports = Reports(), grads = model.grads
         model.zeroGradients()
-        model.onGradientsFinal = { r in
+        model.onGradientsFinal = { r, loss in
             let values = Array(UnsafeBufferPointer(start: grads.pointer + r.lowerBound, count: r.count))
-            reports.seen.withLock { $0.append((r, values)) }
+            reports.seen.withLock { $0.append((r, values, loss)) }
         }
         defer { model.onGradientsFinal = nil }
-        _ = try model.step(batch, options: StepOptions(training: true, seed: 3), logitsOut: nil)
+        let result = try model.step(batch, options: StepOptions(training: true, seed: 3), logitsOut: nil)
+        // Every report carries the batch's loss, the one `step` returns (a worker's pushes carry it).
+        #expect(reports.seen.withLock { $0 }.allSatisfy { $0.loss.lossSum.bitPattern == result.lossSum.bitPattern && $0.loss.count == result.count })
+        #expect(result.count > 0)
         let seen = reports.seen.withLock { $0 }
         let final = grads.array, cuts = model.gradientCuts
         #expect(seen.last?.range == 0..<final.count)
@@ -136,7 +139,7 @@ import PrecisModels
         #expect(early.count == 2 + 2 + 2)
         #expect(Set(early.flatMap { [$0.range.lowerBound, $0.range.upperBound] } + [0, final.count]) == Set(cuts))
         var covered = Set<Int>()
-        for (range, values) in early {
+        for (range, values, _) in early {
             #expect(cuts.contains(range.lowerBound) && cuts.contains(range.upperBound), "\(range)")
             #expect(covered.isDisjoint(with: range), "\(range) reported twice")
             covered.formUnion(range)

@@ -146,22 +146,25 @@ extension Fixtures {
             batchSize: rows, sourceLength: s, targetLength: t,
             inputIds: (0..<(rows * s)).map { _ in Int32(2 + rng.next() % 38) }, attentionMask: Array(repeating: 1, count: rows * s),
             labels: (0..<(rows * t)).map { i in i % t < t - i / t ? Int32(2 + rng.next() % 38) : -100 })
-        final class Reports: Sendable { let seen = Mutex<[(range: Range<Int>, values: [Float])]>([]) }
+        final class Reports: Sendable { let seen = Mutex<[(range: Range<Int>, values: [Float], loss: CrossEntropy.Result)]>([]) }
         let reports = Reports(), grads = model.grads
         model.zeroGradients()
-        model.onGradientsFinal = { r in
+        model.onGradientsFinal = { r, loss in
             let values = Array(UnsafeBufferPointer(start: grads.pointer + r.lowerBound, count: r.count))
-            reports.seen.withLock { $0.append((r, values)) }
+            reports.seen.withLock { $0.append((r, values, loss)) }
         }
         defer { model.onGradientsFinal = nil }
-        _ = try model.step(batch, options: StepOptions(training: true, seed: 3), logitsOut: nil)
+        let result = try model.step(batch, options: StepOptions(training: true, seed: 3), logitsOut: nil)
+        // Every report carries the batch's loss, the one `step` returns (a worker's pushes carry it).
+        #expect(reports.seen.withLock { $0 }.allSatisfy { $0.loss.lossSum.bitPattern == result.lossSum.bitPattern && $0.loss.count == result.count })
+        #expect(result.count > 0)
         let seen = reports.seen.withLock { $0 }, final = grads.array, cuts = model.gradientCuts
         #expect(seen.last?.range == 0..<final.count)
         let early = Array(seen.dropLast())
         #expect(early.count == (tied ? 0 : 1) + 1 + 2 + 1 + 2)
         #expect(Set(early.flatMap { [$0.range.lowerBound, $0.range.upperBound] } + [0, final.count]) == Set(cuts))
         var covered = Set<Int>()
-        for (range, values) in early {
+        for (range, values, _) in early {
             #expect(covered.isDisjoint(with: range), "\(range) reported twice")
             covered.formUnion(range)
             #expect(values == Array(final[range]), "\(range) changed after it was reported final")

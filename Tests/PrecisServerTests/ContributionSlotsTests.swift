@@ -18,10 +18,15 @@ import PrecisWire
         }
     }
 
+    /// The figures contribution `c`'s pushes carry in these tests.
+    func figures(_ c: Int, step: Int = 0) -> ContributionFigures {
+        ContributionFigures(lossSum: 100.25 * Double(c + 1) + Double(step), tokens: 40 + c, examples: 2 + c)
+    }
+
     /// Stores contribution `c`'s partition `local` (what the server does with a decoded push).
-    func deliver(_ slots: ContributionSlots, _ values: [[Float]], c: Int, local: Int) {
+    func deliver(_ slots: ContributionSlots, _ values: [[Float]], c: Int, local: Int, step: Int = 0) {
         let r = layout.range(local: local)
-        slots.store(contribution: c, local: local) { dst in
+        slots.store(contribution: c, local: local, figures: figures(c, step: step)) { dst in
             for (j, i) in r.enumerated() { dst[j] = values[c][i] }
         }
     }
@@ -83,11 +88,16 @@ import PrecisWire
             let planLate = seed % 2 == 1          // the coordinator's plan may come after some pushes
             if !planLate { slots.expect(step: 7, contributions: n) }
             var norm: Double?
+            var delivered = Set<Int>()
             for (k, d) in order.enumerated() {
                 if planLate && k == order.count / 2 { slots.expect(step: 7, contributions: n) }
                 deliver(slots, values, c: d.c, local: d.local)
+                delivered.insert(d.c)
                 norm = slots.sumCompleted(step: 7)
                 #expect((norm != nil) == (k == order.count - 1), "delivery \(k) of \(order.count)")
+                // The figures come out for every contribution at once, in contribution order.
+                let all = delivered.count == n && (!planLate || k >= order.count / 2)
+                #expect(slots.contributionFigures(step: 7) == (all ? (0..<n).map { figures($0) } : []), "delivery \(k)")
             }
             #expect(slots.reported)
             #expect(sum(slots) == reference.map(\.bitPattern), "order \(seed)")
@@ -121,7 +131,7 @@ import PrecisWire
             for c in 0..<3 { deliver(slots, values, c: c, local: local) }
             deliver(slots, values, c: 1, local: local)      // the copy
         }
-        #expect(throws: Corrupt.self) { try slots.store(contribution: 2, local: 0) { _ in throw Corrupt() } }
+        #expect(throws: Corrupt.self) { try slots.store(contribution: 2, local: 0, figures: figures(2)) { _ in throw Corrupt() } }
         #expect(slots.sumCompleted(step: 1) == nil, "partition 0 of contribution 2 is missing again")
         deliver(slots, values, c: 2, local: 0)
         let norm = slots.sumCompleted(step: 1)
@@ -134,10 +144,12 @@ import PrecisWire
         #expect(!slots.reported)
         slots.expect(step: 2, contributions: 2)
         let next = contributions(2, seed: 6)
-        for local in layout.indices { deliver(slots, next, c: 1, local: local) }
+        for local in layout.indices { deliver(slots, next, c: 1, local: local, step: 2) }
         #expect(slots.sumCompleted(step: 2) == nil, "step 1's deliveries do not count for step 2")
-        for local in layout.indices { deliver(slots, next, c: 0, local: local) }
+        #expect(slots.contributionFigures(step: 2) == [], "nor do step 1's figures")
+        for local in layout.indices { deliver(slots, next, c: 0, local: local, step: 2) }
         #expect(slots.sumCompleted(step: 2) != nil)
+        #expect(slots.contributionFigures(step: 2) == [figures(0, step: 2), figures(1, step: 2)])
         #expect(sum(slots) == zip(next[0], next[1]).map { ($0 + $1).bitPattern })
     }
 }

@@ -143,11 +143,13 @@ import CLZ4
 }
 
 @Suite struct MessageTests {
+    let figures = ContributionFigures(lossSum: -.pi * 1e5, tokens: 4_000_000_000, examples: 77)
+
     func message() throws -> DataMessage {
         let v: [Float] = (0..<300).map { Float($0) * 0.5 }
         return try v.withUnsafeBufferPointer {
             try DataMessage.make(type: .pushGradient, codec: .fp32, epoch: 7, step: 123_456_789_012, partition: 3, slot: 5, values: $0,
-                                 using: ShardCodec())
+                                 using: ShardCodec(), figures: figures)
         }
     }
 
@@ -165,6 +167,26 @@ import CLZ4
         #expect(throws: WireError.lengthMismatch(field: "shard", expected: 100, got: 300)) {
             try parsed.decode(into: &out, capacity: 100, using: ShardCodec())
         }
+        // A gradient push ends with its contribution's figures (16 bytes, little-endian), which the
+        // shard's decoding leaves alone.
+        #expect(try parsed.figures() == figures)
+        let tail = Array(m.payload.suffix(16))
+        #expect(tail[0..<8] == ArraySlice(withUnsafeBytes(of: figures.lossSum.bitPattern.littleEndian) { Array($0) }))
+        #expect(tail[8..<16] == [0x00, 0x28, 0x6B, 0xEE, 77, 0, 0, 0], "tokens 4,000,000,000, then examples")
+        let none = try (0..<3).map(Float.init).withUnsafeBufferPointer {
+            try DataMessage.make(type: .pushGradient, codec: .none, epoch: 1, step: 1, partition: 0, values: $0, using: ShardCodec(), figures: figures)
+        }
+        #expect(none.payload.count == 3 * 4 + 16)
+        // A payload too short to hold them is an error, not a read past its end.
+        let short = DataMessage(header: WireHeader(type: .pushGradient, codec: .none, epoch: 1, step: 1, partition: 0, count: 0), payload: [1, 2, 3])
+        #expect(throws: WireError.lengthMismatch(field: "gradient payload (at least, for its contribution figures)", expected: 16, got: 3)) {
+            try short.figures()
+        }
+        // Other data messages carry none: their whole payload is the shard.
+        let parameters = try (0..<3).map(Float.init).withUnsafeBufferPointer {
+            try DataMessage.make(type: .parameters, codec: .none, epoch: 1, step: 1, partition: 0, values: $0, using: ShardCodec())
+        }
+        #expect(parameters.payload.count == 12 && parameters.header.trailerLength == 0)
     }
 
     @Test func everyKindOfBadMessageIsNamed() throws {
@@ -195,8 +217,10 @@ import CLZ4
                                wireBytes: 0, rawBytes: 0, gradNorm: -.infinity)
         let back = try Control.decode(DoneMessage.self, DataMessage(frames: Control.frames(.contributionDone, done)))
         #expect(back.lossSum.isNaN && back.gradNorm == -.infinity && back.tokens == 10)
-        let norm = try Control.decode(NormMessage.self, DataMessage(frames: Control.frames(.normReport, NormMessage(step: 3, server: 1, sumOfSquares: .infinity))))
+        let norm = try Control.decode(NormMessage.self, DataMessage(frames: Control.frames(.normReport, NormMessage(
+            step: 3, server: 1, sumOfSquares: .infinity, contributions: [ContributionFigures(lossSum: .infinity, tokens: 3, examples: 1)]))))
         #expect(norm.sumOfSquares == .infinity && norm.step == 3)
+        #expect(norm.contributions == [ContributionFigures(lossSum: .infinity, tokens: 3, examples: 1)])
     }
 }
 
@@ -217,7 +241,8 @@ import CLZ4
         var values = [Float](repeating: 0, count: 50_000)
         for i in 0..<values.count { values[i] = Float(i % 97) * 1e-3 }
         let good = try values.withUnsafeBufferPointer {
-            try DataMessage.make(type: .pushGradient, codec: .bf16, epoch: 1, step: 5, partition: 2, values: $0, using: codec)
+            try DataMessage.make(type: .pushGradient, codec: .bf16, epoch: 1, step: 5, partition: 2, values: $0, using: codec,
+                                 figures: ContributionFigures(lossSum: 1, tokens: 2, examples: 3))
         }
         var corrupt = good.frames
         corrupt[1][10] ^= 0x55
@@ -298,13 +323,15 @@ import CLZ4
         for round in 0..<3 {
             let buf = WireBuffer.free(in: &pool)
             let h = try values.withUnsafeBufferPointer {
-                try codec.encode($0, codec: .fp32, into: buf, type: .pushGradient, epoch: 1, step: UInt64(round), partition: 2, slot: 1)
+                try codec.encode($0, codec: .fp32, into: buf, type: .pushGradient, epoch: 1, step: UInt64(round), partition: 2, slot: 1,
+                                 figures: ContributionFigures(lossSum: Double(round) + 0.5, tokens: 10 * round, examples: round))
             }
             try dealer.send(header: h, payload: buf)
             let frames = try router.receive(timeoutMs: 5000)
             #expect(frames[0] == Array("w".utf8))
             let m = try DataMessage(frames: Array(frames.dropFirst()))
             #expect(m.header.step == UInt64(round) && m.header.slot == 1 && m.header.partition == 2)
+            #expect(try m.figures() == ContributionFigures(lossSum: Double(round) + 0.5, tokens: 10 * round, examples: round))
             var out = [Float](repeating: 0, count: values.count)
             try m.decode(into: &out, capacity: out.count, using: codec)
             #expect(out == values)
@@ -333,7 +360,8 @@ import CLZ4
         let values: [Float] = (0..<5000).map { Float($0 % 97) * 0.25 - 3 }
         let codec = ShardCodec()
         let good = try values.withUnsafeBufferPointer {
-            try DataMessage.make(type: .pushGradient, codec: .bf16, epoch: 3, step: 9, partition: 4, slot: 2, values: $0, using: codec)
+            try DataMessage.make(type: .pushGradient, codec: .bf16, epoch: 3, step: 9, partition: 4, slot: 2, values: $0, using: codec,
+                                 figures: ContributionFigures(lossSum: .nan, tokens: 5, examples: 1))
         }
         var corrupt = good.frames
         corrupt[1][corrupt[1].count / 2] ^= 0xFF
@@ -352,6 +380,8 @@ import CLZ4
                 case .success(let m):
                     #expect(m.header.step == 9 && m.header.partition == 4 && m.header.slot == 2 && m.header.codec == .bf16)
                     try m.decode(into: &out, capacity: out.count, using: codec)
+                    let f = try m.figures()
+                    #expect(f.lossSum.isNaN && f.tokens == 5 && f.examples == 1, "a NaN loss travels as it is")
                     results.append("ok")
                 case .failure(let e):
                     results.append("\(e)")

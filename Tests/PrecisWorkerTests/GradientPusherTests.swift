@@ -58,15 +58,18 @@ import PrecisWorker
     }
 
     /// Backward's reports: about the first half of the buffer's runs (decoder first), in several
-    /// threads at once, as a model's lanes report them; then what backward's end leaves.
-    func runBackward(_ pusher: GradientPusher) {
+    /// threads at once, as a model's lanes report them; then what backward's end leaves. Every
+    /// report carries the contribution's figures, as the worker makes them from the model's loss.
+    func runBackward(_ pusher: GradientPusher, figures: ContributionFigures) {
         let runs = stride(from: plan.total, to: plan.total / 2, by: -3_001).map { max(plan.total / 2, $0 - 3_001)..<$0 }
         let report = pusher.onGradientsFinal
         DispatchQueue.concurrentPerform(iterations: 4) { lane in
-            for (i, r) in runs.enumerated() where i % 4 == lane { report(r) }
+            for (i, r) in runs.enumerated() where i % 4 == lane { report(r, figures) }
         }
-        pusher.pushRemaining()
+        pusher.pushRemaining(figures: figures)
     }
+
+    let figures = ContributionFigures(lossSum: 1234.5678, tokens: 321, examples: 8)
 
     @Test(arguments: [Codec.fp32, .bf16])
     func everyPartitionArrivesOnceAndDecodesToTheGradient(codec: Codec) throws {
@@ -80,7 +83,8 @@ import PrecisWorker
             let earlier = pusher.begin(GradientContribution(plan: plan, gradients: g.pointer, errorFeedback: feedback?.pointer,
                                                             endpoints: servers.endpoints, codec: codec, epoch: 3, steps: steps, slot: 5))
             #expect(earlier.error == nil && earlier.wireBytes == 0)
-            runBackward(pusher)
+            let figures = ContributionFigures(lossSum: 1234.5678 + Double(round), tokens: 321 + round, examples: 8)
+            runBackward(pusher, figures: figures)
             let totals = pusher.finish { servers.dealers[$0] }
             #expect(totals.error == nil)
             #expect(totals.rawBytes == plan.total * 4)
@@ -95,6 +99,7 @@ import PrecisWorker
                 #expect(sender == me || sender == me + "/push")
                 #expect(m.header.type == .pushGradient && m.header.codec == codec && m.header.epoch == 3)
                 #expect(m.header.step == UInt64(40 + round) && m.header.slot == 5 && Int(m.header.count) == r.count)
+                #expect(try m.figures() == figures, "partition \(p) carries the contribution's figures")
                 var out = [Float](repeating: .nan, count: r.count)
                 try out.withUnsafeMutableBufferPointer { try m.decode(into: $0.baseAddress!, capacity: r.count, using: ShardCodec()) }
                 if codec == .fp32 {
@@ -128,7 +133,7 @@ import PrecisWorker
         let contribution = GradientContribution(plan: plan, gradients: g.pointer, errorFeedback: nil, endpoints: endpoints,
                                                 codec: .fp32, epoch: 1, steps: Array(repeating: 7, count: plan.count), slot: 0)
         _ = pusher.begin(contribution)
-        pusher.pushRemaining()
+        pusher.pushRemaining(figures: figures)
         let totals = pusher.finish { servers.dealers[$0] }
         let expected = (0..<plan.count).filter { plan.owner[$0] != missing }
         let got = try servers.receive(expected.count, quietMs: 1_000)
@@ -144,7 +149,7 @@ import PrecisWorker
         let contribution = GradientContribution(plan: plan, gradients: g.pointer, errorFeedback: nil, endpoints: servers.endpoints,
                                                 codec: .fp32, epoch: 1, steps: Array(repeating: 7, count: plan.count), slot: 0)
         _ = pusher.begin(contribution)
-        pusher.pushRemaining()
+        pusher.pushRemaining(figures: figures)
         let totals = pusher.finish { _ in nil }
         let got = try servers.receive(plan.count, quietMs: 1_000)
         #expect(Set(got.map { $0.message.header.partition }).count == got.count)

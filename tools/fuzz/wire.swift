@@ -1,5 +1,6 @@
 // libFuzzer target: a data message's two frames as a receiver gets them (the 40-byte header, then
-// the payload), the shard decoders (none / fp32 / bf16 with LZ4) and every control message's JSON.
+// the payload), the shard decoders (none / fp32 / bf16 with LZ4), a gradient push's contribution
+// figures and every control message's JSON.
 // Input: 40 header bytes, then the payload. Each input is tried as it is and with its payload
 // length and CRC-32C made right, so the fuzzer gets past the checksum to what lies behind it.
 import Foundation
@@ -44,6 +45,7 @@ func receive(_ header: [UInt8], _ payload: [UInt8]) {
         control(m)
     } else {
         try? m.decode(into: output, capacity: capacity, using: codec)
+        if m.header.type == .pushGradient { _ = try? m.figures() }
     }
 }
 
