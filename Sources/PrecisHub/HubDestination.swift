@@ -139,8 +139,13 @@ public struct HubRepository: HubPusher, CustomStringConvertible {
 
 /// The files of a folder to push, recursively, as sorted relative paths. Skips `.git/`, `.cache/`
 /// and temporaries (`.tmp-*` entries and `*.tmp-<pid>` files from interrupted atomic writes).
+/// Links are followed, and each folder is entered once (by device and inode): a link back to a
+/// folder above it (`loop -> ..`) is left out instead of walking it again and again.
 enum FolderListing {
     struct Entry { let relative: String; let absolute: String; let size: Int64 }
+
+    /// A folder's identity on its file system.
+    private struct FolderID: Hashable { let device: UInt64; let inode: UInt64 }
 
     static func files(in folder: String) throws -> [Entry] {
         var isDir: ObjCBool = false
@@ -148,7 +153,11 @@ enum FolderListing {
             throw HubError.io(path: folder, reason: "not a folder")
         }
         var out: [Entry] = []
-        try walk(folder, prefix: "", into: &out)
+        var entered = Set<FolderID>()
+        var st = stat()
+        guard stat(folder, &st) == 0 else { throw HubError.io(path: folder, reason: "cannot stat") }
+        entered.insert(FolderID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)))
+        try walk(folder, prefix: "", into: &out, entered: &entered)
         return out.sorted { $0.relative < $1.relative }
     }
 
@@ -159,18 +168,19 @@ enum FolderListing {
         return false
     }
 
-    private static func walk(_ dir: String, prefix: String, into out: inout [Entry]) throws {
+    private static func walk(_ dir: String, prefix: String, into out: inout [Entry], entered: inout Set<FolderID>) throws {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: dir) } catch {
             throw HubError.io(path: dir, reason: "cannot list: \(error.localizedDescription)")
         }
-        for name in names where !skipped(name) {
+        for name in names.sorted() where !skipped(name) {
             let abs = (dir as NSString).appendingPathComponent(name)
             let rel = prefix.isEmpty ? name : prefix + "/" + name
             var st = stat()
             guard stat(abs, &st) == 0 else { throw HubError.io(path: abs, reason: "cannot stat") }
             if (st.st_mode & S_IFMT) == S_IFDIR {
-                try walk(abs, prefix: rel, into: &out)
+                guard entered.insert(FolderID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))).inserted else { continue }
+                try walk(abs, prefix: rel, into: &out, entered: &entered)
             } else if (st.st_mode & S_IFMT) == S_IFREG {
                 out.append(Entry(relative: rel, absolute: abs, size: Int64(st.st_size)))
             }

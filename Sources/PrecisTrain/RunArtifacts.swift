@@ -200,9 +200,10 @@ public enum DatasetCredit {
         if let l = cfg.training.license, !l.isEmpty { return l }
         let folder = (cfg.training.trainFile as NSString).deletingLastPathComponent
         for f in noteFiles {
-            guard let h = FileHandle(forReadingAtPath: ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(f)) else { continue }
-            defer { try? h.close() }
-            let text = String(decoding: (try? h.read(upToCount: 65_536)) ?? Data(), as: UTF8.self)
+            // Regular files only (a FIFO named README.md would hold the read for ever), their first 64 KiB.
+            guard let data = try? SmallFile.read(((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(f), limit: 16 << 20)
+            else { continue }
+            let text = String(decoding: data.prefix(65_536), as: UTF8.self)
             if let hit = licences.first(where: { text.contains($0.0) }) { return hit.1 }
         }
         return nil

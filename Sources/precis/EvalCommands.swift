@@ -8,11 +8,15 @@ import PrecisMetrics
 import PrecisModels
 import PrecisTrain
 
+/// An input file's bytes: a regular file of at most 4 GiB (a FIFO or a device is named as such,
+/// not taken for a missing file).
+func readInputFile(_ path: String) throws -> Data {
+    do { return try SmallFile.read(path, limit: 1 << 32) } catch { throw ValidationError("\(path): \(error)") }
+}
+
 /// Reads texts: one per line, or JSON Lines `{"text": ...}` (texts may then hold newlines).
 func readTexts(_ path: String, jsonl: Bool) throws -> [String] {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw ValidationError("\(path): no such file")
-    }
+    let data = try readInputFile(path)
     guard let text = String(data: data, encoding: .utf8) else { throw ValidationError("\(path): not valid UTF-8") }
     var lines = text.components(separatedBy: "\n")
     if lines.last == "" { lines.removeLast() }
@@ -192,8 +196,7 @@ struct SummarizeCommand: ParsableCommand {
             let data: Data
             let name = input ?? "<stdin>"
             if let input {
-                guard let d = FileManager.default.contents(atPath: input) else { throw ValidationError("\(input): no such file") }
-                data = d
+                data = try readInputFile(input)
             } else {
                 data = FileHandle.standardInput.readDataToEndOfFile()
             }

@@ -234,6 +234,9 @@ enum CLI {
         #expect(r.stderr.hasPrefix("error: ") && !r.stderr.contains("Usage:"), "\(r.stderr)")
         let missing = try CLI.run(["rouge", "--predictions", dir + "/none.txt", "--references", dir + "/r.txt"])
         #expect(missing.status == 1 && missing.stderr == "error: \(dir)/none.txt: no such file\n", "\(missing.stderr)")
+        // A folder (or a FIFO, a device) is named as what it is, not taken for a missing file.
+        let folder = try CLI.run(["rouge", "--predictions", dir, "--references", dir + "/r.txt"])
+        #expect(folder.status == 1 && folder.stderr == "error: \(dir): not a regular file\n", "\(folder.stderr)")
         #expect(FileManager.default.createFile(atPath: dir + "/empty.jsonl", contents: Data()))
         let e = try CLI.run(["evaluate", "--baseline", "lead-3", "--data", dir + "/empty.jsonl"])
         #expect(e.status == 1 && e.stderr.contains("empty.jsonl: no examples to evaluate"), "\(e.stdout)\(e.stderr)")

@@ -391,6 +391,22 @@ final class Lines: @unchecked Sendable {
         }
         #expect(throws: HubError.self) { try hub.push(folder: dir, repo: "../escape", message: "x") }
     }
+
+    /// A link back up the folder (`loop -> ..`) is not walked again: each folder is entered once,
+    /// so the push lists each file once (it used to walk `sub/loop/sub/loop/…` until the path could
+    /// no longer be resolved, and the push failed). A linked file is pushed as its content.
+    @Test func aLinkBackUpTheFolderIsEnteredOnce() throws {
+        let root = tempDir("dirhub-loop")
+        let dir = tempDir("loop-src")
+        try write(Data("{}".utf8), dir, "config.json")
+        try write(Data("x".utf8), dir, "sub/x.txt")
+        #expect(symlink("..", dir + "/sub/loop") == 0)
+        #expect(symlink("sub/x.txt", dir + "/linked.txt") == 0)
+        let hub = DirectoryHub(root: root)
+        _ = try hub.push(folder: dir, repo: "precis/loop", message: "m")
+        let entry = try #require(try hub.log(repo: "precis/loop").first)
+        #expect(entry.files.map(\.path) == ["config.json", "linked.txt", "sub/x.txt"])
+    }
 }
 
 @Suite struct ModelCardTests {

@@ -99,6 +99,13 @@ import PrecisTrain
         var unknown = cfg
         unknown.training.trainFile = temp() + "/train.jsonl"
         #expect(!RunArtifacts.modelCard(Self.outcome(savedStep: 8), config: unknown, step: 8, baseModel: nil).contains("license:"))
+        // A note file that is a FIFO is passed over at once (reading it would wait for a writer for
+        // ever); the licence a regular note names after it is still found.
+        let noted = temp()
+        #expect(mkfifo(noted + "/licence.txt", 0o600) == 0)
+        try "Released under CC BY-NC-ND 4.0.".write(toFile: noted + "/README.md", atomically: true, encoding: .utf8)
+        unknown.training.trainFile = noted + "/train.jsonl"
+        #expect(DatasetCredit.license(for: unknown) == "cc-by-nc-nd-4.0", "\(DatasetCredit.license(for: unknown) ?? "none")")
         // A run without any evaluation says so, and has no results table.
         var quiet = Self.outcome(savedStep: 8)
         quiet.history = quiet.history.filter { $0["eval_loss"] == nil }

@@ -12,9 +12,11 @@ public enum WireLimits {
     /// every data socket starts with, so no socket ever needs a larger one.
     public static let maxPartitionBytes = 8 << 20
     /// The largest frame of a data message for partitions of at most `partitionFloats` values: the
-    /// encoding's bound in any codec (LZ4's worst case included), or the 40-byte header.
+    /// encoding's bound in any codec (LZ4's worst case included) with a gradient push's contribution
+    /// figures after it, or the 40-byte header.
     public static func dataMessageBytes(partitionFloats: Int) -> Int {
-        max(WireHeader.size, Codec.allCases.map { ShardCodec.bound(count: max(1, partitionFloats), codec: $0) }.max() ?? 0) + 64
+        let shard = Codec.allCases.map { ShardCodec.bound(count: max(1, partitionFloats), codec: $0) }.max() ?? 0
+        return max(WireHeader.size, shard + ContributionFigures.size) + 64
     }
     /// The largest partition of a plan.
     public static func largestPartition(_ plan: PartitionPlan) -> Int {
