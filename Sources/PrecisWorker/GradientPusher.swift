@@ -140,8 +140,6 @@ private final class PushQueue: Sendable {
     private struct State {
         var contribution: GradientContribution?
         var readiness: PushState?
-        /// The contribution's figures, once its loss is known (before its first partition is final).
-        var figures: ContributionFigures?
         /// Partitions handed on and not started by either thread.
         var jobs: [PushJob] = []
         /// Jobs handed on since the last `waitForAll` (each signals `done` once, sent or failed).
@@ -163,16 +161,14 @@ private final class PushQueue: Sendable {
         state.withLock { s in
             s.contribution = c
             s.readiness = PushState(plan: c.plan)
-            s.figures = nil
         }
     }
 
     func gradientsFinal(_ range: Range<Int>, figures: ContributionFigures) {
         let handed = state.withLock { s -> [Int] in
             guard s.readiness != nil else { return [] }
-            s.figures = figures
             var handed: [Int] = []
-            for p in s.readiness!.covered(range) where Self.handOn(p, &s) { handed.append(p) }
+            for p in s.readiness!.covered(range) where Self.handOn(p, figures: figures, &s) { handed.append(p) }
             return handed
         }
         announce(handed)
@@ -180,9 +176,8 @@ private final class PushQueue: Sendable {
 
     func pushRemaining(figures: ContributionFigures) {
         let handed = state.withLock { s -> [Int] in
-            s.figures = figures
             var handed: [Int] = []
-            for p in s.readiness?.unsent ?? [] where Self.handOn(p, &s) { handed.append(p) }
+            for p in s.readiness?.unsent ?? [] where Self.handOn(p, figures: figures, &s) { handed.append(p) }
             return handed
         }
         announce(handed)
@@ -193,8 +188,8 @@ private final class PushQueue: Sendable {
     /// Queues partition `p` unless it was handed on already. A partition whose server is not in the
     /// worker's view is an error the contribution reports (never a push silently left out: the
     /// server would wait for it for ever).
-    private static func handOn(_ p: Int, _ s: inout State) -> Bool {
-        guard let c = s.contribution, let figures = s.figures, s.readiness!.markSent(p) else { return false }
+    private static func handOn(_ p: Int, figures: ContributionFigures, _ s: inout State) -> Bool {
+        guard let c = s.contribution, s.readiness!.markSent(p) else { return false }
         guard let endpoint = c.endpoints[c.plan.owner[p]] else {
             if s.totals.error == nil {
                 s.totals.error = "partition \(p) belongs to server \(c.plan.owner[p]), which is not in this worker's view"
