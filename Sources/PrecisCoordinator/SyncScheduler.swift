@@ -40,6 +40,14 @@ package struct SyncScheduler: Scheduler {
         /// Each contribution's figures as its pushes carried them (from the first server's report
         /// that has them all).
         package var figures: [ContributionFigures] = []
+
+        /// The step's mean token loss by its pushes' figures (nil before a server has sent them):
+        /// known once the servers hold every contribution, reported or not.
+        package var lossFromFigures: Double? {
+            guard !figures.isEmpty else { return nil }
+            let tokens = figures.reduce(0) { $0 + $1.tokens }, sum = figures.reduce(0.0) { $0 + $1.lossSum }
+            return tokens > 0 ? sum / Double(tokens) : sum
+        }
     }
 
     package let source: any MicroBatchSource

@@ -60,8 +60,10 @@ extension Coordinator {
     func serverNorm(_ n: NormMessage) throws {
         // Unassigned contributions (no worker was alive) would still be missing: norms only come once all are in.
         guard nonFinite == nil, let total = sync?.recordNorm(n) else { return }
-        // The step is not applied: the servers keep the parameters of the step before.
+        // The step is not applied: the servers keep the parameters of the step before. A
+        // contribution's non-finite loss stops it too, whether its worker's report has come or not.
         if noteNonFinite(step: n.step + 1, loss: nil, gradientNorm: total) { return }
+        if let loss = sync?.open?.lossFromFigures, noteNonFinite(step: n.step + 1, loss: loss, gradientNorm: nil) { return }
         let clip: Float = cfg.training.maxGradNorm > 0 ? GradClip.coefficient(totalNorm: total, maxNorm: cfg.training.maxGradNorm) : 1
         let save = isSaveStep(n.step + 1)
         if save { beginSnapshot(step: n.step + 1) }

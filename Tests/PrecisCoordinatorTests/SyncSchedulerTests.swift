@@ -173,7 +173,10 @@ import PrecisWire
         var s = scheduler(micro: 2, workers: [1, 2])
         _ = try #require(open(&s, workers: [1, 2]))
         #expect(s.recordNorm(NormMessage(step: 0, server: 0, sumOfSquares: 1, contributions: [])) == nil)
+        #expect(s.open?.lossFromFigures == nil, "no figures yet")
         #expect(s.recordNorm(NormMessage(step: 0, server: 1, sumOfSquares: 3, contributions: [figures(0), figures(1)])) == 2)
+        // The step's loss is known from them before any report (stop_on_nonfinite checks it before the step is applied).
+        #expect(s.open?.lossFromFigures == (figures(0).lossSum + figures(1).lossSum) / Double(figures(0).tokens + figures(1).tokens))
         #expect(s.contributionDone(done(step: 0, contribution: 0), from: 1, workers: [1, 2]).counted)
         let skipped = s.contributionDone(done(step: 0, contribution: 1, skipped: true), from: 2, workers: [1, 2])
         #expect(!skipped.counted)
