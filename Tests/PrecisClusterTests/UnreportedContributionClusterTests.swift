@@ -3,12 +3,13 @@ import PrecisCore
 import PrecisWire
 import Testing
 
+extension RealProcesses {
 /// A worker that dies after its pushes reached the servers and before its `contributionDone` left:
 /// the servers apply the step without it, and the step's loss and the run's examples still hold
 /// its contribution, from the figures its pushes carried (the servers hand them on with their
 /// norms). A real coordinator and server; the worker that dies is a peer speaking the protocol
 /// from this test, so it can stop at exactly that point; a real worker finishes the run.
-@Suite(.serialized) struct UnreportedContributionClusterTests {
+@Suite struct UnreportedContributionClusterTests {
     /// What the dying worker's pushes say of its contribution.
     let figures = ContributionFigures(lossSum: 123.25, tokens: 50, examples: 4)
 
@@ -84,4 +85,5 @@ import Testing
         #expect(logged.count == 3, "\(logged)")
         c.stopAll()
     }
+}
 }
