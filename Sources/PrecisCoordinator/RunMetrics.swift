@@ -120,7 +120,7 @@ package struct RunMetrics {
         totals.paddedTokens += d.paddedTokens
         window.wireBytes += d.wireBytes; window.rawBytes += d.rawBytes
         window.pullWireBytes += d.pullWireBytes; window.pullRawBytes += d.pullRawBytes
-        record(ContributionFigures(lossSum: d.lossSum, tokens: d.tokens, examples: d.examples))
+        record(d.figures)
     }
 
     /// A contribution's loss, tokens and examples (alone: one whose worker's report never came,
@@ -128,7 +128,7 @@ package struct RunMetrics {
     package mutating func record(_ f: ContributionFigures) {
         window.lossSum += f.lossSum; window.tokens += f.tokens
         examples += f.examples
-        if f.tokens > 0 { lastLoss = f.lossSum / Double(f.tokens) }
+        if f.tokens > 0 { lastLoss = f.meanLoss }
         stepLossSum += f.lossSum; stepTokens += f.tokens
     }
 

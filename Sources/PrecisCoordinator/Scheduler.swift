@@ -90,16 +90,16 @@ package struct ClosedStep: Equatable {
     /// sync: contributions the servers summed whose worker's report never came (it left after
     /// pushing and before reporting), with the figures their pushes carried: they still belong in
     /// the step's loss and the run's examples.
-    package var unreported: [(contribution: Int, figures: ContributionFigures)] = []
-    package init(stepsDone: Int, scheduleStep: Int, gradNorm: Double,
-                 unreported: [(contribution: Int, figures: ContributionFigures)] = []) {
-        self.stepsDone = stepsDone; self.scheduleStep = scheduleStep; self.gradNorm = gradNorm; self.unreported = unreported
+    package var unreported: [Unreported] = []
+
+    package struct Unreported: Equatable {
+        package let contribution: Int
+        package let figures: ContributionFigures
+        package init(contribution: Int, figures: ContributionFigures) { self.contribution = contribution; self.figures = figures }
     }
 
-    package static func == (a: ClosedStep, b: ClosedStep) -> Bool {
-        a.stepsDone == b.stepsDone && a.scheduleStep == b.scheduleStep && a.gradNorm == b.gradNorm
-            && a.unreported.map(\.contribution) == b.unreported.map(\.contribution)
-            && a.unreported.map(\.figures) == b.unreported.map(\.figures)
+    package init(stepsDone: Int, scheduleStep: Int, gradNorm: Double, unreported: [Unreported] = []) {
+        self.stepsDone = stepsDone; self.scheduleStep = scheduleStep; self.gradNorm = gradNorm; self.unreported = unreported
     }
 }
 

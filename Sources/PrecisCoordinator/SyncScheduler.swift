@@ -43,11 +43,7 @@ package struct SyncScheduler: Scheduler {
 
         /// The step's mean token loss by its pushes' figures (nil before a server has sent them):
         /// known once the servers hold every contribution, reported or not.
-        package var lossFromFigures: Double? {
-            guard !figures.isEmpty else { return nil }
-            let tokens = figures.reduce(0) { $0 + $1.tokens }, sum = figures.reduce(0.0) { $0 + $1.lossSum }
-            return tokens > 0 ? sum / Double(tokens) : sum
-        }
+        package var lossFromFigures: Double? { figures.isEmpty ? nil : ContributionFigures(adding: figures).meanLoss }
     }
 
     package let source: any MicroBatchSource
@@ -149,7 +145,8 @@ package struct SyncScheduler: Scheduler {
         let norm = (0..<servers).reduce(0.0) { $0 + (s.norms[$1] ?? 0) }.squareRoot()
         step += 1
         open = nil
-        let unreported = s.figures.isEmpty ? [] : s.contributions.indices.filter { !s.contributions[$0].counted }.map { ($0, s.figures[$0]) }
+        let unreported = s.figures.isEmpty ? [] : s.contributions.indices.filter { !s.contributions[$0].counted }
+            .map { ClosedStep.Unreported(contribution: $0, figures: s.figures[$0]) }
         return ClosedStep(stepsDone: step, scheduleStep: s.step, gradNorm: norm, unreported: unreported)
     }
 

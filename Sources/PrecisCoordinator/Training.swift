@@ -42,7 +42,7 @@ extension Coordinator {
     func contributionDone(_ d: DoneMessage, from worker: Int) throws {
         guard (d.attempt ?? 0) == attempt, phase == .training, nonFinite == nil else { return }
         // sync: the worker's gradNorm is 0 (the servers' norms are checked in `serverNorm`).
-        if d.skipped != true, noteNonFinite(step: d.step + 1, loss: d.tokens > 0 ? d.lossSum / Double(d.tokens) : d.lossSum,
+        if d.skipped != true, noteNonFinite(step: d.step + 1, loss: d.figures.meanLoss,
                                             gradientNorm: d.gradNorm) { return }
         if d.skipped != true { membership.countContribution(of: worker) }
         status.contributionDone(d, from: worker, now: Member.now())
@@ -77,9 +77,9 @@ extension Coordinator {
     /// A step (sync) or task (ssp/async) finished: report it, then what its end sets off.
     func stepClosed(_ c: ClosedStep) {
         let s = c.stepsDone
-        for (contribution, figures) in c.unreported {
-            metrics.record(figures)
-            log("step \(s): contribution \(contribution) counted from the figures its pushes carried (its worker left before reporting)")
+        for u in c.unreported {
+            metrics.record(u.figures)
+            log("step \(s): contribution \(u.contribution) counted from the figures its pushes carried (its worker left before reporting)")
         }
         let report = metrics.stepCompleted(s, learningRate: plan.schedule.lr(at: c.scheduleStep), gradNorm: c.gradNorm,
                                            workers: membership.aliveWorkers.count, now: Member.now())

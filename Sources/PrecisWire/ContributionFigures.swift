@@ -20,6 +20,15 @@ public struct ContributionFigures: Codable, Sendable, Equatable {
         self.lossSum = lossSum; self.tokens = tokens; self.examples = examples
     }
 
+    /// Several contributions' figures added up (a step's, from its contributions').
+    public init(adding parts: [ContributionFigures]) {
+        self.init(lossSum: parts.reduce(0.0) { $0 + $1.lossSum }, tokens: parts.reduce(0) { $0 + $1.tokens },
+                  examples: parts.reduce(0) { $0 + $1.examples })
+    }
+
+    /// The mean token loss (the loss sum itself when there are no tokens).
+    public var meanLoss: Double { tokens > 0 ? lossSum / Double(tokens) : lossSum }
+
     /// Writes the 16 bytes at `p` (counts clamped to 32 bits: a micro-batch never comes near it).
     public func write(into p: UnsafeMutableRawPointer) {
         p.storeBytes(of: lossSum.bitPattern.littleEndian, toByteOffset: 0, as: UInt64.self)

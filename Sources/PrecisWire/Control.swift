@@ -237,6 +237,9 @@ public struct DoneMessage: Codable, Sendable {
         self.computeSeconds = computeSeconds; self.waitSeconds = waitSeconds; self.wireBytes = wireBytes; self.rawBytes = rawBytes
         self.gradNorm = gradNorm
     }
+
+    /// Its loss sum, tokens and examples.
+    public var figures: ContributionFigures { ContributionFigures(lossSum: lossSum, tokens: tokens, examples: examples) }
 }
 
 /// `normReport` (server → coordinator): the sum of squares of step `step`'s summed gradient on this

@@ -553,7 +553,7 @@ public final class Worker {
         let norm = clipOwnGradient(t, model)
         // ssp/async: a non-finite update would be applied on arrival; it is not pushed, and the
         // report (its loss and norm) stops the run (sync: the coordinator holds the step back).
-        let loss = sums.tokens > 0 ? sums.lossSum / Double(sums.tokens) : sums.lossSum
+        let loss = sums.figures.meanLoss
         let withheld = !t.exactVersion && cfg.training.stopOnNonfinite && !(loss.isFinite && norm.isFinite)
         if withheld { log("step \(t.step + 1): loss \(loss), gradient norm \(norm): not pushed (stop_on_nonfinite)") }
         // Whatever was not pushed during backward: last partitions (the decoder) first.

@@ -180,7 +180,7 @@ import PrecisWire
         #expect(s.contributionDone(done(step: 0, contribution: 0), from: 1, workers: [1, 2]).counted)
         let skipped = s.contributionDone(done(step: 0, contribution: 1, skipped: true), from: 2, workers: [1, 2])
         #expect(!skipped.counted)
-        #expect(skipped.closed == ClosedStep(stepsDone: 1, scheduleStep: 0, gradNorm: 2, unreported: [(1, figures(1))]))
+        #expect(skipped.closed == ClosedStep(stepsDone: 1, scheduleStep: 0, gradNorm: 2, unreported: [.init(contribution: 1, figures: figures(1))]))
     }
 
     @Test func theServersHavingTheStepALostWorkersReportIsNotAwaited() throws {
@@ -192,7 +192,7 @@ import PrecisWire
         // step closes, with its loss and examples from what its pushes carried.
         let lost = s.workerLost(2, workers: [1])
         #expect(lost.handedOver.isEmpty)
-        #expect(lost.closed == ClosedStep(stepsDone: 1, scheduleStep: 0, gradNorm: 1, unreported: [(1, figures(1))]))
+        #expect(lost.closed == ClosedStep(stepsDone: 1, scheduleStep: 0, gradNorm: 1, unreported: [.init(contribution: 1, figures: figures(1))]))
     }
 
     @Test func noWorkersPausesOnceAndTheRunEndsAtTotalSteps() throws {
