@@ -85,21 +85,52 @@ public enum SmallFile {
         }
     }
 
-    /// The file's bytes, or the problem that kept them from being read.
-    public static func read(_ path: String, limit: Int) throws(Problem) -> Data {
-        // Non-blocking, so that opening a FIFO returns at once (fstat then refuses it).
+    /// A descriptor of `path` once it is known to be a regular file, and its size then. Opened
+    /// non-blocking, so that opening a FIFO returns at once (fstat then refuses it).
+    private static func openRegular(_ path: String) throws(Problem) -> (fd: Int32, size: Int) {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             throw errno == ENOENT || errno == ENOTDIR ? .missing : .unreadable(String(cString: strerror(errno)))
         }
-        defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .unreadable(String(cString: strerror(errno))) }
-        guard st.st_mode & S_IFMT == S_IFREG else { throw .notRegular }
-        guard Int(st.st_size) <= limit else { throw .tooLarge(limit: limit) }
+        guard fstat(fd, &st) == 0 else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw .unreadable(why)
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw .notRegular
+        }
+        return (fd, Int(st.st_size))
+    }
+
+    /// At most the first `count` bytes of a regular file of any size (a note scanned for a word).
+    public static func head(_ path: String, count: Int) throws(Problem) -> Data {
+        let (fd, size) = try openRegular(path)
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: min(max(0, count), size))
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .unreadable(String(cString: strerror(errno)))
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return Data(bytes[..<done])
+    }
+
+    /// The file's bytes, or the problem that kept them from being read.
+    public static func read(_ path: String, limit: Int) throws(Problem) -> Data {
+        let (fd, size) = try openRegular(path)
+        defer { close(fd) }
+        guard size <= limit else { throw .tooLarge(limit: limit) }
         // Room for the size fstat gave and one byte more: a file that grew since is read on, in a
         // buffer that doubles, up to one byte past the limit.
-        var bytes = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
+        var bytes = [UInt8](repeating: 0, count: size + 1)
         var count = 0
         while true {
             if count == bytes.count {

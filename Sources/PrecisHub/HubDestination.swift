@@ -148,15 +148,10 @@ enum FolderListing {
     private struct FolderID: Hashable { let device: UInt64; let inode: UInt64 }
 
     static func files(in folder: String) throws -> [Entry] {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir), isDir.boolValue else {
-            throw HubError.io(path: folder, reason: "not a folder")
-        }
-        var out: [Entry] = []
-        var entered = Set<FolderID>()
         var st = stat()
-        guard stat(folder, &st) == 0 else { throw HubError.io(path: folder, reason: "cannot stat") }
-        entered.insert(FolderID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)))
+        guard stat(folder, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { throw HubError.io(path: folder, reason: "not a folder") }
+        var out: [Entry] = []
+        var entered: Set = [FolderID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))]
         try walk(folder, prefix: "", into: &out, entered: &entered)
         return out.sorted { $0.relative < $1.relative }
     }

@@ -201,9 +201,9 @@ public enum DatasetCredit {
         let folder = (cfg.training.trainFile as NSString).deletingLastPathComponent
         for f in noteFiles {
             // Regular files only (a FIFO named README.md would hold the read for ever), their first 64 KiB.
-            guard let data = try? SmallFile.read(((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(f), limit: 16 << 20)
+            guard let data = try? SmallFile.head(((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(f), count: 65_536)
             else { continue }
-            let text = String(decoding: data.prefix(65_536), as: UTF8.self)
+            let text = String(decoding: data, as: UTF8.self)
             if let hit = licences.first(where: { text.contains($0.0) }) { return hit.1 }
         }
         return nil

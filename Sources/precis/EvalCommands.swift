@@ -8,10 +8,10 @@ import PrecisMetrics
 import PrecisModels
 import PrecisTrain
 
-/// An input file's bytes: a regular file of at most 4 GiB (a FIFO or a device is named as such,
-/// not taken for a missing file).
+/// An input file's bytes: a regular file no larger than a dataset file may be (a FIFO or a device
+/// is named as such, not taken for a missing file).
 func readInputFile(_ path: String) throws -> Data {
-    do { return try SmallFile.read(path, limit: 1 << 32) } catch { throw ValidationError("\(path): \(error)") }
+    do { return try SmallFile.read(path, limit: DatasetLoader.maxFileBytes) } catch { throw ValidationError("\(path): \(error)") }
 }
 
 /// Reads texts: one per line, or JSON Lines `{"text": ...}` (texts may then hold newlines).

@@ -35,5 +35,12 @@ import Glibc
         try FileManager.default.createSymbolicLink(atPath: zero, withDestinationPath: "/dev/zero")
         #expect(throws: SmallFile.Problem.notRegular) { try SmallFile.read(zero, limit: 100) }
         #expect("\(SmallFile.Problem.tooLarge(limit: 7))" == "larger than the 7 bytes such a file may have")
+
+        // `head`: the first bytes of a regular file of any size, with the same refusals.
+        #expect(try SmallFile.head(path, count: 9) == text.prefix(9))
+        #expect(try SmallFile.head(path, count: 1 << 20) == text)
+        #expect(throws: SmallFile.Problem.notRegular) { try SmallFile.head(fifo, count: 100) }
+        #expect(throws: SmallFile.Problem.notRegular) { try SmallFile.head(zero, count: 100) }
+        #expect(throws: SmallFile.Problem.missing) { try SmallFile.head(dir + "/nothing.yaml", count: 100) }
     }
 }
