@@ -128,9 +128,19 @@ public enum SmallFile {
         let (fd, size) = try openRegular(path)
         defer { close(fd) }
         guard size <= limit else { throw .tooLarge(limit: limit) }
-        // Room for the size fstat gave and one byte more: a file that grew since is read on, in a
-        // buffer that doubles, up to one byte past the limit.
-        var bytes = [UInt8](repeating: 0, count: size + 1)
+        return try readToEnd(fd, expected: size, limit: limit)
+    }
+
+    /// A stream to its end (standard input: a pipe, a terminal, a file), refused once it passes
+    /// `limit` bytes: `yes | precis summarize` fails instead of growing until the process is killed.
+    public static func read(fileDescriptor fd: Int32, limit: Int) throws(Problem) -> Data {
+        try readToEnd(fd, expected: 1 << 16, limit: limit)
+    }
+
+    /// `fd` to its end, in room for `expected` bytes and one more that doubles as needed, up to
+    /// one byte past `limit` (a file that grew since its size was taken is read on).
+    private static func readToEnd(_ fd: Int32, expected: Int, limit: Int) throws(Problem) -> Data {
+        var bytes = [UInt8](repeating: 0, count: min(expected, limit) + 1)
         var count = 0
         while true {
             if count == bytes.count {

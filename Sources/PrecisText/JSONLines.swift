@@ -2,36 +2,46 @@ import Foundation
 
 /// Reading JSON Lines and plain-text line files with errors that name the file and line.
 public enum JSONLines {
-    /// The bytes of a file, or of standard input for `"-"`.
-    public static func readAll(_ path: String) throws(TokenizerError) -> [UInt8] {
-        if path == "-" {
-            return [UInt8](FileHandle.standardInput.readDataToEndOfFile())
-        }
-        return try FileBytes.read(path)
+    /// Calls `body(text, line)` for every line of `path` (`"-"`: standard input), each as soon as
+    /// it is read (`LineStream`: any length of input, lines of at most 512 MiB). Invalid UTF-8
+    /// fails naming `file:line` (`<stdin>:line` for standard input).
+    public static func forEachTextLine(path: String, _ body: (String, Int) throws(TokenizerError) -> Void) throws(TokenizerError) {
+        let stream = LineStream(path: path)
+        try stream.forEachLine { (line, number) throws(TokenizerError) in try body(try text(line, file: stream.name, line: number), number) }
     }
 
-    /// Calls `body(text, line)` for every line (split on LF, one trailing CR dropped; a final
-    /// empty line after the last LF does not count). Invalid UTF-8 fails naming `file:line`.
+    /// Calls `body(record, line)` for every line of `path` (`"-"`: standard input) parsed as JSON,
+    /// each as soon as it is read. Invalid UTF-8 or JSON (blank lines included) fails naming `file:line`.
+    public static func forEachRecord(path: String, _ body: (JSONValue, Int) throws(TokenizerError) -> Void) throws(TokenizerError) {
+        let stream = LineStream(path: path)
+        try stream.forEachLine { (line, number) throws(TokenizerError) in try body(try record(line, file: stream.name, line: number), number) }
+    }
+
+    /// `forEachTextLine` over bytes in memory (split on LF, one trailing CR dropped; a final
+    /// empty line after the last LF does not count).
     public static func forEachTextLine(in bytes: [UInt8], file: String,
                                        _ body: (String, Int) throws(TokenizerError) -> Void) throws(TokenizerError) {
         try bytes.withUnsafeBufferPointer { (buffer) throws(TokenizerError) in
-            try LineReader.forEachLine(buffer) { (line, number) throws(TokenizerError) in
-                guard UTF8Validation.isValid(line) else { throw .invalidUTF8(file: file, line: number) }
-                try body(String(decoding: line, as: UTF8.self), number)
-            }
+            try LineReader.forEachLine(buffer) { (line, number) throws(TokenizerError) in try body(try text(line, file: file, line: number), number) }
         }
     }
 
-    /// Calls `body(record, line)` for every line parsed as JSON. Invalid UTF-8 or JSON (blank
-    /// lines included) fails naming `file:line`.
+    /// `forEachRecord` over bytes in memory.
     public static func forEachRecord(in bytes: [UInt8], file: String,
                                      _ body: (JSONValue, Int) throws(TokenizerError) -> Void) throws(TokenizerError) {
         try bytes.withUnsafeBufferPointer { (buffer) throws(TokenizerError) in
-            try LineReader.forEachLine(buffer) { (line, number) throws(TokenizerError) in
-                guard UTF8Validation.isValid(line) else { throw .invalidUTF8(file: file, line: number) }
-                try body(try JSONValue.parseLine(utf8: line, file: file, line: number), number)
-            }
+            try LineReader.forEachLine(buffer) { (line, number) throws(TokenizerError) in try body(try record(line, file: file, line: number), number) }
         }
+    }
+
+    private static func text(_ line: UnsafeBufferPointer<UInt8>, file: String, line number: Int) throws(TokenizerError) -> String {
+        guard UTF8Validation.isValid(line) else { throw .invalidUTF8(file: file, line: number) }
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    private static func record(_ line: UnsafeBufferPointer<UInt8>, file: String, line number: Int) throws(TokenizerError) -> JSONValue {
+        guard UTF8Validation.isValid(line) else { throw .invalidUTF8(file: file, line: number) }
+        return try JSONValue.parseLine(utf8: line, file: file, line: number)
     }
 
     /// The string field `field` of a record, or an error naming `file:line` and the field.

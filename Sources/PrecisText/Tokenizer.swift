@@ -322,17 +322,32 @@ public struct Tokenizer: Sendable {
 enum FileBytes {
     static let limit = 512 << 20
 
-    static func read(_ path: String) throws(TokenizerError) -> [UInt8] {
-        // Non-blocking, so that opening a FIFO returns at once (fstat then refuses it).
+    /// A descriptor of `path` once it is known to be a regular file. Opened non-blocking, so that
+    /// opening a FIFO returns at once (fstat then refuses it); reads of a regular file never block.
+    static func openRegular(_ path: String) throws(TokenizerError) -> Int32 {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             let e = errno
             throw .unreadableFile(file: path, reason: e == ENOENT || e == ENOTDIR ? "no such file" : String(cString: strerror(e)))
         }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw .unreadableFile(file: path, reason: why)
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw .unreadableFile(file: path, reason: "not a regular file")
+        }
+        return fd
+    }
+
+    static func read(_ path: String) throws(TokenizerError) -> [UInt8] {
+        let fd = try openRegular(path)
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw .unreadableFile(file: path, reason: String(cString: strerror(errno))) }
-        guard st.st_mode & S_IFMT == S_IFREG else { throw .unreadableFile(file: path, reason: "not a regular file") }
         guard Int(st.st_size) <= limit else {
             throw .unreadableFile(file: path, reason: "larger than the \(limit) bytes a tokenizer file may have")
         }

@@ -44,8 +44,7 @@ public struct TokenizerTraining: Sendable {
             : MetaspacePreTokenizer()
         var texts = 0
         for file in files {
-            let bytes = try JSONLines.readAll(file)
-            try JSONLines.forEachRecord(in: bytes, file: file) { (record, line) throws(TokenizerError) in
+            try JSONLines.forEachRecord(path: file) { (record, line) throws(TokenizerError) in
                 for field in fields {
                     counts.add(try JSONLines.string(record, field, file: file, line: line), normalizer: normalizer, preTokenizer: pre)
                     texts += 1

@@ -14,6 +14,11 @@ func readInputFile(_ path: String) throws -> Data {
     do { return try SmallFile.read(path, limit: DatasetLoader.maxFileBytes) } catch { throw ValidationError("\(path): \(error)") }
 }
 
+/// Standard input to its end, bounded as an input file is.
+func readStandardInput() throws -> Data {
+    do { return try SmallFile.read(fileDescriptor: 0, limit: DatasetLoader.maxFileBytes) } catch { throw ValidationError("<stdin>: \(error)") }
+}
+
 /// Reads texts: one per line, or JSON Lines `{"text": ...}` (texts may then hold newlines).
 func readTexts(_ path: String, jsonl: Bool) throws -> [String] {
     let data = try readInputFile(path)
@@ -198,7 +203,7 @@ struct SummarizeCommand: ParsableCommand {
             if let input {
                 data = try readInputFile(input)
             } else {
-                data = FileHandle.standardInput.readDataToEndOfFile()
+                data = try readStandardInput()
             }
             var texts: [String] = []
             for (i, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where !line.isEmpty {

@@ -14,6 +14,7 @@ struct Precis: ParsableCommand {
         do { command = try parseAsRoot() } catch { exit(withError: error) }
         do {
             try command.run()
+            if let why = Stdio.finishStdout() { exit(withError: fail(ValidationError("standard output: \(why)"))) }
         } catch let e as ValidationError {
             // Thrown while running, a ValidationError is about an input (a file, a text, what options
             // found there), not the command line's syntax: an error line and status 1, as every other

@@ -20,26 +20,30 @@ struct TokenizerCommand: ParsableCommand {
         return ExitCode(1)
     }
 
-    /// Buffered standard output.
+    /// Buffered standard output; a failed write (a full disk, a closed reader) is an error naming
+    /// standard output, not output silently cut short.
     struct Output {
         var buffer: [UInt8] = []
 
         init() { buffer.reserveCapacity(1 << 17) }
 
-        mutating func flushIfFull() {
-            if buffer.count >= 1 << 16 { flush() }
+        mutating func flushIfFull() throws(TokenizerError) {
+            if buffer.count >= 1 << 16 { try flush() }
         }
 
-        mutating func flush() {
+        mutating func flush() throws(TokenizerError) {
             guard !buffer.isEmpty else { return }
-            buffer.withUnsafeBytes { raw in
+            let failure: Int32? = buffer.withUnsafeBytes { raw in
                 var offset = 0
                 while offset < raw.count {
                     let n = write(1, raw.baseAddress! + offset, raw.count - offset)
-                    if n <= 0 { break }
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { return n < 0 ? errno : EIO }
                     offset += n
                 }
+                return nil
             }
+            if let failure { throw .unwritableFile(file: "<stdout>", reason: String(cString: strerror(failure))) }
             buffer.removeAll(keepingCapacity: true)
         }
     }
@@ -116,22 +120,21 @@ struct TokenizerCommand: ParsableCommand {
             do {
                 let tok = try TokenizerFolder.load(path: ModelSource.tokenizerFile(tokenizer)).tokenizer
                 let name = input == "-" ? "<stdin>" : input
-                let bytes = try JSONLines.readAll(input)
                 var out = Output()
                 let add = !noSpecialTokens
                 if plain {
-                    try JSONLines.forEachTextLine(in: bytes, file: name) { (text, _) throws(TokenizerError) in
+                    try JSONLines.forEachTextLine(path: input) { (text, _) throws(TokenizerError) in
                         JSONLines.appendIDsLine(try tok.encode(text, addSpecialTokens: add).ids, to: &out.buffer)
-                        out.flushIfFull()
+                        try out.flushIfFull()
                     }
                 } else {
-                    try JSONLines.forEachRecord(in: bytes, file: name) { (record, line) throws(TokenizerError) in
+                    try JSONLines.forEachRecord(path: input) { (record, line) throws(TokenizerError) in
                         let text = try JSONLines.string(record, field, file: name, line: line)
                         JSONLines.appendIDsLine(try tok.encode(text, addSpecialTokens: add).ids, to: &out.buffer)
-                        out.flushIfFull()
+                        try out.flushIfFull()
                     }
                 }
-                out.flush()
+                try out.flush()
             } catch { throw TokenizerCommand.failure(error) }
         }
     }
@@ -152,14 +155,13 @@ struct TokenizerCommand: ParsableCommand {
             do {
                 let tok = try TokenizerFolder.load(path: ModelSource.tokenizerFile(tokenizer)).tokenizer
                 let name = input == "-" ? "<stdin>" : input
-                let bytes = try JSONLines.readAll(input)
                 var out = Output()
-                try JSONLines.forEachRecord(in: bytes, file: name) { (record, line) throws(TokenizerError) in
+                try JSONLines.forEachRecord(path: input) { (record, line) throws(TokenizerError) in
                     let ids = try JSONLines.ids(record, "ids", file: name, line: line)
                     JSONLines.appendTextLine(tok.decode(ids, skipSpecialTokens: skipSpecialTokens), to: &out.buffer)
-                    out.flushIfFull()
+                    try out.flushIfFull()
                 }
-                out.flush()
+                try out.flush()
             } catch { throw TokenizerCommand.failure(error) }
         }
     }
@@ -188,8 +190,7 @@ struct TokenizerCommand: ParsableCommand {
                 let fieldNames = fields.split(separator: ",").map(String.init)
                 var texts: [String] = []
                 for file in data {
-                    let bytes = try JSONLines.readAll(file)
-                    try JSONLines.forEachRecord(in: bytes, file: file) { (record, line) throws(TokenizerError) in
+                    try JSONLines.forEachRecord(path: file) { (record, line) throws(TokenizerError) in
                         for f in fieldNames { texts.append(try JSONLines.string(record, f, file: file, line: line)) }
                     }
                 }

@@ -129,7 +129,7 @@ struct TrainCommand: ParsableCommand {
                                        p.examplesPerSecond, p.workers))
                 } else if ReportLine.summary(from: line) == nil {  // the summary is also a log line for people
                     if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-                    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+                    print(line)    // a failed write is reported when the run ends (`Stdio.finishStdout`)
                 }
             }
             if status != .exited(0) { throw ExitCode(status.code) }

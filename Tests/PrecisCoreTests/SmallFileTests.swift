@@ -43,4 +43,39 @@ import Glibc
         #expect(throws: SmallFile.Problem.notRegular) { try SmallFile.head(zero, count: 100) }
         #expect(throws: SmallFile.Problem.missing) { try SmallFile.head(dir + "/nothing.yaml", count: 100) }
     }
+
+    /// A stream (standard input's kind: a pipe) is read to its end up to the limit and refused one
+    /// byte past it, however the writes cut it; /dev/zero, which never ends, is refused at the limit.
+    @Test func readsAStreamUpToTheLimit() throws {
+        for (size, limit) in [(0, 0), (100, 100), (100, 99), (200_000, 200_000), (200_000, 70_000)] {
+            var fds: [Int32] = [0, 0]
+            #expect(pipe(&fds) == 0)
+            let (r, w) = (fds[0], fds[1])
+            let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            // The writer feeds the pipe in pieces from another thread while this one reads it.
+            let writer = Thread {
+                var done = 0
+                while done < payload.count {
+                    let n = payload.withUnsafeBytes { write(w, $0.baseAddress! + done, min(4_096, payload.count - done)) }
+                    if n <= 0 { break }
+                    done += n
+                }
+                close(w)
+            }
+            writer.start()
+            let result = Result { () throws(SmallFile.Problem) in try SmallFile.read(fileDescriptor: r, limit: limit) }
+            // What a refused read left in the pipe is drained, so the writer ends (no SIGPIPE).
+            var sink = [UInt8](repeating: 0, count: 4_096)
+            while read(r, &sink, 4_096) > 0 {}
+            close(r)
+            if size <= limit {
+                #expect(try result.get() == Data(payload), "\(size) bytes, limit \(limit)")
+            } else {
+                #expect(throws: SmallFile.Problem.tooLarge(limit: limit)) { try result.get() }
+            }
+        }
+        let zero = open("/dev/zero", O_RDONLY)
+        defer { close(zero) }
+        #expect(throws: SmallFile.Problem.tooLarge(limit: 1 << 20)) { try SmallFile.read(fileDescriptor: zero, limit: 1 << 20) }
+    }
 }

@@ -8,10 +8,9 @@ struct UnigramTrainerTests {
     static func samsumTexts(records: Int) throws -> [String] {
         let path = TokenizerFixtures.directory.deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("data/samsum/train.jsonl").path
-        let bytes = try JSONLines.readAll(path)
         var texts: [String] = []
         var n = 0
-        try JSONLines.forEachRecord(in: bytes, file: path) { (record, line) throws(TokenizerError) in
+        try JSONLines.forEachRecord(path: path) { (record, line) throws(TokenizerError) in
             guard n < records else { return }
             n += 1
             texts.append(try JSONLines.string(record, "dialogue", file: path, line: line))
