@@ -28,7 +28,7 @@ public struct LineStream {
     /// dropped, no line after a final LF), while the input is still being read.
     public func forEachLine(_ body: (UnsafeBufferPointer<UInt8>, Int) throws(TokenizerError) -> Void) throws(TokenizerError) {
         let fd: Int32
-        if path == "-" { fd = 0 } else { fd = try FileBytes.openRegular(path) }
+        if path == "-" { fd = 0 } else { fd = try FileBytes.openRegular(path).fd }
         defer { if fd != 0 { close(fd) } }
         // [0, end) holds the bytes not handed on yet: the start of a line, without its LF.
         var capacity = min(chunkBytes, maxLineBytes + 1)

@@ -322,9 +322,10 @@ public struct Tokenizer: Sendable {
 enum FileBytes {
     static let limit = 512 << 20
 
-    /// A descriptor of `path` once it is known to be a regular file. Opened non-blocking, so that
-    /// opening a FIFO returns at once (fstat then refuses it); reads of a regular file never block.
-    static func openRegular(_ path: String) throws(TokenizerError) -> Int32 {
+    /// A descriptor of `path` once it is known to be a regular file, and the file's size then.
+    /// Opened non-blocking, so that opening a FIFO returns at once (fstat then refuses it); reads of
+    /// a regular file never block.
+    static func openRegular(_ path: String) throws(TokenizerError) -> (fd: Int32, size: Int) {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             let e = errno
@@ -340,18 +341,16 @@ enum FileBytes {
             close(fd)
             throw .unreadableFile(file: path, reason: "not a regular file")
         }
-        return fd
+        return (fd, Int(st.st_size))
     }
 
     static func read(_ path: String) throws(TokenizerError) -> [UInt8] {
-        let fd = try openRegular(path)
+        let (fd, size) = try openRegular(path)
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .unreadableFile(file: path, reason: String(cString: strerror(errno))) }
-        guard Int(st.st_size) <= limit else {
+        guard size <= limit else {
             throw .unreadableFile(file: path, reason: "larger than the \(limit) bytes a tokenizer file may have")
         }
-        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var bytes = [UInt8](repeating: 0, count: size)
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + done, $0.count - done) }
