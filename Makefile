@@ -37,7 +37,12 @@ test: setup data
 	$(SWIFT) build -c release --build-tests
 	@# No AVX-512 or AVX2 code may reach the portable kernels through a shared specialization (SIGILL without them).
 	bash tools/check_isa_symbols.sh .build/release
-	$(SWIFT) test -c release --skip-build
+	@# The test process loads OpenBLAS with the kernels the executables end with (BLASKernel: Debian's
+	@# OpenBLAS falls back to generic SSE3 kernels on CPUs it does not know, and the executables re-exec
+	@# with better ones): the cluster tests compare role processes with in-process runs of the same
+	@# steps, and T5-tiny magnifies two kernels' rounding to 2e-3 of a weight in 20 steps.
+	blas=$$(OPENBLAS_VERBOSE=2 .build/release/precis --help 2>&1 | sed -n 's/^Core: //p' | tail -n 1); \
+	  env $${blas:+OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-$$blas}} $(SWIFT) test -c release --skip-build
 	@# Again with the vector-ISA kernels off, so the portable kernels are proven on this machine too.
 	PRECIS_NO_AVX512=1 PRECIS_NO_AVX2=1 $(SWIFT) test -c release --skip-build --filter "PrecisCoreTests|PrecisModelsTests|PrecisBenchTests"
 	@# Three network namespaces as three hosts (needs root, as CI has; prints SKIP without it).
