@@ -13,13 +13,24 @@ enum BF16Choice: String, ExpressibleByArgument, CaseIterable {
     case on = "true"
     case off = "false"
 
-    /// The YAML value of training.bf16: `auto` is true when a bf16 kernel runs here (`kernelReason`,
-    /// why none does, is nil).
-    func resolved(kernelReason: String?) -> Bool {
+    /// The YAML value of training.bf16, given the bf16 kernel that would run here (nil: none). `auto`
+    /// takes AMX, and the portable kernel where `PRECIS_BF16_EMULATE=1` asked for it, but not
+    /// AVX-512-BF16 alone: on the CPUs measured (docs/benchmarks.md, "The best recipe") that kernel
+    /// runs the training step 1.55× slower than OpenBLAS's fp32 products; `--bf16 true` still uses it.
+    func resolved(kernel: BF16Kernel?) -> Bool {
         switch self {
         case .on: true
         case .off: false
-        case .auto: kernelReason == nil
+        case .auto: kernel == .amx || kernel == .portable
+        }
+    }
+
+    /// The first log line of a run with `--bf16 auto`: the choice and why.
+    static func autoNote(kernel: BF16Kernel?, unavailableReason: String?) -> String {
+        switch kernel {
+        case nil: "--bf16 auto: fp32 products (\(unavailableReason ?? "no bf16 kernel"))"
+        case .avx512bf16?: "--bf16 auto: fp32 products (this CPU's bf16 kernel is AVX512-BF16, slower than fp32 here; --bf16 true uses it)"
+        case let k?: "--bf16 auto: bf16 products (\(k.rawValue) kernel)"
         }
     }
 }
@@ -50,7 +61,7 @@ struct TrainCommand: ParsableCommand {
     var inProcess = false
     @Option(name: .customLong("log-format"), help: "Log lines as text or json (one object per line), for every role and this command's own lines.")
     var logFormat = "text"
-    @Option(help: ArgumentHelp("Overrides training.bf16: true, false, or auto (bf16 products where this CPU has a bf16 kernel, fp32 where it has none; what make train passes).",
+    @Option(help: ArgumentHelp("Overrides training.bf16: true, false, or auto (bf16 products where this CPU has AMX, fp32 elsewhere; what make train passes).",
                                valueName: "auto|true|false"))
     var bf16: BF16Choice?
 
@@ -64,11 +75,9 @@ struct TrainCommand: ParsableCommand {
         do {
             let original = try TrainingConfig.readText(config)
             // --bf16 is one more --set, after the others, so the coordinator and the workers read it too.
-            let settings = settings + (bf16.map { ["training.bf16=\($0.resolved(kernelReason: BF16Gemm.unavailableReason))"] } ?? [])
+            let settings = settings + (bf16.map { ["training.bf16=\($0.resolved(kernel: BF16Gemm.kernel))"] } ?? [])
             if bf16 == .auto {
-                let note = BF16Gemm.unavailableReason.map { "--bf16 auto: fp32 products (\($0))" }
-                    ?? "--bf16 auto: bf16 products (\(BF16Gemm.kernel?.rawValue ?? "no") kernel)"
-                print(Logging.note("precis", note))
+                print(Logging.note("precis", BF16Choice.autoNote(kernel: BF16Gemm.kernel, unavailableReason: BF16Gemm.unavailableReason)))
             }
             var text = try TrainingConfig.applying(settings, to: original, file: config)
             var cfg = try TrainingConfig.parse(text, file: config)

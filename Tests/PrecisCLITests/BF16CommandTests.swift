@@ -69,8 +69,8 @@ import PrecisCore
         #expect(sr.status == 1 && sr.stderr.contains("--bf16: "), "\(sr.stderr)")
     }
 
-    /// `precis train --bf16 auto` (what `make train` passes): bf16 products where a kernel runs, fp32
-    /// where none does, the choice said in the log; `--bf16 true` on a CPU without one is refused as
+    /// `precis train --bf16 auto` (what `make train` passes): bf16 products with AMX (or the emulated
+    /// kernel asked for), fp32 with AVX-512-BF16 alone or no kernel, the choice said in the log; `--bf16 true` on a CPU without one is refused as
     /// the YAML key is, and `--bf16 false` overrides a config's `bf16: true`.
     @Test func trainBF16AutoFollowsTheCPU() throws {
         let data = try CLI.samsum("validation")
@@ -88,6 +88,13 @@ import PrecisCore
         #expect(bf16.status == 0, "\(bf16.stderr)")
         #expect(bf16.stdout.contains("--bf16 auto: bf16 products (portable kernel)")
                 && bf16.stdout.contains("products bf16 operands, fp32 accumulation (portable kernel)"), "\(bf16.stdout)")
+        if BF16Support.current.supports(.avx512bf16) {
+            // AVX-512-BF16 without AMX (PRECIS_NO_AMX=1 makes an AMX CPU one): auto keeps fp32.
+            let avx = try train("auto", ["PRECIS_NO_AMX": "1"], removing: ["PRECIS_BF16_EMULATE", "PRECIS_NO_AVX512"])
+            #expect(avx.status == 0, "\(avx.stderr)")
+            #expect(avx.stdout.contains("--bf16 auto: fp32 products (this CPU's bf16 kernel is AVX512-BF16")
+                    && avx.stdout.contains("products fp32"), "\(avx.stdout)")
+        }
         let off = try train("false", Self.noKernel, removing: ["PRECIS_BF16_EMULATE"])
         #expect(off.status == 0 && off.stdout.contains("products fp32") && !off.stdout.contains("--bf16 auto"), "\(off.stderr)")
         let on = try train("true", Self.noKernel, removing: ["PRECIS_BF16_EMULATE"])
