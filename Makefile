@@ -57,9 +57,9 @@ test: setup data
 # (configs/train-samsum-finetune.yaml); progress bars with ETA; the model folder lands in
 # runs/bart-small-samsum. CONFIG=... picks another config (and then no pre-training unless PRETRAIN=
 # is given; configs/train-samsum.yaml is the one-stage job from scratch). BF16=auto (the default)
-# gives the matrix products bf16 operands where this CPU has AMX and keeps fp32 where it has not
-# (AVX-512-BF16 alone is slower than fp32) (docs/benchmarks.md, "The main job in bf16"); BF16=false trains in
-# fp32 everywhere, BF16=true refuses a CPU without a bf16 kernel.
+# gives the matrix products bf16 operands where this CPU has AMX and keeps fp32 where it has not,
+# AVX-512-BF16 alone being slower than fp32 (docs/benchmarks.md, "The main job in bf16"); BF16=false
+# trains in fp32 everywhere, BF16=true refuses a CPU without a bf16 kernel.
 CONFIG ?= configs/train-samsum-finetune.yaml
 PRETRAIN ?= $(if $(filter configs/train-samsum-finetune.yaml,$(CONFIG)),configs/pretrain-samsum.yaml,)
 BF16 ?= auto

@@ -15,7 +15,7 @@ enum BF16Choice: String, ExpressibleByArgument, CaseIterable {
 
     /// The YAML value of training.bf16, given the bf16 kernel that would run here (nil: none). `auto`
     /// takes AMX, and the portable kernel where `PRECIS_BF16_EMULATE=1` asked for it, but not
-    /// AVX-512-BF16 alone: on the CPUs measured (docs/benchmarks.md, "The best recipe") that kernel
+    /// AVX-512-BF16 alone: on the Xeon measured (docs/benchmarks.md, "The best recipe") that kernel
     /// runs the training step 1.55× slower than OpenBLAS's fp32 products; `--bf16 true` still uses it.
     func resolved(kernel: BF16Kernel?) -> Bool {
         switch self {

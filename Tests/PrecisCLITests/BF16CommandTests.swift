@@ -70,8 +70,9 @@ import PrecisCore
     }
 
     /// `precis train --bf16 auto` (what `make train` passes): bf16 products with AMX (or the emulated
-    /// kernel asked for), fp32 with AVX-512-BF16 alone or no kernel, the choice said in the log; `--bf16 true` on a CPU without one is refused as
-    /// the YAML key is, and `--bf16 false` overrides a config's `bf16: true`.
+    /// kernel asked for), fp32 with AVX-512-BF16 alone or no kernel, the choice said in the log;
+    /// `--bf16 true` on a CPU without a kernel is refused as the YAML key is, and `--bf16 false`
+    /// overrides a config's `bf16: true`.
     @Test func trainBF16AutoFollowsTheCPU() throws {
         let data = try CLI.samsum("validation")
         let dir = CLI.temp()
