@@ -395,6 +395,21 @@ AVX_TARGET void precis_bf16_gemm_avx512(const uint16_t *a, const uint16_t *b, fl
     }
 }
 
+// 24 chains: more than the instruction's latency times its issue rate on the cores measured, so
+// the loop is bound by issue, not by latency (the kernel above keeps the same 24 accumulators).
+AVX_TARGET float precis_bf16_avx512_issue_loop(uint64_t iterations) {
+    __m512 acc[24];
+    for (int i = 0; i < 24; i++) acc[i] = _mm512_setzero_ps();
+    __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = (__m512bh)_mm512_set1_epi32(0x3c003c00);
+    for (uint64_t n = 0; n < iterations; n++) {
+        for (int i = 0; i < 24; i++) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+        __asm__ volatile("" : "+v"(a));  // a may change: the products stay in the loop
+    }
+    __m512 s = acc[0];
+    for (int i = 1; i < 24; i++) s = _mm512_add_ps(s, acc[i]);
+    return _mm512_reduce_add_ps(s);
+}
+
 // ---------------------------------------------------------------------------------------------
 // AMX kernel
 
@@ -513,6 +528,7 @@ void precis_bf16_gemm_avx512(const uint16_t *a, const uint16_t *b, float *c, siz
     (void)a; (void)b; (void)c; (void)ldc; (void)m; (void)n; (void)k; (void)alpha; (void)beta;
     (void)r0; (void)r1; (void)p0; (void)p1;
 }
+float precis_bf16_avx512_issue_loop(uint64_t iterations) { (void)iterations; return 0; }
 void precis_bf16_gemm_amx(const uint16_t *a, const uint16_t *b, float *c, size_t ldc, size_t m, size_t n,
                           size_t k, float alpha, float beta, size_t r0, size_t r1, size_t p0, size_t p1) {
     (void)a; (void)b; (void)c; (void)ldc; (void)m; (void)n; (void)k; (void)alpha; (void)beta;

@@ -19,6 +19,16 @@ public enum BF16Gemm {
         return k
     }
 
+    /// Runs `iterations` × 24 independent `VDPBF16PS` zmm instructions on the calling thread (no
+    /// memory operands): timed, the rate at which this core issues them, the AVX-512-BF16 kernel's
+    /// ceiling. Throws where the CPU lacks AVX-512-BF16 (the instruction would fault).
+    public static func avx512IssueLoop(iterations: UInt64) throws(BF16Error) -> Float {
+        guard BF16Support.current.supports(.avx512bf16) else {
+            throw .unavailable(unavailableReason ?? "no AVX-512-BF16 on this CPU")
+        }
+        return precis_bf16_avx512_issue_loop(iterations)
+    }
+
     /// C[m × n] (row stride `ldc`) = alpha · A · B + beta · C. With beta 0, C is only written (it may
     /// hold anything). Products large enough are split into blocks of rows or of 16-column panels
     /// over the compute workers (pass `parallel: false` inside a parallel region). `kernel` picks one

@@ -281,7 +281,7 @@ struct BenchCommand: ParsableCommand {
             let rows = try BF16GemmProfile.run(products, threads: shape.threads)
             let peak = BF16GemmProfile.peak(kernel: kernel, threads: shape.threads)
             print("bf16 kernel \(kernel.rawValue) (\(BF16Support.current))")
-            print(String(format: "bf16 peak %.1f GFLOP/s = %d threads × %.2f GHz (cpu MHz) × %.0f FLOP/cycle (%@); sgemm peak %.1f GFLOP/s (kernel %@)",
+            print(String(format: "bf16 peak %.1f GFLOP/s = %d threads × %.2f GHz (cpu MHz) × %.1f FLOP/cycle (%@); sgemm peak %.1f GFLOP/s (kernel %@)",
                          peak.gflops, shape.threads, peak.ghz, peak.flopsPerCycle, peak.how, sgemm, BLASKernel.current))
             print("  " + "shape".padding(toLength: 38, withPad: " ", startingAt: 0) +
                   "   m ×    n ×    k op calls   fp32   bf16  bf16+pack GFLOP/s  bf16/fp32  % bf16 peak")

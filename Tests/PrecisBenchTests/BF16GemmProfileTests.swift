@@ -4,19 +4,34 @@ import PrecisBench
 import PrecisCore
 import PrecisModels
 
-/// `precis bench gemm --bf16`'s parts: the peak computed from /proc/cpuinfo's clock and vendor, and
+/// `precis bench gemm --bf16`'s parts: the peak (AMX's from /proc/cpuinfo's clock, AVX-512-BF16's measured), and
 /// one run over two small products (skipped where no bf16 kernel runs).
 @Suite struct BF16GemmProfileTests {
-    @Test func peakIsThreadsTimesClockTimesFlopsPerCycle() {
-        let amd = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu MHz\t\t: 2600.000\n"
+    @Test func amxPeakIsThreadsTimesClockTimesFlopsPerCycle() {
         let intel = "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu MHz\t\t: 2000.000\n"
-        let a = BF16GemmProfile.peak(kernel: .avx512bf16, threads: 2, cpuinfo: amd)
-        #expect(a.flopsPerCycle == 64 && Swift.abs(a.gflops - 2 * 2.6 * 64) < 1e-9)
-        let i = BF16GemmProfile.peak(kernel: .avx512bf16, threads: 1, cpuinfo: intel)
-        #expect(i.flopsPerCycle == 128 && Swift.abs(i.gflops - 2.0 * 128) < 1e-9)
         let x = BF16GemmProfile.peak(kernel: .amx, threads: 4, cpuinfo: intel)
         #expect(x.flopsPerCycle == 1024 && Swift.abs(x.gflops - 4 * 2.0 * 1024) < 1e-9)
         #expect(BF16GemmProfile.peak(kernel: .amx, threads: 1, cpuinfo: "garbage").gflops == 0)
+        #expect(BF16GemmProfile.peak(kernel: .portable, threads: 2, cpuinfo: intel).gflops == 0)
+    }
+
+    /// The AVX-512-BF16 peak is the issue loop's measured rate, stated per cycle of the given clock.
+    @Test(.enabled(if: BF16Support.current.supports(.avx512bf16), "no AVX-512-BF16 on this CPU"))
+    func avx512PeakIsMeasured() throws {
+        let measured = try BF16GemmProfile.measuredAVX512Peak(threads: 1, iterations: 100_000)
+        #expect(measured > 0 && measured.isFinite)
+        let cpuinfo = "processor\t: 0\ncpu MHz\t\t: 2000.000\n"
+        let p = BF16GemmProfile.peak(kernel: .avx512bf16, threads: 1, cpuinfo: cpuinfo)
+        #expect(p.flopsPerCycle > 0 && Swift.abs(p.gflops - 2.0 * p.flopsPerCycle) < 1e-9)
+        #expect(p.how.contains("measured"))
+        // Without a clock the rate cannot be put per cycle: no peak is claimed.
+        #expect(BF16GemmProfile.peak(kernel: .avx512bf16, threads: 1, cpuinfo: "garbage").gflops == 0)
+    }
+
+    @Test(.enabled(if: !BF16Support.current.supports(.avx512bf16), "this CPU has AVX-512-BF16"))
+    func avx512PeakIsRefusedWithoutTheInstruction() {
+        #expect(throws: BF16Error.self) { try BF16GemmProfile.measuredAVX512Peak(threads: 1, iterations: 10) }
+        #expect(BF16GemmProfile.peak(kernel: .avx512bf16, threads: 1).gflops == 0)
     }
 
     @Test(.enabled(if: BF16Gemm.kernel != nil, "no bf16 kernel on this CPU (avx512_bf16 / amx_tile + amx_bf16 absent)"))

@@ -87,6 +87,12 @@ void precis_bf16_gemm_portable(const uint16_t *a, const uint16_t *b, float *c, s
                                size_t m, size_t n, size_t k, float alpha, float beta,
                                size_t r0, size_t r1, size_t p0, size_t p1);
 
+/// Runs `iterations` x 24 independent VDPBF16PS zmm instructions (24 accumulator chains, no memory
+/// operands) and returns a sum of the accumulators (so the loop is not removed): timed by the caller,
+/// it measures how many the core issues per second, the ceiling of the AVX-512-BF16 kernel. Call
+/// only when the CPU has AVX-512-BF16; returns 0 off x86-64.
+float precis_bf16_avx512_issue_loop(uint64_t iterations);
+
 /// C[m x n] (row stride ldc) = alpha * op(A) * op(B) + beta * C from fp32 operands in sgemm's
 /// row-major form (op(A)[r][c] = transA ? a[c*lda + r] : a[r*lda + c], op(B) likewise): both are
 /// converted into this thread's scratch (kept between calls, grown when a product needs more), then
