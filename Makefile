@@ -39,8 +39,8 @@ test: setup data
 	bash tools/check_isa_symbols.sh .build/release
 	@# The test process loads OpenBLAS with the kernels the executables end with (BLASKernel: Debian's
 	@# OpenBLAS falls back to generic SSE3 kernels on CPUs it does not know, and the executables re-exec
-	@# with better ones): the cluster tests compare role processes with in-process runs of the same
-	@# steps, and T5-tiny magnifies two kernels' rounding to 2e-3 of a weight in 20 steps.
+	@# with better ones), so the in-process tests multiply as the product does. (The cluster tests'
+	@# references are `precis train --in-process` processes and pick the same kernels without this.)
 	blas=$$(OPENBLAS_VERBOSE=2 .build/release/precis --help 2>&1 | sed -n 's/^Core: //p' | tail -n 1); \
 	  env $${blas:+OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-$$blas}} $(SWIFT) test -c release --skip-build
 	@# Again with the vector-ISA kernels off, so the portable kernels are proven on this machine too.

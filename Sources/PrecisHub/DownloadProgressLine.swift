@@ -1,4 +1,5 @@
 import Foundation
+import PrecisCore
 
 /// A download's progress on stderr: file, bytes done of total, percent, rate and ETA, redrawn in
 /// place on a terminal (at most 5 times a second) and printed once per file otherwise.
@@ -12,7 +13,7 @@ public final class DownloadProgressLine: @unchecked Sendable {
     private let write: @Sendable (String) -> Void
 
     public init(tty: Bool = isatty(2) != 0,
-                write: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
+                write: @escaping @Sendable (String) -> Void = { Stdio.writeStderr($0) }) {
         self.tty = tty
         self.write = write
     }

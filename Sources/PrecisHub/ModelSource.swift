@@ -1,4 +1,5 @@
 import Foundation
+import PrecisCore
 
 /// Where a model or tokenizer the user names comes from: an existing local path is used as it is;
 /// `owner/name[@revision]` that is not a local path is fetched from the Hub (HF_ENDPOINT) into the
@@ -70,5 +71,5 @@ public enum ModelSource {
         return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
     }
 
-    public static let stderrLog: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("precis: \($0)\n".utf8)) }
+    public static let stderrLog: @Sendable (String) -> Void = { Stdio.writeStderr("precis: \($0)\n") }
 }

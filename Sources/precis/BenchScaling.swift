@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PrecisCore
 import PrecisBench
 
 extension BenchCommand {
@@ -134,7 +135,7 @@ extension BenchCommand {
         }
 
         func fail(_ message: String) -> ExitCode {
-            FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+            Stdio.writeStderr("error: \(message)\n")
             return ExitCode(1)
         }
     }

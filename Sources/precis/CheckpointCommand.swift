@@ -23,12 +23,12 @@ struct CheckpointCommand: ParsableCommand {
             for dir in folders {
                 // A killed writer's `NAME.tmp-PID` (its process gone) is not part of the checkpoint.
                 for p in AtomicFile.removeStaleTemporaries(in: dir) {
-                    FileHandle.standardError.write(Data("removed \(p): the temporary file of a write its process (gone) never finished\n".utf8))
+                    Stdio.writeStderr("removed \(p): the temporary file of a write its process (gone) never finished\n")
                 }
                 do {
                     print(try CheckpointCheck.verify(dir).line)
                 } catch {
-                    FileHandle.standardError.write(Data("error: \(dir): \(error)\n".utf8))
+                    Stdio.writeStderr("error: \(dir): \(error)\n")
                     failed += 1
                 }
             }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PrecisCore
 import PrecisTrain
 
 struct ConfigCommand: ParsableCommand {
@@ -26,7 +27,7 @@ struct ConfigCommand: ParsableCommand {
             do {
                 let cfg = try TrainingConfig.load(file)
                 try BF16Setting.check(cfg)
-                for w in cfg.warnings { FileHandle.standardError.write(Data("precis: warning: \(w)\n".utf8)) }
+                for w in cfg.warnings { Stdio.writeStderr("precis: warning: \(w)\n") }
                 print(cfg.resolvedYAML(), terminator: "")
             } catch { throw fail(error) }
         }

@@ -160,8 +160,8 @@ struct GenerationOptions: ParsableArguments {
 
 /// Redraws a progress line on stderr.
 func showProgress(_ bar: ProgressBar, _ done: Int, _ total: Int, extra: String = "") {
-    FileHandle.standardError.write(Data(("\r" + bar.line(done: done, total: total, extra: extra)).utf8))
-    if done >= total { FileHandle.standardError.write(Data("\n".utf8)) }
+    Stdio.writeStderr("\r" + bar.line(done: done, total: total, extra: extra))
+    if done >= total { Stdio.writeStderr("\n") }
 }
 
 /// `--source-prefix` as `training.source_prefix` is checked (TrainingArguments.sourcePrefixProblem).
@@ -276,7 +276,7 @@ struct EvaluateCommand: ParsableCommand {
         do {
             let ds = try DatasetLoader.load(data, options: DatasetOptions(textColumn: textColumn, summaryColumn: summaryColumn,
                                                                          skipBadRecords: true))
-            if !ds.skipped.isEmpty { FileHandle.standardError.write(Data("\(ds.summary)\n".utf8)) }
+            if !ds.skipped.isEmpty { Stdio.writeStderr("\(ds.summary)\n") }
             let recs = maxSamples.map { Array(ds.records.prefix($0)) } ?? ds.records
             guard !recs.isEmpty else {
                 throw ValidationError("\(data): no examples to evaluate (\(ds.records.count) usable record(s)\(maxSamples.map { ", --max-samples \($0)" } ?? ""))")

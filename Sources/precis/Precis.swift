@@ -34,7 +34,7 @@ struct Precis: ParsableCommand {
 
 /// Prints an error the way every subcommand reports failures: one line naming what was wrong.
 func fail(_ error: Error) -> ExitCode {
-    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    Stdio.writeStderr("error: \(error)\n")
     return ExitCode(1)
 }
 
@@ -95,7 +95,7 @@ struct InspectCommand: ParsableCommand {
                 Compute.setThreads(threads ?? Compute.availableCores)
                 let (m, report) = try ModelFolder.load(ModelSource.modelFolder(model))
                 if bf16 { try m.setMatmulPrecision(.bf16) }
-                for name in report.unexpected { FileHandle.standardError.write(Data("warning: unused tensor \(name)\n".utf8)) }
+                for name in report.unexpected { Stdio.writeStderr("warning: unused tensor \(name)\n") }
                 let loss = try LossGradInspector.run(model: m, batchFile: batch, out: out, training: dropout, seed: seed,
                                                      separatePasses: separatePasses)
                 print(String(format: "loss %.6f → %@", loss, out))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PrecisCore
 import PrecisData
 import PrecisHub
 import PrecisText
@@ -16,7 +17,7 @@ struct TokenizerCommand: ParsableCommand {
 
     /// Prints `error: ...` on standard error and exits with status 1.
     static func failure(_ error: Error) -> ExitCode {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        Stdio.writeStderr("error: \(error)\n")
         return ExitCode(1)
     }
 
@@ -90,7 +91,7 @@ struct TokenizerCommand: ParsableCommand {
                 let detail = model == .bpe ? "\((r.tokenizer.model as? BPEModel)?.merges.count ?? 0) merges" : "Unigram"
                 let message = String(format: "trained %@: %d texts, %d distinct words, %d tokens, %@ (%.1fs counting, %.1fs training)\n",
                                      out, r.texts, r.words, r.tokenizer.vocabSize, detail, r.countingSeconds, r.trainingSeconds)
-                FileHandle.standardError.write(Data(message.utf8))
+                Stdio.writeStderr(message)
             } catch { throw TokenizerCommand.failure(error) }
         }
     }

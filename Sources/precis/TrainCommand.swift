@@ -16,7 +16,8 @@ enum BF16Choice: String, ExpressibleByArgument, CaseIterable {
     /// The YAML value of training.bf16, given the bf16 kernel that would run here (nil: none). `auto`
     /// takes AMX, and the portable kernel where `PRECIS_BF16_EMULATE=1` asked for it, but not
     /// AVX-512-BF16 alone: on the Xeon measured (docs/benchmarks.md, "The best recipe") that kernel
-    /// runs the training step 1.55× slower than OpenBLAS's fp32 products; `--bf16 true` still uses it.
+    /// runs the training step 1.55× slower than OpenBLAS's fp32 products (its `VDPBF16PS` issues at a
+    /// quarter of FMA's instruction rate, which `precis bench gemm --bf16` measures); `--bf16 true` still uses it.
     func resolved(kernel: BF16Kernel?) -> Bool {
         switch self {
         case .on: true
@@ -26,12 +27,11 @@ enum BF16Choice: String, ExpressibleByArgument, CaseIterable {
     }
 
     /// The first log line of a run with `--bf16 auto`: the choice and why.
+    /// (Which way it went is `resolved`'s answer, so the two cannot disagree.)
     static func autoNote(kernel: BF16Kernel?, unavailableReason: String?) -> String {
-        switch kernel {
-        case nil: "--bf16 auto: fp32 products (\(unavailableReason ?? "no bf16 kernel"))"
-        case .avx512bf16?: "--bf16 auto: fp32 products (this CPU's bf16 kernel is AVX512-BF16, slower than fp32 here; --bf16 true uses it)"
-        case let k?: "--bf16 auto: bf16 products (\(k.rawValue) kernel)"
-        }
+        guard let k = kernel else { return "--bf16 auto: fp32 products (\(unavailableReason ?? "no bf16 kernel"))" }
+        if BF16Choice.auto.resolved(kernel: k) { return "--bf16 auto: bf16 products (\(k.rawValue) kernel)" }
+        return "--bf16 auto: fp32 products (this CPU's bf16 kernel is \(k.rawValue), slower than fp32 here; --bf16 true uses it)"
     }
 }
 
@@ -96,7 +96,7 @@ struct TrainCommand: ParsableCommand {
             try BF16Setting.check(cfg)
             // Before a tokenizer is trained or data loaded: the keys --in-process refuses whatever the run's length.
             if inProcess, let e = LocalTrainer.unsupported(cfg, totalSteps: nil, stepsPerEpoch: nil) { throw e }
-            try TokenizerPreparation.ensure(cfg) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+            try TokenizerPreparation.ensure(cfg) { Stdio.writeStderr($0 + "\n") }
             let tty = isatty(2) != 0
             let bar = ProgressBar(label: "train")
             var lastDraw = Date.distantPast
@@ -105,10 +105,10 @@ struct TrainCommand: ParsableCommand {
                 guard step == total || now.timeIntervalSince(lastDraw) > (tty ? 0.2 : 10) else { return }
                 lastDraw = now
                 let line = bar.line(done: step, total: total, extra: extra)
-                FileHandle.standardError.write(Data(((tty ? "\r" : "") + line + (tty && step < total ? "" : "\n")).utf8))
+                Stdio.writeStderr((tty ? "\r" : "") + line + (tty && step < total ? "" : "\n"))
             }
             if inProcess {
-                for w in cfg.warnings { FileHandle.standardError.write(Data("precis: warning: \(w)\n".utf8)) }
+                for w in cfg.warnings { Stdio.writeStderr("precis: warning: \(w)\n") }
                 if let threads { cfg.training.threads = threads }
                 let report = try LocalTrainer.run(cfg, refuseUnsupported: true, log: { print(Logging.note("precis", $0)) }) { p in
                     draw(step: p.step, total: p.totalSteps,
@@ -137,7 +137,7 @@ struct TrainCommand: ParsableCommand {
                          extra: String(format: "epoch %.2f loss %.4f lr %.2e %.1f ex/s %d worker(s)", p.epoch, p.loss, p.learningRate,
                                        p.examplesPerSecond, p.workers))
                 } else if ReportLine.summary(from: line) == nil {  // the summary is also a log line for people
-                    if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                    if tty { Stdio.writeStderr("\r\u{1B}[K") }
                     print(line)    // a failed write is reported when the run ends (`Stdio.finishStdout`)
                 }
             }

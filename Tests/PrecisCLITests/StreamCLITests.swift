@@ -87,4 +87,29 @@ import Glibc
         // The same commands with a working output succeed.
         #expect(try CLI.run(["rouge", "--predictions", dir + "/p.txt", "--references", dir + "/p.txt"]).status == 0)
     }
+
+    /// A standard error that takes nothing (a full disk) loses the message but not the exit status:
+    /// an error is still status 1, a warning still lets the command finish, and neither traps.
+    @Test func aFullDiskOnStandardErrorKeepsTheExitStatus() throws {
+        let dir = CLI.temp()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func run(_ args: [String]) throws -> Int32 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CLI.binary)
+            p.arguments = args
+            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            p.standardError = FileHandle(forWritingAtPath: "/dev/full")
+            try p.run()
+            p.waitUntilExit()
+            #expect(p.terminationReason == .exit, "\(args) ended by signal \(p.terminationStatus)")
+            return p.terminationStatus
+        }
+        try Data(#"{"text": "Hannah: Hi, Betty! Betty: Hi, Hannah."}"#.utf8 + [0x0A]).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+        // The error line goes to stderr (Precis.swift's and TokenizerCommand's reporters).
+        #expect(try run(["tokenizer", "encode", "--tokenizer", dir + "/missing.json", "--input", dir + "/in.jsonl"]) == 1)
+        #expect(try run(["rouge", "--predictions", dir + "/missing.txt", "--references", dir + "/missing.txt"]) == 1)
+        // `tokenizer train` reports what it trained on stderr, then finishes normally.
+        #expect(try run(["tokenizer", "train", "--data", dir + "/in.jsonl", "--vocab-size", "300", "--out", dir + "/t.json"]) == 0)
+        #expect(FileManager.default.fileExists(atPath: dir + "/t.json"))
+    }
 }

@@ -295,12 +295,35 @@ func compareParameters(_ a: [String: [Float]], _ b: [String: [Float]]) -> (globa
     return ((num / max(den, 1e-30)).squareRoot(), worst, worstName, keyBias)
 }
 
-/// The single-process reference: LocalTrainer on the same config with one batch of `batch` per step.
+/// The single-process reference: `precis train --in-process` on the same config with one batch of
+/// `batch` per step, one thread. A process of its own, not LocalTrainer in this one: the executables
+/// pick OpenBLAS's kernels for this CPU before the library loads (`BLASKernel`), which the test
+/// process cannot, and the reference must multiply with the kernels the workers use (on a CPU that
+/// OpenBLAS does not know, the test process's generic kernels round differently).
 func referenceRun(config: String, batch: Int, outputDir: String) throws -> [String: [Float]] {
-    var cfg = try TrainingConfig.load(config)
-    cfg.training.perDeviceTrainBatchSize = batch
-    cfg.training.outputDir = outputDir
-    cfg.training.threads = 1
-    _ = try LocalTrainer.run(cfg)
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: TestCluster.binDir + "/precis")
+    p.arguments = ["train", "--config", config, "--in-process", "--threads", "1", "--output-dir", outputDir,
+                   "--set", "per_device_train_batch_size=\(batch)"]
+    let logPath = outputDir + ".log"
+    _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+    defer { try? log.close() }
+    p.standardOutput = log; p.standardError = log
+    var env = ProcessInfo.processInfo.environment
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    p.environment = env
+    try p.run()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else {
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        throw ReferenceRunFailed(status: p.terminationStatus, log: String(text.suffix(4000)))
+    }
     return try loadParameters(outputDir)
+}
+
+struct ReferenceRunFailed: Error, CustomStringConvertible {
+    var status: Int32
+    var log: String
+    var description: String { "precis train --in-process (the reference) exited \(status):\n\(log)" }
 }
