@@ -7,7 +7,7 @@ public enum Stdio {
     }
 
     /// Writes `text` to standard error (fd 2, unbuffered), whole or as much as the fd takes. A
-    /// failed write (stderr a full disk, a closed pipe, a closed fd) is dropped: there is nowhere
+    /// failed write (stderr on a full disk, a closed fd) is dropped: there is nowhere
     /// left to report it, and the command's own exit status still says how it ended.
     /// (`FileHandle.standardError.write(_:)` would stop the process with a trap instead.)
     public static func writeStderr(_ text: String) {
