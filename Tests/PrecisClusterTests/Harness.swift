@@ -301,24 +301,11 @@ func compareParameters(_ a: [String: [Float]], _ b: [String: [Float]]) -> (globa
 /// process cannot, and the reference must multiply with the kernels the workers use (on a CPU that
 /// OpenBLAS does not know, the test process's generic kernels round differently).
 func referenceRun(config: String, batch: Int, outputDir: String) throws -> [String: [Float]] {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: TestCluster.binDir + "/precis")
-    p.arguments = ["train", "--config", config, "--in-process", "--threads", "1", "--output-dir", outputDir,
-                   "--set", "per_device_train_batch_size=\(batch)"]
-    let logPath = outputDir + ".log"
-    _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-    defer { try? log.close() }
-    p.standardOutput = log; p.standardError = log
-    var env = ProcessInfo.processInfo.environment
-    env["OPENBLAS_NUM_THREADS"] = "1"
-    p.environment = env
-    try p.run()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else {
-        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-        throw ReferenceRunFailed(status: p.terminationStatus, log: String(text.suffix(4000)))
-    }
+    let (status, output) = try RealProcesses.ClusterCommandTests.precis(
+        ["train", "--config", config, "--in-process", "--threads", "1", "--output-dir", outputDir,
+         "--set", "per_device_train_batch_size=\(batch)"],
+        in: URL(fileURLWithPath: outputDir).deletingLastPathComponent().path)
+    guard status == 0 else { throw ReferenceRunFailed(status: status, log: String(output.suffix(4000))) }
     return try loadParameters(outputDir)
 }
 
