@@ -11,8 +11,7 @@ public enum Stdio {
     /// left to report it, and the command's own exit status still says how it ended.
     /// (`FileHandle.standardError.write(_:)` would stop the process with a trap instead.)
     public static func writeStderr(_ text: String) {
-        var bytes = Array(text.utf8)
-        bytes.withUnsafeMutableBytes { buf in
+        Array(text.utf8).withUnsafeBytes { buf in
             var offset = 0
             while offset < buf.count {
                 let n = write(2, buf.baseAddress! + offset, buf.count - offset)
