@@ -83,8 +83,11 @@ public struct HubClient: Sendable, CustomStringConvertible {
         var lines: [[String: Any]] = [["key": "header", "value": ["summary": message, "description": description]]]
         for (f, _) in regular {
             let data: Data
-            do { data = try Data(contentsOf: URL(fileURLWithPath: f.absolute)) } catch {
-                throw HubError.io(path: f.absolute, reason: "cannot read: \(error.localizedDescription)")
+            // At most the size it was listed (and hashed) with: a file replaced or grown since is refused.
+            do { data = try SmallFile.read(f.absolute, limit: Int(f.size)) } catch .tooLarge {
+                throw HubError.io(path: f.absolute, reason: "changed while being pushed: larger than the \(f.size) bytes it was listed with")
+            } catch {
+                throw HubError.io(path: f.absolute, reason: error.description)
             }
             lines.append(["key": "file", "value": ["path": f.relative, "content": data.base64EncodedString(), "encoding": "base64"]])
         }

@@ -53,6 +53,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
 /// The checkpoint folders of one output directory.
 public struct CheckpointStore: Sendable {
     public static let manifestName = "manifest.json"
+    /// The most bytes a manifest may have (a name, a size and a SHA-256 a file: ~150 bytes each).
+    static let maxManifestBytes = 16 << 20
     public static let format = "precis-checkpoint-1"
     static let tempPrefix = ".tmp-checkpoint-"
 
@@ -170,10 +172,11 @@ public struct CheckpointStore: Sendable {
             throw CheckpointError.notACheckpoint(path: dir)
         }
         let path = FS.join(dir, manifestName)
-        guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError.missingManifest(checkpoint: dir) }
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw CheckpointError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
+        do { data = try SmallFile.read(path, limit: maxManifestBytes) } catch .missing {
+            throw CheckpointError.missingManifest(checkpoint: dir)
+        } catch {
+            throw CheckpointError.io(path: path, reason: error.description)
         }
         let m: Manifest
         do { m = try JSONDecoder().decode(Manifest.self, from: data) } catch {
@@ -404,11 +407,13 @@ public struct TrainerState: Codable, Equatable, Sendable {
         try FS.wrapIO { try AtomicFile.write(data, to: path) }
     }
 
+    /// The most bytes a trainer_state.json may have: ~150 bytes a logged step, so a million of them.
+    public static let maxBytes = 256 << 20
+
     public static func read(path: String) throws -> TrainerState {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw CheckpointError.io(path: path, reason: FileManager.default.fileExists(atPath: path)
-                                     ? "cannot read: \(error.localizedDescription)" : "no such file")
+        do { data = try SmallFile.read(path, limit: maxBytes) } catch {
+            throw CheckpointError.io(path: path, reason: error.description)
         }
         let d = JSONDecoder()
         d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")

@@ -2,6 +2,9 @@ import Foundation
 import Testing
 import PrecisCore
 import PrecisTrain
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite struct CheckpointTests {
     let dir: String
@@ -86,6 +89,20 @@ import PrecisTrain
         #expect(throws: CheckpointError.notACheckpoint(path: dir + "/nope")) { try store.verify(dir + "/nope") }
         try Data("{\"format\": \"other\"}".utf8).write(to: URL(fileURLWithPath: p + "/manifest.json"))
         #expect(throws: CheckpointError.self) { try store.verify(p) }
+    }
+
+    /// A manifest or trainer state that is a link to /dev/zero or a FIFO is refused at once, by
+    /// name: reading it whole would fill memory, or block for ever.
+    @Test func manifestsAndStatesThatAreNotFilesAreRefused() throws {
+        let p = try save(6)
+        let fifo = dir + "/fifo.json"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for target in ["/dev/zero", fifo] {
+            try FileManager.default.removeItem(atPath: p + "/manifest.json")
+            try FileManager.default.createSymbolicLink(atPath: p + "/manifest.json", withDestinationPath: target)
+            #expect(throws: CheckpointError.io(path: p + "/manifest.json", reason: "not a regular file")) { try store.verify(p) }
+            #expect(throws: CheckpointError.io(path: target, reason: "not a regular file")) { try TrainerState.read(path: target) }
+        }
     }
 
     @Test func badFileNamesAreRejected() throws {
