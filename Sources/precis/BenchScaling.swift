@@ -66,8 +66,8 @@ extension BenchCommand {
             var constants = ScalingConstants.defaults
             if let measured {
                 let text: String
-                do { text = try String(contentsOfFile: measured, encoding: .utf8) } catch {
-                    throw fail("\(measured) cannot be read: \(error.localizedDescription)")
+                do { text = String(decoding: try SmallFile.read(measured, limit: 64 << 20), as: UTF8.self) } catch {
+                    throw fail("\(measured): \(error)")
                 }
                 var points: [ScalingPoint]
                 do { points = try ScalingMeasurement.points(jsonLines: text) } catch { throw fail("\(measured): \(error)") }

@@ -63,7 +63,7 @@ func writeJSONLines(_ objects: [[String: Any]], to path: String) throws {
         out.append(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]))
         out.append(0x0A)
     }
-    try out.write(to: URL(fileURLWithPath: path), options: .atomic)
+    try AtomicFile.write(out, to: path)
 }
 
 struct RougeCommand: ParsableCommand {
@@ -304,6 +304,7 @@ struct EvaluateCommand: ParsableCommand {
                 if recordInCard && !FileManager.default.fileExists(atPath: card) {
                     throw ValidationError("--record-in-card: \(card) does not exist (the card a training run writes into its model folder)")
                 }
+                if recordInCard { _ = try readCard(card) }   // refused before the evaluation's minutes, not after
                 let sm = try SummarizationModel(folder: ModelSource.modelFolder(model!))
                 if bf16 { try setBF16(sm.model) }
                 try gen.apply(&sm.generation)
@@ -325,7 +326,7 @@ struct EvaluateCommand: ParsableCommand {
                                               rougeL: report.metrics["eval_rougeL"] ?? .nan, rougeLsum: report.metrics["eval_rougeLsum"] ?? .nan,
                                               genLen: report.genLen, loss: report.loss)
                     let body = ModelCard.resultsSection(data: data, examples: recs.count, decoding: decodingDescription(sm.generation), metrics: m)
-                    let text = try String(contentsOfFile: card, encoding: .utf8)
+                    let text = try readCard(card)
                     try AtomicFile.write(Data(ModelCard.withSection(text, heading: "Results on \((data as NSString).lastPathComponent)", body: body).utf8),
                                          to: card)
                     print("recorded in \(card)")
@@ -335,11 +336,22 @@ struct EvaluateCommand: ParsableCommand {
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 try writeJSONLines(zip(recs, preds).map { ["id": $0.id ?? "", "prediction": $1, "reference": $0.target] },
                                    to: out + "/predictions.jsonl")
-                try JSONSerialization.data(withJSONObject: metrics, options: [.prettyPrinted, .sortedKeys])
-                    .write(to: URL(fileURLWithPath: out + "/metrics.json"), options: .atomic)
+                try AtomicFile.write(try JSONSerialization.data(withJSONObject: metrics, options: [.prettyPrinted, .sortedKeys]),
+                                     to: out + "/metrics.json")
             }
         } catch let e as ValidationError { throw e } catch { throw fail(error) }
     }
+}
+
+/// A model card to add a section to: a regular UTF-8 file of at most 16 MiB (anything else is refused
+/// by name, and the card is left as it is).
+func readCard(_ card: String) throws -> String {
+    let data: Data
+    do { data = try SmallFile.read(card, limit: 16 << 20) } catch { throw ValidationError("\(card): \(error)") }
+    guard let text = String(data: data, encoding: .utf8) else {
+        throw ValidationError("\(card): not UTF-8 text, so the results are not recorded in it")
+    }
+    return text
 }
 
 /// How `g` decodes, in generation_config.json's names (for a model card).

@@ -36,7 +36,9 @@ import Testing
         #expect(r.status == 1)
         #expect(r.stderr.contains("line 2") && r.stderr.contains("cores"), "\(r.stderr)")
         let missing = try CLI.run(["bench", "scaling", "--measured", dir + "/absent.jsonl"])
-        #expect(missing.status == 1 && missing.stderr.contains("absent.jsonl"))
+        #expect(missing.status == 1 && missing.stderr.contains(dir + "/absent.jsonl: no such file"), "\(missing.stderr)")
+        let device = try CLI.run(["bench", "scaling", "--measured", "/dev/zero"])
+        #expect(device.status == 1 && device.stderr.contains("/dev/zero: not a regular file"), "\(device.stderr)")
         for option in ["--server-speedup=0", "--server-speedup=nan", "--host-speedup=-1", "--target=1"] {
             let o = try CLI.run(["bench", "scaling", option])
             #expect(o.status != 0 && !o.stderr.isEmpty, "\(option): \(o.status)")

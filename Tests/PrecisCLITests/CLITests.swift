@@ -312,6 +312,18 @@ enum CLI {
         #expect(card.components(separatedBy: "## Results on val.jsonl").count == 2, "\(card)")
         #expect(card.contains("(3 examples), beam search with num_beams 2, length_penalty 1.2, max_new_tokens 4"), "\(card)")
         #expect(card.contains("| Loss | ROUGE-1 |") && card.contains("license: cc-by-nc-nd-4.0") && card.contains("## Model description"))
+
+        // A card that is not UTF-8, or not a file, is refused by name before the evaluation, and left as it was.
+        let latin1 = Data("# mod".utf8) + Data([0xE8, 0x6C, 0x65, 0x0A])   // "modèle" in Latin-1
+        try latin1.write(to: URL(fileURLWithPath: model + "/README.md"))
+        let notUTF8 = try CLI.run(["evaluate", "--model", model, "--data", data, "--max-samples", "2", "--record-in-card"])
+        #expect(notUTF8.status == 1 && notUTF8.stderr.contains(model + "/README.md: not UTF-8") && notUTF8.stdout.isEmpty,
+                "\(notUTF8.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: model + "/README.md")) == latin1)
+        try FileManager.default.removeItem(atPath: model + "/README.md")
+        try FileManager.default.createSymbolicLink(atPath: model + "/README.md", withDestinationPath: "/dev/zero")
+        let device = try CLI.run(["evaluate", "--model", model, "--data", data, "--max-samples", "2", "--record-in-card"])
+        #expect(device.status == 1 && device.stderr.contains(model + "/README.md: not a regular file"), "\(device.stderr)")
     }
 
     @Test func summarizeReadsJSONLinesAndSamplesReproducibly() throws {
