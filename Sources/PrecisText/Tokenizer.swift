@@ -209,12 +209,18 @@ public struct Tokenizer: Sendable {
         ])
     }
 
-    /// Writes `tokenizer.json` (pretty-printed, as `tokenizers` saves it).
-    public func save(to path: String, pretty: Bool = true) throws(TokenizerError) {
+    /// `tokenizer.json`'s bytes (pretty-printed, as `tokenizers` saves it).
+    public func jsonData(pretty: Bool = true) -> Data {
         let json = toJSON()
-        let text = (pretty ? json.prettyString() : json.compactString())
+        return Data((pretty ? json.prettyString() : json.compactString()).utf8)
+    }
+
+    /// Writes `tokenizer.json` through a temporary file renamed over `path`, so a file already there
+    /// is never left half-written (callers that must survive a power cut too write `jsonData()` with
+    /// PrecisCore's `AtomicFile`, which also fsyncs).
+    public func save(to path: String, pretty: Bool = true) throws(TokenizerError) {
         do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            try jsonData(pretty: pretty).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
             throw .unwritableFile(file: path, reason: error.localizedDescription)
         }

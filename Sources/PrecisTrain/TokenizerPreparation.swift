@@ -1,4 +1,5 @@
 import Foundation
+import PrecisCore
 import PrecisText
 
 /// The tokenizer a training config asks for, trained when it is missing: with
@@ -20,11 +21,9 @@ public enum TokenizerPreparation {
         let r = try TokenizerTraining(kind: kind, vocabSize: a.tokenizerVocabSize).run(files: [a.trainFile], fields: [a.textColumn, a.summaryColumn])
         let dir = (a.tokenizer as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        // Written beside the target, then moved into place: an interrupted run leaves no half file.
-        let partial = a.tokenizer + ".partial"
-        try r.tokenizer.save(to: partial)
-        if rename(partial, a.tokenizer) != 0 {
-            throw ConfigError.invalid(file: cfg.file, key: "training.tokenizer", reason: "cannot move \(partial) to \(a.tokenizer): errno \(errno)")
+        // Written beside the target, fsynced, then moved into place: an interrupted run leaves no half file.
+        do { try AtomicFile.write(r.tokenizer.jsonData(), to: a.tokenizer) } catch {
+            throw ConfigError.invalid(file: cfg.file, key: "training.tokenizer", reason: "cannot write \(a.tokenizer): \(error)")
         }
         log(String(format: "trained %@: %d texts, %d distinct words, %d tokens (%.1fs)", a.tokenizer, r.texts, r.words,
                    r.tokenizer.vocabSize, r.countingSeconds + r.trainingSeconds))

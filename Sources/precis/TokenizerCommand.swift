@@ -87,7 +87,7 @@ struct TokenizerCommand: ParsableCommand {
                 }
                 guard !data.isEmpty else { throw TokenizerError.training(message: "--data is required") }
                 let r = try TokenizerTraining(kind: model, vocabSize: vocabSize, minFrequency: minFrequency).run(files: data, fields: fieldNames)
-                try r.tokenizer.save(to: out)
+                try AtomicFile.write(r.tokenizer.jsonData(), to: out)
                 let detail = model == .bpe ? "\((r.tokenizer.model as? BPEModel)?.merges.count ?? 0) merges" : "Unigram"
                 let message = String(format: "trained %@: %d texts, %d distinct words, %d tokens, %@ (%.1fs counting, %.1fs training)\n",
                                      out, r.texts, r.words, r.tokenizer.vocabSize, detail, r.countingSeconds, r.trainingSeconds)
