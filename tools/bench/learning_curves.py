@@ -3,7 +3,7 @@
 against wall-clock minutes (left) and ROUGE-1 against minutes (right), with the PyTorch recipe's
 published figures beside them.
 
-  python3 tools/bench/learning_curves.py SPEC.json > docs/learning-curves.svg
+  python3 tools/bench/learning_curves.py SPEC.json [RECORDED.json] > docs/learning-curves.svg
 
 SPEC is a JSON list of runs, each
   {"label": "...", "stages": ["runs/a", "runs/b"], "test": "runs/b/eval-test/metrics.json"}
@@ -13,6 +13,11 @@ evenly over its own (trainer_state.json logs steps, not times). The loss is the 
 stage's (the last one); a denoising stage shows as the gap before it. `test` (optional) is a
 `precis evaluate` metrics.json: its ROUGE-1 is a point at the run's end. Evaluations logged during
 training (eval_rouge1, greedy on the validation examples) are drawn as a dashed line.
+
+RECORDED (default: SPEC's name with "-recorded" before ".json") keeps each run's curves by label,
+so the figure can be drawn again where the run folders are gone: a run whose folders are present
+is read from them and its curves written into RECORDED (temp file, then rename); a run whose
+folders are missing is drawn from RECORDED; a run in neither is skipped, with a line on stderr.
 """
 import json
 import os
@@ -38,25 +43,53 @@ def run_curves(run):
         hist = state["log_history"]
         steps = max([h["step"] for h in hist if "step" in h] + [1])
         if i == len(run["stages"]) - 1:
-            loss = [(offset + h["step"] / steps * runtime, h["loss"]) for h in hist if "loss" in h]
-            evals = [(offset + h["step"] / steps * runtime, h["eval_rouge1"]) for h in hist if "eval_rouge1" in h]
+            loss = [[offset + h["step"] / steps * runtime, h["loss"]] for h in hist if "loss" in h]
+            evals = [[offset + h["step"] / steps * runtime, h["eval_rouge1"]] for h in hist if "eval_rouge1" in h]
         offset += runtime
     test = None
     if run.get("test") and os.path.exists(run["test"]):
         m = load(run["test"])
-        test = (offset + m.get("eval_runtime", 0) / 60, m["eval_rouge1"])
+        test = [offset + m.get("eval_runtime", 0) / 60, m["eval_rouge1"]]
     return {"label": run["label"], "loss": loss, "evals": evals, "test": test, "end": offset}
 
 
+def save(path, value):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(value, f, indent=1)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
-    runs = []
-    for r in load(sys.argv[1]):
-        try:
-            runs.append(run_curves(r))
-        except (OSError, KeyError) as e:
-            print(f"skipped {r['label']}: {e}", file=sys.stderr)
+    spec = sys.argv[1]
+    recorded_path = sys.argv[2] if len(sys.argv) == 3 else spec[:-len(".json")] + "-recorded.json" \
+        if spec.endswith(".json") else spec + "-recorded.json"
+    recorded = load(recorded_path) if os.path.exists(recorded_path) else {}
+    runs, changed = [], False
+    for r in load(spec):
+        if all(os.path.exists(os.path.join(s, "trainer_state.json")) for s in r["stages"]):
+            try:
+                curves = run_curves(r)
+            except (OSError, KeyError, ValueError) as e:
+                print(f"skipped {r['label']}: {e}", file=sys.stderr)
+                continue
+            kept = {k: curves[k] for k in ("loss", "evals", "test", "end")}
+            kept["source"] = "read from " + ", ".join(r["stages"])
+            if recorded.get(r["label"]) != kept:
+                recorded[r["label"]], changed = kept, True
+            runs.append(curves)
+        elif r["label"] in recorded:
+            runs.append(dict(recorded[r["label"]], label=r["label"]))
+        else:
+            print(f"skipped {r['label']}: no run folders ({', '.join(r['stages'])}) and not in {recorded_path}",
+                  file=sys.stderr)
+    if changed:
+        save(recorded_path, recorded)
     W, H, PW, T, B, L = 920, 380, 340, 40, 50, 55
     tmax = max([r["end"] for r in runs] + [PYTORCH["test"][0]]) * 1.05
     colors = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
@@ -76,12 +109,12 @@ def main():
         out.append(f'<text x="{x0 + PW / 2}" y="{H - 14}" text-anchor="middle">minutes of training</text>')
         return x, y
 
-    x, y = panel(L, "Training loss (label-smoothed) against minutes", 3.0, 7.0, [3, 4, 5, 6, 7])
+    x, y = panel(L, "Training loss (label-smoothed) against minutes", 1.5, 7.0, [2, 3, 4, 5, 6, 7])
     for i, r in enumerate(runs):
-        pts = " ".join(f"{x(t):.1f},{y(min(max(v, 3.0), 7.0)):.1f}" for t, v in r["loss"])
+        pts = " ".join(f"{x(t):.1f},{y(min(max(v, 1.5), 7.0)):.1f}" for t, v in r["loss"])
         out.append(f'<polyline points="{pts}" fill="none" stroke="{colors[i % 6]}" stroke-width="1.5"/>')
     x0 = L + PW + 80
-    x, y = panel(x0, "ROUGE-1 against minutes", 10, 42, [10, 20, 30, 36.85, 40])
+    x, y = panel(x0, "ROUGE-1 against minutes", 10, 45, [10, 20, 30, 36.85, 40, 45])
     for i, r in enumerate(runs):
         c = colors[i % 6]
         if r["evals"]:
@@ -106,9 +139,10 @@ def main():
     out.append(f'<text x="{x0 + PW + 10}" y="{ly + 18 * (n + 2)}">dots: test, beam 4, lp 1.2</text>')
     out.append(f'<text x="{x0 + PW + 10}" y="{ly + 18 * (n + 3)}">dashes: validation greedy, 200</text>')
     out.append("</svg>")
-    # The legend needs room on the right.
-    out[0] = out[0].replace(f'width="{W}"', f'width="{x0 + PW + 250}"')
-    out[1] = out[1].replace(f'width="{W}"', f'width="{x0 + PW + 250}"')
+    # The legend needs room on the right: about 6.5 px a character at font-size 12.
+    legend = max([250] + [int(6.5 * len(r["label"])) + 40 for r in runs])
+    out[0] = out[0].replace(f'width="{W}"', f'width="{x0 + PW + legend}"')
+    out[1] = out[1].replace(f'width="{W}"', f'width="{x0 + PW + legend}"')
     print("\n".join(out))
 
 
