@@ -67,8 +67,11 @@ def main():
     if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
     spec = sys.argv[1]
-    recorded_path = sys.argv[2] if len(sys.argv) == 3 else spec[:-len(".json")] + "-recorded.json" \
-        if spec.endswith(".json") else spec + "-recorded.json"
+    if len(sys.argv) == 3:
+        recorded_path = sys.argv[2]
+    else:
+        stem = spec[:-len(".json")] if spec.endswith(".json") else spec
+        recorded_path = stem + "-recorded.json"
     recorded = load(recorded_path) if os.path.exists(recorded_path) else {}
     runs, changed = [], False
     for r in load(spec):
@@ -109,9 +112,10 @@ def main():
         out.append(f'<text x="{x0 + PW / 2}" y="{H - 14}" text-anchor="middle">minutes of training</text>')
         return x, y
 
-    x, y = panel(L, "Training loss (label-smoothed) against minutes", 1.5, 7.0, [2, 3, 4, 5, 6, 7])
+    lo, hi = 1.5, 7.0   # the loss axis; a loss outside it is drawn at its edge
+    x, y = panel(L, "Training loss (label-smoothed) against minutes", lo, hi, [2, 3, 4, 5, 6, 7])
     for i, r in enumerate(runs):
-        pts = " ".join(f"{x(t):.1f},{y(min(max(v, 1.5), 7.0)):.1f}" for t, v in r["loss"])
+        pts = " ".join(f"{x(t):.1f},{y(min(max(v, lo), hi)):.1f}" for t, v in r["loss"])
         out.append(f'<polyline points="{pts}" fill="none" stroke="{colors[i % 6]}" stroke-width="1.5"/>')
     x0 = L + PW + 80
     x, y = panel(x0, "ROUGE-1 against minutes", 10, 45, [10, 20, 30, 36.85, 40, 45])
