@@ -86,7 +86,7 @@ public struct UnigramModel: TokenizerModel {
     /// Viterbi over `word` (see the type's comment), without the cache.
     func segment(word: UnsafeBufferPointer<UInt8>, byteLevel: Bool, into out: inout [Int], strict: Bool) throws(TokenizerError) {
         if byteLevel {
-            var text = Array(ByteLevelAlphabet.encode(word).utf8)
+            let text = Array(ByteLevelAlphabet.encode(word).utf8)
             try text.withUnsafeBufferPointer { (b) throws(TokenizerError) in
                 try segment(word: b, byteLevel: false, into: &out, strict: strict)
             }

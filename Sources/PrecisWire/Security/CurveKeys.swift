@@ -27,7 +27,7 @@ public struct CurveKeyPair: Sendable, Equatable {
         guard zmq_has("curve") != 0 else { throw SecurityError.curveUnavailable }
         var pub = [CChar](repeating: 0, count: 41), sec = [CChar](repeating: 0, count: 41)
         guard zmq_curve_keypair(&pub, &sec) == 0 else { throw SecurityError.curveUnavailable }
-        return try CurveKeyPair(publicKey: Z85.decode(String(cString: pub)), secretKey: Z85.decode(String(cString: sec)))
+        return try CurveKeyPair(publicKey: Z85.decode(Z85.text(pub)), secretKey: Z85.decode(Z85.text(sec)))
     }
 
     /// The public key that belongs to a secret key.
@@ -35,7 +35,7 @@ public struct CurveKeyPair: Sendable, Equatable {
         var pub = [CChar](repeating: 0, count: 41)
         var sec = Array(Z85.encode(secret).utf8CString)
         guard zmq_curve_public(&pub, &sec) == 0 else { throw SecurityError.curveUnavailable }
-        return try Z85.decode(String(cString: pub))
+        return try Z85.decode(Z85.text(pub))
     }
 
     public var publicText: String { Z85.encode(publicKey) }
@@ -47,7 +47,13 @@ public enum Z85 {
         precondition(bytes.count % 4 == 0, "Z85 encodes whole 4-byte groups")
         var out = [CChar](repeating: 0, count: bytes.count / 4 * 5 + 1)
         _ = bytes.withUnsafeBufferPointer { zmq_z85_encode(&out, $0.baseAddress, bytes.count) }
-        return String(cString: out)
+        return text(out)
+    }
+
+    /// The text libzmq wrote into `buffer`: its characters up to the terminating NUL.
+    static func text(_ buffer: [CChar]) -> String {
+        let end = buffer.firstIndex(of: 0) ?? buffer.endIndex
+        return String(decoding: buffer[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The bytes of a Z85 text; an error for a length that is not a multiple of 5 or a character
