@@ -53,10 +53,17 @@ import PrecisWire
         let first = drops.takeNew()
         #expect(first == [PeerDrops.Report(peer: peer, count: 1, reason: .queueFull(highWaterMark: 8))])
         #expect(PeerDrops.line(first[0], peerName: "w1") == "dropped 1 message to w1: its queue is full (HWM 8 messages)")
-        // More drops to the same peer are counted, not reported again.
+        // More drops to the same peer are counted, not reported again. The first refusal is not yet
+        // a steady state: ZeroMQ's I/O thread may still be moving queued messages into the kernel's
+        // buffers and hand the ROUTER credit back (seen on a loaded CI machine: five offers in a row
+        // accepted), so offer until five more are refused; those accepted meanwhile are counted in `sent`.
         var dropped = 1
-        for _ in 0..<5 { if try offer() { dropped += 1 } }
-        #expect(dropped > 1)
+        var offers = 0
+        while dropped < 6 {
+            if try offer() { dropped += 1 }
+            offers += 1
+            if offers >= 100_000 { Issue.record("only \(dropped) of \(offers + 1) offers refused after the queue filled"); return }
+        }
         #expect(drops.total == dropped)
         #expect(drops.takeNew().isEmpty)
 
