@@ -25,10 +25,19 @@ final class TestCluster {
     static func validationSplit() throws -> String {
         let path = repo.appendingPathComponent("data/samsum/validation.jsonl").path
         if !FileManager.default.fileExists(atPath: path) {
+            // Tests run in parallel: each decompresses to its own temporary and renames it into place
+            // (rename replaces atomically, so a reader sees the whole file or none).
+            let tmp = path + ".\(UUID().uuidString).tmp"
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/xz")
-            p.arguments = ["-dk", path + ".xz"]
+            p.arguments = ["-dc", path + ".xz"]
+            _ = FileManager.default.createFile(atPath: tmp, contents: nil)
+            p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp))
             try p.run(); p.waitUntilExit()
+            guard p.terminationStatus == 0, rename(tmp, path) == 0 else {
+                try? FileManager.default.removeItem(atPath: tmp)
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+            }
         }
         return path
     }

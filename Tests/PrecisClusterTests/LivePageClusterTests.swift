@@ -52,18 +52,21 @@ extension RealProcesses {
         #expect(page.text.contains("<canvas") && !page.text.contains("http://") && !page.text.contains("https://"),
                 "the page must be self-contained")
         // status.json is the coordinator's (published twice a second): wait until it shows the step the
-        // stopped run stands at.
+        // stopped run stands at. The log is read once per answer: a step both workers had reported
+        // before w1 stopped may still close meanwhile.
         var status: StatusReport?
+        var logged = -1
         let deadline = Date().addingTimeInterval(30)
         repeat {
             let answer = try HTTP.request(base + "status.json")
             #expect(answer.status == 200 && answer.contentType == "application/json")
             status = try JSONDecoder().decode(StatusReport.self, from: answer.body)
-            if status?.step == c.coordinatorStep() && status?.step ?? 0 >= 5 { break }
+            logged = c.coordinatorStep()
+            if status?.step == logged && logged >= 5 { break }
             Thread.sleep(forTimeInterval: 0.2)
         } while Date() < deadline
         let s = try #require(status)
-        #expect(s.step == c.coordinatorStep() && s.maxSteps == 60, "status.json at step \(s.step), the log at \(c.coordinatorStep())")
+        #expect(s.step == logged && s.maxSteps == 60, "status.json at step \(s.step), the log at \(logged)")
         #expect(s.servers.count == 1 && s.workers.count == 2)
         #expect((s.history?.count ?? 0) >= 5, "the curve has \(s.history?.count ?? 0) points")
         #expect(s.loss.map { $0.isFinite && $0 > 0 } == true && (s.learningRate ?? 0) > 0)

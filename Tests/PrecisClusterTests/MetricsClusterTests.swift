@@ -63,9 +63,14 @@ extension RealProcesses {
         #expect(c.waitForStep(3), "\(c.allLogs())")
         c.signal("w0", SIGSTOP)
         // The run stands still within a step: the coordinator's step gauge then equals the step of its
-        // latest log line (the gauge is set just before the line is written).
-        let co = try Self.scrape(coordinatorURL, until: { $0.value("precis_step").map(Int.init) == c.coordinatorStep() })
-        let step = c.coordinatorStep()
+        // latest log line (the gauge is set just before the line is written). A step the worker reported
+        // before it stopped still closes once the server's norm is in, so wait until every reported
+        // contribution is a closed step too, and keep the log's step read with that scrape.
+        var step = -1
+        let co = try Self.scrape(coordinatorURL, until: {
+            step = c.coordinatorStep()
+            return $0.value("precis_step").map(Int.init) == step && $0.value("precis_contributions_total").map(Int.init) == step
+        })
         #expect(step >= 3 && step < 40)
         #expect(co.value("precis_step") == Double(step), "\(c.log("coordinator").suffix(2000))")
         #expect(co.value("precis_total_steps") == 40)

@@ -12,13 +12,19 @@ func samsum(_ split: String) throws -> String {
     if FileManager.default.fileExists(atPath: plain) { return plain }
     let out = FileManager.default.temporaryDirectory.appendingPathComponent("precis-samsum-\(split).jsonl").path
     if !FileManager.default.fileExists(atPath: out) {
+        // Tests run in parallel: each decompresses to its own temporary and renames it into place
+        // (rename replaces atomically, so a reader sees the whole file or none).
+        let tmp = out + ".\(UUID().uuidString).tmp"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/xz")
         p.arguments = ["-dc", repoRoot.appendingPathComponent("data/samsum/\(split).jsonl.xz").path]
-        FileManager.default.createFile(atPath: out + ".tmp", contents: nil)
-        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out + ".tmp"))
+        _ = FileManager.default.createFile(atPath: tmp, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp))
         try p.run(); p.waitUntilExit()
-        try FileManager.default.moveItem(atPath: out + ".tmp", toPath: out)
+        guard p.terminationStatus == 0, rename(tmp, out) == 0 else {
+            try? FileManager.default.removeItem(atPath: tmp)
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: out])
+        }
     }
     return out
 }

@@ -312,23 +312,28 @@ final class Lines: @unchecked Sendable {
         guard case .network? = r.error else { Issue.record("\(String(describing: r.error))"); return }
     }
 
-    /// A pusher that takes a while, to watch the busy policy.
-    struct SlowPusher: HubPusher {
-        let seconds: Double
+    /// A pusher whose pushes wait until the test opens its gate, to watch the busy policy (a
+    /// sleeping pusher raced the test thread on a loaded machine).
+    struct GatedPusher: HubPusher {
+        let gate = DispatchSemaphore(value: 0)
+        func open() { gate.signal() }
         func push(folder: String, message: String) throws -> CommitResult {
-            Thread.sleep(forTimeInterval: seconds)
+            gate.wait()
+            gate.signal()  // the gate stays open for the pushes after this one
             return CommitResult(commitOid: message, commitURL: nil, uploaded: [folder])
         }
     }
 
     @Test func everySaveSkipsWhileAPushRuns() throws {
         let seen = Lines()
-        let up = HubUploader(pusher: SlowPusher(seconds: 0.3), busyPolicy: .skip,
+        let pusher = GatedPusher()
+        let up = HubUploader(pusher: pusher, busyPolicy: .skip,
                              onResult: { seen.add("\($0.message):\($0.succeeded ? "pushed" : "not pushed")") })
         #expect(up.submit(folder: "a", message: "1"))
         #expect(!up.submit(folder: "b", message: "2"))  // skipped: 1 is running
         #expect(up.isBusy)
         #expect(up.submit(folder: "c", message: "3", ifBusy: .queue))  // the final push waits its turn
+        pusher.open()
         #expect(up.waitUntilIdle(timeout: 10))
         #expect(!up.isBusy)
         let results = up.results
@@ -342,9 +347,11 @@ final class Lines: @unchecked Sendable {
     }
 
     @Test func waitUntilIdleTimesOut() throws {
-        let up = HubUploader(pusher: SlowPusher(seconds: 0.5))
+        let pusher = GatedPusher()
+        let up = HubUploader(pusher: pusher)
         up.submit(folder: "a", message: "1")
         #expect(!up.waitUntilIdle(timeout: 0.05))
+        pusher.open()
         #expect(up.waitUntilIdle(timeout: 10))
     }
 }

@@ -73,7 +73,9 @@ import Glibc
         let stubborn = try Scratch.script(dir + "/stubborn.sh", "trap '' TERM\ntouch \"$1\"\nwhile :; do sleep 0.05; done\n")
         let a = try ChildProcess([polite, dir + "/a"]), b = try ChildProcess([stubborn, dir + "/b"])
         #expect(Scratch.eventually { ["a", "b"].allSatisfy { FileManager.default.fileExists(atPath: dir + "/" + $0) } })
-        let killed = ChildProcess.stop([a, b], timeout: 0.5)
+        // 3 s: the polite one exits after its `sleep 0.05` returns and `sh` runs the trap, which on a
+        // loaded machine can take longer than a fraction of a second; the stubborn one waits it out.
+        let killed = ChildProcess.stop([a, b], timeout: 3)
         #expect(killed.map(\.pid) == [b.pid])
         #expect(a.exitStatus == .exited(0))
         #expect(b.exitStatus == .signaled(SIGKILL))

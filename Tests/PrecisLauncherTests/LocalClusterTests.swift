@@ -17,7 +17,9 @@ import PrecisLauncher
         cfg.cluster.workers = 2
         cfg.cluster.threadsPerWorker = 3
         var c = LocalCluster(config: cfg, configPath: dir + "/train.yaml", outputDir: dir + "/out", maxSteps: 5, binDir: bin)
-        c.memberExitTimeout = 0.5
+        // The stand-ins run their SIGTERM trap after their `sleep 0.05` returns: 3 s leaves room for a
+        // loaded machine before SIGKILL would take them (and their line in the order file).
+        c.memberExitTimeout = 3
         return c
     }
 

@@ -284,15 +284,20 @@ import CLZ4
             try router.send([frames[0]] + Control.frames(.heartbeatAck, Empty()))
         }
         let deadline = Date().addingTimeInterval(5)
-        while hb.coordinatorSilence > 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        while hb.coordinatorSilence > 0.5 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
         #expect(hb.coordinatorSilence < 1, "the acknowledgements were not recorded")
         let t0 = Date()
         hb.stop()
         hb.stop()  // a second stop returns at once
         #expect(Date().timeIntervalSince(t0) < 2)
-        // Drain what was sent before the stop; then silence for many intervals.
+        // Drain what was sent before the stop; then count what still comes over 2 s (100 intervals): a
+        // beat sent before the stop may arrive late when ZeroMQ's I/O thread was not scheduled for a
+        // while, a thread still beating would send dozens.
         while (try? router.receive(timeoutMs: 100)) != nil {}
-        #expect(throws: WireError.self) { try router.receive(timeoutMs: 300) }
+        var late = 0
+        let quiet = Date().addingTimeInterval(2)
+        while Date() < quiet { if (try? router.receive(timeoutMs: 100)) != nil { late += 1 } }
+        #expect(late <= 5, "\(late) heartbeats after stop()")
     }
 
     @Test func receiveTimesOutInsteadOfHanging() throws {
@@ -335,9 +340,10 @@ import CLZ4
             var out = [Float](repeating: 0, count: values.count)
             try m.decode(into: &out, capacity: out.count, using: codec)
             #expect(out == values)
-            // Received means sent: the buffer is free again (the callback may lag a moment).
-            var waited = 0
-            while !buf.isFree && waited < 200 { usleep(1000); waited += 1 }
+            // Received means sent: the buffer is free again once ZeroMQ's I/O thread has released the
+            // message (a moment, or longer while a loaded machine has not scheduled that thread).
+            let deadline = Date().addingTimeInterval(10)
+            while !buf.isFree && Date() < deadline { usleep(1000) }
             #expect(buf.isFree)
         }
         #expect(pool.count == 1, "one buffer served every round")

@@ -33,12 +33,18 @@ import PrecisWorker
             self.routers = routers; self.endpoints = endpoints; self.dealers = dealers
         }
 
+        typealias Push = (server: Int, sender: String, message: DataMessage)
+
         /// Receives pushes until `count` have arrived and no other comes within 300 ms, or until none
-        /// has come for `quietMs`.
-        func receive(_ count: Int, quietMs: Int = 20_000) throws -> [(server: Int, sender: String, message: DataMessage)] {
-            var got: [(Int, String, DataMessage)] = []
+        /// has come for 20 s.
+        func receive(_ count: Int) throws -> [Push] { try receive(until: { $0.count >= count }) }
+
+        /// Receives pushes until those received are `enough` and no other comes within 300 ms, or
+        /// until none has come for 20 s.
+        func receive(until enough: ([Push]) -> Bool) throws -> [Push] {
+            var got: [Push] = []
             while true {
-                let ready = try ZMQPoll.wait(routers, timeoutMs: got.count < count ? quietMs : 300)
+                let ready = try ZMQPoll.wait(routers, timeoutMs: enough(got) ? 300 : 20_000)
                 if !ready.contains(true) { break }
                 for (s, r) in routers.enumerated() where ready[s] {
                     while let frames = try r.tryReceive() {
@@ -136,7 +142,7 @@ import PrecisWorker
         pusher.pushRemaining(figures: figures)
         let totals = pusher.finish { servers.dealers[$0] }
         let expected = (0..<plan.count).filter { plan.owner[$0] != missing }
-        let got = try servers.receive(expected.count, quietMs: 1_000)
+        let got = try servers.receive(expected.count)
         #expect(got.map { Int($0.message.header.partition) }.sorted() == expected)
         let error = try #require(totals.error)
         #expect(error.contains("belongs to server \(missing), which is not in this worker's view"), "\(error)")
@@ -151,7 +157,9 @@ import PrecisWorker
         _ = pusher.begin(contribution)
         pusher.pushRemaining(figures: figures)
         let totals = pusher.finish { _ in nil }
-        let got = try servers.receive(plan.count, quietMs: 1_000)
+        // The push thread's partitions went out (their connections are new: a handshake first); the
+        // worker thread's could not. Wait for as many bytes as the totals say were sent.
+        let got = try servers.receive(until: { $0.reduce(0) { $0 + Int($1.message.header.count) * 4 } >= totals.rawBytes })
         #expect(Set(got.map { $0.message.header.partition }).count == got.count)
         if got.count < plan.count {
             #expect(totals.error?.contains("no connection to the server of partition") == true, "\(totals.error ?? "no error")")
