@@ -23,6 +23,9 @@ public enum StepBenchmark {
         public var steps: Int
         /// Mean wall time per step of each profiled region (with `profile`), in ms.
         public var regions: [(name: String, ms: Double)] = []
+        /// Mean wall time per step of forward + backward, in ms: the whole the regions' means are
+        /// parts of (the medians above leave out a slow step that the means include).
+        public var meanForwardBackwardMs: Double = 0
         /// Mean busy time per step of each lane on its own rows (forward + backward), in ms: with
         /// several lanes, the regions above are lane 0's.
         public var laneMs: [Double] = []
@@ -80,6 +83,7 @@ public enum StepBenchmark {
                           gflopPerStep: flops / 1e9, achievedGflops: flops / stepS / 1e9, sgemmPeakGflops: peak,
                           sgemmBetweenStepsGflops: bursts.isEmpty ? nil : Timing.median(bursts),
                           peakRSSMiB: Timing.peakRSSMiB(), parameters: model.table.count, steps: steps, regions: regions,
+                          meanForwardBackwardMs: zip(fwd, bwd).reduce(0) { $0 + $1.0 + $1.1 } * 1000 / Double(steps),
                           laneMs: perStep(lanes.busySeconds, since: laneBase),
                           laneHelpingMs: perStep(lanes.helpingSeconds, since: helpBase),
                           laneIdleMs: perStep(lanes.idleSeconds, since: idleBase))

@@ -179,8 +179,9 @@ struct BenchCommand: ParsableCommand {
                         func row(_ name: String, _ ms: Double) {
                             print("    " + name.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: "%7.1f", ms))
                         }
+                        row("forward+backward", r.meanForwardBackwardMs)
                         for (name, ms) in r.regions { covered += ms; row(name, ms) }
-                        row("rest of forward+backward", r.forwardMs + r.backwardMs - covered)
+                        row("rest of forward+backward", r.meanForwardBackwardMs - covered)
                         if r.laneMs.count > 1 {
                             print("  lanes (rows of the batch per thread; regions above are lane 0's), ms per step:")
                             print("    " + "".padding(toLength: 28, withPad: " ", startingAt: 0) + "   own  helping  idle")

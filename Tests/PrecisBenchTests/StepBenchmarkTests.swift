@@ -34,6 +34,22 @@ import PrecisModels
         #expect(t.stepMs > 0)
     }
 
+    /// `--profile`: the regions' means are parts of the mean forward + backward over the same steps
+    /// (the "rest" printed is their difference; against the medians it came out negative when one
+    /// step was slow).
+    @Test func profiledRegionsArePartsOfTheMeanForwardAndBackward() throws {
+        let tiny = try Configs.model(Configs.tiny())
+        let r = try StepBenchmark.run(model: tiny, batch: 2, source: 8, target: 4, threads: Compute.threads, steps: 3, warmup: 1,
+                                      profile: true)
+        let names = r.regions.map(\.name)
+        #expect(names.contains("fwd enc attention") && names.contains("bwd lm head") && names.contains("loss"), "\(names)")
+        let covered = r.regions.reduce(0) { $0 + $1.ms }
+        #expect(r.regions.allSatisfy { $0.ms > 0 } && covered > 0)
+        #expect(covered <= r.meanForwardBackwardMs, "regions \(covered) ms of \(r.meanForwardBackwardMs) ms")
+        let unprofiled = try StepBenchmark.run(model: tiny, batch: 2, source: 8, target: 4, threads: Compute.threads, steps: 1, warmup: 0)
+        #expect(unprofiled.regions.isEmpty && unprofiled.meanForwardBackwardMs > 0)
+    }
+
     /// The benchmark's batch: every position real, ids inside the vocabulary, the same for a seed.
     @Test func randomBatchIsFullLengthAndSeeded() throws {
         let a = try Seq2SeqBatch.random(vocab: 40, batch: 3, source: 10, target: 5, seed: 7)
