@@ -91,9 +91,11 @@ extension RealProcesses {
     static func rollback(in log: String, after prefix: String) -> (step: Int, repeated: Int)? {
         guard let rest = log.components(separatedBy: prefix).dropFirst().first else { return nil }
         let step = rest.prefix { $0.isNumber }
-        let repeated = rest.dropFirst(step.count).drop { !$0.isNumber }.prefix { $0.isNumber }
-        guard let s = Int(step), rest.dropFirst(step.count).hasPrefix(" (") else { return nil }
-        return (s, rest.dropFirst(step.count).hasPrefix(" (nothing") ? 0 : Int(repeated) ?? 99)
+        let tail = rest.dropFirst(step.count)
+        guard let s = Int(step), tail.hasPrefix(" (") else { return nil }
+        if tail.hasPrefix(" (nothing to repeat)") { return (s, 0) }
+        guard let repeated = Int(tail.dropFirst(2).prefix { $0.isNumber }) else { return nil }
+        return (s, repeated)
     }
 
     /// kill -9 a parameter server mid-run and start it again; then kill -9 the coordinator and start
