@@ -20,10 +20,18 @@ public struct TokenizerEncoder: TextEncoder, Sendable {
         }
     }
 
+    /// Throws `TokenizerError.encoding` for an id past Int32.max: a tokenizer's ids go up to
+    /// UInt32.max (as in `tokenizers`), a model's batches hold Int32 (a vocabulary is far smaller).
     public func encode(_ text: String, maxLength: Int?) throws -> [Int32] {
         var t = tokenizer
         t.truncation = maxLength.map { Truncation(maxLength: $0) }
-        return try t.encode(text, addSpecialTokens: true).ids.map { Int32($0) }
+        return try t.encode(text, addSpecialTokens: true).ids.map { id in
+            guard let narrow = Int32(exactly: id) else {
+                let token = tokenizer.idToToken(id).map { JSONValue.string($0).compactString() } ?? "?"
+                throw TokenizerError.encoding(message: "token \(token) has id \(id), past the largest id a model takes (\(Int32.max))")
+            }
+            return narrow
+        }
     }
 
     public func decode(_ ids: [Int32], skipSpecialTokens: Bool = true) -> String {

@@ -168,7 +168,7 @@ final class BPECore: Sendable {
     /// Pair (left id << 32 | right id) → rank << 32 | merged id.
     let pairs: PairTable
     /// The vocabulary id of each byte's byte-level character, -1 if absent.
-    let byteIDs: [Int32]
+    let byteIDs: [Int]
     let idToToken: [String?]
     let sparseIDToToken: [Int: String]
     let prefixIsEmpty: Bool
@@ -179,6 +179,12 @@ final class BPECore: Sendable {
     init(vocab: [String: Int], merges: [(String, String)], prefix: String, source: String,
          mergesField: (Int) -> String) throws(TokenizerError) {
         prefixIsEmpty = prefix.isEmpty
+        // Symbols are UInt32 (as `tokenizers`' u32 ids): the file readers check this per entry; a
+        // vocabulary built in memory is checked here.
+        if let (token, id) = vocab.first(where: { $0.value < 0 || $0.value > Int(UInt32.max) }) {
+            throw .invalidField(file: source, field: "vocab[\(JSONPath.key(token))]",
+                                message: "expected an id in 0...\(UInt32.max), found \(id)")
+        }
         let maxID = vocab.values.max() ?? -1
         if maxID < 2 * vocab.count + 1024 {
             var table = [String?](repeating: nil, count: maxID + 1)
@@ -189,7 +195,7 @@ final class BPECore: Sendable {
             idToToken = []
             sparseIDToToken = Dictionary(vocab.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
         }
-        byteIDs = ByteLevelAlphabet.characters.map { c in vocab[String(c)].map { Int32($0) } ?? -1 }
+        byteIDs = ByteLevelAlphabet.characters.map { c in vocab[String(c)] ?? -1 }
         var table = PairTable(capacity: merges.count)
         for (rank, merge) in merges.enumerated() {
             guard let a = vocab[merge.0] else { throw .unknownToken(file: source, field: mergesField(rank), token: merge.0) }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PrecisData
+import PrecisText
 
 /// A `tokenizer` setting naming a file or a folder (TokenizerFolder.load(path:), tokenizerJSON(path:),
 /// TokenizerEncoder(file:)): real fixture files, the repo's SAMSum dialogues when unpacked.
@@ -78,6 +79,17 @@ import PrecisData
         #expect(throws: (any Error).self) { try TokenizerEncoder(file: d + "/absent.json") }
         do { _ = try TokenizerFolder.load(path: d + "/absent.json"); Issue.record("no error") } catch {
             #expect("\(error)".contains("absent.json"))
+        }
+    }
+
+    /// A tokenizer may give ids up to UInt32.max; one past Int32.max cannot go into a batch and is an
+    /// encoding error naming the token (it trapped in a conversion before).
+    @Test func anIdPastInt32MaxIsAnEncodingErrorNamingTheToken() throws {
+        let json = #"{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}, "post_processor": null, "decoder": null, "model": {"type": "BPE", "vocab": {"a": 5, "b": 3000000000, "ab": 7}, "merges": [["a", "b"]]}}"#
+        let e = TokenizerEncoder(tokenizer: try Tokenizer(jsonString: json), fingerprint: "")
+        #expect(try e.encode("abab", maxLength: nil) == [7, 7])
+        #expect(throws: TokenizerError.encoding(message: #"token "b" has id 3000000000, past the largest id a model takes (2147483647)"#)) {
+            try e.encode("ba", maxLength: nil)
         }
     }
 }

@@ -110,6 +110,26 @@ struct ErrorTests {
                 == "t.json: missing field added_tokens[0].content")
     }
 
+    /// Found by the tokenizer fuzzer: a byte-level character's id above Int32.max (ids are u32, as in
+    /// `tokenizers`) trapped in a conversion while the model was built.
+    @Test("ids up to UInt32.max load and encode; ids outside it are refused by name, from a file or from memory")
+    func idsUpToUInt32Max() throws {
+        let big = Int(UInt32.max)
+        let byteLevel = Self.document(model: #"{"type": "BPE", "vocab": {"a": 3000000000, "b": \#(big), "ab": 7}, "merges": [["a", "b"]]}"#,
+                                      preTokenizer: #"{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}"#)
+        let t = try Tokenizer(jsonString: byteLevel)
+        #expect(try t.encode("ab").ids == [7])
+        #expect(try t.encode("ba").ids == [big, 3_000_000_000])
+        #expect(Self.error(Self.document(model: #"{"type": "BPE", "vocab": {"a": 4294967296}, "merges": []}"#))?.description
+                == #"t.json: field model.vocab["a"]: expected a non-negative integer id, found 4294967296"#)
+        #expect(throws: TokenizerError.invalidField(file: "<memory>", field: #"vocab["a"]"#, message: "expected an id in 0...4294967295, found -1")) {
+            try BPEModel(vocab: ["a": -1], merges: [])
+        }
+        #expect(throws: TokenizerError.invalidField(file: "<memory>", field: #"vocab["b"]"#, message: "expected an id in 0...4294967295, found 4294967296")) {
+            try BPEModel(vocab: ["b": big + 1], merges: [])
+        }
+    }
+
     @Test("invalid JSON and invalid UTF-8 give the position")
     func invalidDocuments() throws {
         let e = Self.error("{\n  \"version\": \"1.0\",\n  \"model\": {\"type\": \"BPE\",}\n}")
