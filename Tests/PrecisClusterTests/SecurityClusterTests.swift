@@ -178,14 +178,7 @@ extension RealProcesses {
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = port.bigEndian
-        let connected = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw HarnessError("connect to \(endpoint): errno \(errno)") }
+        guard withLoopbackAddress(port: port, { connect(fd, $0, $1) }) == 0 else { throw HarnessError("connect to \(endpoint): errno \(errno)") }
         /// Writes all of `bytes`; false once the peer has ended the connection.
         func write(_ bytes: [UInt8]) throws -> Bool {
             var done = 0
