@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+/// `make train-best`'s driver, `tools/recipes/train_best.sh`, run as `make` runs it but with two
+/// bart-tiny configs of a few steps (its PRETRAIN / FINETUNE / TEST overrides): stage 1 denoises,
+/// stage 2 fine-tunes from stage 1's folder, the test file is scored with the decoding the folder
+/// carries, and the scores land in the model card beside both stages' recipes and the data's licence.
+@Suite struct RecipeScriptTests {
+    @Test func trainBestRunsBothStagesAndRecordsTheTestScoresInTheCard() throws {
+        let dir = CLI.temp()
+        let validation = try CLI.samsum("validation")
+        let all = try Data(contentsOf: URL(fileURLWithPath: validation))
+        try Data(all.split(separator: 0x0A).prefix(8).joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: dir + "/test.jsonl"))
+        let repo = CLI.repo.path
+        let common = """
+              tokenizer: \(repo)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json
+              train_file: \(validation)
+              max_train_samples: 8
+              max_source_length: 32
+              max_target_length: 8
+              per_device_train_batch_size: 4
+              max_steps: 2
+              seed: 3
+              save_strategy: "no"
+              eval_strategy: "no"
+              report_to: none
+            """
+        try """
+            training:
+              output_dir: \(dir)/pre
+              model: bart-tiny
+              objective: denoising
+              denoising_columns: [dialogue, summary]
+              mask_ratio: 0.15
+              permute_sentence_ratio: 0.0
+            \(common)
+
+            """.write(toFile: dir + "/pre.yaml", atomically: true, encoding: .utf8)
+        try """
+            training:
+              output_dir: \(dir)/best
+              model: \(dir)/pre
+              generation_config: \(repo)/configs/generation-samsum.json
+            \(common)
+
+            """.write(toFile: dir + "/best.yaml", atomically: true, encoding: .utf8)
+
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [CLI.repo.appendingPathComponent("tools/recipes/train_best.sh").path]
+        var env = ProcessInfo.processInfo.environment
+        env["BIN"] = URL(fileURLWithPath: CLI.binary).deletingLastPathComponent().path
+        env["PRETRAIN"] = dir + "/pre.yaml"
+        env["FINETUNE"] = dir + "/best.yaml"
+        env["TEST"] = dir + "/test.jsonl"
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(e)")
+        #expect(o.contains("== stage 1: denoising pre-training") && o.contains("== stage 2: fine-tuning"), "\(o)")
+        let wall = try #require(o.split(separator: "\n").last { $0.hasPrefix("wall time: pre-training ") }, "\(o)")
+        #expect(wall.contains(", fine-tuning ") && wall.contains(", test ") && wall.contains(", total "), "\(wall)")
+
+        // Stage 2 started from stage 1's folder and scored the test file with the folder's decoding.
+        let metrics = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/best/eval-test/metrics.json"))) as? [String: Any])
+        #expect(metrics["eval_samples"] as? Int == 8)
+        let r1 = try #require(metrics["eval_rouge1"] as? Double)
+        let generation = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/best/generation_config.json"))) as? [String: Any])
+        #expect(generation["length_penalty"] as? Double == 1.2 && generation["num_beams"] as? Int == 4)
+
+        // The card: the scores (as the metrics file has them), the fine-tuning's and the base model's recipes, and
+        // the data's licence (read from the notes beside the bundled SAMSum, as for the real recipe).
+        let card = try String(contentsOfFile: dir + "/best/README.md", encoding: .utf8)
+        #expect(card.contains("## Results on test.jsonl"), "\(card)")
+        var shown = String(format: "%.4f", r1)   // the card's numbers: 4 decimals, trailing zeros dropped
+        while shown.hasSuffix("0") && !shown.hasSuffix(".0") { shown.removeLast() }
+        #expect(card.contains(" | \(shown) | "), "R1 \(shown) not in \(card)")
+        #expect(card.contains("### How the base model was trained") && card.contains("denoising"), "\(card)")
+        #expect(card.contains("license: cc-by-nc-nd-4.0") && card.contains("datasets:\n- samsum"), "\(card)")
+    }
+}
