@@ -148,15 +148,17 @@ let package = Package(
         .executableTarget(name: "precis-worker", dependencies: [
             "PrecisWorker", "PrecisCore", "PrecisWire", "PrecisObservability", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
-        .testTarget(name: "PrecisCoreTests", dependencies: ["PrecisCore", "PrecisKernels", "PrecisAVX512", "PrecisAVX2"]),
-        .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore"]),
-        .testTarget(name: "PrecisMetricsTests", dependencies: ["PrecisMetrics"]),
+        // What the test targets share: the repository's root, the bundled SAMSum splits, temporary folders.
+        .target(name: "PrecisTestSupport", path: "Tests/PrecisTestSupport"),
+        .testTarget(name: "PrecisCoreTests", dependencies: ["PrecisCore", "PrecisKernels", "PrecisAVX512", "PrecisAVX2", "PrecisTestSupport"]),
+        .testTarget(name: "PrecisModelsTests", dependencies: ["PrecisModels", "PrecisCore", "PrecisTestSupport"]),
+        .testTarget(name: "PrecisMetricsTests", dependencies: ["PrecisMetrics", "PrecisTestSupport"]),
         .testTarget(name: "PrecisTextTests", dependencies: ["PrecisText"]),
-        .testTarget(name: "PrecisTrainTests", dependencies: ["PrecisTrain", "PrecisData", "PrecisModels", "PrecisCore", "PrecisText", "PrecisWire"], swiftSettings: driverTests),
+        .testTarget(name: "PrecisTrainTests", dependencies: ["PrecisTrain", "PrecisData", "PrecisModels", "PrecisCore", "PrecisText", "PrecisWire", "PrecisTestSupport"], swiftSettings: driverTests),
         .testTarget(name: "PrecisWireTests", dependencies: ["PrecisWire", "PrecisCore", "CLZ4"]),
-        .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels", "PrecisCore", "PrecisText"], swiftSettings: driverTests),
+        .testTarget(name: "PrecisDataTests", dependencies: ["PrecisData", "PrecisModels", "PrecisCore", "PrecisText", "PrecisTestSupport"], swiftSettings: driverTests),
         // "precis": the download tests run the built executable against the loopback hub.
-        .testTarget(name: "PrecisHubTests", dependencies: ["PrecisHub", "PrecisCore", "precis"], swiftSettings: driverTests),
+        .testTarget(name: "PrecisHubTests", dependencies: ["PrecisHub", "PrecisCore", "precis", "PrecisTestSupport"], swiftSettings: driverTests),
         .testTarget(name: "PrecisCoordinatorTests", dependencies: ["PrecisCoordinator", "PrecisWire", "PrecisTrain", "PrecisCore"], swiftSettings: driverTests),
         .testTarget(name: "PrecisBenchTests", dependencies: ["PrecisBench", "PrecisModels", "PrecisCore", "PrecisWire"]),
         // Real child processes (shell scripts) started, watched and stopped; a stand-in for ssh.
@@ -168,10 +170,10 @@ let package = Package(
         // Real coordinator, server and worker processes over real sockets.
         .testTarget(name: "PrecisClusterTests", dependencies: [
             "PrecisCore", "PrecisWire", "PrecisTrain", "PrecisModels", "PrecisData", "PrecisObservability", "PrecisHub",
-            "precis", "precis-coordinator", "precis-ps", "precis-worker"], swiftSettings: driverTests),
+            "precis", "precis-coordinator", "precis-ps", "precis-worker", "PrecisTestSupport"], swiftSettings: driverTests),
         // docs/architecture.md's module table and every import checked against this file.
         .testTarget(name: "ArchitectureTests", swiftSettings: driverTests),
         // Runs the built `precis` executable as a real process.
-        .testTarget(name: "PrecisCLITests", dependencies: ["PrecisCore", "PrecisMetrics", "precis", "precis-coordinator", "precis-ps", "precis-worker"], swiftSettings: driverTests),
+        .testTarget(name: "PrecisCLITests", dependencies: ["PrecisCore", "PrecisMetrics", "precis", "precis-coordinator", "precis-ps", "precis-worker", "PrecisTestSupport"], swiftSettings: driverTests),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PrecisCore
+import PrecisTestSupport
 
 /// `training.bf16` and `--bf16` as a user meets them: accepted where a bf16 kernel runs, refused at
 /// start (exit 1, the YAML key or the flag and the missing CPU flags named) where none does.
@@ -17,7 +18,7 @@ import PrecisCore
     }
 
     @Test func configCheckAndTrainRefuseBF16WithoutAKernel() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         let file = try Self.config(dir, "  bf16: true\n")
         let r = try CLI.run(["config", "check", file], environment: Self.noKernel, removing: ["PRECIS_BF16_EMULATE"])
         #expect(r.status == 1, "\(r.stdout)\n\(r.stderr)")
@@ -38,7 +39,7 @@ import PrecisCore
     @Test func theRefusalNamesTheMissingCPUFlags() throws {
         let cpu = BF16Support.query()
         guard !cpu.supports(.avx512bf16) && !cpu.supports(.amx) else { return }
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         let file = try Self.config(dir, "  bf16: true\n")
         let r = try CLI.run(["config", "check", file], removing: ["PRECIS_BF16_EMULATE", "PRECIS_NO_AVX512"])
         #expect(r.status == 1, "\(r.stdout)")
@@ -50,7 +51,7 @@ import PrecisCore
         let args = ["evaluate", "--model", model, "--data", data, "--max-samples", "2", "--batch-size", "2", "--max-new-tokens", "4", "--bf16"]
         let refused = try CLI.run(args, environment: Self.noKernel, removing: ["PRECIS_BF16_EMULATE"])
         #expect(refused.status == 1 && refused.stderr.contains("--bf16: ") && refused.stderr.contains("PRECIS_NO_AVX512"), "\(refused.stderr)")
-        let out = CLI.temp()
+        let out = TestData.tempDir("cli")
         let fp32 = try CLI.run(Array(args.dropLast()) + ["--output-dir", out + "/fp32"], environment: Self.emulated)
         let bf16 = try CLI.run(args + ["--output-dir", out + "/bf16"], environment: Self.emulated)
         #expect(fp32.status == 0 && bf16.status == 0, "\(fp32.stderr)\n\(bf16.stderr)")
@@ -61,7 +62,7 @@ import PrecisCore
         }
         let a = try loss("fp32"), b = try loss("bf16")
         #expect(a != nil && b != nil && a != b && abs(a! - b!) < 0.05 * a!, "fp32 \(String(describing: a)), bf16 \(String(describing: b))")
-        let input = CLI.temp() + "/in.jsonl"
+        let input = TestData.tempDir("cli") + "/in.jsonl"
         try "{\"dialogue\": \"Amanda: I baked cookies. Do you want some?\\nJerry: Sure!\"}\n".write(toFile: input, atomically: true, encoding: .utf8)
         let s = try CLI.run(["summarize", "--model", model, "--input", input, "--max-new-tokens", "4", "--bf16"], environment: Self.emulated)
         #expect(s.status == 0 && s.stdout.contains("\"summary\""), "\(s.stderr)")
@@ -74,11 +75,11 @@ import PrecisCore
     /// `--bf16 true` on a CPU without a kernel is refused as the YAML key is, and `--bf16 false`
     /// overrides a config's `bf16: true`.
     @Test func trainBF16AutoFollowsTheCPU() throws {
-        let data = try CLI.samsum("validation")
-        let dir = CLI.temp()
+        let data = try TestData.samsum("validation")
+        let dir = TestData.tempDir("cli")
         let file = try Self.config(dir, CLI.tinyTrainingKeys(data: data, maxSteps: 1) + "\n  bf16: true\n")
         func train(_ choice: String, _ env: [String: String], removing: [String] = []) throws -> CLI.Result {
-            try CLI.run(["train", "--in-process", "--config", file, "--threads", "1", "--bf16", choice, "--output-dir", CLI.temp()],
+            try CLI.run(["train", "--in-process", "--config", file, "--threads", "1", "--bf16", choice, "--output-dir", TestData.tempDir("cli")],
                         environment: env, removing: removing)
         }
         let fp32 = try train("auto", Self.noKernel, removing: ["PRECIS_BF16_EMULATE"])

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PrecisTestSupport
 
 /// `precis bench scaling` as a user runs it: fitted to a file of measured runs (tools/bench/scaling.sh's
 /// JSON lines, here three synthetic ones in its format), and refusing hostile files and options with
@@ -14,7 +15,7 @@ import Testing
     }
 
     @Test func fitsMeasuredRunsAndPredicts() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         let file = dir + "/scaling.jsonl"
         let lines = [Self.line(servers: 1, workers: 2, rate: "1gbit", step: 1.13), Self.line(servers: 1, workers: 2, rate: "10gbit", step: 1.0),
                      Self.line(servers: 2, workers: 4, rate: "1gbit", step: 1.2)]
@@ -28,7 +29,7 @@ import Testing
     }
 
     @Test func refusesHostileInput() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         let bad = dir + "/bad.jsonl"
         try (Self.line(servers: 1, workers: 2, rate: "1gbit", step: 1.1) + "\n" + Self.line(servers: 1, workers: 2, rate: "1gbit", step: 1.1)
             .replacingOccurrences(of: #""cores": 2"#, with: #""cores": -3"#)).write(toFile: bad, atomically: true, encoding: .utf8)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import PrecisCore
 import PrecisMetrics
+import PrecisTestSupport
 
 /// End-to-end tests of the `precis` executable, run as a real process (the binary sits beside the
 /// test bundle in the build folder).
@@ -54,24 +55,6 @@ enum CLI {
         p.waitUntilExit()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
-
-    /// data/samsum/<split>.jsonl, decompressed from the bundled .xz (as `make data` does) if missing.
-    static func samsum(_ split: String) throws -> String {
-        let path = repo.appendingPathComponent("data/samsum/\(split).jsonl").path
-        if !FileManager.default.fileExists(atPath: path) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/xz")
-            p.arguments = ["-dk", path + ".xz"]
-            try p.run(); p.waitUntilExit()
-        }
-        return path
-    }
-
-    static func temp() -> String {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("precis-cli-\(UUID().uuidString)").path
-        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        return d
-    }
 }
 
 @Suite struct CLITests {
@@ -82,7 +65,7 @@ enum CLI {
     @Test(arguments: [1, 2])
     func inspectLossGradMatchesTheGoldenFixture(threads: Int) throws {
         let fixture = CLI.repo.appendingPathComponent("Tests/Fixtures/bart/tiny-scaled").path
-        let out = CLI.temp() + "/out.safetensors"
+        let out = TestData.tempDir("cli") + "/out.safetensors"
         let r = try CLI.run(["inspect", "loss-grad", "--model", fixture, "--batch", fixture + "/batch.safetensors", "--out", out,
                              "--threads", String(threads)])
         #expect(r.status == 0, "\(r.stderr)")
@@ -106,7 +89,7 @@ enum CLI {
     /// rounding (masks are drawn by position in the whole batch, the loss is averaged over the whole
     /// batch's tokens, and the lanes' gradients are summed).
     @Test func lossLogitsAndGradientsDoNotDependOnTheThreadCount() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         #expect(try CLI.run(["init", "--config", "bart-tiny", "--out", dir + "/m", "--seed", "5"]).status == 0)
         let rows = 5, src = 24, tgt = 11
         var rng = SeededRNG(seed: 9)
@@ -164,7 +147,7 @@ enum CLI {
     /// A batch whose labels are all -100, in two lanes: loss 0 over 0 tokens, every gradient 0, no
     /// hang (neither lane has a backward to run).
     @Test func aBatchWithNoLabelTokenGivesZeroGradientsInLanes() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         #expect(try CLI.run(["init", "--config", "bart-tiny", "--out", dir + "/m", "--seed", "5"]).status == 0)
         let rows = 4, src = 10, tgt = 6
         var w = SafeTensorsWriter()
@@ -183,7 +166,7 @@ enum CLI {
     }
 
     @Test func initWritesALoadableFolder() throws {
-        let dir = CLI.temp() + "/m"
+        let dir = TestData.tempDir("cli") + "/m"
         let r = try CLI.run(["init", "--config", "bart-tiny", "--out", dir, "--seed", "4"])
         #expect(r.status == 0 && r.stdout.contains("parameters"))
         let f = try SafeTensorsFile(path: dir + "/model.safetensors")
@@ -195,14 +178,14 @@ enum CLI {
         let r = try CLI.run(["inspect", "loss-grad", "--model", "/nonexistent/model", "--batch", "b", "--out", "o"])
         #expect(r.status == 1)
         #expect(r.stderr.contains("/nonexistent/model/config.json"))
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         try Data(#"{"model_type": "bart", "d_model": "wide"}"#.utf8).write(to: URL(fileURLWithPath: dir + "/c.json"))
         let bad = try CLI.run(["init", "--config", dir + "/c.json", "--out", dir + "/x"])
         #expect(bad.status == 1 && bad.stderr.contains("d_model"))
     }
 
     @Test func rougeWritesPerExampleScoresAsRawFractions() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         try "the cat sat on the mat\nhello there\n".write(toFile: dir + "/p.txt", atomically: true, encoding: .utf8)
         try "a cat sat on a mat\ngeneral kenobi\n".write(toFile: dir + "/r.txt", atomically: true, encoding: .utf8)
         let r = try CLI.run(["rouge", "--predictions", dir + "/p.txt", "--references", dir + "/r.txt", "--use-stemmer",
@@ -225,7 +208,7 @@ enum CLI {
 /// scores for nothing or a run of hours.
 @Suite struct ScorerInputTests {
     @Test func emptyFilesAreAnError() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         #expect(FileManager.default.createFile(atPath: dir + "/p.txt", contents: Data()))
         #expect(FileManager.default.createFile(atPath: dir + "/r.txt", contents: Data()))
         let r = try CLI.run(["rouge", "--predictions", dir + "/p.txt", "--references", dir + "/r.txt"])
@@ -240,7 +223,7 @@ enum CLI {
         #expect(FileManager.default.createFile(atPath: dir + "/empty.jsonl", contents: Data()))
         let e = try CLI.run(["evaluate", "--baseline", "lead-3", "--data", dir + "/empty.jsonl"])
         #expect(e.status == 1 && e.stderr.contains("empty.jsonl: no examples to evaluate"), "\(e.stdout)\(e.stderr)")
-        let m = try CLI.run(["evaluate", "--baseline", "lead-3", "--data", try CLI.samsum("validation"), "--max-samples=-1"])
+        let m = try CLI.run(["evaluate", "--baseline", "lead-3", "--data", try TestData.samsum("validation"), "--max-samples=-1"])
         // A bad option value is the command line's fault: ArgumentParser's usage error, status 64.
         #expect(m.status == 64 && m.stderr.contains("--max-samples must be positive"), "\(m.stderr)")
     }
@@ -248,7 +231,7 @@ enum CLI {
     /// Two texts of a few hundred thousand tokens would keep ROUGE-L's LCS busy for hours: refused at once,
     /// naming the file and the text; texts at the limit are scored.
     @Test func overlongTextsAreRefused() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         let long = Array(repeating: "word", count: RougeScorer.maxTokensPerText + 1).joined(separator: " ")
         try "short one\n\(long)\n".write(toFile: dir + "/p.txt", atomically: true, encoding: .utf8)
         try "short two\nshort three\n".write(toFile: dir + "/r.txt", atomically: true, encoding: .utf8)
@@ -265,20 +248,18 @@ enum CLI {
 @Suite struct ModelCommandTests {
     /// A bart-tiny model folder with the committed SAMSum tokenizer, and 8 validation examples.
     static func setUp() throws -> (model: String, data: String) {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         let r = try CLI.run(["init", "--config", "bart-tiny", "--out", dir + "/model", "--seed", "1"])
         #expect(r.status == 0)
         try FileManager.default.copyItem(atPath: CLI.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
                                          toPath: dir + "/model/tokenizer.json")
-        let all = try Data(contentsOf: URL(fileURLWithPath: try CLI.samsum("validation")))
-        let lines = all.split(separator: 0x0A).prefix(8)
-        try Data(lines.joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: dir + "/val.jsonl"))
+        try TestData.samsumPrefix("validation", count: 8, to: dir + "/val.jsonl")
         return (dir + "/model", dir + "/val.jsonl")
     }
 
     @Test func evaluateWritesPredictionsAndTrainerStyleMetrics() throws {
         let (model, data) = try Self.setUp()
-        let out = CLI.temp()
+        let out = TestData.tempDir("cli")
         let r = try CLI.run(["evaluate", "--model", model, "--data", data, "--batch-size", "3", "--max-new-tokens", "6",
                              "--num-beams", "2", "--out", out])
         #expect(r.status == 0, "\(r.stderr)")
@@ -335,14 +316,14 @@ enum CLI {
         let lines = a.stdout.split(separator: "\n")
         #expect(lines.count == 8)
         #expect(lines.allSatisfy { $0.hasPrefix("{\"summary\":") })
-        let noModel = try CLI.run(["summarize", "--model", CLI.temp(), "--input", data])
+        let noModel = try CLI.run(["summarize", "--model", TestData.tempDir("cli"), "--input", data])
         #expect(noModel.status == 1 && noModel.stderr.contains("config.json"))
     }
 
     /// `--source-prefix` on summarize and evaluate: the same output as inputs with the prefix written in.
     @Test func sourcePrefixIsPutBeforeEveryInput() throws {
         let (model, data) = try Self.setUp()
-        let prefixed = CLI.temp() + "/prefixed.jsonl"
+        let prefixed = TestData.tempDir("cli") + "/prefixed.jsonl"
         var lines: [String] = []
         for line in try String(contentsOfFile: data, encoding: .utf8).split(separator: "\n") {
             var obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
@@ -358,7 +339,7 @@ enum CLI {
         // evaluate: the loss with --source-prefix is the loss of the prefixed sources (an untrained
         // model's summaries are all alike, its loss is not).
         func loss(_ args: [String]) throws -> Double {
-            let out = CLI.temp()
+            let out = TestData.tempDir("cli")
             let r = try CLI.run(["evaluate", "--max-samples", "3", "--out", out] + args + common)
             #expect(r.status == 0, "\(r.stderr)")
             let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/metrics.json"))) as! [String: Any]
@@ -376,8 +357,8 @@ enum CLI {
 @Suite struct TrainCommandTests {
     /// The smoke config end to end, as a user runs it from the repository root.
     @Test func smokeConfigTrainsAndWritesAModelFolder() throws {
-        _ = try CLI.samsum("validation") // the smoke config reads data/samsum/validation.jsonl
-        let out = CLI.temp() + "/smoke"
+        _ = try TestData.samsum("validation") // the smoke config reads data/samsum/validation.jsonl
+        let out = TestData.tempDir("cli") + "/smoke"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLI.binary)
         p.arguments = ["train", "--config", "configs/train-smoke.yaml", "--output-dir", out]
@@ -398,8 +379,8 @@ enum CLI {
     /// `precis train --in-process` with a learning rate that overflows the model at step 1: exit 1
     /// at step 2 with the error naming the step and what was not finite; no model folder written.
     @Test func inProcessStopsOnANonFiniteStep() throws {
-        let data = try CLI.samsum("validation")
-        let dir = CLI.temp()
+        let data = try TestData.samsum("validation")
+        let dir = TestData.tempDir("cli")
         let yaml = """
             training:
               output_dir: \(dir)/out
@@ -426,9 +407,8 @@ enum CLI {
 /// `precis tokenizer train --model unigram` as a user runs it, and its refusals.
 @Suite struct UnigramTrainCommandTests {
     @Test func trainsAT5StyleUnigramTokenizerAndRefusesBadInput() throws {
-        let dir = CLI.temp()
-        let all = try Data(contentsOf: URL(fileURLWithPath: try CLI.samsum("validation")))
-        try Data(all.split(separator: 0x0A).prefix(40).joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: dir + "/slice.jsonl"))
+        let dir = TestData.tempDir("cli")
+        try TestData.samsumPrefix("validation", count: 40, to: dir + "/slice.jsonl")
         let out = dir + "/tok.json"
         let r = try CLI.run(["tokenizer", "train", "--model", "unigram", "--data", dir + "/slice.jsonl", "--fields", "dialogue,summary",
                              "--vocab-size", "400", "--out", out])

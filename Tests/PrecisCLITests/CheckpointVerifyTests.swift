@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PrecisCore
+import PrecisTestSupport
 
 /// `precis checkpoint verify`: a real process on real files — a model folder, a checkpoint with its
 /// manifest, a corrupted file, a NaN among the weights.
@@ -34,7 +35,7 @@ import PrecisCore
     }
 
     @Test func loadsModelFoldersAndCheckpointsAndNamesWhatIsWrong() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let model = dir + "/model"
         #expect(try CLI.run(["init", "--config", "bart-tiny", "--out", model, "--seed", "3"]).status == 0)
@@ -73,7 +74,7 @@ import PrecisCore
     /// verify` removes it (its process is gone), leaves a live writer's and everything else, and
     /// the checkpoint verifies.
     @Test func removesTheStaleTemporariesOfAKilledWriter() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let model = dir + "/model"
         #expect(try CLI.run(["init", "--config", "bart-tiny", "--out", model, "--seed", "3"]).status == 0)

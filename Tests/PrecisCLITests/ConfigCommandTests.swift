@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import PrecisTestSupport
 
 /// `precis config check` and `precis train --set`, as a user runs them.
 @Suite struct ConfigCommandTests {
     @Test func checkPrintsTheResolvedConfigAndWarnings() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         let file = dir + "/c.yaml"
         try "training:\n  warmup_ratio: 0.1\n  group_by_length: true\n  run_name: demo\n  report_to: [tensorboard, wandb]\n".write(toFile: file, atomically: true, encoding: .utf8)
         let r = try CLI.run(["config", "check", file])
@@ -17,7 +18,7 @@ import Testing
     }
 
     @Test func checkNamesEveryUnknownKeyAndExitsOne() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         let file = dir + "/c.yaml"
         try "training:\n  learnig_rate: 0.1\n  fp16: true\ncluster:\n  wrokers: 3\n".write(toFile: file, atomically: true, encoding: .utf8)
         let r = try CLI.run(["config", "check", file])
@@ -30,7 +31,7 @@ import Testing
     }
 
     @Test func trainRefusesAnUnknownSetting() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         let file = dir + "/c.yaml"
         try "training:\n  output_dir: \(dir)/out\n".write(toFile: file, atomically: true, encoding: .utf8)
         let r = try CLI.run(["train", "--config", file, "--set", "learnig_rate=0.1"])

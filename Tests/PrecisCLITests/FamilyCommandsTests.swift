@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PrecisCore
+import PrecisTestSupport
 
 /// Every model command of the `precis` executable, for each of the three families (BART, T5,
 /// Pegasus), as a user runs them on a folder `precis init` wrote: `inspect loss-grad`, `summarize`
@@ -22,7 +23,7 @@ import PrecisCore
     @Test(arguments: families.map(\.preset))
     func initInspectSummarizeEvaluateAndBenchRunEveryFamily(_ preset: String) throws {
         let family = try #require(Self.families.first { $0.preset == preset })
-        let dir = CLI.temp(), model = dir + "/m"
+        let dir = TestData.tempDir("cli"), model = dir + "/m"
         let initRun = try CLI.run(["init", "--config", preset, "--out", model, "--seed", "3"])
         #expect(initRun.status == 0, "\(initRun.stderr)")
         let config = try Self.json(model + "/config.json")
@@ -51,7 +52,7 @@ import PrecisCore
         #expect(try grads.contains { try out.floats($0).contains { $0 != 0 } })
 
         // summarize and evaluate, with the source prefix T5 is trained with.
-        let data = try CLI.samsum("validation")
+        let data = try TestData.samsum("validation")
         let lines = try String(contentsOfFile: data, encoding: .utf8).split(separator: "\n").prefix(3)
         try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/val.jsonl", atomically: true, encoding: .utf8)
         let summarize = ["summarize", "--model", model, "--input", dir + "/val.jsonl", "--max-new-tokens", "5",
@@ -85,7 +86,7 @@ import PrecisCore
     /// The presets with the real checkpoints' shapes: `precis init --config t5-small` writes t5-small's
     /// 60.5M parameters (transformers' count, the tied head once) and the config it was given.
     @Test func initWritesTheRealT5SmallShape() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let r = try CLI.run(["init", "--config", "t5-small", "--out", dir + "/m", "--seed", "1"])
         #expect(r.status == 0, "\(r.stderr)")

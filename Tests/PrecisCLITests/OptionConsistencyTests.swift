@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PrecisCore
+import PrecisTestSupport
 
 /// The four executables as users run them: one version, help for every option, the same option
 /// names across commands (old spellings still accepted), and `train --in-process` refusing what it
@@ -88,7 +89,7 @@ import PrecisCore
     }
 
     @Test func oldSpellingsStillWork() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         let new = try CLI.run(["init", "--config", "bart-tiny", "--output-dir", dir + "/a", "--seed", "1"])
         let old = try CLI.run(["init", "--config", "bart-tiny", "--out", dir + "/b", "--seed", "1"])
         #expect(new.status == 0 && old.status == 0, "\(new.stderr) \(old.stderr)")
@@ -113,8 +114,8 @@ import PrecisCore
 
     /// `precis train --in-process` with keys it does not act on: exit 1 naming the key, nothing trained.
     @Test func inProcessRefusesEvaluationCheckpointsBestModelAndHub() throws {
-        let data = try CLI.samsum("validation")
-        let dir = CLI.temp()
+        let data = try TestData.samsum("validation")
+        let dir = TestData.tempDir("cli")
         let base = "training:\n  output_dir: \(dir)/out\n" + CLI.tinyTrainingKeys(data: data, maxSteps: 4)
         for (extra, key) in [("eval_strategy: steps", "training.eval_strategy"), ("save_steps: 2", "training.save_strategy"),
                              ("push_to_hub: true\n  hub_model_id: a/b", "training.push_to_hub"),

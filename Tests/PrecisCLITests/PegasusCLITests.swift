@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PrecisCore
+import PrecisTestSupport
 
 /// Pegasus through the command line (it reaches the model through the registry, as every command
 /// does): the golden fixtures with one to three lanes, and lanes with dropout on.
@@ -9,7 +10,7 @@ import PrecisCore
     @Test(arguments: [("tiny", 1), ("tiny", 2), ("tiny", 3), ("tiny-gelu", 2)])
     func inspectLossGradMatchesTheGoldenFixture(_ name: String, threads: Int) throws {
         let fixture = CLI.repo.appendingPathComponent("Tests/Fixtures/pegasus/\(name)").path
-        let out = CLI.temp() + "/out.safetensors"
+        let out = TestData.tempDir("cli") + "/out.safetensors"
         let r = try CLI.run(["inspect", "loss-grad", "--model", fixture, "--batch", fixture + "/batch.safetensors", "--out", out,
                              "--threads", String(threads)])
         #expect(r.status == 0, "\(r.stderr)")
@@ -33,7 +34,7 @@ import PrecisCore
     /// Lanes split 5 rows over the threads with dropout on: loss, logits and every gradient are those
     /// of one thread up to float rounding, and the same thread count is bitwise repeatable.
     @Test func lanesWithDropoutMatchOneThread() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         #expect(try CLI.run(["init", "--config", "pegasus-tiny", "--out", dir + "/m", "--seed", "5"]).status == 0)
         let rows = 5, src = 24, tgt = 11
         var rng = SeededRNG(seed: 9)
@@ -81,7 +82,7 @@ import PrecisCore
     /// A source longer than max_position_embeddings (256 for pegasus-tiny) is refused with the field
     /// and the limit, exit 1, no crash.
     @Test func positionsOverTheLimitAreRefused() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         #expect(try CLI.run(["init", "--config", "pegasus-tiny", "--out", dir + "/m", "--seed", "1"]).status == 0)
         var w = SafeTensorsWriter()
         w.add("input_ids", int64s: Array(repeating: 5, count: 257), shape: [1, 257])

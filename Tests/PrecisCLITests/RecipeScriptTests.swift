@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PrecisTestSupport
 
 /// `make train-best`'s driver, `tools/recipes/train_best.sh`, run as `make` runs it but with two
 /// bart-tiny configs of a few steps (its PRETRAIN / FINETUNE / TEST overrides): stage 1 denoises,
@@ -7,10 +8,9 @@ import Testing
 /// carries, and the scores land in the model card beside both stages' recipes and the data's licence.
 @Suite struct RecipeScriptTests {
     @Test func trainBestRunsBothStagesAndRecordsTheTestScoresInTheCard() throws {
-        let dir = CLI.temp()
-        let validation = try CLI.samsum("validation")
-        let all = try Data(contentsOf: URL(fileURLWithPath: validation))
-        try Data(all.split(separator: 0x0A).prefix(8).joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: dir + "/test.jsonl"))
+        let dir = TestData.tempDir("cli")
+        let validation = try TestData.samsum("validation")
+        try TestData.samsumPrefix("validation", count: 8, to: dir + "/test.jsonl")   // scored as the recipe scores test
         let repo = CLI.repo.path
         let common = """
               tokenizer: \(repo)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -62,7 +63,7 @@ import Glibc
     /// Output that cannot be written (a full disk) is an error and status 1, not a silent success
     /// with the output cut short: the tokenizer's own buffered output and every `print`.
     @Test func aFullDiskOnStandardOutputIsAnError() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Data(#"{"text": "Hannah: Hi, Betty!"}"#.utf8 + [0x0A]).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
         try Data("hello there\n".utf8).write(to: URL(fileURLWithPath: dir + "/p.txt"))
@@ -91,7 +92,7 @@ import Glibc
     /// A standard error that takes nothing (a full disk) loses the message but not the exit status:
     /// an error is still status 1, a warning still lets the command finish, and neither traps.
     @Test func aFullDiskOnStandardErrorKeepsTheExitStatus() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func run(_ args: [String]) throws -> Int32 {
             let p = Process()

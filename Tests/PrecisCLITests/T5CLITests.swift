@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PrecisCore
+import PrecisTestSupport
 
 /// T5 through the `precis` executable: the golden fixtures in one, two and three lanes, and
 /// dropout whose masks do not depend on how the rows are cut into lanes.
@@ -15,7 +16,7 @@ import PrecisCore
     @Test(arguments: [("v1_0", 1), ("v1_0", 2), ("v1_0", 3), ("v1_1", 2)])
     func inspectLossGradMatchesTheGoldenFixtureInLanes(_ name: String, _ threads: Int) throws {
         let fixture = CLI.repo.appendingPathComponent("Tests/Fixtures/t5/\(name)").path
-        let out = CLI.temp() + "/out.safetensors"
+        let out = TestData.tempDir("cli") + "/out.safetensors"
         let r = try CLI.run(["inspect", "loss-grad", "--model", fixture, "--batch", fixture + "/batch.safetensors", "--out", out,
                              "--threads", String(threads)])
         #expect(r.status == 0, "\(r.stderr)")
@@ -33,7 +34,7 @@ import PrecisCore
 
     /// With dropout on, 1, 2 and 3 threads give the same loss, logits and gradients up to rounding.
     @Test func dropoutDoesNotDependOnTheThreadCount() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         #expect(try CLI.run(["init", "--config", "t5-tiny", "--out", dir + "/m", "--seed", "5"]).status == 0)
         let rows = 5, src = 20, tgt = 9
         var rng = SeededRNG(seed: 9)
@@ -78,7 +79,7 @@ import PrecisCore
     /// The other commands go through the registry too: a T5 folder summarises (beam search and
     /// reproducible sampling), and `bench step` times a T5 config.
     @Test func summarizeAndBenchStepRunT5() throws {
-        let dir = CLI.temp()
+        let dir = TestData.tempDir("cli")
         #expect(try CLI.run(["init", "--config", "t5-tiny", "--out", dir + "/m", "--seed", "2"]).status == 0)
         try FileManager.default.copyItem(atPath: CLI.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
                                          toPath: dir + "/m/tokenizer.json")

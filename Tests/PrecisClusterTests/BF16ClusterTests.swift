@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import PrecisCore
 import PrecisTrain
+import PrecisTestSupport
 
 extension RealProcesses {
 /// `training.bf16: true` through the whole cluster: the workers learn it from the config the
@@ -13,7 +14,7 @@ extension RealProcesses {
 
     /// A cluster of `workers` workers with batch `batch` each, 12 steps, in its own folder; its parameters.
     static func train(_ tag: String, batch: Int, workers: Int, bf16: Bool) throws -> (parameters: [String: [Float]], cluster: TestCluster) {
-        let dir = TestCluster.tempDir(tag)
+        let dir = TestData.tempDir(tag)
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: batch, steps: 12, servers: 2, workers: workers,
                                          extraTraining: "bf16: \(bf16)")
@@ -53,7 +54,7 @@ extension RealProcesses {
     /// A worker on a CPU without a bf16 kernel leaves at registration with exit status 1, naming the
     /// key and why; the coordinator hears that it left.
     @Test func aWorkerWithoutABF16KernelRefusesAtRegistration() throws {
-        let dir = TestCluster.tempDir("bf16-refused")
+        let dir = TestData.tempDir("bf16-refused")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 4, servers: 1, workers: 1, extraTraining: "bf16: true")
         let c = TestCluster(dir: dir, config: cfg)

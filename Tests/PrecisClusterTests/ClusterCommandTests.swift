@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import PrecisTrain
 import PrecisWire
+import PrecisTestSupport
 
 /// `precis cluster up|status|scale|down` (what `make cluster-up`, `make scale` and `make
 /// cluster-down` run) on this machine: real detached processes, pid files, logs, the coordinator's
@@ -60,7 +61,7 @@ extension RealProcesses {
     }
 
     @Test func upScaleStatusAndDown() throws {
-        let dir = TestCluster.tempDir("clustercmd")
+        let dir = TestData.tempDir("clustercmd")
         let model = try TestCluster.tiny(in: dir)
         // Long enough to outlast the scaling below; `down` ends it.
         // metrics_port 0: every role's Prometheus listener on a free port (members get --metrics-port from `up`).
@@ -113,7 +114,7 @@ extension RealProcesses {
     /// `cluster up --log-format json`: every role it starts, and a worker `scale` adds later, logs one
     /// JSON object per line (the format is kept in RUN_DIR/cluster.json for `scale`).
     @Test func upAndScaleKeepTheLogFormat() throws {
-        let dir = TestCluster.tempDir("clusterjson")
+        let dir = TestData.tempDir("clusterjson")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 100_000, servers: 1, workers: 1)
         let clusterFile = try Self.writeClusterFile(dir: dir, config: cfg, servers: 1, workers: 1)

@@ -3,6 +3,7 @@ import Testing
 import PrecisCore
 import PrecisTrain
 import PrecisWire
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,7 +19,7 @@ extension RealProcesses {
     /// two cluster runs give the same bits (contributions are summed in a fixed order) — the first
     /// with the pull overlapped with forward (`overlap_pull`, the default), the second without.
     @Test func syncTwoWorkersMatchOneProcessWithTheWholeBatch() throws {
-        let dir = TestCluster.tempDir("sync")
+        let dir = TestData.tempDir("sync")
         let model = try TestCluster.tiny(in: dir)
         var results: [[String: [Float]]] = []
         for run in 0..<2 {
@@ -57,7 +58,7 @@ extension RealProcesses {
     /// step, example), so 2 workers × batch 4 see exactly the noisy batch one process of batch 8 sees
     /// and end with its parameters.
     @Test func denoisingWorkersNoiseAsOneProcessDoes() throws {
-        let dir = TestCluster.tempDir("denoise")
+        let dir = TestData.tempDir("denoise")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 6, servers: 1, workers: 2,
                                          extraTraining: "objective: denoising\ndenoising_columns: [dialogue, summary]")
@@ -76,7 +77,7 @@ extension RealProcesses {
     /// `LaneRunner`); in sync mode (the servers clip) they push gradient partitions while
     /// backward runs, as the lanes finish each range. The result is one process's on the whole batch.
     @Test func twoThreadWorkersPushDuringBackwardAndMatchOneProcess() throws {
-        let dir = TestCluster.tempDir("lanes")
+        let dir = TestData.tempDir("lanes")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 8, servers: 2, workers: 2, maxGradNorm: 0)
         let c = try TestCluster.up(dir: dir, config: cfg, servers: 2, workers: 2, workerThreads: 2)
@@ -98,7 +99,7 @@ extension RealProcesses {
     /// parameters as an undisturbed run (nothing lost, nothing counted twice). A worker that joins
     /// later takes part in the next steps; one stopped with SIGTERM leaves cleanly.
     @Test func workersComeAndGoWithoutLosingOrRepeatingExamples() throws {
-        let dir = TestCluster.tempDir("elastic")
+        let dir = TestData.tempDir("elastic")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 60, servers: 1, workers: 2,
                                          extraTraining: "max_train_samples: 160")
@@ -134,7 +135,7 @@ extension RealProcesses {
     /// of the slowest, and the loss comes down in both.
     @Test(arguments: ["ssp", "async"])
     func staleAndAsynchronousModesTrain(_ mode: String) throws {
-        let dir = TestCluster.tempDir(mode)
+        let dir = TestData.tempDir(mode)
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 40, servers: 2, workers: 2, consistency: mode,
                                          extraCluster: "staleness: 1\ncodec: bf16\npull_codec: bf16")
@@ -173,7 +174,7 @@ extension RealProcesses {
     /// naming both versions; garbage and corrupted shards are dropped with a logged reason naming
     /// the peer; the run carries on and finishes. The status query answers while it runs.
     @Test func badMessagesAreDroppedAndOtherVersionsRefused() throws {
-        let dir = TestCluster.tempDir("bad")
+        let dir = TestData.tempDir("bad")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 30, servers: 1, workers: 1)
         let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1)
@@ -225,7 +226,7 @@ extension RealProcesses {
     /// A member that registers gets the run's config without the hub token (a real coordinator,
     /// a real ZeroMQ peer registering as a worker).
     @Test func membersNeverReceiveTheHubToken() throws {
-        let dir = TestCluster.tempDir("redact")
+        let dir = TestData.tempDir("redact")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 4, servers: 1, workers: 1, extraTraining: """
             push_to_hub: true
@@ -250,7 +251,7 @@ extension RealProcesses {
     /// SIGTERM to `precis train` ends the run and every process it started (coordinator, servers,
     /// workers), instead of leaving the cluster running without it.
     @Test func precisTrainStopsEverythingItStartedOnSIGTERM() throws {
-        let dir = TestCluster.tempDir("sigterm")
+        let dir = TestData.tempDir("sigterm")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 100_000, servers: 1, workers: 2)
         let p = Process()
@@ -290,7 +291,7 @@ extension RealProcesses {
     }
 
     @Test func precisTrainRunsALocalCluster() throws {
-        let dir = TestCluster.tempDir("train")
+        let dir = TestData.tempDir("train")
         let model = try TestCluster.tiny(in: dir, dropout: 0.1)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 8, servers: 2, workers: 2)
         let p = Process()

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import PrecisCore
 import PrecisTrain
+import PrecisTestSupport
 
 extension RealProcesses {
 /// T5 and Pegasus through the coordinator's services on a real cluster (BART's are in ServicesTests):
@@ -15,7 +16,7 @@ extension RealProcesses {
     /// The tiny presets with a SentencePiece Unigram tokenizer whose special ids are theirs (pad 0, `</s>` 1).
     @Test(arguments: [("t5-tiny", "t5"), ("pegasus-tiny", "pegasus")])
     func evaluationOnTheWorkersAndHubPushes(_ preset: String, _ modelType: String) throws {
-        let dir = TestCluster.tempDir("\(preset)-services")
+        let dir = TestData.tempDir("\(preset)-services")
         let tokenizer = TestCluster.repo.appendingPathComponent("Tests/Fixtures/tokenizer/unigram/t5.json").path
         let cfg = try TestCluster.config(dir: dir, model: preset, batch: 4, steps: 8, servers: 1, workers: 2, extraTraining: """
             tokenizer: \(tokenizer)

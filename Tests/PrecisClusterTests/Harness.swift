@@ -3,6 +3,7 @@ import PrecisCore
 import PrecisTrain
 import Synchronization
 import Testing
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,33 +20,6 @@ final class TestCluster {
             dir = dir.deletingLastPathComponent()
         }
         return repo.appendingPathComponent(".build/release").path
-    }
-
-    /// data/samsum/validation.jsonl (decompressed from the bundled .xz if missing).
-    static func validationSplit() throws -> String {
-        let path = repo.appendingPathComponent("data/samsum/validation.jsonl").path
-        if !FileManager.default.fileExists(atPath: path) {
-            // Tests run in parallel: each decompresses to its own temporary and renames it into place
-            // (rename replaces atomically, so a reader sees the whole file or none).
-            let tmp = path + ".\(UUID().uuidString).tmp"
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/xz")
-            p.arguments = ["-dc", path + ".xz"]
-            _ = FileManager.default.createFile(atPath: tmp, contents: nil)
-            p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp))
-            try p.run(); p.waitUntilExit()
-            guard p.terminationStatus == 0, rename(tmp, path) == 0 else {
-                try? FileManager.default.removeItem(atPath: tmp)
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-            }
-        }
-        return path
-    }
-
-    static func tempDir(_ tag: String) -> String {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("precis-cluster-\(tag)-\(UUID().uuidString.prefix(8))").path
-        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        return d
     }
 
     /// A tiny BART config (dropout off, so micro-batch boundaries do not change the result).
@@ -65,7 +39,7 @@ final class TestCluster {
                        extraTraining: String = "", extraCluster: String = "") throws -> String {
         let training = [
             "output_dir: \(dir)/out", "model: \(model)", "tokenizer: \(repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json",
-            "train_file: \(try validationSplit())", "validation_file: \(try validationSplit())", "max_train_samples: 96",
+            "train_file: \(try TestData.samsum("validation"))", "validation_file: \(try TestData.samsum("validation"))", "max_train_samples: 96",
             "max_source_length: 96", "max_target_length: 32", "per_device_train_batch_size: \(batch)", "learning_rate: 2.0e-3",
             "weight_decay: 0.01", "warmup_steps: 3", "max_grad_norm: \(maxGradNorm)", "label_smoothing_factor: 0.1",
             "max_steps: \(steps)", "logging_steps: 1", "seed: 11",

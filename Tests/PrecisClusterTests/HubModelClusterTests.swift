@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PrecisCore
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,7 +37,7 @@ extension RealProcesses {
     }
 
     @Test func theCoordinatorResolvesAndWorkersGetLocalPaths() throws {
-        let dir = TestCluster.tempDir("hubmodel")
+        let dir = TestData.tempDir("hubmodel")
         let (cache, snapshot) = try Self.cache(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: "precis-test/tiny", batch: 4, steps: 3, servers: 1, workers: 1,
                                          extraTraining: "tokenizer: precis-test/tiny@main\npush_to_hub: true\nhub_model_id: team/tiny\nhub_url: file://\(dir)/hub")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PrecisTrain
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,7 +13,7 @@ extension RealProcesses {
     /// A run stopped with SIGTERM after a few logging steps leaves a trainer_state.json whose
     /// log_history has those steps (and the evaluation), and an event file with their scalars.
     @Test func aRunStoppedMidwayLeavesItsHistoryAndTensorBoardScalars() throws {
-        let dir = TestCluster.tempDir("live")
+        let dir = TestData.tempDir("live")
         let model = try TestCluster.tinyModel(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 100_000, servers: 1, workers: 1, extraTraining: """
             save_steps: 100000

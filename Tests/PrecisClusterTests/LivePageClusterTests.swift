@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import PrecisHub
 import PrecisWire
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -34,7 +35,7 @@ extension RealProcesses {
     }
 
     @Test func theLivePageDrawsTheRunningCluster() throws {
-        let dir = TestCluster.tempDir("live")
+        let dir = TestData.tempDir("live")
         let model = try TestCluster.tiny(in: dir)
         // w1 is stopped (SIGSTOP) while the page is read, so the run stands still mid-way however fast
         // it is; heartbeats may not time out meanwhile.

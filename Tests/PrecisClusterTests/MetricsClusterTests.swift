@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import PrecisHub
 import PrecisObservability
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,7 +45,7 @@ extension RealProcesses {
     }
 
     @Test func everyRoleServesItsMetricsWhileTraining() throws {
-        let dir = TestCluster.tempDir("metrics")
+        let dir = TestData.tempDir("metrics")
         let model = try TestCluster.tiny(in: dir)
         // The worker is stopped (SIGSTOP) while the coordinator and the server are scraped, so the run
         // stands still at a step however fast it is; its heartbeats may not time out meanwhile.
@@ -154,7 +155,7 @@ extension RealProcesses {
     /// `precis train` with `cluster.metrics_port: 0`: the coordinator and every member it starts serve
     /// metrics on free ports and log their URLs.
     @Test func precisTrainStartsEveryMembersListener() throws {
-        let dir = TestCluster.tempDir("metrics-train")
+        let dir = TestData.tempDir("metrics-train")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 4, servers: 1, workers: 2, extraCluster: "metrics_port: 0")
         let p = Process()

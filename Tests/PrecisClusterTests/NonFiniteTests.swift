@@ -3,6 +3,7 @@ import Testing
 import PrecisCore
 import PrecisModels
 import PrecisTrain
+import PrecisTestSupport
 
 extension RealProcesses {
 /// stop_on_nonfinite with real processes: a learning rate of 1e30 makes step 1's update overflow
@@ -14,7 +15,7 @@ extension RealProcesses {
     /// stops with an error naming the step, tells every member to stop, and exits 1 (so does `precis
     /// train`); checkpoint-1 is complete and loads, with finite parameters; nothing later is saved.
     @Test func precisTrainStopsAtTheFirstNonFiniteStep() throws {
-        let dir = TestCluster.tempDir("nonfinite")
+        let dir = TestData.tempDir("nonfinite")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 6, servers: 1, workers: 2,
                                          extraTraining: Self.overflowing)
@@ -40,7 +41,7 @@ extension RealProcesses {
     /// async: updates are applied as they arrive, so the worker that computes a non-finite loss or
     /// norm does not push it; its report stops the run.
     @Test func asyncWorkersDoNotPushANonFiniteUpdate() throws {
-        let dir = TestCluster.tempDir("nonfinite-async")
+        let dir = TestData.tempDir("nonfinite-async")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 8, servers: 1, workers: 2, consistency: "async",
                                          extraTraining: Self.overflowing)
@@ -56,7 +57,7 @@ extension RealProcesses {
 
     /// stop_on_nonfinite: false keeps the old behaviour: the run goes on through its NaN steps.
     @Test func withTheStopOffTheClusterTrainsOn() throws {
-        let dir = TestCluster.tempDir("nonfinite-off")
+        let dir = TestData.tempDir("nonfinite-off")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 3, servers: 1, workers: 2,
                                          extraTraining: Self.overflowing + "\nstop_on_nonfinite: false\nsave_strategy: \"no\"")

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import PrecisCore
 import PrecisTrain
+import PrecisTestSupport
 
 extension RealProcesses {
 /// Pegasus on a real cluster (coordinator, parameter servers and workers as processes over ZeroMQ):
@@ -10,7 +11,7 @@ extension RealProcesses {
     /// pegasus-tiny with dropout 0 and the test tokenizer's special ids: in sync mode 2 workers × batch 4 give the same parameters after
     /// 20 steps as one process training batch 8 on the same examples in the same order.
     @Test func syncTwoWorkersMatchOneProcessWithTheWholeBatch() throws {
-        let dir = TestCluster.tempDir("pegasus-sync")
+        let dir = TestData.tempDir("pegasus-sync")
         // The test tokenizer's special ids (pad 1, eos 2; Pegasus starts decoding from pad).
         let data = try Data(contentsOf: TestCluster.repo.appendingPathComponent("configs/pegasus-tiny.json"))
         var json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])

@@ -3,6 +3,7 @@ import Testing
 import PrecisCore
 import PrecisTrain
 import PrecisWire
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -61,7 +62,7 @@ extension RealProcesses {
     /// each other bit for bit: both are the servers' shadow), parameters travel ~2× smaller, and the
     /// loss trajectory and final parameters stay within a tight tolerance of the fp32 run's.
     @Test func syncDeltaPullsKeepCopiesWithinTheBoundAndTrackFP32() throws {
-        let dir = TestCluster.tempDir("pulldelta")
+        let dir = TestData.tempDir("pulldelta")
         let model = try TestCluster.tiny(in: dir)
         var losses: [String: [Double]] = [:], saved: [String: [String: [Float]]] = [:]
         for pull in ["fp32", "bf16-delta"] {
@@ -114,7 +115,7 @@ extension RealProcesses {
     /// run trains and finishes, and no delta is ever added to the wrong copy.
     @Test(arguments: ["ssp", "async"])
     func staleModesFallBackToFullRepliesAndTrain(_ mode: String) throws {
-        let dir = TestCluster.tempDir("pulldelta-\(mode)")
+        let dir = TestData.tempDir("pulldelta-\(mode)")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 30, servers: 2, workers: 2, consistency: mode,
                                          extraCluster: "staleness: 1\npull_codec: bf16-delta")
@@ -136,7 +137,7 @@ extension RealProcesses {
     /// first pull gets the servers' shadow in full (fp32), then deltas; the run finishes and every
     /// worker left ends within the bound of the master.
     @Test func aRestartedWorkerResynchronisesInFullAndTheRunFinishes() throws {
-        let dir = TestCluster.tempDir("pulldelta-restart")
+        let dir = TestData.tempDir("pulldelta-restart")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 40, servers: 1, workers: 2,
                                          extraTraining: "max_train_samples: 160", extraCluster: "pull_codec: bf16-delta")

@@ -3,6 +3,7 @@ import Testing
 import PrecisCore
 import PrecisTrain
 import PrecisWire
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,7 +27,7 @@ extension RealProcesses {
     /// register, and the run completes once it comes. The coordinator also removes the temporaries
     /// a killed predecessor left in its output folder (and nothing else).
     @Test func membersStartedBeforeTheCoordinatorJoinItWhenItComes() throws {
-        let dir = TestCluster.tempDir("early")
+        let dir = TestData.tempDir("early")
         let model = try TestCluster.tinyModel(in: dir)
         let port = try FixedPorts.take()
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 6, servers: 1, workers: 1,
@@ -64,7 +65,7 @@ extension RealProcesses {
     /// Nobody at the coordinator's address: a server and a worker give up after --connect-timeout
     /// with status 1 and a line saying what they waited for.
     @Test func membersGiveUpAfterTheConnectTimeout() throws {
-        let dir = TestCluster.tempDir("noone")
+        let dir = TestData.tempDir("noone")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let port = try FixedPorts.take()
         let c = TestCluster(dir: dir, config: "")
@@ -84,7 +85,7 @@ extension RealProcesses {
     /// heartbeats stop for heartbeat_timeout): the coordinator refuses it for now, saying when to
     /// try again; it does, takes the dead one's place, and the run completes.
     @Test func aServerBackBeforeItsDeathIsNoticedRegistersOnceItIs() throws {
-        let dir = TestCluster.tempDir("back")
+        let dir = TestData.tempDir("back")
         let model = try TestCluster.tinyModel(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 40, servers: 1, workers: 1,
                                          extraTraining: "save_steps: 2", extraCluster: "heartbeat_timeout: 10.0")
@@ -113,7 +114,7 @@ extension RealProcesses {
     /// on the same connection (so the server reads them in that order); the moments come back and
     /// the parameters do not, until the initial values arrive; then they are exactly those.
     @Test func aPullBeforeTheInitialParametersWaitsForThem() throws {
-        let dir = TestCluster.tempDir("pullwait")
+        let dir = TestData.tempDir("pullwait")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let ctx = try ZMQContext()
         let control = try ZMQSocket(ctx, .router)
@@ -199,7 +200,7 @@ extension RealProcesses {
     /// name. The stopped worker is declared lost on time; let go, it registers again and the run
     /// completes. The holder of the right key (the worker itself) is heard as before.
     @Test func heartbeatsCountOnlyWithTheKeyTheMemberRegisteredWith() throws {
-        let dir = TestCluster.tempDir("spoof")
+        let dir = TestData.tempDir("spoof")
         let model = try TestCluster.tinyModel(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 30, servers: 1, workers: 1,
                                          extraCluster: "heartbeat_timeout: 3.0")

@@ -3,6 +3,7 @@ import Testing
 import PrecisCore
 import PrecisTrain
 import PrecisWire
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,7 +29,7 @@ extension RealProcesses {
     /// parameters are bitwise those of an undisturbed run (a keyless one: keys change nothing else).
     /// The operator key gets the status over CURVE.
     @Test func keyedClusterNeverHearsPeersWithoutAnAuthorizedKey() throws {
-        let dir = TestCluster.tempDir("curve")
+        let dir = TestData.tempDir("curve")
         let model = try TestCluster.tiny(in: dir)
         // The worker is stopped (SIGSTOP) while the probes run, so the run is still training when every
         // probe is done however fast it is; its heartbeats may not time out meanwhile.
@@ -101,7 +102,7 @@ extension RealProcesses {
     /// unexpected control messages instead of ending the run. The parameters are bitwise those of
     /// an undisturbed run.
     @Test func aHostilePeerCanNeitherReadNorWriteParametersNorStopTheRun() throws {
-        let dir = TestCluster.tempDir("hostile")
+        let dir = TestData.tempDir("hostile")
         let model = try TestCluster.tiny(in: dir)
         // The worker is stopped while the probes run (see above): the run is still training throughout.
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 30, servers: 1, workers: 1,
@@ -235,7 +236,7 @@ extension RealProcesses {
     /// largest partition's encoding for a server's data socket) ends the sender's connection
     /// before it is allocated: the roles' memory does not grow by the frame, and the run goes on.
     @Test func oversizedFramesAreRefusedBeforeTheyCostMemory() throws {
-        let dir = TestCluster.tempDir("maxmsg")
+        let dir = TestData.tempDir("maxmsg")
         let model = try TestCluster.tiny(in: dir)
         // The worker is stopped while the probes run (see above): the run is still training throughout.
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 30, servers: 1, workers: 1,
@@ -270,7 +271,7 @@ extension RealProcesses {
     /// A role asked to listen off loopback without keys refuses to start, naming the fix; with
     /// --insecure it starts. A secret file others may read is refused by name.
     @Test func rolesRefuseToListenOnTheNetworkWithoutKeys() throws {
-        let dir = TestCluster.tempDir("nokeys")
+        let dir = TestData.tempDir("nokeys")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 4, servers: 1, workers: 1)
         let c = TestCluster(dir: dir, config: cfg)

@@ -3,6 +3,7 @@ import Testing
 import PrecisCore
 import PrecisTrain
 import PrecisWire
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,7 +17,7 @@ extension RealProcesses {
     /// Train 20 steps saving at 10; resume from checkpoint-10 and train to 20: the same bits. With a
     /// different number of workers, the same parameters to 1e-6.
     @Test func resumingFromACheckpointContinuesExactly() throws {
-        let dir = TestCluster.tempDir("resume")
+        let dir = TestData.tempDir("resume")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 20, servers: 2, workers: 2,
                                          extraTraining: "save_steps: 10")
@@ -102,7 +103,7 @@ extension RealProcesses {
     /// it again with --resume. Both runs finish with exactly the parameters of an undisturbed run
     /// (sync mode replays the repeated steps bit for bit), repeating at most save_steps steps.
     @Test func runsSurviveALostServerAndALostCoordinator() throws {
-        let dir = TestCluster.tempDir("recover")
+        let dir = TestData.tempDir("recover")
         let model = try TestCluster.tiny(in: dir)
         func config(_ name: String, port: Int) throws -> String {
             let sub = dir + "/" + name
@@ -178,7 +179,7 @@ extension RealProcesses {
     /// checkpoint kept through rotation and loaded at the end, every save pushed to a directory hub
     /// with a model card.
     @Test func evaluationBestCheckpointAndHubPushes() throws {
-        let dir = TestCluster.tempDir("eval")
+        let dir = TestData.tempDir("eval")
         let model = try TestCluster.tiny(in: dir)
         try Data(#"{"num_beams": 2, "no_repeat_ngram_size": 3}"#.utf8).write(to: URL(fileURLWithPath: dir + "/gen.json"))
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 16, servers: 1, workers: 2, extraTraining: """
@@ -246,7 +247,7 @@ extension RealProcesses {
     /// A cluster of 1 server and 2 workers training `steps` steps, with its checkpoint of step 10
     /// copied to DIR/ckpt once it is saved.
     static func clusterWithCheckpoint(_ tag: String, steps: Int) throws -> (c: TestCluster, dir: String, config: String) {
-        let dir = TestCluster.tempDir(tag)
+        let dir = TestData.tempDir(tag)
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: steps, servers: 1, workers: 2,
                                          extraTraining: "save_steps: 10\ngeneration_max_length: 12")
@@ -263,7 +264,7 @@ extension RealProcesses {
         // w1 freezes (no heartbeats, no answers) just before the request: the coordinator still counts
         // it alive when it deals the shares, then loses it after heartbeat_timeout (3 s).
         c.signal("w1", SIGSTOP)
-        try c.start("precis-coordinator", "evaluate", ["evaluate", "--checkpoint", dir + "/ckpt", "--data", try TestCluster.validationSplit(),
+        try c.start("precis-coordinator", "evaluate", ["evaluate", "--checkpoint", dir + "/ckpt", "--data", try TestData.samsum("validation"),
                                                        "--max-samples", "8", "--config", cfg, "--coordinator", c.endpoint])
         #expect(c.wait("evaluate", timeout: 120) == 0, "\(c.allLogs())")
         let coordinator = c.log("coordinator")
@@ -280,7 +281,7 @@ extension RealProcesses {
     /// predictions and metrics land beside it; with no cluster up it evaluates in-process.
     @Test func evaluatingACheckpointOnTheRunningClusterOrLocally() throws {
         let (c, dir, cfg) = try Self.clusterWithCheckpoint("evalckpt", steps: 80)
-        try c.start("precis-coordinator", "evaluate", ["evaluate", "--checkpoint", dir + "/ckpt", "--data", try TestCluster.validationSplit(),
+        try c.start("precis-coordinator", "evaluate", ["evaluate", "--checkpoint", dir + "/ckpt", "--data", try TestData.samsum("validation"),
                                                        "--max-samples", "8", "--config", cfg, "--coordinator", c.endpoint])
         #expect(c.wait("evaluate", timeout: 120) == 0, "\(c.allLogs())")
         #expect(c.log("evaluate").contains("on the cluster at \(c.endpoint)"), "\(c.log("evaluate"))")
@@ -290,7 +291,7 @@ extension RealProcesses {
         #expect(clusterMetrics["eval_samples"] as? Double == 8)
         #expect(c.wait("coordinator") == 0, "\(c.allLogs())")
         // No cluster now: the same evaluation in-process gives the same loss and ROUGE.
-        try c.start("precis-coordinator", "evaluate-local", ["evaluate", "--checkpoint", dir + "/ckpt", "--data", try TestCluster.validationSplit(),
+        try c.start("precis-coordinator", "evaluate-local", ["evaluate", "--checkpoint", dir + "/ckpt", "--data", try TestData.samsum("validation"),
                                                              "--max-samples", "8", "--config", cfg, "--coordinator", c.endpoint])
         #expect(c.wait("evaluate-local", timeout: 120) == 0, "\(c.log("evaluate-local"))")
         #expect(c.log("evaluate-local").contains("evaluating here"))

@@ -4,6 +4,7 @@ import Testing
 import PrecisCore
 import PrecisTrain
 import PrecisWire
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,7 +19,7 @@ extension RealProcesses {
     /// once. At the end every member gets the `shutdown` (with keys the ZAP thread's socket kept the
     /// context from flushing it at exit), and the parameters are bitwise those of an undisturbed run.
     @Test func membersThatLostAStalledCoordinatorRejoinAndTheRunEndsAsUndisturbed() throws {
-        let dir = TestCluster.tempDir("stall")
+        let dir = TestData.tempDir("stall")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 2, steps: 200, servers: 1, workers: 2,
                                          extraTraining: "save_steps: 10")
@@ -49,7 +50,7 @@ extension RealProcesses {
     /// wakes, its ZeroMQ I/O thread stopped with it), and the members wait it out — nobody is lost,
     /// nobody registers again, nothing is handed over or rolled back.
     @Test func aStallShorterThanTheMembersPatienceCostsNothing() throws {
-        let dir = TestCluster.tempDir("pause")
+        let dir = TestData.tempDir("pause")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 2, steps: 40, servers: 1, workers: 2,
                                          extraCluster: "heartbeat_timeout: 5.0")
@@ -72,7 +73,7 @@ extension RealProcesses {
     /// acknowledges their heartbeats meanwhile: none of them takes the coordinator for dead and
     /// registers again, and each gets the `shutdown`.
     @Test func membersWaitOutALongFinalPushWithoutRegisteringAgain() throws {
-        let dir = TestCluster.tempDir("busy")
+        let dir = TestData.tempDir("busy")
         let model = try TestCluster.tiny(in: dir)
         let requests = RequestLog()
         let hub = try TestHTTPServer { r in
@@ -102,7 +103,7 @@ extension RealProcesses {
     /// members' messages come through between the flood's. Without the bound the loop never left
     /// its read and training stopped at the step the flood began.
     @Test func aPeerFloodingTheCoordinatorDoesNotStopTheRun() throws {
-        let dir = TestCluster.tempDir("flood")
+        let dir = TestData.tempDir("flood")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 2, steps: 30, servers: 1, workers: 2)
         let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 2)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import PrecisTrain
 import PrecisWire
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,7 +31,7 @@ extension RealProcesses {
     /// figures agree with the coordinator's log and trainer_state.json, and `precis cluster status
     /// --json` prints what `ClusterStatus.query` answers.
     @Test func statusShowsTheRunItsMembersAndAStraggler() throws {
-        let dir = TestCluster.tempDir("status")
+        let dir = TestData.tempDir("status")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 100_000, servers: 1, workers: 2, extraTraining: """
             save_steps: 5
@@ -168,7 +169,7 @@ extension RealProcesses {
     /// `precis train --log-format json`: every role logs one JSON object per line (with an ISO 8601
     /// timestamp, the role, the name, the level and the message), and so do the command's own lines.
     @Test func trainLogsJSONOnEveryRole() throws {
-        let dir = TestCluster.tempDir("jsonlog")
+        let dir = TestData.tempDir("jsonlog")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 6, servers: 1, workers: 2)
         let p = Process()
@@ -212,7 +213,7 @@ extension RealProcesses {
 
     /// The text format's timestamp carries the date (ISO 8601, UTC, milliseconds) before `NAME: message`.
     @Test func textLogLinesStartWithAnISO8601Timestamp() throws {
-        let dir = TestCluster.tempDir("textlog")
+        let dir = TestData.tempDir("textlog")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 3, servers: 1, workers: 1)
         let c = try TestCluster.up(dir: dir, config: cfg, servers: 1, workers: 1)

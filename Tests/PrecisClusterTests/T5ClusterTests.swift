@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import PrecisCore
 import PrecisTrain
+import PrecisTestSupport
 
 extension RealProcesses {
 /// T5 through the whole cluster: coordinator, parameter servers and workers as real processes.
@@ -21,7 +22,7 @@ extension RealProcesses {
     /// training batch 8 on the same examples in the same order (the shared position biases' and the
     /// tied embedding's gradients summed over workers like every other).
     @Test func syncTwoWorkersMatchOneProcessWithTheWholeBatch() throws {
-        let dir = TestCluster.tempDir("t5-sync")
+        let dir = TestData.tempDir("t5-sync")
         let model = try Self.tinyT5(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 20, servers: 2, workers: 2)
         let c = try TestCluster.up(dir: dir, config: cfg, servers: 2, workers: 2)

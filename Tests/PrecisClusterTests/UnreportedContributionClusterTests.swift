@@ -2,6 +2,7 @@ import Foundation
 import PrecisCore
 import PrecisWire
 import Testing
+import PrecisTestSupport
 
 extension RealProcesses {
 /// A worker that dies after its pushes reached the servers and before its `contributionDone` left:
@@ -14,7 +15,7 @@ extension RealProcesses {
     let figures = ContributionFigures(lossSum: 123.25, tokens: 50, examples: 4)
 
     @Test func aContributionWhoseWorkerLeftBeforeReportingIsCountedFromItsPushes() throws {
-        let dir = TestCluster.tempDir("unreported")
+        let dir = TestData.tempDir("unreported")
         let model = try TestCluster.tiny(in: dir)
         let cfg = try TestCluster.config(dir: dir, model: model, batch: 4, steps: 3, servers: 1, workers: 1)
         let c = TestCluster(dir: dir, config: cfg)

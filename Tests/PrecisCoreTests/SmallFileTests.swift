@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PrecisCore
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,14 +10,8 @@ import Glibc
 /// FIFO (opening it must not wait for a writer), a character device behind a link (/dev/zero) and a
 /// file over the limit are refused, each for its own reason, without reading them.
 @Suite struct SmallFileTests {
-    func tempDir() -> String {
-        let d = NSTemporaryDirectory() + "precis-smallfile-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        return d
-    }
-
     @Test func readsSmallRegularFilesAndRefusesEverythingElse() throws {
-        let dir = tempDir()
+        let dir = TestData.tempDir("smallfile")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/config.yaml"
         let text = Data("training:\n  seed: 1\n".utf8)

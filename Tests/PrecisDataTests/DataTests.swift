@@ -2,41 +2,14 @@ import Foundation
 import Testing
 import PrecisData
 import PrecisModels
-
-let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-/// The bundled SAMSum split as JSON Lines (decompressed from data/samsum/*.jsonl.xz if `make data`
-/// has not done it).
-func samsum(_ split: String) throws -> String {
-    let plain = repoRoot.appendingPathComponent("data/samsum/\(split).jsonl").path
-    if FileManager.default.fileExists(atPath: plain) { return plain }
-    let out = FileManager.default.temporaryDirectory.appendingPathComponent("precis-samsum-\(split).jsonl").path
-    if !FileManager.default.fileExists(atPath: out) {
-        // Tests run in parallel: each decompresses to its own temporary and renames it into place
-        // (rename replaces atomically, so a reader sees the whole file or none).
-        let tmp = out + ".\(UUID().uuidString).tmp"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/xz")
-        p.arguments = ["-dc", repoRoot.appendingPathComponent("data/samsum/\(split).jsonl.xz").path]
-        _ = FileManager.default.createFile(atPath: tmp, contents: nil)
-        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp))
-        try p.run(); p.waitUntilExit()
-        guard p.terminationStatus == 0, rename(tmp, out) == 0 else {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: out])
-        }
-    }
-    return out
-}
+import PrecisTestSupport
 
 func writeTemp(_ name: String, _ content: String) throws -> String {
     try writeTemp(name, Data(content.utf8))
 }
 
 func writeTemp(_ name: String, _ data: Data) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("precis-data-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    let p = dir.appendingPathComponent(name).path
+    let p = (TestData.tempDir("data") as NSString).appendingPathComponent(name)
     try data.write(to: URL(fileURLWithPath: p))
     return p
 }
@@ -53,13 +26,13 @@ struct ByteEncoder: TextEncoder {
 
 @Suite struct LoaderTests {
     @Test func samsumSplitsLoadWithTheKnownCounts() throws {
-        #expect(try DatasetLoader.load(try samsum("validation")).records.count == 818)
-        #expect(try DatasetLoader.load(try samsum("test")).records.count == 819)
+        #expect(try DatasetLoader.load(try TestData.samsum("validation")).records.count == 818)
+        #expect(try DatasetLoader.load(try TestData.samsum("test")).records.count == 819)
     }
 
     /// SAMSum's own empty train dialogue (id 13828807, line 6055) is the first real bad record.
     @Test func samsumEmptyDialogueIsReportedOrSkipped() throws {
-        let path = try samsum("train")
+        let path = try TestData.samsum("train")
         #expect(throws: DataError.emptyField(file: path, line: 6055, field: "dialogue")) { try DatasetLoader.load(path) }
         let ds = try DatasetLoader.load(path, options: DatasetOptions(skipBadRecords: true))
         #expect(ds.records.count == 14731 && ds.skipped.count == 1)
@@ -126,7 +99,7 @@ struct ByteEncoder: TextEncoder {
 
 @Suite struct PipelineTests {
     @Test func tokenizedCacheIsReusedAndKeyedBySettings() throws {
-        let path = try samsum("validation")
+        let path = try TestData.samsum("validation")
         let recs = try DatasetLoader.load(path).records
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("precis-cache-\(UUID().uuidString)").path
         let fp = try FNV.file(path)

@@ -3,12 +3,13 @@ import Testing
 import PrecisCore
 import PrecisData
 import PrecisText
+import PrecisTestSupport
 
 /// BART's text infilling and sentence permutation (`DenoisingNoise`) on real SAMSum dialogues,
 /// tokenized with the SAMSum tokenizer the tests share (byte-level BPE, `<mask>` = 8191).
 @Suite struct DenoisingTests {
     static let tokenizer: Tokenizer = {
-        try! Tokenizer(contentsOfFile: repoRoot.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path)
+        try! Tokenizer(contentsOfFile: TestData.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path)
     }()
     static let classes = TokenClasses(tokenizer: tokenizer)
     static let mask: Int32 = 8191
@@ -17,7 +18,7 @@ import PrecisText
     static func id(_ token: String) -> Int { tokenizer.tokenToID(token)! }
 
     static let dialogues: [String] = {
-        let lines = try! String(contentsOfFile: samsum("validation"), encoding: .utf8).split(separator: "\n").prefix(300)
+        let lines = try! String(contentsOfFile: TestData.samsum("validation"), encoding: .utf8).split(separator: "\n").prefix(300)
         return lines.map { line in
             let o = try! JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
             return o["dialogue"] as! String

@@ -2,17 +2,12 @@ import Foundation
 import Testing
 import PrecisCore
 import PrecisHub
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 private let token = "hf_downloadTOKEN1234567890"
-
-private func tempDir(_ tag: String) -> String {
-    let d = FileManager.default.temporaryDirectory.appendingPathComponent("precis-hubdl-\(tag)-\(UUID().uuidString)").path
-    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-    return d
-}
 
 private func bytes(_ n: Int, seed: UInt64) -> Data {
     var x = seed &* 0x9E3779B97F4A7C15 | 1
@@ -108,7 +103,7 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         defer { hub.stop() }
         let files = modelRepo()
         let commit = hub.publish("org/tiny", files: files)
-        let cache = tempDir("layout")
+        let cache = TestData.tempDir("layout")
         let d = HubDownloader(settings: settings(hub, cache: cache, token: token))
         let s = try d.snapshot(try HubReference(parsing: "org/tiny"), purpose: .model)
 
@@ -137,7 +132,7 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         let hub = try FakeDownloadHub(token: nil)
         defer { hub.stop() }
         let commit = hub.publish("org/tiny", files: modelRepo())
-        let cache = tempDir("reuse")
+        let cache = TestData.tempDir("reuse")
         let ref = try HubReference(parsing: "org/tiny")
         _ = try HubDownloader(settings: settings(hub, cache: cache)).snapshot(ref, purpose: .model)
         hub.clearLog()
@@ -150,7 +145,7 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         #expect(offline.commit == commit && offline.folder == again.folder && Set(offline.files) == Set(again.files))
         #expect(hub.requests.isEmpty)
         // Offline without the repository in the cache: a clear error, no request.
-        expectError({ _ = try HubDownloader(settings: settings(hub, cache: tempDir("empty"), offline: true)).snapshot(ref, purpose: .model) }) {
+        expectError({ _ = try HubDownloader(settings: settings(hub, cache: TestData.tempDir("empty"), offline: true)).snapshot(ref, purpose: .model) }) {
             if case .offlineMiss = $0 { return "\($0)".contains("HF_HUB_OFFLINE") && "\($0)".contains("refs/main") }
             return false
         }
@@ -175,7 +170,7 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         let old = hub.publish("org/tiny", branch: "v1", files: files)
         files["config.json"] = Data("{\"model_type\": \"bart\", \"d_model\": 8}\n".utf8)
         let new = hub.publish("org/tiny", branch: "main", files: files)
-        let cache = tempDir("refs")
+        let cache = TestData.tempDir("refs")
         let d = HubDownloader(settings: settings(hub, cache: cache))
         let v1 = try d.snapshot(try HubReference(parsing: "org/tiny@v1"), purpose: .model)
         #expect(v1.commit == old)
@@ -203,15 +198,15 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         defer { hub.stop() }
         hub.publish("org/gated", files: modelRepo(), gated: true)
         let ref = try HubReference(parsing: "org/gated")
-        expectError({ _ = try HubDownloader(settings: settings(hub, cache: tempDir("gated"))).snapshot(ref, purpose: .model) }) {
+        expectError({ _ = try HubDownloader(settings: settings(hub, cache: TestData.tempDir("gated"))).snapshot(ref, purpose: .model) }) {
             guard case let .gated(repo, status, sent) = $0 else { return false }
             return repo == "org/gated" && status == 401 && !sent && "\($0)".contains("set HF_TOKEN")
         }
-        expectError({ _ = try HubDownloader(settings: settings(hub, cache: tempDir("gated"), token: "hf_wrongwrongwrong")).snapshot(ref, purpose: .model) }) {
+        expectError({ _ = try HubDownloader(settings: settings(hub, cache: TestData.tempDir("gated"), token: "hf_wrongwrongwrong")).snapshot(ref, purpose: .model) }) {
             guard case let .gated(_, _, sent) = $0 else { return false }
             return sent && !"\($0)".contains("hf_wrong")
         }
-        let s = try HubDownloader(settings: settings(hub, cache: tempDir("gated"), token: token)).snapshot(ref, purpose: .model)
+        let s = try HubDownloader(settings: settings(hub, cache: TestData.tempDir("gated"), token: token)).snapshot(ref, purpose: .model)
         #expect(s.files.contains("model.safetensors"))
     }
 
@@ -222,7 +217,7 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         hub.publish("org/tiny", files: files)
         let oid = Hashing.sha256Hex(files["model.safetensors"]!)
         hub.with { $0.dropFirstAfter[oid] = 20_000 }
-        let cache = tempDir("resume")
+        let cache = TestData.tempDir("resume")
         let events = Lines()
         let d = HubDownloader(settings: settings(hub, cache: cache), progress: { f, done, total in events.add("\(f) \(done)/\(total)") },
                               log: { events.add($0) })
@@ -235,7 +230,7 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         #expect(events.all.contains("org/tiny/model.safetensors 60000/60000"))
 
         // A partial file left by an earlier process is resumed too (one request, from where it stops).
-        let cache2 = tempDir("resume2")
+        let cache2 = TestData.tempDir("resume2")
         try FileManager.default.createDirectory(atPath: cache2 + "/models--org--tiny/blobs", withIntermediateDirectories: true)
         try files["model.safetensors"]!.prefix(33_333).write(to: URL(fileURLWithPath: cache2 + "/models--org--tiny/blobs/\(oid).incomplete"))
         hub.clearLog()
@@ -244,7 +239,7 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         #expect(hub.cdnRequests.map { $0.header("Range") } == ["bytes=33333-"])
 
         // A server that ignores Range sends everything again: the file starts over.
-        let cache3 = tempDir("resume3")
+        let cache3 = TestData.tempDir("resume3")
         try FileManager.default.createDirectory(atPath: cache3 + "/models--org--tiny/blobs", withIntermediateDirectories: true)
         try Data(repeating: 7, count: 1000).write(to: URL(fileURLWithPath: cache3 + "/models--org--tiny/blobs/\(oid).incomplete"))
         hub.with { $0.ignoreRange = true }
@@ -266,7 +261,7 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
             {"metadata": {"total_size": 50000}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors", "c": "model-00001-of-00002.safetensors"}}
             """.utf8)
         hub.publish("org/sharded", files: files)
-        let s = try HubDownloader(settings: settings(hub, cache: tempDir("shards"))).snapshot(try HubReference(parsing: "org/sharded"), purpose: .model)
+        let s = try HubDownloader(settings: settings(hub, cache: TestData.tempDir("shards"))).snapshot(try HubReference(parsing: "org/sharded"), purpose: .model)
         #expect(Set(s.files).isSuperset(of: ["model.safetensors.index.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]))
         #expect(FileManager.default.contents(atPath: s.folder + "/model-00002-of-00002.safetensors") == shard2)
         #expect(hub.requests.contains { $0.request.path.hasPrefix("/hop/") })
@@ -275,11 +270,11 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         var bin = modelRepo()
         bin["model.safetensors"] = nil
         hub.publish("org/binonly", files: bin)
-        let b = try HubDownloader(settings: settings(hub, cache: tempDir("bin"))).snapshot(try HubReference(parsing: "org/binonly"), purpose: .model)
+        let b = try HubDownloader(settings: settings(hub, cache: TestData.tempDir("bin"))).snapshot(try HubReference(parsing: "org/binonly"), purpose: .model)
         #expect(b.files.contains("pytorch_model.bin") && !b.files.contains("model.safetensors"))
 
         // A tokenizer alone.
-        let t = try HubDownloader(settings: settings(hub, cache: tempDir("tok"))).snapshot(try HubReference(parsing: "org/binonly"), purpose: .tokenizer)
+        let t = try HubDownloader(settings: settings(hub, cache: TestData.tempDir("tok"))).snapshot(try HubReference(parsing: "org/binonly"), purpose: .tokenizer)
         #expect(Set(t.files) == ["tokenizer.json", "vocab.json", "merges.txt"])
     }
 
@@ -289,13 +284,13 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         let files = modelRepo()
         hub.publish("org/tiny", files: files)
         let ref = try HubReference(parsing: "org/tiny")
-        func attempt(_ cache: String = tempDir("hostile"), maxFileBytes: Int64 = HubSettings.defaultMaxFileBytes) throws {
+        func attempt(_ cache: String = TestData.tempDir("hostile"), maxFileBytes: Int64 = HubSettings.defaultMaxFileBytes) throws {
             _ = try HubDownloader(settings: settings(hub, cache: cache, maxFileBytes: maxFileBytes)).snapshot(ref, purpose: .model)
         }
         // The bytes do not hash to the announced sha256: nothing is kept.
         let oid = Hashing.sha256Hex(files["model.safetensors"]!)
         hub.with { $0.corrupt = [oid] }
-        let cache = tempDir("corrupt")
+        let cache = TestData.tempDir("corrupt")
         expectError({ try attempt(cache) }) {
             if case .checksumMismatch = $0 { return "\($0)".contains("model.safetensors") }
             return false
@@ -315,7 +310,7 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         hub.with { $0.announcedSize["model.safetensors"] = 70_000 }
         expectError({ try attempt() }) { if case .sizeMismatch = $0 { return true }; return false }
         // A partial file the server cannot continue (HTTP 416): started over, not stuck on it.
-        let stale = tempDir("stale")
+        let stale = TestData.tempDir("stale")
         try FileManager.default.createDirectory(atPath: stale + "/models--org--tiny/blobs", withIntermediateDirectories: true)
         try files["model.safetensors"]!.write(to: URL(fileURLWithPath: stale + "/models--org--tiny/blobs/\(oid).incomplete"))
         hub.clearLog()
@@ -345,7 +340,7 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         bad["pytorch_model.bin"] = nil
         bad["model.safetensors.index.json"] = Data("{\"weight_map\": {\"a\": \"../../../etc/passwd\"}}".utf8)
         hub.publish("org/evil", files: bad)
-        expectError({ _ = try HubDownloader(settings: settings(hub, cache: tempDir("evil"))).snapshot(try HubReference(parsing: "org/evil"), purpose: .model) }) {
+        expectError({ _ = try HubDownloader(settings: settings(hub, cache: TestData.tempDir("evil"))).snapshot(try HubReference(parsing: "org/evil"), purpose: .model) }) {
             if case .unusableRepo = $0 { return "\($0)".contains("not a plain relative path") }
             return false
         }
@@ -358,9 +353,9 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         let hub = try FakeDownloadHub(token: nil)
         defer { hub.stop() }
         hub.publish("org/tiny", files: modelRepo())
-        let cache = tempDir("source")
+        let cache = TestData.tempDir("source")
         let env = ["HF_ENDPOINT": hub.hubURL, "HF_HUB_CACHE": cache, "HF_TOKEN_PATH": "/nonexistent"]
-        let local = tempDir("local")
+        let local = TestData.tempDir("local")
         #expect(try ModelSource.modelFolder(local, environment: env, log: { _ in }) == local)
         #expect(try ModelSource.modelFolder("bart-small", environment: env, log: { _ in }) == "bart-small")
         #expect(hub.requests.isEmpty)

@@ -2,14 +2,9 @@ import Foundation
 import Testing
 import PrecisCore
 import PrecisHub
+import PrecisTestSupport
 
 private let token = "hf_testTOKEN1234567890abcdef"
-
-private func tempDir(_ tag: String) -> String {
-    let d = FileManager.default.temporaryDirectory.appendingPathComponent("precis-hub-\(tag)-\(UUID().uuidString)").path
-    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-    return d
-}
 
 private func randomData(_ n: Int, seed: UInt64) -> Data {
     var x = seed &* 0x9E3779B97F4A7C15 | 1
@@ -30,7 +25,7 @@ private func write(_ data: Data, _ dir: String, _ rel: String) throws {
 /// A model folder as Trainer pushes it with `hub_strategy: checkpoint`, plus temporaries that must
 /// not be uploaded.
 private func modelFolder() throws -> (dir: String, files: [String: Data]) {
-    let dir = tempDir("folder")
+    let dir = TestData.tempDir("folder")
     let weights = randomData(350_123, seed: 1)  // LFS, multipart (4 parts of 100 000)
     let files: [String: Data] = [
         "README.md": Data("# a model\n".utf8),
@@ -224,7 +219,7 @@ final class Lines: @unchecked Sendable {
     @Test func preuploadGoesInBatchesOfAHundred() throws {
         let hub = try FakeHub(token: nil)
         defer { hub.stop() }
-        let dir = tempDir("many")
+        let dir = TestData.tempDir("many")
         for i in 0..<120 { try write(Data("file \(i)\n".utf8), dir, String(format: "shards/%03d.txt", i)) }
         let client = HubClient(endpoint: URL(string: hub.baseURL)!, token: nil)
         try client.createRepo("many")
@@ -358,7 +353,7 @@ final class Lines: @unchecked Sendable {
 
 @Suite struct DirectoryHubTests {
     @Test func keepsEveryRevisionAndPointsMainAtTheLatest() throws {
-        let root = tempDir("dirhub")
+        let root = TestData.tempDir("dirhub")
         let (dir, files) = try modelFolder()
         let log = Lines()
         let up = try HubUploader(hubURL: "file://" + root, repo: "precis/bart-samsum", token: nil, environment: [:],
@@ -403,8 +398,8 @@ final class Lines: @unchecked Sendable {
     /// so the push lists each file once (it used to walk `sub/loop/sub/loop/…` until the path could
     /// no longer be resolved, and the push failed). A linked file is pushed as its content.
     @Test func aLinkBackUpTheFolderIsEnteredOnce() throws {
-        let root = tempDir("dirhub-loop")
-        let dir = tempDir("loop-src")
+        let root = TestData.tempDir("dirhub-loop")
+        let dir = TestData.tempDir("loop-src")
         try write(Data("{}".utf8), dir, "config.json")
         try write(Data("x".utf8), dir, "sub/x.txt")
         #expect(symlink("..", dir + "/sub/loop") == 0)

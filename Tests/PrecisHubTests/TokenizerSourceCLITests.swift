@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PrecisCore
+import PrecisTestSupport
 
 /// `training.tokenizer` and `precis tokenizer … --tokenizer` naming a folder of classic files or a
 /// Hub repository without tokenizer.json (vocab.json + merges.txt, spiece.model): the built
@@ -8,12 +9,6 @@ import PrecisCore
 @Suite struct TokenizerSourceCLITests {
     static let repo = HubDownloadCLITests.repo
     static let fixtures = repo.appendingPathComponent("Tests/Fixtures").path
-
-    static func tempDir(_ tag: String) throws -> String {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("precis-\(tag)-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        return d
-    }
 
     static func copy(_ from: String, _ to: String) throws {
         try FileManager.default.copyItem(atPath: from, toPath: to)
@@ -67,7 +62,7 @@ import PrecisCore
     /// Byte-level BPE as vocab.json + merges.txt: a local folder and a Hub repository tokenize as the
     /// tokenizer.json of the same BPE does; a run with either saves a tokenizer.json that does too.
     @Test func vocabAndMergesFolderAndHubRepository() throws {
-        let dir = try Self.tempDir("tokfolder")
+        let dir = TestData.tempDir("tokfolder")
         let folder = dir + "/classic"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try Self.copy(Self.fixtures + "/tokenizer/samsum-bpe-8192-vocab.json", folder + "/vocab.json")
@@ -110,7 +105,7 @@ import PrecisCore
     /// A SentencePiece `spiece.model` with `config.json` (model_type t5) and no tokenizer_config.json:
     /// the Hub download fetches config.json for the class, and the tokenizer is T5's.
     @Test func spieceHubRepository() throws {
-        let dir = try Self.tempDir("tokspiece")
+        let dir = TestData.tempDir("tokspiece")
         let local = Self.fixtures + "/formats/t5-spiece"
         let input = dir + "/in.jsonl"
         try Self.writeInputs(input)
@@ -135,7 +130,7 @@ import PrecisCore
     /// `precis summarize --ids`: each line's ids start with the decoder start token, and decoded
     /// (`precis tokenizer decode --skip-special-tokens`, stripped) they are the line's summary.
     @Test func summarizeIdsDecodeToTheSummary() throws {
-        let dir = try Self.tempDir("sumids")
+        let dir = TestData.tempDir("sumids")
         let made = try HubDownloadCLITests.run(["init", "--config", "bart-tiny", "--out", dir + "/model", "--seed", "9"])
         #expect(made.status == 0, "\(made.stderr)")
         try Self.copy(Self.fixtures + "/tokenizer/samsum-bpe-8192-vocab.json", dir + "/model/vocab.json")
@@ -168,7 +163,7 @@ import PrecisCore
 
     /// Folders that hold no usable tokenizer: one line naming the folder or file, exit status 1.
     @Test func unusableFoldersAreRefused() throws {
-        let dir = try Self.tempDir("tokbad")
+        let dir = TestData.tempDir("tokbad")
         let input = dir + "/in.jsonl"
         try Self.writeInputs(input)
         let empty = dir + "/empty"

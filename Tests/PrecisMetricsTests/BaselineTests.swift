@@ -1,24 +1,13 @@
 import Foundation
 import Testing
 import PrecisMetrics
+import PrecisTestSupport
 
 /// The SAMSum paper's extractive baselines on the bundled test split, against values computed with
 /// Python rouge-score 0.1.2 (stemming, numpy mean) on the same definitions.
 @Suite struct BaselineTests {
     static let testSplit: [(dialogue: String, summary: String)]? = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let plain = root.appendingPathComponent("data/samsum/test.jsonl").path
-        var data = FileManager.default.contents(atPath: plain)
-        if data == nil {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/xz")
-            p.arguments = ["-dc", root.appendingPathComponent("data/samsum/test.jsonl.xz").path]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            try? p.run()
-            data = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-        }
+        let data = (try? TestData.samsum("test")).flatMap { FileManager.default.contents(atPath: $0) }
         guard let data else { return nil }
         return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
             guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],

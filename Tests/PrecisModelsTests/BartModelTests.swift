@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import PrecisCore
 import PrecisModels
+import PrecisTestSupport
 
 func tinyConfig(dropout: Double = 0, scale: Bool = false, activation: String = "gelu") -> BartConfig {
     var c = BartConfig()
@@ -17,12 +18,6 @@ func tinyBatch() throws -> Seq2SeqBatch {
                      inputIds: [0, 5, 9, 12, 7, 2, 0, 8, 33, 2, 1, 1],
                      attentionMask: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0],
                      labels: [0, 14, 22, 6, 2, 0, 39, 2, -100, -100])
-}
-
-func tempDir() -> String {
-    let d = FileManager.default.temporaryDirectory.appendingPathComponent("precis-\(UUID().uuidString)").path
-    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-    return d
 }
 
 @Suite struct BartModelTests {
@@ -143,7 +138,7 @@ func tempDir() -> String {
         let model = BartModel(config: tinyConfig(scale: true))
         model.initializeWeights(seed: 9)
         for i in 0..<model.finalLogitsBias.count { model.finalLogitsBias[i] = Float(i) * 0.001 }
-        let dir = tempDir()
+        let dir = TestData.tempDir("models")
         try ModelFolder.save(model, to: dir)
         let (loaded, report) = try ModelFolder.load(dir)
         #expect(report.unexpected.isEmpty && report.defaulted.isEmpty)
@@ -185,7 +180,7 @@ func tempDir() -> String {
             w.add(name, floats: UnsafeBufferPointer(start: model.params.pointer + e.offset, count: e.count), shape: e.shape)
         }
         w.add("some.extra", floats: [1], shape: [1])
-        let dir = tempDir()
+        let dir = TestData.tempDir("models")
         try AtomicFile.write(try model.configJSON(), to: dir + "/config.json")
         try w.write(to: dir + "/model.safetensors")
         let (loaded, report) = try ModelFolder.load(dir)

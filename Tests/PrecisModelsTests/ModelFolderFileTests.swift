@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import PrecisCore
 import PrecisModels
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +12,7 @@ import Glibc
 /// generation_config.json was passed over and the settings silently taken from config.json.
 @Suite struct ModelFolderFileTests {
     @Test func unreadableSettingsFilesAreErrorsNamingThem() throws {
-        let dir = tempDir()
+        let dir = TestData.tempDir("models")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let model = try ModelPresets.model("bart-tiny")
         model.initializeWeights(seed: 1)

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import PrecisCore
 import PrecisModels
+import PrecisTestSupport
 
 func tinyPegasusConfig(dropout: Double = 0, scale: Bool = true, activation: String = "relu") -> PegasusConfig {
     var c = PegasusConfig()
@@ -125,7 +126,7 @@ func tinyPegasusBatch() throws -> Seq2SeqBatch {
         let model = PegasusModel(config: tinyPegasusConfig(scale: false, activation: "gelu"))
         model.initializeWeights(seed: 9)
         for i in 0..<model.finalLogitsBias.count { model.finalLogitsBias[i] = Float(i) * 0.001 }
-        let dir = tempDir()
+        let dir = TestData.tempDir("models")
         try ModelFolder.save(model, to: dir)
         let (loaded, report) = try ModelFolder.load(dir)
         #expect(report.unexpected.isEmpty && report.defaulted.isEmpty)

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import PrecisCore
 import PrecisModels
+import PrecisTestSupport
 
 extension Fixtures {
     static func t5(_ name: String) -> String { root.appendingPathComponent("t5/\(name)").path }
@@ -72,7 +73,7 @@ extension Fixtures {
     @Test(arguments: Fixtures.t5Cases)
     func saveThenLoadRoundTripsExactly(_ name: String) throws {
         let (model, _) = try ModelFolder.load(Fixtures.t5(name))
-        let dir = tempDir()
+        let dir = TestData.tempDir("models")
         try ModelFolder.save(model, to: dir)
         let (again, report) = try ModelFolder.load(dir)
         #expect(report.unexpected.isEmpty)

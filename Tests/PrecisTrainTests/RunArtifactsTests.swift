@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import PrecisCore
 import PrecisTrain
+import PrecisTestSupport
 
 /// What a run leaves in output_dir beside the model: Trainer's results files, the resolved config,
 /// the model card (checked here without Python; tools/golden/check_artifacts.sh runs the card's
@@ -46,7 +47,7 @@ import PrecisTrain
     }
 
     @Test func filesInOutputDir() throws {
-        let dir = temp()
+        let dir = TestData.tempDir("train")
         try RunArtifacts.write(Self.outcome(savedStep: 4), config: Self.config(out: dir), baseModel: nil, to: dir)
         func object(_ name: String) throws -> [String: Any] {
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))) as! [String: Any]
@@ -97,11 +98,11 @@ import PrecisTrain
         #expect(card.contains("tokenizer(\"summarize: \" + dialogue, truncation=True") && card.contains("model_id = \"team/t5-dialogues\""))
         // No licence anywhere: no licence claimed.
         var unknown = cfg
-        unknown.training.trainFile = temp() + "/train.jsonl"
+        unknown.training.trainFile = TestData.tempDir("train") + "/train.jsonl"
         #expect(!RunArtifacts.modelCard(Self.outcome(savedStep: 8), config: unknown, step: 8, baseModel: nil).contains("license:"))
         // A note file that is a FIFO is passed over at once (reading it would wait for a writer for
         // ever); the licence a regular note names after it is still found.
-        let noted = temp()
+        let noted = TestData.tempDir("train")
         #expect(mkfifo(noted + "/licence.txt", 0o600) == 0)
         try "Released under CC BY-NC-ND 4.0.".write(toFile: noted + "/README.md", atomically: true, encoding: .utf8)
         unknown.training.trainFile = noted + "/train.jsonl"

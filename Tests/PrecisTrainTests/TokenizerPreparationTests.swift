@@ -2,6 +2,7 @@ import Foundation
 import PrecisText
 import PrecisTrain
 import Testing
+import PrecisTestSupport
 
 /// The T5 recipe's tokenizer part: configs/train-samsum-t5.yaml and `precis train` training the
 /// tokenizer a config names when it is missing.
@@ -21,7 +22,7 @@ import Testing
 
     @Test func aMissingUnigramTokenizerIsTrainedWithT5sSpecialTokensOnce() throws {
         let data = try smallData()
-        let dir = temp()
+        let dir = TestData.tempDir("train")
         let yaml = """
         training:
           tokenizer: \(dir)/sub/tokenizer-unigram.json

@@ -4,31 +4,16 @@ import PrecisCore
 import PrecisModels
 import PrecisTrain
 import PrecisData
+import PrecisTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-func temp() -> String {
-    let d = FileManager.default.temporaryDirectory.appendingPathComponent("precis-train-\(UUID().uuidString)").path
-    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-    return d
-}
-
 /// 64 SAMSum validation examples as JSON Lines (from the bundled corpus).
 func smallData() throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/xz")
-    p.arguments = ["-dc", repo.appendingPathComponent("data/samsum/validation.jsonl.xz").path]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    try p.run()
-    let all = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    let path = temp() + "/val64.jsonl"
-    try Data(all.split(separator: 0x0A).prefix(64).joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: path))
-    return path
+    try TestData.samsumPrefix("validation", count: 64, to: TestData.tempDir("train") + "/val64.jsonl")
 }
 
 @Suite struct TrainingConfigTests {
@@ -289,7 +274,7 @@ func smallData() throws -> String {
     /// A config path that is a FIFO is refused at once (reading it would wait for a writer for ever),
     /// and so is a file larger than a YAML file may be; both name the file.
     @Test func aConfigThatIsNotASmallRegularFileIsRefused() throws {
-        let dir = temp()
+        let dir = TestData.tempDir("train")
         let fifo = dir + "/fifo.yaml", big = dir + "/big.yaml"
         #expect(mkfifo(fifo, 0o600) == 0)
         try Data(repeating: UInt8(ascii: "#"), count: YAMLTree.maxBytes + 1).write(to: URL(fileURLWithPath: big))
@@ -350,7 +335,7 @@ func smallData() throws -> String {
     /// naming the file and the columns, not a loop over empty epochs.
     @Test func noUsableExampleIsAnErrorNamingTheFile() throws {
         let data = try smallData()
-        var c = config(data, out: temp(), batch: 2, accumulation: 1, steps: 2)
+        var c = config(data, out: TestData.tempDir("train"), batch: 2, accumulation: 1, steps: 2)
         c.training.textColumn = "conversation"
         do {
             _ = try TrainingPlan(c, model: ModelShape(vocabSize: 8192, maxPositions: 1024), plannedWorkers: 1)
@@ -365,7 +350,7 @@ func smallData() throws -> String {
     /// the step count to Int) is an error naming the key; the bound itself still plans.
     @Test func tooManyEpochsAreAnErrorNamingTheKey() throws {
         let data = try smallData()
-        var c = config(data, out: temp(), batch: 2, accumulation: 1, steps: 2)
+        var c = config(data, out: TestData.tempDir("train"), batch: 2, accumulation: 1, steps: 2)
         c.training.maxSteps = -1
         let shape = ModelShape(vocabSize: 8192, maxPositions: 1024)
         for epochs in [1e300, 1e15] {
@@ -388,7 +373,7 @@ func smallData() throws -> String {
     /// model would learn to end summaries with a token generation does not stop at.
     @Test func aTokenizerWithOtherSpecialIdsThanTheModelIsRefused() throws {
         let data = try smallData()
-        let c = config(data, out: temp(), batch: 2, accumulation: 1, steps: 2)
+        let c = config(data, out: TestData.tempDir("train"), batch: 2, accumulation: 1, steps: 2)
         for (eos, pad, field) in [(1, 0, "eos_token_id is 1"), (2, 0, "pad_token_id is 0")] {
             do {
                 _ = try TrainingPlan(c, model: ModelShape(vocabSize: 8192, maxSourcePositions: nil, maxTargetPositions: nil,
@@ -407,7 +392,7 @@ func smallData() throws -> String {
     /// Same seed → bitwise the same model; the loss falls; the folder is a complete model folder.
     @Test func trainingIsReproducibleAndLearns() throws {
         let data = try smallData()
-        let a = temp(), b = temp()
+        let a = TestData.tempDir("train"), b = TestData.tempDir("train")
         // trainer_state.json is kept current during the run: at step 6's progress report it holds steps 1 to 5.
         var midway: [Int] = []
         let ra = try LocalTrainer.run(config(data, out: a, batch: 8, accumulation: 1, steps: 12), progress: { p in
@@ -454,14 +439,14 @@ func smallData() throws -> String {
     /// and the second run's start changed the first one's chunking midway).
     @Test func aRunKeepsItsThreadCountWhileAnotherRunsBeside() throws {
         let data = try smallData()
-        var alone = config(data, out: temp(), batch: 8, accumulation: 1, steps: 6)
+        var alone = config(data, out: TestData.tempDir("train"), batch: 8, accumulation: 1, steps: 6)
         alone.training.threads = 2
         alone.training.reportTo = ["none"]
         _ = try LocalTrainer.run(alone)
         var beside = alone
-        beside.training.outputDir = temp()
+        beside.training.outputDir = TestData.tempDir("train")
         var other = alone
-        other.training.outputDir = temp()
+        other.training.outputDir = TestData.tempDir("train")
         other.training.threads = 1
         // The other run starts after this one's second step, and this one goes on only once the
         // other has made its first step: the two overlap for certain.
@@ -495,7 +480,7 @@ func smallData() throws -> String {
     /// that depend on the summation order; the golden tests check it against an absolute bound.
     @Test func accumulationEqualsTheLargeBatch() throws {
         let data = try smallData()
-        let dir = temp()
+        let dir = TestData.tempDir("train")
         var cfg = try #require(try JSONSerialization.jsonObject(with: Data(ModelPresets.all["bart-tiny"]!.utf8)) as? [String: Any])
         cfg["dropout"] = 0
         let cfgPath = dir + "/nodrop.json"
@@ -519,7 +504,7 @@ func smallData() throws -> String {
     /// overflow the model, and the next step's loss or gradient norm is not finite: the run stops at
     /// that step with an error naming it, before its update, and saves nothing.
     @Test func aNonFiniteStepStopsTheRunAndSavesNothing() throws {
-        var c = config(try smallData(), out: temp() + "/out", batch: 4, accumulation: 1, steps: 4)
+        var c = config(try smallData(), out: TestData.tempDir("train") + "/out", batch: 4, accumulation: 1, steps: 4)
         c.training.learningRate = 1e30
         c.training.warmupSteps = 0
         #expect(c.training.stopOnNonfinite)
@@ -538,7 +523,7 @@ func smallData() throws -> String {
 
     /// With stop_on_nonfinite: false the old behaviour: every step runs on NaN values.
     @Test func withTheStopOffANonFiniteRunTrainsOn() throws {
-        var c = config(try smallData(), out: temp() + "/out", batch: 4, accumulation: 1, steps: 3)
+        var c = config(try smallData(), out: TestData.tempDir("train") + "/out", batch: 4, accumulation: 1, steps: 3)
         c.training.learningRate = 1e30
         c.training.warmupSteps = 0
         c.training.stopOnNonfinite = false
@@ -565,7 +550,7 @@ func smallData() throws -> String {
             c.training.reportTo = ["none"]
             return c
         }
-        let a = temp(), b = temp()
+        let a = TestData.tempDir("train"), b = TestData.tempDir("train")
         let plan = try TrainingPlan(denoise(a), model: ModelShape(vocabSize: 8192, maxPositions: 1024), plannedWorkers: 1)
         // 64 records, two columns: 128 examples, each cut to the shorter length (24) on both sides.
         #expect(plan.dataset.count == 128)
@@ -584,10 +569,10 @@ func smallData() throws -> String {
         let card = try String(contentsOfFile: a + "/README.md", encoding: .utf8)
         #expect(card.contains("denoising (BART's pre-training) on dialogue, summary: mask_ratio 0.3"), "\(card)")
         // Fine-tuning from the pre-trained folder.
-        var tune = config(data, out: temp(), batch: 8, accumulation: 1, steps: 2, model: a)
+        var tune = config(data, out: TestData.tempDir("train"), batch: 8, accumulation: 1, steps: 2, model: a)
         tune.training.reportTo = ["none"]
         let first = try LocalTrainer.run(tune).logHistory[0]["loss"]!
-        var scratch = config(data, out: temp(), batch: 8, accumulation: 1, steps: 2)
+        var scratch = config(data, out: TestData.tempDir("train"), batch: 8, accumulation: 1, steps: 2)
         scratch.training.reportTo = ["none"]
         #expect(try first < LocalTrainer.run(scratch).logHistory[0]["loss"]!, "pre-training did not help the first summarization step")
         // The fine-tuned model's card carries the pre-training's recipe (from the base folder), and
@@ -604,12 +589,12 @@ func smallData() throws -> String {
         try "training: [".write(toFile: a + "/training_config.yaml", atomically: true, encoding: .utf8)
         #expect(BaseRunRecipe.read(modelFolder: a) == nil)
         #expect(BaseRunRecipe.read(modelFolder: b)?.steps == 10)
-        #expect(BaseRunRecipe.read(modelFolder: temp()) == nil)
+        #expect(BaseRunRecipe.read(modelFolder: TestData.tempDir("train")) == nil)
     }
 
     /// A tokenizer without the mask token, or a column that is not one of the two, is a config error naming the key.
     @Test func denoisingSettingsAreChecked() throws {
-        var c = config(try smallData(), out: temp(), batch: 8, accumulation: 1, steps: 1)
+        var c = config(try smallData(), out: TestData.tempDir("train"), batch: 8, accumulation: 1, steps: 1)
         c.training.objective = "denoising"
         c.training.maskToken = "<nomask>"
         do {
@@ -635,11 +620,11 @@ func smallData() throws -> String {
     /// flags; a folder holding one is read too; a missing, malformed or invalid file is refused
     /// before the first step with the key and the file named.
     @Test func generationConfigGoesIntoTheSavedFolder() throws {
-        let dir = temp()
+        let dir = TestData.tempDir("train")
         let gen = dir + "/generation_config.json"
         try Data(#"{"num_beams": 4, "length_penalty": 1.2, "no_repeat_ngram_size": 3, "max_new_tokens": 64}"#.utf8).write(to: URL(fileURLWithPath: gen))
         for value in [gen, dir] {
-            var c = config(try smallData(), out: temp(), batch: 8, accumulation: 1, steps: 1)
+            var c = config(try smallData(), out: TestData.tempDir("train"), batch: 8, accumulation: 1, steps: 1)
             c.training.generationConfig = value
             c.training.reportTo = ["none"]
             _ = try LocalTrainer.run(c)
@@ -652,9 +637,9 @@ func smallData() throws -> String {
             #expect(g.numBeams == 4 && g.lengthPenalty == 1.2 && g.noRepeatNgramSize == 3 && g.maxNewTokens == 64)
         }
         // Read once, when the run starts: removing the file during the run changes nothing saved.
-        let gone = temp() + "/generation_config.json"
+        let gone = TestData.tempDir("train") + "/generation_config.json"
         try FileManager.default.copyItem(atPath: gen, toPath: gone)
-        var once = config(try smallData(), out: temp(), batch: 8, accumulation: 1, steps: 2)
+        var once = config(try smallData(), out: TestData.tempDir("train"), batch: 8, accumulation: 1, steps: 2)
         once.training.generationConfig = gone
         once.training.reportTo = ["none"]
         _ = try LocalTrainer.run(once, progress: { p in if p.step == 1 { try? FileManager.default.removeItem(atPath: gone) } })
@@ -662,9 +647,9 @@ func smallData() throws -> String {
         #expect(try GenerationSettings.load(folder: once.training.outputDir).lengthPenalty == 1.2)
         for (content, why) in [(nil, "no such file"), ("[1, 2]", "not a JSON object"), (#"{"num_beams": 0}"#, "num_beams"),
                                (#"{"num_beams": "four"}"#, "num_beams")] {
-            let bad = temp() + "/gen.json"
+            let bad = TestData.tempDir("train") + "/gen.json"
             if let content { try Data(content.utf8).write(to: URL(fileURLWithPath: bad)) }
-            var c = config(try smallData(), out: temp(), batch: 8, accumulation: 1, steps: 1)
+            var c = config(try smallData(), out: TestData.tempDir("train"), batch: 8, accumulation: 1, steps: 1)
             c.training.generationConfig = bad
             do {
                 _ = try LocalTrainer.run(c)
@@ -677,7 +662,7 @@ func smallData() throws -> String {
     }
 
     @Test func aMissingTokenizerIsAClearError() throws {
-        var c = config(try smallData(), out: temp(), batch: 8, accumulation: 1, steps: 1)
+        var c = config(try smallData(), out: TestData.tempDir("train"), batch: 8, accumulation: 1, steps: 1)
         c.training.tokenizer = "/nonexistent/tokenizer.json"
         do { _ = try LocalTrainer.run(c); Issue.record("no error") } catch let e as ConfigError {
             #expect("\(e)".contains("training.tokenizer") && "\(e)".contains("precis tokenizer train"))
