@@ -7,7 +7,6 @@ import PrecisTestSupport
 /// End-to-end tests of the `precis` executable, run as a real process (the binary sits beside the
 /// test bundle in the build folder).
 enum CLI {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     static var binary: String {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
@@ -18,7 +17,7 @@ enum CLI {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             dir = dir.deletingLastPathComponent()
         }
-        return repo.appendingPathComponent(".build/release/precis").path
+        return TestData.repo.appendingPathComponent(".build/release/precis").path
     }
 
     struct Result { var status: Int32; var stdout: String; var stderr: String }
@@ -28,7 +27,7 @@ enum CLI {
     static func tinyTrainingKeys(data: String, maxSteps: Int) -> String {
         """
           model: bart-tiny
-          tokenizer: \(repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json
+          tokenizer: \(TestData.repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json
           train_file: \(data)
           max_train_samples: 8
           max_source_length: 32
@@ -64,7 +63,7 @@ enum CLI {
     /// gradients are gathered from both: the same fixture must match too.
     @Test(arguments: [1, 2])
     func inspectLossGradMatchesTheGoldenFixture(threads: Int) throws {
-        let fixture = CLI.repo.appendingPathComponent("Tests/Fixtures/bart/tiny-scaled").path
+        let fixture = TestData.repo.appendingPathComponent("Tests/Fixtures/bart/tiny-scaled").path
         let out = TestData.tempDir("cli") + "/out.safetensors"
         let r = try CLI.run(["inspect", "loss-grad", "--model", fixture, "--batch", fixture + "/batch.safetensors", "--out", out,
                              "--threads", String(threads)])
@@ -251,7 +250,7 @@ enum CLI {
         let dir = TestData.tempDir("cli")
         let r = try CLI.run(["init", "--config", "bart-tiny", "--out", dir + "/model", "--seed", "1"])
         #expect(r.status == 0)
-        try FileManager.default.copyItem(atPath: CLI.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
+        try FileManager.default.copyItem(atPath: TestData.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
                                          toPath: dir + "/model/tokenizer.json")
         try TestData.samsumPrefix("validation", count: 8, to: dir + "/val.jsonl")
         return (dir + "/model", dir + "/val.jsonl")
@@ -362,7 +361,7 @@ enum CLI {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLI.binary)
         p.arguments = ["train", "--config", "configs/train-smoke.yaml", "--output-dir", out]
-        p.currentDirectoryURL = CLI.repo
+        p.currentDirectoryURL = TestData.repo
         let pipe = Pipe(), err = Pipe()
         p.standardOutput = pipe; p.standardError = err
         try p.run()
@@ -385,7 +384,7 @@ enum CLI {
             training:
               output_dir: \(dir)/out
               model: bart-tiny
-              tokenizer: \(CLI.repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json
+              tokenizer: \(TestData.repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json
               train_file: \(data)
               max_train_samples: 16
               max_source_length: 64

@@ -29,7 +29,7 @@ import PrecisTestSupport
         let config = try Self.json(model + "/config.json")
         #expect(config["model_type"] as? String == family.modelType)
         let vocab = try #require(config["vocab_size"] as? Int)
-        try FileManager.default.copyItem(atPath: CLI.repo.appendingPathComponent(family.tokenizer).path, toPath: model + "/tokenizer.json")
+        try FileManager.default.copyItem(atPath: TestData.repo.appendingPathComponent(family.tokenizer).path, toPath: model + "/tokenizer.json")
 
         // inspect loss-grad: an untrained model's loss is about ln(vocab); a gradient for every parameter.
         var w = SafeTensorsWriter()

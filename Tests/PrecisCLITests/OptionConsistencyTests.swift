@@ -102,7 +102,7 @@ import PrecisTestSupport
         #expect(keys.status == 0 && FileManager.default.fileExists(atPath: dir + "/keys/authorized_keys"), "\(keys.stderr)")
         // cluster status: --timeout in seconds, the old --query-timeout (milliseconds) still read.
         let cluster = dir + "/cluster.yaml"
-        try "config: \(CLI.repo.path)/configs/train-smoke.yaml\nrun_dir: \(dir)/run\ncoordinator: {host: 127.0.0.1, port: 5555}\nhosts:\n  - address: 127.0.0.1\n    servers: 1\n    workers: 1\n"
+        try "config: \(TestData.repo.path)/configs/train-smoke.yaml\nrun_dir: \(dir)/run\ncoordinator: {host: 127.0.0.1, port: 5555}\nhosts:\n  - address: 127.0.0.1\n    servers: 1\n    workers: 1\n"
             .write(toFile: cluster, atomically: true, encoding: .utf8)
         for args in [["--timeout", "0.5"], ["--query-timeout", "500"]] {
             let r = try CLI.run(["cluster", "status", "--cluster", cluster] + args)

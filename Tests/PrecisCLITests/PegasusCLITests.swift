@@ -9,7 +9,7 @@ import PrecisTestSupport
     /// 3 rows: one, two (2 + 1 rows) or three lanes; each must match transformers.
     @Test(arguments: [("tiny", 1), ("tiny", 2), ("tiny", 3), ("tiny-gelu", 2)])
     func inspectLossGradMatchesTheGoldenFixture(_ name: String, threads: Int) throws {
-        let fixture = CLI.repo.appendingPathComponent("Tests/Fixtures/pegasus/\(name)").path
+        let fixture = TestData.repo.appendingPathComponent("Tests/Fixtures/pegasus/\(name)").path
         let out = TestData.tempDir("cli") + "/out.safetensors"
         let r = try CLI.run(["inspect", "loss-grad", "--model", fixture, "--batch", fixture + "/batch.safetensors", "--out", out,
                              "--threads", String(threads)])

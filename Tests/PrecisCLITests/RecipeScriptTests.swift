@@ -11,7 +11,7 @@ import PrecisTestSupport
         let dir = TestData.tempDir("cli")
         let validation = try TestData.samsum("validation")
         try TestData.samsumPrefix("validation", count: 8, to: dir + "/test.jsonl")   // scored as the recipe scores test
-        let repo = CLI.repo.path
+        let repo = TestData.repo.path
         let common = """
               tokenizer: \(repo)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json
               train_file: \(validation)
@@ -47,7 +47,7 @@ import PrecisTestSupport
 
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [CLI.repo.appendingPathComponent("tools/recipes/train_best.sh").path]
+        p.arguments = [TestData.repo.appendingPathComponent("tools/recipes/train_best.sh").path]
         var env = ProcessInfo.processInfo.environment
         env["BIN"] = URL(fileURLWithPath: CLI.binary).deletingLastPathComponent().path
         env["PRETRAIN"] = dir + "/pre.yaml"

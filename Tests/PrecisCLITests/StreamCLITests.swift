@@ -8,7 +8,7 @@ import Glibc
 /// Standard input and output as a user's shell hands them to `precis`: a pipe that is still open,
 /// an endless stream, a full disk.
 @Suite struct StreamCLITests {
-    static let tokenizer = CLI.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path
+    static let tokenizer = TestData.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path
 
     /// `tokenizer encode` reads standard input as a stream: ids come out while the input is still
     /// open (it used to read to the end first, holding all of it in memory).

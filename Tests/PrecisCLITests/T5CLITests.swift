@@ -15,7 +15,7 @@ import PrecisTestSupport
     /// shared position bias's included) are gathered; every one must still match transformers.
     @Test(arguments: [("v1_0", 1), ("v1_0", 2), ("v1_0", 3), ("v1_1", 2)])
     func inspectLossGradMatchesTheGoldenFixtureInLanes(_ name: String, _ threads: Int) throws {
-        let fixture = CLI.repo.appendingPathComponent("Tests/Fixtures/t5/\(name)").path
+        let fixture = TestData.repo.appendingPathComponent("Tests/Fixtures/t5/\(name)").path
         let out = TestData.tempDir("cli") + "/out.safetensors"
         let r = try CLI.run(["inspect", "loss-grad", "--model", fixture, "--batch", fixture + "/batch.safetensors", "--out", out,
                              "--threads", String(threads)])
@@ -81,7 +81,7 @@ import PrecisTestSupport
     @Test func summarizeAndBenchStepRunT5() throws {
         let dir = TestData.tempDir("cli")
         #expect(try CLI.run(["init", "--config", "t5-tiny", "--out", dir + "/m", "--seed", "2"]).status == 0)
-        try FileManager.default.copyItem(atPath: CLI.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
+        try FileManager.default.copyItem(atPath: TestData.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
                                          toPath: dir + "/m/tokenizer.json")
         let input = dir + "/in.jsonl"
         let records = [#"{"dialogue": "Amanda: I baked cookies. Do you want some?\nJerry: Sure!"}"#, #"{"dialogue": "Tom: hi"}"#]

@@ -17,7 +17,7 @@ extension RealProcesses {
     @Test(arguments: [("t5-tiny", "t5"), ("pegasus-tiny", "pegasus")])
     func evaluationOnTheWorkersAndHubPushes(_ preset: String, _ modelType: String) throws {
         let dir = TestData.tempDir("\(preset)-services")
-        let tokenizer = TestCluster.repo.appendingPathComponent("Tests/Fixtures/tokenizer/unigram/t5.json").path
+        let tokenizer = TestData.repo.appendingPathComponent("Tests/Fixtures/tokenizer/unigram/t5.json").path
         let cfg = try TestCluster.config(dir: dir, model: preset, batch: 4, steps: 8, servers: 1, workers: 2, extraTraining: """
             tokenizer: \(tokenizer)
             source_prefix: "summarize: "

@@ -11,7 +11,6 @@ import Glibc
 /// Starts real coordinator, server and worker processes (the executables beside the test binary)
 /// over TCP loopback, with their output in files, and cleans them up.
 final class TestCluster {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     static var binDir: String {
         var dir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
@@ -19,12 +18,12 @@ final class TestCluster {
             if FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("precis-coordinator").path) { return dir.path }
             dir = dir.deletingLastPathComponent()
         }
-        return repo.appendingPathComponent(".build/release").path
+        return TestData.repo.appendingPathComponent(".build/release").path
     }
 
     /// A tiny BART config (dropout off, so micro-batch boundaries do not change the result).
     static func tinyModel(in dir: String, dropout: Double = 0) throws -> String {
-        var text = try String(contentsOf: repo.appendingPathComponent("configs/bart-tiny.json"), encoding: .utf8)
+        var text = try String(contentsOf: TestData.repo.appendingPathComponent("configs/bart-tiny.json"), encoding: .utf8)
         text = text.replacingOccurrences(of: "\"dropout\": 0.1", with: "\"dropout\": \(dropout)")
         let path = dir + "/tiny.json"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -38,7 +37,7 @@ final class TestCluster {
                        consistency: String = "sync", maxGradNorm: Double = 0.5,
                        extraTraining: String = "", extraCluster: String = "") throws -> String {
         let training = [
-            "output_dir: \(dir)/out", "model: \(model)", "tokenizer: \(repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json",
+            "output_dir: \(dir)/out", "model: \(model)", "tokenizer: \(TestData.repo.path)/Tests/Fixtures/tokenizer/samsum-bpe-8192.json",
             "train_file: \(try TestData.samsum("validation"))", "validation_file: \(try TestData.samsum("validation"))", "max_train_samples: 96",
             "max_source_length: 96", "max_target_length: 32", "per_device_train_batch_size: \(batch)", "learning_rate: 2.0e-3",
             "weight_decay: 0.01", "warmup_steps: 3", "max_grad_norm: \(maxGradNorm)", "label_smoothing_factor: 0.1",

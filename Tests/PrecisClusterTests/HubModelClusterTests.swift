@@ -18,7 +18,7 @@ extension RealProcesses {
         let model = try TestCluster.tiny(in: dir)
         let r = try ClusterCommandTests.precis(["init", "--config", model, "--out", dir + "/model", "--seed", "11"], in: dir)
         #expect(r.status == 0, "\(r.output)")
-        try FileManager.default.copyItem(atPath: TestCluster.repo.path + "/Tests/Fixtures/tokenizer/samsum-bpe-8192.json",
+        try FileManager.default.copyItem(atPath: TestData.repo.path + "/Tests/Fixtures/tokenizer/samsum-bpe-8192.json",
                                          toPath: dir + "/model/tokenizer.json")
         let cache = dir + "/hf/hub", repo = cache + "/models--precis-test--tiny"
         let commit = "0123456789abcdef0123456789abcdef01234567"

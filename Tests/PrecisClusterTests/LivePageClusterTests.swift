@@ -79,7 +79,7 @@ extension RealProcesses {
         let png = dir + "/live-page.png", dom = dir + "/live-page.html"
         let shot = Process()
         shot.executableURL = URL(fileURLWithPath: "/bin/bash")
-        shot.arguments = [TestCluster.repo.appendingPathComponent("tools/live/screenshot.sh").path, base, png, dom]
+        shot.arguments = [TestData.repo.appendingPathComponent("tools/live/screenshot.sh").path, base, png, dom]
         var env = ProcessInfo.processInfo.environment
         env["CHROMIUM"] = chromium
         shot.environment = env

@@ -13,7 +13,7 @@ extension RealProcesses {
     @Test func syncTwoWorkersMatchOneProcessWithTheWholeBatch() throws {
         let dir = TestData.tempDir("pegasus-sync")
         // The test tokenizer's special ids (pad 1, eos 2; Pegasus starts decoding from pad).
-        let data = try Data(contentsOf: TestCluster.repo.appendingPathComponent("configs/pegasus-tiny.json"))
+        let data = try Data(contentsOf: TestData.repo.appendingPathComponent("configs/pegasus-tiny.json"))
         var json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         #expect(json["model_type"] as? String == "pegasus")
         json["pad_token_id"] = 1; json["eos_token_id"] = 2; json["forced_eos_token_id"] = 2; json["decoder_start_token_id"] = 1

@@ -10,7 +10,7 @@ extension RealProcesses {
     /// t5-tiny with the test tokenizer's special ids (pad 1, eos 2; T5 starts decoding from pad)
     /// and no dropout.
     static func tinyT5(in dir: String) throws -> String {
-        let data = try Data(contentsOf: TestCluster.repo.appendingPathComponent("configs/t5-tiny.json"))
+        let data = try Data(contentsOf: TestData.repo.appendingPathComponent("configs/t5-tiny.json"))
         var json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         json["pad_token_id"] = 1; json["eos_token_id"] = 2; json["decoder_start_token_id"] = 1; json["dropout_rate"] = 0.0
         let path = dir + "/t5-tiny.json"

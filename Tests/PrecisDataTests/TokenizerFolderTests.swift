@@ -1,13 +1,13 @@
 import Foundation
 import Testing
 import PrecisData
+import PrecisTestSupport
 
 /// Folders without `tokenizer.json` tokenize exactly as transformers 5 builds their tokenizer from the
 /// classic files: BartTokenizerFast from vocab.json + merges.txt, T5TokenizerFast / PegasusTokenizerFast
 /// from spiece.model (golden ids: tools/golden/make_formats_golden.py, Tests/Fixtures/formats).
 @Suite struct TokenizerFolderTests {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let formats = repo.appendingPathComponent("Tests/Fixtures/formats")
+    static let formats = TestData.repo.appendingPathComponent("Tests/Fixtures/formats")
 
     struct Golden { var set: String; var i: Int; var text: String?; var hash: [String: String]; var ids: [String: [Int32]] }
 
@@ -26,7 +26,7 @@ import PrecisData
 
     /// The SAMSum validation dialogues of the repo's corpus (`make data` unpacks it; `make test` does).
     static func validationDialogues() -> [String]? {
-        let f = repo.appendingPathComponent("data/samsum/validation.jsonl")
+        let f = TestData.repo.appendingPathComponent("data/samsum/validation.jsonl")
         guard let text = try? String(contentsOf: f, encoding: .utf8) else { return nil }
         return text.split(separator: "\n").compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["dialogue"] as? String
@@ -49,7 +49,7 @@ import PrecisData
     static func bartFolder() throws -> String {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("precis-bart-tok-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        let tok = repo.appendingPathComponent("Tests/Fixtures/tokenizer").path
+        let tok = TestData.repo.appendingPathComponent("Tests/Fixtures/tokenizer").path
         try FileManager.default.copyItem(atPath: tok + "/samsum-bpe-8192-vocab.json", toPath: d + "/vocab.json")
         try FileManager.default.copyItem(atPath: tok + "/samsum-bpe-8192-merges.txt", toPath: d + "/merges.txt")
         return d
@@ -123,7 +123,7 @@ import PrecisData
         try good.prefix(good.count / 2).write(to: URL(fileURLWithPath: d + "/spiece.model"))
         #expect(throws: (any Error).self) { _ = try TokenizerFolder.load(d) }
         // tokenizer.json wins over everything else.
-        try FileManager.default.copyItem(atPath: Self.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
+        try FileManager.default.copyItem(atPath: TestData.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
                                          toPath: d + "/tokenizer.json")
         #expect(try TokenizerFolder.load(d).files == [d + "/tokenizer.json"])
     }

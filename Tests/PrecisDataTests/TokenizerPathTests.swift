@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import PrecisTestSupport
 import PrecisData
 import PrecisText
 
 /// A `tokenizer` setting naming a file or a folder (TokenizerFolder.load(path:), tokenizerJSON(path:),
 /// TokenizerEncoder(file:)): real fixture files, the repo's SAMSum dialogues when unpacked.
 @Suite struct TokenizerPathTests {
-    static let tok = TokenizerFolderTests.repo.appendingPathComponent("Tests/Fixtures/tokenizer").path
+    static let tok = TestData.repo.appendingPathComponent("Tests/Fixtures/tokenizer").path
     static let formats = TokenizerFolderTests.formats.path
 
     static func texts() -> [String] {

@@ -1,12 +1,11 @@
 import Foundation
 import Testing
 import PrecisCore
+import PrecisTestSupport
 
 /// `precis summarize --model org/name` as a user runs it: the built executable, HF_ENDPOINT at the
 /// loopback hub, a fresh Hugging Face cache.
 @Suite struct HubDownloadCLITests {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
     static var binary: String {
         var dir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         for _ in 0..<3 {
@@ -14,7 +13,7 @@ import PrecisCore
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             dir = dir.deletingLastPathComponent()
         }
-        return repo.appendingPathComponent(".build/release/precis").path
+        return TestData.repo.appendingPathComponent(".build/release/precis").path
     }
 
     struct Result { var status: Int32; var stdout: String; var stderr: String }
@@ -39,7 +38,7 @@ import PrecisCore
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let initialised = try Self.run(["init", "--config", "bart-tiny", "--out", dir + "/model", "--seed", "3"])
         #expect(initialised.status == 0, "\(initialised.stderr)")
-        try FileManager.default.copyItem(atPath: Self.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
+        try FileManager.default.copyItem(atPath: TestData.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
                                          toPath: dir + "/model/tokenizer.json")
         var files: [String: Data] = [:]
         for name in try FileManager.default.contentsOfDirectory(atPath: dir + "/model") {
@@ -88,7 +87,7 @@ import PrecisCore
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("precis-hubtrain-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         #expect(try Self.run(["init", "--config", "bart-tiny", "--out", dir + "/model", "--seed", "5"]).status == 0)
-        try FileManager.default.copyItem(atPath: Self.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
+        try FileManager.default.copyItem(atPath: TestData.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
                                          toPath: dir + "/model/tokenizer.json")
         var files: [String: Data] = [:]
         for name in try FileManager.default.contentsOfDirectory(atPath: dir + "/model") {

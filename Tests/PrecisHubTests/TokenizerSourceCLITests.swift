@@ -7,8 +7,7 @@ import PrecisTestSupport
 /// Hub repository without tokenizer.json (vocab.json + merges.txt, spiece.model): the built
 /// executable, the loopback download hub (FakeDownloadHub), real fixture files.
 @Suite struct TokenizerSourceCLITests {
-    static let repo = HubDownloadCLITests.repo
-    static let fixtures = repo.appendingPathComponent("Tests/Fixtures").path
+    static let fixtures = TestData.repo.appendingPathComponent("Tests/Fixtures").path
 
     static func copy(_ from: String, _ to: String) throws {
         try FileManager.default.copyItem(atPath: from, toPath: to)

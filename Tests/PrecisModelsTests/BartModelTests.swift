@@ -258,7 +258,7 @@ func tinyBatch() throws -> Seq2SeqBatch {
     }
 
     @Test func shippedConfigFilesMatchThePresets() throws {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let repo = TestData.repo
         for name in ModelPresets.all.keys where name.hasPrefix("bart-") {
             let file = try BartConfig.parse(Data(contentsOf: repo.appendingPathComponent("configs/\(name).json")), file: name)
             let preset = try BartConfig.parse(Data(ModelPresets.all[name]!.utf8), file: name)

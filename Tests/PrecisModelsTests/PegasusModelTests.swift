@@ -222,7 +222,7 @@ func tinyPegasusBatch() throws -> Seq2SeqBatch {
     }
 
     @Test func shippedConfigFilesMatchThePresets() throws {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let repo = TestData.repo
         for name in ["pegasus-tiny", "pegasus-scratch-small", "pegasus-xsum"] {
             let preset = try #require(ModelPresets.all[name])
             let file = try PegasusConfig.parse(Data(contentsOf: repo.appendingPathComponent("configs/\(name).json")), file: name)

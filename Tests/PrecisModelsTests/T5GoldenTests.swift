@@ -251,7 +251,7 @@ extension Fixtures {
     }
 
     @Test func shippedConfigFilesMatchThePresets() throws {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let repo = TestData.repo
         for name in ["t5-tiny", "t5-scratch-small", "t5-small", "flan-t5-small"] {
             let json = try #require(ModelPresets.all[name])
             let file = try T5Config.parse(Data(contentsOf: repo.appendingPathComponent("configs/\(name).json")), file: name)

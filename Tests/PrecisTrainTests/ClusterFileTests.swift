@@ -1,19 +1,19 @@
 import Foundation
 import Testing
 import PrecisTrain
+import PrecisTestSupport
 
-private let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 @Suite struct ClusterFileTests {
     @Test func shippedClusterFilesParse() throws {
-        let local = try ClusterFile.load(repoRoot.appendingPathComponent("cluster/local.yaml").path)
+        let local = try ClusterFile.load(TestData.repo.appendingPathComponent("cluster/local.yaml").path)
         #expect(local.config == "configs/train-samsum.yaml" && local.runDir == "run" && local.binDir == ".build/release")
         #expect(local.coordinatorHost == "127.0.0.1" && local.coordinatorPort == 5555)
         #expect(local.coordinatorBind == "tcp://127.0.0.1:5555")
         #expect(local.hosts == [ClusterFile.Host(address: "127.0.0.1", servers: 1, workers: 2, threadsPerWorker: 1)])
         #expect(local.coordinatorHostEntry?.isRemote == false)
 
-        let example = try ClusterFile.load(repoRoot.appendingPathComponent("cluster/hosts.example.yaml").path)
+        let example = try ClusterFile.load(TestData.repo.appendingPathComponent("cluster/hosts.example.yaml").path)
         #expect(example.hosts.count == 3 && example.hosts.allSatisfy { $0.isRemote })
         #expect(example.totalServers >= 1 && example.totalWorkers >= 3)
         #expect(example.coordinatorHostEntry != nil)

@@ -27,7 +27,7 @@ import PrecisTestSupport
     static func config(out: String) -> TrainingConfig {
         var c = TrainingConfig()
         c.training.outputDir = out
-        c.training.trainFile = repo.appendingPathComponent("data/samsum/train.jsonl").path
+        c.training.trainFile = TestData.repo.appendingPathComponent("data/samsum/train.jsonl").path
         c.training.perDeviceEvalBatchSize = 4
         c.training.hubToken = "hf_secret_token"
         return c

@@ -8,7 +8,7 @@ import PrecisTestSupport
 /// tokenizer a config names when it is missing.
 @Suite struct TokenizerPreparationTests {
     @Test func theT5RecipeAsksForAUnigramTokenizerAndThePrefix() throws {
-        let cfg = try TrainingConfig.load(repo.appendingPathComponent("configs/train-samsum-t5.yaml").path)
+        let cfg = try TrainingConfig.load(TestData.repo.appendingPathComponent("configs/train-samsum-t5.yaml").path)
         let t = cfg.training
         #expect(t.model == "t5-scratch-small")
         #expect(t.tokenizer == "runs/tokenizer-unigram.json" && t.tokenizerModel == "unigram" && t.tokenizerVocabSize == 8192)
@@ -16,7 +16,7 @@ import PrecisTestSupport
         #expect(t.trainFile == "data/samsum/train.jsonl" && t.textColumn == "dialogue" && t.summaryColumn == "summary")
         #expect(t.learningRate == 5e-4 && t.labelSmoothingFactor == 0.1)
         // The BART recipe trains no tokenizer itself (make train does, as before).
-        let bart = try TrainingConfig.load(repo.appendingPathComponent("configs/train-samsum.yaml").path)
+        let bart = try TrainingConfig.load(TestData.repo.appendingPathComponent("configs/train-samsum.yaml").path)
         #expect(bart.training.tokenizerModel == nil)
     }
 

@@ -9,8 +9,6 @@ import PrecisTestSupport
 import Glibc
 #endif
 
-let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
 /// 64 SAMSum validation examples as JSON Lines (from the bundled corpus).
 func smallData() throws -> String {
     try TestData.samsumPrefix("validation", count: 64, to: TestData.tempDir("train") + "/val64.jsonl")
@@ -18,7 +16,7 @@ func smallData() throws -> String {
 
 @Suite struct TrainingConfigTests {
     @Test func shippedConfigsParse() throws {
-        let main = try TrainingConfig.load(repo.appendingPathComponent("configs/train-samsum.yaml").path)
+        let main = try TrainingConfig.load(TestData.repo.appendingPathComponent("configs/train-samsum.yaml").path)
         // 8 per worker × 2 workers: the batch of 16 per step the PyTorch reference run used.
         #expect(main.training.model == "bart-small" && main.training.perDeviceTrainBatchSize == 8 && main.cluster.workers == 2)
         #expect(main.cluster.servers == 1 && main.cluster.consistency == "sync" && main.cluster.coordinator == "tcp://127.0.0.1:5555")
@@ -27,14 +25,14 @@ func smallData() throws -> String {
         #expect(main.training.learningRate == 7e-4 && main.training.labelSmoothingFactor == 0.1 && main.training.groupByLength)
         // make train's two stages and make train-best's: denoising, then fine-tuning from its folder.
         for (pre, tune) in [("pretrain-samsum", "train-samsum-finetune"), ("pretrain-samsum-best", "train-samsum-best")] {
-            let p = try TrainingConfig.load(repo.appendingPathComponent("configs/\(pre).yaml").path)
-            let t = try TrainingConfig.load(repo.appendingPathComponent("configs/\(tune).yaml").path)
+            let p = try TrainingConfig.load(TestData.repo.appendingPathComponent("configs/\(pre).yaml").path)
+            let t = try TrainingConfig.load(TestData.repo.appendingPathComponent("configs/\(tune).yaml").path)
             #expect(p.training.objective == "denoising" && p.training.denoisingColumns == ["dialogue", "summary"] && p.training.model == "bart-small")
             #expect(t.training.objective == "summarization" && t.training.model == p.training.outputDir, "\(tune) does not start from \(pre)")
             #expect(t.training.generationConfig == "configs/generation-samsum.json")
             #expect(try GenerationConfigFile.load(t)["length_penalty"] as? Double == 1.2)
         }
-        let smoke = try TrainingConfig.load(repo.appendingPathComponent("configs/train-smoke.yaml").path)
+        let smoke = try TrainingConfig.load(TestData.repo.appendingPathComponent("configs/train-smoke.yaml").path)
         #expect(smoke.training.maxSteps == 6 && smoke.training.gradientAccumulationSteps == 2)
     }
 
@@ -188,7 +186,7 @@ func smallData() throws -> String {
         do { _ = try TrainingConfig.parse("cluster:\n  ? {a: 1}\n  : 2\n", file: "k.yaml") } catch {
             #expect("\(error)" == "k.yaml: key 'cluster': a key must be a plain name, not a list or mapping (line 2)")
         }
-        let dir = repo.appendingPathComponent("tools/fuzz/corpus/trainconfig").path
+        let dir = TestData.repo.appendingPathComponent("tools/fuzz/corpus/trainconfig").path
         let found = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("regression-") }
         #expect(!found.isEmpty)
         for name in found {
@@ -314,7 +312,7 @@ func smallData() throws -> String {
         var c = TrainingConfig()
         c.training.outputDir = out
         c.training.model = model
-        c.training.tokenizer = repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path
+        c.training.tokenizer = TestData.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path
         c.training.trainFile = data
         c.training.maxSourceLength = 96
         c.training.maxTargetLength = 24
