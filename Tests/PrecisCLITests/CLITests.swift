@@ -38,9 +38,10 @@ enum CLI {
     }
 
     /// `environment` is added to this process's (the child's alone: tests run in parallel).
-    static func run(_ args: [String], environment: [String: String] = [:], removing: [String] = []) throws -> Result {
+    /// `executable` is the built `precis` unless named (a script of the repository's, say).
+    static func run(_ args: [String], executable: String? = nil, environment: [String: String] = [:], removing: [String] = []) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
+        p.executableURL = URL(fileURLWithPath: executable ?? binary)
         p.arguments = args
         if !environment.isEmpty || !removing.isEmpty {
             var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }

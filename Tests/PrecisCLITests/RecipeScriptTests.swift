@@ -45,24 +45,12 @@ import PrecisTestSupport
 
             """.write(toFile: dir + "/best.yaml", atomically: true, encoding: .utf8)
 
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [TestData.repo.appendingPathComponent("tools/recipes/train_best.sh").path]
-        var env = ProcessInfo.processInfo.environment
-        env["BIN"] = URL(fileURLWithPath: CLI.binary).deletingLastPathComponent().path
-        env["PRETRAIN"] = dir + "/pre.yaml"
-        env["FINETUNE"] = dir + "/best.yaml"
-        env["TEST"] = dir + "/test.jsonl"
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(e)")
-        #expect(o.contains("== stage 1: denoising pre-training") && o.contains("== stage 2: fine-tuning"), "\(o)")
-        let wall = try #require(o.split(separator: "\n").last { $0.hasPrefix("wall time: pre-training ") }, "\(o)")
+        let r = try CLI.run([TestData.repo.appendingPathComponent("tools/recipes/train_best.sh").path], executable: "/bin/bash",
+                            environment: ["BIN": URL(fileURLWithPath: CLI.binary).deletingLastPathComponent().path,
+                                          "PRETRAIN": dir + "/pre.yaml", "FINETUNE": dir + "/best.yaml", "TEST": dir + "/test.jsonl"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("== stage 1: denoising pre-training") && r.stdout.contains("== stage 2: fine-tuning"), "\(r.stdout)")
+        let wall = try #require(r.stdout.split(separator: "\n").last { $0.hasPrefix("wall time: pre-training ") }, "\(r.stdout)")
         #expect(wall.contains(", fine-tuning ") && wall.contains(", test ") && wall.contains(", total "), "\(wall)")
 
         // Stage 2 started from stage 1's folder and scored the test file with the folder's decoding.
