@@ -7,7 +7,6 @@ import PrecisTestSupport
 /// End-to-end tests of the `precis` executable, run as a real process (the binary sits beside the
 /// test bundle in the build folder).
 enum CLI {
-
     static var binary: String {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         var dir = exe.deletingLastPathComponent()

@@ -11,7 +11,6 @@ import Glibc
 /// Starts real coordinator, server and worker processes (the executables beside the test binary)
 /// over TCP loopback, with their output in files, and cleans them up.
 final class TestCluster {
-
     static var binDir: String {
         var dir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         for _ in 0..<3 {
