@@ -64,9 +64,13 @@ import PrecisTestSupport
         // the data's licence (read from the notes beside the bundled SAMSum, as for the real recipe).
         let card = try String(contentsOfFile: dir + "/best/README.md", encoding: .utf8)
         #expect(card.contains("## Results on test.jsonl"), "\(card)")
-        var shown = String(format: "%.4f", r1)   // the card's numbers: 4 decimals, trailing zeros dropped
-        while shown.hasSuffix("0") && !shown.hasSuffix(".0") { shown.removeLast() }
-        #expect(card.contains(" | \(shown) | "), "R1 \(shown) not in \(card)")
+        // The row under "| Loss | ROUGE-1 | …" and its separator: the card writes 4 decimals.
+        let lines = card.split(separator: "\n")
+        let header = try #require(lines.firstIndex { $0.hasPrefix("| Loss | ROUGE-1 |") }, "\(card)")
+        try #require(header + 2 < lines.count, "\(card)")
+        let cells = lines[header + 2].split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        let shown = try #require(Double(cells[1]), "\(lines[header + 2])")
+        #expect(abs(shown - r1) <= 5e-5, "the card's R1 \(shown), the metrics' \(r1)")
         #expect(card.contains("### How the base model was trained") && card.contains("denoising"), "\(card)")
         #expect(card.contains("license: cc-by-nc-nd-4.0") && card.contains("datasets:\n- samsum"), "\(card)")
     }
