@@ -5,11 +5,14 @@ import Glibc
 
 public enum FileIOError: Error, CustomStringConvertible, Equatable {
     case io(path: String, operation: String, errno: Int32)
+    case notRegular(path: String)
 
     public var description: String {
         switch self {
         case let .io(path, op, e):
             return "\(path): \(op) failed: \(String(cString: strerror(e)))"
+        case let .notRegular(path):
+            return "\(path): not a regular file"
         }
     }
 }

@@ -230,12 +230,16 @@ public enum Hashing {
     }
 
     /// Calls `body` with successive chunks of the file (at most `chunkSize` bytes each); returns
-    /// the number of bytes read.
+    /// the number of bytes read. Only a regular file is read: it is opened non-blocking and a FIFO
+    /// or a device is refused (`FileIOError.notRegular`), not read for ever.
     @discardableResult
     public static func readChunks(_ path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int64 {
-        let fd = open(path, O_RDONLY)
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { throw FileIOError.io(path: path, operation: "open", errno: errno) }
         defer { close(fd) }
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw FileIOError.io(path: path, operation: "fstat", errno: errno) }
+        if st.st_mode & S_IFMT != S_IFREG { throw FileIOError.notRegular(path: path) }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 64)
         defer { buffer.deallocate() }
         var total: Int64 = 0

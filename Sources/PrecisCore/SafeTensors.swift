@@ -63,13 +63,15 @@ public final class SafeTensorsFile {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        // Non-blocking: a FIFO in the file's place is refused below instead of blocking the open.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { throw SafeTensorsError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             throw SafeTensorsError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
         }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw SafeTensorsError.cannotOpen(path: path, reason: "not a regular file") }
         let size = Int(st.st_size)
         guard size >= 8 else {
             throw SafeTensorsError.truncated(path: path, detail: "\(size) bytes, need at least 8 for the header length")

@@ -23,7 +23,8 @@ public final class TorchCheckpointFile: WeightFile {
     /// Maps and validates the checkpoint at `path`.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        // Non-blocking: a FIFO in the file's place is refused below instead of blocking the open.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { throw TorchCheckpointError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var st = stat()

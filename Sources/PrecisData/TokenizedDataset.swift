@@ -111,13 +111,16 @@ public final class TokenizedDataset: @unchecked Sendable {
         try self.init(base: box.pointer, length: box.count, owner: box, mapped: false, file: "(memory)")
     }
 
-    /// Memory-maps a cache file.
+    /// Memory-maps a cache file (a regular file: opened non-blocking, so a FIFO in its place is
+    /// refused at once instead of blocking the open).
     public convenience init(mapping path: String) throws {
-        let fd = open(path, O_RDONLY)
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw DataError.cannotRead(file: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var st = stat()
-        fstat(fd, &st)
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            throw DataError.badCache(file: path, reason: "not a regular file")
+        }
         let size = Int(st.st_size)
         guard size > 0, let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
             throw DataError.badCache(file: path, reason: "cannot map \(size) bytes")
@@ -174,15 +177,21 @@ private final class BlobBox {
 public enum FNV {
     public static func hash(_ s: String) -> UInt64 { hash(Data(s.utf8)) }
     public static func hash(_ d: Data, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+        d.withUnsafeBytes { hash($0, seed: seed) }
+    }
+    static func hash(_ raw: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
         var h = seed
-        d.withUnsafeBytes { raw in
-            for b in raw { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        }
+        for b in raw { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
         return h
     }
-    /// Fingerprint of a file's bytes.
+    /// Fingerprint of a file's bytes, read a piece at a time (a regular file only: a FIFO or a
+    /// device is refused, not read for ever).
     public static func file(_ path: String) throws -> String {
-        guard let d = FileManager.default.contents(atPath: path) else { throw DataError.cannotRead(file: path, reason: "no such file") }
-        return String(format: "%016llx-%d", hash(d), d.count)
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        let count: Int64
+        do { count = try Hashing.readChunks(path) { h = hash($0, seed: h) } } catch {
+            throw DataError.cannotRead(file: path, reason: "\(error)")
+        }
+        return String(format: "%016llx-%d", h, count)
     }
 }

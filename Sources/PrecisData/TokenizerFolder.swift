@@ -113,10 +113,15 @@ public enum TokenizerFolder {
         return n
     }
 
+    /// The most bytes tokenizer_config.json, special_tokens_map.json or config.json may have here.
+    static let settingsFileLimit = 16 << 20
+
     /// The JSON object in `path`, nil when the file does not exist.
     static func jsonObject(_ path: String) throws -> [String: Any]? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        guard let data = FileManager.default.contents(atPath: path) else { throw Failure.unsupported(file: path, detail: "cannot be read") }
+        let data: Data
+        do { data = try SmallFile.read(path, limit: settingsFileLimit) } catch .missing { return nil } catch {
+            throw Failure.unsupported(file: path, detail: error.description)
+        }
         guard let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw Failure.unsupported(file: path, detail: "not a JSON object")
         }
@@ -145,10 +150,9 @@ extension TokenizerFolder {
         let loaded = try load(path: path)
         let asIs = !isFolder(path) || loaded.files == [(path as NSString).appendingPathComponent("tokenizer.json")]
         if asIs {
-            guard let data = FileManager.default.contents(atPath: loaded.files[0]) else {
-                throw Failure.unsupported(file: loaded.files[0], detail: "cannot be read")
+            do { return try SmallFile.read(loaded.files[0], limit: Tokenizer.maxFileBytes) } catch {
+                throw Failure.unsupported(file: loaded.files[0], detail: error.description)
             }
-            return data
         }
         return Data(loaded.tokenizer.toJSON().prettyString().utf8)
     }

@@ -49,13 +49,19 @@ public struct DirectoryHub: Sendable {
     /// The revision `main` names, if any push happened.
     public func latestRevision(repo: String) throws -> String? {
         let path = (try repoPath(repo) as NSString).appendingPathComponent("main")
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let data: Data
+        do { data = try SmallFile.read(path, limit: 4096) } catch .missing { return nil } catch {
+            throw HubError.io(path: path, reason: error.description)
+        }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     public func log(repo: String) throws -> [LogEntry] {
         let path = (try repoPath(repo) as NSString).appendingPathComponent("log.jsonl")
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        let data: Data
+        do { data = try SmallFile.read(path, limit: 256 << 20) } catch .missing { return [] } catch {
+            throw HubError.io(path: path, reason: error.description)
+        }
         return try data.split(separator: 0x0A).map { line in
             do { return try JSONDecoder().decode(LogEntry.self, from: Data(line)) } catch {
                 throw HubError.io(path: path, reason: "unreadable log line: \(error)")

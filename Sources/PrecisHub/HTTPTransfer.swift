@@ -234,7 +234,7 @@ private final class UploadSource {
 
     /// The file at `path`, which must be a regular file.
     static func open(_ path: String) -> Result<UploadSource, OpenError> {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        let fd = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)   // a FIFO: refused below, not waited on
         guard fd >= 0 else { return .failure(OpenError(reason: String(cString: strerror(errno)))) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {

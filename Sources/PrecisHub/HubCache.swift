@@ -43,7 +43,7 @@ public struct HubCache: Sendable {
     /// The commit `revision` resolves to in the cache: itself for a commit id, else refs/<revision>.
     public func commit(for repo: RepoID, revision: String) -> String? {
         if HubReference.isCommitHash(revision) { return revision }
-        guard let d = FileManager.default.contents(atPath: refPath(repo, revision: revision)), d.count <= 256 else { return nil }
+        guard let d = try? SmallFile.read(refPath(repo, revision: revision), limit: 256) else { return nil }
         let s = String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return HubReference.isCommitHash(s) ? s : nil
     }

@@ -376,8 +376,9 @@ public struct HubDownloader: Sendable {
     func readSmall(_ path: String, limit: Int64) throws -> Data {
         guard let size = Self.fileSize(path) else { throw HubDownloadError.cache(path: path, reason: "missing") }
         if size > limit { throw HubDownloadError.tooLarge(file: path, bytes: size, limit: limit) }
-        guard let d = FileManager.default.contents(atPath: path) else { throw HubDownloadError.cache(path: path, reason: "cannot read") }
-        return d
+        do { return try SmallFile.read(path, limit: Int(limit)) } catch {
+            throw HubDownloadError.cache(path: path, reason: error.description)
+        }
     }
 }
 

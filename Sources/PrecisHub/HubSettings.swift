@@ -1,4 +1,5 @@
 import Foundation
+import PrecisCore
 
 /// Where and how to download, from the environment variables huggingface_hub reads:
 /// `HF_ENDPOINT` (default https://huggingface.co), `HF_TOKEN` (then `HUGGING_FACE_HUB_TOKEN`, then
@@ -45,7 +46,7 @@ public struct HubSettings: Sendable, CustomStringConvertible {
         var token = HubToken.resolve(configured: nil, environment: env)
         if token == nil {
             let path = value("HF_TOKEN_PATH") ?? hfHome + "/token"
-            if let d = FileManager.default.contents(atPath: path), d.count < 4096 {
+            if let d = try? SmallFile.read(path, limit: 4095) {
                 let t = String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 if !t.isEmpty { token = HubToken(t) }
             }

@@ -1,4 +1,5 @@
 import Foundation
+import PrecisCore
 import PrecisTrain
 import PrecisWire
 
@@ -43,8 +44,9 @@ extension ClusterOperations {
             files += KeyRole.allCases.filter(roles.contains).map { ClusterKeys.secretFile(keysDir, $0) }
             // One ssh call per file, its text on stdin (a secret never appears on a command line).
             for f in files {
-                guard let bytes = FileManager.default.contents(atPath: f) else {
-                    throw LaunchError.hostNotReady(host: h.address, ssh: dest, reason: "cannot read \(f)")
+                let bytes: Data
+                do { bytes = try SmallFile.read(f, limit: 1 << 20) } catch {
+                    throw LaunchError.hostNotReady(host: h.address, ssh: dest, reason: "cannot read \(f): \(error)")
                 }
                 let mode = f.hasSuffix(".key_secret") ? "600" : "644"
                 let script = "cd \(shellQuote(launcher.workdir(h))) || exit 3; umask 077; mkdir -p \(shellQuote(keysDir)) && "

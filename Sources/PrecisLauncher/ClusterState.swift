@@ -31,9 +31,17 @@ public struct ClusterState: Codable, Sendable, Equatable {
     /// RUN_DIR/cluster.json.
     public static func path(runDir: String) -> String { runDir + "/cluster.json" }
 
+    /// The most bytes cluster.json may have (a few hundred a process).
+    public static let fileLimit = 16 << 20
+    /// The most bytes the coordinator's endpoint file may have (one endpoint on a line).
+    public static let endpointFileLimit = 4096
+
     /// The state in `path`, or nil when there is no such file.
     public static func load(_ path: String) throws -> ClusterState? {
-        guard let d = FileManager.default.contents(atPath: path) else { return nil }
+        let d: Data
+        do { d = try SmallFile.read(path, limit: fileLimit) } catch .missing { return nil } catch {
+            throw LaunchError.badStateFile(path: path, reason: error.description)
+        }
         do { return try JSONDecoder().decode(ClusterState.self, from: d) } catch {
             throw LaunchError.badStateFile(path: path, reason: "\(error)")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import PrecisCore
 import PrecisWire
 
 /// What `precis cluster status` shows: each recorded process and whether it runs, and the
@@ -48,7 +49,7 @@ extension ClusterOperations {
             if procs.isEmpty { throw LaunchError.noCluster(stateFile: statePath) }
             source = .pidFiles(runDir: runDir, stateFile: statePath)
         }
-        if endpoint == nil, let d = FileManager.default.contents(atPath: endpointFile) {
+        if endpoint == nil, let d = try? SmallFile.read(endpointFile, limit: ClusterState.endpointFileLimit) {
             endpoint = reachableEndpoint(String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
         }
         let rows = launcher.liveness(procs)

@@ -72,7 +72,9 @@ public struct LocalCluster {
         var endpoint = ""
         let deadline = Date().addingTimeInterval(listenTimeout)
         while endpoint.isEmpty {
-            if let s = try? String(contentsOfFile: endpointFile, encoding: .utf8) { endpoint = s.trimmingCharacters(in: .whitespacesAndNewlines) }
+            if let d = try? SmallFile.read(endpointFile, limit: ClusterState.endpointFileLimit) {
+                endpoint = String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
             if endpoint.isEmpty, let ended = coordinator.exitStatus {
                 coordinator.readLines(onLine)
                 return ended

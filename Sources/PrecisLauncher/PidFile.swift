@@ -7,9 +7,9 @@ public enum PidFile {
         try AtomicFile.write(Data("\(pid)\n".utf8), to: path)
     }
 
-    /// The pid in `path`, or nil (no file, or not a number).
+    /// The pid in `path`, or nil (no file, not a regular file of a few bytes, or not a number).
     public static func read(_ path: String) -> Int32? {
-        guard let d = FileManager.default.contents(atPath: path) else { return nil }
+        guard let d = try? SmallFile.read(path, limit: 64) else { return nil }
         return Int32(String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 

@@ -120,7 +120,7 @@ extension ModelFolder {
 
     /// Writes the tokenizer files (each atomically) into `dir`.
     public static func saveTokenizer(for model: any Seq2SeqModel, tokenizerFile: String, to dir: String) throws {
-        guard let data = FileManager.default.contents(atPath: tokenizerFile) else { throw ModelError.missingFile(path: tokenizerFile) }
+        let data = try ModelError.readFile(tokenizerFile, limit: 512 << 20)   // the most a tokenizer.json may have
         for (name, bytes) in try tokenizerFiles(for: model, tokenizerJSON: data, file: tokenizerFile) {
             try AtomicFile.write(bytes, to: (dir as NSString).appendingPathComponent(name))
         }

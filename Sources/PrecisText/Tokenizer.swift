@@ -226,6 +226,9 @@ public struct Tokenizer: Sendable {
         }
     }
 
+    /// The most bytes a tokenizer file may have (`init(contentsOfFile:)` refuses a larger one).
+    public static var maxFileBytes: Int { FileBytes.limit }
+
     /// Loads a `tokenizer.json` file.
     public init(contentsOfFile path: String) throws(TokenizerError) {
         let bytes = try FileBytes.read(path)

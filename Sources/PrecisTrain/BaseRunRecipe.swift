@@ -32,10 +32,7 @@ public struct BaseRunRecipe: Sendable {
     }
 
     static func boundedText(_ path: String, limit: Int) -> String? {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              attributes[.type] as? FileAttributeType == .typeRegular,
-              let size = attributes[.size] as? Int, size <= limit,
-              let data = FileManager.default.contents(atPath: path), data.count <= limit else { return nil }
+        guard let data = try? SmallFile.read(path, limit: limit) else { return nil }
         return String(data: data, encoding: .utf8)
     }
 

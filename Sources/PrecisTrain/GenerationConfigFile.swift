@@ -1,4 +1,5 @@
 import Foundation
+import PrecisCore
 import PrecisModels
 
 /// Seq2SeqTrainingArguments' `generation_config`: a generation_config.json (or a folder holding one)
@@ -32,10 +33,12 @@ public enum GenerationConfigFile {
         func refuse(_ why: String) -> ConfigError {
             .invalid(file: cfg.file, key: "training.generation_config", reason: "\(file): \(why)")
         }
-        let attributes = try? FileManager.default.attributesOfItem(atPath: file)
-        guard let size = attributes?[.size] as? Int else { throw refuse("no such file") }
-        guard size <= 1 << 20 else { throw refuse("\(size) bytes; a generation config is at most 1 MiB") }
-        guard let data = FileManager.default.contents(atPath: file) else { throw refuse("cannot be read") }
+        let data: Data
+        do { data = try SmallFile.read(file, limit: 1 << 20) } catch .tooLarge {
+            throw refuse("larger than 1 MiB, the most a generation config may have")
+        } catch {
+            throw refuse(error.description)
+        }
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw refuse("not a JSON object")
         }

@@ -2,6 +2,9 @@ import Foundation
 import Testing
 import PrecisData
 import PrecisTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Folders without `tokenizer.json` tokenize exactly as transformers 5 builds their tokenizer from the
 /// classic files: BartTokenizerFast from vocab.json + merges.txt, T5TokenizerFast / PegasusTokenizerFast
@@ -126,5 +129,41 @@ import PrecisTestSupport
         try FileManager.default.copyItem(atPath: TestData.repo.appendingPathComponent("Tests/Fixtures/tokenizer/samsum-bpe-8192.json").path,
                                          toPath: d + "/tokenizer.json")
         #expect(try TokenizerFolder.load(d).files == [d + "/tokenizer.json"])
+    }
+
+    /// The folder's settings files (tokenizer_config.json, special_tokens_map.json, config.json), a
+    /// file fingerprinted for the tokenized cache, and the cache file itself: a FIFO in a file's place
+    /// is refused at once and a link to /dev/zero is not read (before, either one blocked or filled
+    /// memory for ever); the error names the file.
+    @Test func filesThatAreNotRegularAreRefusedNamingThem() throws {
+        let d = try Self.bartFolder()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        for name in ["tokenizer_config.json", "special_tokens_map.json"] {
+            let path = d + "/" + name
+            for special in ["fifo", "/dev/zero"] {
+                if special == "fifo" { #expect(mkfifo(path, 0o600) == 0) }
+                else { try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: special) }
+                #expect(throws: TokenizerFolder.Failure.unsupported(file: path, detail: "not a regular file")) {
+                    _ = try TokenizerFolder.load(d)
+                }
+                try FileManager.default.removeItem(atPath: path)
+            }
+        }
+        let big = d + "/tokenizer_config.json"
+        var bytes = Data(repeating: UInt8(ascii: " "), count: (16 << 20) + 1)
+        bytes[12_345_678] = UInt8(ascii: "x")
+        try bytes.write(to: URL(fileURLWithPath: big))
+        do { _ = try TokenizerFolder.load(d); Issue.record("a 16 MiB tokenizer_config.json was read") } catch {
+            #expect("\(error)".contains(big) && "\(error)".contains("larger than"), "\(error)")
+        }
+        // FNV.file reads a piece at a time (17 pieces here) and gives what hashing the whole bytes gives.
+        #expect(try FNV.file(big) == String(format: "%016llx-%d", FNV.hash(bytes), bytes.count))
+        try FileManager.default.removeItem(atPath: big)
+        _ = try TokenizerFolder.load(d)
+
+        let fifo = d + "/data.jsonl"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(throws: DataError.cannotRead(file: fifo, reason: "\(fifo): not a regular file")) { _ = try FNV.file(fifo) }
+        #expect(throws: DataError.badCache(file: fifo, reason: "not a regular file")) { _ = try TokenizedDataset(mapping: fifo) }
     }
 }

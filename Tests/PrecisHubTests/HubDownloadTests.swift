@@ -94,6 +94,18 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         for bad in [["HF_ENDPOINT": "ftp://x"], ["HF_ENDPOINT": "huggingface.co"], ["HF_HUB_MAX_FILE_BYTES": "-3"]] {
             #expect(throws: HubDownloadError.self) { try HubSettings(environment: bad) }
         }
+        // The token file is read when it is a small regular file, and only then (a FIFO would block
+        // the read for ever, a link to /dev/zero fill memory).
+        let dir = TestData.tempDir("hub"), tokenFile = dir + "/token"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data("hf_file\n".utf8).write(to: URL(fileURLWithPath: tokenFile))
+        #expect(try HubSettings(environment: ["HF_HOME": dir]).token?.value == "hf_file")
+        try FileManager.default.removeItem(atPath: tokenFile)
+        #expect(mkfifo(tokenFile, 0o600) == 0)
+        #expect(try HubSettings(environment: ["HF_HOME": dir]).token == nil)
+        try FileManager.default.removeItem(atPath: tokenFile)
+        try FileManager.default.createSymbolicLink(atPath: tokenFile, withDestinationPath: "/dev/zero")
+        #expect(try HubSettings(environment: ["HF_HOME": dir]).token == nil)
     }
 }
 

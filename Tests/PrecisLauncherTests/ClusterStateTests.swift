@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 import PrecisLauncher
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// RUN_DIR/cluster.json and RUN_DIR/NAME.pid written and read back.
 @Suite struct ClusterStateTests {
@@ -49,6 +52,22 @@ import PrecisLauncher
             #expect(p == path)
             #expect("\(e)".hasPrefix("\(path): not a cluster state file ("))
             #expect("\(e)".hasSuffix("remove it if no cluster is running"))
+        }
+    }
+
+    /// cluster.json and a pid file that are a FIFO or a link to /dev/zero are not read (reading one
+    /// would block, or fill memory, for ever): the state file is an error naming it, the pid file no pid.
+    @Test func stateAndPidFilesThatAreNotRegularAreNotRead() throws {
+        let dir = Scratch.directory("special")
+        let state = ClusterState.path(runDir: dir), pid = dir + "/w0.pid"
+        for special in ["fifo", "/dev/zero"] {
+            for path in [state, pid] {
+                if special == "fifo" { #expect(mkfifo(path, 0o600) == 0) }
+                else { try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: special) }
+            }
+            #expect(throws: LaunchError.badStateFile(path: state, reason: "not a regular file")) { _ = try ClusterState.load(state) }
+            #expect(PidFile.read(pid) == nil)
+            for path in [state, pid] { try FileManager.default.removeItem(atPath: path) }
         }
     }
 

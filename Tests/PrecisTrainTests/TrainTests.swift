@@ -643,10 +643,18 @@ func smallData() throws -> String {
         _ = try LocalTrainer.run(once, progress: { p in if p.step == 1 { try? FileManager.default.removeItem(atPath: gone) } })
         #expect(!FileManager.default.fileExists(atPath: gone))
         #expect(try GenerationSettings.load(folder: once.training.outputDir).lengthPenalty == 1.2)
+        // A FIFO or a link to /dev/zero is refused at once (not waited on, not read for ever).
+        let fifo = "(fifo)", zero = "(/dev/zero)", huge = String(repeating: " ", count: 1 << 20) + "{}"
         for (content, why) in [(nil, "no such file"), ("[1, 2]", "not a JSON object"), (#"{"num_beams": 0}"#, "num_beams"),
-                               (#"{"num_beams": "four"}"#, "num_beams")] {
+                               (#"{"num_beams": "four"}"#, "num_beams"), (fifo, "not a regular file"),
+                               (zero, "not a regular file"), (huge, "larger than 1 MiB")] {
             let bad = TestData.tempDir("train") + "/gen.json"
-            if let content { try Data(content.utf8).write(to: URL(fileURLWithPath: bad)) }
+            switch content {
+            case fifo: #expect(mkfifo(bad, 0o600) == 0)
+            case zero: try FileManager.default.createSymbolicLink(atPath: bad, withDestinationPath: "/dev/zero")
+            case let content?: try Data(content.utf8).write(to: URL(fileURLWithPath: bad))
+            case nil: break
+            }
             var c = config(try smallData(), out: TestData.tempDir("train"), batch: 8, accumulation: 1, steps: 1)
             c.training.generationConfig = bad
             do {
