@@ -120,16 +120,19 @@ extension Coordinator {
     func receiveSnapshotShard(_ m: DataMessage) {
         guard var s = checkpoints.snapshot, let p = layout.plan else { return }
         let part = Int(m.header.partition)
-        guard part < p.count else { return }
+        guard part < p.count else { return dropData("dropped a snapshot shard for partition \(part): the plan has \(p.count)") }
         let r = p.range(part)
-        let kind = m.header.type == .parameters ? 0 : 1 + Int(m.header.slot)
-        let dst = [s.params, s.m, s.v][min(kind, 2)]
-        do { try m.decode(into: dst.pointer + r.lowerBound, capacity: r.count, using: ShardCodec()) } catch {
-            log("dropped a snapshot shard for partition \(part): \(error)")
-            return
+        let shard: ServerShard.Accepted
+        switch ServerShard.check(m.header, values: r.count) {
+        case .success(let a): shard = a
+        case .failure(let why): return dropData("dropped a snapshot shard for partition \(part): \(why)")
         }
-        s.received.insert(part * 3 + kind)
-        s.optimizerSteps[part] = Int(m.header.step)
+        let dst = [s.params, s.m, s.v][shard.kind]
+        do { try m.decode(into: dst.pointer + r.lowerBound, capacity: r.count, using: ShardCodec()) } catch {
+            return dropData("dropped a snapshot shard for partition \(part): \(error)")
+        }
+        s.received.insert(part * 3 + shard.kind)
+        s.optimizerSteps[part] = shard.step
         checkpoints.snapshot = s
         if s.received.count == 3 * p.count {
             // Trainer evaluates before it saves, so the checkpoint's state knows the step's metrics.
@@ -313,7 +316,10 @@ extension Coordinator {
         let dec = JSONDecoder()
         dec.keyDecodingStrategy = .convertFromSnakeCase
         let stateFile = path + "/training_state.json"
-        guard let data = FileManager.default.contents(atPath: stateFile) else { throw CoordinatorError.checkpoint("\(stateFile): missing") }
+        let data: Data
+        do { data = try SmallFile.read(stateFile, limit: 16 << 20) } catch {
+            throw CoordinatorError.checkpoint("\(stateFile): \(error)")
+        }
         let ts: TrainingState
         do { ts = try dec.decode(TrainingState.self, from: data) } catch { throw CoordinatorError.checkpoint("\(stateFile): \(error)") }
         if let problem = ts.problem(microBatchesPerEpoch: plan.microBatchesPerEpoch) {

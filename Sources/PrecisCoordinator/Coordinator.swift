@@ -94,6 +94,8 @@ public final class Coordinator {
     /// Control messages a `HeartbeatStandIn` received while the loop was busy, to handle before
     /// what the router has (they came first).
     var held = HeldMessages()
+    /// Data messages from the servers dropped so far (for the log's rate limit).
+    var droppedData = DropLog()
 
     /// The step training (re)started at: 0, a resumed checkpoint's, or a rollback's.
     var startStep = 0
@@ -145,6 +147,10 @@ public final class Coordinator {
     }
 
     func log(_ s: String) { Member.log("coordinator", s) }
+    /// Logs a dropped data message within `droppedData`'s rate limit.
+    func dropData(_ line: String) {
+        if let suffix = droppedData.drop() { log(line + suffix) }
+    }
 
     public func run() -> Int32 {
         let code = runUntilTheEnd()
@@ -239,7 +245,11 @@ public final class Coordinator {
         }
         for (i, s) in dataSockets.enumerated() where ready[i + 1] {
             while let f = try s.tryReceive() {
-                guard let m = try? DataMessage(frames: f) else { continue }
+                let m: DataMessage
+                do { m = try DataMessage(frames: f) } catch {
+                    dropData("dropped a data message from a server: \(error)")
+                    continue
+                }
                 if checkpoints.snapshot != nil && (m.header.type == .parameters || m.header.type == .moments) { receiveSnapshotShard(m) }
             }
         }

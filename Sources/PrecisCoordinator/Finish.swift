@@ -34,11 +34,27 @@ extension Coordinator {
             let socks = layout.dataSockets.keys.sorted().map { layout.dataSockets[$0]! }
             let ready = try ZMQPoll.wait(socks, timeoutMs: 100)
             for (i, s) in socks.enumerated() where ready[i] {
+                // A reply that is not a whole partition at the version asked for is dropped (and
+                // logged): without a good one the partition is still missing at the deadline.
                 while let f = try s.tryReceive() {
-                    let m = try DataMessage(frames: f)
+                    let m: DataMessage
+                    do { m = try DataMessage(frames: f) } catch {
+                        dropData("dropped a final-parameters reply: \(error)")
+                        continue
+                    }
                     let part = Int(m.header.partition)
                     guard m.header.type == .parameters, part < p.count else { continue }
-                    try m.decode(into: model.params.pointer + p.range(part).lowerBound, capacity: p.range(part).count, using: codec)
+                    let r = p.range(part)
+                    // (In sync every partition is at the version asked for; in ssp/async a partition's
+                    // version is its own count of updates.)
+                    if case .failure(let why) = ServerShard.check(m.header, values: r.count, minStep: consistency == .sync ? want : 0) {
+                        dropData("dropped the final parameters of partition \(part): \(why)")
+                        continue
+                    }
+                    do { try m.decode(into: model.params.pointer + r.lowerBound, capacity: r.count, using: codec) } catch {
+                        dropData("dropped the final parameters of partition \(part): \(error)")
+                        continue
+                    }
                     got.insert(part)
                 }
             }

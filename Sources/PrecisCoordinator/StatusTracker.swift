@@ -121,7 +121,8 @@ package struct StatusTracker {
         guard pending.count >= stride else { return }
         history.append(Self.mean(pending))
         pending = []
-        if history.count > StatusReport.historyLimit {
+        // Halved on reaching the limit: with the pending mean `curve` adds, the curve stays within it.
+        if history.count >= StatusReport.historyLimit {
             history = Swift.stride(from: 0, to: history.count, by: 2).map { i in
                 i + 1 < history.count ? Self.mean([history[i], history[i + 1]]) : history[i]
             }

@@ -67,7 +67,7 @@ public final class ParameterServer {
     /// Who may use the data socket (the coordinator's `members`).
     var announced = AnnouncedPeers()
     /// Data messages dropped so far (for the log's rate limit).
-    var refusals = 0
+    var refusals = DropLog()
     /// The Prometheus metrics (atomic updates from this loop) and their listener.
     let observed: ServerMetrics
     var metricsServer: MetricsServer?
@@ -386,10 +386,9 @@ public final class ParameterServer {
     /// Logs a dropped data message (every one of the first 100, then one in 1000: a flood cannot
     /// fill the disk).
     func refuse(_ h: WireHeader, from peer: [UInt8], _ why: String) {
-        refusals += 1
-        guard refusals <= 100 || refusals % 1000 == 0 else { return }
+        guard let suffix = refusals.drop() else { return }
         log("dropped a \(h.type) (step \(h.step), partition \(h.partition), slot \(h.slot), epoch \(h.epoch)) from \(peerName(peer)): \(why)"
-            + (refusals == 100 ? " (from now on one dropped message in 1000 is logged)" : ""))
+            + suffix)
     }
 
     /// Initial values (or, resuming, moments) of a partition from the coordinator.

@@ -63,7 +63,7 @@ extension ZMQSocket {
             if n >= 4 { zmq_msg_close(slot) }        // frames past the fourth are read and dropped
             zmq_msg_init(slot)
             if zmq_msg_recv(slot, handle, n == 0 ? ZMQ_DONTWAIT : 0) < 0 {
-                zmq_msg_close(slot)
+                if n < 4 { zmq_msg_close(slot) }     // from the fifth frame on, slot 3 is the defer's to close
                 if n == 0 && zmq_errno() == EAGAIN { return false }
                 throw WireError.lastZMQ("zmq_msg_recv")
             }

@@ -329,14 +329,17 @@ public final class Worker {
         guard Int(m.header.count) == r.count else {
             return log("dropped parameters for partition \(p): \(m.header.count) values, the partition has \(r.count)")
         }
+        guard let version = Int(exactly: m.header.step) else {
+            return log("dropped parameters for partition \(p): version \(m.header.step) is not a step")
+        }
         // During a step (an overlapped pull) a second answer for a partition already at its version
         // is not written again: forward may be reading those values (the server's bytes are the same).
-        if stepRunning && partitionVersion[p] == Int(m.header.step) && p < copyEpoch.count && copyEpoch[p] == m.header.epoch {
+        if stepRunning && partitionVersion[p] == version && p < copyEpoch.count && copyEpoch[p] == m.header.epoch {
             partitionsReceived += 1
             return
         }
         if m.header.codec == .bf16Delta {
-            guard addDelta(m, partition: p, range: r, into: model) else { return }
+            guard addDelta(m, version: version, partition: p, range: r, into: model) else { return }
         } else {
             do { try m.decode(into: model.params.pointer + r.lowerBound, capacity: r.count, using: codec) } catch {
                 partitionVersion[p] = -1
@@ -345,7 +348,7 @@ public final class Worker {
             if let lastDelta { (lastDelta.pointer + r.lowerBound).update(repeating: 0, count: r.count) }
             if v.pullCodec == .bf16Delta { fullReplies += 1 }
         }
-        partitionVersion[p] = Int(m.header.step)
+        partitionVersion[p] = version
         if p < copyEpoch.count { copyEpoch[p] = m.header.epoch }
         Member.trace(options.name, "parameters p\(p) v\(m.header.step)")
         partitionsReceived += 1
@@ -466,8 +469,7 @@ public final class Worker {
     /// assignment epoch), so the copy becomes the server's shadow bit for bit. A repeated reply to a
     /// copy already at its version is ignored; any other is dropped and the worker pulls again (the
     /// server then answers in full). Decoded into scratch first: a bad payload leaves the copy as it was.
-    func addDelta(_ m: InPlaceMessage, partition p: Int, range r: Range<Int>, into model: any Seq2SeqModel) -> Bool {
-        let version = Int(m.header.step)
+    func addDelta(_ m: InPlaceMessage, version: Int, partition p: Int, range r: Range<Int>, into model: any Seq2SeqModel) -> Bool {
         guard let base = PullDelta.base(slot: m.header.slot) else {
             log("dropped a bf16-delta for partition \(p) that names no base version")
             return false

@@ -103,7 +103,12 @@ import PrecisTrain
         func point(_ s: Int) -> StatusReport.HistoryPoint {
             StatusReport.HistoryPoint(step: s, loss: Double(s), learningRate: 1e-3, gradNorm: 1, examplesPerSecond: 10)
         }
-        for s in 1...5000 { t.stepClosed(point(s)) }
+        var largest = 0
+        for s in 1...5000 {
+            t.stepClosed(point(s))
+            largest = max(largest, t.curve.count)
+        }
+        #expect(largest == StatusReport.historyLimit, "the curve held \(largest) points at most")
         let curve = t.curve
         #expect(curve.count <= StatusReport.historyLimit && curve.count >= StatusReport.historyLimit / 2, "\(curve.count)")
         #expect(curve.last?.step == 5000 && zip(curve, curve.dropFirst()).allSatisfy { $0.step < $1.step })
