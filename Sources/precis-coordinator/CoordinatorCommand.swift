@@ -122,7 +122,9 @@ struct Evaluate: ParsableCommand {
             print("evaluated \(checkpoint) on \(file) (\(report.samples) examples, in this process):")
             for (k, v) in report.metrics.sorted(by: { $0.key < $1.key }) { print(String(format: "  %@ %.4f", k, v)) }
             print("written to \(out)")
-        } catch let e as ValidationError { throw e } catch {
+        } catch {
+            // A ValidationError thrown while running is about an input (a missing data file), not the
+            // command line: an error line and status 1, not ArgumentParser's usage text and status 64.
             print("precis-coordinator evaluate: error: \(error)")
             throw ExitCode(1)
         }
@@ -135,7 +137,7 @@ struct LivePageCommand: ParsableCommand {
         abstract: "Write the live page (index.html: self-contained, reads status.json beside it) to a folder, with a recorded status if given.",
         discussion: "Record a status with `precis cluster status --json --history > status.json`; serve the folder with any static HTTP server.")
 
-    @Option(help: "The folder to write index.html to (created if missing).")
+    @Option(name: [.customLong("output-dir"), .customLong("out")], help: "The folder to write index.html to (created if missing).")
     var out: String
     @Option(help: "A status JSON to copy beside it as status.json.")
     var status: String?
@@ -145,7 +147,10 @@ struct LivePageCommand: ParsableCommand {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             try AtomicFile.write(Data(LivePage.html.utf8), to: (out as NSString).appendingPathComponent("index.html"))
             if let status {
-                guard let data = FileManager.default.contents(atPath: status) else { throw LivePageError(description: "\(status): no such file") }
+                let data: Data
+                do { data = try SmallFile.read(status, limit: 64 << 20) } catch {
+                    throw LivePageError(description: "\(status): \(error)")
+                }
                 do { _ = try JSONDecoder.statusDecoder.decode(StatusReport.self, from: data) } catch {
                     throw LivePageError(description: "\(status) is not a status reply: \(error)")
                 }

@@ -42,7 +42,8 @@ struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init", abstract: "Write a randomly initialised model folder (config.json + model.safetensors).")
 
-    @Option(help: "A config.json path or a preset name (bart-tiny, bart-small, t5-tiny, t5-scratch-small, t5-small, flan-t5-small).")
+    @Option(help: ArgumentHelp("A config.json path or a preset name (\(ModelPresets.all.keys.sorted().joined(separator: ", "))).",
+                               valueName: "config"))
     var config: String
     @Option(name: .customLong("output-dir"), help: "Output model folder.")
     var outputDir: String?

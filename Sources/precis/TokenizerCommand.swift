@@ -12,7 +12,7 @@ extension TokenizerKind: ExpressibleByArgument {}
 struct TokenizerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenizer",
-        abstract: "Train, encode and decode with Hugging Face-compatible byte-level BPE tokenizers.",
+        abstract: "Train, encode and decode with Hugging Face-compatible tokenizers (byte-level BPE, SentencePiece Unigram).",
         subcommands: [Train.self, Encode.self, Decode.self, Bench.self])
 
     /// Prints `error: ...` on standard error and exits with status 1.

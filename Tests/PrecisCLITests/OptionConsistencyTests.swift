@@ -7,16 +7,9 @@ import PrecisTestSupport
 /// names across commands (old spellings still accepted), and `train --in-process` refusing what it
 /// does not do.
 @Suite struct OptionConsistencyTests {
+    /// One of the package's executables, beside `precis`.
     static func run(_ executable: String, _ args: [String]) throws -> CLI.Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLI.binary).deletingLastPathComponent().appendingPathComponent(executable)
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return CLI.Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        try CLI.run(args, executable: URL(fileURLWithPath: CLI.binary).deletingLastPathComponent().appendingPathComponent(executable).path)
     }
 
     static let executables = ["precis", "precis-coordinator", "precis-ps", "precis-worker"]
@@ -37,7 +30,7 @@ import PrecisTestSupport
         ("precis", ["tokenizer", "decode"]), ("precis", ["tokenizer", "bench"]), ("precis", ["train"]), ("precis", ["cluster", "up"]),
         ("precis", ["cluster", "down"]), ("precis", ["cluster", "status"]), ("precis", ["cluster", "scale"]), ("precis", ["config", "check"]),
         ("precis", ["keys", "generate"]), ("precis-coordinator", ["run"]), ("precis-coordinator", ["evaluate"]),
-        ("precis-ps", []), ("precis-worker", []),
+        ("precis-coordinator", ["live-page"]), ("precis-ps", []), ("precis-worker", []),
     ]
 
     /// The option lines of a help text ("  --name <v>   what it does", the text possibly on the
@@ -77,6 +70,7 @@ import PrecisTestSupport
             if exe == "precis", [["init"], ["evaluate"], ["keys", "generate"]].contains(path) {
                 #expect(r.stdout.contains("--output-dir") && !r.stdout.contains("--out <"), "\(exe) \(path)")
             }
+            if path == ["live-page"] { #expect(r.stdout.contains("--output-dir, --out <output-dir>"), "\(r.stdout)") }
             // Durations are seconds.
             #expect(!r.stdout.lowercased().contains("milliseconds"), "\(exe) \(path)")
             // --threads is mentioned only where the command takes it (ArgumentParser refuses it elsewhere).
@@ -110,6 +104,13 @@ import PrecisTestSupport
         }
         let bad = try CLI.run(["cluster", "status", "--cluster", cluster, "--timeout=-1"])
         #expect(bad.status != 0 && bad.stderr.contains("--timeout"), "\(bad.stderr)")
+        // An input found missing while a command runs is exit status 1 with an error line, not the
+        // usage text and 64 of a malformed command line (precis-coordinator as precis).
+        let missing = try Self.run("precis-coordinator", ["evaluate", "--checkpoint", dir, "--data", dir + "/none.jsonl", "--local"])
+        #expect(missing.status == 1 && missing.stdout.contains("\(dir)/none.jsonl does not exist") && !missing.stderr.contains("Usage"),
+                "\(missing.status): \(missing.stdout) \(missing.stderr)")
+        let page = try Self.run("precis-coordinator", ["live-page", "--output-dir", dir + "/live"])
+        #expect(page.status == 0 && FileManager.default.fileExists(atPath: dir + "/live/index.html"), "\(page.stderr)")
     }
 
     /// `precis train --in-process` with keys it does not act on: exit 1 naming the key, nothing trained.

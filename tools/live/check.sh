@@ -17,7 +17,7 @@ work=$(mktemp -d)
 server=""
 cleanup() { if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi; rm -rf "$work"; }
 trap cleanup EXIT
-"$bin/precis-coordinator" live-page --out "$work/site" --status "$status" >/dev/null
+"$bin/precis-coordinator" live-page --output-dir "$work/site" --status "$status" >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 python3 -m http.server "$port" --bind 127.0.0.1 --directory "$work/site" >"$work/http.log" 2>&1 &
 server=$!
