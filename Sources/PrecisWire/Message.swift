@@ -73,7 +73,7 @@ public struct WireHeader: Sendable, Equatable {
         guard crc == checksum else { throw WireError.checksumMismatch(expected: checksum, got: crc) }
     }
 
-    /// Parses and validates a header (magic, version, type, codec).
+    /// Parses and validates a header (length, magic, version, type, codec).
     public init(parsing b: UnsafeRawBufferPointer) throws {
         guard b.count >= Self.size else { throw WireError.truncated(expected: Self.size, got: b.count) }
         func u32(_ o: Int) -> UInt32 { UInt32(littleEndian: b.loadUnaligned(fromByteOffset: o, as: UInt32.self)) }
@@ -81,6 +81,9 @@ public struct WireHeader: Sendable, Equatable {
         guard magic == Self.magic else { throw WireError.badMagic(magic) }
         let v = UInt16(littleEndian: b.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
         guard v == Self.version else { throw WireError.wrongVersion(got: v, expected: Self.version) }
+        // Exactly 40 bytes in this version (checked after the version, so that a peer of another
+        // version, whose header may be longer, is told so).
+        guard b.count == Self.size else { throw WireError.lengthMismatch(field: "header", expected: Self.size, got: b.count) }
         guard let t = MessageType(rawValue: b[6]) else { throw WireError.unknownType(b[6]) }
         guard let c = Codec(rawValue: b[7]) else { throw WireError.unknownCodec(b[7]) }
         self.init(type: t, codec: c, epoch: u32(8), step: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 12, as: UInt64.self)),

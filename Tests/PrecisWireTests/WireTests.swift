@@ -207,6 +207,11 @@ import CLZ4
             try DataMessage(frames: bad)
         }
         #expect(throws: WireError.truncated(expected: 40, got: 10)) { try DataMessage(frames: [Array(m.frames[0].prefix(10)), []]) }
+        // A header frame longer than 40 bytes is refused too; one of another version is told so first.
+        bad = m.frames; bad[0].append(0)
+        #expect(throws: WireError.lengthMismatch(field: "header", expected: 40, got: 41)) { try DataMessage(frames: bad) }
+        bad[0][4] = 5
+        #expect(throws: WireError.wrongVersion(got: 5, expected: WireHeader.version)) { try DataMessage(frames: bad) }
         #expect(throws: WireError.self) { try DataMessage(frames: [m.frames[0]]) }
     }
 
