@@ -1,5 +1,6 @@
 import Foundation
 import PrecisCore
+import PrecisTrain
 
 /// RUN_DIR/cluster.json: what `precis cluster up` started where, so later runs of `precis cluster`
 /// (status, scale, down) find the processes again.
@@ -42,9 +43,47 @@ public struct ClusterState: Codable, Sendable, Equatable {
         do { d = try SmallFile.read(path, limit: fileLimit) } catch .missing { return nil } catch {
             throw LaunchError.badStateFile(path: path, reason: error.description)
         }
-        do { return try JSONDecoder().decode(ClusterState.self, from: d) } catch {
+        let state: ClusterState
+        do { state = try JSONDecoder().decode(ClusterState.self, from: d) } catch {
             throw LaunchError.badStateFile(path: path, reason: "\(error)")
         }
+        if let problem = state.problem { throw LaunchError.badStateFile(path: path, reason: problem) }
+        return state
+    }
+
+    /// What makes this state unfit to act on (`down` signals its pids and removes its pid files,
+    /// `status` reads its logs, both over its ssh destinations), or nil: every process is one
+    /// `up` or `scale` starts (coordinator, psN, wN with the role its name says), its pid file and
+    /// log are RUN_DIR/NAME.pid and .log, and its host, ssh destination and work folder are words
+    /// a command line can take — so a file edited by hand or by someone else cannot make `down`
+    /// remove another path, or ssh read `-oProxyCommand=…` as an option.
+    public var problem: String? {
+        if let p = ClusterFile.folderProblem(runDir) { return "run_dir '\(runDir)' \(p)" }
+        var names = Set<String>()
+        for (i, r) in processes.enumerated() {
+            let at = "processes[\(i)]"
+            guard Self.isProcessName(r.name), Role(processName: r.name) == r.role else {
+                return "\(at): '\(r.name)' (\(r.role.rawValue)) is not a process cluster up starts (coordinator, psN, wN)"
+            }
+            guard names.insert(r.name).inserted else { return "\(at): '\(r.name)' is listed twice" }
+            guard r.pid > 1 else { return "\(at) (\(r.name)): pid \(r.pid) is not a process of its own" }
+            for (field, path, want) in [("pid_file", r.pidFile, "\(runDir)/\(r.name).pid"), ("log", r.log, "\(runDir)/\(r.name).log")]
+            where path != want {
+                return "\(at) (\(r.name)): \(field) '\(path)' is not \(want)"
+            }
+            for (field, value) in [("host", r.host), ("ssh", r.ssh)] {
+                if let v = value, let p = ClusterFile.commandWordProblem(v) { return "\(at) (\(r.name)): \(field) '\(v)' \(p)" }
+            }
+            if let w = r.workdir, let p = ClusterFile.folderProblem(w) { return "\(at) (\(r.name)): workdir '\(w)' \(p)" }
+        }
+        return nil
+    }
+
+    /// `coordinator`, `ps<N>` or `w<N>` (N at most six digits).
+    static func isProcessName(_ name: String) -> Bool {
+        if name == "coordinator" { return true }
+        let digits = name.hasPrefix("ps") ? name.dropFirst(2) : name.hasPrefix("w") ? name.dropFirst(1) : ""
+        return (1...6).contains(digits.count) && digits.allSatisfy { ("0"..."9").contains($0) }
     }
 
     /// Writes it to `path` atomically (pretty-printed, sorted keys).

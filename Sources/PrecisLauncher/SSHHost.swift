@@ -47,7 +47,7 @@ struct SSHHost: RoleHost {
     }
 
     func read(_ path: String) -> String? {
-        let r = run("cat \(shellQuote(path)) 2>/dev/null")
+        let r = run("test -f \(shellQuote(path)) && head -c 65536 \(shellQuote(path)) 2>/dev/null")
         return r.status == 0 ? r.out : nil
     }
 

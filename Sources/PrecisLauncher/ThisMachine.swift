@@ -1,4 +1,5 @@
 import Foundation
+import PrecisCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,17 +23,36 @@ struct ThisMachine: RoleHost {
         return nil
     }
 
+    /// A small file (an endpoint file): nil unless it is a regular file of at most 64 KiB.
     func read(_ path: String) -> String? {
-        FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
+        (try? SmallFile.read(path, limit: 64 << 10)).map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// The last `lines` lines among a log's last 64 KiB (a long run's log is not read whole; a FIFO
+    /// or a device in its place gives nothing).
     func tail(_ path: String, lines: Int) -> String {
-        guard let text = read(path) else { return "" }
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return "" }
+        let window = min(Int(st.st_size), 64 << 10)
+        guard lseek(fd, off_t(Int(st.st_size) - window), SEEK_SET) >= 0 else { return "" }
+        var bytes = [UInt8](repeating: 0, count: window)
+        var done = 0
+        while done < window {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + done, window - done) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            done += n
+        }
+        let text = String(decoding: bytes[..<done], as: UTF8.self)
         return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines + 1).joined(separator: "\n")
     }
 
+    /// Removes pid files: unlink(2), which never removes a folder.
     func remove(_ paths: [String]) {
-        for p in paths { try? FileManager.default.removeItem(atPath: p) }
+        for p in paths { unlink(p) }
     }
 
     /// Whether `pid` runs here: it exists, is not a zombie (one of this process's own children that

@@ -69,7 +69,19 @@ public struct ClusterFile: Sendable, Equatable {
 
     /// Why `word` cannot stand as one argument of a command line (an ssh destination, an address),
     /// or nil: it must not start with '-' nor hold blanks or control characters.
-    static func commandWordProblem(_ word: String) -> String? {
+    /// The most servers, workers or threads one host entry may ask for (far beyond a real host; a
+    /// bound keeps the sums and the ports derived from them from overflowing).
+    public static let maxPerHost = 4096
+
+    /// What makes `path` unfit for a folder a command line names (a run, bin or work folder), or nil.
+    public static func folderProblem(_ path: String) -> String? {
+        if path.isEmpty { return "empty" }
+        if path.hasPrefix("-") { return "starts with '-' (it would be read as an option)" }
+        if path.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return "holds control characters" }
+        return nil
+    }
+
+    public static func commandWordProblem(_ word: String) -> String? {
         if word.hasPrefix("-") { return "starts with '-' (it would be read as an option)" }
         if word.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) {
             return "holds blanks or control characters"
@@ -97,6 +109,9 @@ public struct ClusterFile: Sendable, Equatable {
         c.config = try r.optionalString("config")
         c.runDir = try r.optionalString("run_dir") ?? c.runDir
         c.binDir = try r.optionalString("bin_dir") ?? c.binDir
+        for (key, value) in [("run_dir", c.runDir), ("bin_dir", c.binDir)] {
+            if let problem = folderProblem(value) { throw ConfigError.invalid(file: file, key: key, reason: "'\(value)' \(problem)") }
+        }
         let coordinator = try r.optionalMapping("coordinator")
         guard let hostList = r.take("hosts") else {
             throw ConfigError.invalid(file: file, key: "hosts", reason: "missing: list at least one host (address, servers, workers)")
@@ -130,10 +145,14 @@ public struct ClusterFile: Sendable, Equatable {
             if host.workdir != nil && host.ssh == nil {
                 throw ConfigError.invalid(file: file, key: key + ".workdir", reason: "only for hosts reached over ssh (roles on this machine run in the current directory)")
             }
-            guard host.servers >= 0 else { throw ConfigError.invalid(file: file, key: key + ".servers", reason: "must not be negative") }
-            guard host.workers >= 0 else { throw ConfigError.invalid(file: file, key: key + ".workers", reason: "must not be negative") }
-            guard host.threadsPerWorker >= 1 else {
-                throw ConfigError.invalid(file: file, key: key + ".threads_per_worker", reason: "must be at least 1")
+            // `cd WORKDIR` on the host: a leading '-' would be cd's option (`-P` leaves for $HOME).
+            if let w = host.workdir, let problem = folderProblem(w) {
+                throw ConfigError.invalid(file: file, key: key + ".workdir", reason: "'\(w)' \(problem)")
+            }
+            for (field, n, least) in [("servers", host.servers, 0), ("workers", host.workers, 0), ("threads_per_worker", host.threadsPerWorker, 1)] {
+                guard (least...Self.maxPerHost).contains(n) else {
+                    throw ConfigError.invalid(file: file, key: key + "." + field, reason: "\(n) is not between \(least) and \(Self.maxPerHost)")
+                }
             }
             c.hosts.append(host)
         }
@@ -189,7 +208,8 @@ public struct ClusterFile: Sendable, Equatable {
     /// unreadable: the coordinator validates the file itself), for the members a launcher starts.
     public static func memberMetrics(trainingConfig path: String) -> (port: Int?, bind: String?) {
         let cluster = clusterSection(trainingConfig: path)
-        return (cluster["metrics_port"] as? Int, cluster["metrics_bind"] as? String)
+        let port = (cluster["metrics_port"] as? Int).flatMap { (0...65_535).contains($0) ? $0 : nil }   // the coordinator refuses others
+        return (port, cluster["metrics_bind"] as? String)
     }
 
     /// The `cluster:` mapping of a training config, empty when the file is missing, unreadable or has none.

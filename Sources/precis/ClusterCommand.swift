@@ -51,6 +51,7 @@ struct ClusterCommand: ParsableCommand {
 
         func validate() throws {
             do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+            try requireSeconds(startTimeout, "--start-timeout")
         }
 
         func run() throws {
@@ -69,6 +70,8 @@ struct ClusterCommand: ParsableCommand {
         @OptionGroup var file: FileOption
         @Option(help: "Seconds each group (workers, servers, coordinator) gets to exit after SIGTERM before SIGKILL.")
         var timeout = 30.0
+
+        func validate() throws { try requireSeconds(timeout, "--timeout") }
 
         func run() throws {
             do {
@@ -91,7 +94,7 @@ struct ClusterCommand: ParsableCommand {
         var queryTimeoutMs: Int?
 
         func validate() throws {
-            guard timeout.isFinite, timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be in (0, 3600] seconds, not \(timeout)") }
+            try requireSeconds(timeout, "--timeout", most: 3600)
             if let ms = queryTimeoutMs, ms <= 0 || ms > 3_600_000 { throw ValidationError("--query-timeout must be in 1…3600000 ms, not \(ms)") }
         }
         @Flag(help: "Print the coordinator's status reply (JSON) as it came, nothing else.")
@@ -132,7 +135,8 @@ struct ClusterCommand: ParsableCommand {
         var timeout = 60.0
 
         func validate() throws {
-            if workers < 0 { throw ValidationError("--workers must not be negative") }
+            if !(0...ClusterFile.maxPerHost).contains(workers) { throw ValidationError("--workers must be between 0 and \(ClusterFile.maxPerHost), not \(workers)") }
+            try requireSeconds(timeout, "--timeout")
         }
 
         func run() throws {
@@ -244,4 +248,12 @@ func duration(_ seconds: Double) -> String {
     if s >= 3600 { return String(format: "%dh %02dm %02ds", s / 3600, s % 3600 / 60, s % 60) }
     if s >= 60 { return String(format: "%dm %02ds", s / 60, s % 60) }
     return "\(s)s"
+}
+
+/// A duration option: finite, above 0 and at most `most` seconds (a day by default), so that no
+/// deadline is NaN (never reached) or overflows when it becomes an integer.
+func requireSeconds(_ value: Double, _ option: String, most: Double = 86_400) throws {
+    guard value.isFinite, value > 0, value <= most else {
+        throw ValidationError("\(option) must be in (0, \(Int(most))] seconds, not \(value)")
+    }
 }

@@ -104,6 +104,14 @@ import PrecisTestSupport
         }
         let bad = try CLI.run(["cluster", "status", "--cluster", cluster, "--timeout=-1"])
         #expect(bad.status != 0 && bad.stderr.contains("--timeout"), "\(bad.stderr)")
+        // Every duration is finite and positive (NaN would be a deadline never reached, -1e300 a trap
+        // when it became an integer); scale's count is bounded.
+        for args in [["down", "--timeout", "nan"], ["down", "--timeout=-1e300"], ["scale", "--workers", "1", "--timeout", "inf"],
+                     ["up", "--start-timeout", "0"], ["scale", "--workers", "100000"]] {
+            let r = try CLI.run(["cluster"] + args + ["--cluster", cluster])
+            #expect(r.status == 64 && (r.stderr.contains("must be in (0,") || r.stderr.contains("--workers must be between")),
+                    "\(args): \(r.status) \(r.stderr)")
+        }
         // An input found missing while a command runs is exit status 1 with an error line, not the
         // usage text and 64 of a malformed command line (precis-coordinator as precis).
         let missing = try Self.run("precis-coordinator", ["evaluate", "--checkpoint", dir, "--data", dir + "/none.jsonl", "--local"])

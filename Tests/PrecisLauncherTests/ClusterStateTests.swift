@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import PrecisLauncher
+import PrecisTrain
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -69,6 +70,55 @@ import Glibc
             #expect(PidFile.read(pid) == nil)
             for path in [state, pid] { try FileManager.default.removeItem(atPath: path) }
         }
+    }
+
+    /// A state file that does not describe what `up` starts is refused before anything acts on it:
+    /// `down` would otherwise signal its pids and remove its pid files, `status` run ssh with its
+    /// destinations.
+    @Test func aStateFileThatCouldMisleadDownIsRefused() throws {
+        let dir = Scratch.directory("forged")
+        let path = dir + "/cluster.json"
+        func refusal(_ edit: (inout ProcessRecord) -> Void) throws -> String? {
+            var state = Self.sample
+            edit(&state.processes[1])
+            try state.save(path)
+            do { _ = try ClusterState.load(path); return nil } catch let LaunchError.badStateFile(p, reason) {
+                #expect(p == path)
+                return reason
+            }
+        }
+        #expect(try refusal { _ in } == nil)
+        let cases: [((inout ProcessRecord) -> Void, String)] = [
+            ({ $0.ssh = "-oProxyCommand=touch /tmp/p" }, "ssh '-oProxyCommand=touch /tmp/p' starts with '-'"),
+            ({ $0.host = "a b" }, "host 'a b' holds blanks"),
+            ({ $0.pidFile = "/home/user" }, "pid_file '/home/user' is not run/ps0.pid"),
+            ({ $0.log = "/dev/zero" }, "log '/dev/zero' is not run/ps0.log"),
+            ({ $0.workdir = "-P" }, "workdir '-P' starts with '-'"),
+            ({ $0.pid = -1 }, "pid -1 is not a process of its own"),
+            ({ $0.pid = 1 }, "pid 1 is not a process of its own"),
+            ({ $0.name = "w9223372036854775807"; $0.role = .worker }, "'w9223372036854775807' (worker) is not a process"),
+            ({ $0.name = "w1" }, "'w1' (ps) is not a process"),
+            ({ $0.name = "coordinator"; $0.role = .coordinator }, "'coordinator' is listed twice"),
+        ]
+        for (edit, why) in cases {
+            let reason = try refusal(edit)
+            #expect(reason?.contains(why) == true, "\(why): \(reason ?? "accepted")")
+        }
+    }
+
+    /// The tail of a log is read from its end (a long run's log is not read whole), and a FIFO in
+    /// its place gives nothing at once instead of blocking `status`.
+    @Test func aLogTailReadsTheEndOnly() throws {
+        let dir = Scratch.directory("tail")
+        let launcher = Launcher(runDir: dir, binDir: dir)
+        let log = dir + "/w0.log"
+        let line = String(repeating: "x", count: 99) + "\n"
+        try (String(repeating: line, count: 20_000) + "last words\n").write(toFile: log, atomically: true, encoding: .utf8)
+        let record = ProcessRecord(name: "w0", role: .worker, host: "127.0.0.1", pid: 2, log: log, pidFile: dir + "/w0.pid")
+        #expect(launcher.logTail(record, lines: 2) == [String(line.dropLast()), "last words"])
+        try FileManager.default.removeItem(atPath: log)
+        #expect(mkfifo(log, 0o600) == 0)
+        #expect(launcher.logTail(record).isEmpty)
     }
 
     @Test func recordsNameWhereToFindAProcess() {

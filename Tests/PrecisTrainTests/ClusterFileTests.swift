@@ -106,8 +106,25 @@ import PrecisTestSupport
         #expect(throws: ConfigError.invalid(file: "c.yaml", key: "coordinator.port", reason: "70000 is not a TCP port (1–65535, or \"*\")")) {
             try ClusterFile.parse("coordinator: {port: 70000}\nhosts:\n  - {address: 127.0.0.1, servers: 1, workers: 1}\n", file: "c.yaml")
         }
-        #expect(throws: ConfigError.invalid(file: "c.yaml", key: "hosts[0].threads_per_worker", reason: "must be at least 1")) {
+        #expect(throws: ConfigError.invalid(file: "c.yaml", key: "hosts[0].threads_per_worker", reason: "0 is not between 1 and 4096")) {
             try ClusterFile.parse("hosts:\n  - {address: 127.0.0.1, servers: 1, workers: 1, threads_per_worker: 0}\n", file: "c.yaml")
+        }
+        // Counts are bounded, so their sums (and the metrics ports derived from them) cannot overflow.
+        #expect(throws: ConfigError.invalid(file: "c.yaml", key: "hosts[0].servers", reason: "9223372036854775807 is not between 0 and 4096")) {
+            try ClusterFile.parse("hosts:\n  - {address: 127.0.0.1, servers: 9223372036854775807, workers: 1}\n  - {address: 127.0.0.1, servers: 1}\n",
+                                  file: "c.yaml")
+        }
+        #expect(throws: ConfigError.invalid(file: "c.yaml", key: "hosts[0].workers", reason: "-1 is not between 0 and 4096")) {
+            try ClusterFile.parse("hosts:\n  - {address: 127.0.0.1, servers: 1, workers: -1}\n", file: "c.yaml")
+        }
+        // Folders a command line names: not empty, no leading '-' (`cd -P` would leave for $HOME).
+        for (yaml, key, value, why) in [("run_dir: \"\"\n", "run_dir", "", "empty"), ("bin_dir: -x\n", "bin_dir", "-x", "starts with '-'")] {
+            #expect(throws: ConfigError.invalid(file: "c.yaml", key: key, reason: "'\(value)' \(why)\(why == "empty" ? "" : " (it would be read as an option)")")) {
+                try ClusterFile.parse(yaml + "hosts:\n  - {address: 127.0.0.1, servers: 1, workers: 1}\n", file: "c.yaml")
+            }
+        }
+        #expect(throws: ConfigError.invalid(file: "c.yaml", key: "hosts[1].workdir", reason: "'-P' starts with '-' (it would be read as an option)")) {
+            try ClusterFile.parse("hosts:\n  - {address: 10.0.0.1, servers: 1}\n  - {address: 10.0.0.2, ssh: b, workdir: -P, workers: 1}\n", file: "c.yaml")
         }
         #expect(throws: ConfigError.invalid(file: "c.yaml", key: "hosts[0].workdir",
                                             reason: "only for hosts reached over ssh (roles on this machine run in the current directory)")) {
