@@ -155,16 +155,23 @@ package struct StatusTracker {
         rewind(to: step + 1)
         if history.isEmpty && pending.isEmpty {
             for e in logHistory {
-                guard let s = e["step"], let loss = e["loss"], s <= Double(step) else { continue }
-                stepClosed(StatusReport.HistoryPoint(step: Int(s), loss: loss, learningRate: e["learning_rate"] ?? 0,
+                guard let s = Self.loggedStep(e, atMost: step), let loss = e["loss"] else { continue }
+                stepClosed(StatusReport.HistoryPoint(step: s, loss: loss, learningRate: e["learning_rate"] ?? 0,
                                                      gradNorm: e["grad_norm"] ?? 0, examplesPerSecond: 0))
             }
         }
         if evaluations.isEmpty {
             for e in logHistory where e["eval_loss"] != nil || e.keys.contains(where: { $0.hasPrefix("eval_rouge") }) {
-                if let s = e["step"], s <= Double(step) { evaluated(step: Int(s), entry: e) }
+                if let s = Self.loggedStep(e, atMost: step) { evaluated(step: s, entry: e) }
             }
         }
+    }
+
+    /// A log_history entry's step when it is a whole number from 0 to `step`, else nil: a resumed
+    /// checkpoint's trainer_state.json may hold any number there (-Infinity, 1e300, 2.5).
+    static func loggedStep(_ e: [String: Double], atMost step: Int) -> Int? {
+        guard let s = e["step"], s >= 0, s <= Double(step) else { return nil }
+        return Int(exactly: s)
     }
 
     // MARK: evaluations and checkpoints

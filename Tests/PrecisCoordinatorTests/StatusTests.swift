@@ -96,6 +96,19 @@ import PrecisTrain
         #expect(t.workers[2]?.taskAge(now: 22) == 0)
     }
 
+    /// A resumed checkpoint's log_history is taken as far as its steps are steps: any other number
+    /// there (trainer_state.json is a file anyone may edit) is passed over, never converted (before,
+    /// a step of -Infinity trapped the coordinator).
+    @Test func aResumedHistoryWithoutRealStepsIsPassedOver() {
+        var t = StatusTracker()
+        let odd: [Double] = [-.infinity, .infinity, .nan, -1, 1e300, 2.5, -1e300]
+        var history = odd.map { ["step": $0, "loss": 1, "eval_loss": 1] }
+        history += [["step": 3, "loss": 2], ["step": 4, "loss": 3, "eval_loss": 2.5], ["step": 11, "loss": 9]]
+        t.restart(at: 10, history: history)
+        #expect(t.curve.map(\.step) == [3, 4] && t.curve.map(\.loss) == [2, 3])
+        #expect(t.evaluations.map(\.step) == [4])
+    }
+
     /// The curve keeps at most 2000 points, each the mean of the steps it stands for, and a rollback
     /// drops the steps after the checkpoint.
     @Test func theCurveIsBoundedAndRewinds() {
