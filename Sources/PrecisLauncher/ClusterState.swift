@@ -75,6 +75,7 @@ public struct ClusterState: Codable, Sendable, Equatable {
                 if let v = value, let p = ClusterFile.commandWordProblem(v) { return "\(at) (\(r.name)): \(field) '\(v)' \(p)" }
             }
             if let w = r.workdir, let p = ClusterFile.folderProblem(w) { return "\(at) (\(r.name)): workdir '\(w)' \(p)" }
+            if let s = r.started, ProcessIdentity.parse(s) != s { return "\(at) (\(r.name)): started '\(s)' is not BOOT_ID:TICKS" }
         }
         return nil
     }

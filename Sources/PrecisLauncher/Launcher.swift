@@ -52,12 +52,13 @@ public struct Launcher {
     public func start(_ command: RoleCommand, name: String, on host: ClusterFile.Host, threads: Int? = nil) throws -> ProcessRecord {
         let argv = [executable(command.role, remote: host.isRemote)] + command.arguments
         let log = logPath(name), pidFile = pidPath(name)
-        let pid: Int32
-        do { pid = try access(host).startDetached(argv, log: log, pidFile: pidFile) } catch let f as HostFailure {
+        let pid: Int32, started: String?
+        do { (pid, started) = try access(host).startDetached(argv, log: log, pidFile: pidFile) } catch let f as HostFailure {
             throw LaunchError.remoteStartFailed(name: name, host: host.address, ssh: host.ssh ?? "", status: f.status, output: f.message)
         }
         return ProcessRecord(name: name, role: command.role, host: host.address, ssh: host.ssh,
-                             workdir: host.isRemote ? workdir(host) : nil, pid: pid, log: log, pidFile: pidFile, threads: threads)
+                             workdir: host.isRemote ? workdir(host) : nil, pid: pid, log: log, pidFile: pidFile, threads: threads,
+                             started: started)
     }
 
     // MARK: watch
@@ -67,7 +68,7 @@ public struct Launcher {
         var result = [Int: Liveness]()
         let byHost = Dictionary(grouping: records.indices, by: { records[$0].ssh ?? "" })
         for (_, indices) in byHost {
-            switch access(records[indices[0]]).running(indices.map { records[$0].pid }) {
+            switch access(records[indices[0]]).running(indices.map { (records[$0].pid, records[$0].started) }) {
             case .success(let up):
                 for i in indices { result[i] = up.contains(records[i].pid) ? .alive : .dead }
             case .failure(let f):

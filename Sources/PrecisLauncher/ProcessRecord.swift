@@ -17,15 +17,19 @@ public struct ProcessRecord: Codable, Sendable, Equatable {
     public var threads: Int?
     /// Sent SIGTERM by `scale` and not yet gone; not counted as a live worker.
     public var leaving: Bool?
+    /// Which process the pid named when it started (`BOOT_ID:START_TICKS`, `ProcessIdentity`): a
+    /// process with that pid but another identity is not this one (the pid was reused), so `status`
+    /// shows it dead and `down` leaves it alone. Nil in state files written before it was recorded.
+    public var started: String?
 
     public init(name: String, role: Role, host: String, ssh: String? = nil, workdir: String? = nil, pid: Int32, log: String,
-                pidFile: String, threads: Int? = nil, leaving: Bool? = nil) {
+                pidFile: String, threads: Int? = nil, leaving: Bool? = nil, started: String? = nil) {
         self.name = name; self.role = role; self.host = host; self.ssh = ssh; self.workdir = workdir; self.pid = pid
-        self.log = log; self.pidFile = pidFile; self.threads = threads; self.leaving = leaving
+        self.log = log; self.pidFile = pidFile; self.threads = threads; self.leaving = leaving; self.started = started
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, role, host, ssh, workdir, pid, log, threads, leaving
+        case name, role, host, ssh, workdir, pid, log, threads, leaving, started
         case pidFile = "pid_file"
     }
 
@@ -41,6 +45,7 @@ public struct ProcessRecord: Codable, Sendable, Equatable {
         try c.encode(pidFile, forKey: .pidFile)
         try c.encodeIfPresent(threads, forKey: .threads)
         if leaving == true { try c.encode(true, forKey: .leaving) }
+        try c.encodeIfPresent(started, forKey: .started)
     }
 
     public var isRemote: Bool { ssh != nil }

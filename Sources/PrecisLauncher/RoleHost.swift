@@ -24,11 +24,12 @@ struct HostFailure: Error {
 /// Paths are as seen on that machine (relative ones from its working directory).
 protocol RoleHost {
     /// Starts `argv` detached (a session of its own, stdin from /dev/null, stdout and stderr to
-    /// `log`, truncated) and writes its pid to `pidFile`. Returns the pid.
-    func startDetached(_ argv: [String], log: String, pidFile: String) throws -> Int32
-    /// Which of `pids` run a Precis program (alive, not a zombie, `precis` in the command line,
-    /// so a reused pid does not count).
-    func running(_ pids: [Int32]) -> Result<Set<Int32>, HostFailure>
+    /// `log`, truncated) and writes its pid to `pidFile`. Returns the pid and, where the host's
+    /// /proc says, its `ProcessIdentity`.
+    func startDetached(_ argv: [String], log: String, pidFile: String) throws -> (pid: Int32, started: String?)
+    /// Which of these pids run a Precis program: alive, not a zombie, `precis` in the command line
+    /// and, where an identity was recorded, still that process (a reused pid does not count).
+    func running(_ processes: [(pid: Int32, started: String?)]) -> Result<Set<Int32>, HostFailure>
     /// Sends `signal` to `pids` (those already gone are skipped).
     func signal(_ pids: [Int32], _ signal: StopSignal) -> HostFailure?
     /// A file's text, or nil when it cannot be read.

@@ -17,22 +17,26 @@ struct SSHHost: RoleHost {
         let dir = (log as NSString).deletingLastPathComponent
         let cmd = argv.map(shellQuote).joined(separator: " ")
         return "mkdir -p \(shellQuote(dir.isEmpty ? "." : dir)) && { setsid nohup \(cmd) > \(shellQuote(log)) 2>&1 < /dev/null & "
-            + "echo $! > \(shellQuote(pidFile)); echo $!; }"
+            + "p=$!; echo $p > \(shellQuote(pidFile)); \(ProcessIdentity.shellFunction); echo $p; pid_identity $p; }"
     }
 
-    func startDetached(_ argv: [String], log: String, pidFile: String) throws -> Int32 {
+    /// The pid (the second-last line the start script prints) and its identity (the last).
+    func startDetached(_ argv: [String], log: String, pidFile: String) throws -> (pid: Int32, started: String?) {
         let r = run(Self.startScript(argv, log: log, pidFile: pidFile))
-        guard r.status == 0, let pid = r.out.split(separator: "\n").last.flatMap({ Int32($0.trimmingCharacters(in: .whitespaces)) }) else {
+        let lines = r.out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard r.status == 0, lines.count >= 2, let pid = Int32(lines[lines.count - 2]), pid > 1 else {
             throw HostFailure(status: r.status, message: (r.out + r.err).trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        return pid
+        return (pid, ProcessIdentity.parse(lines[lines.count - 1]))
     }
 
-    func running(_ pids: [Int32]) -> Result<Set<Int32>, HostFailure> {
-        guard !pids.isEmpty else { return .success([]) }
-        let list = pids.map(String.init).joined(separator: " ")
-        let script = "for p in \(list); do if kill -0 $p 2>/dev/null && [ \"$(sed 's/^.*) //' /proc/$p/stat | cut -c1)\" != Z ] "
-            + "&& tr '\\0' ' ' < /proc/$p/cmdline | grep -q precis; then echo $p; fi; done"
+    func running(_ processes: [(pid: Int32, started: String?)]) -> Result<Set<Int32>, HostFailure> {
+        guard !processes.isEmpty else { return .success([]) }
+        // ours PID [IDENTITY]: alive, not a zombie, a Precis program, and (given) still that process.
+        let ours = "ours() { kill -0 $1 2>/dev/null && [ \"$(sed 's/^.*) //' /proc/$1/stat | cut -c1)\" != Z ] "
+            + "&& tr '\\0' ' ' < /proc/$1/cmdline | grep -q precis && { [ -z \"$2\" ] || [ \"$(pid_identity $1)\" = \"$2\" ]; }; }"
+        let checks = processes.map { "ours \($0.pid) \(shellQuote($0.started ?? "")) && echo \($0.pid)" }
+        let script = ([ProcessIdentity.shellFunction, ours] + checks + ["true"]).joined(separator: "; ")
         let r = shell.run(destination, script)
         guard r.status == 0 else {
             let why = r.err.trimmingCharacters(in: .whitespacesAndNewlines)

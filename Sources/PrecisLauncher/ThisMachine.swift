@@ -6,16 +6,18 @@ import Glibc
 
 /// This machine: roles started with posix_spawn, asked about through /proc and kill(2).
 struct ThisMachine: RoleHost {
-    func startDetached(_ argv: [String], log: String, pidFile: String) throws -> Int32 {
+    func startDetached(_ argv: [String], log: String, pidFile: String) throws -> (pid: Int32, started: String?) {
         let dir = (log as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let child = try ChildProcess(argv, output: .file(log), detached: true)
         try PidFile.write(child.pid, to: pidFile)
-        return child.pid
+        return (child.pid, ProcessIdentity.of(child.pid))
     }
 
-    func running(_ pids: [Int32]) -> Result<Set<Int32>, HostFailure> {
-        .success(Set(pids.filter { Self.isRunning($0, commandContains: "precis") }))
+    func running(_ processes: [(pid: Int32, started: String?)]) -> Result<Set<Int32>, HostFailure> {
+        .success(Set(processes.filter { p in
+            Self.isRunning(p.pid, commandContains: "precis") && (p.started == nil || ProcessIdentity.of(p.pid) == p.started)
+        }.map(\.pid)))
     }
 
     func signal(_ pids: [Int32], _ signal: StopSignal) -> HostFailure? {

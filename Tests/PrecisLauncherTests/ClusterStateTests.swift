@@ -99,6 +99,7 @@ import Glibc
             ({ $0.name = "w9223372036854775807"; $0.role = .worker }, "'w9223372036854775807' (worker) is not a process"),
             ({ $0.name = "w1" }, "'w1' (ps) is not a process"),
             ({ $0.name = "coordinator"; $0.role = .coordinator }, "'coordinator' is listed twice"),
+            ({ $0.started = "x:1; reboot" }, "started 'x:1; reboot' is not BOOT_ID:TICKS"),
         ]
         for (edit, why) in cases {
             let reason = try refusal(edit)
@@ -147,5 +148,22 @@ import Glibc
         #expect(records.map(\.pid) == [4321, 4322, 4323])
         #expect(records[2].log == dir + "/w1.log" && records[2].pidFile == dir + "/w1.pid" && records[2].ssh == nil)
         #expect(PidFile.records(in: dir + "/missing").isEmpty)
+    }
+}
+
+/// `BOOT_ID:TICKS` from /proc's text: the start time is field 22 of /proc/PID/stat, counted after
+/// the last ')' (a command may hold blanks and parentheses).
+@Suite struct ProcessIdentityTests {
+    @Test func theStartTimeIsField22CountedAfterTheCommand() {
+        let fields = (3...52).map { $0 == 22 ? "987654" : "\($0)" }.joined(separator: " ")
+        let boot = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0\n"
+        #expect(ProcessIdentity.make(boot: boot, stat: "4242 (precis) x) ) " + fields) == "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0:987654")
+        #expect(ProcessIdentity.make(boot: boot, stat: "4242 (w0) 3 4") == nil, "too few fields")
+        #expect(ProcessIdentity.make(boot: "", stat: "4242 (w0) " + fields) == nil)
+        #expect(ProcessIdentity.parse("0b1c-2d:12\n") == "0b1c-2d:12")
+        for bad in [":12", "0b1c:", "0b1c:x", "a:1:2", "zz:1", "$(reboot):1"] { #expect(ProcessIdentity.parse(bad) == nil, "\(bad)") }
+        // This process, as the launcher records its children.
+        let me = ProcessIdentity.of(getpid())
+        #expect(me != nil && me == ProcessIdentity.of(getpid()) && me!.hasPrefix((ProcessIdentity.bootID ?? "?") + ":"))
     }
 }

@@ -30,6 +30,16 @@ import PrecisLauncher
                 "\(Scratch.text(w.log))")
         #expect(launcher.liveness([w]).map(\.1) == [.alive])
         #expect(launcher.logTail(w) == ["started --coordinator tcp://127.0.0.1:5555 --host 127.0.0.1 --name w0 --threads 2"])
+        // Which process the pid is was recorded at the start: a record naming another start (the pid
+        // reused since) is dead to status, and down leaves that process alone.
+        let boot = try #require(ProcessIdentity.bootID)
+        let started = try #require(w.started)
+        #expect(started.hasPrefix(boot + ":") && started != boot + ":")
+        var reused = w
+        reused.started = boot + ":1"
+        #expect(launcher.liveness([reused]).map(\.1) == [.dead])
+        #expect(!launcher.stop([reused], timeout: 1))
+        #expect(launcher.liveness([w]).map(\.1) == [.alive])
 
         var events: [Launcher.StopEvent] = []
         #expect(launcher.stop([w], timeout: 30) { events.append($0) })

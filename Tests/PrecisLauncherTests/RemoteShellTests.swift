@@ -53,13 +53,23 @@ import PrecisLauncher
         #expect(Scratch.text(dir + "/ssh-destinations") == "node2\n")
         #expect(Scratch.text(dir + "/ssh-scripts") == "cd \(remote) && mkdir -p run && { setsid nohup bin/precis-worker "
                 + "--coordinator tcp://10.77.0.1:5555 --host 10.77.0.2 --name w0 --threads 2 > run/w0.log 2>&1 < /dev/null & "
-                + "echo $! > run/w0.pid; echo $!; }\n")
+                + "p=$!; echo $p > run/w0.pid; \(ProcessIdentity.shellFunction); echo $p; pid_identity $p; }\n")
         #expect(w.ssh == "node2" && w.workdir == remote && w.host == "10.77.0.2" && w.log == "run/w0.log" && w.pidFile == "run/w0.pid")
         #expect(w.logLocation == "node2:\(remote)/run/w0.log")
         #expect(PidFile.read(remote + "/run/w0.pid") == w.pid, "the pid file is on the host")
         #expect(Scratch.eventually { Scratch.text(remote + "/run/w0.log").hasPrefix("started") })
         #expect(Scratch.text(remote + "/run/w0.log") == "started --coordinator tcp://10.77.0.1:5555 --host 10.77.0.2 --name w0 --threads 2\n")
         #expect(launcher.logTail(w) == ["started --coordinator tcp://10.77.0.1:5555 --host 10.77.0.2 --name w0 --threads 2"])
+        #expect(launcher.liveness([w]).map(\.1) == [.alive])
+        // The host said which process the pid is; a record naming another start is not this one
+        // (the pid reused): dead to status, left alone by down.
+        let boot = try #require(ProcessIdentity.bootID)
+        let started = try #require(w.started, "no identity from the host")
+        #expect(started.hasPrefix(boot + ":"), "\(started)")
+        var reused = w
+        reused.started = boot + ":1"
+        #expect(launcher.liveness([reused]).map(\.1) == [.dead])
+        #expect(!launcher.stop([reused], timeout: 1))
         #expect(launcher.liveness([w]).map(\.1) == [.alive])
 
         var events: [Launcher.StopEvent] = []
