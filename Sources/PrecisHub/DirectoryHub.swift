@@ -39,11 +39,20 @@ public struct DirectoryHub: Sendable {
         ((try repoPath(repo) as NSString).appendingPathComponent("revisions") as NSString).appendingPathComponent(revision)
     }
 
-    /// The pushed revisions, oldest first.
+    /// The pushed revisions, oldest first: folders named by ASCII digits that make a number
+    /// (anything else in `revisions/`, "½" or "١" included, is not a revision).
     public func revisions(repo: String) throws -> [String] {
+        try numberedRevisions(repo: repo).map(\.name)
+    }
+
+    /// The revisions with their numbers, oldest first.
+    private func numberedRevisions(repo: String) throws -> [(number: Int, name: String)] {
         let dir = (try repoPath(repo) as NSString).appendingPathComponent("revisions")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        return names.filter { !$0.isEmpty && $0.allSatisfy(\.isNumber) }.sorted { Int($0)! < Int($1)! }
+        return names.compactMap { name -> (number: Int, name: String)? in
+            guard !name.isEmpty, name.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let n = Int(name) else { return nil }
+            return (n, name)
+        }.sorted { $0.number < $1.number }
     }
 
     /// The revision `main` names, if any push happened.
@@ -90,13 +99,23 @@ public struct DirectoryHub: Sendable {
             }
             try syncTree(tmp)
             // Take the next number; if another pusher took it first, the rename fails: take the next.
-            var next = (try revisions(repo: repo).last.flatMap { Int($0) } ?? 0) + 1
+            let last = try numberedRevisions(repo: repo).last
+            func after(_ n: Int, _ name: String) throws -> Int {
+                let (next, overflow) = n.addingReportingOverflow(1)
+                if overflow {
+                    throw HubError.io(path: (revisionsDir as NSString).appendingPathComponent(name),
+                                      reason: "no revision number follows this one; move it out of revisions/")
+                }
+                return next
+            }
+            var next = try last.map { try after($0.number, $0.name) } ?? 1
             while true {
-                revision = String(format: "%04d", next)
+                let digits = String(next)
+                revision = String(repeating: "0", count: max(0, 4 - digits.count)) + digits  // 0001, 0002, …
                 let dest = (revisionsDir as NSString).appendingPathComponent(revision)
                 if rename(tmp, dest) == 0 { break }
                 let e = errno
-                if e == EEXIST || e == ENOTEMPTY { next += 1; continue }
+                if e == EEXIST || e == ENOTEMPTY { next = try after(next, revision); continue }
                 throw HubError.io(path: dest, reason: "rename failed: \(String(cString: strerror(e)))")
             }
             AtomicFile.syncDirectory(of: (revisionsDir as NSString).appendingPathComponent(revision))

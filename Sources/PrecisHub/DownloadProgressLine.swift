@@ -37,7 +37,7 @@ public final class DownloadProgressLine: @unchecked Sendable {
         let rate = seconds > 0 ? Double(done) / seconds : 0
         let eta = rate > 0 ? Double(max(0, total - done)) / rate : 0
         return String(format: "downloading %@  %@ / %@  %3.0f%%  %@/s  ETA %@", file, bytes(done), bytes(total), pct,
-                      bytes(Int64(rate)), clock(eta))
+                      bytes(Int64(min(rate, 1e18))), clock(eta))
     }
 
     static func bytes(_ n: Int64) -> String {

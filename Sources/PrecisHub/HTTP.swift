@@ -22,7 +22,7 @@ package struct HTTP: Sendable {
 
     let transfer: HTTPTransfer
 
-    /// One request to `url` (`timeout` seconds to connect, and at most that long without a byte moving).
+    /// One request to `url` (`timeout` seconds to connect, and at most that long below 1 KiB/s).
     package static func request(_ url: String, method: String = "GET", timeout: TimeInterval = 60) throws -> Response {
         guard let u = URL(string: url) else { throw HubError.network(method: method, url: url, reason: "not a URL") }
         return try HTTP(timeout: timeout).send(method, u)
@@ -36,10 +36,14 @@ package struct HTTP: Sendable {
     /// few KiB to a few MiB; a server sending more is refused rather than followed into memory.
     package static let maxAnswerBytes = 64 << 20
 
-    package func send(_ method: String, _ url: URL, headers: [String: String] = [:], body: Body = .none) throws -> Response {
+    /// `maxDuration`: how long the whole exchange may take (nil: no limit beyond the transfer's
+    /// stall and slowness limits).
+    package func send(_ method: String, _ url: URL, headers: [String: String] = [:], body: Body = .none,
+                      maxDuration: TimeInterval? = nil) throws -> Response {
         var received = Data()
         var tooLarge = false
-        let head = try transfer.run(method, url, headers: headers, body: body, followRedirects: true, onHead: { _ in .more },
+        let head = try transfer.run(method, url, headers: headers, body: body, followRedirects: true, maxDuration: maxDuration,
+                                    onHead: { _ in .more },
                                     onBody: { piece in
                                         guard received.count + piece.count <= Self.maxAnswerBytes else { tooLarge = true; return .skip }
                                         received.append(piece)

@@ -42,17 +42,24 @@ package struct HTTPTransfer: Sendable {
         case file(String)
     }
 
-    /// Seconds to connect, and seconds without a byte moving either way before the request fails.
+    /// Seconds to connect; and the window over which the transfer must average at least
+    /// `minimumSpeed` bytes per second (both directions together) or fail: a server that stops, or
+    /// one that drips a byte now and then, does not hold the request open.
     package let timeout: TimeInterval
+
+    /// 1 KiB/s: far below any real link, far above a server dripping bytes to keep a request alive.
+    package static let minimumSpeed = 1024
 
     package init(timeout: TimeInterval) { self.timeout = timeout }
 
     /// Sends the request. Redirects are not followed unless `followRedirects` (then only the last
     /// answer's head and body are seen, and never to a scheme other than http and https). `onHead`
     /// sees the status and headers before any body byte and may refuse the body (a redirect's or an
-    /// error's body then goes nowhere); `onBody` gets each piece.
+    /// error's body then goes nowhere); `onBody` gets each piece. `maxDuration`: the most seconds the
+    /// whole exchange may take (API calls with small answers); nil for transfers of any size.
     package func run(_ method: String, _ url: URL, headers: [String: String], body: Body = .none, followRedirects: Bool = false,
-             onHead: @escaping (Head) -> Verdict, onBody: @escaping (Data) -> Verdict) throws -> Head {
+                     maxDuration: TimeInterval? = nil,
+                     onHead: @escaping (Head) -> Verdict, onBody: @escaping (Data) -> Verdict) throws -> Head {
         func failure(_ reason: String) -> HubError {
             HubError.network(method: method, url: Redact.url(url), reason: Redact.text(reason))
         }
@@ -92,8 +99,9 @@ package struct HTTPTransfer: Sendable {
             set(CURLOPT_PROTOCOLS_STR, "http,https")
             set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
             set(CURLOPT_CONNECTTIMEOUT_MS, Int(min(max(timeout, 0.001), 1e6) * 1000))
-            set(CURLOPT_LOW_SPEED_LIMIT, 1)
-            set(CURLOPT_LOW_SPEED_TIME, max(1, Int(min(timeout, 1e6).rounded(.up))))
+            set(CURLOPT_LOW_SPEED_LIMIT, Self.minimumSpeed)
+            set(CURLOPT_LOW_SPEED_TIME, max(1, Int(min(max(timeout, 0), 1e6).rounded(.up))))
+            if let maxDuration { set(CURLOPT_TIMEOUT_MS, Int(min(max(maxDuration, 0.001), 1e6) * 1000)) }
             if followRedirects { set(CURLOPT_FOLLOWLOCATION, 1); set(CURLOPT_MAXREDIRS, 10) }
             if method == "HEAD" {
                 set(CURLOPT_NOBODY, 1)

@@ -23,13 +23,26 @@ public struct HubClient: Sendable, CustomStringConvertible {
 
     /// Files go in preupload and LFS batch requests in groups of this many.
     public static let batchSize = 100
+    /// A "regular" file goes base64-encoded inside the commit request, read whole into memory: one
+    /// bigger than this is refused (the Hub itself sends anything over 10 MB through LFS).
+    public static let maxRegularFileBytes: Int64 = 64 << 20
+    /// The regular files of one commit together (their base64 is held in memory at once).
+    public static let maxRegularCommitBytes: Int64 = 256 << 20
+    /// A multipart upload reads one part into memory: a `chunk_size` above this is refused.
+    public static let maxChunkBytes: Int64 = 512 << 20
 
     public init(endpoint: URL, token: HubToken?, repoType: RepoType = .model, requestTimeout: TimeInterval = 120) {
         self.endpoint = endpoint
         self.token = token
         self.repoType = repoType
         self.http = HTTP(timeout: requestTimeout)
+        self.apiDuration = requestTimeout * 5
     }
+
+    /// The longest one small JSON exchange with the hub (repo creation, preupload, LFS batch) may
+    /// take: 5 × `requestTimeout`. Transfers and the commit (whose body carries the regular files)
+    /// have only the slowness limit (1 KiB/s averaged over `requestTimeout`).
+    let apiDuration: TimeInterval
 
     public var description: String {
         "HubClient(\(Redact.url(endpoint)), token: \(token == nil ? "none" : "set"))"
@@ -44,7 +57,7 @@ public struct HubClient: Sendable, CustomStringConvertible {
         var body: [String: Any] = ["name": repo.name, "type": repoType.rawValue, "private": isPrivate]
         if let owner = repo.owner { body["organization"] = owner }
         let url = endpoint.appendingPathComponent("api/repos/create")
-        let r = try hubRequest("POST", url, json: body, repo: repo)
+        let r = try hubRequest("POST", url, json: body, repo: repo, maxDuration: apiDuration)
         if r.status == 409 { return false }
         try check(r, "POST", url, repo: repo)
         return true
@@ -61,17 +74,32 @@ public struct HubClient: Sendable, CustomStringConvertible {
         let repo = try RepoID(id)
         let files = try FolderListing.files(in: folder)
         let plans = try preupload(files, repo: repo, revision: revision)
+        let preuploadURL = Redact.url(apiURL(repo, "preupload", revision))
 
         // Hash each file the way its upload mode names it, and drop what the hub already has.
         var regular: [(FolderListing.Entry, String)] = []
         var lfs: [(FolderListing.Entry, String)] = []
         var unchanged: [String] = []
+        var regularBytes: Int64 = 0
         for f in files {
             let plan = plans[f.relative]!
             if plan.shouldIgnore { continue }
+            // Regular files are read whole and base64-encoded in memory: the server's choice is
+            // bounded before anything is read.
+            if !plan.lfs && f.size > Self.maxRegularFileBytes {
+                throw HubError.badResponse(url: preuploadURL, reason: "the hub asks for \(f.relative) (\(f.size) bytes) as a regular file, "
+                                           + "sent in memory inside the commit; more than \(Self.maxRegularFileBytes >> 20) MiB is refused")
+            }
             let oid = try plan.lfs ? Hashing.sha256Hex(fileAt: f.absolute) : Hashing.gitBlobSHA1(fileAt: f.absolute)
             if let remote = plan.oid, remote == oid { unchanged.append(f.relative); continue }
-            if plan.lfs { lfs.append((f, oid)) } else { regular.append((f, oid)) }
+            if plan.lfs { lfs.append((f, oid)) } else {
+                regular.append((f, oid))
+                regularBytes += f.size  // each at most maxRegularFileBytes: no overflow
+                if regularBytes > Self.maxRegularCommitBytes {
+                    throw HubError.badResponse(url: preuploadURL, reason: "the hub asks for more than \(Self.maxRegularCommitBytes >> 20) MiB "
+                                               + "of regular files (sent in memory inside the commit), \(f.relative) included; refused")
+                }
+            }
         }
         if regular.isEmpty && lfs.isEmpty && deleting.isEmpty {
             return CommitResult(commitOid: nil, commitURL: nil, uploaded: [], unchanged: unchanged)
@@ -125,7 +153,7 @@ public struct HubClient: Sendable, CustomStringConvertible {
             for f in batch {
                 entries.append(["path": f.relative, "size": f.size, "sample": try sample(f.absolute).base64EncodedString()])
             }
-            let r = try hubRequest("POST", url, json: ["files": entries], repo: repo)
+            let r = try hubRequest("POST", url, json: ["files": entries], repo: repo, maxDuration: apiDuration)
             try check(r, "POST", url, repo: repo)
             guard let answer = JSON.object(r.body), let list = answer["files"] as? [[String: Any]] else {
                 throw HubError.badResponse(url: Redact.url(url), reason: "no 'files' list in the preupload answer")
@@ -171,7 +199,7 @@ public struct HubClient: Sendable, CustomStringConvertible {
                 "objects": batch.map { ["oid": $0.1, "size": $0.0.size] as [String: Any] },
             ]
             let r = try hubRequest("POST", url, body: JSON.encode(request), contentType: "application/vnd.git-lfs+json",
-                                   accept: "application/vnd.git-lfs+json", repo: repo)
+                                   accept: "application/vnd.git-lfs+json", repo: repo, maxDuration: apiDuration)
             try check(r, "POST", url, repo: repo)
             guard let answer = JSON.object(r.body), let objects = answer["objects"] as? [[String: Any]] else {
                 throw HubError.badResponse(url: Redact.url(url), reason: "no 'objects' in the LFS batch answer")
@@ -211,15 +239,31 @@ public struct HubClient: Sendable, CustomStringConvertible {
     }
 
     /// Multipart: every `chunk_size` bytes to the URL of its part number, then the ETags to `href`.
+    /// The header's keys that are digits name the parts: each must be a plain decimal number
+    /// (no sign, no leading zero), and they must be exactly 1…⌈size / chunk_size⌉.
     func uploadMultipart(_ file: FolderListing.Entry, oid: String, completion: URL, header: [String: String],
                          chunkSize text: String) throws {
+        let answerURL = Redact.url(completion)
         guard let chunkSize = Int64(text), chunkSize > 0 else {
-            throw HubError.badResponse(url: Redact.url(completion), reason: "chunk_size '\(text)' is not a positive integer")
+            throw HubError.badResponse(url: answerURL, reason: "chunk_size '\(text.prefix(40))' is not a positive integer")
         }
-        let parts = header.keys.compactMap { k in k.allSatisfy(\.isNumber) ? Int(k) : nil }.sorted()
-        let expected = Int((file.size + chunkSize - 1) / chunkSize)
-        guard parts == (expected > 0 ? Array(1...expected) : []) else {
-            throw HubError.badResponse(url: Redact.url(completion),
+        guard chunkSize <= Self.maxChunkBytes else {
+            throw HubError.badResponse(url: answerURL, reason: "chunk_size \(chunkSize) for \(file.relative) is over the \(Self.maxChunkBytes >> 20) MiB "
+                                       + "one part may hold in memory")
+        }
+        var partURLs: [Int64: String] = [:]
+        for (key, value) in header where !key.isEmpty && key.utf8.allSatisfy({ (0x30...0x39).contains($0) }) {
+            guard key.utf8.first != 0x30, let n = Int64(key) else {
+                throw HubError.badResponse(url: answerURL, reason: "part number '\(key.prefix(40))' for \(file.relative) is not a plain positive decimal")
+            }
+            partURLs[n] = value
+        }
+        // ⌈size / chunkSize⌉ without overflow (size + chunkSize - 1 can pass Int64.max).
+        let expected = file.size / chunkSize + (file.size % chunkSize == 0 ? 0 : 1)
+        let parts = partURLs.keys.sorted()
+        // Distinct positive numbers: as many as expected, the largest `expected` ⇔ exactly 1…expected.
+        guard Int64(parts.count) == expected, parts.last ?? 0 == expected else {
+            throw HubError.badResponse(url: answerURL,
                                        reason: "\(parts.count) part URLs for \(file.relative), which needs \(expected) of \(chunkSize) bytes")
         }
         guard let handle = FileHandle(forReadingAtPath: file.absolute) else {
@@ -228,12 +272,13 @@ public struct HubClient: Sendable, CustomStringConvertible {
         defer { try? handle.close() }
         var etags: [[String: Any]] = []
         for n in parts {
-            guard let partURL = URL(string: header[String(n)]!) else {
-                throw HubError.badResponse(url: Redact.url(completion), reason: "part \(n) has no valid URL")
+            guard let text = partURLs[n], let partURL = URL(string: text) else {
+                throw HubError.badResponse(url: answerURL, reason: "part \(n) has no valid URL")
             }
             let chunk: Data
             do {
-                try handle.seek(toOffset: UInt64(Int64(n - 1) * chunkSize))
+                // n ≤ expected, so (n - 1) × chunkSize < size: no overflow.
+                try handle.seek(toOffset: UInt64((n - 1) * chunkSize))
                 chunk = try handle.read(upToCount: Int(chunkSize)) ?? Data()
             } catch {
                 throw HubError.io(path: file.absolute, reason: "cannot read part \(n): \(error.localizedDescription)")
@@ -262,15 +307,16 @@ public struct HubClient: Sendable, CustomStringConvertible {
     }
 
     /// A request to the hub itself: the only kind that carries the token.
-    func hubRequest(_ method: String, _ url: URL, json: [String: Any], repo: RepoID?) throws -> HTTP.Response {
-        try hubRequest(method, url, body: JSON.encode(json), contentType: "application/json", repo: repo)
+    /// `maxDuration`: the whole exchange's limit (small JSON requests); nil: only the stall limit.
+    func hubRequest(_ method: String, _ url: URL, json: [String: Any], repo: RepoID?, maxDuration: TimeInterval? = nil) throws -> HTTP.Response {
+        try hubRequest(method, url, body: JSON.encode(json), contentType: "application/json", repo: repo, maxDuration: maxDuration)
     }
 
     func hubRequest(_ method: String, _ url: URL, body: Data, contentType: String, accept: String = "application/json",
-                    repo: RepoID?) throws -> HTTP.Response {
+                    repo: RepoID?, maxDuration: TimeInterval? = nil) throws -> HTTP.Response {
         var headers = ["Content-Type": contentType, "Accept": accept, "User-Agent": "precis-hub/1"]
         if let token { headers["Authorization"] = "Bearer \(token.value)" }
-        return try http.send(method, url, headers: headers, body: .data(body))
+        return try http.send(method, url, headers: headers, body: .data(body), maxDuration: maxDuration)
     }
 
     /// Turns a non-2xx answer into a typed error (token redacted from the server's text).

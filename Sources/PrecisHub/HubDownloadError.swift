@@ -50,7 +50,9 @@ public enum HubDownloadError: Error, CustomStringConvertible, Equatable, Sendabl
         case let .sizeMismatch(file, expected, received):
             return "\(file): expected \(expected) bytes but received \(received)"
         case let .checksumMismatch(file, expected, actual):
-            return "\(file): sha256 \(actual) does not match the Hub's \(expected); the partial download was removed, try again"
+            // A 64-hex ETag is a sha256 (LFS), a 40-hex one a git blob id (regular files).
+            let what = expected.utf8.count == 40 ? "git blob id" : "sha256"
+            return "\(file): \(what) \(actual) does not match the Hub's \(expected); the partial download was removed, try again"
         case let .noSpace(path, needed, available):
             return "\(path): \(needed) bytes to download but only \(available) free"
         case let .invalidReference(text, reason):

@@ -15,8 +15,12 @@ import Glibc
 ///    (`X-Linked-Size`, else `Content-Length`); an LFS file answers with a redirect to its storage.
 /// 3. Unless `blobs/{etag}` exists, `GET` the final location into `blobs/{etag}.incomplete`,
 ///    following redirects (the token goes only to the hub's own origin), resuming with `Range` from
-///    what an earlier attempt left; then size and (LFS) sha256 checks, rename to `blobs/{etag}`, and
-///    a relative symlink from the snapshot.
+///    what an earlier attempt left; then the size and the content against the ETag (sha256 for an
+///    LFS file, the git blob id for a regular one), rename to `blobs/{etag}`, and a relative
+///    symlink from the snapshot.
+///
+/// The API and HEAD requests must end within 5 × `settings.timeout`; every request fails when it
+/// averages under 1 KiB/s over `settings.timeout` seconds.
 ///
 /// With `offline` set nothing is requested: the cache answers or the error says what is missing.
 public struct HubDownloader: Sendable {
@@ -46,6 +50,10 @@ public struct HubDownloader: Sendable {
     public static let maxAPIBytes = 32 << 20
     /// Sharded-weight index files larger than this are refused.
     public static let maxIndexBytes: Int64 = 64 << 20
+    /// How long one API or HEAD exchange (redirects included) may take, in multiples of `settings.timeout`.
+    public static let apiDurationFactor: Double = 5
+
+    var apiDuration: TimeInterval { settings.timeout * Self.apiDurationFactor }
 
     public init(settings: HubSettings, progress: Progress? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.settings = settings
@@ -133,7 +141,7 @@ public struct HubDownloader: Sendable {
         let url = try endpointURL("api/models/\(ref.repo)/revision/\(Self.escape(ref.revision))")
         let sink = MemorySink(limit: Self.maxAPIBytes, what: "the revision answer from \(Redact.url(url))")
         let (head, final) = try follow("GET", url, extraHeaders: ["Accept": "application/json"], crossOrigin: .follow, ref: ref,
-                                       file: nil, onHead: { h in h.status == 200 ? .more : .skip },
+                                       file: nil, maxDuration: apiDuration, onHead: { h in h.status == 200 ? .more : .skip },
                                        sink: sink)
         if let e = sink.failure { throw e }
         try checkStatus(head, url: final, ref: ref, file: nil)
@@ -142,6 +150,10 @@ public struct HubDownloader: Sendable {
         }
         guard let sha = obj["sha"] as? String, HubReference.isCommitHash(sha) else {
             throw HubDownloadError.badAnswer(url: Redact.url(final), reason: "'sha' is missing or not a 40-hex commit id")
+        }
+        // A pinned commit must be answered with itself: another commit's files are not that revision.
+        if ref.isCommit && sha != ref.revision {
+            throw HubDownloadError.badAnswer(url: Redact.url(final), reason: "'sha' \(sha) is not the commit \(ref.revision) asked for")
         }
         guard let list = obj["siblings"] as? [Any] else {
             throw HubDownloadError.badAnswer(url: Redact.url(final), reason: "'siblings' is missing or not a list")
@@ -187,7 +199,7 @@ public struct HubDownloader: Sendable {
         let escapedPath = path.split(separator: "/").map { Self.escape(String($0)) }.joined(separator: "/")
         let url = try endpointURL("\(ref.repo)/resolve/\(ref.revision)/\(escapedPath)")
         let (head, final) = try follow("HEAD", url, extraHeaders: [:], crossOrigin: .stop, ref: ref, file: path,
-                                       onHead: { _ in .more }, sink: nil)
+                                       maxDuration: apiDuration, onHead: { _ in .more }, sink: nil)
         if !head.isRedirect { try checkStatus(head, url: final, ref: ref, file: path) }
         let where_ = Redact.url(final)
         if let c = head.header("X-Repo-Commit"), c != ref.revision {
@@ -223,13 +235,24 @@ public struct HubDownloader: Sendable {
             let needed = meta.size - (Self.fileSize(partial) ?? 0)
             if needed > free { throw HubDownloadError.noSpace(path: blob, needed: needed, available: free) }
         }
-        let fd = open(partial, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        guard fd >= 0 else { throw HubDownloadError.cache(path: partial, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        // Not through a symlink (its target would be appended to, or emptied), not waiting on a FIFO:
+        // a regular file or an error naming it.
+        let fd = open(partial, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let e = errno
+            let reason = e == ELOOP ? "it is a symbolic link, not a regular file" : e == ENXIO ? "it is not a regular file"
+                : "cannot open: \(String(cString: strerror(e)))"
+            throw HubDownloadError.cache(path: partial, reason: reason + "; remove it and try again")
+        }
         var closed = false
         defer { if !closed { close(fd) } }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw HubDownloadError.cache(path: partial, reason: "it is not a regular file; remove it and try again")
+        }
         var attempt = 0
         while true {
-            let have = Self.fileSize(partial) ?? 0
+            let have = Self.fileSize(fd: fd)
             if have == meta.size { break }
             attempt += 1
             let sink = FileSink(fd: fd, path: partial, already: have, total: meta.size, file: file, progress: progress)
@@ -237,22 +260,28 @@ public struct HubDownloader: Sendable {
                 try fetchBody(meta, have: have, sink: sink, file: file)
                 if let e = sink.failure { throw e }
             } catch let e as HubError where e.isRetryable && attempt < Self.maxAttempts {
-                let now = Self.fileSize(partial) ?? 0
+                let now = Self.fileSize(fd: fd)
                 log("\(file): \(e); resuming at byte \(now) (attempt \(attempt + 1) of \(Self.maxAttempts))")
                 // A broken connection that delivered bytes is retried at once; a refusal (5xx, 429)
                 // or a connection that delivered nothing waits a little longer each time.
                 if now == have { Thread.sleep(forTimeInterval: min(8, 0.5 * Double(1 << (attempt - 1)))) }
                 continue
             }
-            let now = Self.fileSize(partial) ?? 0
+            let now = Self.fileSize(fd: fd)
             if now != meta.size { throw HubDownloadError.sizeMismatch(file: file, expected: meta.size, received: now) }
         }
         fsync(fd)
         close(fd)
         closed = true
-        if meta.etag.utf8.count == 64 && meta.etag.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) {
+        // The ETag names the content: an LFS file's is its sha256 (64 hex), a regular file's its git
+        // blob id (40 hex, the SHA-1 of "blob <size>\0" + the bytes). Another ETag is not checked.
+        let isHex = meta.etag.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+        let algorithm: ((String) throws -> String)? = !isHex ? nil
+            : meta.etag.utf8.count == 64 ? { try Hashing.sha256Hex(fileAt: $0) }
+            : meta.etag.utf8.count == 40 && !meta.lfs ? { try Hashing.gitBlobSHA1(fileAt: $0) } : nil
+        if let algorithm {
             let actual: String
-            do { actual = try Hashing.sha256Hex(fileAt: partial) } catch {
+            do { actual = try algorithm(partial) } catch {
                 throw HubDownloadError.cache(path: partial, reason: "cannot read back: \(error)")
             }
             if actual != meta.etag {
@@ -293,16 +322,21 @@ public struct HubDownloader: Sendable {
     /// Sends the request and follows redirects (at most `maxRedirects`): relative or same-origin
     /// ones always, with the token; others only with `.follow`, and without the token. Returns the
     /// last answer's head and URL.
+    /// `maxDuration` bounds the whole chain (nil for file bodies, which have only the slowness limit).
     func follow(_ method: String, _ start: URL, extraHeaders: [String: String], crossOrigin: CrossOrigin,
-                ref: HubReference?, file: String?, onHead: @escaping @Sendable (HTTPTransfer.Head) -> HTTPTransfer.Verdict,
+                ref: HubReference?, file: String?, maxDuration: TimeInterval? = nil,
+                onHead: @escaping @Sendable (HTTPTransfer.Head) -> HTTPTransfer.Verdict,
                 sink: (any BodySink)?) throws -> (HTTPTransfer.Head, URL) {
         var url = start
+        let deadline = maxDuration.map { Date(timeIntervalSinceNow: $0) }
         for _ in 0...Self.maxRedirects {
             var headers = extraHeaders
             headers["User-Agent"] = "precis-hub/1"
             if headers["Accept-Encoding"] == nil { headers["Accept-Encoding"] = "identity" }
             if let token = settings.token, Self.sameOrigin(url, settings.endpoint) { headers["Authorization"] = "Bearer \(token.value)" }
-            let head = try transfer.run(method, url, headers: headers, onHead: { h in h.isRedirect ? .skip : onHead(h) },
+            // What is left of the chain's time (at least a millisecond: libcurl then reports the timeout).
+            let left = deadline.map { max(0.001, $0.timeIntervalSinceNow) }
+            let head = try transfer.run(method, url, headers: headers, maxDuration: left, onHead: { h in h.isRedirect ? .skip : onHead(h) },
                                         onBody: { d in sink?.append(d) ?? .more })
             guard head.isRedirect else { return (head, url) }
             guard let l = head.header("Location"), let next = URL(string: l, relativeTo: url)?.absoluteURL,
@@ -371,6 +405,12 @@ public struct HubDownloader: Sendable {
     static func fileSize(_ path: String) -> Int64? {
         var st = stat()
         return stat(path, &st) == 0 ? Int64(st.st_size) : nil
+    }
+
+    /// The size of the open file (0 if fstat fails, which it does not on an open descriptor).
+    static func fileSize(fd: Int32) -> Int64 {
+        var st = stat()
+        return fstat(fd, &st) == 0 ? Int64(st.st_size) : 0
     }
 
     func readSmall(_ path: String, limit: Int64) throws -> Data {

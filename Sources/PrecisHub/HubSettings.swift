@@ -14,7 +14,8 @@ public struct HubSettings: Sendable, CustomStringConvertible {
     public var cacheDir: String
     /// No single file bigger than this is downloaded (default 64 GiB).
     public var maxFileBytes: Int64
-    /// Seconds without progress before a request fails.
+    /// Seconds to connect, and the window over which a request must average 1 KiB/s or fail; an
+    /// API or HEAD request must also end within 5 × this (`HubDownloader.apiDurationFactor`).
     public var timeout: TimeInterval = 60
 
     public static let defaultEndpoint = "https://huggingface.co"

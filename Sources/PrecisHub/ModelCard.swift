@@ -148,7 +148,8 @@ public enum ModelCard {
         var t = "| Step | Epoch | " + columns.map { cell(titles[$0] ?? String($0.dropFirst(5))) }.joined(separator: " | ") + " |\n"
         t += "|" + String(repeating: "---|", count: columns.count + 2) + "\n"
         for e in evals {
-            let step = e["step"].map { String(Int($0)) } ?? ""
+            // trainer_state.json may hold any number: only a finite step within Int's range prints.
+            let step = e["step"].flatMap { Int(exactly: $0.rounded(.towardZero)) }.map(String.init) ?? ""
             let epoch = e["epoch"].map { number($0, digits: 2) } ?? ""
             let values = columns.map { e[$0].map { number($0) } ?? "" }
             t += "| \(step) | \(epoch) | " + values.joined(separator: " | ") + " |\n"

@@ -31,6 +31,14 @@ final class FakeHub: @unchecked Sendable {
     /// Authorization header echoed in the body, as a careless server might).
     private var permanent: [String: Int] = [:]
 
+    // Hostile knobs (set through `with`).
+    /// The multipart action's `chunk_size` (the parts are still cut by `chunkSize`).
+    var chunkSizeText: String?
+    /// The header key naming part n (default: n in decimal).
+    var partKey: ((Int) -> String)?
+    /// Paths the preupload answers "regular" for, whatever their size.
+    var forceRegular: Set<String> = []
+
     var baseURL: String { server.baseURL }
 
     init(token: String?) throws {
@@ -47,6 +55,7 @@ final class FakeHub: @unchecked Sendable {
 
     func failNext(_ pathPart: String, with statuses: [Int]) { lock.withLock { failures[pathPart, default: []] += statuses } }
     func failAlways(_ pathPart: String, with status: Int) { lock.withLock { permanent[pathPart] = status } }
+    func with(_ body: (FakeHub) -> Void) { lock.withLock { body(self) } }
 
     var recorded: [Request] { lock.withLock { requests } }
     var storedFiles: [String: StoredFile] { lock.withLock { files } }
@@ -103,7 +112,7 @@ final class FakeHub: @unchecked Sendable {
         for f in list {
             let path = f["path"] as! String
             let size = f["size"] as! Int
-            let lfs = path.hasSuffix(".safetensors") || path.hasSuffix(".bin") || size >= Self.lfsThreshold
+            let lfs = !forceRegular.contains(path) && (path.hasSuffix(".safetensors") || path.hasSuffix(".bin") || size >= Self.lfsThreshold)
             var entry: [String: Any] = ["path": path, "uploadMode": lfs ? "lfs" : "regular", "shouldIgnore": false]
             if let stored = files[path] { entry["oid"] = stored.oid }
             out.append(entry)
@@ -121,9 +130,9 @@ final class FakeHub: @unchecked Sendable {
             if lfsObjects[oid] == nil {
                 if size > Self.multipartThreshold {
                     multipart = true
-                    var header: [String: String] = ["chunk_size": String(Self.chunkSize)]
+                    var header: [String: String] = ["chunk_size": chunkSizeText ?? String(Self.chunkSize)]
                     for n in 1...((size + Self.chunkSize - 1) / Self.chunkSize) {
-                        header[String(n)] = "\(baseURL)/storage/part/\(oid)/\(n)?X-Amz-Signature=secret\(n)"
+                        header[partKey?(n) ?? String(n)] = "\(baseURL)/storage/part/\(oid)/\(n)?X-Amz-Signature=secret\(n)"
                     }
                     entry["actions"] = ["upload": ["href": "\(baseURL)/storage/complete/\(oid)?uploadId=u1", "header": header]]
                 } else {

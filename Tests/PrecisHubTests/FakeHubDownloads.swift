@@ -42,6 +42,10 @@ final class FakeDownloadHub: @unchecked Sendable {
     var relativeHop = false
     /// The ETag (X-Linked-Etag for LFS files) announced for these paths instead of the real one.
     var etagOverride: [String: String] = [:]
+    /// Regular (non-LFS) files served with one byte flipped, under their real ETag and size.
+    var corruptRegular: Set<String> = []
+    /// The revision API sends its answer this many bytes at a time, this often.
+    var revisionDrip: (bytes: Int, every: TimeInterval)?
 
     var hubURL: String { hub.baseURL }
     var cdnURL: String { cdn.baseURL }
@@ -95,7 +99,9 @@ final class FakeDownloadHub: @unchecked Sendable {
         if p.hasPrefix("/hop/") { p.removeFirst(4) }
         if p.hasPrefix("/api/models/"), let i = p.range(of: "/revision/") {
             let repo = String(p[p.index(p.startIndex, offsetBy: 12)..<i.lowerBound]), rev = String(p[i.upperBound...])
-            if let body = revisionBody { return Response(status: 200, headers: ["Content-Type": "application/json"], body: body) }
+            if let body = revisionBody {
+                return Response(status: 200, headers: ["Content-Type": "application/json"], body: body, drip: revisionDrip)
+            }
             guard let rp = repos[repo] else {
                 return Response(status: 401, headers: ["X-Error-Code": "RepositoryNotFound"], body: Data("Repository not found".utf8))
             }
@@ -130,8 +136,10 @@ final class FakeDownloadHub: @unchecked Sendable {
                                                    "X-Linked-Size": String(size), "ETag": "\"\(Hashing.gitBlobSHA1(data: Data(oid.utf8)))\""],
                             body: Data("Found. Redirecting to \(location)".utf8))
         }
+        var served = data
+        if corruptRegular.contains(path) { served[served.startIndex] ^= 0xFF }
         return Response(status: 200, headers: ["ETag": etagOverride[path] ?? "\"\(Hashing.gitBlobSHA1(data: data))\"", "X-Repo-Commit": commit,
-                                               "Content-Length": String(data.count)], body: data)
+                                               "Content-Length": String(data.count)], body: served)
     }
 
     private func handleCDN(_ r: Request) -> Response {

@@ -30,6 +30,12 @@ import Glibc
                 return TestHTTPServer.Response(status: 200, headers: h)
             case "/moved":
                 return TestHTTPServer.Response(status: 307, headers: ["Location": "/echo"])
+            case "/drip-slow":
+                // 500 bytes/s: 40 s for the whole answer, each piece well within any stall limit.
+                return TestHTTPServer.Response(status: 200, body: Data(count: 20_000), drip: (100, 0.2))
+            case "/drip-fast":
+                // 16 KiB/s, fast enough for any slowness limit, but 64 s for the whole answer.
+                return TestHTTPServer.Response(status: 200, body: Data(count: 1 << 20), drip: (4096, 0.25))
             default:
                 return .text("no such page", status: 404)
             }
@@ -71,6 +77,29 @@ import Glibc
         let head = try HTTPTransfer(timeout: 10).run("GET", URL(string: server.baseURL + "/moved")!, headers: [:],
                                                      onHead: { _ in .skip }, onBody: { _ in .more })
         #expect(head.status == 307 && head.header("Location") == "/echo")
+    }
+
+    /// A server that keeps a request alive with a byte now and then is cut off by the 1 KiB/s
+    /// floor (over `timeout` seconds); one that sends fast enough but for ever, by `maxDuration`.
+    @Test func drippingAnswersAreCutOff() throws {
+        let server = try Self.server()
+        defer { server.stop() }
+        var start = Date()
+        #expect {
+            try HTTP(timeout: 2).send("GET", URL(string: server.baseURL + "/drip-slow")!)
+        } throws: { e in
+            guard case let HubError.network(_, url, reason) = e else { return false }
+            return url.hasSuffix("/drip-slow") && reason.contains("slow")
+        }
+        #expect(Date().timeIntervalSince(start) < 20, "cut off after \(Date().timeIntervalSince(start)) s")
+        start = Date()
+        #expect {
+            try HTTP(timeout: 2).send("GET", URL(string: server.baseURL + "/drip-fast")!, maxDuration: 3)
+        } throws: { e in
+            guard case let HubError.network(_, url, reason) = e else { return false }
+            return url.hasSuffix("/drip-fast") && reason.contains("timed out")
+        }
+        #expect(Date().timeIntervalSince(start) < 20, "cut off after \(Date().timeIntervalSince(start)) s")
     }
 
     @Test func manyRequestsAtOnceWithRefusalsAndTimeoutsEachEndWithTheirOwnOutcome() throws {

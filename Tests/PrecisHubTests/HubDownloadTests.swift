@@ -361,6 +361,105 @@ private func expectError(_ body: () throws -> Void, _ check: (HubDownloadError) 
         #expect(throws: HubError.self) { try attempt() }
     }
 
+    /// A regular file's ETag is its git blob id: bytes that do not hash to it are not kept.
+    @Test func regularFilesAreCheckedAgainstTheirGitBlobID() throws {
+        let hub = try FakeDownloadHub(token: nil)
+        defer { hub.stop() }
+        let files = modelRepo()
+        hub.publish("org/tiny", files: files)
+        hub.with { $0.corruptRegular = ["config.json"] }
+        let cache = TestData.tempDir("blobid")
+        let ref = try HubReference(parsing: "org/tiny")
+        let blobID = Hashing.gitBlobSHA1(data: files["config.json"]!)
+        expectError({ _ = try HubDownloader(settings: settings(hub, cache: cache)).snapshot(ref, purpose: .model) }) {
+            guard case let .checksumMismatch(file, expected, _) = $0 else { return false }
+            return file == "org/tiny/config.json" && expected == blobID && "\($0)".contains("git blob id")
+        }
+        let blobs = try FileManager.default.contentsOfDirectory(atPath: cache + "/models--org--tiny/blobs")
+        #expect(!blobs.contains { $0.hasPrefix(blobID) }, "\(blobs)")
+        hub.with { $0.corruptRegular = [] }
+        let s = try HubDownloader(settings: settings(hub, cache: cache)).snapshot(ref, purpose: .model)
+        #expect(FileManager.default.contents(atPath: s.folder + "/config.json") == files["config.json"])
+    }
+
+    /// A pinned commit answered with another commit is refused: that commit's files are not the
+    /// revision asked for, and no ref is written for it.
+    @Test func aPinnedCommitMustBeAnsweredWithItself() throws {
+        let hub = try FakeDownloadHub(token: nil)
+        defer { hub.stop() }
+        var files = modelRepo()
+        let old = hub.publish("org/tiny", branch: "v1", files: files)
+        files["config.json"] = Data("{\"model_type\": \"bart\", \"d_model\": 8}\n".utf8)
+        let new = hub.publish("org/tiny", files: files)
+        let siblings = files.keys.sorted().map { "{\"rfilename\": \"\($0)\"}" }.joined(separator: ", ")
+        hub.with { $0.revisionBody = Data("{\"sha\": \"\(new)\", \"siblings\": [\(siblings)]}".utf8) }
+        let cache = TestData.tempDir("pinned")
+        expectError({ _ = try HubDownloader(settings: settings(hub, cache: cache)).snapshot(try HubReference(parsing: "org/tiny@\(old)"), purpose: .model) }) {
+            if case .badAnswer = $0 { return "\($0)".contains("'sha' \(new) is not the commit \(old) asked for") }
+            return false
+        }
+        #expect(hub.fileRequests.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: cache + "/models--org--tiny/refs/" + old))
+        // Answered with itself, it is served.
+        hub.with { $0.revisionBody = nil }
+        #expect(try HubDownloader(settings: settings(hub, cache: cache)).snapshot(try HubReference(parsing: "org/tiny@\(old)"), purpose: .model).commit == old)
+    }
+
+    /// blobs/<etag>.incomplete is written only as a regular file: a symlink there does not send
+    /// the download into its target (nor empty it), a FIFO does not hang it.
+    @Test func aPartialFileThatIsNotARegularFileIsRefused() throws {
+        let hub = try FakeDownloadHub(token: nil)
+        defer { hub.stop() }
+        let files = modelRepo()
+        hub.publish("org/tiny", files: files)
+        let ref = try HubReference(parsing: "org/tiny")
+        let cache = TestData.tempDir("notregular")
+        let blobs = cache + "/models--org--tiny/blobs"
+        try FileManager.default.createDirectory(atPath: blobs, withIntermediateDirectories: true)
+        let partial = blobs + "/" + Hashing.sha256Hex(files["model.safetensors"]!) + ".incomplete"
+        let victim = TestData.tempDir("victim") + "/precious"
+        let precious = Data("do not touch\n".utf8)
+        try precious.write(to: URL(fileURLWithPath: victim))
+        #expect(symlink(victim, partial) == 0)
+        expectError({ _ = try HubDownloader(settings: settings(hub, cache: cache)).snapshot(ref, purpose: .model) }) {
+            if case let .cache(path, reason) = $0 { return path == partial && reason.contains("symbolic link") }
+            return false
+        }
+        #expect(FileManager.default.contents(atPath: victim) == precious)
+        unlink(partial)
+        #expect(mkfifo(partial, 0o644) == 0)
+        expectError({ _ = try HubDownloader(settings: settings(hub, cache: cache)).snapshot(ref, purpose: .model) }) {
+            if case let .cache(path, reason) = $0 { return path == partial && reason.contains("not a regular file") }
+            return false
+        }
+        unlink(partial)
+        let s = try HubDownloader(settings: settings(hub, cache: cache)).snapshot(ref, purpose: .model)
+        #expect(FileManager.default.contents(atPath: s.folder + "/model.safetensors") == files["model.safetensors"])
+    }
+
+    /// An API answer must come within 5 × the timeout, however steadily it drips (80 KiB/s here,
+    /// far above the 1 KiB/s floor, for a 4 MiB answer).
+    @Test func aDrippingAPIAnswerIsCutOff() throws {
+        let hub = try FakeDownloadHub(token: nil)
+        defer { hub.stop() }
+        hub.publish("org/tiny", files: modelRepo())
+        let json = "{\"sha\": \"0123456789abcdef0123456789abcdef01234567\", \"siblings\": []}"
+        hub.with {
+            $0.revisionBody = Data(json.utf8) + Data(repeating: 0x20, count: 4 << 20)
+            $0.revisionDrip = (8192, 0.1)
+        }
+        var s = settings(hub, cache: TestData.tempDir("drip"))
+        s.timeout = 2
+        let start = Date()
+        #expect {
+            _ = try HubDownloader(settings: s).snapshot(try HubReference(parsing: "org/tiny"), purpose: .model)
+        } throws: { e in
+            guard case let HubError.network(method, url, reason) = e else { return false }
+            return method == "GET" && url.hasSuffix("/api/models/org/tiny/revision/main") && reason.contains("timed out")
+        }
+        #expect(Date().timeIntervalSince(start) < 30, "cut off after \(Date().timeIntervalSince(start)) s")
+    }
+
     @Test func modelSourceResolvesOnlyHubReferences() throws {
         let hub = try FakeDownloadHub(token: nil)
         defer { hub.stop() }

@@ -3,6 +3,9 @@ import Testing
 import PrecisCore
 import PrecisHub
 import PrecisTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 private let token = "hf_testTOKEN1234567890abcdef"
 
@@ -249,6 +252,73 @@ final class Lines: @unchecked Sendable {
             #expect(!e.isRetryable)
         }
     }
+
+    /// Multipart answers that cannot be followed: part keys that are not plain numbers ("01"), a
+    /// chunk_size whose arithmetic overflows or that would read a whole file into memory, part
+    /// URLs that do not cover the file. Each is an error naming the storage URL and the file.
+    @Test func multipartAnswersThatCannotBeFollowedAreErrors() throws {
+        let hub = try FakeHub(token: nil)
+        defer { hub.stop() }
+        let (dir, files) = try modelFolder()
+        let client = HubClient(endpoint: URL(string: hub.baseURL)!, token: nil)
+        try client.createRepo("o/m")
+        let cases: [(chunk: String?, key: ((Int) -> String)?, says: String)] = [
+            (nil, { $0 < 10 ? "0\($0)" : "\($0)" }, "part number '0"),
+            ("9223372036854775807", nil, "over the 512 MiB"),
+            (String(HubClient.maxChunkBytes + 1), nil, "over the 512 MiB"),
+            ("1", nil, "4 part URLs for"),  // 350 123 one-byte parts needed, 4 offered
+            ("200000", nil, "4 part URLs for"),  // 2 needed
+        ]
+        for c in cases {
+            hub.with { $0.chunkSizeText = c.chunk; $0.partKey = c.key }
+            do {
+                _ = try client.upload(folder: dir, repo: "o/m", message: "x")
+                Issue.record("expected an error for \(c.says)")
+            } catch let HubError.badResponse(url, reason) {
+                #expect(url.contains("/storage/complete/") && reason.contains(c.says) && reason.contains("model.safetensors"), "\(url): \(reason)")
+            }
+        }
+        #expect(!hub.storageRequests.contains { $0.path.hasPrefix("/storage/part/") })
+        #expect(!hub.recorded.contains { $0.path.contains("/commit/") })
+        hub.with { $0.chunkSizeText = nil; $0.partKey = nil }
+        #expect(try client.upload(folder: dir, repo: "o/m", message: "x").uploaded == files.keys.sorted())
+    }
+
+    /// A "regular" file goes base64 inside the commit, in memory: the hub cannot ask for a big one
+    /// (or many) that way. Refused before anything is read or sent.
+    @Test func regularFilesTooBigForMemoryAreRefused() throws {
+        let hub = try FakeHub(token: nil)
+        defer { hub.stop() }
+        let dir = TestData.tempDir("regular-cap")
+        try write(Data("{}".utf8), dir, "config.json")
+        func sparse(_ rel: String, _ size: Int64) {  // no disk used, zeros when read
+            let fd = open(dir + "/" + rel, O_WRONLY | O_CREAT, 0o644)
+            #expect(fd >= 0 && ftruncate(fd, off_t(size)) == 0)
+            close(fd)
+        }
+        let client = HubClient(endpoint: URL(string: hub.baseURL)!, token: nil)
+        try client.createRepo("o/m")
+        sparse("big.txt", HubClient.maxRegularFileBytes + 1)
+        hub.with { $0.forceRegular = ["big.txt"] }
+        do {
+            _ = try client.upload(folder: dir, repo: "o/m", message: "x")
+            Issue.record("expected an error")
+        } catch let HubError.badResponse(url, reason) {
+            #expect(url.hasSuffix("/api/models/o/m/preupload/main") && reason.contains("big.txt") && reason.contains("64 MiB"), "\(reason)")
+        }
+        // Each under the cap, together over the commit's.
+        unlink(dir + "/big.txt")
+        let names = (0..<5).map { "part-\($0).txt" }
+        for n in names { sparse(n, 60 << 20) }
+        hub.with { $0.forceRegular = Set(names) }
+        do {
+            _ = try client.upload(folder: dir, repo: "o/m", message: "x")
+            Issue.record("expected an error")
+        } catch let HubError.badResponse(_, reason) {
+            #expect(reason.contains("256 MiB"), "\(reason)")
+        }
+        #expect(!hub.recorded.contains { $0.path.contains("/commit/") })
+    }
 }
 
 @Suite struct HubUploaderTests {
@@ -409,6 +479,32 @@ final class Lines: @unchecked Sendable {
         let entry = try #require(try hub.log(repo: "precis/loop").first)
         #expect(entry.files.map(\.path) == ["config.json", "linked.txt", "sub/x.txt"])
     }
+
+    /// Folders in revisions/ that are not ASCII numbers are not revisions, whatever Unicode calls
+    /// them ("½", "١"); a number with no successor is an error naming its folder.
+    @Test func oddRevisionFolderNamesAreIgnoredOrRefused() throws {
+        let root = TestData.tempDir("dirhub-odd")
+        let src = TestData.tempDir("odd-src")
+        try write(Data("{}".utf8), src, "config.json")
+        let hub = DirectoryHub(root: root)
+        _ = try hub.push(folder: src, repo: "o/m", message: "first")
+        let revisions = root + "/o/m/revisions"
+        for name in ["½", "١", "٣٤", "12a", "99999999999999999999999"] {
+            try FileManager.default.createDirectory(atPath: revisions + "/" + name, withIntermediateDirectories: false)
+        }
+        #expect(try hub.revisions(repo: "o/m") == ["0001"])
+        #expect(try hub.push(folder: src, repo: "o/m", message: "second").commitOid == "0002")
+        try FileManager.default.createDirectory(atPath: revisions + "/9223372036854775807", withIntermediateDirectories: false)
+        #expect(try hub.revisions(repo: "o/m") == ["0001", "0002", "9223372036854775807"])
+        do {
+            _ = try hub.push(folder: src, repo: "o/m", message: "third")
+            Issue.record("expected an error")
+        } catch let HubError.io(path, reason) {
+            #expect(path == revisions + "/9223372036854775807" && reason.contains("no revision number follows"), "\(path): \(reason)")
+        }
+        #expect(try !FileManager.default.contentsOfDirectory(atPath: revisions).contains { $0.hasPrefix(".tmp") })
+        #expect(try hub.latestRevision(repo: "o/m") == "0002")
+    }
 }
 
 @Suite struct ModelCardTests {
@@ -502,5 +598,16 @@ final class Lines: @unchecked Sendable {
         #expect(frontMatter(yes).contains("- name: \"yes\""))
         let numeric = ModelCard.render(modelName: "2024", metrics: nil)
         #expect(frontMatter(numeric).contains("- name: \"2024\""))
+    }
+
+    /// trainer_state.json's log_history may hold any number as a step: the card is still written,
+    /// with the step left out where it is not a finite number in Int's range.
+    @Test func stepsThatAreNotIntegersLeaveTheirCellEmpty() {
+        let bad: [Double] = [.nan, -.infinity, .infinity, -1e300, 1e300, 9.3e18]
+        let card = ModelCard.render(modelName: "m", metrics: nil,
+                                    evalHistory: bad.map { ["step": $0, "epoch": 1, "eval_loss": 1.5] }
+                                        + [["step": 42, "epoch": 2, "eval_loss": 1.25]])
+        #expect(card.contains("| 42 | 2.0 | 1.25 |"))
+        #expect(card.components(separatedBy: "|  | 1.0 | 1.5 |").count - 1 == bad.count, "\(card)")
     }
 }

@@ -26,6 +26,9 @@ final class TestHTTPServer: @unchecked Sendable {
         /// Send only this many bytes of the body (after headers announcing all of it), then close
         /// the connection: a transfer broken mid-way.
         var dropAfter: Int? = nil
+        /// Send the body `bytes` at a time, `every` seconds apart (a slow or dripping server),
+        /// until it is all sent or the client goes away.
+        var drip: (bytes: Int, every: TimeInterval)? = nil
 
         static func json(_ object: Any, status: Int = 200) -> Response {
             Response(status: status, headers: ["Content-Type": "application/json"],
@@ -140,19 +143,31 @@ final class TestHTTPServer: @unchecked Sendable {
         } else if let n = response.dropAfter {
             send(fd, Data(out.utf8) + response.body.prefix(n))
             shutdown(fd, Int32(SHUT_RDWR))
+        } else if let drip = response.drip {
+            guard send(fd, Data(out.utf8)) else { return }
+            var at = response.body.startIndex
+            while at < response.body.endIndex {
+                Thread.sleep(forTimeInterval: drip.every)
+                let end = min(at + max(1, drip.bytes), response.body.endIndex)
+                guard send(fd, Data(response.body[at..<end])) else { return }  // the client gave up
+                at = end
+            }
         } else {
             send(fd, Data(out.utf8) + response.body)
         }
     }
 
-    private func send(_ fd: Int32, _ data: Data) {
+    /// Sends all of `data`; false when the connection broke first.
+    @discardableResult
+    private func send(_ fd: Int32, _ data: Data) -> Bool {
         data.withUnsafeBytes { raw in
             var done = 0
             while done < raw.count {
                 let n = Glibc.send(fd, raw.baseAddress! + done, raw.count - done, Int32(MSG_NOSIGNAL))
-                if n <= 0 { return }
+                if n <= 0 { return false }
                 done += n
             }
+            return true
         }
     }
 
