@@ -162,7 +162,7 @@ bf16-loss-curve: build data
 clean:
 	rm -rf .build
 
-# libFuzzer targets (tools/fuzz/: wire, safetensors, tokenizer, modelconfig, trainconfig, data, torch, spiece), built
+# libFuzzer targets (tools/fuzz/: wire, safetensors, tokenizer, modelconfig, trainconfig, data, torch, spiece, trainerstate), built
 # instrumented into .build-fuzz, each run for FUZZ_SECONDS from its seed corpus; prints executions and
 # crashes per target (SKIP when the toolchain has no libFuzzer). make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="wire data"]
 FUZZ_SECONDS ?= 60

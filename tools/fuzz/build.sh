@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 SWIFT=${SWIFT:-swift}
 SWIFTC=${SWIFTC:-swiftc}
 BUILD=${FUZZ_BUILD_PATH:-.build-fuzz}
-ALL_TARGETS="wire safetensors tokenizer modelconfig trainconfig data torch spiece"
+ALL_TARGETS="wire safetensors tokenizer modelconfig trainconfig data torch spiece trainerstate"
 TARGETS=${*:-$ALL_TARGETS}
 SANITIZE=-sanitize=fuzzer,address
 
@@ -26,6 +26,7 @@ module_of() {
         data) echo PrecisData ;;
         torch) echo PrecisCore ;;
         spiece) echo PrecisText ;;
+        trainerstate) echo PrecisTrain ;;
         *) echo "unknown fuzz target '$1' (targets: $ALL_TARGETS)" >&2; exit 2 ;;
     esac
 }
@@ -40,6 +41,7 @@ links_of() {
         data) echo "PrecisData PrecisModels PrecisText $CORE" ;;
         torch) echo "$CORE" ;;
         spiece) echo "PrecisText" ;;
+        trainerstate) echo "PrecisTrain PrecisWire CCRC32C PrecisHub PrecisData PrecisModels PrecisText $CORE Yams CYaml" ;;
     esac
 }
 

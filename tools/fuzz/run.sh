@@ -11,7 +11,7 @@ BUILD=${FUZZ_BUILD_PATH:-.build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
 TIMEOUT=${FUZZ_TIMEOUT:-10}
 RSS_MB=${FUZZ_RSS_MB:-2048}
-TARGETS=${*:-wire safetensors tokenizer modelconfig trainconfig data torch spiece}
+TARGETS=${*:-wire safetensors tokenizer modelconfig trainconfig data torch spiece trainerstate}
 
 if [ "${FUZZ_BUILD:-1}" = 1 ]; then
     out=$(bash tools/fuzz/build.sh $TARGETS) || { echo "$out"; exit 1; }
