@@ -83,17 +83,26 @@ struct TrainingState: Codable {
     var cursorOffset: Int
     var examplesSeen: Int
 
+    /// The most examples a checkpoint may say it has seen (far beyond any run; the counts added to
+    /// it afterwards cannot overflow).
+    static let examplesLimit = 1 << 50
+
     /// What makes this state unusable for a run whose epochs have `microBatchesPerEpoch`
     /// micro-batches, or nil: a file changed by hand (its manifest digest made to match) must not
     /// put a negative or overflowing step, epoch or cursor into the run.
-    func problem(microBatchesPerEpoch: Int) -> String? {
+    func problem(microBatchesPerEpoch: Int, consistency run: Consistency) -> String? {
         let limit = TrainingArguments.maxStepsLimit
+        // The data position is the step's in sync and the cursor's in ssp/async: a checkpoint of one
+        // resumed under the other would restart the data elsewhere than the schedule.
+        if consistency != run.rawValue {
+            return "the checkpoint was trained with consistency \(consistency), this run's is \(run.rawValue): resume it with cluster.consistency: \(consistency)"
+        }
         if !(0...limit).contains(globalStep) { return "global_step \(globalStep) is not in 0…\(limit)" }
         if !(0...limit).contains(cursorEpoch) { return "cursor_epoch \(cursorEpoch) is not in 0…\(limit)" }
         if !(0...microBatchesPerEpoch).contains(cursorOffset) {
             return "cursor_offset \(cursorOffset) is not in 0…\(microBatchesPerEpoch) (the micro-batches of an epoch)"
         }
-        if examplesSeen < 0 { return "examples_seen \(examplesSeen) is negative" }
+        if !(0...Self.examplesLimit).contains(examplesSeen) { return "examples_seen \(examplesSeen) is not in 0…\(Self.examplesLimit)" }
         return nil
     }
 }
@@ -307,12 +316,7 @@ extension Coordinator {
     /// coordinator's copy of the model; returns the rest of what resuming from it needs.
     func loadCheckpoint(verified path: String) throws -> ResumePoint {
         _ = try ModelFolder.loadWeights(into: model, folder: path)
-        let opt = try SafeTensorsFile(path: path + "/optimizer.safetensors")
-        let m = FloatBuffer(count: model.table.count), v = FloatBuffer(count: model.table.count)
-        for e in model.table.entries {
-            try opt.readFloats("exp_avg." + e.name, into: m.pointer + e.offset, expectShape: e.shape)
-            try opt.readFloats("exp_avg_sq." + e.name, into: v.pointer + e.offset, expectShape: e.shape)
-        }
+        let (m, v) = try OptimizerMoments.read(checkpoint: path, table: model.table)
         let dec = JSONDecoder()
         dec.keyDecodingStrategy = .convertFromSnakeCase
         let stateFile = path + "/training_state.json"
@@ -322,7 +326,7 @@ extension Coordinator {
         }
         let ts: TrainingState
         do { ts = try dec.decode(TrainingState.self, from: data) } catch { throw CoordinatorError.checkpoint("\(stateFile): \(error)") }
-        if let problem = ts.problem(microBatchesPerEpoch: plan.microBatchesPerEpoch) {
+        if let problem = ts.problem(microBatchesPerEpoch: plan.microBatchesPerEpoch, consistency: consistency) {
             throw CoordinatorError.checkpoint("\(stateFile): \(problem)")
         }
         guard ts.globalStep <= plan.totalSteps else {
@@ -335,8 +339,28 @@ extension Coordinator {
         let trainer = try TrainerState.read(path: path + "/trainer_state.json")
         log("resuming from \(path) at step \(ts.globalStep)")
         return ResumePoint(step: ts.globalStep, moments: (m, v), history: trainer.logHistory,
-                           best: trainer.bestMetric.map { BestCheckpoint(value: $0, step: trainer.bestGlobalStep ?? ts.globalStep, path: trainer.bestModelCheckpoint) },
+                           best: bestCheckpoint(trainer, at: ts.globalStep, file: path + "/trainer_state.json"),
                            cursor: TaskCursor(epoch: ts.cursorEpoch, offset: ts.cursorOffset), examples: ts.examplesSeen)
+    }
+
+    /// The best checkpoint a resumed trainer_state.json names, when it can be one: a finite metric
+    /// and, if it names a folder, one of this run's checkpoints (`load_best_model_at_end` loads it as
+    /// the final model). Anything else is logged and passed over: the run then keeps the best of what
+    /// it evaluates from here on.
+    func bestCheckpoint(_ trainer: TrainerState, at step: Int, file: String) -> BestCheckpoint? {
+        guard let value = trainer.bestMetric else { return nil }
+        guard value.isFinite else {
+            log("\(file): best_metric \(value) is not a finite number: passed over")
+            return nil
+        }
+        if let p = trainer.bestModelCheckpoint {
+            let ours = Set(checkpointStore.list().map { URL(fileURLWithPath: $0.path).standardizedFileURL.path })
+            guard ours.contains(URL(fileURLWithPath: p).standardizedFileURL.path) else {
+                log("\(file): best_model_checkpoint '\(p)' is not a checkpoint of \(cfg.training.outputDir): passed over")
+                return nil
+            }
+        }
+        return BestCheckpoint(value: value, step: trainer.bestGlobalStep ?? step, path: trainer.bestModelCheckpoint)
     }
 
     /// Every part starts again at `point`.

@@ -119,6 +119,7 @@ public final class Coordinator {
         configText = try TrainingConfig.redacted(text)
         if let o = options.outputDir { cfg.training.outputDir = o }
         if let s = options.maxSteps { cfg.training.maxSteps = s }
+        if options.outputDir != nil || options.maxSteps != nil { try cfg.validate() }   // the overrides too
         consistency = Consistency(rawValue: cfg.cluster.consistency) ?? .sync
         Compute.setThreads(1)
         model = try LocalTrainer.loadModel(cfg.training.model, seed: cfg.training.seed)

@@ -55,21 +55,27 @@ public final class TokenizedDataset: @unchecked Sendable {
     public func targetLength(_ i: Int) -> Int { Int(tgtOff[i + 1] - tgtOff[i]) }
     public var sourceLengths: [Int] { (0..<count).map(sourceLength) }
 
+    /// Checks the whole header before a pointer is formed (this module is built -Ounchecked: an
+    /// overflow would wrap, not trap): every count is bounded by the blob's length first, so the
+    /// sizes computed from them cannot overflow; the sizes must add up to the length; and both offset
+    /// tables must start at 0, never decrease and end at their id counts, so every example's ids lie
+    /// inside the blob.
     private init(base: UnsafeRawPointer, length: Int, owner: AnyObject?, mapped: Bool, file: String) throws {
-        func u64(_ off: Int) throws -> Int {
-            guard off + 8 <= length else { throw DataError.badCache(file: file, reason: "truncated") }
-            return Int(UInt64(littleEndian: base.loadUnaligned(fromByteOffset: off, as: UInt64.self)))
-        }
+        func bad(_ why: String) -> DataError { .badCache(file: file, reason: why) }
+        func u64(_ off: Int) -> UInt64 { UInt64(littleEndian: base.loadUnaligned(fromByteOffset: off, as: UInt64.self)) }
         guard length >= 40, Array(UnsafeRawBufferPointer(start: base, count: 8)) == Self.magic else {
-            throw DataError.badCache(file: file, reason: "not a Precis tokenized dataset")
+            throw bad("not a Precis tokenized dataset")
         }
-        let n = try u64(8), ns = try u64(16), nt = try u64(24), kl = try u64(32)
+        let size = UInt64(length)
+        let (n64, ns64, nt64, kl64) = (u64(8), u64(16), u64(24), u64(32))
+        guard kl64 < 4096, n64 < size / 16, ns64 <= size / 4, nt64 <= size / 4 else {
+            throw bad("its header (\(n64) examples, \(ns64) + \(nt64) ids, a \(kl64)-byte key) does not fit its \(length) bytes")
+        }
+        let (n, ns, nt, kl) = (Int(n64), Int(ns64), Int(nt64), Int(kl64))
         let keyEnd = 40 + ((kl + 7) & ~7)
         let offBytes = 8 * (n + 1)
         let need = keyEnd + 2 * offBytes + 4 * (ns + nt)
-        guard kl < 4096, need == length else {
-            throw DataError.badCache(file: file, reason: "size \(length) does not match its header (\(need))")
-        }
+        guard need == length else { throw bad("size \(length) does not match its header (\(need))") }
         key = String(decoding: UnsafeRawBufferPointer(start: base + 40, count: kl), as: UTF8.self)
         count = n
         self.base = base; self.length = length; self.owner = owner; self.mapped = mapped
@@ -77,8 +83,11 @@ public final class TokenizedDataset: @unchecked Sendable {
         tgtOff = (base + keyEnd + offBytes).assumingMemoryBound(to: UInt64.self)
         srcIds = (base + keyEnd + 2 * offBytes).assumingMemoryBound(to: Int32.self)
         tgtIds = (base + keyEnd + 2 * offBytes + 4 * ns).assumingMemoryBound(to: Int32.self)
-        guard srcOff[n] == UInt64(ns), tgtOff[n] == UInt64(nt) else {
-            throw DataError.badCache(file: file, reason: "offsets do not match the id counts")
+        for (name, offsets, ids) in [("source", srcOff, ns64), ("target", tgtOff, nt64)] {
+            guard offsets[0] == 0, offsets[n] == ids else { throw bad("\(name) offsets do not match the id counts") }
+            for i in 0..<n where offsets[i] > offsets[i + 1] {
+                throw bad("\(name) offsets decrease at example \(i)")
+            }
         }
     }
 

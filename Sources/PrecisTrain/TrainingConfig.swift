@@ -396,6 +396,9 @@ public struct TrainingConfig: Sendable, Equatable {
         try finite(t.adamBeta1, "adam_beta1", atLeast: 0, below: 1)
         try finite(t.adamBeta2, "adam_beta2", atLeast: 0, below: 1)
         try finite(t.adamEpsilon, "adam_epsilon", atLeast: 0, orEqual: false)
+        // AdamW runs in fp32: an epsilon that rounds to 0 there makes 0 / 0 of every zero gradient.
+        try check(Float(t.adamEpsilon) >= Float.leastNormalMagnitude, "adam_epsilon",
+                  "\(t.adamEpsilon) is below fp32's smallest normal number (\(Float.leastNormalMagnitude)): AdamW computes in fp32")
         try finite(t.maxGradNorm, "max_grad_norm", atLeast: 0)
         try finite(t.numTrainEpochs, "num_train_epochs", atLeast: 0)
         try check(t.maxSteps == -1 || (t.maxSteps > 0 && t.maxSteps <= TrainingArguments.maxStepsLimit), "max_steps",

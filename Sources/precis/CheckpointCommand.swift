@@ -39,17 +39,6 @@ struct CheckpointCommand: ParsableCommand {
 
 /// What `checkpoint verify` found in one folder.
 struct CheckpointCheck {
-    enum Failure: Error, CustomStringConvertible {
-        case nonFinite(file: String, tensor: String, index: Int, value: Float)
-        case negativeSecondMoment(tensor: String, index: Int, value: Float)
-        var description: String {
-            switch self {
-            case let .nonFinite(file, tensor, index, value): return "\(file): tensor \(tensor) holds \(value) at index \(index), not a finite number"
-            case let .negativeSecondMoment(tensor, index, value): return "optimizer.safetensors: exp_avg_sq.\(tensor) holds \(value) at index \(index), below zero"
-            }
-        }
-    }
-
     var line: String
 
     /// Verifies the manifest when there is one, loads the weights (and the moments of a checkpoint)
@@ -64,34 +53,13 @@ struct CheckpointCheck {
         }
         let model = try ModelFolder.load(dir).model
         let count = model.table.count
-        try checkFinite(model.params.pointer, model: model, file: "model.safetensors", prefix: "")
+        try OptimizerMoments.checkFinite(model.params.pointer, table: model.table, file: "model.safetensors", prefix: "")
         var moments = ""
-        let optimizer = (dir as NSString).appendingPathComponent("optimizer.safetensors")
-        if FileManager.default.fileExists(atPath: optimizer) {
-            let opt = try SafeTensorsFile(path: optimizer)
-            let m = FloatBuffer(count: count), v = FloatBuffer(count: count)
-            for e in model.table.entries {
-                try opt.readFloats("exp_avg." + e.name, into: m.pointer + e.offset, expectShape: e.shape)
-                try opt.readFloats("exp_avg_sq." + e.name, into: v.pointer + e.offset, expectShape: e.shape)
-            }
-            try checkFinite(m.pointer, model: model, file: "optimizer.safetensors", prefix: "exp_avg.")
-            try checkFinite(v.pointer, model: model, file: "optimizer.safetensors", prefix: "exp_avg_sq.")
-            for e in model.table.entries {
-                for i in 0..<e.count where v.pointer[e.offset + i] < 0 {
-                    throw Failure.negativeSecondMoment(tensor: e.name, index: i, value: v.pointer[e.offset + i])
-                }
-            }
+        if FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(OptimizerMoments.fileName)) {
+            _ = try OptimizerMoments.read(checkpoint: dir, table: model.table)
             moments = ", AdamW moments finite"
         }
         let digest = Hashing.sha256Hex(Data(bytes: model.params.pointer, count: count * MemoryLayout<Float>.size))
         return CheckpointCheck(line: "\(dir): \(step), \(count) parameters finite\(moments), parameters sha256 \(digest)")
-    }
-
-    static func checkFinite(_ p: UnsafeMutablePointer<Float>, model: any Seq2SeqModel, file: String, prefix: String) throws {
-        for e in model.table.entries {
-            for i in 0..<e.count where !p[e.offset + i].isFinite {
-                throw Failure.nonFinite(file: file, tensor: prefix + e.name, index: i, value: p[e.offset + i])
-            }
-        }
     }
 }

@@ -54,23 +54,34 @@ extension RealProcesses {
         // A training_state.json edited by hand (its manifest digest made to match) is refused, naming
         // the field, before anything starts: a negative or overflowing step trapped the coordinator.
         // So is a checkpoint past the run's last step (the coordinator waited a minute, then failed).
-        for (edit, steps, reason) in [("global_step", -5, "global_step -5 is not in 0…"),
-                                      ("global_step", Int.max, "global_step \(Int.max) is not in 0…"),
-                                      ("cursor_offset", -7, "cursor_offset -7 is not in 0…"),
-                                      ("examples_seen", -1, "examples_seen -1 is negative"),
-                                      ("global_step", 10, "the checkpoint is at step 10, past this run's last step (8)")] {
+        // A sync checkpoint resumed under async would restart the data at epoch 0 (its cursor is
+        // the step's only in sync), and an examples count near Int.max overflowed the next report.
+        let cases: [(String, Any, String)] = [("global_step", -5, "global_step -5 is not in 0…"),
+                                              ("global_step", Int.max, "global_step \(Int.max) is not in 0…"),
+                                              ("cursor_offset", -7, "cursor_offset -7 is not in 0…"),
+                                              ("examples_seen", -1, "examples_seen -1 is not in 0…"),
+                                              ("examples_seen", Int.max, "examples_seen \(Int.max) is not in 0…"),
+                                              ("consistency", "async", "the checkpoint was trained with consistency async, this run's is sync"),
+                                              ("global_step", 10, "the checkpoint is at step 10, past this run's last step (8)")]
+        /// A copy of saved-10 with one JSON file's keys changed, its manifest entry made to match.
+        func tamper(_ name: String, _ edits: [String: Any]) throws -> String {
             let tampered = dir + "/tampered"
             try? FileManager.default.removeItem(atPath: tampered)
             try FileManager.default.copyItem(atPath: dir + "/saved-10", toPath: tampered)
-            var state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tampered + "/training_state.json"))) as! [String: Any]
-            state[edit] = steps
+            var state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tampered + "/" + name))) as! [String: Any]
+            state.merge(edits) { $1 }
             let bytes = try JSONSerialization.data(withJSONObject: state)
-            try bytes.write(to: URL(fileURLWithPath: tampered + "/training_state.json"))
+            try bytes.write(to: URL(fileURLWithPath: tampered + "/" + name))
             var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tampered + "/manifest.json"))) as! [String: Any]
             var files = manifest["files"] as! [String: Any]
-            files["training_state.json"] = ["sha256": Hashing.sha256Hex(bytes), "size": bytes.count]
+            files[name] = ["sha256": Hashing.sha256Hex(bytes), "size": bytes.count]
             manifest["files"] = files
             try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: tampered + "/manifest.json"))
+            return tampered
+        }
+        for (edit, value, reason) in cases {
+            let steps = value as? Int
+            let tampered = try tamper("training_state.json", [edit: value])
             let sub = dir + "/tampered-run"
             try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
             let tcfg = try TestCluster.config(dir: sub, model: model, batch: 4, steps: edit == "global_step" && steps == 10 ? 8 : 20,
@@ -79,6 +90,20 @@ extension RealProcesses {
             try t.start("precis-coordinator", "coordinator", ["--config", tcfg, "--bind", "tcp://127.0.0.1:*"])
             #expect(t.wait("coordinator", timeout: 60) == 1, "\(t.log("coordinator"))")
             #expect(t.log("coordinator").contains(tampered + "/training_state.json: " + reason), "\(t.log("coordinator"))")
+        }
+        // A best checkpoint outside the run's output_dir (load_best_model_at_end would load it as the
+        // final model) or a best metric that is not a number is passed over with a line; the run goes on.
+        for (edits, line) in [(["best_metric": 1.5, "best_model_checkpoint": "/etc"] as [String: Any], "best_model_checkpoint '/etc' is not a checkpoint of"),
+                              (["best_metric": "NaN"], "best_metric nan is not a finite number: passed over")] {
+            let tampered = try tamper("trainer_state.json", edits)
+            let sub = dir + "/odd-best"
+            try? FileManager.default.removeItem(atPath: sub)
+            try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+            let ocfg = try TestCluster.config(dir: sub, model: model, batch: 4, steps: 12, servers: 2, workers: 2,
+                                              extraTraining: "resume_from_checkpoint: \(tampered)")
+            let o = try TestCluster.up(dir: sub, config: ocfg, servers: 2, workers: 2)
+            #expect(o.wait("coordinator") == 0, "\(o.allLogs())")
+            #expect(o.log("coordinator").contains(line), "\(o.log("coordinator"))")
         }
 
         // A corrupted newest checkpoint is skipped with its reason; the one before is used.

@@ -168,3 +168,39 @@ struct PrecisCoreRNG {
         return Int((s >> 33) % UInt64(bound))
     }
 }
+
+/// A tokenized cache file whose header or offsets do not describe its bytes is refused before any
+/// example is read (this module runs -Ounchecked: a count of 2⁶¹ + 1 once wrapped the size check
+/// around to the file's length, and decreasing offsets made examples point outside the mapping).
+@Suite struct TokenizedCacheFileTests {
+    @Test func aCacheWhoseHeaderOrOffsetsLieIsRefused() throws {
+        let dir = TestData.tempDir("cache")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let recs = [SummarizationRecord(source: "abc", target: "de"), SummarizationRecord(source: "fghij", target: "k")]
+        let opts = TokenizationOptions(maxSourceLength: 16, maxTargetLength: 8, sourcePrefix: "")
+        _ = try TokenizedDataset.build(records: recs, dataFingerprint: "t", encoder: ByteEncoder(), options: opts, cacheDir: dir)
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasSuffix(".bin") })
+        let good = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))
+        let ds = try TokenizedDataset(mapping: dir + "/" + name)
+        #expect(ds.count == 2 && Array(ds.source(1)).count == ds.sourceLength(1))
+        let keyEnd = 40 + ((Int(good[32]) + 7) & ~7)
+        func variant(_ edit: (inout Data) -> Void) -> String {
+            var d = good
+            edit(&d)
+            let path = dir + "/bad.bin"
+            try? d.write(to: URL(fileURLWithPath: path))
+            do { _ = try TokenizedDataset(mapping: path); return "accepted" } catch let DataError.badCache(file, reason) {
+                #expect(file == path)
+                return reason
+            } catch { return "\(error)" }
+        }
+        func put(_ d: inout Data, _ v: UInt64, at o: Int) { withUnsafeBytes(of: v.littleEndian) { d.replaceSubrange(o..<o + 8, with: $0) } }
+        #expect(variant { put(&$0, (1 << 61) + 1, at: 8) }.contains("does not fit"))
+        #expect(variant { put(&$0, UInt64.max, at: 16) }.contains("does not fit"))
+        #expect(variant { put(&$0, 3, at: 8) }.contains("does not match its header"))
+        // The middle source offset past the last: the first example would run past the ids' end.
+        #expect(variant { put(&$0, 1000, at: keyEnd + 8) } == "source offsets decrease at example 1")
+        #expect(variant { put(&$0, 1, at: keyEnd) } == "source offsets do not match the id counts")
+        #expect(variant { $0.removeLast() }.contains("does not match its header"))
+    }
+}

@@ -127,6 +127,7 @@ func smallData() throws -> String {
         ("training:\n  adam_beta1: 1.5\n", "training.adam_beta1"),
         ("training:\n  adam_beta2: -0.1\n", "training.adam_beta2"),
         ("training:\n  adam_epsilon: 0\n", "training.adam_epsilon"),
+        ("training:\n  adam_epsilon: 1.0e-50\n", "training.adam_epsilon"),   // 0 in fp32: 0 / 0 for every zero gradient
         ("training:\n  weight_decay: -0.5\n", "training.weight_decay"),
         ("training:\n  learning_rate: .inf\n", "training.learning_rate"),
         ("training:\n  learning_rate: .nan\n", "training.learning_rate"),
