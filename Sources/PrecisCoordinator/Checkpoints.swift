@@ -333,6 +333,10 @@ extension Coordinator {
             throw CoordinatorError.checkpoint("\(stateFile): the checkpoint is at step \(ts.globalStep), past this run's last step "
                                               + "(\(plan.totalSteps)): nothing is left to train (raise max_steps or num_train_epochs to go on from it)")
         }
+        let manifestStep = try CheckpointStore.readManifest(path).step
+        guard ts.globalStep == manifestStep else {
+            throw CoordinatorError.checkpoint("\(stateFile): global_step \(ts.globalStep), but the checkpoint's manifest says step \(manifestStep)")
+        }
         guard ts.dataDigest == plan.digest else {
             throw CoordinatorError.checkpoint("\(stateFile): the checkpoint was trained on other data (digest \(ts.dataDigest), now \(plan.digest))")
         }

@@ -193,9 +193,15 @@ public struct CheckpointStore: Sendable {
         return m
     }
 
-    /// Checks the manifest and every listed file's size and SHA-256; the error names the file.
+    /// Checks the manifest and every listed file's size and SHA-256; the error names the file. A
+    /// folder named `checkpoint-N` must hold step N (a copy of step 100 named checkpoint-900 would
+    /// be taken for the newest, and a rollback would go back to step 100 silently).
     public func verify(_ dir: String) throws {
         let m = try Self.readManifest(dir)
+        let name = (dir as NSString).lastPathComponent
+        if name.hasPrefix("checkpoint-"), let n = Int(name.dropFirst("checkpoint-".count)), n != m.step {
+            throw CheckpointError.invalidManifest(path: FS.join(dir, Self.manifestName), reason: "step \(m.step), but the folder is named for step \(n)")
+        }
         for (name, entry) in m.files.sorted(by: { $0.key < $1.key }) {
             let path = FS.join(dir, name)
             guard let size = FS.fileSize(path) else { throw CheckpointError.missingFile(checkpoint: dir, file: name) }

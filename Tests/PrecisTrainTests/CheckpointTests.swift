@@ -50,6 +50,18 @@ import Glibc
         #expect(store.latest()?.path == p)
     }
 
+    /// A checkpoint folder renamed to another step (a copy of step 100 as checkpoint-900) is not the
+    /// newest: it does not verify, and the newest that does is taken, with the reason for the other.
+    @Test func aFolderNamedForAnotherStepDoesNotVerify() throws {
+        try save(100)
+        try save(200)
+        try FileManager.default.moveItem(atPath: store.outputDir + "/checkpoint-100", toPath: store.outputDir + "/checkpoint-900")
+        var skipped: [String] = []
+        #expect(store.latestValid { path, e in skipped.append("\(path): \(e)") }?.step == 200)
+        #expect(skipped.count == 1 && skipped[0].contains("checkpoint-900") && skipped[0].contains("step 100, but the folder is named for step 900"),
+                "\(skipped)")
+    }
+
     @Test func savingTheSameStepAgainReplacesIt() throws {
         try save(7)
         let p = try store.save(step: 7, files: [.data("only.txt", Data("new".utf8))])
