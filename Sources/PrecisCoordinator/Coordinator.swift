@@ -339,17 +339,17 @@ public final class Coordinator {
             if let gone = membership.leave(l.id, identity: peer, key: key) { try memberGone(gone, because: "left (\(l.reason))") }
         case .initDone:
             guard let s = sender, membership[s]?.role == .server else { return }
-            try serverInitialized(Control.decode(InitDoneMessage.self, m))
+            try serverInitialized(Control.decode(InitDoneMessage.self, m), from: s)
         case .contributionDone:
             guard let s = sender else { return }
             try contributionDone(Control.decode(DoneMessage.self, m), from: s)
         case .normReport:
             guard let s = sender, membership[s]?.role == .server else { throw CoordinatorError.invalidRequest("not a server of this cluster") }
-            if phase == .training { try serverNorm(Control.decode(NormMessage.self, m)) }
+            if phase == .training { try serverNorm(Control.decode(NormMessage.self, m), from: s) }
         case .evalResult:
             guard let s = sender, membership[s]?.role == .worker else { throw CoordinatorError.invalidRequest("not a worker of this cluster") }
             let r = try Control.decode(EvalResultMessage.self, m)
-            if isExternalResult(r) { try externalResult(r) } else { try evalResult(r) }
+            if isExternalResult(r) { try externalResult(r, from: s) } else { try evalResult(r, from: s) }
         case .evaluateRequest: try startExternalEval(Control.decode(EvaluateRequest.self, m), client: peer)
         case .applied: break   // a sync step closes on the servers' norms; `applied` only confirms
         default:

@@ -25,16 +25,25 @@ public struct EvalTaskId: Equatable, Sendable {
 
 /// An evaluation spread over the workers: the validation examples, sorted by length and dealt out
 /// round-robin so each worker gets a similar load, one eval task per worker.
-struct EvalRun {
-    struct Chunk {
-        var indices: [Int]
-        var worker: Int
-        var result: EvalResultMessage?
+package struct EvalRun {
+    package struct Chunk {
+        package var indices: [Int]
+        package var worker: Int
+        package var result: EvalResultMessage?
+        package init(indices: [Int], worker: Int, result: EvalResultMessage? = nil) { self.indices = indices; self.worker = worker; self.result = result }
     }
-    let id: Int
-    let step: Int
-    let started: Double
-    var chunks: [Chunk]
+    package let id: Int
+    package let step: Int
+    package let started: Double
+    package var chunks: [Chunk]
+
+    package init(id: Int, step: Int, started: Double, chunks: [Chunk]) { self.id = id; self.step = step; self.started = started; self.chunks = chunks }
+
+    /// Why a result for share `c` from `sender` is dropped: the share is handed to another worker (nil: it is the sender's).
+    package static func refusal(share c: Int, of run: EvalRun, from sender: Int?) -> String? {
+        let w = run.chunks[c].worker
+        return w == sender ? nil : "evaluation share \(c) is assigned to worker \(w)"
+    }
 
     /// The examples, longest source first, dealt round-robin: one share per worker, similar loads.
     static func deal(_ records: [PrecisData.SummarizationRecord], to workers: [Int]) -> [Chunk] {
@@ -94,10 +103,19 @@ extension Coordinator {
             id: EvalTaskId(run: e.id, share: c).wire, version: e.step, exactVersion: consistency == .sync, indices: e.chunks[c].indices, generate: ep.generate)))
     }
 
-    func evalResult(_ r: EvalResultMessage) throws {
+
+    /// `sender`: the worker it came from. A result is dropped (thrown: logged with the peer) when its
+    /// fields do not add up (`EvalResultMessage.dropReason`: one loss, prediction and length per
+    /// example), or when its share is handed to another worker (after a loss, a late result from the
+    /// worker lost does not count).
+    func evalResult(_ r: EvalResultMessage, from sender: Int?) throws {
         guard var e = evaluations.current, let id = EvalTaskId(wire: r.id), id.run == e.id else { return }
         let c = id.share
         guard c < e.chunks.count, e.chunks[c].result == nil, r.indices == e.chunks[c].indices else { return }
+        if let why = r.dropReason ?? (r.count < 0 ? "a training evaluation's share cannot fail" : nil)
+            ?? EvalRun.refusal(share: c, of: e, from: sender) {
+            throw CoordinatorError.invalidRequest(why)
+        }
         e.chunks[c].result = r
         evaluations.current = e
         status.evalTaskDone(by: e.chunks[c].worker, run: e.id, share: c, now: Member.now())
@@ -220,10 +238,12 @@ extension Coordinator {
         }
     }
 
-    func externalResult(_ r: EvalResultMessage) throws {
+    /// `sender`: the worker it came from (checked as for a training evaluation's result).
+    func externalResult(_ r: EvalResultMessage, from sender: Int?) throws {
         guard var e = evaluations.external, let id = EvalTaskId(wire: r.id), id.run == e.run.id else { return }
         let c = id.share
         guard c < e.run.chunks.count, e.run.chunks[c].result == nil else { return }
+        if let why = r.dropReason ?? EvalRun.refusal(share: c, of: e.run, from: sender) { throw CoordinatorError.invalidRequest(why) }
         if r.count < 0 {
             evaluations.external = nil
             let why = r.predictions.first ?? "a worker failed"

@@ -19,7 +19,10 @@ extension Coordinator {
         case .refused(let reason, let transient):
             // A transient refusal suggests registering again once a dead member would have been noticed.
             let retry = transient ? min(10, max(0.5, cfg.cluster.heartbeatTimeout / 2)) : nil
-            log("refused \(r.role.rawValue) \(r.name) (pid \(r.pid) on \(r.host)): \(reason)\(retry.map { String(format: "; it may try again in %.1f s", $0) } ?? "")")
+            // The name and host as far as a member may have them (a refused one may be megabytes long).
+            let name = r.name.utf8.count > ControlChecks.maxNameBytes ? String(decoding: r.name.utf8.prefix(64), as: UTF8.self) + "…" : r.name
+            let host = r.host.utf8.count > ControlChecks.maxNameBytes ? String(decoding: r.host.utf8.prefix(64), as: UTF8.self) + "…" : r.host
+            log("refused \(r.role.rawValue) \(name) (pid \(r.pid) on \(host)): \(reason)\(retry.map { String(format: "; it may try again in %.1f s", $0) } ?? "")")
             try router.send(to: peer, Control.frames(.refused, RefusedMessage(reason: reason, retryAfter: retry)))
         case .joined(let m, let count):
             try router.send(to: peer, Control.frames(.registered, RegisteredMessage(
@@ -56,7 +59,11 @@ extension Coordinator {
 
     /// A member left or was lost (the membership has marked it dead).
     func memberGone(_ m: ClusterMember, because why: String) throws {
-        if m.role == .worker { status.workerGone(m.id) }
+        if m.role == .worker {
+            status.workerGone(m.id)
+            // The membership forgets its oldest dead members: so do the workers' paces.
+            status.forget(workersNotIn: Set(membership.all.map(\.id)))
+        }
         log("\(m.roleName) \(m.name) (pid \(m.pid) on \(m.host)) \(why); epoch \(membership.epoch)")
         if m.role == .server {
             switch phase {

@@ -78,6 +78,11 @@ package struct Membership {
     /// the run waits to start, later only a dead server's slot; no worker joins a finishing run.
     package mutating func register(_ r: RegisterMessage, identity: [UInt8], key: String? = nil, phase: RunPhase) -> Registration {
         if let existing = members.values.first(where: { $0.identity == identity && $0.alive }) { return .alreadyMember(existing) }
+        if r.role == .client { return .client }
+        if let why = r.dropReason { return .refused(why) }
+        guard members.values.lazy.filter(\.alive).count < Self.livingLimit else {
+            return .refused("the cluster already has \(Self.livingLimit) living members")
+        }
         switch r.role {
         case .client: return .client
         case .server:
@@ -106,7 +111,24 @@ package struct Membership {
         m.alive = false
         members[id] = m
         epoch += 1
+        forgetOldDead()
         return m
+    }
+
+    /// Living members at most: a `register` beyond it is refused (every member is in each status
+    /// reply and `view`; a peer may register under any number of routing ids).
+    package static let livingLimit = 4096
+    /// Dead members kept (the latest by id), for the status and the logs; older ones are forgotten.
+    /// A dead server that still holds a slot is always kept.
+    package static let deadKept = 256
+
+    /// Forgets the dead members beyond the latest `deadKept` (ids are never reused, nothing looks
+    /// members up by position: a forgotten id is simply unknown, as one never admitted).
+    private mutating func forgetOldDead() {
+        let slots = Set(servers)
+        let dead = members.values.filter { !$0.alive && !slots.contains($0.id) }
+        guard dead.count > Self.deadKept else { return }
+        for m in dead.sorted(by: { $0.id < $1.id }).prefix(dead.count - Self.deadKept) { members[m.id] = nil }
     }
 
     /// A `leave` from `identity` for member `id`: only a living member may leave, and only for itself.

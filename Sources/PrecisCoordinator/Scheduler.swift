@@ -31,6 +31,9 @@ package protocol Scheduler {
     mutating func workerJoined(_ id: Int, workers: [Int]) -> [Assignment]
     /// A worker was lost (it is no longer in `workers`): what happens to its work.
     mutating func workerLost(_ id: Int, workers: [Int]) -> LossOutcome
+    /// Why a `contributionDone` (of the current attempt, its fields sound) from `worker` is dropped
+    /// before anything of it counts: it is not for work handed to that worker now (nil: it is).
+    func refusal(_ d: DoneMessage, from worker: Int) -> String?
     /// A worker's `contributionDone` (of the current attempt).
     mutating func contributionDone(_ d: DoneMessage, from worker: Int, workers: [Int]) -> Completion
     /// A server was lost: drop every open step, task and queue (the run rolls back).

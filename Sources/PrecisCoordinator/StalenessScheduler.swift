@@ -100,6 +100,12 @@ package struct StalenessScheduler: Scheduler {
         return LossOutcome(requeued: t)
     }
 
+    /// A report counts only for the task its worker is computing (a lost worker's went back to the queue).
+    package func refusal(_ d: DoneMessage, from worker: Int) -> String? {
+        guard let t = outstanding[worker] else { return "worker \(worker) has no task out" }
+        return t.step == d.step ? nil : "worker \(worker)'s task is step \(t.step), not \(d.step)"
+    }
+
     package mutating func contributionDone(_ d: DoneMessage, from worker: Int, workers: [Int]) -> Completion {
         guard d.skipped != true, let t = outstanding[worker], t.step == d.step else { return Completion() }
         outstanding[worker] = nil

@@ -79,8 +79,11 @@ extension Coordinator {
         log("\(p.count) partitions of about \(p.range(0).count * 4 / 1024) KiB over \(servers.count) server(s); sending the initial parameters")
     }
 
-    /// A server has all its partitions' initial values.
-    func serverInitialized(_ d: InitDoneMessage) throws {
+    /// A server has all its partitions' initial values. `sender`: the member it came from; it must be the server of the slot the message names, and
+    /// the servers must be getting their initial values now, or it is dropped (thrown: logged).
+    func serverInitialized(_ d: InitDoneMessage, from sender: Int?) throws {
+        if let why = d.dropReason(senderSlot: sender.flatMap(membership.serverIndex(of:))) { throw CoordinatorError.invalidRequest(why) }
+        guard phase == .initializing else { throw CoordinatorError.invalidRequest("the run is \(phase.rawValue), not initializing") }
         layout.initialized.insert(d.server)
         if phase == .initializing && layout.initialized.count == membership.servers.count { try startTraining() }
     }

@@ -104,6 +104,11 @@ package struct StatusTracker {
     /// The worker left or was lost: its tasks went elsewhere.
     package mutating func workerGone(_ worker: Int) { workers[worker]?.outstanding = [:] }
 
+    /// Drops the figures of workers the membership no longer knows (it keeps the latest dead only).
+    package mutating func forget(workersNotIn known: Set<Int>) {
+        for id in workers.keys where !known.contains(id) { workers[id] = nil }
+    }
+
     /// Straggler flags for `ids` (the living workers), by `StragglerRule`.
     package func stragglers(_ ids: [Int], now: Double) -> [Int: Bool] {
         let flags = StragglerRule.flags(ids.map { workers[$0]?.pace(now: now) })

@@ -105,6 +105,18 @@ package struct SyncScheduler: Scheduler {
         LossOutcome(handedOver: handOver(from: id, workers: workers), closed: closeIfComplete(workers: workers))
     }
 
+    /// A report counts only from the worker the contribution is assigned to now: after a hand-over,
+    /// the new worker's (its computation, or its `skipped`), not a late one from the worker lost.
+    package func refusal(_ d: DoneMessage, from worker: Int) -> String? {
+        guard let s = open, d.step == s.step else { return "step \(d.step) is not open" + (open.map { " (step \($0.step) is)" } ?? "") }
+        guard s.contributions.indices.contains(d.contribution) else { return "step \(d.step) has no contribution \(d.contribution)" }
+        let assigned = s.contributions[d.contribution].worker
+        guard assigned == worker else {
+            return "contribution \(d.contribution) of step \(d.step) is assigned to " + (assigned < 0 ? "no worker" : "worker \(assigned)")
+        }
+        return nil
+    }
+
     package mutating func contributionDone(_ d: DoneMessage, from worker: Int, workers: [Int]) -> Completion {
         guard var s = open, d.step == s.step, d.contribution >= 0, d.contribution < s.contributions.count else { return Completion() }
         if d.skipped == true {

@@ -39,8 +39,14 @@ extension Coordinator {
         try router.send(to: w.identity, Control.frames(.task, t, epoch: membership.epoch, step: UInt64(t.step)))
     }
 
+    /// A worker's report. One whose fields are out of range (`DoneMessage.dropReason`), or that is
+    /// not for work the scheduler handed to `worker`, is dropped (thrown: logged with the peer)
+    /// before any of it counts, a non-finite loss included.
     func contributionDone(_ d: DoneMessage, from worker: Int) throws {
         guard (d.attempt ?? 0) == attempt, phase == .training, nonFinite == nil else { return }
+        if let why = d.dropReason(totalSteps: plan.totalSteps) ?? scheduler.refusal(d, from: worker) {
+            throw CoordinatorError.invalidRequest(why)
+        }
         // sync: the worker's gradNorm is 0 (the servers' norms are checked in `serverNorm`).
         if d.skipped != true, noteNonFinite(step: d.step + 1, loss: d.figures.meanLoss,
                                             gradientNorm: d.gradNorm) { return }
@@ -57,7 +63,10 @@ extension Coordinator {
 
     /// sync: a server's Σg². With every server's in: the clip coefficient from the global norm, and
     /// `apply` to every server (asking for a snapshot when the step ends with a checkpoint).
-    func serverNorm(_ n: NormMessage) throws {
+    /// `sender`: the member it came from; it must be the server of the slot the report names
+    /// (`NormMessage.dropReason`), or it is dropped (thrown: logged with the peer).
+    func serverNorm(_ n: NormMessage, from sender: Int?) throws {
+        if let why = n.dropReason(senderSlot: sender.flatMap(membership.serverIndex(of:))) { throw CoordinatorError.invalidRequest(why) }
         // Unassigned contributions (no worker was alive) would still be missing: norms only come once all are in.
         guard nonFinite == nil, let total = sync?.recordNorm(n) else { return }
         // The step is not applied: the servers keep the parameters of the step before. A

@@ -146,7 +146,8 @@ public enum Evaluator {
             mean = aggregateMean(scores)
             for t in [RougeType.rouge1, .rouge2, .rougeL, .rougeLsum] { rouge[t.name] = 100 * (mean[t]?.fmeasure ?? 0) }
         }
-        let genLen = lengths.isEmpty ? 0 : Double(lengths.reduce(0, +)) / Double(lengths.count)
+        // Summed as doubles: no length can overflow the sum (the coordinator bounds each one anyway).
+        let genLen = lengths.isEmpty ? 0 : lengths.reduce(0.0) { $0 + Double($1) } / Double(lengths.count)
         return EvaluationReport(loss: n > 0 ? lossSum / Double(n) : 0, rouge: rouge, scores: mean, genLen: genLen, samples: n,
                                 predictions: preds, seconds: seconds)
     }

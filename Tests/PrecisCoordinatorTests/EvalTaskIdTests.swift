@@ -19,3 +19,16 @@ import PrecisCoordinator
         #expect(EvalTaskId(wire: Int.min) == nil)
     }
 }
+
+/// Found by review: any worker could send the result of an evaluation share dealt to another.
+@Suite struct EvalShareTests {
+    @Test func aShareCountsOnlyFromTheWorkerItIsDealtTo() {
+        var run = EvalRun(id: 1, step: 10, started: 0, chunks: [EvalRun.Chunk(indices: [0, 2], worker: 5), EvalRun.Chunk(indices: [1], worker: 6)])
+        #expect(EvalRun.refusal(share: 0, of: run, from: 5) == nil)
+        #expect(EvalRun.refusal(share: 1, of: run, from: 5) == "evaluation share 1 is assigned to worker 6")
+        #expect(EvalRun.refusal(share: 0, of: run, from: nil) != nil)
+        // Handed over after a loss: the new worker's result counts, a late one from the worker lost does not.
+        run.chunks[1].worker = 5
+        #expect(EvalRun.refusal(share: 1, of: run, from: 5) == nil && EvalRun.refusal(share: 1, of: run, from: 6) != nil)
+    }
+}

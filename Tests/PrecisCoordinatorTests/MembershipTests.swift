@@ -225,3 +225,69 @@ import PrecisWire
         #expect(m[again.id]?.contributions == 1 && m[old.id]?.contributions == 0)
     }
 }
+
+/// Found by review: a register's name and host could be megabytes, and members were never forgotten,
+/// every one of them in each status reply.
+@Suite struct MembershipBoundsTests {
+    let clock = FakeClock()
+
+    @Test func aHugeNameOrHostIsRefused() {
+        var m = Membership(plannedServers: 1, heartbeatTimeout: 10, clock: clock, firstId: 7_000)
+        let long = String(repeating: "w", count: 1 << 20)
+        var r = registration(.worker, long)
+        #expect(m.register(r, identity: identity("w/1"), phase: .waiting) == .refused("its name is 1048576 bytes long (at most 256)"))
+        r = registration(.worker, "w0")
+        r.host = long
+        #expect(m.register(r, identity: identity("w/1"), phase: .waiting) == .refused("its host is 1048576 bytes long (at most 256)"))
+        #expect(m.all.isEmpty && m.epoch == 1)
+        r = registration(.worker, String(repeating: "w", count: 256))
+        r.host = String(repeating: "h", count: 256)
+        guard case .joined = m.register(r, identity: identity("w/1"), phase: .waiting) else {
+            Issue.record("a 256-byte name is refused"); return
+        }
+    }
+
+    /// The living and the latest `deadKept` dead are kept; a dead server that holds a slot always is.
+    @Test func onlyTheLatestDeadAreKept() throws {
+        var m = Membership(plannedServers: 1, heartbeatTimeout: 10, clock: clock, firstId: 7_000)
+        guard case .joined(let server, _) = m.register(registration(.server, "ps0"), identity: identity("ps0/1"), phase: .waiting) else {
+            Issue.record("no server"); return
+        }
+        #expect(m.lose(server.id) != nil)
+        guard case .joined(let survivor, _) = m.register(registration(.worker, "keep"), identity: identity("keep/1"), phase: .training) else {
+            Issue.record("no worker"); return
+        }
+        var ids: [Int] = []
+        for i in 0..<(Membership.deadKept + 40) {
+            guard case .joined(let w, _) = m.register(registration(.worker, "w\(i)"), identity: identity("w\(i)/1"), phase: .training) else {
+                Issue.record("worker \(i) refused"); return
+            }
+            ids.append(w.id)
+            #expect(m.lose(w.id) != nil)
+        }
+        let dead = m.all.filter { !$0.alive }
+        #expect(dead.count == Membership.deadKept + 1, "the latest dead workers and the dead server in its slot")
+        #expect(m[server.id] != nil && m.deadServerSlot == 0)
+        #expect(m[ids[39]] == nil && m[ids[40]] != nil && m[ids.last!] != nil)
+        #expect(m[survivor.id]?.alive == true && m.aliveWorkers == [survivor.id])
+        // A forgotten member's routing id is nobody's now.
+        let forgotten = m.heard(from: identity("w0/1"))
+        #expect(forgotten == nil)
+        let kept = m.heard(from: identity("keep/1"))
+        #expect(kept == survivor.id)
+        let acknowledged = m.heartbeat(ids[0])
+        #expect(!acknowledged)
+    }
+
+    @Test func livingMembersAreBounded() {
+        var m = Membership(plannedServers: 1, heartbeatTimeout: 10, clock: clock, firstId: 7_000)
+        for i in 0..<Membership.livingLimit {
+            guard case .joined = m.register(registration(.worker, "w\(i)"), identity: identity("w/\(i)"), phase: .waiting) else {
+                Issue.record("worker \(i) refused"); return
+            }
+        }
+        #expect(m.register(registration(.worker, "w"), identity: identity("w/x"), phase: .waiting)
+                == .refused("the cluster already has \(Membership.livingLimit) living members"))
+        #expect(m.register(registration(.client, "cli"), identity: identity("cli/1"), phase: .waiting) == .client)
+    }
+}

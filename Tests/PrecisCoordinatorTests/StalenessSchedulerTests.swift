@@ -66,6 +66,17 @@ import PrecisWire
         #expect(s.outstanding[1]?.step == 1)
     }
 
+    /// A report counts only for the task its worker holds now.
+    @Test func aReportCountsOnlyForItsWorkersTask() {
+        var s = scheduler(.unbounded, workers: [1, 2])
+        _ = tasks(&s, [1, 2])
+        #expect(s.refusal(done(step: 0), from: 1) == nil)
+        #expect(s.refusal(done(step: 1), from: 1) == "worker 1's task is step 0, not 1", "worker 2's task")
+        #expect(s.refusal(done(step: 0), from: 7) == "worker 7 has no task out")
+        _ = s.workerLost(1, workers: [2])
+        #expect(s.refusal(done(step: 0), from: 1) != nil, "its task went back to the queue")
+    }
+
     @Test func aLostWorkersTaskGoesFirst() {
         var s = scheduler(.steps(2), workers: [1, 2])
         _ = tasks(&s, [1, 2])

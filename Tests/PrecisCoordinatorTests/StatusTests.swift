@@ -96,6 +96,14 @@ import PrecisTrain
         #expect(t.workers[2]?.taskAge(now: 22) == 0)
     }
 
+    /// The tracker forgets the workers the membership forgot (it keeps its latest dead only).
+    @Test func theTrackerForgetsWorkersTheMembershipForgot() {
+        var t = StatusTracker()
+        for w in 1...3 { t.taskSent(to: w, step: 0, contribution: w, attempt: 0, now: 1) }
+        t.forget(workersNotIn: [2, 3, 40])
+        #expect(Set(t.workers.keys) == [2, 3])
+    }
+
     /// A resumed checkpoint's log_history is taken as far as its steps are steps: any other number
     /// there (trainer_state.json is a file anyone may edit) is passed over, never converted (before,
     /// a step of -Infinity trapped the coordinator).

@@ -133,6 +133,29 @@ import PrecisWire
         #expect(closed?.unreported.isEmpty == true, "both reports were counted: nothing is taken from the servers' figures")
     }
 
+    /// Found by review: any worker could report a contribution assigned to another (its figures
+    /// counted, its NaN loss stopping the run). A report counts only from the contribution's worker;
+    /// after a hand-over, from the new one (its computation or its skip), not the one lost.
+    @Test func aReportCountsOnlyFromTheContributionsWorker() throws {
+        var s = scheduler(micro: 3, workers: [1, 2, 3])
+        _ = try #require(open(&s, workers: [1, 2, 3]))
+        #expect(s.refusal(done(step: 0, contribution: 0), from: 1) == nil)
+        #expect(s.refusal(done(step: 0, contribution: 1), from: 1) == "contribution 1 of step 0 is assigned to worker 2")
+        #expect(s.refusal(done(step: 1, contribution: 0), from: 1) != nil, "not the open step")
+        #expect(s.refusal(done(step: 0, contribution: 3), from: 1) != nil, "no such contribution")
+        #expect(s.refusal(done(step: 0, contribution: 0), from: 99) != nil, "not a worker of the step")
+        // Worker 1 is lost: its contribution goes to worker 2, whose report counts; a late one from 1 does not.
+        _ = s.workerLost(1, workers: [2, 3])
+        #expect(s.refusal(done(step: 0, contribution: 0), from: 1) == "contribution 0 of step 0 is assigned to worker 2")
+        #expect(s.refusal(done(step: 0, contribution: 0), from: 2) == nil)
+        #expect(s.refusal(done(step: 0, contribution: 0, skipped: true), from: 2) == nil)
+        // With no survivor the contribution waits unassigned: nobody's report is its.
+        _ = s.workerLost(2, workers: [3]); _ = s.workerLost(3, workers: [])
+        #expect(s.refusal(done(step: 0, contribution: 0), from: 2) == "contribution 0 of step 0 is assigned to no worker")
+        _ = s.workerJoined(9, workers: [9])
+        #expect(s.refusal(done(step: 0, contribution: 2), from: 9) == nil)
+    }
+
     @Test func withNoSurvivorContributionsWaitForANewcomer() throws {
         var s = scheduler(micro: 4, workers: [1])
         _ = try #require(open(&s, workers: [1]))

@@ -91,6 +91,15 @@ private let options = TokenizationOptions(maxSourceLength: 64, maxTargetLength: 
         #expect(one.metrics["eval_samples"] == Double(records.count))
     }
 
+    /// The mean generated length is summed as doubles: lengths whose integer sum overflows (a
+    /// worker's report, before the coordinator bounded them) give a number, not a trap.
+    @Test func hugeGeneratedLengthsDoNotOverflowTheMean() {
+        let shard = EvaluationShard(lossSum: 2, count: 2, predictions: ["a b", "c"], genLengths: [Int.max, 1])
+        let r = Evaluator.report(references: ["a b", "c"], shards: [shard], seconds: 1)
+        #expect(r.genLen == (Double(Int.max) + 1) / 2)
+        #expect(r.loss == 1 && r.samples == 2)
+    }
+
     /// Generation follows the model's settings: the length limits (the decoder start token
     /// counted), the forced first and last tokens, no repeated tokens; without generation, only the loss.
     @Test func generationSettingsAreRespected() throws {
