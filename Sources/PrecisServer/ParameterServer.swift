@@ -171,16 +171,21 @@ public final class ParameterServer {
             log("dropped a message from the coordinator: \(error)")
             return nil
         }
-        switch m.header.type {
-        case .registered:
-            let r = try Control.decode(RegisteredMessage.self, m)
+        switch ServerControl.read(m) {
+        case .drop(let why):
+            log("dropped a \(m.header.type) from the coordinator: \(why)")
+        case .stop(let why):
+            log("error: \(why)")
+            return 1
+        case .ignore:
+            log("ignored an unexpected \(m.header.type) message from the coordinator")
+        case .registered(let r):
             id = r.id
             link.registered(context: context, coordinator: options.coordinator, id: id, interval: r.heartbeatInterval,
                             heartbeatTimeout: r.heartbeatTimeout, name: options.name, keys: options.keys)
             log("registered as server \(r.name) (id \(id))")
             if let b = r.partitionBytes { try limitData(partitionFloats: WireLimits.largestPartition(partitionBytes: b)) }
-        case .refused:
-            let r = try Control.decode(RefusedMessage.self, m)
+        case .refused(let r):
             // A transient refusal (the coordinator still counts a dead predecessor as alive): again later.
             if let hint = r.retryAfter, hint.isFinite, hint >= 0, !link.isRegistered {
                 if let delay = link.retry(after: hint) {
@@ -192,25 +197,21 @@ public final class ParameterServer {
             }
             log("the coordinator refused this server: \(r.reason)")
             return 2
-        case .assign:
-            try assign(try Control.decode(AssignMessage.self, m))
-        case .plan:
-            let p = try Control.decode(PlanMessage.self, m)
+        case .assign(let a):
+            try assign(a)
+        case .plan(let p):
             slots?.expect(step: p.step, contributions: p.contributions)
             try reportNormIfComplete()
-        case .apply:
-            try apply(try Control.decode(ApplyMessage.self, m))
+        case .apply(let a):
+            try apply(a)
         case .snapshot:
             try sendSnapshot()
-        case .members:
-            announced.announce(try Control.decode(MembersMessage.self, m))
+        case .members(let members):
+            announced.announce(members)
             for pull in announced.takeAdmitted(keyed: options.keys != nil) { try serve(pull) }
-        case .shutdown:
-            let s = try Control.decode(ShutdownMessage.self, m)
+        case .shutdown(let s):
             log("shutting down: \(s.reason)")
             return s.exitCode
-        default:
-            log("ignored an unexpected \(m.header.type) message from the coordinator")
         }
         return nil
     }
@@ -494,8 +495,11 @@ public final class ParameterServer {
         guard let layout, let rule else { return }
         for (local, p) in layout.partitions.enumerated() {
             let o = rule.optimizers[local]
+            // Never negative (an `assign`'s startStep is checked, and steps only grow): an exact
+            // conversion all the same, as this module is built -Ounchecked.
+            guard let step = UInt64(exactly: o.steps) else { log("moments of partition \(p) not sent: step \(o.steps)"); continue }
             for (slot, buf) in [o.m, o.v].enumerated() {
-                let msg = try DataMessage.make(type: .moments, codec: .fp32, epoch: epoch, step: UInt64(o.steps),
+                let msg = try DataMessage.make(type: .moments, codec: .fp32, epoch: epoch, step: step,
                                                partition: UInt32(p), slot: UInt32(slot),
                                                values: UnsafeBufferPointer(start: buf.pointer, count: buf.count), using: codec)
                 let frames = msg.frames
@@ -512,10 +516,11 @@ public final class ParameterServer {
         for (local, p) in layout.partitions.enumerated() {
             let r = layout.range(local: local)
             let o = rule.optimizers[local]
+            guard let step = UInt64(exactly: o.steps) else { log("snapshot of partition \(p) not sent: step \(o.steps)"); continue }
             let parts: [(MessageType, UInt32, UnsafeMutablePointer<Float>)] = [(.parameters, 0, params.pointer + r.lowerBound),
                                                                                 (.moments, 0, o.m.pointer), (.moments, 1, o.v.pointer)]
             for (type, slot, ptr) in parts {
-                let msg = try DataMessage.make(type: type, codec: .none, epoch: 0, step: UInt64(o.steps), partition: UInt32(p), slot: slot,
+                let msg = try DataMessage.make(type: type, codec: .none, epoch: 0, step: step, partition: UInt32(p), slot: slot,
                                                values: UnsafeBufferPointer(start: ptr, count: r.count), using: codec)
                 let frames = msg.frames
                 try data.send(to: peer, frames)

@@ -54,3 +54,38 @@ public struct PartitionPlan: Codable, Sendable, Equatable {
         return bounds[first]..<bounds[last + 1]
     }
 }
+
+extension PartitionPlan {
+    /// The most values a partition may have: the largest `PartitionPlan` cuts with the largest
+    /// `cluster.partition_bytes` (every plan the coordinator makes keeps each partition within
+    /// `max(256, partition_bytes / 4)` values), so its frame always fits a data socket's bound.
+    public static let maxPartitionValues = WireLimits.largestPartition(partitionBytes: WireLimits.maxPartitionBytes)
+
+    /// Why this plan cannot address a flat buffer (nil: it is sound): `total` must be `expectedTotal`
+    /// (a worker's model) or, with none, within 1...`maxTotal` (a server, which has no model); one bound
+    /// more than owners; bounds from 0 up to `total`, strictly increasing, no partition larger than
+    /// `maxPartitionValues`; every owner a server index below `servers`. A plan that passes keeps
+    /// `range(p)` inside 0..<total for every p.
+    public func dropReason(expectedTotal: Int?, maxTotal: Int = ControlChecks.maxParameters, servers: Int) -> String? {
+        if let expectedTotal {
+            guard total == expectedTotal else { return "plan total \(total) is not the model's \(expectedTotal) parameters" }
+        }
+        guard total > 0, total <= maxTotal else { return "plan total \(total) is outside 1...\(maxTotal)" }
+        // Partition indices travel as UInt32 (UInt32.max: every partition).
+        guard !owner.isEmpty, owner.count < Int(UInt32.max) else { return "plan has \(owner.count) partitions" }
+        guard bounds.count == owner.count + 1 else { return "plan has \(bounds.count) bounds for \(owner.count) partitions" }
+        guard bounds[0] == 0 else { return "plan bounds start at \(bounds[0]), not 0" }
+        guard bounds[bounds.count - 1] == total else { return "plan bounds end at \(bounds[bounds.count - 1]), not its total \(total)" }
+        for p in 0..<owner.count {
+            // bounds[p] is within 0..<total here (the previous pass), so the subtraction cannot overflow.
+            let lo = bounds[p], hi = bounds[p + 1]
+            guard hi > lo, hi - lo <= Self.maxPartitionValues else {
+                return "plan partition \(p) is \(lo)..<\(hi) (bounds must increase by 1...\(Self.maxPartitionValues))"
+            }
+        }
+        if let bad = owner.firstIndex(where: { $0 < 0 || $0 >= servers }) {
+            return "plan partition \(bad) belongs to server \(owner[bad]), outside the \(servers) server(s)"
+        }
+        return nil
+    }
+}

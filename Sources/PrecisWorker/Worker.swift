@@ -226,22 +226,33 @@ public final class Worker {
             log("dropped a message from the coordinator: \(error)")
             return
         }
-        switch m.header.type {
-        case .registered where stepRunning: deferredControl.append(frames)
-        case .registered: try setUp(try Control.decode(RegisteredMessage.self, m))
-        case .refused:
-            log("the coordinator refused this worker: \(try Control.decode(RefusedMessage.self, m).reason)")
+        // Set up again only between steps (this waits, undecoded, for the step to end).
+        if m.header.type == .registered && stepRunning { return deferredControl.append(frames) }
+        switch WorkerControl.read(m, facts: facts) {
+        case .drop(let why): log("dropped a \(m.header.type) from the coordinator: \(why)")
+        case .stop(let why):
+            log("error: \(why)")
+            try leave(why, exitCode: 1)
+        case .ignore: log("ignored an unexpected \(m.header.type) from the coordinator")
+        case .registered(let r): try setUp(r)
+        case .refused(let r):
+            log("the coordinator refused this worker: \(r.reason)")
             throw Stop.exit(2)
-        case .view: try apply(view: try Control.decode(ViewMessage.self, m))
-        case .task: tasks.append(try Control.decode(TaskMessage.self, m))
-        case .evalTask: evalTasks.append(try Control.decode(EvalTaskMessage.self, m))
-        case .shutdown:
-            let s = try Control.decode(ShutdownMessage.self, m)
+        case .view(let v): try apply(view: v)
+        case .task(let t): tasks.append(t)
+        case .evalTask(let t): evalTasks.append(t)
+        case .shutdown(let s):
             log("shutting down: \(s.reason)")
             link.stop()
             throw Stop.exit(s.exitCode)
-        default: log("ignored an unexpected \(m.header.type) from the coordinator")
         }
+    }
+
+    /// What a `view` and a `task` are checked against (nil before `registered`).
+    var facts: WorkerFacts? {
+        guard let model, let plan else { return nil }
+        return WorkerFacts(parameters: model.params.count, examples: plan.dataset.count, perDevice: plan.perDevice,
+                           microPerStep: plan.microPerStep)
     }
 
     func setUp(_ r: RegisteredMessage) throws {
@@ -261,6 +272,11 @@ public final class Worker {
         }
         config = cfg; plan = p
         if model == nil || model!.params.count != m.params.count { model = m }
+        if let v = view, v.plan.total != model!.params.count {
+            // A view checked against the model this worker had (a `registered` put off during a step).
+            log("dropped the view of epoch \(v.epoch): its plan cuts \(v.plan.total) values, the model now has \(model!.params.count)")
+            view = nil
+        }
         do {
             try BF16Setting.apply(cfg, to: model!)
         } catch {
@@ -293,12 +309,17 @@ public final class Worker {
         var connected: [Int: ZMQSocket] = [:]
         for s in v.servers {
             if let sock = byEndpoint[s.endpoint] { connected[s.id] = sock; continue }
-            let sock = try ZMQSocket(context, .dealer)
-            try sock.set(ZMQSocket.routingID, bytes: identity)
-            try options.keys?.secureToServer(sock)
-            try sock.limitForData(partitionFloats: WireLimits.largestPartition(v.plan))
-            try sock.connect(s.endpoint)
-            connected[s.id] = sock
+            // An endpoint ZeroMQ cannot connect to drops the view (the connections made for it close).
+            do {
+                let sock = try ZMQSocket(context, .dealer)
+                try sock.set(ZMQSocket.routingID, bytes: identity)
+                try options.keys?.secureToServer(sock)
+                try sock.limitForData(partitionFloats: WireLimits.largestPartition(v.plan))
+                try sock.connect(s.endpoint)
+                connected[s.id] = sock
+            } catch {
+                return log("dropped the view of epoch \(v.epoch): server \(s.id) at '\(s.endpoint)': \(error)")
+            }
         }
         servers = connected     // connections to servers no longer in the view close here
         serverEndpoints = Dictionary(v.servers.map { ($0.id, $0.endpoint) }, uniquingKeysWith: { a, _ in a })

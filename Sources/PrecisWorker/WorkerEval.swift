@@ -17,8 +17,8 @@ extension Worker {
             log("loaded \(evalPlan!.records.count) validation examples from \(cfg.training.validationFile)")
         }
         guard let ep = evalPlan else { return }
-        guard t.indices.allSatisfy({ $0 >= 0 && $0 < ep.records.count }) else {
-            log("eval task \(t.id) names examples outside the \(ep.records.count) validation records: skipped")
+        if let why = t.dropReason(examples: ep.records.count) {
+            log("eval task \(t.id) skipped: \(why) (the validation records)")
             return
         }
         let asTask = TaskMessage(step: t.version, contribution: -1, micro: [], firstMicro: 0, normalizer: 0, exactVersion: t.exactVersion,
@@ -48,7 +48,7 @@ extension Worker {
             let a = cfg.training
             let records = try DatasetLoader.load(file, options: DatasetOptions(textColumn: a.textColumn, summaryColumn: a.summaryColumn,
                                                                              skipBadRecords: true)).records
-            guard t.indices.allSatisfy({ $0 < records.count }) else { throw WireError.badControl(type: "evalTask", reason: "indices beyond \(file)") }
+            if let why = t.dropReason(examples: records.count) { throw WireError.badControl(type: "evalTask", reason: "\(why) (\(file))") }
             let shard = try Evaluator.shard(sm, records: t.indices.map { records[$0] }, batchSize: ep.batchSize, options: ep.options, generate: true)
             reply = EvalResultMessage(id: t.id, indices: t.indices, lossSum: shard.lossSum, count: shard.count, predictions: shard.predictions,
                                       genLengths: shard.genLengths, seconds: Member.now() - t0)
