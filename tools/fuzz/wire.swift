@@ -1,6 +1,7 @@
 // libFuzzer target: a data message's two frames as a receiver gets them (the 40-byte header, then
 // the payload), the shard decoders (none / fp32 / bf16 with LZ4), a gradient push's contribution
-// figures and every control message's JSON.
+// figures and every control message's JSON, then, for what decodes, the checks its receiver runs
+// before acting on it (`ControlChecks`: each message's `dropReason`, a partition plan's).
 // Input: 40 header bytes, then the payload. Each input is tried as it is and with its payload
 // length and CRC-32C made right, so the fuzzer gets past the checksum to what lies behind it.
 import Foundation
@@ -13,26 +14,27 @@ let codec = ShardCodec()
 
 func control(_ m: DataMessage) {
     func decode<T: Decodable>(_ t: T.Type) { _ = try? Control.decode(t, m) }
+    func checked<T: Decodable>(_ t: T.Type, _ check: (T) -> String?) { if let v = try? Control.decode(t, m) { _ = check(v) } }
     switch m.header.type {
-    case .register: decode(RegisterMessage.self)
-    case .registered: decode(RegisteredMessage.self)
+    case .register: checked(RegisterMessage.self) { $0.dropReason }
+    case .registered: checked(RegisteredMessage.self) { $0.dropReason }
     case .refused: decode(RefusedMessage.self)
     case .heartbeat, .heartbeatAck: decode(HeartbeatMessage.self)
-    case .assign: decode(AssignMessage.self)
-    case .view: decode(ViewMessage.self)
+    case .assign: checked(AssignMessage.self) { $0.dropReason }
+    case .view: checked(ViewMessage.self) { $0.dropReason(parameters: 1 << 20) }
     case .plan: decode(PlanMessage.self)
-    case .task: decode(TaskMessage.self)
-    case .contributionDone: decode(DoneMessage.self)
-    case .normReport: decode(NormMessage.self)
-    case .apply: decode(ApplyMessage.self)
+    case .task: checked(TaskMessage.self) { $0.dropReason(examples: 14_732, perDevice: 16, microPerStep: 4) }
+    case .contributionDone: checked(DoneMessage.self) { $0.dropReason(totalSteps: 6_000) }
+    case .normReport: checked(NormMessage.self) { $0.dropReason(senderSlot: 0) }
+    case .apply: checked(ApplyMessage.self) { $0.dropReason }
     case .applied: decode(AppliedMessage.self)
     case .leave: decode(LeaveMessage.self)
     case .shutdown: decode(ShutdownMessage.self)
     case .statusReply: decode(StatusReport.self)
-    case .initDone: decode(InitDoneMessage.self)
+    case .initDone: checked(InitDoneMessage.self) { $0.dropReason(senderSlot: 1) }
     case .snapshot: decode(SnapshotMessage.self)
-    case .evalTask: decode(EvalTaskMessage.self)
-    case .evalResult: decode(EvalResultMessage.self)
+    case .evalTask: checked(EvalTaskMessage.self) { $0.dropReason(examples: 818) }
+    case .evalResult: checked(EvalResultMessage.self) { $0.dropReason }
     case .evaluateRequest: decode(EvaluateRequest.self)
     case .evaluateReply: decode(EvaluateReply.self)
     default: decode(Empty.self)
