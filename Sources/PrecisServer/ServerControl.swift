@@ -28,53 +28,14 @@ package enum ServerControl {
     case ignore
 
     package static func read(_ m: DataMessage) -> ServerControl {
-        func decoded<T: Decodable>(_ type: T.Type) -> Result<T, WireError> {
-            do { return .success(try Control.decode(T.self, m)) } catch let e as WireError { return .failure(e) } catch {
-                return .failure(.badControl(type: "\(m.header.type)", reason: "\(error)"))
-            }
-        }
         switch m.header.type {
-        case .registered:
-            switch decoded(RegisteredMessage.self) {
-            case .failure(let e): return .stop("\(e)")
-            case .success(let r):
-                if let why = r.dropReason { return .stop("bad registered message: \(why)") }
-                return .registered(r)
-            }
-        case .assign:
-            switch decoded(AssignMessage.self) {
-            case .failure(let e): return .stop("\(e)")
-            case .success(let a):
-                if let why = a.dropReason { return .stop("bad assign message: \(why)") }
-                return .assign(a)
-            }
-        case .shutdown:
-            switch decoded(ShutdownMessage.self) {
-            case .failure(let e): return .stop("\(e) (stopping all the same)")
-            case .success(let s): return .shutdown(s)
-            }
-        case .refused:
-            switch decoded(RefusedMessage.self) {
-            case .failure(let e): return .drop("\(e)")
-            case .success(let r): return .refused(r)
-            }
-        case .plan:
-            switch decoded(PlanMessage.self) {
-            case .failure(let e): return .drop("\(e)")
-            case .success(let p): return .plan(p)
-            }
-        case .apply:
-            switch decoded(ApplyMessage.self) {
-            case .failure(let e): return .drop("\(e)")
-            case .success(let a):
-                if let why = a.dropReason { return .drop(why) }
-                return .apply(a)
-            }
-        case .members:
-            switch decoded(MembersMessage.self) {
-            case .failure(let e): return .drop("\(e)")
-            case .success(let x): return .members(x)
-            }
+        case .registered: return ControlChecks.read(RegisteredMessage.self, m) { $0.dropReason }.action(registered, otherwise: stop)
+        case .assign: return ControlChecks.read(AssignMessage.self, m) { $0.dropReason }.action(assign, otherwise: stop)
+        case .shutdown: return ControlChecks.read(ShutdownMessage.self, m).action(shutdown) { .stop($0 + " (stopping all the same)") }
+        case .refused: return ControlChecks.read(RefusedMessage.self, m).action(refused, otherwise: drop)
+        case .plan: return ControlChecks.read(PlanMessage.self, m).action(plan, otherwise: drop)
+        case .apply: return ControlChecks.read(ApplyMessage.self, m) { $0.dropReason }.action(apply, otherwise: drop)
+        case .members: return ControlChecks.read(MembersMessage.self, m).action(members, otherwise: drop)
         case .snapshot: return .snapshot
         default: return .ignore
         }

@@ -260,3 +260,29 @@ extension ApplyMessage {
         return nil
     }
 }
+
+extension ControlChecks {
+    /// Why a control message cannot be used: its payload does not decode, or its check refused it.
+    public struct Refusal: Error, CustomStringConvertible, Equatable {
+        public let description: String
+    }
+
+    /// The payload of control message `m` as `T`, once `check` finds nothing wrong with it; else the
+    /// decoding error, or "bad TYPE message: " and the check's reason.
+    public static func read<T: Decodable>(_ type: T.Type, _ m: DataMessage, check: (T) -> String? = { _ in nil }) -> Result<T, Refusal> {
+        let value: T
+        do { value = try Control.decode(T.self, m) } catch { return .failure(Refusal(description: "\(error)")) }
+        if let why = check(value) { return .failure(Refusal(description: "bad \(m.header.type) message: \(why)")) }
+        return .success(value)
+    }
+}
+
+extension Result where Failure == ControlChecks.Refusal {
+    /// What a role does with a control message it read: `use` the value, or `otherwise` the reason.
+    public func action<A>(_ use: (Success) -> A, otherwise: (String) -> A) -> A {
+        switch self {
+        case .success(let v): return use(v)
+        case .failure(let r): return otherwise(r.description)
+        }
+    }
+}

@@ -38,55 +38,21 @@ package enum WorkerControl {
     case ignore
 
     package static func read(_ m: DataMessage, facts: WorkerFacts?) -> WorkerControl {
-        func decoded<T: Decodable>(_ type: T.Type) -> Result<T, WireError> {
-            do { return .success(try Control.decode(T.self, m)) } catch let e as WireError { return .failure(e) } catch {
-                return .failure(.badControl(type: "\(m.header.type)", reason: "\(error)"))
-            }
-        }
         switch m.header.type {
-        case .registered:
-            switch decoded(RegisteredMessage.self) {
-            case .failure(let e): return .stop("\(e)")
-            case .success(let r):
-                if let why = r.dropReason { return .stop("bad registered message: \(why)") }
-                return .registered(r)
-            }
-        case .shutdown:
-            switch decoded(ShutdownMessage.self) {
-            case .failure(let e): return .stop("\(e) (stopping all the same)")
-            case .success(let s): return .shutdown(s)
-            }
-        case .refused:
-            switch decoded(RefusedMessage.self) {
-            case .failure(let e): return .drop("\(e)")
-            case .success(let r): return .refused(r)
-            }
+        case .registered: return ControlChecks.read(RegisteredMessage.self, m) { $0.dropReason }.action(registered, otherwise: stop)
+        case .shutdown: return ControlChecks.read(ShutdownMessage.self, m).action(shutdown) { .stop($0 + " (stopping all the same)") }
+        case .refused: return ControlChecks.read(RefusedMessage.self, m).action(refused, otherwise: drop)
         case .view:
-            switch decoded(ViewMessage.self) {
-            case .failure(let e): return .drop("\(e)")
-            case .success(let v):
-                guard let facts else { return .drop("this worker is not registered yet (no model to check the plan against)") }
-                if let why = v.dropReason(parameters: facts.parameters) { return .drop(why) }
-                return .view(v)
-            }
+            guard let facts else { return .drop("this worker is not registered yet (no model to check the plan against)") }
+            return ControlChecks.read(ViewMessage.self, m) { $0.dropReason(parameters: facts.parameters) }.action(view, otherwise: drop)
         case .task:
-            switch decoded(TaskMessage.self) {
-            case .failure(let e): return .drop("\(e)")
-            case .success(let t):
-                guard let facts else { return .drop("this worker is not registered yet (no training data to check it against)") }
-                if let why = t.dropReason(examples: facts.examples, perDevice: facts.perDevice, microPerStep: facts.microPerStep) {
-                    return .drop(why)
-                }
-                return .task(t)
-            }
+            guard let facts else { return .drop("this worker is not registered yet (no training data to check it against)") }
+            return ControlChecks.read(TaskMessage.self, m) {
+                $0.dropReason(examples: facts.examples, perDevice: facts.perDevice, microPerStep: facts.microPerStep)
+            }.action(task, otherwise: drop)
         case .evalTask:
-            switch decoded(EvalTaskMessage.self) {
-            case .failure(let e): return .drop("\(e)")
-            case .success(let t):
-                // The indices' upper bound is checked once the data they index is loaded (`evaluate`).
-                if let why = t.dropReason(examples: nil) { return .drop(why) }
-                return .evalTask(t)
-            }
+            // The indices' upper bound is checked once the data they index is loaded (`evaluate`).
+            return ControlChecks.read(EvalTaskMessage.self, m) { $0.dropReason(examples: nil) }.action(evalTask, otherwise: drop)
         default: return .ignore
         }
     }

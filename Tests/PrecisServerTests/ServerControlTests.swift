@@ -90,7 +90,7 @@ import PrecisWire
             guard case .drop(let why) = ServerControl.read(try message(.apply, ApplyMessage(step: 0, clip: clip))) else {
                 Issue.record("clip \(clip) not dropped"); continue
             }
-            #expect(why == "clip \(clip) is outside [0, 1]")
+            #expect(why == "bad apply message: clip \(clip) is outside [0, 1]")
         }
     }
 }

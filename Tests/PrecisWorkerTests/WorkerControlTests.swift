@@ -39,24 +39,24 @@ import PrecisWorker
     /// parameters beyond its buffer (Worker.handleData) and push gradients read from beyond it.
     @Test func aViewThatDoesNotCutTheModelIsDropped() throws {
         let bigger = PartitionPlan(total: 50_000, servers: 2, partitionFloats: 3_000)
-        #expect(dropped(try message(.view, view(bigger)), facts: facts) == "plan total 50000 is not the model's 40000 parameters")
+        #expect(dropped(try message(.view, view(bigger)), facts: facts) == "bad view message: plan total 50000 is not the model's 40000 parameters")
         var odd = plan
         odd.bounds[1] = 39_000
-        #expect(dropped(try message(.view, view(odd)), facts: facts)?.hasPrefix("plan partition 1 is 39000..<") == true)
+        #expect(dropped(try message(.view, view(odd)), facts: facts)?.hasPrefix("bad view message: plan partition 1 is 39000..<") == true)
         #expect(dropped(try message(.view, view(plan)), facts: nil)?.hasPrefix("this worker is not registered yet") == true)
     }
 
     /// Found by review: an index beyond the data set was read by the collator; a negative step
     /// trapped in the dropout seed's UInt64.
     @Test func aBadTaskIsDropped() throws {
-        #expect(dropped(try message(.task, task(micro: [[1, 100]])), facts: facts) == "micro-batch 0 names example 100, outside 0..<100")
-        #expect(dropped(try message(.task, task(step: -1)), facts: facts) == "step -1 is outside 0...1099511627776")
+        #expect(dropped(try message(.task, task(micro: [[1, 100]])), facts: facts) == "bad task message: micro-batch 0 names example 100, outside 0..<100")
+        #expect(dropped(try message(.task, task(step: -1)), facts: facts) == "bad task message: step -1 is outside 0...1099511627776")
         #expect(dropped(try message(.task, task()), facts: nil)?.hasPrefix("this worker is not registered yet") == true)
     }
 
     @Test func anEvalTaskWithANegativeIndexIsDropped() throws {
         let e = EvalTaskMessage(id: 1, version: 0, exactVersion: true, indices: [4, -1], generate: true)
-        #expect(dropped(try message(.evalTask, e), facts: facts) == "index -1 is outside 0..<the data set")
+        #expect(dropped(try message(.evalTask, e), facts: facts) == "bad evalTask message: index -1 is outside 0..<the data set")
     }
 
     /// Found by review: an undecodable payload was thrown from the control handler and ended the worker.
