@@ -78,10 +78,12 @@ package struct Membership {
     /// the run waits to start, later only a dead server's slot; no worker joins a finishing run.
     package mutating func register(_ r: RegisterMessage, identity: [UInt8], key: String? = nil, phase: RunPhase) -> Registration {
         if let existing = members.values.first(where: { $0.identity == identity && $0.alive }) { return .alreadyMember(existing) }
-        if r.role == .client { return .client }
-        if let why = r.dropReason { return .refused(why) }
-        guard members.values.lazy.filter(\.alive).count < Self.livingLimit else {
-            return .refused("the cluster already has \(Self.livingLimit) living members")
+        // A status client is never kept: the bounds below are for those that are.
+        if r.role != .client {
+            if let why = r.dropReason { return .refused(why) }
+            guard members.values.lazy.filter(\.alive).count < Self.livingLimit else {
+                return .refused("the cluster already has \(Self.livingLimit) living members")
+            }
         }
         switch r.role {
         case .client: return .client
